@@ -1,0 +1,7 @@
+"""evonas: evolutionary neural architecture search on PyTorch and DEAP."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

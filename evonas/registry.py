@@ -1,0 +1,91 @@
+"""Named components: search spaces, operators, strategies, datasets, fitness functions.
+
+A :class:`Registry` maps a name to a component. Registering a name twice is an
+error (two plugins silently shadowing each other is the bug this prevents), and
+names can be listed by shell-style pattern, as in ``timm.list_models('res*')``.
+
+Example::
+
+    SPACES = Registry("search space")
+
+    @SPACES.register("chain")
+    class ChainSpace(SearchSpace): ...
+
+    SPACES.get("chain")        # -> ChainSpace
+    SPACES.list("ch*")         # -> ["chain"]
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Callable, Generic, Iterator, TypeVar
+
+__all__ = ["Registry", "RegistryError"]
+
+T = TypeVar("T")
+
+
+class RegistryError(KeyError):
+    """An unknown or repeated component name."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want plain text.
+        return str(self.args[0]) if self.args else ""
+
+
+class Registry(Generic[T]):
+    """A name -> component mapping that refuses repeated names."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str | None = None) -> Callable[[T], T]:
+        """Decorator: register the decorated object under ``name`` (default: its ``name`` attribute)."""
+
+        def decorator(obj: T) -> T:
+            key = name or getattr(obj, "name", None) or getattr(obj, "__name__")
+            self.add(key, obj)
+            return obj
+
+        return decorator
+
+    def add(self, name: str, obj: T) -> None:
+        if not isinstance(name, str) or not name:
+            raise RegistryError(f"a {self.kind} needs a non-empty string name, got {name!r}")
+        if name in self._items and self._items[name] is not obj:
+            raise RegistryError(f"{self.kind} '{name}' is already registered (by {_origin(self._items[name])})")
+        self._items[name] = obj
+        if hasattr(obj, "__dict__") and isinstance(obj, type):
+            # Components know their own registry name.
+            if getattr(obj, "name", None) in (None, ""):
+                obj.name = name  # type: ignore[attr-defined]
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise RegistryError(
+                f"unknown {self.kind} '{name}'; expected one of: {', '.join(sorted(self._items)) or '(none registered)'}"
+            ) from None
+
+    def list(self, pattern: str = "*") -> list[str]:
+        """Sorted names matching a shell-style ``pattern``."""
+        return sorted(n for n in self._items if fnmatch.fnmatchcase(n, pattern))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def items(self) -> list[tuple[str, T]]:
+        return sorted(self._items.items())
+
+
+def _origin(obj: object) -> str:
+    mod = getattr(obj, "__module__", "?")
+    qual = getattr(obj, "__qualname__", type(obj).__name__)
+    return f"{mod}.{qual}"

@@ -1,0 +1,133 @@
+"""The search-space contract: sample -> validate -> decode, plus a canonical key.
+
+A genome is plain, frozen data (a frozen dataclass of tuples, strings and
+numbers). It round-trips through JSON with :meth:`SearchSpace.to_dict` /
+:meth:`SearchSpace.from_dict`, and :meth:`SearchSpace.key` gives a stable hash
+of its *canonical* form, so two genomes that provably decode to the same network
+share a key (used for de-duplication and caching).
+
+A space is configured by keyword parameters. Its defaults are declared in
+``genomes/<name>.yaml`` (shipped with the package as ``evonas.genomes``), which
+a user can copy and edit; see :func:`load_space_params`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Mapping
+
+__all__ = [
+    "Genome",
+    "InvalidGenome",
+    "SearchSpace",
+    "canonical_json",
+    "to_data",
+]
+
+
+class InvalidGenome(ValueError):
+    """A genome that does not fit its search space; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Genome:
+    """Base class of every space's genome: a frozen dataclass of plain values."""
+
+
+def to_data(obj: Any) -> Any:
+    """A genome (or any nest of frozen dataclasses / tuples) as JSON-ready lists and dicts."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_data(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {str(k): to_data(v) for k, v in obj.items()}
+    return obj
+
+
+def canonical_json(data: Any) -> str:
+    """Deterministic JSON text: sorted keys, no whitespace, floats by ``repr``."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+class SearchSpace(ABC):
+    """A family of architectures, registered by name in :data:`evonas.spaces.SPACES`.
+
+    Subclasses set ``name`` and implement :meth:`sample`, :meth:`validate`,
+    :meth:`decode` and :meth:`from_dict`; they may override :meth:`canonical`
+    (to merge equivalent genomes) and :meth:`hparams` (training hyperparameters
+    carried in the genome). Every public method is pure: randomness comes in
+    through ``rng``.
+
+    Example::
+
+        space = SPACES.get("chain")(**load_space_params("chain"))
+        g = space.sample(rng=random.Random(0))
+        space.validate(g)
+        net = space.decode(g, input_shape=(1, 8, 8), num_classes=10)
+    """
+
+    name: ClassVar[str] = ""
+    #: input ranks the decoded networks accept: 3 for (C, H, W) images, 1 for feature vectors.
+    input_ranks: ClassVar[tuple[int, ...]] = (3,)
+
+    def __init__(self, **params: Any) -> None:
+        self.params = dict(params)
+
+    # -- the contract ---------------------------------------------------
+    @abstractmethod
+    def sample(self, *, rng: random.Random) -> Genome:
+        """A random valid genome."""
+
+    @abstractmethod
+    def validate(self, genome: Genome) -> None:
+        """Raise :class:`InvalidGenome` (saying why) if ``genome`` does not fit this space."""
+
+    @abstractmethod
+    def decode(self, genome: Genome, *, input_shape: tuple[int, ...], num_classes: int) -> "Any":
+        """A fresh ``torch.nn.Module`` for ``genome`` taking a batch of ``input_shape`` inputs."""
+
+    @abstractmethod
+    def from_dict(self, data: Mapping[str, Any]) -> Genome:
+        """The genome stored as ``data`` (as written by :meth:`to_dict`); raises :class:`InvalidGenome`."""
+
+    # -- overridable defaults ------------------------------------------
+    def canonical(self, genome: Genome) -> Genome:
+        """An equivalent genome in canonical form; genomes that decode to the same network map to one form."""
+        return genome
+
+    def hparams(self, genome: Genome) -> dict[str, Any]:
+        """Training hyperparameters carried by the genome (``lr``, ``optimizer``, ``weight_decay``, ``batch_size``)."""
+        return {}
+
+    def describe(self, genome: Genome) -> str:
+        """A short human-readable one-liner for tables and progress output."""
+        return canonical_json(self.to_dict(genome))
+
+    def check_input(self, input_shape: tuple[int, ...]) -> str | None:
+        """``None`` if networks of this space accept ``input_shape``, else the reason they do not."""
+        if len(input_shape) not in self.input_ranks:
+            want = " or ".join({3: "(C, H, W) images", 1: "feature vectors"}.get(r, f"rank {r}") for r in self.input_ranks)
+            return f"space '{self.name}' expects {want}, got input shape {tuple(input_shape)}"
+        return None
+
+    # -- provided ------------------------------------------------------
+    def is_valid(self, genome: Genome) -> bool:
+        try:
+            self.validate(genome)
+        except InvalidGenome:
+            return False
+        return True
+
+    def to_dict(self, genome: Genome) -> dict[str, Any]:
+        """JSON-ready form of ``genome``."""
+        return to_data(genome)
+
+    def key(self, genome: Genome) -> str:
+        """Stable 16-hex-digit hash of the canonical genome, prefixed by nothing (space-scoped)."""
+        text = self.name + ":" + canonical_json(self.to_dict(self.canonical(genome)))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]

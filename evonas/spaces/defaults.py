@@ -1,0 +1,38 @@
+"""Space defaults live in YAML files under ``genomes/`` (shipped as ``evonas.genomes``)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["load_space_params", "genomes_dir"]
+
+
+def genomes_dir() -> Path:
+    """The folder of shipped space declarations and saved genomes."""
+    return Path(str(resources.files("evonas.genomes")))
+
+
+def load_space_params(name: str, file: str | Path | None = None) -> dict[str, Any]:
+    """Parameters declared for space ``name``: ``file`` if given, else ``genomes/<name>.yaml`` (empty if absent).
+
+    The file is a mapping; its optional ``space:`` key must equal ``name``, and
+    its ``params:`` mapping (or, if absent, the whole file less ``space``) is returned.
+    """
+    path = Path(file) if file is not None else genomes_dir() / f"{name}.yaml"
+    if not path.exists():
+        if file is not None:
+            raise FileNotFoundError(f"{path}: no such space declaration file")
+        return {}
+    with open(path) as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of space parameters, got {type(data).__name__}")
+    declared = data.get("space", name)
+    if declared != name:
+        raise ValueError(f"{path}: space: declares '{declared}', expected '{name}'")
+    params = data.get("params", {k: v for k, v in data.items() if k != "space"})
+    return dict(params)

@@ -1,0 +1,1 @@
+"""Search-space declarations and saved genomes (data, shipped as ``evonas.genomes``)."""
