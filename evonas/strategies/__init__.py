@@ -1,0 +1,9 @@
+"""Search strategies by name: ``ga`` (generational mu + lambda) and ``random``; add yours with
+``@STRATEGIES.register("name")`` on a :class:`Strategy` subclass."""
+
+from __future__ import annotations
+
+from evonas.strategies.base import STRATEGIES, Candidate, SearchContext, Strategy, population_stats
+from evonas.strategies import ga, random_search  # noqa: F401  (registration)
+
+__all__ = ["STRATEGIES", "Candidate", "SearchContext", "Strategy", "population_stats"]

@@ -1,0 +1,253 @@
+"""Turn a validated :class:`~evonas.config.Experiment` into live components, with one-line errors.
+
+Everything a run needs is built (and so checked) here before anything is
+written: plugins imported, component names looked up, parameters checked
+against each component's signature, the dataset loaded, saved genomes read and
+validated against the space.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+from evonas.config import Component, ConfigError, Experiment, check_params
+from evonas.datasets import DATASETS, Dataset
+from evonas.evolution import SELECTIONS, Variation
+from evonas.fitness import FITNESSES, FitnessFunction
+from evonas.operators import CROSSOVERS, MUTATIONS
+from evonas.registry import RegistryError
+from evonas.spaces import SPACES, SearchSpace, load_space_params
+from evonas.spaces.base import Genome, InvalidGenome
+from evonas.spaces.defaults import genomes_dir
+from evonas.strategies import STRATEGIES, SearchContext, Strategy
+
+__all__ = [
+    "Built",
+    "build",
+    "build_space",
+    "build_fitness",
+    "build_dataset",
+    "import_plugins",
+    "load_genome_file",
+    "resolve_path",
+    "evaluation_seed",
+    "plugin_paths",
+]
+
+
+@dataclasses.dataclass
+class Built:
+    """The live components of an experiment."""
+
+    experiment: Experiment
+    space: SearchSpace
+    fitness: FitnessFunction
+    dataset: Dataset | None
+    variation: Variation
+    strategy_cls: type[Strategy]
+    initial: list[Genome]
+
+    def make_strategy(self, budget: int | None = None) -> Strategy:
+        """A fresh strategy seeded from the run's seed (same seed, same strategy: resumable by replay)."""
+        exp = self.experiment
+        ctx = SearchContext(
+            space=self.space,
+            variation=self.variation,
+            objectives=exp.objectives,
+            rng=random.Random(exp.seed),
+            selection=exp.selection.name,
+            selection_params=dict(exp.selection.params),
+            initial=list(self.initial),
+            budget=budget if budget is not None else exp.budget,
+        )
+        return self.strategy_cls(ctx, **exp.strategy.params)
+
+
+def evaluation_seed(run_seed: int, key: str) -> int:
+    """The seed of one evaluation: a function of the run's seed and the genome key only.
+
+    The same genome gets the same seed whatever the order, number of workers or resumes.
+    """
+    digest = hashlib.sha256(f"{run_seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def plugin_paths(experiment: Experiment) -> list[str]:
+    """Folders searched for plugin modules: the working directory and the experiment file's folder."""
+    paths = [os.getcwd()]
+    if experiment.source:
+        paths.append(str(Path(experiment.source).resolve().parent))
+    return paths
+
+
+def import_plugins(experiment: Experiment) -> None:
+    """Import the experiment's ``plugins`` modules so their components register."""
+    for path in reversed(plugin_paths(experiment)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    for i, name in enumerate(experiment.plugins):
+        try:
+            importlib.import_module(name)
+        except RegistryError as exc:
+            raise ConfigError(experiment.source, f"plugins[{i}]", f"module '{name}': {exc}") from None
+        except Exception as exc:  # any import-time failure is the user's plugin: say which and why
+            raise ConfigError(
+                experiment.source, f"plugins[{i}]", f"cannot import module '{name}' ({type(exc).__name__}: {exc})"
+            ) from None
+
+
+def resolve_path(path: str, experiment: Experiment) -> Path | None:
+    """``path`` as given (from the working directory), else next to the experiment file, else shipped."""
+    candidates = [Path(path)]
+    if experiment.source:
+        candidates.append(Path(experiment.source).parent / path)
+    if path.startswith("genomes/"):
+        candidates.append(genomes_dir() / path[len("genomes/") :])
+    for c in candidates:
+        if c.exists():
+            return c
+    return None
+
+
+def _construct(registry_get: Any, comp: Component, source: str | None, key: str, **fixed: Any) -> Any:
+    try:
+        target = registry_get(comp.name)
+    except RegistryError as exc:
+        raise ConfigError(source, f"{key}.name", str(exc)) from None
+    check_params(target, comp.params, source, f"{key}.params")
+    try:
+        return target(**fixed, **comp.params)
+    except ConfigError:
+        raise
+    except FileNotFoundError as exc:
+        raise ConfigError(source, f"{key}.params", str(exc).strip("'\"")) from None
+    except (ValueError, TypeError, ImportError, KeyError, OSError) as exc:
+        msg = str(exc).strip("'\"") or type(exc).__name__
+        raise ConfigError(source, f"{key}.params", msg) from None
+
+
+def build_space(exp: Experiment) -> SearchSpace:
+    src = exp.source
+    try:
+        cls = SPACES.get(exp.space.name)
+    except RegistryError as exc:
+        raise ConfigError(src, "space.name", str(exc)) from None
+    file = None
+    if exp.space_file:
+        file = resolve_path(exp.space_file, exp)
+        if file is None:
+            raise ConfigError(src, "space.file", f"no such space declaration file '{exp.space_file}'")
+    try:
+        params = load_space_params(exp.space.name, file)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(src, "space.file", str(exc)) from None
+    except Exception as exc:  # YAML errors in the declaration file
+        raise ConfigError(src, "space.file", f"cannot read the space declaration ({exc})".splitlines()[0]) from None
+    params.update(exp.space.params)
+    return _construct(lambda _: cls, Component(exp.space.name, params), src, "space")
+
+
+def build_fitness(exp: Experiment) -> FitnessFunction:
+    return _construct(FITNESSES.get, exp.fitness, exp.source, "fitness")
+
+
+def build_dataset(exp: Experiment) -> Dataset:
+    return _construct(DATASETS.get, exp.dataset, exp.source, "dataset", seed=exp.seed)
+
+
+def load_genome_file(path: Path, space: SearchSpace) -> Genome:
+    """A saved genome: ``{"space": ..., "genome": {...}}`` or a run's ``best.json``. Raises ValueError/InvalidGenome."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read a genome from {path} ({exc})") from None
+    if not isinstance(data, dict) or "genome" not in data:
+        raise ValueError(f"{path}: expected a JSON object with a 'genome' entry")
+    declared = data.get("space", space.name)
+    if declared != space.name:
+        raise InvalidGenome(f"{path}: genome of space '{declared}', the experiment's space is '{space.name}'")
+    genome = space.from_dict(data["genome"])
+    space.validate(genome)
+    return genome
+
+
+def build(exp: Experiment, *, load_data: bool = True) -> Built:
+    """Build and check every component of ``exp``; raises :class:`ConfigError` naming the key."""
+    src = exp.source
+    import_plugins(exp)
+    space = build_space(exp)
+    fitness = build_fitness(exp)
+    dataset = None
+    if fitness.needs_dataset and load_data:
+        dataset = build_dataset(exp)
+        problem = space.check_input(dataset.input_shape)
+        if problem:
+            raise ConfigError(src, "dataset", problem)
+    elif not fitness.needs_dataset:
+        try:
+            DATASETS.get(exp.dataset.name)
+        except RegistryError as exc:
+            raise ConfigError(src, "dataset.name", str(exc)) from None
+
+    def ops(specs: Any, registry: Any, key: str) -> list:
+        out = []
+        for i, spec in enumerate(specs):
+            op = _construct(registry.get, spec, src, f"{key}[{i}]")
+            if not op.applies_to(space):
+                raise ConfigError(
+                    src, f"{key}[{i}].name", f"operator '{spec.name}' applies to {', '.join(op.spaces)}, not '{space.name}'"
+                )
+            out.append((op, spec.prob))
+        return out
+
+    try:
+        if exp.mutations or exp.crossovers:
+            default = Variation.default(space)
+            muts = ops(exp.mutations, MUTATIONS, "mutations") if exp.mutations else default.mutations
+            cxs = ops(exp.crossovers, CROSSOVERS, "crossovers") if exp.crossovers else default.crossovers
+            variation = Variation(space, muts, cxs)
+        else:
+            variation = Variation.default(space)
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(src, "mutations", str(exc)) from None
+
+    try:
+        sel = SELECTIONS.get(exp.selection.name)
+    except RegistryError as exc:
+        raise ConfigError(src, "selection.name", str(exc)) from None
+    check_params(sel, exp.selection.params, src, "selection.params")
+    if len(exp.objectives) > 1 and exp.selection.name in ("tournament", "best", "double_tournament"):
+        raise ConfigError(src, "selection.name", f"'{exp.selection.name}' ranks one objective; with several use nsga2 or spea2")
+
+    try:
+        strategy_cls = STRATEGIES.get(exp.strategy.name)
+    except RegistryError as exc:
+        raise ConfigError(src, "strategy.name", str(exc)) from None
+    check_params(strategy_cls, exp.strategy.params, src, "strategy.params")
+
+    initial = []
+    for i, entry in enumerate(exp.initial_population):
+        path = resolve_path(entry, exp)
+        if path is None:
+            raise ConfigError(src, f"initial_population[{i}]", f"no such genome file '{entry}'")
+        try:
+            initial.append(load_genome_file(path, space))
+        except (ValueError, InvalidGenome) as exc:
+            raise ConfigError(src, f"initial_population[{i}]", f"{entry}: {exc}") from None
+
+    built = Built(exp, space, fitness, dataset, variation, strategy_cls, initial)
+    try:  # constructing the strategy checks its parameters' values
+        built.make_strategy()
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(src, "strategy.params", str(exc)) from None
+    return built

@@ -1,0 +1,112 @@
+"""Files of a run folder derived from the journal and the strategy: written atomically, never pickles.
+
+``logbook.csv`` / ``logbook.json`` (DEAP Logbook, one row per generation),
+``best.json``, ``hall_of_fame.json``, ``population.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evonas.config import Experiment
+from evonas.engine.journal import Journal
+from evonas.spaces.base import SearchSpace
+from evonas.strategies.base import Strategy
+
+__all__ = ["atomic_write", "write_yaml", "write_json", "write_results", "read_logbook"]
+
+
+def atomic_write(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file, fsync and rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    atomic_write(path, json.dumps(_clean(data), indent=2, allow_nan=False) + "\n")
+
+
+def write_yaml(path: str | Path, data: Any) -> None:
+    atomic_write(path, yaml.safe_dump(_clean(data), sort_keys=False))
+
+
+def _individual(ind: Any, space: SearchSpace, journal_rows: dict[str, Any]) -> dict[str, Any]:
+    rec = journal_rows.get(ind.key)
+    return {
+        "key": ind.key,
+        "genome": space.to_dict(ind.genome),
+        "describe": space.describe(ind.genome),
+        "fitness": list(ind.fitness.values) if ind.fitness.valid else None,
+        "metrics": dict(ind.metrics),
+        "trial": rec.trial if rec else None,
+        "generation": rec.generation if rec else None,
+    }
+
+
+def write_results(
+    run_dir: Path, exp: Experiment, space: SearchSpace, strategy: Strategy, journal: Journal
+) -> dict[str, Any] | None:
+    """Write the derived files; returns the ``best.json`` content (``None`` if nothing succeeded)."""
+    rows = {r.key: r for r in journal.records("trial")}
+    # logbook
+    records = list(strategy.logbook)
+    write_json(run_dir / "logbook.json", records)
+    columns: list[str] = []
+    for r in records:
+        columns += [k for k in r if k not in columns]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns)
+    writer.writeheader()
+    for r in records:
+        writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()})
+    atomic_write(run_dir / "logbook.csv", buf.getvalue())
+    # population and hall of fame
+    hof = [ind for ind in strategy.hall_of_fame if ind.fitness.valid and all(math.isfinite(v) for v in ind.fitness.values)]
+    write_json(run_dir / "hall_of_fame.json", [_individual(i, space, rows) for i in hof])
+    write_json(run_dir / "population.json", [_individual(i, space, rows) for i in strategy.population])
+    if not hof:
+        best = None
+        if (run_dir / "best.json").exists():
+            (run_dir / "best.json").unlink()
+        return None
+    first = exp.objectives[0]
+    best_ind = max(hof, key=lambda i: i.fitness.values[0] * first.weight)
+    best = {"space": space.name, **_individual(best_ind, space, rows), "objectives": [o.metric for o in exp.objectives]}
+    write_json(run_dir / "best.json", best)
+    return best
+
+
+def read_logbook(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The logbook rows of a run folder (from ``logbook.json``)."""
+    path = Path(run_dir) / "logbook.json"
+    return json.loads(path.read_text()) if path.exists() else []

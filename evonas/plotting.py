@@ -1,0 +1,78 @@
+"""Plots of a run folder. Reads only the run folder's files; never imports torch.
+
+``plot_run(RUN_DIR)`` draws ``plots/fitness.png``: for each objective, the best,
+mean and worst of the population per generation, the min-max spread shaded,
+and the best so far.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["plot_run", "plot_fitness"]
+
+
+def _objectives(run_dir: Path) -> list[dict[str, str]]:
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    return cfg.get("objectives") or [{"metric": "val_acc", "direction": "max"}]
+
+
+def _series(rows: list[dict[str, Any]], key: str) -> list[float]:
+    out = []
+    for r in rows:
+        v = r.get(key)
+        out.append(float("nan") if v is None else float(v))
+    return out
+
+
+def plot_fitness(rows: list[dict[str, Any]], objectives: list[dict[str, str]], out: Path, title: str = "") -> Path:
+    """Draw fitness over generations to ``out`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(objectives)
+    fig, axes = plt.subplots(n, 1, figsize=(7, 3.6 * n), squeeze=False)
+    gens = [r["gen"] for r in rows]
+    for ax, obj in zip(axes[:, 0], objectives):
+        m, maximise = obj["metric"], obj.get("direction", "max") == "max"
+        hi, lo, avg = _series(rows, f"{m}_max"), _series(rows, f"{m}_min"), _series(rows, f"{m}_avg")
+        best, worst = (hi, lo) if maximise else (lo, hi)
+        ax.fill_between(gens, lo, hi, alpha=0.2, color="tab:blue", label="population spread")
+        ax.plot(gens, best, "-o", color="tab:blue", ms=3, label="best")
+        ax.plot(gens, avg, "--", color="tab:orange", label="mean")
+        ax.plot(gens, worst, ":", color="tab:gray", label="worst")
+        so_far = _series(rows, f"{m}_best_so_far")
+        if any(math.isfinite(v) for v in so_far):
+            ax.plot(gens, so_far, "-", color="tab:green", lw=1.2, label="best so far")
+        ax.set_xlabel("generation")
+        ax.set_ylabel(f"{m} ({'max' if maximise else 'min'})")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right" if maximise else "upper right", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_run(run_dir: str | Path) -> list[Path]:
+    """(Re)draw the plots of a run folder; returns the files written."""
+    run_dir = Path(run_dir)
+    logbook = run_dir / "logbook.json"
+    if not logbook.exists() or not (run_dir / "config.yaml").exists():
+        raise FileNotFoundError(f"{run_dir}: not a finished run folder (no logbook.json / config.yaml)")
+    rows = json.loads(logbook.read_text())
+    if not rows:
+        raise ValueError(f"{run_dir}: the logbook is empty (no generation finished)")
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    title = f"{cfg.get('name', run_dir.name)}: {cfg.get('strategy', {}).get('name', '')} on {cfg.get('space', {}).get('name', '')}"
+    return [plot_fitness(rows, _objectives(run_dir), run_dir / "plots" / "fitness.png", title=title)]

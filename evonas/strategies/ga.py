@@ -1,0 +1,149 @@
+"""Generational (mu + lambda) genetic algorithm with elitism."""
+
+from __future__ import annotations
+
+from evonas.evolution import Individual, select
+from evonas.strategies.base import STRATEGIES, Candidate, SearchContext, Strategy
+from evonas.spaces.base import Genome
+
+__all__ = ["GeneticAlgorithm"]
+
+
+@STRATEGIES.register("ga")
+class GeneticAlgorithm(Strategy):
+    """(mu + lambda) GA: DEAP's ``varOr`` variation, elitism, then the experiment's selection.
+
+    Generation 0 is the initial population (saved genomes first, then random
+    samples). Each later generation makes ``offspring`` children: by crossover
+    with probability ``cxpb``, by mutation with ``mutpb``, else a copy; the next
+    population is the ``elitism`` best of parents + children plus
+    ``population_size - elitism`` chosen by the selection operator from that pool.
+    Children whose key the run has already seen are re-drawn up to ``max_retries``
+    times, so the budget goes to new architectures.
+
+    Example (experiment file)::
+
+        strategy: {name: ga, params: {population_size: 16, offspring: 16, generations: 6}}
+    """
+
+    generational = True
+
+    def __init__(
+        self,
+        ctx: SearchContext,
+        *,
+        population_size: int = 20,
+        offspring: int | None = None,
+        generations: int = 10,
+        cxpb: float = 0.3,
+        mutpb: float = 0.7,
+        elitism: int = 1,
+        max_retries: int = 10,
+        hall_of_fame: int = 10,
+    ) -> None:
+        super().__init__(ctx, hall_of_fame=hall_of_fame)
+        if population_size < 2:
+            raise ValueError("population_size: expected an integer >= 2")
+        if offspring is not None and offspring < 1:
+            raise ValueError("offspring: expected an integer >= 1")
+        if generations < 0:
+            raise ValueError("generations: expected an integer >= 0")
+        if not (0 <= cxpb <= 1 and 0 <= mutpb <= 1 and cxpb + mutpb <= 1):
+            raise ValueError("cxpb, mutpb: expected probabilities with cxpb + mutpb <= 1")
+        if not 0 <= elitism <= population_size:
+            raise ValueError(f"elitism: expected an integer from 0 to population_size ({population_size})")
+        self.mu = population_size
+        self.lambda_ = offspring or population_size
+        self.generations = generations
+        self.cxpb, self.mutpb = cxpb, mutpb
+        self.elitism = elitism
+        self.max_retries = max_retries
+        self.gen = 0
+        self._batch: list[Candidate] = []
+        self._told: dict[int, Individual] = {}
+        self._seen: set[str] = set()
+
+    def expected_evaluations(self) -> int:
+        n = self.mu + self.generations * self.lambda_
+        return min(n, self.ctx.budget) if self.ctx.budget else n
+
+    def is_done(self) -> bool:
+        return self.gen > self.generations
+
+    def ask(self, n: int) -> list[Candidate]:
+        if self._batch or self.is_done():
+            return []
+        genomes = self._initial() if self.gen == 0 else self._offspring()
+        self._batch = [
+            self.ctx.candidate(g, self.gen, i, origin, parents) for i, (g, origin, parents) in enumerate(genomes)
+        ]
+        self._seen.update(c.key for c in self._batch)
+        return list(self._batch)
+
+    def tell(self, candidate: Candidate, individual: Individual) -> None:
+        self._told[candidate.index] = individual
+        self.evaluated += 1
+        if len(self._told) == len(self._batch):
+            self._close_generation()
+
+    # -- internals -------------------------------------------------------------------------
+    def _fresh(self, make: "callable", keys: set[str]) -> tuple[Genome, str, tuple[str, ...]]:
+        """Call ``make()`` until it gives an unseen key (at most ``max_retries`` extra times)."""
+        out = make()
+        for _ in range(self.max_retries):
+            key = self.ctx.space.key(out[0])
+            if key not in self._seen and key not in keys:
+                break
+            out = make()
+        keys.add(self.ctx.space.key(out[0]))
+        return out
+
+    def _initial(self) -> list[tuple[Genome, str, tuple[str, ...]]]:
+        keys: set[str] = set()
+        out = []
+        for g in list(self.ctx.initial)[: self.mu]:
+            out.append((g, "saved", ()))
+            keys.add(self.ctx.space.key(g))
+        while len(out) < self.mu:
+            out.append(self._fresh(lambda: (self.ctx.space.sample(rng=self.rng), "sample", ()), keys))
+        return out
+
+    def _offspring(self) -> list[tuple[Genome, str, tuple[str, ...]]]:
+        keys: set[str] = set()
+        pop = self.population
+        var = self.ctx.variation
+
+        def child() -> tuple[Genome, str, tuple[str, ...]]:
+            op = self.rng.random()
+            if op < self.cxpb and var.can_cross and len(pop) > 1:
+                a, b = self.rng.sample(pop, 2)
+                c1, _, name = var.crossover(a.genome, b.genome, rng=self.rng)
+                return c1, f"crossover:{name}", (a.key, b.key)
+            if op < self.cxpb + self.mutpb:
+                a = self.rng.choice(pop)
+                c, name = var.mutate(a.genome, rng=self.rng)
+                return c, f"mutation:{name}", (a.key,)
+            a = self.rng.choice(pop)
+            return a.genome, "copy", (a.key,)
+
+        return [self._fresh(child, keys) for _ in range(self.lambda_)]
+
+    def _close_generation(self) -> None:
+        batch = [self._told[i] for i in range(len(self._batch))]
+        nevals = len(batch)
+        if self.gen == 0:
+            self.population = batch[: self.mu]
+        else:
+            pool = self.population + batch
+            unique = list({ind.key: ind for ind in reversed(pool)}.values())[::-1]
+            elites = select("best", unique, min(self.elitism, len(unique)), rng=self.rng)
+            elite_keys = {e.key for e in elites}
+            rest_pool = [ind for ind in pool if ind.key not in elite_keys] or pool
+            rest = select(
+                self.ctx.selection, rest_pool, self.mu - len(elites), rng=self.rng, **self.ctx.selection_params
+            )
+            self.population = list(elites) + list(rest)
+        self.hall_of_fame.update(batch)
+        self.record(self.gen, nevals)
+        self._batch, self._told = [], {}
+        self.gen += 1

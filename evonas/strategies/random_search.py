@@ -1,0 +1,72 @@
+"""Random search: the baseline every strategy must beat."""
+
+from __future__ import annotations
+
+from evonas.evolution import Individual, select
+from evonas.strategies.base import STRATEGIES, Candidate, SearchContext, Strategy
+
+__all__ = ["RandomSearch"]
+
+
+@STRATEGIES.register("random")
+class RandomSearch(Strategy):
+    """Samples ``batch`` new genomes per generation until ``samples`` (or the run's budget) are evaluated.
+
+    The population reported per generation is the ``batch`` best evaluated so far.
+    """
+
+    generational = True
+
+    def __init__(
+        self, ctx: SearchContext, *, samples: int = 100, batch: int = 10, max_retries: int = 10, hall_of_fame: int = 10
+    ) -> None:
+        super().__init__(ctx, hall_of_fame=hall_of_fame)
+        if samples < 1 or batch < 1:
+            raise ValueError("samples, batch: expected integers >= 1")
+        self.samples = min(samples, ctx.budget) if ctx.budget else samples
+        self.batch = batch
+        self.max_retries = max_retries
+        self.gen = 0
+        self.asked = 0
+        self._pending: list[Candidate] = []
+        self._told: dict[int, Individual] = {}
+        self._seen: set[str] = set()
+        self._all: list[Individual] = []
+
+    def expected_evaluations(self) -> int:
+        return self.samples
+
+    def is_done(self) -> bool:
+        return self.asked >= self.samples and not self._pending
+
+    def ask(self, n: int) -> list[Candidate]:
+        if self._pending or self.asked >= self.samples:
+            return []
+        size = min(self.batch, self.samples - self.asked)
+        initial = list(self.ctx.initial)
+        for i in range(size):
+            if self.asked < len(initial):
+                g, origin = initial[self.asked], "saved"
+            else:
+                g, origin = self.ctx.space.sample(rng=self.rng), "sample"
+                for _ in range(self.max_retries):
+                    if self.ctx.space.key(g) not in self._seen:
+                        break
+                    g = self.ctx.space.sample(rng=self.rng)
+            cand = self.ctx.candidate(g, self.gen, i, origin)
+            self._seen.add(cand.key)
+            self._pending.append(cand)
+            self.asked += 1
+        return list(self._pending)
+
+    def tell(self, candidate: Candidate, individual: Individual) -> None:
+        self._told[candidate.index] = individual
+        self.evaluated += 1
+        if len(self._told) == len(self._pending):
+            batch = [self._told[i] for i in range(len(self._pending))]
+            self._all.extend(batch)
+            self.hall_of_fame.update(batch)
+            self.population = select("best", self._all, min(self.batch, len(self._all)), rng=self.rng)
+            self.record(self.gen, len(self._told))
+            self._pending, self._told = [], {}
+            self.gen += 1
