@@ -157,12 +157,15 @@ class Variation:
 
 #: selection functions with DEAP's signature ``sel(individuals, k, **params)``.
 SELECTIONS: Registry[Callable[..., list]] = Registry("selection")
-SELECTIONS.add("tournament", tools.selTournament)
+SELECTIONS.add("tournament", functools.partial(tools.selTournament, tournsize=3))
 SELECTIONS.add("best", tools.selBest)
 SELECTIONS.add("random", tools.selRandom)
 SELECTIONS.add("nsga2", tools.selNSGA2)
 SELECTIONS.add("spea2", tools.selSPEA2)
-SELECTIONS.add("double_tournament", tools.selDoubleTournament)
+SELECTIONS.add(
+    "double_tournament",
+    functools.partial(tools.selDoubleTournament, fitness_size=3, parsimony_size=1.4, fitness_first=True),
+)
 
 
 def select(name: str, individuals: list, k: int, *, rng: random.Random, **params: Any) -> list:

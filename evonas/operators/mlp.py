@@ -1,7 +1,7 @@
 """Operators of the ``mlp`` space: add / remove / change a layer, change a hyperparameter, one-point crossover.
 
-The edits themselves live in :class:`~evonas.spaces.hparams.LayerListSpace`
-(shared with ``chain``); these classes name them for the registries.
+The layer-list edits are shared with ``chain`` and live in
+:mod:`evonas.operators.chain`; these classes name them for the registries.
 """
 
 from __future__ import annotations
@@ -9,7 +9,14 @@ from __future__ import annotations
 import random
 
 from evonas.operators.base import CROSSOVERS, MUTATIONS, Crossover, Mutation
-from evonas.operators.chain import layer_space
+from evonas.operators.chain import (
+    add_layer,
+    change_hparam,
+    change_layer,
+    layer_space,
+    one_point_crossover,
+    remove_layer,
+)
 from evonas.spaces.base import Genome, SearchSpace
 
 __all__ = ["MLPAddLayer", "MLPChangeLayer", "MLPHParam", "MLPOnePoint", "MLPRemoveLayer"]
@@ -22,7 +29,7 @@ class MLPAddLayer(Mutation):
     spaces = ("mlp",)
 
     def _mutate(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
-        return layer_space(space).add_layer(genome, rng=rng)
+        return add_layer(layer_space(space), genome, rng=rng)
 
 
 @MUTATIONS.register("mlp_remove_layer")
@@ -32,7 +39,7 @@ class MLPRemoveLayer(Mutation):
     spaces = ("mlp",)
 
     def _mutate(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
-        return layer_space(space).remove_layer(genome, rng=rng)
+        return remove_layer(layer_space(space), genome, rng=rng)
 
 
 @MUTATIONS.register("mlp_change_layer")
@@ -42,7 +49,7 @@ class MLPChangeLayer(Mutation):
     spaces = ("mlp",)
 
     def _mutate(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
-        return layer_space(space).change_layer(genome, rng=rng)
+        return change_layer(layer_space(space), genome, rng=rng)
 
 
 @MUTATIONS.register("mlp_hparam")
@@ -52,7 +59,7 @@ class MLPHParam(Mutation):
     spaces = ("mlp",)
 
     def _mutate(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
-        return layer_space(space).change_hparam(genome, rng=rng)
+        return change_hparam(layer_space(space), genome, rng=rng)
 
 
 @CROSSOVERS.register("mlp_one_point")
@@ -64,4 +71,4 @@ class MLPOnePoint(Crossover):
     def _crossover(
         self, a: Genome, b: Genome, *, space: SearchSpace, rng: random.Random
     ) -> tuple[Genome, Genome]:
-        return layer_space(space).one_point_crossover(a, b, rng=rng)
+        return one_point_crossover(layer_space(space), a, b, rng=rng)

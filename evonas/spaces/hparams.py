@@ -3,10 +3,10 @@
 A :class:`LayeredGenome` is a tuple of per-layer genes plus four hyperparameter
 genes (``lr``, ``optimizer``, ``weight_decay``, ``batch_size``) whose ranges an
 :class:`HParamSpec` holds. :class:`LayerListSpace` implements everything that
-does not depend on the layer type once (sampling, validation, JSON parsing and
-the structural edits the operators call: add / remove / change a layer, change
-a hyperparameter, one-point crossover), so a concrete space only says how to
-sample, check, mutate, describe and build one layer.
+does not depend on the layer type once (parameters, sampling, validation, JSON
+parsing), so a concrete space only says how to sample, check, mutate, describe
+and build one layer; the list edits built on these hooks (add / remove / change
+a layer, one-point crossover) are in :mod:`evonas.operators.chain`.
 
 The learning rate is sampled on a log scale and stored rounded to 3
 significant digits, so equal-looking genomes share a key.
@@ -27,28 +27,13 @@ from evonas.spaces.base import Genome, InvalidGenome, SearchSpace
 from evonas.spaces.defaults import load_space_params
 
 __all__ = [
-    "ACTIVATIONS",
-    "HPARAM_FIELDS",
-    "LR_LOG_STEP",
-    "OPTIMIZERS",
-    "HParamSpec",
-    "LayerListSpace",
-    "LayeredGenome",
-    "ParamReader",
-    "change_one",
-    "check_choice",
-    "format_number",
-    "round_lr",
+    "ACTIVATIONS", "HPARAM_FIELDS", "LR_LOG_STEP", "OPTIMIZERS", "HParamSpec", "LayerListSpace",
+    "LayeredGenome", "ParamReader", "change_one", "check_choice", "format_number", "round_lr",
 ]
 
 #: activation name -> module class, for the ``activations`` parameter of the layer-list spaces.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "tanh": nn.Tanh,
-    "elu": nn.ELU,
-    "leaky_relu": nn.LeakyReLU,
+    "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU,
 }
 #: optimizer names a genome may carry (the trainer maps them to ``torch.optim`` classes).
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
@@ -105,16 +90,6 @@ def change_one(obj: Any, options: Mapping[str, Sequence[Any]], *, rng: random.Ra
 _SCALARS: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
 
 
-def _parse_scalar(value: Any, kind: type, where: str) -> Any:
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise InvalidGenome(f"{where}: expected a finite number, got {value!r}")
-        return float(value)
-    if type(value) is not kind:
-        raise InvalidGenome(f"{where}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
-    return value
-
-
 def _parse_fields(cls: type, data: Any, where: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """Keyword arguments for dataclass ``cls`` from JSON ``data``, checking names and scalar types."""
     prefix = f"{where}." if where else ""
@@ -131,8 +106,13 @@ def _parse_fields(cls: type, data: Any, where: str, skip: tuple[str, ...] = ()) 
             raise InvalidGenome(f"{prefix}{f.name}: missing")
         if f.name in skip:
             continue
-        type_name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-        out[f.name] = _parse_scalar(data[f.name], _SCALARS[type_name], prefix + f.name)
+        kind = _SCALARS[f.type if isinstance(f.type, str) else f.type.__name__]
+        value = data[f.name]
+        if kind is float and type(value) is int:
+            value = float(value)  # some JSON writers store 0.0 as 0
+        if type(value) is not kind or (kind is float and not math.isfinite(value)):
+            raise InvalidGenome(f"{prefix}{f.name}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        out[f.name] = value
     return out
 
 
@@ -163,15 +143,14 @@ class ParamReader:
     def number(self, key: str, *, minimum: float = 0.0, exclusive: bool = False) -> float:
         """A finite number (YAML's ``1e-4``, read as a string, is accepted) ``>= minimum`` (``>`` if ``exclusive``)."""
         value = _coerce(self._get(key), float)
-        bad = value is None or not math.isfinite(value) or value < minimum or (exclusive and value == minimum)
-        if bad:
+        if value is None or value < minimum or (exclusive and value == minimum):
             op = ">" if exclusive else ">="
             raise self.error(key, f"must be a finite number {op} {minimum}, got {self._params[key]!r}")
         return value
 
     def choices(
-        self, key: str, kind: type, *, allowed: Sequence[Any] | None = None,
-        check: Callable[[Any], bool] | None = None, what: str = "",
+        self, key: str, kind: type, *, allowed: Sequence[Any] | None = None, check: Callable[[Any], bool] | None = None,
+        what: str = "",
     ) -> tuple[Any, ...]:
         """A non-empty list of distinct ``kind`` values, each in ``allowed`` and passing ``check``."""
         raw = self._get(key)
@@ -192,24 +171,20 @@ class ParamReader:
         """Raise for parameters nobody read (typos)."""
         unknown = sorted(set(self._params) - self._used)
         if unknown:
-            raise ValueError(
-                f"space '{self.space}': unknown parameter '{unknown[0]}'; expected one of: {', '.join(sorted(self._used))}"
-            )
+            known = ", ".join(sorted(self._used))
+            raise ValueError(f"space '{self.space}': unknown parameter '{unknown[0]}'; expected one of: {known}")
 
 
 def _coerce(value: Any, kind: type) -> Any:
-    """``value`` as ``kind``, or ``None`` if it is not one (bools are never numbers)."""
+    """``value`` as ``kind``, or ``None`` if it is not one (bools are never numbers; floats are finite)."""
     if isinstance(value, bool):
         return value if kind is bool else None
-    if kind is float:
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                return None
-        return None
+    if kind is float and isinstance(value, (int, float, str)):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
     return value if type(value) is kind else None
 
 
@@ -237,7 +212,7 @@ class HParamSpec:
             lr_min=lr_min,
             lr_max=lr_max,
             optimizers=reader.choices("optimizers", str, allowed=OPTIMIZERS),
-            weight_decays=reader.choices("weight_decays", float, check=lambda v: 0 <= v < math.inf, what="numbers >= 0"),
+            weight_decays=reader.choices("weight_decays", float, check=lambda v: v >= 0, what="numbers >= 0"),
             batch_sizes=reader.choices("batch_sizes", int, check=lambda v: v >= 1, what="integers >= 1"),
         )
 
@@ -265,7 +240,7 @@ class HParamSpec:
         }
 
     def mutate_one(self, genome: Genome, *, rng: random.Random) -> dict[str, Any]:
-        """Changes to one gene: ``lr`` by a clipped log-normal step, a categorical gene resampled; ``{}`` if all are fixed."""
+        """Changes to one gene: ``lr`` by a clipped log-normal step, or a categorical one resampled; ``{}`` if none can."""
         options: dict[str, Sequence[Any]] = {
             "optimizer": self.optimizers, "weight_decay": self.weight_decays, "batch_size": self.batch_sizes,
         }
@@ -399,64 +374,8 @@ class LayerListSpace(SearchSpace):
         body = "-".join(self.describe_layer(layer) for layer in genome.layers) or "(no layers)"
         return f"{body} | {self.hp.describe(genome)}"
 
-    # -- structural edits (used by the operators; may return invalid or unchanged genomes) --
-    def add_layer(self, genome: LayeredGenome, *, rng: random.Random) -> LayeredGenome:
-        """Insert a random layer at a random position (unchanged at ``max_layers``)."""
-        layers = genome.layers
-        if len(layers) >= self.max_layers:
-            return genome
-        at = rng.randint(0, len(layers))
-        new = self.sample_layer(rng=rng, others=layers)
-        return dataclasses.replace(genome, layers=layers[:at] + (new,) + layers[at:])
-
-    def remove_layer(self, genome: LayeredGenome, *, rng: random.Random) -> LayeredGenome:
-        """Drop a random layer (unchanged at ``min_layers``)."""
-        layers = genome.layers
-        if len(layers) <= self.min_layers:
-            return genome
-        at = rng.randrange(len(layers))
-        return dataclasses.replace(genome, layers=layers[:at] + layers[at + 1 :])
-
-    def change_layer(self, genome: LayeredGenome, *, rng: random.Random) -> LayeredGenome:
-        """Change one field of one random layer."""
-        layers = genome.layers
-        if not layers:
-            return genome
-        at = rng.randrange(len(layers))
-        new = self.mutate_layer(layers[at], rng=rng, others=layers[:at] + layers[at + 1 :])
-        return dataclasses.replace(genome, layers=layers[:at] + (new,) + layers[at + 1 :])
-
-    def change_hparam(self, genome: LayeredGenome, *, rng: random.Random) -> LayeredGenome:
-        """Change one hyperparameter gene (see :meth:`HParamSpec.mutate_one`)."""
-        return dataclasses.replace(genome, **self.hp.mutate_one(genome, rng=rng))
-
-    def one_point_crossover(
-        self, a: LayeredGenome, b: LayeredGenome, *, rng: random.Random
-    ) -> tuple[LayeredGenome, LayeredGenome]:
-        """Children ``a[:i] + b[j:]`` and ``b[:j] + a[i:]`` over cut points that keep both valid; hparams swapped per gene."""
-        la, lb = a.layers, b.layers
-        cuts = [
-            (i, j)
-            for i in range(len(la) + 1)
-            for j in range(len(lb) + 1)
-            if (i, j) not in ((0, 0), (len(la), len(lb)))
-            and self._layers_ok(la[:i] + lb[j:])
-            and self._layers_ok(lb[:j] + la[i:])
-        ]
-        l1, l2 = la, lb
-        if cuts:
-            i, j = rng.choice(cuts)
-            l1, l2 = la[:i] + lb[j:], lb[:j] + la[i:]
-        h1: dict[str, Any] = {}
-        h2: dict[str, Any] = {}
-        for name in HPARAM_FIELDS:
-            x, y = getattr(a, name), getattr(b, name)
-            if rng.random() < 0.5:
-                x, y = y, x
-            h1[name], h2[name] = x, y
-        return dataclasses.replace(a, layers=l1, **h1), dataclasses.replace(b, layers=l2, **h2)
-
-    def _layers_ok(self, layers: tuple[Any, ...]) -> bool:
+    def layers_fit(self, layers: Sequence[Any]) -> bool:
+        """Whether ``layers`` meet the depth bounds and :meth:`validate_layers` (used to pick crossover cuts)."""
         if not self.min_layers <= len(layers) <= self.max_layers:
             return False
         try:

@@ -1,0 +1,37 @@
+"""Shared fixtures: small experiment files written into a temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def write_experiment(tmp_path: Path) -> Callable[..., Path]:
+    """Write an experiment mapping (or raw text) to ``tmp_path/<name>.yaml`` and return the path."""
+
+    def write(data: dict[str, Any] | str, name: str = "exp") -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return write
+
+
+def toy_experiment(**changes: Any) -> dict[str, Any]:
+    """A cheap, deterministic experiment: nb201 with the training-free ``toy`` fitness, in-process."""
+    exp: dict[str, Any] = {
+        "name": "toy",
+        "seed": 3,
+        "space": {"name": "nb201"},
+        "fitness": {"name": "toy"},
+        "strategy": {"name": "ga", "params": {"population_size": 8, "generations": 3}},
+        "workers": 0,
+    }
+    exp.update(changes)
+    return exp

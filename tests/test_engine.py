@@ -1,0 +1,122 @@
+"""The engine end to end on cheap fitness functions: determinism, golden keys, resume, budget, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from conftest import toy_experiment
+from evonas.config import load_experiment
+from evonas.engine.runner import Run
+
+GOLDEN = Path(__file__).parent / "golden" / "ga_nb201_toy_keys.json"
+
+
+def journal_keys(run_dir: Path) -> list[str]:
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        return [r[0] for r in db.execute("SELECT key FROM evaluations ORDER BY trial")]
+
+
+def run(write_experiment, tmp_path: Path, name: str, **changes) -> tuple[Path, object]:
+    exp = load_experiment(write_experiment(toy_experiment(**changes), name=name))
+    out = tmp_path / "runs" / name
+    summary = Run(exp, out, progress=False).execute()
+    return out, summary
+
+
+def test_golden_three_generation_run(write_experiment, tmp_path: Path) -> None:
+    """A seeded three-generation run asks for exactly the committed genome keys."""
+    out, summary = run(write_experiment, tmp_path, "golden")
+    keys = journal_keys(out)
+    if os.environ.get("EVONAS_UPDATE_GOLDEN"):
+        GOLDEN.write_text(json.dumps(keys, indent=1) + "\n")
+    assert keys == json.loads(GOLDEN.read_text())
+    assert summary.generations == 4  # generation 0 + 3
+
+
+def test_same_seed_same_keys_other_seed_differs(write_experiment, tmp_path: Path) -> None:
+    a, _ = run(write_experiment, tmp_path, "a")
+    b, _ = run(write_experiment, tmp_path, "b")
+    c, _ = run(write_experiment, tmp_path, "c", seed=4)
+    assert journal_keys(a) == journal_keys(b)
+    assert journal_keys(a) != journal_keys(c)
+
+
+def test_worker_processes_give_the_same_keys(write_experiment, tmp_path: Path) -> None:
+    a, _ = run(write_experiment, tmp_path, "serial")
+    b, _ = run(write_experiment, tmp_path, "pool", workers=2)
+    assert journal_keys(a) == journal_keys(b)
+    assert json.loads((a / "best.json").read_text())["key"] == json.loads((b / "best.json").read_text())["key"]
+
+
+def test_extending_a_finished_run_equals_the_longer_run(write_experiment, tmp_path: Path) -> None:
+    short, _ = run(write_experiment, tmp_path, "short")
+    longer, _ = run(
+        write_experiment, tmp_path, "long", strategy={"name": "ga", "params": {"population_size": 8, "generations": 5}}
+    )
+    resumed = Run.resume(short, progress=False, overrides={"generations": 5})
+    summary = resumed.continue_run()
+    assert journal_keys(short) == journal_keys(longer)
+    assert summary.generations == 6
+    for name in ("best.json", "population.json"):
+        assert json.loads((short / name).read_text()) == json.loads((longer / name).read_text())
+
+
+def test_run_folder_contents(write_experiment, tmp_path: Path) -> None:
+    out, summary = run(write_experiment, tmp_path, "files")
+    for name in ("config.yaml", "journal.sqlite", "logbook.csv", "logbook.json", "best.json", "plots/fitness.png"):
+        assert (out / name).stat().st_size > 0, name
+    best = json.loads((out / "best.json").read_text())
+    assert set(best) >= {"genome", "key", "metrics"}
+    assert 0 <= best["metrics"]["val_acc"] <= 1
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        rows = db.execute("SELECT key, generation, genome, metrics, status, seed, wall_s FROM evaluations").fetchall()
+    assert len(rows) == summary.evaluations == 32
+    assert all(r[4] == "ok" and r[5] is not None and r[6] is not None for r in rows)
+    assert best["metrics"]["val_acc"] == max(json.loads(r[3])["val_acc"] for r in rows)
+    header = (out / "logbook.csv").read_text().splitlines()[0].split(",")
+    assert header[:3] == ["gen", "nevals", "evals"] and "val_acc_max" in header
+
+
+def test_repeats_are_answered_from_the_journal(write_experiment, tmp_path: Path) -> None:
+    """Copy-only offspring are all repeats: no evaluation beyond generation 0."""
+    strategy = {"name": "ga", "params": {"population_size": 6, "generations": 3, "cxpb": 0.0, "mutpb": 0.0}}
+    out, summary = run(write_experiment, tmp_path, "copies", strategy=strategy)
+    assert summary.evaluations == 6
+    assert summary.duplicates == 18
+    assert len(set(journal_keys(out))) == 6
+
+
+def test_budget_caps_evaluations(write_experiment, tmp_path: Path) -> None:
+    out, summary = run(write_experiment, tmp_path, "budget", budget=13)
+    assert summary.evaluations == 13 == len(journal_keys(out))
+
+
+def test_random_search(write_experiment, tmp_path: Path) -> None:
+    out, summary = run(
+        write_experiment, tmp_path, "random", strategy={"name": "random", "params": {"samples": 25, "batch": 10}}
+    )
+    assert summary.evaluations == 25 and summary.generations == 3
+    assert len(set(journal_keys(out))) == 25
+
+
+def test_failures_are_recorded_and_never_best(write_experiment, tmp_path: Path) -> None:
+    plugins_dir = Path(__file__).parent / "plugins"
+    exp = toy_experiment(fitness={"name": "faulty"}, plugins=["faulty_fitness"])
+    path = write_experiment(exp, name="faulty")
+    (path.parent / "faulty_fitness.py").write_text((plugins_dir / "faulty_fitness.py").read_text())
+    out = tmp_path / "runs" / "faulty"
+    summary = Run(load_experiment(path), out, progress=False).execute()
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        rows = db.execute("SELECT key, status, error, fitness FROM evaluations").fetchall()
+    failed = [r for r in rows if r[1] == "failed"]
+    assert failed and summary.failures == len(failed)
+    assert {r[2] for r in failed} >= {"RuntimeError: injected failure", "non-finite val_acc"}
+    assert all(r[3] is None for r in failed)
+    best = json.loads((out / "best.json").read_text())
+    assert best["key"] not in {r[0] for r in failed}
+    assert best["metrics"]["val_acc"] >= 2.0

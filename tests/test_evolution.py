@@ -1,0 +1,72 @@
+"""The DEAP glue: our toolbox works with DEAP's own algorithms; fitness and individuals behave as DEAP expects."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import random
+
+from deap import algorithms, tools
+
+from evonas.evolution import Fitness, Individual, Variation, make_toolbox, select
+from evonas.spaces import make_space
+
+
+def test_toolbox_runs_deap_eaMuPlusLambda() -> None:
+    space = make_space("nb201")
+    variation = Variation.default(space)
+    score = lambda g: (sum(e == "nor_conv_3x3" for e in g.edges),)  # noqa: E731
+    random.seed(0)
+    tb = make_toolbox(space, variation, (1.0,), score, rng=random.Random(0))
+    pop = tb.population(n=12)
+    hof = tools.HallOfFame(3)
+    pop, log = algorithms.eaMuPlusLambda(pop, tb, mu=12, lambda_=24, cxpb=0.3, mutpb=0.7, ngen=8, halloffame=hof, verbose=False)
+    assert len(pop) == 12 and len(log) == 9
+    assert hof[0].fitness.values[0] >= 5  # the optimum is 6 conv3x3 edges; evolution climbs
+    assert all(space.is_valid(ind.genome) for ind in pop)
+
+
+def test_fitness_weights_per_instance_survive_copy_and_pickle() -> None:
+    f = Fitness((0.5, 1000.0), weights=(1.0, -1.0))
+    for clone in (copy.deepcopy(f), pickle.loads(pickle.dumps(f))):
+        assert clone.weights == (1.0, -1.0)
+        assert clone.values == (0.5, 1000.0)
+        assert clone.wvalues == (0.5, -1000.0)
+
+
+def test_individual_equality_by_key_and_pickle() -> None:
+    space = make_space("nb201")
+    g = space.sample(rng=random.Random(1))
+    a = Individual(g, space.key(g), (1.0,))
+    a.fitness.values = (0.3,)
+    b = pickle.loads(pickle.dumps(a))
+    assert a == b and b.fitness.values == (0.3,) and type(b) is Individual
+
+
+def test_variation_children_valid_and_parents_untouched() -> None:
+    space = make_space("nb201")
+    variation = Variation.default(space)
+    rng = random.Random(5)
+    parent = space.sample(rng=rng)
+    before = space.to_dict(parent)
+    for _ in range(50):
+        child, name = variation.mutate(parent, rng=rng)
+        assert space.is_valid(child) and name
+    assert space.to_dict(parent) == before
+
+
+def test_select_is_reproducible_and_restores_global_random() -> None:
+    space = make_space("nb201")
+    rng = random.Random(2)
+    pop = []
+    for i in range(10):
+        g = space.sample(rng=rng)
+        ind = Individual(g, space.key(g), (1.0,))
+        ind.fitness.values = (float(i),)
+        pop.append(ind)
+    random.seed(123)
+    state = random.getstate()
+    a = [i.key for i in select("tournament", pop, 5, rng=random.Random(9), tournsize=3)]
+    b = [i.key for i in select("tournament", pop, 5, rng=random.Random(9), tournsize=3)]
+    assert a == b
+    assert random.getstate() == state
