@@ -106,10 +106,8 @@ def test_same_seed_same_genomes(space: ChainSpace) -> None:
 
 
 def test_hparams_and_describe(space: ChainSpace) -> None:
-    g = space.from_dict(
-        _data(layers=[_layer(kernel=3, width=32), _layer(kernel=5, width=64, stride=2, batch_norm=False, residual=True)],
-              weight_decay=1e-4)
-    )
+    second = _layer(kernel=5, width=64, stride=2, batch_norm=False, residual=True)
+    g = space.from_dict(_data(layers=[_layer(kernel=3, width=32), second], weight_decay=1e-4))
     assert space.hparams(g) == {"lr": 0.003, "optimizer": "adam", "weight_decay": 1e-4, "batch_size": 64}
     assert space.describe(g) == "c3x32b-c5x64s2r | adam lr=0.003 wd=1e-4 bs=64"
 

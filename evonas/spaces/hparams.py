@@ -240,7 +240,10 @@ class HParamSpec:
         }
 
     def mutate_one(self, genome: Genome, *, rng: random.Random) -> dict[str, Any]:
-        """Changes to one gene: ``lr`` by a clipped log-normal step, or a categorical one resampled; ``{}`` if none can."""
+        """The change of one gene: ``lr`` by a clipped log-normal step, or a categorical gene resampled.
+
+        Returns ``{}`` when no gene has an alternative value.
+        """
         options: dict[str, Sequence[Any]] = {
             "optimizer": self.optimizers, "weight_decay": self.weight_decays, "batch_size": self.batch_sizes,
         }
