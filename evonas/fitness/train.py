@@ -180,26 +180,27 @@ class TrainFitness(FitnessFunction):
         starts = [s for s in range(0, n, batch_size) if min(batch_size, n - s) >= 2 or s == 0]
         total = self.epochs * len(starts)
         lr = float(hp["lr"])
-        if self.schedule == "cosine":
-            lrs = [lr * 0.5 * (1.0 + math.cos(math.pi * t / total)) for t in range(total)]
-        else:
-            lrs = [lr] * total
+        cosine = self.schedule == "cosine"  # else constant: the optimizer keeps its initial lr
+        lrs = [lr * 0.5 * (1.0 + math.cos(math.pi * t / total)) for t in range(total)] if cosine else []
         groups = optimizer.param_groups
         generator = torch.Generator().manual_seed(seed)
 
+        # Per-batch losses are kept on the device and summed once per epoch, weighted by batch size.
+        weights = torch.tensor([min(batch_size, n - s) for s in starts], dtype=torch.float32, device=device)
         start_time = time.perf_counter()
         model.train()
         step = 0
         loss_sum = torch.zeros((), device=device)
         for epoch in range(self.epochs):
             perm = torch.randperm(n, generator=generator).to(device, non_blocking=True)
-            loss_sum = torch.zeros((), device=device)
+            losses = []
             for s in starts:
                 idx = perm[s : s + batch_size]
                 xb, yb = x[idx], y[idx]
-                for group in groups:
-                    group["lr"] = lrs[step]
-                step += 1
+                if cosine:
+                    for group in groups:
+                        group["lr"] = lrs[step]
+                    step += 1
                 optimizer.zero_grad(set_to_none=True)
                 with autocast():
                     loss = F.cross_entropy(model(xb), yb)
@@ -210,10 +211,11 @@ class TrainFitness(FitnessFunction):
                     scaler.scale(loss).backward()
                     scaler.step(optimizer)
                     scaler.update()
-                loss_sum.add_(loss.detach(), alpha=len(idx))
+                losses.append(loss.detach())
+            loss_sum = torch.dot(torch.stack(losses).float(), weights)
             if not bool(torch.isfinite(loss_sum)):  # the one sync per epoch
                 raise EvaluationError(f"non-finite loss in training epoch {epoch + 1} (lr={lr:g}, {hp['optimizer']})")
-        train_loss = loss_sum.item() / sum(min(batch_size, n - s) for s in starts)
+        train_loss = loss_sum.item() / float(weights.sum())
         train_s = time.perf_counter() - start_time
 
         val_loss, val_acc = _score(model, data.x_val, data.y_val, self.eval_batch_size, autocast)

@@ -74,6 +74,8 @@ class SearchSpace(ABC):
     name: ClassVar[str] = ""
     #: input ranks the decoded networks accept: 3 for (C, H, W) images, 1 for feature vectors.
     input_ranks: ClassVar[tuple[int, ...]] = (3,)
+    #: an input shape the space is meant for (used by contract tests and examples).
+    example_input_shape: ClassVar[tuple[int, ...]] = (3, 32, 32)
 
     def __init__(self, **params: Any) -> None:
         self.params = dict(params)

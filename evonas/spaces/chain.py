@@ -73,6 +73,7 @@ class ChainSpace(LayerListSpace):
     """
 
     input_ranks = (3,)
+    example_input_shape = (1, 8, 8)
     genome_type = ChainGenome
     layer_type = ConvLayer
 

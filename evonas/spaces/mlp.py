@@ -63,6 +63,7 @@ class MLPSpace(LayerListSpace):
     """
 
     input_ranks = (1, 3)
+    example_input_shape = (64,)
     genome_type = MLPGenome
     layer_type = DenseLayer
 

@@ -1,0 +1,118 @@
+"""The ``evonas`` command: run / resume / plot / list, one-line errors with exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, toy_experiment
+from evonas.cli import main
+
+
+def test_run_plot_list(write_experiment, tmp_path: Path, capsys) -> None:
+    cfg = write_experiment(toy_experiment())
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "best" in text and str(out) in text
+    (out / "plots" / "fitness.png").unlink()
+    assert main(["plot", str(out)]) == 0
+    assert (out / "plots" / "fitness.png").stat().st_size > 10_000
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    for word in ("chain", "nb201", "mlp", "ga", "random", "digits", "tournament", "chain_add_layer", "nb201_uniform"):
+        assert word in listing
+
+
+def test_set_overrides_and_existing_folder(write_experiment, tmp_path: Path, capsys) -> None:
+    cfg = write_experiment(toy_experiment())
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet", "--set", "strategy.params.generations=1"]) == 0
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] == 16
+    before = (out / "journal.sqlite").read_bytes()
+    capsys.readouterr()
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "exists" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert (out / "journal.sqlite").read_bytes() == before
+    assert main(["run", str(cfg), "--out", str(out), "--quiet", "--overwrite"]) == 0
+
+
+def test_resume_extends_and_refuses_non_runs(write_experiment, tmp_path: Path, capsys) -> None:
+    cfg = write_experiment(toy_experiment())
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
+    assert main(["resume", str(out), "--generations", "4", "--quiet"]) == 0
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        assert db.execute("SELECT MAX(generation) FROM evaluations").fetchone()[0] == 4
+    capsys.readouterr()
+    assert main(["resume", str(tmp_path)]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+
+
+BAD = [
+    ("space: {name: chain\n", "line 2"),
+    ("space: {name: nope}\n", "space.name: unknown search space 'nope'"),
+    ("space: {name: chain}\nfoo: 1\n", "foo: unknown key"),
+    ("space: {name: chain}\nseed: ten\n", "seed: expected an integer >= 0"),
+    ("space: {name: chain}\nstrategy: {name: ga, params: {generations: x}}\n", "strategy.params.generations: expected an integer"),
+    ("space: {name: chain}\nstrategy: {name: ga, params: {pop: 3}}\n", "strategy.params.pop: unknown parameter"),
+    ("space: {name: chain}\nstrategy: {name: ga, params: {population_size: 1}}\n", "strategy.params: population_size"),
+    ("space: {name: chain}\ndataset: {name: npz, params: {path: missing.npz}}\n", "dataset.params: "),
+    ("space: {name: chain}\nplugins: [no_such_module_xyz]\n", "plugins[0]: cannot import module 'no_such_module_xyz'"),
+    ("space: {name: chain}\nmutations: [{name: nb201_change_edge}]\n", "mutations[0].name: operator 'nb201_change_edge' applies to nb201"),
+    ("space: {name: chain}\nmutations: [{name: chain_add_layer, prob: -1}]\n", "mutations[0].prob: expected a number >= 0"),
+    ("space: {name: chain}\nobjectives: [{metric: val_acc, direction: up}]\n", "objectives[0].direction: expected 'max' or 'min'"),
+    ("space: {name: chain}\ninitial_population: [nowhere.json]\n", "initial_population[0]: no such genome file"),
+    ("space: {name: chain, params: {max_layers: 0}}\n", "space.params"),
+    ("space: {name: mlp}\nselection: {name: best_of}\n", "selection.name: unknown selection 'best_of'"),
+    ("- just\n- a list\n", "expected a mapping"),
+]
+
+
+@pytest.mark.parametrize("text,expected", BAD)
+def test_bad_experiment_one_line_exit_2_nothing_written(text: str, expected: str, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(text)
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"evonas: {cfg}"), err
+    assert expected in err, err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "runs").exists()
+
+
+def test_genome_file_that_does_not_fit_the_space(tmp_path: Path, capsys) -> None:
+    saved = REPO / "genomes" / "saved" / "nb201_best.json"
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(f"space: {{name: chain}}\ninitial_population: ['{saved}']\n")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "initial_population[0]" in err and "space 'nb201'" in err
+
+
+def test_custom_mutation_plugin_from_the_experiment_file(tmp_path: Path) -> None:
+    """experiments/custom_mutation.yaml loads experiments/my_ops.py and its operator makes children."""
+    out = tmp_path / "run"
+    code = main(
+        ["run", str(REPO / "experiments" / "custom_mutation.yaml"), "--out", str(out), "--quiet", "--workers", "0",
+         "--set", "fitness={name: toy}", "--set", "strategy.params.generations=2"]
+    )
+    assert code == 0
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        origins = [r[0] for r in db.execute("SELECT origin FROM evaluations")]
+    assert "mutation:widen_layer" in origins
+
+
+def test_help_and_module_entry_point() -> None:
+    for args in (["--help"], ["run", "--help"], ["resume", "--help"], ["plot", "--help"], ["list", "--help"]):
+        proc = subprocess.run([sys.executable, "-m", "evonas", *args], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and "usage: evonas" in proc.stdout
