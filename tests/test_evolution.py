@@ -70,3 +70,18 @@ def test_select_is_reproducible_and_restores_global_random() -> None:
     b = [i.key for i in select("tournament", pop, 5, rng=random.Random(9), tournsize=3)]
     assert a == b
     assert random.getstate() == state
+
+
+def test_toolbox_built_from_an_experiment_file_runs_eaMuPlusLambda() -> None:
+    from conftest import REPO
+    from evonas.config import load_experiment
+    from evonas.engine.build import build
+
+    tb = build(load_experiment(REPO / "experiments" / "nb201_toy.yaml")).toolbox()
+    random.seed(1)
+    pop = tb.population(n=10)
+    hof = tools.HallOfFame(1)
+    pop, log = algorithms.eaMuPlusLambda(pop, tb, mu=10, lambda_=20, cxpb=0.3, mutpb=0.6, ngen=5, halloffame=hof, verbose=False)
+    assert len(log) == 6 and len(pop) == 10
+    first = max(ind.fitness.values[0] for ind in pop)
+    assert hof[0].fitness.values[0] == first and 0 <= first < 1

@@ -151,6 +151,7 @@ def test_deterministic_for_a_seed(images: Dataset) -> None:
         {"schedule": "constant"},
         {"channels_last": False},
         {"amp": "bf16"},
+        {"amp": "fp16"},
         {"batch_size": 1000, "eval_batch_size": 7},
         {"max_train_samples": 33, "batch_size": 16},
     ],
@@ -251,6 +252,12 @@ def test_space_that_rejects_the_input(images: Dataset) -> None:
 def test_bad_params(params: dict, name: str) -> None:
     with pytest.raises(ValueError, match=name):
         TrainFitness(**params)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
+def test_cuda_unavailable(images: Dataset) -> None:
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        _eval(images, device="cuda")
 
 
 def test_bad_genome_hparams(images: Dataset) -> None:

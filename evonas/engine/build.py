@@ -55,6 +55,37 @@ class Built:
     strategy_cls: type[Strategy]
     initial: list[Genome]
 
+    def toolbox(self, rng: random.Random | None = None) -> Any:
+        """A DEAP toolbox for this experiment whose ``evaluate`` runs the fitness in this process.
+
+        Example::
+
+            tb = build(load_experiment("experiments/nb201_toy.yaml")).toolbox()
+            pop, log = deap.algorithms.eaMuPlusLambda(tb.population(n=10), tb, 10, 20, 0.3, 0.7, ngen=5)
+        """
+        from evonas.evolution import make_toolbox
+
+        exp = self.experiment
+
+        def evaluate(genome: Genome) -> tuple[float, ...]:
+            seed = evaluation_seed(exp.seed, self.space.key(genome))
+            try:
+                metrics = self.fitness.evaluate(genome, space=self.space, dataset=self.dataset, seed=seed)
+                values = tuple(float(metrics[o.metric]) for o in exp.objectives)
+            except Exception:  # a failed evaluation gets the worst fitness, as in a run
+                return tuple(-float("inf") * o.weight for o in exp.objectives)
+            return values
+
+        return make_toolbox(
+            self.space,
+            self.variation,
+            exp.weights,
+            evaluate,
+            selection=exp.selection.name,
+            selection_params=dict(exp.selection.params),
+            rng=rng or random.Random(exp.seed),
+        )
+
     def make_strategy(self, budget: int | None = None) -> Strategy:
         """A fresh strategy seeded from the run's seed (same seed, same strategy: resumable by replay)."""
         exp = self.experiment
