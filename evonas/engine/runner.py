@@ -223,8 +223,7 @@ class _Loop:
             return
         bar.update(1)
         best = self.strategy.hall_of_fame[0] if len(self.strategy.hall_of_fame) else None
-        gen = getattr(self.strategy, "gen", rec.generation)
-        post = {"gen": gen}
+        post = {"gen": rec.generation}
         if best is not None and best.fitness.valid:
             post[self.exp.objectives[0].metric] = f"{best.fitness.values[0]:.4f}"
         bar.set_postfix(post, refresh=False)
