@@ -7,6 +7,7 @@ exit code 2; Ctrl-C stops after recording what finished and exits 130.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -80,10 +81,18 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _execute(fn: Any, run_dir: Path, objectives: Sequence[Any], folder_error: type) -> int:
+    from evonas.engine.replay import ResumeMismatch
     from evonas.engine.runner import RunInterrupted
 
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)  # SIGTERM stops a run as cleanly as Ctrl-C
     try:
         summary = fn()
+    except ResumeMismatch as exc:
+        print(f"evonas: {exc}", file=sys.stderr)
+        return 1
     except folder_error as exc:
         return _fail(str(exc))
     except RunInterrupted as exc:
@@ -93,6 +102,8 @@ def _execute(fn: Any, run_dir: Path, objectives: Sequence[Any], folder_error: ty
     except KeyboardInterrupt:
         print(f"interrupted; resume with: evonas resume {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(_summary(summary, objectives))
     return 0
 

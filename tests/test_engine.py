@@ -115,8 +115,40 @@ def test_failures_are_recorded_and_never_best(write_experiment, tmp_path: Path) 
         rows = db.execute("SELECT key, status, error, fitness FROM evaluations").fetchall()
     failed = [r for r in rows if r[1] == "failed"]
     assert failed and summary.failures == len(failed)
-    assert {r[2] for r in failed} >= {"RuntimeError: injected failure", "non-finite val_acc"}
+    assert {r[2] for r in failed} == {"RuntimeError: injected failure", "non-finite val_acc"}
     assert all(r[3] is None for r in failed)
     best = json.loads((out / "best.json").read_text())
     assert best["key"] not in {r[0] for r in failed}
     assert best["metrics"]["val_acc"] >= 2.0
+
+
+def test_fault_injection_in_worker_processes(write_experiment, tmp_path: Path) -> None:
+    """Raises, NaN, hangs past the time limit, kills its own process: each recorded with its reason, the run completes."""
+    from faulty_fitness import fault_kind
+
+    exp = toy_experiment(
+        fitness={"name": "faulty", "params": {"every": 8, "hang": True, "crash": True}},
+        plugins=["faulty_fitness"],
+        strategy={"name": "random", "params": {"samples": 40, "batch": 20}},
+        workers=2,
+        timeout=1.0,
+    )
+    path = write_experiment(exp, name="faults")
+    (path.parent / "faulty_fitness.py").write_text((Path(__file__).parent / "plugins" / "faulty_fitness.py").read_text())
+    out = tmp_path / "runs" / "faults"
+    summary = Run(load_experiment(path), out, progress=False).execute()
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        rows = db.execute("SELECT key, status, error FROM evaluations").fetchall()
+    assert len(rows) == summary.evaluations == 40
+    expected = {0: "RuntimeError: injected failure", 1: "non-finite val_acc", 2: "timed out after 1 s", 3: "worker died (exit code -9)"}
+    kinds = {}
+    for key, status, error in rows:
+        kind = fault_kind(key, 8)
+        kinds[kind] = kinds.get(kind, 0) + 1
+        if kind in expected:
+            assert (status, error) == ("failed", expected[kind]), (key, kind, error)
+        else:
+            assert status == "ok" and error is None
+    assert all(kinds.get(k) for k in expected), kinds  # every kind of fault happened
+    best = json.loads((out / "best.json").read_text())
+    assert fault_kind(best["key"], 8) not in expected and best["metrics"]["val_acc"] >= 2.0

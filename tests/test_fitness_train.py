@@ -26,6 +26,7 @@ class StubGenome(Genome):
     width: int = 8
     nan: bool = False
     oom: bool = False
+    oom_above: int | None = None  # out of memory on training batches larger than this
     lr: float | None = None
     optimizer: str | None = None
     batch_size: int | None = None
@@ -47,6 +48,19 @@ class _OomNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+
+class _OomAboveNet(nn.Module):
+    """Runs out of memory on training batches larger than ``limit`` (evaluation batches are exempt)."""
+
+    def __init__(self, inner: nn.Module, limit: int) -> None:
+        super().__init__()
+        self.inner, self.limit = inner, limit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.inner(x)
 
 
 class StubSpace(SearchSpace):
@@ -79,6 +93,8 @@ class StubSpace(SearchSpace):
             )  # fmt: skip
         else:
             net = nn.Sequential(nn.Linear(input_shape[0], 4 * w), nn.ReLU(), nn.Linear(4 * w, num_classes))
+        if genome.oom_above is not None:
+            return _OomAboveNet(net, genome.oom_above)
         return _NanNet(net) if genome.nan else net
 
 
@@ -190,6 +206,13 @@ def test_exploding_lr_raises(vectors: Dataset) -> None:
 def test_out_of_memory_raises(images: Dataset) -> None:
     with pytest.raises(EvaluationError, match="out of memory"):
         _eval(images, StubGenome(oom=True), epochs=1)
+
+
+def test_out_of_memory_retries_once_with_half_the_batch(images: Dataset) -> None:
+    metrics = _eval(images, StubGenome(oom_above=32, batch_size=64), epochs=1)
+    assert 0 <= metrics["val_acc"] <= 1
+    with pytest.raises(EvaluationError, match="also with batch size 32"):
+        _eval(images, StubGenome(oom_above=16, batch_size=64), epochs=1)
 
 
 def test_never_reads_the_test_split(images: Dataset) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing as mp
 import os
+import signal
 import time
 import traceback
 from multiprocessing.connection import wait as mp_wait
@@ -34,6 +35,7 @@ class Job:
     trial: int
     genome: dict[str, Any]
     seed: int
+    key: str = ""
     attempt: int = 0
 
 
@@ -45,6 +47,8 @@ class JobResult:
     error: str | None
     wall_s: float
     worker: str
+    #: set when the result comes from the journal (a replay), not from an evaluation
+    record: Any = None
 
 
 class EvalContext:
@@ -123,7 +127,11 @@ class InProcessBackend(Backend):
 
 
 def _worker_main(conn: Any, experiment: Experiment, name: str, threads: int) -> None:
-    """Worker process: build the context once, then evaluate jobs until told to stop."""
+    """Worker process: build the context once, then evaluate jobs until told to stop.
+
+    Ctrl-C is the main process's to handle (it stops the run and closes the pool), so workers ignore it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
         import torch

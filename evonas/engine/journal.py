@@ -15,9 +15,9 @@ import math
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
-__all__ = ["Journal", "Record", "JOURNAL_NAME"]
+__all__ = ["Journal", "JournalError", "Record", "JOURNAL_NAME"]
 
 JOURNAL_NAME = "journal.sqlite"
 
@@ -41,7 +41,17 @@ CREATE TABLE IF NOT EXISTS evaluations (
 );
 CREATE INDEX IF NOT EXISTS evaluations_key ON evaluations(key);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS discarded (seq INTEGER, trial INTEGER, row TEXT, reason TEXT);
 """
+
+_COLUMNS = (
+    "trial, seq, key, generation, origin, parents, genome, status, error, metrics, fitness, seed,"
+    " wall_s, worker, finished_at"
+)
+
+
+class JournalError(RuntimeError):
+    """A journal that cannot be opened or read."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +75,27 @@ class Record:
     finished_at: float | None = None
 
 
+def _parse(row: Sequence[Any]) -> Record:
+    fitness = json.loads(row[10]) if row[10] is not None else None
+    return Record(
+        trial=int(row[0]),
+        seq=int(row[1]),
+        key=str(row[2]),
+        generation=int(row[3]),
+        origin=row[4] or "",
+        parents=tuple(json.loads(row[5] or "[]")),
+        genome=json.loads(row[6]),
+        status=row[7],
+        error=row[8],
+        metrics=json.loads(row[9] or "{}"),
+        fitness=None if fitness is None else tuple(float("nan") if v is None else float(v) for v in fitness),
+        seed=row[11],
+        wall_s=row[12],
+        worker=row[13],
+        finished_at=row[14],
+    )
+
+
 def _dumps(value: Any) -> str:
     def clean(v: Any) -> Any:
         if isinstance(v, float) and not math.isfinite(v):
@@ -83,10 +114,13 @@ class Journal:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"{self.path}: not a readable evonas journal ({exc})") from None
 
     # -- writing -----------------------------------------------------------------------------
     def append(self, rec: Record) -> Record:
@@ -130,29 +164,42 @@ class Journal:
         """All rows, by ``trial`` (ask order) or ``seq`` (arrival order)."""
         if order not in ("trial", "seq"):
             raise ValueError("order must be 'trial' or 'seq'")
-        cur = self._db.execute(
-            "SELECT trial, seq, key, generation, origin, parents, genome, status, error, metrics, fitness, seed,"
-            f" wall_s, worker, finished_at FROM evaluations ORDER BY {order}"
-        )
-        for row in cur:
-            fitness = json.loads(row[10]) if row[10] is not None else None
-            yield Record(
-                trial=row[0],
-                seq=row[1],
-                key=row[2],
-                generation=row[3],
-                origin=row[4] or "",
-                parents=tuple(json.loads(row[5] or "[]")),
-                genome=json.loads(row[6]),
-                status=row[7],
-                error=row[8],
-                metrics=json.loads(row[9] or "{}"),
-                fitness=None if fitness is None else tuple(float("nan") if v is None else v for v in fitness),
-                seed=row[11],
-                wall_s=row[12],
-                worker=row[13],
-                finished_at=row[14],
-            )
+        for row in self._db.execute(f"SELECT {_COLUMNS} FROM evaluations ORDER BY {order}"):
+            yield _parse(row)
+
+    def get(self, key: str) -> Record | None:
+        """The finished evaluation of genome ``key`` (the first, if several), or ``None``."""
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM evaluations WHERE key = ? ORDER BY seq LIMIT 1", (key,)).fetchone()
+        return None if row is None else _parse(row)
+
+    def load_for_resume(self) -> tuple[list[Record], int]:
+        """The rows to replay, in arrival order, up to the first damaged one.
+
+        A damaged row (and every row after it, which the strategy may have learnt from) is moved to
+        the ``discarded`` table, so its evaluation is redone; returns ``(records, n_discarded)``.
+        """
+        try:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM evaluations ORDER BY seq").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"{self.path}: the journal is damaged ({exc})") from None
+        good: list[Record] = []
+        for i, row in enumerate(rows):
+            try:
+                rec = _parse(row)
+                if rec.status not in ("ok", "failed") or not isinstance(rec.genome, dict):
+                    raise ValueError(f"bad status or genome in row {row[1]}")
+            except (ValueError, TypeError) as exc:
+                bad = rows[i:]
+                with self._db:
+                    for b in bad:
+                        self._db.execute(
+                            "INSERT INTO discarded (seq, trial, row, reason) VALUES (?, ?, ?, ?)",
+                            (b[1], b[0], json.dumps([str(v) for v in b]), str(exc)),
+                        )
+                        self._db.execute("DELETE FROM evaluations WHERE seq = ?", (b[1],))
+                return good, len(bad)
+            good.append(rec)
+        return good, 0
 
     def keys(self) -> list[str]:
         """Genome keys in trial order."""

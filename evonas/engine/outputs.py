@@ -101,14 +101,29 @@ def write_results(
     hof = [ind for ind in strategy.hall_of_fame if ind.fitness.valid and all(math.isfinite(v) for v in ind.fitness.values)]
     write_json(run_dir / "hall_of_fame.json", [_individual(i, space, rows) for i in hof])
     write_json(run_dir / "population.json", [_individual(i, space, rows) for i in strategy.population])
-    if not hof:
-        best = None
-        if (run_dir / "best.json").exists():
-            (run_dir / "best.json").unlink()
-        return None
+    # best.json: the best successful evaluation in the journal by the first objective (a view of the journal,
+    # so an interrupted generation counts too); ties go to the earliest trial.
     first = exp.objectives[0]
-    best_ind = max(hof, key=lambda i: i.fitness.values[0] * first.weight)
-    best = {"space": space.name, **_individual(best_ind, space, rows), "objectives": [o.metric for o in exp.objectives]}
+    best_rec = None
+    for rec in rows.values():
+        if rec.status == "ok" and rec.fitness is not None and math.isfinite(rec.fitness[0]):
+            if best_rec is None or rec.fitness[0] * first.weight > best_rec.fitness[0] * first.weight:
+                best_rec = rec
+    if best_rec is None:
+        (run_dir / "best.json").unlink(missing_ok=True)
+        return None
+    genome = space.from_dict(best_rec.genome)
+    best = {
+        "space": space.name,
+        "key": best_rec.key,
+        "genome": best_rec.genome,
+        "describe": space.describe(genome),
+        "fitness": list(best_rec.fitness),
+        "metrics": best_rec.metrics,
+        "trial": best_rec.trial,
+        "generation": best_rec.generation,
+        "objectives": [o.metric for o in exp.objectives],
+    }
     write_json(run_dir / "best.json", best)
     return best
 

@@ -5,10 +5,10 @@ backend, and as each result arrives append it to the journal (committed) and
 tell the strategy. A genome key already evaluated in the run is answered from
 the journal and costs no budget.
 
-Resuming is replaying: the strategy is built afresh with the run's seed and
-the journal's results are told to it in order; each replayed ask must give the
-recorded genome key (a mismatch means a non-deterministic strategy, a bug).
-Then the run carries on where it stopped.
+Resuming is replaying (:mod:`evonas.engine.replay`): the strategy is built
+afresh with the run's seed and the same loop runs over the journal's results
+in their arrival order; each replayed ask must give the recorded genome key.
+Then the run carries on where it stopped, redoing what was in flight.
 """
 
 from __future__ import annotations
@@ -26,14 +26,15 @@ from typing import Any, Callable
 import yaml
 
 from evonas.config import Experiment, parse_experiment
+from evonas.engine import outputs
 from evonas.engine.backends import Backend, EvalContext, Job, JobResult, make_backend
 from evonas.engine.build import Built, build, evaluation_seed
-from evonas.engine.journal import JOURNAL_NAME, Journal, Record
-from evonas.engine import outputs
+from evonas.engine.journal import JOURNAL_NAME, Journal, JournalError, Record
+from evonas.engine.replay import ReplayBackend
 from evonas.evolution import Individual
 from evonas.strategies.base import Candidate, Strategy
 
-__all__ = ["Run", "RunSummary", "RunFolderError", "default_run_dir"]
+__all__ = ["Run", "RunSummary", "RunFolderError", "RunInterrupted", "default_run_dir", "CONFIG_NAME"]
 
 CONFIG_NAME = "config.yaml"
 
@@ -52,6 +53,15 @@ class RunSummary:
     best: dict[str, Any] | None
     wall_s: float
     interrupted: bool = False
+    discarded: int = 0
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during a run: what finished is recorded; ``summary`` says where."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        super().__init__()
+        self.summary = summary
 
 
 def default_run_dir(experiment: Experiment) -> Path:
@@ -67,6 +77,8 @@ class Run:
         exp = load_experiment("experiments/quickstart.yaml")
         summary = Run(exp, "runs/quick").execute()
         print(summary.best["metrics"]["val_acc"])
+
+        summary = Run.resume("runs/quick", overrides={"generations": 10}).continue_run()
     """
 
     def __init__(
@@ -90,15 +102,24 @@ class Run:
     def execute(self, *, overwrite: bool = False) -> RunSummary:
         """Start a new run in ``run_dir`` (refused if it holds anything unless ``overwrite``)."""
         built = self.built or build(self.experiment)
-        if self.run_dir.exists() and any(self.run_dir.iterdir()):
+        leftovers = [p for p in self.run_dir.iterdir() if not p.name.startswith(f".{JOURNAL_NAME}.new")] if self.run_dir.is_dir() else []
+        if self.run_dir.exists() and (not self.run_dir.is_dir() or leftovers):
             if not overwrite:
                 raise RunFolderError(f"{self.run_dir}: the run folder exists; use --overwrite to replace it or pick --out")
-            if not (self.run_dir / JOURNAL_NAME).exists() and not (self.run_dir / CONFIG_NAME).exists():
+            if not (self.run_dir / JOURNAL_NAME).exists():
                 raise RunFolderError(f"{self.run_dir}: not a run folder; refusing to overwrite it")
             shutil.rmtree(self.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # The journal appears whole, with its copy of the experiment, or not at all.
+        fresh = self.run_dir / f".{JOURNAL_NAME}.new"
+        fresh.unlink(missing_ok=True)
+        with Journal(fresh) as journal:
+            journal.set_meta("config", self.experiment.to_dict())
+            if self.experiment.source:
+                journal.set_meta("experiment_file", str(Path(self.experiment.source).resolve()))
+        os.replace(fresh, self.run_dir / JOURNAL_NAME)
         outputs.write_yaml(self.run_dir / CONFIG_NAME, self.experiment.to_dict())
-        return self._run(built, replay=[])
+        return self._run(built, replay=[], discarded=0)
 
     @classmethod
     def resume(
@@ -109,55 +130,81 @@ class Run:
         progress: bool = True,
         overrides: dict[str, Any] | None = None,
     ) -> "Run":
-        """A run continuing the one in ``run_dir``; ``overrides`` patch the strategy params or budget."""
+        """A run continuing the one in ``run_dir``; ``overrides`` patch the strategy params or the budget.
+
+        The experiment comes from ``config.yaml``, or from the journal's own copy if that file is
+        missing or damaged.
+        """
         run_dir = Path(run_dir)
+        if not (run_dir / JOURNAL_NAME).is_file():
+            raise RunFolderError(f"{run_dir}: not a run folder (no {JOURNAL_NAME})")
+        try:
+            with Journal(run_dir / JOURNAL_NAME) as j:
+                stored, source = j.get_meta("config"), j.get_meta("experiment_file")
+        except JournalError as exc:
+            raise RunFolderError(str(exc)) from None
         cfg = run_dir / CONFIG_NAME
-        if not (run_dir / JOURNAL_NAME).exists() or not cfg.exists():
-            raise RunFolderError(f"{run_dir}: not a run folder (no {CONFIG_NAME} and {JOURNAL_NAME})")
-        raw = yaml.safe_load(cfg.read_text())
-        with Journal(run_dir / JOURNAL_NAME) as j:
-            source = j.get_meta("experiment_file")
+        raw, where = None, str(cfg)
+        try:
+            raw = yaml.safe_load(cfg.read_text())
+        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            raw = None
+        if not isinstance(raw, dict):
+            if not isinstance(stored, dict):
+                raise RunFolderError(f"{cfg}: missing or damaged, and the journal holds no copy of the experiment")
+            print(f"evonas: {cfg} is missing or damaged; using the journal's copy of the experiment", file=sys.stderr)
+            raw, where = stored, str(run_dir / JOURNAL_NAME)
         for key, value in (overrides or {}).items():
             if key == "budget":
                 raw["budget"] = value
             else:
                 raw.setdefault("strategy", {}).setdefault("params", {})[key] = value
-        exp = parse_experiment(raw, source=source if source and Path(source).exists() else str(cfg))
+        exp = parse_experiment(raw, source=where)
+        if source and Path(source).exists():
+            exp = dataclasses.replace(exp, source=source)
         return cls(exp, run_dir, workers=workers, progress=progress)
 
     def continue_run(self) -> RunSummary:
         """Replay the journal and carry on (the counterpart of :meth:`execute` for :meth:`resume`)."""
         built = self.built or build(self.experiment)
-        with Journal(self.run_dir / JOURNAL_NAME) as j:
-            replay = list(j.records("seq"))
+        try:
+            with Journal(self.run_dir / JOURNAL_NAME) as j:
+                replay, discarded = j.load_for_resume()
+                j.set_meta("config", self.experiment.to_dict())
+        except JournalError as exc:
+            raise RunFolderError(str(exc)) from None
+        if discarded:
+            print(f"evonas: {discarded} damaged journal rows set aside (table 'discarded'); they are redone", file=sys.stderr)
         outputs.write_yaml(self.run_dir / CONFIG_NAME, self.experiment.to_dict())
-        return self._run(built, replay=replay)
+        return self._run(built, replay=replay, discarded=discarded)
 
-    # -- the loop ---------------------------------------------------------------------------------
-    def _run(self, built: Built, replay: list[Record]) -> RunSummary:
+    # -- the run ----------------------------------------------------------------------------------
+    def _run(self, built: Built, replay: list[Record], discarded: int) -> RunSummary:
         exp = self.experiment
         start = time.time()
         journal = Journal(self.run_dir / JOURNAL_NAME)
-        if exp.source and not str(exp.source).startswith(str(self.run_dir)):
-            journal.set_meta("experiment_file", str(Path(exp.source).resolve()))
-        journal.set_meta("space", exp.space.name)
         strategy = built.make_strategy()
-        by_trial = {r.trial: r for r in replay}
-        loop = _Loop(self, built, strategy, journal, by_trial)
-        backend: Backend | None = None
+        loop = _Loop(self, built, strategy, journal)
+        backends: list[Backend] = []
+
+        def real_backend() -> Backend:
+            context = EvalContext.__new__(EvalContext)
+            context.space, context.fitness, context.dataset = built.space, built.fitness, built.dataset
+            backend = make_backend(exp, self.workers, context=context)
+            history = journal.get_meta("slots", [])
+            journal.set_meta("slots", [*history, [len(journal), backend.slots]])
+            backends.append(backend)
+            return backend
+
         interrupted = False
         try:
-            loop.replay_only()
-            if not loop.finished():
-                context = EvalContext.__new__(EvalContext)
-                context.space, context.fitness, context.dataset = built.space, built.fitness, built.dataset
-                backend = make_backend(exp, self.workers, context=context)
-                loop.drive(backend)
+            replayer = ReplayBackend(replay, journal.get_meta("slots", []), exp.strategy.name) if replay else None
+            loop.drive(real_backend, replayer)
         except KeyboardInterrupt:
             interrupted = True
         finally:
             loop.close_progress()
-            if backend is not None:
+            for backend in backends:
                 backend.close()
         best = outputs.write_results(self.run_dir, exp, built.space, strategy, journal)
         summary = RunSummary(
@@ -169,146 +216,90 @@ class Run:
             best=best,
             wall_s=time.time() - start,
             interrupted=interrupted,
+            discarded=discarded,
         )
         journal.close()
-        if not interrupted:
-            try:
-                from evonas.plotting import plot_run
-
-                plot_run(self.run_dir)
-            except Exception as exc:  # a plot must never lose a finished run
-                print(f"evonas: could not draw the plots ({type(exc).__name__}: {exc})", file=sys.stderr)
         if interrupted:
             raise RunInterrupted(summary)
+        try:
+            from evonas.plotting import plot_run
+
+            plot_run(self.run_dir)
+        except Exception as exc:  # a plot must never lose a finished run
+            print(f"evonas: could not draw the plots ({type(exc).__name__}: {exc})", file=sys.stderr)
         return summary
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run: what finished is recorded; ``summary`` says where."""
-
-    def __init__(self, summary: RunSummary) -> None:
-        super().__init__()
-        self.summary = summary
 
 
 class _Loop:
     """State of one engine loop; kept apart from :class:`Run` so the loop reads top to bottom."""
 
-    def __init__(self, run: Run, built: Built, strategy: Strategy, journal: Journal, replay: dict[int, Record]) -> None:
+    def __init__(self, run: Run, built: Built, strategy: Strategy, journal: Journal) -> None:
         self.run, self.built, self.strategy, self.journal = run, built, strategy, journal
         self.exp = built.experiment
-        self.replay = replay
         self.next_trial = 0
-        self.known: dict[str, Record] = {}
-        self.waiting: dict[str, list[Candidate]] = {}
+        self.known: set[str] = set()  # keys with a finished evaluation (the record lives in the journal)
+        self.waiting: dict[str, list[Candidate]] = {}  # key in flight -> repeats waiting for its result
         self.inflight: dict[int, Candidate] = {}
         self.queue: deque[tuple[int, Candidate]] = deque()
         self.duplicates = 0
-        self.budget = self.exp.budget
         self._bar: Any = None
-        self._stalled = False
 
-    # -- progress -----------------------------------------------------------------------
-    def _progress(self) -> Any:
-        if self._bar is None and self.run.progress:
-            from tqdm.auto import tqdm
-
-            total = self.strategy.expected_evaluations()
-            self._bar = tqdm(total=total, unit="eval", dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
-        return self._bar
-
-    def _tick(self, rec: Record) -> None:
-        bar = self._progress()
-        if bar is None:
-            return
-        bar.update(1)
-        best = self.strategy.hall_of_fame[0] if len(self.strategy.hall_of_fame) else None
-        post = {"gen": rec.generation}
-        if best is not None and best.fitness.valid:
-            post[self.exp.objectives[0].metric] = f"{best.fitness.values[0]:.4f}"
-        bar.set_postfix(post, refresh=False)
-
-    def close_progress(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-    # -- loop -----------------------------------------------------------------------------
+    # -- the loop -----------------------------------------------------------------------
     def budget_left(self) -> bool:
-        return self.budget is None or self.next_trial < self.budget
+        return self.exp.budget is None or self.next_trial < self.exp.budget
 
-    def finished(self) -> bool:
-        return (self.strategy.is_done() or not self.budget_left() or self._stalled) and not self.inflight and not self.queue
-
-    def replay_only(self) -> None:
-        """Tell the strategy everything the journal holds, asking exactly as the original run did."""
-        while self.replay and not self.strategy.is_done():
-            before = self.next_trial
-            cands = self.strategy.ask(1)
-            if not cands:
-                break
-            for c in cands:
-                self._dispatch(c)
-            if self.next_trial == before and not self.queue:
-                continue
-            if self.queue:  # the strategy asked beyond the journal: stop replaying, the driver evaluates these
-                break
-
-    def drive(self, backend: Backend) -> None:
+    def drive(self, make_backend: Callable[[], Backend], replay: ReplayBackend | None) -> None:
+        backend: Backend | None = replay
         while True:
-            if not self.queue and not self.strategy.is_done() and self.budget_left():
-                cands = self.strategy.ask(max(1, backend.free_slots()))
+            if backend is None or (backend is replay and replay.exhausted()):
+                if replay is not None:  # the journal is used up: what it cut off in flight is redone
+                    for job in reversed(replay.in_flight()):
+                        self.queue.appendleft((job.trial, self.inflight.pop(job.trial)))
+                    replay = None
+                if not self.queue and not self.inflight and (self.strategy.is_done() or not self.budget_left()):
+                    return
+                backend = make_backend()
+            need = backend.free_slots() - len(self.queue)
+            if need > 0 and not self.strategy.is_done() and self.budget_left():
+                cands = self.strategy.ask(need)
                 for c in cands:
                     self._dispatch(c)
                 if not cands and not self.inflight and not self.queue:
-                    self._stalled = not self.strategy.is_done()
-                    return
+                    return  # the strategy waits for nothing and asks nothing: it is finished
             while self.queue and backend.free_slots() > 0:
                 trial, cand = self.queue.popleft()
                 self.inflight[trial] = cand
-                backend.submit(Job(trial, self.built.space.to_dict(cand.genome), evaluation_seed(self.exp.seed, cand.key)))
+                seed = evaluation_seed(self.exp.seed, cand.key)
+                backend.submit(Job(trial, self.built.space.to_dict(cand.genome), seed, key=cand.key))
             if not self.inflight:
-                if self.queue:
+                if self.queue or (not self.strategy.is_done() and self.budget_left()):
                     continue
-                if self.strategy.is_done() or not self.budget_left():
-                    return
-                continue
+                return
             for result in backend.wait():
                 self._finish(result)
 
     def _dispatch(self, cand: Candidate) -> None:
         if cand.key in self.known:
             self.duplicates += 1
-            self._tell(cand, self.known[cand.key])
-            return
-        if cand.key in self.waiting:
+            rec = self.journal.get(cand.key)
+            assert rec is not None
+            self._tell(cand, rec)
+        elif cand.key in self.waiting:
             self.waiting[cand.key].append(cand)
-            return
-        if not self.budget_left():
-            return
-        trial = self.next_trial
-        self.next_trial += 1
-        self.waiting[cand.key] = []
-        rec = self.replay.pop(trial, None)
-        if rec is not None:
-            if rec.key != cand.key:
-                raise RuntimeError(
-                    f"resume: trial {trial} asked for genome {cand.key}, the journal recorded {rec.key}; "
-                    f"strategy '{self.exp.strategy.name}' is not deterministic"
-                )
-            self._complete(cand, rec)
-            return
-        self.queue.append((trial, cand))
+        elif self.budget_left():
+            self.waiting[cand.key] = []
+            self.queue.append((self.next_trial, cand))
+            self.next_trial += 1
 
     def _finish(self, result: JobResult) -> None:
         cand = self.inflight.pop(result.trial)
-        rec = self._record(cand, result)
-        rec = self.journal.append(rec)
-        self._complete(cand, rec)
-        if self.run.on_result is not None:
-            self.run.on_result(rec)
-
-    def _complete(self, cand: Candidate, rec: Record) -> None:
-        self.known[cand.key] = rec
+        if result.record is not None:  # replayed from the journal
+            rec = result.record
+        else:
+            rec = self.journal.append(self._record(cand, result))
+            if self.run.on_result is not None:
+                self.run.on_result(rec)
+        self.known.add(cand.key)
         self._tell(cand, rec)
         self._tick(rec)
         for other in self.waiting.pop(cand.key, []):
@@ -328,7 +319,7 @@ class _Loop:
             else:
                 bad = [o.metric for o, v in zip(self.exp.objectives, values) if not math.isfinite(v)]
                 if bad:
-                    status, error, values = "failed", f"non-finite {', '.join(bad)}", None
+                    status, error = "failed", f"non-finite {', '.join(bad)}"
         return Record(
             trial=result.trial,
             key=cand.key,
@@ -350,6 +341,25 @@ class _Loop:
         ind.metrics = dict(rec.metrics)
         if rec.status == "ok" and rec.fitness is not None:
             ind.fitness.values = rec.fitness
-        else:
+        else:  # failures get the worst fitness: never selected as best
             ind.fitness.values = tuple(-math.inf * w for w in self.exp.weights)
         self.strategy.tell(cand, ind)
+
+    # -- progress -----------------------------------------------------------------------
+    def _tick(self, rec: Record) -> None:
+        if not self.run.progress:
+            return
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=self.strategy.expected_evaluations(), unit="eval", dynamic_ncols=True, file=sys.stderr)
+        self._bar.update(1)
+        post: dict[str, Any] = {"gen": rec.generation}
+        hof = self.strategy.hall_of_fame
+        if len(hof) and hof[0].fitness.valid and math.isfinite(hof[0].fitness.values[0]):
+            post[self.exp.objectives[0].metric] = f"{hof[0].fitness.values[0]:.4f}"
+        self._bar.set_postfix(post, refresh=False)
+
+    def close_progress(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

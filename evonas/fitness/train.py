@@ -124,17 +124,23 @@ class TrainFitness(FitnessFunction):
         hp = dict(self.defaults)
         hp.update(_check_hparams({k: v for k, v in space.hparams(genome).items() if k in _GENOME_HPARAMS}, "genome "))
         device, amp_dtype = self._resolve()
-        try:
-            return self._run(genome, space, dataset, int(seed), hp, device, amp_dtype)
-        except EvaluationError:
-            raise
-        except RuntimeError as exc:  # torch.OutOfMemoryError included
-            if not isinstance(exc, torch.OutOfMemoryError) and "out of memory" not in str(exc).lower():
+        message = ""
+        for attempt in range(2):  # out of memory: one more try with half the batch, then a failed evaluation
+            try:
+                return self._run(genome, space, dataset, int(seed), hp, device, amp_dtype)
+            except EvaluationError:
                 raise
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        # Outside the except block: the traceback (and the tensors its frames hold) is gone.
-        _free_memory(device)
-        raise EvaluationError(f"out of memory on {device}: {message}")
+            except RuntimeError as exc:  # torch.OutOfMemoryError included
+                if not isinstance(exc, torch.OutOfMemoryError) and "out of memory" not in str(exc).lower():
+                    raise
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            # Outside the except block: the traceback (and the tensors its frames hold) is gone.
+            _free_memory(device)
+            if attempt == 0 and int(hp["batch_size"]) >= 2:
+                hp["batch_size"] = int(hp["batch_size"]) // 2
+            else:
+                break
+        raise EvaluationError(f"out of memory on {device} (also with batch size {hp['batch_size']}): {message}")
 
     def _resolve(self) -> tuple[torch.device, torch.dtype | None]:
         """Device and autocast dtype, resolved once per process; sets the thread count."""

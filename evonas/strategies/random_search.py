@@ -31,7 +31,6 @@ class RandomSearch(Strategy):
         self._pending: list[Candidate] = []
         self._told: dict[int, Individual] = {}
         self._seen: set[str] = set()
-        self._all: list[Individual] = []
 
     def expected_evaluations(self) -> int:
         return self.samples
@@ -64,9 +63,9 @@ class RandomSearch(Strategy):
         self.evaluated += 1
         if len(self._told) == len(self._pending):
             batch = [self._told[i] for i in range(len(self._pending))]
-            self._all.extend(batch)
+            pool = self.population + batch  # the best `batch` so far: memory stays flat in long runs
             self.hall_of_fame.update(batch)
-            self.population = select("best", self._all, min(self.batch, len(self._all)), rng=self.rng)
+            self.population = select("best", pool, min(self.batch, len(pool)), rng=self.rng)
             self.record(self.gen, len(self._told))
             self._pending, self._told = [], {}
             self.gen += 1

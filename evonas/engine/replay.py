@@ -1,0 +1,79 @@
+"""Resume by replay: a backend that answers from the journal, in the order results first arrived.
+
+The engine loop runs unchanged over a :class:`ReplayBackend`: it asks the
+freshly seeded strategy as it did in the original run (the backend offers the
+same number of free slots the original backend had at each point), submits,
+and receives the recorded results in their recorded arrival order. So the
+strategy sees exactly the same sequence of asks and tells, whether it is
+generational or asynchronous. When the journal is used up, the jobs still in
+flight (those the interruption cut off) move to a real backend and are redone.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Sequence
+
+from evonas.engine.backends import Backend, Job, JobResult
+from evonas.engine.journal import Record
+
+__all__ = ["ReplayBackend", "ResumeMismatch"]
+
+
+class ResumeMismatch(RuntimeError):
+    """The replayed strategy did not ask what the journal recorded: a non-deterministic strategy."""
+
+
+class ReplayBackend(Backend):
+    """Serves the journal's results (``records`` in arrival order) to the engine loop."""
+
+    def __init__(self, records: Sequence[Record], slots_history: Sequence[Sequence[int]], strategy: str) -> None:
+        self._records = deque(sorted(records, key=lambda r: r.seq))
+        self._by_trial = {r.trial: r for r in records}
+        self._history = sorted((int(s), int(n)) for s, n in slots_history) or [(0, 1)]
+        self._inflight: dict[int, Job] = {}
+        self._told = 0
+        self._strategy = strategy
+
+    @property
+    def slots(self) -> int:  # type: ignore[override]
+        current = self._history[0][1]
+        for start, n in self._history:
+            if start <= self._told:
+                current = n
+        return current
+
+    def exhausted(self) -> bool:
+        return not self._records
+
+    def free_slots(self) -> int:
+        return max(0, self.slots - len(self._inflight))
+
+    def busy(self) -> int:
+        return len(self._inflight)
+
+    def submit(self, job: Job) -> None:
+        rec = self._by_trial.get(job.trial)
+        if rec is not None and rec.key != job.key:
+            raise ResumeMismatch(
+                f"resume: trial {job.trial} asked for genome {job.key}, the journal recorded {rec.key}; "
+                f"strategy '{self._strategy}' is not deterministic"
+            )
+        self._inflight[job.trial] = job
+
+    def in_flight(self) -> list[Job]:
+        """Jobs submitted but with no recorded result (cut off by the interruption), in trial order."""
+        return [self._inflight[t] for t in sorted(self._inflight)]
+
+    def wait(self, timeout: float | None = None) -> list[JobResult]:
+        if not self._records:
+            return []
+        rec = self._records.popleft()
+        job = self._inflight.pop(rec.trial, None)
+        if job is None:
+            raise ResumeMismatch(
+                f"resume: the journal's result #{rec.seq} (trial {rec.trial}) arrived before strategy "
+                f"'{self._strategy}' asked for it; the strategy is not deterministic"
+            )
+        self._told += 1
+        return [JobResult(rec.trial, rec.status, rec.metrics, rec.error, rec.wall_s or 0.0, rec.worker or "", record=rec)]

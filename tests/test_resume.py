@@ -1,0 +1,141 @@
+"""Runs survive anything: SIGKILL at random moments, damaged files, extension of finished runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from conftest import toy_experiment
+from evonas.config import load_experiment
+from evonas.engine.runner import Run
+
+
+def rows(run_dir: Path) -> list[tuple]:
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        return db.execute("SELECT trial, key, status, metrics FROM evaluations ORDER BY trial").fetchall()
+
+
+def outcome(run_dir: Path) -> dict:
+    return {
+        "journal": [(t, k, s) for t, k, s, _ in rows(run_dir)],
+        **{name: json.loads((run_dir / name).read_text()) for name in ("best.json", "population.json", "hall_of_fame.json")},
+    }
+
+
+def evonas(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "evonas", *args, "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_sigkill_at_ten_random_moments_then_resume(write_experiment, tmp_path: Path) -> None:
+    """Kill -9 the run ten times at random moments; each resume continues; the end equals the uninterrupted run."""
+    exp = toy_experiment(
+        fitness={"name": "toy", "params": {"sleep": 0.025}},
+        strategy={"name": "ga", "params": {"population_size": 10, "generations": 20}},
+    )
+    cfg = write_experiment(exp)
+    reference = tmp_path / "reference"
+    Run(load_experiment(cfg), reference, progress=False).execute()
+    expected = outcome(reference)
+
+    out = tmp_path / "killed"
+    rng = random.Random(20261128)
+    seen_counts = []
+    for i in range(10):
+        before = len(rows(out)) if (out / "journal.sqlite").exists() else 0
+        proc = evonas("run", str(cfg), "--out", str(out)) if i == 0 else evonas("resume", str(out))
+        if i % 2:  # anywhere from start-up through replay to new evaluations
+            time.sleep(rng.uniform(0.2, 3.5))
+        else:  # once the run has recorded something new
+            deadline = time.time() + 60
+            while time.time() < deadline and not ((out / "journal.sqlite").exists() and len(rows(out)) > before):
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.6))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        seen_counts.append(len(rows(out)) if (out / "journal.sqlite").exists() else 0)
+    final = subprocess.run([sys.executable, "-m", "evonas", "resume", str(out), "--quiet"], capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+    got = outcome(out)
+    assert got["journal"] == expected["journal"]  # zero lost, zero repeated, same order
+    assert len({k for _, k, _ in got["journal"]}) == len(got["journal"])
+    for name in ("best.json", "population.json", "hall_of_fame.json"):
+        assert got[name] == expected[name], name
+    assert len(set(seen_counts)) >= 3, seen_counts  # the kills really landed at different points
+
+
+def test_ctrl_c_records_and_exits_130(write_experiment, tmp_path: Path) -> None:
+    exp = toy_experiment(
+        fitness={"name": "toy", "params": {"sleep": 0.05}},
+        strategy={"name": "ga", "params": {"population_size": 10, "generations": 20}},
+    )
+    cfg = write_experiment(exp)
+    out = tmp_path / "run"
+    proc = evonas("run", str(cfg), "--out", str(out))
+    deadline = time.time() + 60
+    while (not (out / "journal.sqlite").exists() or len(rows(out)) < 5) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert f"evonas resume {out}" in err.decode()
+    assert (out / "best.json").exists() and len(rows(out)) >= 5
+    done = subprocess.run([sys.executable, "-m", "evonas", "resume", str(out), "--quiet"], capture_output=True)
+    assert done.returncode == 0
+    reference = tmp_path / "reference"
+    Run(load_experiment(cfg), reference, progress=False).execute()
+    assert [r[:3] for r in rows(out)] == [r[:3] for r in rows(reference)]
+
+
+def test_damaged_config_falls_back_to_the_journal_copy(write_experiment, tmp_path: Path) -> None:
+    cfg = write_experiment(toy_experiment())
+    out = tmp_path / "run"
+    Run(load_experiment(cfg), out, progress=False).execute()
+    (out / "config.yaml").write_text("name: [unclosed\n")
+    summary = Run.resume(out, progress=False, overrides={"generations": 4}).continue_run()
+    assert summary.generations == 5
+    assert yaml.safe_load((out / "config.yaml").read_text())["strategy"]["params"]["generations"] == 4
+
+
+def test_damaged_journal_rows_are_set_aside_and_redone(write_experiment, tmp_path: Path) -> None:
+    cfg = write_experiment(toy_experiment())
+    reference = tmp_path / "reference"
+    Run(load_experiment(cfg), reference, progress=False).execute()
+    out = tmp_path / "run"
+    Run(load_experiment(cfg), out, progress=False).execute()
+    with sqlite3.connect(out / "journal.sqlite") as db:  # garble one result in the middle
+        db.execute("UPDATE evaluations SET metrics = '{not json' WHERE seq = 20")
+    summary = Run.resume(out, progress=False).continue_run()
+    assert summary.discarded == 12  # row 20 and every row after it (the strategy may have learnt from them)
+    assert [r[:3] for r in rows(out)] == [r[:3] for r in rows(reference)]
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM discarded").fetchone()[0] == 12
+
+
+def test_resume_refuses_what_is_not_a_run(tmp_path: Path) -> None:
+    from evonas.engine.runner import RunFolderError
+
+    (tmp_path / "journal.sqlite").write_text("this is not a database")
+    try:
+        Run.resume(tmp_path, progress=False)
+    except RunFolderError as exc:
+        assert "not a readable evonas journal" in str(exc)
+    else:
+        raise AssertionError("expected RunFolderError")
+
+
+def test_nothing_in_a_run_folder_is_a_pickle(write_experiment, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    Run(load_experiment(write_experiment(toy_experiment())), out, progress=False).execute()
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert not path.read_bytes().startswith(b"\x80"), path  # pickle protocol 2+ magic
+            assert path.suffix in {".json", ".yaml", ".csv", ".sqlite", ".png"}, path
