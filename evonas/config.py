@@ -402,8 +402,8 @@ def check_params(target: Any, params: Mapping[str, Any], source: str | None, key
     }
     has_var_kw = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
     for name, value in params.items():
-        if name not in accepted:
-            if has_var_kw:
+        if name not in accepted or name in _INTERNAL_PARAMS:
+            if has_var_kw and name not in _INTERNAL_PARAMS:
                 continue
             names = ", ".join(n for n in accepted if n not in _INTERNAL_PARAMS) or "(none)"
             raise ConfigError(source, f"{key}.{name}", f"unknown parameter; expected one of: {names}")
@@ -412,7 +412,7 @@ def check_params(target: Any, params: Mapping[str, Any], source: str | None, key
             raise ConfigError(source, f"{key}.{name}", f"expected {_describe(hint)}, got {_kind(value)}")
 
 
-_INTERNAL_PARAMS = {"seed", "ctx", "context"}
+_INTERNAL_PARAMS = {"seed", "ctx", "context", "individuals", "k"}
 
 
 def _matches(value: Any, hint: Any) -> bool:

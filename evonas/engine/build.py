@@ -158,11 +158,9 @@ def _construct(registry_get: Any, comp: Component, source: str | None, key: str,
         return target(**fixed, **comp.params)
     except ConfigError:
         raise
-    except FileNotFoundError as exc:
-        raise ConfigError(source, f"{key}.params", str(exc).strip("'\"")) from None
     except (ValueError, TypeError, ImportError, KeyError, OSError) as exc:
-        msg = str(exc).strip("'\"") or type(exc).__name__
-        raise ConfigError(source, f"{key}.params", msg) from None
+        msg = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+        raise ConfigError(source, f"{key}.params", msg or type(exc).__name__) from None
 
 
 def build_space(exp: Experiment) -> SearchSpace:
@@ -199,12 +197,12 @@ def load_genome_file(path: Path, space: SearchSpace) -> Genome:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read a genome from {path} ({exc})") from None
+        raise ValueError(f"cannot read a genome ({exc})") from None
     if not isinstance(data, dict) or "genome" not in data:
-        raise ValueError(f"{path}: expected a JSON object with a 'genome' entry")
+        raise ValueError("expected a JSON object with a 'genome' entry")
     declared = data.get("space", space.name)
     if declared != space.name:
-        raise InvalidGenome(f"{path}: genome of space '{declared}', the experiment's space is '{space.name}'")
+        raise InvalidGenome(f"genome of space '{declared}', the experiment's space is '{space.name}'")
     genome = space.from_dict(data["genome"])
     space.validate(genome)
     return genome
@@ -216,6 +214,12 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
     import_plugins(exp)
     space = build_space(exp)
     fitness = build_fitness(exp)
+    for i, obj in enumerate(exp.objectives):
+        if fitness.metrics and obj.metric not in fitness.metrics:
+            raise ConfigError(
+                src, f"objectives[{i}].metric",
+                f"fitness '{exp.fitness.name}' reports {', '.join(fitness.metrics)}; got '{obj.metric}'",
+            )  # fmt: skip
     dataset = None
     if fitness.needs_dataset and load_data:
         dataset = build_dataset(exp)

@@ -30,6 +30,8 @@ class FitnessFunction(ABC):
 
     name: ClassVar[str] = ""
     needs_dataset: ClassVar[bool] = True
+    #: the metrics :meth:`evaluate` reports (objectives are checked against it; empty: not declared).
+    metrics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **params: Any) -> None:
         if params:

@@ -62,6 +62,8 @@ class TrainFitness(FitnessFunction):
     caps the training set (its first samples; the split is already shuffled).
     """
 
+    metrics = ("val_acc", "val_loss", "train_loss", "params", "train_s", "epochs")
+
     def __init__(
         self,
         *,
