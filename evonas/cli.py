@@ -97,6 +97,10 @@ def _execute(fn: Any, run_dir: Path, objectives: Sequence[Any], folder_error: ty
         return _fail(str(exc))
     except RunInterrupted as exc:
         print(_summary(exc.summary, objectives))
+        if exc.summary.stopped:
+            print(f"evonas: stopped ({exc.summary.stopped}); what finished is in the journal; "
+                  f"resume with: evonas resume {run_dir}", file=sys.stderr)  # fmt: skip
+            return 1
         print(f"interrupted: what finished is in the journal; resume with: evonas resume {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:

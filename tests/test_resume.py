@@ -139,3 +139,46 @@ def test_nothing_in_a_run_folder_is_a_pickle(write_experiment, tmp_path: Path) -
         if path.is_file():
             assert not path.read_bytes().startswith(b"\x80"), path  # pickle protocol 2+ magic
             assert path.suffix in {".json", ".yaml", ".csv", ".sqlite", ".png"}, path
+
+
+def test_full_disk_stops_cleanly_and_resumes(write_experiment, tmp_path: Path, monkeypatch) -> None:
+    """The journal cannot be written (disk full): the run stops keeping what was committed; resume finishes it."""
+    import sqlite3 as sq
+
+    from evonas.engine.journal import Journal
+    from evonas.engine.runner import RunInterrupted
+
+    cfg = write_experiment(toy_experiment())
+    reference = tmp_path / "reference"
+    Run(load_experiment(cfg), reference, progress=False).execute()
+    out = tmp_path / "run"
+    real_append = Journal.append
+    calls = {"n": 0}
+
+    def append(self, rec):
+        calls["n"] += 1
+        if calls["n"] > 11:
+            raise sq.OperationalError("database or disk is full")
+        return real_append(self, rec)
+
+    monkeypatch.setattr(Journal, "append", append)
+    try:
+        Run(load_experiment(cfg), out, progress=False).execute()
+    except RunInterrupted as exc:
+        assert exc.summary.stopped == "OperationalError: database or disk is full"
+        assert exc.summary.evaluations == 11
+    else:
+        raise AssertionError("expected the run to stop")
+    monkeypatch.setattr(Journal, "append", real_append)
+    Run.resume(out, progress=False).continue_run()
+    assert [r[:3] for r in rows(out)] == [r[:3] for r in rows(reference)]
+
+
+def test_extend_by_budget_equals_the_larger_budget(write_experiment, tmp_path: Path) -> None:
+    small = tmp_path / "small"
+    Run(load_experiment(write_experiment(toy_experiment(budget=13), name="small")), small, progress=False).execute()
+    big = tmp_path / "big"
+    Run(load_experiment(write_experiment(toy_experiment(budget=27), name="big")), big, progress=False).execute()
+    Run.resume(small, progress=False, overrides={"budget": 27}).continue_run()
+    assert [r[:3] for r in rows(small)] == [r[:3] for r in rows(big)]
+    assert len(rows(small)) == 27

@@ -17,6 +17,7 @@ import dataclasses
 import math
 import os
 import shutil
+import sqlite3
 import sys
 import time
 from collections import deque
@@ -54,6 +55,8 @@ class RunSummary:
     wall_s: float
     interrupted: bool = False
     discarded: int = 0
+    #: why the run stopped early other than by Ctrl-C (a full disk, ...), if it did
+    stopped: str | None = None
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -196,17 +199,25 @@ class Run:
             backends.append(backend)
             return backend
 
-        interrupted = False
+        interrupted, stopped = False, None
         try:
             replayer = ReplayBackend(replay, journal.get_meta("slots", []), exp.strategy.name) if replay else None
             loop.drive(real_backend, replayer)
         except KeyboardInterrupt:
             interrupted = True
+        except (OSError, sqlite3.OperationalError) as exc:  # a full disk, a vanished folder: stop, keep what is committed
+            interrupted, stopped = True, f"{type(exc).__name__}: {exc}"
         finally:
             loop.close_progress()
             for backend in backends:
                 backend.close()
-        best = outputs.write_results(self.run_dir, exp, built.space, strategy, journal)
+        try:
+            best = outputs.write_results(self.run_dir, exp, built.space, strategy, journal)
+        except (OSError, sqlite3.OperationalError) as exc:
+            if not interrupted:
+                raise
+            best = None
+            stopped = stopped or f"{type(exc).__name__}: {exc}"
         summary = RunSummary(
             run_dir=self.run_dir,
             evaluations=len(journal),
@@ -217,6 +228,7 @@ class Run:
             wall_s=time.time() - start,
             interrupted=interrupted,
             discarded=discarded,
+            stopped=stopped,
         )
         journal.close()
         if interrupted:
