@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Iterator
 
 import pytest
-import torch
 
 from evonas.operators import CROSSOVERS, MUTATIONS
 from evonas.spaces import SPACES, make_space
 from evonas.testing import check_crossover, check_mutation, check_space
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("name", SPACES.list())

@@ -7,7 +7,6 @@ import os
 import sqlite3
 from pathlib import Path
 
-import pytest
 
 from conftest import toy_experiment
 from evonas.config import load_experiment

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from typing import Iterator
 
 import pytest
 import torch
@@ -20,14 +19,6 @@ from evonas.spaces.hparams import round_lr
 N = 200
 MUTATION_NAMES = ["chain_add_layer", "chain_remove_layer", "chain_change_layer", "chain_hparam"]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny networks run faster (and steadier on a busy machine) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

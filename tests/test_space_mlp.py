@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import pytest
 import torch
@@ -17,14 +17,6 @@ from evonas.spaces.mlp import DenseLayer, MLPGenome, MLPSpace
 N = 200
 MUTATION_NAMES = ["mlp_add_layer", "mlp_remove_layer", "mlp_change_layer", "mlp_hparam"]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny networks run faster (and steadier on a busy machine) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

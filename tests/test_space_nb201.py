@@ -7,7 +7,6 @@ import json
 import random
 from collections import Counter
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
@@ -20,14 +19,6 @@ from evonas.spaces.nb201 import NB201_EDGES, NB201_OPS, NB201Genome, NB201Networ
 CSV_PATH = Path("/work/shared/benchmarks/nb201_cifar10.csv")
 BEST_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """These networks are tiny: extra intra-op threads only slow them down on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
