@@ -151,3 +151,33 @@ def test_fault_injection_in_worker_processes(write_experiment, tmp_path: Path) -
     assert all(kinds.get(k) for k in expected), kinds  # every kind of fault happened
     best = json.loads((out / "best.json").read_text())
     assert fault_kind(best["key"], 8) not in expected and best["metrics"]["val_acc"] >= 2.0
+
+
+def test_search_in_memory_matches_a_run(write_experiment, tmp_path: Path) -> None:
+    from evonas.engine.build import build
+    from evonas.engine.runner import search
+
+    path = write_experiment(toy_experiment())
+    out, _ = run(write_experiment, tmp_path, "files")
+    result = search(build(load_experiment(path)))
+    assert [r.key for r in result.records] == journal_keys(out)
+    assert not any(p.name == "journal.sqlite" for p in Path.cwd().iterdir())
+
+
+def test_a_strategy_stuck_on_repeats_stops(write_experiment, tmp_path: Path) -> None:
+    """An nb201 space of two ops has 64 genomes: a very long GA runs out of new ones and the engine stops it."""
+    from evonas.engine.runner import _Loop
+
+    old = _Loop.max_repeats
+    _Loop.max_repeats = 200
+    try:
+        out, summary = run(
+            write_experiment,
+            tmp_path,
+            "stuck",
+            space={"name": "nb201", "params": {"ops": ["none", "skip_connect"]}},
+            strategy={"name": "ga", "params": {"population_size": 4, "generations": 100000}},
+        )
+    finally:
+        _Loop.max_repeats = old
+    assert summary.evaluations == len(set(journal_keys(out))) <= 2**6

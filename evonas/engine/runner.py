@@ -35,7 +35,16 @@ from evonas.engine.replay import ReplayBackend
 from evonas.evolution import Individual
 from evonas.strategies.base import Candidate, Strategy
 
-__all__ = ["Run", "RunSummary", "RunFolderError", "RunInterrupted", "default_run_dir", "CONFIG_NAME"]
+__all__ = [
+    "Run",
+    "RunSummary",
+    "RunFolderError",
+    "RunInterrupted",
+    "SearchResult",
+    "search",
+    "default_run_dir",
+    "CONFIG_NAME",
+]
 
 CONFIG_NAME = "config.yaml"
 
@@ -242,8 +251,46 @@ class Run:
         return summary
 
 
+@dataclasses.dataclass
+class SearchResult:
+    """What :func:`search` returns: the strategy after the search and every evaluation, in trial order."""
+
+    strategy: Strategy
+    records: list[Record]
+    duplicates: int
+
+
+def search(built: Built) -> SearchResult:
+    """Run ``built``'s experiment in this process, with an in-memory journal and no run folder.
+
+    The same loop as ``evonas run`` (ask, evaluate, journal, tell, repeats answered from the journal),
+    without files or worker processes: for benchmarks that run a search hundreds of times.
+
+    Example::
+
+        result = search(build(load_experiment("experiments/nb201_toy.yaml")))
+        best = max(r.fitness[0] for r in result.records if r.status == "ok")
+    """
+    journal = Journal(":memory:")
+    strategy = built.make_strategy()
+    loop = _Loop(Run(built.experiment, ".", progress=False), built, strategy, journal)
+
+    def backend() -> Backend:
+        context = EvalContext.__new__(EvalContext)
+        context.space, context.fitness, context.dataset = built.space, built.fitness, built.dataset
+        return make_backend(built.experiment, 0, context=context)
+
+    loop.drive(backend, None)
+    records = list(journal.records("trial"))
+    journal.close()
+    return SearchResult(strategy, records, loop.duplicates)
+
+
 class _Loop:
     """State of one engine loop; kept apart from :class:`Run` so the loop reads top to bottom."""
+
+    #: asks in a row answered from the journal after which a strategy counts as stuck (a small space used up)
+    max_repeats = 10_000
 
     def __init__(self, run: Run, built: Built, strategy: Strategy, journal: Journal) -> None:
         self.run, self.built, self.strategy, self.journal = run, built, strategy, journal
@@ -254,10 +301,20 @@ class _Loop:
         self.inflight: dict[int, Candidate] = {}
         self.queue: deque[tuple[int, Candidate]] = deque()
         self.duplicates = 0
+        self._repeats_in_a_row = 0
         self._bar: Any = None
 
     # -- the loop -----------------------------------------------------------------------
     def budget_left(self) -> bool:
+        if self._repeats_in_a_row >= self.max_repeats:
+            if self._repeats_in_a_row == self.max_repeats:
+                self._repeats_in_a_row += 1
+                print(
+                    f"evonas: strategy '{self.exp.strategy.name}' asked {self.max_repeats} genomes in a row that the run "
+                    "had already evaluated; stopping (is the search space used up?)",
+                    file=sys.stderr,
+                )
+            return False
         return self.exp.budget is None or self.next_trial < self.exp.budget
 
     def drive(self, make_backend: Callable[[], Backend], replay: ReplayBackend | None) -> None:
@@ -293,12 +350,14 @@ class _Loop:
     def _dispatch(self, cand: Candidate) -> None:
         if cand.key in self.known:
             self.duplicates += 1
+            self._repeats_in_a_row += 1
             rec = self.journal.get(cand.key)
             assert rec is not None
             self._tell(cand, rec)
         elif cand.key in self.waiting:
             self.waiting[cand.key].append(cand)
         elif self.budget_left():
+            self._repeats_in_a_row = 0
             self.waiting[cand.key] = []
             self.queue.append((self.next_trial, cand))
             self.next_trial += 1
