@@ -62,6 +62,13 @@ class EvalContext:
         self.fitness = build_fitness(experiment)
         self.dataset = build_dataset(experiment) if self.fitness.needs_dataset else None
 
+    @classmethod
+    def of(cls, space: Any, fitness: Any, dataset: Any) -> "EvalContext":
+        """A context from components already built (the main process has them after validation)."""
+        ctx = cls.__new__(cls)
+        ctx.space, ctx.fitness, ctx.dataset = space, fitness, dataset
+        return ctx
+
     def run(self, job: Job, worker: str) -> JobResult:
         start = time.perf_counter()
         try:

@@ -200,8 +200,7 @@ class Run:
         backends: list[Backend] = []
 
         def real_backend() -> Backend:
-            context = EvalContext.__new__(EvalContext)
-            context.space, context.fitness, context.dataset = built.space, built.fitness, built.dataset
+            context = EvalContext.of(built.space, built.fitness, built.dataset)
             backend = make_backend(exp, self.workers, context=context)
             history = journal.get_meta("slots", [])
             journal.set_meta("slots", [*history, [len(journal), backend.slots]])
@@ -276,9 +275,7 @@ def search(built: Built) -> SearchResult:
     loop = _Loop(Run(built.experiment, ".", progress=False), built, strategy, journal)
 
     def backend() -> Backend:
-        context = EvalContext.__new__(EvalContext)
-        context.space, context.fitness, context.dataset = built.space, built.fitness, built.dataset
-        return make_backend(built.experiment, 0, context=context)
+        return make_backend(built.experiment, 0, context=EvalContext.of(built.space, built.fitness, built.dataset))
 
     loop.drive(backend, None)
     records = list(journal.records("trial"))
@@ -306,18 +303,12 @@ class _Loop:
 
     # -- the loop -----------------------------------------------------------------------
     def budget_left(self) -> bool:
-        if self._repeats_in_a_row >= self.max_repeats:
-            if self._repeats_in_a_row == self.max_repeats:
-                self._repeats_in_a_row += 1
-                print(
-                    f"evonas: strategy '{self.exp.strategy.name}' asked {self.max_repeats} genomes in a row that the run "
-                    "had already evaluated; stopping (is the search space used up?)",
-                    file=sys.stderr,
-                )
+        if self._repeats_in_a_row >= self.max_repeats:  # stuck: the strategy only proposes what the run has seen
             return False
         return self.exp.budget is None or self.next_trial < self.exp.budget
 
-    def drive(self, make_backend: Callable[[], Backend], replay: ReplayBackend | None) -> None:
+    def drive(self, start_backend: Callable[[], Backend], replay: ReplayBackend | None) -> None:
+        """Run the loop: over ``replay`` while it has recorded results, then over ``start_backend()``."""
         backend: Backend | None = replay
         while True:
             if backend is None or (backend is replay and replay.exhausted()):
@@ -327,7 +318,7 @@ class _Loop:
                     replay = None
                 if not self.queue and not self.inflight and (self.strategy.is_done() or not self.budget_left()):
                     return
-                backend = make_backend()
+                backend = start_backend()
             need = backend.free_slots() - len(self.queue)
             if need > 0 and not self.strategy.is_done() and self.budget_left():
                 cands = self.strategy.ask(need)
@@ -351,6 +342,12 @@ class _Loop:
         if cand.key in self.known:
             self.duplicates += 1
             self._repeats_in_a_row += 1
+            if self._repeats_in_a_row == self.max_repeats:
+                print(
+                    f"evonas: strategy '{self.exp.strategy.name}' asked {self.max_repeats} genomes in a row that the run "
+                    "had already evaluated; stopping (is the search space used up?)",
+                    file=sys.stderr,
+                )
             rec = self.journal.get(cand.key)
             assert rec is not None
             self._tell(cand, rec)
