@@ -1,4 +1,4 @@
-"""The ``evonas`` command: run | resume | plot | list.
+"""The ``evonas`` command: run | resume | plot | list | benchmark.
 
 Bad input gets one line naming the file, the key and what was expected, and
 exit code 2; Ctrl-C stops after recording what finished and exits 130.
@@ -162,6 +162,37 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from evonas.benchmark import BenchmarkError, format_report, plot_benchmark, run_benchmark, to_json, write_json
+
+    names = [n.strip() for n in args.strategies.split(",")] if args.strategies is not None else None
+    if names is not None and (not names or not all(names)):
+        return _fail(f"benchmark: --strategies: expected comma-separated strategy names, got '{args.strategies}'")
+    for option, out in (("--json", args.json), ("--plot", args.plot)):
+        if out and Path(out).is_dir():
+            return _fail(f"benchmark: {option}: {out} is a folder; expected a file name")
+    try:
+        result = run_benchmark(
+            names, runs=args.runs, budget=args.budget, table=args.table, noise=args.noise, seed=args.seed,
+            workers=args.workers, progress=not args.quiet,
+        )  # fmt: skip
+    except BenchmarkError as exc:
+        return _fail(f"benchmark: {exc}")
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(format_report(result))
+    try:
+        if args.json:
+            print(f"json      {write_json(result, args.json)}")
+        if args.plot:
+            print(f"plot      {plot_benchmark(to_json(result), args.plot)}")
+    except OSError as exc:
+        print(f"evonas: benchmark: cannot write the results ({exc})", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evonas", description="Evolutionary neural architecture search.")
     p.add_argument("--version", action="version", version=_version())
@@ -193,7 +224,62 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--pattern", default="*", help="shell-style name filter, e.g. 'chain_*'")
     ls.add_argument("--plugins", nargs="*", metavar="MODULE", help="import these modules first")
     ls.set_defaults(func=_cmd_list)
+
+    b = sub.add_parser(
+        "benchmark",
+        help="compare strategies on a tabular benchmark",
+        description="Compare search strategies on the NAS-Bench-201 table: many seeded runs per strategy.",
+    )
+    b.error = _one_line_error  # type: ignore[method-assign]  # bad arguments: one line, exit 2
+    b.add_argument("benchmark", choices=["nb201"], help="the benchmark (nb201: NAS-Bench-201, CIFAR-10)")
+    b.add_argument(
+        "--strategies", metavar="A,B,...", help="registry names (default: every strategy that runs on nb201 but grid)"
+    )
+    b.add_argument("--runs", type=_int_at_least(1), default=200, help="runs per strategy (default 200)")
+    b.add_argument("--budget", type=_int_at_least(1), default=100, help="evaluations per run (default 100)")
+    b.add_argument("--table", metavar="CSV", help="table file (default: the shipped CIFAR-10 table)")
+    b.add_argument(
+        "--noise", type=_float_at_least(0.0), default=0.0, metavar="SIGMA",
+        help="Gaussian noise on the search signal, in percentage points (default 0)",
+    )  # fmt: skip
+    b.add_argument("--seed", type=_int_at_least(0), default=0, help="base seed: run i uses seed S+i (default 0)")
+    b.add_argument("--workers", type=_int_at_least(0), help="processes (default: one per core; 0: this process)")
+    b.add_argument("--json", metavar="OUT", help="write every run's results to this JSON file")
+    b.add_argument("--plot", metavar="OUT.png", help="draw the anytime curves to this PNG file")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=_cmd_benchmark)
     return p
+
+
+def _one_line_error(message: str) -> None:
+    print(f"evonas: benchmark: {message}", file=sys.stderr)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _int_at_least(low: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got '{text}'") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got '{text}'")
+        return value
+
+    return parse
+
+
+def _float_at_least(low: float) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not value >= low or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected a number >= {low:g}, got '{text}'")
+        return value
+
+    return parse
 
 
 def _workers(text: str) -> int | str:

@@ -1,4 +1,4 @@
-"""Plots of a run folder. Reads only the run folder's files; never imports torch.
+"""Plots of run folders and benchmark results. Reads only files and plain data; never imports torch.
 
 ``plot_run(RUN_DIR)`` draws ``plots/fitness.png``: for each objective, the best,
 mean and worst of the population per generation, the min-max spread shaded,
@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["plot_run", "plot_fitness"]
+__all__ = ["plot_run", "plot_fitness", "plot_benchmark"]
 
 
 def _objectives(run_dir: Path) -> list[dict[str, str]]:
@@ -76,3 +76,54 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
     title = f"{cfg.get('name', run_dir.name)}: {cfg.get('strategy', {}).get('name', '')} on {cfg.get('space', {}).get('name', '')}"
     return [plot_fitness(rows, _objectives(run_dir), run_dir / "plots" / "fitness.png", title=title)]
+
+
+def plot_benchmark(data: dict[str, Any], out: str | Path) -> Path:
+    """Anytime curves from :func:`to_json` data: mean best-so-far test accuracy per evaluation, 95% band.
+
+    The band is the 95% confidence interval of the mean over runs; the optimum and the published
+    figures are reference lines. Example: ``plot_benchmark(json.load(open("nb201.json")), "nb201.png")``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    budget = int(data["budget"])
+    xs = np.arange(1, budget + 1)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colors: dict[str, str] = {}
+    floor = data["optimum"]
+    for i, (name, s) in enumerate(data["strategies"].items()):
+        curves = np.array([_pad(r["curve"], budget) for r in s["per_run"]], dtype=float)
+        mean = np.nanmean(curves, axis=0)
+        half = 1.96 * np.nanstd(curves, axis=0, ddof=1) / np.sqrt(len(curves)) if len(curves) > 1 else 0 * mean
+        colors[name] = color = f"C{i}"
+        ax.plot(xs, mean, color=color, lw=1.6, label=f"{name}: {s['mean']:.2f} ± {s['std']:.2f} ({s['runs']} runs)")
+        ax.fill_between(xs, mean - half, mean + half, color=color, alpha=0.2, lw=0)
+        floor = min(floor, float(np.nanmin(mean[max(0, budget // 10 - 1) :])))
+    ax.axhline(data["optimum"], color="black", ls="--", lw=1, label=f"optimum {data['optimum']:.2f}")
+    styles = [":", "-.", (0, (1, 3)), (0, (6, 3))]
+    for i, (key, pub) in enumerate(data["published"].items()):
+        label = f"{pub['method']}, published: {pub['mean']:.2f}"
+        ax.axhline(pub["mean"], color=colors.get(key, "gray"), ls=styles[i % len(styles)], lw=1.2, label=label)
+    ax.set_ylim(floor - 0.4, data["optimum"] + 0.2)
+    ax.set_xlim(1, budget)
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("test accuracy (%) of the best architecture so far")
+    ax.set_title(f"NAS-Bench-201 CIFAR-10, noise {data['noise']:g}: mean and 95% confidence band")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _pad(curve: list[float | None], n: int) -> list[float]:
+    """``curve`` as floats, cut or carried forward to ``n`` points (a search that stopped keeps its best)."""
+    vals = [math.nan if v is None else float(v) for v in curve[:n]]
+    return vals + [vals[-1] if vals else math.nan] * (n - len(vals))

@@ -214,6 +214,10 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
     import_plugins(exp)
     space = build_space(exp)
     fitness = build_fitness(exp)
+    try:
+        fitness.check_space(space)
+    except ValueError as exc:
+        raise ConfigError(src, "fitness.name", str(exc)) from None
     for i, obj in enumerate(exp.objectives):
         if fitness.metrics and obj.metric not in fitness.metrics:
             raise ConfigError(

@@ -37,6 +37,9 @@ class FitnessFunction(ABC):
         if params:
             raise TypeError(f"{type(self).__name__} takes no parameters, got {sorted(params)}")
 
+    def check_space(self, space: SearchSpace) -> None:
+        """Raise ``ValueError`` (saying why) if this fitness cannot score genomes of ``space``; default: any space."""
+
     @abstractmethod
     def evaluate(
         self, genome: Genome, *, space: SearchSpace, dataset: Dataset | None, seed: int

@@ -1,0 +1,399 @@
+"""``evonas benchmark nb201``: search strategies compared on the NAS-Bench-201 table.
+
+Each run is a real search through the same code path as ``evonas run`` (an experiment dict with
+space ``nb201``, fitness ``nb201_table``, the strategy with its defaults, a budget and a seed ->
+:func:`~evonas.config.parse_experiment` -> :func:`~evonas.engine.build.build` ->
+:func:`~evonas.engine.runner.search`), in memory. The architecture with the best search signal
+(``val_acc``, the 12-epoch validation accuracy) among the run's evaluations is chosen and its
+200-epoch test accuracy reported, as in the benchmark's protocol (Dong & Yang, ICLR 2020). Runs are
+spread over worker processes; run ``i`` uses seed ``seed + i``, so results do not depend on the
+number of workers.
+
+Nothing here imports torch or the engine at import time: :func:`plot_benchmark` redraws a saved
+JSON without them.
+
+Example::
+
+    result = run_benchmark(["random", "ga"], runs=20, budget=100)
+    print(format_report(result))
+    plot_benchmark(to_json(result), "nb201.png")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from evonas.plotting import plot_benchmark
+
+__all__ = [
+    "OPTIMUM", "PUBLISHED", "TARGET", "BenchmarkError", "BenchmarkResult", "RunResult", "StrategyResult",
+    "default_strategies", "format_report", "plot_benchmark", "run_benchmark", "run_once", "to_json", "write_json",
+]  # fmt: skip
+
+#: the best CIFAR-10 test accuracy (%) in the space (200 epochs).
+OPTIMUM = 94.37
+#: the test accuracy (%) whose "evaluations to reach" is reported.
+TARGET = 94.0
+#: published results (500 runs, 100 evaluations): registry name -> (method, mean, std).
+PUBLISHED: dict[str, tuple[str, float, float]] = {
+    "aging": ("REA", 93.92, 0.30),
+    "reinforce": ("REINFORCE", 93.85, 0.37),
+    "random": ("random search", 93.70, 0.36),
+    "bohb": ("BOHB", 93.61, 0.52),
+}
+#: strategy parameters that set how long a search is; doubled until the defaults fill the budget.
+_LENGTH_PARAMS = ("samples", "generations", "cycles", "iterations", "episodes")
+#: registered strategies left out of the default list (exhaustive enumeration is no search).
+_NOT_DEFAULT = ("grid",)
+
+
+class BenchmarkError(ValueError):
+    """A bad benchmark argument: unknown strategy, unreadable table, bad number."""
+
+
+@dataclasses.dataclass
+class RunResult:
+    """One search: the chosen architecture (accuracies in percent) and its anytime curve."""
+
+    seed: int
+    arch: str
+    index: int
+    val_acc_12ep: float
+    test_acc_200ep: float
+    signal: float  #: the chosen architecture's search signal as the search saw it (a fraction; noisy with noise)
+    evaluations: int
+    evals_to_target: int | None  #: evaluations until the best-by-signal architecture has test acc >= TARGET
+    incumbents: list[list[int]]  #: ``[evaluation, table index]`` each time the best-by-signal architecture changed
+    curve: list[float]  #: test accuracy of the best-by-signal architecture after each evaluation
+    wall_s: float
+
+
+@dataclasses.dataclass
+class StrategyResult:
+    """All runs of one strategy, sorted by seed."""
+
+    name: str
+    params: dict[str, Any]
+    runs: list[RunResult]
+    wall_s: float
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(r.test_acc_200ep for r in self.runs)
+
+    @property
+    def std(self) -> float:
+        """Population standard deviation (``numpy.std``'s default, as in the published figures)."""
+        return statistics.pstdev(r.test_acc_200ep for r in self.runs)
+
+    @property
+    def reached(self) -> list[int]:
+        """Evaluations to TARGET of the runs that got there within the budget."""
+        return [r.evals_to_target for r in self.runs if r.evals_to_target is not None]
+
+    @property
+    def evals_per_s(self) -> float:
+        """Evaluations per second of one process (time inside runs: no start-up)."""
+        busy = sum(r.wall_s for r in self.runs)
+        return sum(r.evaluations for r in self.runs) / busy if busy > 0 else math.nan
+
+
+@dataclasses.dataclass
+class BenchmarkResult:
+    """A whole benchmark: the settings and each strategy's runs."""
+
+    table: str
+    budget: int
+    noise: float
+    seed: int
+    workers: int
+    strategies: list[StrategyResult]
+    wall_s: float = 0.0
+
+
+# -- one run -----------------------------------------------------------------------------------------
+
+
+def _build(strategy: str, seed: int, budget: int, table: str | None, noise: float, params: dict[str, Any]) -> Any:
+    """Parse and build the experiment of one run, exactly as ``evonas run`` would from a file."""
+    from evonas.config import parse_experiment
+    from evonas.engine.build import build
+
+    fitness: dict[str, Any] = {"noise": noise} if table is None else {"noise": noise, "table": table}
+    raw = {
+        "name": f"nb201-{strategy}", "seed": seed, "space": {"name": "nb201"},
+        "fitness": {"name": "nb201_table", "params": fitness}, "strategy": {"name": strategy, "params": dict(params)},
+        "budget": budget, "workers": 0,
+    }  # fmt: skip
+    return build(parse_experiment(raw))
+
+
+def run_once(
+    strategy: str, seed: int, *, budget: int = 100, table: str | None = None, noise: float = 0.0,
+    params: dict[str, Any] | None = None,
+) -> RunResult:  # fmt: skip
+    """One search of ``budget`` evaluations with ``strategy`` and ``seed``, in this process.
+
+    Example::
+
+        r = run_once("random", 0)
+        r.test_acc_200ep, r.evals_to_target
+    """
+    from evonas.engine.runner import search
+
+    start = time.perf_counter()
+    built = _build(strategy, seed, budget, table, noise, params or {})
+    records = search(built).records
+    space, fitness = built.space, built.fitness
+    best, chosen = -math.inf, None
+    curve: list[float] = []
+    incumbents: list[list[int]] = []
+    for rec in records:
+        if rec.status == "ok" and float(rec.metrics["val_acc"]) > best:
+            best = float(rec.metrics["val_acc"])
+            chosen = fitness.lookup(space.to_arch_str(space.from_dict(rec.genome)))  # the table: no noise
+            incumbents.append([len(curve) + 1, chosen.index])
+        curve.append(chosen.test_acc_200ep if chosen is not None else math.nan)
+    if chosen is None:
+        raise RuntimeError(f"{strategy}, seed {seed}: no successful evaluation")
+    reach = next((i + 1 for i, acc in enumerate(curve) if acc >= TARGET), None)
+    return RunResult(
+        seed, chosen.arch_str, chosen.index, chosen.val_acc_12ep, chosen.test_acc_200ep, best, len(records), reach,
+        incumbents, curve, time.perf_counter() - start,
+    )  # fmt: skip
+
+
+def _run_task(task: tuple[str, int, int, str | None, float, dict[str, Any]]) -> RunResult:
+    strategy, seed, budget, table, noise, params = task
+    return run_once(strategy, seed, budget=budget, table=table, noise=noise, params=params)
+
+
+def _init_worker(table: str | None) -> None:
+    """Worker start-up: one intra-op thread, the engine imported and the table read once."""
+    import evonas.engine.runner  # noqa: F401
+    from evonas.fitness.table import load_table
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+    load_table(table)
+
+
+# -- strategies --------------------------------------------------------------------------------------
+
+
+def _strategy_params(name: str, *, budget: int, table: str | None, noise: float) -> dict[str, Any]:
+    """``name``'s defaults, with its length parameters doubled until they fill ``budget``.
+
+    Raises :class:`BenchmarkError` if the strategy is unknown or cannot run on nb201.
+    """
+    import inspect
+
+    from evonas.config import ConfigError
+    from evonas.strategies import STRATEGIES
+
+    if name not in STRATEGIES:
+        known = ", ".join(STRATEGIES.list())
+        raise BenchmarkError(f"--strategies: unknown strategy '{name}'; expected some of: {known}")
+    defaults = {
+        p.name: p.default
+        for p in inspect.signature(STRATEGIES.get(name).__init__).parameters.values()
+        if p.name in _LENGTH_PARAMS and type(p.default) is int and p.default > 0
+    }
+    params: dict[str, Any] = {}
+    for _ in range(32):
+        try:
+            built = _build(name, 0, budget, table, noise, params)
+        except ConfigError as exc:
+            raise BenchmarkError(f"--strategies: strategy '{name}' cannot run on nb201 ({exc})") from None
+        expected = built.make_strategy().expected_evaluations()
+        if expected is None or expected >= budget or not defaults:
+            break
+        params = {p: 2 * params.get(p, d) for p, d in defaults.items()}
+    return params
+
+
+def default_strategies() -> list[str]:
+    """Every registered strategy that builds on nb201, except exhaustive ones (``grid``)."""
+    from evonas.strategies import STRATEGIES
+
+    names = []
+    for name in STRATEGIES.list():
+        with contextlib.suppress(BenchmarkError):
+            if name not in _NOT_DEFAULT:
+                _strategy_params(name, budget=1, table=None, noise=0.0)
+                names.append(name)
+    return names
+
+
+# -- the benchmark -----------------------------------------------------------------------------------
+
+
+def run_benchmark(
+    strategies: Sequence[str] | None = None, *, runs: int = 200, budget: int = 100, table: str | Path | None = None,
+    noise: float = 0.0, seed: int = 0, workers: int | None = None, progress: bool = False,
+) -> BenchmarkResult:  # fmt: skip
+    """``runs`` searches of ``budget`` evaluations per strategy, over ``workers`` processes (0: this one).
+
+    ``strategies`` default to :func:`default_strategies`; ``workers`` to one per core. Raises
+    :class:`BenchmarkError` for bad arguments before any run starts.
+
+    Example::
+
+        result = run_benchmark(["random", "ga"], runs=50, workers=2)
+        [(s.name, s.mean, s.std) for s in result.strategies]
+    """
+    from evonas.fitness.table import default_table_path, load_table
+
+    checks = (("--runs", runs, 1), ("--budget", budget, 1), ("--seed", seed, 0), ("--workers", workers, 0))
+    for what, value, low in checks:
+        if value is not None and (type(value) is not int or value < low):
+            raise BenchmarkError(f"{what}: expected an integer >= {low}, got {value!r}")
+    if type(noise) not in (int, float) or not 0 <= noise < math.inf:
+        raise BenchmarkError(f"--noise: expected a number >= 0, got {noise!r}")
+    table_path = str(Path(table).resolve()) if table is not None else None
+    try:
+        load_table(table_path)
+    except ValueError as exc:
+        raise BenchmarkError(f"--table: {exc}") from None
+    names = list(dict.fromkeys(strategies)) if strategies else default_strategies()
+    if not names:
+        raise BenchmarkError("--strategies: no registered strategy runs on nb201")
+    params = {n: _strategy_params(n, budget=budget, table=table_path, noise=float(noise)) for n in names}
+    n_workers = min(_default_workers() if workers is None else workers, runs)
+    start = time.perf_counter()
+    results = []
+    with _pool(n_workers, table_path) as imap:
+        for name in names:
+            t0 = time.perf_counter()
+            tasks = [(name, seed + i, budget, table_path, float(noise), params[name]) for i in range(runs)]
+            done = sorted(_progress(imap(tasks), runs, name, progress), key=lambda r: r.seed)
+            results.append(StrategyResult(name, params[name], done, time.perf_counter() - t0))
+    shown = table_path or str(default_table_path())
+    return BenchmarkResult(shown, budget, float(noise), seed, n_workers, results, time.perf_counter() - start)
+
+
+def _default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def _pool(workers: int, table: str | None) -> Iterator[Callable[[list], Iterable[RunResult]]]:
+    """``imap(tasks)``: in this process (0 workers) or over a pool (forkserver where there is one, else spawn)."""
+    if workers == 0:
+        _init_worker(table)
+        yield lambda tasks: map(_run_task, tasks)
+        return
+    import multiprocessing as mp
+
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    if method == "forkserver":  # workers fork from a server that has imported the engine once
+        ctx.set_forkserver_preload(["evonas.engine.runner", "evonas.fitness.table"])
+    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(table,))
+    try:
+        yield lambda tasks: pool.imap_unordered(_run_task, tasks, chunksize=max(1, min(8, len(tasks) // (4 * workers))))
+    except BaseException:
+        pool.terminate()
+        raise
+    else:
+        pool.close()
+    finally:
+        pool.join()
+
+
+def _progress(items: Iterable[RunResult], total: int, name: str, show: bool) -> Iterator[RunResult]:
+    if not show:
+        yield from items
+        return
+    from tqdm.auto import tqdm
+
+    accs: list[float] = []
+    with tqdm(total=total, desc=name, unit="run", dynamic_ncols=True, file=sys.stderr) as bar:
+        for r in items:
+            accs.append(r.test_acc_200ep)
+            bar.set_postfix(test_acc=f"{statistics.fmean(accs):.2f}", refresh=False)
+            bar.update(1)
+            yield r
+
+
+# -- reports -----------------------------------------------------------------------------------------
+
+
+def format_report(result: BenchmarkResult) -> str:
+    """The results as a text table, published figures beside them."""
+    n = len(result.strategies[0].runs) if result.strategies else 0
+    lines = [
+        f"nb201: {n} runs x {result.budget} evaluations, noise {result.noise:g}, "
+        f"seeds {result.seed}..{result.seed + n - 1}, {result.workers or 'no'} worker processes, table {result.table}",
+        f"{'strategy':<12} {'test acc (%)':<15} {f'evals to {TARGET}':<24} {'eval/s/proc':>11} {'wall':>8}   published",
+    ]
+    for s in result.strategies:
+        reached, pub = s.reached, PUBLISHED.get(s.name)
+        to_target = f"{statistics.fmean(reached):.0f}" if reached else "-"
+        to_target += f" ({len(reached)}/{len(s.runs)} reach it)"
+        lines.append(
+            f"{s.name:<12} {s.mean:6.2f} ± {s.std:4.2f}   {to_target:<24} {s.evals_per_s:11.0f} {s.wall_s:7.1f}s   "
+            + (f"{pub[1]:.2f} ± {pub[2]:.2f} ({pub[0]})" if pub else "-")
+        )
+    lines.append(f"{'optimum':<12} {OPTIMUM:6.2f}")
+    names = [s.name for s in result.strategies]
+    others = [f"{label} {m:.2f} ± {sd:.2f}" for key, (label, m, sd) in PUBLISHED.items() if key not in names]
+    if others:
+        lines.append("published (500 runs): " + ", ".join(others))
+    lines.append(
+        "test acc: 200-epoch test accuracy of the architecture with the best 12-epoch validation accuracy, mean ± std "
+        f"over runs. evals to {TARGET}: mean over the runs whose best architecture so far reaches {TARGET} within the "
+        f"budget; the others are counted apart (k/N). total wall {result.wall_s:.1f} s."
+    )
+    return "\n".join(lines)
+
+
+def to_json(result: BenchmarkResult) -> dict[str, Any]:
+    """The results as plain data (what ``--json`` writes; what :func:`plot_benchmark` draws)."""
+    strategies = {
+        s.name: {
+            "mean": s.mean, "std": s.std, "runs": len(s.runs), "budget": result.budget, "noise": result.noise,
+            "params": s.params, "reached_target": len(s.reached),
+            "evals_to_target_mean": statistics.fmean(s.reached) if s.reached else None,
+            "wall_s": s.wall_s, "evals_per_s_per_process": s.evals_per_s,
+            "per_run": [_clean(dataclasses.asdict(r)) for r in s.runs],
+        }
+        for s in result.strategies
+    }  # fmt: skip
+    published = {k: {"method": label, "mean": m, "std": sd, "runs": 500} for k, (label, m, sd) in PUBLISHED.items()}
+    return {
+        "benchmark": "nb201", "table": result.table, "budget": result.budget, "noise": result.noise,
+        "seed": result.seed, "workers": result.workers, "target": TARGET, "optimum": OPTIMUM,
+        "published": published, "wall_s": result.wall_s, "strategies": strategies,
+    }  # fmt: skip
+
+
+def _clean(value: Any) -> Any:
+    """``value`` with non-finite floats as ``None`` (valid JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json(result: BenchmarkResult, out: str | Path) -> Path:
+    """Write :func:`to_json` to ``out``; returns the path."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(to_json(result), indent=1) + "\n")
+    return out

@@ -1,0 +1,134 @@
+"""``evonas benchmark nb201`` and the experiment ``experiments/nb201_aging.yaml``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import REPO
+from evonas.benchmark import TARGET, _strategy_params, default_strategies, run_benchmark, run_once, to_json
+from evonas.cli import main
+from evonas.fitness.table import load_table
+from evonas.strategies import STRATEGIES
+
+
+def _check_run(run: dict[str, Any], budget: int) -> None:
+    """A run's curve follows its incumbents: each one better by the search signal, the curve their test accuracy."""
+    by_index = {r.index: r for r in load_table()}
+    assert run["evaluations"] == budget and len(run["curve"]) == budget
+    incumbents = run["incumbents"]
+    assert incumbents[0][0] == 1 and [e for e, _ in incumbents] == sorted({e for e, _ in incumbents})
+    vals = [by_index[i].val_acc_12ep for _, i in incumbents]
+    assert vals == sorted(vals) and len(set(vals)) == len(vals)  # the search signal only goes up (noise 0)
+    for n, (start, index) in enumerate(incumbents):
+        stop = incumbents[n + 1][0] if n + 1 < len(incumbents) else budget + 1
+        assert run["curve"][start - 1 : stop - 1] == [by_index[index].test_acc_200ep] * (stop - start)
+    chosen = by_index[incumbents[-1][1]]
+    assert (run["index"], run["arch"], run["test_acc_200ep"]) == (chosen.index, chosen.arch_str, chosen.test_acc_200ep)
+    assert run["signal"] == pytest.approx(chosen.val_acc_12ep / 100)
+    reach = next((i + 1 for i, v in enumerate(run["curve"]) if v >= TARGET), None)
+    assert run["evals_to_target"] == reach
+
+
+def test_cli_writes_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, png = tmp_path / "nb201.json", tmp_path / "nb201.png"
+    argv = ["benchmark", "nb201", "--strategies", "random,ga", "--runs", "4", "--budget", "30", "--seed", "7"]
+    assert main([*argv, "--workers", "2", "--json", str(out), "--plot", str(png), "--quiet"]) == 0
+    report = capsys.readouterr().out
+    assert "random search" in report and "optimum" in report and "93.70 ± 0.36" in report
+    data = json.loads(out.read_text())
+    assert data["table"] == str(load_table().path) and data["optimum"] == 94.37
+    assert data["published"]["aging"] == {"method": "REA", "mean": 93.92, "std": 0.30, "runs": 500}
+    assert list(data["strategies"]) == ["random", "ga"]
+    for s in data["strategies"].values():
+        assert 80 <= s["mean"] <= 95 and 0 <= s["std"] < 5
+        assert (s["runs"], s["budget"], s["noise"]) == (4, 30, 0.0)
+        assert [r["seed"] for r in s["per_run"]] == [7, 8, 9, 10]
+        for run in s["per_run"]:
+            _check_run(run, 30)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the same runs in this process: results do not depend on the number of workers
+    again = to_json(run_benchmark(["random", "ga"], runs=4, budget=30, seed=7, workers=0))
+    for name, s in data["strategies"].items():
+        drop = lambda runs: [{k: v for k, v in r.items() if k != "wall_s"} for r in runs]  # noqa: E731
+        assert drop(s["per_run"]) == drop(again["strategies"][name]["per_run"])
+
+
+def test_noise_changes_the_signal_not_the_table() -> None:
+    clean, noisy = run_once("random", 3, budget=25), run_once("random", 3, budget=25, noise=2.0)
+    assert noisy.curve == run_once("random", 3, budget=25, noise=2.0).curve  # deterministic per seed
+    row = load_table().lookup(noisy.arch)
+    assert noisy.test_acc_200ep == row.test_acc_200ep and noisy.signal != pytest.approx(row.val_acc_12ep / 100)
+    assert clean.signal == pytest.approx(load_table().lookup(clean.arch).val_acc_12ep / 100)
+
+
+def test_strategy_lengths_fill_the_budget() -> None:
+    assert _strategy_params("random", budget=100, table=None, noise=0.0) == {}
+    assert _strategy_params("random", budget=150, table=None, noise=0.0) == {"samples": 200}
+    assert _strategy_params("ga", budget=300, table=None, noise=0.0) == {"generations": 20}
+    assert run_once("random", 0, budget=120, params={"samples": 200}).evaluations == 120
+    names = default_strategies()
+    assert {"random", "ga"} <= set(names) and "grid" not in names
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nb301"], "argument benchmark: invalid choice: 'nb301'"),
+        (["nb201", "--strategies", "random,nope"], "--strategies: unknown strategy 'nope'; expected some of: "),
+        (["nb201", "--strategies", "random,,ga"], "--strategies: expected comma-separated strategy names"),
+        (["nb201", "--table", "missing.csv"], "--table: "),
+        (["nb201", "--runs", "0"], "argument --runs: expected an integer >= 1, got '0'"),
+        (["nb201", "--budget", "1.5"], "argument --budget: expected an integer >= 1, got '1.5'"),
+        (["nb201", "--noise", "-1"], "argument --noise: expected a number >= 0, got '-1'"),
+        (["nb201", "--noise", "nan"], "argument --noise: expected a number >= 0, got 'nan'"),
+        (["nb201", "--seed", "-3"], "argument --seed: expected an integer >= 0, got '-3'"),
+        (["nb201", "--workers", "two"], "argument --workers: expected an integer >= 0, got 'two'"),
+        (["nb201", "--json", "."], "--json: . is a folder; expected a file name"),
+    ],
+)
+def test_bad_arguments_get_one_line(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        code = main(["benchmark", *args, "--runs", "1", "--quiet"] if "--runs" not in args else ["benchmark", *args])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("evonas: benchmark: ") and message in err, err
+
+
+def test_missing_table_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["benchmark", "nb201", "--table", str(tmp_path / "t.csv"), "--quiet"]) == 2
+    assert capsys.readouterr().err == f"evonas: benchmark: --table: {tmp_path / 't.csv'}: no such table file\n"
+
+
+def test_plotting_never_imports_torch(tmp_path: Path) -> None:
+    data = to_json(run_benchmark(["random"], runs=2, budget=12, workers=0))
+    (tmp_path / "b.json").write_text(json.dumps(data))
+    code = (
+        "import json, sys; from evonas.benchmark import plot_benchmark; "
+        f"plot_benchmark(json.load(open({str(tmp_path / 'b.json')!r})), {str(tmp_path / 'b.png')!r}); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+    assert (tmp_path / "b.png").stat().st_size > 1000
+
+
+def test_aging_experiment_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    strategy = "aging" if "aging" in STRATEGIES else "ga"  # the experiment's strategy, once registered
+    run_dir = tmp_path / "run"
+    config = str(REPO / "experiments" / "nb201_aging.yaml")
+    argv = ["run", config, "--out", str(run_dir), "--quiet", "--set", "budget=40"]
+    assert main([*argv, "--set", f"strategy.name={strategy}"]) == 0
+    assert "best      val_acc=0.8" in capsys.readouterr().out
+    best = json.loads((run_dir / "best.json").read_text())
+    row = load_table().lookup(best["describe"])
+    assert best["metrics"]["val_acc"] == pytest.approx(row.val_acc_12ep / 100)
+    assert (best["metrics"]["test_acc_200ep"], best["metrics"]["index"]) == (row.test_acc_200ep, row.index)
+    assert (run_dir / "plots" / "fitness.png").is_file()
+    assert "journal.sqlite" in {p.name for p in run_dir.iterdir()}
