@@ -310,6 +310,9 @@ class _Loop:
     def drive(self, start_backend: Callable[[], Backend], replay: ReplayBackend | None) -> None:
         """Run the loop: over ``replay`` while it has recorded results, then over ``start_backend()``."""
         backend: Backend | None = replay
+        # Results one wait() returned are told one per pass, with an ask in between, exactly as a replay
+        # (one recorded result per pass) will tell them: steady-state strategies then resume exactly.
+        arrived: deque[JobResult] = deque()
         while True:
             if backend is None or (backend is replay and replay.exhausted()):
                 if replay is not None:  # the journal is used up: what it cut off in flight is redone
@@ -319,14 +322,14 @@ class _Loop:
                 if not self.queue and not self.inflight and (self.strategy.is_done() or not self.budget_left()):
                     return
                 backend = start_backend()
-            need = backend.free_slots() - len(self.queue)
+            need = backend.free_slots() - len(self.queue) - len(arrived)
             if need > 0 and not self.strategy.is_done() and self.budget_left():
                 cands = self.strategy.ask(need)
                 for c in cands:
                     self._dispatch(c)
                 if not cands and not self.inflight and not self.queue:
                     return  # the strategy waits for nothing and asks nothing: it is finished
-            while self.queue and backend.free_slots() > 0:
+            while self.queue and backend.free_slots() - len(arrived) > 0:
                 trial, cand = self.queue.popleft()
                 self.inflight[trial] = cand
                 seed = evaluation_seed(self.exp.seed, cand.key)
@@ -335,8 +338,10 @@ class _Loop:
                 if self.queue or (not self.strategy.is_done() and self.budget_left()):
                     continue
                 return
-            for result in backend.wait():
-                self._finish(result)
+            if not arrived:
+                arrived.extend(backend.wait())
+            if arrived:
+                self._finish(arrived.popleft())
 
     def _dispatch(self, cand: Candidate) -> None:
         if cand.key in self.known:

@@ -18,7 +18,10 @@ import hashlib
 import json
 import random
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from evonas.spaces.encoding import Choice
 
 __all__ = [
     "Genome",
@@ -116,6 +119,30 @@ class SearchSpace(ABC):
             want = " or ".join({3: "(C, H, W) images", 1: "feature vectors"}.get(r, f"rank {r}") for r in self.input_ranks)
             return f"space '{self.name}' expects {want}, got input shape {tuple(input_shape)}"
         return None
+
+    # -- views for model- and policy-based strategies (see evonas.spaces.encoding) ----------
+    def categorical(self) -> tuple[Choice, ...]:
+        """The genome as fixed categorical decisions (name and options each); spaces that have one override this."""
+        raise NotImplementedError(f"space '{self.name}' has no categorical view")
+
+    def to_categorical(self, genome: Genome) -> tuple[int, ...]:
+        """One option index per :meth:`categorical` choice for ``genome``."""
+        raise NotImplementedError(f"space '{self.name}' has no categorical view")
+
+    def from_categorical(self, values: Sequence[int]) -> Genome:
+        """The valid genome of option indices ``values``; a ValueError names a bad index."""
+        raise NotImplementedError(f"space '{self.name}' has no categorical view")
+
+    def categorical_active(self, values: Sequence[int]) -> tuple[bool, ...]:
+        """Which choices the genome of ``values`` uses (all, unless some are conditional, like unused layer slots)."""
+        return (True,) * len(values)
+
+    def encode(self, genome: Genome) -> list[float]:
+        """A fixed-length numeric vector for surrogate models: by default the one-hot of the canonical genome's
+        categorical view (inactive choices all zero), so genomes sharing a key share an encoding."""
+        from evonas.spaces.encoding import one_hot
+
+        return one_hot(self, self.canonical(genome))
 
     # -- provided ------------------------------------------------------
     def is_valid(self, genome: Genome) -> bool:

@@ -125,6 +125,17 @@ class ChainSpace(LayerListSpace):
         }
         return change_one(layer, options, rng=rng)
 
+    def layer_options(self, others: Sequence[Any]) -> dict[str, tuple[Any, ...]]:
+        """Every field's allowed values; stride 2 only while fewer than ``max_downsamples`` earlier layers have it."""
+        return {
+            "kernel": self.kernels,
+            "width": self.widths,
+            "stride": (1, 2) if self._can_downsample(others) else (1,),
+            "activation": self.activations,
+            "batch_norm": self.batch_norm,
+            "residual": self.residual,
+        }
+
     def describe_layer(self, layer: Any) -> str:
         text = f"c{layer.kernel}x{layer.width}"
         text += "s2" if layer.stride == 2 else ""

@@ -23,8 +23,10 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from torch import nn
 
+from evonas.spaces import encoding
 from evonas.spaces.base import Genome, InvalidGenome, SearchSpace
 from evonas.spaces.defaults import load_space_params
+from evonas.spaces.encoding import Choice
 
 __all__ = [
     "ACTIVATIONS", "HPARAM_FIELDS", "LR_LOG_STEP", "OPTIMIZERS", "HParamSpec", "LayerListSpace",
@@ -376,6 +378,26 @@ class LayerListSpace(SearchSpace):
     def describe(self, genome: Genome) -> str:
         body = "-".join(self.describe_layer(layer) for layer in genome.layers) or "(no layers)"
         return f"{body} | {self.hp.describe(genome)}"
+
+    # -- categorical view and encoding (see evonas.spaces.encoding) -------------
+    def layer_options(self, others: Sequence[Any]) -> dict[str, tuple[Any, ...]]:
+        """Allowed values of each layer field for a layer after ``others`` (``()``: every value)."""
+        raise NotImplementedError(f"space '{self.name}' declares no layer_options()")
+
+    def categorical(self) -> tuple[Choice, ...]:
+        return encoding.layer_list_choices(self)
+
+    def to_categorical(self, genome: Genome) -> tuple[int, ...]:
+        return encoding.layer_list_values(self, genome)
+
+    def from_categorical(self, values: Sequence[int]) -> LayeredGenome:
+        return encoding.layer_list_genome(self, values)
+
+    def categorical_active(self, values: Sequence[int]) -> tuple[bool, ...]:
+        return encoding.layer_list_active(self, values)
+
+    def encode(self, genome: Genome) -> list[float]:
+        return encoding.layer_list_encode(self, genome)
 
     def layers_fit(self, layers: Sequence[Any]) -> bool:
         """Whether ``layers`` meet the depth bounds and :meth:`validate_layers` (used to pick crossover cuts)."""

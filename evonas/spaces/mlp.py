@@ -90,6 +90,10 @@ class MLPSpace(LayerListSpace):
         options = {"width": self.widths, "activation": self.activations, "dropout": self.dropouts}
         return change_one(layer, options, rng=rng)
 
+    def layer_options(self, others: Sequence[Any]) -> dict[str, tuple[Any, ...]]:
+        """Every field's allowed values (the same for every layer)."""
+        return {"width": self.widths, "activation": self.activations, "dropout": self.dropouts}
+
     def describe_layer(self, layer: Any) -> str:
         text = str(layer.width)
         text += f"p{layer.dropout:g}" if layer.dropout else ""

@@ -30,6 +30,7 @@ from torch import nn
 
 from evonas.spaces import SPACES
 from evonas.spaces.base import Genome, InvalidGenome, SearchSpace
+from evonas.spaces.encoding import Choice, check_values
 
 __all__ = ["NB201Cell", "NB201Genome", "NB201Network", "NB201Space", "NB201_OPS", "NB201_EDGES", "NUM_EDGES"]
 
@@ -154,6 +155,20 @@ class NB201Space(SearchSpace):
     def describe(self, genome: Genome) -> str:
         """The official architecture string."""
         return self.to_arch_str(genome)
+
+    # -- categorical view (see evonas.spaces.encoding) ------------------
+    def categorical(self) -> tuple[Choice, ...]:
+        """One choice per edge (``edge[j<-i]``) over the op set."""
+        return tuple(Choice(f"edge[{dst}<-{src}]", self.ops) for src, dst in NB201_EDGES)
+
+    def to_categorical(self, genome: Genome) -> tuple[int, ...]:
+        self.validate(genome)
+        assert isinstance(genome, NB201Genome)
+        return tuple(self.ops.index(op) for op in genome.edges)
+
+    def from_categorical(self, values: Sequence[int]) -> NB201Genome:
+        values = check_values(self.categorical(), values, self.name)
+        return NB201Genome(edges=tuple(self.ops[v] for v in values))
 
     # -- benchmark helpers ----------------------------------------------
     def to_arch_str(self, genome: Genome) -> str:

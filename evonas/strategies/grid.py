@@ -1,0 +1,109 @@
+"""``grid``: exhaustive enumeration of a small search space, every architecture once.
+
+For spaces that can list their genomes (``all_genomes()`` and ``size``, as
+``nb201`` does): a ground truth to compare strategies against, or the whole
+table of a narrowed benchmark space.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from evonas.evolution import Individual, select
+from evonas.spaces.base import Genome
+from evonas.strategies.aging import _check_int
+from evonas.strategies.base import STRATEGIES, Candidate, SearchContext, Strategy
+
+__all__ = ["GridSearch"]
+
+
+@STRATEGIES.register("grid")
+class GridSearch(Strategy):
+    """Evaluates every architecture of the space once, in generations of ``batch``.
+
+    Genomes that share a key (decode to the same network) are asked once, the
+    first met. ``order: shuffled`` (default) enumerates in an order shuffled by
+    the run's seed, so a budget smaller than the space gives a uniform sample
+    without repeats; ``fixed`` keeps the space's own order. Spaces with more
+    than ``max_size`` genomes are refused. The population reported per
+    generation is the ``batch`` best so far.
+
+    Example (experiment file)::
+
+        space: {name: nb201, params: {ops: [none, skip_connect, nor_conv_3x3]}}
+        strategy: {name: grid, params: {batch: 100}}
+    """
+
+    generational = True
+
+    def __init__(
+        self,
+        ctx: SearchContext,
+        *,
+        order: Literal["shuffled", "fixed"] = "shuffled",
+        batch: int = 100,
+        max_size: int = 100_000,
+        hall_of_fame: int = 10,
+    ) -> None:
+        super().__init__(ctx, hall_of_fame=hall_of_fame)
+        if order not in ("shuffled", "fixed"):
+            raise ValueError(f"order: expected 'shuffled' or 'fixed', got {order!r}")
+        _check_int("batch", batch, 1)
+        _check_int("max_size", max_size, 1)
+        space = ctx.space
+        if not callable(getattr(space, "all_genomes", None)) or not isinstance(getattr(space, "size", None), int):
+            raise ValueError(
+                f"strategy 'grid': space '{space.name}' cannot be enumerated (it has no all_genomes() and size)"
+            )
+        if space.size > max_size:
+            raise ValueError(
+                f"max_size: space '{space.name}' has {space.size} genomes, more than max_size={max_size}; "
+                "narrow the space or raise max_size"
+            )
+        self.order, self.batch, self.max_size = order, batch, max_size
+        self.gen = 0
+        self.asked = 0
+        self._genomes: list[tuple[Genome, str]] | None = None
+        self._pending: list[Candidate] = []
+        self._told: dict[int, Individual] = {}
+
+    def genomes(self) -> list[tuple[Genome, str]]:
+        """Every distinct architecture (genome, key), in the order they will be asked."""
+        if self._genomes is None:
+            space = self.ctx.space
+            order = list(space.all_genomes())
+            if self.order == "shuffled":
+                self.rng.shuffle(order)
+            seen: dict[str, Genome] = {}
+            for g in order:
+                seen.setdefault(space.key(g), g)
+            self._genomes = [(g, k) for k, g in seen.items()]
+        return self._genomes
+
+    def expected_evaluations(self) -> int:
+        n = len(self.genomes())
+        return min(n, self.ctx.budget) if self.ctx.budget else n
+
+    def is_done(self) -> bool:
+        return self.asked >= self.expected_evaluations() and not self._pending
+
+    def ask(self, n: int) -> list[Candidate]:
+        end = min(self.asked + self.batch, self.expected_evaluations())  # the last generation stops at the budget
+        if self._pending or self.asked >= end:
+            return []
+        chunk = self.genomes()[self.asked : end]
+        self._pending = [Candidate(g, k, self.gen, i, "grid") for i, (g, k) in enumerate(chunk)]
+        self.asked += len(chunk)
+        return list(self._pending)
+
+    def tell(self, candidate: Candidate, individual: Individual) -> None:
+        self._told[candidate.index] = individual
+        self.evaluated += 1
+        if len(self._told) == len(self._pending):
+            batch = [self._told[i] for i in range(len(self._pending))]
+            self.hall_of_fame.update(batch)
+            pool = self.population + batch
+            self.population = select("best", pool, min(self.batch, len(pool)), rng=self.rng)
+            self.record(self.gen, len(batch))
+            self._pending, self._told = [], {}
+            self.gen += 1

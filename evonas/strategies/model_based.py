@@ -1,0 +1,164 @@
+"""``surrogate``: model-based search (the Bayesian-optimisation family of NAS, in the spirit of BANANAS).
+
+A surrogate model predicts fitness from the space's numeric encoding
+(``space.encode(genome)``, :mod:`evonas.spaces.encoding`); each evaluation
+goes to the most promising of many cheap candidates by an acquisition rule.
+The surrogate is scikit-learn's ``ExtraTreesRegressor``: its per-tree
+predictions give a mean and a spread, with no hyperparameters to fit, on any
+mix of one-hot and numeric features.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import numpy as np
+
+from evonas.evolution import Individual
+from evonas.spaces.encoding import require_encoding
+from evonas.strategies.aging import Proposal, SteadyState, _check_int, scalar_fitness
+from evonas.strategies.base import STRATEGIES, Candidate, SearchContext
+
+__all__ = ["SurrogateSearch", "expected_improvement"]
+
+
+def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
+    """Expected improvement over ``best`` of Gaussian predictions (maximising); ``mean - best`` where ``std`` is 0."""
+    from scipy.special import ndtr
+
+    std = np.maximum(std, 1e-12)
+    z = (mean - best) / std
+    return (mean - best) * ndtr(z) + std * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+
+@STRATEGIES.register("surrogate")
+class SurrogateSearch(SteadyState):
+    """Model-based search with an extra-trees surrogate, asynchronous.
+
+    The first ``initial_samples`` candidates are the saved genomes, then random
+    samples. After that, each ask refits the surrogate (an ``ExtraTreesRegressor``
+    of ``trees`` trees, when ``refit_every`` results arrived since the last fit)
+    on every result so far (failures count as the worst result), builds a pool
+    of ``pool`` new candidates (mutations of the ``parents`` best genomes, and a
+    ``random_fraction`` of random samples), and asks the best of them by the
+    ``acquisition`` rule: ``ei`` (expected improvement over the best result,
+    the trees' mean and spread as a Gaussian) or ``ucb`` (mean + ``kappa`` x
+    spread). ``samples`` architectures in all (default: the run's budget). A
+    logbook record every ``log_every`` results, over the ``parents`` best.
+
+    Example (experiment file)::
+
+        strategy: {name: surrogate, params: {initial_samples: 10, pool: 100}}
+        budget: 100
+    """
+
+    def __init__(
+        self,
+        ctx: SearchContext,
+        *,
+        initial_samples: int = 10,
+        pool: int = 100,
+        parents: int = 10,
+        random_fraction: float = 0.2,
+        acquisition: Literal["ei", "ucb"] = "ei",
+        kappa: float = 1.0,
+        trees: int = 30,
+        refit_every: int = 2,
+        samples: int | None = None,
+        log_every: int = 10,
+        max_retries: int = 10,
+        hall_of_fame: int = 10,
+    ) -> None:
+        _check_int("initial_samples", initial_samples, 1)
+        _check_int("pool", pool, 1)
+        _check_int("parents", parents, 1)
+        _check_int("trees", trees, 2)
+        _check_int("refit_every", refit_every, 1)
+        if isinstance(random_fraction, bool) or not 0 <= random_fraction <= 1:
+            raise ValueError(f"random_fraction: expected a number from 0 to 1, got {random_fraction!r}")
+        if acquisition not in ("ei", "ucb"):
+            raise ValueError(f"acquisition: expected 'ei' or 'ucb', got {acquisition!r}")
+        if isinstance(kappa, bool) or not (isinstance(kappa, (int, float)) and math.isfinite(kappa) and kappa >= 0):
+            raise ValueError(f"kappa: expected a number >= 0, got {kappa!r}")
+        super().__init__(
+            ctx, evaluations=samples, log_every=log_every, max_retries=max_retries,
+            hall_of_fame=hall_of_fame, evaluations_name="samples",
+        )
+        require_encoding(ctx.space, "surrogate")
+        self.initial_samples, self.pool, self.parents = initial_samples, pool, parents
+        self.random_fraction, self.acquisition, self.kappa = float(random_fraction), acquisition, float(kappa)
+        self.trees, self.refit_every = trees, refit_every
+        self._x: list[list[float]] = []
+        self._y: list[float] = []
+        self._model: Any = None  # the fitted ExtraTreesRegressor
+        self._fitted_on = 0
+        self._queue: list[Proposal] = []  # ranked proposals of the last pool, served within one ask
+
+    # -- proposals ----------------------------------------------------------------------------
+    def _propose(self) -> Proposal | None:
+        if self._next_index < self.initial_samples or len(self._y) < 2:
+            if self._next_index >= self.initial_samples and self._pending:
+                return None  # too few results to fit on yet: wait for them
+            return self._sample()
+        while self._queue:
+            proposal = self._queue.pop(0)
+            if not self._seen(self.ctx.space.key(proposal[0])):
+                return proposal
+        self._fit()
+        self._queue = self._ranked_pool()
+        return self._queue.pop(0) if self._queue else self._sample()
+
+    def ask(self, n: int) -> list[Candidate]:
+        self._queue = []  # a new ask ranks against the latest results
+        return super().ask(n)
+
+    def _fit(self) -> None:
+        if self._model is not None and len(self._y) - self._fitted_on < self.refit_every:
+            return
+        from sklearn.ensemble import ExtraTreesRegressor
+
+        y = np.asarray(self._y)
+        finite = np.isfinite(y)
+        y = np.where(finite, y, y[finite].min() if finite.any() else 0.0)
+        model = ExtraTreesRegressor(n_estimators=self.trees, random_state=self.rng.getrandbits(31), n_jobs=1)
+        self._model = model.fit(np.asarray(self._x), y)
+        self._fitted_on = len(self._y)
+
+    def _ranked_pool(self) -> list[Proposal]:
+        """The pool's new candidates, best acquisition first."""
+        space, var = self.ctx.space, self.ctx.variation
+        top = self.population  # the `parents` best results
+        n_random = round(self.pool * self.random_fraction)
+        keys: set[str] = set()
+        pool: list[Proposal] = []
+        for i in range(self.pool):
+            if i < self.pool - n_random:
+                parent = top[self.rng.randrange(len(top))]
+                child, name = var.mutate(parent.genome, rng=self.rng)
+                proposal: Proposal = (child, f"mutation:{name}", (parent.key,))
+            else:
+                proposal = (space.sample(rng=self.rng), "sample", ())
+            key = space.key(proposal[0])
+            if key not in keys and not self._seen(key):
+                keys.add(key)
+                pool.append(proposal)
+        if not pool:
+            return []
+        x = np.asarray([space.encode(p[0]) for p in pool])
+        per_tree = np.stack([tree.predict(x) for tree in self._model.estimators_])
+        mean, std = per_tree.mean(axis=0), per_tree.std(axis=0)
+        if self.acquisition == "ei":
+            y = np.asarray(self._y)
+            score = expected_improvement(mean, std, float(y[np.isfinite(y)].max(initial=mean.min())))
+        else:
+            score = mean + self.kappa * std
+        ranked = np.argsort(-score, kind="stable")
+        return [(pool[i][0], f"surrogate:{pool[i][1]}", pool[i][2]) for i in ranked]
+
+    # -- results ------------------------------------------------------------------------------
+    def _learn(self, candidate: Candidate, individual: Individual) -> None:
+        self._x.append(self.ctx.space.encode(individual.genome))
+        self._y.append(scalar_fitness(individual))
+        pool = sorted([*self.population, individual], key=scalar_fitness, reverse=True)  # stable: earlier first
+        self.population = pool[: self.parents]
