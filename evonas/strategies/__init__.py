@@ -1,4 +1,5 @@
-"""Search strategies by name: ``ga`` (generational mu + lambda) and ``random``; add yours with
+"""Search strategies by name: ``ga`` (generational mu + lambda), ``random``, ``aging`` (regularized
+evolution), ``reinforce`` (policy gradient), ``surrogate`` (model-based) and ``grid``; add yours with
 ``@STRATEGIES.register("name")`` on a :class:`Strategy` subclass."""
 
 from __future__ import annotations
