@@ -22,11 +22,11 @@ import numpy as np
 from deap import tools
 
 from evonas.config import Objective
-from evonas.evolution import Individual, Variation
+from evonas.evolution import Individual, Variation, select
 from evonas.registry import Registry
 from evonas.spaces.base import Genome, SearchSpace
 
-__all__ = ["Candidate", "SearchContext", "Strategy", "STRATEGIES", "population_stats"]
+__all__ = ["BatchedSampling", "Candidate", "SearchContext", "Strategy", "STRATEGIES", "population_stats"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +108,36 @@ class Strategy(ABC):
             vals = [v for v in vals if math.isfinite(v)]
             row[f"{obj.metric}_best_so_far"] = (max(vals) if obj.weight > 0 else min(vals)) if vals else float("nan")
         self.logbook.record(**row)
+
+
+class BatchedSampling(Strategy):
+    """Bookkeeping shared by strategies that ask independent batches (``random``, ``grid``).
+
+    Subclasses fill ``self._pending`` in :meth:`ask`; each finished batch is one logbook generation, and
+    the population is the ``batch`` best genomes so far (so memory stays flat in long runs).
+    """
+
+    generational = True
+
+    def __init__(self, ctx: SearchContext, *, batch: int, hall_of_fame: int = 10) -> None:
+        super().__init__(ctx, hall_of_fame=hall_of_fame)
+        self.batch = batch
+        self.gen = 0
+        self.asked = 0
+        self._pending: list[Candidate] = []
+        self._told: dict[int, Individual] = {}
+
+    def tell(self, candidate: Candidate, individual: Individual) -> None:
+        self._told[candidate.index] = individual
+        self.evaluated += 1
+        if len(self._told) == len(self._pending):
+            batch = [self._told[i] for i in range(len(self._pending))]
+            self.hall_of_fame.update(batch)
+            pool = self.population + batch
+            self.population = select("best", pool, min(self.batch, len(pool)), rng=self.rng)
+            self.record(self.gen, len(batch))
+            self._pending, self._told = [], {}
+            self.gen += 1
 
 
 def population_stats(population: Sequence[Individual], objectives: Sequence[Objective]) -> dict[str, float]:

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from evonas.evolution import Individual, select
 from evonas.spaces.base import Genome
 from evonas.strategies.aging import _check_int
-from evonas.strategies.base import STRATEGIES, Candidate, SearchContext, Strategy
+from evonas.strategies.base import STRATEGIES, BatchedSampling, Candidate, SearchContext
 
 __all__ = ["GridSearch"]
 
 
 @STRATEGIES.register("grid")
-class GridSearch(Strategy):
+class GridSearch(BatchedSampling):
     """Evaluates every architecture of the space once, in generations of ``batch``.
 
     Genomes that share a key (decode to the same network) are asked once, the
@@ -34,8 +33,6 @@ class GridSearch(Strategy):
         strategy: {name: grid, params: {batch: 100}}
     """
 
-    generational = True
-
     def __init__(
         self,
         ctx: SearchContext,
@@ -45,7 +42,7 @@ class GridSearch(Strategy):
         max_size: int = 100_000,
         hall_of_fame: int = 10,
     ) -> None:
-        super().__init__(ctx, hall_of_fame=hall_of_fame)
+        super().__init__(ctx, batch=batch, hall_of_fame=hall_of_fame)
         if order not in ("shuffled", "fixed"):
             raise ValueError(f"order: expected 'shuffled' or 'fixed', got {order!r}")
         _check_int("batch", batch, 1)
@@ -60,12 +57,8 @@ class GridSearch(Strategy):
                 f"max_size: space '{space.name}' has {space.size} genomes, more than max_size={max_size}; "
                 "narrow the space or raise max_size"
             )
-        self.order, self.batch, self.max_size = order, batch, max_size
-        self.gen = 0
-        self.asked = 0
+        self.order, self.max_size = order, max_size
         self._genomes: list[tuple[Genome, str]] | None = None
-        self._pending: list[Candidate] = []
-        self._told: dict[int, Individual] = {}
 
     def genomes(self) -> list[tuple[Genome, str]]:
         """Every distinct architecture (genome, key), in the order they will be asked."""
@@ -95,15 +88,3 @@ class GridSearch(Strategy):
         self._pending = [Candidate(g, k, self.gen, i, "grid") for i, (g, k) in enumerate(chunk)]
         self.asked += len(chunk)
         return list(self._pending)
-
-    def tell(self, candidate: Candidate, individual: Individual) -> None:
-        self._told[candidate.index] = individual
-        self.evaluated += 1
-        if len(self._told) == len(self._pending):
-            batch = [self._told[i] for i in range(len(self._pending))]
-            self.hall_of_fame.update(batch)
-            pool = self.population + batch
-            self.population = select("best", pool, min(self.batch, len(pool)), rng=self.rng)
-            self.record(self.gen, len(batch))
-            self._pending, self._told = [], {}
-            self.gen += 1

@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-from evonas.evolution import Individual, select
-from evonas.strategies.base import STRATEGIES, Candidate, SearchContext, Strategy
+from evonas.strategies.base import STRATEGIES, BatchedSampling, Candidate, SearchContext
 
 __all__ = ["RandomSearch"]
 
 
 @STRATEGIES.register("random")
-class RandomSearch(Strategy):
+class RandomSearch(BatchedSampling):
     """Samples ``batch`` new genomes per generation until ``samples`` (or the run's budget) are evaluated.
 
     The population reported per generation is the ``batch`` best evaluated so far.
     """
 
-    generational = True
-
     def __init__(
         self, ctx: SearchContext, *, samples: int = 100, batch: int = 10, max_retries: int = 10, hall_of_fame: int = 10
     ) -> None:
-        super().__init__(ctx, hall_of_fame=hall_of_fame)
         if samples < 1 or batch < 1:
             raise ValueError("samples, batch: expected integers >= 1")
+        super().__init__(ctx, batch=batch, hall_of_fame=hall_of_fame)
         self.samples = min(samples, ctx.budget) if ctx.budget else samples
-        self.batch = batch
         self.max_retries = max_retries
-        self.gen = 0
-        self.asked = 0
-        self._pending: list[Candidate] = []
-        self._told: dict[int, Individual] = {}
         self._seen: set[str] = set()
 
     def expected_evaluations(self) -> int:
@@ -57,15 +49,3 @@ class RandomSearch(Strategy):
             self._pending.append(cand)
             self.asked += 1
         return list(self._pending)
-
-    def tell(self, candidate: Candidate, individual: Individual) -> None:
-        self._told[candidate.index] = individual
-        self.evaluated += 1
-        if len(self._told) == len(self._pending):
-            batch = [self._told[i] for i in range(len(self._pending))]
-            pool = self.population + batch  # the best `batch` so far: memory stays flat in long runs
-            self.hall_of_fame.update(batch)
-            self.population = select("best", pool, min(self.batch, len(pool)), rng=self.rng)
-            self.record(self.gen, len(self._told))
-            self._pending, self._told = [], {}
-            self.gen += 1
