@@ -28,7 +28,8 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
     best = summary.best
     if best:
         metrics = best["metrics"]
-        shown = [o.metric for o in objectives] + [k for k in ("params", "train_s") if k not in [o.metric for o in objectives]]
+        names = [o.metric for o in objectives]
+        shown = names + [k for k in ("params", "train_s", "test_acc_200ep") if k not in names]
         parts = [f"{k}={metrics[k]:.4g}" for k in shown if isinstance(metrics.get(k), (int, float))]
         lines.append(f"best      {'  '.join(parts)}")
         lines.append(f"genome    {best['describe']}  (key {best['key']})")
