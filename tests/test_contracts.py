@@ -10,7 +10,6 @@ from evonas.spaces import SPACES, make_space
 from evonas.testing import check_crossover, check_mutation, check_space
 
 
-
 @pytest.mark.parametrize("name", SPACES.list())
 def test_space_contract(name: str) -> None:
     check_space(make_space(name), n=200)

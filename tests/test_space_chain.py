@@ -20,7 +20,6 @@ N = 200
 MUTATION_NAMES = ["chain_add_layer", "chain_remove_layer", "chain_change_layer", "chain_hparam"]
 
 
-
 @pytest.fixture(scope="module")
 def space() -> ChainSpace:
     return make_space("chain")

@@ -18,7 +18,6 @@ N = 200
 MUTATION_NAMES = ["mlp_add_layer", "mlp_remove_layer", "mlp_change_layer", "mlp_hparam"]
 
 
-
 @pytest.fixture(scope="module")
 def space() -> MLPSpace:
     return make_space("mlp")

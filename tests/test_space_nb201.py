@@ -20,7 +20,6 @@ CSV_PATH = Path("/work/shared/benchmarks/nb201_cifar10.csv")
 BEST_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
 
-
 @pytest.fixture(scope="module")
 def space() -> NB201Space:
     return make_space("nb201", {"C": 4, "N": 1})

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from evonas.evolution import Individual, select
 from evonas.strategies.base import STRATEGIES, Candidate, SearchContext, Strategy
 from evonas.spaces.base import Genome
 
 __all__ = ["GeneticAlgorithm"]
+
+_Made = tuple[Genome, str, tuple[str, ...]]  # genome, origin, parents' keys
+_Child = tuple[Genome, str, str, tuple[str, ...]]  # genome, key, origin, parents' keys
 
 
 @STRATEGIES.register("ga")
@@ -75,9 +80,8 @@ class GeneticAlgorithm(Strategy):
             return []
         genomes = self._initial() if self.gen == 0 else self._offspring()
         self._batch = [
-            self.ctx.candidate(g, self.gen, i, origin, parents) for i, (g, origin, parents) in enumerate(genomes)
+            Candidate(g, key, self.gen, i, origin, parents) for i, (g, key, origin, parents) in enumerate(genomes)
         ]
-        self._seen.update(c.key for c in self._batch)
         return list(self._batch)
 
     def tell(self, candidate: Candidate, individual: Individual) -> None:
@@ -87,33 +91,33 @@ class GeneticAlgorithm(Strategy):
             self._close_generation()
 
     # -- internals -------------------------------------------------------------------------
-    def _fresh(self, make: "callable", keys: set[str]) -> tuple[Genome, str, tuple[str, ...]]:
-        """Call ``make()`` until it gives an unseen key (at most ``max_retries`` extra times)."""
-        out = make()
+    def _fresh(self, make: Callable[[], _Made]) -> _Child:
+        """Call ``make()`` until it gives a key the run has not seen (at most ``max_retries`` extra times)."""
+        genome, origin, parents = make()
+        key = self.ctx.space.key(genome)
         for _ in range(self.max_retries):
-            key = self.ctx.space.key(out[0])
-            if key not in self._seen and key not in keys:
+            if key not in self._seen:
                 break
-            out = make()
-        keys.add(self.ctx.space.key(out[0]))
-        return out
+            genome, origin, parents = make()
+            key = self.ctx.space.key(genome)
+        self._seen.add(key)
+        return genome, key, origin, parents
 
-    def _initial(self) -> list[tuple[Genome, str, tuple[str, ...]]]:
-        keys: set[str] = set()
+    def _initial(self) -> list[_Child]:
         out = []
         for g in list(self.ctx.initial)[: self.mu]:
-            out.append((g, "saved", ()))
-            keys.add(self.ctx.space.key(g))
+            key = self.ctx.space.key(g)
+            self._seen.add(key)
+            out.append((g, key, "saved", ()))
         while len(out) < self.mu:
-            out.append(self._fresh(lambda: (self.ctx.space.sample(rng=self.rng), "sample", ()), keys))
+            out.append(self._fresh(lambda: (self.ctx.space.sample(rng=self.rng), "sample", ())))
         return out
 
-    def _offspring(self) -> list[tuple[Genome, str, tuple[str, ...]]]:
-        keys: set[str] = set()
+    def _offspring(self) -> list[_Child]:
         pop = self.population
         var = self.ctx.variation
 
-        def child() -> tuple[Genome, str, tuple[str, ...]]:
+        def child() -> _Made:
             op = self.rng.random()
             if op < self.cxpb and var.can_cross and len(pop) > 1:
                 a, b = self.rng.sample(pop, 2)
@@ -126,7 +130,7 @@ class GeneticAlgorithm(Strategy):
             a = self.rng.choice(pop)
             return a.genome, "copy", (a.key,)
 
-        return [self._fresh(child, keys) for _ in range(self.lambda_)]
+        return [self._fresh(child) for _ in range(self.lambda_)]
 
     def _close_generation(self) -> None:
         batch = [self._told[i] for i in range(len(self._batch))]
