@@ -36,16 +36,20 @@ class RandomSearch(BatchedSampling):
         size = min(self.batch, self.samples - self.asked)
         initial = list(self.ctx.initial)
         for i in range(size):
+            space = self.ctx.space
             if self.asked < len(initial):
                 g, origin = initial[self.asked], "saved"
+                key = space.key(g)
             else:
-                g, origin = self.ctx.space.sample(rng=self.rng), "sample"
+                g, origin = space.sample(rng=self.rng), "sample"
+                key = space.key(g)
                 for _ in range(self.max_retries):
-                    if self.ctx.space.key(g) not in self._seen:
+                    if key not in self._seen:
                         break
-                    g = self.ctx.space.sample(rng=self.rng)
-            cand = self.ctx.candidate(g, self.gen, i, origin)
-            self._seen.add(cand.key)
+                    g = space.sample(rng=self.rng)
+                    key = space.key(g)
+            cand = Candidate(g, key, self.gen, i, origin)
+            self._seen.add(key)
             self._pending.append(cand)
             self.asked += 1
         return list(self._pending)
