@@ -1,4 +1,4 @@
-"""The ``evonas`` command: run | resume | plot | list | benchmark.
+"""The ``evonas`` command: run | resume | status | plot | list | benchmark.
 
 Bad input gets one line naming the file, the key and what was expected, and
 exit code 2; Ctrl-C stops after recording what finished and exits 130.
@@ -54,6 +54,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             import dataclasses
 
             exp = dataclasses.replace(exp, workers=args.workers)
+        exp = _with_backend(exp, args.backend, args.address)
         built = build(exp)
     except ConfigError as exc:
         return _fail(str(exc))
@@ -75,10 +76,51 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         run = Run.resume(args.run_dir, workers=args.workers, progress=not args.quiet, overrides=overrides)
         from evonas.engine.build import build
 
+        run.experiment = _with_backend(run.experiment, args.backend, args.address)
         run.built = build(run.experiment)
     except (ConfigError, RunFolderError) as exc:
         return _fail(str(exc))
     return _execute(run.continue_run, Path(args.run_dir), run.experiment.objectives, RunFolderError)
+
+
+def _with_backend(exp: Any, name: str | None, address: str | None) -> Any:
+    """``exp`` with the backend of ``--backend`` / ``--address`` (``--address`` alone means Ray)."""
+    import dataclasses
+
+    from evonas.config import Component, ConfigError
+
+    if name is None and address is None:
+        return exp
+    name = name or ("ray" if address else exp.backend.name)
+    params = dict(exp.backend.params) if name == exp.backend.name else {}
+    if address is not None:
+        if name != "ray":
+            raise ConfigError("--address", None, f"joins a Ray cluster; it needs the ray backend, not '{name}'")
+        params["address"] = address
+    return dataclasses.replace(exp, backend=Component(name, params))
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from evonas.engine.status import StatusError, format_status, read_status
+
+    try:
+        while True:
+            st = read_status(args.run_dir)
+            if args.json:
+                print(json.dumps(st, indent=1, default=str))
+            else:
+                print(format_status(st), flush=True)
+            if not args.watch or st["state"] != "running":
+                return 0
+            time.sleep(args.watch)
+            print()
+    except StatusError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 0
 
 
 def _execute(fn: Any, run_dir: Path, objectives: Sequence[Any], folder_error: type) -> int:
@@ -204,6 +246,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/<name>-<time>)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a key, e.g. strategy.params.generations=3")
     r.add_argument("--workers", type=_workers, help="worker processes: 'auto' (default), N, or 0 for in-process")
+    r.add_argument("--backend", help="where evaluations run: local (default) or ray")
+    r.add_argument("--address", help="join this Ray cluster ('auto', 'host:port', 'ray://host:10001'); implies --backend ray")
     r.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=_cmd_run)
@@ -213,8 +257,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--generations", type=int, help="extend a generational run to N generations")
     s.add_argument("--budget", type=int, help="extend the run to N evaluations")
     s.add_argument("--workers", type=_workers)
+    s.add_argument("--backend", help="where evaluations run: local or ray (default: the run's)")
+    s.add_argument("--address", help="join this Ray cluster; implies --backend ray")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_resume)
+
+    st = sub.add_parser(
+        "status", help="show a run's progress", description="Progress, best, workers and failures of a run, live."
+    )
+    st.add_argument("run_dir")
+    st.add_argument("--watch", type=_float_at_least(0.1), metavar="SECONDS", help="refresh every SECONDS while it runs")
+    st.add_argument("--json", action="store_true", help="print the snapshot as JSON")
+    st.set_defaults(func=_cmd_status)
 
     pl = sub.add_parser("plot", help="redraw a run's plots", description="Redraw RUN_DIR/plots/fitness.png.")
     pl.add_argument("run_dir")

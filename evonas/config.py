@@ -92,6 +92,7 @@ class Experiment:
     budget: int | None = None
     workers: int | str = "auto"
     timeout: float | None = None
+    backend: Component = dataclasses.field(default_factory=lambda: Component("local", {}))
     source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,6 +123,7 @@ class Experiment:
             "budget": self.budget,
             "workers": self.workers,
             "timeout": self.timeout,
+            "backend": comp(self.backend),
         }
 
     @property
@@ -145,6 +147,7 @@ TOP_LEVEL_KEYS = {
     "budget": "the most evaluations to run",
     "workers": "'auto' or a number of worker processes (0: in-process)",
     "timeout": "seconds one evaluation may take",
+    "backend": "where evaluations run {name: local | ray, params}",
 }
 
 
@@ -221,6 +224,7 @@ _DEFAULTS: dict[str, Any] = {
     "strategy": {"name": "ga"},
     "selection": {"name": "tournament", "params": {"tournsize": 3}},
     "objectives": [{"metric": "val_acc", "direction": "max"}],
+    "backend": {"name": "local"},
 }
 
 
@@ -268,6 +272,7 @@ def parse_experiment(raw: Any, source: str | None = None) -> Experiment:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ConfigError(source, "timeout", f"expected a number of seconds > 0, got {timeout!r}")
         timeout = float(timeout)
+    backend = _component(get("backend"), source, "backend")
     return Experiment(
         name=name,
         seed=int(seed),
@@ -285,6 +290,7 @@ def parse_experiment(raw: Any, source: str | None = None) -> Experiment:
         budget=budget,
         workers=workers,
         timeout=timeout,
+        backend=backend,
         source=source,
     )
 

@@ -6,26 +6,41 @@ All backends share one small interface: :meth:`submit` a :class:`Job` while
 
 * :class:`InProcessBackend` (``workers: 0``): evaluations run in the calling
   process, one at a time. For debugging and cheap fitness functions.
-* :class:`ProcessPoolBackend` (``workers: N``): N persistent worker processes
-  (``spawn``), each building the space, dataset and fitness once, with one
-  intra-op thread each. A worker that crashes or exceeds the time limit is
-  replaced; its evaluation is retried once, then reported as failed with the reason.
+* :class:`ProcessPoolBackend` (``backend: local``, ``workers: N``): N persistent
+  worker processes (``spawn``), each building the space, dataset and fitness
+  once, with ``num_cpus`` intra-op threads (default 1), each pinned to its own
+  GPU or sharing one (``num_gpus: 0.5``: two workers per GPU). A worker that
+  crashes or exceeds the time limit is replaced; its evaluation is retried
+  once, then reported as failed with the reason.
+* :class:`evonas.engine.ray_backend.RayBackend` (``backend: ray``): each
+  evaluation a Ray task, on a local Ray instance or an existing cluster.
+
+Backends are registered by name in :data:`BACKENDS`; the experiment's
+``backend: {name, params}`` picks one and its parameters.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing as mp
 import os
-import signal
 import time
-import traceback
-from multiprocessing.connection import wait as mp_wait
 from typing import Any
 
 from evonas.config import Experiment
+from evonas.registry import Registry
 
-__all__ = ["Job", "JobResult", "Backend", "InProcessBackend", "ProcessPoolBackend", "make_backend", "default_workers"]
+__all__ = [
+    "BACKENDS",
+    "Job",
+    "JobResult",
+    "Backend",
+    "InProcessBackend",
+    "make_backend",
+    "default_workers",
+]
+
+#: evaluation backends by name (``backend:`` in an experiment file)
+BACKENDS: Registry[Any] = Registry("backend")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,9 +98,19 @@ class EvalContext:
 
 
 class Backend:
-    """Interface of evaluation backends."""
+    """Interface of evaluation backends.
+
+    A backend is built as ``cls(experiment, slots, context=..., **params)`` where ``slots`` is how
+    many evaluations may run at once (``None``: the backend's own default) and ``params`` come from
+    the experiment's ``backend.params``.
+    """
 
     slots: int = 1
+    restarts: int = 0
+
+    @classmethod
+    def check(cls, **params: Any) -> None:
+        """Check parameter values before a run starts: ``ValueError`` (bad value) or ``ImportError`` (missing package)."""
 
     def free_slots(self) -> int:
         raise NotImplementedError
@@ -99,6 +124,11 @@ class Backend:
 
     def busy(self) -> int:
         raise NotImplementedError
+
+    def states(self) -> list[dict[str, Any]]:
+        """What each worker is doing, for ``evonas status``: dicts with ``worker``, ``state``
+        (``starting``, ``idle`` or ``busy``), ``trial`` and ``since`` (epoch seconds), ``done``, ``restarts``."""
+        return []
 
     def close(self) -> None:
         pass
@@ -115,9 +145,10 @@ class InProcessBackend(Backend):
 
     slots = 1
 
-    def __init__(self, experiment: Experiment, context: EvalContext | None = None) -> None:
+    def __init__(self, experiment: Experiment, slots: int | None = None, /, *, context: EvalContext | None = None) -> None:
         self.context = context or EvalContext(experiment)
         self._done: list[JobResult] = []
+        self._count = 0
 
     def free_slots(self) -> int:
         return 0 if self._done else 1
@@ -127,176 +158,14 @@ class InProcessBackend(Backend):
 
     def submit(self, job: Job) -> None:
         self._done.append(self.context.run(job, "main"))
+        self._count += 1
+
+    def states(self) -> list[dict[str, Any]]:
+        return [{"worker": "main", "pid": os.getpid(), "state": "idle", "trial": None, "since": None, "done": self._count, "restarts": 0}]
 
     def wait(self, timeout: float | None = None) -> list[JobResult]:
         out, self._done = self._done, []
         return out
-
-
-def _worker_main(conn: Any, experiment: Experiment, name: str, threads: int) -> None:
-    """Worker process: build the context once, then evaluate jobs until told to stop.
-
-    Ctrl-C is the main process's to handle (it stops the run and closes the pool), so workers ignore it.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-        context = EvalContext(experiment)
-    except BaseException as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
-        return
-    conn.send(("ready", None, None))
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, KeyboardInterrupt):
-            return
-        if job is None:
-            return
-        conn.send(("result", context.run(job, name), None))
-
-
-@dataclasses.dataclass
-class _Worker:
-    name: str
-    process: Any
-    conn: Any
-    job: Job | None = None
-    sent_at: float = 0.0
-    ready_at: float | None = None
-
-
-class WorkerStartError(RuntimeError):
-    """A worker could not build the experiment's components."""
-
-
-class ProcessPoolBackend(Backend):
-    """``n`` persistent worker processes with per-evaluation time limits and crash recovery."""
-
-    def __init__(
-        self, experiment: Experiment, n: int, *, timeout: float | None = None, threads: int = 1, retries: int = 1
-    ) -> None:
-        self.experiment = experiment
-        self.slots = n
-        self.timeout = timeout
-        self.threads = threads
-        self.retries = retries
-        self._ctx = mp.get_context("spawn")
-        self._gpus = _cuda_count()
-        self._workers = [self._start(i) for i in range(n)]
-        self._pending: list[JobResult] = []
-        self.restarts = 0
-
-    def _start(self, i: int) -> _Worker:
-        parent, child = self._ctx.Pipe()
-        name = f"w{i}"
-        env_before = os.environ.get("CUDA_VISIBLE_DEVICES")
-        if self._gpus:
-            os.environ["CUDA_VISIBLE_DEVICES"] = str(i % self._gpus)
-        try:
-            proc = self._ctx.Process(
-                target=_worker_main, args=(child, self.experiment, name, self.threads), daemon=True, name=f"evonas-{name}"
-            )
-            proc.start()
-        finally:
-            if self._gpus:
-                if env_before is None:
-                    os.environ.pop("CUDA_VISIBLE_DEVICES", None)
-                else:
-                    os.environ["CUDA_VISIBLE_DEVICES"] = env_before
-        child.close()
-        return _Worker(name, proc, parent)
-
-    def free_slots(self) -> int:
-        return sum(w.job is None for w in self._workers)
-
-    def busy(self) -> int:
-        return sum(w.job is not None for w in self._workers) + len(self._pending)
-
-    def submit(self, job: Job) -> None:
-        for w in self._workers:
-            if w.job is None:
-                w.job, w.sent_at = job, time.monotonic()
-                w.conn.send(job)
-                return
-        raise RuntimeError("no free worker")
-
-    def _replace(self, w: _Worker) -> None:
-        if w.process.is_alive():
-            w.process.kill()
-        w.process.join(timeout=5)
-        w.conn.close()
-        fresh = self._start(int(w.name[1:]))
-        w.process, w.conn, w.ready_at = fresh.process, fresh.conn, None
-        self.restarts += 1
-
-    def _lost(self, w: _Worker, reason: str) -> None:
-        job = w.job
-        assert job is not None
-        w.job = None
-        self._replace(w)
-        if job.attempt < self.retries:
-            self.submit(dataclasses.replace(job, attempt=job.attempt + 1))
-        else:
-            self._pending.append(JobResult(job.trial, "failed", {}, reason, time.monotonic() - w.sent_at, w.name))
-
-    def wait(self, timeout: float | None = None) -> list[JobResult]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._pending:
-            busy = [w for w in self._workers if w.job is not None]
-            if not busy:
-                return []
-            now = time.monotonic()
-            wait_for = None if deadline is None else max(0.0, deadline - now)
-            if self.timeout is not None:
-                for w in busy:
-                    start = max(w.sent_at, w.ready_at or now)
-                    left = max(0.0, start + self.timeout - now) if w.ready_at else self.timeout
-                    wait_for = left if wait_for is None else min(wait_for, left)
-            handles = [w.conn for w in busy] + [w.process.sentinel for w in busy]
-            ready = set(mp_wait(handles, timeout=wait_for))
-            for w in busy:
-                if w.conn in ready:
-                    try:
-                        kind, payload, detail = w.conn.recv()
-                    except (EOFError, OSError):
-                        self._lost(w, f"worker died (exit code {w.process.exitcode})")
-                        continue
-                    if kind == "ready":
-                        w.ready_at = time.monotonic()
-                    elif kind == "result":
-                        w.job = None
-                        self._pending.append(payload)
-                    else:
-                        self.close()
-                        raise WorkerStartError(payload)
-                elif w.process.sentinel in ready:
-                    w.process.join(timeout=1)
-                    self._lost(w, f"worker died (exit code {w.process.exitcode})")
-                elif self.timeout is not None and w.ready_at is not None:
-                    if time.monotonic() - max(w.sent_at, w.ready_at) > self.timeout:
-                        self._lost(w, f"timed out after {self.timeout:g} s")
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-        out, self._pending = self._pending, []
-        return out
-
-    def close(self) -> None:
-        for w in self._workers:
-            try:
-                w.conn.send(None)
-            except (OSError, BrokenPipeError):
-                pass
-        for w in self._workers:
-            w.process.join(timeout=2)
-            if w.process.is_alive():
-                w.process.kill()
-                w.process.join(timeout=2)
-            w.conn.close()
-        self._workers = []
 
 
 def _cuda_count() -> int:
@@ -308,21 +177,28 @@ def _cuda_count() -> int:
         return 0
 
 
-def default_workers() -> int:
-    """One per GPU if there are GPUs, else one per usable core."""
+def default_workers(num_cpus: int = 1, num_gpus: float | None = None) -> int:
+    """One worker per GPU if there are GPUs (``1 / num_gpus`` per GPU when they share), else one per usable core."""
     gpus = _cuda_count()
-    if gpus:
-        return gpus
+    num_gpus = (1.0 if gpus else 0.0) if num_gpus is None else num_gpus
+    if gpus and num_gpus > 0:
+        return max(1, int(gpus / num_gpus + 1e-9))
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, num_cpus))
 
 
 def make_backend(experiment: Experiment, workers: int | str | None = None, context: EvalContext | None = None) -> Backend:
-    """The backend for ``workers`` (default: the experiment's): 0 in-process, N worker processes, 'auto'."""
+    """The experiment's backend with ``workers`` slots (default: the experiment's ``workers``).
+
+    ``workers: 0`` evaluates in this process (any backend name); ``'auto'`` lets the backend choose.
+    """
     n = experiment.workers if workers is None else workers
-    n = default_workers() if n == "auto" else int(n)
     if n == 0:
-        return InProcessBackend(experiment, context)
-    return ProcessPoolBackend(experiment, n, timeout=experiment.timeout)
+        return InProcessBackend(experiment, context=context)
+    slots = None if n == "auto" else int(n)
+    cls = BACKENDS.get(experiment.backend.name)
+    return cls(experiment, slots, context=context, **experiment.backend.params)
+

@@ -119,6 +119,26 @@ def plugin_paths(experiment: Experiment) -> list[str]:
     return paths
 
 
+def check_backend(exp: Experiment) -> None:
+    """Check the experiment's ``backend`` name and parameters (before anything starts)."""
+    from evonas.engine.backends import BACKENDS
+
+    try:
+        cls = BACKENDS.get(exp.backend.name)
+    except RegistryError as exc:
+        raise ConfigError(exp.source, "backend.name", str(exc)) from None
+    check_params(cls, exp.backend.params, exp.source, "backend.params")
+    try:
+        cls.check(**exp.backend.params)
+    except ImportError as exc:
+        raise ConfigError(exp.source, "backend.name", str(exc)) from None
+    except ValueError as exc:
+        name, _, message = str(exc).partition(": ")
+        if name in exp.backend.params and message:  # "num_gpus: expected ..." names its parameter
+            raise ConfigError(exp.source, f"backend.params.{name}", message) from None
+        raise ConfigError(exp.source, "backend.params", str(exc)) from None
+
+
 def import_plugins(experiment: Experiment) -> None:
     """Import the experiment's ``plugins`` modules so their components register."""
     for path in reversed(plugin_paths(experiment)):
@@ -273,6 +293,7 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
     except RegistryError as exc:
         raise ConfigError(src, "strategy.name", str(exc)) from None
     check_params(strategy_cls, exp.strategy.params, src, "strategy.params")
+    check_backend(exp)
 
     initial = []
     for i, entry in enumerate(exp.initial_population):

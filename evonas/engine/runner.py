@@ -29,6 +29,7 @@ import yaml
 from evonas.config import Experiment, parse_experiment
 from evonas.engine import outputs
 from evonas.engine.backends import Backend, EvalContext, Job, JobResult, make_backend
+from evonas.engine.status import LiveStatus
 from evonas.engine.build import Built, build, evaluation_seed
 from evonas.engine.journal import JOURNAL_NAME, Journal, JournalError, Record
 from evonas.engine.replay import ReplayBackend
@@ -197,6 +198,7 @@ class Run:
         journal = Journal(self.run_dir / JOURNAL_NAME)
         strategy = built.make_strategy()
         loop = _Loop(self, built, strategy, journal)
+        loop.live = LiveStatus(journal, backend=exp.backend.name, expected=strategy.expected_evaluations())
         backends: list[Backend] = []
 
         def real_backend() -> Backend:
@@ -219,6 +221,10 @@ class Run:
             loop.close_progress()
             for backend in backends:
                 backend.close()
+            try:
+                loop.live.finish("stopped" if stopped else "interrupted" if interrupted else "finished", loop.duplicates)
+            except (OSError, sqlite3.OperationalError):
+                pass
         try:
             best = outputs.write_results(self.run_dir, exp, built.space, strategy, journal)
         except (OSError, sqlite3.OperationalError) as exc:
@@ -300,6 +306,7 @@ class _Loop:
         self.duplicates = 0
         self._repeats_in_a_row = 0
         self._bar: Any = None
+        self.live: LiveStatus | None = None  # the run's entry for `evonas status` (None: not kept)
 
     # -- the loop -----------------------------------------------------------------------
     def budget_left(self) -> bool:
@@ -334,12 +341,20 @@ class _Loop:
                 self.inflight[trial] = cand
                 seed = evaluation_seed(self.exp.seed, cand.key)
                 backend.submit(Job(trial, self.built.space.to_dict(cand.genome), seed, key=cand.key))
+            if self.live is not None and backend is not replay:
+                self.live.update(backend, self.duplicates)
             if not self.inflight:
                 if self.queue or (not self.strategy.is_done() and self.budget_left()):
                     continue
                 return
             if not arrived:
-                arrived.extend(backend.wait())
+                if self.live is not None and self.live.dirty and backend is not replay:
+                    # keep `evonas status` true while results take long: write the skipped update first
+                    arrived.extend(backend.wait(timeout=self.live.every))
+                    if not arrived:
+                        self.live.update(backend, self.duplicates, force=True)
+                if not arrived:
+                    arrived.extend(backend.wait())
             if arrived:
                 self._finish(arrived.popleft())
 

@@ -1,0 +1,142 @@
+"""Parallel evaluation: GPU assignment, a worker killed mid-evaluation, and the live status of a run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import PLUGINS, toy_experiment
+from evonas.config import load_experiment
+from evonas.engine.backends import default_workers
+from evonas.engine.pool import gpu_assignment
+from evonas.engine.runner import Run
+from evonas.engine.status import format_status, read_status
+
+
+def test_gpu_assignment() -> None:
+    assert gpu_assignment(3, 0, 1.0) == [None, None, None]  # no GPU: leave CUDA_VISIBLE_DEVICES alone
+    assert gpu_assignment(4, 2, 1.0) == ["0", "1", "0", "1"]
+    assert gpu_assignment(4, 2, 0.5) == ["0", "0", "1", "1"]
+    assert gpu_assignment(3, 4, 0.25) == ["0", "0", "0"]
+    assert gpu_assignment(2, 4, 2) == ["0,1", "2,3"]
+    assert gpu_assignment(2, 2, 0) == ["", ""]  # GPUs there, but the workers are told to use none
+
+
+def test_default_workers_is_one_per_core_without_gpus() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert default_workers() == cores
+    assert default_workers(num_cpus=2) == max(1, cores // 2)
+
+
+def slow_experiment(write_experiment, tmp_path: Path, name: str, **changes) -> Path:
+    """An experiment whose evaluations each take ``seconds`` and log the process that ran them."""
+    log = tmp_path / f"{name}-pids"
+    log.mkdir()
+    seconds = changes.pop("seconds", 0.6)
+    exp = toy_experiment(
+        fitness={"name": "slow", "params": {"seconds": seconds, "log_dir": str(log)}},
+        plugins=["slow_fitness"],
+        strategy={"name": "random", "params": {"samples": 8, "batch": 4}},
+        workers=2,
+        **changes,
+    )
+    path = write_experiment(exp, name=name)
+    shutil.copy(PLUGINS / "slow_fitness.py", path.parent / "slow_fitness.py")
+    return path
+
+
+def kill_first_evaluation(log: Path, done: threading.Event, killed: dict) -> None:
+    """Background: SIGKILL the process running the first evaluation, once it has started."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not done.is_set():
+        files = sorted(log.glob("*.pids"))
+        if files:
+            time.sleep(0.2)  # mid-evaluation
+            pid = int(files[0].read_text().split()[0])
+            os.kill(pid, signal.SIGKILL)
+            killed.update(key=files[0].stem, pid=pid)
+            return
+        time.sleep(0.02)
+
+
+def check_redone(out: Path, log: Path, killed: dict, evaluations: int) -> None:
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        rows = {k: (s, w) for k, s, w in db.execute("SELECT key, status, worker FROM evaluations")}
+    assert killed, "no evaluation was killed"
+    assert len(rows) == evaluations and all(s == "ok" for s, _ in rows.values()), rows
+    pids = (log / f"{killed['key']}.pids").read_text().split()
+    assert len(pids) == 2 and int(pids[0]) == killed["pid"] != int(pids[1]), pids  # killed, then redone elsewhere
+    assert rows[killed["key"]][0] == "ok"
+
+
+def test_worker_killed_mid_evaluation_is_replaced_and_the_evaluation_redone(write_experiment, tmp_path: Path) -> None:
+    path = slow_experiment(write_experiment, tmp_path, "kill")
+    out, log, killed, done = tmp_path / "runs" / "kill", tmp_path / "kill-pids", {}, threading.Event()
+    killer = threading.Thread(target=kill_first_evaluation, args=(log, done, killed))
+    killer.start()
+    try:
+        summary = Run(load_experiment(path), out, progress=False).execute()
+    finally:
+        done.set()
+        killer.join()
+    assert summary.evaluations == 8 and summary.failures == 0
+    check_redone(out, log, killed, 8)
+    st = read_status(out)
+    assert st["state"] == "finished" and st["live"]["restarts"] == 1
+    assert "1 worker restart(s)" in format_status(st)
+
+
+def test_status_while_running_and_after_a_kill(write_experiment, tmp_path: Path) -> None:
+    """`evonas status` from another process: progress and busy workers while it runs; a killed run says so."""
+    path = slow_experiment(write_experiment, tmp_path, "live", seconds=1.0)
+    out = tmp_path / "runs" / "live"
+    proc = subprocess.Popen([sys.executable, "-m", "evonas", "run", str(path), "--out", str(out), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline, st = time.monotonic() + 60, None
+        while time.monotonic() < deadline:
+            if (out / "journal.sqlite").exists():
+                st = read_status(out)
+                if st["evaluations"] >= 2 and any(w["state"] == "busy" for w in st["live"].get("workers", [])):
+                    break
+            time.sleep(0.1)
+        assert st is not None and st["state"] == "running", st
+        assert st["expected"] == 8 and st["live"]["slots"] == 2 and st["best"] is not None
+        text = subprocess.run([sys.executable, "-m", "evonas", "status", str(out)], capture_output=True, text=True, check=True).stdout
+        assert "running" in text and "/8 evaluations" in text and "busy" in text and "best      val_acc=" in text, text
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    st = read_status(out)
+    assert st["state"] == "stopped (its process is gone)"
+
+
+def test_status_refuses_what_is_not_a_run(tmp_path: Path, capsys) -> None:
+    from evonas.cli import main
+
+    assert main(["status", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"evonas: {tmp_path}: not a run folder (no journal.sqlite)"
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--backend", "local", "--address", "auto"], "evonas: --address: joins a Ray cluster; it needs the ray backend, not 'local'"),
+    (["--backend", "dask"], "backend.name: unknown backend 'dask'; expected one of: local, ray"),
+])  # fmt: skip
+def test_backend_options_on_the_command_line(args, expected, write_experiment, tmp_path: Path, capsys) -> None:
+    from evonas.cli import main
+
+    path = write_experiment(toy_experiment())
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()

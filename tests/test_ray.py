@@ -1,0 +1,102 @@
+"""The Ray backend on a local Ray cluster: same genome keys as the local pool, a killed Ray worker's
+evaluation redone, time limits and crashes recorded with their reasons."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import ray
+
+from conftest import PLUGINS, toy_experiment
+from evonas.config import load_experiment
+from evonas.engine.runner import Run
+from evonas.engine.status import read_status
+from test_parallel import check_redone, kill_first_evaluation, slow_experiment
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray_cluster() -> Iterator[None]:
+    """One local Ray instance (two CPUs) for the module; the backend joins it instead of starting its own."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+def keys(run_dir: Path) -> list[str]:
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        return [r[0] for r in db.execute("SELECT key FROM evaluations ORDER BY trial")]
+
+
+def test_generational_run_gives_the_same_keys_with_1_and_2_workers_and_ray(write_experiment, tmp_path: Path) -> None:
+    runs = {}
+    for name, changes in {
+        "one": {"workers": 1},
+        "two": {"workers": 2},
+        "ray": {"workers": 2, "backend": {"name": "ray", "params": {"num_cpus": 1}}},
+    }.items():
+        out = tmp_path / "runs" / name
+        Run(load_experiment(write_experiment(toy_experiment(**changes), name=name)), out, progress=False).execute()
+        runs[name] = keys(out)
+    assert len(runs["one"]) == 32
+    assert runs["one"] == runs["two"] == runs["ray"]
+    with sqlite3.connect(tmp_path / "runs" / "ray" / "journal.sqlite") as db:
+        workers = {w for (w,) in db.execute("SELECT DISTINCT worker FROM evaluations")}
+    assert workers and all(w.startswith("ray:") for w in workers), workers
+
+
+def test_ray_worker_killed_mid_evaluation_is_retried(write_experiment, tmp_path: Path) -> None:
+    path = slow_experiment(write_experiment, tmp_path, "raykill", backend="ray")
+    out, log, killed, done = tmp_path / "runs" / "raykill", tmp_path / "raykill-pids", {}, threading.Event()
+    killer = threading.Thread(target=kill_first_evaluation, args=(log, done, killed))
+    killer.start()
+    try:
+        summary = Run(load_experiment(path), out, progress=False).execute()
+    finally:
+        done.set()
+        killer.join()
+    assert summary.evaluations == 8 and summary.failures == 0
+    check_redone(out, log, killed, 8)
+    assert read_status(out)["live"]["backend"] == "ray"
+
+
+def test_ray_time_limits_and_crashes_are_recorded(write_experiment, tmp_path: Path) -> None:
+    """Hangs past the time limit are cancelled, processes that kill themselves retried: each recorded with its
+    reason, and a fresh worker's start-up never counts against the limit."""
+    from faulty_fitness import fault_kind
+
+    exp = toy_experiment(
+        fitness={"name": "faulty", "params": {"every": 8, "hang": True, "crash": True}},
+        plugins=["faulty_fitness"],
+        strategy={"name": "random", "params": {"samples": 24, "batch": 12}},
+        workers=2,
+        timeout=2.0,
+        backend="ray",
+    )
+    path = write_experiment(exp, name="rayfaults")
+    shutil.copy(PLUGINS / "faulty_fitness.py", path.parent / "faulty_fitness.py")
+    out = tmp_path / "runs" / "rayfaults"
+    summary = Run(load_experiment(path), out, progress=False).execute()
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        rows = db.execute("SELECT key, status, error FROM evaluations").fetchall()
+    assert len(rows) == summary.evaluations == 24
+    seen = set()
+    for key, status, error in rows:
+        kind = fault_kind(key, 8)
+        seen.add(kind)
+        if kind == 0:
+            assert error == "RuntimeError: injected failure"
+        elif kind == 2:
+            assert error == "timed out after 2 s"
+        elif kind == 3:
+            assert status == "failed" and error.startswith("worker died ("), error
+        elif kind != 1:
+            assert status == "ok" and error is None
+    assert {2, 3} <= seen, seen
+    best = json.loads((out / "best.json").read_text())
+    assert fault_kind(best["key"], 8) not in (0, 1, 2, 3)
