@@ -35,9 +35,10 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
         lines.append(f"genome    {best['describe']}  (key {best['key']})")
     else:
         lines.append("best      none: every evaluation failed (see the journal's error column)")
+    cached = f", {summary.cached} from the evaluation cache" if summary.cached else ""
     lines.append(
         f"evaluated {summary.evaluations} genomes ({summary.failures} failed, {summary.duplicates} repeats answered "
-        f"from the journal) in {summary.generations} generations, {summary.wall_s:.1f} s"
+        f"from the journal{cached}) in {summary.generations} generations, {summary.wall_s:.1f} s"
     )
     lines.append(f"run       {summary.run_dir}/  (best.json, journal.sqlite, logbook.csv, plots/fitness.png)")
     return "\n".join(lines)
@@ -54,6 +55,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             import dataclasses
 
             exp = dataclasses.replace(exp, workers=args.workers)
+        if args.no_cache:
+            import dataclasses
+
+            exp = dataclasses.replace(exp, cache=False)
         exp = _with_backend(exp, args.backend, args.address)
         built = build(exp)
     except ConfigError as exc:
@@ -77,6 +82,10 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         from evonas.engine.build import build
 
         run.experiment = _with_backend(run.experiment, args.backend, args.address)
+        if args.no_cache:
+            import dataclasses
+
+            run.experiment = dataclasses.replace(run.experiment, cache=False)
         run.built = build(run.experiment)
     except (ConfigError, RunFolderError) as exc:
         return _fail(str(exc))
@@ -169,6 +178,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from evonas.datasets import DATASETS
+    from evonas.engine.backends import BACKENDS
     from evonas.evolution import SELECTIONS
     from evonas.fitness import FITNESSES
     from evonas.operators import CROSSOVERS, MUTATIONS
@@ -192,6 +202,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         "selections": SELECTIONS,
         "datasets": DATASETS,
         "fitness": FITNESSES,
+        "backends": BACKENDS,
     }
     chosen = [args.kind] if args.kind else list(kinds)
     for kind in chosen:
@@ -248,6 +259,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=_workers, help="worker processes: 'auto' (default), N, or 0 for in-process")
     r.add_argument("--backend", help="where evaluations run: local (default) or ray")
     r.add_argument("--address", help="join this Ray cluster ('auto', 'host:port', 'ray://host:10001'); implies --backend ray")
+    r.add_argument("--no-cache", action="store_true", help="train every genome, even those the evaluation cache holds")
     r.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=_cmd_run)
@@ -259,6 +271,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=_workers)
     s.add_argument("--backend", help="where evaluations run: local or ray (default: the run's)")
     s.add_argument("--address", help="join this Ray cluster; implies --backend ray")
+    s.add_argument("--no-cache", action="store_true", help="do not use the evaluation cache")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_resume)
 
@@ -275,7 +288,7 @@ def _parser() -> argparse.ArgumentParser:
     pl.set_defaults(func=_cmd_plot)
 
     ls = sub.add_parser("list", help="list registered components", description="List registered components.")
-    ls.add_argument("kind", nargs="?", choices=["spaces", "mutations", "crossovers", "strategies", "selections", "datasets", "fitness"])
+    ls.add_argument("kind", nargs="?", choices=["spaces", "mutations", "crossovers", "strategies", "selections", "datasets", "fitness", "backends"])
     ls.add_argument("--pattern", default="*", help="shell-style name filter, e.g. 'chain_*'")
     ls.add_argument("--plugins", nargs="*", metavar="MODULE", help="import these modules first")
     ls.set_defaults(func=_cmd_list)

@@ -93,6 +93,7 @@ class Experiment:
     workers: int | str = "auto"
     timeout: float | None = None
     backend: Component = dataclasses.field(default_factory=lambda: Component("local", {}))
+    cache: bool = True
     source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,6 +125,7 @@ class Experiment:
             "workers": self.workers,
             "timeout": self.timeout,
             "backend": comp(self.backend),
+            "cache": self.cache,
         }
 
     @property
@@ -148,6 +150,7 @@ TOP_LEVEL_KEYS = {
     "workers": "'auto' or a number of worker processes (0: in-process)",
     "timeout": "seconds one evaluation may take",
     "backend": "where evaluations run {name: local | ray, params}",
+    "cache": "reuse evaluations done in earlier runs (true or false)",
 }
 
 
@@ -273,6 +276,9 @@ def parse_experiment(raw: Any, source: str | None = None) -> Experiment:
             raise ConfigError(source, "timeout", f"expected a number of seconds > 0, got {timeout!r}")
         timeout = float(timeout)
     backend = _component(get("backend"), source, "backend")
+    cache = raw.get("cache", True)
+    if not isinstance(cache, bool):
+        raise ConfigError(source, "cache", f"expected true or false, got {_kind(cache)}")
     return Experiment(
         name=name,
         seed=int(seed),
@@ -291,6 +297,7 @@ def parse_experiment(raw: Any, source: str | None = None) -> Experiment:
         workers=workers,
         timeout=timeout,
         backend=backend,
+        cache=cache,
         source=source,
     )
 

@@ -26,6 +26,12 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True)
+def _private_evaluation_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own evaluation cache (runs in one test may share it; tests never do)."""
+    monkeypatch.setenv("EVONAS_CACHE", str(tmp_path_factory.mktemp("cache") / "evaluations.sqlite"))
+
+
 @pytest.fixture
 def write_experiment(tmp_path: Path) -> Callable[..., Path]:
     """Write an experiment mapping (or raw text) to ``tmp_path/<name>.yaml`` and return the path."""

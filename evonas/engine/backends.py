@@ -64,6 +64,8 @@ class JobResult:
     worker: str
     #: set when the result comes from the journal (a replay), not from an evaluation
     record: Any = None
+    #: the result comes from the evaluation cache (:mod:`evonas.engine.cache`), not from a training
+    cached: bool = False
 
 
 class EvalContext:

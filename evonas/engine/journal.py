@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS evaluations (
     seed INTEGER,
     wall_s REAL,
     worker TEXT,
-    finished_at REAL
+    finished_at REAL,
+    cached INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS evaluations_key ON evaluations(key);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,7 +47,7 @@ CREATE TABLE IF NOT EXISTS discarded (seq INTEGER, trial INTEGER, row TEXT, reas
 
 _COLUMNS = (
     "trial, seq, key, generation, origin, parents, genome, status, error, metrics, fitness, seed,"
-    " wall_s, worker, finished_at"
+    " wall_s, worker, finished_at, cached"
 )
 
 
@@ -73,6 +74,8 @@ class Record:
     worker: str | None = None
     seq: int = -1
     finished_at: float | None = None
+    #: the metrics came from the evaluation cache (trained in an earlier run), not from a training in this run
+    cached: bool = False
 
 
 def _parse(row: Sequence[Any]) -> Record:
@@ -93,6 +96,7 @@ def _parse(row: Sequence[Any]) -> Record:
         wall_s=row[12],
         worker=row[13],
         finished_at=row[14],
+        cached=bool(row[15]),
     )
 
 
@@ -119,6 +123,9 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(evaluations)")}
+            if "cached" not in columns:  # a journal written before the evaluation cache existed
+                self._db.execute("ALTER TABLE evaluations ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"{self.path}: not a readable evonas journal ({exc})") from None
 
@@ -130,7 +137,7 @@ class Journal:
             finished = rec.finished_at or time.time()
             self._db.execute(
                 "INSERT INTO evaluations (trial, seq, key, generation, origin, parents, genome, status, error,"
-                " metrics, fitness, seed, wall_s, worker, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " metrics, fitness, seed, wall_s, worker, finished_at, cached) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     rec.trial,
                     seq,
@@ -147,6 +154,7 @@ class Journal:
                     rec.wall_s,
                     rec.worker,
                     finished,
+                    int(rec.cached),
                 ),
             )
         return dataclasses.replace(rec, seq=seq, finished_at=finished)
@@ -212,6 +220,10 @@ class Journal:
         if status is None:
             return len(self)
         return self._db.execute("SELECT COUNT(*) FROM evaluations WHERE status = ?", (status,)).fetchone()[0]
+
+    def count_cached(self) -> int:
+        """Rows whose metrics came from the evaluation cache."""
+        return self._db.execute("SELECT COUNT(*) FROM evaluations WHERE cached = 1").fetchone()[0]
 
     def close(self) -> None:
         self._db.close()

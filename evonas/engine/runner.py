@@ -28,7 +28,8 @@ import yaml
 
 from evonas.config import Experiment, parse_experiment
 from evonas.engine import outputs
-from evonas.engine.backends import Backend, EvalContext, Job, JobResult, make_backend
+from evonas.engine.backends import Backend, EvalContext, Job, JobResult, default_workers, make_backend
+from evonas.engine.cache import CachedBackend, EvaluationCache, problem_fingerprint
 from evonas.engine.status import LiveStatus
 from evonas.engine.build import Built, build, evaluation_seed
 from evonas.engine.journal import JOURNAL_NAME, Journal, JournalError, Record
@@ -59,6 +60,8 @@ class RunSummary:
     run_dir: Path
     evaluations: int
     failures: int
+    #: evaluations answered from the evaluation cache (trained in an earlier run)
+    cached: int
     duplicates: int
     generations: int
     best: dict[str, Any] | None
@@ -203,7 +206,17 @@ class Run:
 
         def real_backend() -> Backend:
             context = EvalContext.of(built.space, built.fitness, built.dataset)
-            backend = make_backend(exp, self.workers, context=context)
+            backend: Backend
+            if exp.cache and built.fitness.cacheable:
+                workers = exp.workers if self.workers is None else self.workers
+                slots = _slots_before_start(exp, workers)
+                start_backend = lambda: make_backend(exp, self.workers, context=context)  # noqa: E731
+                cache = EvaluationCache()
+                backend = CachedBackend(start_backend, slots, cache, problem_fingerprint(built))
+                if slots is None:
+                    backend.inner  # a backend that must start to know its size (Ray) starts now
+            else:
+                backend = make_backend(exp, self.workers, context=context)
             history = journal.get_meta("slots", [])
             journal.set_meta("slots", [*history, [len(journal), backend.slots]])
             backends.append(backend)
@@ -235,6 +248,7 @@ class Run:
         summary = RunSummary(
             run_dir=self.run_dir,
             evaluations=len(journal),
+            cached=journal.count_cached(),
             failures=journal.count("failed"),
             duplicates=loop.duplicates,
             generations=len(strategy.logbook),
@@ -254,6 +268,18 @@ class Run:
         except Exception as exc:  # a plot must never lose a finished run
             print(f"evonas: could not draw the plots ({type(exc).__name__}: {exc})", file=sys.stderr)
         return summary
+
+
+def _slots_before_start(exp: Experiment, workers: int | str) -> int | None:
+    """How many evaluations the experiment's backend will run at once, known without starting it (else None)."""
+    if workers == 0:
+        return 1
+    if exp.backend.name != "local":
+        return None
+    if workers != "auto":
+        return int(workers)
+    params = exp.backend.params
+    return default_workers(params.get("num_cpus", 1), params.get("num_gpus"))
 
 
 @dataclasses.dataclass
@@ -422,6 +448,7 @@ class _Loop:
             seed=evaluation_seed(self.exp.seed, cand.key),
             wall_s=result.wall_s,
             worker=result.worker,
+            cached=result.cached,
         )
 
     def _tell(self, cand: Candidate, rec: Record) -> None:

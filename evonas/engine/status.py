@@ -131,6 +131,8 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
 def _duration(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "?"
+    if seconds < 10:
+        return f"{max(0.0, seconds):.1f}s"
     seconds = int(round(seconds))
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)

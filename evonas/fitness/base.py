@@ -32,6 +32,8 @@ class FitnessFunction(ABC):
     needs_dataset: ClassVar[bool] = True
     #: the metrics :meth:`evaluate` reports (objectives are checked against it; empty: not declared).
     metrics: ClassVar[tuple[str, ...]] = ()
+    #: results go to the evaluation cache across runs (False where evaluating is cheaper than a lookup)
+    cacheable: ClassVar[bool] = True
 
     def __init__(self, **params: Any) -> None:
         if params:

@@ -187,6 +187,7 @@ class NB201TableFitness(FitnessFunction):
     """
 
     needs_dataset = False
+    cacheable = False  # a lookup already
     metrics = ("val_acc", "test_acc_200ep", "index")
 
     def __init__(self, table: str | None = None, noise: float = 0.0) -> None:
