@@ -52,6 +52,8 @@ class Job:
     seed: int
     key: str = ""
     attempt: int = 0
+    #: share of the full training (multi-fidelity); ``None``: the full evaluation
+    fidelity: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +92,8 @@ class EvalContext:
         start = time.perf_counter()
         try:
             genome = self.space.from_dict(job.genome)
-            metrics = self.fitness.evaluate(genome, space=self.space, dataset=self.dataset, seed=job.seed)
+            extra = {} if job.fidelity is None else {"fidelity": job.fidelity}
+            metrics = self.fitness.evaluate(genome, space=self.space, dataset=self.dataset, seed=job.seed, **extra)
             metrics = {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v) for k, v in metrics.items()}
             status, error = "ok", None
         except Exception as exc:  # the run goes on: record the failure with its reason

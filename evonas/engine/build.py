@@ -307,7 +307,11 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
 
     built = Built(exp, space, fitness, dataset, variation, strategy_cls, initial)
     try:  # constructing the strategy checks its parameters' values
-        built.make_strategy()
+        strategy = built.make_strategy()
     except (ValueError, TypeError) as exc:
         raise ConfigError(src, "strategy.params", str(exc)) from None
+    if getattr(strategy, "uses_fidelity", False) and not fitness.supports_fidelity:
+        raise ConfigError(
+            src, "strategy.params.fidelity", f"fitness '{exp.fitness.name}' always evaluates in full (no lower fidelity)"
+        )
     return built

@@ -136,7 +136,8 @@ class CachedBackend(Backend):
         return len(self._hits) + (0 if self._inner is None else self._inner.busy())
 
     def submit(self, job: Job) -> None:
-        hit = self.cache.get(self.problem, job.key, job.seed)
+        slot = job.key if job.fidelity is None else f"{job.key}@{job.fidelity:g}"
+        hit = self.cache.get(self.problem, slot, job.seed)
         if hit is not None:
             self.hits += 1
             self._hits.append(JobResult(job.trial, "ok", hit[0], None, hit[1], "cache", cached=True))
@@ -154,7 +155,8 @@ class CachedBackend(Backend):
         for r in results:
             job = self._jobs.pop(r.trial, None)
             if job is not None and r.status == "ok":
-                self.cache.put(self.problem, job.key, job.seed, r.metrics, r.wall_s)
+                slot = job.key if job.fidelity is None else f"{job.key}@{job.fidelity:g}"
+                self.cache.put(self.problem, slot, job.seed, r.metrics, r.wall_s)
         return results
 
     def states(self) -> list[dict[str, Any]]:

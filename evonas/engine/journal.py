@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS evaluations (
     wall_s REAL,
     worker TEXT,
     finished_at REAL,
-    cached INTEGER NOT NULL DEFAULT 0
+    cached INTEGER NOT NULL DEFAULT 0,
+    fidelity REAL
 );
 CREATE INDEX IF NOT EXISTS evaluations_key ON evaluations(key);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,7 +48,7 @@ CREATE TABLE IF NOT EXISTS discarded (seq INTEGER, trial INTEGER, row TEXT, reas
 
 _COLUMNS = (
     "trial, seq, key, generation, origin, parents, genome, status, error, metrics, fitness, seed,"
-    " wall_s, worker, finished_at, cached"
+    " wall_s, worker, finished_at, cached, fidelity"
 )
 
 
@@ -76,6 +77,13 @@ class Record:
     finished_at: float | None = None
     #: the metrics came from the evaluation cache (trained in an earlier run), not from a training in this run
     cached: bool = False
+    #: share of the full training this evaluation had (multi-fidelity); ``None``: the full evaluation
+    fidelity: float | None = None
+
+    @property
+    def slot(self) -> str:
+        """The key, and the fidelity when there is one (as :attr:`Candidate.slot`)."""
+        return self.key if self.fidelity is None else f"{self.key}@{self.fidelity:g}"
 
 
 def _parse(row: Sequence[Any]) -> Record:
@@ -97,6 +105,7 @@ def _parse(row: Sequence[Any]) -> Record:
         worker=row[13],
         finished_at=row[14],
         cached=bool(row[15]),
+        fidelity=row[16],
     )
 
 
@@ -126,6 +135,8 @@ class Journal:
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(evaluations)")}
             if "cached" not in columns:  # a journal written before the evaluation cache existed
                 self._db.execute("ALTER TABLE evaluations ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
+            if "fidelity" not in columns:  # ... or before multi-fidelity
+                self._db.execute("ALTER TABLE evaluations ADD COLUMN fidelity REAL")
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"{self.path}: not a readable evonas journal ({exc})") from None
 
@@ -137,7 +148,7 @@ class Journal:
             finished = rec.finished_at or time.time()
             self._db.execute(
                 "INSERT INTO evaluations (trial, seq, key, generation, origin, parents, genome, status, error,"
-                " metrics, fitness, seed, wall_s, worker, finished_at, cached) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " metrics, fitness, seed, wall_s, worker, finished_at, cached, fidelity) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     rec.trial,
                     seq,
@@ -155,6 +166,7 @@ class Journal:
                     rec.worker,
                     finished,
                     int(rec.cached),
+                    rec.fidelity,
                 ),
             )
         return dataclasses.replace(rec, seq=seq, finished_at=finished)
@@ -175,9 +187,11 @@ class Journal:
         for row in self._db.execute(f"SELECT {_COLUMNS} FROM evaluations ORDER BY {order}"):
             yield _parse(row)
 
-    def get(self, key: str) -> Record | None:
-        """The finished evaluation of genome ``key`` (the first, if several), or ``None``."""
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM evaluations WHERE key = ? ORDER BY seq LIMIT 1", (key,)).fetchone()
+    def get(self, key: str, fidelity: float | None = None) -> Record | None:
+        """The finished evaluation of genome ``key`` at ``fidelity`` (the first, if several), or ``None``."""
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM evaluations WHERE key = ? AND fidelity IS ? ORDER BY seq LIMIT 1", (key, fidelity)
+        ).fetchone()
         return None if row is None else _parse(row)
 
     def load_for_resume(self) -> tuple[list[Record], int]:

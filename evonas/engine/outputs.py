@@ -106,7 +106,7 @@ def write_results(
     first = exp.objectives[0]
     best_rec = None
     for rec in rows.values():
-        if rec.status == "ok" and rec.fitness is not None and math.isfinite(rec.fitness[0]):
+        if rec.status == "ok" and rec.fitness is not None and math.isfinite(rec.fitness[0]) and rec.fidelity is None:
             if best_rec is None or rec.fitness[0] * first.weight > best_rec.fitness[0] * first.weight:
                 best_rec = rec
     if best_rec is None:

@@ -54,9 +54,11 @@ class ReplayBackend(Backend):
 
     def submit(self, job: Job) -> None:
         rec = self._by_trial.get(job.trial)
-        if rec is not None and rec.key != job.key:
+        if rec is not None and (rec.key, rec.fidelity) != (job.key, job.fidelity):
+            asked = job.key if job.fidelity is None else f"{job.key} at fidelity {job.fidelity:g}"
+            recorded = rec.key if rec.fidelity is None else f"{rec.key} at fidelity {rec.fidelity:g}"
             raise ResumeMismatch(
-                f"resume: trial {job.trial} asked for genome {job.key}, the journal recorded {rec.key}; "
+                f"resume: trial {job.trial} asked for genome {asked}, the journal recorded {recorded}; "
                 f"strategy '{self._strategy}' is not deterministic"
             )
         self._inflight[job.trial] = job

@@ -366,7 +366,7 @@ class _Loop:
                 trial, cand = self.queue.popleft()
                 self.inflight[trial] = cand
                 seed = evaluation_seed(self.exp.seed, cand.key)
-                backend.submit(Job(trial, self.built.space.to_dict(cand.genome), seed, key=cand.key))
+                backend.submit(Job(trial, self.built.space.to_dict(cand.genome), seed, key=cand.key, fidelity=cand.fidelity))
             if self.live is not None and backend is not replay:
                 self.live.update(backend, self.duplicates)
             if not self.inflight:
@@ -385,7 +385,8 @@ class _Loop:
                 self._finish(arrived.popleft())
 
     def _dispatch(self, cand: Candidate) -> None:
-        if cand.key in self.known:
+        slot = cand.slot
+        if slot in self.known:
             self.duplicates += 1
             self._repeats_in_a_row += 1
             if self._repeats_in_a_row == self.max_repeats:
@@ -394,14 +395,14 @@ class _Loop:
                     "had already evaluated; stopping (is the search space used up?)",
                     file=sys.stderr,
                 )
-            rec = self.journal.get(cand.key)
+            rec = self.journal.get(cand.key, cand.fidelity)
             assert rec is not None
             self._tell(cand, rec)
-        elif cand.key in self.waiting:
-            self.waiting[cand.key].append(cand)
+        elif slot in self.waiting:
+            self.waiting[slot].append(cand)
         elif self.budget_left():
             self._repeats_in_a_row = 0
-            self.waiting[cand.key] = []
+            self.waiting[slot] = []
             self.queue.append((self.next_trial, cand))
             self.next_trial += 1
 
@@ -413,10 +414,10 @@ class _Loop:
             rec = self.journal.append(self._record(cand, result))
             if self.run.on_result is not None:
                 self.run.on_result(rec)
-        self.known.add(cand.key)
+        self.known.add(cand.slot)
         self._tell(cand, rec)
         self._tick(rec)
-        for other in self.waiting.pop(cand.key, []):
+        for other in self.waiting.pop(cand.slot, []):
             self.duplicates += 1
             self._tell(other, rec)
 
@@ -449,6 +450,7 @@ class _Loop:
             wall_s=result.wall_s,
             worker=result.worker,
             cached=result.cached,
+            fidelity=cand.fidelity,
         )
 
     def _tell(self, cand: Candidate, rec: Record) -> None:

@@ -94,8 +94,10 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
             objectives = config.get("objectives") or [{"metric": "val_acc", "direction": "max"}]
             sign = 1.0 if objectives[0].get("direction", "max") == "max" else -1.0
             best = None
+            columns = {r[1] for r in db.execute("PRAGMA table_info(evaluations)")}
+            full = " AND fidelity IS NULL" if "fidelity" in columns else ""  # low-fidelity results are not candidates
             for trial, key, genome, metrics, fitness in db.execute(
-                "SELECT trial, key, genome, metrics, fitness FROM evaluations WHERE status = 'ok' AND fitness IS NOT NULL"
+                f"SELECT trial, key, genome, metrics, fitness FROM evaluations WHERE status = 'ok' AND fitness IS NOT NULL{full}"
             ):
                 values = json.loads(fitness)
                 if values and values[0] is not None and (best is None or sign * values[0] > sign * best["fitness"][0]):

@@ -34,6 +34,8 @@ class FitnessFunction(ABC):
     metrics: ClassVar[tuple[str, ...]] = ()
     #: results go to the evaluation cache across runs (False where evaluating is cheaper than a lookup)
     cacheable: ClassVar[bool] = True
+    #: :meth:`evaluate` takes ``fidelity=`` (a share of the full training) for multi-fidelity strategies
+    supports_fidelity: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         if params:

@@ -63,6 +63,7 @@ class TrainFitness(FitnessFunction):
     """
 
     metrics = ("val_acc", "val_loss", "train_loss", "params", "train_s", "epochs")
+    supports_fidelity = True
 
     def __init__(
         self,
@@ -115,9 +116,15 @@ class TrainFitness(FitnessFunction):
 
     # -- evaluation -----------------------------------------------------------
     def evaluate(
-        self, genome: Genome, *, space: SearchSpace, dataset: Dataset | None, seed: int
+        self, genome: Genome, *, space: SearchSpace, dataset: Dataset | None, seed: int, fidelity: float | None = None
     ) -> dict[str, float]:
-        """Train ``genome``'s network on ``dataset``'s train split; metrics on its validation split."""
+        """Train ``genome``'s network on ``dataset``'s train split; metrics on its validation split.
+
+        ``fidelity`` (multi-fidelity strategies): train for that share of the ``epochs`` x steps per epoch
+        (at least one step), with the learning-rate schedule over the shortened training.
+        """
+        if fidelity is not None and not (isinstance(fidelity, (int, float)) and 0 < fidelity <= 1):
+            raise ValueError(f"fidelity must be a number in (0, 1], got {fidelity!r}")
         if dataset is None:
             raise ValueError("the 'train' fitness needs a dataset")
         reason = space.check_input(dataset.input_shape)
@@ -129,7 +136,7 @@ class TrainFitness(FitnessFunction):
         message = ""
         for attempt in range(2):  # out of memory: one more try with half the batch, then a failed evaluation
             try:
-                return self._run(genome, space, dataset, int(seed), hp, device, amp_dtype)
+                return self._run(genome, space, dataset, int(seed), hp, device, amp_dtype, fidelity)
             except EvaluationError:
                 raise
             except RuntimeError as exc:  # torch.OutOfMemoryError included
@@ -164,6 +171,7 @@ class TrainFitness(FitnessFunction):
         hp: Mapping[str, Any],
         device: torch.device,
         amp_dtype: torch.dtype | None,
+        fidelity: float | None = None,
     ) -> dict[str, float]:
         channels_last = self.channels_last and len(dataset.input_shape) == 3
         torch.manual_seed(seed)
@@ -190,6 +198,9 @@ class TrainFitness(FitnessFunction):
         # A last batch of a single sample is dropped: BatchNorm cannot train on it.
         starts = [s for s in range(0, n, batch_size) if min(batch_size, n - s) >= 2 or s == 0]
         total = self.epochs * len(starts)
+        if fidelity is not None:
+            total = max(1, round(fidelity * total))
+        n_epochs = -(-total // len(starts))
         lr = float(hp["lr"])
         cosine = self.schedule == "cosine"  # else constant: the optimizer keeps its initial lr
         lrs = [lr * 0.5 * (1.0 + math.cos(math.pi * t / total)) for t in range(total)] if cosine else []
@@ -203,16 +214,19 @@ class TrainFitness(FitnessFunction):
         model.train()
         step = 0
         loss_sum = torch.zeros((), device=device)
-        for epoch in range(self.epochs):
+        seen = sum(counts)
+        for epoch in range(n_epochs):
             perm = torch.randperm(n, generator=generator).to(device, non_blocking=True)
             losses = []
             for s in starts:
+                if step >= total:  # a shortened training (fidelity < 1) ends within its last epoch
+                    break
                 idx = perm[s : s + batch_size]
                 xb, yb = x[idx], y[idx]
                 if cosine:
                     for group in groups:
                         group["lr"] = lrs[step]
-                    step += 1
+                step += 1
                 optimizer.zero_grad(set_to_none=True)
                 with autocast():
                     loss = F.cross_entropy(model(xb), yb)
@@ -224,10 +238,11 @@ class TrainFitness(FitnessFunction):
                     scaler.step(optimizer)
                     scaler.update()
                 losses.append(loss.detach())
-            loss_sum = torch.dot(torch.stack(losses).float(), weights)
+            loss_sum = torch.dot(torch.stack(losses).float(), weights[: len(losses)])
+            seen = sum(counts[: len(losses)])
             if not bool(torch.isfinite(loss_sum)):  # the one sync per epoch
                 raise EvaluationError(f"non-finite loss in training epoch {epoch + 1} (lr={lr:g}, {hp['optimizer']})")
-        train_loss = loss_sum.item() / sum(counts)
+        train_loss = loss_sum.item() / seen
         train_s = time.perf_counter() - start_time
 
         val_loss, val_acc = _score(model, data.x_val, data.y_val, self.eval_batch_size, autocast)
@@ -239,7 +254,7 @@ class TrainFitness(FitnessFunction):
             "train_loss": train_loss,
             "params": int(n_params),
             "train_s": train_s,
-            "epochs": self.epochs,
+            "epochs": self.epochs if fidelity is None else total / len(starts),
         }
 
 

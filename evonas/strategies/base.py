@@ -39,6 +39,13 @@ class Candidate:
     index: int = 0
     origin: str = ""
     parents: tuple[str, ...] = ()
+    #: share of the full training to spend (multi-fidelity); ``None``: the fitness's full evaluation
+    fidelity: float | None = None
+
+    @property
+    def slot(self) -> str:
+        """What the engine's repeat check compares: the key, and the fidelity when there is one."""
+        return self.key if self.fidelity is None else f"{self.key}@{self.fidelity:g}"
 
 
 @dataclasses.dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Callable
 
 from evonas.evolution import Individual, select
@@ -26,9 +28,18 @@ class GeneticAlgorithm(Strategy):
     Children whose key the run has already seen are re-drawn up to ``max_retries``
     times, so the budget goes to new architectures.
 
+    Multi-fidelity (successive halving within each generation): with ``fidelity``
+    set, every new genome of a generation is first trained briefly (that share of
+    the full training; the fitness must support it, as ``train`` does), and only the
+    best ``promote`` share of them (at least one) by that brief result is trained in
+    full. Genomes not promoted keep their brief result (the journal records each
+    evaluation's fidelity); selection prefers full results as they are higher, and
+    ``best.json`` and the hall of fame hold full evaluations only.
+
     Example (experiment file)::
 
         strategy: {name: ga, params: {population_size: 16, offspring: 16, generations: 6}}
+        strategy: {name: ga, params: {population_size: 16, generations: 6, fidelity: 0.2, promote: 0.25}}
     """
 
     generational = True
@@ -45,8 +56,15 @@ class GeneticAlgorithm(Strategy):
         elitism: int = 1,
         max_retries: int = 10,
         hall_of_fame: int = 10,
+        fidelity: float | None = None,
+        promote: float = 0.25,
     ) -> None:
         super().__init__(ctx, hall_of_fame=hall_of_fame)
+        if fidelity is not None and not 0 < fidelity < 1:
+            raise ValueError(f"fidelity: expected a share of the full training between 0 and 1, got {fidelity!r}")
+        if not 0 < promote <= 1:
+            raise ValueError(f"promote: expected a share between 0 and 1, got {promote!r}")
+        self.fidelity, self.promote = fidelity, promote
         if population_size < 2:
             raise ValueError("population_size: expected an integer >= 2")
         if offspring is not None and offspring < 1:
@@ -67,28 +85,57 @@ class GeneticAlgorithm(Strategy):
         self._batch: list[Candidate] = []
         self._told: dict[int, Individual] = {}
         self._seen: set[str] = set()
+        self._promoted: list[Candidate] | None = None  # multi-fidelity: the full evaluations of this generation
+        self._full: dict[int, Individual] = {}
+
+    def _promotions(self, n: int) -> int:
+        return max(1, math.ceil(n * self.promote - 1e-9)) if self.fidelity is not None else 0
+
+    @property
+    def uses_fidelity(self) -> bool:
+        return self.fidelity is not None
 
     def expected_evaluations(self) -> int:
-        n = self.mu + self.generations * self.lambda_
+        n = self.mu + self._promotions(self.mu) + self.generations * (self.lambda_ + self._promotions(self.lambda_))
         return min(n, self.ctx.budget) if self.ctx.budget else n
 
     def is_done(self) -> bool:
         return self.gen > self.generations
 
     def ask(self, n: int) -> list[Candidate]:
-        if self._batch or self.is_done():
+        if self.is_done():
+            return []
+        if self._batch:
+            if self._promoted is None and self.fidelity is not None and len(self._told) == len(self._batch):
+                return self._promote()
             return []
         genomes = self._initial() if self.gen == 0 else self._offspring()
         self._batch = [
-            Candidate(g, key, self.gen, i, origin, parents) for i, (g, key, origin, parents) in enumerate(genomes)
+            Candidate(g, key, self.gen, i, origin, parents, fidelity=self.fidelity)
+            for i, (g, key, origin, parents) in enumerate(genomes)
         ]
         return list(self._batch)
 
     def tell(self, candidate: Candidate, individual: Individual) -> None:
-        self._told[candidate.index] = individual
         self.evaluated += 1
-        if len(self._told) == len(self._batch):
+        if candidate.fidelity is None and self.fidelity is not None:  # a promoted genome's full evaluation
+            self._full[candidate.index] = individual
+            if self._promoted is not None and len(self._full) == len(self._promoted):
+                self._close_generation()
+            return
+        self._told[candidate.index] = individual
+        if len(self._told) == len(self._batch) and self.fidelity is None:
             self._close_generation()
+
+    def _promote(self) -> list[Candidate]:
+        """Successive halving: the best ``promote`` share of the briefly trained batch, asked again in full."""
+        brief = [self._told[i] for i in range(len(self._batch))]
+        best = select("best", brief, self._promotions(len(brief)), rng=self.rng)
+        index = {id(ind): i for i, ind in enumerate(brief)}
+        self._promoted = [
+            dataclasses.replace(self._batch[index[id(ind)]], fidelity=None) for ind in best
+        ]
+        return list(self._promoted)
 
     # -- internals -------------------------------------------------------------------------
     def _fresh(self, make: Callable[[], _Made]) -> _Child:
@@ -133,8 +180,9 @@ class GeneticAlgorithm(Strategy):
         return [self._fresh(child) for _ in range(self.lambda_)]
 
     def _close_generation(self) -> None:
-        batch = [self._told[i] for i in range(len(self._batch))]
-        nevals = len(batch)
+        batch = [self._full.get(i, self._told[i]) for i in range(len(self._batch))]
+        nevals = len(batch) + len(self._full)
+        full = [self._full[i] for i in sorted(self._full)] if self.fidelity is not None else batch
         if self.gen == 0:
             self.population = batch[: self.mu]
         else:
@@ -147,7 +195,7 @@ class GeneticAlgorithm(Strategy):
                 self.ctx.selection, rest_pool, self.mu - len(elites), rng=self.rng, **self.ctx.selection_params
             )
             self.population = list(elites) + list(rest)
-        self.hall_of_fame.update(batch)
+        self.hall_of_fame.update(full)
         self.record(self.gen, nevals)
-        self._batch, self._told = [], {}
+        self._batch, self._told, self._promoted, self._full = [], {}, None, {}
         self.gen += 1
