@@ -27,6 +27,7 @@ PARAMS: dict[str, dict[str, Any]] = {
     "reinforce": {"lr": 0.1, "log_every": 5},
     "surrogate": {"initial_samples": 5, "pool": 30, "trees": 10},
     "grid": {"batch": 7},
+    "local_search": {"initial_samples": 4},
 }
 STEADY_STATE = sorted(n for n in STRATEGIES.list() if not STRATEGIES.get(n).generational)
 SPACES = ("nb201", "chain", "mlp")
@@ -54,7 +55,7 @@ def journal_keys(run_dir: Path) -> list[str]:
 
 def test_every_strategy_has_small_test_settings() -> None:
     assert {"ga", "random", "aging", "reinforce", "surrogate", "grid"} <= set(STRATEGIES.list()) <= set(PARAMS)
-    assert set(STEADY_STATE) == {"aging", "reinforce", "surrogate"}
+    assert set(STEADY_STATE) == {"aging", "local_search", "reinforce", "surrogate"}
 
 
 @pytest.mark.parametrize("strategy,space", CASES)
@@ -255,7 +256,7 @@ def test_grid_fixed_order_follows_the_space() -> None:
 BUDGET = 100
 #: default settings (the GA's sized to the budget); over 60 seeds in blocks of 6, each beat random by at
 #: least 0.96 of a convolution (GA 0.96, aging 1.57, reinforce 1.71, surrogate 1.41): about twice the margin asserted
-QUALITY = {"ga": {"population_size": 10, "generations": 20}, "aging": {}, "reinforce": {}, "surrogate": {}}
+QUALITY = {"ga": {"population_size": 10, "generations": 20}, "aging": {}, "reinforce": {}, "surrogate": {}, "local_search": {}}
 
 
 def best_found(strategy: str, params: dict[str, Any], seed: int) -> float:

@@ -6,6 +6,13 @@ goes to the most promising of many cheap candidates by an acquisition rule.
 The surrogate is scikit-learn's ``ExtraTreesRegressor``: its per-tree
 predictions give a mean and a spread, with no hyperparameters to fit, on any
 mix of one-hot and numeric features.
+
+As in BANANAS (White et al. 2021) and NPENAS, the candidates are mostly
+one-mutation children of the best architectures so far (the acquisition
+optimiser that works best on cell spaces), with a few random samples, and the
+default acquisition is independent Thompson sampling: one draw per candidate
+from the ensemble's Gaussian, which keeps a sequential search exploring
+without a trade-off constant to tune.
 """
 
 from __future__ import annotations
@@ -16,11 +23,16 @@ from typing import Any, Literal
 import numpy as np
 
 from evonas.evolution import Individual
+from evonas.spaces.base import Genome
 from evonas.spaces.encoding import require_encoding
 from evonas.strategies.aging import Proposal, SteadyState, _check_int, scalar_fitness
 from evonas.strategies.base import STRATEGIES, Candidate, SearchContext
 
 __all__ = ["SurrogateSearch", "expected_improvement"]
+
+ACQUISITIONS = ("its", "ei", "ucb")
+#: entries of the genome -> key and key -> encoding caches before they start over (bounded memory in long runs).
+_CACHE_SIZE = 50_000
 
 
 def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
@@ -40,16 +52,18 @@ class SurrogateSearch(SteadyState):
     samples. After that, each ask refits the surrogate (an ``ExtraTreesRegressor``
     of ``trees`` trees, when ``refit_every`` results arrived since the last fit)
     on every result so far (failures count as the worst result), builds a pool
-    of ``pool`` new candidates (mutations of the ``parents`` best genomes, and a
-    ``random_fraction`` of random samples), and asks the best of them by the
-    ``acquisition`` rule: ``ei`` (expected improvement over the best result,
-    the trees' mean and spread as a Gaussian) or ``ucb`` (mean + ``kappa`` x
-    spread). ``samples`` architectures in all (default: the run's budget). A
-    logbook record every ``log_every`` results, over the ``parents`` best.
+    of ``pool`` candidates (one mutation each of the ``parents`` best genomes,
+    in turn, and a ``random_fraction`` of random samples; those the run has seen
+    are dropped), and asks the best of them by the ``acquisition`` rule, the
+    trees' mean and spread read as a Gaussian: ``its`` (independent Thompson
+    sampling: one draw from each candidate's Gaussian), ``ei`` (expected
+    improvement over the best result) or ``ucb`` (mean + ``kappa`` x spread).
+    ``samples`` architectures in all (default: the run's budget). A logbook
+    record every ``log_every`` results, over the ``parents`` best.
 
     Example (experiment file)::
 
-        strategy: {name: surrogate, params: {initial_samples: 10, pool: 100}}
+        strategy: {name: surrogate, params: {initial_samples: 10, pool: 300, acquisition: its}}
         budget: 100
     """
 
@@ -58,10 +72,10 @@ class SurrogateSearch(SteadyState):
         ctx: SearchContext,
         *,
         initial_samples: int = 10,
-        pool: int = 100,
+        pool: int = 300,
         parents: int = 10,
-        random_fraction: float = 0.2,
-        acquisition: Literal["ei", "ucb"] = "ei",
+        random_fraction: float = 0.1,
+        acquisition: Literal["its", "ei", "ucb"] = "its",
         kappa: float = 1.0,
         trees: int = 30,
         refit_every: int = 2,
@@ -77,8 +91,8 @@ class SurrogateSearch(SteadyState):
         _check_int("refit_every", refit_every, 1)
         if isinstance(random_fraction, bool) or not 0 <= random_fraction <= 1:
             raise ValueError(f"random_fraction: expected a number from 0 to 1, got {random_fraction!r}")
-        if acquisition not in ("ei", "ucb"):
-            raise ValueError(f"acquisition: expected 'ei' or 'ucb', got {acquisition!r}")
+        if acquisition not in ACQUISITIONS:
+            raise ValueError(f"acquisition: expected one of {', '.join(map(repr, ACQUISITIONS))}, got {acquisition!r}")
         if isinstance(kappa, bool) or not (isinstance(kappa, (int, float)) and math.isfinite(kappa) and kappa >= 0):
             raise ValueError(f"kappa: expected a number >= 0, got {kappa!r}")
         super().__init__(
@@ -94,6 +108,28 @@ class SurrogateSearch(SteadyState):
         self._model: Any = None  # the fitted ExtraTreesRegressor
         self._fitted_on = 0
         self._queue: list[Proposal] = []  # ranked proposals of the last pool, served within one ask
+        self._keys: dict[Genome, str] = {}  # genome -> key: pools repeat the same neighbours many times
+        self._codes: dict[str, list[float]] = {}  # key -> encoding
+
+    # -- caches (speed only: they change no result) ---------------------------------------------
+    def _key(self, genome: Genome) -> str:
+        try:
+            key = self._keys.get(genome)
+        except TypeError:  # an unhashable genome: no cache
+            return self.ctx.space.key(genome)
+        if key is None:
+            if len(self._keys) >= _CACHE_SIZE:
+                self._keys.clear()
+            key = self._keys[genome] = self.ctx.space.key(genome)
+        return key
+
+    def _encode(self, key: str, genome: Genome) -> list[float]:
+        code = self._codes.get(key)
+        if code is None:
+            if len(self._codes) >= _CACHE_SIZE:
+                self._codes.clear()
+            code = self._codes[key] = self.ctx.space.encode(genome)
+        return code
 
     # -- proposals ----------------------------------------------------------------------------
     def _propose(self) -> Proposal | None:
@@ -103,7 +139,7 @@ class SurrogateSearch(SteadyState):
             return self._sample()
         while self._queue:
             proposal = self._queue.pop(0)
-            if not self._seen(self.ctx.space.key(proposal[0])):
+            if not self._seen(self._key(proposal[0])):
                 return proposal
         self._fit()
         self._queue = self._ranked_pool()
@@ -122,43 +158,53 @@ class SurrogateSearch(SteadyState):
         finite = np.isfinite(y)
         y = np.where(finite, y, y[finite].min() if finite.any() else 0.0)
         model = ExtraTreesRegressor(n_estimators=self.trees, random_state=self.rng.getrandbits(31), n_jobs=1)
-        self._model = model.fit(np.asarray(self._x), y)
+        self._model = model.fit(np.asarray(self._x, dtype=np.float32), y)
         self._fitted_on = len(self._y)
 
-    def _ranked_pool(self) -> list[Proposal]:
-        """The pool's new candidates, best acquisition first."""
+    def _children(self) -> list[Proposal]:
+        """The pool before ranking: one mutation of each of the best genomes in turn, then random samples."""
         space, var = self.ctx.space, self.ctx.variation
         top = self.population  # the `parents` best results
         n_random = round(self.pool * self.random_fraction)
+        out: list[Proposal] = []
+        for i in range(self.pool - n_random):
+            parent = top[i % len(top)]
+            child, name = var.mutate(parent.genome, rng=self.rng)
+            out.append((child, f"mutation:{name}", (parent.key,)))
+        out.extend((space.sample(rng=self.rng), "sample", ()) for _ in range(n_random))
+        return out
+
+    def _ranked_pool(self) -> list[Proposal]:
+        """The pool's new candidates, best acquisition first."""
         keys: set[str] = set()
         pool: list[Proposal] = []
-        for i in range(self.pool):
-            if i < self.pool - n_random:
-                parent = top[self.rng.randrange(len(top))]
-                child, name = var.mutate(parent.genome, rng=self.rng)
-                proposal: Proposal = (child, f"mutation:{name}", (parent.key,))
-            else:
-                proposal = (space.sample(rng=self.rng), "sample", ())
-            key = space.key(proposal[0])
+        codes: list[list[float]] = []
+        for proposal in self._children():
+            key = self._key(proposal[0])
             if key not in keys and not self._seen(key):
                 keys.add(key)
                 pool.append(proposal)
+                codes.append(self._encode(key, proposal[0]))
         if not pool:
             return []
-        x = np.asarray([space.encode(p[0]) for p in pool])
-        per_tree = np.stack([tree.predict(x) for tree in self._model.estimators_])
+        x = np.asarray(codes, dtype=np.float32)
+        per_tree = np.stack([tree.predict(x, check_input=False) for tree in self._model.estimators_])
         mean, std = per_tree.mean(axis=0), per_tree.std(axis=0)
         if self.acquisition == "ei":
             y = np.asarray(self._y)
             score = expected_improvement(mean, std, float(y[np.isfinite(y)].max(initial=mean.min())))
-        else:
+        elif self.acquisition == "ucb":
             score = mean + self.kappa * std
+        else:  # its: seeded from the strategy's rng, so a replay draws the same
+            gen = np.random.default_rng(self.rng.getrandbits(63))
+            score = mean + std * gen.standard_normal(len(mean))
         ranked = np.argsort(-score, kind="stable")
         return [(pool[i][0], f"surrogate:{pool[i][1]}", pool[i][2]) for i in ranked]
 
     # -- results ------------------------------------------------------------------------------
     def _learn(self, candidate: Candidate, individual: Individual) -> None:
-        self._x.append(self.ctx.space.encode(individual.genome))
+        key = self._key(individual.genome)
+        self._x.append(self._encode(key, individual.genome))
         self._y.append(scalar_fitness(individual))
         pool = sorted([*self.population, individual], key=scalar_fitness, reverse=True)  # stable: earlier first
         self.population = pool[: self.parents]
