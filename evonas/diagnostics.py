@@ -1,0 +1,205 @@
+"""Per-run diagnostics from the journal: operator success, population diversity, genealogy of the best.
+
+- **Operator success rate**: for each mutation and crossover (the journal's ``origin``), per
+  generation, the share of its children whose first objective is better than their parent's (for
+  a crossover, better than the better parent). The first thing to check after plugging in a new
+  operator.
+- **Diversity**: per generation, the share of distinct genome keys among the genomes evaluated,
+  and the Shannon entropy (bits) of each categorical gene (``space.categorical()``) over them,
+  averaged over the genes.
+- **Genealogy of the best**: its ancestors back to the initial samples, built as a DEAP
+  ``tools.History`` (``genealogy_tree`` / ``genealogy_history``) from the parents the journal records.
+
+``diagnose(run_dir)`` returns the numbers; ``plot_diagnostics(run_dir)`` draws
+``plots/diagnostics.png``. Only full evaluations (no multi-fidelity brief ones) count.
+
+Example::
+
+    d = diagnose("runs/quickstart-20261128-064700")
+    d["operators"]["mutation:chain_hparam"]["rate"]     # share of its children better than the parent
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["diagnose", "plot_diagnostics", "genealogy"]
+
+
+def _load(run_dir: Path) -> tuple[list[Any], dict[str, Any]]:
+    from evonas.engine.journal import JOURNAL_NAME, Journal
+
+    if not (run_dir / JOURNAL_NAME).is_file():
+        raise FileNotFoundError(f"{run_dir}: not a run folder (no {JOURNAL_NAME})")
+    with Journal(run_dir / JOURNAL_NAME) as j:
+        records = [r for r in j.records("trial") if r.fidelity is None and r.status != "infeasible"]
+    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {} if (run_dir / "config.yaml").is_file() else {}
+    return records, config
+
+
+def _score(rec: Any, sign: float) -> float:
+    """The first objective, larger is better; failures are the worst."""
+    if rec.status != "ok" or not rec.fitness or rec.fitness[0] is None or not math.isfinite(rec.fitness[0]):
+        return -math.inf
+    return sign * rec.fitness[0]
+
+
+def genealogy(records: list[Any], key: str) -> Any:
+    """A DEAP ``History`` of ``key``'s ancestry (``genealogy_tree``: index -> parent indices)."""
+    from deap import tools
+
+    by_key: dict[str, Any] = {}
+    for r in records:
+        by_key.setdefault(r.key, r)
+    history = tools.History()
+    index: dict[str, int] = {}
+
+    def visit(k: str) -> int:
+        if k in index:
+            return index[k]
+        rec = by_key[k]
+        index[k] = i = len(index) + 1
+        history.genealogy_history[i] = rec
+        history.genealogy_tree[i] = tuple(visit(p) for p in rec.parents if p in by_key and p != k)
+        return i
+
+    if key in by_key:
+        visit(key)
+    return history
+
+
+def _entropy(values: list[Any]) -> float:
+    counts = Counter(values)
+    n = sum(counts.values())
+    return -sum(c / n * math.log2(c / n) for c in counts.values()) if n else 0.0
+
+
+def diagnose(run_dir: str | Path) -> dict[str, Any]:
+    """Operator success rates, diversity per generation and the best genome's genealogy."""
+    run_dir = Path(run_dir)
+    records, config = _load(run_dir)
+    objectives = config.get("objectives") or [{"metric": "val_acc", "direction": "max"}]
+    sign = 1.0 if objectives[0].get("direction", "max") == "max" else -1.0
+    first: dict[str, Any] = {}
+    for r in records:
+        first.setdefault(r.key, r)
+    ops: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for r in records:
+        if not (r.origin.startswith("mutation:") or r.origin.startswith("crossover:")):
+            continue
+        parents = [first[p] for p in r.parents if p in first]
+        if not parents:
+            continue
+        cell = ops[r.origin][r.generation]
+        cell[1] += 1
+        cell[0] += _score(r, sign) > max(_score(p, sign) for p in parents)
+    operators = {
+        name: {
+            "better": sum(b for b, _ in gens.values()), "children": sum(n for _, n in gens.values()),
+            "rate": sum(b for b, _ in gens.values()) / max(1, sum(n for _, n in gens.values())),
+            "per_generation": {g: {"better": b, "children": n, "rate": b / n} for g, (b, n) in sorted(gens.items())},
+        }  # fmt: skip
+        for name, gens in sorted(ops.items())
+    }
+    by_gen: dict[int, list[Any]] = defaultdict(list)
+    for r in records:
+        by_gen[r.generation].append(r)
+    space = _space(config)
+    diversity = {}
+    for g, recs in sorted(by_gen.items()):
+        entry: dict[str, Any] = {"evaluated": len(recs), "unique_share": len({r.key for r in recs}) / len(recs)}
+        if space is not None:
+            try:
+                choices = space.categorical()
+                codes = [space.to_categorical(space.from_dict(r.genome)) for r in recs]
+                per_gene = {c.name: _entropy([code[i] for code in codes]) for i, c in enumerate(choices)}
+                entry["gene_entropy"] = per_gene
+                entry["mean_entropy"] = sum(per_gene.values()) / len(per_gene) if per_gene else 0.0
+            except (NotImplementedError, ValueError, KeyError, TypeError):
+                pass
+        diversity[g] = entry
+    ok = [r for r in records if _score(r, sign) > -math.inf]
+    best = max(ok, key=lambda r: (_score(r, sign), -r.trial)) if ok else None
+    lineage = []
+    if best is not None:
+        history = genealogy(records, best.key)
+        for i, rec in sorted(history.genealogy_history.items()):
+            lineage.append({"index": i, "key": rec.key, "generation": rec.generation, "origin": rec.origin,
+                            "fitness": rec.fitness[0] if rec.fitness else None,
+                            "parents": [history.genealogy_history[p].key for p in history.genealogy_tree[i]]})  # fmt: skip
+    return {"objective": objectives[0], "operators": operators, "diversity": diversity, "genealogy": lineage,
+            "best": None if best is None else best.key}  # fmt: skip
+
+
+def _space(config: dict[str, Any]) -> Any:
+    """The run's search space, rebuilt from its config (None if it cannot be)."""
+    try:
+        from evonas.config import parse_experiment
+        from evonas.engine.build import build_space, import_plugins
+
+        exp = parse_experiment(config)
+        import_plugins(exp)
+        return build_space(exp)
+    except Exception:  # diagnostics must never fail for want of a plugin; entropy is then left out
+        return None
+
+
+def plot_diagnostics(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Draw ``plots/diagnostics.png``: operator success, diversity, genealogy of the best."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    d = diagnose(run_dir)
+    out = Path(out) if out is not None else run_dir / "plots" / "diagnostics.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(3, 1, figsize=(8, 11))
+    ax = axes[0]
+    for name, op in d["operators"].items():
+        gens = list(op["per_generation"])
+        ax.plot(gens, [op["per_generation"][g]["rate"] for g in gens], "-o", ms=3,
+                label=f"{name} ({op['better']}/{op['children']} = {op['rate']:.0%})")  # fmt: skip
+    ax.set_title("operator success: share of children better than their parent")
+    ax.set_xlabel("generation")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    if d["operators"]:
+        ax.legend(fontsize=7)
+    ax = axes[1]
+    gens = list(d["diversity"])
+    ax.plot(gens, [d["diversity"][g]["unique_share"] for g in gens], "-o", ms=3, label="distinct keys / evaluated")
+    if any("mean_entropy" in d["diversity"][g] for g in gens):
+        ax2 = ax.twinx()
+        ax2.plot(gens, [d["diversity"][g].get("mean_entropy", math.nan) for g in gens], "-s", ms=3, color="tab:orange",
+                 label="mean gene entropy (bits)")  # fmt: skip
+        ax2.set_ylabel("mean gene entropy (bits)")
+        ax2.legend(loc="lower right", fontsize=7)
+    ax.set_ylim(0, 1.05)
+    ax.set_title("population diversity")
+    ax.set_xlabel("generation")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=7)
+    ax = axes[2]
+    nodes = {n["key"]: n for n in d["genealogy"]}
+    for n in d["genealogy"]:
+        for p in n["parents"]:
+            if p in nodes and nodes[p]["fitness"] is not None and n["fitness"] is not None:
+                ax.plot([nodes[p]["generation"], n["generation"]], [nodes[p]["fitness"], n["fitness"]], "-", color="gray", lw=0.8)
+    pts = [n for n in d["genealogy"] if n["fitness"] is not None]
+    ax.scatter([n["generation"] for n in pts], [n["fitness"] for n in pts], s=18, zorder=3,
+               c=["tab:red" if n["key"] == d["best"] else "tab:blue" for n in pts])  # fmt: skip
+    ax.set_title(f"genealogy of the best ({len(d['genealogy'])} genomes; red: the best)")
+    ax.set_xlabel("generation")
+    ax.set_ylabel(d["objective"]["metric"])
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
