@@ -1,4 +1,4 @@
-"""The ``evonas`` command: run | resume | status | plot | list | benchmark.
+"""The ``evonas`` command: run | resume | status | plot | best | list | benchmark.
 
 Bad input gets one line naming the file, the key and what was expected, and
 exit code 2; Ctrl-C stops after recording what finished and exits 130.
@@ -40,7 +40,12 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
         f"evaluated {summary.evaluations} genomes ({summary.failures} failed, {summary.duplicates} repeats answered "
         f"from the journal{cached}) in {summary.generations} generations, {summary.wall_s:.1f} s"
     )
-    lines.append(f"run       {summary.run_dir}/  (best.json, journal.sqlite, logbook.csv, plots/fitness.png)")
+    if getattr(summary, "infeasible", 0) or getattr(summary, "violated", 0):
+        lines.append(
+            f"limits    {summary.infeasible} candidates broke a cheap limit (recorded as infeasible, never trained); "
+            f"{summary.violated} evaluations broke a limit after training"
+        )
+    lines.append(f"run       {summary.run_dir}/  (best.json, journal.sqlite, logbook.csv, plots/)")
     return "\n".join(lines)
 
 
@@ -132,6 +137,23 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from evonas.export import ExportError, export_run
+
+    formats = ("pt", "torchscript") if args.format is None else tuple(dict.fromkeys(["pt", *args.format]))
+    try:
+        result = export_run(args.run_dir, rank=args.rank, epochs=args.epochs, formats=formats, out=args.out,
+                            progress=not args.quiet)  # fmt: skip
+    except ExportError as exc:
+        return _fail(f"export: {exc}")
+    m = result.metrics
+    print(f"exported  rank {m['rank']} genome {result.key}: test_acc={m['test_acc']:.4f} (trained {m['epochs']} epochs on "
+          f"{m['samples']} train+val samples, {m['train_s']:.1f} s; tested on {m['test_samples']})")  # fmt: skip
+    for f in result.files:
+        print(f"wrote     {f}")
+    return 0
+
+
 def _execute(fn: Any, run_dir: Path, objectives: Sequence[Any], folder_error: type) -> int:
     from evonas.engine.replay import ResumeMismatch
     from evonas.engine.runner import RunInterrupted
@@ -167,13 +189,61 @@ def _execute(fn: Any, run_dir: Path, objectives: Sequence[Any], folder_error: ty
 def _cmd_plot(args: argparse.Namespace) -> int:
     from evonas.plotting import plot_run
 
+    if len(args.run_dir) > 1 or args.out:  # several runs on one plot
+        from evonas.compare import plot_runs
+
+        out = args.out or "compare.png"
+        if Path(out).is_dir():
+            return _fail(f"plot: --out: {out} is a folder; expected a file name such as compare.png")
+        try:
+            data = plot_runs(args.run_dir, out, metric=args.metric, x=args.x, band=args.band)
+        except (FileNotFoundError, ValueError) as exc:
+            return _fail(f"plot: {exc}")
+        for name, g in data["groups"].items():
+            print(f"{name:<12} {len(g['runs'])} run(s): median best {data['metric']} {g['median'][-1]:.4f} after {g['x'][-1]} {args.x}")
+        print(data["out"])
+        return 0
     try:
-        files = plot_run(args.run_dir)
+        files = plot_run(args.run_dir[0])
+        from evonas.diagnostics import plot_diagnostics
+
+        files = [*files, plot_diagnostics(args.run_dir[0])]
     except (FileNotFoundError, ValueError) as exc:
         return _fail(str(exc))
     for f in files:
         print(f)
     return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from evonas.config import ConfigError
+    from evonas.report import write_report
+
+    try:
+        path = write_report(args.run_dir, args.out)
+    except (FileNotFoundError, ConfigError) as exc:
+        return _fail(f"report: {exc}")
+    print(path)
+    return 0
+
+
+def _cmd_best(args: argparse.Namespace) -> int:
+    from evonas.choose import best_where, format_choice
+    from evonas.constraints import parse_conditions
+
+    try:
+        conditions = parse_conditions(args.where) if args.where else ()
+    except ValueError as exc:
+        return _fail(f"best: --where: {exc}")
+    show = [m.strip() for m in args.objectives.split(",") if m.strip()] if args.objectives else []
+    if args.objectives is not None and not show:
+        return _fail(f"best: --objectives: expected comma-separated metric names, got '{args.objectives}'")
+    try:
+        choice = best_where(args.run_dir, conditions)
+    except ValueError as exc:
+        return _fail(f"best: {exc}")
+    print(format_choice(choice, conditions, show))
+    return 0 if choice["record"] is not None else 1
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -283,9 +353,40 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="print the snapshot as JSON")
     st.set_defaults(func=_cmd_status)
 
-    pl = sub.add_parser("plot", help="redraw a run's plots", description="Redraw RUN_DIR/plots/fitness.png.")
-    pl.add_argument("run_dir")
+    ex = sub.add_parser(
+        "export", help="retrain and export a run's best genome",
+        description="Retrain the run's K-th best genome on train+val, test it once, write weights, genome, TorchScript.",
+    )  # fmt: skip
+    ex.add_argument("run_dir")
+    ex.add_argument("--rank", type=_int_at_least(1), default=1, help="K-th best distinct genome (default 1)")
+    ex.add_argument("--epochs", type=_int_at_least(1), help="training epochs (default: the run's)")
+    ex.add_argument("--format", action="append", choices=["pt", "torchscript", "onnx"],
+                    help="pt (weights) and torchscript by default; onnx needs the onnx package")  # fmt: skip
+    ex.add_argument("--out", metavar="DIR", help="folder (default RUN_DIR/export)")
+    ex.add_argument("--quiet", action="store_true")
+    ex.set_defaults(func=_cmd_export)
+
+    pl = sub.add_parser("plot", help="redraw a run's plots", description="Redraw RUN_DIR/plots/ (fitness; Pareto fronts and hypervolume with several objectives).")
+    pl.add_argument("run_dir", nargs="+", help="one run folder, or several to compare on one plot")
+    pl.add_argument("--out", metavar="FILE.png", help="compare the runs on one plot in this file")
+    pl.add_argument("--x", choices=["evaluations", "generations"], default="evaluations", help="comparison x axis")
+    pl.add_argument("--metric", help="comparison metric (default: the first objective)")
+    pl.add_argument("--band", choices=["iqr", "ci95"], default="iqr", help="band around the median of several seeds")
     pl.set_defaults(func=_cmd_plot)
+
+    rp = sub.add_parser("report", help="write a run's HTML report", description="One self-contained HTML page about a run.")
+    rp.add_argument("run_dir")
+    rp.add_argument("--out", metavar="FILE.html", help="default RUN_DIR/report.html")
+    rp.set_defaults(func=_cmd_report)
+
+    bs = sub.add_parser(
+        "best", help="the best evaluation meeting conditions",
+        description="Print the full evaluation with the best first objective that meets every --where condition.",
+    )  # fmt: skip
+    bs.add_argument("run_dir")
+    bs.add_argument("--where", action="append", metavar="COND", help="e.g. 'params<50000' or 'params<5e4 and flops<1e6'")
+    bs.add_argument("--objectives", metavar="M1,M2", help="metrics to print (default: the run's objectives)")
+    bs.set_defaults(func=_cmd_best)
 
     ls = sub.add_parser("list", help="list registered components", description="List registered components.")
     ls.add_argument("kind", nargs="?", choices=["spaces", "mutations", "crossovers", "strategies", "selections", "datasets", "fitness", "backends"])

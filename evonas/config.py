@@ -22,6 +22,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from evonas.constraints import Constraint, parse_constraints
+
 __all__ = [
     "ConfigError",
     "Component",
@@ -95,6 +97,8 @@ class Experiment:
     backend: Component = dataclasses.field(default_factory=lambda: Component("local", {}))
     cache: bool = True
     source: str | None = None
+    #: hard limits on metrics (see :mod:`evonas.constraints`)
+    constraints: tuple[Constraint, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved experiment as plain data (written to ``config.yaml`` in the run folder)."""
@@ -126,6 +130,7 @@ class Experiment:
             "timeout": self.timeout,
             "backend": comp(self.backend),
             "cache": self.cache,
+            **({"constraints": [str(c) for c in self.constraints]} if self.constraints else {}),
         }
 
     @property
@@ -151,6 +156,7 @@ TOP_LEVEL_KEYS = {
     "timeout": "seconds one evaluation may take",
     "backend": "where evaluations run {name: local | ray, params}",
     "cache": "reuse evaluations done in earlier runs (true or false)",
+    "constraints": "a list of limits such as 'params <= 100000'",
 }
 
 
@@ -279,6 +285,12 @@ def parse_experiment(raw: Any, source: str | None = None) -> Experiment:
     cache = raw.get("cache", True)
     if not isinstance(cache, bool):
         raise ConfigError(source, "cache", f"expected true or false, got {_kind(cache)}")
+    try:
+        constraints = parse_constraints(raw.get("constraints"))
+    except ValueError as exc:
+        index, sep, message = str(exc).partition("]: ")
+        key = f"constraints{index}]" if sep and index.startswith("[") else "constraints"
+        raise ConfigError(source, key, message if sep else str(exc)) from None
     return Experiment(
         name=name,
         seed=int(seed),
@@ -299,6 +311,7 @@ def parse_experiment(raw: Any, source: str | None = None) -> Experiment:
         backend=backend,
         cache=cache,
         source=source,
+        constraints=constraints,
     )
 
 

@@ -2,7 +2,8 @@
 
 ``plot_run(RUN_DIR)`` draws ``plots/fitness.png``: for each objective, the best,
 mean and worst of the population per generation, the min-max spread shaded,
-and the best so far.
+and the best so far. With several objectives it also draws the Pareto front, the fronts
+over generations and the hypervolume (:mod:`evonas.plotting_pareto`).
 """
 
 from __future__ import annotations
@@ -75,7 +76,13 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         raise ValueError(f"{run_dir}: the logbook is empty (no generation finished)")
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
     title = f"{cfg.get('name', run_dir.name)}: {cfg.get('strategy', {}).get('name', '')} on {cfg.get('space', {}).get('name', '')}"
-    return [plot_fitness(rows, _objectives(run_dir), run_dir / "plots" / "fitness.png", title=title)]
+    objectives = _objectives(run_dir)
+    files = [plot_fitness(rows, objectives, run_dir / "plots" / "fitness.png", title=title)]
+    if len(objectives) > 1 and (run_dir / "journal.sqlite").exists():
+        from evonas.plotting_pareto import plot_pareto
+
+        files += plot_pareto(run_dir, objectives, rows, title=title)
+    return files
 
 
 def plot_benchmark(data: dict[str, Any], out: str | Path) -> Path:

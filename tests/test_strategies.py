@@ -28,6 +28,7 @@ PARAMS: dict[str, dict[str, Any]] = {
     "surrogate": {"initial_samples": 5, "pool": 30, "trees": 10},
     "grid": {"batch": 7},
     "local_search": {"initial_samples": 4},
+    "nsga2": {"population_size": 6, "generations": 20},
 }
 STEADY_STATE = sorted(n for n in STRATEGIES.list() if not STRATEGIES.get(n).generational)
 SPACES = ("nb201", "chain", "mlp")

@@ -144,5 +144,6 @@ def test_parameters_are_checked_by_build(params: dict, message: str | None) -> N
 def test_objectives_may_name_table_metrics() -> None:
     raw = {"space": {"name": "nb201"}, "fitness": {"name": "nb201_table"}, "objectives": [{"metric": "test_acc_200ep"}]}
     assert build(parse_experiment(raw)).experiment.objectives[0].metric == "test_acc_200ep"
-    with pytest.raises(ConfigError, match="reports val_acc, test_acc_200ep, index; got 'params'"):
-        build(parse_experiment({**raw, "objectives": [{"metric": "params"}]}))
+    assert build(parse_experiment({**raw, "objectives": [{"metric": "params", "direction": "min"}]}))
+    with pytest.raises(ConfigError, match="reports val_acc, test_acc_200ep, index, params, flops; got 'size'"):
+        build(parse_experiment({**raw, "objectives": [{"metric": "size"}]}))

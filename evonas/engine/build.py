@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from evonas.config import Component, ConfigError, Experiment, check_params
+from evonas.constraints import ConstraintChecker
 from evonas.datasets import DATASETS, Dataset
 from evonas.evolution import SELECTIONS, Variation
 from evonas.fitness import FITNESSES, FitnessFunction
@@ -54,6 +55,8 @@ class Built:
     variation: Variation
     strategy_cls: type[Strategy]
     initial: list[Genome]
+    #: the experiment's constraints with the input shape cheap metrics are counted at (``None``: no constraints)
+    checker: ConstraintChecker | None = None
 
     def toolbox(self, rng: random.Random | None = None) -> Any:
         """A DEAP toolbox for this experiment whose ``evaluate`` runs the fitness in this process.
@@ -98,8 +101,20 @@ class Built:
             selection_params=dict(exp.selection.params),
             initial=list(self.initial),
             budget=budget if budget is not None else exp.budget,
+            feasibility=self.checker.feasible if self.checker is not None else None,
         )
         return self.strategy_cls(ctx, **exp.strategy.params)
+
+
+def cost_input(space: SearchSpace, fitness: FitnessFunction, dataset: Dataset | None) -> tuple[tuple[int, ...], int]:
+    """The input shape and number of classes cheap metrics are counted at: the dataset's, else the fitness's
+    ``cost_input`` (a table's networks), else the space's example input shape and 10 classes."""
+    if dataset is not None:
+        return tuple(dataset.input_shape), int(dataset.num_classes)
+    given = getattr(fitness, "cost_input", None)
+    if given is not None:
+        return tuple(given[0]), int(given[1])
+    return tuple(space.example_input_shape), 10
 
 
 def evaluation_seed(run_seed: int, key: str) -> int:
@@ -244,6 +259,13 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
                 src, f"objectives[{i}].metric",
                 f"fitness '{exp.fitness.name}' reports {', '.join(fitness.metrics)}; got '{obj.metric}'",
             )  # fmt: skip
+    for i, con in enumerate(exp.constraints):
+        if not con.cheap and fitness.metrics and con.metric not in fitness.metrics:
+            raise ConfigError(
+                src, f"constraints[{i}]",
+                f"fitness '{exp.fitness.name}' reports {', '.join(fitness.metrics)} (and params, flops are counted "
+                f"before training); got '{con.metric}'",
+            )  # fmt: skip
     dataset = None
     if fitness.needs_dataset and load_data:
         dataset = build_dataset(exp)
@@ -285,13 +307,13 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
     except RegistryError as exc:
         raise ConfigError(src, "selection.name", str(exc)) from None
     check_params(sel, exp.selection.params, src, "selection.params")
-    if len(exp.objectives) > 1 and exp.selection.name in ("tournament", "best", "double_tournament"):
-        raise ConfigError(src, "selection.name", f"'{exp.selection.name}' ranks one objective; with several use nsga2 or spea2")
-
     try:
         strategy_cls = STRATEGIES.get(exp.strategy.name)
     except RegistryError as exc:
         raise ConfigError(src, "strategy.name", str(exc)) from None
+    own_selection = getattr(strategy_cls, "multi_objective", False)  # e.g. nsga2: its own selection parameter
+    if len(exp.objectives) > 1 and exp.selection.name in ("tournament", "best", "double_tournament") and not own_selection:
+        raise ConfigError(src, "selection.name", f"'{exp.selection.name}' ranks one objective; with several use nsga2 or spea2")
     check_params(strategy_cls, exp.strategy.params, src, "strategy.params")
     check_backend(exp)
 
@@ -305,7 +327,11 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
         except (ValueError, InvalidGenome) as exc:
             raise ConfigError(src, f"initial_population[{i}]", f"{entry}: {exc}") from None
 
-    built = Built(exp, space, fitness, dataset, variation, strategy_cls, initial)
+    checker = None
+    if exp.constraints:
+        shape, classes = cost_input(space, fitness, dataset)
+        checker = ConstraintChecker(exp.constraints, space, shape, classes)
+    built = Built(exp, space, fitness, dataset, variation, strategy_cls, initial, checker)
     try:  # constructing the strategy checks its parameters' values
         strategy = built.make_strategy()
     except (ValueError, TypeError) as exc:

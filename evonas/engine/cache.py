@@ -30,7 +30,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from evonas.engine.backends import Backend, Job, JobResult
 
@@ -107,33 +107,26 @@ class EvaluationCache:
 
 class CachedBackend(Backend):
     """A backend in front of another: cached evaluations are answered at once, the rest go to the
-    real backend (started only at the first miss) and their successful results are stored."""
+    real backend and their successful results are stored. It has the real backend's slots (a resume
+    replays with the recorded slot counts, so they must be the real ones)."""
 
-    def __init__(self, start: Callable[[], Backend], slots: int, cache: EvaluationCache, problem: str) -> None:
-        self._start, self._inner = start, None
-        self.slots = slots
+    def __init__(self, inner: Backend, cache: EvaluationCache, problem: str) -> None:
+        self.inner = inner
+        self.slots = inner.slots
         self.cache, self.problem = cache, problem
         self._hits: list[JobResult] = []
         self._jobs: dict[int, Job] = {}
         self.hits = 0
 
     @property
-    def inner(self) -> Backend:
-        if self._inner is None:
-            self._inner = self._start()
-            self.slots = self._inner.slots
-        return self._inner
-
-    @property
     def restarts(self) -> int:  # type: ignore[override]
-        return 0 if self._inner is None else self._inner.restarts
+        return self.inner.restarts
 
     def free_slots(self) -> int:
-        free = self.slots if self._inner is None else self._inner.free_slots()
-        return free - len(self._hits)
+        return self.inner.free_slots() - len(self._hits)
 
     def busy(self) -> int:
-        return len(self._hits) + (0 if self._inner is None else self._inner.busy())
+        return len(self._hits) + self.inner.busy()
 
     def submit(self, job: Job) -> None:
         slot = job.key if job.fidelity is None else f"{job.key}@{job.fidelity:g}"
@@ -149,9 +142,7 @@ class CachedBackend(Backend):
         if self._hits:
             out, self._hits = self._hits, []
             return out
-        if self._inner is None:
-            return []
-        results = self._inner.wait(timeout)
+        results = self.inner.wait(timeout)
         for r in results:
             job = self._jobs.pop(r.trial, None)
             if job is not None and r.status == "ok":
@@ -160,9 +151,8 @@ class CachedBackend(Backend):
         return results
 
     def states(self) -> list[dict[str, Any]]:
-        return [] if self._inner is None else self._inner.states()
+        return self.inner.states()
 
     def close(self) -> None:
-        if self._inner is not None:
-            self._inner.close()
+        self.inner.close()
         self.cache.close()

@@ -20,6 +20,8 @@ from typing import Any, Iterator, Sequence
 __all__ = ["Journal", "JournalError", "Record", "JOURNAL_NAME"]
 
 JOURNAL_NAME = "journal.sqlite"
+#: every status a row may have
+STATUSES = ("ok", "failed", "infeasible", "violated")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS evaluations (
@@ -64,7 +66,9 @@ class Record:
     key: str
     generation: int
     genome: dict[str, Any]
-    status: str  # "ok" | "failed"
+    #: "ok" | "failed" | "infeasible" (broke a limit on a cheap metric: never trained) | "violated" (trained,
+    #: its metrics broke a limit); only "ok" rows have a fitness
+    status: str
     metrics: dict[str, Any]
     fitness: tuple[float, ...] | None
     error: str | None = None
@@ -208,7 +212,7 @@ class Journal:
         for i, row in enumerate(rows):
             try:
                 rec = _parse(row)
-                if rec.status not in ("ok", "failed") or not isinstance(rec.genome, dict):
+                if rec.status not in STATUSES or not isinstance(rec.genome, dict):
                     raise ValueError(f"bad status or genome in row {row[1]}")
             except (ValueError, TypeError) as exc:
                 bad = rows[i:]

@@ -1,7 +1,8 @@
 """Files of a run folder derived from the journal and the strategy: written atomically, never pickles.
 
 ``logbook.csv`` / ``logbook.json`` (DEAP Logbook, one row per generation),
-``best.json``, ``hall_of_fame.json``, ``population.json``.
+``best.json``, ``hall_of_fame.json``, ``population.json``, and with several objectives
+``pareto_front.json`` (the non-dominated full evaluations of the journal).
 """
 
 from __future__ import annotations
@@ -125,7 +126,29 @@ def write_results(
         "objectives": [o.metric for o in exp.objectives],
     }
     write_json(run_dir / "best.json", best)
+    if len(exp.objectives) > 1:
+        write_json(run_dir / "pareto_front.json", pareto_front(exp, space, list(rows.values()), strategy))
     return best
+
+
+def pareto_front(exp: Experiment, space: SearchSpace, records: list[Any], strategy: Any = None) -> dict[str, Any]:
+    """The non-dominated full evaluations of ``records`` (``pareto_front.json``), best first objective first."""
+    from evonas.pareto import hypervolume, nondominated
+
+    ok = [r for r in records if r.status == "ok" and r.fitness is not None and r.fidelity is None]
+    front = [ok[i] for i in nondominated([r.fitness for r in ok], exp.weights)]
+    front.sort(key=lambda r: (-exp.objectives[0].weight * r.fitness[0], r.trial))
+    ref = getattr(strategy, "reference_point", None)
+    return {
+        "objectives": [{"metric": o.metric, "direction": o.direction} for o in exp.objectives],
+        "reference_point": ref,
+        "hypervolume": hypervolume([r.fitness for r in front], exp.weights, ref) if ref else None,
+        "front": [
+            {"key": r.key, "genome": r.genome, "describe": space.describe(space.from_dict(r.genome)),
+             "fitness": list(r.fitness), "metrics": r.metrics, "trial": r.trial, "generation": r.generation}
+            for r in front
+        ],
+    }  # fmt: skip
 
 
 def read_logbook(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -28,6 +28,8 @@ class ReplayBackend(Backend):
     """Serves the journal's results (``records`` in arrival order) to the engine loop."""
 
     def __init__(self, records: Sequence[Record], slots_history: Sequence[Sequence[int]], strategy: str) -> None:
+        # infeasible rows were never submitted: the loop finds them in the journal when it asks them again
+        records = [r for r in records if r.status != "infeasible"]
         self._records = deque(sorted(records, key=lambda r: r.seq))
         self._by_trial = {r.trial: r for r in records}
         self._history = sorted((int(s), int(n)) for s, n in slots_history) or [(0, 1)]

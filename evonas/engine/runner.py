@@ -28,7 +28,7 @@ import yaml
 
 from evonas.config import Experiment, parse_experiment
 from evonas.engine import outputs
-from evonas.engine.backends import Backend, EvalContext, Job, JobResult, default_workers, make_backend
+from evonas.engine.backends import Backend, EvalContext, Job, JobResult, make_backend
 from evonas.engine.cache import CachedBackend, EvaluationCache, problem_fingerprint
 from evonas.engine.status import LiveStatus
 from evonas.engine.build import Built, build, evaluation_seed
@@ -70,6 +70,10 @@ class RunSummary:
     discarded: int = 0
     #: why the run stopped early other than by Ctrl-C (a full disk, ...), if it did
     stopped: str | None = None
+    #: candidates that broke a limit on a cheap metric: recorded, never trained (not in ``evaluations``)
+    infeasible: int = 0
+    #: evaluations whose metrics broke a limit checked after training (in ``evaluations``)
+    violated: int = 0
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -206,19 +210,12 @@ class Run:
 
         def real_backend() -> Backend:
             context = EvalContext.of(built.space, built.fitness, built.dataset)
-            backend: Backend
+            backend = make_backend(exp, self.workers, context=context)
             if exp.cache and built.fitness.cacheable:
-                workers = exp.workers if self.workers is None else self.workers
-                slots = _slots_before_start(exp, workers)
-                start_backend = lambda: make_backend(exp, self.workers, context=context)  # noqa: E731
-                cache = EvaluationCache()
-                backend = CachedBackend(start_backend, slots, cache, problem_fingerprint(built))
-                if slots is None:
-                    backend.inner  # a backend that must start to know its size (Ray) starts now
-            else:
-                backend = make_backend(exp, self.workers, context=context)
+                backend = CachedBackend(backend, EvaluationCache(), problem_fingerprint(built))
             history = journal.get_meta("slots", [])
-            journal.set_meta("slots", [*history, [len(journal), backend.slots]])
+            # counted in results the replay serves (infeasible rows are never submitted, so never served)
+            journal.set_meta("slots", [*history, [len(journal) - journal.count("infeasible"), backend.slots]])
             backends.append(backend)
             return backend
 
@@ -247,7 +244,7 @@ class Run:
             stopped = stopped or f"{type(exc).__name__}: {exc}"
         summary = RunSummary(
             run_dir=self.run_dir,
-            evaluations=len(journal),
+            evaluations=len(journal) - journal.count("infeasible"),
             cached=journal.count_cached(),
             failures=journal.count("failed"),
             duplicates=loop.duplicates,
@@ -257,29 +254,21 @@ class Run:
             interrupted=interrupted,
             discarded=discarded,
             stopped=stopped,
+            infeasible=journal.count("infeasible"),
+            violated=journal.count("violated"),
         )
         journal.close()
         if interrupted:
             raise RunInterrupted(summary)
         try:
+            from evonas.diagnostics import plot_diagnostics
             from evonas.plotting import plot_run
 
             plot_run(self.run_dir)
+            plot_diagnostics(self.run_dir)
         except Exception as exc:  # a plot must never lose a finished run
             print(f"evonas: could not draw the plots ({type(exc).__name__}: {exc})", file=sys.stderr)
         return summary
-
-
-def _slots_before_start(exp: Experiment, workers: int | str) -> int | None:
-    """How many evaluations the experiment's backend will run at once, known without starting it (else None)."""
-    if workers == 0:
-        return 1
-    if exp.backend.name != "local":
-        return None
-    if workers != "auto":
-        return int(workers)
-    params = exp.backend.params
-    return default_workers(params.get("num_cpus", 1), params.get("num_gpus"))
 
 
 @dataclasses.dataclass
@@ -330,6 +319,8 @@ class _Loop:
         self.inflight: dict[int, Candidate] = {}
         self.queue: deque[tuple[int, Candidate]] = deque()
         self.duplicates = 0
+        self.checker = built.checker
+        self.infeasible = 0  # candidates recorded as breaking a cheap limit: never trained, no budget spent
         self._repeats_in_a_row = 0
         self._bar: Any = None
         self.live: LiveStatus | None = None  # the run's entry for `evonas status` (None: not kept)
@@ -338,7 +329,7 @@ class _Loop:
     def budget_left(self) -> bool:
         if self._repeats_in_a_row >= self.max_repeats:  # stuck: the strategy only proposes what the run has seen
             return False
-        return self.exp.budget is None or self.next_trial < self.exp.budget
+        return self.exp.budget is None or self.next_trial - self.infeasible < self.exp.budget
 
     def drive(self, start_backend: Callable[[], Backend], replay: ReplayBackend | None) -> None:
         """Run the loop: over ``replay`` while it has recorded results, then over ``start_backend()``."""
@@ -401,10 +392,34 @@ class _Loop:
         elif slot in self.waiting:
             self.waiting[slot].append(cand)
         elif self.budget_left():
+            problems, cheap = self.checker.cheap_violations(cand.genome) if self.checker is not None else ([], {})
+            if problems:  # never trained: recorded (or, replaying, found in the journal) and told the worst fitness
+                self._infeasible(cand, problems, cheap)
+                return
             self._repeats_in_a_row = 0
             self.waiting[slot] = []
             self.queue.append((self.next_trial, cand))
             self.next_trial += 1
+
+    def _infeasible(self, cand: Candidate, problems: list[str], cheap: dict[str, float]) -> None:
+        rec = self.journal.get(cand.key, cand.fidelity)
+        if rec is None or rec.status != "infeasible" or rec.trial != self.next_trial:
+            rec = self.journal.append(Record(
+                trial=self.next_trial, key=cand.key, generation=cand.generation, genome=self.built.space.to_dict(cand.genome),
+                status="infeasible", metrics=dict(cheap), fitness=None, error="; ".join(problems), origin=cand.origin,
+                parents=cand.parents, wall_s=0.0, fidelity=cand.fidelity,
+            ))  # fmt: skip
+            if self.run.on_result is not None:
+                self.run.on_result(rec)
+        self.next_trial += 1
+        self.infeasible += 1
+        self._repeats_in_a_row += 1
+        if self._repeats_in_a_row == self.max_repeats:
+            print(f"evonas: strategy '{self.exp.strategy.name}' asked {self.max_repeats} genomes in a row that the run had "
+                  "already evaluated or that broke a limit; stopping (are the constraints too tight?)", file=sys.stderr)  # fmt: skip
+        self.known.add(cand.slot)
+        self._tell(cand, rec)
+        self._tick(rec)
 
     def _finish(self, result: JobResult) -> None:
         cand = self.inflight.pop(result.trial)
@@ -435,6 +450,8 @@ class _Loop:
                 bad = [o.metric for o, v in zip(self.exp.objectives, values) if not math.isfinite(v)]
                 if bad:
                     status, error = "failed", f"non-finite {', '.join(bad)}"
+                elif self.checker is not None and (broken := self.checker.expensive_violations(metrics)):
+                    status, error = "violated", "; ".join(broken)  # trained, but breaks a limit: the worst fitness
         return Record(
             trial=result.trial,
             key=cand.key,

@@ -87,7 +87,7 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
             meta = {name: json.loads(value) for name, value in db.execute("SELECT name, value FROM meta")}
             counts = dict(db.execute("SELECT status, COUNT(*) FROM evaluations GROUP BY status").fetchall())
             by_worker = db.execute(
-                "SELECT worker, COUNT(*), SUM(status = 'failed'), SUM(wall_s) FROM evaluations GROUP BY worker"
+                "SELECT worker, COUNT(*), SUM(status = 'failed'), SUM(wall_s) FROM evaluations WHERE status != 'infeasible' GROUP BY worker"
             ).fetchall()
             recent = [r[0] for r in db.execute("SELECT finished_at FROM evaluations ORDER BY seq DESC LIMIT 50")]
             config = meta.get("config") or {}
@@ -110,7 +110,8 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
     except sqlite3.DatabaseError as exc:
         raise StatusError(f"{path}: cannot read the journal ({exc})") from None
     live = meta.get("live") or {}
-    done = sum(counts.values())
+    infeasible = counts.get("infeasible", 0)  # broke a cheap limit: recorded, never trained
+    done = sum(counts.values()) - infeasible
     state = live.get("state", "unknown")
     alive = _alive(live["pid"], live.get("host", "")) if "pid" in live else None
     if state == "running" and alive is False:
@@ -125,6 +126,7 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
         "run_dir": str(run_dir), "state": state, "live": live, "name": config.get("name"),
         "strategy": (config.get("strategy") or {}).get("name"), "objective": objectives[0],
         "evaluations": done, "ok": counts.get("ok", 0), "failed": counts.get("failed", 0), "expected": expected,
+        "infeasible": infeasible, "violated": counts.get("violated", 0),
         "rate_per_s": rate, "eta_s": eta, "best": best, "errors": [list(e) for e in errors],
         "per_worker": {str(w): {"evaluations": n, "failed": int(f or 0), "busy_s": float(s or 0)} for w, n, f, s in by_worker},
     }  # fmt: skip
@@ -155,6 +157,8 @@ def format_status(st: dict[str, Any]) -> str:
     share = f" ({100 * st['evaluations'] / expected:.0f}%)" if expected else ""
     progress = f"progress  {st['evaluations']}{'/' + str(expected) if expected else ''} evaluations{share}"
     progress += f", {st['failed']} failed, {live.get('repeats', 0)} repeats answered from the journal"
+    if st.get("infeasible") or st.get("violated"):
+        progress += f", {st.get('infeasible', 0)} infeasible (not trained), {st.get('violated', 0)} violated a limit"
     if st["rate_per_s"]:
         progress += f"; {st['rate_per_s'] * 60:.1f}/min"
     if st["eta_s"] is not None:

@@ -180,6 +180,10 @@ class NB201TableFitness(FitnessFunction):
     e.g. an edge cut off from the output). The engine answers a repeated key from the run's journal,
     so the second such row gets the first one's numbers: they are the same network.
 
+    ``params`` and ``flops`` are those of the decoded network (``space.cost_metrics``, exact and
+    without decoding) for ``num_classes`` classes and ``image_size`` x ``image_size`` RGB inputs
+    (CIFAR-10: 10 and 32), so they can be objectives or constraints.
+
     Example (experiment file)::
 
         space: {name: nb201}
@@ -188,12 +192,17 @@ class NB201TableFitness(FitnessFunction):
 
     needs_dataset = False
     cacheable = False  # a lookup already
-    metrics = ("val_acc", "test_acc_200ep", "index")
+    metrics = ("val_acc", "test_acc_200ep", "index", "params", "flops")
 
-    def __init__(self, table: str | None = None, noise: float = 0.0) -> None:
+    def __init__(self, table: str | None = None, noise: float = 0.0, num_classes: int = 10, image_size: int = 32) -> None:
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not math.isfinite(noise) or noise < 0:
             raise ValueError(f"noise: expected a standard deviation >= 0 in percentage points, got {noise!r}")
-        self.params = {"table": table, "noise": float(noise)}
+        for name, value in (("num_classes", num_classes), ("image_size", image_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        #: the input shape and number of classes the table's networks were built for (cheap metrics)
+        self.cost_input = ((3, image_size, image_size), num_classes)
+        self.params = {"table": table, "noise": float(noise), "num_classes": num_classes, "image_size": image_size}
         self.table = load_table(table)  # a bad table is a configuration error, before the run starts
         self._checked: SearchSpace | None = None  # the space last checked (kept alive: no id reuse)
 
@@ -225,4 +234,6 @@ class NB201TableFitness(FitnessFunction):
         val = row.val_acc_12ep
         if self.params["noise"]:
             val += random.Random(seed).gauss(0.0, self.params["noise"])
-        return {"val_acc": round(val / 100.0, 12), "test_acc_200ep": row.test_acc_200ep, "index": float(row.index)}
+        shape, classes = self.cost_input
+        costs = space.cost_metrics(genome, input_shape=shape, num_classes=classes)
+        return {"val_acc": round(val / 100.0, 12), "test_acc_200ep": row.test_acc_200ep, "index": float(row.index), **costs}

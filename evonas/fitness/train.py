@@ -27,7 +27,9 @@ import torch.nn.functional as F
 
 from evonas.datasets.base import Dataset
 from evonas.fitness.base import FITNESSES, EvaluationError, FitnessFunction
+from evonas.fitness.latency import measure_latency_ms
 from evonas.spaces.base import Genome, SearchSpace
+from evonas.spaces.cost import count_flops
 
 __all__ = ["TrainFitness"]
 
@@ -59,10 +61,13 @@ class TrainFitness(FitnessFunction):
     else fp16; on CPU bf16 only where the CPU has native bf16 instructions (AVX512-BF16 /
     AMX; measured faster there at equal accuracy, and several times slower where emulated).
     ``schedule`` is ``cosine`` (per step, to zero) or ``constant``. ``max_train_samples``
-    caps the training set (its first samples; the split is already shuffled).
+    caps the training set (its first samples; the split is already shuffled). ``flops``: one
+    forward pass at batch size 1 (torch's ``FlopCounterMode``). ``latency: true`` also reports
+    ``latency_ms``: the median of ``latency_repeats`` timed forward passes of a
+    ``latency_batch_size`` batch on the evaluation device, after ``latency_warmup`` untimed ones.
     """
 
-    metrics = ("val_acc", "val_loss", "train_loss", "params", "train_s", "epochs")
+    metrics: tuple[str, ...] = ("val_acc", "val_loss", "train_loss", "params", "flops", "train_s", "epochs")
     supports_fidelity = True
 
     def __init__(
@@ -81,6 +86,10 @@ class TrainFitness(FitnessFunction):
         schedule: str = "cosine",
         eval_batch_size: int = 1024,
         max_train_samples: int | None = None,
+        latency: bool = False,
+        latency_batch_size: int = 1,
+        latency_repeats: int = 30,
+        latency_warmup: int = 5,
     ) -> None:
         self.epochs = _int("epochs", epochs, 1)
         if not isinstance(device, str) or not device:
@@ -99,6 +108,12 @@ class TrainFitness(FitnessFunction):
         self.schedule = _choice("schedule", schedule, _SCHEDULES)
         self.eval_batch_size = _int("eval_batch_size", eval_batch_size, 1)
         self.max_train_samples = None if max_train_samples is None else _int("max_train_samples", max_train_samples, 1)
+        if not isinstance(latency, bool):
+            raise ValueError(f"latency must be true or false, got {latency!r}")
+        self.latency = (latency, _int("latency_batch_size", latency_batch_size, 1),
+                        _int("latency_repeats", latency_repeats, 1), _int("latency_warmup", latency_warmup, 0))  # fmt: skip
+        if latency:
+            self.metrics = (*type(self).metrics, "latency_ms")
         self.defaults = _check_hparams(
             dict(lr=lr, optimizer=optimizer, weight_decay=weight_decay, batch_size=batch_size, momentum=momentum), ""
         )
@@ -106,6 +121,8 @@ class TrainFitness(FitnessFunction):
             epochs=self.epochs, device=device, threads=self.threads, channels_last=channels_last, amp=amp,
             lr=lr, optimizer=optimizer, weight_decay=weight_decay, batch_size=batch_size, momentum=momentum,
             schedule=schedule, eval_batch_size=self.eval_batch_size, max_train_samples=self.max_train_samples,
+            latency=latency, latency_batch_size=latency_batch_size, latency_repeats=latency_repeats,
+            latency_warmup=latency_warmup,
         )  # fmt: skip
         self._runtime: tuple[torch.device, torch.dtype | None] | None = None
 
@@ -132,11 +149,27 @@ class TrainFitness(FitnessFunction):
             raise ValueError(reason)
         hp = dict(self.defaults)
         hp.update(_check_hparams({k: v for k, v in space.hparams(genome).items() if k in _GENOME_HPARAMS}, "genome "))
+        return self._train(genome, space, dataset, int(seed), hp, fidelity)[1]
+
+    def fit(self, genome: Genome, *, space: SearchSpace, dataset: Dataset, seed: int) -> tuple[torch.nn.Module, dict[str, float]]:
+        """Train like :meth:`evaluate` and return the trained network too (in eval mode), e.g. to export it.
+
+        The metrics are measured on ``dataset``'s validation split, so pass a dataset whose ``x_val`` is
+        the data to score (``evonas export`` trains on train + validation and scores on the test split).
+        """
+        hp = dict(self.defaults)
+        hp.update(_check_hparams({k: v for k, v in space.hparams(genome).items() if k in _GENOME_HPARAMS}, "genome "))
+        model, metrics = self._train(genome, space, dataset, int(seed), hp, None)
+        return model, metrics
+
+    def _train(
+        self, genome: Genome, space: SearchSpace, dataset: Dataset, seed: int, hp: dict[str, Any], fidelity: float | None
+    ) -> tuple[torch.nn.Module, dict[str, float]]:
         device, amp_dtype = self._resolve()
         message = ""
         for attempt in range(2):  # out of memory: one more try with half the batch, then a failed evaluation
             try:
-                return self._run(genome, space, dataset, int(seed), hp, device, amp_dtype, fidelity)
+                return self._run(genome, space, dataset, seed, hp, device, amp_dtype, fidelity)
             except EvaluationError:
                 raise
             except RuntimeError as exc:  # torch.OutOfMemoryError included
@@ -172,10 +205,11 @@ class TrainFitness(FitnessFunction):
         device: torch.device,
         amp_dtype: torch.dtype | None,
         fidelity: float | None = None,
-    ) -> dict[str, float]:
+    ) -> tuple[torch.nn.Module, dict[str, float]]:
         channels_last = self.channels_last and len(dataset.input_shape) == 3
         torch.manual_seed(seed)
         model = space.decode(genome, input_shape=dataset.input_shape, num_classes=dataset.num_classes)
+        flops = count_flops(model, tuple(dataset.input_shape))  # on the host, before training: no RNG drawn
         if channels_last:
             model = model.to(device, memory_format=torch.channels_last)
         else:
@@ -248,13 +282,22 @@ class TrainFitness(FitnessFunction):
         val_loss, val_acc = _score(model, data.x_val, data.y_val, self.eval_batch_size, autocast)
         if not math.isfinite(val_loss):
             raise EvaluationError("non-finite loss on the validation split")
-        return {
+        extra: dict[str, float] = {}
+        if self.latency[0]:
+            _, batch, repeats, warmup = self.latency
+            extra["latency_ms"] = measure_latency_ms(
+                model, tuple(dataset.input_shape), batch_size=batch, device=device, repeats=repeats, warmup=warmup,
+                channels_last=channels_last, autocast=autocast,
+            )  # fmt: skip
+        return model, {
             "val_acc": val_acc,
             "val_loss": val_loss,
             "train_loss": train_loss,
             "params": int(n_params),
+            "flops": flops,
             "train_s": train_s,
             "epochs": self.epochs if fidelity is None else total / len(starts),
+            **extra,
         }
 
 

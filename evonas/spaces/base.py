@@ -113,6 +113,22 @@ class SearchSpace(ABC):
         """A short human-readable one-liner for tables and progress output."""
         return canonical_json(self.to_dict(genome))
 
+    def cost_metrics(self, genome: Genome, *, input_shape: tuple[int, ...], num_classes: int) -> dict[str, float]:
+        """Cheap metrics of ``genome``'s network, known before training: ``params`` and ``flops``.
+
+        The default decodes the network and counts (FLOPs with torch's ``FlopCounterMode``, one
+        forward pass of a batch of one; see :mod:`evonas.spaces.cost`). Override it with an exact
+        shortcut where decoding is slow.
+
+        Example::
+
+            space.cost_metrics(genome, input_shape=(1, 8, 8), num_classes=10)  # {'params': 8139, 'flops': 520192}
+        """
+        from evonas.spaces.cost import network_costs
+
+        net = self.decode(genome, input_shape=tuple(input_shape), num_classes=num_classes)
+        return network_costs(net, tuple(input_shape))
+
     def check_input(self, input_shape: tuple[int, ...]) -> str | None:
         """``None`` if networks of this space accept ``input_shape``, else the reason they do not."""
         if len(input_shape) not in self.input_ranks:

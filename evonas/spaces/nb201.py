@@ -148,6 +148,16 @@ class NB201Space(SearchSpace):
                 return NB201Genome(edges=tuple(edges))
             edges = pruned
 
+    def cost_metrics(self, genome: Genome, *, input_shape: tuple[int, ...], num_classes: int) -> dict[str, float]:
+        """``params`` and ``flops`` of the decoded network, exact, from a per-(edge, op) table built once with torch
+        (see :mod:`evonas.spaces.nb201_cost`): no network is decoded per genome."""
+        from evonas.spaces.nb201_cost import nb201_costs
+
+        reason = self.check_input(tuple(input_shape))
+        if reason is not None:
+            raise ValueError(reason)
+        return nb201_costs(self, genome, input_shape=tuple(input_shape), num_classes=num_classes)
+
     def hparams(self, genome: Genome) -> dict[str, Any]:
         """Nothing: nb201 genomes carry no training hyperparameters."""
         return {}

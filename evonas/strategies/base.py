@@ -16,7 +16,7 @@ import dataclasses
 import math
 import random
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 from deap import tools
@@ -60,6 +60,16 @@ class SearchContext:
     selection_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     initial: Sequence[Genome] = ()
     budget: int | None = None
+    #: the run's check of cheap constraints (``None``: no constraints); strategies call :meth:`feasible`
+    feasibility: Callable[[Genome], bool] | None = None
+
+    def feasible(self, genome: Genome) -> bool:
+        """Whether ``genome`` meets the run's limits on cheap metrics (params, FLOPs): redraw it if not.
+
+        The engine never trains a genome that breaks one (it records it as ``infeasible``), so a strategy
+        that redraws such genomes spends no asks on them. Pure: the same genome always gives the same answer.
+        """
+        return True if self.feasibility is None else self.feasibility(genome)
 
     @property
     def weights(self) -> tuple[float, ...]:

@@ -25,8 +25,9 @@ class GeneticAlgorithm(Strategy):
     with probability ``cxpb``, by mutation with ``mutpb``, else a copy; the next
     population is the ``elitism`` best of parents + children plus
     ``population_size - elitism`` chosen by the selection operator from that pool.
-    Children whose key the run has already seen are re-drawn up to ``max_retries``
-    times, so the budget goes to new architectures.
+    Children whose key the run has already seen, or that break a limit on a cheap
+    metric (``constraints:``), are re-drawn up to ``max_retries`` times, so the
+    budget goes to new, feasible architectures.
 
     Multi-fidelity (successive halving within each generation): with ``fidelity``
     set, every new genome of a generation is first trained briefly (that share of
@@ -139,11 +140,12 @@ class GeneticAlgorithm(Strategy):
 
     # -- internals -------------------------------------------------------------------------
     def _fresh(self, make: Callable[[], _Made]) -> _Child:
-        """Call ``make()`` until it gives a key the run has not seen (at most ``max_retries`` extra times)."""
+        """Call ``make()`` until it gives a feasible genome with a key the run has not seen (at most
+        ``max_retries`` extra times; the engine records a genome that is still infeasible without training it)."""
         genome, origin, parents = make()
         key = self.ctx.space.key(genome)
         for _ in range(self.max_retries):
-            if key not in self._seen:
+            if key not in self._seen and self.ctx.feasible(genome):
                 break
             genome, origin, parents = make()
             key = self.ctx.space.key(genome)
@@ -167,17 +169,26 @@ class GeneticAlgorithm(Strategy):
         def child() -> _Made:
             op = self.rng.random()
             if op < self.cxpb and var.can_cross and len(pop) > 1:
-                a, b = self.rng.sample(pop, 2)
+                a, b = self._parent_pair()
                 c1, _, name = var.crossover(a.genome, b.genome, rng=self.rng)
                 return c1, f"crossover:{name}", (a.key, b.key)
             if op < self.cxpb + self.mutpb:
-                a = self.rng.choice(pop)
+                a = self._parent()
                 c, name = var.mutate(a.genome, rng=self.rng)
                 return c, f"mutation:{name}", (a.key,)
-            a = self.rng.choice(pop)
+            a = self._parent()
             return a.genome, "copy", (a.key,)
 
         return [self._fresh(child) for _ in range(self.lambda_)]
+
+    def _parent(self) -> Individual:
+        """One parent from the population (uniformly at random; subclasses choose otherwise)."""
+        return self.rng.choice(self.population)
+
+    def _parent_pair(self) -> tuple[Individual, Individual]:
+        """Two distinct parents for crossover."""
+        a, b = self.rng.sample(self.population, 2)
+        return a, b
 
     def _close_generation(self) -> None:
         batch = [self._full.get(i, self._told[i]) for i in range(len(self._batch))]

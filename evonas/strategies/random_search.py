@@ -43,8 +43,8 @@ class RandomSearch(BatchedSampling):
             else:
                 g, origin = space.sample(rng=self.rng), "sample"
                 key = space.key(g)
-                for _ in range(self.max_retries):
-                    if key not in self._seen:
+                for _ in range(self.max_retries):  # a seen key or a broken cheap limit: draw again
+                    if key not in self._seen and self.ctx.feasible(g):
                         break
                     g = space.sample(rng=self.rng)
                     key = space.key(g)

@@ -1,0 +1,97 @@
+"""Choosing from a finished (or running) run: the best full evaluation that meets some conditions.
+
+What ``evonas best RUN_DIR --where "params<50000"`` prints. Reads the journal read-only.
+
+Example::
+
+    pick = best_where("runs/multiobjective", parse_conditions("params<50000"))
+    pick["metrics"]["val_acc"], pick["genome"]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from pathlib import Path
+from typing import Any, Sequence
+
+from evonas.constraints import Constraint
+
+__all__ = ["best_where", "format_choice"]
+
+
+def best_where(run_dir: str | Path, conditions: Sequence[Constraint]) -> dict[str, Any]:
+    """The full evaluation with the best first objective among those meeting every condition.
+
+    Returns ``{"record": {...} | None, "matches": n, "evaluations": m, "objectives": [...]}``; raises
+    ``ValueError`` for a folder without a journal or a condition on a metric no evaluation reports.
+    """
+    path = Path(run_dir) / "journal.sqlite"
+    if not path.is_file():
+        raise ValueError(f"{run_dir}: not a run folder (no journal.sqlite)")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
+            rows = db.execute(
+                "SELECT trial, key, generation, genome, metrics, fitness FROM evaluations WHERE status = 'ok'"
+                " AND fitness IS NOT NULL AND fidelity IS NULL ORDER BY trial"
+            ).fetchall()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(f"{path}: cannot read the journal ({exc})") from None
+    config = json.loads(meta.get("config", "{}")) or {}
+    objectives = config.get("objectives") or [{"metric": "val_acc", "direction": "max"}]
+    sign = 1.0 if objectives[0].get("direction", "max") == "max" else -1.0
+    records = [
+        {"trial": t, "key": k, "generation": g, "genome": json.loads(gen), "metrics": json.loads(m or "{}"),
+         "fitness": json.loads(f)}
+        for t, k, g, gen, m, f in rows
+    ]  # fmt: skip
+    reported = {name for r in records for name in r["metrics"]}
+    for c in conditions:
+        if records and c.metric not in reported:
+            raise ValueError(f"no evaluation reports the metric '{c.metric}'; they report: {', '.join(sorted(reported))}")
+    matching = [r for r in records if all(c.holds(r["metrics"].get(c.metric)) for c in conditions)]
+    best = None
+    for r in matching:
+        v = r["fitness"][0]
+        if v is not None and math.isfinite(v) and (best is None or sign * v > sign * best["fitness"][0]):
+            best = r
+    return {"record": best, "matches": len(matching), "evaluations": len(records), "objectives": objectives,
+            "config": config}  # fmt: skip
+
+
+def format_choice(choice: dict[str, Any], conditions: Sequence[Constraint], show: Sequence[str] = ()) -> str:
+    """The lines ``evonas best`` prints for :func:`best_where`'s result."""
+    rec = choice["record"]
+    where = " and ".join(str(c) for c in conditions) or "no condition"
+    if rec is None:
+        return f"none      no full evaluation of {choice['evaluations']} meets {where}"
+    names = list(show) or [o["metric"] for o in choice["objectives"]] + [c.metric for c in conditions]
+    names = list(dict.fromkeys(names))
+    parts = []
+    for n in names:
+        v = rec["metrics"].get(n)
+        parts.append(f"{n}={v:.4g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{n}=?")
+    lines = [
+        f"best      {'  '.join(parts)}",
+        f"genome    {_describe(choice['config'], rec['genome'])}  (key {rec['key']}, trial {rec['trial']}, generation {rec['generation']})",
+        f"json      {json.dumps(rec['genome'], sort_keys=True)}",
+        f"matches   {choice['matches']} of {choice['evaluations']} full evaluations meet {where}",
+    ]
+    return "\n".join(lines)
+
+
+def _describe(config: dict[str, Any], genome: dict[str, Any]) -> str:
+    """The space's one-line description of ``genome`` (the JSON if the space cannot be built here)."""
+    try:
+        from evonas.spaces import make_space
+
+        space_cfg = config.get("space") or {}
+        space = make_space(space_cfg["name"], dict(space_cfg.get("params") or {}), space_cfg.get("file"))
+        return space.describe(space.from_dict(genome))
+    except Exception:  # a plugin space, a moved declaration file: the JSON says it all
+        return json.dumps(genome, sort_keys=True)

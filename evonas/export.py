@@ -1,0 +1,154 @@
+"""``evonas export``: retrain a run's chosen genome on train + validation, test it once, write it out.
+
+The genome is the run's K-th best full evaluation by the first objective. It is
+trained with the run's ``train`` fitness settings (``--epochs`` overrides the
+epochs) on the training and validation splits together, then scored once on
+the test split, which no search ever saw. Written to ``RUN_DIR/export/`` (or
+``--out``):
+
+- ``model.pt``: the ``state_dict`` (load it into ``space.decode(genome, ...)``);
+- ``model.torchscript.pt``: a TorchScript module (``torch.jit.load``, no evonas needed), float32, CPU;
+- ``model.onnx`` when the ``onnx`` package is installed (``--format onnx``);
+- ``genome.json`` (the space, genome and key, as ``initial_population`` reads it) and
+  ``metrics.json`` (test accuracy and loss, epochs, seed, training time, input shape, classes).
+
+Example::
+
+    result = export_run("runs/quickstart-20261128-064700", rank=1, epochs=10)
+    print(result.metrics["test_acc"], result.files)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ExportError", "ExportResult", "export_run"]
+
+FORMATS = ("pt", "torchscript", "onnx")
+
+
+class ExportError(RuntimeError):
+    """A run that cannot be exported as asked (one line, for the command line)."""
+
+
+@dataclasses.dataclass
+class ExportResult:
+    out_dir: Path
+    files: list[Path]
+    metrics: dict[str, Any]
+    genome: dict[str, Any]
+    key: str
+
+
+def _choose(run_dir: Path, rank: int, objectives: Any) -> Any:
+    from evonas.engine.journal import JOURNAL_NAME, Journal
+
+    with Journal(run_dir / JOURNAL_NAME) as journal:
+        records = [r for r in journal.records("seq") if r.status == "ok" and r.fitness and r.fidelity is None]
+    records = [r for r in records if math.isfinite(r.fitness[0])]
+    if not records:
+        raise ExportError(f"{run_dir}: the run has no successful evaluation to export")
+    first = objectives[0]
+    ranked: list[Any] = []
+    seen: set[str] = set()
+    for r in sorted(records, key=lambda r: (-first.weight * r.fitness[0], r.seq)):
+        if r.key not in seen:
+            seen.add(r.key)
+            ranked.append(r)
+    if rank > len(ranked):
+        raise ExportError(f"--rank {rank}: the run has {len(ranked)} distinct successful genomes")
+    return ranked[rank - 1]
+
+
+def export_run(
+    run_dir: str | Path,
+    *,
+    rank: int = 1,
+    epochs: int | None = None,
+    formats: tuple[str, ...] = ("pt", "torchscript"),
+    out: str | Path | None = None,
+    seed: int | None = None,
+    progress: bool = False,
+) -> ExportResult:
+    """Retrain the run's ``rank``-th best genome on train + validation, test it, and write ``formats``."""
+    import torch
+
+    from evonas.config import ConfigError, load_experiment
+    from evonas.datasets.base import Dataset
+    from evonas.engine.build import build
+    from evonas.engine.outputs import atomic_write
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file() or not (run_dir / "journal.sqlite").is_file():
+        raise ExportError(f"{run_dir}: not a run folder (no config.yaml and journal.sqlite)")
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ExportError(f"--format: expected {', '.join(FORMATS)}, got {', '.join(bad)}")
+    try:
+        built = build(load_experiment(run_dir / "config.yaml"))
+    except ConfigError as exc:
+        raise ExportError(str(exc)) from None
+    exp, space, fitness, data = built.experiment, built.space, built.fitness, built.dataset
+    if not hasattr(fitness, "fit") or data is None:
+        raise ExportError(f"fitness '{exp.fitness.name}' trains nothing; there is no network to export")
+    if "onnx" in formats:
+        try:
+            import onnx  # noqa: F401
+        except ImportError:
+            raise ExportError("--format onnx needs the onnx package: pip install onnx onnxscript") from None
+    chosen = _choose(run_dir, rank, exp.objectives)
+    genome = space.from_dict(chosen.genome)
+    if epochs is not None:
+        fitness = type(fitness)(**{**fitness.params, "epochs": int(epochs)})
+    full = Dataset(
+        name=f"{data.name} (train+val; scored on test)",
+        x_train=np.concatenate([data.x_train, data.x_val]), y_train=np.concatenate([data.y_train, data.y_val]),
+        x_val=data.x_test, y_val=data.y_test, x_test=data.x_test[:0], y_test=data.y_test[:0], num_classes=data.num_classes,
+    )  # fmt: skip
+    if len(full.y_val) == 0:
+        raise ExportError(f"dataset '{exp.dataset.name}' has no test split (set dataset.params.test_fraction)")
+    seed = chosen.seed if seed is None else seed
+    if progress:
+        print(f"export: training {space.describe(genome)} for {fitness.epochs} epochs on {len(full.y_train)} samples ...", flush=True)
+    model, metrics = fitness.fit(genome, space=space, dataset=full, seed=int(seed))
+    model = model.to("cpu", memory_format=torch.contiguous_format).float().eval()
+
+    out_dir = Path(out) if out is not None else run_dir / "export"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    example = torch.from_numpy(np.ascontiguousarray(data.x_test[:2], dtype=np.float32))
+    if "pt" in formats:
+        torch.save(model.state_dict(), out_dir / "model.pt")
+        files.append(out_dir / "model.pt")
+    if "torchscript" in formats:
+        import warnings
+
+        with torch.no_grad(), warnings.catch_warnings():
+            # torch marks TorchScript as deprecated in favour of torch.export; it is still the format that
+            # loads with torch.jit.load alone, in any process, which is what an exported model is for
+            warnings.simplefilter("ignore", DeprecationWarning)
+            scripted = torch.jit.trace(model, example)
+        scripted.save(str(out_dir / "model.torchscript.pt"))
+        files.append(out_dir / "model.torchscript.pt")
+    if "onnx" in formats:
+        torch.onnx.export(model, (example,), str(out_dir / "model.onnx"), input_names=["x"], output_names=["logits"],
+                          dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})  # fmt: skip
+        files.append(out_dir / "model.onnx")
+    result_metrics = {
+        "test_acc": metrics["val_acc"], "test_loss": metrics["val_loss"], "train_loss": metrics["train_loss"],
+        "params": metrics["params"], "train_s": metrics["train_s"], "epochs": fitness.epochs, "seed": int(seed),
+        "trained_on": "train+val", "samples": len(full.y_train), "test_samples": len(full.y_val),
+        "input_shape": list(data.input_shape), "num_classes": data.num_classes, "rank": rank,
+        "search_metrics": chosen.metrics,
+    }  # fmt: skip
+    genome_doc = {"space": space.name, "genome": chosen.genome, "key": chosen.key, "describe": space.describe(genome)}
+    atomic_write(out_dir / "genome.json", json.dumps(genome_doc, indent=1) + "\n")
+    atomic_write(out_dir / "metrics.json", json.dumps(result_metrics, indent=1, default=float) + "\n")
+    files += [out_dir / "genome.json", out_dir / "metrics.json"]
+    return ExportResult(out_dir, files, result_metrics, chosen.genome, chosen.key)

@@ -1,0 +1,129 @@
+"""Plots of multi-objective runs: the final Pareto front, the fronts over generations, the hypervolume.
+
+Read from the run folder only (journal, read-only; ``config.yaml``; ``logbook.json``); never imports
+torch. With more than two objectives the fronts are drawn over the first two (the front itself is
+computed over all of them).
+
+Example::
+
+    plot_pareto(Path("runs/multiobjective"))   # -> [plots/pareto_front.png, plots/pareto_fronts.png, plots/hypervolume.png]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+__all__ = ["plot_pareto", "read_points"]
+
+
+def read_points(run_dir: Path) -> list[tuple[int, list[float]]]:
+    """``(generation, fitness)`` of every successful full evaluation in the run's journal, in trial order."""
+    path = run_dir / "journal.sqlite"
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = db.execute(
+            "SELECT generation, fitness FROM evaluations WHERE status = 'ok' AND fitness IS NOT NULL"
+            " AND fidelity IS NULL ORDER BY trial"
+        ).fetchall()
+    finally:
+        db.close()
+    out = []
+    for gen, fitness in rows:
+        values = json.loads(fitness)
+        if values and all(v is not None and math.isfinite(v) for v in values):
+            out.append((int(gen), [float(v) for v in values]))
+    return out
+
+
+def _hypervolumes(rows: list[dict[str, Any]], points: list[tuple[int, list[float]]], weights: list[float]) -> list[tuple[int, float]]:
+    """Per generation: the logbook's ``hypervolume`` if the strategy logged it, else computed from the journal
+    (front of everything evaluated up to that generation; reference point derived from the first generation)."""
+    from evonas.pareto import derive_reference, hypervolume
+
+    logged = [(int(r["gen"]), float(r["hypervolume"])) for r in rows if r.get("hypervolume") is not None]
+    if logged:
+        return logged
+    gens = sorted({g for g, _ in points})
+    if not gens:
+        return []
+    ref = derive_reference([p for g, p in points if g == gens[0]], weights)
+    return [(g, hypervolume([p for h, p in points if h <= g], weights, ref)) for g in gens]
+
+
+def plot_pareto(run_dir: Path, objectives: list[dict[str, str]], rows: list[dict[str, Any]], title: str = "") -> list[Path]:
+    """Draw ``plots/pareto_front.png``, ``plots/pareto_fronts.png`` and ``plots/hypervolume.png``; returns them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from evonas.pareto import nondominated
+
+    weights = [1.0 if o.get("direction", "max") == "max" else -1.0 for o in objectives]
+    points = read_points(run_dir)
+    if not points:
+        raise ValueError(f"{run_dir}: no successful evaluation to draw a Pareto front from")
+    out_dir = run_dir / "plots"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ys, xs = objectives[0]["metric"], objectives[1]["metric"]
+    label = {m: f"{o['metric']} ({o.get('direction', 'max')})" for m, o in ((ys, objectives[0]), (xs, objectives[1]))}
+    allx = [p[1] for _, p in points]
+    logx = min(allx) > 0 and max(allx) / min(allx) > 20
+
+    def front_of(pts: list[list[float]]) -> list[list[float]]:
+        return sorted((pts[i] for i in nondominated(pts, weights)), key=lambda p: p[1])
+
+    def axes(ax: Any) -> None:
+        ax.set_xlabel(label[xs])
+        ax.set_ylabel(label[ys])
+        if logx:
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+
+    files = []
+    # the final front
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.scatter(allx, [p[0] for _, p in points], s=10, color="lightgray", label=f"evaluated ({len(points)})")
+    front = front_of([p for _, p in points])
+    ax.step([p[1] for p in front], [p[0] for p in front], where="post" if weights[1] < 0 else "pre", color="tab:red", lw=1)
+    ax.scatter([p[1] for p in front], [p[0] for p in front], s=30, color="tab:red", zorder=3, label=f"Pareto front ({len(front)})")
+    axes(ax)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Pareto front")
+    files.append(_save(fig, out_dir / "pareto_front.png"))
+    # fronts over generations
+    gens = sorted({g for g, _ in points})
+    cmap = plt.get_cmap("viridis")
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for g in gens:
+        f = front_of([p for h, p in points if h <= g])
+        color = cmap(g / max(1, gens[-1]))
+        ax.step([p[1] for p in f], [p[0] for p in f], where="post" if weights[1] < 0 else "pre", color=color, lw=0.8, alpha=0.8)
+        ax.scatter([p[1] for p in f], [p[0] for p in f], s=14, color=color, zorder=3)
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(gens[0], gens[-1] if gens[-1] > gens[0] else gens[0] + 1))
+    fig.colorbar(sm, ax=ax, label="generation")
+    axes(ax)
+    ax.set_title("Pareto front after each generation")
+    files.append(_save(fig, out_dir / "pareto_fronts.png"))
+    # hypervolume
+    hv = _hypervolumes(rows, points, weights)
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.plot([g for g, _ in hv], [v for _, v in hv], "-o", ms=3, color="tab:blue")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("hypervolume of the front")
+    ax.grid(alpha=0.3)
+    files.append(_save(fig, out_dir / "hypervolume.png"))
+    return files
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,57 @@
+"""Exact ``params`` and ``flops`` of ``nb201`` networks without decoding each genome.
+
+The parameters and FLOPs of an nb201 network are a fixed part (stem, reduction blocks, classifier)
+plus one term per (edge, op) of its canonical cell, the same in all ``3N`` cells of a stage pattern:
+nothing else depends on the genome. :func:`cost_table` measures those terms once per space
+configuration with torch (:func:`evonas.spaces.cost.network_costs` on reference networks: the
+all-``none`` network, and for each edge and op the network with only that edge set), and
+:func:`nb201_costs` adds them up for the canonical edges. The test suite checks the sum against
+decoding and counting on random genomes.
+
+Example::
+
+    nb201_costs(space, genome, input_shape=(3, 32, 32), num_classes=10)  # {'params': ..., 'flops': ...}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["cost_table", "nb201_costs"]
+
+_TABLES: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def cost_table(space: Any, input_shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
+    """``{"base": {metric: v}, "edge": {(edge, op): {metric: v}}}`` for ``space``'s C, N and op set (cached)."""
+    key = (space.C, space.N, tuple(space.ops), tuple(input_shape), int(num_classes))
+    table = _TABLES.get(key)
+    if table is None:
+        from evonas.spaces.cost import network_costs
+        from evonas.spaces.nb201 import NUM_EDGES, NB201Network
+
+        def costs(edges: tuple[str, ...]) -> dict[str, float]:
+            net = NB201Network(edges, in_channels=int(input_shape[0]), C=space.C, N=space.N, num_classes=num_classes)
+            return network_costs(net, tuple(input_shape))
+
+        none = ("none",) * NUM_EDGES
+        base = costs(none)
+        edge: dict[tuple[int, str], dict[str, float]] = {}
+        for e in range(NUM_EDGES):
+            for op in space.ops:
+                if op != "none":
+                    only = costs(none[:e] + (op,) + none[e + 1 :])
+                    edge[(e, op)] = {m: only[m] - base[m] for m in base}
+        table = _TABLES[key] = {"base": base, "edge": edge}
+    return table
+
+
+def nb201_costs(space: Any, genome: Any, *, input_shape: tuple[int, ...], num_classes: int) -> dict[str, float]:
+    """``params`` and ``flops`` of ``space.decode(genome, ...)``, summed from :func:`cost_table`."""
+    table = cost_table(space, tuple(input_shape), num_classes)
+    out = dict(table["base"])
+    for e, op in enumerate(space.canonical(genome).edges):
+        if op != "none":
+            for m, v in table["edge"][(e, op)].items():
+                out[m] += v
+    return {m: int(v) for m, v in out.items()}

@@ -1,0 +1,153 @@
+"""NSGA-II (and NSGA-III / SPEA2) for several objectives, on the GA's variation, with hypervolume per generation."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any, Callable
+
+from deap import tools
+
+from evonas.evolution import Individual
+from evonas.pareto import derive_reference, hypervolume
+from evonas.strategies.base import STRATEGIES, SearchContext
+from evonas.strategies.ga import GeneticAlgorithm
+
+__all__ = ["NSGA2"]
+
+_SELECTIONS = ("nsga2", "nsga3", "spea2")
+
+
+@STRATEGIES.register("nsga2")
+class NSGA2(GeneticAlgorithm):
+    """NSGA-II (Deb et al. 2002): DEAP's ``selNSGA2`` picks the next population from parents + children.
+
+    Children are made as in ``ga`` (crossover with probability ``cxpb``, else mutation with ``mutpb``,
+    else a copy; unseen and feasible genomes preferred), from parents chosen by DEAP's
+    ``selTournamentDCD`` (dominance, then crowding distance; ``parents: random`` draws them uniformly).
+    ``selection: nsga3`` uses ``selNSGA3`` with ``divisions`` uniform reference points per objective
+    axis, ``spea2`` uses ``selSPEA2``. Failed, infeasible and limit-breaking genomes rank below every
+    feasible one. The experiment's ``selection:`` key is not used.
+
+    The hall of fame is DEAP's ``ParetoFront`` of every full evaluation; each logbook row adds
+    ``hypervolume`` (of that front) and ``front_size``. The hypervolume's reference point is
+    ``reference_point`` (one value per objective, in the objectives' units) if given, else derived once
+    from the first generation: each objective's worst finite value, moved ``reference_margin`` x the
+    generation's range of that objective further away (see :func:`evonas.pareto.derive_reference`).
+
+    Example (experiment file)::
+
+        objectives: [{metric: val_acc, direction: max}, {metric: params, direction: min}]
+        strategy: {name: nsga2, params: {population_size: 20, generations: 10, reference_point: [0.0, 2.0e5]}}
+    """
+
+    generational = True
+    #: chooses its own (multi-objective) selection: the experiment's ``selection:`` is not checked
+    multi_objective = True
+
+    def __init__(
+        self,
+        ctx: SearchContext,
+        *,
+        population_size: int = 20,
+        offspring: int | None = None,
+        generations: int = 10,
+        cxpb: float = 0.3,
+        mutpb: float = 0.7,
+        selection: str = "nsga2",
+        parents: str = "dcd",
+        divisions: int = 12,
+        reference_point: list[float] | None = None,
+        reference_margin: float = 0.1,
+        max_retries: int = 10,
+        hall_of_fame: int = 10,
+    ) -> None:
+        super().__init__(
+            ctx, population_size=population_size, offspring=offspring, generations=generations, cxpb=cxpb,
+            mutpb=mutpb, elitism=0, max_retries=max_retries, hall_of_fame=hall_of_fame,
+        )  # fmt: skip
+        if selection not in _SELECTIONS:
+            raise ValueError(f"selection: expected one of {', '.join(_SELECTIONS)}, got {selection!r}")
+        if parents not in ("dcd", "random"):
+            raise ValueError(f"parents: expected 'dcd' or 'random', got {parents!r}")
+        if divisions < 1:
+            raise ValueError("divisions: expected an integer >= 1")
+        n = len(ctx.objectives)
+        if reference_point is not None and (len(reference_point) != n or not all(math.isfinite(v) for v in reference_point)):
+            raise ValueError(f"reference_point: expected {n} finite numbers (one per objective), got {reference_point!r}")
+        if not reference_margin >= 0:
+            raise ValueError("reference_margin: expected a number >= 0")
+        self.hall_of_fame = tools.ParetoFront()
+        self.selection, self.parents, self.divisions = selection, parents, divisions
+        self.reference_point = [float(v) for v in reference_point] if reference_point is not None else None
+        self.reference_margin = float(reference_margin)
+        self._mating: list[Individual] = []
+        self._next_parent = 0
+
+    # -- variation: parents by dominance tournament ------------------------------------------------
+    def _offspring(self) -> list:
+        ok = [ind for ind in self.population if _finite(ind)]
+        self._mating, self._next_parent = [], 0
+        if self.parents == "dcd" and len(ok) >= 4:
+            for front in tools.sortNondominated(ok, len(ok)):
+                tools.emo.assignCrowdingDist(front)
+            self._mating = self._seeded(tools.selTournamentDCD, ok, 4 * (len(ok) // 4))
+        return super()._offspring()
+
+    def _parent(self) -> Individual:
+        if not self._mating:
+            return super()._parent()
+        ind = self._mating[self._next_parent % len(self._mating)]
+        self._next_parent += 1
+        return ind
+
+    def _parent_pair(self) -> tuple[Individual, Individual]:
+        if not self._mating:
+            return super()._parent_pair()
+        return self._parent(), self._parent()
+
+    # -- survival ------------------------------------------------------------------------------
+    def _close_generation(self) -> None:
+        batch = [self._told[i] for i in range(len(self._batch))]
+        unique = list({ind.key: ind for ind in reversed(self.population + batch)}.values())[::-1]
+        ok = [ind for ind in unique if _finite(ind)]
+        worst = [ind for ind in unique if not _finite(ind)]  # failed or infeasible: only to fill the population
+        self.population = self._survivors(ok, min(self.mu, len(ok))) + worst[: max(0, self.mu - len(ok))]
+        self.hall_of_fame.update([ind for ind in batch if _finite(ind)])
+        if self.reference_point is None:
+            points = [ind.fitness.values for ind in batch if _finite(ind)]
+            if points:
+                self.reference_point = derive_reference(points, self.ctx.weights, self.reference_margin)
+        self.record(self.gen, len(batch))
+        self._batch, self._told, self._promoted, self._full = [], {}, None, {}
+        self.gen += 1
+
+    def _survivors(self, individuals: list[Individual], k: int) -> list[Individual]:
+        if k <= 0:
+            return []
+        if self.selection == "nsga3":
+            refs = tools.uniform_reference_points(len(self.ctx.objectives), self.divisions)
+            return self._seeded(tools.selNSGA3, individuals, k, refs)
+        if self.selection == "spea2":
+            return self._seeded(tools.selSPEA2, individuals, k)
+        return self._seeded(tools.selNSGA2, individuals, k)
+
+    def _seeded(self, fn: Callable[..., list], *args: Any) -> list:
+        """Run a DEAP function that draws from the global ``random``, seeded from this strategy's ``rng``."""
+        state = random.getstate()
+        random.seed(self.rng.getrandbits(64))
+        try:
+            return list(fn(*args))
+        finally:
+            random.setstate(state)
+
+    def record(self, generation: int, nevals: int) -> None:
+        """The GA's logbook row plus ``hypervolume`` and ``front_size`` of the Pareto front so far."""
+        super().record(generation, nevals)
+        points = [ind.fitness.values for ind in self.hall_of_fame]
+        hv = hypervolume(points, self.ctx.weights, self.reference_point) if self.reference_point and points else 0.0
+        self.logbook[-1].update(hypervolume=hv, front_size=len(points))
+
+
+def _finite(ind: Individual) -> bool:
+    return ind.fitness.valid and all(math.isfinite(v) for v in ind.fitness.values)

@@ -1,0 +1,130 @@
+"""Constraints: parsing, cheap limits never trained (recorded as infeasible), limits after training, resume."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from conftest import toy_experiment
+from evonas.cli import main
+from evonas.config import load_experiment
+from evonas.constraints import Constraint, parse_conditions, parse_constraint
+from evonas.engine.build import build
+from evonas.engine.runner import Run, RunInterrupted
+from evonas.engine.status import format_status, read_status
+
+LIMIT = 300_000  # parameters: about half of nb201's cells are over it (at the default C=16, N=5)
+
+
+def journal(run_dir: Path) -> list[tuple]:
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        return db.execute("SELECT trial, key, status, genome, metrics, fitness, worker FROM evaluations ORDER BY trial").fetchall()
+
+
+def test_parse() -> None:
+    assert parse_constraint("params <= 1e5") == Constraint("params", "<=", 100_000.0)
+    assert parse_constraint("latency_ms<5").holds(4.9) and not parse_constraint("latency_ms<5").holds(5)
+    assert parse_constraint("val_acc >= 0.9").holds(0.9) and not parse_constraint("val_acc >= 0.9").holds(None)
+    assert [c.metric for c in parse_conditions("params<50000 and flops<1e6, val_acc>0.5")] == ["params", "flops", "val_acc"]
+    for bad in ("params", "params <= x", "params == 5", "<= 5", "params <= inf"):
+        with pytest.raises(ValueError):
+            parse_constraint(bad)
+
+
+def _constrained(write_experiment, strategy: dict, constraints: list[str], **changes) -> Path:
+    return write_experiment(toy_experiment(strategy=strategy, constraints=constraints, **changes))
+
+
+def _check_never_trained_over(run_dir: Path, limit: float) -> dict[str, int]:
+    exp = load_experiment(run_dir / "config.yaml")
+    built = build(exp)
+    counts: dict[str, int] = {}
+    for trial, key, status, genome, metrics, fitness, worker in journal(run_dir):
+        counts[status] = counts.get(status, 0) + 1
+        params = built.space.cost_metrics(built.space.from_dict(json.loads(genome)), input_shape=(3, 32, 32), num_classes=10)["params"]
+        if status == "infeasible":  # recorded, never trained: no worker, no fitness, its cheap metrics
+            assert params > limit and json.loads(metrics)["params"] == params and fitness is None and worker is None
+        else:
+            assert params <= limit, (trial, status, params)
+    return counts
+
+
+def test_engine_never_trains_a_cheap_violation(write_experiment, tmp_path: Path) -> None:
+    """aging does not redraw infeasible genomes: the engine records them as infeasible and trains none of them."""
+    cfg = _constrained(write_experiment, {"name": "aging", "params": {"population_size": 10, "sample_size": 3}},
+                       [f"params <= {LIMIT}"], budget=40)  # fmt: skip
+    summary = Run(load_experiment(cfg), tmp_path / "run", progress=False).execute()
+    counts = _check_never_trained_over(tmp_path / "run", LIMIT)
+    assert counts.get("infeasible", 0) > 0 and summary.infeasible == counts["infeasible"]
+    # aging stops after 40 told candidates (its own count includes the infeasible ones it is told about)
+    assert summary.evaluations == counts["ok"] and counts["ok"] + counts["infeasible"] == 40
+    st = read_status(tmp_path / "run")
+    assert st["infeasible"] == counts["infeasible"] and f"{counts['infeasible']} infeasible" in format_status(st)
+    best = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert best["metrics"].get("size") is not None  # the best is a trained (toy-scored) genome
+
+
+def test_infeasible_candidates_cost_no_budget(write_experiment, tmp_path: Path) -> None:
+    ga = {"name": "ga", "params": {"population_size": 10, "generations": 10, "max_retries": 0}}  # no redraws
+    cfg = _constrained(write_experiment, ga, [f"params <= {LIMIT}"], budget=25)
+    summary = Run(load_experiment(cfg), tmp_path / "run", progress=False).execute()
+    counts = _check_never_trained_over(tmp_path / "run", LIMIT)
+    assert summary.evaluations == counts["ok"] == 25 and summary.infeasible == counts["infeasible"] > 0
+
+
+def test_ga_redraws_infeasible_children(write_experiment, tmp_path: Path) -> None:
+    """ga asks SearchContext.feasible and redraws: far fewer infeasible candidates than aging's blind proposals."""
+    cfg = _constrained(write_experiment, {"name": "ga", "params": {"population_size": 10, "generations": 4}},
+                       [f"params <= {LIMIT}"])  # fmt: skip
+    Run(load_experiment(cfg), tmp_path / "run", progress=False).execute()
+    counts = _check_never_trained_over(tmp_path / "run", LIMIT)
+    assert counts.get("infeasible", 0) <= 2 and counts["ok"] >= 40
+
+
+def test_limit_after_training_is_violated_with_worst_fitness(write_experiment, tmp_path: Path) -> None:
+    cfg = _constrained(write_experiment, {"name": "ga", "params": {"population_size": 8, "generations": 3}}, ["val_acc >= 0.5"])
+    Run(load_experiment(cfg), tmp_path / "run", progress=False).execute()
+    rows = journal(tmp_path / "run")
+    violated = [r for r in rows if r[2] == "violated"]
+    assert violated and all(json.loads(r[4])["val_acc"] < 0.5 and r[5] is None for r in violated)
+    assert all(json.loads(r[4])["val_acc"] >= 0.5 for r in rows if r[2] == "ok")
+    pop = json.loads((tmp_path / "run" / "population.json").read_text())
+    assert all(p["metrics"]["val_acc"] >= 0.5 for p in pop[:4])  # feasible genomes rank first
+
+
+@pytest.mark.parametrize("strategy", [
+    {"name": "aging", "params": {"population_size": 10, "sample_size": 3}},
+    {"name": "nsga2", "params": {"population_size": 8, "generations": 4}},
+])  # fmt: skip
+def test_resume_with_infeasible_rows_is_exact(write_experiment, tmp_path: Path, strategy: dict) -> None:
+    objectives = [{"metric": "val_acc"}, {"metric": "size", "direction": "min"}] if strategy["name"] == "nsga2" else None
+    extra = {"objectives": objectives} if objectives else {}
+    cfg = _constrained(write_experiment, strategy, [f"params <= {LIMIT}"], budget=30, **extra)
+    Run(load_experiment(cfg), tmp_path / "ref", progress=False).execute()
+    seen = 0
+
+    def stop(rec) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == 13:
+            raise KeyboardInterrupt
+
+    with pytest.raises(RunInterrupted):
+        Run(load_experiment(cfg), tmp_path / "cut", progress=False, on_result=stop).execute()
+    Run.resume(tmp_path / "cut", progress=False).continue_run()
+    strip = lambda rows: [r[:3] for r in rows]  # noqa: E731
+    assert strip(journal(tmp_path / "cut")) == strip(journal(tmp_path / "ref"))
+    for name in ("best.json", "population.json", "hall_of_fame.json"):
+        assert (tmp_path / "cut" / name).read_text() == (tmp_path / "ref" / name).read_text(), name
+
+
+def test_cli_summary_counts_infeasible(write_experiment, tmp_path: Path, capsys) -> None:
+    cfg = _constrained(write_experiment, {"name": "aging", "params": {"population_size": 10, "sample_size": 3}},
+                       [f"params <= {LIMIT}"], budget=20)  # fmt: skip
+    assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    n = sum(1 for r in journal(tmp_path / "run") if r[2] == "infeasible")
+    assert f"limits    {n} candidates broke a cheap limit" in out

@@ -1,0 +1,84 @@
+"""`evonas export`: retrain on train+val, test once, and a TorchScript file that loads without evonas."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import toy_experiment
+from evonas.cli import main
+from evonas.config import load_experiment
+from evonas.engine.build import build
+from evonas.engine.runner import Run
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    import yaml
+
+    tmp = tmp_path_factory.mktemp("export")
+    exp = {
+        "name": "small", "seed": 0,
+        "space": {"name": "chain", "params": {"max_layers": 2, "widths": [8, 16]}},
+        "dataset": {"name": "digits", "params": {"val_fraction": 0.2, "test_fraction": 0.2}},
+        "fitness": {"name": "train", "params": {"epochs": 1, "max_train_samples": 400}},
+        "strategy": {"name": "random", "params": {"samples": 4, "batch": 4}}, "workers": 0, "cache": False,
+    }  # fmt: skip
+    (tmp / "small.yaml").write_text(yaml.safe_dump(exp))
+    Run(load_experiment(tmp / "small.yaml"), tmp / "run", progress=False).execute()
+    return tmp / "run"
+
+
+def test_export_round_trip_in_a_process_without_evonas(run_dir: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "exported"
+    assert main(["export", str(run_dir), "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "test_acc=" in printed and "model.torchscript.pt" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    genome = json.loads((out / "genome.json").read_text())
+    best = json.loads((run_dir / "best.json").read_text())
+    assert genome["key"] == best["key"] and metrics["epochs"] == 2 and metrics["trained_on"] == "train+val"
+    assert 0.1 < metrics["test_acc"] <= 1.0
+
+    # predictions of the weights file, loaded into the decoded network by evonas
+    built = build(load_experiment(run_dir / "config.yaml"))
+    net = built.space.decode(built.space.from_dict(genome["genome"]), input_shape=(1, 8, 8), num_classes=10)
+    net.load_state_dict(torch.load(out / "model.pt"))
+    net.eval()
+    x = np.ascontiguousarray(built.dataset.x_test, dtype=np.float32)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x)).numpy()
+    assert (expected.argmax(1) == built.dataset.y_test).mean() == pytest.approx(metrics["test_acc"], abs=1e-6)
+    np.save(tmp_path / "x.npy", x)
+
+    script = (
+        "import sys, numpy as np, torch\n"
+        f"m = torch.jit.load({str(out / 'model.torchscript.pt')!r})\n"
+        f"x = torch.from_numpy(np.load({str(tmp_path / 'x.npy')!r}))\n"
+        "with torch.no_grad():\n    y = m(x).numpy()\n"
+        f"np.save({str(tmp_path / 'y.npy')!r}, y)\n"
+        "assert not any(name.startswith('evonas') for name in sys.modules), 'evonas was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path)
+    got = np.load(tmp_path / "y.npy")
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    assert (got.argmax(1) == expected.argmax(1)).all()
+
+
+def test_export_errors_are_one_line(run_dir: Path, write_experiment, tmp_path: Path, capsys) -> None:
+    assert main(["export", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == f"evonas: export: {tmp_path}: not a run folder (no config.yaml and journal.sqlite)"
+    assert main(["export", str(run_dir), "--rank", "99", "--out", str(tmp_path / "x")]) == 2
+    assert "--rank 99: the run has 4 distinct successful genomes" in capsys.readouterr().err
+    toy = tmp_path / "toyrun"
+    Run(load_experiment(write_experiment(toy_experiment())), toy, progress=False).execute()
+    assert main(["export", str(toy)]) == 2
+    assert "fitness 'toy' trains nothing" in capsys.readouterr().err
+    assert not (toy / "export").exists()

@@ -1,0 +1,117 @@
+"""Multi-objective search: cheap metrics, NSGA-II with hypervolume, Pareto outputs and plots, ``evonas best``."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from evonas.cli import main
+from evonas.config import load_experiment, parse_experiment
+from evonas.engine.build import build
+from evonas.engine.runner import Run, search
+from evonas.pareto import derive_reference, dominates, hypervolume, nondominated
+from evonas.spaces import make_space
+from evonas.spaces.base import SearchSpace
+from evonas.spaces.cost import count_params
+
+MO = [{"metric": "val_acc", "direction": "max"}, {"metric": "params", "direction": "min"}]
+
+
+@pytest.mark.parametrize("params, n", [({}, 4), ({"C": 4, "N": 1, "ops": ["none", "skip_connect", "nor_conv_3x3", "avg_pool_3x3"]}, 25)])
+def test_nb201_additive_costs_equal_decode_and_count(params: dict, n: int) -> None:
+    space = make_space("nb201", params)
+    rng = random.Random(7)
+    for _ in range(n):
+        g = space.sample(rng=rng)
+        exact = SearchSpace.cost_metrics(space, g, input_shape=(3, 32, 32), num_classes=10)  # decode and count
+        assert space.cost_metrics(g, input_shape=(3, 32, 32), num_classes=10) == exact
+    full = space.from_dict({"edges": ["nor_conv_3x3"] * 6}) if not params else None
+    if full is not None:  # the benchmark's largest cell: 1.53 M parameters, as NAS-Bench-201 reports
+        assert space.cost_metrics(full, input_shape=(3, 32, 32), num_classes=10)["params"] == 1_531_546
+
+
+def test_chain_cost_metrics_count_the_decoded_network() -> None:
+    space = make_space("chain")
+    g = space.sample(rng=random.Random(3))
+    m = space.cost_metrics(g, input_shape=(1, 8, 8), num_classes=10)
+    assert m["params"] == count_params(space.decode(g, input_shape=(1, 8, 8), num_classes=10)) and m["flops"] > 0
+
+
+def test_pareto_helpers() -> None:
+    pts = [(0.95, 80_000), (0.90, 5_000), (0.80, 90_000), (0.90, 5_000)]
+    assert nondominated(pts, (1, -1)) == [0, 1]
+    assert dominates(pts[1], pts[2], (1, -1)) and not dominates(pts[0], pts[1], (1, -1))
+    assert hypervolume(pts, (1, -1), (0.0, 100_000)) == pytest.approx(0.95 * 20_000 + 0.90 * 75_000)
+    assert derive_reference(pts, (1, -1)) == pytest.approx([0.80 - 0.015, 90_000 + 8_500])
+
+
+def _nb201(strategy: dict, **changes) -> dict:
+    raw = {"name": "mo", "seed": 2, "space": {"name": "nb201"}, "fitness": {"name": "nb201_table"},
+           "strategy": strategy, "objectives": MO, "selection": "nsga2", "workers": 0}  # fmt: skip
+    raw.update(changes)
+    return raw
+
+
+@pytest.mark.parametrize("selection", ["nsga2", "nsga3", "spea2"])
+def test_nsga2_logs_a_non_decreasing_hypervolume(selection: str) -> None:
+    params = {"population_size": 12, "generations": 6, "selection": selection}
+    result = search(build(parse_experiment(_nb201({"name": "nsga2", "params": params}))))
+    rows = list(result.strategy.logbook)
+    hv = [r["hypervolume"] for r in rows]
+    assert len(rows) == 7 and hv[0] > 0 and all(b >= a for a, b in zip(hv, hv[1:]))
+    front = [ind.fitness.values for ind in result.strategy.hall_of_fame]
+    assert rows[-1]["front_size"] == len(front) and len(nondominated(front, (1, -1))) == len(set(front))  # equal points: one
+    ref = result.strategy.reference_point  # derived from generation 0: worse than all of its points
+    assert hv[-1] == pytest.approx(hypervolume(front, (1, -1), ref))
+
+
+def test_run_folder_front_plots_and_best(write_experiment, tmp_path: Path, capsys) -> None:
+    cfg = write_experiment(_nb201({"name": "nsga2", "params": {"population_size": 12, "generations": 5}}))
+    out = tmp_path / "run"
+    Run(load_experiment(cfg), out, progress=False).execute()
+    data = json.loads((out / "pareto_front.json").read_text())
+    pts = [p["fitness"] for p in data["front"]]
+    assert len(pts) >= 3 and len(nondominated(pts, (1, -1))) == len(pts)
+    assert all(p["metrics"]["params"] == p["fitness"][1] for p in data["front"])
+    for name in ("fitness", "pareto_front", "pareto_fronts", "hypervolume"):
+        assert (out / "plots" / f"{name}.png").stat().st_size > 10_000, name
+    (out / "plots" / "pareto_front.png").unlink()
+    assert main(["plot", str(out)]) == 0 and (out / "plots" / "pareto_front.png").stat().st_size > 10_000
+    capsys.readouterr()
+
+    limit = sorted(p["metrics"]["params"] for p in data["front"])[1] + 1
+    assert main(["best", str(out), "--where", f"params<{limit}", "--objectives", "val_acc,params,flops"]) == 0
+    text = capsys.readouterr().out
+    expected = max((p for p in data["front"] if p["metrics"]["params"] < limit), key=lambda p: p["fitness"][0])
+    assert f"val_acc={expected['metrics']['val_acc']:.4g}" in text and expected["key"] in text and "flops=" in text
+    for bad, message in (("params<<5", "--where: expected METRIC OP NUMBER"), ("size<3", "no evaluation reports the metric 'size'")):
+        assert main(["best", str(out), "--where", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+    assert main(["best", str(out), "--where", "params<1"]) == 1
+    assert "no full evaluation" in capsys.readouterr().out
+
+
+def test_shipped_multiobjective_experiments_build() -> None:
+    root = Path(__file__).resolve().parents[1] / "experiments"
+    for name in ("multiobjective.yaml", "nb201_multiobjective.yaml"):
+        exp = load_experiment(root / name)
+        assert [o.metric for o in exp.objectives][:2] == ["val_acc", "params"] and exp.strategy.name == "nsga2"
+    built = build(load_experiment(root / "nb201_multiobjective.yaml"))
+    assert built.make_strategy().reference_point == [0.0, 1.7e6]
+
+
+def test_train_fitness_reports_flops_and_latency() -> None:
+    from evonas.datasets import DATASETS
+    from evonas.fitness.train import TrainFitness
+
+    data = DATASETS.get("synthetic")(seed=0)
+    space = make_space("mlp") if len(data.input_shape) == 1 else make_space("chain")
+    g = space.sample(rng=random.Random(0))
+    m = TrainFitness(epochs=1, latency=True, latency_repeats=3, latency_warmup=1).evaluate(g, space=space, dataset=data, seed=0)
+    cheap = space.cost_metrics(g, input_shape=data.input_shape, num_classes=data.num_classes)
+    assert m["flops"] == cheap["flops"] and m["params"] == cheap["params"] and m["latency_ms"] > 0
+    assert "latency_ms" not in TrainFitness(epochs=1).metrics

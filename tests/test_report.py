@@ -1,0 +1,105 @@
+"""Run diagnostics, comparison plots across runs, and the HTML report in a real headless browser."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from evonas.compare import plot_runs
+from evonas.config import load_experiment
+from evonas.diagnostics import diagnose, plot_diagnostics
+from evonas.engine.runner import Run
+from evonas.report import write_report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """Three small real runs on digits: two GA seeds and one aging run."""
+    import yaml
+
+    tmp = tmp_path_factory.mktemp("runs")
+    out = {}
+    for name, seed, strategy in (("ga0", 0, {"name": "ga", "params": {"population_size": 6, "generations": 3}}),
+                                 ("ga1", 1, {"name": "ga", "params": {"population_size": 6, "generations": 3}}),
+                                 ("aging", 0, {"name": "aging", "params": {"population_size": 6, "sample_size": 3}})):  # fmt: skip
+        exp = {
+            "name": name, "seed": seed, "strategy": strategy, "budget": 24, "workers": 0, "cache": False,
+            "space": {"name": "chain", "params": {"max_layers": 2, "widths": [8, 16]}},
+            "fitness": {"name": "train", "params": {"epochs": 1, "max_train_samples": 300}},
+        }  # fmt: skip
+        (tmp / f"{name}.yaml").write_text(yaml.safe_dump(exp))
+        Run(load_experiment(tmp / f"{name}.yaml"), tmp / name, progress=False).execute()
+        out[name] = tmp / name
+    return out
+
+
+def test_diagnostics_numbers_and_plot(runs: dict[str, Path]) -> None:
+    d = diagnose(runs["ga0"])
+    assert d["operators"], "a GA run has mutation and crossover children"
+    for name, op in d["operators"].items():
+        assert name.split(":")[0] in ("mutation", "crossover")
+        assert 0 <= op["better"] <= op["children"] and op["rate"] == op["better"] / op["children"]
+        assert sum(g["children"] for g in op["per_generation"].values()) == op["children"]
+    assert sorted(d["diversity"]) == [0, 1, 2, 3]
+    for g in d["diversity"].values():
+        assert 0 < g["unique_share"] <= 1 and g["mean_entropy"] >= 0
+    lineage = d["genealogy"]
+    assert lineage and lineage[0]["key"] == d["best"]  # the DEAP History starts at the best
+    keys = {n["key"] for n in lineage}
+    assert all(p in keys for n in lineage for p in n["parents"])
+    assert all(n["origin"] in ("sample", "saved") for n in lineage if not n["parents"])  # roots are initial genomes
+    png = plot_diagnostics(runs["ga0"])
+    assert png.stat().st_size > 10_000 and matplotlib.image.imread(png).shape[2] in (3, 4)
+
+
+def test_comparison_of_seeds_and_strategies(runs: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "compare.png"
+    data = plot_runs([runs["ga0"], runs["ga1"], runs["aging"]], out, x="evaluations")
+    assert out.stat().st_size > 10_000
+    assert set(data["groups"]) == {"ga", "aging"} and len(data["groups"]["ga"]["runs"]) == 2
+    ga = data["groups"]["ga"]
+    assert len(ga["x"]) == 24 and all(lo <= m <= hi for lo, m, hi in zip(ga["low"], ga["median"], ga["high"]))
+    assert all(a <= b for a, b in zip(ga["median"], ga["median"][1:]))  # best so far never drops
+    gens = plot_runs([runs["ga0"], runs["ga1"]], tmp_path / "gens.png", x="generations", band="ci95", metric="val_loss")
+    assert gens["groups"]["ga"]["x"] == [0, 1, 2, 3] and gens["metric"] == "val_loss"
+
+
+def test_report_renders_in_headless_chromium(runs: dict[str, Path], tmp_path: Path) -> None:
+    page = write_report(runs["ga0"], tmp_path / "report.html")
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text  # nothing fetched from anywhere
+    assert "Best genomes" in text and "The best network, decoded" in text and "Configuration" in text
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=5000"]
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    n = text.count("<img ")
+    assert n >= 2 and f'data-images-loaded="{n}/{n}"' in dom, "the browser did not decode every image"
+    shot = tmp_path / "report.png"
+    subprocess.run([CHROMIUM, *flags, "--window-size=1200,2000", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)  # fmt: skip
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[:2] == (2000, 1200) and pixels.std() > 0.05  # a page with content, not a blank
+
+
+def test_plot_and_report_commands(runs: dict[str, Path], tmp_path: Path, capsys) -> None:
+    from evonas.cli import main
+
+    out = tmp_path / "cmp.png"
+    assert main(["plot", str(runs["ga0"]), str(runs["ga1"]), "--out", str(out), "--x", "generations"]) == 0
+    printed = capsys.readouterr().out
+    assert "ga           2 run(s): median best val_acc" in printed and out.stat().st_size > 10_000
+    assert main(["plot", str(runs["aging"])]) == 0
+    assert (runs["aging"] / "plots" / "diagnostics.png").is_file()
+    capsys.readouterr()
+    assert main(["report", str(runs["aging"]), "--out", str(tmp_path / "r.html")]) == 0
+    assert (tmp_path / "r.html").read_text().count("<img ") >= 2
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+    assert main(["plot", str(runs["ga0"]), str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2
