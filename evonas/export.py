@@ -114,9 +114,25 @@ def export_run(
     if len(full.y_val) == 0:
         raise ExportError(f"dataset '{exp.dataset.name}' has no test split (set dataset.params.test_fraction)")
     seed = chosen.seed if seed is None else seed
+    bar = None
     if progress:
-        print(f"export: training {space.describe(genome)} for {fitness.epochs} epochs on {len(full.y_train)} samples ...", flush=True)
-    model, metrics = fitness.fit(genome, space=space, dataset=full, seed=int(seed))
+        import sys
+
+        from tqdm.auto import tqdm
+
+        print(f"export: training {space.describe(genome)} on {len(full.y_train)} train+val samples", file=sys.stderr, flush=True)
+        bar = tqdm(total=fitness.epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    def on_epoch(epoch: int, loss: float) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(train_loss=f"{loss:.4f}", refresh=False)
+
+    try:
+        model, metrics = fitness.fit(genome, space=space, dataset=full, seed=int(seed), on_epoch=on_epoch)
+    finally:
+        if bar is not None:
+            bar.close()
     model = model.to("cpu", memory_format=torch.contiguous_format).float().eval()
 
     out_dir = Path(out) if out is not None else run_dir / "export"

@@ -151,25 +151,29 @@ class TrainFitness(FitnessFunction):
         hp.update(_check_hparams({k: v for k, v in space.hparams(genome).items() if k in _GENOME_HPARAMS}, "genome "))
         return self._train(genome, space, dataset, int(seed), hp, fidelity)[1]
 
-    def fit(self, genome: Genome, *, space: SearchSpace, dataset: Dataset, seed: int) -> tuple[torch.nn.Module, dict[str, float]]:
+    def fit(
+        self, genome: Genome, *, space: SearchSpace, dataset: Dataset, seed: int, on_epoch: Callable[[int, float], None] | None = None
+    ) -> tuple[torch.nn.Module, dict[str, float]]:
         """Train like :meth:`evaluate` and return the trained network too (in eval mode), e.g. to export it.
 
         The metrics are measured on ``dataset``'s validation split, so pass a dataset whose ``x_val`` is
         the data to score (``evonas export`` trains on train + validation and scores on the test split).
+        ``on_epoch(epoch, train_loss)`` is called after each epoch (for a progress bar).
         """
         hp = dict(self.defaults)
         hp.update(_check_hparams({k: v for k, v in space.hparams(genome).items() if k in _GENOME_HPARAMS}, "genome "))
-        model, metrics = self._train(genome, space, dataset, int(seed), hp, None)
+        model, metrics = self._train(genome, space, dataset, int(seed), hp, None, on_epoch)
         return model, metrics
 
     def _train(
-        self, genome: Genome, space: SearchSpace, dataset: Dataset, seed: int, hp: dict[str, Any], fidelity: float | None
+        self, genome: Genome, space: SearchSpace, dataset: Dataset, seed: int, hp: dict[str, Any], fidelity: float | None,
+        on_epoch: Callable[[int, float], None] | None = None,
     ) -> tuple[torch.nn.Module, dict[str, float]]:
         device, amp_dtype = self._resolve()
         message = ""
         for attempt in range(2):  # out of memory: one more try with half the batch, then a failed evaluation
             try:
-                return self._run(genome, space, dataset, seed, hp, device, amp_dtype, fidelity)
+                return self._run(genome, space, dataset, seed, hp, device, amp_dtype, fidelity, on_epoch)
             except EvaluationError:
                 raise
             except RuntimeError as exc:  # torch.OutOfMemoryError included
@@ -205,6 +209,7 @@ class TrainFitness(FitnessFunction):
         device: torch.device,
         amp_dtype: torch.dtype | None,
         fidelity: float | None = None,
+        on_epoch: Callable[[int, float], None] | None = None,
     ) -> tuple[torch.nn.Module, dict[str, float]]:
         channels_last = self.channels_last and len(dataset.input_shape) == 3
         torch.manual_seed(seed)
@@ -276,6 +281,8 @@ class TrainFitness(FitnessFunction):
             seen = sum(counts[: len(losses)])
             if not bool(torch.isfinite(loss_sum)):  # the one sync per epoch
                 raise EvaluationError(f"non-finite loss in training epoch {epoch + 1} (lr={lr:g}, {hp['optimizer']})")
+            if on_epoch is not None:
+                on_epoch(epoch + 1, loss_sum.item() / seen)
         train_loss = loss_sum.item() / seen
         train_s = time.perf_counter() - start_time
 
