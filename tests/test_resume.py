@@ -30,8 +30,15 @@ def outcome(run_dir: Path) -> dict:
     }
 
 
+def _default_sigint() -> None:
+    # A test suite started in the background (`cmd &` in a script) runs with SIGINT ignored, and an ignored
+    # signal stays ignored across exec: give the run the default disposition, as a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def evonas(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "evonas", *args, "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "-m", "evonas", *args, "--quiet"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, preexec_fn=_default_sigint)  # fmt: skip
 
 
 def test_sigkill_at_ten_random_moments_then_resume(write_experiment, tmp_path: Path) -> None:
