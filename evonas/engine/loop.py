@@ -1,0 +1,216 @@
+"""The engine loop: ask the strategy while slots are free, submit to a backend, journal and tell each result.
+
+Kept apart from :mod:`evonas.engine.runner` (run folders, resume, summaries) so the loop reads top to bottom.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections import deque
+from typing import Any, Callable
+
+from evonas.engine.backends import Backend, Job, JobResult
+from evonas.engine.build import Built, evaluation_seed
+from evonas.engine.journal import Journal, Record
+from evonas.engine.replay import ReplayBackend
+from evonas.engine.status import LiveStatus
+from evonas.evolution import Individual
+from evonas.strategies.base import Candidate, Strategy
+
+__all__ = ["Loop"]
+
+
+class Loop:
+    """State of one engine loop; kept apart from :class:`Run` so the loop reads top to bottom."""
+
+    #: asks in a row answered from the journal after which a strategy counts as stuck (a small space used up)
+    max_repeats = 10_000
+
+    def __init__(self, run: Any, built: Built, strategy: Strategy, journal: Journal) -> None:
+        self.run, self.built, self.strategy, self.journal = run, built, strategy, journal
+        self.exp = built.experiment
+        self.next_trial = 0
+        self.known: set[str] = set()  # keys with a finished evaluation (the record lives in the journal)
+        self.waiting: dict[str, list[Candidate]] = {}  # key in flight -> repeats waiting for its result
+        self.inflight: dict[int, Candidate] = {}
+        self.queue: deque[tuple[int, Candidate]] = deque()
+        self.duplicates = 0
+        self.checker = built.checker
+        self.infeasible = 0  # candidates recorded as breaking a cheap limit: never trained, no budget spent
+        self._repeats_in_a_row = 0
+        self._bar: Any = None
+        self.live: LiveStatus | None = None  # the run's entry for `evonas status` (None: not kept)
+
+    # -- the loop -----------------------------------------------------------------------
+    def budget_left(self) -> bool:
+        if self._repeats_in_a_row >= self.max_repeats:  # stuck: the strategy only proposes what the run has seen
+            return False
+        return self.exp.budget is None or self.next_trial - self.infeasible < self.exp.budget
+
+    def drive(self, start_backend: Callable[[], Backend], replay: ReplayBackend | None) -> None:
+        """Run the loop: over ``replay`` while it has recorded results, then over ``start_backend()``."""
+        backend: Backend | None = replay
+        # Results one wait() returned are told one per pass, with an ask in between, exactly as a replay
+        # (one recorded result per pass) will tell them: steady-state strategies then resume exactly.
+        arrived: deque[JobResult] = deque()
+        while True:
+            if backend is None or (backend is replay and replay.exhausted()):
+                if replay is not None:  # the journal is used up: what it cut off in flight is redone
+                    for job in reversed(replay.in_flight()):
+                        self.queue.appendleft((job.trial, self.inflight.pop(job.trial)))
+                    replay = None
+                if not self.queue and not self.inflight and (self.strategy.is_done() or not self.budget_left()):
+                    return
+                backend = start_backend()
+            need = backend.free_slots() - len(self.queue) - len(arrived)
+            if need > 0 and not self.strategy.is_done() and self.budget_left():
+                cands = self.strategy.ask(need)
+                for c in cands:
+                    self._dispatch(c)
+                if not cands and not self.inflight and not self.queue:
+                    return  # the strategy waits for nothing and asks nothing: it is finished
+            while self.queue and backend.free_slots() - len(arrived) > 0:
+                trial, cand = self.queue.popleft()
+                self.inflight[trial] = cand
+                seed = evaluation_seed(self.exp.seed, cand.key)
+                backend.submit(Job(trial, self.built.space.to_dict(cand.genome), seed, key=cand.key, fidelity=cand.fidelity))
+            if self.live is not None and backend is not replay:
+                self.live.update(backend, self.duplicates)
+            if not self.inflight:
+                if self.queue or (not self.strategy.is_done() and self.budget_left()):
+                    continue
+                return
+            if not arrived:
+                if self.live is not None and self.live.dirty and backend is not replay:
+                    # keep `evonas status` true while results take long: write the skipped update first
+                    arrived.extend(backend.wait(timeout=self.live.every))
+                    if not arrived:
+                        self.live.update(backend, self.duplicates, force=True)
+                if not arrived:
+                    arrived.extend(backend.wait())
+            if arrived:
+                self._finish(arrived.popleft())
+
+    def _dispatch(self, cand: Candidate) -> None:
+        slot = cand.slot
+        if slot in self.known:
+            self.duplicates += 1
+            self._repeats_in_a_row += 1
+            if self._repeats_in_a_row == self.max_repeats:
+                print(
+                    f"evonas: strategy '{self.exp.strategy.name}' asked {self.max_repeats} genomes in a row that the run "
+                    "had already evaluated; stopping (is the search space used up?)",
+                    file=sys.stderr,
+                )
+            rec = self.journal.get(cand.key, cand.fidelity)
+            assert rec is not None
+            self._tell(cand, rec)
+        elif slot in self.waiting:
+            self.waiting[slot].append(cand)
+        elif self.budget_left():
+            problems, cheap = self.checker.cheap_violations(cand.genome) if self.checker is not None else ([], {})
+            if problems:  # never trained: recorded (or, replaying, found in the journal) and told the worst fitness
+                self._infeasible(cand, problems, cheap)
+                return
+            self._repeats_in_a_row = 0
+            self.waiting[slot] = []
+            self.queue.append((self.next_trial, cand))
+            self.next_trial += 1
+
+    def _infeasible(self, cand: Candidate, problems: list[str], cheap: dict[str, float]) -> None:
+        rec = self.journal.get(cand.key, cand.fidelity)
+        if rec is None or rec.status != "infeasible" or rec.trial != self.next_trial:
+            rec = self.journal.append(Record(
+                trial=self.next_trial, key=cand.key, generation=cand.generation, genome=self.built.space.to_dict(cand.genome),
+                status="infeasible", metrics=dict(cheap), fitness=None, error="; ".join(problems), origin=cand.origin,
+                parents=cand.parents, wall_s=0.0, fidelity=cand.fidelity,
+            ))  # fmt: skip
+            if self.run.on_result is not None:
+                self.run.on_result(rec)
+        self.next_trial += 1
+        self.infeasible += 1
+        self._repeats_in_a_row += 1
+        if self._repeats_in_a_row == self.max_repeats:
+            print(f"evonas: strategy '{self.exp.strategy.name}' asked {self.max_repeats} genomes in a row that the run had "
+                  "already evaluated or that broke a limit; stopping (are the constraints too tight?)", file=sys.stderr)  # fmt: skip
+        self.known.add(cand.slot)
+        self._tell(cand, rec)
+        self._tick(rec)
+
+    def _finish(self, result: JobResult) -> None:
+        cand = self.inflight.pop(result.trial)
+        if result.record is not None:  # replayed from the journal
+            rec = result.record
+        else:
+            rec = self.journal.append(self._record(cand, result))
+            if self.run.on_result is not None:
+                self.run.on_result(rec)
+        self.known.add(cand.slot)
+        self._tell(cand, rec)
+        self._tick(rec)
+        for other in self.waiting.pop(cand.slot, []):
+            self.duplicates += 1
+            self._tell(other, rec)
+
+    def _record(self, cand: Candidate, result: JobResult) -> Record:
+        status, error, metrics = result.status, result.error, result.metrics
+        values: tuple[float, ...] | None = None
+        if status == "ok":
+            try:
+                values = tuple(float(metrics[o.metric]) for o in self.exp.objectives)
+            except KeyError as exc:
+                status, error = "failed", f"the fitness returned no metric {exc}; it returned: {', '.join(metrics)}"
+            except (TypeError, ValueError):
+                status, error = "failed", "an objective metric is not a number"
+            else:
+                bad = [o.metric for o, v in zip(self.exp.objectives, values) if not math.isfinite(v)]
+                if bad:
+                    status, error = "failed", f"non-finite {', '.join(bad)}"
+                elif self.checker is not None and (broken := self.checker.expensive_violations(metrics)):
+                    status, error = "violated", "; ".join(broken)  # trained, but breaks a limit: the worst fitness
+        return Record(
+            trial=result.trial,
+            key=cand.key,
+            generation=cand.generation,
+            genome=self.built.space.to_dict(cand.genome),
+            status=status,
+            metrics=metrics,
+            fitness=values if status == "ok" else None,
+            error=error,
+            origin=cand.origin,
+            parents=cand.parents,
+            seed=evaluation_seed(self.exp.seed, cand.key),
+            wall_s=result.wall_s,
+            worker=result.worker,
+            cached=result.cached,
+            fidelity=cand.fidelity,
+        )
+
+    def _tell(self, cand: Candidate, rec: Record) -> None:
+        ind = Individual(cand.genome, cand.key, self.exp.weights, origin=cand.origin, parents=cand.parents)
+        ind.metrics = dict(rec.metrics)
+        if rec.status == "ok" and rec.fitness is not None:
+            ind.fitness.values = rec.fitness
+        else:  # failures get the worst fitness: never selected as best
+            ind.fitness.values = tuple(-math.inf * w for w in self.exp.weights)
+        self.strategy.tell(cand, ind)
+
+    # -- progress -----------------------------------------------------------------------
+    def _tick(self, rec: Record) -> None:
+        if not self.run.progress:
+            return
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=self.strategy.expected_evaluations(), unit="eval", dynamic_ncols=True, file=sys.stderr)
+        self._bar.update(1)
+        post: dict[str, Any] = {"gen": rec.generation}
+        hof = self.strategy.hall_of_fame
+        if len(hof) and hof[0].fitness.valid and math.isfinite(hof[0].fitness.values[0]):
+            post[self.exp.objectives[0].metric] = f"{hof[0].fitness.values[0]:.4f}"
+        self._bar.set_postfix(post, refresh=False)
+
+    def close_progress(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
