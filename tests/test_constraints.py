@@ -53,9 +53,9 @@ def _check_never_trained_over(run_dir: Path, limit: float) -> dict[str, int]:
 
 
 def test_engine_never_trains_a_cheap_violation(write_experiment, tmp_path: Path) -> None:
-    """aging does not redraw infeasible genomes: the engine records them as infeasible and trains none of them."""
-    cfg = _constrained(write_experiment, {"name": "aging", "params": {"population_size": 10, "sample_size": 3}},
-                       [f"params <= {LIMIT}"], budget=40)  # fmt: skip
+    """aging told not to redraw (max_retries: 0): the engine records infeasible genomes and trains none of them."""
+    aging = {"name": "aging", "params": {"population_size": 10, "sample_size": 3, "max_retries": 0}}
+    cfg = _constrained(write_experiment, aging, [f"params <= {LIMIT}"], budget=40)
     summary = Run(load_experiment(cfg), tmp_path / "run", progress=False).execute()
     counts = _check_never_trained_over(tmp_path / "run", LIMIT)
     assert counts.get("infeasible", 0) > 0 and summary.infeasible == counts["infeasible"]
@@ -82,6 +82,19 @@ def test_ga_redraws_infeasible_children(write_experiment, tmp_path: Path) -> Non
     Run(load_experiment(cfg), tmp_path / "run", progress=False).execute()
     counts = _check_never_trained_over(tmp_path / "run", LIMIT)
     assert counts.get("infeasible", 0) <= 2 and counts["ok"] >= 40
+
+
+@pytest.mark.parametrize("strategy", [
+    {"name": "aging", "params": {"population_size": 10, "sample_size": 3}},
+    {"name": "local_search", "params": {"initial_samples": 5}},
+    {"name": "surrogate", "params": {"initial_samples": 5, "pool": 30, "trees": 10}},
+])  # fmt: skip
+def test_steady_state_strategies_redraw_infeasible_genomes(strategy, write_experiment, tmp_path: Path) -> None:
+    """With redraws (the default) the steady-state strategies rarely propose an infeasible genome."""
+    cfg = _constrained(write_experiment, strategy, [f"params <= {LIMIT}"], budget=40)
+    Run(load_experiment(cfg), tmp_path / "run", progress=False).execute()
+    counts = _check_never_trained_over(tmp_path / "run", LIMIT)
+    assert counts.get("infeasible", 0) <= 2 and counts["ok"] >= 38, counts
 
 
 def test_limit_after_training_is_violated_with_worst_fitness(write_experiment, tmp_path: Path) -> None:
@@ -122,8 +135,8 @@ def test_resume_with_infeasible_rows_is_exact(write_experiment, tmp_path: Path, 
 
 
 def test_cli_summary_counts_infeasible(write_experiment, tmp_path: Path, capsys) -> None:
-    cfg = _constrained(write_experiment, {"name": "aging", "params": {"population_size": 10, "sample_size": 3}},
-                       [f"params <= {LIMIT}"], budget=20)  # fmt: skip
+    aging = {"name": "aging", "params": {"population_size": 10, "sample_size": 3, "max_retries": 0}}  # no redraws
+    cfg = _constrained(write_experiment, aging, [f"params <= {LIMIT}"], budget=20)
     assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
     out = capsys.readouterr().out
     n = sum(1 for r in journal(tmp_path / "run") if r[2] == "infeasible")

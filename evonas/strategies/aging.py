@@ -114,10 +114,11 @@ class SteadyState(Strategy):
         return key in self._asked
 
     def _fresh(self, make: Callable[[], Proposal]) -> Proposal:
-        """``make()`` re-called until its genome's key is new to the run (at most ``max_retries`` more times)."""
+        """``make()`` re-called until its genome is feasible and its key new to the run (at most ``max_retries``
+        more times; the engine records a genome that is still infeasible without training it)."""
         out = make()
         for _ in range(self.max_retries):
-            if not self._seen(self.ctx.space.key(out[0])):
+            if not self._seen(self.ctx.space.key(out[0])) and self.ctx.feasible(out[0]):
                 break
             out = make()
         return out
