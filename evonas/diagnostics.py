@@ -81,6 +81,8 @@ def _entropy(values: list[Any]) -> float:
 
 def diagnose(run_dir: str | Path) -> dict[str, Any]:
     """Operator success rates, diversity per generation and the best genome's genealogy."""
+    from evonas.engine.journal import ranked
+
     run_dir = Path(run_dir)
     records, config = _load(run_dir)
     objectives = config.get("objectives") or [{"metric": "val_acc", "direction": "max"}]
@@ -123,8 +125,8 @@ def diagnose(run_dir: str | Path) -> dict[str, Any]:
             except (NotImplementedError, ValueError, KeyError, TypeError):
                 pass
         diversity[g] = entry
-    ok = [r for r in records if _score(r, sign) > -math.inf]
-    best = max(ok, key=lambda r: (_score(r, sign), -r.trial)) if ok else None
+    best_first = ranked(records, sign)  # records in trial order: ties go to the earliest trial
+    best = best_first[0] if best_first else None
     lineage = []
     if best is not None:
         history = genealogy(records, best.key)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -47,23 +46,15 @@ class ExportResult:
 
 
 def _choose(run_dir: Path, rank: int, objectives: Any) -> Any:
-    from evonas.engine.journal import JOURNAL_NAME, Journal
+    from evonas.engine.journal import JOURNAL_NAME, Journal, ranked
 
     with Journal(run_dir / JOURNAL_NAME) as journal:
-        records = [r for r in journal.records("seq") if r.status == "ok" and r.fitness and r.fidelity is None]
-    records = [r for r in records if math.isfinite(r.fitness[0])]
-    if not records:
+        best_first = ranked(list(journal.records("seq")), objectives[0].weight)
+    if not best_first:
         raise ExportError(f"{run_dir}: the run has no successful evaluation to export")
-    first = objectives[0]
-    ranked: list[Any] = []
-    seen: set[str] = set()
-    for r in sorted(records, key=lambda r: (-first.weight * r.fitness[0], r.seq)):
-        if r.key not in seen:
-            seen.add(r.key)
-            ranked.append(r)
-    if rank > len(ranked):
-        raise ExportError(f"--rank {rank}: the run has {len(ranked)} distinct successful genomes")
-    return ranked[rank - 1]
+    if rank > len(best_first):
+        raise ExportError(f"--rank {rank}: the run has {len(best_first)} distinct successful genomes")
+    return best_first[rank - 1]
 
 
 def export_run(

@@ -81,6 +81,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     from evonas.config import parse_experiment
     from evonas.engine.build import build_space, import_plugins
     from evonas.engine.journal import JOURNAL_NAME, Journal
+    from evonas.engine.journal import ranked as ranked_records
 
     run_dir = Path(run_dir)
     if not (run_dir / JOURNAL_NAME).is_file() or not (run_dir / "config.yaml").is_file():
@@ -92,13 +93,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     with Journal(run_dir / JOURNAL_NAME) as j:
         records = list(j.records("seq"))
     objectives = list(exp.objectives)
-    first = objectives[0]
-    full = [r for r in records if r.fidelity is None and r.status == "ok" and r.fitness and math.isfinite(r.fitness[0])]
-    ranked, seen = [], set()
-    for r in sorted(full, key=lambda r: (-first.weight * r.fitness[0], r.seq)):
-        if r.key not in seen:
-            seen.add(r.key)
-            ranked.append(r)
+    best_first = ranked_records(records, objectives[0].weight)
 
     from evonas.diagnostics import plot_diagnostics
     from evonas.plotting import plot_run
@@ -124,13 +119,13 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     parts.append("<h2>Best genomes</h2>")
     metric_names = [o.metric for o in objectives] + [k for k in ("params", "train_s") if k not in {o.metric for o in objectives}]
     rows = []
-    for i, r in enumerate(ranked[:10], 1):
+    for i, r in enumerate(best_first[:10], 1):
         genome = space.from_dict(r.genome)
         rows.append([i, r.key, space.describe(genome), *[r.metrics.get(m, "-") for m in metric_names], r.generation, r.trial])
     parts.append(_table(["rank", "key", "genome", *metric_names, "generation", "trial"], rows) if rows else "<p>No successful evaluation.</p>")
 
-    if ranked:
-        best = space.from_dict(ranked[0].genome)
+    if best_first:
+        best = space.from_dict(best_first[0].genome)
         shape = tuple(exp.dataset.params.get("input_shape", ())) or None
         try:
             from evonas.engine.build import build_dataset

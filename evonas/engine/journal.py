@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-__all__ = ["Journal", "JournalError", "Record", "JOURNAL_NAME"]
+__all__ = ["Journal", "JournalError", "Record", "JOURNAL_NAME", "ranked"]
 
 JOURNAL_NAME = "journal.sqlite"
 #: every status a row may have
@@ -88,6 +88,27 @@ class Record:
     def slot(self) -> str:
         """The key, and the fidelity when there is one (as :attr:`Candidate.slot`)."""
         return self.key if self.fidelity is None else f"{self.key}@{self.fidelity:g}"
+
+
+def ranked(records: Sequence[Record], weight: float = 1.0) -> list[Record]:
+    """Successful full evaluations (no multi-fidelity brief ones), best first by the first objective
+    (``weight`` +1 maximises, -1 minimises), one per genome key; ties keep the order of ``records``.
+
+    Example::
+
+        best = ranked(list(journal.records("seq")), exp.objectives[0].weight)[0]
+    """
+    full = [
+        r for r in records
+        if r.status == "ok" and r.fitness and r.fidelity is None and r.fitness[0] is not None and math.isfinite(r.fitness[0])
+    ]  # fmt: skip
+    out: list[Record] = []
+    seen: set[str] = set()
+    for r in sorted(full, key=lambda r: -weight * r.fitness[0]):  # stable
+        if r.key not in seen:
+            seen.add(r.key)
+            out.append(r)
+    return out
 
 
 def _parse(row: Sequence[Any]) -> Record:

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from evonas.config import Experiment
-from evonas.engine.journal import Journal
+from evonas.engine.journal import Journal, ranked
 from evonas.spaces.base import SearchSpace
 from evonas.strategies.base import Strategy
 
@@ -104,12 +104,8 @@ def write_results(
     write_json(run_dir / "population.json", [_individual(i, space, rows) for i in strategy.population])
     # best.json: the best successful evaluation in the journal by the first objective (a view of the journal,
     # so an interrupted generation counts too); ties go to the earliest trial.
-    first = exp.objectives[0]
-    best_rec = None
-    for rec in rows.values():
-        if rec.status == "ok" and rec.fitness is not None and math.isfinite(rec.fitness[0]) and rec.fidelity is None:
-            if best_rec is None or rec.fitness[0] * first.weight > best_rec.fitness[0] * first.weight:
-                best_rec = rec
+    best_first = ranked(list(rows.values()), exp.objectives[0].weight)
+    best_rec = best_first[0] if best_first else None
     if best_rec is None:
         (run_dir / "best.json").unlink(missing_ok=True)
         return None
