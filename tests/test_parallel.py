@@ -78,9 +78,11 @@ def check_redone(out: Path, log: Path, killed: dict, evaluations: int) -> None:
     assert rows[killed["key"]][0] == "ok"
 
 
-def test_worker_killed_mid_evaluation_is_replaced_and_the_evaluation_redone(write_experiment, tmp_path: Path) -> None:
-    path = slow_experiment(write_experiment, tmp_path, "kill")
-    out, log, killed, done = tmp_path / "runs" / "kill", tmp_path / "kill-pids", {}, threading.Event()
+def run_killing_the_first_evaluation(write_experiment, tmp_path: Path, name: str, **changes) -> Path:
+    """Run ``slow_experiment`` while a thread SIGKILLs the process of its first evaluation mid-way; check that the
+    run completed with every evaluation ok and the killed one redone by another process. Returns the run folder."""
+    path = slow_experiment(write_experiment, tmp_path, name, **changes)
+    out, log, killed, done = tmp_path / "runs" / name, tmp_path / f"{name}-pids", {}, threading.Event()
     killer = threading.Thread(target=kill_first_evaluation, args=(log, done, killed))
     killer.start()
     try:
@@ -90,6 +92,11 @@ def test_worker_killed_mid_evaluation_is_replaced_and_the_evaluation_redone(writ
         killer.join()
     assert summary.evaluations == 8 and summary.failures == 0
     check_redone(out, log, killed, 8)
+    return out
+
+
+def test_worker_killed_mid_evaluation_is_replaced_and_the_evaluation_redone(write_experiment, tmp_path: Path) -> None:
+    out = run_killing_the_first_evaluation(write_experiment, tmp_path, "kill")
     st = read_status(out)
     assert st["state"] == "finished" and st["live"]["restarts"] == 1
     assert "1 worker restart(s)" in format_status(st)

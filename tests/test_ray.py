@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -17,7 +16,7 @@ from conftest import PLUGINS, toy_experiment
 from evonas.config import load_experiment
 from evonas.engine.runner import Run
 from evonas.engine.status import read_status
-from test_parallel import check_redone, kill_first_evaluation, slow_experiment
+from test_parallel import run_killing_the_first_evaluation
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -51,17 +50,7 @@ def test_generational_run_gives_the_same_keys_with_1_and_2_workers_and_ray(write
 
 
 def test_ray_worker_killed_mid_evaluation_is_retried(write_experiment, tmp_path: Path) -> None:
-    path = slow_experiment(write_experiment, tmp_path, "raykill", backend="ray")
-    out, log, killed, done = tmp_path / "runs" / "raykill", tmp_path / "raykill-pids", {}, threading.Event()
-    killer = threading.Thread(target=kill_first_evaluation, args=(log, done, killed))
-    killer.start()
-    try:
-        summary = Run(load_experiment(path), out, progress=False).execute()
-    finally:
-        done.set()
-        killer.join()
-    assert summary.evaluations == 8 and summary.failures == 0
-    check_redone(out, log, killed, 8)
+    out = run_killing_the_first_evaluation(write_experiment, tmp_path, "raykill", backend="ray")
     assert read_status(out)["live"]["backend"] == "ray"
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from evonas.engine.backends import Backend, Job, JobResult
+from evonas.strategies.base import slot_key
 
 __all__ = ["EvaluationCache", "CachedBackend", "problem_fingerprint", "default_cache_path"]
 
@@ -116,7 +117,6 @@ class CachedBackend(Backend):
         self.cache, self.problem = cache, problem
         self._hits: list[JobResult] = []
         self._jobs: dict[int, Job] = {}
-        self.hits = 0
 
     @property
     def restarts(self) -> int:  # type: ignore[override]
@@ -129,10 +129,8 @@ class CachedBackend(Backend):
         return len(self._hits) + self.inner.busy()
 
     def submit(self, job: Job) -> None:
-        slot = job.key if job.fidelity is None else f"{job.key}@{job.fidelity:g}"
-        hit = self.cache.get(self.problem, slot, job.seed)
+        hit = self.cache.get(self.problem, slot_key(job.key, job.fidelity), job.seed)
         if hit is not None:
-            self.hits += 1
             self._hits.append(JobResult(job.trial, "ok", hit[0], None, hit[1], "cache", cached=True))
             return
         self._jobs[job.trial] = job
@@ -146,8 +144,7 @@ class CachedBackend(Backend):
         for r in results:
             job = self._jobs.pop(r.trial, None)
             if job is not None and r.status == "ok":
-                slot = job.key if job.fidelity is None else f"{job.key}@{job.fidelity:g}"
-                self.cache.put(self.problem, slot, job.seed, r.metrics, r.wall_s)
+                self.cache.put(self.problem, slot_key(job.key, job.fidelity), job.seed, r.metrics, r.wall_s)
         return results
 
     def states(self) -> list[dict[str, Any]]:

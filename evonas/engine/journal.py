@@ -84,11 +84,6 @@ class Record:
     #: share of the full training this evaluation had (multi-fidelity); ``None``: the full evaluation
     fidelity: float | None = None
 
-    @property
-    def slot(self) -> str:
-        """The key, and the fidelity when there is one (as :attr:`Candidate.slot`)."""
-        return self.key if self.fidelity is None else f"{self.key}@{self.fidelity:g}"
-
 
 def ranked(records: Sequence[Record], weight: float = 1.0) -> list[Record]:
     """Successful full evaluations (no multi-fidelity brief ones), best first by the first objective

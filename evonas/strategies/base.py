@@ -29,6 +29,11 @@ from evonas.spaces.base import Genome, SearchSpace
 __all__ = ["BatchedSampling", "Candidate", "SearchContext", "Strategy", "STRATEGIES", "population_stats"]
 
 
+def slot_key(key: str, fidelity: float | None) -> str:
+    """A genome key with its evaluation's fidelity (``key@0.2``); the key alone for a full evaluation."""
+    return key if fidelity is None else f"{key}@{fidelity:g}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Candidate:
     """A genome a strategy wants evaluated, with where it came from."""
@@ -45,7 +50,7 @@ class Candidate:
     @property
     def slot(self) -> str:
         """What the engine's repeat check compares: the key, and the fidelity when there is one."""
-        return self.key if self.fidelity is None else f"{self.key}@{self.fidelity:g}"
+        return slot_key(self.key, self.fidelity)
 
 
 @dataclasses.dataclass
