@@ -62,6 +62,7 @@ from torch import nn
 
 from evonas.datasets.base import Dataset
 from evonas.fitness.base import FITNESSES, EvaluationError, FitnessFunction
+from evonas.fitness.train import _auto_device, check_device
 from evonas.spaces.base import Genome, SearchSpace
 
 __all__ = ["ZeroCostFitness", "PROXIES", "naswot_score", "synflow_score", "gradient_scores"]
@@ -162,13 +163,7 @@ class ZeroCostFitness(FitnessFunction):
         for name, value, low in (("batch_size", batch_size, 2), ("threads", threads, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if not isinstance(device, str) or not device:
-            raise ValueError(f"device must be 'auto' or a torch device string, got {device!r}")
-        if device != "auto":
-            try:
-                torch.device(device)
-            except RuntimeError:
-                raise ValueError(f"device must be 'auto' or a torch device string, got {device!r}") from None
+        check_device(device)
         self.proxies = tuple(proxies)
         self.batch_size, self.device, self.threads = batch_size, device, threads
         self.params: dict[str, Any] = dict(proxies=list(proxies), batch_size=batch_size, device=device, threads=threads)
@@ -184,7 +179,7 @@ class ZeroCostFitness(FitnessFunction):
             raise ValueError(reason)
         if self.threads and torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
-        device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device)
+        device = torch.device(_auto_device() if self.device == "auto" else self.device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {self.device!r} was asked for but CUDA is not available here")
         seed = int(seed)

@@ -92,14 +92,7 @@ class TrainFitness(FitnessFunction):
         latency_warmup: int = 5,
     ) -> None:
         self.epochs = _int("epochs", epochs, 1)
-        if not isinstance(device, str) or not device:
-            raise ValueError(f"device must be 'auto' or a torch device string such as 'cpu' or 'cuda:0', got {device!r}")
-        if device != "auto":
-            try:
-                torch.device(device)
-            except RuntimeError:
-                raise ValueError(f"device must be 'auto' or a torch device string, got {device!r}") from None
-        self.device = device
+        self.device = check_device(device)
         self.threads = _int("threads", threads, 0)
         if not isinstance(channels_last, bool):
             raise ValueError(f"channels_last must be true or false, got {channels_last!r}")
@@ -364,6 +357,18 @@ def _make_optimizer(model: torch.nn.Module, hp: Mapping[str, Any], device: torch
         return cls(params, fused=True, **kwargs)
     except (RuntimeError, TypeError, ValueError):  # no fused kernel for this device / torch version
         return cls(params, **kwargs)
+
+
+def check_device(device: Any) -> str:
+    """``device`` if it is ``"auto"`` or a torch device string (``"cpu"``, ``"cuda:0"``); else ``ValueError``."""
+    if not isinstance(device, str) or not device:
+        raise ValueError(f"device must be 'auto' or a torch device string such as 'cpu' or 'cuda:0', got {device!r}")
+    if device != "auto":
+        try:
+            torch.device(device)
+        except RuntimeError:
+            raise ValueError(f"device must be 'auto' or a torch device string, got {device!r}") from None
+    return device
 
 
 def _auto_device() -> str:
