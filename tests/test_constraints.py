@@ -88,6 +88,7 @@ def test_ga_redraws_infeasible_children(write_experiment, tmp_path: Path) -> Non
     {"name": "aging", "params": {"population_size": 10, "sample_size": 3}},
     {"name": "local_search", "params": {"initial_samples": 5}},
     {"name": "surrogate", "params": {"initial_samples": 5, "pool": 30, "trees": 10}},
+    {"name": "reinforce", "params": {}},
 ])  # fmt: skip
 def test_steady_state_strategies_redraw_infeasible_genomes(strategy, write_experiment, tmp_path: Path) -> None:
     """With redraws (the default) the steady-state strategies rarely propose an infeasible genome."""

@@ -38,7 +38,8 @@ class Reinforce(SteadyState):
     the run's budget). A logbook record every ``log_every`` results, over the
     last ``log_every`` results.
 
-    A draw the run has already evaluated is drawn again (up to ``max_retries``
+    A draw the run has already evaluated, or one over a cheap limit of the
+    experiment's ``constraints``, is drawn again (up to ``max_retries``
     times); a policy that has converged on evaluated architectures explores
     by changing single choices of its draw at random (origin ``explore``), so
     the budget keeps going to new architectures. The default ``lr`` suits runs
@@ -111,13 +112,13 @@ class Reinforce(SteadyState):
         values = self._draw(probs)
         genome, origin = space.from_categorical(values), "policy"
         for _ in range(self.max_retries):
-            if not self._seen(space.key(genome)):
+            if not self._seen(space.key(genome)) and self.ctx.feasible(genome):
                 break
             values = self._draw(probs)
             genome = space.from_categorical(values)
         else:  # a policy that only repeats itself: explore by random single-choice changes of its draw
             for _ in range(self.max_retries):
-                if not self._seen(space.key(genome)):
+                if not self._seen(space.key(genome)) and self.ctx.feasible(genome):
                     break
                 changed = list(values)
                 i = self.rng.randrange(len(changed))
