@@ -1,0 +1,314 @@
+"""The ``evonas`` subcommands: one function per command, given the parsed arguments, returning the exit code.
+
+:mod:`evonas.cli` parses the command line and dispatches here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _fail(message: str) -> int:
+    print(f"evonas: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _summary(summary: Any, objectives: Sequence[Any]) -> str:
+    lines = []
+    best = summary.best
+    if best:
+        metrics = best["metrics"]
+        names = [o.metric for o in objectives]
+        shown = names + [k for k in ("params", "train_s", "test_acc_200ep") if k not in names]
+        parts = [f"{k}={metrics[k]:.4g}" for k in shown if isinstance(metrics.get(k), (int, float))]
+        lines.append(f"best      {'  '.join(parts)}")
+        lines.append(f"genome    {best['describe']}  (key {best['key']})")
+    else:
+        lines.append("best      none: every evaluation failed (see the journal's error column)")
+    cached = f", {summary.cached} from the evaluation cache" if summary.cached else ""
+    lines.append(
+        f"evaluated {summary.evaluations} genomes ({summary.failures} failed, {summary.duplicates} repeats answered "
+        f"from the journal{cached}) in {summary.generations} generations, {summary.wall_s:.1f} s"
+    )
+    if getattr(summary, "infeasible", 0) or getattr(summary, "violated", 0):
+        lines.append(
+            f"limits    {summary.infeasible} candidates broke a cheap limit (recorded as infeasible, never trained); "
+            f"{summary.violated} evaluations broke a limit after training"
+        )
+    lines.append(f"run       {summary.run_dir}/  (best.json, journal.sqlite, logbook.csv, plots/)")
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from evonas.config import ConfigError, load_experiment
+    from evonas.engine.build import build
+    from evonas.engine.runner import Run, RunFolderError, default_run_dir
+
+    try:
+        exp = load_experiment(args.config, args.set or [])
+        if args.workers is not None:
+            import dataclasses
+
+            exp = dataclasses.replace(exp, workers=args.workers)
+        if args.no_cache:
+            import dataclasses
+
+            exp = dataclasses.replace(exp, cache=False)
+        exp = _with_backend(exp, args.backend, args.address)
+        built = build(exp)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    run_dir = Path(args.out) if args.out else default_run_dir(exp)
+    run = Run(exp, run_dir, workers=args.workers, progress=not args.quiet, built=built)
+    return _execute(lambda: run.execute(overwrite=args.overwrite), run_dir, exp.objectives, RunFolderError)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from evonas.config import ConfigError
+    from evonas.engine.runner import Run, RunFolderError
+
+    overrides = {}
+    if args.generations is not None:
+        overrides["generations"] = args.generations
+    if args.budget is not None:
+        overrides["budget"] = args.budget
+    try:
+        run = Run.resume(args.run_dir, workers=args.workers, progress=not args.quiet, overrides=overrides)
+        from evonas.engine.build import build
+
+        run.experiment = _with_backend(run.experiment, args.backend, args.address)
+        if args.no_cache:
+            import dataclasses
+
+            run.experiment = dataclasses.replace(run.experiment, cache=False)
+        run.built = build(run.experiment)
+    except (ConfigError, RunFolderError) as exc:
+        return _fail(str(exc))
+    return _execute(run.continue_run, Path(args.run_dir), run.experiment.objectives, RunFolderError)
+
+
+def _with_backend(exp: Any, name: str | None, address: str | None) -> Any:
+    """``exp`` with the backend of ``--backend`` / ``--address`` (``--address`` alone means Ray)."""
+    import dataclasses
+
+    from evonas.config import Component, ConfigError
+
+    if name is None and address is None:
+        return exp
+    name = name or ("ray" if address else exp.backend.name)
+    params = dict(exp.backend.params) if name == exp.backend.name else {}
+    if address is not None:
+        if name != "ray":
+            raise ConfigError("--address", None, f"joins a Ray cluster; it needs the ray backend, not '{name}'")
+        params["address"] = address
+    return dataclasses.replace(exp, backend=Component(name, params))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from evonas.engine.status import StatusError, format_status, read_status
+
+    try:
+        while True:
+            st = read_status(args.run_dir)
+            if args.json:
+                print(json.dumps(st, indent=1, default=str))
+            else:
+                print(format_status(st), flush=True)
+            if not args.watch or st["state"] != "running":
+                return 0
+            time.sleep(args.watch)
+            print()
+    except StatusError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from evonas.export import ExportError, export_run
+
+    formats = ("pt", "torchscript") if args.format is None else tuple(dict.fromkeys(["pt", *args.format]))
+    try:
+        result = export_run(args.run_dir, rank=args.rank, epochs=args.epochs, formats=formats, out=args.out,
+                            progress=not args.quiet)  # fmt: skip
+    except ExportError as exc:
+        return _fail(f"export: {exc}")
+    m = result.metrics
+    print(f"exported  rank {m['rank']} genome {result.key}: test_acc={m['test_acc']:.4f} (trained {m['epochs']} epochs on "
+          f"{m['samples']} train+val samples, {m['train_s']:.1f} s; tested on {m['test_samples']})")  # fmt: skip
+    for f in result.files:
+        print(f"wrote     {f}")
+    return 0
+
+
+def _execute(fn: Any, run_dir: Path, objectives: Sequence[Any], folder_error: type) -> int:
+    from evonas.engine.replay import ResumeMismatch
+    from evonas.engine.runner import RunInterrupted
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)  # SIGTERM stops a run as cleanly as Ctrl-C
+    try:
+        summary = fn()
+    except ResumeMismatch as exc:
+        print(f"evonas: {exc}", file=sys.stderr)
+        return 1
+    except folder_error as exc:
+        return _fail(str(exc))
+    except RunInterrupted as exc:
+        print(_summary(exc.summary, objectives))
+        if exc.summary.stopped:
+            print(f"evonas: stopped ({exc.summary.stopped}); what finished is in the journal; "
+                  f"resume with: evonas resume {run_dir}", file=sys.stderr)  # fmt: skip
+            return 1
+        print(f"interrupted: what finished is in the journal; resume with: evonas resume {run_dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print(f"interrupted; resume with: evonas resume {run_dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(_summary(summary, objectives))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from evonas.plotting import plot_run
+
+    if len(args.run_dir) > 1 or args.out:  # several runs on one plot
+        from evonas.compare import plot_runs
+
+        out = args.out or "compare.png"
+        if Path(out).is_dir():
+            return _fail(f"plot: --out: {out} is a folder; expected a file name such as compare.png")
+        try:
+            data = plot_runs(args.run_dir, out, metric=args.metric, x=args.x, band=args.band)
+        except (FileNotFoundError, ValueError) as exc:
+            return _fail(f"plot: {exc}")
+        for name, g in data["groups"].items():
+            print(f"{name:<12} {len(g['runs'])} run(s): median best {data['metric']} {g['median'][-1]:.4f} after {g['x'][-1]} {args.x}")
+        print(data["out"])
+        return 0
+    try:
+        files = plot_run(args.run_dir[0])
+        from evonas.diagnostics import plot_diagnostics
+
+        files = [*files, plot_diagnostics(args.run_dir[0])]
+    except (FileNotFoundError, ValueError) as exc:
+        return _fail(str(exc))
+    for f in files:
+        print(f)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from evonas.config import ConfigError
+    from evonas.report import write_report
+
+    try:
+        path = write_report(args.run_dir, args.out)
+    except (FileNotFoundError, ConfigError) as exc:
+        return _fail(f"report: {exc}")
+    print(path)
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from evonas.choose import best_where, format_choice
+    from evonas.constraints import parse_conditions
+
+    try:
+        conditions = parse_conditions(args.where) if args.where else ()
+    except ValueError as exc:
+        return _fail(f"best: --where: {exc}")
+    show = [m.strip() for m in args.objectives.split(",") if m.strip()] if args.objectives else []
+    if args.objectives is not None and not show:
+        return _fail(f"best: --objectives: expected comma-separated metric names, got '{args.objectives}'")
+    try:
+        choice = best_where(args.run_dir, conditions)
+    except ValueError as exc:
+        return _fail(f"best: {exc}")
+    print(format_choice(choice, conditions, show))
+    return 0 if choice["record"] is not None else 1
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from evonas.datasets import DATASETS
+    from evonas.engine.backends import BACKENDS
+    from evonas.evolution import SELECTIONS
+    from evonas.fitness import FITNESSES
+    from evonas.operators import CROSSOVERS, MUTATIONS
+    from evonas.spaces import SPACES
+    from evonas.strategies import STRATEGIES
+
+    if args.plugins:
+        import importlib
+
+        sys.path.insert(0, str(Path.cwd()))
+        for name in args.plugins:
+            try:
+                importlib.import_module(name)
+            except Exception as exc:
+                return _fail(f"--plugins: cannot import module '{name}' ({type(exc).__name__}: {exc})")
+    kinds = {
+        "spaces": SPACES,
+        "mutations": MUTATIONS,
+        "crossovers": CROSSOVERS,
+        "strategies": STRATEGIES,
+        "selections": SELECTIONS,
+        "datasets": DATASETS,
+        "fitness": FITNESSES,
+        "backends": BACKENDS,
+    }
+    chosen = [args.kind] if args.kind else list(kinds)
+    for kind in chosen:
+        reg = kinds[kind]
+        names = []
+        for name in reg.list(args.pattern):
+            obj = reg.get(name)
+            spaces = getattr(obj, "spaces", ())
+            names.append(f"{name} ({', '.join(spaces)})" if spaces else name)
+        print(f"{kind}: {', '.join(names) or '-'}")
+    return 0
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from evonas.benchmark import BenchmarkError, format_report, plot_benchmark, run_benchmark, to_json, write_json
+
+    names = [n.strip() for n in args.strategies.split(",")] if args.strategies is not None else None
+    if names is not None and (not names or not all(names)):
+        return _fail(f"benchmark: --strategies: expected comma-separated strategy names, got '{args.strategies}'")
+    for option, out in (("--json", args.json), ("--plot", args.plot)):
+        if out and Path(out).is_dir():
+            return _fail(f"benchmark: {option}: {out} is a folder; expected a file name")
+    try:
+        result = run_benchmark(
+            names, runs=args.runs, budget=args.budget, table=args.table, noise=args.noise, seed=args.seed,
+            workers=args.workers, progress=not args.quiet,
+        )  # fmt: skip
+    except BenchmarkError as exc:
+        return _fail(f"benchmark: {exc}")
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(format_report(result))
+    try:
+        if args.json:
+            print(f"json      {write_json(result, args.json)}")
+        if args.plot:
+            print(f"plot      {plot_benchmark(to_json(result), args.plot)}")
+    except OSError as exc:
+        print(f"evonas: benchmark: cannot write the results ({exc})", file=sys.stderr)
+        return 1
+    return 0
