@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evonas.config import Component, ConfigError, Experiment, check_params
+from evonas.config import Component, ConfigError, Experiment
+from evonas.params import check_params
 from evonas.constraints import ConstraintChecker
 from evonas.datasets import DATASETS, Dataset
 from evonas.evolution import SELECTIONS, Variation
