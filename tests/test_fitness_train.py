@@ -16,6 +16,7 @@ from torch import nn
 
 from evonas.datasets import Dataset, load_dataset
 from evonas.fitness import FITNESSES, EvaluationError
+from evonas.fitness import device as device_mod
 from evonas.fitness import train as train_mod
 from evonas.fitness.train import TrainFitness
 from evonas.spaces.base import Genome, SearchSpace
@@ -290,13 +291,13 @@ def test_bad_genome_hparams(images: Dataset) -> None:
 
 def test_amp_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu = torch.device("cpu")
-    assert train_mod._amp_dtype("off", cpu) is None
-    assert train_mod._amp_dtype("bf16", cpu) is torch.bfloat16
-    assert train_mod._amp_dtype("fp16", cpu) is torch.float16
-    monkeypatch.setattr(train_mod, "_cpu_has_native_bf16", lambda: False)
-    assert train_mod._amp_dtype("auto", cpu) is None
-    monkeypatch.setattr(train_mod, "_cpu_has_native_bf16", lambda: True)
-    assert train_mod._amp_dtype("auto", cpu) is torch.bfloat16
+    assert device_mod.amp_dtype("off", cpu) is None
+    assert device_mod.amp_dtype("bf16", cpu) is torch.bfloat16
+    assert device_mod.amp_dtype("fp16", cpu) is torch.float16
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: False)
+    assert device_mod.amp_dtype("auto", cpu) is None
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: True)
+    assert device_mod.amp_dtype("auto", cpu) is torch.bfloat16
 
 
 def test_threads_and_pickling(images: Dataset) -> None:

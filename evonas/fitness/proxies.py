@@ -62,7 +62,7 @@ from torch import nn
 
 from evonas.datasets.base import Dataset
 from evonas.fitness.base import FITNESSES, EvaluationError, FitnessFunction
-from evonas.fitness.train import _auto_device, check_device
+from evonas.fitness.device import auto_device, check_device
 from evonas.spaces.base import Genome, SearchSpace
 
 __all__ = ["ZeroCostFitness", "PROXIES", "naswot_score", "synflow_score", "gradient_scores"]
@@ -179,7 +179,7 @@ class ZeroCostFitness(FitnessFunction):
             raise ValueError(reason)
         if self.threads and torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
-        device = torch.device(_auto_device() if self.device == "auto" else self.device)
+        device = torch.device(auto_device() if self.device == "auto" else self.device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {self.device!r} was asked for but CUDA is not available here")
         seed = int(seed)

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from evonas.datasets.base import Dataset
 from evonas.fitness.base import FITNESSES, EvaluationError, FitnessFunction
+from evonas.fitness.device import amp_dtype, auto_device, check_device, free_memory
 from evonas.fitness.latency import measure_latency_ms
 from evonas.spaces.base import Genome, SearchSpace
 from evonas.spaces.cost import count_flops
@@ -174,7 +175,7 @@ class TrainFitness(FitnessFunction):
                     raise
                 message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             # Outside the except block: the traceback (and the tensors its frames hold) is gone.
-            _free_memory(device)
+            free_memory(device)
             if attempt == 0 and int(hp["batch_size"]) >= 2:
                 hp["batch_size"] = int(hp["batch_size"]) // 2
             else:
@@ -186,10 +187,10 @@ class TrainFitness(FitnessFunction):
         if self._runtime is None:
             if self.threads and torch.get_num_threads() != self.threads:
                 torch.set_num_threads(self.threads)
-            device = torch.device(_auto_device() if self.device == "auto" else self.device)
+            device = torch.device(auto_device() if self.device == "auto" else self.device)
             if device.type == "cuda" and not torch.cuda.is_available():
                 raise ValueError(f"device {self.device!r} was asked for but CUDA is not available here")
-            self._runtime = (device, _amp_dtype(self.amp, device))
+            self._runtime = (device, amp_dtype(self.amp, device))
         return self._runtime
 
     def _run(
@@ -357,58 +358,6 @@ def _make_optimizer(model: torch.nn.Module, hp: Mapping[str, Any], device: torch
         return cls(params, fused=True, **kwargs)
     except (RuntimeError, TypeError, ValueError):  # no fused kernel for this device / torch version
         return cls(params, **kwargs)
-
-
-def check_device(device: Any) -> str:
-    """``device`` if it is ``"auto"`` or a torch device string (``"cpu"``, ``"cuda:0"``); else ``ValueError``."""
-    if not isinstance(device, str) or not device:
-        raise ValueError(f"device must be 'auto' or a torch device string such as 'cpu' or 'cuda:0', got {device!r}")
-    if device != "auto":
-        try:
-            torch.device(device)
-        except RuntimeError:
-            raise ValueError(f"device must be 'auto' or a torch device string, got {device!r}") from None
-    return device
-
-
-def _auto_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``amp`` on ``device`` (``None``: full precision)."""
-    if amp == "bf16":
-        return torch.bfloat16
-    if amp == "fp16":
-        return torch.float16
-    if amp == "off":
-        return None
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and _cpu_has_native_bf16():
-        return torch.bfloat16
-    return None
-
-
-def _cpu_has_native_bf16() -> bool:
-    """Whether the CPU runs bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    for name in checks:
-        check = getattr(torch.cpu, name, None)
-        try:
-            if check is not None and check():
-                return True
-        except Exception:  # a private torch helper; absent or failing means "no"
-            continue
-    return False
-
-
-def _free_memory(device: torch.device) -> None:
-    import gc
-
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
 
 
 def _int(name: str, value: Any, minimum: int) -> int:

@@ -1,0 +1,63 @@
+"""Device helpers shared by the fitnesses that run networks: device strings, ``auto``, mixed precision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+__all__ = ["check_device", "auto_device", "amp_dtype", "cpu_has_native_bf16", "free_memory"]
+
+
+def check_device(device: Any) -> str:
+    """``device`` if it is ``"auto"`` or a torch device string (``"cpu"``, ``"cuda:0"``); else ``ValueError``."""
+    if not isinstance(device, str) or not device:
+        raise ValueError(f"device must be 'auto' or a torch device string such as 'cpu' or 'cuda:0', got {device!r}")
+    if device != "auto":
+        try:
+            torch.device(device)
+        except RuntimeError:
+            raise ValueError(f"device must be 'auto' or a torch device string, got {device!r}") from None
+    return device
+
+
+def auto_device() -> str:
+    """``"cuda"`` when a GPU is available, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``amp`` on ``device`` (``None``: full precision)."""
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16":
+        return torch.float16
+    if amp == "off":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return torch.bfloat16
+    return None
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether the CPU runs bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    for name in checks:
+        check = getattr(torch.cpu, name, None)
+        try:
+            if check is not None and check():
+                return True
+        except Exception:  # a private torch helper; absent or failing means "no"
+            continue
+    return False
+
+
+def free_memory(device: torch.device) -> None:
+    """Collect garbage and, on CUDA, release the cached blocks (after an out-of-memory error)."""
+    import gc
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
