@@ -106,6 +106,17 @@ def one_hot(space: SearchSpace, genome: Genome) -> list[float]:
     return out
 
 
+def neighbours(space: SearchSpace, genome: Genome) -> list[Genome]:
+    """Every genome one categorical change away from ``genome`` (active choices only), in choice order."""
+    values = list(space.to_categorical(genome))
+    active = space.categorical_active(values)
+    out: list[Genome] = []
+    for i, (choice, on) in enumerate(zip(space.categorical(), active)):
+        if on:
+            out += [space.from_categorical(values[:i] + [v] + values[i + 1 :]) for v in range(len(choice.options)) if v != values[i]]
+    return out
+
+
 def require_categorical(space: SearchSpace, strategy: str) -> tuple[Choice, ...]:
     """``space.categorical()``, or a ValueError saying that ``strategy`` needs a categorical view of the space."""
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from evonas.evolution import Individual
 from evonas.spaces.base import Genome
+from evonas.spaces.encoding import neighbours
 from evonas.strategies.aging import Proposal, SteadyState, _check_int, scalar_fitness
 from evonas.strategies.base import STRATEGIES, Candidate, SearchContext
 
@@ -99,14 +100,7 @@ class LocalSearch(SteadyState):
         space = self.ctx.space
         genomes: list[tuple[Genome, str]] = []
         if self._categorical:
-            values = list(space.to_categorical(genome))
-            active = space.categorical_active(values)
-            for i, (choice, on) in enumerate(zip(space.categorical(), active)):
-                if on:
-                    genomes += [
-                        (space.from_categorical(values[:i] + [v] + values[i + 1:]), "neighbour")
-                        for v in range(len(choice.options)) if v != values[i]
-                    ]  # fmt: skip
+            genomes += [(child, "neighbour") for child in neighbours(space, genome)]
         else:
             for _ in range(self.mutations):
                 child, name = self.ctx.variation.mutate(genome, rng=self.rng)

@@ -9,10 +9,11 @@ mix of one-hot and numeric features.
 
 As in BANANAS (White et al. 2021) and NPENAS, the candidates are mostly
 one-mutation children of the best architectures so far (the acquisition
-optimiser that works best on cell spaces), with a few random samples, and the
-default acquisition is independent Thompson sampling: one draw per candidate
-from the ensemble's Gaussian, which keeps a sequential search exploring
-without a trade-off constant to tune.
+optimiser that works best on cell spaces; by default of the two best, as in
+NASLib's BANANAS), with a few random samples, and the default acquisition is
+independent Thompson sampling: one draw per candidate from the ensemble's
+Gaussian, which keeps a sequential search exploring without a trade-off
+constant to tune.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class SurrogateSearch(SteadyState):
         *,
         initial_samples: int = 10,
         pool: int = 300,
-        parents: int = 10,
+        parents: int = 2,
         random_fraction: float = 0.1,
         acquisition: Literal["its", "ei", "ucb"] = "its",
         kappa: float = 1.0,
