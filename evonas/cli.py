@@ -27,6 +27,9 @@ from evonas.commands import (
 
 __all__ = ["main"]
 
+#: the exit status of a command whose output pipe closed (128 + SIGPIPE, as the shell reports it)
+EXIT_BROKEN_PIPE = 141
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="evonas", description="Evolutionary neural architecture search.")
@@ -186,7 +189,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
-    return args.func(args)
+    try:
+        code = args.func(args)
+        sys.stdout.flush()  # a pipe that closed shows here, not as an error at exit
+        return code
+    except BrokenPipeError:  # `evonas ... | head`: the reader left; no traceback
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's recipe: no error at exit
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

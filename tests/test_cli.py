@@ -114,3 +114,14 @@ def test_help_and_module_entry_point() -> None:
     for args in (["--help"], ["run", "--help"], ["resume", "--help"], ["plot", "--help"], ["list", "--help"]):
         proc = subprocess.run([sys.executable, "-m", "evonas", *args], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0 and "usage: evonas" in proc.stdout
+
+
+def test_a_closed_output_pipe_ends_quietly() -> None:
+    """`evonas list | head -0`: the reader is gone before the first line; exit 141, no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evonas", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO
+    )
+    proc.stdout.close()  # long before the child has imported evonas and printed
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
