@@ -11,12 +11,12 @@ Example::
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 from pathlib import Path
 from typing import Any, Sequence
 
 from evonas.constraints import Constraint
+from evonas.engine.journal import ranked, select_records
 
 __all__ = ["best_where", "format_choice"]
 
@@ -34,10 +34,7 @@ def best_where(run_dir: str | Path, conditions: Sequence[Constraint]) -> dict[st
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
         try:
             meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
-            rows = db.execute(
-                "SELECT trial, key, generation, genome, metrics, fitness FROM evaluations WHERE status = 'ok'"
-                " AND fitness IS NOT NULL AND fidelity IS NULL ORDER BY trial"
-            ).fetchall()
+            records = [r for r in select_records(db, where="status = 'ok' AND fitness IS NOT NULL") if r.fidelity is None]
         finally:
             db.close()
     except sqlite3.DatabaseError as exc:
@@ -45,21 +42,16 @@ def best_where(run_dir: str | Path, conditions: Sequence[Constraint]) -> dict[st
     config = json.loads(meta.get("config", "{}")) or {}
     objectives = config.get("objectives") or [{"metric": "val_acc", "direction": "max"}]
     sign = 1.0 if objectives[0].get("direction", "max") == "max" else -1.0
-    records = [
-        {"trial": t, "key": k, "generation": g, "genome": json.loads(gen), "metrics": json.loads(m or "{}"),
-         "fitness": json.loads(f)}
-        for t, k, g, gen, m, f in rows
-    ]  # fmt: skip
-    reported = {name for r in records for name in r["metrics"]}
+    reported = {name for r in records for name in r.metrics}
     for c in conditions:
         if records and c.metric not in reported:
             raise ValueError(f"no evaluation reports the metric '{c.metric}'; they report: {', '.join(sorted(reported))}")
-    matching = [r for r in records if all(c.holds(r["metrics"].get(c.metric)) for c in conditions)]
-    best = None
-    for r in matching:
-        v = r["fitness"][0]
-        if v is not None and math.isfinite(v) and (best is None or sign * v > sign * best["fitness"][0]):
-            best = r
+    matching = [r for r in records if all(c.holds(r.metrics.get(c.metric)) for c in conditions)]
+    first = next(iter(ranked(matching, sign)), None)
+    best = None if first is None else {
+        "trial": first.trial, "key": first.key, "generation": first.generation, "genome": first.genome,
+        "metrics": first.metrics, "fitness": list(first.fitness or ()),
+    }  # fmt: skip
     return {"record": best, "matches": len(matching), "evaluations": len(records), "objectives": objectives,
             "config": config}  # fmt: skip
 

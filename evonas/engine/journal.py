@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-__all__ = ["Journal", "JournalError", "Record", "JOURNAL_NAME", "ranked"]
+__all__ = ["Journal", "JournalError", "Record", "JOURNAL_NAME", "ranked", "select_records"]
 
 JOURNAL_NAME = "journal.sqlite"
 #: every status a row may have
@@ -104,6 +104,25 @@ def ranked(records: Sequence[Record], weight: float = 1.0) -> list[Record]:
             seen.add(r.key)
             out.append(r)
     return out
+
+
+#: defaults of the columns a journal written by an older evonas lacks (its readers may not migrate it)
+_ADDED_COLUMNS = {"cached": "0", "fidelity": "NULL"}
+
+
+def select_records(db: sqlite3.Connection, order: str = "trial", where: str = "") -> Iterator[Record]:
+    """The rows of the journal open on ``db`` (read-only connections too: ``evonas status``, ``evonas best``)
+    matching the SQL condition ``where``, by ``trial`` or ``seq``; columns an older journal lacks read as their
+    defaults."""
+    if order not in ("trial", "seq"):
+        raise ValueError("order must be 'trial' or 'seq'")
+    have = {r[1] for r in db.execute("PRAGMA table_info(evaluations)")}
+    columns = ", ".join(
+        c if c in have else _ADDED_COLUMNS[c] for c in (c.strip() for c in _COLUMNS.split(","))
+    )
+    condition = f" WHERE {where}" if where else ""
+    for row in db.execute(f"SELECT {columns} FROM evaluations{condition} ORDER BY {order}"):
+        yield _parse(row)
 
 
 def _parse(row: Sequence[Any]) -> Record:
@@ -202,10 +221,7 @@ class Journal:
 
     def records(self, order: str = "trial") -> Iterator[Record]:
         """All rows, by ``trial`` (ask order) or ``seq`` (arrival order)."""
-        if order not in ("trial", "seq"):
-            raise ValueError("order must be 'trial' or 'seq'")
-        for row in self._db.execute(f"SELECT {_COLUMNS} FROM evaluations ORDER BY {order}"):
-            yield _parse(row)
+        yield from select_records(self._db, order)
 
     def get(self, key: str, fidelity: float | None = None) -> Record | None:
         """The finished evaluation of genome ``key`` at ``fidelity`` (the first, if several), or ``None``."""

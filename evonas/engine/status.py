@@ -93,6 +93,8 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
             config = meta.get("config") or {}
             objectives = config.get("objectives") or [{"metric": "val_acc", "direction": "max"}]
             sign = 1.0 if objectives[0].get("direction", "max") == "max" else -1.0
+            # the best full result, scanned here rather than by journal.ranked(): that parses every row's genome and
+            # metrics (0.61 s against 0.19 s on a 20,000-row journal), and `--watch` repeats this every few seconds
             best = None
             columns = {r[1] for r in db.execute("PRAGMA table_info(evaluations)")}
             full = " AND fidelity IS NULL" if "fidelity" in columns else ""  # low-fidelity results are not candidates
