@@ -88,20 +88,6 @@ def test_resume_is_exact_when_results_arrive_together(tmp_path: Path, monkeypatc
         assert json.loads((short / name).read_text()) == json.loads((full / name).read_text()), name
 
 
-def test_asynchronous_resume_with_two_workers_replays_exactly(tmp_path: Path) -> None:
-    out = tmp_path / "two"
-    Run(parse_experiment(experiment(budget=12, workers=2)), out, progress=False).execute()
-    first = journal_keys(out)
-    summary = Run.resume(out, progress=False, workers=2, overrides={"budget": 30}).continue_run()
-    keys = journal_keys(out)
-    assert summary.evaluations == 30 and keys[:12] == first and len(set(keys)) == 30
-    written = {n: (out / n).read_text() for n in ("population.json", "hall_of_fame.json", "logbook.json", "best.json")}
-    Run.resume(out, progress=False, workers=2).continue_run()
-    assert journal_keys(out) == keys
-    for name, text in written.items():
-        assert json.loads((out / name).read_text()) == json.loads(text), name
-
-
 def _walk(exp: dict[str, Any]) -> tuple[list[Any], Any]:
     """The records of a one-worker run and its strategy."""
     result = search(build(parse_experiment(exp)))

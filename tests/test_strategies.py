@@ -116,7 +116,7 @@ def test_resume_is_exact_when_results_arrive_together(strategy: str, tmp_path: P
         assert json.loads((short / name).read_text()) == json.loads((full / name).read_text()), name
 
 
-@pytest.mark.parametrize("strategy", ["aging"])
+@pytest.mark.parametrize("strategy", ["aging", "local_search"])
 def test_asynchronous_resume_with_two_workers_replays_exactly(strategy: str, tmp_path: Path) -> None:
     """Two workers tell results in arrival order; replaying that order rebuilds the strategy exactly.
 
