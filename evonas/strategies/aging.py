@@ -113,12 +113,17 @@ class SteadyState(Strategy):
         """Whether the run has asked for ``key`` already."""
         return key in self._asked
 
+    def _usable(self, genome: Genome, key: str | None = None) -> bool:
+        """Whether ``genome`` (whose key is ``key`` when the caller has it) is new to the run and within every cheap
+        limit of the experiment's ``constraints``: what the strategies redraw for."""
+        return not self._seen(self.ctx.space.key(genome) if key is None else key) and self.ctx.feasible(genome)
+
     def _fresh(self, make: Callable[[], Proposal]) -> Proposal:
         """``make()`` re-called until its genome is feasible and its key new to the run (at most ``max_retries``
         more times; the engine records a genome that is still infeasible without training it)."""
         out = make()
         for _ in range(self.max_retries):
-            if not self._seen(self.ctx.space.key(out[0])) and self.ctx.feasible(out[0]):
+            if self._usable(out[0]):
                 break
             out = make()
         return out

@@ -109,7 +109,7 @@ class LocalSearch(SteadyState):
         keys = {key}
         for child, origin in genomes:
             k = space.key(child)
-            if k not in keys and not self._seen(k) and self.ctx.feasible(child):
+            if k not in keys and self._usable(child, k):
                 keys.add(k)
                 out.append((child, origin, (key,)))
         self.rng.shuffle(out)

@@ -182,7 +182,7 @@ class SurrogateSearch(SteadyState):
         codes: list[list[float]] = []
         for proposal in self._children():
             key = self._key(proposal[0])
-            if key not in keys and not self._seen(key) and self.ctx.feasible(proposal[0]):
+            if key not in keys and self._usable(proposal[0], key):
                 keys.add(key)
                 pool.append(proposal)
                 codes.append(self._encode(key, proposal[0]))

@@ -112,13 +112,13 @@ class Reinforce(SteadyState):
         values = self._draw(probs)
         genome, origin = space.from_categorical(values), "policy"
         for _ in range(self.max_retries):
-            if not self._seen(space.key(genome)) and self.ctx.feasible(genome):
+            if self._usable(genome):
                 break
             values = self._draw(probs)
             genome = space.from_categorical(values)
         else:  # a policy that only repeats itself: explore by random single-choice changes of its draw
             for _ in range(self.max_retries):
-                if not self._seen(space.key(genome)) and self.ctx.feasible(genome):
+                if self._usable(genome):
                     break
                 changed = list(values)
                 i = self.rng.randrange(len(changed))
