@@ -15,7 +15,7 @@ spec.loader.exec_module(ranking)
 
 
 def write(path: Path, means: dict[str, float], runs: int = 200, sd: float = 0.3) -> Path:
-    rng = random.Random(str(path))
+    rng = random.Random(path.name)  # the same data in every run (tmp_path differs)
     strategies = {
         name: {"per_run": [{"seed": s, "test_acc_200ep": mean + rng.gauss(0, sd)} for s in range(runs)]}
         for name, mean in means.items()
