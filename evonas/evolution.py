@@ -187,11 +187,13 @@ def make_toolbox(
     selection: str = "tournament",
     selection_params: dict[str, Any] | None = None,
     rng: random.Random | None = None,
+    toolbox: base.Toolbox | None = None,
 ) -> base.Toolbox:
     """A DEAP toolbox over evonas genomes, usable with ``deap.algorithms``.
 
-    ``evaluate(genome) -> objective values``; operators draw from ``rng`` (default: seeded from
-    DEAP's global ``random``, which ``deap.algorithms`` also uses).
+    ``evaluate(genome) -> objective values``, called in this process; operators draw from ``rng``
+    (default: seeded from DEAP's global ``random``, which ``deap.algorithms`` also uses). The
+    functions are registered on ``toolbox`` if given (a ``base.Toolbox`` subclass), else on a new one.
 
     Example::
 
@@ -200,7 +202,7 @@ def make_toolbox(
         pop, log = deap.algorithms.eaMuPlusLambda(pop, tb, mu=10, lambda_=20, cxpb=0.3, mutpb=0.7, ngen=5)
     """
     rng = rng or random.Random(random.getrandbits(64))
-    tb = base.Toolbox()
+    tb = toolbox if toolbox is not None else base.Toolbox()
 
     def individual(genome: Genome | None = None) -> Individual:
         g = genome if genome is not None else space.sample(rng=rng)

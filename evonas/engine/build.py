@@ -59,36 +59,47 @@ class Built:
     #: the experiment's constraints with the input shape cheap metrics are counted at (``None``: no constraints)
     checker: ConstraintChecker | None = None
 
-    def toolbox(self, rng: random.Random | None = None) -> Any:
-        """A DEAP toolbox for this experiment whose ``evaluate`` runs the fitness in this process.
+    def toolbox(
+        self,
+        rng: random.Random | None = None,
+        *,
+        workers: int | str | None = None,
+        cache: bool | None = None,
+        quiet: bool = False,
+    ) -> Any:
+        """A DEAP toolbox for this experiment whose ``map`` and ``evaluate`` run on the experiment's backend.
+
+        ``toolbox.map(toolbox.evaluate, individuals)`` (what DEAP's algorithms call) evaluates in
+        evonas's worker processes, as ``evonas run`` does: ``workers`` of them (default: the
+        experiment's ``workers:``; ``0``: in this process), with its ``timeout:``, retries, the
+        evaluation cache (``cache``: default the experiment's ``cache:``) and constraints. A failed
+        evaluation gets the worst fitness and is listed in ``toolbox.failures`` (and on stderr unless
+        ``quiet``). See :mod:`evonas.engine.deap_map`. The workers start on the first evaluation and
+        stop at ``toolbox.close()``, at the end of a ``with`` block, or when the toolbox is gone.
 
         Example::
 
-            tb = build(load_experiment("experiments/nb201_toy.yaml")).toolbox()
-            pop, log = deap.algorithms.eaMuPlusLambda(tb.population(n=10), tb, 10, 20, 0.3, 0.7, ngen=5)
+            with build(load_experiment("experiments/nb201_toy.yaml")).toolbox() as tb:
+                pop, log = deap.algorithms.eaMuPlusLambda(tb.population(n=10), tb, 10, 20, 0.3, 0.7, ngen=5)
         """
+        from evonas.engine.deap_map import IsolatedMap, IsolatedToolbox
         from evonas.evolution import make_toolbox
 
         exp = self.experiment
-
-        def evaluate(genome: Genome) -> tuple[float, ...]:
-            seed = evaluation_seed(exp.seed, self.space.key(genome))
-            try:
-                metrics = self.fitness.evaluate(genome, space=self.space, dataset=self.dataset, seed=seed)
-                values = tuple(float(metrics[o.metric]) for o in exp.objectives)
-            except Exception:  # a failed evaluation gets the worst fitness, as in a run
-                return tuple(-float("inf") * o.weight for o in exp.objectives)
-            return values
-
-        return make_toolbox(
+        isolated = IsolatedMap(self, workers=workers, cache=cache, quiet=quiet)
+        tb = make_toolbox(
             self.space,
             self.variation,
             exp.weights,
-            evaluate,
+            isolated.evaluate,
             selection=exp.selection.name,
             selection_params=dict(exp.selection.params),
             rng=rng or random.Random(exp.seed),
+            toolbox=IsolatedToolbox(isolated),
         )
+        tb.register("evaluate", isolated.evaluate)
+        tb.register("map", isolated)
+        return tb
 
     def make_strategy(self, budget: int | None = None) -> Strategy:
         """A fresh strategy seeded from the run's seed (same seed, same strategy: resumable by replay)."""
