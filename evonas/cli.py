@@ -16,6 +16,7 @@ from evonas.commands import (
     EXIT_BAD_INPUT,
     cmd_benchmark,
     cmd_best,
+    cmd_doctor,
     cmd_export,
     cmd_list,
     cmd_plot,
@@ -131,6 +132,16 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--plot", metavar="OUT.png", help="draw the anytime curves to this PNG file")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_benchmark)
+
+    dr = sub.add_parser(
+        "doctor", help="what evonas will use on this machine, and a self-test",
+        description="Versions, devices, CPU, workers and mixed precision evonas will use here; a brief training "
+                    "self-test of each built-in space, each in its own process; a one-line verdict.",
+    )  # fmt: skip
+    dr.add_argument("--json", action="store_true", help="print the report as JSON")
+    dr.add_argument("--timeout", type=_float_at_least(1.0), default=60.0, metavar="SECONDS",
+                    help="time limit of each self-test process (default 60)")  # fmt: skip
+    dr.set_defaults(func=cmd_doctor)
     return p
 
 

@@ -312,3 +312,13 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         print(f"evonas: benchmark: cannot write the results ({exc})", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from evonas.doctor import collect, format_report
+
+    report = collect(timeout=args.timeout)
+    print(json.dumps(report, indent=1) if args.json else format_report(report))
+    return int(report["exit_code"])

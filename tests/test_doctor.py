@@ -1,0 +1,104 @@
+"""``evonas doctor``: the report, the verdict, and self-test children that crash or hang without ending the doctor."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import REPO
+from evonas.cli import main
+from evonas.doctor import SELFTESTS, collect, describe_exit, format_report, run_selftests
+
+MLP = next(t for t in SELFTESTS if t.name == "mlp")
+
+
+def test_doctor_here_is_ready(capsys) -> None:
+    assert main(["doctor"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    labels = [line.split()[0] for line in lines if line and not line.startswith(" ")]
+    for label in ("python", "torch", "onednn", "deap", "numpy", "cuda", "cpu", "workers", "memory", "amp", "selftest", "ray"):
+        assert label in labels, label
+    assert lines[-1].startswith("verdict   ready: "), lines[-1]
+    assert f"all {len(SELFTESTS)} self-tests passed" in lines[-1]
+    rows = [line for line in lines if line.startswith("  ") and " ok " in line]
+    assert len(rows) == len(SELFTESTS)
+
+
+def test_json_and_a_native_crash_in_one_child() -> None:
+    """A child that aborts (as oneDNN does on some CPUs) is one failed check; the doctor goes on and exits 0."""
+    env = {**os.environ, "EVONAS_DOCTOR_FAULT": "chain-s2res-1ch=abort", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "evonas.cli", "doctor", "--json"], capture_output=True, text=True, env=env, cwd=REPO, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    tests = {t["name"]: t for t in report["selftests"]}
+    crashed = tests.pop("chain-s2res-1ch")
+    assert not crashed["ok"] and crashed["signal"] == "SIGABRT"
+    assert crashed["error"].startswith("aborted in native code (SIGABRT)")
+    assert "_inject" in crashed["error"]  # faulthandler's innermost frame: where it crashed
+    assert all(t["ok"] for t in tests.values()), tests
+    assert report["verdict"]["state"] == "problems" and "SIGABRT" in report["verdict"]["text"]
+    assert report["exit_code"] == 0
+    text = format_report(report)
+    assert "chain-s2res-1ch       FAILED  aborted in native code (SIGABRT)" in text
+    assert text.splitlines()[-1].startswith("verdict   problems: 1 of 6 self-tests failed (chain-s2res-1ch aborted")
+
+
+def test_hanging_child_is_killed_after_its_timeout() -> None:
+    start = time.monotonic()
+    (result,) = run_selftests([MLP], timeout=3, faults={"mlp": "hang"})
+    assert time.monotonic() - start < 20
+    assert not result["ok"] and result["error"] == "hung: killed after 3 s"
+    assert result["seconds"] >= 3
+
+
+def test_segfault_and_python_error_are_named() -> None:
+    other = dataclasses.replace(MLP, name="mlp-2")
+    segv, error = run_selftests([MLP, other], faults={"mlp": "segv", "mlp-2": "error"})
+    assert not segv["ok"] and segv["signal"] == "SIGSEGV" and segv["error"].startswith("segmentation fault (SIGSEGV)")
+    assert not error["ok"] and error["signal"] is None
+    assert error["error"] == "exit code 1: RuntimeError: injected error"
+
+
+def test_every_self_test_failing_means_it_cannot_run() -> None:
+    report = collect(tests=[MLP], faults={"mlp": "abort"})
+    assert report["exit_code"] == 1
+    assert report["verdict"]["text"].startswith("cannot run: every self-test failed (mlp aborted in native code (SIGABRT)")
+
+
+def test_describe_exit() -> None:
+    dump = (
+        "Fatal Python error: Aborted\n\nCurrent thread 0x00007f (most recent call first):\n"
+        '  File "/x/lib/python3.11/site-packages/torch/nn/modules/conv.py", line 548 in _conv_forward\n'
+        '  File "/x/lib/python3.11/site-packages/torch/nn/modules/conv.py", line 553 in forward\n'
+    )
+    assert describe_exit(-signal.SIGABRT, dump) == (
+        "aborted in native code (SIGABRT) in _conv_forward (torch/nn/modules/conv.py:548)", "SIGABRT"
+    )
+    assert describe_exit(-signal.SIGILL) == ("illegal instruction (SIGILL)", "SIGILL")
+    assert describe_exit(-signal.SIGTERM) == ("killed by SIGTERM", "SIGTERM")
+    assert describe_exit(2, "Traceback...\nValueError: bad\n") == ("exit code 2: ValueError: bad", None)
+
+
+def test_advice_after_a_native_crash() -> None:
+    from evonas.doctor import _advice
+
+    tests = [
+        {"name": "chain-3ch", "ok": False, "signal": "SIGABRT", "variant": "default", "error": "aborted in native code (SIGABRT)"},
+        {"name": "chain-3ch/fp32", "ok": True, "signal": None, "variant": "fp32", "error": None},
+    ]
+    report = {
+        "torch": {"cuda_devices": [], "onednn": {"version": "3.12.0"}, "cpu_capability": "AVX2"},
+        "cpu": {"model": "AMD EPYC"}, "selftests": tests,
+    }  # fmt: skip
+    advice = _advice(report, tests[:1])
+    assert "oneDNN 3.12.0, AVX2 on AMD EPYC" in advice and "ONEDNN_MAX_CPU_ISA=SSE41" in advice
+    assert "fitness.params.channels_last=false" in advice
+    tests[1].update(ok=False, signal="SIGABRT", error="aborted in native code (SIGABRT)")
+    assert "channels_last" not in _advice(report, tests)  # the fp32 twin crashes too: not the way out
