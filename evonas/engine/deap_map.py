@@ -6,15 +6,17 @@ toolbox of :meth:`evonas.engine.build.Built.toolbox` registers an :class:`Isolat
 ``map``: when it is handed the toolbox's own ``evaluate``, each individual's genome becomes a
 :class:`~evonas.engine.backends.Job` for the experiment's backend (the local worker pool, Ray, or
 this process with ``workers: 0``), as many in flight as the backend has free slots, and the list of
-fitness tuples comes back in input order. Each genome key is evaluated once per call. Any other
-function is mapped with the built-in ``map``.
+fitness tuples comes back in input order. Each genome key is evaluated once: a repeat, in the same
+call or a later one, gets the first evaluation's outcome (as a run answers repeats from its journal;
+evaluations are seeded by key, so evaluating again would only repeat the work). Any other function
+is mapped with the built-in ``map``.
 
 An evaluation that fails (the fitness raised, returned no or a non-finite objective, broke a
 constraint of the experiment, ran past ``timeout:``, or killed its worker: a native crash is
 retried once on a fresh worker) gets the worst fitness (``-inf * weight`` per objective), as in a
 run. Its reason is appended to ``toolbox.failures`` (:class:`EvaluationFailure`) and printed as one
-``evonas: genome KEY failed (...)`` line on stderr (``quiet=True``: not printed). The metrics of
-each evaluation are set as ``ind.metrics`` on the individuals passed in.
+``evonas: genome KEY failed (...)`` line on stderr (``quiet=True``: not printed), once per key. The
+metrics of each evaluation are set as ``ind.metrics`` on the individuals passed in.
 
 The workers start on the first evaluation and stop with ``toolbox.close()`` (or at the end of a
 ``with`` block), when the toolbox is garbage-collected, or when the process exits. Example::
@@ -118,6 +120,8 @@ class IsolatedMap:
         self._setup()
 
     def _setup(self) -> None:
+        #: the outcome of every genome key evaluated so far (the toolbox's counterpart of a run's journal)
+        self._known: dict[str, _Outcome] = {}
         self._trials = itertools.count()
         self._workers = _Workers()
         self._finalizer = weakref.finalize(self, self._workers.close)  # also runs at exit
@@ -150,9 +154,11 @@ class IsolatedMap:
         unique: dict[str, Any] = {}
         for genome, key in entries:
             unique.setdefault(key, genome)
-        outcomes: dict[str, _Outcome] = {}
+        outcomes: dict[str, _Outcome] = {}  # what this call learnt
         jobs = []
         for key, genome in unique.items():
+            if key in self._known:
+                continue
             if self.checker is not None:
                 problems, cheap = self.checker.cheap_violations(genome)
                 if problems:  # never trained, as in a run
@@ -165,11 +171,12 @@ class IsolatedMap:
             for job in jobs:
                 outcomes[job.key] = self._outcome(results[job.trial])
         for key, outcome in outcomes.items():
+            self._known[key] = outcome
             if outcome.status != "ok":
                 self._report(key, unique[key], outcome)
         values = []
         for item, (_, key) in zip(items, entries):
-            outcome = outcomes[key]
+            outcome = self._known[key]
             if hasattr(item, "genome"):  # an individual: its metrics are the user's to read
                 try:
                     item.metrics = dict(outcome.metrics)
