@@ -139,13 +139,18 @@ def test_fault_injection_in_worker_processes(write_experiment, tmp_path: Path) -
     with sqlite3.connect(out / "journal.sqlite") as db:
         rows = db.execute("SELECT key, status, error FROM evaluations").fetchall()
     assert len(rows) == summary.evaluations == 40
-    expected = {0: "RuntimeError: injected failure", 1: "non-finite val_acc", 2: "timed out after 1 s", 3: "worker died (exit code -9)"}
+    expected = {
+        0: "RuntimeError: injected failure",
+        1: "non-finite val_acc",
+        2: "worker timed out after 1 s and was killed, also when retried in safe mode (oneDNN off, fp32)",
+        3: "worker died: killed (SIGKILL), likely out of memory, also when retried in safe mode (oneDNN off, fp32)",
+    }
     kinds = {}
     for key, status, error in rows:
         kind = fault_kind(key, 8)
         kinds[kind] = kinds.get(kind, 0) + 1
         if kind in expected:
-            assert (status, error) == ("failed", expected[kind]), (key, kind, error)
+            assert status == "failed" and error.startswith(expected[kind]), (key, kind, error)
         else:
             assert status == "ok" and error is None
     assert all(kinds.get(k) for k in expected), kinds  # every kind of fault happened

@@ -54,6 +54,10 @@ class Job:
     attempt: int = 0
     #: share of the full training (multi-fidelity); ``None``: the full evaluation
     fidelity: float | None = None
+    #: evaluate in safe mode (:func:`evonas.fitness.device.safe_mode`): the retry of a worker that died
+    safe: bool = False
+    #: why earlier attempts failed (a worker's death, a time limit), oldest first
+    reasons: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +72,8 @@ class JobResult:
     record: Any = None
     #: the result comes from the evaluation cache (:mod:`evonas.engine.cache`), not from a training
     cached: bool = False
+    #: the evaluation ran in safe mode (oneDNN off, fp32, contiguous layout) after a worker died on it
+    safe_mode: bool = False
 
 
 class EvalContext:
@@ -89,17 +95,20 @@ class EvalContext:
         return ctx
 
     def run(self, job: Job, worker: str) -> JobResult:
+        from evonas.fitness.device import safe_mode
+
         start = time.perf_counter()
         try:
             genome = self.space.from_dict(job.genome)
             extra = {} if job.fidelity is None else {"fidelity": job.fidelity}
-            metrics = self.fitness.evaluate(genome, space=self.space, dataset=self.dataset, seed=job.seed, **extra)
+            with safe_mode(job.safe):
+                metrics = self.fitness.evaluate(genome, space=self.space, dataset=self.dataset, seed=job.seed, **extra)
             metrics = {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v) for k, v in metrics.items()}
             status, error = "ok", None
         except Exception as exc:  # the run goes on: record the failure with its reason
             metrics, status = {}, "failed"
             error = f"{type(exc).__name__}: {exc}".strip()
-        return JobResult(job.trial, status, metrics, error, time.perf_counter() - start, worker)
+        return JobResult(job.trial, status, metrics, error, time.perf_counter() - start, worker, safe_mode=job.safe)
 
 
 class Backend:
@@ -195,15 +204,21 @@ def default_workers(num_cpus: int = 1, num_gpus: float | None = None) -> int:
     return max(1, cores // max(1, num_cpus))
 
 
-def make_backend(experiment: Experiment, workers: int | str | None = None, context: EvalContext | None = None) -> Backend:
+def make_backend(
+    experiment: Experiment, workers: int | str | None = None, context: EvalContext | None = None, log: Any = None
+) -> Backend:
     """The experiment's backend with ``workers`` slots (default: the experiment's ``workers``).
 
     ``workers: 0`` evaluates in this process (any backend name); ``'auto'`` lets the backend choose.
+    ``log``: a file for what worker processes print (the local backend's ``log``).
     """
     n = experiment.workers if workers is None else workers
     if n == 0:
         return InProcessBackend(experiment, context=context)
     slots = None if n == "auto" else int(n)
     cls = BACKENDS.get(experiment.backend.name)
-    return cls(experiment, slots, context=context, **experiment.backend.params)
+    params = dict(experiment.backend.params)
+    if log is not None and experiment.backend.name == "local":
+        params.setdefault("log", str(log))
+    return cls(experiment, slots, context=context, **params)
 

@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS evaluations (
     worker TEXT,
     finished_at REAL,
     cached INTEGER NOT NULL DEFAULT 0,
-    fidelity REAL
+    fidelity REAL,
+    safe_mode INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS evaluations_key ON evaluations(key);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,7 +51,7 @@ CREATE TABLE IF NOT EXISTS discarded (seq INTEGER, trial INTEGER, row TEXT, reas
 
 _COLUMNS = (
     "trial, seq, key, generation, origin, parents, genome, status, error, metrics, fitness, seed,"
-    " wall_s, worker, finished_at, cached, fidelity"
+    " wall_s, worker, finished_at, cached, fidelity, safe_mode"
 )
 
 
@@ -83,6 +84,8 @@ class Record:
     cached: bool = False
     #: share of the full training this evaluation had (multi-fidelity); ``None``: the full evaluation
     fidelity: float | None = None
+    #: evaluated in safe mode (oneDNN off, fp32, contiguous layout) after a worker died on it
+    safe_mode: bool = False
 
 
 def ranked(records: Sequence[Record], weight: float = 1.0) -> list[Record]:
@@ -107,7 +110,7 @@ def ranked(records: Sequence[Record], weight: float = 1.0) -> list[Record]:
 
 
 #: defaults of the columns a journal written by an older evonas lacks (its readers may not migrate it)
-_ADDED_COLUMNS = {"cached": "0", "fidelity": "NULL"}
+_ADDED_COLUMNS = {"cached": "0", "fidelity": "NULL", "safe_mode": "0"}
 
 
 def select_records(db: sqlite3.Connection, order: str = "trial", where: str = "") -> Iterator[Record]:
@@ -145,6 +148,7 @@ def _parse(row: Sequence[Any]) -> Record:
         finished_at=row[14],
         cached=bool(row[15]),
         fidelity=row[16],
+        safe_mode=bool(row[17]),
     )
 
 
@@ -176,6 +180,8 @@ class Journal:
                 self._db.execute("ALTER TABLE evaluations ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
             if "fidelity" not in columns:  # ... or before multi-fidelity
                 self._db.execute("ALTER TABLE evaluations ADD COLUMN fidelity REAL")
+            if "safe_mode" not in columns:  # ... or before the safe-mode retry
+                self._db.execute("ALTER TABLE evaluations ADD COLUMN safe_mode INTEGER NOT NULL DEFAULT 0")
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"{self.path}: not a readable evonas journal ({exc})") from None
 
@@ -187,7 +193,7 @@ class Journal:
             finished = rec.finished_at or time.time()
             self._db.execute(
                 "INSERT INTO evaluations (trial, seq, key, generation, origin, parents, genome, status, error,"
-                " metrics, fitness, seed, wall_s, worker, finished_at, cached, fidelity) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " metrics, fitness, seed, wall_s, worker, finished_at, cached, fidelity, safe_mode) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     rec.trial,
                     seq,
@@ -206,6 +212,7 @@ class Journal:
                     finished,
                     int(rec.cached),
                     rec.fidelity,
+                    int(rec.safe_mode),
                 ),
             )
         return dataclasses.replace(rec, seq=seq, finished_at=finished)

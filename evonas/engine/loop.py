@@ -185,6 +185,7 @@ class Loop:
             worker=result.worker,
             cached=result.cached,
             fidelity=cand.fidelity,
+            safe_mode=result.safe_mode,
         )
 
     def _tell(self, cand: Candidate, rec: Record) -> None:

@@ -2,8 +2,20 @@
 
 Each worker (``spawn``) builds the experiment's space, dataset and fitness once
 and then evaluates jobs sent over a pipe, with ``num_cpus`` intra-op threads,
-pinned to its own GPU or sharing one. A worker that crashes or exceeds the
-time limit is replaced and its evaluation retried.
+pinned to its own GPU or sharing one.
+
+What a worker may do to a run, and what the pool does about it:
+
+* **dies** (a crash in native code: SIGABRT, SIGSEGV; killed): it is replaced and its evaluation
+  retried once in safe mode (:func:`evonas.fitness.device.safe_mode`: oneDNN off, fp32, contiguous
+  layout), then recorded as failed with what the death means (:func:`describe_exit`);
+* **hangs**: an evaluation past the time limit is killed and retried the same way. Without ``timeout:``
+  in the experiment the limit is derived from the run's own evaluations (:func:`default_timeout`); a
+  worker that uses no CPU time for ``stall_timeout`` seconds (deadlocked) is killed sooner;
+* **outlives the run**: it cannot. Each worker watches its parent (``PR_SET_PDEATHSIG`` on Linux, and a
+  thread that polls the parent's pid everywhere) and exits when the run's process is gone, however it died;
+* **prints from native code**: with ``log`` set (a run's ``native.log``), a worker's stdout and stderr
+  go to that file, glibc's fatal messages included, not through the progress bar.
 """
 
 from __future__ import annotations
@@ -12,6 +24,8 @@ import dataclasses
 import multiprocessing as mp
 import os
 import signal
+import sys
+import threading
 import time
 import traceback
 from multiprocessing.connection import wait as mp_wait
@@ -20,18 +34,138 @@ from typing import Any
 from evonas.config import Experiment
 from evonas.engine.backends import BACKENDS, Backend, EvalContext, Job, JobResult, _cuda_count, default_workers
 
-__all__ = ["ProcessPoolBackend", "WorkerStartError", "gpu_assignment"]
+__all__ = ["ProcessPoolBackend", "WorkerStartError", "gpu_assignment", "describe_exit", "default_timeout", "cap_workers"]
 
 #: environment variables that size a worker's thread pools, set to its ``num_cpus`` before it starts
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def _worker_main(conn: Any, experiment: Experiment, name: str, threads: int) -> None:
+#: what a worker's death by each signal most likely means
+_SIGNALS = {
+    signal.SIGABRT: "aborted in native code (SIGABRT)",
+    signal.SIGSEGV: "segmentation fault in native code (SIGSEGV)",
+    signal.SIGKILL: "killed (SIGKILL), likely out of memory",
+    signal.SIGBUS: "bus error in native code (SIGBUS)",
+    signal.SIGFPE: "arithmetic fault in native code (SIGFPE)",
+    signal.SIGILL: "illegal instruction (SIGILL): a native kernel this CPU cannot run",
+    signal.SIGTERM: "terminated (SIGTERM)",
+}
+#: the memory a worker is counted as, in GiB, to cap the number of workers (measured: a quickstart worker
+#: holds about 0.4 GiB once torch, the data and one trained network are in it)
+WORKER_MEMORY_GIB = 0.5
+
+
+def describe_exit(code: int | None) -> str:
+    """What a worker's exit code means, in words: ``-6`` -> ``'aborted in native code (SIGABRT)'``."""
+    if code is None:
+        return "stopped answering"
+    if code < 0:
+        try:
+            sig = signal.Signals(-code)
+        except ValueError:
+            return f"killed by signal {-code}"
+        return _SIGNALS.get(sig, f"killed by {sig.name}")
+    return f"exited with code {code}"
+
+
+def default_timeout(durations: list[float], floor: float = 300.0, first: float = 3600.0, factor: float = 10.0) -> float:
+    """The time limit of an evaluation when the experiment sets no ``timeout:``.
+
+    ``factor`` times the longest evaluation the run has finished, and at least ``floor`` seconds;
+    ``first`` seconds while none has finished (a new worker's first evaluation includes its start-up).
+    """
+    if not durations:
+        return max(first, floor)
+    return max(floor, factor * max(durations))
+
+
+def cap_workers(requested: int, num_cpus: int = 1, num_gpus: float = 0.0) -> tuple[int, str | None]:
+    """``requested`` workers, capped at what this machine can hold, and why (``None`` when not capped).
+
+    At most twice as many workers as the cores hold at ``num_cpus`` threads each (more only wait for a
+    core), ``1 / num_gpus`` per GPU when workers use GPUs, and as many as fit in the available memory
+    at :data:`WORKER_MEMORY_GIB` each.
+    """
+    limits: list[tuple[int, str]] = []
+    gpus = _cuda_count()
+    if gpus and num_gpus > 0:
+        limits.append((max(1, int(gpus / num_gpus + 1e-9)), f"{gpus} GPU(s) at {num_gpus:g} GPU per worker"))
+    else:
+        cores = default_workers(1, 0.0)
+        limits.append((max(1, 2 * cores // num_cpus), f"{cores} core(s) at {num_cpus} thread(s) per worker, at most 2 workers a core"))
+    available = _available_memory_gib()
+    if available is not None:
+        limits.append((max(1, int(available / WORKER_MEMORY_GIB)), f"{available:.1f} GiB of memory available, about {WORKER_MEMORY_GIB:g} GiB per worker"))
+    cap, why = min(limits)
+    if requested <= cap:
+        return requested, None
+    return cap, f"{requested} workers are more than this machine can hold ({why}): using {cap}"
+
+
+def _available_memory_gib() -> float | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of process ``pid`` so far, from ``/proc`` (``None`` where there is none)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make this worker exit when process ``parent`` is gone: SIGKILL from the kernel (Linux), and a poll."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="evonas-parent-watch", daemon=True).start()
+
+
+def _redirect_output(log: str) -> None:
+    """Send this process's stdout and stderr (native libraries' output too) to the file ``log``."""
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _worker_main(conn: Any, experiment: Experiment, name: str, threads: int, parent: int, log: str | None) -> None:
     """Worker process: build the context once, then evaluate jobs until told to stop.
 
     Ctrl-C is the main process's to handle (it stops the run and closes the pool), so workers ignore it.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
+    if log is not None:
+        try:
+            _redirect_output(log)
+        except OSError:
+            pass  # the output goes where the run's goes
     try:
         import torch
 
@@ -48,6 +182,8 @@ def _worker_main(conn: Any, experiment: Experiment, name: str, threads: int) -> 
             return
         if job is None:
             return
+        if log is not None:
+            print(f"[{time.strftime('%H:%M:%S')} {name}] trial {job.trial}{' (safe mode)' if job.safe else ''}", flush=True)
         conn.send(("result", context.run(job, name), None))
 
 
@@ -63,6 +199,9 @@ class _Worker:
     started_at: float = dataclasses.field(default_factory=time.time)
     done: int = 0
     restarts: int = 0
+    #: CPU seconds the worker had used when last seen using more, and when that was (stall detection)
+    cpu: float | None = None
+    cpu_at: float = 0.0
 
 
 class WorkerStartError(RuntimeError):
@@ -116,13 +255,25 @@ class ProcessPoolBackend(Backend):
         num_cpus: int = 1,
         num_gpus: float | None = None,
         retries: int = 1,
+        stall_timeout: float = 120.0,
+        timeout_floor: float = 300.0,
+        timeout_first: float = 3600.0,
+        log: str | os.PathLike | None = None,
     ) -> None:
-        self.check(num_cpus=num_cpus, num_gpus=num_gpus, retries=retries)
+        self.check(num_cpus=num_cpus, num_gpus=num_gpus, retries=retries, stall_timeout=stall_timeout,
+                   timeout_floor=timeout_floor, timeout_first=timeout_first)  # fmt: skip
         gpus = _cuda_count()
         num_gpus = (1.0 if gpus else 0.0) if num_gpus is None else float(num_gpus)
         self.experiment = experiment
         self.slots = int(slots) if slots is not None else default_workers(num_cpus, num_gpus)
+        self.slots, why = cap_workers(self.slots, num_cpus, num_gpus)
+        if why:
+            print(f"evonas: {why}", file=sys.stderr)
         self.timeout = experiment.timeout
+        self.stall_timeout = float(stall_timeout)
+        self.timeout_floor, self.timeout_first = float(timeout_floor), float(timeout_first)
+        self.log = None if log is None else os.fspath(log)
+        self._durations: list[float] = []
         self.threads = num_cpus
         self.retries = retries
         self._ctx = mp.get_context("spawn")
@@ -132,7 +283,13 @@ class ProcessPoolBackend(Backend):
         self.restarts = 0
 
     @classmethod
-    def check(cls, num_cpus: int = 1, num_gpus: float | None = None, retries: int = 1, **_: Any) -> None:
+    def check(
+        cls, num_cpus: int = 1, num_gpus: float | None = None, retries: int = 1, stall_timeout: float = 120.0,
+        timeout_floor: float = 300.0, timeout_first: float = 3600.0, **_: Any,
+    ) -> None:  # fmt: skip
+        for name, value in (("stall_timeout", stall_timeout), ("timeout_floor", timeout_floor), ("timeout_first", timeout_first)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{name}: expected a number of seconds >= 0, got {value!r}")
         if isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1:
             raise ValueError(f"num_cpus: expected an integer >= 1, got {num_cpus!r}")
         if num_gpus is not None and (num_gpus < 0 or (num_gpus > 1 and num_gpus != int(num_gpus))):
@@ -148,13 +305,16 @@ class ProcessPoolBackend(Backend):
         # themselves when first loaded, and a worker that sets them later still runs one thread per core
         # in some kernels (measured: two workers on two cores were 2.2x slower per evaluation).
         env = {name_: str(self.threads) for name_ in _THREAD_VARIABLES}
+        if self.log is not None:
+            env["LIBC_FATAL_STDERR_"] = "1"  # glibc's fatal messages go to stderr (the log), not to the terminal
         if gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpus
         before = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
             proc = self._ctx.Process(
-                target=_worker_main, args=(child, self.experiment, name, self.threads), daemon=True, name=f"evonas-{name}"
+                target=_worker_main, args=(child, self.experiment, name, self.threads, os.getpid(), self.log),
+                daemon=True, name=f"evonas-{name}",
             )
             proc.start()
         finally:
@@ -187,9 +347,16 @@ class ProcessPoolBackend(Backend):
         for w in self._workers:
             if w.job is None:
                 w.job, w.sent_at = job, time.monotonic()
+                w.cpu, w.cpu_at = None, w.sent_at
                 w.conn.send(job)
                 return
         raise RuntimeError("no free worker")
+
+    def limit(self) -> float:
+        """The time limit of one evaluation now: the experiment's ``timeout``, or :func:`default_timeout`."""
+        if self.timeout is not None:
+            return self.timeout
+        return default_timeout(self._durations, self.timeout_floor, self.timeout_first)
 
     def _replace(self, w: _Worker) -> None:
         if w.process.is_alive():
@@ -202,14 +369,60 @@ class ProcessPoolBackend(Backend):
         self.restarts += 1
 
     def _lost(self, w: _Worker, reason: str) -> None:
+        """``w`` died or was killed on its job: retry the job in safe mode on a fresh worker, or record it failed."""
         job = w.job
         assert job is not None
         w.job = None
         self._replace(w)
+        if self.log is not None:
+            self._note(f"[{time.strftime('%H:%M:%S')} {w.name}] trial {job.trial}: {reason}")
+        reasons = (*job.reasons, reason)
         if job.attempt < self.retries:
-            self.submit(dataclasses.replace(job, attempt=job.attempt + 1))
+            self.submit(dataclasses.replace(job, attempt=job.attempt + 1, safe=True, reasons=reasons))
+            return
+        first = reasons[0]
+        if len(reasons) == 1:
+            error = f"worker {first}"
+        elif first == reason:
+            error = f"worker {first}, also when retried in safe mode (oneDNN off, fp32)"
         else:
-            self._pending.append(JobResult(job.trial, "failed", {}, reason, time.monotonic() - w.sent_at, w.name))
+            error = f"worker {first}; retried in safe mode (oneDNN off, fp32): {reason}"
+        notes = ["its output is in native.log"] if self.log is not None else []
+        if "native" in error or "signal" in error:
+            notes.append("`evonas doctor` checks this machine")
+        if notes:
+            error += f" [{'; '.join(notes)}]"
+        self._pending.append(JobResult(job.trial, "failed", {}, error, time.monotonic() - w.sent_at, w.name, safe_mode=job.safe))
+
+    def _died(self, w: _Worker) -> None:
+        """``w``'s process is gone: a crash on its job, or (before it was ready) a worker that cannot start."""
+        how = describe_exit(w.process.exitcode)
+        if w.ready_at is None:
+            self.close()
+            raise WorkerStartError(
+                f"a worker process died while starting ({how}); a script that starts evonas workers needs "
+                "`if __name__ == '__main__':` around its code (the workers are spawned and import it)"
+            )
+        self._lost(w, f"died: {how}")
+
+    def _note(self, line: str) -> None:
+        try:
+            with open(self.log, "a") as f:  # type: ignore[arg-type]
+                f.write(line + "\n")
+        except OSError:
+            pass
+
+    def _stalled(self, w: _Worker, now: float) -> bool:
+        """Whether busy worker ``w`` has used no CPU time for ``stall_timeout`` seconds."""
+        if not self.stall_timeout or w.ready_at is None:
+            return False
+        cpu = _cpu_seconds(w.process.pid)
+        if cpu is None:
+            return False
+        if w.cpu is None or cpu > w.cpu + 0.01:
+            w.cpu, w.cpu_at = cpu, now
+            return False
+        return now - max(w.cpu_at, w.ready_at) > self.stall_timeout
 
     def wait(self, timeout: float | None = None) -> list[JobResult]:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -218,24 +431,28 @@ class ProcessPoolBackend(Backend):
             if not busy:
                 return []
             now = time.monotonic()
+            limit = self.limit()
             wait_for = None if deadline is None else max(0.0, deadline - now)
-            if self.timeout is not None:
-                for w in busy:
-                    start = max(w.sent_at, w.ready_at or now)
-                    left = max(0.0, start + self.timeout - now) if w.ready_at else self.timeout
-                    wait_for = left if wait_for is None else min(wait_for, left)
+            for w in busy:
+                left = max(0.0, max(w.sent_at, w.ready_at) + limit - now) if w.ready_at else limit
+                wait_for = left if wait_for is None else min(wait_for, left)
+            if self.stall_timeout:  # look at the workers' CPU time now and then
+                wait_for = min(wait_for if wait_for is not None else 5.0, 5.0, self.stall_timeout / 4)
             handles = [w.conn for w in busy] + [w.process.sentinel for w in busy]
             ready = set(mp_wait(handles, timeout=wait_for))
+            now = time.monotonic()
             for w in busy:
                 if w.conn in ready:
                     try:
                         kind, payload, detail = w.conn.recv()
                     except (EOFError, OSError):
-                        self._lost(w, f"worker died (exit code {w.process.exitcode})")
+                        w.process.join(timeout=1)
+                        self._died(w)
                         continue
                     if kind == "ready":
-                        w.ready_at = time.monotonic()
+                        w.ready_at = now
                     elif kind == "result":
+                        self._durations.append(now - max(w.sent_at, w.ready_at or w.sent_at))
                         w.job = None
                         w.done += 1
                         self._pending.append(payload)
@@ -244,10 +461,12 @@ class ProcessPoolBackend(Backend):
                         raise WorkerStartError(payload)
                 elif w.process.sentinel in ready:
                     w.process.join(timeout=1)
-                    self._lost(w, f"worker died (exit code {w.process.exitcode})")
-                elif self.timeout is not None and w.ready_at is not None:
-                    if time.monotonic() - max(w.sent_at, w.ready_at) > self.timeout:
-                        self._lost(w, f"timed out after {self.timeout:g} s")
+                    self._died(w)
+                elif w.ready_at is not None and now - max(w.sent_at, w.ready_at) > limit:
+                    how = "" if self.timeout is not None else " (a limit derived from this run's evaluations; `timeout:` sets one)"
+                    self._lost(w, f"timed out after {limit:g} s{how} and was killed")
+                elif self._stalled(w, now):
+                    self._lost(w, f"stopped making progress (no CPU time used for {self.stall_timeout:g} s: deadlocked?) and was killed")
             if deadline is not None and time.monotonic() >= deadline:
                 break
         out, self._pending = self._pending, []

@@ -192,7 +192,7 @@ class RayBackend(Backend):
             result = self._ray.get(ref)
         except self._ray.exceptions.RayError as exc:  # the worker or its node died
             if job.attempt < self.retries:
-                self.submit(dataclasses.replace(job, attempt=job.attempt + 1))
+                self.submit(dataclasses.replace(job, attempt=job.attempt + 1, safe=True))
                 self.restarts += 1
                 return
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -223,7 +223,7 @@ class RayBackend(Backend):
             self._ray.cancel(ref, force=True)
             self.restarts += 1
             if job.attempt < self.retries:
-                self.submit(dataclasses.replace(job, attempt=job.attempt + 1))
+                self.submit(dataclasses.replace(job, attempt=job.attempt + 1, safe=True))
             else:
                 reason = f"timed out after {self.timeout:g} s" if ran is not None else f"did not start within {self.startup_limit:g} s"
                 self._pending.append(JobResult(job.trial, "failed", {}, reason, now - submitted, "ray"))

@@ -47,6 +47,8 @@ __all__ = [
 ]
 
 CONFIG_NAME = "config.yaml"
+#: what worker processes print (native libraries' messages included), in the run folder
+NATIVE_LOG = "native.log"
 
 
 class RunFolderError(RuntimeError):
@@ -208,7 +210,7 @@ class Run:
 
         def real_backend() -> Backend:
             context = EvalContext.of(built.space, built.fitness, built.dataset)
-            backend = make_backend(exp, self.workers, context=context)
+            backend = make_backend(exp, self.workers, context=context, log=self.run_dir / NATIVE_LOG)
             if exp.cache and built.fitness.cacheable:
                 backend = CachedBackend(backend, EvaluationCache(), problem_fingerprint(built))
             history = journal.get_meta("slots", [])

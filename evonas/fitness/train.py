@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from evonas.datasets.base import Dataset
 from evonas.fitness.base import FITNESSES, EvaluationError, FitnessFunction
-from evonas.fitness.device import amp_dtype, auto_device, check_device, free_memory
+from evonas.fitness.device import amp_dtype, auto_device, check_device, free_memory, in_safe_mode
 from evonas.fitness.latency import measure_latency_ms
 from evonas.spaces.base import Genome, SearchSpace
 from evonas.spaces.cost import count_flops
@@ -164,6 +164,8 @@ class TrainFitness(FitnessFunction):
         on_epoch: Callable[[int, float], None] | None = None,
     ) -> tuple[torch.nn.Module, dict[str, float]]:
         device, amp_dtype = self._resolve()
+        if in_safe_mode():
+            amp_dtype = None
         message = ""
         for attempt in range(2):  # out of memory: one more try with half the batch, then a failed evaluation
             try:
@@ -205,7 +207,7 @@ class TrainFitness(FitnessFunction):
         fidelity: float | None = None,
         on_epoch: Callable[[int, float], None] | None = None,
     ) -> tuple[torch.nn.Module, dict[str, float]]:
-        channels_last = self.channels_last and len(dataset.input_shape) == 3
+        channels_last = self.channels_last and len(dataset.input_shape) == 3 and not in_safe_mode()
         torch.manual_seed(seed)
         model = space.decode(genome, input_shape=dataset.input_shape, num_classes=dataset.num_classes)
         flops = count_flops(model, tuple(dataset.input_shape))  # on the host, before training: no RNG drawn

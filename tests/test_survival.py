@@ -1,0 +1,215 @@
+"""Runs survive what their workers do: native crashes (retried in safe mode), hangs (killed without a
+``timeout:``), the death of the run's own process (no worker outlives it), and more workers than fit."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO, toy_experiment
+
+from evonas.config import load_experiment
+from evonas.engine.pool import cap_workers, default_timeout, describe_exit
+from evonas.engine.runner import Run
+
+PLUGINS = Path(__file__).parent / "plugins"
+
+
+def native_run(write_experiment, tmp_path: Path, name: str, samples: int, **params):
+    backend = params.pop("backend", None)
+    exp = toy_experiment(
+        fitness={"name": "native", "params": params},
+        plugins=["native_fitness"],
+        strategy={"name": "random", "params": {"samples": samples, "batch": samples}},
+        workers=2,
+    )
+    if backend:
+        exp["backend"] = {"name": "local", "params": backend}
+    path = write_experiment(exp, name=name)
+    out = tmp_path / "runs" / name
+    summary = Run(load_experiment(path), out, progress=False).execute()
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        rows = db.execute("SELECT key, status, error, safe_mode FROM evaluations").fetchall()
+    return out, summary, rows
+
+
+def test_native_crashes_are_retried_in_safe_mode_with_readable_reasons(write_experiment, tmp_path: Path, capfd) -> None:
+    from native_fitness import native_kind
+
+    out, summary, rows = native_run(write_experiment, tmp_path, "crashes", 12, every=11)
+    kinds = {}
+    for key, status, error, safe in rows:
+        kind = native_kind(key, 11)
+        kinds[kind] = kinds.get(kind, 0) + 1
+        if kind == 0:  # crashes, but not in safe mode: the retry's result is kept, and says so
+            assert (status, error, safe) == ("ok", None, 1), (key, error)
+        elif kind == 1:
+            assert status == "failed" and error.startswith(
+                "worker died: aborted in native code (SIGABRT), also when retried in safe mode (oneDNN off, fp32)"
+            ), error
+            assert "native.log" in error and "evonas doctor" in error
+        elif kind == 2:
+            assert status == "failed" and error.startswith("worker died: segmentation fault in native code (SIGSEGV)"), error
+        else:
+            assert (status, error, safe) == ("ok", None, 0)
+    assert kinds.get(0) and kinds.get(1) and kinds.get(2), kinds  # each kind of crash happened
+    assert summary.evaluations == 12 and summary.failures == kinds[1] + kinds[2]
+    best = json.loads((out / "best.json").read_text())
+    assert native_kind(best["key"], 11) not in (1, 2) and best["metrics"]["val_acc"] >= 2.0
+    # what the dying code printed is in the run's native.log, not in the run's own output
+    log = (out / "native.log").read_text()
+    assert "native-fitness: corrupted heap" in log and "native-fitness: bad pointer" in log
+    assert "aborted in native code (SIGABRT)" in log
+    assert "native-fitness" not in capfd.readouterr().err
+
+
+def test_a_deadlocked_evaluation_is_killed_without_a_timeout(write_experiment, tmp_path: Path) -> None:
+    """A worker that sleeps forever (as one deadlocked in a native allocator does) uses no CPU time: killed."""
+    from native_fitness import native_kind
+
+    start = time.monotonic()
+    out, summary, rows = native_run(
+        write_experiment, tmp_path, "hang", 10, every=5, crash=False, hang=True, backend={"stall_timeout": 1.5}
+    )
+    assert load_experiment(out / "config.yaml").timeout is None
+    hung = [r for r in rows if native_kind(r[0], 5) == 3]
+    assert hung, "no genome of the hanging kind was drawn"
+    for key, status, error, safe in hung:
+        assert status == "failed" and error.startswith("worker stopped making progress (no CPU time used for 1.5 s"), error
+    assert summary.evaluations == 10 and time.monotonic() - start < 120
+
+
+def test_a_spinning_evaluation_is_killed_at_the_derived_limit(write_experiment, tmp_path: Path) -> None:
+    from native_fitness import native_kind
+
+    out, summary, rows = native_run(
+        write_experiment, tmp_path, "spin", 10, every=5, crash=False, spin=True,
+        backend={"stall_timeout": 0, "timeout_first": 4, "timeout_floor": 4},
+    )  # fmt: skip
+    spun = [r for r in rows if native_kind(r[0], 5) == 4]
+    assert spun, "no genome of the spinning kind was drawn"
+    for key, status, error, safe in spun:
+        assert status == "failed" and error.startswith(
+            "worker timed out after 4 s (a limit derived from this run's evaluations; `timeout:` sets one) and was killed"
+        ), error
+    assert summary.evaluations == 10
+
+
+def test_the_default_time_limit_follows_the_run() -> None:
+    assert default_timeout([]) == 3600
+    assert default_timeout([1.0, 2.0]) == 300  # the floor
+    assert default_timeout([1.0, 45.0]) == 450  # ten times the slowest
+    assert default_timeout([], floor=5, first=2) == 5
+
+
+def test_exit_codes_in_words() -> None:
+    assert describe_exit(-signal.SIGABRT) == "aborted in native code (SIGABRT)"
+    assert describe_exit(-signal.SIGSEGV) == "segmentation fault in native code (SIGSEGV)"
+    assert describe_exit(-signal.SIGKILL) == "killed (SIGKILL), likely out of memory"
+    assert describe_exit(3) == "exited with code 3"
+
+
+def test_more_workers_than_the_machine_holds_are_capped() -> None:
+    n, why = cap_workers(1)
+    assert n == 1 and why is None
+    n, why = cap_workers(100_000)
+    assert 1 <= n < 100_000 and why.startswith("100000 workers are more than this machine can hold (") and why.endswith(f"using {n}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads worker processes from /proc")
+def test_workers_exit_when_the_run_is_killed(write_experiment, tmp_path: Path) -> None:
+    path = write_experiment(toy_experiment(
+        fitness={"name": "native", "params": {"every": 1000, "sleep": 1.0}}, plugins=["native_fitness"],
+        strategy={"name": "random", "params": {"samples": 200, "batch": 10}}, workers=2,
+    ), name="killed")  # fmt: skip
+    out = tmp_path / "runs" / "killed"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PLUGINS), str(REPO)]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evonas.cli", "run", str(path), "--out", str(out), "--quiet"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        pids: list[int] = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(pids) < 2:
+            time.sleep(0.5)
+            status = subprocess.run([sys.executable, "-m", "evonas.cli", "status", str(out), "--json"], env=env,
+                                    capture_output=True, text=True)  # fmt: skip
+            if status.returncode == 0:
+                workers = json.loads(status.stdout).get("live", {}).get("workers", [])
+                pids = [w["pid"] for w in workers if w.get("state") == "busy" and w.get("pid")]
+        assert len(pids) == 2, "the run's workers never got busy"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.1)
+        assert not [p for p in pids if _alive(p)], "workers outlived their run"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_workers_1000_gets_one_line(write_experiment, tmp_path: Path) -> None:
+    path = write_experiment(toy_experiment(strategy={"name": "random", "params": {"samples": 6, "batch": 6}}))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run(
+        [sys.executable, "-m", "evonas.cli", "run", str(path), "--out", str(tmp_path / "many"), "--workers", "1000", "--quiet"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "workers are more than this machine can hold" in line]
+    assert len(lines) == 1 and lines[0].startswith("evonas: 1000 workers are more than"), done.stderr
+
+
+def test_dataset_arrays_have_the_strides_of_fresh_arrays() -> None:
+    """One-channel images reach torch with unambiguous strides (the oneDNN crash's trigger; benchmarks/onednn_repro.py)."""
+    from evonas.datasets import load_dataset
+    from evonas.datasets.base import Dataset, canonical
+
+    ds = load_dataset("digits", seed=0, val_fraction=0.2, test_fraction=0.2)
+    for a in (ds.x_train, ds.x_val, ds.x_test):
+        assert a.strides == (256, 256, 32, 4)
+    odd = (np.zeros((10, 8, 8), dtype=np.float32)[:, None])[np.arange(10)]
+    assert odd.strides != (256, 256, 32, 4) and odd.flags.c_contiguous  # what numpy hands over
+    assert canonical(odd).strides == (256, 256, 32, 4)
+    y = np.zeros(10, dtype=np.int64)
+    assert Dataset("own", odd, y, odd, y, odd, y, 10).x_train.strides == (256, 256, 32, 4)
+
+
+def test_the_genome_that_crashed_onednn_trains(tmp_path: Path) -> None:
+    """The first-layer residual stride-2 convolution on one-channel digits, trained as the quickstart does, in a
+    child process (where the bug is present and the fix is not, the child dies: SIGABRT or SIGSEGV)."""
+    code = """
+import torch
+from evonas.config import load_experiment
+from evonas.engine.build import build
+torch.set_num_threads(1)
+b = build(load_experiment("experiments/quickstart.yaml"))
+layers = [{"kernel": 3, "width": 16, "stride": 2, "activation": "silu", "batch_norm": True, "residual": True}]
+for seed in range(3):
+    g = b.space.sample(rng=__import__("random").Random(seed))
+    d = b.space.to_dict(g)
+    d["layers"] = layers + d["layers"][1:]
+    m = b.fitness.evaluate(b.space.from_dict(d), space=b.space, dataset=b.dataset, seed=seed)
+    print(round(m["val_acc"], 3))
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (describe_exit(done.returncode), done.stderr[-2000:])
+    assert len(done.stdout.split()) == 3
