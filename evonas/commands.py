@@ -37,6 +37,10 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
         f"evaluated {summary.evaluations} genomes ({summary.failures} failed, {summary.duplicates} repeats answered "
         f"from the journal{cached}) in {summary.generations} generations, {summary.wall_s:.1f} s"
     )
+    if summary.failure_reasons:
+        lines.append("failures  " + "; ".join(f"{n}x {reason}" for reason, n in summary.failure_reasons))
+    if summary.safe_mode:
+        lines.append(f"safe mode {summary.safe_mode} evaluations were retried in safe mode (oneDNN off, fp32) after a worker died on them")
     if getattr(summary, "infeasible", 0) or getattr(summary, "violated", 0):
         lines.append(
             f"limits    {summary.infeasible} candidates broke a cheap limit (recorded as infeasible, never trained); "

@@ -19,6 +19,7 @@ from conftest import REPO, toy_experiment
 from evonas.config import load_experiment
 from evonas.engine.pool import cap_workers, default_timeout, describe_exit
 from evonas.engine.runner import Run
+from evonas.engine.status import format_status, read_status
 
 PLUGINS = Path(__file__).parent / "plugins"
 
@@ -52,7 +53,7 @@ def test_native_crashes_are_retried_in_safe_mode_with_readable_reasons(write_exp
         if kind == 0:  # crashes, but not in safe mode: the retry's result is kept, and says so
             assert (status, error, safe) == ("ok", None, 1), (key, error)
         elif kind == 1:
-            assert status == "failed" and error.startswith(
+            assert status == "failed" and safe == 1 and error.startswith(
                 "worker died: aborted in native code (SIGABRT), also when retried in safe mode (oneDNN off, fp32)"
             ), error
             assert "native.log" in error and "evonas doctor" in error
@@ -62,6 +63,10 @@ def test_native_crashes_are_retried_in_safe_mode_with_readable_reasons(write_exp
             assert (status, error, safe) == ("ok", None, 0)
     assert kinds.get(0) and kinds.get(1) and kinds.get(2), kinds  # each kind of crash happened
     assert summary.evaluations == 12 and summary.failures == kinds[1] + kinds[2]
+    assert summary.safe_mode == kinds[0] + kinds[1] + kinds[2]  # every death was retried in safe mode
+    assert sum(n for _, n in summary.failure_reasons) == summary.failures
+    shown = format_status(read_status(out))  # `evonas status` says it too
+    assert f"{summary.safe_mode} retried in safe mode" in shown and "aborted in native code (SIGABRT)" in shown
     best = json.loads((out / "best.json").read_text())
     assert native_kind(best["key"], 11) not in (1, 2) and best["metrics"]["val_acc"] >= 2.0
     # what the dying code printed is in the run's native.log, not in the run's own output

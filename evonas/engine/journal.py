@@ -278,6 +278,17 @@ class Journal:
             return len(self)
         return self._db.execute("SELECT COUNT(*) FROM evaluations WHERE status = ?", (status,)).fetchone()[0]
 
+    def count_safe_mode(self) -> int:
+        """Rows evaluated in safe mode after a worker died on them."""
+        return self._db.execute("SELECT COUNT(*) FROM evaluations WHERE safe_mode = 1").fetchone()[0]
+
+    def failure_reasons(self, limit: int = 3) -> list[tuple[str, int]]:
+        """The most frequent reasons of failed evaluations, with their counts, most frequent first."""
+        rows = self._db.execute(
+            "SELECT error, COUNT(*) FROM evaluations WHERE status = 'failed' GROUP BY error ORDER BY COUNT(*) DESC LIMIT ?", (limit,)
+        )
+        return [(str(e), int(n)) for e, n in rows]
+
     def count_cached(self) -> int:
         """Rows whose metrics came from the evaluation cache."""
         return self._db.execute("SELECT COUNT(*) FROM evaluations WHERE cached = 1").fetchone()[0]

@@ -74,6 +74,10 @@ class RunSummary:
     infeasible: int = 0
     #: evaluations whose metrics broke a limit checked after training (in ``evaluations``)
     violated: int = 0
+    #: evaluations retried in safe mode after a worker died on them (in ``evaluations``)
+    safe_mode: int = 0
+    #: the most frequent reasons of the failed evaluations, with their counts
+    failure_reasons: list[tuple[str, int]] = dataclasses.field(default_factory=list)
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -256,6 +260,8 @@ class Run:
             stopped=stopped,
             infeasible=journal.count("infeasible"),
             violated=journal.count("violated"),
+            safe_mode=journal.count_safe_mode(),
+            failure_reasons=journal.failure_reasons(),
         )
         journal.close()
         if interrupted:

@@ -107,6 +107,7 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
             errors = db.execute(
                 "SELECT error, COUNT(*) FROM evaluations WHERE status = 'failed' GROUP BY error ORDER BY COUNT(*) DESC LIMIT 3"
             ).fetchall()
+            safe = db.execute("SELECT COUNT(*) FROM evaluations WHERE safe_mode = 1").fetchone()[0] if "safe_mode" in columns else 0
         finally:
             db.close()
     except sqlite3.DatabaseError as exc:
@@ -129,7 +130,7 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
         "strategy": (config.get("strategy") or {}).get("name"), "objective": objectives[0],
         "evaluations": done, "ok": counts.get("ok", 0), "failed": counts.get("failed", 0), "expected": expected,
         "infeasible": infeasible, "violated": counts.get("violated", 0),
-        "rate_per_s": rate, "eta_s": eta, "best": best, "errors": [list(e) for e in errors],
+        "rate_per_s": rate, "eta_s": eta, "best": best, "errors": [list(e) for e in errors], "safe_mode": safe,
         "per_worker": {str(w): {"evaluations": n, "failed": int(f or 0), "busy_s": float(s or 0)} for w, n, f, s in by_worker},
     }  # fmt: skip
 
@@ -161,6 +162,8 @@ def format_status(st: dict[str, Any]) -> str:
     progress += f", {st['failed']} failed, {live.get('repeats', 0)} repeats answered from the journal"
     if st.get("infeasible") or st.get("violated"):
         progress += f", {st.get('infeasible', 0)} infeasible (not trained), {st.get('violated', 0)} violated a limit"
+    if st.get("safe_mode"):
+        progress += f", {st['safe_mode']} retried in safe mode after a worker died"
     if st["rate_per_s"]:
         progress += f"; {st['rate_per_s'] * 60:.1f}/min"
     if st["eta_s"] is not None:
@@ -198,7 +201,7 @@ def format_status(st: dict[str, Any]) -> str:
     if len(others) > 8:
         lines.append(f"  ... and {len(others) - 8} more workers")
     if st["errors"]:
-        lines.append("failures  " + "; ".join(f"{n}x {str(e)[:80]}" for e, n in st["errors"]))
+        lines.append("failures  " + "; ".join(f"{n}x {str(e)[:160]}" for e, n in st["errors"]))
     if live.get("updated_at") and st["state"] == "running":
         lines.append(f"updated   {_duration(now - live['updated_at'])} ago")
     return "\n".join(lines)
