@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,37 +18,43 @@ from evonas.doctor import SELFTESTS, collect, describe_exit, format_report, run_
 MLP = next(t for t in SELFTESTS if t.name == "mlp")
 
 
-def test_doctor_here_is_ready(capsys) -> None:
+def test_doctor_prints_its_report_and_a_verdict(capsys, monkeypatch) -> None:
+    """The text report, with two self-tests that pass on any machine (the full set runs in the next test)."""
+    monkeypatch.setattr("evonas.doctor.SELFTESTS", tuple(t for t in SELFTESTS if t.name in ("chain-3ch", "mlp")))
     assert main(["doctor"]) == 0
     lines = capsys.readouterr().out.splitlines()
     labels = [line.split()[0] for line in lines if line and not line.startswith(" ")]
-    for label in ("python", "torch", "onednn", "deap", "numpy", "cuda", "cpu", "workers", "memory", "amp", "selftest", "ray"):
-        assert label in labels, label
-    assert lines[-1].startswith("verdict   ready: "), lines[-1]
-    assert f"all {len(SELFTESTS)} self-tests passed" in lines[-1]
+    assert labels == ["python", "evonas", "torch", "onednn", "deap", "numpy", "cuda", "cpu", "workers", "memory", "amp",
+                      "selftest", "ray", "verdict"]  # fmt: skip
     rows = [line for line in lines if line.startswith("  ") and " ok " in line]
-    assert len(rows) == len(SELFTESTS)
+    assert len(rows) == 2 and "6 steps in" in rows[0]
+    assert re.fullmatch(r"verdict   ready: \d+ workers? on \d+ (CPU cores?|GPUs? \(.*\)), \S+( autocast)?, all 2 self-tests passed",
+                        lines[-1]), lines[-1]  # fmt: skip
 
 
 def test_json_and_a_native_crash_in_one_child() -> None:
     """A child that aborts (as oneDNN does on some CPUs) is one failed check; the doctor goes on and exits 0."""
-    env = {**os.environ, "EVONAS_DOCTOR_FAULT": "chain-s2res-1ch=abort", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "EVONAS_DOCTOR_FAULT": "mlp=abort", "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
         [sys.executable, "-m", "evonas.cli", "doctor", "--json"], capture_output=True, text=True, env=env, cwd=REPO, timeout=300
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     tests = {t["name"]: t for t in report["selftests"]}
-    crashed = tests.pop("chain-s2res-1ch")
+    assert list(tests) == [t.name for t in SELFTESTS]
+    crashed = tests["mlp"]
     assert not crashed["ok"] and crashed["signal"] == "SIGABRT"
-    assert crashed["error"].startswith("aborted in native code (SIGABRT)")
-    assert "_inject" in crashed["error"]  # faulthandler's innermost frame: where it crashed
-    assert all(t["ok"] for t in tests.values()), tests
-    assert report["verdict"]["state"] == "problems" and "SIGABRT" in report["verdict"]["text"]
+    assert crashed["error"].startswith("aborted in native code (SIGABRT) in _inject (evonas/doctor.py:")
+    assert tests["chain-3ch"]["ok"] and tests["nb201"]["ok"], tests  # the others ran after it
+    # every other self-test trains here, or fails with the native crash it met (on this 2-core AMD EPYC machine:
+    # oneDNN's AVX2 1x1 backward-weights kernel on 3-channel channels_last input), never with a Python error
+    others = [t for name, t in tests.items() if name != "mlp"]
+    assert all(t["ok"] or t["signal"] for t in others), others
+    assert report["verdict"]["state"] == "problems" and "mlp aborted in native code (SIGABRT)" in report["verdict"]["text"]
     assert report["exit_code"] == 0
     text = format_report(report)
-    assert "chain-s2res-1ch       FAILED  aborted in native code (SIGABRT)" in text
-    assert text.splitlines()[-1].startswith("verdict   problems: 1 of 6 self-tests failed (chain-s2res-1ch aborted")
+    assert "\n  mlp                   FAILED  aborted in native code (SIGABRT) in _inject" in text
+    assert text.splitlines()[-1].startswith("verdict   problems: ")
 
 
 def test_hanging_child_is_killed_after_its_timeout() -> None:
@@ -98,7 +105,22 @@ def test_advice_after_a_native_crash() -> None:
         "cpu": {"model": "AMD EPYC"}, "selftests": tests,
     }  # fmt: skip
     advice = _advice(report, tests[:1])
-    assert "oneDNN 3.12.0, AVX2 on AMD EPYC" in advice and "ONEDNN_MAX_CPU_ISA=SSE41" in advice
+    assert "oneDNN 3.12.0, AVX2 on AMD EPYC" in advice and "ONEDNN_MAX_CPU_ISA=AVX " in advice
     assert "fitness.params.channels_last=false" in advice
     tests[1].update(ok=False, signal="SIGABRT", error="aborted in native code (SIGABRT)")
     assert "channels_last" not in _advice(report, tests)  # the fp32 twin crashes too: not the way out
+
+
+def test_verdict_ready_and_without_torch() -> None:
+    from evonas.doctor import _verdict
+
+    ok = {"ok": True, "name": "mlp", "variant": "default", "signal": None, "error": None}
+    report = {
+        "torch": {"cuda_devices": [{"name": "NVIDIA H200"}]}, "workers": {"default": 4}, "cpu": {"cores_usable": 16},
+        "amp": {"auto": "bf16"}, "selftests": [ok, ok],
+    }  # fmt: skip
+    assert _verdict(report, ran_selftests=True) == {
+        "state": "ready", "text": "ready: 4 workers on 1 GPU (NVIDIA H200), bf16 autocast, all 2 self-tests passed"
+    }
+    report.update(torch={"error": "ImportError: no torch"})
+    assert _verdict(report, ran_selftests=True)["state"] == "cannot run"
