@@ -105,25 +105,17 @@ SELFTESTS: tuple[SelfTest, ...] = (
 #: training settings of every self-test: 2 epochs of ~77 samples in batches of 32 = 6 optimizer steps
 _SAMPLES, _CLASSES, _EPOCHS = 128, 4, 2
 
-_SIGNALS = {
-    "SIGABRT": "aborted in native code (SIGABRT)",
-    "SIGSEGV": "segmentation fault (SIGSEGV)",
-    "SIGILL": "illegal instruction (SIGILL)",
-    "SIGBUS": "bus error (SIGBUS)",
-    "SIGFPE": "arithmetic fault in native code (SIGFPE)",
-    "SIGKILL": "killed (SIGKILL; out of memory?)",
-}
-
-
 # -- the self-tests ---------------------------------------------------------------
 def describe_exit(returncode: int, stderr: str = "") -> tuple[str, str | None]:
     """``(what happened, signal name or None)`` for a self-test child that exited with ``returncode``."""
     if returncode < 0:
+        from evonas.engine.pool import describe_exit as worker_exit  # the words a run's journal uses
+
         try:
             name = signal.Signals(-returncode).name
         except ValueError:
             name = f"signal {-returncode}"
-        text = _SIGNALS.get(name, f"killed by {name}")
+        text = worker_exit(returncode)
         where = _crash_site(stderr)
         return (f"{text} {where}" if where else text), name
     lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
@@ -486,8 +478,8 @@ def _advice(report: Mapping[str, Any], failed: Sequence[Mapping[str, Any]]) -> s
             f"in torch's CPU kernels (oneDNN {report['torch']['onednn']['version'] or '?'}, "
             f"{report['torch']['cpu_capability'] or '?'} on {report['cpu']['model']})"
         )  # fmt: skip
-        advice.append(f"a native crash {where} ends the worker evaluating such a genome: its evaluation is retried once, "
-                      f"then recorded as failed")  # fmt: skip
+        advice.append(f"a native crash {where} ends the worker evaluating such a genome; a run retries that evaluation "
+                      f"once in safe mode (oneDNN off, fp32, contiguous; slower), then records it as failed")  # fmt: skip
         passed = {t["name"] for t in report["selftests"] if t["ok"]}
         crashed = [t for t in failed if t["signal"]]
         if all(t["variant"] == "default" and f"{t['name']}/fp32" in passed for t in crashed):
