@@ -148,6 +148,8 @@ def journal_stats(run_dir: Path) -> dict[str, Any]:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     try:
         rows = db.execute("SELECT status, metrics, finished_at, worker, cached, error FROM evaluations ORDER BY seq").fetchall()
+        columns = {r[1] for r in db.execute("PRAGMA table_info(evaluations)")}
+        safe = db.execute("SELECT COUNT(*) FROM evaluations WHERE safe_mode != 0").fetchone()[0] if "safe_mode" in columns else 0
     finally:
         db.close()
     ok = [json.loads(m or "{}") for s, m, *_ in rows if s == "ok"]
@@ -155,7 +157,7 @@ def journal_stats(run_dir: Path) -> dict[str, Any]:
     failed = [e for s, _, _, _, _, e in rows if s == "failed"]
     out: dict[str, Any] = {
         "evaluations": len(rows), "ok": len(ok), "failed": len(failed), "cached": sum(bool(c) for *_, c, _ in rows),
-        "workers": len({w for _, _, _, w, _, _ in rows}),
+        "workers": len({w for _, _, _, w, _, _ in rows}), "safe_mode": safe,
         "errors": sorted(set(failed))[:3],
     }  # fmt: skip
     accs = [m["val_acc"] for m in ok if isinstance(m.get("val_acc"), (int, float))]
@@ -484,7 +486,8 @@ def skipped(reason: str) -> dict[str, Any]:
 def _rate(r: dict[str, Any]) -> str:
     if not r or not r.get("evaluations"):
         return f"{r.get('status', '?')}" if r else "?"
-    text = f"{r['evaluations']} evaluations ({r.get('failed', 0)} failed) in {r['wall_s']} s: {r.get('per_min', '?')}/min end to end"
+    safe = f", {r['safe_mode']} retried in safe mode after a worker died" if r.get("safe_mode") else ""
+    text = f"{r['evaluations']} evaluations ({r.get('failed', 0)} failed{safe}) in {r['wall_s']} s: {r.get('per_min', '?')}/min end to end"
     if r.get("steady_per_min"):
         text += f", {r['steady_per_min']}/min from the first result on"
     return text

@@ -51,6 +51,7 @@ def test_journal_stats(tmp_path: Path, write_experiment) -> None:
     stats = gpu_check.journal_stats(run)
     assert stats["evaluations"] == stats["ok"] == 8 + 8 * 3 and stats["failed"] == 0
     assert stats["workers"] == 1 and stats["gpu_peak_alloc_mb"] is None and 0 < stats["best_val_acc"] <= 1
+    assert stats["safe_mode"] == 0
     assert stats["steady_per_min"] > 0
     assert gpu_check.journal_stats(tmp_path / "nothing") == {"evaluations": 0, "note": "no journal"}
 
