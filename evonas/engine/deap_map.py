@@ -42,6 +42,7 @@ from deap import base
 
 from evonas.engine.backends import Backend, EvalContext, Job, JobResult, make_backend
 from evonas.engine.build import evaluation_seed
+from evonas.engine.loop import judge
 
 __all__ = ["EvaluationFailure", "IsolatedMap", "IsolatedToolbox"]
 
@@ -239,26 +240,9 @@ class IsolatedMap:
         return results
 
     def _outcome(self, result: JobResult) -> _Outcome:
-        """The fitness of one result, judged as a run judges it (``evonas.engine.loop.Loop._record``)."""
-        exp = self.experiment
-        status, error, metrics = result.status, result.error, dict(result.metrics)
-        values: tuple[float, ...] = ()
-        if status == "ok":
-            try:
-                values = tuple(float(metrics[o.metric]) for o in exp.objectives)
-            except KeyError as exc:
-                status, error = "failed", f"the fitness returned no metric {exc}; it returned: {', '.join(metrics)}"
-            except (TypeError, ValueError):
-                status, error = "failed", "an objective metric is not a number"
-            else:
-                bad = [o.metric for o, v in zip(exp.objectives, values) if not math.isfinite(v)]
-                if bad:
-                    status, error = "failed", f"non-finite {', '.join(bad)}"
-                elif self.checker is not None and (broken := self.checker.expensive_violations(metrics)):
-                    status, error = "violated", "; ".join(broken)
-        if status != "ok":
-            values = self._worst()
-        return _Outcome(values, status, error, metrics, result.worker)
+        """The fitness of one result, judged as a run judges it (:func:`evonas.engine.loop.judge`)."""
+        status, error, values = judge(result, self.experiment.objectives, self.checker)
+        return _Outcome(values if values is not None else self._worst(), status, error, dict(result.metrics), result.worker)
 
     def _report(self, key: str, genome: Any, outcome: _Outcome) -> None:
         error = outcome.error or "no reason given"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import sys
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from evonas.engine.backends import Backend, Job, JobResult
 from evonas.engine.build import Built, evaluation_seed
@@ -18,7 +18,30 @@ from evonas.engine.status import LiveStatus
 from evonas.evolution import Individual
 from evonas.strategies.base import Candidate, Strategy
 
-__all__ = ["Loop"]
+__all__ = ["Loop", "judge"]
+
+
+def judge(result: JobResult, objectives: Sequence[Any], checker: Any = None) -> tuple[str, str | None, tuple[float, ...] | None]:
+    """``(status, error, objective values)`` of a finished evaluation, as a run records it.
+
+    An ``ok`` result whose objective metrics are missing, not numbers or not finite is ``failed``; one whose
+    metrics break a limit checked after training (``checker``) is ``violated``. Values only for ``ok``.
+    """
+    status, error, metrics = result.status, result.error, result.metrics
+    if status != "ok":
+        return status, error, None
+    try:
+        values = tuple(float(metrics[o.metric]) for o in objectives)
+    except KeyError as exc:
+        return "failed", f"the fitness returned no metric {exc}; it returned: {', '.join(metrics)}", None
+    except (TypeError, ValueError):
+        return "failed", "an objective metric is not a number", None
+    bad = [o.metric for o, v in zip(objectives, values) if not math.isfinite(v)]
+    if bad:
+        return "failed", f"non-finite {', '.join(bad)}", None
+    if checker is not None and (broken := checker.expensive_violations(metrics)):
+        return "violated", "; ".join(broken), None  # trained, but breaks a limit: the worst fitness
+    return "ok", None, values
 
 
 class Loop:
@@ -154,21 +177,8 @@ class Loop:
             self._tell(other, rec)
 
     def _record(self, cand: Candidate, result: JobResult) -> Record:
-        status, error, metrics = result.status, result.error, result.metrics
-        values: tuple[float, ...] | None = None
-        if status == "ok":
-            try:
-                values = tuple(float(metrics[o.metric]) for o in self.exp.objectives)
-            except KeyError as exc:
-                status, error = "failed", f"the fitness returned no metric {exc}; it returned: {', '.join(metrics)}"
-            except (TypeError, ValueError):
-                status, error = "failed", "an objective metric is not a number"
-            else:
-                bad = [o.metric for o, v in zip(self.exp.objectives, values) if not math.isfinite(v)]
-                if bad:
-                    status, error = "failed", f"non-finite {', '.join(bad)}"
-                elif self.checker is not None and (broken := self.checker.expensive_violations(metrics)):
-                    status, error = "violated", "; ".join(broken)  # trained, but breaks a limit: the worst fitness
+        status, error, values = judge(result, self.exp.objectives, self.checker)
+        metrics = result.metrics
         return Record(
             trial=result.trial,
             key=cand.key,
