@@ -222,7 +222,8 @@ def _result(test: SelfTest, rc: int, stdout: str, stderr: str, seconds: float, h
         result["error"] = f"hung: killed after {timeout:g} s"
         return result
     if rc != 0:
-        result["error"], result["signal"] = describe_exit(rc, stderr)
+        result["error"], result["signal"] = describe_exit(rc, stderr if rc > 0 else "")
+        result["site"] = _crash_site(stderr) or None if rc < 0 else None  # the Python frame of a native crash
         result["stderr_tail"] = stderr[-2000:]
         return result
     lines = [line for line in stdout.splitlines() if line.startswith("{")]
@@ -465,38 +466,39 @@ def _verdict(report: Mapping[str, Any], *, ran_selftests: bool) -> dict[str, Any
         return {"state": "ready", "text": f"ready: {where}, {precision}, all {len(tests)} self-tests passed"}
     what = "; ".join(f"{t['name']} {t['error']}" for t in failed)
     if len(failed) == len(tests):
-        return {"state": "cannot run", "text": f"cannot run: every self-test failed ({what}); torch cannot train here: {_advice(report, failed)}"}
+        return {"state": "cannot run", "text": f"cannot run: every self-test failed ({what}); torch cannot train here: {_advice(report, failed, can_run=False)}"}
     return {"state": "problems", "text": f"problems: {len(failed)} of {len(tests)} self-tests failed ({what}); {_advice(report, failed)}"}
 
 
-def _advice(report: Mapping[str, Any], failed: Sequence[Mapping[str, Any]]) -> str:
-    """What to do about the failed self-tests."""
+def _advice(report: Mapping[str, Any], failed: Sequence[Mapping[str, Any]], *, can_run: bool = True) -> str:
+    """What the failed self-tests mean for a run, and what to do about them."""
     advice = []
-    names = {t["name"] for t in failed}
-    if any(t["signal"] for t in failed):
-        where = "on the GPU" if report["torch"]["cuda_devices"] else (
-            f"in torch's CPU kernels (oneDNN {report['torch']['onednn']['version'] or '?'}, "
-            f"{report['torch']['cpu_capability'] or '?'} on {report['cpu']['model']})"
+    crashed = [t for t in failed if t["signal"]]
+    if crashed:
+        torch_info = report["torch"]
+        where = "on the GPU" if torch_info["cuda_devices"] else (
+            f"in torch's CPU kernels (oneDNN {torch_info['onednn']['version'] or '?'}, {torch_info['cpu_capability'] or '?'}, "
+            f"{report['cpu']['model']})"
         )  # fmt: skip
-        advice.append(f"a native crash {where} ends the worker evaluating such a genome; a run retries that evaluation "
-                      f"once in safe mode (oneDNN off, fp32, contiguous; slower), then records it as failed")  # fmt: skip
+        advice.append(f"a native crash {where}" + ("; runs go on (a run retries such an evaluation once in safe mode: "
+                                                   "oneDNN off, fp32, contiguous, slower)" if can_run else ""))  # fmt: skip
+        fixes = []
         passed = {t["name"] for t in report["selftests"] if t["ok"]}
-        crashed = [t for t in failed if t["signal"]]
         if all(t["variant"] == "default" and f"{t['name']}/fp32" in passed for t in crashed):
             if (report.get("amp") or {}).get("auto") == "fp32":  # the layout is the only difference
-                advice.append("the same networks pass with contiguous tensors: set fitness.params.channels_last=false")
+                fixes.append("set fitness.params.channels_last=false (these networks pass contiguous)")
             else:
-                advice.append("the same networks pass in fp32 with contiguous tensors: set fitness.params.channels_last=false "
-                              "and fitness.params.amp=off")  # fmt: skip
-        if not report["torch"]["cuda_devices"]:
-            isa = "AVX2" if str(report["torch"]["cpu_capability"]).startswith("AVX512") else "AVX"
-            advice.append(f"try a narrower instruction set (ONEDNN_MAX_CPU_ISA={isa} evonas doctor, then the run with "
-                          f"it set) or another torch version")  # fmt: skip
+                fixes.append("set fitness.params.channels_last=false and fitness.params.amp=off (these networks pass so)")
+        if not torch_info["cuda_devices"]:
+            isa = "AVX2" if str(torch_info["cpu_capability"]).startswith("AVX512") else "AVX"
+            fixes.append(f"set ONEDNN_MAX_CPU_ISA={isa} (check: ONEDNN_MAX_CPU_ISA={isa} evonas doctor)")
+        fixes.append("try another torch version")
+        advice.append("to avoid it, " + ", or ".join(fixes))
     if any((t["error"] or "").startswith("hung") for t in failed):
-        advice.append("set timeout: (seconds) in the experiment so a hung evaluation is stopped, retried and recorded")
+        advice.append("a hung evaluation is stopped at the run's time limit (timeout:) and retried in safe mode")
     if any(t["error"] and not t["signal"] and not t["error"].startswith("hung") for t in failed):
-        advice.append("see the error above (evonas doctor --json has each child's stderr)")
-    return "; ".join(advice) or f"see {', '.join(sorted(names))}"
+        advice.append("evonas doctor --json has each failed child's stderr")
+    return "; ".join(advice)
 
 
 def _yes(flag: bool) -> str:
@@ -565,7 +567,8 @@ def format_report(report: Mapping[str, Any]) -> str:
                 lines.append(f"  {t['name']:<{width}}  ok      {m['steps']} steps in {m['train_s']:.2f} s ({t['seconds']:.1f} s with "
                              f"start-up), {how}: {m['describe']}")  # fmt: skip
             else:
-                lines.append(f"  {t['name']:<{width}}  FAILED  {t['error']}  ({t['about']}, after {t['seconds']:.1f} s)")
+                site = f" {t['site']}" if t.get("site") else ""
+                lines.append(f"  {t['name']:<{width}}  FAILED  {t['error']}{site}  ({t['about']}, after {t['seconds']:.1f} s)")
     ray = report["ray"] or "not installed (pip install -e '.[ray]' for --backend ray)"
     lines.append(f"ray       {ray}")
     lines.append(f"verdict   {report['verdict']['text']}")
