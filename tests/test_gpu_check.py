@@ -27,7 +27,7 @@ def test_cpu_smoke_runs_every_step_it_can(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "OUT"}
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--cpu-smoke", "--out", str(out)],
-        capture_output=True, text=True, cwd=REPO, env=env, timeout=300,
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=400,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((out / "gpu_check.json").read_text())
