@@ -36,8 +36,14 @@ internet), from the root of the checkout, the one command::
 
 It writes ``gpu_check.json``, ``gpu_check.txt`` and the run folders to ``--out`` (default ``$OUT`` if
 set, else ``gpu_check_out/``) and prints the summary. ``--cpu-smoke`` tests the script on a machine
-without a GPU in about a minute: tiny budgets, the CUDA steps (2, 3) skipped with a "no GPU" line,
-the kill-and-resume step on the CPU.
+without a GPU in under a minute on 2 cores: tiny budgets, the CUDA steps (2, 3) skipped with a "no GPU"
+line, the kill-and-resume step on the CPU::
+
+    PYTHONPATH=/tmp/site:. python3 benchmarks/gpu_check.py --cpu-smoke --out /tmp/gpu_check_smoke
+
+evonas run from a checkout that was not installed cannot find its space declarations (``genomes/``, the
+package ``evonas.genomes`` once installed); the script then gives the processes it starts a small
+``sitecustomize`` that maps that package name to ``genomes/``, and says so in its summary.
 """
 
 from __future__ import annotations
