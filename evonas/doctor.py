@@ -447,7 +447,8 @@ def collect(
 def _verdict(report: Mapping[str, Any], *, ran_selftests: bool) -> dict[str, Any]:
     torch_info = report["torch"]
     if "error" in torch_info:
-        return {"state": "cannot run", "text": f"cannot run: torch cannot be imported ({torch_info['error']}); install torch first (README, Set up)"}
+        text = f"cannot run: torch cannot be imported ({torch_info['error']}); install torch first (README, Set up)"
+        return {"state": "cannot run", "text": text}
     tests = report["selftests"]
     failed = [t for t in tests if not t["ok"]]
     devices = torch_info["cuda_devices"]
@@ -466,8 +467,10 @@ def _verdict(report: Mapping[str, Any], *, ran_selftests: bool) -> dict[str, Any
         return {"state": "ready", "text": f"ready: {where}, {precision}, all {len(tests)} self-tests passed"}
     what = "; ".join(f"{t['name']} {t['error']}" for t in failed)
     if len(failed) == len(tests):
-        return {"state": "cannot run", "text": f"cannot run: every self-test failed ({what}); torch cannot train here: {_advice(report, failed, can_run=False)}"}
-    return {"state": "problems", "text": f"problems: {len(failed)} of {len(tests)} self-tests failed ({what}); {_advice(report, failed)}"}
+        text = f"cannot run: every self-test failed ({what}); torch cannot train here: {_advice(report, failed, can_run=False)}"
+        return {"state": "cannot run", "text": text}
+    text = f"problems: {len(failed)} of {len(tests)} self-tests failed ({what}); {_advice(report, failed)}"
+    return {"state": "problems", "text": text}
 
 
 def _advice(report: Mapping[str, Any], failed: Sequence[Mapping[str, Any]], *, can_run: bool = True) -> str:
