@@ -465,9 +465,12 @@ def _verdict(report: Mapping[str, Any], *, ran_selftests: bool) -> dict[str, Any
         return {"state": "ready", "text": f"ready: {where}, {precision} (self-tests not run)"}
     if not failed:
         return {"state": "ready", "text": f"ready: {where}, {precision}, all {len(tests)} self-tests passed"}
-    what = "; ".join(f"{t['name']} {t['error']}" for t in failed)
+    by_error: dict[str, list[str]] = {}
+    for t in failed:
+        by_error.setdefault(t["error"], []).append(t["name"])
+    what = "; ".join(f"{', '.join(names)} {error}" for error, names in by_error.items())
     if len(failed) == len(tests):
-        text = f"cannot run: every self-test failed ({what}); torch cannot train here: {_advice(report, failed, can_run=False)}"
+        text = f"cannot run: every self-test failed ({what}); {_advice(report, failed, can_run=False)}"
         return {"state": "cannot run", "text": text}
     text = f"problems: {len(failed)} of {len(tests)} self-tests failed ({what}); {_advice(report, failed)}"
     return {"state": "problems", "text": text}
@@ -499,7 +502,10 @@ def _advice(report: Mapping[str, Any], failed: Sequence[Mapping[str, Any]], *, c
         advice.append("to avoid it, " + ", or ".join(fixes))
     if any((t["error"] or "").startswith("hung") for t in failed):
         advice.append("a hung evaluation is stopped at the run's time limit (timeout:) and retried in safe mode")
-    if any(t["error"] and not t["signal"] and not t["error"].startswith("hung") for t in failed):
+    if any("evonas.genomes" in (t["error"] or "") for t in failed):
+        advice.append("install evonas (pip install -e .): a checkout that is only on PYTHONPATH does not find its "
+                      "space declarations (genomes/, the package evonas.genomes once installed)")  # fmt: skip
+    elif any(t["error"] and not t["signal"] and not t["error"].startswith("hung") for t in failed):
         advice.append("evonas doctor --json has each failed child's stderr")
     return "; ".join(advice)
 

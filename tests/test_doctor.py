@@ -126,3 +126,15 @@ def test_verdict_ready_and_without_torch() -> None:
     }
     report.update(torch={"error": "ImportError: no torch"})
     assert _verdict(report, ran_selftests=True)["state"] == "cannot run"
+
+
+def test_a_checkout_that_is_not_installed_is_named() -> None:
+    from evonas.doctor import _verdict
+
+    error = "exit code 1: ModuleNotFoundError: No module named 'evonas.genomes'"
+    tests = [{"ok": False, "name": n, "variant": "default", "signal": None, "error": error} for n in ("mlp", "nb201")]
+    report = {"torch": {"cuda_devices": []}, "workers": {"default": 2}, "cpu": {"cores_usable": 2}, "amp": {"auto": "fp32"},
+              "selftests": tests}  # fmt: skip
+    verdict = _verdict(report, ran_selftests=True)
+    assert verdict["state"] == "cannot run"
+    assert verdict["text"].startswith(f"cannot run: every self-test failed (mlp, nb201 {error}); install evonas (pip install -e .)")
