@@ -9,16 +9,16 @@ pair is repeated ``--repeats`` times; per genome the median time of each is kept
 the sums is printed. A second figure is the quickstart's end-to-end rate: evaluations per minute
 of ``evonas run experiments/quickstart.yaml`` (``--end-to-end``).
 
-``--compare-strides`` measures instead what giving datasets the strides of fresh arrays costs
-(:func:`evonas.datasets.base.canonical`, the fix of the oneDNN crash in ``benchmarks/onednn_repro.py``):
-the same genomes trained by evonas's fitness on the dataset as it is and on the same values with the
-strides numpy left them (what evonas trained on before), alternating. Genomes with a 1x1 stride-2
-convolution on the one-channel input (the crash's trigger) are left out: on an affected CPU they crash
-with numpy's strides. Usage::
+``--compare-conv`` measures instead what computing 1x1 stride-2 convolutions as
+:class:`evonas.spaces.layers.SubsampledConv2d` costs (the fix of the oneDNN crash in
+``benchmarks/onednn_repro.py``): the same genomes trained by evonas's fitness with it and with plain
+``nn.Conv2d`` (oneDNN as it is), alternating. Genomes with a 1x1 stride-2 convolution on the input image
+(the crash's trigger: fewer than 8 input channels) are left out, since on an affected CPU they crash with
+plain ``nn.Conv2d``. Usage::
 
     python benchmarks/training_loop.py                 # 20 genomes, 3 repeats
     python benchmarks/training_loop.py --end-to-end
-    python benchmarks/training_loop.py --compare-strides
+    python benchmarks/training_loop.py --compare-conv
 """
 
 from __future__ import annotations
@@ -80,51 +80,43 @@ def hand_written(genome: Any, space: Any, dataset: Any, seed: int, epochs: int, 
         return float((model(xv).argmax(1) == yv).float().mean())
 
 
-def numpy_strides(dataset: Any) -> Any:
-    """``dataset`` with its images as numpy left them before :func:`evonas.datasets.base.canonical`: a length-1
-    channel axis with a stride of 4 bytes, as fancy indexing a ``[:, None]`` view gives (a different object, so the
-    ``train`` fitness keeps its own tensors for it)."""
-    import dataclasses
-
-    out = dataclasses.replace(dataset)
-    for name in ("x_train", "x_val"):
-        a = getattr(dataset, name)
-        if a.ndim == 4 and a.shape[1] == 1:
-            a = a[:, 0][:, None][np.arange(len(a))]
-        object.__setattr__(out, name, a)
-    return out
-
-
 def triggers_onednn_bug(genome: Any, space: Any) -> bool:
     """Whether the genome's first layer is a 1x1 stride-2 convolution, or has one as its residual projection."""
     first = space.to_dict(genome)["layers"][0]
     return first["stride"] == 2 and (first["kernel"] == 1 or first["residual"])
 
 
-def compare_strides(built: Any, genomes: list[Any], repeats: int) -> None:
-    space, fitness, fresh = built.space, built.fitness, built.dataset
-    old = numpy_strides(fresh)
-    print(f"strides: fresh {fresh.x_train.strides}, numpy's {old.x_train.strides}", flush=True)
+def _plain_conv2d(in_channels: int, out_channels: int, kernel: int, *, stride: int = 1, padding: int = 0, bias: bool = True) -> Any:
+    return torch.nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding, bias=bias)
+
+
+def compare_conv(built: Any, genomes: list[Any], repeats: int) -> None:
+    import evonas.spaces.chain as chain
+
+    space, fitness, dataset = built.space, built.fitness, built.dataset
+    subsampled = chain.conv2d
     kept = [g for g in genomes if not triggers_onednn_bug(g, space)]
     print(f"{len(kept)} of {len(genomes)} genomes kept (the others have a 1x1 stride-2 convolution on the input)")
-    fitness.evaluate(kept[0], space=space, dataset=old, seed=0)  # its tensors made, as the other dataset's were
-    totals = [0.0, 0.0]
-    ratios = []
-    for i, genome in enumerate(kept):
-        seed = evaluation_seed(built.experiment.seed, space.key(genome))
-        times: list[list[float]] = [[], []]
-        accs = [0.0, 0.0]
-        for r in range(repeats):
-            for which in ((0, 1) if (i + r) % 2 == 0 else (1, 0)):
-                start = time.perf_counter()
-                accs[which] = fitness.evaluate(genome, space=space, dataset=(fresh, old)[which], seed=seed)["val_acc"]
-                times[which].append(time.perf_counter() - start)
-        med = [statistics.median(t) for t in times]
-        totals = [totals[0] + med[0], totals[1] + med[1]]
-        ratios.append(med[0] / med[1])
-        print(f"genome {i:2d}: fresh strides {med[0]:6.3f} s (val_acc {accs[0]:.3f})  numpy's {med[1]:6.3f} s "
-              f"(val_acc {accs[1]:.3f})  ratio {med[0] / med[1]:.3f}  {space.describe(genome)}", flush=True)  # fmt: skip
-    print(f"total: fresh strides {totals[0]:.2f} s, numpy's strides {totals[1]:.2f} s, ratio {totals[0] / totals[1]:.3f} "
+    totals, ratios = [0.0, 0.0], []
+    try:
+        for i, genome in enumerate(kept):
+            seed = evaluation_seed(built.experiment.seed, space.key(genome))
+            times: list[list[float]] = [[], []]
+            accs = [0.0, 0.0]
+            for r in range(repeats):
+                for which in ((0, 1) if (i + r) % 2 == 0 else (1, 0)):
+                    chain.conv2d = (subsampled, _plain_conv2d)[which]
+                    start = time.perf_counter()
+                    accs[which] = fitness.evaluate(genome, space=space, dataset=dataset, seed=seed)["val_acc"]
+                    times[which].append(time.perf_counter() - start)
+            med = [statistics.median(t) for t in times]
+            totals = [totals[0] + med[0], totals[1] + med[1]]
+            ratios.append(med[0] / med[1])
+            print(f"genome {i:2d}: SubsampledConv2d {med[0]:6.3f} s (val_acc {accs[0]:.3f})  nn.Conv2d {med[1]:6.3f} s "
+                  f"(val_acc {accs[1]:.3f})  ratio {med[0] / med[1]:.3f}  {space.describe(genome)}", flush=True)  # fmt: skip
+    finally:
+        chain.conv2d = subsampled
+    print(f"total: SubsampledConv2d {totals[0]:.2f} s, nn.Conv2d {totals[1]:.2f} s, ratio {totals[0] / totals[1]:.3f} "
           f"(median per-genome ratio {statistics.median(ratios):.3f})")  # fmt: skip
 
 
@@ -135,7 +127,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--end-to-end", action="store_true", help="also time the quickstart run end to end")
-    parser.add_argument("--compare-strides", action="store_true", help="fresh strides against numpy's (see above)")
+    parser.add_argument("--compare-conv", action="store_true", help="SubsampledConv2d against nn.Conv2d (see above)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -149,8 +141,8 @@ def main() -> None:
           f"1 thread, {args.repeats} repeats (alternating order)", flush=True)  # fmt: skip
     warm = space.sample(rng=random.Random(args.seed + 10_000))  # one-time costs (first optimizer step, caches) for both
     fitness.evaluate(warm, space=space, dataset=dataset, seed=0)
-    if args.compare_strides:
-        compare_strides(built, genomes, args.repeats)
+    if args.compare_conv:
+        compare_conv(built, genomes, args.repeats)
         return
     hand_written(warm, space, dataset, 0, epochs, channels_last, amp)
     ours_total = theirs_total = 0.0

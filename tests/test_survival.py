@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import REPO, toy_experiment
 
@@ -183,38 +182,46 @@ def test_workers_1000_gets_one_line(write_experiment, tmp_path: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("evonas: 1000 workers are more than"), done.stderr
 
 
-def test_dataset_arrays_have_the_strides_of_fresh_arrays() -> None:
-    """One-channel images reach torch with unambiguous strides (the oneDNN crash's trigger; benchmarks/onednn_repro.py)."""
-    from evonas.datasets import load_dataset
-    from evonas.datasets.base import Dataset, canonical
-
-    ds = load_dataset("digits", seed=0, val_fraction=0.2, test_fraction=0.2)
-    for a in (ds.x_train, ds.x_val, ds.x_test):
-        assert a.strides == (256, 256, 32, 4)
-    odd = (np.zeros((10, 8, 8), dtype=np.float32)[:, None])[np.arange(10)]
-    assert odd.strides != (256, 256, 32, 4) and odd.flags.c_contiguous  # what numpy hands over
-    assert canonical(odd).strides == (256, 256, 32, 4)
-    y = np.zeros(10, dtype=np.int64)
-    assert Dataset("own", odd, y, odd, y, odd, y, 10).x_train.strides == (256, 256, 32, 4)
-
-
-def test_the_genome_that_crashed_onednn_trains(tmp_path: Path) -> None:
-    """The first-layer residual stride-2 convolution on one-channel digits, trained as the quickstart does, in a
-    child process (where the bug is present and the fix is not, the child dies: SIGABRT or SIGSEGV)."""
+def test_the_genomes_that_crashed_onednn_train(tmp_path: Path) -> None:
+    """A first layer with a 1x1 stride-2 convolution (a residual projection, or the layer itself) on 1-channel digits
+    and on 3-channel images, trained as the quickstart does, in a child process: where oneDNN's bug is present and
+    the fix (evonas.spaces.layers.SubsampledConv2d) is not, the child dies (SIGABRT or SIGSEGV)."""
     code = """
+import random
 import torch
 from evonas.config import load_experiment
+from evonas.datasets import load_dataset
 from evonas.engine.build import build
 torch.set_num_threads(1)
 b = build(load_experiment("experiments/quickstart.yaml"))
-layers = [{"kernel": 3, "width": 16, "stride": 2, "activation": "silu", "batch_norm": True, "residual": True}]
-for seed in range(3):
-    g = b.space.sample(rng=__import__("random").Random(seed))
-    d = b.space.to_dict(g)
-    d["layers"] = layers + d["layers"][1:]
-    m = b.fitness.evaluate(b.space.from_dict(d), space=b.space, dataset=b.dataset, seed=seed)
-    print(round(m["val_acc"], 3))
+rgb = load_dataset("synthetic", seed=0, shape=[3, 16, 16], n_samples=600, num_classes=4)
+firsts = [dict(kernel=3, width=16, stride=2, activation="silu", batch_norm=True, residual=True),
+          dict(kernel=1, width=32, stride=2, activation="silu", batch_norm=True, residual=False)]
+for dataset in (b.dataset, rgb):
+    for seed, first in enumerate(firsts):
+        d = b.space.to_dict(b.space.sample(rng=random.Random(seed)))
+        d["layers"] = [first] + d["layers"][1:]
+        m = b.fitness.evaluate(b.space.from_dict(d), space=b.space, dataset=dataset, seed=seed)
+        print(dataset.name, round(m["val_acc"], 3))
 """
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (describe_exit(done.returncode), done.stderr[-2000:])
-    assert len(done.stdout.split()) == 3
+    assert len(done.stdout.split()) == 8
+
+
+def test_subsampled_conv2d_is_the_strided_1x1_convolution() -> None:
+    import torch
+    from torch import nn
+
+    from evonas.spaces.layers import SubsampledConv2d, conv2d
+
+    torch.manual_seed(0)
+    plain = nn.Conv2d(3, 8, 1, stride=2)
+    ours = conv2d(3, 8, 1, stride=2)
+    assert isinstance(ours, SubsampledConv2d) and type(conv2d(3, 8, 3, stride=2, padding=1)) is nn.Conv2d
+    ours.load_state_dict(plain.state_dict())
+    for size in (7, 8, 15):
+        x = torch.randn(4, 3, size, size).contiguous(memory_format=torch.channels_last)
+        assert torch.allclose(ours(x), plain(x), atol=1e-6)
+    scripted = torch.jit.script(ours)  # exports as TorchScript like the rest of a decoded network
+    assert torch.allclose(scripted(x), plain(x), atol=1e-6)

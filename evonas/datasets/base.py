@@ -9,29 +9,7 @@ import numpy as np
 
 from evonas.registry import Registry
 
-__all__ = ["Dataset", "DATASETS", "split_arrays", "canonical"]
-
-
-def canonical(a: np.ndarray) -> np.ndarray:
-    """``a`` in C order with the strides a fresh array of its shape has (copied only when they differ).
-
-    numpy counts an array as C-contiguous whatever the strides of its length-1 axes, and keeps them:
-    scikit-learn's digits as ``(N, 1, 8, 8)`` arrive with strides ``(256, 4, 32, 4)``. ``torch.from_numpy``
-    passes them on, so one-channel images become a tensor with strides ``(64, 1, 8, 1)``, which is
-    contiguous *and* channels_last at once; oneDNN's strided 1x1 convolution corrupts the heap on such
-    an input in its weight gradient on AVX2 CPUs (``benchmarks/onednn_repro.py``). With the strides of a
-    fresh array, ``(64, 64, 8, 1)``, it does not.
-    """
-    a = np.asarray(a)
-    step, want = a.itemsize, []
-    for n in reversed(a.shape):
-        want.append(step)
-        step *= n
-    if a.flags.c_contiguous and tuple(reversed(want)) == a.strides:
-        return a
-    out = np.empty(a.shape, dtype=a.dtype)
-    out[...] = a
-    return out
+__all__ = ["Dataset", "DATASETS", "split_arrays"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -46,10 +24,6 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
-
-    def __post_init__(self) -> None:
-        for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
-            object.__setattr__(self, name, canonical(getattr(self, name)))
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -27,6 +27,7 @@ from torch import nn
 
 from evonas.spaces import SPACES
 from evonas.spaces.base import Genome, InvalidGenome
+from evonas.spaces.layers import conv2d
 from evonas.spaces.hparams import (
     ACTIVATIONS,
     LayeredGenome,
@@ -155,11 +156,14 @@ class ChainSpace(LayerListSpace):
 
 
 class ConvBlock(nn.Module):
-    """``act(bn(conv(x)) + skip(x))``; ``skip`` is absent, the identity, or a strided 1x1 projection."""
+    """``act(bn(conv(x)) + skip(x))``; ``skip`` is absent, the identity, or a strided 1x1 projection.
+
+    1x1 convolutions with stride 2 are :class:`evonas.spaces.layers.SubsampledConv2d` (oneDNN's strided
+    1x1 kernel corrupts the heap on AVX2 CPUs with few input channels)."""
 
     def __init__(self, in_channels: int, layer: ConvLayer) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(
+        self.conv = conv2d(
             in_channels, layer.width, layer.kernel, stride=layer.stride,
             padding=layer.kernel // 2, bias=not layer.batch_norm,
         )
@@ -168,9 +172,7 @@ class ConvBlock(nn.Module):
         self.skip: nn.Module | None = None
         if layer.residual:
             same = layer.stride == 1 and in_channels == layer.width
-            self.skip = nn.Identity() if same else nn.Conv2d(
-                in_channels, layer.width, 1, stride=layer.stride, bias=False
-            )
+            self.skip = nn.Identity() if same else conv2d(in_channels, layer.width, 1, stride=layer.stride, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.bn(self.conv(x))
