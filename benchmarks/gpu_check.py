@@ -40,10 +40,6 @@ without a GPU in under a minute on 2 cores: tiny budgets, the CUDA steps (2, 3) 
 line, the kill-and-resume step on the CPU::
 
     PYTHONPATH=/tmp/site:. python3 benchmarks/gpu_check.py --cpu-smoke --out /tmp/gpu_check_smoke
-
-evonas run from a checkout that was not installed cannot find its space declarations (``genomes/``, the
-package ``evonas.genomes`` once installed); the script then gives the processes it starts a small
-``sitecustomize`` that maps that package name to ``genomes/``, and says so in its summary.
 """
 
 from __future__ import annotations
@@ -101,24 +97,6 @@ if os.environ.get(PLUGIN_VARIABLE) == "1" and __name__ != "__main__":  # importe
 
 
 # -- helpers ----------------------------------------------------------------------
-_SHIM = '''"""Written by benchmarks/gpu_check.py: evonas run from a checkout that was not installed finds its space
-declarations (genomes/, which an installed evonas ships as the package evonas.genomes)."""
-import importlib.machinery
-import sys
-
-
-class _Genomes:
-    @staticmethod
-    def find_spec(name, path=None, target=None):
-        if name == "evonas.genomes":
-            return importlib.machinery.PathFinder.find_spec(name, [{root!r}])
-        return None
-
-
-sys.meta_path.append(_Genomes)
-'''
-
-
 def evonas_env(out: Path, *, cpu_only: bool = False) -> tuple[dict[str, str], list[str]]:
     """The environment of the evonas processes: this checkout (and this file, as a plugin) importable, a private
     evaluation cache, the plugin switch; ``cpu_only`` hides CUDA. Also returns notes on what was worked around."""
@@ -126,13 +104,6 @@ def evonas_env(out: Path, *, cpu_only: bool = False) -> tuple[dict[str, str], li
     notes = []
     paths = [str(REPO)] + [str(Path(p).resolve()) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     paths.append(str(REPO / "benchmarks"))
-    if not _genomes_importable(paths):
-        shim = out / "_checkout_shim"
-        shim.mkdir(parents=True, exist_ok=True)
-        (shim / "sitecustomize.py").write_text(_SHIM.format(root=str(REPO)))
-        paths.insert(0, str(shim))
-        notes.append("evonas.genomes is not importable from this checkout (evonas/spaces/defaults.py reads the space "
-                     "declarations only through it); the runs here import a sitecustomize shim that maps it to genomes/")  # fmt: skip
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env["EVONAS_CACHE"] = str(out / "evaluations.sqlite")
     env[PLUGIN_VARIABLE] = "1"
@@ -140,12 +111,6 @@ def evonas_env(out: Path, *, cpu_only: bool = False) -> tuple[dict[str, str], li
     if cpu_only:
         env["CUDA_VISIBLE_DEVICES"] = ""
     return env, notes
-
-
-def _genomes_importable(paths: list[str]) -> bool:
-    code = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('evonas.genomes') else 1)"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    return subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True).returncode == 0
 
 
 def journal_stats(run_dir: Path) -> dict[str, Any]:

@@ -12,8 +12,12 @@ __all__ = ["load_space_params", "genomes_dir"]
 
 
 def genomes_dir() -> Path:
-    """The folder of shipped space declarations and saved genomes."""
-    return Path(str(resources.files("evonas.genomes")))
+    """The folder of shipped space declarations and saved genomes: the package ``evonas.genomes`` once
+    installed, else the checkout's ``genomes/`` (evonas imported from a checkout by ``PYTHONPATH``)."""
+    try:
+        return Path(str(resources.files("evonas.genomes")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / "genomes"
 
 
 def load_space_params(name: str, file: str | Path | None = None) -> dict[str, Any]:
