@@ -9,12 +9,12 @@ pair is repeated ``--repeats`` times; per genome the median time of each is kept
 the sums is printed. A second figure is the quickstart's end-to-end rate: evaluations per minute
 of ``evonas run experiments/quickstart.yaml`` (``--end-to-end``).
 
-``--compare-conv`` measures instead what computing 1x1 stride-2 convolutions as
-:class:`evonas.spaces.layers.SubsampledConv2d` costs (the fix of the oneDNN crash in
-``benchmarks/onednn_repro.py``): the same genomes trained by evonas's fitness with it and with plain
-``nn.Conv2d`` (oneDNN as it is), alternating. Genomes with a 1x1 stride-2 convolution on the input image
-(the crash's trigger: fewer than 8 input channels) are left out, since on an affected CPU they crash with
-plain ``nn.Conv2d``. Usage::
+``--compare-conv`` measures instead what evonas's fix of the oneDNN crash (``benchmarks/onednn_repro.py``)
+costs: the same genomes trained by evonas's fitness as decoded (1x1 stride-2 convolutions on fewer than 16
+input channels as :class:`evonas.spaces.layers.SubsampledConv2d`), with plain ``nn.Conv2d`` everywhere
+(oneDNN as it is), and with every 1x1 stride-2 convolution subsampled (the rejected alternative), in
+rotating order. Genomes with a 1x1 stride-2 convolution on the input image (the crash's trigger) are left
+out, since on an affected CPU they crash with plain ``nn.Conv2d``. Usage::
 
     python benchmarks/training_loop.py                 # 20 genomes, 3 repeats
     python benchmarks/training_loop.py --end-to-end
@@ -90,34 +90,41 @@ def _plain_conv2d(in_channels: int, out_channels: int, kernel: int, *, stride: i
     return torch.nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding, bias=bias)
 
 
+def _all_subsampled(in_channels: int, out_channels: int, kernel: int, *, stride: int = 1, padding: int = 0, bias: bool = True) -> Any:
+    from evonas.spaces.layers import SubsampledConv2d
+
+    cls = SubsampledConv2d if kernel == 1 and stride > 1 and padding == 0 else torch.nn.Conv2d
+    return cls(in_channels, out_channels, kernel, stride=stride, padding=padding, bias=bias)
+
+
 def compare_conv(built: Any, genomes: list[Any], repeats: int) -> None:
     import evonas.spaces.chain as chain
 
     space, fitness, dataset = built.space, built.fitness, built.dataset
-    subsampled = chain.conv2d
+    arms = [("evonas", chain.conv2d), ("nn.Conv2d", _plain_conv2d), ("all subsampled", _all_subsampled)]
     kept = [g for g in genomes if not triggers_onednn_bug(g, space)]
     print(f"{len(kept)} of {len(genomes)} genomes kept (the others have a 1x1 stride-2 convolution on the input)")
-    totals, ratios = [0.0, 0.0], []
+    totals = [0.0] * len(arms)
     try:
         for i, genome in enumerate(kept):
             seed = evaluation_seed(built.experiment.seed, space.key(genome))
-            times: list[list[float]] = [[], []]
-            accs = [0.0, 0.0]
+            times: list[list[float]] = [[] for _ in arms]
+            accs = [0.0] * len(arms)
             for r in range(repeats):
-                for which in ((0, 1) if (i + r) % 2 == 0 else (1, 0)):
-                    chain.conv2d = (subsampled, _plain_conv2d)[which]
+                for k in range(len(arms)):
+                    which = (i + r + k) % len(arms)
+                    chain.conv2d = arms[which][1]
                     start = time.perf_counter()
                     accs[which] = fitness.evaluate(genome, space=space, dataset=dataset, seed=seed)["val_acc"]
                     times[which].append(time.perf_counter() - start)
             med = [statistics.median(t) for t in times]
-            totals = [totals[0] + med[0], totals[1] + med[1]]
-            ratios.append(med[0] / med[1])
-            print(f"genome {i:2d}: SubsampledConv2d {med[0]:6.3f} s (val_acc {accs[0]:.3f})  nn.Conv2d {med[1]:6.3f} s "
-                  f"(val_acc {accs[1]:.3f})  ratio {med[0] / med[1]:.3f}  {space.describe(genome)}", flush=True)  # fmt: skip
+            totals = [a + b for a, b in zip(totals, med)]
+            cells = "  ".join(f"{name} {m:6.3f} s ({acc:.3f})" for (name, _), m, acc in zip(arms, med, accs))
+            print(f"genome {i:2d}: {cells}  {space.describe(genome)}", flush=True)
     finally:
-        chain.conv2d = subsampled
-    print(f"total: SubsampledConv2d {totals[0]:.2f} s, nn.Conv2d {totals[1]:.2f} s, ratio {totals[0] / totals[1]:.3f} "
-          f"(median per-genome ratio {statistics.median(ratios):.3f})")  # fmt: skip
+        chain.conv2d = arms[0][1]
+    print("total: " + ", ".join(f"{name} {t:.2f} s" for (name, _), t in zip(arms, totals))
+          + f"; evonas / nn.Conv2d {totals[0] / totals[1]:.3f}, all subsampled / nn.Conv2d {totals[2] / totals[1]:.3f}")  # fmt: skip
 
 
 def main() -> None:

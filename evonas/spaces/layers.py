@@ -19,7 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SubsampledConv2d", "conv2d"]
+__all__ = ["SubsampledConv2d", "conv2d", "SUBSAMPLE_BELOW"]
+
+#: strided 1x1 convolutions on fewer input channels than this are computed as :class:`SubsampledConv2d`
+SUBSAMPLE_BELOW = 16
 
 
 class SubsampledConv2d(nn.Conv2d):
@@ -33,6 +36,8 @@ def conv2d(
     in_channels: int, out_channels: int, kernel: int, *, stride: int = 1, padding: int = 0, bias: bool = True
 ) -> nn.Conv2d:
     """``nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding, bias=bias)``, computed
-    as :class:`SubsampledConv2d` when it is a 1x1 convolution with a stride and no padding."""
-    cls = SubsampledConv2d if kernel == 1 and stride > 1 and padding == 0 else nn.Conv2d
+    as :class:`SubsampledConv2d` when it is a 1x1 convolution with a stride and no padding on fewer than
+    :data:`SUBSAMPLE_BELOW` input channels."""
+    few = in_channels < SUBSAMPLE_BELOW
+    cls = SubsampledConv2d if kernel == 1 and stride > 1 and padding == 0 and few else nn.Conv2d
     return cls(in_channels, out_channels, kernel, stride=stride, padding=padding, bias=bias)
