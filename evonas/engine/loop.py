@@ -105,12 +105,14 @@ class Loop:
                     continue
                 return
             if not arrived:
-                if self.live is not None and self.live.dirty and backend is not replay:
-                    # keep `evonas status` true while results take long: write the skipped update first
-                    arrived.extend(backend.wait(timeout=self.live.every))
-                    if not arrived:
-                        self.live.update(backend, self.duplicates, force=True)
-                if not arrived:
+                if self.live is not None and backend is not replay:
+                    # keep `evonas status` true while results take long (a skipped update, workers that died,
+                    # were killed or restarted): wait in short steps and write the state after each
+                    while not arrived:
+                        arrived.extend(backend.wait(timeout=self.live.every if self.live.dirty else self.live.refresh))
+                        if not arrived:
+                            self.live.update(backend, self.duplicates, force=True)
+                else:
                     arrived.extend(backend.wait())
             if arrived:
                 self._finish(arrived.popleft())

@@ -389,7 +389,7 @@ class ProcessPoolBackend(Backend):
             error = f"worker {first}; retried in safe mode (oneDNN off, fp32): {reason}"
         notes = ["its output is in native.log"] if self.log is not None else []
         if "native" in error or "signal" in error:
-            notes.append("`evonas doctor` checks this machine")
+            notes.append("`evonas doctor` tests torch's native kernels on this machine")
         if notes:
             error += f" [{'; '.join(notes)}]"
         self._pending.append(JobResult(job.trial, "failed", {}, error, time.monotonic() - w.sent_at, w.name, safe_mode=job.safe))

@@ -35,6 +35,9 @@ class StatusError(RuntimeError):
 class LiveStatus:
     """Writes the run's ``live`` entry: called by the engine loop, throttled to one write per ``every`` s."""
 
+    #: seconds between writes while the run waits for results (workers' states change without one)
+    refresh = 5.0
+
     def __init__(self, journal: Journal, *, backend: str, expected: int | None, every: float = 0.5) -> None:
         self.journal, self.every = journal, every
         self.entry: dict[str, Any] = {
@@ -201,7 +204,7 @@ def format_status(st: dict[str, Any]) -> str:
     if len(others) > 8:
         lines.append(f"  ... and {len(others) - 8} more workers")
     if st["errors"]:
-        lines.append("failures  " + "; ".join(f"{n}x {str(e)[:160]}" for e, n in st["errors"]))
+        lines.append("failures  " + "\n          ".join(f"{n}x {e}" for e, n in st["errors"]))
     if live.get("updated_at") and st["state"] == "running":
         lines.append(f"updated   {_duration(now - live['updated_at'])} ago")
     return "\n".join(lines)
