@@ -75,7 +75,7 @@ def test_resume_is_exact_when_results_arrive_together(tmp_path: Path, monkeypatc
     """Two results per wait(), the later first; with three ops the walk moves and restarts within 40 evaluations."""
     from evonas.engine import runner
 
-    monkeypatch.setattr(runner, "make_backend", lambda exp, workers=None, context=None: _TogetherBackend(exp, context))
+    monkeypatch.setattr(runner, "make_backend", lambda exp, workers=None, context=None, log=None: _TogetherBackend(exp, context))
     space = {"name": "nb201", "params": {"ops": ["skip_connect", "nor_conv_3x3", "avg_pool_3x3"]}}
     # cache off: served from the cache the full run filled, the short run's results would arrive in another order
     # (aging and surrogate then fail this check the same way)

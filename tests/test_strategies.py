@@ -106,7 +106,7 @@ def test_resume_is_exact_when_results_arrive_together(strategy: str, tmp_path: P
     """Deterministic stand-in for two workers: results that one wait() returns together replay exactly."""
     from evonas.engine import runner
 
-    monkeypatch.setattr(runner, "make_backend", lambda exp, workers=None, context=None: _TogetherBackend(exp, context=context))
+    monkeypatch.setattr(runner, "make_backend", lambda exp, workers=None, context=None, log=None: _TogetherBackend(exp, context=context))
     full, short = tmp_path / "full", tmp_path / "short"
     Run(parse_experiment(experiment(strategy, budget=30)), full, progress=False).execute()
     Run(parse_experiment(experiment(strategy, budget=12)), short, progress=False).execute()
