@@ -209,6 +209,7 @@ for dataset in (b.dataset, rgb):
     assert len(done.stdout.split()) == 8
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_subsampled_conv2d_is_the_strided_1x1_convolution() -> None:
     import torch
     from torch import nn
