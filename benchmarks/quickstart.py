@@ -1,7 +1,7 @@
 """Quickstart benchmark: wall time and best validation accuracy of `evonas run experiments/quickstart.yaml`.
 
-Runs the CLI exactly as a user would (a fresh process per seed, start-up included) and prints one
-line per seed, then the medians. Usage::
+Runs the CLI exactly as a user would (a fresh process per seed, start-up included; ``--no-cache``, so
+every evaluation trains) and prints one line per seed, then the medians. Usage::
 
     python benchmarks/quickstart.py --seeds 0 1 2 3 4
 """
@@ -31,7 +31,7 @@ def main() -> None:
         for seed in args.seeds:
             out = Path(tmp) / f"seed{seed}"
             cmd = [sys.executable, "-m", "evonas", "run", args.config, "--out", str(out), "--quiet",
-                   "--workers", str(args.workers), "--set", f"seed={seed}"]  # fmt: skip
+                   "--workers", str(args.workers), "--set", f"seed={seed}", "--no-cache"]  # fmt: skip
             start = time.perf_counter()
             subprocess.run(cmd, check=True, capture_output=True)
             wall = time.perf_counter() - start
