@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from evonas import __version__
+from evonas.engine.backends import usable_cores
+from evonas.engine.pool import meminfo_gib
 
 __all__ = ["SELFTESTS", "SelfTest", "collect", "format_report", "run_selftests", "describe_exit"]
 
@@ -71,9 +73,9 @@ def _conv(kernel: int, width: int, stride: int = 1, activation: str = "relu", bn
 
 
 # A residual stride-2 first layer: a strided 1x1 projection beside a strided 3x3 convolution, straight on the
-# input. On some AMD AVX2 CPUs oneDNN's 1x1 backward-weights kernel (jit_1x1:avx2) corrupts the heap for it with
-# channels_last input of 2 to 4 channels (SIGSEGV or SIGABRT: "free(): invalid next size"); 1-channel 8x8 input
-# is reported to crash on others. Then kernel sizes 5 and 1, an identity skip, a layer without batch norm.
+# input. oneDNN's strided 1x1 kernel corrupts the heap for it on AVX2 CPUs with fewer than 8 input channels in
+# channels_last (benchmarks/onednn_repro.py); the chain space decodes it as SubsampledConv2d, which these tests
+# check. Then kernel sizes 5 and 1, an identity skip, a layer without batch norm.
 _CHAIN_S2RES = {
     "layers": [_conv(3, 16, 2, "silu", True, True), _conv(5, 32, 1, "gelu", True), _conv(1, 32, 1, "relu", False, True)],
     "lr": 0.003, "optimizer": "adam", "weight_decay": 0.0, "batch_size": 32,
@@ -179,7 +181,7 @@ def run_selftests(
     "error"}``, also read from ``$EVONAS_DOCTOR_FAULT``) makes the named children fail on purpose.
     """
     faults = _faults(faults)
-    jobs = jobs or max(1, min(2, _usable_cores()))
+    jobs = jobs or max(1, min(2, usable_cores()))
     env = _child_env()
     queue = list(tests)
     running: list[tuple[SelfTest, subprocess.Popen[bytes], Any, Any, float]] = []
@@ -284,13 +286,6 @@ def _inject(fault: str | None) -> None:
 
 
 # -- the machine ------------------------------------------------------------------
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def _read(path: str) -> str:
     try:
         return Path(path).read_text()
@@ -309,17 +304,15 @@ def _cpu() -> dict[str, Any]:
         features["amx"] = sorted(f for f in flags if f.startswith("amx"))
     return {
         "model": model.group(1).strip() if model else (platform.processor() or platform.machine() or "unknown"),
-        "cores_usable": _usable_cores(), "cores_online": os.cpu_count(), "features": features,
+        "cores_usable": usable_cores(), "cores_online": os.cpu_count(), "features": features,
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
     }  # fmt: skip
 
 
 def _memory() -> dict[str, float | None]:
-    info = _read("/proc/meminfo")
-
     def gib(key: str) -> float | None:
-        match = re.search(rf"^{key}:\s*(\d+) kB", info, re.M)
-        return round(int(match.group(1)) / 2**20, 1) if match else None
+        value = meminfo_gib(key)
+        return None if value is None else round(value, 1)
 
     return {"total_gib": gib("MemTotal"), "available_gib": gib("MemAvailable")}
 
@@ -437,7 +430,7 @@ def collect(
         runner.join()
     report["selftests"] = selftests
     report["selftest_s"] = round(time.monotonic() - start, 2)
-    report["selftest_jobs"] = jobs or max(1, min(2, _usable_cores()))
+    report["selftest_jobs"] = jobs or max(1, min(2, usable_cores()))
     report["selftest_timeout_s"] = timeout
     report["verdict"] = _verdict(report, ran_selftests=selftest)
     report["exit_code"] = 0 if report["verdict"]["state"] != "cannot run" else 1

@@ -37,6 +37,7 @@ __all__ = [
     "InProcessBackend",
     "make_backend",
     "default_workers",
+    "usable_cores",
 ]
 
 #: evaluation backends by name (``backend:`` in an experiment file)
@@ -197,11 +198,15 @@ def default_workers(num_cpus: int = 1, num_gpus: float | None = None) -> int:
     num_gpus = (1.0 if gpus else 0.0) if num_gpus is None else num_gpus
     if gpus and num_gpus > 0:
         return max(1, int(gpus / num_gpus + 1e-9))
+    return max(1, usable_cores() // max(1, num_cpus))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform has one)."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, num_cpus))
+        return os.cpu_count() or 1
 
 
 def make_backend(

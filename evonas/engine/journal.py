@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-__all__ = ["Journal", "JournalError", "Record", "JOURNAL_NAME", "ranked", "select_records"]
+__all__ = ["Journal", "JournalError", "Record", "JOURNAL_NAME", "ranked", "select_records", "failure_reasons"]
 
 JOURNAL_NAME = "journal.sqlite"
 #: every status a row may have
@@ -126,6 +126,15 @@ def select_records(db: sqlite3.Connection, order: str = "trial", where: str = ""
     condition = f" WHERE {where}" if where else ""
     for row in db.execute(f"SELECT {columns} FROM evaluations{condition} ORDER BY {order}"):
         yield _parse(row)
+
+
+def failure_reasons(db: sqlite3.Connection, limit: int = 3) -> list[tuple[str | None, int]]:
+    """The most frequent reasons of the failed evaluations in the journal open on ``db`` (read-only connections
+    too: ``evonas status``), with their counts, most frequent first."""
+    rows = db.execute(
+        "SELECT error, COUNT(*) FROM evaluations WHERE status = 'failed' GROUP BY error ORDER BY COUNT(*) DESC LIMIT ?", (limit,)
+    )
+    return [(e, int(n)) for e, n in rows]
 
 
 def _parse(row: Sequence[Any]) -> Record:
@@ -282,12 +291,9 @@ class Journal:
         """Rows evaluated in safe mode after a worker died on them."""
         return self._db.execute("SELECT COUNT(*) FROM evaluations WHERE safe_mode = 1").fetchone()[0]
 
-    def failure_reasons(self, limit: int = 3) -> list[tuple[str, int]]:
+    def failure_reasons(self, limit: int = 3) -> list[tuple[str | None, int]]:
         """The most frequent reasons of failed evaluations, with their counts, most frequent first."""
-        rows = self._db.execute(
-            "SELECT error, COUNT(*) FROM evaluations WHERE status = 'failed' GROUP BY error ORDER BY COUNT(*) DESC LIMIT ?", (limit,)
-        )
-        return [(str(e), int(n)) for e, n in rows]
+        return failure_reasons(self._db, limit)
 
     def count_cached(self) -> int:
         """Rows whose metrics came from the evaluation cache."""

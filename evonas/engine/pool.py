@@ -32,9 +32,11 @@ from multiprocessing.connection import wait as mp_wait
 from typing import Any
 
 from evonas.config import Experiment
-from evonas.engine.backends import BACKENDS, Backend, EvalContext, Job, JobResult, _cuda_count, default_workers
+from evonas.engine.backends import BACKENDS, Backend, EvalContext, Job, JobResult, _cuda_count, default_workers, usable_cores
 
-__all__ = ["ProcessPoolBackend", "WorkerStartError", "gpu_assignment", "describe_exit", "default_timeout", "cap_workers"]
+__all__ = [
+    "ProcessPoolBackend", "WorkerStartError", "gpu_assignment", "describe_exit", "default_timeout", "cap_workers", "meminfo_gib",
+]  # fmt: skip
 
 #: environment variables that size a worker's thread pools, set to its ``num_cpus`` before it starts
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -91,9 +93,9 @@ def cap_workers(requested: int, num_cpus: int = 1, num_gpus: float = 0.0) -> tup
     if gpus and num_gpus > 0:
         limits.append((max(1, int(gpus / num_gpus + 1e-9)), f"{gpus} GPU(s) at {num_gpus:g} GPU per worker"))
     else:
-        cores = default_workers(1, 0.0)
+        cores = usable_cores()
         limits.append((max(1, 2 * cores // num_cpus), f"{cores} core(s) at {num_cpus} thread(s) per worker, at most 2 workers a core"))
-    available = _available_memory_gib()
+    available = meminfo_gib("MemAvailable")
     if available is not None:
         limits.append((max(1, int(available / WORKER_MEMORY_GIB)), f"{available:.1f} GiB of memory available, about {WORKER_MEMORY_GIB:g} GiB per worker"))
     cap, why = min(limits)
@@ -102,13 +104,14 @@ def cap_workers(requested: int, num_cpus: int = 1, num_gpus: float = 0.0) -> tup
     return cap, f"{requested} workers are more than this machine can hold ({why}): using {cap}"
 
 
-def _available_memory_gib() -> float | None:
+def meminfo_gib(key: str) -> float | None:
+    """A ``/proc/meminfo`` figure (``MemTotal``, ``MemAvailable``) in GiB; ``None`` where there is none."""
     try:
         with open("/proc/meminfo") as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(f"{key}:"):
                     return int(line.split()[1]) / 2**20
-    except OSError:
+    except (OSError, ValueError, IndexError):
         pass
     return None
 

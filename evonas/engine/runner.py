@@ -77,7 +77,7 @@ class RunSummary:
     #: evaluations retried in safe mode after a worker died on them (in ``evaluations``)
     safe_mode: int = 0
     #: the most frequent reasons of the failed evaluations, with their counts
-    failure_reasons: list[tuple[str, int]] = dataclasses.field(default_factory=list)
+    failure_reasons: list[tuple[str | None, int]] = dataclasses.field(default_factory=list)
 
 
 class RunInterrupted(KeyboardInterrupt):

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evonas.engine.journal import JOURNAL_NAME, Journal
+from evonas.engine.journal import JOURNAL_NAME, Journal, failure_reasons
 
 __all__ = ["LiveStatus", "read_status", "format_status", "StatusError"]
 
@@ -107,9 +107,7 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
                 values = json.loads(fitness)
                 if values and values[0] is not None and (best is None or sign * values[0] > sign * best["fitness"][0]):
                     best = {"trial": trial, "key": key, "genome": json.loads(genome), "metrics": json.loads(metrics or "{}"), "fitness": values}
-            errors = db.execute(
-                "SELECT error, COUNT(*) FROM evaluations WHERE status = 'failed' GROUP BY error ORDER BY COUNT(*) DESC LIMIT 3"
-            ).fetchall()
+            errors = failure_reasons(db)
             safe = db.execute("SELECT COUNT(*) FROM evaluations WHERE safe_mode = 1").fetchone()[0] if "safe_mode" in columns else 0
         finally:
             db.close()
