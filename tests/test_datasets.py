@@ -166,10 +166,13 @@ def test_npz_given_splits_layout(tmp_path: Path) -> None:
     assert np.allclose(ds.x_train, arrays["x_train"].transpose(0, 3, 1, 2))
     assert np.array_equal(ds.y_val, arrays["y_val"])
     assert ds.x_test.shape == (0, 3, 5, 5) and ds.y_test.shape == (0,)
-    np.savez(path, **arrays, x_test=rng.random((4, 5, 5, 3)), y_test=np.array([0, 1, 2, 3]))
+    np.savez(path, **arrays, x_test=rng.random((4, 5, 5, 3)), y_test=np.array([0, 1, 2, 1]))
     ds = load_dataset("npz", seed=7, path=path)
-    assert _sizes(ds) == (30, 9, 4) and ds.num_classes == 4
+    assert _sizes(ds) == (30, 9, 4) and ds.num_classes == 3
     assert np.array_equal(ds.y_train, arrays["y_train"])  # used as given, not re-split
+    np.savez(path, **arrays, x_test=rng.random((4, 5, 5, 3)), y_test=np.array([0, 1, 2, 3]))
+    with pytest.raises(ValueError, match="'y_test' .* has class 3 .* that the training split never has"):
+        load_dataset("npz", seed=7, path=path)  # a test class never seen in training is refused
 
 
 def test_npz_missing_file(tmp_path: Path) -> None:

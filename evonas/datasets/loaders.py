@@ -9,20 +9,33 @@ and returns a :class:`~evonas.datasets.base.Dataset` whose ``x_*`` arrays are fl
 - ``npz``: your own arrays from a ``.npz`` file.
 - ``mnist`` / ``fashion_mnist`` / ``cifar10``: torchvision's files in a local folder
   (never downloaded); the official test set is the test split.
+
+Every loader ends with :func:`check_dataset`, so data that would train silently wrong is refused
+before the first evaluation with one line naming the file, the array and the fix: labels must be
+``0..C-1`` with every class in the training split (and at least two of them), validation and test
+labels must be classes seen in training, features must be finite. ``npz`` also reads each array's
+``.npy`` header first and refuses object arrays and shapes larger than the data the file holds
+(nothing is allocated for a forged header), and caps ``C`` at :data:`MAX_CLASSES` (its
+``max_classes`` param raises the cap).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import zipfile
+import zlib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from evonas.datasets.base import DATASETS, Dataset, split_arrays
 
 __all__ = [
+    "MAX_CLASSES",
+    "check_dataset",
     "load_digits",
     "load_synthetic",
     "load_npz",
@@ -52,28 +65,182 @@ def to_nchw(x: np.ndarray, *, key: str = "x") -> np.ndarray:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[3] in (1, 3) and x.shape[1] not in (1, 3):
         x = x.transpose(0, 3, 1, 2)
-    out = np.ascontiguousarray(x, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 become inf: check_dataset says so
+        out = np.ascontiguousarray(x, dtype=np.float32)
     if scale:
         out /= 255.0
     return out
 
 
-def _labels(y: np.ndarray, *, key: str, n: int) -> np.ndarray:
-    """``y`` as int64 class indices, checked against ``n`` samples."""
+#: The most classes a dataset may have (``C`` = largest label + 1) unless the ``npz`` loader's
+#: ``max_classes`` param raises it: one stray label 10**6 would otherwise build a 10**6-way output layer.
+MAX_CLASSES = 10_000
+
+#: elements per block when counting NaN / inf (bounds the temporary masks)
+_BLOCK = 1 << 22
+
+_PART_NAMES = {"train": "training", "val": "validation", "test": "test"}
+
+
+def _listing(values: Iterable[int], total: int | None = None, *, limit: int = 8) -> str:
+    """``3``, ``3, 7`` or ``3, 7, 8, ... (120 in all)``."""
+    shown = [str(int(v)) for v in values][:limit]
+    total = len(shown) if total is None else total
+    more = f", ... ({total} in all)" if total > len(shown) else ""
+    return ", ".join(shown) + more
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _rows(rows: np.ndarray) -> str:
+    """``row 4`` or ``rows 4, 17`` or ``rows 0, 1, ... (200 in all)``."""
+    return ("row " if len(rows) == 1 else "rows ") + _listing(rows, len(rows))
+
+
+def _labels(
+    y: np.ndarray, *, key: str, n: int, where: str | None = None, max_classes: int | None = None
+) -> np.ndarray:
+    """``y`` as int64 class indices, checked against ``n`` samples and (if given) ``max_classes``."""
     y = np.asarray(y)
+    at = f"'{key}'" + (f" in {where}" if where else "")
     if y.ndim != 1:
         raise ValueError(f"'{key}' must be a 1-D array of class indices, got shape {y.shape}")
     if len(y) != n:
         raise ValueError(f"'{key}' has {len(y)} labels but its inputs have {n} samples")
-    if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.number):
+    if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
         raise ValueError(f"'{key}' must hold integer class indices, got dtype {y.dtype}")
     if not np.issubdtype(y.dtype, np.integer):
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
             raise ValueError(f"'{key}' must hold integer class indices, got non-integer values")
-    y = y.astype(np.int64)
-    if len(y) and y.min() < 0:
-        raise ValueError(f"'{key}' must hold class indices >= 0, got {int(y.min())}")
-    return y
+    if len(y) and y.min() < 0:  # before the cast: a huge float or uint64 would wrap around
+        raise ValueError(f"'{key}' must hold class indices >= 0, got {y.min().item()}")
+    if max_classes is not None and len(y) and y.max() >= max_classes:
+        rows = np.flatnonzero(y >= max_classes)
+        top = int(y.max().item())
+        raise ValueError(
+            f"{at} has label {top} ({_rows(rows)} {'has' if len(rows) == 1 else 'have'} a label >= {max_classes}), "
+            f"so the network would get {top + 1} output classes, over the sanity limit max_classes = {max_classes} "
+            f"(default evonas.datasets.loaders.MAX_CLASSES); fix that label, or if you really have that many "
+            f"classes raise the limit with the dataset param max_classes: {top + 1}"
+        )
+    return y.astype(np.int64)
+
+
+def _check_finite(x: np.ndarray, *, name: str, rows: bool = True, wide: bool = False) -> None:
+    """Refuse NaN / inf in ``x`` (one pass; counted block by block only when there are some).
+
+    ``wide``: ``x`` was converted from float64, where values beyond float32's range became inf.
+    """
+    if x.dtype.kind not in "fc":
+        return
+    with np.errstate(invalid="ignore", over="ignore"):
+        if np.isfinite(x.sum(dtype=np.float64 if x.dtype.kind == "f" else None)):
+            return  # a float64 sum of float32 cannot overflow: it is finite iff every value is
+    flat = x.reshape(len(x), -1)
+    step = max(1, _BLOCK // max(1, flat.shape[1]))
+    n_nan = n_inf = 0
+    bad: list[np.ndarray] = []
+    for start in range(0, len(flat), step):
+        block = flat[start : start + step]
+        nan, inf = np.isnan(block), np.isinf(block)
+        n_nan += int(nan.sum())
+        n_inf += int(inf.sum())
+        bad.append(np.flatnonzero((nan | inf).any(axis=1)) + start)
+    which = np.concatenate(bad)
+    counts = " and ".join(c for c in (f"{n_nan} NaN" if n_nan else "", f"{n_inf} inf" if n_inf else "") if c)
+    where_rows = f" ({_rows(which)})" if rows else ""
+    beyond = " (counting float64 values beyond float32's +-3.4e38 as inf)" if n_inf and wide else ""
+    raise ValueError(
+        f"{name} holds {counts} {'value' if n_nan + n_inf == 1 else 'values'}{beyond} in "
+        f"{_plural(len(which), 'sample')}{where_rows}, so every evaluation would fail with a NaN loss; replace "
+        "them (e.g. np.nan_to_num) or drop those samples before training"
+    )
+
+
+def check_dataset(
+    ds: Dataset,
+    *,
+    where: str,
+    keys: Mapping[str, tuple[str, str]] | None = None,
+    max_classes: int | None = None,
+) -> Dataset:
+    """Refuse ``ds`` (after its split) if it would train silently wrong; returns it unchanged.
+
+    Labels must be ``0..C-1`` (``C`` = ``ds.num_classes``, at most ``max_classes`` when given) with
+    every class in the training split and at least two classes there; validation and test labels
+    must be classes seen in training; features must be finite. Raises ``ValueError`` with one line
+    that names ``where`` (the file or dataset), the array and the fix. ``keys`` maps ``train`` /
+    ``val`` / ``test`` to the ``(x, y)`` array names in messages; default ``("x", "y")`` for all
+    three, i.e. one pair split by evonas.
+    """
+    keys = dict(keys or {part: ("x", "y") for part in _PART_NAMES})
+    split = keys["train"] == keys["val"]  # one (x, y) pair split here, not splits as given
+
+    def shared(part: str, which: int) -> bool:  # this array was split here (its rows are not the file's)
+        return sum(k[which] == keys[part][which] for k in keys.values()) > 1
+
+    def name(part: str, which: int) -> str:
+        key = keys[part][which]
+        return f"the {_PART_NAMES[part]} split of '{key}' in {where}" if shared(part, which) else f"'{key}' in {where}"
+
+    arrays = {"train": (ds.x_train, ds.y_train), "val": (ds.x_val, ds.y_val), "test": (ds.x_test, ds.y_test)}
+    n_classes = int(ds.num_classes)
+    if max_classes is not None and n_classes > max_classes:
+        raise ValueError(
+            f"{where} has {n_classes} classes, over the sanity limit max_classes = {max_classes} "
+            f"(default evonas.datasets.loaders.MAX_CLASSES); fix the labels, or if you really have that many "
+            f"classes raise the limit with the dataset param max_classes: {n_classes}"
+        )
+    for part, (_, y) in arrays.items():
+        if len(y) and (y.min() < 0 or y.max() >= n_classes):
+            raise ValueError(
+                f"{name(part, 1)} has label {int(y.max() if y.max() >= n_classes else y.min())} but the dataset has "
+                f"{n_classes} classes (labels 0..{n_classes - 1}); fix the labels"
+            )
+    present = np.unique(ds.y_train)
+    if len(present) < 2:
+        only = f"only class {int(present[0])}" if len(present) else "no labels"
+        raise ValueError(
+            f"{name('train', 1)} has {only} in {_plural(len(ds.y_train), 'sample')}; a classifier needs at least "
+            "2 classes (with one it scores a meaningless 1.0 by always answering it); check the labels"
+        )
+    for part in ("val", "test"):
+        y = arrays[part][1]
+        unseen = np.setdiff1d(np.unique(y), present)
+        if len(unseen):
+            n = int(np.isin(y, unseen).sum())
+            one = len(unseen) == 1
+            them = "that class" if one else "those classes"
+            fix = (
+                f"give {them} more samples or lower val_fraction / test_fraction (each class needs a sample left "
+                "for training), or fix those labels"
+                if split
+                else f"fix those labels or add training samples of {them}"
+            )
+            raise ValueError(
+                f"{name(part, 1)} has {'class' if one else 'classes'} {_listing(unseen, len(unseen))} "
+                f"({_plural(n, 'sample')}) that the training split never has, so the network cannot learn "
+                f"{'it' if one else 'them'}; {fix}"
+            )
+    if len(present) < n_classes:  # present is sorted and within 0..C-1: list the gaps without allocating C
+        bounds = np.concatenate([[-1], present, [n_classes]])
+        missing: list[int] = []
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            missing.extend(range(int(lo) + 1, min(int(hi), int(lo) + 1 + 8)))
+            if len(missing) >= 8:
+                break
+        n_missing = n_classes - len(present)
+        raise ValueError(
+            f"{'class' if n_missing == 1 else 'classes'} {_listing(missing, n_missing)} "
+            f"{'has' if n_missing == 1 else 'have'} no sample in {name('train', 1)}; labels must be 0..C-1 "
+            f"(here C = {n_classes}, from the largest label {n_classes - 1}) with every class in the training "
+            "split: renumber the labels to 0..C-1"
+        )
+    for part, (x, _) in arrays.items():
+        _check_finite(x, name=name(part, 0), rows=not shared(part, 0))
+    return ds
 
 
 def _check_fractions(val_fraction: float, test_fraction: float) -> None:
@@ -106,9 +273,10 @@ def load_digits(*, seed: int, val_fraction: float = 0.2, test_fraction: float = 
     _check_fractions(val_fraction, test_fraction)
     data = _sk_digits()
     x = (data.images / 16.0).astype(np.float32)[:, None]
-    return split_arrays(
+    ds = split_arrays(
         "digits", x, data.target, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, num_classes=10
     )
+    return check_dataset(ds, where="dataset 'digits'")
 
 
 # -- synthetic ----------------------------------------------------------------
@@ -135,8 +303,8 @@ def load_synthetic(
     if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence) or not shape:
         raise ValueError(f"shape must be a non-empty list of positive integers, got {shape!r}")
     shape = tuple(_check_int("shape", s, 1) for s in shape)
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
-        raise ValueError(f"noise must be a number >= 0, got {noise!r}")
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < math.inf:
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
     rng = np.random.default_rng(seed if data_seed is None else data_seed)
     patterns = rng.standard_normal((num_classes, *shape))
     y = np.arange(n_samples) % num_classes
@@ -145,60 +313,179 @@ def load_synthetic(
     ds = split_arrays(
         "synthetic", x, y, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, num_classes=num_classes
     )
-    return _check_nonempty(ds, "n_samples")
+    return check_dataset(_check_nonempty(ds, "n_samples"), where="dataset 'synthetic'")
 
 
 # -- npz ----------------------------------------------------------------------
+def _bytes(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1024 or unit == "PB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.3g} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} bytes"  # pragma: no cover
+
+
+#: deflate's largest possible expansion is about 1032:1; an entry that claims more is damaged or forged
+_MAX_DEFLATE_RATIO = 1100
+
+
+def _npz_headers(zf: zipfile.ZipFile, file: Path, where: str) -> dict[str, tuple[zipfile.ZipInfo, tuple, np.dtype]]:
+    """``key -> (entry, shape, dtype)`` from each ``.npy`` header, checked before anything is allocated.
+
+    Refuses object arrays (evonas never unpickles), malformed headers, and shapes that need more
+    bytes than the entry holds, and entries whose sizes cannot be true for this file.
+    """
+    fmt = np.lib.format
+    fix = "save the arrays again with np.savez(path, x=..., y=...)"
+    file_size = file.stat().st_size
+    out: dict[str, tuple[zipfile.ZipInfo, tuple, np.dtype]] = {}
+    for info in zf.infolist():
+        if not info.filename.endswith(".npy"):
+            continue
+        key = info.filename[: -len(".npy")]
+        at = f"'{key}' in {where}"
+        if info.compress_size > file_size or (
+            info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size
+        ) or (
+            info.compress_type == zipfile.ZIP_DEFLATED
+            and info.file_size > _MAX_DEFLATE_RATIO * info.compress_size + 4096
+        ):
+            raise ValueError(
+                f"{at} claims {_bytes(info.file_size)} uncompressed from {_bytes(info.compress_size)} stored in a "
+                f"{_bytes(file_size)} file, which cannot be true: the file is damaged or forged; {fix}"
+            )
+        with zf.open(info) as f:
+            try:
+                version = fmt.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = fmt.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, _, dtype = fmt.read_array_header_2_0(f)
+                else:
+                    raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+            except (ValueError, EOFError) as exc:  # numpy's own reasons can span lines; keep the first
+                reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+                raise ValueError(f"{at} has an unreadable .npy header ({reason}); {fix}") from None
+            header = f.tell()
+        if any(d < 0 for d in shape):
+            raise ValueError(f"{at} has a malformed .npy header (shape {shape}); {fix}")
+        if dtype.hasobject:
+            example = "int64" if key.startswith("y") else "float32"
+            raise ValueError(
+                f"{at} holds Python objects (dtype {dtype}); evonas loads numeric arrays only and never "
+                f"unpickles: save it as a numeric array, e.g. np.asarray({key}, dtype=np.{example})"
+            )
+        need = math.prod(shape) * dtype.itemsize
+        have = max(0, info.file_size - header)
+        if need > have:
+            raise ValueError(
+                f"{at} declares shape {shape} of {dtype} ({_bytes(need)}) but holds only {_bytes(have)} of data: "
+                f"the file is truncated or its header is damaged or forged; {fix}"
+            )
+        out[key] = (info, shape, dtype)
+    return out
+
+
+def _read_npz(file: Path, where: str) -> tuple[zipfile.ZipFile, dict[str, tuple[zipfile.ZipInfo, tuple, np.dtype]]]:
+    with open(file, "rb") as fh:
+        magic = fh.read(6)
+    if magic == b"\x93NUMPY":
+        raise ValueError(
+            f"{where} is a single .npy array, not an .npz archive; save the arrays with np.savez(path, x=..., y=...)"
+        )
+    if not zipfile.is_zipfile(file):
+        raise ValueError(
+            f"cannot read {where} as an .npz of numeric arrays: it is not a zip archive; "
+            "save the arrays with np.savez(path, x=..., y=...)"
+        )
+    try:
+        zf = zipfile.ZipFile(file)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise ValueError(f"cannot read {where} as an .npz of numeric arrays: {exc}") from None
+    try:
+        return zf, _npz_headers(zf, file, where)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as exc:
+        zf.close()
+        raise ValueError(f"cannot read {where} as an .npz of numeric arrays: the archive is damaged ({exc})") from None
+    except BaseException:
+        zf.close()
+        raise
+
+
 _SPLIT_KEYS = ("x_train", "y_train", "x_val", "y_val")
 
 
 @DATASETS.register("npz")
 def load_npz(
-    *, seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2, path: str | os.PathLike | None = None
+    *,
+    seed: int,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    path: str | os.PathLike | None = None,
+    max_classes: int = MAX_CLASSES,
 ) -> Dataset:
     """Your arrays from the ``.npz`` file at ``path``.
 
     Either keys ``x``, ``y`` (split here, seeded and stratified) or ``x_train``, ``y_train``,
     ``x_val``, ``y_val`` and optionally ``x_test``, ``y_test`` (used as given; the fractions
     are then ignored). Images ``(N, H, W)`` / ``(N, H, W, C)`` become ``(N, C, H, W)``;
-    uint8 is scaled to [0, 1].
+    uint8 is scaled to [0, 1]. Labels must be ``0..C-1`` with ``C`` at most ``max_classes``
+    (default :data:`MAX_CLASSES`); see :func:`check_dataset` for what else is refused.
     """
     if path is None or not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"dataset 'npz' needs path= (a .npz file), got {path!r}")
+    max_classes = _check_int("max_classes", max_classes, 2)
     file = Path(path).expanduser()
     if not file.is_file():
         raise FileNotFoundError(f"npz dataset file not found: {str(file)!r}")
-    try:
-        with np.load(file, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except ValueError as exc:  # a pickled object array, or not an .npz file at all
-        raise ValueError(f"cannot read {str(file)!r} as an .npz of numeric arrays: {exc}") from exc
+    where = repr(str(file))
+    zf, headers = _read_npz(file, where)
+    with zf:
+        keys = set(headers)
+        if "x" in keys:
+            if "y" not in keys:
+                raise ValueError(f"{where} has key 'x' but no key 'y' (the labels)")
+            _check_fractions(val_fraction, test_fraction)
+            wanted: tuple[str, ...] = ("x", "y")
+        else:
+            if "x_train" not in keys:
+                raise ValueError(
+                    f"{where} must hold keys 'x' and 'y', or 'x_train', 'y_train', 'x_val', 'y_val' "
+                    f"(and optionally 'x_test', 'y_test'); found {sorted(keys)}"
+                )
+            for key in _SPLIT_KEYS:
+                if key not in keys:
+                    raise ValueError(f"{where} has key 'x_train' but no key '{key}'")
+            if ("x_test" in keys) != ("y_test" in keys):
+                missing = "y_test" if "x_test" in keys else "x_test"
+                raise ValueError(f"{where} has only one of 'x_test' / 'y_test'; missing key '{missing}'")
+            wanted = tuple(k for k in (*_SPLIT_KEYS, "x_test", "y_test") if k in keys)
+        arrays: dict[str, np.ndarray] = {}
+        for key in wanted:
+            try:
+                with zf.open(headers[key][0]) as f:
+                    arrays[key] = np.lib.format.read_array(f, allow_pickle=False)
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+                reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+                fix = "save the arrays again with np.savez"
+                raise ValueError(f"cannot read '{key}' from {where}: {reason}; {fix}") from None
     name = f"npz:{file.name}"
     if "x" in arrays:
-        if "y" not in arrays:
-            raise ValueError(f"{str(file)!r} has key 'x' but no key 'y' (the labels)")
-        _check_fractions(val_fraction, test_fraction)
-        x = to_nchw(arrays["x"], key="x")
-        y = _labels(arrays["y"], key="y", n=len(x))
+        wide = arrays["x"].dtype.itemsize > 4 and arrays["x"].dtype.kind == "f"
+        x = to_nchw(arrays.pop("x"), key="x")
+        y = _labels(arrays.pop("y"), key="y", n=len(x), where=where, max_classes=max_classes)
+        _check_finite(x, name=f"'x' in {where}", wide=wide)
         ds = split_arrays(name, x, y, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
-        return _check_nonempty(ds, "the number of samples in 'x'")
-    if "x_train" not in arrays:
-        raise ValueError(
-            f"{str(file)!r} must hold keys 'x' and 'y', or 'x_train', 'y_train', 'x_val', 'y_val' "
-            f"(and optionally 'x_test', 'y_test'); found {sorted(arrays)}"
-        )
-    for key in _SPLIT_KEYS:
-        if key not in arrays:
-            raise ValueError(f"{str(file)!r} has key 'x_train' but no key '{key}'")
-    if ("x_test" in arrays) != ("y_test" in arrays):
-        missing = "y_test" if "x_test" in arrays else "x_test"
-        raise ValueError(f"{str(file)!r} has only one of 'x_test' / 'y_test'; missing key '{missing}'")
+        return check_dataset(_check_nonempty(ds, "the number of samples in 'x'"), where=where, max_classes=max_classes)
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for part in ("train", "val", "test"):
         if f"x_{part}" not in arrays:
             continue
-        x = to_nchw(arrays[f"x_{part}"], key=f"x_{part}")
-        parts[part] = (x, _labels(arrays[f"y_{part}"], key=f"y_{part}", n=len(x)))
+        wide = arrays[f"x_{part}"].dtype.itemsize > 4 and arrays[f"x_{part}"].dtype.kind == "f"
+        x = to_nchw(arrays.pop(f"x_{part}"), key=f"x_{part}")
+        y = _labels(arrays.pop(f"y_{part}"), key=f"y_{part}", n=len(x), where=where, max_classes=max_classes)
+        _check_finite(x, name=f"'x_{part}' in {where}", wide=wide)
+        parts[part] = (x, y)
     shape = parts["train"][0].shape[1:]
     for part, (x, _) in parts.items():
         if x.shape[1:] != shape:
@@ -208,7 +495,7 @@ def load_npz(
     if "test" not in parts:
         parts["test"] = (np.empty((0, *shape), np.float32), np.empty(0, np.int64))
     num_classes = max(int(y.max()) + 1 for _, y in parts.values() if len(y))
-    return Dataset(
+    ds = Dataset(
         name=name,
         x_train=parts["train"][0],
         y_train=parts["train"][1],
@@ -218,6 +505,8 @@ def load_npz(
         y_test=parts["test"][1],
         num_classes=num_classes,
     )
+    keys_ = {part: (f"x_{part}", f"y_{part}") for part in ("train", "val", "test")}
+    return check_dataset(ds, where=where, keys=keys_, max_classes=max_classes)
 
 
 # -- torchvision ----------------------------------------------------------------
@@ -269,7 +558,10 @@ def _load_vision(name: str, *, seed: int, val_fraction: float, root: str | os.Pa
     x_tr, x_te = to_nchw(x_tr, key="train images"), to_nchw(x_te, key="test images")
     y_tr, y_te = _labels(y_tr, key="train labels", n=len(x_tr)), _labels(y_te, key="test labels", n=len(x_te))
     ds = split_arrays(name, x_tr, y_tr, seed=seed, val_fraction=val_fraction, test_fraction=0.0, num_classes=10)
-    return dataclasses.replace(ds, x_test=x_te, y_test=y_te)
+    ds = dataclasses.replace(ds, x_test=x_te, y_test=y_te)
+    keys = {"train": ("train images", "train labels"), "val": ("train images", "train labels")}
+    keys["test"] = ("test images", "test labels")
+    return check_dataset(ds, where=f"dataset '{name}' ({str(folder)!r})", keys=keys)
 
 
 @DATASETS.register("mnist")
