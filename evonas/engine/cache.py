@@ -15,7 +15,11 @@ may not happen again. A fitness whose evaluation is cheaper than a lookup (a
 table, a toy score) sets ``cacheable = False``.
 
 On by default; ``cache: false`` in the experiment or ``evonas run --no-cache``
-bypasses it. Example::
+bypasses it. The cache fails soft: a file that cannot be used (not a database, damaged,
+read-only, a folder at its path, a full disk: any ``sqlite3.Error`` or ``OSError`` on opening,
+reading or writing) prints one warning line on stderr and the run goes on without a cache
+(every evaluation is trained); the damaged file is left as it is. A run journals each result
+before it stores it in the cache, so a failed cache write never loses a training. Example::
 
     cache = EvaluationCache()                       # the default file
     fingerprint = problem_fingerprint(built)
@@ -28,6 +32,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -76,40 +81,108 @@ def problem_fingerprint(built: Any) -> str:
 
 
 class EvaluationCache:
-    """Metrics of finished evaluations in a SQLite file shared by every run on this machine."""
+    """Metrics of finished evaluations in a SQLite file shared by every run on this machine.
+
+    Fails soft: the first ``sqlite3.Error`` or ``OSError`` (opening, reading or writing) prints one warning
+    on stderr and turns the cache off for this object's life: :meth:`get` then finds nothing, :meth:`put`
+    stores nothing, ``len()`` is 0. The file itself is never removed or rewritten. :attr:`usable` says which.
+    """
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last entries to a power cut is fine
-        self._db.executescript(_SCHEMA)
+        self._db: sqlite3.Connection | None = None
+        self.failure: str | None = None  #: why the cache was turned off (``None``: it works)
+        try:
+            self.path = Path(path) if path is not None else default_cache_path()
+        except (RuntimeError, KeyError) as exc:  # no home folder to put the default file in
+            self.path = Path("~/.cache/evonas/evaluations.sqlite")
+            self._give_up(exc)
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+            # read before anything writes: a file that is not a database (or whose first page is damaged)
+            # fails here and is left exactly as it was
+            self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # a cache: losing the last entries to a power cut is fine
+            self._db.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            self._give_up(exc)
+
+    @property
+    def usable(self) -> bool:
+        return self._db is not None
+
+    def _give_up(self, exc: BaseException) -> None:
+        """Warn (once: the cache is off afterwards) and go on without the cache."""
+        first = self.failure is None
+        self.failure = str(exc) or type(exc).__name__
+        db, self._db = self._db, None
+        if db is not None:
+            try:
+                db.close()
+            except (sqlite3.Error, OSError):
+                pass
+        if first:
+            print(
+                f"evonas: warning: evaluation cache {self.path} is unusable ({self.failure}); "
+                "this run goes on without it",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def get(self, problem: str, key: str, seed: int) -> tuple[dict[str, Any], float] | None:
-        """``(metrics, wall_s)`` of the cached evaluation, or ``None``."""
-        row = self._db.execute(
-            "SELECT metrics, wall_s FROM evaluations WHERE problem = ? AND key = ? AND seed = ?", (problem, key, seed)
-        ).fetchone()
-        return None if row is None else (json.loads(row[0]), float(row[1] or 0.0))
+        """``(metrics, wall_s)`` of the cached evaluation, or ``None`` (also when the cache is unusable)."""
+        if self._db is None:
+            return None
+        try:
+            row = self._db.execute(
+                "SELECT metrics, wall_s FROM evaluations WHERE problem = ? AND key = ? AND seed = ?", (problem, key, seed)
+            ).fetchone()
+            return None if row is None else (json.loads(row[0]), float(row[1] or 0.0))
+        except (sqlite3.Error, OSError, ValueError, TypeError) as exc:  # a damaged row reads as damaged, too
+            self._give_up(exc)
+            return None
 
     def put(self, problem: str, key: str, seed: int, metrics: dict[str, Any], wall_s: float) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO evaluations (problem, key, seed, metrics, wall_s, created) VALUES (?, ?, ?, ?, ?, ?)",
-            (problem, key, seed, json.dumps(metrics, allow_nan=True), wall_s, time.time()),
-        )
+        """Store an evaluation; never raises for the cache's sake (an unusable cache stores nothing)."""
+        if self._db is None:
+            return
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO evaluations (problem, key, seed, metrics, wall_s, created) VALUES (?, ?, ?, ?, ?, ?)",
+                (problem, key, seed, json.dumps(metrics, allow_nan=True), wall_s, time.time()),
+            )
+        except (sqlite3.Error, OSError) as exc:
+            self._give_up(exc)
 
     def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+        if self._db is None:
+            return 0
+        try:
+            return self._db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+        except (sqlite3.Error, OSError) as exc:
+            self._give_up(exc)
+            return 0
 
     def close(self) -> None:
-        self._db.close()
+        db, self._db = self._db, None
+        if db is not None:
+            try:
+                db.close()
+            except (sqlite3.Error, OSError):
+                pass
 
 
 class CachedBackend(Backend):
     """A backend in front of another: cached evaluations are answered at once, the rest go to the
     real backend and their successful results are stored. It has the real backend's slots (a resume
-    replays with the recorded slot counts, so they must be the real ones)."""
+    replays with the recorded slot counts, so they must be the real ones).
+
+    By default a result is stored when :meth:`wait` returns it. A caller with a journal (the engine
+    loop) calls :meth:`store_after_journal` first; :meth:`wait` then only remembers the results, and
+    :meth:`journalled` stores each one once it is in the journal, so a result is never lost to the cache.
+    Results handed out but never journalled (an interrupted run) are not stored."""
 
     def __init__(self, inner: Backend, cache: EvaluationCache, problem: str) -> None:
         self.inner = inner
@@ -117,6 +190,9 @@ class CachedBackend(Backend):
         self.cache, self.problem = cache, problem
         self._hits: list[JobResult] = []
         self._jobs: dict[int, Job] = {}
+        self._deferred = False
+        self._off = False  # the cache raised: it is neither asked nor written any more
+        self._pending: dict[int, tuple[Job, JobResult]] = {}  # trial -> a result to store once journalled
 
     @property
     def restarts(self) -> int:  # type: ignore[override]
@@ -129,12 +205,43 @@ class CachedBackend(Backend):
         return len(self._hits) + self.inner.busy()
 
     def submit(self, job: Job) -> None:
-        hit = self.cache.get(self.problem, slot_key(job.key, job.fidelity), job.seed)
+        hit = None
+        if not self._off:
+            try:
+                hit = self.cache.get(self.problem, slot_key(job.key, job.fidelity), job.seed)
+            except Exception as exc:  # noqa: BLE001 - a lookup that fails is a miss
+                self._cache_failed(exc)
         if hit is not None:
             self._hits.append(JobResult(job.trial, "ok", hit[0], None, hit[1], "cache", cached=True))
             return
         self._jobs[job.trial] = job
         self.inner.submit(job)
+
+    def store_after_journal(self) -> None:
+        """From now on store a result only when :meth:`journalled` says it is in the journal."""
+        self._deferred = True
+
+    def journalled(self, trial: int) -> None:
+        """Trial ``trial``'s result is in the journal: store it if it is a fresh success (never raises for the cache)."""
+        pending = self._pending.pop(trial, None)
+        if pending is not None:
+            self._store(*pending)
+
+    def _store(self, job: Job, result: JobResult) -> None:
+        if self._off:
+            return
+        try:
+            self.cache.put(self.problem, slot_key(job.key, job.fidelity), job.seed, result.metrics, result.wall_s)
+        except Exception as exc:  # noqa: BLE001 - whatever a cache raises, it never costs a result
+            self._cache_failed(exc)
+
+    def _cache_failed(self, exc: BaseException) -> None:
+        """The cache raised (it should not: :class:`EvaluationCache` fails soft itself): warn once, go on without it."""
+        self._off = True
+        if isinstance(self.cache, EvaluationCache):
+            self.cache._give_up(exc)  # its one warning; it is off from now on
+        else:
+            print(f"evonas: warning: evaluation cache is unusable ({exc}); this run goes on without it", file=sys.stderr)
 
     def wait(self, timeout: float | None = None) -> list[JobResult]:
         if self._hits:
@@ -144,12 +251,22 @@ class CachedBackend(Backend):
         for r in results:
             job = self._jobs.pop(r.trial, None)
             if job is not None and r.status == "ok":
-                self.cache.put(self.problem, slot_key(job.key, job.fidelity), job.seed, r.metrics, r.wall_s)
+                if self._deferred:
+                    self._pending[r.trial] = (job, r)
+                else:
+                    self._store(job, r)
         return results
 
     def states(self) -> list[dict[str, Any]]:
         return self.inner.states()
 
     def close(self) -> None:
-        self.inner.close()
-        self.cache.close()
+        self._pending.clear()
+        try:
+            self.inner.close()
+        finally:
+            try:
+                self.cache.close()
+            except Exception as exc:  # noqa: BLE001 - closing a broken cache is no reason to fail a run
+                if not self._off:
+                    self._cache_failed(exc)

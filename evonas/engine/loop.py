@@ -64,6 +64,9 @@ class Loop:
         self._repeats_in_a_row = 0
         self._bar: Any = None
         self.live: LiveStatus | None = None  # the run's entry for `evonas status` (None: not kept)
+        # told each fresh result's trial once it is in the journal (a cache stores it only then: a failed
+        # cache write never loses a training); None: the backend wants no word
+        self._journalled: Callable[[int], None] | None = None
 
     # -- the loop -----------------------------------------------------------------------
     def budget_left(self) -> bool:
@@ -86,6 +89,9 @@ class Loop:
                 if not self.queue and not self.inflight and (self.strategy.is_done() or not self.budget_left()):
                     return
                 backend = start_backend()
+                if callable(getattr(backend, "store_after_journal", None)):  # a cache in front of the backend
+                    backend.store_after_journal()  # type: ignore[attr-defined]
+                    self._journalled = backend.journalled  # type: ignore[attr-defined]
             need = backend.free_slots() - len(self.queue) - len(arrived)
             if need > 0 and not self.strategy.is_done() and self.budget_left():
                 cands = self.strategy.ask(need)
@@ -169,6 +175,8 @@ class Loop:
             rec = result.record
         else:
             rec = self.journal.append(self._record(cand, result))
+            if self._journalled is not None:
+                self._journalled(result.trial)
             if self.run.on_result is not None:
                 self.run.on_result(rec)
         self.known.add(cand.slot)
