@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from evonas.commands import (
     EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
     cmd_benchmark,
     cmd_best,
     cmd_doctor,
@@ -58,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--address", help="join this Ray cluster; implies --backend ray")
     s.add_argument("--no-cache", action="store_true", help="do not use the evaluation cache")
     s.add_argument("--quiet", action="store_true")
+    s.add_argument("--restart", action="store_true",
+                   help="set the journal aside (renamed, kept) and start the run over from its config")  # fmt: skip
+    _trust_options(s)
     s.set_defaults(func=cmd_resume)
 
     st = sub.add_parser(
@@ -79,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="pt (weights) and torchscript by default; onnx needs the onnx package")  # fmt: skip
     ex.add_argument("--out", metavar="DIR", help="folder (default RUN_DIR/export)")
     ex.add_argument("--quiet", action="store_true")
+    _trust_options(ex)
     ex.set_defaults(func=cmd_export)
 
     pl = sub.add_parser("plot", help="redraw a run's plots", description="Redraw RUN_DIR/plots/ (fitness; Pareto fronts and hypervolume with several objectives).")
@@ -87,11 +92,13 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--x", choices=["evaluations", "generations"], default="evaluations", help="comparison x axis")
     pl.add_argument("--metric", help="comparison metric (default: the first objective)")
     pl.add_argument("--band", choices=["iqr", "ci95"], default="iqr", help="band around the median of several seeds")
+    _trust_options(pl)
     pl.set_defaults(func=cmd_plot)
 
     rp = sub.add_parser("report", help="write a run's HTML report", description="One self-contained HTML page about a run.")
     rp.add_argument("run_dir")
     rp.add_argument("--out", metavar="FILE.html", help="default RUN_DIR/report.html")
+    _trust_options(rp)
     rp.set_defaults(func=cmd_report)
 
     bs = sub.add_parser(
@@ -143,6 +150,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="time limit of each self-test process (default 60)")  # fmt: skip
     dr.set_defaults(func=cmd_doctor)
     return p
+
+
+def _trust_options(p: argparse.ArgumentParser) -> None:
+    """``--plugins`` / ``--trust``: a run folder names plug-ins, but reading it imports none unless asked."""
+    p.add_argument("--plugins", nargs="+", metavar="MODULE",
+                   help="import these plug-in modules (names on the import path, or .py files) the run needs")  # fmt: skip
+    p.add_argument("--trust", action="store_true",
+                   help="import the plug-ins the run folder's config names (their code runs; only for folders you trust)")  # fmt: skip
 
 
 def _one_line_error(message: str) -> None:
@@ -209,6 +224,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's recipe: no error at exit
         return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        print("evonas: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the last net: one line, never a traceback (EVONAS_DEBUG=1 shows it)
+        import os
+
+        if os.environ.get("EVONAS_DEBUG"):
+            raise
+        text = " ".join(str(exc).split())[:300]
+        print(f"evonas: {args.command}: {type(exc).__name__}: {text} (EVONAS_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -84,7 +84,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if args.budget is not None:
         overrides["budget"] = args.budget
     try:
-        run = Run.resume(args.run_dir, workers=args.workers, progress=not args.quiet, overrides=overrides)
+        run = Run.resume(
+            args.run_dir, workers=args.workers, progress=not args.quiet, overrides=overrides,
+            plugins=_plugin_files(args.plugins), trust=args.trust, restart=args.restart,
+        )  # fmt: skip
         from evonas.engine.build import build
 
         run.experiment = _with_backend(run.experiment, args.backend, args.address)
@@ -94,8 +97,28 @@ def cmd_resume(args: argparse.Namespace) -> int:
             run.experiment = dataclasses.replace(run.experiment, cache=False)
         run.built = build(run.experiment)
     except (ConfigError, RunFolderError) as exc:
-        return _fail(str(exc))
+        return _fail(str(exc) + _plugin_hint(args.run_dir, exc, args.plugins, args.trust))
     return _execute(run.continue_run, Path(args.run_dir), run.experiment.objectives, RunFolderError)
+
+
+def _plugin_files(names: Sequence[str] | None) -> list[str] | None:
+    """``--plugins`` entries: module names as given, ``.py`` files as absolute paths (workers import them too)."""
+    if names is None:
+        return None
+    return [str(Path(n).resolve()) if n.endswith(".py") or "/" in n else n for n in names]
+
+
+def _plugin_hint(run_dir: str, exc: Exception, plugins: Sequence[str] | None, trust: bool) -> str:
+    """For an unknown component of a run folder whose config names plug-ins the command did not import: which."""
+    if trust or "unknown" not in str(exc):
+        return ""
+    from evonas.runfolder import RunFolder, RunFolderError, missing_plugins
+
+    try:
+        config = RunFolder(run_dir, need_journal=False).config()
+    except RunFolderError:
+        return ""
+    return missing_plugins(config, [Path(p).stem for p in plugins or ()])
 
 
 def _with_backend(exp: Any, name: str | None, address: str | None) -> Any:
@@ -140,12 +163,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from evonas.export import ExportError, export_run
+    from evonas.runfolder import RunFolderError
 
     formats = ("pt", "torchscript") if args.format is None else tuple(dict.fromkeys(["pt", *args.format]))
     try:
         result = export_run(args.run_dir, rank=args.rank, epochs=args.epochs, formats=formats, out=args.out,
-                            progress=not args.quiet)  # fmt: skip
+                            progress=not args.quiet, plugins=_plugin_files(args.plugins), trust=args.trust)  # fmt: skip
     except ExportError as exc:
+        return _fail(f"export: {exc}" + _plugin_hint(args.run_dir, exc, args.plugins, args.trust))
+    except RunFolderError as exc:
         return _fail(f"export: {exc}")
     m = result.metrics
     print(f"exported  rank {m['rank']} genome {result.key}: test_acc={m['test_acc']:.4f} (trained {m['epochs']} epochs on "
@@ -162,7 +188,8 @@ def _execute(fn: Any, run_dir: Path, objectives: Sequence[Any], folder_error: ty
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_term)  # SIGTERM stops a run as cleanly as Ctrl-C
+    # SIGTERM, SIGHUP (the terminal closed) and SIGQUIT stop a run as cleanly as Ctrl-C
+    previous = {sig: signal.signal(sig, on_term) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)}
     try:
         summary = fn()
     except ResumeMismatch as exc:
@@ -182,7 +209,8 @@ def _execute(fn: Any, run_dir: Path, objectives: Sequence[Any], folder_error: ty
         print(f"interrupted; resume with: evonas resume {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print(_summary(summary, objectives))
     return 0
 
@@ -204,12 +232,14 @@ def cmd_plot(args: argparse.Namespace) -> int:
             print(f"{name:<12} {len(g['runs'])} run(s): median best {data['metric']} {g['median'][-1]:.4f} after {g['x'][-1]} {args.x}")
         print(data["out"])
         return 0
+    from evonas.runfolder import RunFolderError
+
     try:
         files = plot_run(args.run_dir[0])
         from evonas.diagnostics import plot_diagnostics
 
-        files = [*files, plot_diagnostics(args.run_dir[0])]
-    except (FileNotFoundError, ValueError) as exc:
+        files = [*files, plot_diagnostics(args.run_dir[0], plugins=_plugin_files(args.plugins), trust=args.trust)]
+    except (FileNotFoundError, ValueError, RunFolderError) as exc:
         return _fail(str(exc))
     for f in files:
         print(f)
@@ -219,10 +249,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from evonas.config import ConfigError
     from evonas.report import write_report
+    from evonas.runfolder import RunFolderError
 
     try:
-        path = write_report(args.run_dir, args.out)
-    except (FileNotFoundError, ConfigError) as exc:
+        path = write_report(args.run_dir, args.out, plugins=_plugin_files(args.plugins), trust=args.trust)
+    except (FileNotFoundError, ConfigError, RunFolderError) as exc:
         return _fail(f"report: {exc}")
     print(path)
     return 0

@@ -167,19 +167,53 @@ def check_backend(exp: Experiment) -> None:
 
 
 def import_plugins(experiment: Experiment) -> None:
-    """Import the experiment's ``plugins`` modules so their components register."""
+    """Import the experiment's ``plugins`` so their components register: module names (searched in the working
+    directory, the experiment file's folder and the import path) or ``.py`` files (their folder joins the import
+    path, so a plug-in may import its neighbours)."""
     for path in reversed(plugin_paths(experiment)):
         if path not in sys.path:
             sys.path.insert(0, path)
     for i, name in enumerate(experiment.plugins):
         try:
-            importlib.import_module(name)
+            if name.endswith(".py") or os.sep in name or "/" in name:
+                _import_file(name, experiment)
+            else:
+                importlib.import_module(name)
         except RegistryError as exc:
             raise ConfigError(experiment.source, f"plugins[{i}]", f"module '{name}': {exc}") from None
         except Exception as exc:  # any import-time failure is the user's plugin: say which and why
             raise ConfigError(
                 experiment.source, f"plugins[{i}]", f"cannot import module '{name}' ({type(exc).__name__}: {exc})"
             ) from None
+
+
+def _import_file(name: str, experiment: Experiment) -> None:
+    """Import the plug-in file ``name`` (from the working directory, else next to the experiment file) as the
+    module named by its stem; importing the same file again does nothing."""
+    import importlib.util
+
+    path = Path(name).expanduser()
+    if not path.is_absolute() and not path.is_file() and experiment.source:
+        path = Path(experiment.source).resolve().parent / path
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {name}")
+    path = path.resolve()
+    module = sys.modules.get(path.stem)
+    if module is not None and getattr(module, "__file__", None) and Path(module.__file__).resolve() == path:
+        return
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path} is not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(path.stem, None)
+        raise
 
 
 def resolve_path(path: str, experiment: Experiment) -> Path | None:

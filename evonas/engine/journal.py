@@ -119,13 +119,16 @@ def select_records(db: sqlite3.Connection, order: str = "trial", where: str = ""
     defaults."""
     if order not in ("trial", "seq"):
         raise ValueError("order must be 'trial' or 'seq'")
-    have = {r[1] for r in db.execute("PRAGMA table_info(evaluations)")}
-    columns = ", ".join(
-        c if c in have else _ADDED_COLUMNS[c] for c in (c.strip() for c in _COLUMNS.split(","))
-    )
     condition = f" WHERE {where}" if where else ""
-    for row in db.execute(f"SELECT {columns} FROM evaluations{condition} ORDER BY {order}"):
+    for row in db.execute(f"SELECT {select_columns(db)} FROM evaluations{condition} ORDER BY {order}"):
         yield _parse(row)
+
+
+def select_columns(db: sqlite3.Connection) -> str:
+    """The column list that reads a :class:`Record` from the journal open on ``db``; columns an older journal
+    lacks read as their defaults."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(evaluations)")}
+    return ", ".join(c if c in have else _ADDED_COLUMNS[c] for c in (c.strip() for c in _COLUMNS.split(",")))
 
 
 def failure_reasons(db: sqlite3.Connection, limit: int = 3) -> list[tuple[str | None, int]]:
@@ -232,8 +235,12 @@ class Journal:
 
     # -- reading -----------------------------------------------------------------------------
     def get_meta(self, name: str, default: Any = None) -> Any:
-        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
-        return json.loads(row[0]) if row else default
+        """The ``meta`` entry ``name`` (``default`` if absent); a damaged one raises :class:`JournalError`."""
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+            return json.loads(row[0]) if row else default
+        except (sqlite3.DatabaseError, TypeError, ValueError, RecursionError) as exc:
+            raise JournalError(f"{self.path}: the journal's meta entry '{name}' is damaged ({exc})") from None
 
     def records(self, order: str = "trial") -> Iterator[Record]:
         """All rows, by ``trial`` (ask order) or ``seq`` (arrival order)."""

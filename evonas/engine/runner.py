@@ -22,9 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
-from evonas.config import Experiment, parse_experiment
+from evonas.config import ConfigError, Experiment, parse_experiment
 from evonas.engine import outputs
 from evonas.engine.backends import Backend, EvalContext, make_backend
 from evonas.engine.cache import CachedBackend, EvaluationCache, problem_fingerprint
@@ -33,6 +31,7 @@ from evonas.engine.loop import Loop as _Loop
 from evonas.engine.build import Built, build
 from evonas.engine.journal import JOURNAL_NAME, Journal, JournalError, Record
 from evonas.engine.replay import ReplayBackend
+from evonas.runfolder import LOCK_NAME, RunFolder, RunFolderError, RunLock, foreign_entries, resolve_plugins
 from evonas.strategies.base import Strategy
 
 __all__ = [
@@ -51,8 +50,6 @@ CONFIG_NAME = "config.yaml"
 NATIVE_LOG = "native.log"
 
 
-class RunFolderError(RuntimeError):
-    """A run folder that cannot be written to or resumed from."""
 
 
 @dataclasses.dataclass
@@ -124,16 +121,39 @@ class Run:
 
     # -- public -----------------------------------------------------------------------------------
     def execute(self, *, overwrite: bool = False) -> RunSummary:
-        """Start a new run in ``run_dir`` (refused if it holds anything unless ``overwrite``)."""
+        """Start a new run in ``run_dir`` (refused if it holds anything unless ``overwrite``).
+
+        ``overwrite`` replaces only a run folder evonas made (nothing else in it) and no other process runs in.
+        """
         built = self.built or build(self.experiment)
-        leftovers = [p for p in self.run_dir.iterdir() if not p.name.startswith(f".{JOURNAL_NAME}.new")] if self.run_dir.is_dir() else []
-        if self.run_dir.exists() and (not self.run_dir.is_dir() or leftovers):
+        if self.run_dir.is_symlink():
+            raise RunFolderError(f"{self.run_dir}: a symbolic link, not a folder; pick another --out (or the link's target)")
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise RunFolderError(f"{self.run_dir}: exists and is not a folder; pick another --out")
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunFolderError(f"{self.run_dir}: cannot create the run folder ({exc.strerror or exc})") from None
+        leftovers = [n for n in os.listdir(self.run_dir) if n != LOCK_NAME and not n.startswith(f".{JOURNAL_NAME}.new")]
+        if leftovers:
             if not overwrite:
                 raise RunFolderError(f"{self.run_dir}: the run folder exists; use --overwrite to replace it or pick --out")
-            if not (self.run_dir / JOURNAL_NAME).exists():
-                raise RunFolderError(f"{self.run_dir}: not a run folder; refusing to overwrite it")
-            shutil.rmtree(self.run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+            foreign = foreign_entries(self.run_dir)
+            if foreign or not (self.run_dir / JOURNAL_NAME).is_file():
+                shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+                why = f"it holds files evonas did not write ({shown})" if foreign else f"it has no {JOURNAL_NAME}"
+                raise RunFolderError(f"{self.run_dir}: not a run folder made by evonas: {why}; refusing to overwrite it")
+        lock = RunLock(self.run_dir).acquire()  # a live run holds it: --overwrite stops here
+        try:
+            if leftovers:
+                _clear_run_folder(self.run_dir)
+            self._create_journal()
+        except BaseException:
+            lock.release()
+            raise
+        return self._run(built, replay=[], discarded=0, lock=lock)
+
+    def _create_journal(self) -> None:
         # The journal appears whole, with its copy of the experiment, or not at all.
         fresh = self.run_dir / f".{JOURNAL_NAME}.new"
         fresh.unlink(missing_ok=True)
@@ -143,7 +163,6 @@ class Run:
                 journal.set_meta("experiment_file", str(Path(self.experiment.source).resolve()))
         os.replace(fresh, self.run_dir / JOURNAL_NAME)
         outputs.write_yaml(self.run_dir / CONFIG_NAME, self.experiment.to_dict())
-        return self._run(built, replay=[], discarded=0)
 
     @classmethod
     def resume(
@@ -153,57 +172,82 @@ class Run:
         workers: int | str | None = None,
         progress: bool = True,
         overrides: dict[str, Any] | None = None,
+        plugins: list[str] | tuple[str, ...] | None = None,
+        trust: bool = False,
+        restart: bool = False,
     ) -> "Run":
         """A run continuing the one in ``run_dir``; ``overrides`` patch the strategy params or the budget.
 
         The experiment comes from ``config.yaml``, or from the journal's own copy if that file is
-        missing or damaged.
+        missing or damaged. No plug-in the folder names is imported unless ``trust`` (or it is already
+        imported in this process); ``plugins`` names the modules or files to import instead.
+        ``restart``: the journal is set aside (renamed, never deleted) and the run starts over.
+        A journal that is empty, damaged, missing rows or its WAL file is refused (:class:`RunFolderError`).
         """
-        run_dir = Path(run_dir)
-        if not (run_dir / JOURNAL_NAME).is_file():
-            raise RunFolderError(f"{run_dir}: not a run folder (no {JOURNAL_NAME})")
-        try:
-            with Journal(run_dir / JOURNAL_NAME) as j:
-                stored, source = j.get_meta("config"), j.get_meta("experiment_file")
-        except JournalError as exc:
-            raise RunFolderError(str(exc)) from None
-        cfg = run_dir / CONFIG_NAME
-        raw, where = None, str(cfg)
-        try:
-            raw = yaml.safe_load(cfg.read_text())
-        except (OSError, yaml.YAMLError, UnicodeDecodeError):
-            raw = None
-        if not isinstance(raw, dict):
-            if not isinstance(stored, dict):
-                raise RunFolderError(f"{cfg}: missing or damaged, and the journal holds no copy of the experiment")
-            print(f"evonas: {cfg} is missing or damaged; using the journal's copy of the experiment", file=sys.stderr)
-            raw, where = stored, str(run_dir / JOURNAL_NAME)
+        folder = RunFolder(run_dir, need_journal=not restart)
+        if not restart:
+            check_resumable(folder)
+        raw = folder.config()
         for key, value in (overrides or {}).items():
             if key == "budget":
                 raw["budget"] = value
             else:
-                raw.setdefault("strategy", {}).setdefault("params", {})[key] = value
-        exp = parse_experiment(raw, source=where)
-        if source and Path(source).exists():
-            exp = dataclasses.replace(exp, source=source)
-        return cls(exp, run_dir, workers=workers, progress=progress)
+                strategy = raw.setdefault("strategy", {})
+                if not isinstance(strategy, dict):
+                    raise RunFolderError(f"{folder.path / CONFIG_NAME}: strategy: expected a mapping")
+                if not isinstance(strategy.setdefault("params", {}), dict):
+                    raise RunFolderError(f"{folder.path / CONFIG_NAME}: strategy.params: expected a mapping")
+                strategy["params"][key] = value
+        try:
+            exp = parse_experiment(raw, source=str(folder.path / CONFIG_NAME))
+        except ConfigError as exc:
+            raise RunFolderError(str(exc)) from None
+        loaded = tuple(p for p in exp.plugins if p in sys.modules)  # imported by this process already: no new code runs
+        if not trust and plugins is None and loaded == tuple(exp.plugins):
+            plugins = list(loaded)
+        exp = resolve_plugins(exp, plugins, trust, where=folder.path)
+        if not trust:
+            source = _meta_or_none(folder, "experiment_file")
+            exp = dataclasses.replace(exp, source=source if isinstance(source, str) and Path(source).is_file() else None)
+        run = cls(exp, folder.path, workers=workers, progress=progress)
+        run._restart = restart
+        return run
 
     def continue_run(self) -> RunSummary:
         """Replay the journal and carry on (the counterpart of :meth:`execute` for :meth:`resume`)."""
         built = self.built or build(self.experiment)
+        lock = RunLock(self.run_dir).acquire()
         try:
-            with Journal(self.run_dir / JOURNAL_NAME) as j:
-                replay, discarded = j.load_for_resume()
-                j.set_meta("config", self.experiment.to_dict())
-        except JournalError as exc:
-            raise RunFolderError(str(exc)) from None
-        if discarded:
-            print(f"evonas: {discarded} damaged journal rows set aside (table 'discarded'); they are redone", file=sys.stderr)
-        outputs.write_yaml(self.run_dir / CONFIG_NAME, self.experiment.to_dict())
-        return self._run(built, replay=replay, discarded=discarded)
+            if getattr(self, "_restart", False):
+                aside = _set_aside(self.run_dir)
+                if aside:
+                    print(f"evonas: the journal was set aside as {aside}; the run starts over", file=sys.stderr)
+                self._create_journal()
+                return self._run(built, replay=[], discarded=0, lock=lock)
+            try:
+                with Journal(self.run_dir / JOURNAL_NAME) as j:
+                    replay, discarded = j.load_for_resume()
+                    _check_extension(self.run_dir, self.experiment, replay)
+                    j.set_meta("config", self.experiment.to_dict())
+            except JournalError as exc:
+                raise RunFolderError(str(exc)) from None
+            if discarded:
+                print(f"evonas: {discarded} damaged journal rows set aside (table 'discarded'); they are redone", file=sys.stderr)
+            outputs.write_yaml(self.run_dir / CONFIG_NAME, self.experiment.to_dict())
+        except BaseException:
+            lock.release()
+            raise
+        return self._run(built, replay=replay, discarded=discarded, lock=lock)
 
     # -- the run ----------------------------------------------------------------------------------
-    def _run(self, built: Built, replay: list[Record], discarded: int) -> RunSummary:
+    def _run(self, built: Built, replay: list[Record], discarded: int, lock: RunLock | None = None) -> RunSummary:
+        try:
+            return self._loop(built, replay, discarded)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _loop(self, built: Built, replay: list[Record], discarded: int) -> RunSummary:
         exp = self.experiment
         start = time.time()
         journal = Journal(self.run_dir / JOURNAL_NAME)
@@ -224,6 +268,7 @@ class Run:
             return backend
 
         interrupted, stopped = False, None
+        shutdown = _DeferSignals()
         try:
             replayer = ReplayBackend(replay, journal.get_meta("slots", []), exp.strategy.name) if replay else None
             loop.drive(real_backend, replayer)
@@ -232,6 +277,7 @@ class Run:
         except (OSError, sqlite3.OperationalError) as exc:  # a full disk, a vanished folder: stop, keep what is committed
             interrupted, stopped = True, f"{type(exc).__name__}: {exc}"
         finally:
+            shutdown.start()  # from here to best.json, a second Ctrl-C (or SIGTERM, SIGHUP) waits
             loop.close_progress()
             for backend in backends:
                 backend.close()
@@ -241,11 +287,9 @@ class Run:
                 pass
         try:
             best = outputs.write_results(self.run_dir, exp, built.space, strategy, journal)
-        except (OSError, sqlite3.OperationalError) as exc:
-            if not interrupted:
-                raise
-            best = None
-            stopped = stopped or f"{type(exc).__name__}: {exc}"
+        except (OSError, sqlite3.OperationalError) as exc:  # a full disk: what is committed stays; say why it stopped
+            best, interrupted = None, True
+            stopped = stopped or f"cannot write the results: {type(exc).__name__}: {exc}"
         summary = RunSummary(
             run_dir=self.run_dir,
             evaluations=len(journal) - journal.count("infeasible"),
@@ -264,6 +308,8 @@ class Run:
             failure_reasons=journal.failure_reasons(),
         )
         journal.close()
+        if shutdown.stop() and not interrupted:  # a signal during the final writes: they are done; say it was stopped
+            summary.interrupted = interrupted = True
         if interrupted:
             raise RunInterrupted(summary)
         try:
@@ -275,6 +321,139 @@ class Run:
         except Exception as exc:  # a plot must never lose a finished run
             print(f"evonas: could not draw the plots ({type(exc).__name__}: {exc})", file=sys.stderr)
         return summary
+
+
+def _meta_or_none(folder: RunFolder, name: str) -> Any:
+    try:
+        return folder.meta().get(name)
+    except RunFolderError:
+        return None
+
+
+#: the clean ends of a run, as its journal's ``live`` entry records them
+_CLOSED = ("finished", "interrupted", "stopped")
+
+
+def check_resumable(folder: RunFolder) -> None:
+    """Refuse (:class:`RunFolderError`, one line with the way out) a journal that resuming would misread:
+    empty, not a database, damaged, without the WAL file its unclosed run left, or missing rows."""
+    path = folder.journal_path
+    restart = f"start over with: evonas resume {folder.path} --restart (the journal is kept, renamed)"
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(100)
+    except OSError as exc:
+        raise RunFolderError(f"{path}: cannot read the journal ({exc.strerror or exc})") from None
+    if not header:
+        raise RunFolderError(f"{path}: the journal is empty (0 bytes), so nothing can be resumed; {restart}")
+    if not header.startswith(b"SQLite format 3\x00") or len(header) < 100:
+        raise RunFolderError(f"{path}: not an SQLite database (damaged or replaced); {restart}")
+    wal = Path(f"{path}-wal")
+    wal_missing = not wal.exists()  # before connecting: a reader creates an empty one
+    db = folder.connect()
+    try:
+        meta = folder.meta(db)
+        if "slots" in folder.damaged_meta:
+            raise RunFolderError(f"{path}: the journal's meta entry 'slots' (how many workers ran when) is damaged, so "
+                                 f"the run cannot be replayed exactly; {restart}")  # fmt: skip
+        state = (meta.get("live") or {}).get("state") if isinstance(meta.get("live"), dict) else None
+        if header[18:20] == b"\x02\x02" and wal_missing and state not in _CLOSED:
+            raise RunFolderError(
+                f"{path}: its run did not close the journal (last state: {state or 'never reported'}) and "
+                f"{wal.name} is missing: the rows written since the last checkpoint are in that file. Copy "
+                f"{wal.name} next to the journal and resume again, or {restart}"
+            )
+        try:
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            n, low, high = db.execute("SELECT COUNT(*), MIN(seq), MAX(seq) FROM evaluations").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise RunFolderError(f"{path}: the journal is damaged ({exc}); {restart}") from None
+        if check != "ok":
+            raise RunFolderError(f"{path}: the journal is damaged (SQLite's check: {str(check)[:120]}); {restart}")
+        if n and (low != 0 or high != n - 1):
+            have = {r[0] for r in db.execute("SELECT seq FROM evaluations")}
+            missing = [i for i in range(int(high) + 1) if i not in have]
+            shown = ", ".join(map(str, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise RunFolderError(f"{path}: {len(missing)} rows are missing from the journal (arrival numbers {shown} "
+                                 f"of 0..{high}): it was edited or damaged; restore it from a copy, or {restart}")  # fmt: skip
+    finally:
+        db.close()
+
+
+def _check_extension(run_dir: Path, exp: Experiment, records: list[Record]) -> None:
+    """Refuse ``--budget`` or ``--generations`` below what the run has done (it would rewrite its files)."""
+    done = sum(r.status != "infeasible" for r in records)
+    if exp.budget is not None and exp.budget < done:
+        raise RunFolderError(f"{run_dir}: the run has done {done} evaluations; --budget {exp.budget} is below that "
+                             f"(pass {done} or more)")  # fmt: skip
+    generations = exp.strategy.params.get("generations")
+    reached = max((r.generation for r in records), default=0)
+    if isinstance(generations, int) and generations < reached:
+        raise RunFolderError(f"{run_dir}: the run has reached generation {reached}; --generations {generations} is "
+                             f"below that (pass {reached} or more)")  # fmt: skip
+
+
+def _set_aside(run_dir: Path) -> str | None:
+    """Rename the journal (and its SQLite side files) to ``journal.sqlite.damaged-<time>``; returns the new name."""
+    journal = run_dir / JOURNAL_NAME
+    if not journal.exists():
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = run_dir / f"{JOURNAL_NAME}.damaged-{stamp}"
+    os.replace(journal, target)
+    for side in ("-wal", "-shm"):
+        if Path(f"{journal}{side}").exists():
+            os.replace(f"{journal}{side}", f"{target}{side}")
+    return target.name
+
+
+def _clear_run_folder(run_dir: Path) -> None:
+    """Delete what evonas wrote in ``run_dir`` (only that: :func:`foreign_entries` is empty), keeping the lock."""
+    for name in os.listdir(run_dir):
+        if name == LOCK_NAME:
+            continue
+        path = run_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+class _DeferSignals:
+    """From :meth:`start` to :meth:`stop`, SIGINT, SIGTERM, SIGHUP and SIGQUIT are noted, not raised: the final
+    writes (``best.json``, the logbook) finish whatever the user presses. Main thread only."""
+
+    SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+
+    def __init__(self) -> None:
+        self._previous: dict[int, Any] = {}
+        self.caught = False
+
+    def start(self) -> None:
+        import signal
+        import threading
+
+        if self._previous or threading.current_thread() is not threading.main_thread():
+            return
+
+        def note(signum: int, frame: Any) -> None:
+            if not self.caught:
+                print("evonas: stopping: writing best.json and the logbook first", file=sys.stderr, flush=True)
+            self.caught = True
+
+        for name in self.SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                self._previous[sig] = signal.signal(sig, note)
+
+    def stop(self) -> bool:
+        """Restore the handlers; whether a signal came meanwhile."""
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+        return self.caught
 
 
 @dataclasses.dataclass
