@@ -1,0 +1,418 @@
+"""A run folder, opened safely: the one place that reads one, and the lock of its one writer.
+
+A run folder may come from someone else (a colleague's results, a download), so reading it must be safe:
+
+- **No code from the folder runs.** Its ``config.yaml`` may name ``plugins:``; reading commands never import
+  them unless the user asks (:func:`resolve_plugins`: ``--plugins`` names modules or files the user trusts,
+  ``--trust`` imports what the folder names, with a warning). The folder is never put on the import path.
+- **Nothing outside the folder is read or written through it.** :meth:`RunFolder.inside` refuses a path whose
+  symbolic links lead out of the folder (``journal.sqlite`` linked to another database, ``plots`` linked to
+  another folder); SQLite's ``-wal`` and ``-shm`` files are checked too, since even a reader writes ``-shm``.
+- **Damage is one line, not a traceback.** The journal is opened read-only; a damaged ``config.yaml`` falls
+  back to the journal's copy; damaged rows are skipped and counted; bounded YAML (no alias bombs).
+
+One writer: ``evonas run`` and ``evonas resume`` hold :class:`RunLock` (an OS lock on ``run.lock``, released by
+the OS when the process ends, so a crash never leaves a stale lock) for the life of the run.
+
+Example::
+
+    folder = RunFolder("runs/quickstart")
+    records = folder.records()
+    exp = folder.experiment()              # plug-ins named by the folder are not imported
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = [
+    "RunFolder",
+    "RunFolderError",
+    "RunLock",
+    "RunLocked",
+    "RUN_FILES",
+    "RUN_DIRS",
+    "LOCK_NAME",
+    "resolve_plugins",
+    "foreign_entries",
+]
+
+JOURNAL_NAME = "journal.sqlite"
+CONFIG_NAME = "config.yaml"
+LOCK_NAME = "run.lock"
+#: the files evonas writes in a run folder (what ``--overwrite`` may delete)
+RUN_FILES = frozenset(
+    {
+        JOURNAL_NAME, f"{JOURNAL_NAME}-wal", f"{JOURNAL_NAME}-shm", f"{JOURNAL_NAME}-journal", CONFIG_NAME, LOCK_NAME,
+        "best.json", "logbook.json", "logbook.csv", "hall_of_fame.json", "population.json", "pareto_front.json",
+        "native.log", "report.html",
+    }
+)  # fmt: skip
+#: the folders evonas writes in a run folder
+RUN_DIRS = frozenset({"plots", "export"})
+#: the largest config.yaml a reader will parse
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class RunFolderError(RuntimeError):
+    """A folder that is not a readable run folder, or one that cannot be written to or resumed; one line."""
+
+
+class RunLocked(RunFolderError):
+    """Another process writes to the run folder."""
+
+
+def _is_ours(name: str) -> bool:
+    """An entry evonas itself writes in a run folder (temporary files of atomic writes included)."""
+    if name in RUN_FILES or name in RUN_DIRS:
+        return True
+    # the journal being created, a damaged journal set aside by --restart, atomic_write's temporaries
+    return name.startswith((f".{JOURNAL_NAME}.new", f"{JOURNAL_NAME}.damaged-")) or (
+        name.startswith(".") and name.endswith(".tmp")
+    )
+
+
+def foreign_entries(path: str | Path) -> list[str]:
+    """The entries of folder ``path`` that evonas did not write (what ``--overwrite`` must never delete)."""
+    out = []
+    for entry in sorted(os.listdir(path)):
+        full = os.path.join(path, entry)
+        if not _is_ours(entry) or os.path.islink(full) or (entry in RUN_DIRS) != os.path.isdir(full):
+            out.append(entry)
+    return out
+
+
+class RunFolder:
+    """A run folder opened for reading.
+
+    ``RunFolder(path)`` checks that ``path`` is a folder holding ``journal.sqlite`` (``need_journal=False``:
+    or at least ``config.yaml``); every problem is a :class:`RunFolderError` with one line.
+    """
+
+    def __init__(self, path: str | Path, *, need_journal: bool = True) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise RunFolderError(f"{self.path}: no such run folder")
+        if not self.path.is_dir():
+            raise RunFolderError(f"{self.path}: not a folder; expected a run folder (holding {JOURNAL_NAME})")
+        self.root = os.path.realpath(self.path)
+        #: rows of the journal that could not be read (skipped by :meth:`records`)
+        self.damaged = 0
+        #: meta entries that could not be read (left out by :meth:`meta`)
+        self.damaged_meta: list[str] = []
+        self._config: dict[str, Any] | None = None  # what config() read, so that its warning is printed once
+        journal = self.inside(JOURNAL_NAME)
+        if need_journal and not journal.is_file():
+            raise RunFolderError(f"{self.path}: not a run folder (no {JOURNAL_NAME})")
+        if not need_journal and not journal.is_file() and not self.inside(CONFIG_NAME).is_file():
+            raise RunFolderError(f"{self.path}: not a run folder (no {JOURNAL_NAME} or {CONFIG_NAME})")
+
+    # -- paths ------------------------------------------------------------------------------------
+    def inside(self, name: str | Path) -> Path:
+        """``path/name``, refused if a symbolic link on the way leads out of the folder."""
+        p = self.path / name
+        real = os.path.realpath(p)
+        if real != self.root and not real.startswith(self.root.rstrip(os.sep) + os.sep):
+            raise RunFolderError(f"{p}: a link to {real}, outside the run folder; refusing to follow it")
+        return p
+
+    @property
+    def journal_path(self) -> Path:
+        return self.inside(JOURNAL_NAME)
+
+    # -- the journal ------------------------------------------------------------------------------
+    def connect(self) -> sqlite3.Connection:
+        """A read-only connection to the journal (it never blocks a running writer)."""
+        path = self.journal_path
+        for side in ("-wal", "-shm"):
+            self.inside(JOURNAL_NAME + side)  # SQLite opens these next to the journal, and writes -shm
+        if path.stat().st_size == 0:
+            raise RunFolderError(f"{path}: the journal is empty (0 bytes)")
+        try:
+            db = sqlite3.connect(f"file:{_uri(path)}?mode=ro", uri=True, timeout=10)
+            db.execute("SELECT 1 FROM evaluations LIMIT 1").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                raise RunFolderError(f"{path}: not an evonas journal (no evaluations table)") from None
+            if os.access(self.path, os.W_OK) or Path(f"{path}-wal").exists():
+                raise RunFolderError(f"{path}: cannot open the journal ({exc})") from None
+            # a read-only folder without -shm: SQLite cannot open it in WAL mode; nothing is in flight, read as is
+            db = sqlite3.connect(f"file:{_uri(path)}?mode=ro&immutable=1", uri=True)
+        except sqlite3.DatabaseError as exc:
+            raise RunFolderError(f"{path}: not a readable evonas journal ({exc})") from None
+        return db
+
+    def meta(self, db: sqlite3.Connection | None = None) -> dict[str, Any]:
+        """The journal's ``meta`` table; a damaged entry is left out (and named in :attr:`damaged_meta`)."""
+        own = db is None
+        db = db or self.connect()
+        try:
+            rows = db.execute("SELECT name, value FROM meta").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise RunFolderError(f"{self.journal_path}: cannot read the journal ({exc})") from None
+        finally:
+            if own:
+                db.close()
+        out: dict[str, Any] = {}
+        self.damaged_meta = []
+        for name, value in rows:
+            try:
+                out[str(name)] = json.loads(value)
+            except (TypeError, ValueError, RecursionError):
+                self.damaged_meta.append(str(name))
+        return out
+
+    def records(self, order: str = "trial", where: str = "", db: sqlite3.Connection | None = None) -> list[Any]:
+        """The journal's readable rows (see :func:`evonas.engine.journal.select_records`); damaged ones are
+        skipped and counted in :attr:`damaged`."""
+        from evonas.engine.journal import STATUSES, _parse, select_columns
+
+        own = db is None
+        db = db or self.connect()
+        out = []
+        self.damaged = 0
+        try:
+            condition = f" WHERE {where}" if where else ""
+            for row in db.execute(f"SELECT {select_columns(db)} FROM evaluations{condition} ORDER BY {order}"):
+                try:
+                    rec = _parse(row)
+                    _check_record(rec, STATUSES)
+                except (TypeError, ValueError, RecursionError, OverflowError):
+                    self.damaged += 1
+                    continue
+                out.append(rec)
+        except sqlite3.DatabaseError as exc:
+            raise RunFolderError(f"{self.journal_path}: cannot read the journal ({exc})") from None
+        finally:
+            if own:
+                db.close()
+        return out
+
+    def warn_damaged(self) -> None:
+        """One line on stderr if :meth:`records` skipped damaged rows."""
+        if self.damaged:
+            print(f"evonas: {self.journal_path}: {self.damaged} damaged rows skipped (evonas resume sets them aside "
+                  "and redoes them)", file=sys.stderr)  # fmt: skip
+
+    # -- the experiment ---------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """The run's experiment as a mapping: ``config.yaml``, or the journal's copy if that is missing or damaged."""
+        from evonas.config import ConfigError, safe_load_yaml
+
+        if self._config is not None:
+            return self._config
+        cfg = self.path / CONFIG_NAME
+        problem = "missing"
+        try:
+            self.inside(CONFIG_NAME)
+            usable = True
+        except RunFolderError as exc:  # a link out of the folder: not followed, the journal's copy is used
+            problem, usable = str(exc).split(": ", 1)[-1], False
+        if usable and cfg.is_file():
+            try:
+                if cfg.stat().st_size > MAX_CONFIG_BYTES:
+                    raise ConfigError(cfg, None, f"larger than {MAX_CONFIG_BYTES} bytes")
+                raw = safe_load_yaml(cfg.read_text(), cfg)
+                if isinstance(raw, dict):
+                    self._config = raw
+                    return raw
+                problem = "not a mapping"
+            except ConfigError as exc:
+                problem = str(exc)
+            except (OSError, UnicodeDecodeError) as exc:
+                problem = f"unreadable ({exc})"
+        stored = None
+        if self.journal_path.is_file():
+            try:
+                stored = self.meta().get("config")
+            except RunFolderError:
+                stored = None
+        if not isinstance(stored, dict):
+            raise RunFolderError(f"{cfg}: {problem}, and the journal holds no readable copy of the experiment")
+        print(f"evonas: {cfg}: {problem}; using the journal's copy of the experiment", file=sys.stderr)
+        self._config = stored
+        return stored
+
+    def experiment(self, *, plugins: Sequence[str] | None = None, trust: bool = False) -> Any:
+        """The run's :class:`~evonas.config.Experiment`, its plug-ins resolved by :func:`resolve_plugins`."""
+        from evonas.config import ConfigError, parse_experiment
+
+        raw = self.config()
+        try:
+            exp = parse_experiment(raw, source=str(self.path / CONFIG_NAME))
+        except ConfigError as exc:
+            raise RunFolderError(str(exc)) from None
+        return resolve_plugins(exp, plugins, trust, where=self.path)
+
+
+def _number_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _check_record(rec: Any, statuses: Sequence[str]) -> None:
+    """Raise ``ValueError`` for a row whose fields a reader could not use (sorted, summed, hashed, formatted)."""
+    if rec.status not in statuses or not isinstance(rec.genome, dict) or not isinstance(rec.metrics, dict):
+        raise ValueError("bad status, genome or metrics")
+    if not all(isinstance(p, str) for p in rec.parents) or not isinstance(rec.origin, str):
+        raise ValueError("bad parents or origin")
+    if not all(_number_or_none(v) for v in (rec.wall_s, rec.finished_at, rec.fidelity)):
+        raise ValueError("bad wall_s, finished_at or fidelity")
+    if not (rec.seed is None or (isinstance(rec.seed, int) and not isinstance(rec.seed, bool))):
+        raise ValueError("bad seed")
+    if not (rec.worker is None or isinstance(rec.worker, str)) or not (rec.error is None or isinstance(rec.error, str)):
+        raise ValueError("bad worker or error")
+
+
+def _uri(path: Path) -> str:
+    from urllib.parse import quote
+
+    return quote(str(path.resolve()))
+
+
+def resolve_plugins(exp: Any, plugins: Sequence[str] | None, trust: bool, *, where: Path | str) -> Any:
+    """``exp`` with the plug-ins a reading command may import, imported.
+
+    - ``plugins`` (``--plugins``): the modules (names on the import path, or ``.py`` files) the user names;
+    - ``trust`` (``--trust``): the plug-ins the folder's config names, with a one-line warning;
+    - neither: none. A component that needs one then fails with a line naming the plug-in (see
+      :func:`missing_plugins`).
+    """
+    from evonas.config import ConfigError
+    from evonas.engine.build import import_plugins
+
+    named = tuple(exp.plugins)
+    if trust:
+        if named:
+            print(f"evonas: --trust: importing the plug-ins {where}/{CONFIG_NAME} names ({', '.join(named)}); "
+                  "their code runs with your rights", file=sys.stderr)  # fmt: skip
+        chosen = named
+    else:
+        chosen = tuple(plugins or ())
+        exp = dataclasses.replace(exp, plugins=chosen, source=None)
+    if not chosen:  # import_plugins would still put the working directory (maybe the folder) on the import path
+        return exp
+    try:
+        import_plugins(exp)
+    except ConfigError as exc:
+        raise RunFolderError(str(exc)) from None
+    return exp
+
+
+def space_file_problem(file: Any, exp: Any = None) -> str:
+    """Why the space declaration file a run names must not be read ("" if it may): a reader of a received folder
+    reads only a regular file of at most ``MAX_CONFIG_BYTES`` (never ``/dev/zero``, a FIFO, a huge file)."""
+    if not file:
+        return ""
+    if not isinstance(file, str):
+        return f"space.file: expected a path, got {type(file).__name__}"
+    path: Any = Path(file)
+    if exp is not None:
+        from evonas.engine.build import resolve_path
+
+        path = resolve_path(file, exp)
+        if path is None:
+            return ""  # the builder says that it is missing
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    import stat
+
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_CONFIG_BYTES:
+        return f"space.file: {file} is not a regular file of at most {MAX_CONFIG_BYTES} bytes; not read"
+    return ""
+
+
+def missing_plugins(config: dict[str, Any], imported: Sequence[str]) -> str:
+    """The hint added to an "unknown component" error of a reading command: which plug-ins the run names."""
+    named = [str(p) for p in (config.get("plugins") or []) if isinstance(p, str)] if isinstance(config, dict) else []
+    left = [p for p in named if p not in imported]
+    if not left:
+        return ""
+    return (f"; the run names the plug-ins {', '.join(left)}, which a reading command does not import: "
+            f"pass --plugins {' '.join(left)} if you trust them (or --trust)")  # fmt: skip
+
+
+# -- the lock of the one writer ------------------------------------------------------------------------------------
+
+
+class RunLock:
+    """An exclusive OS lock on ``RUN_DIR/run.lock`` for the life of a run (or until :meth:`release`).
+
+    The OS releases it when the process ends, however it ends: a crash or ``kill -9`` never leaves a stale lock.
+    A second writer gets :class:`RunLocked` naming the process that holds it.
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = Path(run_dir) / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self, what: str = "") -> "RunLock":
+        import fcntl
+
+        if os.path.islink(self.path):
+            raise RunFolderError(f"{self.path}: a symbolic link; refusing to use it as the run's lock")
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
+            raise RunFolderError(f"{self.path.parent}: cannot write to the run folder ({exc.strerror or exc})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise RunLocked(f"{self.path.parent}: in use by {holder}; wait for it to end or stop it, then try again") from None
+        os.ftruncate(fd, 0)
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "command": what or " ".join(["evonas", *sys.argv[1:]]), "since": time.time()}
+        os.write(fd, json.dumps(info).encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire() if self._fd is None else self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        info = json.loads(os.read(fd, 4096).decode() or "{}")
+        since = time.strftime("%H:%M:%S", time.localtime(float(info["since"])))
+        host = "" if info.get("host") == socket.gethostname() else f" on {info.get('host', '?')}"
+        return f"process {int(info['pid'])}{host} ({str(info.get('command', ''))[:160]}, since {since})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
+
+
+def lock_is_held(run_dir: str | Path) -> str | None:
+    """Who holds the run folder's lock (``None``: nobody; the lock is tried, not kept)."""
+    lock = RunLock(run_dir)
+    if not lock.path.exists():
+        return None
+    try:
+        lock.acquire()
+    except RunLocked as exc:
+        return str(exc)
+    except RunFolderError:
+        return None
+    lock.release()
+    return None
