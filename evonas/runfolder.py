@@ -136,16 +136,17 @@ class RunFolder:
             self.inside(JOURNAL_NAME + side)  # SQLite opens these next to the journal, and writes -shm
         if path.stat().st_size == 0:
             raise RunFolderError(f"{path}: the journal is empty (0 bytes)")
+        # Without a -wal file no writer is at work (a live one keeps it) and every row is in the file itself: read it
+        # as immutable, which creates nothing next to it (a plain read-only connection would leave -wal and -shm).
+        # With one, read through SQLite's WAL (a read-only connection that never blocks the writer).
+        live = Path(f"{path}-wal").exists()
         try:
-            db = sqlite3.connect(f"file:{_uri(path)}?mode=ro", uri=True, timeout=10)
+            db = sqlite3.connect(f"file:{_uri(path)}?mode=ro" + ("" if live else "&immutable=1"), uri=True, timeout=10)
             db.execute("SELECT 1 FROM evaluations LIMIT 1").fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 raise RunFolderError(f"{path}: not an evonas journal (no evaluations table)") from None
-            if os.access(self.path, os.W_OK) or Path(f"{path}-wal").exists():
-                raise RunFolderError(f"{path}: cannot open the journal ({exc})") from None
-            # a read-only folder without -shm: SQLite cannot open it in WAL mode; nothing is in flight, read as is
-            db = sqlite3.connect(f"file:{_uri(path)}?mode=ro&immutable=1", uri=True)
+            raise RunFolderError(f"{path}: cannot open the journal ({exc})") from None
         except sqlite3.DatabaseError as exc:
             raise RunFolderError(f"{path}: not a readable evonas journal ({exc})") from None
         return db
@@ -225,8 +226,8 @@ class RunFolder:
                     self._config = raw
                     return raw
                 problem = "not a mapping"
-            except ConfigError as exc:
-                problem = str(exc)
+            except ConfigError as exc:  # its file is named once, below
+                problem = ": ".join(p for p in (exc.key, exc.message) if p)
             except (OSError, UnicodeDecodeError) as exc:
                 problem = f"unreadable ({exc})"
         stored = None

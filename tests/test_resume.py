@@ -133,7 +133,7 @@ def test_resume_refuses_what_is_not_a_run(tmp_path: Path) -> None:
     try:
         Run.resume(tmp_path, progress=False)
     except RunFolderError as exc:
-        assert "not a readable evonas journal" in str(exc)
+        assert "not an SQLite database" in str(exc)
     else:
         raise AssertionError("expected RunFolderError")
 
@@ -144,7 +144,8 @@ def test_nothing_in_a_run_folder_is_a_pickle(write_experiment, tmp_path: Path) -
     for path in out.rglob("*"):
         if path.is_file():
             assert not path.read_bytes().startswith(b"\x80"), path  # pickle protocol 2+ magic
-            assert path.suffix in {".json", ".yaml", ".csv", ".sqlite", ".png"}, path
+            assert path.suffix in {".json", ".yaml", ".csv", ".sqlite", ".png", ".lock"}, path
+    assert json.loads((out / "run.lock").read_text())["pid"] > 0  # the lock names its last holder, as JSON
 
 
 def test_full_disk_stops_cleanly_and_resumes(write_experiment, tmp_path: Path, monkeypatch) -> None:
