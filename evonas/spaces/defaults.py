@@ -6,7 +6,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 __all__ = ["load_space_params", "genomes_dir"]
 
@@ -31,8 +30,16 @@ def load_space_params(name: str, file: str | Path | None = None) -> dict[str, An
         if file is not None:
             raise FileNotFoundError(f"{path}: no such space declaration file")
         return {}
-    with open(path) as fh:
-        data = yaml.safe_load(fh) or {}
+    from evonas.config import YAML_MAX_BYTES, ConfigError, safe_load_yaml
+
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(YAML_MAX_BYTES + 1)
+        data = safe_load_yaml(raw.decode("utf-8", errors="replace"), path) or {}
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the space declaration ({exc.strerror or exc})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of space parameters, got {type(data).__name__}")
     declared = data.get("space", name)
