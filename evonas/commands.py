@@ -288,12 +288,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     from evonas.strategies import STRATEGIES
 
     if args.plugins:
-        import importlib
+        from evonas.engine.build import import_plugin
 
         sys.path.insert(0, str(Path.cwd()))
-        for name in args.plugins:
+        for name in args.plugins:  # the same import as an experiment's plugins: module names or .py files
             try:
-                importlib.import_module(name)
+                import_plugin(name)
             except Exception as exc:
                 return _fail(f"--plugins: cannot import module '{name}' ({type(exc).__name__}: {exc})")
     kinds = {

@@ -175,10 +175,7 @@ def import_plugins(experiment: Experiment) -> None:
             sys.path.insert(0, path)
     for i, name in enumerate(experiment.plugins):
         try:
-            if name.endswith(".py") or os.sep in name or "/" in name:
-                _import_file(name, experiment)
-            else:
-                importlib.import_module(name)
+            import_plugin(name, experiment.source)
         except RegistryError as exc:
             raise ConfigError(experiment.source, f"plugins[{i}]", f"module '{name}': {exc}") from None
         except Exception as exc:  # any import-time failure is the user's plugin: say which and why
@@ -187,14 +184,17 @@ def import_plugins(experiment: Experiment) -> None:
             ) from None
 
 
-def _import_file(name: str, experiment: Experiment) -> None:
-    """Import the plug-in file ``name`` (from the working directory, else next to the experiment file) as the
-    module named by its stem; importing the same file again does nothing."""
+def import_plugin(name: str, source: str | None = None) -> None:
+    """Import one plug-in: a module name, or a ``.py`` file (from the working directory, else next to the
+    experiment file ``source``) as the module named by its stem; importing the same file again does nothing."""
     import importlib.util
 
+    if not (name.endswith(".py") or os.sep in name or "/" in name):
+        importlib.import_module(name)
+        return
     path = Path(name).expanduser()
-    if not path.is_absolute() and not path.is_file() and experiment.source:
-        path = Path(experiment.source).resolve().parent / path
+    if not path.is_absolute() and not path.is_file() and source:
+        path = Path(source).resolve().parent / path
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {name}")
     path = path.resolve()
