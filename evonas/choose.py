@@ -11,12 +11,12 @@ Example::
 from __future__ import annotations
 
 import json
-import sqlite3
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from evonas.constraints import Constraint
-from evonas.engine.journal import ranked, select_records
+from evonas.engine.journal import ranked
 
 __all__ = ["best_where", "format_choice"]
 
@@ -27,21 +27,25 @@ def best_where(run_dir: str | Path, conditions: Sequence[Constraint]) -> dict[st
     Returns ``{"record": {...} | None, "matches": n, "evaluations": m, "objectives": [...]}``; raises
     ``ValueError`` for a folder without a journal or a condition on a metric no evaluation reports.
     """
-    path = Path(run_dir) / "journal.sqlite"
-    if not path.is_file():
-        raise ValueError(f"{run_dir}: not a run folder (no journal.sqlite)")
+    from evonas.engine.status import _objectives
+    from evonas.runfolder import RunFolder, RunFolderError
+
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        folder = RunFolder(run_dir)
+        db = folder.connect()
         try:
-            meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
-            records = [r for r in select_records(db, where="status = 'ok' AND fitness IS NOT NULL") if r.fidelity is None]
+            meta = folder.meta(db)
+            records = [r for r in folder.records(where="status = 'ok' AND fitness IS NOT NULL", db=db) if r.fidelity is None]
         finally:
             db.close()
-    except sqlite3.DatabaseError as exc:
-        raise ValueError(f"{path}: cannot read the journal ({exc})") from None
-    config = json.loads(meta.get("config", "{}")) or {}
-    objectives = config.get("objectives") or [{"metric": "val_acc", "direction": "max"}]
-    sign = 1.0 if objectives[0].get("direction", "max") == "max" else -1.0
+    except RunFolderError as exc:
+        raise ValueError(str(exc)) from None
+    folder.warn_damaged()
+    if "config" in folder.damaged_meta:
+        print(f"evonas: {folder.journal_path}: its copy of the experiment is damaged; ranking by val_acc (max)", file=sys.stderr)
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    objectives = _objectives(config)
+    sign = 1.0 if objectives[0]["direction"] == "max" else -1.0
     reported = {name for r in records for name in r.metrics}
     for c in conditions:
         if records and c.metric not in reported:
@@ -80,9 +84,12 @@ def format_choice(choice: dict[str, Any], conditions: Sequence[Constraint], show
 def _describe(config: dict[str, Any], genome: dict[str, Any]) -> str:
     """The space's one-line description of ``genome`` (the JSON if the space cannot be built here)."""
     try:
+        from evonas.runfolder import space_file_problem
         from evonas.spaces import make_space
 
         space_cfg = config.get("space") or {}
+        if space_file_problem(space_cfg.get("file")):  # never /dev/zero, a FIFO or a huge file named by a folder
+            return json.dumps(genome, sort_keys=True)
         space = make_space(space_cfg["name"], dict(space_cfg.get("params") or {}), space_cfg.get("file"))
         return space.describe(space.from_dict(genome))
     except Exception:  # a plugin space, a moved declaration file: the JSON says it all

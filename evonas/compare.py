@@ -20,29 +20,32 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import yaml
 
 __all__ = ["run_curves", "plot_runs"]
 
 
 def run_curves(run_dir: str | Path, metric: str | None = None, x: str = "evaluations") -> dict[str, Any]:
-    """One run's best-so-far curve of ``metric`` against evaluations or generations."""
-    from evonas.engine.journal import JOURNAL_NAME, Journal
+    """One run's best-so-far curve of ``metric`` against evaluations or generations.
+
+    Raises ``ValueError`` (one line) for a folder that is not a readable run folder; no plug-in is imported.
+    """
+    from evonas.runfolder import RunFolder, RunFolderError
 
     run_dir = Path(run_dir)
-    if not (run_dir / JOURNAL_NAME).is_file() or not (run_dir / "config.yaml").is_file():
-        raise FileNotFoundError(f"{run_dir}: not a run folder (no {JOURNAL_NAME} and config.yaml)")
-    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    objectives = config.get("objectives") or [{"metric": "val_acc", "direction": "max"}]
-    metric = metric or objectives[0]["metric"]
-    direction = next((o.get("direction", "max") for o in objectives if o["metric"] == metric), "max")
+    try:
+        folder = RunFolder(run_dir)
+        exp = folder.experiment()  # names and objectives only
+        records = [r for r in folder.records("seq") if r.fidelity is None and r.status != "infeasible"]
+    except RunFolderError as exc:
+        raise ValueError(str(exc)) from None
+    folder.warn_damaged()
+    metric = metric or exp.objectives[0].metric
+    direction = next((o.direction for o in exp.objectives if o.metric == metric), "max")
     sign = 1.0 if direction == "max" else -1.0
-    with Journal(run_dir / JOURNAL_NAME) as j:
-        records = [r for r in j.records("seq") if r.fidelity is None and r.status != "infeasible"]
     values = []
     for r in records:
         v = r.metrics.get(metric) if r.status == "ok" else None
-        values.append(float(v) if isinstance(v, (int, float)) and math.isfinite(v) else math.nan)
+        values.append(float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else math.nan)
     if not any(math.isfinite(v) for v in values):
         raise ValueError(f"{run_dir}: no evaluation recorded the metric '{metric}'")
     best, curve = -math.inf, []
@@ -60,8 +63,8 @@ def run_curves(run_dir: str | Path, metric: str | None = None, x: str = "evaluat
         xs = list(range(1, len(curve) + 1))
     else:
         raise ValueError(f"x: expected 'evaluations' or 'generations', got {x!r}")
-    label = (config.get("strategy") or {}).get("name", "?")
-    return {"run": str(run_dir), "group": label, "seed": config.get("seed"), "metric": metric,
+    label = exp.strategy.name
+    return {"run": str(run_dir), "group": label, "seed": exp.seed, "metric": metric,
             "direction": direction, "x": xs, "y": curve}  # fmt: skip
 
 

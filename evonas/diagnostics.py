@@ -24,22 +24,19 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-import yaml
+from evonas.runfolder import RunFolder, RunFolderError
 
 __all__ = ["diagnose", "plot_diagnostics", "genealogy"]
 
 
-def _load(run_dir: Path) -> tuple[list[Any], dict[str, Any]]:
-    from evonas.engine.journal import JOURNAL_NAME, Journal
-
-    if not (run_dir / JOURNAL_NAME).is_file():
-        raise FileNotFoundError(f"{run_dir}: not a run folder (no {JOURNAL_NAME})")
-    with Journal(run_dir / JOURNAL_NAME) as j:
-        records = [r for r in j.records("trial") if r.fidelity is None and r.status != "infeasible"]
-    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {} if (run_dir / "config.yaml").is_file() else {}
-    return records, config
+def _load(folder: RunFolder, warn: bool = True) -> list[Any]:
+    """The full evaluations of the run's journal, in trial order (damaged rows skipped; ``warn``: said in one line)."""
+    records = [r for r in folder.records("trial") if r.fidelity is None and r.status != "infeasible"]
+    if warn:
+        folder.warn_damaged()
+    return records
 
 
 def _score(rec: Any, sign: float) -> float:
@@ -50,7 +47,11 @@ def _score(rec: Any, sign: float) -> float:
 
 
 def genealogy(records: list[Any], key: str) -> Any:
-    """A DEAP ``History`` of ``key``'s ancestry (``genealogy_tree``: index -> parent indices)."""
+    """A DEAP ``History`` of ``key``'s ancestry (``genealogy_tree``: index -> parent indices).
+
+    Ancestors are numbered depth first from ``key`` (1), each parent's line before the next parent's; walked with
+    a stack, so a long line of descent (a long aging run, a journal whose parents loop) needs no deep recursion.
+    """
     from deap import tools
 
     by_key: dict[str, Any] = {}
@@ -58,18 +59,16 @@ def genealogy(records: list[Any], key: str) -> Any:
         by_key.setdefault(r.key, r)
     history = tools.History()
     index: dict[str, int] = {}
-
-    def visit(k: str) -> int:
+    stack = [key] if key in by_key else []
+    while stack:
+        k = stack.pop()
         if k in index:
-            return index[k]
-        rec = by_key[k]
-        index[k] = i = len(index) + 1
-        history.genealogy_history[i] = rec
-        history.genealogy_tree[i] = tuple(visit(p) for p in rec.parents if p in by_key and p != k)
-        return i
-
-    if key in by_key:
-        visit(key)
+            continue
+        index[k] = len(index) + 1
+        history.genealogy_history[index[k]] = by_key[k]
+        stack.extend(reversed([p for p in by_key[k].parents if p in by_key and p != k]))
+    for k, i in index.items():
+        history.genealogy_tree[i] = tuple(index[p] for p in by_key[k].parents if p in by_key and p != k)
     return history
 
 
@@ -79,14 +78,23 @@ def _entropy(values: list[Any]) -> float:
     return -sum(c / n * math.log2(c / n) for c in counts.values()) if n else 0.0
 
 
-def diagnose(run_dir: str | Path) -> dict[str, Any]:
-    """Operator success rates, diversity per generation and the best genome's genealogy."""
+def diagnose(run_dir: str | Path, *, plugins: Sequence[str] | None = None, trust: bool = False) -> dict[str, Any]:
+    """Operator success rates, diversity per generation and the best genome's genealogy.
+
+    The gene entropies need the run's search space: a plug-in space is imported only if ``plugins`` names it (or
+    ``trust``); without it they are left out. Raises ``RunFolderError`` (one line) for a folder it cannot read.
+    """
+    folder = RunFolder(run_dir)
+    exp = folder.experiment(plugins=plugins, trust=trust)
+    return _diagnose(folder, exp, _space(exp))
+
+
+def _diagnose(folder: RunFolder, exp: Any, space: Any, warn: bool = True) -> dict[str, Any]:
     from evonas.engine.journal import ranked
 
-    run_dir = Path(run_dir)
-    records, config = _load(run_dir)
-    objectives = config.get("objectives") or [{"metric": "val_acc", "direction": "max"}]
-    sign = 1.0 if objectives[0].get("direction", "max") == "max" else -1.0
+    records = _load(folder, warn)
+    objective = {"metric": exp.objectives[0].metric, "direction": exp.objectives[0].direction}
+    sign = exp.objectives[0].weight
     first: dict[str, Any] = {}
     for r in records:
         first.setdefault(r.key, r)
@@ -111,7 +119,6 @@ def diagnose(run_dir: str | Path) -> dict[str, Any]:
     by_gen: dict[int, list[Any]] = defaultdict(list)
     for r in records:
         by_gen[r.generation].append(r)
-    space = _space(config)
     diversity = {}
     for g, recs in sorted(by_gen.items()):
         entry: dict[str, Any] = {"evaluated": len(recs), "unique_share": len({r.key for r in recs}) / len(recs)}
@@ -122,7 +129,7 @@ def diagnose(run_dir: str | Path) -> dict[str, Any]:
                 per_gene = {c.name: _entropy([code[i] for code in codes]) for i, c in enumerate(choices)}
                 entry["gene_entropy"] = per_gene
                 entry["mean_entropy"] = sum(per_gene.values()) / len(per_gene) if per_gene else 0.0
-            except (NotImplementedError, ValueError, KeyError, TypeError):
+            except Exception:  # a space without categorical genes, a genome that does not fit it: no entropy
                 pass
         diversity[g] = entry
     best_first = ranked(records, sign)  # records in trial order: ties go to the earliest trial
@@ -134,34 +141,49 @@ def diagnose(run_dir: str | Path) -> dict[str, Any]:
             lineage.append({"index": i, "key": rec.key, "generation": rec.generation, "origin": rec.origin,
                             "fitness": rec.fitness[0] if rec.fitness else None,
                             "parents": [history.genealogy_history[p].key for p in history.genealogy_tree[i]]})  # fmt: skip
-    return {"objective": objectives[0], "operators": operators, "diversity": diversity, "genealogy": lineage,
+    return {"objective": objective, "operators": operators, "diversity": diversity, "genealogy": lineage,
             "best": None if best is None else best.key}  # fmt: skip
 
 
-def _space(config: dict[str, Any]) -> Any:
-    """The run's search space, rebuilt from its config (None if it cannot be)."""
-    try:
-        from evonas.config import parse_experiment
-        from evonas.engine.build import build_space, import_plugins
+def _space(exp: Any) -> Any:
+    """The run's search space (None if it cannot be built here: a plug-in space not imported, a moved file)."""
+    from evonas.engine.build import build_space
+    from evonas.runfolder import space_file_problem
 
-        exp = parse_experiment(config)
-        import_plugins(exp)
-        return build_space(exp)
+    try:
+        return None if space_file_problem(exp.space_file, exp) else build_space(exp)
     except Exception:  # diagnostics must never fail for want of a plugin; entropy is then left out
         return None
 
 
-def plot_diagnostics(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Draw ``plots/diagnostics.png``: operator success, diversity, genealogy of the best."""
+def plot_diagnostics(
+    run_dir: str | Path, out: str | Path | None = None, *, plugins: Sequence[str] | None = None, trust: bool = False
+) -> Path:
+    """Draw ``plots/diagnostics.png``: operator success, diversity, genealogy of the best.
+
+    ``plugins`` / ``trust``: as for :func:`diagnose`. ``plots/`` must stay inside the run folder (a link out of it
+    is refused with ``RunFolderError``); an ``out`` the caller names is written as named.
+    """
+    folder = RunFolder(run_dir)
+    exp = folder.experiment(plugins=plugins, trust=trust)
+    return _plot_diagnostics(folder, exp, _space(exp), out)
+
+
+def _plot_diagnostics(folder: RunFolder, exp: Any, space: Any, out: str | Path | None = None, warn: bool = True) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    run_dir = Path(run_dir)
-    d = diagnose(run_dir)
-    out = Path(out) if out is not None else run_dir / "plots" / "diagnostics.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out is None:
+        folder.inside("plots")
+        out = folder.inside("plots/diagnostics.png")
+    out = Path(out)
+    d = _diagnose(folder, exp, space, warn)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(f"{out.parent}: cannot write the plot ({exc.strerror or exc})") from None
     fig, axes = plt.subplots(3, 1, figsize=(8, 11))
     ax = axes[0]
     for name, op in d["operators"].items():
@@ -202,6 +224,10 @@ def plot_diagnostics(run_dir: str | Path, out: str | Path | None = None) -> Path
     ax.set_ylabel(d["objective"]["metric"])
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    try:
+        fig.savefig(out, dpi=110)
+    except OSError as exc:
+        raise RunFolderError(f"{out}: cannot write the plot ({exc.strerror or exc})") from None
+    finally:
+        plt.close(fig)
     return out

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
+
+from evonas.runfolder import RunFolder, space_file_problem
 
 __all__ = ["ExportError", "ExportResult", "export_run"]
 
@@ -45,13 +48,13 @@ class ExportResult:
     key: str
 
 
-def _choose(run_dir: Path, rank: int, objectives: Any) -> Any:
-    from evonas.engine.journal import JOURNAL_NAME, Journal, ranked
+def _choose(folder: RunFolder, rank: int, objectives: Any) -> Any:
+    from evonas.engine.journal import ranked
 
-    with Journal(run_dir / JOURNAL_NAME) as journal:
-        best_first = ranked(list(journal.records("seq")), objectives[0].weight)
+    best_first = ranked(folder.records("seq"), objectives[0].weight)
+    folder.warn_damaged()
     if not best_first:
-        raise ExportError(f"{run_dir}: the run has no successful evaluation to export")
+        raise ExportError(f"{folder.path}: the run has no successful evaluation to export")
     if rank > len(best_first):
         raise ExportError(f"--rank {rank}: the run has {len(best_first)} distinct successful genomes")
     return best_first[rank - 1]
@@ -66,25 +69,39 @@ def export_run(
     out: str | Path | None = None,
     seed: int | None = None,
     progress: bool = False,
+    plugins: Sequence[str] | None = None,
+    trust: bool = False,
 ) -> ExportResult:
-    """Retrain the run's ``rank``-th best genome on train + validation, test it, and write ``formats``."""
+    """Retrain the run's ``rank``-th best genome on train + validation, test it, and write ``formats``.
+
+    The run folder is read through :class:`~evonas.runfolder.RunFolder`: the plug-ins its config names are imported
+    only if ``plugins`` names them (or ``trust``); a component that needs one fails with :class:`ExportError`.
+    Raises ``ExportError`` or ``RunFolderError``, each one line.
+    """
     import torch
 
-    from evonas.config import ConfigError, load_experiment
+    from evonas.config import ConfigError
     from evonas.datasets.base import Dataset
     from evonas.engine.build import build
     from evonas.engine.outputs import atomic_write
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file() or not (run_dir / "journal.sqlite").is_file():
-        raise ExportError(f"{run_dir}: not a run folder (no config.yaml and journal.sqlite)")
+    folder = RunFolder(run_dir)
+    run_dir = folder.path
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ExportError(f"--format: expected {', '.join(FORMATS)}, got {', '.join(bad)}")
+    exp = folder.experiment(plugins=plugins, trust=trust)
+    problem = space_file_problem(exp.space_file, exp)
+    if problem:
+        raise ExportError(problem)
+    import_path = list(sys.path)
     try:
-        built = build(load_experiment(run_dir / "config.yaml"))
+        built = build(exp)
     except ConfigError as exc:
-        raise ExportError(str(exc)) from None
+        raise ExportError(str(exc)) from None  # `evonas export` adds which plug-ins the run names, if any
+    finally:
+        if not exp.plugins:  # build() puts the working directory on the import path even with nothing to import
+            sys.path[:] = import_path
     exp, space, fitness, data = built.experiment, built.space, built.fitness, built.dataset
     if not hasattr(fitness, "fit") or data is None:
         raise ExportError(f"fitness '{exp.fitness.name}' trains nothing; there is no network to export")
@@ -93,8 +110,11 @@ def export_run(
             import onnx  # noqa: F401
         except ImportError:
             raise ExportError("--format onnx needs the onnx package: pip install onnx onnxscript") from None
-    chosen = _choose(run_dir, rank, exp.objectives)
-    genome = space.from_dict(chosen.genome)
+    chosen = _choose(folder, rank, exp.objectives)
+    try:
+        genome = space.from_dict(chosen.genome)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:  # a row edited or from another space's run
+        raise ExportError(f"trial {chosen.trial}: its genome does not fit the space '{space.name}' ({exc})") from None
     if epochs is not None:
         fitness = type(fitness)(**{**fitness.params, "epochs": int(epochs)})
     full = Dataset(
@@ -104,11 +124,20 @@ def export_run(
     )  # fmt: skip
     if len(full.y_val) == 0:
         raise ExportError(f"dataset '{exp.dataset.name}' has no test split (set dataset.params.test_fraction)")
-    seed = chosen.seed if seed is None else seed
+    seed = (chosen.seed if chosen.seed is not None else exp.seed) if seed is None else seed
+    # where the files go, checked before the training
+    if out is None:  # inside the run folder: no link may lead the files out of it
+        out_dir = folder.inside("export")
+        for name in ("model.pt", "model.torchscript.pt", "model.onnx", "genome.json", "metrics.json"):
+            folder.inside(f"export/{name}")
+    else:  # a folder the user named
+        out_dir = Path(out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"{out_dir}: cannot write the export ({exc.strerror or exc})") from None
     bar = None
     if progress:
-        import sys
-
         from tqdm.auto import tqdm
 
         print(f"export: training {space.describe(genome)} on {len(full.y_train)} train+val samples", file=sys.stderr, flush=True)
@@ -126,36 +155,37 @@ def export_run(
             bar.close()
     model = model.to("cpu", memory_format=torch.contiguous_format).float().eval()
 
-    out_dir = Path(out) if out is not None else run_dir / "export"
-    out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     example = torch.from_numpy(np.ascontiguousarray(data.x_test[:2], dtype=np.float32))
-    if "pt" in formats:
-        torch.save(model.state_dict(), out_dir / "model.pt")
-        files.append(out_dir / "model.pt")
-    if "torchscript" in formats:
-        import warnings
+    try:
+        if "pt" in formats:
+            torch.save(model.state_dict(), out_dir / "model.pt")
+            files.append(out_dir / "model.pt")
+        if "torchscript" in formats:
+            import warnings
 
-        with torch.no_grad(), warnings.catch_warnings():
-            # torch marks TorchScript as deprecated in favour of torch.export; it is still the format that
-            # loads with torch.jit.load alone, in any process, which is what an exported model is for
-            warnings.simplefilter("ignore", DeprecationWarning)
-            scripted = torch.jit.trace(model, example)
-        scripted.save(str(out_dir / "model.torchscript.pt"))
-        files.append(out_dir / "model.torchscript.pt")
-    if "onnx" in formats:
-        torch.onnx.export(model, (example,), str(out_dir / "model.onnx"), input_names=["x"], output_names=["logits"],
-                          dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})  # fmt: skip
-        files.append(out_dir / "model.onnx")
-    result_metrics = {
-        "test_acc": metrics["val_acc"], "test_loss": metrics["val_loss"], "train_loss": metrics["train_loss"],
-        "params": metrics["params"], "train_s": metrics["train_s"], "epochs": fitness.epochs, "seed": int(seed),
-        "trained_on": "train+val", "samples": len(full.y_train), "test_samples": len(full.y_val),
-        "input_shape": list(data.input_shape), "num_classes": data.num_classes, "rank": rank,
-        "search_metrics": chosen.metrics,
-    }  # fmt: skip
-    genome_doc = {"space": space.name, "genome": chosen.genome, "key": chosen.key, "describe": space.describe(genome)}
-    atomic_write(out_dir / "genome.json", json.dumps(genome_doc, indent=1) + "\n")
-    atomic_write(out_dir / "metrics.json", json.dumps(result_metrics, indent=1, default=float) + "\n")
-    files += [out_dir / "genome.json", out_dir / "metrics.json"]
+            with torch.no_grad(), warnings.catch_warnings():
+                # torch marks TorchScript as deprecated in favour of torch.export; it is still the format that
+                # loads with torch.jit.load alone, in any process, which is what an exported model is for
+                warnings.simplefilter("ignore", DeprecationWarning)
+                scripted = torch.jit.trace(model, example)
+            scripted.save(str(out_dir / "model.torchscript.pt"))
+            files.append(out_dir / "model.torchscript.pt")
+        if "onnx" in formats:
+            torch.onnx.export(model, (example,), str(out_dir / "model.onnx"), input_names=["x"], output_names=["logits"],
+                              dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})  # fmt: skip
+            files.append(out_dir / "model.onnx")
+        result_metrics = {
+            "test_acc": metrics["val_acc"], "test_loss": metrics["val_loss"], "train_loss": metrics["train_loss"],
+            "params": metrics["params"], "train_s": metrics["train_s"], "epochs": fitness.epochs, "seed": int(seed),
+            "trained_on": "train+val", "samples": len(full.y_train), "test_samples": len(full.y_val),
+            "input_shape": list(data.input_shape), "num_classes": data.num_classes, "rank": rank,
+            "search_metrics": chosen.metrics,
+        }  # fmt: skip
+        genome_doc = {"space": space.name, "genome": chosen.genome, "key": chosen.key, "describe": space.describe(genome)}
+        atomic_write(out_dir / "genome.json", json.dumps(genome_doc, indent=1) + "\n")
+        atomic_write(out_dir / "metrics.json", json.dumps(result_metrics, indent=1, default=float) + "\n")
+        files += [out_dir / "genome.json", out_dir / "metrics.json"]
+    except OSError as exc:  # a full disk, a folder that turned read-only
+        raise ExportError(f"{out_dir}: cannot write the export ({exc.strerror or exc})") from None
     return ExportResult(out_dir, files, result_metrics, chosen.genome, chosen.key)

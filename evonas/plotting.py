@@ -8,27 +8,32 @@ over generations and the hypervolume (:mod:`evonas.plotting_pareto`).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-import yaml
+from evonas.runfolder import RunFolder, RunFolderError
 
-__all__ = ["plot_run", "plot_fitness", "plot_benchmark"]
+__all__ = ["plot_run", "plot_all", "plot_fitness", "plot_benchmark"]
 
 
-def _objectives(run_dir: Path) -> list[dict[str, str]]:
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    return cfg.get("objectives") or [{"metric": "val_acc", "direction": "max"}]
+def _objectives(exp: Any) -> list[dict[str, str]]:
+    """The run's objectives as the plots take them: ``[{"metric": ..., "direction": ...}, ...]``."""
+    return [{"metric": o.metric, "direction": o.direction} for o in exp.objectives]
+
+
+def _number(v: Any) -> float:
+    """``v`` as a float; anything else (missing, text, damaged) is NaN, a gap in the line."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return float("nan")
+    try:
+        return float(v)
+    except OverflowError:
+        return float("nan")
 
 
 def _series(rows: list[dict[str, Any]], key: str) -> list[float]:
-    out = []
-    for r in rows:
-        v = r.get(key)
-        out.append(float("nan") if v is None else float(v))
-    return out
+    return [_number(r.get(key)) for r in rows]
 
 
 def plot_fitness(rows: list[dict[str, Any]], objectives: list[dict[str, str]], out: Path, title: str = "") -> Path:
@@ -40,7 +45,7 @@ def plot_fitness(rows: list[dict[str, Any]], objectives: list[dict[str, str]], o
 
     n = len(objectives)
     fig, axes = plt.subplots(n, 1, figsize=(7, 3.6 * n), squeeze=False)
-    gens = [r["gen"] for r in rows]
+    gens = [_number(r.get("gen")) for r in rows]
     for ax, obj in zip(axes[:, 0], objectives):
         m, maximise = obj["metric"], obj.get("direction", "max") == "max"
         hi, lo, avg = _series(rows, f"{m}_max"), _series(rows, f"{m}_min"), _series(rows, f"{m}_avg")
@@ -59,26 +64,51 @@ def plot_fitness(rows: list[dict[str, Any]], objectives: list[dict[str, str]], o
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=110)
+    except OSError as exc:
+        raise RunFolderError(f"{out}: cannot write the plot ({exc.strerror or exc})") from None
+    finally:
+        plt.close(fig)
     return out
 
 
 def plot_run(run_dir: str | Path) -> list[Path]:
-    """(Re)draw the plots of a run folder; returns the files written."""
-    run_dir = Path(run_dir)
-    logbook = run_dir / "logbook.json"
-    if not logbook.exists() or not (run_dir / "config.yaml").exists():
-        raise FileNotFoundError(f"{run_dir}: not a finished run folder (no logbook.json / config.yaml)")
-    rows = json.loads(logbook.read_text())
+    """(Re)draw the plots of a run folder; returns the files written.
+
+    Raises ``FileNotFoundError`` (no logbook), ``ValueError`` (an empty or damaged one) or ``RunFolderError``
+    (a folder that cannot be read, or whose ``plots`` leads out of it), each one line.
+    """
+    return _plot_run(RunFolder(run_dir, need_journal=False))
+
+
+def plot_all(run_dir: str | Path, *, plugins: Sequence[str] | None = None, trust: bool = False) -> list[Path]:
+    """``plot_run`` and then ``plots/diagnostics.png`` (:func:`evonas.diagnostics.plot_diagnostics`), reading the
+    folder once (a warning about it is printed once); ``plugins`` / ``trust`` as for ``plot_diagnostics``."""
+    from evonas.diagnostics import _plot_diagnostics, _space
+
+    folder = RunFolder(run_dir)
+    files = _plot_run(folder)
+    exp = folder.experiment(plugins=plugins, trust=trust)
+    return [*files, _plot_diagnostics(folder, exp, _space(exp))]
+
+
+def _plot_run(folder: RunFolder) -> list[Path]:
+    from evonas.engine.outputs import read_logbook
+
+    run_dir = folder.path
+    if not folder.inside("logbook.json").exists():
+        raise FileNotFoundError(f"{run_dir}: not a finished run folder (no logbook.json)")
+    rows = [r for r in read_logbook(run_dir) if isinstance(r, dict)]
     if not rows:
-        raise ValueError(f"{run_dir}: the logbook is empty (no generation finished)")
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    title = f"{cfg.get('name', run_dir.name)}: {cfg.get('strategy', {}).get('name', '')} on {cfg.get('space', {}).get('name', '')}"
-    objectives = _objectives(run_dir)
-    files = [plot_fitness(rows, objectives, run_dir / "plots" / "fitness.png", title=title)]
-    if len(objectives) > 1 and (run_dir / "journal.sqlite").exists():
+        raise ValueError(f"{run_dir}: the logbook is empty or unreadable (no generation to draw)")
+    exp = folder.experiment()  # names and objectives only: no plug-in is imported
+    title = f"{exp.name}: {exp.strategy.name} on {exp.space.name}"
+    objectives = _objectives(exp)
+    folder.inside("plots")
+    files = [plot_fitness(rows, objectives, folder.inside("plots/fitness.png"), title=title)]
+    if len(objectives) > 1 and folder.journal_path.exists():
         from evonas.plotting_pareto import plot_pareto
 
         files += plot_pareto(run_dir, objectives, rows, title=title)

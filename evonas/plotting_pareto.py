@@ -11,31 +11,24 @@ Example::
 
 from __future__ import annotations
 
-import json
 import math
-import sqlite3
 from pathlib import Path
 from typing import Any
+
+from evonas.runfolder import RunFolder, RunFolderError
 
 __all__ = ["plot_pareto", "read_points"]
 
 
 def read_points(run_dir: Path) -> list[tuple[int, list[float]]]:
-    """``(generation, fitness)`` of every successful full evaluation in the run's journal, in trial order."""
-    path = run_dir / "journal.sqlite"
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    try:
-        rows = db.execute(
-            "SELECT generation, fitness FROM evaluations WHERE status = 'ok' AND fitness IS NOT NULL"
-            " AND fidelity IS NULL ORDER BY trial"
-        ).fetchall()
-    finally:
-        db.close()
+    """``(generation, fitness)`` of every successful full evaluation in the run's journal, in trial order
+    (damaged rows skipped: the diagnostics drawn with these plots say how many; raises ``RunFolderError`` for a
+    journal that cannot be read)."""
+    records = RunFolder(run_dir).records("trial", where="status = 'ok' AND fitness IS NOT NULL")
     out = []
-    for gen, fitness in rows:
-        values = json.loads(fitness)
-        if values and all(v is not None and math.isfinite(v) for v in values):
-            out.append((int(gen), [float(v) for v in values]))
+    for r in records:
+        if r.fidelity is None and r.fitness and all(math.isfinite(v) for v in r.fitness):
+            out.append((r.generation, list(r.fitness)))
     return out
 
 
@@ -44,7 +37,8 @@ def _hypervolumes(rows: list[dict[str, Any]], points: list[tuple[int, list[float
     (front of everything evaluated up to that generation; reference point derived from the first generation)."""
     from evonas.pareto import derive_reference, hypervolume
 
-    logged = [(int(r["gen"]), float(r["hypervolume"])) for r in rows if r.get("hypervolume") is not None]
+    logged = [(int(r["gen"]), float(r["hypervolume"])) for r in rows
+              if all(isinstance(r.get(k), (int, float)) and math.isfinite(r[k]) for k in ("gen", "hypervolume"))]  # fmt: skip
     if logged:
         return logged
     gens = sorted({g for g, _ in points})
@@ -64,11 +58,15 @@ def plot_pareto(run_dir: Path, objectives: list[dict[str, str]], rows: list[dict
     from evonas.pareto import nondominated
 
     weights = [1.0 if o.get("direction", "max") == "max" else -1.0 for o in objectives]
-    points = read_points(run_dir)
+    folder = RunFolder(run_dir)
+    points = [(g, p) for g, p in read_points(folder.path) if len(p) == len(objectives)]  # one value per objective
     if not points:
         raise ValueError(f"{run_dir}: no successful evaluation to draw a Pareto front from")
-    out_dir = run_dir / "plots"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = folder.inside("plots")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(f"{out_dir}: cannot write the plots ({exc.strerror or exc})") from None
     ys, xs = objectives[0]["metric"], objectives[1]["metric"]
     label = {m: f"{o['metric']} ({o.get('direction', 'max')})" for m, o in ((ys, objectives[0]), (xs, objectives[1]))}
     allx = [p[1] for _, p in points]
@@ -94,7 +92,7 @@ def plot_pareto(run_dir: Path, objectives: list[dict[str, str]], rows: list[dict
     axes(ax)
     ax.legend(fontsize=8)
     ax.set_title(title or "Pareto front")
-    files.append(_save(fig, out_dir / "pareto_front.png"))
+    files.append(_save(fig, folder.inside("plots/pareto_front.png")))
     # fronts over generations
     gens = sorted({g for g, _ in points})
     cmap = plt.get_cmap("viridis")
@@ -108,7 +106,7 @@ def plot_pareto(run_dir: Path, objectives: list[dict[str, str]], rows: list[dict
     fig.colorbar(sm, ax=ax, label="generation")
     axes(ax)
     ax.set_title("Pareto front after each generation")
-    files.append(_save(fig, out_dir / "pareto_fronts.png"))
+    files.append(_save(fig, folder.inside("plots/pareto_fronts.png")))
     # hypervolume
     hv = _hypervolumes(rows, points, weights)
     fig, ax = plt.subplots(figsize=(7, 3.6))
@@ -116,7 +114,7 @@ def plot_pareto(run_dir: Path, objectives: list[dict[str, str]], rows: list[dict
     ax.set_xlabel("generation")
     ax.set_ylabel("hypervolume of the front")
     ax.grid(alpha=0.3)
-    files.append(_save(fig, out_dir / "hypervolume.png"))
+    files.append(_save(fig, folder.inside("plots/hypervolume.png")))
     return files
 
 
@@ -124,6 +122,10 @@ def _save(fig: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=110)
+    except OSError as exc:
+        raise RunFolderError(f"{path}: cannot write the plot ({exc.strerror or exc})") from None
+    finally:
+        plt.close(fig)
     return path

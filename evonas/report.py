@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
 import statistics
+import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
+
+from evonas.runfolder import RunFolderError
 
 __all__ = ["write_report"]
 
@@ -76,37 +80,53 @@ def _layers(model: Any, input_shape: tuple[int, ...]) -> list[list[Any]]:
     return rows
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write the run's HTML report (default ``RUN_DIR/report.html``) and return its path."""
-    from evonas.config import parse_experiment
-    from evonas.engine.build import build_space, import_plugins
-    from evonas.engine.journal import JOURNAL_NAME, Journal
-    from evonas.engine.journal import ranked as ranked_records
+def write_report(
+    run_dir: str | Path, out: str | Path | None = None, *, plugins: Sequence[str] | None = None, trust: bool = False
+) -> Path:
+    """Write the run's HTML report (default ``RUN_DIR/report.html``) and return its path.
 
-    run_dir = Path(run_dir)
-    if not (run_dir / JOURNAL_NAME).is_file() or not (run_dir / "config.yaml").is_file():
-        raise FileNotFoundError(f"{run_dir}: not a run folder (no {JOURNAL_NAME} and config.yaml)")
-    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    exp = parse_experiment(config, source=str(run_dir / "config.yaml"))
-    import_plugins(exp)
-    space = build_space(exp)
-    with Journal(run_dir / JOURNAL_NAME) as j:
-        records = list(j.records("seq"))
+    The run folder is read through :class:`~evonas.runfolder.RunFolder`: no plug-in it names is imported unless
+    ``plugins`` names it (or ``trust``); what needs one then says which. Raises ``RunFolderError`` (one line).
+    """
+    from evonas.config import ConfigError
+    from evonas.diagnostics import _plot_diagnostics
+    from evonas.engine.build import build_space
+    from evonas.engine.journal import ranked as ranked_records
+    from evonas.plotting import _plot_run
+    from evonas.runfolder import RunFolder, missing_plugins, space_file_problem
+
+    folder = RunFolder(run_dir)
+    run_dir = folder.path
+    # where the page goes: inside the folder unless the user named a file
+    out = Path(out) if out is not None else folder.inside("report.html")
+    config = folder.config()
+    exp = folder.experiment(plugins=plugins, trust=trust)
+    imported = list(exp.plugins)
+    hint = missing_plugins(config, [Path(p).stem for p in imported] + imported)
+    try:
+        space_problem = space_file_problem(exp.space_file, exp)
+        space = None if space_problem else build_space(exp)
+    except ConfigError as exc:  # a plug-in space not imported, a moved declaration file: genomes shown as JSON
+        space, space_problem = None, f"{exc}{hint}"
+    records = folder.records("seq")
+    folder.warn_damaged()
     objectives = list(exp.objectives)
     best_first = ranked_records(records, objectives[0].weight)
 
-    from evonas.diagnostics import plot_diagnostics
-    from evonas.plotting import plot_run
-
-    plots_dir = run_dir / "plots"
     try:
-        plot_run(run_dir)
-    except Exception:  # a run without a logbook (stopped at once) still gets its report
-        pass
-    try:
-        plot_diagnostics(run_dir)
-    except Exception:
-        pass
+        plots_dir: Path | None = folder.inside("plots")
+    except RunFolderError as exc:  # a link out of the folder: no plot is drawn there, none is read from there
+        print(f"evonas: {exc}; the report leaves the plots out", file=sys.stderr)
+        plots_dir = None
+    if plots_dir is not None:
+        try:
+            _plot_run(folder)
+        except Exception:  # a run without a logbook (stopped at once) still gets its report
+            pass
+        try:
+            _plot_diagnostics(folder, exp, space, warn=False)
+        except Exception:
+            pass
 
     parts = [f"<h1>evonas run {html.escape(exp.name)}</h1>"]
     stamps = [r.finished_at for r in records if r.finished_at]
@@ -120,16 +140,16 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     metric_names = [o.metric for o in objectives] + [k for k in ("params", "train_s") if k not in {o.metric for o in objectives}]
     rows = []
     for i, r in enumerate(best_first[:10], 1):
-        genome = space.from_dict(r.genome)
-        rows.append([i, r.key, space.describe(genome), *[r.metrics.get(m, "-") for m in metric_names], r.generation, r.trial])
+        rows.append([i, r.key, _describe(space, r.genome), *[r.metrics.get(m, "-") for m in metric_names], r.generation, r.trial])
     parts.append(_table(["rank", "key", "genome", *metric_names, "generation", "trial"], rows) if rows else "<p>No successful evaluation.</p>")
 
-    if best_first:
-        best = space.from_dict(best_first[0].genome)
-        shape = tuple(exp.dataset.params.get("input_shape", ())) or None
+    if best_first and space is None:
+        parts.append(f"<h2>The best network, decoded</h2><p>Could not decode it here: {html.escape(space_problem)}.</p>")
+    elif best_first:
         try:
             from evonas.engine.build import build_dataset
 
+            best = space.from_dict(best_first[0].genome)
             data = build_dataset(exp) if exp.fitness.name != "nb201_table" else None
             shape = data.input_shape if data is not None else tuple(space.example_input_shape)
             classes = data.num_classes if data is not None else 10
@@ -139,12 +159,15 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
                          f"{classes} classes, {total:,} parameters.</p>")  # fmt: skip
             parts.append(_table(["module", "type", "output shape", "parameters"], layers))
         except Exception as exc:  # the report still shows everything else
-            parts.append(f"<h2>The best network, decoded</h2><p>Could not decode it here ({html.escape(type(exc).__name__)}: "
-                         f"{html.escape(str(exc))}).</p>")  # fmt: skip
+            why = f"{exc}{hint}" if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+            parts.append(f"<h2>The best network, decoded</h2><p>Could not decode it here ({html.escape(why)}).</p>")
 
     parts.append("<h2>Plots</h2>")
-    for png in sorted(plots_dir.glob("*.png")) if plots_dir.is_dir() else []:
-        data64 = base64.b64encode(png.read_bytes()).decode()
+    for png in sorted(plots_dir.glob("*.png")) if plots_dir is not None and plots_dir.is_dir() else []:
+        try:
+            data64 = base64.b64encode(folder.inside(png.relative_to(run_dir)).read_bytes()).decode()
+        except (OSError, RunFolderError):  # a link out of the folder, an unreadable file: left out
+            continue
         parts.append(f'<figure><img alt="{html.escape(png.name)}" src="data:image/png;base64,{data64}">'
                      f"<figcaption>{html.escape(png.name)}</figcaption></figure>")  # fmt: skip
 
@@ -165,8 +188,20 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     parts.append(f"<pre>{html.escape(yaml.safe_dump(config, sort_keys=False))}</pre>")
     page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>evonas: {html.escape(exp.name)}</title>"
             f"<style>{_STYLE}</style></head><body>{''.join(parts)}{_CHECK}</body></html>\n")  # fmt: skip
-    out = Path(out) if out is not None else run_dir / "report.html"
     from evonas.engine.outputs import atomic_write
 
-    atomic_write(out, page)
+    try:
+        atomic_write(out, page)
+    except OSError as exc:
+        raise RunFolderError(f"{out}: cannot write the report ({exc.strerror or exc})") from None
     return out
+
+
+def _describe(space: Any, genome: dict[str, Any]) -> str:
+    """The space's one-line description of ``genome`` (its JSON without the space, or if the genome does not fit)."""
+    if space is not None:
+        try:
+            return str(space.describe(space.from_dict(genome)))
+        except Exception:  # a genome from another version of the space, or damaged
+            pass
+    return json.dumps(genome, sort_keys=True)

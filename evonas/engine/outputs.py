@@ -148,6 +148,19 @@ def pareto_front(exp: Experiment, space: SearchSpace, records: list[Any], strate
 
 
 def read_logbook(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The logbook rows of a run folder (from ``logbook.json``)."""
+    """The logbook rows of a run folder (from ``logbook.json``): a list of mappings, one per generation.
+
+    A missing, damaged or oversized logbook, or one linked out of the folder, reads as empty (the journal holds
+    the run; the logbook is derived from it); rows that are not mappings are left out.
+    """
+    folder = os.path.realpath(run_dir)
     path = Path(run_dir) / "logbook.json"
-    return json.loads(path.read_text()) if path.exists() else []
+    try:
+        if not os.path.realpath(path).startswith(folder.rstrip(os.sep) + os.sep) or not path.is_file():
+            return []
+        if path.stat().st_size > 64 << 20:
+            return []
+        rows = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return []
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
