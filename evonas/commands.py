@@ -110,7 +110,9 @@ def _plugin_files(names: Sequence[str] | None) -> list[str] | None:
 
 def _plugin_hint(run_dir: str, exc: Exception, plugins: Sequence[str] | None, trust: bool) -> str:
     """For an unknown component of a run folder whose config names plug-ins the command did not import: which."""
-    if trust or "unknown" not in str(exc):
+    import re
+
+    if trust or not re.search(r"unknown (space|dataset|fitness|mutation|crossover|strategy|selection|backend) '", str(exc)):
         return ""
     from evonas.runfolder import RunFolder, RunFolderError, missing_plugins
 
@@ -216,7 +218,7 @@ def _execute(fn: Any, run_dir: Path, objectives: Sequence[Any], folder_error: ty
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from evonas.plotting import plot_run
+    from evonas.plotting import plot_all
 
     if len(args.run_dir) > 1 or args.out:  # several runs on one plot
         from evonas.compare import plot_runs
@@ -235,10 +237,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from evonas.runfolder import RunFolderError
 
     try:
-        files = plot_run(args.run_dir[0])
-        from evonas.diagnostics import plot_diagnostics
-
-        files = [*files, plot_diagnostics(args.run_dir[0], plugins=_plugin_files(args.plugins), trust=args.trust)]
+        files = plot_all(args.run_dir[0], plugins=_plugin_files(args.plugins), trust=args.trust)
     except (FileNotFoundError, ValueError, RunFolderError) as exc:
         return _fail(str(exc))
     for f in files:

@@ -74,7 +74,7 @@ def test_export_round_trip_in_a_process_without_evonas(run_dir: Path, tmp_path: 
 
 def test_export_errors_are_one_line(run_dir: Path, write_experiment, tmp_path: Path, capsys) -> None:
     assert main(["export", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.strip() == f"evonas: export: {tmp_path}: not a run folder (no config.yaml and journal.sqlite)"
+    assert capsys.readouterr().err.strip() == f"evonas: export: {tmp_path}: not a run folder (no journal.sqlite)"
     assert main(["export", str(run_dir), "--rank", "99", "--out", str(tmp_path / "x")]) == 2
     assert "--rank 99: the run has 4 distinct successful genomes" in capsys.readouterr().err
     toy = tmp_path / "toyrun"

@@ -170,6 +170,8 @@ def import_plugins(experiment: Experiment) -> None:
     """Import the experiment's ``plugins`` so their components register: module names (searched in the working
     directory, the experiment file's folder and the import path) or ``.py`` files (their folder joins the import
     path, so a plug-in may import its neighbours)."""
+    if not experiment.plugins:
+        return
     for path in reversed(plugin_paths(experiment)):
         if path not in sys.path:
             sys.path.insert(0, path)
