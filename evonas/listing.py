@@ -1,0 +1,157 @@
+"""What ``evonas list`` prints: the registered components, and with ``--params`` each one's parameters.
+
+Parameters are read from the same signatures (and ``Literal`` annotations) the experiment checker
+(:func:`evonas.params.check_params`) reads, and each is described by the sentence of the component's
+docstring that names it, so the listing and the checker cannot disagree.
+
+Example::
+
+    print(format_listing(["fitness"], params=True))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import typing
+from typing import Any, Sequence
+
+__all__ = ["KINDS", "Param", "component_params", "format_listing", "registries"]
+
+KINDS = ("spaces", "mutations", "crossovers", "strategies", "selections", "datasets", "fitness", "backends")
+
+
+def registries() -> dict[str, Any]:
+    """The registry of each kind of component, by the name ``evonas list`` uses."""
+    from evonas.datasets import DATASETS
+    from evonas.engine.backends import BACKENDS
+    from evonas.evolution import SELECTIONS
+    from evonas.fitness import FITNESSES
+    from evonas.operators import CROSSOVERS, MUTATIONS
+    from evonas.spaces import SPACES
+    from evonas.strategies import STRATEGIES
+
+    return {
+        "spaces": SPACES, "mutations": MUTATIONS, "crossovers": CROSSOVERS, "strategies": STRATEGIES,
+        "selections": SELECTIONS, "datasets": DATASETS, "fitness": FITNESSES, "backends": BACKENDS,
+    }  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    name: str
+    #: the type as the checker describes it ("an integer", "one of 'auto', 'off'")
+    type: str
+    #: the default, as written in an experiment file ("" when the parameter is required)
+    default: str
+    #: the words a ``Literal`` parameter allows (empty for any value of its type)
+    choices: tuple[str, ...]
+    #: the docstring's sentence about it ("" when it has none)
+    doc: str
+
+
+def component_params(obj: Any) -> list[Param]:
+    """The parameters an experiment file may give ``obj`` (a class or function), in signature order."""
+    from evonas.params import _INTERNAL_PARAMS, _describe, _words
+
+    func = obj.__init__ if isinstance(obj, type) else obj
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return []
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:
+        hints = {}
+    doc = inspect.getdoc(obj) or ""
+    if isinstance(obj, type) and obj.__init__.__doc__ and obj.__init__ is not object.__init__:
+        doc += "\n" + (inspect.getdoc(obj.__init__) or "")
+    out = []
+    for name, p in sig.parameters.items():
+        if name == "self" or name in _INTERNAL_PARAMS or p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
+            continue
+        hint = hints.get(name)
+        words = tuple(_words(hint) or ()) if hint is not None else ()
+        out.append(
+            Param(
+                name=name,
+                type=_describe(hint) if hint is not None else "any value",
+                default="" if p.default is inspect.Parameter.empty else _yaml(p.default),
+                choices=words,
+                doc=_sentence(doc, name),
+            )
+        )
+    return out
+
+
+def _yaml(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        value = list(value)
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _sentence(doc: str, name: str) -> str:
+    """What ``doc`` says about ``name``: its ``:param name:`` field, else the first prose sentence naming it (as
+    ``name`` in backquotes, or ``name:``); examples (``::`` blocks) are left out."""
+    field = re.search(rf":param {re.escape(name)}:(.*?)(?=:param |:returns?:|:rtype:|$)", " ".join(doc.split()))
+    if field:
+        return _clip(field.group(1).strip())
+    prose = []
+    code = False
+    for para in re.split(r"\n\s*\n", doc):
+        if code and para.startswith((" ", "\t")):
+            continue
+        code = para.rstrip().endswith("::")
+        prose.append(para.rstrip().removesuffix("::") if not code else "")
+    text = " ".join(" ".join(prose).split())
+    for sentence in re.split(r"(?<=[.;])\s+(?=[A-Z`(])", text):
+        if re.search(rf"``{re.escape(name)}``|\b{re.escape(name)}\b:", sentence):
+            return _clip(sentence)
+    return ""
+
+
+def _clip(text: str, limit: int = 240) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _origin(obj: Any) -> str:
+    module = getattr(obj, "__module__", "") or ""
+    return "" if module.split(".")[0] in ("evonas", "deap", "functools") else module
+
+
+def format_listing(kinds: Sequence[str], pattern: str = "*", params: bool = False) -> str:
+    """The text of ``evonas list``: one line per kind (names, the spaces an operator works on, ``[module]`` for
+    plug-ins); with ``params``, one block per component with its parameters."""
+    regs = registries()
+    lines = []
+    for kind in kinds:
+        reg = regs[kind]
+        entries = []
+        for name in reg.list(pattern):
+            obj = reg.get(name)
+            spaces = getattr(obj, "spaces", ())
+            label = f"{name} ({', '.join(spaces)})" if spaces else name
+            origin = _origin(obj)
+            entries.append((name, obj, f"{label} [{origin}]" if origin else label))
+        if not params:
+            lines.append(f"{kind}: {', '.join(e[2] for e in entries) or '-'}")
+            continue
+        lines.append(f"{kind}:")
+        for _, obj, label in entries:
+            lines.append(f"  {label}")
+            told: set[str] = set()
+            found = component_params(obj)
+            for p in found:
+                default = f" = {p.default}" if p.default else " (required)"
+                lines.append(f"    {p.name}: {p.type}{default}")
+                if p.doc and p.doc not in told:  # a sentence about several parameters is shown under the first
+                    told.add(p.doc)
+                    lines.append(f"        {p.doc}")
+            if not found:
+                lines.append("    (no parameters)")
+    return "\n".join(lines)

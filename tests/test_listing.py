@@ -1,0 +1,66 @@
+"""``evonas list``: plug-ins named by --plugins or an experiment, and every component's parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evonas.cli import main
+
+PLUGIN = '''
+from evonas.operators import MUTATIONS
+from evonas.operators.base import Mutation
+
+
+@MUTATIONS.register("{name}")
+class Widen(Mutation):
+    """Widen a layer by ``factor``."""
+
+    spaces = ("chain",)
+
+    def __init__(self, factor: int = 2):
+        self.factor = factor
+
+    def __call__(self, genome, space, rng):
+        return genome
+'''
+
+
+def test_list_fitness_params_shows_amp_with_its_values(capsys) -> None:
+    assert main(["list", "fitness", "--params"]) == 0
+    out = capsys.readouterr().out
+    assert "  train\n" in out
+    assert "    amp: one of 'off', 'bf16', 'fp16', 'auto' = 'auto'" in out
+    assert "    epochs: an integer = 3" in out
+    assert "``schedule`` is ``cosine``" in out  # the docstring's sentence about it
+
+
+def test_every_component_lists_its_params(capsys) -> None:
+    assert main(["list", "--params"]) == 0
+    out = capsys.readouterr().out
+    for kind in ("spaces:", "mutations:", "crossovers:", "strategies:", "selections:", "datasets:", "fitness:", "backends:"):
+        assert f"\n{kind}\n" in f"\n{out}"
+    assert "    tournsize: " in out and "    population_size: an integer = 20" in out
+
+
+def test_list_shows_plugins_from_a_file_and_from_an_experiment(tmp_path: Path, monkeypatch, capsys) -> None:
+    (tmp_path / "ops_a.py").write_text(PLUGIN.format(name="widen_a"))
+    sub = tmp_path / "exp"
+    sub.mkdir()
+    (sub / "ops_b.py").write_text(PLUGIN.format(name="widen_b"))
+    (sub / "exp.yaml").write_text("space: {name: chain}\nplugins: [./ops_b.py]\n")  # relative to the experiment file
+    monkeypatch.chdir(tmp_path)
+    assert main(["list", "mutations", "--plugins", "ops_a.py", "--params", "--pattern", "widen_*"]) == 0
+    out = capsys.readouterr().out
+    assert "  widen_a (chain) [ops_a]\n    factor: an integer = 2" in out
+    assert main(["list", "mutations", "--experiment", str(sub / "exp.yaml")]) == 0
+    assert "widen_b (chain) [ops_b]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [["--plugins", "no_such_file.py"], ["--experiment", "no_such.yaml"]])
+def test_list_with_a_missing_plugin_or_experiment_is_one_line(args, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["list", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("evonas: ") and "no_such" in err
