@@ -278,13 +278,7 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from evonas.datasets import DATASETS
-    from evonas.engine.backends import BACKENDS
-    from evonas.evolution import SELECTIONS
-    from evonas.fitness import FITNESSES
-    from evonas.operators import CROSSOVERS, MUTATIONS
-    from evonas.spaces import SPACES
-    from evonas.strategies import STRATEGIES
+    from evonas.listing import KINDS, format_listing
 
     if args.plugins:
         from evonas.engine.build import import_plugin
@@ -295,25 +289,15 @@ def cmd_list(args: argparse.Namespace) -> int:
                 import_plugin(name)
             except Exception as exc:
                 return _fail(f"--plugins: cannot import module '{name}' ({type(exc).__name__}: {exc})")
-    kinds = {
-        "spaces": SPACES,
-        "mutations": MUTATIONS,
-        "crossovers": CROSSOVERS,
-        "strategies": STRATEGIES,
-        "selections": SELECTIONS,
-        "datasets": DATASETS,
-        "fitness": FITNESSES,
-        "backends": BACKENDS,
-    }
-    chosen = [args.kind] if args.kind else list(kinds)
-    for kind in chosen:
-        reg = kinds[kind]
-        names = []
-        for name in reg.list(args.pattern):
-            obj = reg.get(name)
-            spaces = getattr(obj, "spaces", ())
-            names.append(f"{name} ({', '.join(spaces)})" if spaces else name)
-        print(f"{kind}: {', '.join(names) or '-'}")
+    if args.experiment:
+        from evonas.config import ConfigError, load_experiment
+        from evonas.engine.build import import_plugins
+
+        try:
+            import_plugins(load_experiment(args.experiment))
+        except ConfigError as exc:
+            return _fail(str(exc))
+    print(format_listing([args.kind] if args.kind else list(KINDS), args.pattern, params=args.params))
     return 0
 
 
