@@ -3,29 +3,43 @@
 Unknown names and values whose type does not match the annotation raise
 :class:`evonas.config.ConfigError` naming ``key.param``, so a plugin's parameters
 are checked like the built-ins'.
+
+A parameter that takes one of several words is annotated ``Literal["off", "bf16", ...]``
+(or a ``Union`` / list of such). YAML 1.1 reads an unquoted ``off``, ``no``, ``false`` as
+``False`` and ``on``, ``yes``, ``true`` as ``True``; where a word is expected, such a boolean
+is read back as the one word of its spelling group that the parameter allows
+(``amp: off`` -> ``"off"``), and refused with a line that says to quote it when the
+parameter allows none of them, or more than one.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import typing
-from typing import Any, Mapping
+from typing import Any, Mapping, MutableMapping
 
 from evonas.config import ConfigError, _kind
 
 __all__ = ["check_params"]
 
 
-def check_params(target: Any, params: Mapping[str, Any], source: str | None, key: str) -> None:
+def check_params(target: Any, params: Mapping[str, Any], source: str | None, key: str) -> dict[str, Any]:
     """Check ``params`` against the signature (and annotations) of a class or function.
 
     Unknown names and values of the wrong type raise :class:`ConfigError` naming ``key.param``.
+    Returns the parameters to call ``target`` with: a YAML boolean where the annotation expects
+    one of several words becomes that word (see the module); when ``params`` is a mutable mapping
+    it is updated in place too, so the experiment (and the ``config.yaml`` written from it) holds
+    the word.
     """
+    out = dict(params)
+    changed = False
     func = target.__init__ if isinstance(target, type) else target
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):  # builtins without a signature: let the call decide
-        return
+        return out
     try:
         hints = typing.get_type_hints(func)
     except Exception:  # unresolvable annotations: skip the type check, keep the name check
@@ -43,11 +57,95 @@ def check_params(target: Any, params: Mapping[str, Any], source: str | None, key
             names = ", ".join(n for n in accepted if n not in _INTERNAL_PARAMS) or "(none)"
             raise ConfigError(source, f"{key}.{name}", f"unknown parameter; expected one of: {names}")
         hint = hints.get(name)
-        if hint is not None and not _matches(value, hint):
-            raise ConfigError(source, f"{key}.{name}", f"expected {_describe(hint)}, got {_kind(value)}")
+        if hint is None or _matches(value, hint):
+            continue
+        word = _word_for_bool(value, hint, source, f"{key}.{name}", name)
+        if word is not _NO_WORD:
+            out[name] = word
+            changed = True
+            continue
+        raise ConfigError(source, f"{key}.{name}", f"expected {_describe(hint)}, got {_kind(value)}")
+    if changed and isinstance(params, MutableMapping):
+        params.update(out)
+    return out
 
 
 _INTERNAL_PARAMS = {"seed", "ctx", "context", "individuals", "k"}
+_SEQUENCES = (list, tuple, collections.abc.Sequence)
+
+#: the words YAML 1.1 reads as each boolean (PyYAML's resolver, any case)
+_BOOL_WORDS = {False: ("off", "no", "false"), True: ("on", "yes", "true")}
+_NO_WORD = object()
+
+
+def _words(hint: Any) -> list[str] | None:
+    """The words a ``Literal`` (or a ``Union`` with one) allows; ``None`` where the hint takes any string."""
+    origin = typing.get_origin(hint)
+    if hint is str:
+        return None
+    if origin is typing.Literal:
+        return [a for a in typing.get_args(hint) if isinstance(a, str)]
+    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
+        out: list[str] = []
+        for h in typing.get_args(hint):
+            sub = _words(h)
+            if sub is None:
+                return None
+            out += sub
+        return out
+    return []
+
+
+def _list_of(hint: Any) -> Any:
+    """The element annotation of a list / tuple / sequence hint, else ``None``."""
+    origin = typing.get_origin(hint)
+    if origin in _SEQUENCES:
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        return args[0] if args else None
+    return None
+
+
+def _word_for_bool(value: Any, hint: Any, source: str | None, where: str, name: str) -> Any:
+    """The allowed word a YAML boolean ``value`` stands for under ``hint`` (also inside a list), else
+    ``_NO_WORD`` when ``value`` is no such case; raises :class:`ConfigError` (quote it) when the hint
+    expects a word but none, or several, of the boolean's spellings are allowed."""
+    element = _list_of(hint)
+    if element is not None and isinstance(value, (list, tuple)):
+        if not any(isinstance(v, bool) for v in value):
+            return _NO_WORD
+        fixed = []
+        for i, v in enumerate(value):
+            if isinstance(v, bool) and not _matches(v, element):
+                w = _word_for_bool(v, element, source, f"{where}[{i}]", name)
+                if w is _NO_WORD:
+                    return _NO_WORD
+                v = w
+            fixed.append(v)
+        return fixed if _matches(fixed, hint) else _NO_WORD
+    if not isinstance(value, bool):
+        return _NO_WORD
+    allowed = _words(hint)
+    if allowed == []:  # the parameter takes no word at all: the plain type message says it
+        return _NO_WORD
+    spellings = _BOOL_WORDS[value]
+    fits = [w for w in (allowed or []) if w.lower() in spellings]
+    if len(fits) == 1:
+        return fits[0]
+    said = " / ".join(spellings)
+    got = f"got {str(value).lower()} (YAML reads an unquoted {said} as a boolean)"
+    if allowed is None:
+        why = f"expected a string, {got}: if you meant a word, quote it, e.g. {name}: \"{spellings[0]}\""
+    elif fits:
+        why = (
+            f"expected one of {', '.join(repr(a) for a in allowed)}, {got}, which could be any of "
+            f"{', '.join(repr(w) for w in fits)}: quote the word you meant, e.g. {name}: \"{fits[0]}\""
+        )
+    else:
+        why = (
+            f"expected one of {', '.join(repr(a) for a in allowed)}, {got}, and none of those words is allowed: "
+            f"write one of the allowed words, quoted, e.g. {name}: \"{allowed[0]}\""
+        )
+    raise ConfigError(source, where, why)
 
 
 def _matches(value: Any, hint: Any) -> bool:
@@ -68,7 +166,7 @@ def _matches(value: Any, hint: Any) -> bool:
         return isinstance(value, bool)
     if hint is str:
         return isinstance(value, str)
-    if origin in (list, tuple, typing.Sequence) or hint in (list, tuple):
+    if origin in _SEQUENCES or hint in (list, tuple):
         if not isinstance(value, (list, tuple)):
             return False
         args = [a for a in typing.get_args(hint) if a is not Ellipsis]
@@ -89,7 +187,10 @@ def _describe(hint: Any) -> str:
     names = {float: "a number", int: "an integer", bool: "true or false", str: "a string", type(None): "null"}
     if hint in names:
         return names[hint]
-    if origin in (list, tuple) or hint in (list, tuple):
+    if origin in _SEQUENCES or hint in (list, tuple):
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        if len(args) == 1 and typing.get_origin(args[0]) is typing.Literal:
+            return "a list of " + ", ".join(repr(a) for a in typing.get_args(args[0]))
         return "a list"
     if origin is dict or hint is dict:
         return "a mapping"

@@ -3,18 +3,116 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from evonas.registry import Registry
 
-__all__ = ["Dataset", "DATASETS", "split_arrays"]
+__all__ = ["Dataset", "DATASETS", "Standardize", "split_arrays", "standardize"]
+
+#: samples per block when computing the statistics (bounds the float64 temporaries)
+_BLOCK_SAMPLES = 1 << 14
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Standardize:
+    """Per-feature standardisation ``(x - mean) / std`` whose statistics came from a training split.
+
+    ``mean`` and ``std`` are float32 arrays of one sample's shape (the dataset's ``input_shape``);
+    a feature constant in the training split has ``std`` 1 (it is only centred). The dataset's
+    arrays are already transformed; raw inputs of a deployed model need :meth:`apply` first.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x_train: np.ndarray) -> "Standardize":
+        """Mean and (population) standard deviation of each feature of ``x_train``, in float64 block by block."""
+        x = np.asarray(x_train)
+        if len(x) == 0:
+            raise ValueError("cannot standardise: the training split is empty")
+        n = len(x)
+        total = np.zeros(x.shape[1:], dtype=np.float64)
+        for start in range(0, n, _BLOCK_SAMPLES):
+            total += x[start : start + _BLOCK_SAMPLES].sum(axis=0, dtype=np.float64)
+        mean = total / n
+        sq = np.zeros(x.shape[1:], dtype=np.float64)
+        for start in range(0, n, _BLOCK_SAMPLES):
+            sq += np.square(x[start : start + _BLOCK_SAMPLES].astype(np.float64) - mean).sum(axis=0)
+        std = np.sqrt(sq / n)
+        std[~(std > 0) | ~np.isfinite(std)] = 1.0  # constant in training: centre it, do not divide by 0
+        return cls(mean.astype(np.float32), std.astype(np.float32))
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """``(x - mean) / std`` as a new float32 array (raw inputs, shape ``(n, *input_shape)``)."""
+        x = np.asarray(x, dtype=np.float32)
+        return np.ascontiguousarray((x - self.mean) / self.std, dtype=np.float32)
+
+    def invert(self, x: np.ndarray) -> np.ndarray:
+        """Raw inputs back from transformed ones: ``x * std + mean``."""
+        return np.ascontiguousarray(np.asarray(x, dtype=np.float32) * self.std + self.mean, dtype=np.float32)
+
+    def wrap(self, model: Any) -> Any:
+        """A ``torch.nn.Module`` that standardises raw inputs, then calls ``model`` (trained on transformed data).
+
+        ``mean`` and ``std`` are buffers of one sample's shape (broadcast over the batch), so the
+        result traces to TorchScript / ONNX with the transform inside; ``model`` is its ``net``.
+        """
+        import torch
+
+        mean, std = torch.from_numpy(self.mean.copy()), torch.from_numpy(self.std.copy())
+        param = next(iter(model.parameters()), None)
+        if param is not None:
+            mean, std = mean.to(param.device), std.to(param.device)
+        return _standardized_input_class()(model, mean, std)
+
+    def to_dict(self) -> dict:
+        """``{"kind": "standardize", "mean": [...], "std": [...]}`` (nested lists of one sample's shape), JSON-ready."""
+        return {"kind": "standardize", "mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Standardize":
+        return cls(np.asarray(data["mean"], dtype=np.float32), np.asarray(data["std"], dtype=np.float32))
+
+    def __repr__(self) -> str:
+        return f"Standardize(features={self.mean.size})"
+
+
+_STANDARDIZED_INPUT: Any = None
+
+
+def _standardized_input_class() -> Any:
+    """``StandardizedInput(net, mean, std)``: ``net((x - mean) / std)`` (made on first use: torch is imported late)."""
+    global _STANDARDIZED_INPUT
+    if _STANDARDIZED_INPUT is None:
+        import torch
+
+        class StandardizedInput(torch.nn.Module):
+            """Standardise raw inputs with stored training statistics, then run ``net``."""
+
+            def __init__(self, net: torch.nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
+                super().__init__()
+                self.net = net
+                self.register_buffer("mean", mean)
+                self.register_buffer("std", std)
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return self.net((x - self.mean) / self.std)
+
+        _STANDARDIZED_INPUT = StandardizedInput
+    return _STANDARDIZED_INPUT
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Dataset:
-    """Arrays of one classification problem: ``x_*`` float32 of shape ``(n, *input_shape)``, ``y_*`` int64."""
+    """Arrays of one classification problem: ``x_*`` float32 of shape ``(n, *input_shape)``, ``y_*`` int64.
+
+    ``transform``: what was already applied to every split's inputs (``None``: the data as loaded), e.g. a
+    :class:`Standardize` with the training split's statistics; a model trained on this dataset expects its
+    inputs transformed the same way.
+    """
 
     name: str
     x_train: np.ndarray
@@ -24,6 +122,7 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
+    transform: Standardize | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -32,8 +131,25 @@ class Dataset:
     def __repr__(self) -> str:
         return (
             f"Dataset({self.name!r}, input_shape={self.input_shape}, classes={self.num_classes}, "
-            f"train={len(self.y_train)}, val={len(self.y_val)}, test={len(self.y_test)})"
+            f"train={len(self.y_train)}, val={len(self.y_val)}, test={len(self.y_test)}"
+            + (f", transform={self.transform!r}" if self.transform is not None else "")
+            + ")"
         )
+
+
+def standardize(ds: Dataset) -> Dataset:
+    """``ds`` with every split standardised by the statistics of its training split only.
+
+    Validation and test statistics never enter, so the validation score is not flattered by a
+    leak; the statistics depend only on the data and the split (the run's seed), so loading the
+    experiment again reproduces them. The result's ``transform`` holds them.
+    """
+    if ds.transform is not None:
+        raise ValueError(f"dataset '{ds.name}' is already transformed ({ds.transform!r})")
+    t = Standardize.fit(ds.x_train)
+    return dataclasses.replace(
+        ds, x_train=t.apply(ds.x_train), x_val=t.apply(ds.x_val), x_test=t.apply(ds.x_test), transform=t
+    )
 
 
 def split_arrays(

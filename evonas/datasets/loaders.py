@@ -6,7 +6,7 @@ and returns a :class:`~evonas.datasets.base.Dataset` whose ``x_*`` arrays are fl
 
 - ``digits``: scikit-learn's 8x8 digits (1797 images, 10 classes), embedded, no download.
 - ``synthetic``: generated, learnable data for tests and quick runs.
-- ``npz``: your own arrays from a ``.npz`` file.
+- ``npz``: your own arrays from a ``.npz`` file (keys in any case: ``X``/``y`` as scikit-learn names them).
 - ``mnist`` / ``fashion_mnist`` / ``cifar10``: torchvision's files in a local folder
   (never downloaded); the official test set is the test split.
 
@@ -17,6 +17,12 @@ labels must be classes seen in training, features must be finite. ``npz`` also r
 ``.npy`` header first and refuses object arrays and shapes larger than the data the file holds
 (nothing is allocated for a forged header), and caps ``C`` at :data:`MAX_CLASSES` (its
 ``max_classes`` param raises the cap).
+
+``npz`` and ``synthetic`` take ``standardize: true``: every feature is standardised with the mean
+and standard deviation of the training split only (a feature constant there is only centred),
+applied to every split; the statistics are kept as the dataset's ``transform``
+(:class:`~evonas.datasets.base.Standardize`) and come out the same whenever the experiment is
+loaded again with the same seed (the split's seed).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from evonas.datasets.base import DATASETS, Dataset, split_arrays
+from evonas.datasets.base import standardize as standardize_dataset
 
 __all__ = [
     "MAX_CLASSES",
@@ -258,6 +265,12 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return bool(value)
+
+
 def _check_nonempty(ds: Dataset, param: str) -> Dataset:
     if len(ds.y_train) == 0 or len(ds.y_val) == 0:
         raise ValueError(f"dataset '{ds.name}' is too small for its split ({ds!r}); increase {param}")
@@ -291,13 +304,16 @@ def load_synthetic(
     shape: Sequence[int] = (1, 8, 8),
     noise: float = 0.5,
     data_seed: int | None = None,
+    standardize: bool = False,
 ) -> Dataset:
     """Learnable generated data: one random pattern per class plus Gaussian ``noise``.
 
     The patterns and samples come from ``data_seed`` (default: ``seed``), the split from
     ``seed``; classes are balanced. ``shape`` is one sample's shape, e.g. ``[1, 8, 8]`` or ``[16]``.
+    ``standardize``: standardise each feature with the training split's statistics (see the module).
     """
     _check_fractions(val_fraction, test_fraction)
+    standardize = _check_bool("standardize", standardize)
     num_classes = _check_int("num_classes", num_classes, 2)
     n_samples = _check_int("n_samples", n_samples, 2 * num_classes)
     if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence) or not shape:
@@ -313,7 +329,8 @@ def load_synthetic(
     ds = split_arrays(
         "synthetic", x, y, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, num_classes=num_classes
     )
-    return check_dataset(_check_nonempty(ds, "n_samples"), where="dataset 'synthetic'")
+    ds = check_dataset(_check_nonempty(ds, "n_samples"), where="dataset 'synthetic'")
+    return standardize_dataset(ds) if standardize else ds
 
 
 # -- npz ----------------------------------------------------------------------
@@ -370,7 +387,7 @@ def _npz_headers(zf: zipfile.ZipFile, file: Path, where: str) -> dict[str, tuple
         if any(d < 0 for d in shape):
             raise ValueError(f"{at} has a malformed .npy header (shape {shape}); {fix}")
         if dtype.hasobject:
-            example = "int64" if key.startswith("y") else "float32"
+            example = "int64" if key.lower().startswith("y") else "float32"
             raise ValueError(
                 f"{at} holds Python objects (dtype {dtype}); evonas loads numeric arrays only and never "
                 f"unpickles: save it as a numeric array, e.g. np.asarray({key}, dtype=np.{example})"
@@ -413,6 +430,28 @@ def _read_npz(file: Path, where: str) -> tuple[zipfile.ZipFile, dict[str, tuple[
 
 
 _SPLIT_KEYS = ("x_train", "y_train", "x_val", "y_val")
+_NPZ_KEYS = ("x", "y", *_SPLIT_KEYS, "x_test", "y_test")
+
+
+def _npz_keys(found: Iterable[str], where: str) -> dict[str, str]:
+    """The file's own name of each key evonas reads, matched case-insensitively (``X`` for ``x``).
+
+    Two keys that differ only in case (``x`` and ``X``) are refused: which one is meant is a guess.
+    """
+    by_lower: dict[str, list[str]] = {}
+    for key in found:
+        by_lower.setdefault(key.lower(), []).append(key)
+    out: dict[str, str] = {}
+    for name in _NPZ_KEYS:
+        same = sorted(by_lower.get(name, []))
+        if len(same) > 1:
+            raise ValueError(
+                f"{where} has keys {' and '.join(repr(k) for k in same)}, which evonas reads as the same key "
+                f"'{name}' (keys are matched in any case); keep only one of them"
+            )
+        if same:
+            out[name] = same[0]
+    return out
 
 
 @DATASETS.register("npz")
@@ -423,75 +462,86 @@ def load_npz(
     test_fraction: float = 0.2,
     path: str | os.PathLike | None = None,
     max_classes: int = MAX_CLASSES,
+    standardize: bool = False,
 ) -> Dataset:
     """Your arrays from the ``.npz`` file at ``path``.
 
     Either keys ``x``, ``y`` (split here, seeded and stratified) or ``x_train``, ``y_train``,
     ``x_val``, ``y_val`` and optionally ``x_test``, ``y_test`` (used as given; the fractions
-    are then ignored). Images ``(N, H, W)`` / ``(N, H, W, C)`` become ``(N, C, H, W)``;
-    uint8 is scaled to [0, 1]. Labels must be ``0..C-1`` with ``C`` at most ``max_classes``
-    (default :data:`MAX_CLASSES`); see :func:`check_dataset` for what else is refused.
+    are then ignored); keys match in any case (``X``, ``y`` as scikit-learn names them; both
+    ``x`` and ``X`` in one file is refused). Images ``(N, H, W)`` / ``(N, H, W, C)`` become
+    ``(N, C, H, W)``; uint8 is scaled to [0, 1]. Labels must be ``0..C-1`` with ``C`` at most
+    ``max_classes`` (default :data:`MAX_CLASSES`); see :func:`check_dataset` for what else is
+    refused. ``standardize: true`` standardises each feature with the mean and standard deviation
+    of the training split only (kept as the dataset's ``transform``).
     """
     if path is None or not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"dataset 'npz' needs path= (a .npz file), got {path!r}")
     max_classes = _check_int("max_classes", max_classes, 2)
+    standardize = _check_bool("standardize", standardize)
     file = Path(path).expanduser()
     if not file.is_file():
         raise FileNotFoundError(f"npz dataset file not found: {str(file)!r}")
     where = repr(str(file))
     zf, headers = _read_npz(file, where)
     with zf:
-        keys = set(headers)
-        if "x" in keys:
-            if "y" not in keys:
-                raise ValueError(f"{where} has key 'x' but no key 'y' (the labels)")
+        named = _npz_keys(headers, where)  # evonas's name -> the file's
+        if "x" in named:
+            if "y" not in named:
+                raise ValueError(f"{where} has key '{named['x']}' but no key 'y' (the labels)")
             _check_fractions(val_fraction, test_fraction)
             wanted: tuple[str, ...] = ("x", "y")
         else:
-            if "x_train" not in keys:
+            if "x_train" not in named:
                 raise ValueError(
                     f"{where} must hold keys 'x' and 'y', or 'x_train', 'y_train', 'x_val', 'y_val' "
-                    f"(and optionally 'x_test', 'y_test'); found {sorted(keys)}"
+                    f"(and optionally 'x_test', 'y_test'), in any case (e.g. 'X', 'y'); found {sorted(headers)}"
                 )
             for key in _SPLIT_KEYS:
-                if key not in keys:
-                    raise ValueError(f"{where} has key 'x_train' but no key '{key}'")
-            if ("x_test" in keys) != ("y_test" in keys):
-                missing = "y_test" if "x_test" in keys else "x_test"
+                if key not in named:
+                    raise ValueError(f"{where} has key '{named['x_train']}' but no key '{key}'")
+            if ("x_test" in named) != ("y_test" in named):
+                missing = "y_test" if "x_test" in named else "x_test"
                 raise ValueError(f"{where} has only one of 'x_test' / 'y_test'; missing key '{missing}'")
-            wanted = tuple(k for k in (*_SPLIT_KEYS, "x_test", "y_test") if k in keys)
+            wanted = tuple(k for k in (*_SPLIT_KEYS, "x_test", "y_test") if k in named)
         arrays: dict[str, np.ndarray] = {}
         for key in wanted:
             try:
-                with zf.open(headers[key][0]) as f:
+                with zf.open(headers[named[key]][0]) as f:
                     arrays[key] = np.lib.format.read_array(f, allow_pickle=False)
             except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
                 reason = (str(exc).splitlines() or [type(exc).__name__])[0]
                 fix = "save the arrays again with np.savez"
-                raise ValueError(f"cannot read '{key}' from {where}: {reason}; {fix}") from None
+                raise ValueError(f"cannot read '{named[key]}' from {where}: {reason}; {fix}") from None
     name = f"npz:{file.name}"
     if "x" in arrays:
+        kx, ky = named["x"], named["y"]
         wide = arrays["x"].dtype.itemsize > 4 and arrays["x"].dtype.kind == "f"
-        x = to_nchw(arrays.pop("x"), key="x")
-        y = _labels(arrays.pop("y"), key="y", n=len(x), where=where, max_classes=max_classes)
-        _check_finite(x, name=f"'x' in {where}", wide=wide)
+        x = to_nchw(arrays.pop("x"), key=kx)
+        y = _labels(arrays.pop("y"), key=ky, n=len(x), where=where, max_classes=max_classes)
+        _check_finite(x, name=f"'{kx}' in {where}", wide=wide)
         ds = split_arrays(name, x, y, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
-        return check_dataset(_check_nonempty(ds, "the number of samples in 'x'"), where=where, max_classes=max_classes)
+        ds = check_dataset(
+            _check_nonempty(ds, f"the number of samples in '{kx}'"), where=where, max_classes=max_classes,
+            keys={part: (kx, ky) for part in _PART_NAMES},
+        )  # fmt: skip
+        return standardize_dataset(ds) if standardize else ds
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for part in ("train", "val", "test"):
         if f"x_{part}" not in arrays:
             continue
+        kx, ky = named[f"x_{part}"], named[f"y_{part}"]
         wide = arrays[f"x_{part}"].dtype.itemsize > 4 and arrays[f"x_{part}"].dtype.kind == "f"
-        x = to_nchw(arrays.pop(f"x_{part}"), key=f"x_{part}")
-        y = _labels(arrays.pop(f"y_{part}"), key=f"y_{part}", n=len(x), where=where, max_classes=max_classes)
-        _check_finite(x, name=f"'x_{part}' in {where}", wide=wide)
+        x = to_nchw(arrays.pop(f"x_{part}"), key=kx)
+        y = _labels(arrays.pop(f"y_{part}"), key=ky, n=len(x), where=where, max_classes=max_classes)
+        _check_finite(x, name=f"'{kx}' in {where}", wide=wide)
         parts[part] = (x, y)
     shape = parts["train"][0].shape[1:]
     for part, (x, _) in parts.items():
         if x.shape[1:] != shape:
-            raise ValueError(f"'x_{part}' has samples of shape {x.shape[1:]} but 'x_train' has {shape}")
+            raise ValueError(f"'{named[f'x_{part}']}' has samples of shape {x.shape[1:]} but '{named['x_train']}' has {shape}")
         if len(x) == 0 and part != "test":
-            raise ValueError(f"'x_{part}' is empty")
+            raise ValueError(f"'{named[f'x_{part}']}' is empty")
     if "test" not in parts:
         parts["test"] = (np.empty((0, *shape), np.float32), np.empty(0, np.int64))
     num_classes = max(int(y.max()) + 1 for _, y in parts.values() if len(y))
@@ -505,8 +555,9 @@ def load_npz(
         y_test=parts["test"][1],
         num_classes=num_classes,
     )
-    keys_ = {part: (f"x_{part}", f"y_{part}") for part in ("train", "val", "test")}
-    return check_dataset(ds, where=where, keys=keys_, max_classes=max_classes)
+    keys_ = {part: (named.get(f"x_{part}", f"x_{part}"), named.get(f"y_{part}", f"y_{part}")) for part in _PART_NAMES}
+    ds = check_dataset(ds, where=where, keys=keys_, max_classes=max_classes)
+    return standardize_dataset(ds) if standardize else ds
 
 
 # -- torchvision ----------------------------------------------------------------

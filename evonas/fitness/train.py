@@ -19,7 +19,7 @@ import contextlib
 import math
 import time
 import weakref
-from typing import Any, Callable, ContextManager, Mapping, NamedTuple
+from typing import Any, Callable, ContextManager, Literal, Mapping, NamedTuple, get_args
 
 import numpy as np
 import torch
@@ -34,9 +34,13 @@ from evonas.spaces.cost import count_flops
 
 __all__ = ["TrainFitness"]
 
-_OPTIMIZERS = ("adam", "adamw", "sgd")
-_AMPS = ("off", "bf16", "fp16", "auto")
-_SCHEDULES = ("cosine", "constant")
+# the words these parameters allow: the annotations tell the config checker (a YAML ``amp: off`` is read as "off")
+Optimizer = Literal["adam", "adamw", "sgd"]
+Amp = Literal["off", "bf16", "fp16", "auto"]
+Schedule = Literal["cosine", "constant"]
+_OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+_AMPS: tuple[str, ...] = get_args(Amp)
+_SCHEDULES: tuple[str, ...] = get_args(Schedule)
 _GENOME_HPARAMS = ("lr", "optimizer", "weight_decay", "batch_size", "momentum")
 
 
@@ -78,13 +82,13 @@ class TrainFitness(FitnessFunction):
         device: str = "auto",
         threads: int = 1,
         channels_last: bool = True,
-        amp: str = "auto",
+        amp: Amp = "auto",
         lr: float = 0.01,
-        optimizer: str = "adam",
+        optimizer: Optimizer = "adam",
         weight_decay: float = 0.0,
         batch_size: int = 64,
         momentum: float = 0.9,
-        schedule: str = "cosine",
+        schedule: Schedule = "cosine",
         eval_batch_size: int = 1024,
         max_train_samples: int | None = None,
         latency: bool = False,
