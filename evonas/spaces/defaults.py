@@ -37,7 +37,7 @@ def load_space_params(name: str, file: str | Path | None = None) -> dict[str, An
             raw = fh.read(YAML_MAX_BYTES + 1)
         data = safe_load_yaml(raw.decode("utf-8", errors="replace"), path) or {}
     except ConfigError as exc:
-        raise ValueError(str(exc)) from None
+        raise ValueError(f"cannot read the space declaration {exc}") from None
     except OSError as exc:
         raise ValueError(f"{path}: cannot read the space declaration ({exc.strerror or exc})") from None
     if not isinstance(data, dict):
