@@ -6,11 +6,16 @@ epochs) on the training and validation splits together, then scored once on
 the test split, which no search ever saw. Written to ``RUN_DIR/export/`` (or
 ``--out``):
 
-- ``model.pt``: the ``state_dict`` (load it into ``space.decode(genome, ...)``);
+- ``model.pt``: the bare network's ``state_dict`` (load it into ``space.decode(genome, ...)``);
 - ``model.torchscript.pt``: a TorchScript module (``torch.jit.load``, no evonas needed), float32, CPU;
 - ``model.onnx`` when the ``onnx`` package is installed (``--format onnx``);
 - ``genome.json`` (the space, genome and key, as ``initial_population`` reads it) and
-  ``metrics.json`` (test accuracy and loss, epochs, seed, training time, input shape, classes).
+  ``metrics.json`` (test accuracy and loss, epochs, seed, training time, input shape, classes, and the
+  ``input_transform`` of a dataset with ``standardize: true``).
+
+Every model returns logits (apply a softmax for probabilities). With ``standardize: true`` the TorchScript
+and ONNX models take raw features: the training split's standardisation is folded into them;
+``model.pt`` is the bare network, which expects standardised inputs (``metrics.json`` has the mean and std).
 
 Example::
 
@@ -156,7 +161,11 @@ def export_run(
     model = model.to("cpu", memory_format=torch.contiguous_format).float().eval()
 
     files: list[Path] = []
-    example = torch.from_numpy(np.ascontiguousarray(data.x_test[:2], dtype=np.float32))
+    transform = getattr(data, "transform", None)
+    # what a user feeds the exported model: raw inputs, so a standardisation the run applied goes inside it
+    deployed = transform.wrap(model).eval() if transform is not None else model
+    raw = transform.invert(data.x_test[:2]) if transform is not None else data.x_test[:2]
+    example = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))
     try:
         if "pt" in formats:
             torch.save(model.state_dict(), out_dir / "model.pt")
@@ -168,11 +177,11 @@ def export_run(
                 # torch marks TorchScript as deprecated in favour of torch.export; it is still the format that
                 # loads with torch.jit.load alone, in any process, which is what an exported model is for
                 warnings.simplefilter("ignore", DeprecationWarning)
-                scripted = torch.jit.trace(model, example)
+                scripted = torch.jit.trace(deployed, example)
             scripted.save(str(out_dir / "model.torchscript.pt"))
             files.append(out_dir / "model.torchscript.pt")
         if "onnx" in formats:
-            torch.onnx.export(model, (example,), str(out_dir / "model.onnx"), input_names=["x"], output_names=["logits"],
+            torch.onnx.export(deployed, (example,), str(out_dir / "model.onnx"), input_names=["x"], output_names=["logits"],
                               dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})  # fmt: skip
             files.append(out_dir / "model.onnx")
         result_metrics = {
@@ -180,7 +189,8 @@ def export_run(
             "params": metrics["params"], "train_s": metrics["train_s"], "epochs": fitness.epochs, "seed": int(seed),
             "trained_on": "train+val", "samples": len(full.y_train), "test_samples": len(full.y_val),
             "input_shape": list(data.input_shape), "num_classes": data.num_classes, "rank": rank,
-            "search_metrics": chosen.metrics,
+            "search_metrics": chosen.metrics, "outputs": "logits",
+            "input_transform": transform.to_dict() if transform is not None else None,
         }  # fmt: skip
         genome_doc = {"space": space.name, "genome": chosen.genome, "key": chosen.key, "describe": space.describe(genome)}
         atomic_write(out_dir / "genome.json", json.dumps(genome_doc, indent=1) + "\n")

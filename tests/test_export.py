@@ -82,3 +82,41 @@ def test_export_errors_are_one_line(run_dir: Path, write_experiment, tmp_path: P
     assert main(["export", str(toy)]) == 2
     assert "fitness 'toy' trains nothing" in capsys.readouterr().err
     assert not (toy / "export").exists()
+
+
+def test_a_standardized_run_exports_models_that_take_raw_features(tmp_path: Path, capsys) -> None:
+    """``standardize: true``: the TorchScript model applies the training split's standardisation itself, so raw
+    features give the predictions (logits) the bare network gives on standardised ones; metrics.json has both."""
+    import yaml
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 6)) * [1, 10, 100, 1000, 0.1, 5] + [0, 50, -300, 2000, 1, 0]
+    y = (x[:, 1] > 50).astype(np.int64) + 2 * (x[:, 3] > 2000)
+    np.savez(tmp_path / "tab.npz", X=x, y=y)
+    exp = {
+        "name": "tab", "seed": 1, "space": {"name": "mlp"},
+        "dataset": {"name": "npz", "params": {"path": str(tmp_path / "tab.npz"), "standardize": True}},
+        "fitness": {"name": "train", "params": {"epochs": 2, "amp": "off"}},
+        "strategy": {"name": "random", "params": {"samples": 2, "batch": 2}}, "workers": 0, "cache": False,
+    }  # fmt: skip
+    (tmp_path / "tab.yaml").write_text(yaml.safe_dump(exp))
+    Run(load_experiment(tmp_path / "tab.yaml"), tmp_path / "run", progress=False).execute()
+    out = tmp_path / "exported"
+    assert main(["export", str(tmp_path / "run"), "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["outputs"] == "logits"
+    mean, std = np.array(metrics["input_transform"]["mean"]), np.array(metrics["input_transform"]["std"])
+    built = build(load_experiment(tmp_path / "tab.yaml"))
+    data = built.dataset
+    raw = data.transform.invert(data.x_test)
+    assert np.abs(raw.mean(0)).max() > 10  # the raw features really are far from standardised
+    scripted = torch.jit.load(str(out / "model.torchscript.pt"))
+    genome = built.space.from_dict(json.loads((out / "genome.json").read_text())["genome"])
+    bare = built.space.decode(genome, input_shape=data.input_shape, num_classes=data.num_classes)
+    bare.load_state_dict(torch.load(out / "model.pt"))
+    bare.eval()
+    with torch.no_grad():
+        got = scripted(torch.from_numpy(raw.astype(np.float32)))
+        expected = bare(torch.from_numpy(((raw - mean) / std).astype(np.float32)))
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-4)
