@@ -133,7 +133,7 @@ def format_listing(kinds: Sequence[str], pattern: str = "*", params: bool = Fals
         reg = regs[kind]
         entries = []
         for name in reg.list(pattern):
-            obj = reg.get(name)
+            obj = reg.get(name) if params else reg.peek(name)  # names alone import nothing (no torch)
             spaces = getattr(obj, "spaces", ())
             label = f"{name} ({', '.join(spaces)})" if spaces else name
             origin = _origin(obj)

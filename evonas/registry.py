@@ -13,14 +13,19 @@ Example::
 
     SPACES.get("chain")        # -> ChainSpace
     SPACES.list("ch*")         # -> ["chain"]
+
+A built-in whose module is heavy to import (PyTorch) is declared with :meth:`Registry.lazy`: its name
+is listed at once and its module imported on first :meth:`Registry.get`, so commands that train
+nothing (``evonas list``, ``status``, ``best``) never import torch.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable, Generic, Iterator, TypeVar
+import importlib
+from typing import Any, Callable, Generic, Iterator, TypeVar
 
-__all__ = ["Registry", "RegistryError"]
+__all__ = ["Registry", "RegistryError", "Declared"]
 
 T = TypeVar("T")
 
@@ -30,6 +35,19 @@ class RegistryError(KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; we want plain text.
         return str(self.args[0]) if self.args else ""
+
+
+class Declared:
+    """A component declared by name and module, not imported yet (see :meth:`Registry.lazy`); it carries the
+    attributes listing needs (``spaces`` of an operator) and the module that will register it."""
+
+    def __init__(self, name: str, module: str, info: dict[str, Any]) -> None:
+        self.name, self.__module__ = name, module
+        for key, value in info.items():
+            setattr(self, key, value)
+
+    def __repr__(self) -> str:
+        return f"<declared {self.name} in {self.__module__}>"
 
 
 class Registry(Generic[T]):
@@ -49,9 +67,17 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def lazy(self, name: str, module: str, **info: Any) -> None:
+        """Declare ``name``, registered by importing ``module`` when first needed; ``info``: attributes that
+        listing reads without importing (e.g. ``spaces=("chain",)``)."""
+        if name not in self._items:
+            self._items[name] = Declared(name, module, info)  # type: ignore[assignment]
+
     def add(self, name: str, obj: T) -> None:
         if not isinstance(name, str) or not name:
             raise RegistryError(f"a {self.kind} needs a non-empty string name, got {name!r}")
+        if isinstance(self._items.get(name), Declared):  # the declared module registers the real one
+            del self._items[name]
         if name in self._items and self._items[name] is not obj:
             raise RegistryError(f"{self.kind} '{name}' is already registered (by {_origin(self._items[name])})")
         self._items[name] = obj
@@ -62,11 +88,21 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         try:
-            return self._items[name]
+            obj = self._items[name]
         except KeyError:
             raise RegistryError(
                 f"unknown {self.kind} '{name}'; expected one of: {', '.join(sorted(self._items)) or '(none registered)'}"
             ) from None
+        if isinstance(obj, Declared):
+            importlib.import_module(obj.__module__)
+            obj = self._items[name]
+            if isinstance(obj, Declared):
+                raise RegistryError(f"{self.kind} '{name}': importing {obj.__module__} did not register it")
+        return obj
+
+    def peek(self, name: str) -> Any:
+        """The component, or its :class:`Declared` stand-in if its module is not imported yet (no import)."""
+        return self._items[name]
 
     def list(self, pattern: str = "*") -> list[str]:
         """Sorted names matching a shell-style ``pattern``."""
@@ -82,7 +118,7 @@ class Registry(Generic[T]):
         return len(self._items)
 
     def items(self) -> list[tuple[str, T]]:
-        return sorted(self._items.items())
+        return [(name, self.get(name)) for name in sorted(self._items)]
 
 
 def _origin(obj: object) -> str:

@@ -64,3 +64,42 @@ def test_list_with_a_missing_plugin_or_experiment_is_one_line(args, tmp_path, mo
     assert main(["list", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("evonas: ") and "no_such" in err
+
+
+def test_commands_that_train_nothing_do_not_import_torch(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import toy_experiment
+
+    import yaml
+
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(toy_experiment()))
+    assert main(["run", str(tmp_path / "exp.yaml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    for args in (["list"], ["list", "mutations", "--pattern", "chain_*"], ["status", str(tmp_path / "run")], ["--help"]):
+        code = ("import sys\nfrom evonas.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+                "print('torch' in sys.modules)") % (args,)  # fmt: skip
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        assert out.strip().splitlines()[-1] == "False", (args, out)
+
+
+def test_declared_built_ins_match_what_their_modules_register() -> None:
+    """The names and spaces declared for lazy import are the ones the modules register (checked in a fresh
+    process, where nothing is imported yet)."""
+    import subprocess
+    import sys
+
+    code = """
+from evonas.listing import registries
+from evonas.registry import Declared
+regs = registries()
+declared = [(kind, n, reg.peek(n)) for kind, reg in regs.items() for n in reg.list() if isinstance(reg.peek(n), Declared)]
+for kind, name, stub in declared:
+    real = regs[kind].get(name)
+    assert not isinstance(real, Declared), (kind, name)
+    assert tuple(getattr(real, "spaces", ())) == tuple(getattr(stub, "spaces", ())), (kind, name)
+print(len(declared))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.strip()) >= 17  # 3 spaces, 9 mutations, 3 crossovers, 2 fitness functions

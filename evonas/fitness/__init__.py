@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 from evonas.fitness.base import FITNESSES, EvaluationError, FitnessFunction
-from evonas.fitness import toy, train  # noqa: F401  (registration)
+from evonas.fitness import toy  # noqa: F401  (registration)
 from evonas.fitness import table  # noqa: F401  (registration)
-from evonas.fitness import proxies  # noqa: F401  (registration)
+
+# These import torch: declared here, imported when first used.
+FITNESSES.lazy("train", "evonas.fitness.train")
+FITNESSES.lazy("zero_cost", "evonas.fitness.proxies")
 
 __all__ = ["FITNESSES", "EvaluationError", "FitnessFunction"]

@@ -14,7 +14,11 @@ from evonas.spaces.base import Genome, InvalidGenome, SearchSpace, canonical_jso
 SPACES: Registry[type[SearchSpace]] = Registry("search space")
 
 from evonas.spaces.defaults import load_space_params  # noqa: E402
-from evonas.spaces import chain, mlp, nb201  # noqa: E402,F401  (registration)
+
+# The built-in spaces import torch: declared here, imported when first used.
+SPACES.lazy("chain", "evonas.spaces.chain")
+SPACES.lazy("mlp", "evonas.spaces.mlp")
+SPACES.lazy("nb201", "evonas.spaces.nb201")
 
 __all__ = [
     "SPACES",
