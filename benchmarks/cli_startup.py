@@ -59,6 +59,7 @@ def main() -> None:
             "evonas list": [*evonas, "list"],
             "evonas status RUN": [*evonas, "status", str(run)],
             "evonas best RUN": [*evonas, "best", str(run)],
+            "evonas plot RUN": [*evonas, "plot", str(run)],
         }
         times: dict[str, list[float]] = {name: [] for name in cases}
         names = list(cases)

@@ -76,7 +76,8 @@ def test_commands_that_train_nothing_do_not_import_torch(tmp_path: Path) -> None
 
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(toy_experiment()))
     assert main(["run", str(tmp_path / "exp.yaml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
-    for args in (["list"], ["list", "mutations", "--pattern", "chain_*"], ["status", str(tmp_path / "run")], ["--help"]):
+    run = str(tmp_path / "run")
+    for args in (["list"], ["list", "mutations", "--pattern", "chain_*"], ["status", run], ["best", run], ["plot", run], ["--help"]):
         code = ("import sys\nfrom evonas.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
                 "print('torch' in sys.modules)") % (args,)  # fmt: skip
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

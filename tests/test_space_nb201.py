@@ -14,7 +14,8 @@ import torch
 from evonas.operators import CROSSOVERS, MUTATIONS
 from evonas.spaces import SPACES, InvalidGenome, make_space
 from evonas.spaces.defaults import genomes_dir
-from evonas.spaces.nb201 import NB201_EDGES, NB201_OPS, NB201Genome, NB201Network, NB201Space
+from evonas.spaces.layers import NB201Network
+from evonas.spaces.nb201 import NB201_EDGES, NB201_OPS, NB201Genome, NB201Space
 
 CSV_PATH = Path("/work/shared/benchmarks/nb201_cifar10.csv")
 BEST_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"

@@ -22,14 +22,10 @@ import dataclasses
 import random
 from typing import Any, Sequence
 
-import torch
-from torch import nn
-
 from evonas.spaces import SPACES
 from evonas.spaces.base import Genome, InvalidGenome
-from evonas.spaces.layers import conv2d
 from evonas.spaces.hparams import (
-    ACTIVATIONS,
+    ACTIVATION_NAMES,
     LayeredGenome,
     LayerListSpace,
     ParamReader,
@@ -68,7 +64,7 @@ class ChainSpace(LayerListSpace):
     """Macro CNN: ``min_layers``..``max_layers`` conv layers, at most ``max_downsamples`` of them with stride 2.
 
     Layer parameters: ``kernels`` (odd sizes), ``widths``, ``activations``
-    (names in :data:`~evonas.spaces.hparams.ACTIVATIONS`), ``max_downsamples``,
+    (names in :data:`~evonas.spaces.hparams.ACTIVATION_NAMES`), ``max_downsamples``,
     ``batch_norm`` and ``residual`` (the allowed booleans, e.g. ``[true]`` to
     force batch norm everywhere).
     """
@@ -83,7 +79,7 @@ class ChainSpace(LayerListSpace):
             "kernels", int, check=lambda k: k >= 1 and k % 2 == 1, what="odd integers >= 1"
         )
         self.widths: tuple[int, ...] = reader.choices("widths", int, check=lambda w: w >= 1, what="integers >= 1")
-        self.activations: tuple[str, ...] = reader.choices("activations", str, allowed=tuple(ACTIVATIONS))
+        self.activations: tuple[str, ...] = reader.choices("activations", str, allowed=ACTIVATION_NAMES)
         self.max_downsamples: int = reader.integer("max_downsamples", minimum=0)
         self.batch_norm: tuple[bool, ...] = reader.choices("batch_norm", bool)
         self.residual: tuple[bool, ...] = reader.choices("residual", bool)
@@ -144,7 +140,7 @@ class ChainSpace(LayerListSpace):
         text += "r" if layer.residual else ""
         return text if layer.activation == "relu" else f"{text}:{layer.activation}"
 
-    def decode(self, genome: Genome, *, input_shape: tuple[int, ...], num_classes: int) -> ChainNet:
+    def decode(self, genome: Genome, *, input_shape: tuple[int, ...], num_classes: int) -> Any:
         input_shape = tuple(input_shape)
         reason = self.check_input(input_shape)
         if reason:
@@ -152,48 +148,6 @@ class ChainSpace(LayerListSpace):
         if min(input_shape) < 1 or num_classes < 1:
             raise ValueError(f"chain: need positive input sizes and num_classes, got {input_shape}, {num_classes}")
         self.validate(genome)
+        from evonas.spaces.layers import ChainNet  # torch: imported only to build a network
+
         return ChainNet(genome.layers, in_channels=input_shape[0], num_classes=num_classes)
-
-
-class ConvBlock(nn.Module):
-    """``act(bn(conv(x)) + skip(x))``; ``skip`` is absent, the identity, or a strided 1x1 projection.
-
-    1x1 convolutions with stride 2 are :class:`evonas.spaces.layers.SubsampledConv2d` (oneDNN's strided
-    1x1 kernel corrupts the heap on AVX2 CPUs with few input channels)."""
-
-    def __init__(self, in_channels: int, layer: ConvLayer) -> None:
-        super().__init__()
-        self.conv = conv2d(
-            in_channels, layer.width, layer.kernel, stride=layer.stride,
-            padding=layer.kernel // 2, bias=not layer.batch_norm,
-        )
-        self.bn: nn.Module = nn.BatchNorm2d(layer.width) if layer.batch_norm else nn.Identity()
-        self.act = ACTIVATIONS[layer.activation]()
-        self.skip: nn.Module | None = None
-        if layer.residual:
-            same = layer.stride == 1 and in_channels == layer.width
-            self.skip = nn.Identity() if same else conv2d(in_channels, layer.width, 1, stride=layer.stride, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.bn(self.conv(x))
-        if self.skip is not None:
-            y = y + self.skip(x)
-        return self.act(y)
-
-
-class ChainNet(nn.Module):
-    """The decoded ``chain`` network: conv blocks, global average pooling, a linear classifier."""
-
-    def __init__(self, layers: Sequence[ConvLayer], *, in_channels: int, num_classes: int) -> None:
-        super().__init__()
-        blocks = []
-        channels = in_channels
-        for layer in layers:
-            blocks.append(ConvBlock(channels, layer))
-            channels = layer.width
-        self.features = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(channels, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))

@@ -21,22 +21,19 @@ from abc import abstractmethod
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
-from torch import nn
-
 from evonas.spaces import encoding
 from evonas.spaces.base import Genome, InvalidGenome, SearchSpace
 from evonas.spaces.defaults import load_space_params
 from evonas.spaces.encoding import Choice
 
 __all__ = [
-    "ACTIVATIONS", "HPARAM_FIELDS", "LR_LOG_STEP", "OPTIMIZERS", "HParamSpec", "LayerListSpace",
+    "ACTIVATION_NAMES", "HPARAM_FIELDS", "LR_LOG_STEP", "OPTIMIZERS", "HParamSpec", "LayerListSpace",
     "LayeredGenome", "ParamReader", "change_one", "check_choice", "format_number", "round_lr",
 ]
 
-#: activation name -> module class, for the ``activations`` parameter of the layer-list spaces.
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU,
-}
+#: the activations the ``activations`` parameter of the layer-list spaces may name (modules:
+#: :data:`evonas.spaces.layers.ACTIVATIONS`)
+ACTIVATION_NAMES: tuple[str, ...] = ("relu", "gelu", "silu", "tanh", "elu", "leaky_relu")
 #: optimizer names a genome may carry (the trainer maps them to ``torch.optim`` classes).
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
 #: the hyperparameter genes, in genome order.

@@ -21,13 +21,10 @@ import math
 import random
 from typing import Any, Sequence
 
-import torch
-from torch import nn
-
 from evonas.spaces import SPACES
 from evonas.spaces.base import Genome
 from evonas.spaces.hparams import (
-    ACTIVATIONS,
+    ACTIVATION_NAMES,
     LayeredGenome,
     LayerListSpace,
     ParamReader,
@@ -35,7 +32,7 @@ from evonas.spaces.hparams import (
     check_choice,
 )
 
-__all__ = ["DenseLayer", "MLPGenome", "MLPNet", "MLPSpace"]
+__all__ = ["DenseLayer", "MLPGenome", "MLPSpace"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +56,7 @@ class MLPSpace(LayerListSpace):
     """MLP with ``min_layers``..``max_layers`` hidden layers.
 
     Layer parameters: ``widths``, ``activations`` (names in
-    :data:`~evonas.spaces.hparams.ACTIVATIONS`) and ``dropouts`` (rates in [0, 1)).
+    :data:`~evonas.spaces.hparams.ACTIVATION_NAMES`) and ``dropouts`` (rates in [0, 1)).
     """
 
     input_ranks = (1, 3)
@@ -69,7 +66,7 @@ class MLPSpace(LayerListSpace):
 
     def _read_layer_params(self, reader: ParamReader) -> None:
         self.widths: tuple[int, ...] = reader.choices("widths", int, check=lambda w: w >= 1, what="integers >= 1")
-        self.activations: tuple[str, ...] = reader.choices("activations", str, allowed=tuple(ACTIVATIONS))
+        self.activations: tuple[str, ...] = reader.choices("activations", str, allowed=ACTIVATION_NAMES)
         self.dropouts: tuple[float, ...] = reader.choices(
             "dropouts", float, check=lambda p: 0 <= p < 1, what="rates in [0, 1)"
         )
@@ -99,7 +96,7 @@ class MLPSpace(LayerListSpace):
         text += f"p{layer.dropout:g}" if layer.dropout else ""
         return text if layer.activation == "relu" else f"{text}:{layer.activation}"
 
-    def decode(self, genome: Genome, *, input_shape: tuple[int, ...], num_classes: int) -> MLPNet:
+    def decode(self, genome: Genome, *, input_shape: tuple[int, ...], num_classes: int) -> Any:
         input_shape = tuple(input_shape)
         reason = self.check_input(input_shape)
         if reason:
@@ -107,23 +104,6 @@ class MLPSpace(LayerListSpace):
         if min(input_shape) < 1 or num_classes < 1:
             raise ValueError(f"mlp: need positive input sizes and num_classes, got {input_shape}, {num_classes}")
         self.validate(genome)
+        from evonas.spaces.layers import MLPNet  # torch: imported only to build a network
+
         return MLPNet(genome.layers, in_features=math.prod(input_shape), num_classes=num_classes)
-
-
-class MLPNet(nn.Module):
-    """The decoded ``mlp`` network: flatten, hidden layers, a linear classifier."""
-
-    def __init__(self, layers: Sequence[DenseLayer], *, in_features: int, num_classes: int) -> None:
-        super().__init__()
-        modules: list[nn.Module] = [nn.Flatten()]
-        features = in_features
-        for layer in layers:
-            modules += [nn.Linear(features, layer.width), ACTIVATIONS[layer.activation]()]
-            if layer.dropout > 0:
-                modules.append(nn.Dropout(layer.dropout))
-            features = layer.width
-        modules.append(nn.Linear(features, num_classes))
-        self.net = nn.Sequential(*modules)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)

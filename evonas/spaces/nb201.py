@@ -25,14 +25,11 @@ import itertools
 import random
 from typing import Any, Iterator, Mapping, Sequence
 
-import torch
-from torch import nn
-
 from evonas.spaces import SPACES
 from evonas.spaces.base import Genome, InvalidGenome, SearchSpace
 from evonas.spaces.encoding import Choice, check_values
 
-__all__ = ["NB201Cell", "NB201Genome", "NB201Network", "NB201Space", "NB201_OPS", "NB201_EDGES", "NUM_EDGES"]
+__all__ = ["NB201Genome", "NB201Space", "NB201_OPS", "NB201_EDGES", "NUM_EDGES"]
 
 #: every op of the benchmark, in its official order.
 NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -122,6 +119,8 @@ class NB201Space(SearchSpace):
         reason = self.check_input(input_shape)
         if reason is not None:
             raise ValueError(reason)
+        from evonas.spaces.layers import NB201Network  # torch: imported only to build a network
+
         return NB201Network(
             self.canonical(genome).edges,
             in_channels=int(input_shape[0]),
@@ -235,95 +234,3 @@ def _reaches_output(edges: Sequence[str]) -> list[bool]:
             live[dst] and op != "none" for (src, dst), op in zip(NB201_EDGES, edges) if src == node
         )
     return live
-
-
-# -- the network ------------------------------------------------------------
-def _relu_conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Sequential:
-    """The benchmark's ``nor_conv`` unit: ReLU, conv (no bias), affine BatchNorm."""
-    return nn.Sequential(
-        nn.ReLU(inplace=False),
-        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
-        nn.BatchNorm2d(c_out),
-    )
-
-
-def _make_op(op: str, channels: int) -> nn.Module:
-    if op == "skip_connect":
-        return nn.Identity()
-    if op == "nor_conv_1x1":
-        return _relu_conv_bn(channels, channels, 1)
-    if op == "nor_conv_3x3":
-        return _relu_conv_bn(channels, channels, 3)
-    if op == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    raise ValueError(f"nb201: no module for op {op!r}")
-
-
-class NB201Cell(nn.Module):
-    """One cell: node ``j`` is the sum of ``op(node i)`` over its edges; ``none`` edges are not computed.
-
-    A node without any non-``none`` input is zero, as in the benchmark.
-    """
-
-    def __init__(self, edges: Sequence[str], channels: int) -> None:
-        super().__init__()
-        self.edges = tuple(edges)
-        self.live = [(src, dst) for (src, dst), op in zip(NB201_EDGES, self.edges) if op != "none"]
-        self.ops = nn.ModuleList(_make_op(op, channels) for op in self.edges if op != "none")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes: list[torch.Tensor | None] = [x] + [None] * _OUTPUT
-        for (src, dst), op in zip(self.live, self.ops):
-            inp = nodes[src]
-            if inp is None:  # a zero node; a conv of it is still a learnable constant
-                inp = nodes[src] = torch.zeros_like(x)
-            out = op(inp)
-            acc = nodes[dst]
-            nodes[dst] = out if acc is None else acc + out
-        result = nodes[_OUTPUT]
-        return torch.zeros_like(x) if result is None else result
-
-
-class _ResidualReduction(nn.Module):
-    """The benchmark's reduction block: a stride-2 ResNet basic block with an avg-pool + 1x1 conv shortcut."""
-
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
-        self.conv_a = _relu_conv_bn(c_in, c_out, 3, stride=2)
-        self.conv_b = _relu_conv_bn(c_out, c_out, 3)
-        # ceil_mode matches the conv's output size on odd inputs; same as the benchmark on even ones.
-        self.shortcut = nn.Sequential(
-            nn.AvgPool2d(2, stride=2, ceil_mode=True),
-            nn.Conv2d(c_in, c_out, 1, bias=False),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.shortcut(x) + self.conv_b(self.conv_a(x))
-
-
-class NB201Network(nn.Module):
-    """The benchmark's macro skeleton around one cell design.
-
-    Stem (3x3 conv + BN), ``N`` cells at ``C`` channels, reduction to ``2C``,
-    ``N`` cells, reduction to ``4C``, ``N`` cells, then BN-ReLU, global average
-    pooling and a linear classifier.
-    """
-
-    def __init__(self, edges: Sequence[str], *, in_channels: int, C: int, N: int, num_classes: int) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
-        layers: list[nn.Module] = []
-        channels = C
-        for stage in range(3):
-            if stage > 0:
-                layers.append(_ResidualReduction(channels, channels * 2))
-                channels *= 2
-            layers.extend(NB201Cell(edges, channels) for _ in range(N))
-        self.cells = nn.Sequential(*layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(channels, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.lastact(self.cells(self.stem(x)))
-        return self.classifier(torch.flatten(self.pool(out), 1))

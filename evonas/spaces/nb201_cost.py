@@ -28,7 +28,8 @@ def cost_table(space: Any, input_shape: tuple[int, ...], num_classes: int) -> di
     table = _TABLES.get(key)
     if table is None:
         from evonas.spaces.cost import network_costs
-        from evonas.spaces.nb201 import NUM_EDGES, NB201Network
+        from evonas.spaces.layers import NB201Network
+        from evonas.spaces.nb201 import NUM_EDGES
 
         def costs(edges: tuple[str, ...]) -> dict[str, float]:
             net = NB201Network(edges, in_channels=int(input_shape[0]), C=space.C, N=space.N, num_classes=num_classes)
