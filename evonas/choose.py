@@ -61,24 +61,41 @@ def best_where(run_dir: str | Path, conditions: Sequence[Constraint]) -> dict[st
 
 
 def format_choice(choice: dict[str, Any], conditions: Sequence[Constraint], show: Sequence[str] = ()) -> str:
-    """The lines ``evonas best`` prints for :func:`best_where`'s result."""
+    """The lines ``evonas best`` prints for :func:`best_where`'s result.
+
+    The last line says what the pick was made from: ``matches   3 of 24 full evaluations meet params < 50000``
+    with conditions, ``ranked    best of 24 full evaluations by val_acc (max)`` without.
+    """
     rec = choice["record"]
-    where = " and ".join(str(c) for c in conditions) or "no condition"
+    m = choice["evaluations"]
+    where = " and ".join(str(c) for c in conditions)
+    first = choice["objectives"][0] if choice.get("objectives") else {"metric": "val_acc", "direction": "max"}
     if rec is None:
-        return f"none      no full evaluation of {choice['evaluations']} meets {where}"
+        if not conditions:
+            return "none      the run has no successful full evaluation yet"
+        return f"none      no full evaluation of {m} meets {where}"
     names = list(show) or [o["metric"] for o in choice["objectives"]] + [c.metric for c in conditions]
     names = list(dict.fromkeys(names))
     parts = []
     for n in names:
         v = rec["metrics"].get(n)
         parts.append(f"{n}={v:.4g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{n}=?")
+    k = choice["matches"]
+    if conditions:
+        last = f"matches   {k} of {m} full {_plural(m, 'evaluation')} {'meets' if k == 1 else 'meet'} {where}"
+    else:
+        last = f"ranked    best of {m} full {_plural(m, 'evaluation')} by {first['metric']} ({first['direction']})"
     lines = [
         f"best      {'  '.join(parts)}",
         f"genome    {_describe(choice['config'], rec['genome'])}  (key {rec['key']}, trial {rec['trial']}, generation {rec['generation']})",
         f"json      {json.dumps(rec['genome'], sort_keys=True)}",
-        f"matches   {choice['matches']} of {choice['evaluations']} full evaluations meet {where}",
+        last,
     ]
     return "\n".join(lines)
+
+
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else word + "s"
 
 
 def _describe(config: dict[str, Any], genome: dict[str, Any]) -> str:

@@ -106,8 +106,14 @@ def plot_runs(
                             label=f"{name}: {'interquartile range' if band == 'iqr' else '95% band of the mean'}")  # fmt: skip
         data[name] = {"runs": [c["run"] for c in members], "x": list(xs), "median": median.tolist(),
                       "low": np.asarray(low).tolist(), "high": np.asarray(high).tolist()}  # fmt: skip
+    from evonas.plotting import integer_axis
+
+    integer_axis(ax, [v for d in data.values() for v in d["x"]])
     ax.set_xlabel(x)
-    ax.set_ylabel(f"best {metric} so far")
+    ax.set_ylabel(f"best {metric} so far ({'higher' if curves[0]['direction'] == 'max' else 'lower'} is better)")
+    runs = len(curves)
+    ax.set_title(f"best {metric} so far: {runs} run{'s' if runs != 1 else ''} in {len(groups)} "
+                 f"group{'s' if len(groups) != 1 else ''} by strategy")  # fmt: skip
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -9,6 +9,7 @@
   averaged over the genes.
 - **Genealogy of the best**: its ancestors back to the initial samples, built as a DEAP
   ``tools.History`` (``genealogy_tree`` / ``genealogy_history``) from the parents the journal records.
+- **Operator faults**: per operator, how often it failed out of how many calls (``_operator_stats``).
 
 ``diagnose(run_dir)`` returns the numbers; ``plot_diagnostics(run_dir)`` draws
 ``plots/diagnostics.png``. Only full evaluations (no multi-fidelity brief ones) count.
@@ -26,6 +27,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
+from evonas.plotting import integer_axis, line_styles, plural
 from evonas.runfolder import RunFolder, RunFolderError
 
 __all__ = ["diagnose", "plot_diagnostics", "genealogy"]
@@ -116,6 +118,11 @@ def _diagnose(folder: RunFolder, exp: Any, space: Any, warn: bool = True) -> dic
         }  # fmt: skip
         for name, gens in sorted(ops.items())
     }
+    faults = {f"{s['kind']}:{s['name']}": {"failures": int(s.get("failures") or 0), "calls": int(s.get("calls") or 0),
+                                           "first_error": s.get("first_error")}
+              for s in _operator_stats(folder) if isinstance(s, dict) and s.get("failures")}  # fmt: skip
+    for name, fault in sorted(faults.items()):  # an operator that never made a child is listed with its faults
+        operators.setdefault(name, {"better": 0, "children": 0, "rate": 0.0, "per_generation": {}})["faults"] = fault
     by_gen: dict[int, list[Any]] = defaultdict(list)
     for r in records:
         by_gen[r.generation].append(r)
@@ -142,7 +149,19 @@ def _diagnose(folder: RunFolder, exp: Any, space: Any, warn: bool = True) -> dic
                             "fitness": rec.fitness[0] if rec.fitness else None,
                             "parents": [history.genealogy_history[p].key for p in history.genealogy_tree[i]]})  # fmt: skip
     return {"objective": objective, "operators": operators, "diversity": diversity, "genealogy": lineage,
-            "best": None if best is None else best.key}  # fmt: skip
+            "best": None if best is None else best.key, "faults": faults}  # fmt: skip
+
+
+def _operator_stats(folder: RunFolder) -> list[dict[str, Any]]:
+    """How each operator fared, as :meth:`evonas.evolution.Variation.operator_stats` gives it:
+    ``[{"kind": "mutation", "name": ..., "calls": n, "failures": k, "first_error": "..."}, ...]``.
+
+    THE SPOT FOR THE JOURNAL'S PER-OPERATOR FAULT COUNTS (issue 15, part 1): return what their reader gives for
+    ``folder`` here. :func:`diagnose` then adds each operator that failed as ``operators["KIND:NAME"]["faults"]``
+    (``{"failures", "calls", "first_error"}``; an operator that never made a child gets an entry of its own) and
+    under ``"faults"``; the plot's legend adds ``failed k of n calls``. Until then: none.
+    """
+    return []
 
 
 def _space(exp: Any) -> Any:
@@ -184,46 +203,7 @@ def _plot_diagnostics(folder: RunFolder, exp: Any, space: Any, out: str | Path |
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunFolderError(f"{out.parent}: cannot write the plot ({exc.strerror or exc})") from None
-    fig, axes = plt.subplots(3, 1, figsize=(8, 11))
-    ax = axes[0]
-    for name, op in d["operators"].items():
-        gens = list(op["per_generation"])
-        ax.plot(gens, [op["per_generation"][g]["rate"] for g in gens], "-o", ms=3,
-                label=f"{name} ({op['better']}/{op['children']} = {op['rate']:.0%})")  # fmt: skip
-    ax.set_title("operator success: share of children better than their parent")
-    ax.set_xlabel("generation")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    if d["operators"]:
-        ax.legend(fontsize=7)
-    ax = axes[1]
-    gens = list(d["diversity"])
-    ax.plot(gens, [d["diversity"][g]["unique_share"] for g in gens], "-o", ms=3, label="distinct keys / evaluated")
-    if any("mean_entropy" in d["diversity"][g] for g in gens):
-        ax2 = ax.twinx()
-        ax2.plot(gens, [d["diversity"][g].get("mean_entropy", math.nan) for g in gens], "-s", ms=3, color="tab:orange",
-                 label="mean gene entropy (bits)")  # fmt: skip
-        ax2.set_ylabel("mean gene entropy (bits)")
-        ax2.legend(loc="lower right", fontsize=7)
-    ax.set_ylim(0, 1.05)
-    ax.set_title("population diversity")
-    ax.set_xlabel("generation")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=7)
-    ax = axes[2]
-    nodes = {n["key"]: n for n in d["genealogy"]}
-    for n in d["genealogy"]:
-        for p in n["parents"]:
-            if p in nodes and nodes[p]["fitness"] is not None and n["fitness"] is not None:
-                ax.plot([nodes[p]["generation"], n["generation"]], [nodes[p]["fitness"], n["fitness"]], "-", color="gray", lw=0.8)
-    pts = [n for n in d["genealogy"] if n["fitness"] is not None]
-    ax.scatter([n["generation"] for n in pts], [n["fitness"] for n in pts], s=18, zorder=3,
-               c=["tab:red" if n["key"] == d["best"] else "tab:blue" for n in pts])  # fmt: skip
-    ax.set_title(f"genealogy of the best ({len(d['genealogy'])} genomes; red: the best)")
-    ax.set_xlabel("generation")
-    ax.set_ylabel(d["objective"]["metric"])
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig = _diagnostics_figure(d)
     try:
         fig.savefig(out, dpi=110)
     except OSError as exc:
@@ -231,3 +211,96 @@ def _plot_diagnostics(folder: RunFolder, exp: Any, space: Any, out: str | Path |
     finally:
         plt.close(fig)
     return out
+
+
+def genealogy_title(n: int) -> str:
+    """The genealogy panel's title for a line of ``n`` genomes (the best and its ancestors)."""
+    if n == 0:
+        return "genealogy of the best genome: no successful evaluation"
+    if n == 1:
+        return "genealogy of the best genome (red): an initial sample, no ancestors"
+    return f"genealogy of the best genome (red) and its {plural(n - 1, 'ancestor')}"
+
+
+def _operator_label(name: str, op: dict[str, Any]) -> str:
+    if op["children"]:
+        label = f"{name}: {op['better']} of {plural(op['children'], 'child', 'children')} better ({op['rate']:.0%})"
+    else:
+        label = f"{name}: no child"
+    faults = op.get("faults")
+    if faults:  # from the journal's per-operator fault counts (see _operator_stats)
+        label += f"; failed {faults['failures']} of {plural(faults['calls'], 'call')}"
+    return label
+
+
+def _diagnostics_figure(d: dict[str, Any]) -> Any:
+    """The three panels of ``plots/diagnostics.png`` for :func:`diagnose`'s numbers, on one generation axis."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    gens_all = sorted({*d["diversity"], *(g for op in d["operators"].values() for g in op["per_generation"]),
+                       *(n["generation"] for n in d["genealogy"])})  # fmt: skip
+    fig, axes = plt.subplots(3, 1, figsize=(10, 11), layout="constrained")
+    legend = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "fontsize": 7, "frameon": False, "borderaxespad": 0}
+
+    # operator success: one style per operator; points of one generation side by side, not on top of each other
+    ax = axes[0]
+    names = list(d["operators"])
+    styles = line_styles(len(names))
+    width = 0.24 if len(names) > 1 else 0.0
+    for i, (name, style) in enumerate(zip(names, styles)):
+        op = d["operators"][name]
+        gens = list(op["per_generation"])
+        shift = (i / (len(names) - 1) - 0.5) * width if len(names) > 1 else 0.0
+        ax.plot([g + shift for g in gens], [op["per_generation"][g]["rate"] for g in gens], ms=5, lw=1.3,
+                alpha=0.9, label=_operator_label(name, op), **style)  # fmt: skip
+    ax.set_title("operator success per generation")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("share of children better\nthan their parent")
+    ax.set_ylim(-0.04, 1.04)
+    if names:
+        ax.legend(**legend)
+    else:
+        ax.text(0.5, 0.5, "no child of a mutation or crossover in this run", ha="center", va="center",
+                transform=ax.transAxes, color="gray")  # fmt: skip
+
+    # diversity: distinct genomes (left axis) and mean gene entropy (right axis), one legend
+    ax = axes[1]
+    gens = list(d["diversity"])
+    handles = ax.plot(gens, [d["diversity"][g]["unique_share"] for g in gens], "-o", ms=4, color="tab:blue",
+                      label="distinct genomes / evaluated (left)")  # fmt: skip
+    if any("mean_entropy" in d["diversity"][g] for g in gens):
+        ax2 = ax.twinx()
+        handles += ax2.plot(gens, [d["diversity"][g].get("mean_entropy", math.nan) for g in gens], "--s", ms=4,
+                            color="tab:orange", label="mean gene entropy, bits (right)")  # fmt: skip
+        ax2.set_ylabel("mean gene entropy (bits)")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("population diversity per generation")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("share of distinct genomes")
+    right = len(handles) > 1  # the right axis's tick labels and label come first
+    ax.legend(handles=handles, **{**legend, "bbox_to_anchor": (1.14, 1.0) if right else legend["bbox_to_anchor"]})
+
+    # genealogy: parent -> child edges, the ancestors in blue, the best in red
+    ax = axes[2]
+    nodes = {n["key"]: n for n in d["genealogy"]}
+    for n in d["genealogy"]:
+        for p in n["parents"]:
+            if p in nodes and nodes[p]["fitness"] is not None and n["fitness"] is not None:
+                ax.plot([nodes[p]["generation"], n["generation"]], [nodes[p]["fitness"], n["fitness"]], "-", color="gray", lw=0.8)
+    pts = [n for n in d["genealogy"] if n["fitness"] is not None]
+    ax.scatter([n["generation"] for n in pts], [n["fitness"] for n in pts], s=22, zorder=3,
+               c=["tab:red" if n["key"] == d["best"] else "tab:blue" for n in pts])  # fmt: skip
+    ax.set_title(genealogy_title(len(d["genealogy"])))
+    ax.set_xlabel("generation")
+    ax.set_ylabel(f"{d['objective']['metric']} ({'higher' if d['objective']['direction'] == 'max' else 'lower'} is better)")
+    if pts:
+        marks = [Line2D([], [], ls="", marker="o", color="tab:red", label="the best genome")]
+        if len(pts) > 1:
+            marks += [Line2D([], [], ls="", marker="o", color="tab:blue", label="an ancestor"),
+                      Line2D([], [], color="gray", lw=0.8, label="parent to child")]  # fmt: skip
+        ax.legend(handles=marks, **legend)
+    for ax in axes:
+        integer_axis(ax, gens_all)
+        ax.grid(alpha=0.3)
+    return fig

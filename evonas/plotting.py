@@ -4,6 +4,10 @@
 mean and worst of the population per generation, the min-max spread shaded,
 and the best so far. With several objectives it also draws the Pareto front, the fronts
 over generations and the hypervolume (:mod:`evonas.plotting_pareto`).
+
+Every plot is meant to be read at a glance: generations (and evaluations) are counted in whole numbers on
+their axes (:func:`integer_axis`), every axis says what it shows, and curves that share a plot differ in
+colour, line style and marker both (:func:`line_styles`), so eight operators stay apart in print and in grey.
 """
 
 from __future__ import annotations
@@ -14,7 +18,43 @@ from typing import Any, Sequence
 
 from evonas.runfolder import RunFolder, RunFolderError
 
-__all__ = ["plot_run", "plot_all", "plot_fitness", "plot_benchmark"]
+__all__ = ["plot_run", "plot_all", "plot_fitness", "plot_benchmark", "integer_axis", "line_styles", "plural"]
+
+#: markers and dash patterns of :func:`line_styles`, in the order they are handed out
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+_DASHES = ("-", "--", "-.", ":")
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``"1 genome"``, ``"3 genomes"`` (``many``: the plural where it is not ``word + "s"``)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def integer_axis(ax: Any, values: Sequence[float], which: str = "x") -> None:
+    """Ticks at whole numbers only on ``ax``'s ``which`` axis (generations, evaluations), and limits that show
+    ``values`` with half a step (or 4% of the range) to spare: one generation gets one tick, not 0.96 ... 1.04."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    axis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if finite:
+        lo, hi = min(finite), max(finite)
+        margin = max(0.5, 0.04 * (hi - lo))
+        (ax.set_xlim if which == "x" else ax.set_ylim)(lo - margin, hi + margin)
+
+
+def line_styles(n: int) -> list[dict[str, Any]]:
+    """``n`` keyword sets for ``ax.plot`` (``color``, ``linestyle``, ``marker``): up to ten curves differ pairwise
+    in colour and in marker (twelve markers), and neighbours in line style too (four dash patterns), so eight
+    operators are told apart even where their lines lie on top of each other or the page is grey."""
+    import matplotlib
+
+    colors = matplotlib.colormaps["tab10" if n <= 10 else "tab20"].colors
+    return [
+        {"color": colors[i % len(colors)], "marker": _MARKERS[i % len(_MARKERS)], "linestyle": _DASHES[i % len(_DASHES)]}
+        for i in range(n)
+    ]
 
 
 def _objectives(exp: Any) -> list[dict[str, str]]:
@@ -51,14 +91,15 @@ def plot_fitness(rows: list[dict[str, Any]], objectives: list[dict[str, str]], o
         hi, lo, avg = _series(rows, f"{m}_max"), _series(rows, f"{m}_min"), _series(rows, f"{m}_avg")
         best, worst = (hi, lo) if maximise else (lo, hi)
         ax.fill_between(gens, lo, hi, alpha=0.2, color="tab:blue", label="population spread")
-        ax.plot(gens, best, "-o", color="tab:blue", ms=3, label="best")
-        ax.plot(gens, avg, "--", color="tab:orange", label="mean")
-        ax.plot(gens, worst, ":", color="tab:gray", label="worst")
         so_far = _series(rows, f"{m}_best_so_far")
-        if any(math.isfinite(v) for v in so_far):
-            ax.plot(gens, so_far, "-", color="tab:green", lw=1.2, label="best so far")
+        if any(math.isfinite(v) for v in so_far):  # wide and pale, under the population's best it often equals
+            ax.plot(gens, so_far, "-", color="tab:green", lw=4, alpha=0.45, label="best so far", zorder=2)
+        ax.plot(gens, best, "-o", color="tab:blue", ms=3, label="best of the population", zorder=3)
+        ax.plot(gens, avg, "--", color="tab:orange", label="mean", zorder=3)
+        ax.plot(gens, worst, ":", color="tab:gray", label="worst", zorder=3)
         ax.set_xlabel("generation")
-        ax.set_ylabel(f"{m} ({'max' if maximise else 'min'})")
+        ax.set_ylabel(f"{m} ({'higher' if maximise else 'lower'} is better)")
+        integer_axis(ax, gens)
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right" if maximise else "upper right", fontsize=8)
     if title:
@@ -146,6 +187,7 @@ def plot_benchmark(data: dict[str, Any], out: str | Path) -> Path:
         label = f"{pub['method']}, published: {pub['mean']:.2f}"
         ax.axhline(pub["mean"], color=colors.get(key, "gray"), ls=styles[i % len(styles)], lw=1.2, label=label)
     ax.set_ylim(floor - 0.4, data["optimum"] + 0.2)
+    integer_axis(ax, [1, budget])
     ax.set_xlim(1, budget)
     ax.set_xlabel("evaluations")
     ax.set_ylabel("test accuracy (%) of the best architecture so far")

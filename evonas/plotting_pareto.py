@@ -55,7 +55,10 @@ def plot_pareto(run_dir: Path, objectives: list[dict[str, str]], rows: list[dict
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from matplotlib.ticker import MaxNLocator
+
     from evonas.pareto import nondominated
+    from evonas.plotting import integer_axis
 
     weights = [1.0 if o.get("direction", "max") == "max" else -1.0 for o in objectives]
     folder = RunFolder(run_dir)
@@ -103,7 +106,9 @@ def plot_pareto(run_dir: Path, objectives: list[dict[str, str]], rows: list[dict
         ax.step([p[1] for p in f], [p[0] for p in f], where="post" if weights[1] < 0 else "pre", color=color, lw=0.8, alpha=0.8)
         ax.scatter([p[1] for p in f], [p[0] for p in f], s=14, color=color, zorder=3)
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(gens[0], gens[-1] if gens[-1] > gens[0] else gens[0] + 1))
-    fig.colorbar(sm, ax=ax, label="generation")
+    bar = fig.colorbar(sm, ax=ax, label="generation")
+    bar.locator = MaxNLocator(integer=True)  # whole generations on the colour bar too
+    bar.update_ticks()
     axes(ax)
     ax.set_title("Pareto front after each generation")
     files.append(_save(fig, folder.inside("plots/pareto_fronts.png")))
@@ -113,6 +118,8 @@ def plot_pareto(run_dir: Path, objectives: list[dict[str, str]], rows: list[dict
     ax.plot([g for g, _ in hv], [v for _, v in hv], "-o", ms=3, color="tab:blue")
     ax.set_xlabel("generation")
     ax.set_ylabel("hypervolume of the front")
+    ax.set_title("hypervolume of the Pareto front after each generation")
+    integer_axis(ax, [g for g, _ in hv])
     ax.grid(alpha=0.3)
     files.append(_save(fig, folder.inside("plots/hypervolume.png")))
     return files

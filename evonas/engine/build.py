@@ -42,6 +42,8 @@ __all__ = [
     "resolve_path",
     "evaluation_seed",
     "plugin_paths",
+    "resolved_experiment",
+    "resolved_params",
 ]
 
 
@@ -389,3 +391,137 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
             src, "strategy.params.fidelity", f"fitness '{exp.fitness.name}' always evaluates in full (no lower fidelity)"
         )
     return built
+
+
+# -- the resolved experiment (config.yaml) ----------------------------------------------------------------
+
+#: parameters a component's signature declares that the run itself fills in, so they are never written out
+#: (the local backend's ``log`` is the run folder's ``native.log``: ``make_backend`` sets it only when absent)
+_SET_BY_THE_RUN = {"backend": frozenset({"log"})}
+_NOT_PLAIN = object()
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as YAML-safe plain data (tuples as lists), else ``_NOT_PLAIN``."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else _NOT_PLAIN
+    if isinstance(value, (list, tuple)):
+        out = [_plain(v) for v in value]
+        return _NOT_PLAIN if any(v is _NOT_PLAIN for v in out) else out
+    if isinstance(value, dict):
+        items = {k: _plain(v) for k, v in value.items()}
+        ok = all(isinstance(k, str) for k in items) and all(v is not _NOT_PLAIN for v in items.values())
+        return items if ok else _NOT_PLAIN
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return _NOT_PLAIN
+
+
+def resolved_params(target: Any, params: Any, skip: Any = ()) -> dict[str, Any]:
+    """``params`` with every parameter ``target``'s signature declares a default for filled in, in signature order.
+
+    The same signature the config checker (:func:`evonas.params.check_params`) reads: named parameters the
+    experiment may set (not the internal ``seed``, ``ctx``, ``individuals``, ``k`` ...) whose default is plain
+    data the checker accepts again. Given values win; parameters without a default, or named in ``skip``, are
+    left as given. Example: ``resolved_params(DATASETS.get("digits"), {"val_fraction": 0.1})`` ->
+    ``{"val_fraction": 0.1, "test_fraction": 0.2}``.
+    """
+    import inspect
+    import typing
+
+    from evonas.params import _INTERNAL_PARAMS, _matches
+
+    given = dict(params or {})
+    func = target.__init__ if isinstance(target, type) else target
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return given
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # unresolvable annotations: defaults are still filled, unchecked
+        hints = {}
+    out: dict[str, Any] = {}
+    for name, p in sig.parameters.items():
+        if name == "self" or name in _INTERNAL_PARAMS or name in skip:
+            continue
+        if p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
+            continue
+        if name in given:
+            out[name] = given[name]
+            continue
+        if p.default is p.empty:
+            continue
+        value = _plain(p.default)
+        if value is _NOT_PLAIN:
+            continue
+        hint = hints.get(name)
+        try:
+            if hint is not None and not _matches(value, hint):
+                continue
+        except Exception:  # an annotation the checker cannot read: it does not check it either
+            pass
+        out[name] = value
+    out.update({k: v for k, v in given.items() if k not in out})  # **kwargs parameters, as given
+    return out
+
+
+def _registry_name(registry: Any, op: Any) -> str:
+    """The name ``op``'s class is registered under (its ``name``, unless it was registered under another)."""
+    try:
+        if op.name in registry and registry.get(op.name) is type(op):
+            return op.name
+    except RegistryError:
+        pass
+    return next((n for n, cls in registry.items() if cls is type(op)), op.name)
+
+
+def resolved_experiment(built: Built) -> dict[str, Any]:
+    """The experiment exactly as the run uses it, as plain data: what ``config.yaml`` holds.
+
+    :meth:`Experiment.to_dict` with every default filled in: the space's parameters as the space was built with
+    them (its declaration file merged with the experiment's), each component's parameters completed from the same
+    signatures the config checker reads (the dataset's ``val_fraction`` / ``test_fraction`` included when the
+    fitness loads one; the split and the strategy are seeded with the top-level ``seed``), and the mutations and
+    crossovers actually used with their probabilities (the space's defaults, each with ``prob`` 1.0, when the
+    experiment named none). ``parse_experiment`` of the result builds an experiment that asks the same genomes in
+    the same order; resolving that again gives the same mapping.
+
+    Example::
+
+        built = build(load_experiment("experiments/quickstart.yaml"))
+        resolved_experiment(built)["dataset"]   # {'name': 'digits', 'params': {'val_fraction': 0.2, 'test_fraction': 0.2}}
+    """
+    from evonas.engine.backends import BACKENDS
+
+    exp = built.experiment
+    out = exp.to_dict()
+
+    def fill(key: str, target: Any, params: Any) -> None:
+        out[key]["params"] = resolved_params(target, params, _SET_BY_THE_RUN.get(key, ()))
+
+    space_params = _plain(dict(built.space.params))
+    if space_params is not _NOT_PLAIN:
+        out["space"]["params"] = space_params
+    if built.dataset is not None:
+        fill("dataset", DATASETS.get(exp.dataset.name), exp.dataset.params)
+    fill("fitness", FITNESSES.get(exp.fitness.name), exp.fitness.params)
+    fill("strategy", built.strategy_cls, exp.strategy.params)
+    fill("selection", SELECTIONS.get(exp.selection.name), exp.selection.params)
+    fill("backend", BACKENDS.get(exp.backend.name), exp.backend.params)
+
+    def operators(specs: Any, used: Any, registry: Any) -> list[dict[str, Any]]:
+        if specs:  # as the experiment names them (an operator with prob 0 is listed and never picked)
+            return [{"name": s.name, "prob": s.prob, "params": resolved_params(registry.get(s.name), s.params)}
+                    for s in specs]  # fmt: skip
+        return [{"name": _registry_name(registry, op), "prob": float(p), "params": resolved_params(type(op), {})}
+                for op, p in used]  # fmt: skip
+
+    out["mutations"] = operators(exp.mutations, built.variation.mutations, MUTATIONS)
+    out["crossovers"] = operators(exp.crossovers, built.variation.crossovers, CROSSOVERS)
+    for key in ("dataset", "fitness", "strategy", "selection", "backend"):
+        params = _plain(out[key]["params"])
+        out[key]["params"] = params if params is not _NOT_PLAIN else dict(getattr(exp, key).params)
+    return out

@@ -2,7 +2,8 @@
 
 ``logbook.csv`` / ``logbook.json`` (DEAP Logbook, one row per generation),
 ``best.json``, ``hall_of_fame.json``, ``population.json``, and with several objectives
-``pareto_front.json`` (the non-dominated full evaluations of the journal).
+``pareto_front.json`` (the non-dominated full evaluations of the journal); ``config.yaml``, the resolved
+experiment (:func:`write_config`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from evonas.engine.journal import Journal, ranked
 from evonas.spaces.base import SearchSpace
 from evonas.strategies.base import Strategy
 
-__all__ = ["atomic_write", "write_yaml", "write_json", "write_results", "read_logbook"]
+__all__ = ["atomic_write", "write_yaml", "write_json", "write_config", "write_results", "read_logbook"]
 
 
 def atomic_write(path: str | Path, text: str) -> None:
@@ -66,6 +67,33 @@ def write_json(path: str | Path, data: Any) -> None:
 
 def write_yaml(path: str | Path, data: Any) -> None:
     atomic_write(path, yaml.safe_dump(_clean(data), sort_keys=False))
+
+
+class _ConfigDumper(yaml.SafeDumper):
+    """Block style for mappings (one parameter a line), flow style for lists of plain values (``[16, 32, 48]``)."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> Any:
+    flat = all(v is None or isinstance(v, (bool, int, float, str)) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
+
+
+_ConfigDumper.add_representer(list, _represent_list)
+
+#: the lines above the resolved experiment in ``config.yaml``
+CONFIG_HEADER = """\
+# The resolved experiment of this run: every component's parameters with their defaults filled in,
+# the mutations and crossovers it uses with their probabilities, the dataset's split fractions.
+# `seed` seeds the strategy, the dataset's split and each evaluation (with the genome's key).
+# `evonas resume` reads this file back.
+"""
+
+
+def write_config(path: str | Path, resolved: Any) -> None:
+    """Write ``config.yaml``: :data:`CONFIG_HEADER`, then ``resolved`` (see
+    :func:`evonas.engine.build.resolved_experiment`) as YAML, keys in their order."""
+    text = yaml.dump(_clean(resolved), Dumper=_ConfigDumper, sort_keys=False, allow_unicode=True, width=100)
+    atomic_write(path, CONFIG_HEADER + text)
 
 
 def _individual(ind: Any, space: SearchSpace, journal_rows: dict[str, Any]) -> dict[str, Any]:
