@@ -47,6 +47,13 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
             f"{summary.violated} evaluations broke a limit after training"
         )
     lines.append(f"run       {summary.run_dir}/  (best.json, journal.sqlite, logbook.csv, plots/)")
+    from evonas.engine.status import fault_lines
+
+    faults = fault_lines(getattr(summary, "operator_faults", None) or [])
+    if faults:  # last: what the user must fix is what they read first
+        lines.append("faults    " + "\n          ".join(faults))
+        lines.append("          (each failed call's child was made by another operator; check yours with "
+                     "evonas.testing.check_mutation / check_crossover; strict: true stops at the first fault)")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -185,7 +192,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _execute(fn: Any, run_dir: Path, objectives: Sequence[Any], folder_error: type) -> int:
     from evonas.engine.replay import ResumeMismatch
-    from evonas.engine.runner import RunInterrupted
+    from evonas.engine.runner import RunCrashed, RunInterrupted
 
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -199,7 +206,19 @@ def _execute(fn: Any, run_dir: Path, objectives: Sequence[Any], folder_error: ty
         return 1
     except folder_error as exc:
         return _fail(str(exc))
+    except RunCrashed as exc:  # what finished is journalled, the state says crashed; one line, no traceback
+        import os
+
+        if os.environ.get("EVONAS_DEBUG"):
+            raise
+        print(f"evonas: the run crashed: {exc.error}; what finished is in the journal; resume with: evonas resume "
+              f"{run_dir} (EVONAS_DEBUG=1 shows the traceback)", file=sys.stderr)  # fmt: skip
+        return 1
     except RunInterrupted as exc:
+        if getattr(exc.summary, "fault", None):  # strict: true: the first operator fault stops the run, in one line
+            print(f"evonas: strict: {exc.summary.fault}; the run stopped (what finished is in the journal); fix the "
+                  f"operator, then resume with: evonas resume {run_dir}", file=sys.stderr)  # fmt: skip
+            return 1
         print(_summary(exc.summary, objectives))
         if exc.summary.stopped:
             print(f"evonas: stopped ({exc.summary.stopped}); what finished is in the journal; "

@@ -108,6 +108,8 @@ class Experiment:
     timeout: float | None = None
     backend: Component = dataclasses.field(default_factory=lambda: Component("local", {}))
     cache: bool = True
+    #: the first fault of a variation operator (it raised, or gave no valid genome) stops the run
+    strict: bool = False
     source: str | None = None
     #: hard limits on metrics (see :mod:`evonas.constraints`)
     constraints: tuple[Constraint, ...] = ()
@@ -142,6 +144,7 @@ class Experiment:
             "timeout": self.timeout,
             "backend": comp(self.backend),
             "cache": self.cache,
+            "strict": self.strict,
             **({"constraints": [str(c) for c in self.constraints]} if self.constraints else {}),
         }
 
@@ -168,6 +171,8 @@ TOP_LEVEL_KEYS = {
     "timeout": "seconds one evaluation may take",
     "backend": "where evaluations run {name: local | ray, params}",
     "cache": "reuse evaluations done in earlier runs (true or false)",
+    "strict": "stop at the first fault of a mutation or crossover operator (true or false; default false: the "
+    "child is made by another operator and the fault is counted and reported)",
     "constraints": "a list of limits such as 'params <= 100000'",
 }
 
@@ -448,6 +453,9 @@ def parse_experiment(raw: Any, source: str | None = None) -> Experiment:
     cache = raw.get("cache", True)
     if not isinstance(cache, bool):
         raise ConfigError(source, "cache", f"expected true or false, got {_kind(cache)}")
+    strict = raw.get("strict", False)
+    if not isinstance(strict, bool):
+        raise ConfigError(source, "strict", f"expected true or false, got {_kind(strict)}")
     try:
         constraints = parse_constraints(raw.get("constraints"))
     except ValueError as exc:
@@ -473,6 +481,7 @@ def parse_experiment(raw: Any, source: str | None = None) -> Experiment:
         timeout=timeout,
         backend=backend,
         cache=cache,
+        strict=strict,
         source=source,
         constraints=constraints,
     )

@@ -14,6 +14,7 @@ and ``clone`` registered, so a DEAP user can call
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import random
 from typing import Any, Callable, Sequence
@@ -21,6 +22,7 @@ from typing import Any, Callable, Sequence
 from deap import base, tools
 
 from evonas.operators import CROSSOVERS, MUTATIONS, Crossover, Mutation
+from evonas.operators.base import child_problem, describe_error
 from evonas.registry import Registry
 from evonas.spaces.base import Genome, SearchSpace
 
@@ -28,6 +30,8 @@ __all__ = [
     "Fitness",
     "Individual",
     "Variation",
+    "OperatorStats",
+    "OperatorFault",
     "SELECTIONS",
     "select",
     "make_toolbox",
@@ -109,20 +113,57 @@ class Individual:
         return f"Individual({self.key}, fitness={fit})"
 
 
+class OperatorFault(RuntimeError):
+    """A variation operator raised or gave no valid child while faults are fatal (``strict: true``)."""
+
+
+@dataclasses.dataclass
+class OperatorStats:
+    """How one operator fared in a run: calls, the calls that raised or gave no valid child, the first error."""
+
+    kind: str  # "mutation" | "crossover"
+    name: str
+    calls: int = 0
+    failures: int = 0
+    #: ``ValueError: boom at my_ops.py:12``, or ``returned an invalid genome: <why>``
+    first_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def line(self) -> str:
+        """``mutation 'my_op' failed 7 of 21 calls (first: ValueError: boom at my_ops.py:12)``."""
+        return f"{self.kind} '{self.name}' failed {self.failures} of {self.calls} calls (first: {self.first_error})"
+
+
 class Variation:
-    """Applies the experiment's operators: one picked per child, with probability proportional to ``prob``."""
+    """Applies the experiment's operators: one picked per child, with probability proportional to ``prob``.
+
+    An operator that raises, or gives something that is not a valid genome of the space, does not end the
+    run: that child is made by another of the operators (drawn among those not yet tried for it, by
+    ``prob``), and when every one has failed for it the parent is kept (``mutate``) or both parents are
+    (``crossover``), named ``none``. Each fault is counted per operator in :attr:`stats` (calls, failures,
+    the first error). ``strict``: the first fault raises :class:`OperatorFault` instead.
+    """
 
     def __init__(
         self,
         space: SearchSpace,
         mutations: Sequence[tuple[Mutation, float]],
         crossovers: Sequence[tuple[Crossover, float]] = (),
+        *,
+        strict: bool = False,
     ) -> None:
         self.space = space
         self.mutations = [(m, p) for m, p in mutations if p > 0]
         self.crossovers = [(c, p) for c, p in crossovers if p > 0]
         if not self.mutations:
             raise ValueError(f"no mutation operator for space '{space.name}'")
+        self.strict = strict
+        #: per operator (kind, name): calls, failures, first error, in the order the operators were first called
+        self.stats: dict[tuple[str, str], OperatorStats] = {}
+        #: faults so far, all operators together
+        self.faults = 0
 
     @classmethod
     def default(cls, space: SearchSpace) -> "Variation":
@@ -131,28 +172,81 @@ class Variation:
         cxs = [(CROSSOVERS.get(n)(), 1.0) for n in CROSSOVERS if CROSSOVERS.get(n).applies_to(space)]
         return cls(space, muts, cxs)
 
+    def fresh(self, *, strict: bool | None = None) -> "Variation":
+        """The same operators with counts at zero (one per run: a run's counts are its own)."""
+        clone = copy.copy(self)
+        clone.stats, clone.faults = {}, 0
+        if strict is not None:
+            clone.strict = strict
+        return clone
+
+    def operator_stats(self) -> list[dict[str, Any]]:
+        """Every operator called so far: ``{kind, name, calls, failures, first_error}``."""
+        return [s.to_dict() for s in self.stats.values()]
+
     @staticmethod
     def _pick(ops: Sequence[tuple[Any, float]], rng: random.Random) -> Any:
         if len(ops) == 1:
             return ops[0][0]
         return rng.choices([o for o, _ in ops], weights=[p for _, p in ops], k=1)[0]
 
+    def _apply(self, kind: str, op: Any, call: Callable[[], Any], check: Callable[[Any], str | None]) -> tuple[Any, bool]:
+        """``(call(), True)``, or ``(None, False)`` when it raised or ``check`` found its answer wanting (counted)."""
+        stats = self.stats.get((kind, op.name))
+        if stats is None:
+            stats = self.stats[(kind, op.name)] = OperatorStats(kind, op.name)
+        stats.calls += 1
+        try:
+            out = call()
+            problem = check(out)
+        except Exception as exc:  # the operator's bug: this child is made another way
+            problem = describe_error(exc)
+        if problem is None:
+            return out, True
+        stats.failures += 1
+        self.faults += 1
+        if stats.first_error is None:
+            stats.first_error = problem
+        if self.strict:
+            raise OperatorFault(f"{kind} '{op.name}' {_as_clause(problem)}")
+        return None, False
+
     def mutate(self, genome: Genome, *, rng: random.Random) -> tuple[Genome, str]:
-        """A mutated child and the operator's name."""
-        op = self._pick(self.mutations, rng)
-        return op(genome, space=self.space, rng=rng), op.name
+        """A mutated child and the name of the operator that made it (``none``: every operator failed, the parent)."""
+        ops = self.mutations
+        while ops:
+            op = self._pick(ops, rng)
+            child, ok = self._apply("mutation", op, lambda: op(genome, space=self.space, rng=rng),
+                                    lambda c: child_problem(c, self.space))  # fmt: skip
+            if ok:
+                return child, op.name
+            ops = [(o, p) for o, p in ops if o is not op]
+        return genome, "none"
 
     def crossover(self, a: Genome, b: Genome, *, rng: random.Random) -> tuple[Genome, Genome, str]:
-        """Two children and the operator's name; falls back to copies when no crossover is configured."""
-        if not self.crossovers:
-            return a, b, "none"
-        op = self._pick(self.crossovers, rng)
-        c1, c2 = op(a, b, space=self.space, rng=rng)
-        return c1, c2, op.name
+        """Two children and the operator's name; the parents (``none``) when no crossover is configured or all failed."""
+        ops = self.crossovers
+        while ops:
+            op = self._pick(ops, rng)
+            pair, ok = self._apply("crossover", op, lambda: op(a, b, space=self.space, rng=rng), self._pair_problem)
+            if ok:
+                return pair[0], pair[1], op.name
+            ops = [(o, p) for o, p in ops if o is not op]
+        return a, b, "none"
+
+    def _pair_problem(self, pair: Any) -> str | None:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            return "returned None, not a pair of genomes" if pair is None else f"returned a {type(pair).__name__}, not a pair of genomes"
+        return child_problem(pair[0], self.space) or child_problem(pair[1], self.space)
 
     @property
     def can_cross(self) -> bool:
         return bool(self.crossovers)
+
+
+def _as_clause(problem: str) -> str:
+    """``returned None`` as it is; ``ValueError: boom at x.py:3`` as ``raised ValueError: boom at x.py:3``."""
+    return problem if problem.startswith("returned ") else f"raised {problem}"
 
 
 #: selection functions with DEAP's signature ``sel(individuals, k, **params)``.

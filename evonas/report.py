@@ -3,7 +3,8 @@
 Everything is inside the file (plots as embedded PNG data, no fonts, styles or scripts fetched
 from anywhere), so it opens offline and can be mailed: the configuration, every plot of the run
 (drawn first if missing), the best genomes as a table, the decoded best network's layers (type,
-output shape, parameters), timings per worker, and the failures grouped by reason.
+output shape, parameters), timings per worker, the failures grouped by reason, and the faulty operators
+(those that raised or gave no valid genome).
 
 Example::
 
@@ -183,6 +184,17 @@ def write_report(
     reasons = Counter((r.status, r.error or "") for r in failures)
     parts.append(_table(["status", "reason", "count"], [[s, e, n] for (s, e), n in reasons.most_common()])
                  if reasons else "<p>None.</p>")  # fmt: skip
+
+    parts.append("<h2>Faulty operators</h2>")
+    from evonas.engine.status import operator_faults
+
+    faults = operator_faults(folder)
+    rows = [[f["kind"], f["name"], f["failures"], f["calls"], f["first_error"] or "?"] for f in faults]
+    parts.append(
+        "<p>Calls of these operators raised or gave no valid genome; each such child was made by another operator.</p>"
+        + _table(["kind", "operator", "failed calls", "calls", "first error"], rows)
+        if rows else "<p>None: every call of a mutation or crossover operator gave a valid genome.</p>"
+    )  # fmt: skip
 
     parts.append("<h2>Configuration</h2>")
     parts.append(f"<pre>{html.escape(yaml.safe_dump(config, sort_keys=False))}</pre>")

@@ -15,7 +15,7 @@ from evonas.engine.build import Built, evaluation_seed
 from evonas.engine.journal import Journal, Record
 from evonas.engine.replay import ReplayBackend
 from evonas.engine.status import LiveStatus
-from evonas.evolution import Individual
+from evonas.evolution import Individual, Variation
 from evonas.strategies.base import Candidate, Strategy
 
 __all__ = ["Loop", "judge"]
@@ -67,6 +67,15 @@ class Loop:
         # told each fresh result's trial once it is in the journal (a cache stores it only then: a failed
         # cache write never loses a training); None: the backend wants no word
         self._journalled: Callable[[int], None] | None = None
+        # the strategy's operators with this run's own fault counts (strict: true makes the first fault fatal)
+        self.variation: Variation | None = None
+        ctx = getattr(strategy, "ctx", None)
+        if isinstance(getattr(ctx, "variation", None), Variation):
+            ctx.variation = self.variation = ctx.variation.fresh(strict=bool(getattr(self.exp, "strict", False)))
+        self._faults_seen = 0
+        self._warned: set[tuple[str, str]] = set()
+        #: True while the loop answers from the journal (a resume's replay); counts then are not yet the run's
+        self.replaying = False
 
     # -- the loop -----------------------------------------------------------------------
     def budget_left(self) -> bool:
@@ -77,6 +86,7 @@ class Loop:
     def drive(self, start_backend: Callable[[], Backend], replay: ReplayBackend | None) -> None:
         """Run the loop: over ``replay`` while it has recorded results, then over ``start_backend()``."""
         backend: Backend | None = replay
+        self.replaying = replay is not None
         # Results one wait() returned are told one per pass, with an ask in between, exactly as a replay
         # (one recorded result per pass) will tell them: steady-state strategies then resume exactly.
         arrived: deque[JobResult] = deque()
@@ -86,6 +96,7 @@ class Loop:
                     for job in reversed(replay.in_flight()):
                         self.queue.appendleft((job.trial, self.inflight.pop(job.trial)))
                     replay = None
+                    self.replaying = False
                 if not self.queue and not self.inflight and (self.strategy.is_done() or not self.budget_left()):
                     return
                 backend = start_backend()
@@ -95,6 +106,7 @@ class Loop:
             need = backend.free_slots() - len(self.queue) - len(arrived)
             if need > 0 and not self.strategy.is_done() and self.budget_left():
                 cands = self.strategy.ask(need)
+                self._warn_faults()
                 for c in cands:
                     self._dispatch(c)
                 if not cands and not self.inflight and not self.queue:
@@ -122,6 +134,27 @@ class Loop:
                     arrived.extend(backend.wait())
             if arrived:
                 self._finish(arrived.popleft())
+
+    def operator_stats(self) -> list[dict[str, Any]]:
+        """Each operator's calls, failures and first error so far in this run (empty: no variation of its own)."""
+        return self.variation.operator_stats() if self.variation is not None else []
+
+    def _warn_faults(self) -> None:
+        """One line on stderr the first time each operator fails (the run goes on; the summary counts them)."""
+        if self.variation is None or self.variation.faults == self._faults_seen:
+            return
+        self._faults_seen = self.variation.faults
+        for (kind, name), stats in self.variation.stats.items():
+            if stats.failures and (kind, name) not in self._warned:
+                self._warned.add((kind, name))
+                self._say(f"evonas: {kind} '{name}' failed ({stats.first_error}); its children are made by another "
+                          "operator and the run goes on (the summary counts its faults; strict: true stops instead)")  # fmt: skip
+
+    def _say(self, line: str) -> None:
+        if self._bar is not None:
+            self._bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
     def _dispatch(self, cand: Candidate) -> None:
         slot = cand.slot

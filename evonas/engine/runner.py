@@ -26,11 +26,12 @@ from evonas.config import ConfigError, Experiment, parse_experiment
 from evonas.engine import outputs
 from evonas.engine.backends import Backend, EvalContext, make_backend
 from evonas.engine.cache import CachedBackend, EvaluationCache, problem_fingerprint
-from evonas.engine.status import LiveStatus
+from evonas.engine.status import LiveStatus, operator_faults
 from evonas.engine.loop import Loop as _Loop
 from evonas.engine.build import Built, build
 from evonas.engine.journal import JOURNAL_NAME, Journal, JournalError, Record
-from evonas.engine.replay import ReplayBackend
+from evonas.engine.replay import ReplayBackend, ResumeMismatch
+from evonas.evolution import OperatorFault
 from evonas.runfolder import LOCK_NAME, RunFolder, RunFolderError, RunLock, foreign_entries, resolve_plugins
 from evonas.strategies.base import Strategy
 
@@ -39,6 +40,7 @@ __all__ = [
     "RunSummary",
     "RunFolderError",
     "RunInterrupted",
+    "RunCrashed",
     "SearchResult",
     "search",
     "default_run_dir",
@@ -75,6 +77,10 @@ class RunSummary:
     safe_mode: int = 0
     #: the most frequent reasons of the failed evaluations, with their counts
     failure_reasons: list[tuple[str | None, int]] = dataclasses.field(default_factory=list)
+    #: operators that raised or gave no valid child: ``{kind, name, calls, failures, first_error}``, most failures first
+    operator_faults: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: the operator fault that stopped the run (``strict: true``), in one line
+    fault: str | None = None
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -83,6 +89,15 @@ class RunInterrupted(KeyboardInterrupt):
     def __init__(self, summary: RunSummary) -> None:
         super().__init__()
         self.summary = summary
+
+
+class RunCrashed(RuntimeError):
+    """An exception escaped the run's loop (a bug in a plug-in strategy, selection, ...): what finished is in the
+    journal, whose ``live`` entry says ``crashed`` with ``error``; the original exception is ``__cause__``."""
+
+    def __init__(self, run_dir: Path, error: str) -> None:
+        super().__init__(error)
+        self.run_dir, self.error = run_dir, error
 
 
 def default_run_dir(experiment: Experiment) -> Path:
@@ -253,7 +268,8 @@ class Run:
         journal = Journal(self.run_dir / JOURNAL_NAME)
         strategy = built.make_strategy()
         loop = _Loop(self, built, strategy, journal)
-        loop.live = LiveStatus(journal, backend=exp.backend.name, expected=strategy.expected_evaluations())
+        loop.live = LiveStatus(journal, backend=exp.backend.name, expected=strategy.expected_evaluations(),
+                               operators=loop.operator_stats)  # fmt: skip
         backends: list[Backend] = []
 
         def real_backend() -> Backend:
@@ -267,24 +283,49 @@ class Run:
             backends.append(backend)
             return backend
 
-        interrupted, stopped = False, None
+        interrupted, stopped, fault = False, None, None
+        # how the loop ended when it did not return: ("crashed" | "stopped", the error); "finished" only if it returned
+        ended: tuple[str, str] | None = None
+        finished = False
         shutdown = _DeferSignals()
         try:
             replayer = ReplayBackend(replay, journal.get_meta("slots", []), exp.strategy.name) if replay else None
             loop.drive(real_backend, replayer)
+            finished = True
         except KeyboardInterrupt:
             interrupted = True
+        except OperatorFault as exc:  # strict: true: the first operator fault stops the run, what finished is kept
+            interrupted, stopped = True, f"strict: {exc}"
+            fault = str(exc)
         except (OSError, sqlite3.OperationalError) as exc:  # a full disk, a vanished folder: stop, keep what is committed
             interrupted, stopped = True, f"{type(exc).__name__}: {exc}"
+        except ResumeMismatch as exc:  # the resume refused to go on: nothing new was done
+            ended = ("stopped", " ".join(str(exc).split()))
+            raise
+        except Exception as exc:  # a bug in a plug-in strategy or selection, ...: recorded as crashed, then raised
+            from evonas.operators.base import describe_error
+
+            ended = ("crashed", describe_error(exc, limit=300))
+            raise RunCrashed(self.run_dir, ended[1]) from exc
         finally:
             shutdown.start()  # from here to best.json, a second Ctrl-C (or SIGTERM, SIGHUP) waits
             loop.close_progress()
             for backend in backends:
                 backend.close()
+            if stopped or interrupted:
+                state, error = ("stopped" if stopped else "interrupted"), stopped
+            elif finished:
+                state, error = "finished", None
+            else:  # an exception (or a SystemExit) left the loop: never "finished"
+                state, error = ended or ("crashed", None)
             try:
-                loop.live.finish("stopped" if stopped else "interrupted" if interrupted else "finished", loop.duplicates)
+                loop.live.finish(state, loop.duplicates, error=error,
+                                 operators=None if loop.replaying else loop.operator_stats())  # fmt: skip
             except (OSError, sqlite3.OperationalError):
                 pass
+            if ended is not None or not (finished or interrupted):
+                shutdown.stop()
+                journal.close()
         try:
             best = outputs.write_results(self.run_dir, exp, built.space, strategy, journal)
         except (OSError, sqlite3.OperationalError) as exc:  # a full disk: what is committed stays; say why it stopped
@@ -306,6 +347,8 @@ class Run:
             violated=journal.count("violated"),
             safe_mode=journal.count_safe_mode(),
             failure_reasons=journal.failure_reasons(),
+            operator_faults=operator_faults(journal),
+            fault=fault,
         )
         journal.close()
         if shutdown.stop() and not interrupted:  # a signal during the final writes: they are done; say it was stopped
@@ -331,7 +374,7 @@ def _meta_or_none(folder: RunFolder, name: str) -> Any:
 
 
 #: the clean ends of a run, as its journal's ``live`` entry records them
-_CLOSED = ("finished", "interrupted", "stopped")
+_CLOSED = ("finished", "interrupted", "stopped", "crashed")
 
 
 def check_resumable(folder: RunFolder) -> None:

@@ -22,11 +22,14 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from evonas.engine.journal import Journal, failure_reasons
 
-__all__ = ["LiveStatus", "read_status", "format_status", "StatusError"]
+__all__ = ["LiveStatus", "read_status", "format_status", "StatusError", "operator_faults", "fault_lines", "OPERATORS_META"]
+
+#: the journal's ``meta`` entry with each variation operator's calls, failures and first error
+OPERATORS_META = "operators"
 
 
 class StatusError(RuntimeError):
@@ -39,8 +42,14 @@ class LiveStatus:
     #: seconds between writes while the run waits for results (workers' states change without one)
     refresh = 5.0
 
-    def __init__(self, journal: Journal, *, backend: str, expected: int | None, every: float = 0.5) -> None:
+    def __init__(
+        self, journal: Journal, *, backend: str, expected: int | None, every: float = 0.5,
+        operators: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> None:  # fmt: skip
         self.journal, self.every = journal, every
+        #: gives the operators' counts (written to the ``operators`` meta entry whenever they changed)
+        self.operators = operators
+        self._operators_written: list[dict[str, Any]] | None = None
         self.entry: dict[str, Any] = {
             "pid": os.getpid(), "host": socket.gethostname(), "started_at": time.time(), "state": "running",
             "backend": backend, "expected": expected, "slots": 0, "workers": [], "repeats": 0, "restarts": 0,
@@ -60,11 +69,27 @@ class LiveStatus:
             restarts=getattr(backend, "restarts", 0),
         )  # fmt: skip
         self.journal.set_meta("live", self.entry)
+        if self.operators is not None:
+            self._write_operators(self.operators())
 
-    def finish(self, state: str, repeats: int) -> None:
-        """Record how the run ended: ``finished``, ``interrupted`` or ``stopped``."""
+    def _write_operators(self, stats: list[dict[str, Any]]) -> None:
+        if stats != self._operators_written:
+            self.journal.set_meta(OPERATORS_META, stats)
+            self._operators_written = [dict(s) for s in stats]
+
+    def finish(
+        self, state: str, repeats: int, *, error: str | None = None, operators: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Record how the run ended: ``finished``, ``interrupted``, ``stopped`` or ``crashed`` (with ``error``, the
+        last error, if any); ``operators``: the operators' final counts (``None``: keep what is written)."""
         self.entry.update(state=state, updated_at=time.time(), repeats=repeats, workers=[])
+        if error:
+            self.entry["error"] = error
+        else:
+            self.entry.pop("error", None)
         self.journal.set_meta("live", self.entry)
+        if operators is not None:
+            self._write_operators(operators)
 
 
 def _alive(pid: int, host: str) -> bool | None:
@@ -106,6 +131,8 @@ def _clean_live(live: Any) -> dict[str, Any]:
     for k in ("state", "backend", "host"):
         if isinstance(live.get(k), str):
             out[k] = live[k]
+    if isinstance(live.get("error"), str) and live["error"].strip():
+        out["error"] = _one_line(live["error"], 300)
     workers = []
     for w in live.get("workers") or [] if isinstance(live.get("workers"), list) else []:
         if isinstance(w, dict):
@@ -116,6 +143,76 @@ def _clean_live(live: Any) -> dict[str, Any]:
             })  # fmt: skip
     out["workers"] = workers
     return out
+
+
+def _one_line(text: str, limit: int) -> str:
+    """``text`` on one line of printable characters, at most ``limit`` long (a damaged folder prints no escapes)."""
+    text = "".join(c if c.isprintable() else " " for c in text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _clean_operators(value: Any) -> list[dict[str, Any]]:
+    """The ``operators`` meta entry with only well-formed rows (a damaged one reads as absent)."""
+    out = []
+    for entry in value if isinstance(value, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        calls, failures = _count(entry.get("calls")), _count(entry.get("failures"))
+        if calls is None or failures is None:
+            continue
+        first = entry.get("first_error")
+        out.append({
+            "kind": entry.get("kind") if entry.get("kind") in ("mutation", "crossover") else "operator",
+            "name": _one_line(entry["name"], 100), "calls": calls, "failures": failures,
+            "first_error": _one_line(first, 300) if isinstance(first, str) else None,
+        })  # fmt: skip
+    return out
+
+
+def operator_faults(source: Any, *, every: bool = False) -> list[dict[str, Any]]:
+    """The run's variation operators that raised or gave no valid child, most failures first.
+
+    Each is ``{"kind": "mutation" | "crossover", "name", "calls", "failures", "first_error"}``, where
+    ``first_error`` reads ``ValueError: boom at my_ops.py:12`` or ``returned an invalid genome: <why>``;
+    ``every``: every operator the run called, faulty or not (their calls, for a plot). ``source``: a run folder
+    (path or :class:`~evonas.runfolder.RunFolder`), an open :class:`Journal`, a connection to a journal, or the
+    journal's ``meta`` as a dict. A folder without the entry (an older run, or no operator called yet) gives
+    ``[]``; a damaged entry too. Reading it imports no plug-in.
+
+    Example::
+
+        for f in operator_faults("runs/quickstart"):
+            print(f"{f['name']}: {f['failures']} of {f['calls']} calls failed; first {f['first_error']}")
+    """
+    value: Any = None
+    try:
+        if isinstance(source, dict):
+            value = source.get(OPERATORS_META)
+        elif isinstance(source, Journal):
+            value = source.get_meta(OPERATORS_META)
+        elif isinstance(source, sqlite3.Connection):
+            row = source.execute("SELECT value FROM meta WHERE name = ?", (OPERATORS_META,)).fetchone()
+            value = json.loads(row[0]) if row else None
+        else:
+            from evonas.runfolder import RunFolder
+
+            folder = source if isinstance(source, RunFolder) else RunFolder(source)
+            value = folder.meta().get(OPERATORS_META)
+    except (sqlite3.DatabaseError, TypeError, ValueError, RecursionError, RuntimeError):  # damaged: as absent
+        value = None
+    rows = _clean_operators(value)
+    if not every:
+        rows = [r for r in rows if r["failures"]]
+    return sorted(rows, key=lambda r: -r["failures"])
+
+
+def fault_lines(faults: list[dict[str, Any]]) -> list[str]:
+    """One line per faulty operator: ``mutation 'my_op' failed 7 of 21 calls (first: ValueError: boom at my_ops.py:12)``."""
+    return [
+        f"{f['kind']} '{f['name']}' failed {f['failures']} of {f['calls']} calls (first: {f['first_error'] or '?'})"
+        for f in faults if f.get("failures")
+    ]  # fmt: skip
 
 
 def _objectives(config: Any) -> list[dict[str, str]]:
@@ -194,8 +291,10 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
     done = sum(counts.values()) - infeasible
     state = live.get("state", "unknown")
     alive = _alive(live["pid"], live.get("host", "")) if "pid" in live else None
-    if state == "running" and alive is False:
+    if state == "running" and alive is False:  # killed (SIGKILL, out of memory) or died before it could say so
         state = "stopped (its process is gone)"
+    elif state not in ("running", "finished", "interrupted", "stopped", "crashed", "unknown"):
+        state = "unknown"  # a damaged entry: never shown as what it claims
     rate = None
     stamps = [float(t) for t in recent if _real(t)]
     if len(stamps) >= 2 and stamps[0] > stamps[-1]:
@@ -209,6 +308,7 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
         "objective": objectives[0],
         "evaluations": done, "ok": counts.get("ok", 0), "failed": counts.get("failed", 0), "expected": expected,
         "infeasible": infeasible, "violated": counts.get("violated", 0),
+        "error": live.get("error"), "operator_faults": operator_faults(meta),
         "rate_per_s": rate, "eta_s": eta, "best": best, "errors": [[e if e is None else str(e), n] for e, n in errors], "safe_mode": int(safe or 0),
         "per_worker": {str(w): {"evaluations": int(n), "failed": int(f or 0), "busy_s": float(s or 0)} for w, n, f, s in by_worker},
     }  # fmt: skip
@@ -281,6 +381,13 @@ def format_status(st: dict[str, Any]) -> str:
         lines.append(f"  ... and {len(others) - 8} more workers")
     if st["errors"]:
         lines.append("failures  " + "\n          ".join(f"{n}x {e}" for e, n in st["errors"]))
+    faults = fault_lines(st.get("operator_faults") or [])
+    if faults:
+        lines.append("faults    " + "\n          ".join(faults))
+    if st.get("error") and st["state"] != "running":
+        lines.append(f"error     {st['error']}")
+    if st["state"] in ("crashed", "stopped", "interrupted", "stopped (its process is gone)"):
+        lines.append(f"resume    evonas resume {st['run_dir']}")
     if live.get("updated_at") and st["state"] == "running":
         lines.append(f"updated   {_duration(now - live['updated_at'])} ago")
     return "\n".join(lines)

@@ -20,17 +20,110 @@ Example, a plugin module named in an experiment file as ``plugins: [my_ops]``::
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import random
+import sys
+import sysconfig
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
 
 from evonas.registry import Registry
 from evonas.spaces.base import Genome, SearchSpace
 
-__all__ = ["Operator", "Mutation", "Crossover", "MUTATIONS", "CROSSOVERS", "MAX_TRIES"]
+__all__ = [
+    "Operator", "Mutation", "Crossover", "MUTATIONS", "CROSSOVERS", "MAX_TRIES", "InvalidChild", "child_problem",
+    "describe_error",
+]  # fmt: skip
 
 #: attempts an operator gets to produce a valid, changed child before the parent is returned.
 MAX_TRIES = 10
+
+
+class InvalidChild(ValueError):
+    """An operator gave no valid child: it returned ``None``, a dict, or only genomes the space refuses.
+
+    The message says which, in the words :func:`evonas.testing.check_mutation` and a run's summary use
+    (``returned None``, ``returned a dict, not a genome``, ``returned an invalid genome: <why>``).
+    """
+
+
+def _what(value: Any) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, Mapping):
+        return "a dict"
+    name = type(value).__name__
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+
+
+def child_problem(child: Any, space: SearchSpace) -> str | None:
+    """Why ``child`` is not a valid genome of ``space`` (``None`` if it is), as an operator's fault reads.
+
+    ``returned None`` / ``returned a dict, not a genome`` / ``returned an invalid genome: <the space's reason>``.
+    """
+    try:
+        space.validate(child)
+        return None
+    except Exception as exc:  # InvalidGenome, or a validate that chokes on what it was given
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+    if child is None:
+        return "returned None"
+    if isinstance(child, Mapping) or not dataclasses.is_dataclass(child) or isinstance(child, type):
+        return f"returned {_what(child)}, not a genome"
+    return f"returned an invalid genome: {reason}"
+
+
+def _not_a_genome(child: Any) -> bool:
+    return child is None or isinstance(child, Mapping) or not dataclasses.is_dataclass(child) or isinstance(child, type)
+
+
+def _library_dirs() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the standard library's folders, installed packages' folders): their files are not a plug-in's own."""
+    paths = sysconfig.get_paths()
+    std = {os.path.realpath(paths[k]) for k in ("stdlib", "platstdlib") if paths.get(k)}
+    site = {os.path.realpath(paths[k]) for k in ("purelib", "platlib") if paths.get(k)}
+    site.update(os.path.realpath(e) for e in sys.path if e.endswith(("site-packages", "dist-packages")))
+    return tuple(sorted(std)), tuple(sorted(site))
+
+
+def _under(path: str, dirs: Any) -> bool:
+    return any(path == d or path.startswith(d + os.sep) for d in dirs)
+
+
+def describe_error(exc: BaseException, limit: int = 200) -> str:
+    """One line for an exception an operator (or other plug-in code) raised: its type, message and the line of
+    the plug-in's own file that raised (``ValueError: boom at my_ops.py:12``).
+
+    That line is the innermost traceback frame whose file lies outside evonas, the standard library and
+    installed packages; failing that (a plug-in installed as a package), the innermost in an installed package
+    other than evonas; else no line. An :class:`InvalidChild` is its message alone.
+    """
+    message = " ".join(str(exc).split())
+    if len(message) > limit:
+        message = message[: limit - 3] + "..."
+    if isinstance(exc, InvalidChild):
+        return message
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    evonas_dir = os.path.realpath(Path(__file__).resolve().parents[1])
+    std, site = _library_dirs()
+    own, installed = None, None
+    tb = exc.__traceback__
+    while tb is not None:  # outermost to innermost: the last match is the innermost
+        filename, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
+        tb = tb.tb_next
+        if filename.startswith("<"):  # <frozen ...>, <string>
+            continue
+        path = os.path.realpath(filename)
+        if _under(path, (evonas_dir,)):
+            continue
+        if _under(path, site):
+            installed = (filename, line)
+        elif not _under(path, std):
+            own = (filename, line)
+    where = own or installed
+    return f"{text} at {os.path.basename(where[0])}:{where[1]}" if where else text
 
 
 class Operator(ABC):
@@ -56,15 +149,30 @@ class Mutation(Operator):
     """``child = mutation(parent, space=space, rng=rng)``: a valid genome, preferably different."""
 
     def __call__(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
+        """A valid child, else ``genome`` when every try gave it back unchanged.
+
+        Raises :class:`InvalidChild` at once when ``_mutate`` returns something that is no genome (``None``, a
+        dict), and after :data:`MAX_TRIES` tries that all gave genomes the space refuses.
+        """
+        invalid = None
         for _ in range(MAX_TRIES):
             child = self._mutate(genome, space=space, rng=rng)
-            if child != genome and space.is_valid(child):
+            if child == genome:
+                invalid = ""  # a valid (unchanged) answer: the parent is returned if nothing better comes
+                continue
+            problem = child_problem(child, space)
+            if problem is None:
                 return child
+            if _not_a_genome(child):
+                raise InvalidChild(problem)
+            invalid = problem if invalid is None else invalid
+        if invalid:
+            raise InvalidChild(invalid)
         return genome
 
     @abstractmethod
     def _mutate(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
-        """Return a new genome; may be invalid (the caller retries), must not modify ``genome``."""
+        """Return a new genome; may be invalid now and then (the caller retries), must not modify ``genome``."""
 
 
 class Crossover(Operator):
@@ -73,11 +181,21 @@ class Crossover(Operator):
     def __call__(
         self, a: Genome, b: Genome, *, space: SearchSpace, rng: random.Random
     ) -> tuple[Genome, Genome]:
+        """Two valid children; raises :class:`InvalidChild` at once for an answer that is not two genomes, and
+        after :data:`MAX_TRIES` tries that all gave a genome the space refuses."""
+        invalid = None
         for _ in range(MAX_TRIES):
-            c1, c2 = self._crossover(a, b, space=space, rng=rng)
-            if space.is_valid(c1) and space.is_valid(c2):
-                return c1, c2
-        return a, b
+            pair = self._crossover(a, b, space=space, rng=rng)
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise InvalidChild(f"returned {_what(pair)}, not a pair of genomes")
+            problems = [child_problem(c, space) for c in pair]
+            if problems == [None, None]:
+                return pair[0], pair[1]
+            for c, problem in zip(pair, problems):
+                if problem is not None and _not_a_genome(c):
+                    raise InvalidChild(problem)
+            invalid = invalid or next(p for p in problems if p is not None)
+        raise InvalidChild(invalid or "returned no valid pair of genomes")
 
     @abstractmethod
     def _crossover(

@@ -1,0 +1,280 @@
+"""Plug-in faults are loud, never fatal, never silent; a run's state is told truthfully (issue 15, parts 1 and 2).
+
+A mutation operator that raises, or returns something that is not a valid genome, does not end the run: the
+child is made by another operator and the fault is counted per operator (calls, failures, the first error with
+the plug-in's own line) in the summary, ``evonas status``, the report and the journal. ``strict: true`` stops
+at the first fault in one line, and the run resumes once the operator is fixed. ``evonas status`` says
+``finished`` only of a run that wrote its end: a killed run and a crashed one say so.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import PLUGINS, toy_experiment
+from evonas.cli import main
+from evonas.config import ConfigError, load_experiment, parse_experiment
+from evonas.engine.runner import Run, RunInterrupted
+from evonas.engine.status import format_status, operator_faults, read_status
+from evonas.evolution import SELECTIONS, OperatorFault, Variation
+from evonas.operators import CROSSOVERS, MUTATIONS, Crossover
+from evonas.spaces import make_space
+from evonas.testing import check_crossover, check_mutation
+
+BOOM_LINE = next(i for i, line in enumerate((PLUGINS / "faulty_ops.py").read_text().splitlines(), 1) if 'raise ValueError("boom")' in line)
+BOOM = f"ValueError: boom at faulty_ops.py:{BOOM_LINE}"
+INVALID = "returned an invalid genome: nb201: edge 1<-0 has op 'conv_7x7', not in the op set"
+
+
+@pytest.fixture(autouse=True)
+def _plugins_of_this_file():
+    """The faulty operators are registered for this file's tests only: a registered operator that applies to
+    nb201 joins every run that names no mutations (``Variation.default``), so other tests must not see them."""
+    import faulty_ops  # noqa: F401  (tests/plugins, on sys.path by conftest)
+
+    yield
+    for name in ("every_third", "bad_width", "returns_none", "returns_dict"):
+        MUTATIONS._items.pop(name, None)
+    SELECTIONS._items.pop("explode", None)
+    sys.modules.pop("faulty_ops", None)
+    sys.modules.pop("crashing_selection", None)
+
+
+def faulty_experiment(**changes) -> dict:
+    exp = toy_experiment(
+        plugins=["faulty_ops"],
+        mutations=[{"name": "every_third", "prob": 0.5}, {"name": "bad_width", "prob": 0.5}],
+        cache=False,
+    )
+    exp.update(changes)
+    return exp
+
+
+def journal_rows(run_dir: Path) -> list[tuple]:
+    with sqlite3.connect(run_dir / "journal.sqlite") as db:
+        return db.execute("SELECT trial, key, origin, status FROM evaluations ORDER BY trial").fetchall()
+
+
+@pytest.fixture
+def fixed_ops(monkeypatch: pytest.MonkeyPatch):
+    def fix() -> None:
+        monkeypatch.setenv("EVONAS_TEST_OPS_FIXED", "1")
+
+    monkeypatch.delenv("EVONAS_TEST_OPS_FIXED", raising=False)
+    return fix
+
+
+def test_faulty_operators_do_not_end_the_run_and_are_reported(write_experiment, tmp_path: Path, capsys, fixed_ops) -> None:
+    """Done when: one plug-in raises on every third call, one always returns an invalid genome: exit 0 with best.json,
+    the last lines name both with their failure counts and first errors, no traceback."""
+    out = tmp_path / "run"
+    assert main(["run", str(write_experiment(faulty_experiment())), "--out", str(out), "--quiet"]) == 0
+    cap = capsys.readouterr()
+    assert "Traceback" not in cap.out + cap.err
+    assert (out / "best.json").is_file()
+    lines = cap.out.strip().splitlines()
+    tail = "\n".join(lines[-3:])
+    found = {m.group(1): (int(m.group(2)), int(m.group(3)), m.group(4))
+             for m in re.finditer(r"mutation '(\w+)' failed (\d+) of (\d+) calls \(first: (.*)\)", tail)}  # fmt: skip
+    assert set(found) == {"every_third", "bad_width"}, cap.out
+    failed, calls, first = found["every_third"]
+    assert first == BOOM and 0 < failed < calls and failed >= calls // 3 - 1, found
+    failed, calls, first = found["bad_width"]
+    assert first.startswith(INVALID) and failed == calls > 0, found
+    assert lines[-3].startswith("faults    mutation '")
+    # one warning line per faulty operator while the run went on
+    warnings = [line for line in cap.err.splitlines() if line.startswith("evonas: mutation '")]
+    assert len(warnings) == 2 and all("the run goes on" in w for w in warnings), cap.err
+
+    # the journal keeps the counts: the same in `evonas status`, its JSON and the reader the diagnostics use
+    faults = {f["name"]: f for f in operator_faults(out)}
+    assert {n: (f["failures"], f["calls"]) for n, f in faults.items()} == {n: v[:2] for n, v in found.items()}
+    assert main(["status", str(out)]) == 0
+    status = capsys.readouterr().out
+    assert ": finished," in status.splitlines()[0]
+    assert f"mutation 'every_third' failed {found['every_third'][0]} of {found['every_third'][1]} calls (first: {BOOM})" in status
+    assert "mutation 'bad_width' failed" in status
+    # children of the always-invalid operator were made another way: none of the journal's rows claims it
+    origins = {origin for _, _, origin, _ in journal_rows(out)}
+    assert "mutation:bad_width" not in origins and "mutation:every_third" in origins
+
+    # the report has a section
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "<h2>Faulty operators</h2>" in page and "every_third" in page and "bad_width" in page
+    assert "boom at faulty_ops.py" in page
+
+
+def test_none_and_dict_are_faults_too(write_experiment, tmp_path: Path, capsys) -> None:
+    exp = faulty_experiment(mutations=[{"name": "returns_none", "prob": 1}, {"name": "returns_dict", "prob": 1},
+                                       {"name": "nb201_change_edge", "prob": 1}])  # fmt: skip
+    out = tmp_path / "run"
+    assert main(["run", str(write_experiment(exp)), "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"mutation 'returns_none' failed (\d+) of \1 calls \(first: returned None\)", text), text
+    assert re.search(r"mutation 'returns_dict' failed (\d+) of \1 calls \(first: returned a dict, not a genome\)", text), text
+    assert "nb201_change_edge" not in text.split("faults")[1]  # the healthy one is not a faulty operator
+
+
+def test_strict_stops_in_one_line_and_resumes_after_the_fix(write_experiment, tmp_path: Path, capsys, fixed_ops) -> None:
+    cfg = write_experiment(faulty_experiment(strict=True))
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 1
+    cap = capsys.readouterr()
+    assert cap.out == ""
+    err = cap.err.strip().splitlines()
+    assert len(err) == 1, cap.err
+    assert re.match(r"evonas: strict: mutation '(every_third|bad_width)' (raised ValueError: boom|returned an invalid genome)", err[0])
+    assert f"evonas resume {out}" in err[0]
+    done = journal_rows(out)
+    assert len(done) == 8  # the first generation (sampled) is journalled; the fault came in the second's asks
+    st = read_status(out)
+    assert st["state"] == "stopped" and "finished" not in format_status(st)
+    assert st["error"].startswith("strict: mutation '")
+
+    fixed_ops()
+    assert main(["resume", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "faults" not in text and (out / "best.json").is_file()
+    assert read_status(out)["state"] == "finished"
+    # exactly the run that the fixed operators make from the start
+    reference = tmp_path / "reference"
+    assert main(["run", str(cfg), "--out", str(reference), "--quiet"]) == 0
+    capsys.readouterr()
+    assert journal_rows(out) == journal_rows(reference)
+    assert json.loads((out / "best.json").read_text()) == json.loads((reference / "best.json").read_text())
+
+
+def test_resume_rebuilds_the_fault_counts_exactly(write_experiment, tmp_path: Path, fixed_ops) -> None:
+    cfg = write_experiment(faulty_experiment(strategy={"name": "ga", "params": {"population_size": 8, "generations": 4}}))
+    reference = tmp_path / "reference"
+    Run(load_experiment(cfg), reference, progress=False).execute()
+    expected = operator_faults(reference, every=True)
+    assert {f["name"] for f in expected if f["failures"]} == {"every_third", "bad_width"}
+
+    seen = []
+
+    def stop(rec) -> None:
+        seen.append(rec)
+        if len(seen) == 13:  # in the middle of the second generation
+            raise KeyboardInterrupt
+
+    out = tmp_path / "cut"
+    with pytest.raises(RunInterrupted) as info:
+        Run(load_experiment(cfg), out, progress=False, on_result=stop).execute()
+    assert 0 < sum(f["failures"] for f in info.value.summary.operator_faults)
+    assert read_status(out)["state"] == "interrupted"
+    summary = Run.resume(out, progress=False).continue_run()
+    assert journal_rows(out) == journal_rows(reference)
+    assert operator_faults(out, every=True) == expected
+    assert summary.operator_faults == operator_faults(reference)
+
+
+def test_variation_makes_the_child_another_way() -> None:
+    space = make_space("nb201", {"C": 4, "N": 1})
+    good, bad = MUTATIONS.get("nb201_change_edge")(), MUTATIONS.get("bad_width")()
+    var = Variation(space, [(bad, 1.0), (good, 1.0)])
+    rng = random.Random(0)
+    for _ in range(30):
+        parent = space.sample(rng=rng)
+        child, name = var.mutate(parent, rng=rng)
+        assert name == "nb201_change_edge" and space.is_valid(child) and child != parent
+    stats = {s["name"]: s for s in var.operator_stats()}
+    assert stats["bad_width"]["failures"] == stats["bad_width"]["calls"] > 0
+    assert stats["nb201_change_edge"]["failures"] == 0 and stats["nb201_change_edge"]["calls"] == 30
+    # no operator left: the parent is kept, named "none"
+    alone = Variation(space, [(bad, 1.0)])
+    parent = space.sample(rng=rng)
+    assert alone.mutate(parent, rng=rng) == (parent, "none")
+    # strict: the first fault raises, in one line naming the operator and the error
+    with pytest.raises(OperatorFault, match=r"^mutation 'bad_width' returned an invalid genome: nb201: edge"):
+        alone.fresh(strict=True).mutate(parent, rng=rng)
+    assert alone.fresh().operator_stats() == []
+
+
+def test_check_mutation_says_what_was_wrong() -> None:
+    space = make_space("nb201", {"C": 4, "N": 1})
+    with pytest.raises(AssertionError, match=re.escape(f"every_third raised {BOOM} in 16 of 50 calls")):
+        check_mutation(MUTATIONS.get("every_third")(), space, n=50)
+    with pytest.raises(AssertionError, match=re.escape(f"bad_width {INVALID}") + r".* in 50 of 50 calls"):
+        check_mutation(MUTATIONS.get("bad_width")(), space, n=50)
+    with pytest.raises(AssertionError, match=r"^returns_none returned None in 50 of 50 calls$"):
+        check_mutation(MUTATIONS.get("returns_none")(), space, n=50)
+    with pytest.raises(AssertionError, match=r"^returns_dict returned a dict, not a genome in 50 of 50 calls$"):
+        check_mutation(MUTATIONS.get("returns_dict")(), space, n=50)
+    check_mutation(MUTATIONS.get("nb201_change_edge")(), space, n=50)
+    check_crossover(CROSSOVERS.get("nb201_uniform")(), space, n=50)
+
+    class Forgetful(Crossover):
+        name = "forgetful"
+
+        def _crossover(self, a, b, *, space, rng):
+            return None
+
+    with pytest.raises(AssertionError, match=r"^forgetful returned None, not a pair of genomes in 20 of 20 calls$"):
+        check_crossover(Forgetful(), space, n=20)
+
+
+def test_strict_is_an_experiment_key(write_experiment) -> None:
+    exp = load_experiment(write_experiment(faulty_experiment(strict=True)))
+    assert exp.strict is True and exp.to_dict()["strict"] is True
+    assert load_experiment(write_experiment(toy_experiment(), "plain")).to_dict()["strict"] is False
+    with pytest.raises(ConfigError, match="strict: expected true or false"):
+        parse_experiment(toy_experiment(strict="yes"))
+
+
+def test_a_crashed_run_says_crashed_not_finished(write_experiment, tmp_path: Path, capsys) -> None:
+    """An exception escaping the loop (a plug-in selection's bug): one line, exit 1, status says crashed and why."""
+    exp = toy_experiment(plugins=["crashing_selection"], selection={"name": "explode"}, cache=False,
+                         mutations=[{"name": "nb201_change_edge", "prob": 1}])  # fmt: skip
+    out = tmp_path / "run"
+    assert main(["run", str(write_experiment(exp)), "--out", str(out), "--quiet"]) == 1
+    cap = capsys.readouterr()
+    assert "Traceback" not in cap.err and len(cap.err.strip().splitlines()) == 1, cap.err
+    assert "the run crashed: ZeroDivisionError: selection exploded at crashing_selection.py:" in cap.err
+    assert f"resume with: evonas resume {out}" in cap.err
+    st = read_status(out)
+    assert st["state"] == "crashed" and st["error"].startswith("ZeroDivisionError: selection exploded at crashing_selection.py:")
+    text = format_status(st)
+    assert "finished" not in text and "error     ZeroDivisionError: selection exploded" in text
+    assert len(journal_rows(out)) == 16  # what finished is journalled
+    # the journal was closed: resume goes as far as the bug again, and says so again
+    assert main(["resume", str(out), "--quiet"]) == 1
+    assert "the run crashed: ZeroDivisionError" in capsys.readouterr().err
+    assert read_status(out)["state"] == "crashed"
+
+
+def test_a_killed_run_is_not_finished_and_its_faults_are_kept(write_experiment, tmp_path: Path) -> None:
+    exp = faulty_experiment(fitness={"name": "toy", "params": {"sleep": 0.05}},
+                            strategy={"name": "ga", "params": {"population_size": 8, "generations": 30}})  # fmt: skip
+    cfg = write_experiment(exp)
+    out = tmp_path / "run"
+    env = {**__import__("os").environ, "PYTHONPATH": str(PLUGINS)}
+    env.pop("EVONAS_TEST_OPS_FIXED", None)
+    proc = subprocess.Popen([sys.executable, "-m", "evonas", "run", str(cfg), "--out", str(out), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if (out / "journal.sqlite").exists() and len(journal_rows(out)) >= 12 and operator_faults(out):
+                break
+            time.sleep(0.05)
+        st = read_status(out)
+        assert st["state"] == "running", st
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    st = read_status(out)
+    assert st["state"] == "stopped (its process is gone)"
+    text = format_status(st)
+    assert "finished" not in text and "faults    mutation '" in text and f"evonas resume {out}" in text
