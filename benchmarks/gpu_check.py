@@ -323,7 +323,7 @@ def kill_and_resume(run_dir: Path, sets: list[str], extra: list[str], env: dict[
         finally:
             if proc.poll() is None:
                 _kill_group(proc)
-    resumed = evonas(["resume", str(run_dir), "--quiet"], env, deadline - time.monotonic(), run_dir.with_suffix(".resume.log"))
+    resumed = evonas(["resume", str(run_dir), "--quiet", "--plugins", "gpu_check"], env, deadline - time.monotonic(), run_dir.with_suffix(".resume.log"))
     out["resume"] = resumed
     stats = journal_stats(run_dir)
     out.update({k: stats.get(k) for k in ("evaluations", "ok", "failed", "best_val_acc", "errors")})
