@@ -338,8 +338,8 @@ def missing_plugins(config: dict[str, Any], imported: Sequence[str]) -> str:
     left = [p for p in named if p not in imported]
     if not left:
         return ""
-    return (f"; the run names the plug-ins {', '.join(left)}, which a reading command does not import: "
-            f"pass --plugins {' '.join(left)} if you trust them (or --trust)")  # fmt: skip
+    return (f"; the run names the plug-ins {', '.join(left)}, and evonas imports no code a run folder names unless "
+            f"asked: pass --plugins {' '.join(left)} if you trust them (or --trust)")  # fmt: skip
 
 
 # -- the lock of the one writer ------------------------------------------------------------------------------------
