@@ -153,15 +153,17 @@ def _diagnose(folder: RunFolder, exp: Any, space: Any, warn: bool = True) -> dic
 
 
 def _operator_stats(folder: RunFolder) -> list[dict[str, Any]]:
-    """How each operator fared, as :meth:`evonas.evolution.Variation.operator_stats` gives it:
+    """How each operator fared (:func:`evonas.engine.status.operator_faults`, from the journal's ``operators`` entry):
     ``[{"kind": "mutation", "name": ..., "calls": n, "failures": k, "first_error": "..."}, ...]``.
 
-    THE SPOT FOR THE JOURNAL'S PER-OPERATOR FAULT COUNTS (issue 15, part 1): return what their reader gives for
-    ``folder`` here. :func:`diagnose` then adds each operator that failed as ``operators["KIND:NAME"]["faults"]``
+    :func:`diagnose` adds each operator that failed as ``operators["KIND:NAME"]["faults"]``
     (``{"failures", "calls", "first_error"}``; an operator that never made a child gets an entry of its own) and
-    under ``"faults"``; the plot's legend adds ``failed k of n calls``. Until then: none.
+    under ``"faults"``; the plot's legend adds ``failed k of n calls``. A run without the entry (older, or no
+    operator called) gives none.
     """
-    return []
+    from evonas.engine.status import operator_faults
+
+    return operator_faults(folder)
 
 
 def _space(exp: Any) -> Any:

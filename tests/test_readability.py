@@ -27,6 +27,7 @@ from evonas.engine.build import build, resolved_experiment
 from evonas.engine.cache import problem_fingerprint
 from evonas.engine.outputs import CONFIG_HEADER, write_config
 from evonas.engine.runner import Run
+from evonas.plotting import plural
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
@@ -374,3 +375,35 @@ def test_resolved_config_keeps_the_cache_fingerprint_of_a_dataset_run(tmp_path: 
     built = build(load_experiment(tmp_path / "fp.yaml"))
     rebuilt = build(parse_experiment(resolved_experiment(built)))
     assert problem_fingerprint(rebuilt) == problem_fingerprint(built)
+
+
+@pytest.fixture
+def faulty_ops() -> Any:
+    """tests/plugins/faulty_ops.py's operators, registered for one test only: a registered operator that applies to
+    nb201 joins every run that names no mutations, so other tests must not see them."""
+    from evonas.operators import MUTATIONS
+
+    yield
+    for name in ("every_third", "bad_width", "returns_none", "returns_dict"):
+        MUTATIONS._items.pop(name, None)
+    sys.modules.pop("faulty_ops", None)
+
+
+def test_a_faulty_operator_is_in_the_diagnostics_of_its_run(tmp_path: Path, drawn: dict[str, Any], faulty_ops: Any) -> None:
+    from evonas.diagnostics import diagnose, plot_diagnostics
+
+    exp = toy_experiment(strategy={"name": "ga", "params": {"population_size": 8, "generations": 3}},
+                         mutations=[{"name": "every_third"}, {"name": "bad_width", "prob": 0.5}],
+                         plugins=["faulty_ops"])  # fmt: skip
+    run = _run(tmp_path, "faulty", exp)
+    d = diagnose(run, plugins=["faulty_ops"])
+    assert set(d["faults"]) == {"mutation:every_third", "mutation:bad_width"}
+    bad = d["faults"]["mutation:bad_width"]
+    assert bad["failures"] == bad["calls"] > 0 and "invalid genome" in bad["first_error"]
+    assert d["operators"]["mutation:bad_width"]["children"] == 0  # it never made a child, and is still listed
+    plot_diagnostics(run, plugins=["faulty_ops"])
+    texts = [t.get_text() for t in drawn["diagnostics.png"].axes[0].get_legend().get_texts()]
+    assert f"mutation:bad_width: no child; failed {bad['failures']} of {plural(bad['calls'], 'call')}" in texts
+    third = d["faults"]["mutation:every_third"]
+    assert any(t.startswith("mutation:every_third: ") and t.endswith(f"; failed {third['failures']} of {third['calls']} calls")
+               for t in texts)  # fmt: skip
