@@ -366,8 +366,6 @@ def test_operator_faults_have_a_place_in_the_diagnostics(toy_runs: dict[int, Pat
     assert any(t.startswith("mutation:nb201_change_edge: ") and t.endswith("; failed 3 of 9 calls") for t in texts)
 
 
-@pytest.mark.xfail(strict=True, reason="problem_fingerprint hashes the dataset params as given; with them resolved "
-                   "(cache.py: resolved_params(DATASETS.get(name), params)) this passes: then drop this mark")
 def test_resolved_config_keeps_the_cache_fingerprint_of_a_dataset_run(tmp_path: Path) -> None:
     exp = {"name": "fp", "seed": 1, "space": {"name": "mlp"}, "dataset": {"name": "synthetic", "params": {"shape": [6]}},
            "fitness": {"name": "train", "params": {"epochs": 1}}, "workers": 0}  # fmt: skip

@@ -72,12 +72,21 @@ def problem_fingerprint(built: Any) -> str:
         "evonas": __version__,
         "space": {"name": exp.space.name, "params": built.space.params},
         "fitness": {"name": exp.fitness.name, "settings": built.fitness.settings()},
-        "dataset": {"name": exp.dataset.name, "params": dict(exp.dataset.params), "split_seed": exp.seed}
+        # the dataset's parameters with their defaults filled in: the same problem whether a default is written out
+        # (a resumed run's resolved config.yaml) or left out
+        "dataset": {"name": exp.dataset.name, "params": _dataset_params(exp), "split_seed": exp.seed}
         if built.fitness.needs_dataset else None,
         "seed_policy": "sha256(run seed, genome key)",
     }  # fmt: skip
     text = json.dumps(problem, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _dataset_params(exp: Any) -> dict[str, Any]:
+    from evonas.datasets import DATASETS
+    from evonas.engine.build import resolved_params
+
+    return resolved_params(DATASETS.get(exp.dataset.name), exp.dataset.params)
 
 
 class EvaluationCache:

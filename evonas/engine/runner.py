@@ -28,7 +28,7 @@ from evonas.engine.backends import Backend, EvalContext, make_backend
 from evonas.engine.cache import CachedBackend, EvaluationCache, problem_fingerprint
 from evonas.engine.status import LiveStatus, operator_faults
 from evonas.engine.loop import Loop as _Loop
-from evonas.engine.build import Built, build
+from evonas.engine.build import Built, build, resolved_experiment
 from evonas.engine.journal import JOURNAL_NAME, Journal, JournalError, Record
 from evonas.engine.replay import ReplayBackend, ResumeMismatch
 from evonas.evolution import OperatorFault
@@ -162,13 +162,13 @@ class Run:
         try:
             if leftovers:
                 _clear_run_folder(self.run_dir)
-            self._create_journal()
+            self._create_journal(built)
         except BaseException:
             lock.release()
             raise
         return self._run(built, replay=[], discarded=0, lock=lock)
 
-    def _create_journal(self) -> None:
+    def _create_journal(self, built: Built) -> None:
         # The journal appears whole, with its copy of the experiment, or not at all.
         fresh = self.run_dir / f".{JOURNAL_NAME}.new"
         fresh.unlink(missing_ok=True)
@@ -177,7 +177,7 @@ class Run:
             if self.experiment.source:
                 journal.set_meta("experiment_file", str(Path(self.experiment.source).resolve()))
         os.replace(fresh, self.run_dir / JOURNAL_NAME)
-        outputs.write_yaml(self.run_dir / CONFIG_NAME, self.experiment.to_dict())
+        outputs.write_config(self.run_dir / CONFIG_NAME, resolved_experiment(built))
 
     @classmethod
     def resume(
@@ -237,7 +237,7 @@ class Run:
                 aside = _set_aside(self.run_dir)
                 if aside:
                     print(f"evonas: the journal was set aside as {aside}; the run starts over", file=sys.stderr)
-                self._create_journal()
+                self._create_journal(built)
                 return self._run(built, replay=[], discarded=0, lock=lock)
             try:
                 with Journal(self.run_dir / JOURNAL_NAME) as j:
@@ -248,7 +248,7 @@ class Run:
                 raise RunFolderError(str(exc)) from None
             if discarded:
                 print(f"evonas: {discarded} damaged journal rows set aside (table 'discarded'); they are redone", file=sys.stderr)
-            outputs.write_yaml(self.run_dir / CONFIG_NAME, self.experiment.to_dict())
+            outputs.write_config(self.run_dir / CONFIG_NAME, resolved_experiment(built))
         except BaseException:
             lock.release()
             raise
