@@ -70,23 +70,46 @@ class RunLocked(RunFolderError):
     """Another process writes to the run folder."""
 
 
+#: the files evonas writes in the folders of a run folder
+RUN_DIR_FILES = {
+    "plots": frozenset({"fitness.png", "diagnostics.png", "pareto_front.png", "pareto_fronts.png", "hypervolume.png"}),
+    "export": frozenset({"model.pt", "model.torchscript.pt", "model.onnx", "genome.json", "metrics.json"}),
+}
+
+
+def _is_temporary(name: str, ours: frozenset[str]) -> bool:
+    """A temporary file of :func:`evonas.engine.outputs.atomic_write` (``.NAME.<random>.tmp``) for one of ``ours``."""
+    import re  # tempfile.mkstemp's names: 8 characters of [a-z0-9_]
+
+    return any(re.fullmatch(rf"\.{re.escape(n)}\.[a-z0-9_]{{8}}\.tmp", name) for n in ours)
+
+
 def _is_ours(name: str) -> bool:
     """An entry evonas itself writes in a run folder (temporary files of atomic writes included)."""
     if name in RUN_FILES or name in RUN_DIRS:
         return True
-    # the journal being created, a damaged journal set aside by --restart, atomic_write's temporaries
-    return name.startswith((f".{JOURNAL_NAME}.new", f"{JOURNAL_NAME}.damaged-")) or (
-        name.startswith(".") and name.endswith(".tmp")
-    )
+    # the journal being created; atomic_write's temporaries (a journal set aside by --restart is the user's to keep)
+    return name.startswith(f".{JOURNAL_NAME}.new") or _is_temporary(name, RUN_FILES)
 
 
 def foreign_entries(path: str | Path) -> list[str]:
-    """The entries of folder ``path`` that evonas did not write (what ``--overwrite`` must never delete)."""
+    """The entries of folder ``path`` that evonas did not write, ``plots/`` and ``export/`` looked into (what
+    ``--overwrite`` must never delete)."""
     out = []
     for entry in sorted(os.listdir(path)):
         full = os.path.join(path, entry)
-        if not _is_ours(entry) or os.path.islink(full) or (entry in RUN_DIRS) != os.path.isdir(full):
+        if os.path.islink(full):
+            out.append(f"{entry} (a symbolic link)")
+        elif not _is_ours(entry) or (entry in RUN_DIRS) != os.path.isdir(full):
             out.append(entry)
+        elif entry in RUN_DIRS:
+            ours = RUN_DIR_FILES[entry]
+            for inner in sorted(os.listdir(full)):
+                inner_full = os.path.join(full, inner)
+                if os.path.islink(inner_full) or not os.path.isfile(inner_full) or not (
+                    inner in ours or _is_temporary(inner, ours)
+                ):
+                    out.append(f"{entry}/{inner}")
     return out
 
 
@@ -134,6 +157,8 @@ class RunFolder:
         path = self.journal_path
         for side in ("-wal", "-shm"):
             self.inside(JOURNAL_NAME + side)  # SQLite opens these next to the journal, and writes -shm
+        if not path.is_file():
+            raise RunFolderError(f"{self.path}: not a run folder (no {JOURNAL_NAME})")
         if path.stat().st_size == 0:
             raise RunFolderError(f"{path}: the journal is empty (0 bytes)")
         # Without a -wal file no writer is at work (a live one keeps it) and every row is in the file itself: read it

@@ -136,6 +136,21 @@ def test_overwrite_refuses_a_folder_with_other_files_and_deletes_nothing(write_e
     assert (folder / "thesis.tex").read_text() == "\\documentclass{article}"
 
 
+@pytest.mark.parametrize("mine", ["plots/mine.png", "export/notes.txt", "plots/sub/x.png",
+                                  "journal.sqlite.damaged-mybackup", ".best.json.bak.tmp"])
+def test_overwrite_refuses_your_files_inside_plots_and_export_and_a_set_aside_journal(mine, write_experiment, tmp_path, capsys):
+    cfg = write_experiment(toy_experiment())
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
+    (out / mine).parent.mkdir(parents=True, exist_ok=True)
+    (out / mine).write_text("mine")
+    capsys.readouterr()
+    assert main(["run", str(cfg), "--out", str(out), "--quiet", "--overwrite"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert mine.split("/")[0] in line and "refusing to overwrite" in line, line
+    assert (out / mine).read_text() == "mine" and (out / "journal.sqlite").exists()
+
+
 def test_overwrite_replaces_a_run_folder_evonas_made(write_experiment, tmp_path, capsys):
     cfg = write_experiment(toy_experiment())
     out = tmp_path / "run"
@@ -224,6 +239,8 @@ def test_resume_refuses_a_journal_copied_without_its_wal(write_experiment, tmp_p
     assert "journal.sqlite-wal is missing" in line and "Copy journal.sqlite-wal" in line
     # with the WAL copied too, the resume goes on from where the run was killed
     shutil.copy(out / "journal.sqlite-wal", copy / "journal.sqlite-wal")
+    assert "is below that" in _refused(copy, capsys, "--budget", "3")  # a refusal leaves it resumable
+    assert (copy / "journal.sqlite-wal").stat().st_size > 0
     assert main(["resume", str(copy), "--quiet", "--budget", "12"]) == 0
     assert len(rows(copy)) == 12
 

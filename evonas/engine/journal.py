@@ -194,6 +194,11 @@ class Journal:
                 self._db.execute("ALTER TABLE evaluations ADD COLUMN fidelity REAL")
             if "safe_mode" not in columns:  # ... or before the safe-mode retry
                 self._db.execute("ALTER TABLE evaluations ADD COLUMN safe_mode INTEGER NOT NULL DEFAULT 0")
+            if str(path) != ":memory:":
+                # "closed": false until close(); checkpointed into the file itself at once, so a copy of the file
+                # without its -wal tells that rows may be missing (see evonas.engine.runner.check_resumable)
+                self._db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('closed', 'false')")
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"{self.path}: not a readable evonas journal ({exc})") from None
 
@@ -307,6 +312,12 @@ class Journal:
         return self._db.execute("SELECT COUNT(*) FROM evaluations WHERE cached = 1").fetchone()[0]
 
     def close(self) -> None:
+        """Mark the journal closed (every row is in the file once SQLite checkpoints at this close) and close it."""
+        if str(self.path) != ":memory:":
+            try:
+                self.set_meta("closed", True)
+            except sqlite3.Error:  # a full disk: the journal stays marked open, which is only cautious
+                pass
         self._db.close()
 
     def __enter__(self) -> "Journal":

@@ -217,6 +217,8 @@ class Run:
             exp = parse_experiment(raw, source=str(folder.path / CONFIG_NAME))
         except ConfigError as exc:
             raise RunFolderError(str(exc)) from None
+        if not restart:  # before anything is written: a refused extension changes no file
+            _check_extension(folder.path, exp, folder.records("seq"))
         loaded = tuple(p for p in exp.plugins if p in sys.modules)  # imported by this process already: no new code runs
         if not trust and plugins is None and loaded == tuple(exp.plugins):
             plugins = list(loaded)
@@ -242,7 +244,6 @@ class Run:
             try:
                 with Journal(self.run_dir / JOURNAL_NAME) as j:
                     replay, discarded = j.load_for_resume()
-                    _check_extension(self.run_dir, self.experiment, replay)
                     j.set_meta("config", self.experiment.to_dict())
             except JournalError as exc:
                 raise RunFolderError(str(exc)) from None
@@ -393,14 +394,18 @@ def check_resumable(folder: RunFolder) -> None:
         raise RunFolderError(f"{path}: not an SQLite database (damaged or replaced); {restart}")
     wal = Path(f"{path}-wal")
     wal_missing = not wal.exists()  # before connecting: a reader creates an empty one
-    db = folder.connect()
+    try:
+        db = folder.connect()
+    except RunFolderError as exc:
+        raise RunFolderError(f"{exc}; {restart}") from None
     try:
         meta = folder.meta(db)
         if "slots" in folder.damaged_meta:
             raise RunFolderError(f"{path}: the journal's meta entry 'slots' (how many workers ran when) is damaged, so "
                                  f"the run cannot be replayed exactly; {restart}")  # fmt: skip
         state = (meta.get("live") or {}).get("state") if isinstance(meta.get("live"), dict) else None
-        if header[18:20] == b"\x02\x02" and wal_missing and state not in _CLOSED:
+        closed = meta.get("closed")  # False while a writer has it open (None: written by an older evonas)
+        if header[18:20] == b"\x02\x02" and wal_missing and (closed is False or (closed is None and state not in _CLOSED)):
             raise RunFolderError(
                 f"{path}: its run did not close the journal (last state: {state or 'never reported'}) and "
                 f"{wal.name} is missing: the rows written since the last checkpoint are in that file. Copy "
