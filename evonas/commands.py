@@ -30,8 +30,10 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
         parts = [f"{k}={metrics[k]:.4g}" for k in shown if isinstance(metrics.get(k), (int, float))]
         lines.append(f"best      {'  '.join(parts)}")
         lines.append(f"genome    {best['describe']}  (key {best['key']})")
-    else:
+    elif summary.evaluations and summary.failures >= summary.evaluations:
         lines.append("best      none: every evaluation failed (see the journal's error column)")
+    else:
+        lines.append("best      none: no full evaluation finished successfully")
     cached = f", {summary.cached} from the evaluation cache" if summary.cached else ""
     lines.append(
         f"evaluated {summary.evaluations} genomes ({summary.failures} failed, {summary.duplicates} repeats answered "
@@ -46,7 +48,8 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
             f"limits    {summary.infeasible} candidates broke a cheap limit (recorded as infeasible, never trained); "
             f"{summary.violated} evaluations broke a limit after training"
         )
-    lines.append(f"run       {summary.run_dir}/  (best.json, journal.sqlite, logbook.csv, plots/)")
+    written = [n for n in ("best.json", "journal.sqlite", "logbook.csv", "plots/") if (Path(summary.run_dir) / n).exists()]
+    lines.append(f"run       {summary.run_dir}/" + (f"  ({', '.join(written)})" if written else ""))
     from evonas.engine.status import fault_lines
 
     faults = fault_lines(getattr(summary, "operator_faults", None) or [])
@@ -119,7 +122,7 @@ def _plugin_hint(run_dir: str, exc: Exception, plugins: Sequence[str] | None, tr
     """For an unknown component of a run folder whose config names plug-ins the command did not import: which."""
     import re
 
-    if trust or not re.search(r"unknown (space|dataset|fitness|mutation|crossover|strategy|selection|backend) '", str(exc)):
+    if trust or not re.search(r"unknown (search space|space|dataset|fitness|mutation|crossover|strategy|selection|backend) '", str(exc)):
         return ""
     from evonas.runfolder import RunFolder, RunFolderError, missing_plugins
 
@@ -147,6 +150,17 @@ def _with_backend(exp: Any, name: str | None, address: str | None) -> Any:
     return dataclasses.replace(exp, backend=Component(name, params))
 
 
+def _printable(value: Any) -> Any:
+    """``value`` with every string's control characters (newlines, terminal escapes) written as escapes."""
+    if isinstance(value, str):
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_printable(v) for v in value)
+    return value
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     import json
     import time
@@ -158,8 +172,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             st = read_status(args.run_dir)
             if args.json:
                 print(json.dumps(st, indent=1, default=str))
-            else:
-                print(format_status(st), flush=True)
+            else:  # text from a run folder never moves the cursor or colours the terminal
+                print(format_status(_printable(st)), flush=True)
             if not args.watch or st["state"] != "running":
                 return 0
             time.sleep(args.watch)

@@ -275,8 +275,29 @@ class RunFolder:
         try:
             exp = parse_experiment(raw, source=str(self.path / CONFIG_NAME))
         except ConfigError as exc:
-            raise RunFolderError(str(exc)) from None
-        return resolve_plugins(exp, plugins, trust, where=self.path)
+            stored = self.meta().get("config") if self.journal_path.is_file() else None
+            if not isinstance(stored, dict) or stored == raw:
+                raise RunFolderError(str(exc)) from None
+            try:  # config.yaml was edited into something invalid: the journal's own copy is what ran
+                exp = parse_experiment(stored, source=str(self.journal_path))
+            except ConfigError:
+                raise RunFolderError(str(exc)) from None
+            print(f"evonas: {exc}; using the journal's copy of the experiment", file=sys.stderr)
+        return resolve_plugins(dataclasses.replace(exp, source=self.origin(trust)), plugins, trust, where=self.path)
+
+    def origin(self, trust: bool = False) -> str | None:
+        """Where the run's plug-ins and relative paths are looked for: the experiment file the run was started from
+        when it is on this machine (outside the folder), else (``trust`` only: worker processes then find the
+        folder's modules too) the folder's ``config.yaml``."""
+        try:
+            source = self.meta().get("experiment_file") if self.journal_path.is_file() else None
+        except RunFolderError:
+            source = None
+        if isinstance(source, str) and os.path.isfile(source):
+            real = os.path.realpath(source)
+            if not real.startswith(self.root.rstrip(os.sep) + os.sep):
+                return source
+        return str(self.path / CONFIG_NAME) if trust else None
 
 
 def _number_or_none(value: Any) -> bool:
@@ -307,6 +328,8 @@ def resolve_plugins(exp: Any, plugins: Sequence[str] | None, trust: bool, *, whe
     """``exp`` with the plug-ins a reading command may import, imported.
 
     - ``plugins`` (``--plugins``): the modules (names on the import path, or ``.py`` files) the user names;
+      names are looked for in the working directory and next to ``exp.source`` (set it to
+      :meth:`RunFolder.origin`, never to a file inside a folder that is not trusted);
     - ``trust`` (``--trust``): the plug-ins the folder's config names, with a one-line warning;
     - neither: none. A component that needs one then fails with a line naming the plug-in (see
       :func:`missing_plugins`).
@@ -319,10 +342,13 @@ def resolve_plugins(exp: Any, plugins: Sequence[str] | None, trust: bool, *, whe
         if named:
             print(f"evonas: --trust: importing the plug-ins {where}/{CONFIG_NAME} names ({', '.join(named)}); "
                   "their code runs with your rights", file=sys.stderr)  # fmt: skip
+            folder = os.path.realpath(where)  # trusted: its own modules are found too (after the working directory
+            if folder not in sys.path:  # and the experiment file's folder, which import_plugins puts first)
+                sys.path.insert(0, folder)
         chosen = named
     else:
         chosen = tuple(plugins or ())
-        exp = dataclasses.replace(exp, plugins=chosen, source=None)
+        exp = dataclasses.replace(exp, plugins=chosen)
     if not chosen:  # import_plugins would still put the working directory (maybe the folder) on the import path
         return exp
     try:
@@ -364,7 +390,8 @@ def missing_plugins(config: dict[str, Any], imported: Sequence[str]) -> str:
     if not left:
         return ""
     return (f"; the run names the plug-ins {', '.join(left)}, and evonas imports no code a run folder names unless "
-            f"asked: pass --plugins {' '.join(left)} if you trust them (or --trust)")  # fmt: skip
+            f"asked: pass --plugins {' '.join(left)} (module names, or the path of each .py file) if you trust them, "
+            "or --trust")  # fmt: skip
 
 
 # -- the lock of the one writer ------------------------------------------------------------------------------------

@@ -168,16 +168,25 @@ class Run:
             raise
         return self._run(built, replay=[], discarded=0, lock=lock)
 
+    #: the plug-ins the run's config names (set by :meth:`resume`; ``None``: the experiment's own)
+    recorded_plugins: tuple[str, ...] | None = None
+
+    def _recorded(self, mapping: dict[str, Any]) -> dict[str, Any]:
+        """``mapping`` (the experiment as written to the run folder) with the plug-ins the run names."""
+        if self.recorded_plugins is None:
+            return mapping
+        return {**mapping, "plugins": list(self.recorded_plugins)}
+
     def _create_journal(self, built: Built) -> None:
         # The journal appears whole, with its copy of the experiment, or not at all.
         fresh = self.run_dir / f".{JOURNAL_NAME}.new"
         fresh.unlink(missing_ok=True)
         with Journal(fresh) as journal:
-            journal.set_meta("config", self.experiment.to_dict())
+            journal.set_meta("config", self._recorded(self.experiment.to_dict()))
             if self.experiment.source:
                 journal.set_meta("experiment_file", str(Path(self.experiment.source).resolve()))
         os.replace(fresh, self.run_dir / JOURNAL_NAME)
-        outputs.write_config(self.run_dir / CONFIG_NAME, resolved_experiment(built))
+        outputs.write_config(self.run_dir / CONFIG_NAME, self._recorded(resolved_experiment(built)))
 
     @classmethod
     def resume(
@@ -222,12 +231,11 @@ class Run:
         loaded = tuple(p for p in exp.plugins if p in sys.modules)  # imported by this process already: no new code runs
         if not trust and plugins is None and loaded == tuple(exp.plugins):
             plugins = list(loaded)
-        exp = resolve_plugins(exp, plugins, trust, where=folder.path)
-        if not trust:
-            source = _meta_or_none(folder, "experiment_file")
-            exp = dataclasses.replace(exp, source=source if isinstance(source, str) and Path(source).is_file() else None)
+        named = tuple(exp.plugins)
+        exp = resolve_plugins(dataclasses.replace(exp, source=folder.origin(trust)), plugins, trust, where=folder.path)
         run = cls(exp, folder.path, workers=workers, progress=progress)
         run._restart = restart
+        run.recorded_plugins = named  # config.yaml keeps the plug-ins the run names, whatever this resume imported
         return run
 
     def continue_run(self) -> RunSummary:
@@ -244,12 +252,12 @@ class Run:
             try:
                 with Journal(self.run_dir / JOURNAL_NAME) as j:
                     replay, discarded = j.load_for_resume()
-                    j.set_meta("config", self.experiment.to_dict())
+                    j.set_meta("config", self._recorded(self.experiment.to_dict()))
             except JournalError as exc:
                 raise RunFolderError(str(exc)) from None
             if discarded:
                 print(f"evonas: {discarded} damaged journal rows set aside (table 'discarded'); they are redone", file=sys.stderr)
-            outputs.write_config(self.run_dir / CONFIG_NAME, resolved_experiment(built))
+            outputs.write_config(self.run_dir / CONFIG_NAME, self._recorded(resolved_experiment(built)))
         except BaseException:
             lock.release()
             raise
@@ -365,13 +373,6 @@ class Run:
         except Exception as exc:  # a plot must never lose a finished run
             print(f"evonas: could not draw the plots ({type(exc).__name__}: {exc})", file=sys.stderr)
         return summary
-
-
-def _meta_or_none(folder: RunFolder, name: str) -> Any:
-    try:
-        return folder.meta().get(name)
-    except RunFolderError:
-        return None
 
 
 #: the clean ends of a run, as its journal's ``live`` entry records them
