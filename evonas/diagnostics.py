@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from evonas.plotting import integer_axis, line_styles, plural
-from evonas.runfolder import RunFolder, RunFolderError
+from evonas.runfolder import RunFolder
 
 __all__ = ["diagnose", "plot_diagnostics", "genealogy"]
 
@@ -194,25 +194,15 @@ def _plot_diagnostics(folder: RunFolder, exp: Any, space: Any, out: str | Path |
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     if out is None:
         folder.inside("plots")
         out = folder.inside("plots/diagnostics.png")
     out = Path(out)
     d = _diagnose(folder, exp, space, warn)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunFolderError(f"{out.parent}: cannot write the plot ({exc.strerror or exc})") from None
-    fig = _diagnostics_figure(d)
-    try:
-        fig.savefig(out, dpi=110)
-    except OSError as exc:
-        raise RunFolderError(f"{out}: cannot write the plot ({exc.strerror or exc})") from None
-    finally:
-        plt.close(fig)
-    return out
+    from evonas.plotting import save_figure
+
+    return save_figure(_diagnostics_figure(d), out)
 
 
 def genealogy_title(n: int) -> str:

@@ -105,6 +105,13 @@ def plot_fitness(rows: list[dict[str, Any]], objectives: list[dict[str, str]], o
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    return save_figure(fig, out)
+
+
+def save_figure(fig: Any, out: Path) -> Path:
+    """Save ``fig`` to ``out`` (its folder made) and close it; a write that fails is one :class:`RunFolderError` line."""
+    import matplotlib.pyplot as plt
+
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=110)

@@ -126,13 +126,7 @@ def plot_pareto(run_dir: Path, objectives: list[dict[str, str]], rows: list[dict
 
 
 def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
+    from evonas.plotting import save_figure
 
     fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=110)
-    except OSError as exc:
-        raise RunFolderError(f"{path}: cannot write the plot ({exc.strerror or exc})") from None
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -126,12 +126,7 @@ class EvaluationCache:
         """Warn (once: the cache is off afterwards) and go on without the cache."""
         first = self.failure is None
         self.failure = str(exc) or type(exc).__name__
-        db, self._db = self._db, None
-        if db is not None:
-            try:
-                db.close()
-            except (sqlite3.Error, OSError):
-                pass
+        self.close()
         if first:
             print(
                 f"evonas: warning: evaluation cache {self.path} is unusable ({self.failure}); "

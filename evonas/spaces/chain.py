@@ -33,7 +33,7 @@ from evonas.spaces.hparams import (
     check_choice,
 )
 
-__all__ = ["ChainGenome", "ChainNet", "ChainSpace", "ConvBlock", "ConvLayer"]
+__all__ = ["ChainGenome", "ChainSpace", "ConvLayer"]
 
 
 @dataclasses.dataclass(frozen=True)
