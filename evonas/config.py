@@ -380,6 +380,8 @@ def apply_overrides(raw: Any, overrides: list[str] | tuple[str, ...], source: st
                 else:
                     if node.get(key) is None:  # `strategy:` left empty: --set strategy.name=ga fills it
                         node[key] = {}
+                    elif i == 0 and key in _COMPONENT_KEYS and isinstance(node[key], str):
+                        node[key] = {"name": node[key]}  # `space: mlp`: --set space.params.x=1 reaches inside
                     node = node[key]
             else:
                 raise ConfigError(source, where, "--set: cannot set a key inside a scalar value")
@@ -387,6 +389,9 @@ def apply_overrides(raw: Any, overrides: list[str] | tuple[str, ...], source: st
 
 
 # -- validation --------------------------------------------------------------------------------
+
+#: the top-level keys that name a component (``{name, params}``, or the bare name)
+_COMPONENT_KEYS = ("space", "dataset", "fitness", "strategy", "selection", "backend")
 
 _DEFAULTS: dict[str, Any] = {
     "dataset": {"name": "digits"},

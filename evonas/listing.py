@@ -85,13 +85,26 @@ def component_params(obj: Any) -> list[Param]:
     return out
 
 
+def _space_params(name: str) -> list[Param]:
+    """A space's parameters where its constructor takes ``**params``: the keys of its declaration file
+    (``genomes/<name>.yaml``) with their values there as the defaults."""
+    from evonas.spaces import load_space_params
+
+    try:
+        declared = load_space_params(name)
+    except (OSError, ValueError):
+        return []
+    kinds = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list"}
+    return [Param(k, kinds.get(type(v), "any value"), _yaml(v), (), "") for k, v in declared.items()]
+
+
 def _yaml(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, tuple):
-        value = list(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml(v) for v in value) + "]"
     return repr(value) if isinstance(value, str) else str(value)
 
 
@@ -142,10 +155,10 @@ def format_listing(kinds: Sequence[str], pattern: str = "*", params: bool = Fals
             lines.append(f"{kind}: {', '.join(e[2] for e in entries) or '-'}")
             continue
         lines.append(f"{kind}:")
-        for _, obj, label in entries:
+        for name, obj, label in entries:
             lines.append(f"  {label}")
             told: set[str] = set()
-            found = component_params(obj)
+            found = component_params(obj) or (_space_params(name) if kind == "spaces" else [])
             for p in found:
                 default = f" = {p.default}" if p.default else " (required)"
                 lines.append(f"    {p.name}: {p.type}{default}")

@@ -18,7 +18,12 @@ from sklearn.datasets import load_wine
 
 
 def main(argv: list[str]) -> int:
-    out = Path(argv[0]) if argv else Path(__file__).resolve().parent / "wine.npz"
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Write scikit-learn's wine data as an .npz with keys X and y.")
+    ap.add_argument("out", nargs="?", help="the file to write (default: wine.npz next to this script)")
+    args = ap.parse_args(argv)
+    out = Path(args.out) if args.out else Path(__file__).resolve().parent / "wine.npz"
     X, y = load_wine(return_X_y=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, X=X.astype(np.float32), y=y.astype(np.int64))

@@ -22,9 +22,24 @@ class Widen(Mutation):
     def __init__(self, factor: int = 2):
         self.factor = factor
 
-    def __call__(self, genome, space, rng):
+    def _mutate(self, genome, *, space, rng):
         return genome
 '''
+
+
+@pytest.fixture(autouse=True)
+def _forget_plugins():
+    """The plug-ins these tests register must not join other tests' runs (a run without `mutations:` uses every
+    registered operator of its space)."""
+    import sys
+
+    from evonas.operators import MUTATIONS
+
+    yield
+    for name in ("widen_a", "widen_b"):
+        MUTATIONS._items.pop(name, None)
+    for module in ("ops_a", "ops_b"):
+        sys.modules.pop(module, None)
 
 
 def test_list_fitness_params_shows_amp_with_its_values(capsys) -> None:

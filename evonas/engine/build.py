@@ -273,8 +273,22 @@ def build_fitness(exp: Experiment) -> FitnessFunction:
     return _construct(FITNESSES.get, exp.fitness, exp.source, "fitness")
 
 
+#: dataset parameters that name a file or folder: looked for as given, else next to the experiment file
+PATH_PARAMS = ("path", "root")
+
+
 def build_dataset(exp: Experiment) -> Dataset:
-    return _construct(DATASETS.get, exp.dataset, exp.source, "dataset", seed=exp.seed)
+    comp = exp.dataset
+    moved = {}
+    for key in PATH_PARAMS:
+        given = comp.params.get(key)
+        if isinstance(given, str) and given and not Path(given).expanduser().is_absolute():
+            found = resolve_path(given, exp)
+            if found is not None and str(found) != given:
+                moved[key] = str(found)
+    if moved:  # the experiment keeps what the user wrote (config.yaml, the cache's key); the loader gets the file
+        comp = dataclasses.replace(comp, params={**comp.params, **moved})
+    return _construct(DATASETS.get, comp, exp.source, "dataset", seed=exp.seed)
 
 
 def load_genome_file(path: Path, space: SearchSpace) -> Genome:
