@@ -207,6 +207,14 @@ def test_resume_refuses_an_empty_journal(finished, capsys):
     assert "empty (0 bytes)" in line and "--restart" in line
 
 
+def test_resume_refuses_a_hard_linked_journal(finished, tmp_path, capsys):
+    capsys.readouterr()
+    os.link(finished / "journal.sqlite", tmp_path / "outside.sqlite")
+    before = (tmp_path / "outside.sqlite").read_bytes()
+    assert "2 hard links" in _refused(finished, capsys)
+    assert (tmp_path / "outside.sqlite").read_bytes() == before
+
+
 def test_resume_refuses_a_garbage_journal(finished, capsys):
     capsys.readouterr()
     (finished / "journal.sqlite").write_bytes(b"this is not a database" * 50)

@@ -391,6 +391,11 @@ def check_resumable(folder: RunFolder) -> None:
         raise RunFolderError(f"{path}: cannot read the journal ({exc.strerror or exc})") from None
     if not header:
         raise RunFolderError(f"{path}: the journal is empty (0 bytes), so nothing can be resumed; {restart}")
+    links = os.stat(path).st_nlink
+    if links > 1:  # a hard link (cp -al, ln): resuming would write into every other name of the file too
+        raise RunFolderError(f"{path}: the journal has {links} hard links, and resuming would change the file under "
+                             "each of its names; make it a file of its own first (cp journal.sqlite j && mv j "
+                             "journal.sqlite)")  # fmt: skip
     if not header.startswith(b"SQLite format 3\x00") or len(header) < 100:
         raise RunFolderError(f"{path}: not an SQLite database (damaged or replaced); {restart}")
     wal = Path(f"{path}-wal")
