@@ -358,10 +358,11 @@ def format_status(st: dict[str, Any]) -> str:
     if live.get("backend"):
         lines.append(f"workers   {live['backend']} backend, {live.get('slots', len(workers))} slot(s), "
                      f"{live.get('restarts', 0)} worker restart(s)")  # fmt: skip
+    gone = st["state"] != "running"  # the last states a dead run wrote are not what its workers do now
     for w in workers:
         name = str(w.get("worker"))
-        row = f"  {name:<12} {w.get('state', '?'):<8}"
-        if w.get("trial") is not None:
+        row = f"  {name:<12} {'gone' if gone else w.get('state', '?'):<8}"
+        if w.get("trial") is not None and not gone:
             row += f" trial {w['trial']:<5} for {_duration(now - w['since']) if w.get('since') else '?':<6}"
         else:
             row += " " * 23
