@@ -128,7 +128,7 @@ def test_fault_injection_in_worker_processes(write_experiment, tmp_path: Path) -
     exp = toy_experiment(
         fitness={"name": "faulty", "params": {"every": 8, "hang": True, "crash": True}},
         plugins=["faulty_fitness"],
-        strategy={"name": "random", "params": {"samples": 40, "batch": 20}},
+        strategy={"name": "random", "params": {"samples": 24, "batch": 12}},
         workers=2,
         timeout=1.0,
     )
@@ -138,7 +138,7 @@ def test_fault_injection_in_worker_processes(write_experiment, tmp_path: Path) -
     summary = Run(load_experiment(path), out, progress=False).execute()
     with sqlite3.connect(out / "journal.sqlite") as db:
         rows = db.execute("SELECT key, status, error FROM evaluations").fetchall()
-    assert len(rows) == summary.evaluations == 40
+    assert len(rows) == summary.evaluations == 24
     expected = {
         0: "RuntimeError: injected failure",
         1: "non-finite val_acc",
