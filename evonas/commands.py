@@ -113,9 +113,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def _plugin_files(names: Sequence[str] | None) -> list[str] | None:
     """``--plugins`` entries: module names as given, ``.py`` files as absolute paths (workers import them too)."""
+    from evonas.engine.build import is_plugin_file
+
     if names is None:
         return None
-    return [str(Path(n).resolve()) if n.endswith(".py") or "/" in n else n for n in names]
+    return [str(Path(n).resolve()) if is_plugin_file(n) else n for n in names]
 
 
 def _plugin_hint(run_dir: str, exc: Exception, plugins: Sequence[str] | None, trust: bool) -> str:

@@ -454,18 +454,3 @@ def _read_holder(fd: int) -> str:
         return f"process {int(info['pid'])}{host} ({str(info.get('command', ''))[:160]}, since {since})"
     except (OSError, ValueError, KeyError, TypeError):
         return "another process"
-
-
-def lock_is_held(run_dir: str | Path) -> str | None:
-    """Who holds the run folder's lock (``None``: nobody; the lock is tried, not kept)."""
-    lock = RunLock(run_dir)
-    if not lock.path.exists():
-        return None
-    try:
-        lock.acquire()
-    except RunLocked as exc:
-        return str(exc)
-    except RunFolderError:
-        return None
-    lock.release()
-    return None

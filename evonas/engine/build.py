@@ -188,12 +188,17 @@ def import_plugins(experiment: Experiment) -> None:
             ) from None
 
 
+def is_plugin_file(name: str) -> bool:
+    """Whether the plug-in entry ``name`` is a file (``my_ops.py``, ``lib/ops``) rather than a module name."""
+    return name.endswith(".py") or os.sep in name or "/" in name
+
+
 def import_plugin(name: str, source: str | None = None) -> None:
     """Import one plug-in: a module name, or a ``.py`` file (from the working directory, else next to the
     experiment file ``source``) as the module named by its stem; importing the same file again does nothing."""
     import importlib.util
 
-    if not (name.endswith(".py") or os.sep in name or "/" in name):
+    if not is_plugin_file(name):
         importlib.import_module(name)
         return
     path = Path(name).expanduser()
