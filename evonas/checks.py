@@ -1,0 +1,100 @@
+"""The checks components run on their own parameters, and the one JSON cleaner.
+
+A component (space, strategy, fitness, dataset, operator) checks the values it is built with and raises
+``ValueError`` with one line that names the parameter and says what was expected; the engine adds which
+experiment key it came from. These helpers say it the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Iterable
+
+import numpy as np
+
+__all__ = ["check_bool", "check_choice", "check_int", "check_number", "check_probability", "json_safe"]
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an ``int`` if it is a whole number (not a bool) within ``[minimum, maximum]``, else ``ValueError``."""
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer))
+    if ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum):
+        return int(value)
+    if minimum is not None and maximum is not None:
+        want = f"an integer from {minimum} to {maximum}"
+    elif minimum is not None:
+        want = f"an integer >= {minimum}"
+    elif maximum is not None:
+        want = f"an integer <= {maximum}"
+    else:
+        want = "an integer"
+    raise ValueError(f"{name}: expected {want}, got {_shown(value)}")
+
+
+def check_number(
+    name: str, value: Any, *, minimum: float | None = None, maximum: float | None = None,
+    above: float | None = None, below: float | None = None,
+) -> float:
+    """``value`` as a finite ``float`` (not a bool) with ``minimum <= value <= maximum`` and ``above < value < below``."""
+    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+    ok = ok and math.isfinite(value)
+    ok = ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+    ok = ok and (above is None or value > above) and (below is None or value < below)
+    if ok:
+        return float(value)
+    bounds = []
+    if minimum is not None:
+        bounds.append(f">= {minimum:g}")
+    if above is not None:
+        bounds.append(f"> {above:g}")
+    if maximum is not None:
+        bounds.append(f"<= {maximum:g}")
+    if below is not None:
+        bounds.append(f"< {below:g}")
+    want = "a number" + (" " + " and ".join(bounds) if bounds else "")
+    raise ValueError(f"{name}: expected {want}, got {_shown(value)}")
+
+
+def check_probability(name: str, value: Any) -> float:
+    """``value`` as a ``float`` from 0 to 1."""
+    return check_number(name, value, minimum=0.0, maximum=1.0)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is ``True`` or ``False`` (numpy's too), else ``ValueError``."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"{name}: expected true or false, got {_shown(value)}")
+
+
+def check_choice(name: str, value: Any, options: Iterable[Any]) -> Any:
+    """``value`` if it is one of ``options``, else ``ValueError`` listing them."""
+    options = tuple(options)
+    if value in options:
+        return value
+    raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}, got {_shown(value)}")
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as data ``json.dumps(..., allow_nan=False)`` and ``yaml.safe_dump`` accept: non-finite floats as
+    ``None``, numpy scalars and arrays as Python numbers and lists, tuples as lists, mapping keys as strings,
+    paths as strings."""
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
