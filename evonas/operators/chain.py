@@ -17,7 +17,8 @@ from typing import Any
 
 from evonas.operators.base import CROSSOVERS, MUTATIONS, Crossover, Mutation
 from evonas.spaces.base import Genome, SearchSpace
-from evonas.spaces.hparams import HPARAM_FIELDS, LayeredGenome, LayerListSpace
+from evonas.spaces.hparams import HPARAM_FIELDS
+from evonas.spaces.layered import LayeredGenome, LayerListSpace
 
 __all__ = [
     "ChainAddLayer", "ChainChangeLayer", "ChainHParam", "ChainOnePoint", "ChainRemoveLayer",

@@ -18,16 +18,17 @@ import hashlib
 import json
 import random
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
-if TYPE_CHECKING:
-    from evonas.spaces.encoding import Choice
+from evonas.spaces.cost import network_costs
 
 __all__ = [
+    "Choice",
     "Genome",
     "InvalidGenome",
     "SearchSpace",
     "canonical_json",
+    "one_hot",
     "to_data",
 ]
 
@@ -57,6 +58,17 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """One categorical decision of a genome: a ``name`` (``edge[1<-0]``, ``layers[0].width``) and its options."""
+
+    name: str
+    options: tuple[Any, ...]
+
+    def __len__(self) -> int:
+        return len(self.options)
+
+
 class SearchSpace(ABC):
     """A family of architectures, registered by name in :data:`evonas.spaces.SPACES`.
 
@@ -65,6 +77,12 @@ class SearchSpace(ABC):
     (to merge equivalent genomes) and :meth:`hparams` (training hyperparameters
     carried in the genome). Every public method is pure: randomness comes in
     through ``rng``.
+
+    What some strategies need has a default here that a space overrides when it can: :attr:`size` and
+    :meth:`all_genomes` (enumeration, for ``grid``), the categorical view :meth:`categorical`,
+    :meth:`to_categorical`, :meth:`from_categorical`, :meth:`categorical_active` (``reinforce``,
+    ``local_search``), :meth:`encode` (``surrogate``), and :meth:`cost_metrics` (constraints on cheap
+    metrics). The engine and the strategies read only what is declared here.
 
     Example::
 
@@ -124,8 +142,6 @@ class SearchSpace(ABC):
 
             space.cost_metrics(genome, input_shape=(1, 8, 8), num_classes=10)  # {'params': 8139, 'flops': 520192}
         """
-        from evonas.spaces.cost import network_costs
-
         net = self.decode(genome, input_shape=tuple(input_shape), num_classes=num_classes)
         return network_costs(net, tuple(input_shape))
 
@@ -135,6 +151,16 @@ class SearchSpace(ABC):
             want = " or ".join({3: "(C, H, W) images", 1: "feature vectors"}.get(r, f"rank {r}") for r in self.input_ranks)
             return f"space '{self.name}' expects {want}, got input shape {tuple(input_shape)}"
         return None
+
+    # -- enumeration (exhaustive strategies: ``grid``) ---------------------------------------
+    @property
+    def size(self) -> int | None:
+        """The number of genomes in the space when :meth:`all_genomes` can list them all, else ``None``."""
+        return None
+
+    def all_genomes(self) -> Iterator[Genome]:
+        """Every genome of the space, once each, in a fixed order; spaces with a :attr:`size` override this."""
+        raise NotImplementedError(f"space '{self.name}' cannot list its genomes")
 
     # -- views for model- and policy-based strategies (see evonas.spaces.encoding) ----------
     def categorical(self) -> tuple[Choice, ...]:
@@ -156,8 +182,6 @@ class SearchSpace(ABC):
     def encode(self, genome: Genome) -> list[float]:
         """A fixed-length numeric vector for surrogate models: by default the one-hot of the canonical genome's
         categorical view (inactive choices all zero), so genomes sharing a key share an encoding."""
-        from evonas.spaces.encoding import one_hot
-
         return one_hot(self, self.canonical(genome))
 
     # -- provided ------------------------------------------------------
@@ -176,3 +200,17 @@ class SearchSpace(ABC):
         """Stable 16-hex-digit hash of the canonical genome, prefixed by nothing (space-scoped)."""
         text = self.name + ":" + canonical_json(self.to_dict(self.canonical(genome)))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def one_hot(space: SearchSpace, genome: Genome) -> list[float]:
+    """The one-hot of ``genome``'s categorical values (inactive choices all zero): the default encoding."""
+    choices = space.categorical()
+    values = space.to_categorical(genome)
+    active = space.categorical_active(values)
+    out: list[float] = []
+    for choice, v, on in zip(choices, values, active):
+        block = [0.0] * len(choice.options)
+        if on:
+            block[v] = 1.0
+        out.extend(block)
+    return out

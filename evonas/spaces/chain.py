@@ -24,14 +24,9 @@ from typing import Any, Sequence
 
 from evonas.spaces import SPACES
 from evonas.spaces.base import Genome, InvalidGenome
-from evonas.spaces.hparams import (
-    ACTIVATION_NAMES,
-    LayeredGenome,
-    LayerListSpace,
-    ParamReader,
-    change_one,
-    check_choice,
-)
+from evonas.spaces.genes import change_one, check_gene
+from evonas.spaces.layered import ACTIVATION_NAMES, LayeredGenome, LayerListSpace
+from evonas.spaces.parameters import ParamReader
 
 __all__ = ["ChainGenome", "ChainSpace", "ConvLayer"]
 
@@ -64,7 +59,7 @@ class ChainSpace(LayerListSpace):
     """Macro CNN: ``min_layers``..``max_layers`` conv layers, at most ``max_downsamples`` of them with stride 2.
 
     Layer parameters: ``kernels`` (odd sizes), ``widths``, ``activations``
-    (names in :data:`~evonas.spaces.hparams.ACTIVATION_NAMES`), ``max_downsamples``,
+    (names in :data:`~evonas.spaces.layered.ACTIVATION_NAMES`), ``max_downsamples``,
     ``batch_norm`` and ``residual`` (the allowed booleans, e.g. ``[true]`` to
     force batch norm everywhere).
     """
@@ -98,12 +93,12 @@ class ChainSpace(LayerListSpace):
         )
 
     def validate_layer(self, layer: Any, where: str) -> None:
-        check_choice(layer.kernel, self.kernels, f"{where}.kernel", "kernels")
-        check_choice(layer.width, self.widths, f"{where}.width", "widths")
-        check_choice(layer.stride, (1, 2), f"{where}.stride", "strides")
-        check_choice(layer.activation, self.activations, f"{where}.activation", "activations")
-        check_choice(layer.batch_norm, self.batch_norm, f"{where}.batch_norm", "batch_norm")
-        check_choice(layer.residual, self.residual, f"{where}.residual", "residual")
+        check_gene(layer.kernel, self.kernels, f"{where}.kernel", "kernels")
+        check_gene(layer.width, self.widths, f"{where}.width", "widths")
+        check_gene(layer.stride, (1, 2), f"{where}.stride", "strides")
+        check_gene(layer.activation, self.activations, f"{where}.activation", "activations")
+        check_gene(layer.batch_norm, self.batch_norm, f"{where}.batch_norm", "batch_norm")
+        check_gene(layer.residual, self.residual, f"{where}.residual", "residual")
 
     def validate_layers(self, layers: Sequence[Any]) -> None:
         n = _downsamples(layers)

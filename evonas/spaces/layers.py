@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evonas.spaces.hparams import ACTIVATION_NAMES
-from evonas.spaces.nb201 import _OUTPUT, NB201_EDGES
+from evonas.spaces.layered import ACTIVATION_NAMES
+from evonas.spaces.nb201_cell import NB201_EDGES, OUTPUT_NODE
 
 __all__ = [
     "ACTIVATIONS", "SubsampledConv2d", "conv2d", "SUBSAMPLE_BELOW", "ChainNet", "ConvBlock", "MLPNet",
@@ -161,7 +161,7 @@ class NB201Cell(nn.Module):
         self.ops = nn.ModuleList(_make_op(op, channels) for op in self.edges if op != "none")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes: list[torch.Tensor | None] = [x] + [None] * _OUTPUT
+        nodes: list[torch.Tensor | None] = [x] + [None] * OUTPUT_NODE
         for (src, dst), op in zip(self.live, self.ops):
             inp = nodes[src]
             if inp is None:  # a zero node; a conv of it is still a learnable constant
@@ -169,7 +169,7 @@ class NB201Cell(nn.Module):
             out = op(inp)
             acc = nodes[dst]
             nodes[dst] = out if acc is None else acc + out
-        result = nodes[_OUTPUT]
+        result = nodes[OUTPUT_NODE]
         return torch.zeros_like(x) if result is None else result
 
 

@@ -23,14 +23,9 @@ from typing import Any, Sequence
 
 from evonas.spaces import SPACES
 from evonas.spaces.base import Genome
-from evonas.spaces.hparams import (
-    ACTIVATION_NAMES,
-    LayeredGenome,
-    LayerListSpace,
-    ParamReader,
-    change_one,
-    check_choice,
-)
+from evonas.spaces.genes import change_one, check_gene
+from evonas.spaces.layered import ACTIVATION_NAMES, LayeredGenome, LayerListSpace
+from evonas.spaces.parameters import ParamReader
 
 __all__ = ["DenseLayer", "MLPGenome", "MLPSpace"]
 
@@ -56,7 +51,7 @@ class MLPSpace(LayerListSpace):
     """MLP with ``min_layers``..``max_layers`` hidden layers.
 
     Layer parameters: ``widths``, ``activations`` (names in
-    :data:`~evonas.spaces.hparams.ACTIVATION_NAMES`) and ``dropouts`` (rates in [0, 1)).
+    :data:`~evonas.spaces.layered.ACTIVATION_NAMES`) and ``dropouts`` (rates in [0, 1)).
     """
 
     input_ranks = (1, 3)
@@ -79,9 +74,9 @@ class MLPSpace(LayerListSpace):
         )
 
     def validate_layer(self, layer: Any, where: str) -> None:
-        check_choice(layer.width, self.widths, f"{where}.width", "widths")
-        check_choice(layer.activation, self.activations, f"{where}.activation", "activations")
-        check_choice(layer.dropout, self.dropouts, f"{where}.dropout", "dropouts")
+        check_gene(layer.width, self.widths, f"{where}.width", "widths")
+        check_gene(layer.activation, self.activations, f"{where}.activation", "activations")
+        check_gene(layer.dropout, self.dropouts, f"{where}.dropout", "dropouts")
 
     def mutate_layer(self, layer: Any, *, rng: random.Random, others: Sequence[Any]) -> DenseLayer:
         options = {"width": self.widths, "activation": self.activations, "dropout": self.dropouts}

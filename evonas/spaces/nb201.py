@@ -25,19 +25,14 @@ import itertools
 import random
 from typing import Any, Iterator, Mapping, Sequence
 
+from evonas.checks import check_int
 from evonas.spaces import SPACES
-from evonas.spaces.base import Genome, InvalidGenome, SearchSpace
-from evonas.spaces.encoding import Choice, check_values
+from evonas.spaces.base import Choice, Genome, InvalidGenome, SearchSpace
+from evonas.spaces.encoding import check_values
+from evonas.spaces.nb201_cell import NB201_EDGES, NB201_OPS, NUM_EDGES, NUM_NODES, OUTPUT_NODE
+from evonas.spaces.nb201_cost import nb201_costs
 
 __all__ = ["NB201Genome", "NB201Space", "NB201_OPS", "NB201_EDGES", "NUM_EDGES"]
-
-#: every op of the benchmark, in its official order.
-NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-#: ``(source, target)`` node of each genome edge, in the official order.
-NB201_EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
-NUM_EDGES = len(NB201_EDGES)
-_NUM_NODES = 4
-_OUTPUT = _NUM_NODES - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,12 +40,6 @@ class NB201Genome(Genome):
     """The op on each of the 6 cell edges, in the order of :data:`NB201_EDGES`."""
 
     edges: tuple[str, ...]
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"nb201: parameter '{name}' must be an integer >= 1, got {value!r}")
-    return value
 
 
 @SPACES.register("nb201")
@@ -67,8 +56,8 @@ class NB201Space(SearchSpace):
     def __init__(self, *, C: int = 16, N: int = 5, ops: Sequence[str] = NB201_OPS, **params: Any) -> None:
         if params:
             raise ValueError(f"nb201: unknown parameter(s) {sorted(params)}; expected C, N, ops")
-        C = _check_positive_int("C", C)
-        N = _check_positive_int("N", N)
+        C = check_int("nb201: parameter 'C'", C, 1)
+        N = check_int("nb201: parameter 'N'", N, 1)
         if isinstance(ops, str) or not isinstance(ops, Sequence) or not ops:
             raise ValueError(f"nb201: parameter 'ops' must be a non-empty list of op names, got {ops!r}")
         unknown = [op for op in ops if op not in NB201_OPS]
@@ -150,8 +139,6 @@ class NB201Space(SearchSpace):
     def cost_metrics(self, genome: Genome, *, input_shape: tuple[int, ...], num_classes: int) -> dict[str, float]:
         """``params`` and ``flops`` of the decoded network, exact, from a per-(edge, op) table built once with torch
         (see :mod:`evonas.spaces.nb201_cost`): no network is decoded per genome."""
-        from evonas.spaces.nb201_cost import nb201_costs
-
         reason = self.check_input(tuple(input_shape))
         if reason is not None:
             raise ValueError(reason)
@@ -184,7 +171,7 @@ class NB201Space(SearchSpace):
         """The official architecture string of ``genome``, e.g. ``|nor_conv_3x3~0|+|...~0|...~1|+|...|``."""
         self.validate(genome)
         assert isinstance(genome, NB201Genome)
-        nodes: list[list[str]] = [[] for _ in range(_NUM_NODES)]
+        nodes: list[list[str]] = [[] for _ in range(NUM_NODES)]
         for (src, dst), op in zip(NB201_EDGES, genome.edges):
             nodes[dst].append(f"{op}~{src}")
         return "+".join("|" + "|".join(parts) + "|" for parts in nodes[1:])
@@ -194,8 +181,8 @@ class NB201Space(SearchSpace):
         if not isinstance(arch, str):
             raise InvalidGenome(f"nb201: an architecture string must be a str, got {type(arch).__name__}")
         blocks = arch.strip().split("+")
-        if len(blocks) != _NUM_NODES - 1:
-            raise InvalidGenome(f"nb201: {arch!r} has {len(blocks)} '+'-separated nodes, expected {_NUM_NODES - 1}")
+        if len(blocks) != NUM_NODES - 1:
+            raise InvalidGenome(f"nb201: {arch!r} has {len(blocks)} '+'-separated nodes, expected {NUM_NODES - 1}")
         edges: list[str] = []
         for dst, block in enumerate(blocks, start=1):
             if len(block) < 2 or not (block.startswith("|") and block.endswith("|")):
@@ -227,9 +214,9 @@ class NB201Space(SearchSpace):
 
 def _reaches_output(edges: Sequence[str]) -> list[bool]:
     """For each node, whether a path of non-``none`` edges leads from it to the output node."""
-    live = [False] * _NUM_NODES
-    live[_OUTPUT] = True
-    for node in reversed(range(_OUTPUT)):  # edges go from lower to higher nodes
+    live = [False] * NUM_NODES
+    live[OUTPUT_NODE] = True
+    for node in reversed(range(OUTPUT_NODE)):  # edges go from lower to higher nodes
         live[node] = any(
             live[dst] and op != "none" for (src, dst), op in zip(NB201_EDGES, edges) if src == node
         )

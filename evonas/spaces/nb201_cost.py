@@ -17,6 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from evonas.spaces.cost import network_costs
+from evonas.spaces.nb201_cell import NUM_EDGES
+
 __all__ = ["cost_table", "nb201_costs"]
 
 _TABLES: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -27,9 +30,7 @@ def cost_table(space: Any, input_shape: tuple[int, ...], num_classes: int) -> di
     key = (space.C, space.N, tuple(space.ops), tuple(input_shape), int(num_classes))
     table = _TABLES.get(key)
     if table is None:
-        from evonas.spaces.cost import network_costs
-        from evonas.spaces.layers import NB201Network
-        from evonas.spaces.nb201 import NUM_EDGES
+        from evonas.spaces.layers import NB201Network  # torch: only to measure a new table
 
         def costs(edges: tuple[str, ...]) -> dict[str, float]:
             net = NB201Network(edges, in_channels=int(input_shape[0]), C=space.C, N=space.N, num_classes=num_classes)
