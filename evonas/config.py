@@ -7,7 +7,8 @@ the key (or line) and what was expected, e.g.::
 
 Components are written ``{name: ..., params: {...}}``; their ``params`` are
 checked against the component's own signature, so a plugin's parameters are
-validated like the built-ins'. ``--set key=value`` overrides are applied to the
+validated like the built-ins'. Each top-level key is declared once, as a field of
+:class:`Experiment` (:data:`EXPERIMENT_KEYS`). ``--set key=value`` overrides are applied to the
 raw mapping (dotted keys, list indices as numbers) before validation.
 
 Every YAML text evonas reads goes through :func:`safe_load_yaml`: ``yaml.SafeLoader`` (no
@@ -18,14 +19,16 @@ aliases, ten thousand ``[``) gets one :class:`ConfigError` line instead of a han
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
+from evonas.checks import check_int
 from evonas.constraints import Constraint, parse_constraints
 
 __all__ = [
@@ -34,6 +37,8 @@ __all__ = [
     "OperatorSpec",
     "Objective",
     "Experiment",
+    "ExperimentKey",
+    "EXPERIMENT_KEYS",
     "load_experiment",
     "parse_experiment",
     "apply_overrides",
@@ -86,95 +91,328 @@ class Objective:
         return 1.0 if self.direction == "max" else -1.0
 
 
+# -- the experiment keys -------------------------------------------------------------------------
+#
+# Each top-level key of an experiment file is declared once, as a field of :class:`Experiment` made by
+# :func:`_key`: its type (the annotation), its default, one line saying what it holds, how it is read and how
+# it is written back to ``config.yaml``. :func:`parse_experiment`, the unknown-key message,
+# :data:`TOP_LEVEL_KEYS` and :meth:`Experiment.to_dict` all read these declarations.
+
+_OMIT: Any = object()  # what a writer returns to leave its key out of config.yaml
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentKey:
+    """How one field of :class:`Experiment` is read from an experiment file and written to ``config.yaml``."""
+
+    #: the top-level key of the file
+    name: str
+    #: the :class:`Experiment` field it fills (the key's name, except for a field read from inside a key)
+    field: str
+    #: the field's type, as annotated
+    type: str
+    #: one line saying what the key holds
+    description: str
+    #: ``read(value, source, key) -> field value``: checks the file's value (the default filled in), raises ConfigError
+    read: Callable[[Any, str | None, str], Any]
+    #: ``write(field value) -> plain data`` for ``config.yaml`` (:data:`_OMIT`: the key is left out)
+    write: Callable[[Any], Any]
+    #: the value a missing key stands for, as written in a file
+    default: Any = None
+    #: a key given as null stands for the default (else ``read`` gets ``None`` and says what was expected)
+    null_is_default: bool = True
+    #: what the message of a missing key says is expected (``None``: the key may be left out)
+    required: str | None = None
+    #: the sub-key of ``name``'s mapping the field is read from (``file`` of ``space``); ``None``: the key itself
+    within: str | None = None
+
+    def value_in(self, raw: Mapping[str, Any], source: str | None) -> Any:
+        """The field's value read from ``raw``, the top-level mapping of an experiment file."""
+        value = raw.get(self.name, self.default)
+        if value is None and self.null_is_default:
+            value = self.default
+        if self.within is None:
+            return self.read(value, source, self.name)
+        value = value.get(self.within) if isinstance(value, dict) else None
+        return self.read(value, source, f"{self.name}.{self.within}")
+
+
+def _key(
+    description: str,
+    read: Callable[[Any, str | None, str], Any],
+    write: Callable[[Any], Any] | None = None,
+    *,
+    default: Any = None,
+    null_is_default: bool = True,
+    required: str | None = None,
+    key: str | None = None,
+    within: str | None = None,
+    field_default: Any = dataclasses.MISSING,
+    field_factory: Any = dataclasses.MISSING,
+) -> Any:
+    """An :class:`Experiment` field read from the experiment key of its name (or ``key``; from the sub-key
+    ``within`` of its mapping when given). ``default`` is the file's value of a missing key; ``field_default`` /
+    ``field_factory`` the dataclass default of an :class:`Experiment` made in code. See :class:`ExperimentKey`."""
+    spec = ExperimentKey(
+        key or "", "", "", description, read, write or _plain_data, default, null_is_default, required, within
+    )  # fmt: skip
+    return dataclasses.field(default=field_default, default_factory=field_factory, metadata={"key": spec})
+
+
+def _plain_data(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _read_name(value: Any, source: str | None, key: str) -> str:
+    if value is None or value == "":
+        return _default_name(source)
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise ConfigError(source, key, f"{_NAME_EXPECTED}, got {_kind(value)}")
+    return value
+
+
+def _read_int(minimum: int, what: str | None = None) -> Callable[[Any, str | None, str], int]:
+    def read(value: Any, source: str | None, key: str) -> int:
+        return _expect_int(value, source, key, minimum=minimum, what=what)
+
+    return read
+
+
+def _optional(read: Callable[[Any, str | None, str], Any]) -> Callable[[Any, str | None, str], Any]:
+    """``read`` of a key whose value may be null (then ``None``)."""
+
+    def read_optional(value: Any, source: str | None, key: str) -> Any:
+        return None if value is None else read(value, source, key)
+
+    return read_optional
+
+
+def _read_workers(value: Any, source: str | None, key: str) -> int | str:
+    return value if value == "auto" else _expect_int(value, source, key, minimum=0, what="'auto' or an integer >= 0")
+
+
+def _read_timeout(value: Any, source: str | None, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(source, key, f"expected a number of seconds > 0, got {_kind(value, bare=True)}")
+    if not value <= _MAX_TIMEOUT:
+        raise ConfigError(
+            source, key, f"expected a finite number of seconds up to {_MAX_TIMEOUT:g}, got {_kind(value, bare=True)}"
+        )
+    return float(value)
+
+
+def _read_bool(value: Any, source: str | None, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(source, key, f"expected true or false, got {_kind(value)}")
+    return value
+
+
+def _read_space_file(value: Any, source: str | None, key: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(source, key, f"expected a path to a space declaration file, got {_kind(value)}")
+    return value
+
+
+def _read_component(value: Any, source: str | None, key: str, extra: tuple[str, ...] = ()) -> Component:
+    if isinstance(value, str):
+        return Component(value, {})
+    if not isinstance(value, dict):
+        raise ConfigError(source, key, f"expected {{name: ..., params: {{...}}}} or a name, got {_kind(value)}")
+    allowed = ("name", "params", *extra)
+    for k in value:
+        if k not in allowed:
+            raise ConfigError(source, f"{key}.{_key_text(k)}", f"unknown key; expected one of: {', '.join(allowed)}")
+    name = value.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(source, f"{key}.name", f"expected a component name, got {_kind(name)}")
+    params = value.get("params") or {}
+    if not isinstance(params, dict):
+        raise ConfigError(source, f"{key}.params", f"expected a mapping of parameters, got {_kind(params)}")
+    return Component(name, dict(params))
+
+
+def _read_space(value: Any, source: str | None, key: str) -> Component:
+    return _read_component(value, source, key, extra=("file",))
+
+
+def _write_component(c: Component) -> dict[str, Any]:
+    return {"name": c.name, "params": dict(c.params)}
+
+
+def _read_operators(value: Any, source: str | None, key: str) -> tuple[OperatorSpec, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(source, key, f"expected a list of {{name, prob, params}}, got {_kind(value)}")
+    out = []
+    for i, item in enumerate(value):
+        where = f"{key}[{i}]"
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict):
+            raise ConfigError(source, where, f"expected {{name, prob, params}}, got {_kind(item)}")
+        prob = item.get("prob", 1.0)
+        if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1e9:
+            raise ConfigError(source, f"{where}.prob", f"expected a number >= 0, got {_kind(prob)}")
+        comp = _read_component({k: v for k, v in item.items() if k != "prob"}, source, where)
+        out.append(OperatorSpec(comp.name, comp.params, float(prob)))
+    if out and sum(o.prob for o in out) <= 0:
+        raise ConfigError(source, key, "expected at least one operator with prob > 0")
+    return tuple(out)
+
+
+def _write_operators(ops: tuple[OperatorSpec, ...]) -> list[dict[str, Any]]:
+    return [{"name": o.name, "prob": o.prob, "params": dict(o.params)} for o in ops]
+
+
+def _read_objectives(value: Any, source: str | None, key: str) -> tuple[Objective, ...]:
+    if isinstance(value, (str, dict)):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ConfigError(source, key, f"expected a non-empty list of {{metric, direction}}, got {_kind(value)}")
+    out = []
+    for i, item in enumerate(value):
+        where = f"{key}[{i}]"
+        if isinstance(item, str):
+            item = {"metric": item}
+        if not isinstance(item, dict):
+            raise ConfigError(source, where, f"expected {{metric, direction}}, got {_kind(item)}")
+        for k in item:
+            if k not in ("metric", "direction"):
+                raise ConfigError(source, f"{where}.{_key_text(k)}", "unknown key; expected metric or direction")
+        metric = item.get("metric")
+        if not isinstance(metric, str) or not metric:
+            raise ConfigError(source, f"{where}.metric", f"expected a metric name such as val_acc, got {_kind(metric)}")
+        direction = item.get("direction", "max")
+        if direction not in ("max", "min"):
+            raise ConfigError(source, f"{where}.direction", f"expected 'max' or 'min', got {_kind(direction)}")
+        out.append(Objective(metric, direction))
+    return tuple(out)
+
+
+def _write_objectives(objectives: tuple[Objective, ...]) -> list[dict[str, Any]]:
+    return [{"metric": o.metric, "direction": o.direction} for o in objectives]
+
+
+def _read_str_list(value: Any, source: str | None, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(source, key, f"expected a list of strings, got {_kind(value)}")
+    return tuple(value)
+
+
+def _read_constraints(value: Any, source: str | None, key: str) -> tuple[Constraint, ...]:
+    try:
+        return parse_constraints(value)
+    except ValueError as exc:
+        index, sep, message = str(exc).partition("]: ")
+        where = f"{key}{index}]" if sep and index.startswith("[") else key
+        raise ConfigError(source, where, message if sep else str(exc)) from None
+
+
+def _write_constraints(constraints: tuple[Constraint, ...]) -> Any:
+    return [str(c) for c in constraints] if constraints else _OMIT
+
+
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """A whole experiment, validated. ``source`` is the file it came from (for messages)."""
+    """A whole experiment, validated. ``source`` is the file it came from (for messages).
 
-    name: str
-    seed: int
-    space: Component
-    space_file: str | None
-    dataset: Component
-    fitness: Component
-    strategy: Component
-    selection: Component
-    mutations: tuple[OperatorSpec, ...]
-    crossovers: tuple[OperatorSpec, ...]
-    objectives: tuple[Objective, ...]
-    initial_population: tuple[str, ...] = ()
-    plugins: tuple[str, ...] = ()
-    budget: int | None = None
-    workers: int | str = "auto"
-    timeout: float | None = None
-    backend: Component = dataclasses.field(default_factory=lambda: Component("local", {}))
-    cache: bool = True
+    Each field made by :func:`_key` is a top-level key of the experiment file (see :data:`EXPERIMENT_KEYS`).
+    """
+
+    name: str = _key("a run name (string)", _read_name)
+    seed: int = _key("the run's integer seed", _read_int(0), default=0, null_is_default=False)
+    space: Component = _key(
+        "the search space {name, params, file}", _read_space, _write_component,
+        required="expected the search space, e.g. {name: chain}",
+    )  # fmt: skip
+    space_file: str | None = _key(
+        "a space declaration file", _read_space_file, lambda file: file or _OMIT, key="space", within="file"
+    )
+    dataset: Component = _key(
+        "the dataset {name, params}", _read_component, _write_component, default={"name": "digits"}
+    )
+    fitness: Component = _key(
+        "the fitness function {name, params}", _read_component, _write_component, default={"name": "train"}
+    )
+    strategy: Component = _key(
+        "the search strategy {name, params}", _read_component, _write_component, default={"name": "ga"}
+    )
+    selection: Component = _key(
+        "DEAP selection {name, params}", _read_component, _write_component,
+        default={"name": "tournament", "params": {"tournsize": 3}},
+    )  # fmt: skip
+    mutations: tuple[OperatorSpec, ...] = _key("a list of {name, prob, params}", _read_operators, _write_operators)
+    crossovers: tuple[OperatorSpec, ...] = _key("a list of {name, prob, params}", _read_operators, _write_operators)
+    objectives: tuple[Objective, ...] = _key(
+        "a list of {metric, direction}", _read_objectives, _write_objectives,
+        default=[{"metric": "val_acc", "direction": "max"}],
+    )  # fmt: skip
+    initial_population: tuple[str, ...] = _key("a list of saved genome files", _read_str_list, field_default=())
+    plugins: tuple[str, ...] = _key("a list of module names to import first", _read_str_list, field_default=())
+    budget: int | None = _key("the most evaluations to run", _optional(_read_int(1)), field_default=None)
+    workers: int | str = _key(
+        "'auto' or a number of worker processes (0: in-process)", _read_workers, default="auto", field_default="auto"
+    )
+    timeout: float | None = _key("seconds one evaluation may take", _optional(_read_timeout), field_default=None)
+    backend: Component = _key(
+        "where evaluations run {name: local | ray, params}", _read_component, _write_component,
+        default={"name": "local"}, field_factory=lambda: Component("local", {}),
+    )  # fmt: skip
+    cache: bool = _key(
+        "reuse evaluations done in earlier runs (true or false)", _read_bool,
+        default=True, null_is_default=False, field_default=True,
+    )  # fmt: skip
     #: the first fault of a variation operator (it raised, or gave no valid genome) stops the run
-    strict: bool = False
+    strict: bool = _key(
+        "stop at the first fault of a mutation or crossover operator (true or false; default false: the "
+        "child is made by another operator and the fault is counted and reported)", _read_bool,
+        default=False, null_is_default=False, field_default=False,
+    )  # fmt: skip
     source: str | None = None
     #: hard limits on metrics (see :mod:`evonas.constraints`)
-    constraints: tuple[Constraint, ...] = ()
+    constraints: tuple[Constraint, ...] = _key(
+        "a list of limits such as 'params <= 100000'", _read_constraints, _write_constraints, field_default=()
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved experiment as plain data (written to ``config.yaml`` in the run folder)."""
-
-        def comp(c: Component) -> dict[str, Any]:
-            return {"name": c.name, "params": dict(c.params)}
-
-        def op(o: OperatorSpec) -> dict[str, Any]:
-            return {"name": o.name, "prob": o.prob, "params": dict(o.params)}
-
-        space = comp(self.space)
-        if self.space_file:
-            space["file"] = self.space_file
-        return {
-            "name": self.name,
-            "seed": self.seed,
-            "space": space,
-            "dataset": comp(self.dataset),
-            "fitness": comp(self.fitness),
-            "strategy": comp(self.strategy),
-            "selection": comp(self.selection),
-            "mutations": [op(o) for o in self.mutations],
-            "crossovers": [op(o) for o in self.crossovers],
-            "objectives": [{"metric": o.metric, "direction": o.direction} for o in self.objectives],
-            "initial_population": list(self.initial_population),
-            "plugins": list(self.plugins),
-            "budget": self.budget,
-            "workers": self.workers,
-            "timeout": self.timeout,
-            "backend": comp(self.backend),
-            "cache": self.cache,
-            "strict": self.strict,
-            **({"constraints": [str(c) for c in self.constraints]} if self.constraints else {}),
-        }
+        out: dict[str, Any] = {}
+        for key in EXPERIMENT_KEYS:
+            value = key.write(getattr(self, key.field))
+            if value is _OMIT:
+                continue
+            if key.within is None:
+                out[key.name] = value
+            else:
+                out[key.name][key.within] = value
+        return out
 
     @property
     def weights(self) -> tuple[float, ...]:
         return tuple(o.weight for o in self.objectives)
 
 
-TOP_LEVEL_KEYS = {
-    "name": "a run name (string)",
-    "seed": "the run's integer seed",
-    "space": "the search space {name, params, file}",
-    "dataset": "the dataset {name, params}",
-    "fitness": "the fitness function {name, params}",
-    "strategy": "the search strategy {name, params}",
-    "selection": "DEAP selection {name, params}",
-    "mutations": "a list of {name, prob, params}",
-    "crossovers": "a list of {name, prob, params}",
-    "objectives": "a list of {metric, direction}",
-    "initial_population": "a list of saved genome files",
-    "plugins": "a list of module names to import first",
-    "budget": "the most evaluations to run",
-    "workers": "'auto' or a number of worker processes (0: in-process)",
-    "timeout": "seconds one evaluation may take",
-    "backend": "where evaluations run {name: local | ray, params}",
-    "cache": "reuse evaluations done in earlier runs (true or false)",
-    "strict": "stop at the first fault of a mutation or crossover operator (true or false; default false: the "
-    "child is made by another operator and the fault is counted and reported)",
-    "constraints": "a list of limits such as 'params <= 100000'",
-}
+def _declared_keys() -> tuple[ExperimentKey, ...]:
+    return tuple(
+        dataclasses.replace(f.metadata["key"], name=f.metadata["key"].name or f.name, field=f.name, type=str(f.type))
+        for f in dataclasses.fields(Experiment)
+        if "key" in f.metadata
+    )
+
+
+#: every field of :class:`Experiment` read from an experiment file, in the order they are read and written
+EXPERIMENT_KEYS: tuple[ExperimentKey, ...] = _declared_keys()
+
+#: the top-level keys of an experiment file -> what each holds, in the order of ``config.yaml``
+TOP_LEVEL_KEYS: dict[str, str] = {k.name: k.description for k in EXPERIMENT_KEYS if k.within is None}
+
+#: the top-level keys that name a component (``{name, params}``, or the bare name)
+_COMPONENT_KEYS = tuple(k.name for k in EXPERIMENT_KEYS if k.within is None and k.type == "Component")
 
 
 # -- bounded YAML --------------------------------------------------------------------------------
@@ -339,8 +577,6 @@ def apply_overrides(raw: Any, overrides: list[str] | tuple[str, ...], source: st
     A value that is not valid YAML is kept as the string; one that breaks a limit of
     :func:`safe_load_yaml` raises :class:`ConfigError` naming ``--set key``.
     """
-    import copy
-
     _check_tree(raw, source)  # deepcopy recurses: refuse a self-containing or too deep mapping first
     raw = copy.deepcopy(raw)
     for item in overrides:
@@ -390,106 +626,19 @@ def apply_overrides(raw: Any, overrides: list[str] | tuple[str, ...], source: st
 
 # -- validation --------------------------------------------------------------------------------
 
-#: the top-level keys that name a component (``{name, params}``, or the bare name)
-_COMPONENT_KEYS = ("space", "dataset", "fitness", "strategy", "selection", "backend")
-
-_DEFAULTS: dict[str, Any] = {
-    "dataset": {"name": "digits"},
-    "fitness": {"name": "train"},
-    "strategy": {"name": "ga"},
-    "selection": {"name": "tournament", "params": {"tournsize": 3}},
-    "objectives": [{"metric": "val_acc", "direction": "max"}],
-    "backend": {"name": "local"},
-}
-
-
 def parse_experiment(raw: Any, source: str | None = None) -> Experiment:
     """Validate the shape and types of an experiment mapping (component names are checked by the builder)."""
     if not isinstance(raw, dict):
         raise ConfigError(source, None, f"expected a mapping of experiment keys at the top level, got {_kind(raw)}")
     _check_tree(raw, source)
-    for key in raw:
-        if key not in TOP_LEVEL_KEYS:
-            raise ConfigError(source, _key_text(key), f"unknown key; expected one of: {', '.join(TOP_LEVEL_KEYS)}")
-    if "space" not in raw:
-        raise ConfigError(source, "space", "missing; expected the search space, e.g. {name: chain}")
-
-    def get(key: str) -> Any:
-        return raw[key] if key in raw and raw[key] is not None else _DEFAULTS.get(key)
-
-    name = raw.get("name")
-    if name is None or name == "":
-        name = _default_name(source)
-    elif not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ConfigError(source, "name", f"{_NAME_EXPECTED}, got {_kind(name)}")
-    seed = get("seed") if "seed" in raw else 0
-    _expect_int(seed, source, "seed", minimum=0)
-
-    space = _component(get("space"), source, "space", extra=("file",))
-    space_file = get("space").get("file") if isinstance(get("space"), dict) else None
-    if space_file is not None and not isinstance(space_file, str):
-        raise ConfigError(source, "space.file", f"expected a path to a space declaration file, got {_kind(space_file)}")
-    dataset = _component(get("dataset"), source, "dataset")
-    fitness = _component(get("fitness"), source, "fitness")
-    strategy = _component(get("strategy"), source, "strategy")
-    selection = _component(get("selection"), source, "selection")
-    mutations = _operators(raw.get("mutations"), source, "mutations")
-    crossovers = _operators(raw.get("crossovers"), source, "crossovers")
-    objectives = _objectives(get("objectives"), source)
-    initial = _str_list(raw.get("initial_population"), source, "initial_population")
-    plugins = _str_list(raw.get("plugins"), source, "plugins")
-    budget = raw.get("budget")
-    if budget is not None:
-        _expect_int(budget, source, "budget", minimum=1)
-    workers = raw.get("workers", "auto")
-    workers = "auto" if workers is None else workers
-    if workers != "auto":
-        _expect_int(workers, source, "workers", minimum=0, what="'auto' or an integer >= 0")
-    timeout = raw.get("timeout")
-    if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ConfigError(source, "timeout", f"expected a number of seconds > 0, got {_kind(timeout, bare=True)}")
-        if not timeout <= _MAX_TIMEOUT:
-            raise ConfigError(
-                source, "timeout", f"expected a finite number of seconds up to {_MAX_TIMEOUT:g}, got {_kind(timeout, bare=True)}"
-            )
-        timeout = float(timeout)
-    backend = _component(get("backend"), source, "backend")
-    cache = raw.get("cache", True)
-    if not isinstance(cache, bool):
-        raise ConfigError(source, "cache", f"expected true or false, got {_kind(cache)}")
-    strict = raw.get("strict", False)
-    if not isinstance(strict, bool):
-        raise ConfigError(source, "strict", f"expected true or false, got {_kind(strict)}")
-    try:
-        constraints = parse_constraints(raw.get("constraints"))
-    except ValueError as exc:
-        index, sep, message = str(exc).partition("]: ")
-        key = f"constraints{index}]" if sep and index.startswith("[") else "constraints"
-        raise ConfigError(source, key, message if sep else str(exc)) from None
-    return Experiment(
-        name=name,
-        seed=int(seed),
-        space=space,
-        space_file=space_file,
-        dataset=dataset,
-        fitness=fitness,
-        strategy=strategy,
-        selection=selection,
-        mutations=mutations,
-        crossovers=crossovers,
-        objectives=objectives,
-        initial_population=initial,
-        plugins=plugins,
-        budget=budget,
-        workers=workers,
-        timeout=timeout,
-        backend=backend,
-        cache=cache,
-        strict=strict,
-        source=source,
-        constraints=constraints,
-    )
+    for name in raw:
+        if name not in TOP_LEVEL_KEYS:
+            raise ConfigError(source, _key_text(name), f"unknown key; expected one of: {', '.join(TOP_LEVEL_KEYS)}")
+    for key in EXPERIMENT_KEYS:
+        if key.required and key.name not in raw:
+            raise ConfigError(source, key.name, f"missing; {key.required}")
+    fields = {key.field: key.value_in(raw, source) for key in EXPERIMENT_KEYS}  # read in order: the first error wins
+    return Experiment(**fields, source=source)
 
 
 _MAX_INT = 2**63 - 1  # seed, budget, workers: what SQLite and the random generators take
@@ -549,12 +698,18 @@ def _kind(value: Any, bare: bool = False) -> str:
     return _short_repr(value) if bare else f"{type(value).__name__} {_short_repr(value)}"
 
 
-def _expect_int(value: Any, source: str | None, key: str, *, minimum: int | None = None, what: str | None = None) -> None:
+def _expect_int(value: Any, source: str | None, key: str, *, minimum: int | None = None, what: str | None = None) -> int:
+    """``value`` if it is a Python ``int`` from ``minimum`` to :data:`_MAX_INT` (:func:`check_int` decides), else
+    :class:`ConfigError` saying what the file holds (``what``: the expected value in other words)."""
+    if isinstance(value, int):  # Python's: a YAML file holds no numpy integers
+        try:
+            return check_int(key, value, minimum, _MAX_INT)
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
         want = what or ("an integer" + (f" >= {minimum}" if minimum is not None else ""))
         raise ConfigError(source, key, f"expected {want}, got {_kind(value)}")
-    if value > _MAX_INT:
-        raise ConfigError(source, key, f"expected an integer up to {_MAX_INT} (2**63 - 1), got {_kind(value)}")
+    raise ConfigError(source, key, f"expected an integer up to {_MAX_INT} (2**63 - 1), got {_kind(value)}")
 
 
 def _check_tree(raw: Any, source: str | os.PathLike | None) -> None:
@@ -599,78 +754,3 @@ def _check_tree(raw: Any, source: str | os.PathLike | None) -> None:
                     stack.append((v, depth + 1, entry, k))
             else:
                 stack.extend([(v, depth + 1, entry, i) for i, v in enumerate(value)])
-
-
-def _component(value: Any, source: str | None, key: str, extra: tuple[str, ...] = ()) -> Component:
-    if isinstance(value, str):
-        return Component(value, {})
-    if not isinstance(value, dict):
-        raise ConfigError(source, key, f"expected {{name: ..., params: {{...}}}} or a name, got {_kind(value)}")
-    allowed = ("name", "params", *extra)
-    for k in value:
-        if k not in allowed:
-            raise ConfigError(source, f"{key}.{_key_text(k)}", f"unknown key; expected one of: {', '.join(allowed)}")
-    name = value.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(source, f"{key}.name", f"expected a component name, got {_kind(name)}")
-    params = value.get("params") or {}
-    if not isinstance(params, dict):
-        raise ConfigError(source, f"{key}.params", f"expected a mapping of parameters, got {_kind(params)}")
-    return Component(name, dict(params))
-
-
-def _operators(value: Any, source: str | None, key: str) -> tuple[OperatorSpec, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise ConfigError(source, key, f"expected a list of {{name, prob, params}}, got {_kind(value)}")
-    out = []
-    for i, item in enumerate(value):
-        where = f"{key}[{i}]"
-        if isinstance(item, str):
-            item = {"name": item}
-        if not isinstance(item, dict):
-            raise ConfigError(source, where, f"expected {{name, prob, params}}, got {_kind(item)}")
-        prob = item.get("prob", 1.0)
-        if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1e9:
-            raise ConfigError(source, f"{where}.prob", f"expected a number >= 0, got {_kind(prob)}")
-        comp = _component({k: v for k, v in item.items() if k != "prob"}, source, where)
-        out.append(OperatorSpec(comp.name, comp.params, float(prob)))
-    if out and sum(o.prob for o in out) <= 0:
-        raise ConfigError(source, key, "expected at least one operator with prob > 0")
-    return tuple(out)
-
-
-def _objectives(value: Any, source: str | None) -> tuple[Objective, ...]:
-    if isinstance(value, (str, dict)):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise ConfigError(source, "objectives", f"expected a non-empty list of {{metric, direction}}, got {_kind(value)}")
-    out = []
-    for i, item in enumerate(value):
-        where = f"objectives[{i}]"
-        if isinstance(item, str):
-            item = {"metric": item}
-        if not isinstance(item, dict):
-            raise ConfigError(source, where, f"expected {{metric, direction}}, got {_kind(item)}")
-        for k in item:
-            if k not in ("metric", "direction"):
-                raise ConfigError(source, f"{where}.{_key_text(k)}", "unknown key; expected metric or direction")
-        metric = item.get("metric")
-        if not isinstance(metric, str) or not metric:
-            raise ConfigError(source, f"{where}.metric", f"expected a metric name such as val_acc, got {_kind(metric)}")
-        direction = item.get("direction", "max")
-        if direction not in ("max", "min"):
-            raise ConfigError(source, f"{where}.direction", f"expected 'max' or 'min', got {_kind(direction)}")
-        out.append(Objective(metric, direction))
-    return tuple(out)
-
-
-def _str_list(value: Any, source: str | None, key: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(source, key, f"expected a list of strings, got {_kind(value)}")
-    return tuple(value)
