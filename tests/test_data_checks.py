@@ -122,7 +122,7 @@ def test_max_classes_param(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="has label 11 .*over the sanity limit max_classes = 10 .*max_classes: 12"):
         load_dataset("npz", seed=0, path=npz, max_classes=10)
     assert load_dataset("npz", seed=0, path=npz, max_classes=12).num_classes == 12
-    with pytest.raises(ValueError, match="max_classes must be an integer >= 2"):
+    with pytest.raises(ValueError, match="max_classes: expected an integer >= 2"):
         load_dataset("npz", seed=0, path=npz, max_classes=1)
 
 

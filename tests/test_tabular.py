@@ -147,7 +147,7 @@ def test_standardize_images_and_synthetic_and_bad_values(tmp_path: Path) -> None
     images = np.random.default_rng(0).integers(0, 256, (60, 4, 4, 3), dtype=np.uint8)  # NHWC, scaled, per element
     img = load_dataset("npz", seed=0, path=str(_save(tmp_path / "i.npz", X=images, y=np.arange(60) % 2)), standardize=True)
     assert img.input_shape == (3, 4, 4) and img.transform.mean.shape == (3, 4, 4)
-    with pytest.raises(ValueError, match="standardize must be true or false"):
+    with pytest.raises(ValueError, match="standardize: expected true or false"):
         load_dataset("npz", seed=0, path=str(tmp_path / "i.npz"), standardize="yes")
     with pytest.raises(ValueError, match="already transformed"):
         standardize(img)

@@ -37,6 +37,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from evonas.checks import check_bool, check_int, check_number
 from evonas.datasets.base import DATASETS, Dataset, split_arrays
 from evonas.datasets.base import standardize as standardize_dataset
 
@@ -259,18 +260,6 @@ def _check_fractions(val_fraction: float, test_fraction: float) -> None:
         raise ValueError(f"val_fraction + test_fraction must be < 1, got {val_fraction} + {test_fraction}")
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be true or false, got {value!r}")
-    return bool(value)
-
-
 def _check_nonempty(ds: Dataset, param: str) -> Dataset:
     if len(ds.y_train) == 0 or len(ds.y_val) == 0:
         raise ValueError(f"dataset '{ds.name}' is too small for its split ({ds!r}); increase {param}")
@@ -313,14 +302,13 @@ def load_synthetic(
     ``standardize``: standardise each feature with the training split's statistics (see the module).
     """
     _check_fractions(val_fraction, test_fraction)
-    standardize = _check_bool("standardize", standardize)
-    num_classes = _check_int("num_classes", num_classes, 2)
-    n_samples = _check_int("n_samples", n_samples, 2 * num_classes)
+    standardize = check_bool("standardize", standardize)
+    num_classes = check_int("num_classes", num_classes, 2)
+    n_samples = check_int("n_samples", n_samples, 2 * num_classes)
     if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence) or not shape:
         raise ValueError(f"shape must be a non-empty list of positive integers, got {shape!r}")
-    shape = tuple(_check_int("shape", s, 1) for s in shape)
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < math.inf:
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    shape = tuple(check_int("shape", s, 1) for s in shape)
+    check_number("noise", noise, minimum=0)
     rng = np.random.default_rng(seed if data_seed is None else data_seed)
     patterns = rng.standard_normal((num_classes, *shape))
     y = np.arange(n_samples) % num_classes
@@ -477,8 +465,8 @@ def load_npz(
     """
     if path is None or not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"dataset 'npz' needs path= (a .npz file), got {path!r}")
-    max_classes = _check_int("max_classes", max_classes, 2)
-    standardize = _check_bool("standardize", standardize)
+    max_classes = check_int("max_classes", max_classes, 2)
+    standardize = check_bool("standardize", standardize)
     file = Path(path).expanduser()
     if not file.is_file():
         raise FileNotFoundError(f"npz dataset file not found: {str(file)!r}")

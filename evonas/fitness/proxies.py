@@ -60,6 +60,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from evonas.checks import check_int
 from evonas.datasets.base import Dataset
 from evonas.fitness.base import FITNESSES, EvaluationError, FitnessFunction
 from evonas.fitness.device import auto_device, check_device
@@ -160,9 +161,8 @@ class ZeroCostFitness(FitnessFunction):
         unknown = [p for p in proxies if p not in PROXIES]
         if unknown or len(set(proxies)) != len(proxies):
             raise ValueError(f"proxies must be distinct names among {', '.join(PROXIES)}; got {list(proxies)!r}")
-        for name, value, low in (("batch_size", batch_size, 2), ("threads", threads, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_int("batch_size", batch_size, 2)
+        check_int("threads", threads, 0)
         check_device(device)
         self.proxies = tuple(proxies)
         self.batch_size, self.device, self.threads = batch_size, device, threads

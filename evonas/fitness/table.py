@@ -29,6 +29,7 @@ import random
 from pathlib import Path
 from typing import Any, Iterator
 
+from evonas.checks import check_int
 from evonas.fitness.base import FITNESSES, EvaluationError, FitnessFunction
 from evonas.spaces.base import Genome, InvalidGenome, SearchSpace
 from evonas.spaces.defaults import genomes_dir
@@ -197,9 +198,8 @@ class NB201TableFitness(FitnessFunction):
     def __init__(self, table: str | None = None, noise: float = 0.0, num_classes: int = 10, image_size: int = 32) -> None:
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not math.isfinite(noise) or noise < 0:
             raise ValueError(f"noise: expected a standard deviation >= 0 in percentage points, got {noise!r}")
-        for name, value in (("num_classes", num_classes), ("image_size", image_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        check_int("num_classes", num_classes, 1)
+        check_int("image_size", image_size, 1)
         #: the input shape and number of classes the table's networks were built for (cheap metrics)
         self.cost_input = ((3, image_size, image_size), num_classes)
         self.params = {"table": table, "noise": float(noise), "num_classes": num_classes, "image_size": image_size}
