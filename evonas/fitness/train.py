@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from evonas.checks import check_bool, check_choice, check_int, check_number
 from evonas.datasets.base import Dataset
 from evonas.fitness.base import FITNESSES, EvaluationError, FitnessFunction
 from evonas.fitness.device import amp_dtype, auto_device, check_device, free_memory, in_safe_mode
@@ -96,20 +97,19 @@ class TrainFitness(FitnessFunction):
         latency_repeats: int = 30,
         latency_warmup: int = 5,
     ) -> None:
-        self.epochs = _int("epochs", epochs, 1)
+        self.epochs = check_int("epochs", epochs, 1)
         self.device = check_device(device)
-        self.threads = _int("threads", threads, 0)
-        if not isinstance(channels_last, bool):
-            raise ValueError(f"channels_last must be true or false, got {channels_last!r}")
-        self.channels_last = channels_last
-        self.amp = _choice("amp", amp, _AMPS)
-        self.schedule = _choice("schedule", schedule, _SCHEDULES)
-        self.eval_batch_size = _int("eval_batch_size", eval_batch_size, 1)
-        self.max_train_samples = None if max_train_samples is None else _int("max_train_samples", max_train_samples, 1)
-        if not isinstance(latency, bool):
-            raise ValueError(f"latency must be true or false, got {latency!r}")
-        self.latency = (latency, _int("latency_batch_size", latency_batch_size, 1),
-                        _int("latency_repeats", latency_repeats, 1), _int("latency_warmup", latency_warmup, 0))  # fmt: skip
+        self.threads = check_int("threads", threads, 0)
+        self.channels_last = check_bool("channels_last", channels_last)
+        self.amp = check_choice("amp", amp, _AMPS)
+        self.schedule = check_choice("schedule", schedule, _SCHEDULES)
+        self.eval_batch_size = check_int("eval_batch_size", eval_batch_size, 1)
+        self.max_train_samples = (
+            None if max_train_samples is None else check_int("max_train_samples", max_train_samples, 1)
+        )
+        self.latency = (check_bool("latency", latency), check_int("latency_batch_size", latency_batch_size, 1),
+                        check_int("latency_repeats", latency_repeats, 1),
+                        check_int("latency_warmup", latency_warmup, 0))  # fmt: skip
         if latency:
             self.metrics = (*type(self).metrics, "latency_ms")
         self.defaults = _check_hparams(
@@ -211,14 +211,9 @@ class TrainFitness(FitnessFunction):
         fidelity: float | None = None,
         on_epoch: Callable[[int, float], None] | None = None,
     ) -> tuple[torch.nn.Module, dict[str, float]]:
+        """One training of ``genome``'s network with the hyperparameters ``hp``, then its metrics."""
         channels_last = self.channels_last and len(dataset.input_shape) == 3 and not in_safe_mode()
-        torch.manual_seed(seed)
-        model = space.decode(genome, input_shape=dataset.input_shape, num_classes=dataset.num_classes)
-        flops = count_flops(model, tuple(dataset.input_shape))  # on the host, before training: no RNG drawn
-        if channels_last:
-            model = model.to(device, memory_format=torch.channels_last)
-        else:
-            model = model.to(device)
+        model, flops = _decode(genome, space, dataset, seed, device, channels_last)
         n_params = sum(p.numel() for p in model.parameters())
         data = _device_data(dataset, device, channels_last)
         x, y = data.x_train, data.y_train
@@ -226,64 +221,11 @@ class TrainFitness(FitnessFunction):
             x, y = x[: self.max_train_samples], y[: self.max_train_samples]
         optimizer = _make_optimizer(model, hp, device)
         scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
+        autocast = _autocast(device, amp_dtype)
+        plan = self._plan(len(y), hp, fidelity)
 
-        def autocast() -> ContextManager[Any]:
-            if amp_dtype is None:
-                return contextlib.nullcontext()
-            return torch.autocast(device_type=device.type, dtype=amp_dtype)
-
-        n = len(y)
-        batch_size = min(int(hp["batch_size"]), n)
-        # A last batch of a single sample is dropped: BatchNorm cannot train on it.
-        starts = [s for s in range(0, n, batch_size) if min(batch_size, n - s) >= 2 or s == 0]
-        total = self.epochs * len(starts)
-        if fidelity is not None:
-            total = max(1, round(fidelity * total))
-        n_epochs = -(-total // len(starts))
-        lr = float(hp["lr"])
-        cosine = self.schedule == "cosine"  # else constant: the optimizer keeps its initial lr
-        lrs = [lr * 0.5 * (1.0 + math.cos(math.pi * t / total)) for t in range(total)] if cosine else []
-        groups = optimizer.param_groups
-        generator = torch.Generator().manual_seed(seed)
-
-        # Per-batch losses are kept on the device and summed once per epoch, weighted by batch size.
-        counts = [min(batch_size, n - s) for s in starts]
-        weights = torch.tensor(counts, dtype=torch.float32, device=device)
         start_time = time.perf_counter()
-        model.train()
-        step = 0
-        loss_sum = torch.zeros((), device=device)
-        seen = sum(counts)
-        for epoch in range(n_epochs):
-            perm = torch.randperm(n, generator=generator).to(device, non_blocking=True)
-            losses = []
-            for s in starts:
-                if step >= total:  # a shortened training (fidelity < 1) ends within its last epoch
-                    break
-                idx = perm[s : s + batch_size]
-                xb, yb = x[idx], y[idx]
-                if cosine:
-                    for group in groups:
-                        group["lr"] = lrs[step]
-                step += 1
-                optimizer.zero_grad(set_to_none=True)
-                with autocast():
-                    loss = F.cross_entropy(model(xb), yb)
-                if scaler is None:
-                    loss.backward()
-                    optimizer.step()
-                else:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                losses.append(loss.detach())
-            loss_sum = torch.dot(torch.stack(losses).float(), weights[: len(losses)])
-            seen = sum(counts[: len(losses)])
-            if not bool(torch.isfinite(loss_sum)):  # the one sync per epoch
-                raise EvaluationError(f"non-finite loss in training epoch {epoch + 1} (lr={lr:g}, {hp['optimizer']})")
-            if on_epoch is not None:
-                on_epoch(epoch + 1, loss_sum.item() / seen)
-        train_loss = loss_sum.item() / seen
+        train_loss = _train_epochs(model, optimizer, scaler, autocast, x, y, plan, seed, on_epoch, hp)
         train_s = time.perf_counter() - start_time
 
         val_loss, val_acc = _score(model, data.x_val, data.y_val, self.eval_batch_size, autocast)
@@ -303,12 +245,126 @@ class TrainFitness(FitnessFunction):
             "params": int(n_params),
             "flops": flops,
             "train_s": train_s,
-            "epochs": self.epochs if fidelity is None else total / len(starts),
+            "epochs": self.epochs if fidelity is None else plan.total / len(plan.starts),
             **extra,
         }
 
+    def _plan(self, n: int, hp: Mapping[str, Any], fidelity: float | None) -> _Plan:
+        """The batches and steps of one training on ``n`` samples: ``epochs`` passes, or the share ``fidelity``."""
+        batch_size = min(int(hp["batch_size"]), n)
+        # A last batch of a single sample is dropped: BatchNorm cannot train on it.
+        starts = [s for s in range(0, n, batch_size) if min(batch_size, n - s) >= 2 or s == 0]
+        total = self.epochs * len(starts)
+        if fidelity is not None:
+            total = max(1, round(fidelity * total))
+        lr = float(hp["lr"])
+        cosine = self.schedule == "cosine"  # else constant: the optimizer keeps its initial lr
+        lrs = [lr * 0.5 * (1.0 + math.cos(math.pi * t / total)) for t in range(total)] if cosine else []
+        return _Plan(
+            n=n, batch_size=batch_size, starts=starts, counts=[min(batch_size, n - s) for s in starts],
+            total=total, n_epochs=-(-total // len(starts)), lrs=lrs,
+        )  # fmt: skip
+
+
+class _Plan(NamedTuple):
+    """The batches and steps of one training."""
+
+    #: training samples
+    n: int
+    batch_size: int
+    #: where each batch of an epoch starts in the epoch's permutation
+    starts: list[int]
+    #: the samples in each batch of an epoch
+    counts: list[int]
+    #: optimizer steps in all (fewer than epochs x batches when the fidelity is below 1)
+    total: int
+    #: epochs begun (the last one may end early)
+    n_epochs: int
+    #: the learning rate of each step (cosine); empty: the optimizer's own, constant
+    lrs: list[float]
+
 
 # -- helpers ----------------------------------------------------------------------
+def _decode(
+    genome: Genome, space: SearchSpace, dataset: Dataset, seed: int, device: torch.device, channels_last: bool
+) -> tuple[torch.nn.Module, float]:
+    """``genome``'s network initialised with ``seed``, on ``device``, and its FLOPs (counted on the host)."""
+    torch.manual_seed(seed)
+    model = space.decode(genome, input_shape=dataset.input_shape, num_classes=dataset.num_classes)
+    flops = count_flops(model, tuple(dataset.input_shape))  # on the host, before training: no RNG drawn
+    if channels_last:
+        return model.to(device, memory_format=torch.channels_last), flops
+    return model.to(device), flops
+
+
+def _autocast(device: torch.device, amp_dtype: torch.dtype | None) -> Callable[[], ContextManager[Any]]:
+    """A maker of the mixed-precision context of ``amp_dtype`` on ``device`` (none: full precision)."""
+
+    def autocast() -> ContextManager[Any]:
+        if amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=amp_dtype)
+
+    return autocast
+
+
+def _train_epochs(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    autocast: Callable[[], ContextManager[Any]],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    plan: _Plan,
+    seed: int,
+    on_epoch: Callable[[int, float], None] | None,
+    hp: Mapping[str, Any],
+) -> float:
+    """Train ``model`` on ``(x, y)`` as ``plan`` says, batches drawn with ``seed``; the last epoch's mean loss.
+
+    Per-batch losses are kept on the device and summed once per epoch, weighted by batch size: the one
+    synchronisation per epoch, where a non-finite loss raises :class:`EvaluationError`.
+    """
+    device = y.device
+    generator = torch.Generator().manual_seed(seed)
+    weights = torch.tensor(plan.counts, dtype=torch.float32, device=device)
+    groups = optimizer.param_groups
+    model.train()
+    step = 0
+    loss_sum = torch.zeros((), device=device)
+    seen = sum(plan.counts)
+    for epoch in range(plan.n_epochs):
+        perm = torch.randperm(plan.n, generator=generator).to(device, non_blocking=True)
+        losses = []
+        for s in plan.starts:
+            if step >= plan.total:  # a shortened training (fidelity < 1) ends within its last epoch
+                break
+            idx = perm[s : s + plan.batch_size]
+            xb, yb = x[idx], y[idx]
+            if plan.lrs:
+                for group in groups:
+                    group["lr"] = plan.lrs[step]
+            step += 1
+            optimizer.zero_grad(set_to_none=True)
+            with autocast():
+                loss = F.cross_entropy(model(xb), yb)
+            if scaler is None:
+                loss.backward()
+                optimizer.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            losses.append(loss.detach())
+        loss_sum = torch.dot(torch.stack(losses).float(), weights[: len(losses)])
+        seen = sum(plan.counts[: len(losses)])
+        if not bool(torch.isfinite(loss_sum)):  # the one sync per epoch
+            raise EvaluationError(
+                f"non-finite loss in training epoch {epoch + 1} (lr={float(hp['lr']):g}, {hp['optimizer']})"
+            )
+        if on_epoch is not None:
+            on_epoch(epoch + 1, loss_sum.item() / seen)
+    return loss_sum.item() / seen
 def _score(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -366,33 +422,17 @@ def _make_optimizer(model: torch.nn.Module, hp: Mapping[str, Any], device: torch
         return cls(params, **kwargs)
 
 
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _choice(name: str, value: Any, options: tuple[str, ...]) -> str:
-    if value not in options:
-        raise ValueError(f"{name} must be one of {', '.join(options)}; got {value!r}")
-    return value
-
-
 def _check_hparams(hp: dict[str, Any], prefix: str) -> dict[str, Any]:
     """Validated training hyperparameters (``prefix`` says whose, in error messages)."""
     out = dict(hp)
-    for name in ("lr", "weight_decay", "momentum"):
-        if name in out:
-            v = out[name]
-            low_ok = v > 0 if name == "lr" else v >= 0
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not low_ok:
-                want = "a finite number > 0" if name == "lr" else "a finite number >= 0"
-                raise ValueError(f"{prefix}{name} must be {want}, got {v!r}")
-            out[name] = float(v)
-    if "momentum" in out and out["momentum"] >= 1:
-        raise ValueError(f"{prefix}momentum must be < 1, got {out['momentum']!r}")
+    if "lr" in out:
+        out["lr"] = check_number(f"{prefix}lr", out["lr"], above=0)
+    if "weight_decay" in out:
+        out["weight_decay"] = check_number(f"{prefix}weight_decay", out["weight_decay"], minimum=0)
+    if "momentum" in out:
+        out["momentum"] = check_number(f"{prefix}momentum", out["momentum"], minimum=0, below=1)
     if "batch_size" in out:
-        out["batch_size"] = _int(f"{prefix}batch_size", out["batch_size"], 1)
+        out["batch_size"] = check_int(f"{prefix}batch_size", out["batch_size"], 1)
     if "optimizer" in out:
-        out["optimizer"] = _choice(f"{prefix}optimizer", out["optimizer"], _OPTIMIZERS)
+        out["optimizer"] = check_choice(f"{prefix}optimizer", out["optimizer"], _OPTIMIZERS)
     return out
