@@ -28,16 +28,28 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
+from evonas.config import ConfigError, Experiment
+from evonas.datasets.base import Dataset, Standardize
+from evonas.engine.build import Built, build
+from evonas.engine.journal import ranked
+from evonas.engine.outputs import atomic_write
+from evonas.fitness.base import FitnessFunction
 from evonas.runfolder import RunFolder, space_file_problem
+from evonas.spaces.base import Genome, SearchSpace
 
 __all__ = ["ExportError", "ExportResult", "export_run"]
 
 FORMATS = ("pt", "torchscript", "onnx")
+#: the files an export writes, each format's and the two descriptions
+_FILES = {"pt": "model.pt", "torchscript": "model.torchscript.pt", "onnx": "model.onnx"}
 
 
 class ExportError(RuntimeError):
@@ -54,8 +66,7 @@ class ExportResult:
 
 
 def _choose(folder: RunFolder, rank: int, objectives: Any) -> Any:
-    from evonas.engine.journal import ranked
-
+    """The run's ``rank``-th best distinct successful evaluation by the first objective."""
     best_first = ranked(folder.records("seq"), objectives[0].weight)
     folder.warn_damaged()
     if not best_first:
@@ -83,36 +94,17 @@ def export_run(
     only if ``plugins`` names them (or ``trust``); a component that needs one fails with :class:`ExportError`.
     Raises ``ExportError`` or ``RunFolderError``, each one line.
     """
-    import torch
-
-    from evonas.config import ConfigError
-    from evonas.datasets.base import Dataset
-    from evonas.engine.build import build
-    from evonas.engine.outputs import atomic_write
-
     folder = RunFolder(run_dir)
-    run_dir = folder.path
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ExportError(f"--format: expected {', '.join(FORMATS)}, got {', '.join(bad)}")
-    exp = folder.experiment(plugins=plugins, trust=trust)
-    problem = space_file_problem(exp.space_file, exp)
-    if problem:
-        raise ExportError(problem)
-    import_path = list(sys.path)
-    try:
-        built = build(exp)
-    except ConfigError as exc:
-        raise ExportError(str(exc)) from None  # `evonas export` adds which plug-ins the run names, if any
-    finally:
-        if not exp.plugins:  # build() puts the working directory on the import path even with nothing to import
-            sys.path[:] = import_path
+    built = _build(folder, plugins, trust)
     exp, space, fitness, data = built.experiment, built.space, built.fitness, built.dataset
-    if not hasattr(fitness, "fit") or data is None:
+    if not fitness.trains or data is None:
         raise ExportError(f"fitness '{exp.fitness.name}' trains nothing; there is no network to export")
     if "onnx" in formats:
         try:
-            import onnx  # noqa: F401
+            import onnx  # noqa: F401  (optional: only to say it is missing before the training)
         except ImportError:
             raise ExportError("--format onnx needs the onnx package: pip install onnx onnxscript") from None
     chosen = _choose(folder, rank, exp.objectives)
@@ -122,68 +114,14 @@ def export_run(
         raise ExportError(f"trial {chosen.trial}: its genome does not fit the space '{space.name}' ({exc})") from None
     if epochs is not None:
         fitness = type(fitness)(**{**fitness.params, "epochs": int(epochs)})
-    full = Dataset(
-        name=f"{data.name} (train+val; scored on test)",
-        x_train=np.concatenate([data.x_train, data.x_val]), y_train=np.concatenate([data.y_train, data.y_val]),
-        x_val=data.x_test, y_val=data.y_test, x_test=data.x_test[:0], y_test=data.y_test[:0], num_classes=data.num_classes,
-    )  # fmt: skip
-    if len(full.y_val) == 0:
-        raise ExportError(f"dataset '{exp.dataset.name}' has no test split (set dataset.params.test_fraction)")
+    full = _train_and_test(exp, data)
     seed = (chosen.seed if chosen.seed is not None else exp.seed) if seed is None else seed
-    # where the files go, checked before the training
-    if out is None:  # inside the run folder: no link may lead the files out of it
-        out_dir = folder.inside("export")
-        for name in ("model.pt", "model.torchscript.pt", "model.onnx", "genome.json", "metrics.json"):
-            folder.inside(f"export/{name}")
-    else:  # a folder the user named
-        out_dir = Path(out)
+    out_dir = _out_dir(folder, out)
+    model, metrics = _train(fitness, genome, space, full, int(seed), progress)
+
+    transform = data.transform
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"{out_dir}: cannot write the export ({exc.strerror or exc})") from None
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        print(f"export: training {space.describe(genome)} on {len(full.y_train)} train+val samples", file=sys.stderr, flush=True)
-        bar = tqdm(total=fitness.epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True)
-
-    def on_epoch(epoch: int, loss: float) -> None:
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(train_loss=f"{loss:.4f}", refresh=False)
-
-    try:
-        model, metrics = fitness.fit(genome, space=space, dataset=full, seed=int(seed), on_epoch=on_epoch)
-    finally:
-        if bar is not None:
-            bar.close()
-    model = model.to("cpu", memory_format=torch.contiguous_format).float().eval()
-
-    files: list[Path] = []
-    transform = getattr(data, "transform", None)
-    # what a user feeds the exported model: raw inputs, so a standardisation the run applied goes inside it
-    deployed = transform.wrap(model).eval() if transform is not None else model
-    raw = transform.invert(data.x_test[:2]) if transform is not None else data.x_test[:2]
-    example = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))
-    try:
-        if "pt" in formats:
-            torch.save(model.state_dict(), out_dir / "model.pt")
-            files.append(out_dir / "model.pt")
-        if "torchscript" in formats:
-            import warnings
-
-            with torch.no_grad(), warnings.catch_warnings():
-                # torch marks TorchScript as deprecated in favour of torch.export; it is still the format that
-                # loads with torch.jit.load alone, in any process, which is what an exported model is for
-                warnings.simplefilter("ignore", DeprecationWarning)
-                scripted = torch.jit.trace(deployed, example)
-            scripted.save(str(out_dir / "model.torchscript.pt"))
-            files.append(out_dir / "model.torchscript.pt")
-        if "onnx" in formats:
-            torch.onnx.export(deployed, (example,), str(out_dir / "model.onnx"), input_names=["x"], output_names=["logits"],
-                              dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})  # fmt: skip
-            files.append(out_dir / "model.onnx")
+        files = _write_models(model, transform, data.x_test[:2], formats, out_dir)
         result_metrics = {
             "test_acc": metrics["val_acc"], "test_loss": metrics["val_loss"], "train_loss": metrics["train_loss"],
             "params": metrics["params"], "train_s": metrics["train_s"], "epochs": fitness.epochs, "seed": int(seed),
@@ -192,10 +130,108 @@ def export_run(
             "search_metrics": chosen.metrics, "outputs": "logits",
             "input_transform": transform.to_dict() if transform is not None else None,
         }  # fmt: skip
-        genome_doc = {"space": space.name, "genome": chosen.genome, "key": chosen.key, "describe": space.describe(genome)}
+        genome_doc = {
+            "space": space.name, "genome": chosen.genome, "key": chosen.key, "describe": space.describe(genome),
+        }  # fmt: skip
         atomic_write(out_dir / "genome.json", json.dumps(genome_doc, indent=1) + "\n")
         atomic_write(out_dir / "metrics.json", json.dumps(result_metrics, indent=1, default=float) + "\n")
         files += [out_dir / "genome.json", out_dir / "metrics.json"]
     except OSError as exc:  # a full disk, a folder that turned read-only
         raise ExportError(f"{out_dir}: cannot write the export ({exc.strerror or exc})") from None
     return ExportResult(out_dir, files, result_metrics, chosen.genome, chosen.key)
+
+
+def _build(folder: RunFolder, plugins: Sequence[str] | None, trust: bool) -> Built:
+    """The run's experiment, built as the run built it (its dataset loaded and split with the run's seed)."""
+    exp = folder.experiment(plugins=plugins, trust=trust)
+    problem = space_file_problem(exp.space_file, exp)
+    if problem:
+        raise ExportError(problem)
+    import_path = list(sys.path)
+    try:
+        return build(exp)
+    except ConfigError as exc:
+        raise ExportError(str(exc)) from None  # `evonas export` adds which plug-ins the run names, if any
+    finally:
+        if not exp.plugins:  # build() puts the working directory on the import path even with nothing to import
+            sys.path[:] = import_path
+
+
+def _train_and_test(exp: Experiment, data: Dataset) -> Dataset:
+    """``data``'s training and validation splits together as the training split, its test split as the one scored."""
+    full = Dataset(
+        name=f"{data.name} (train+val; scored on test)",
+        x_train=np.concatenate([data.x_train, data.x_val]), y_train=np.concatenate([data.y_train, data.y_val]),
+        x_val=data.x_test, y_val=data.y_test, x_test=data.x_test[:0], y_test=data.y_test[:0],
+        num_classes=data.num_classes,
+    )  # fmt: skip
+    if len(full.y_val) == 0:
+        raise ExportError(f"dataset '{exp.dataset.name}' has no test split (set dataset.params.test_fraction)")
+    return full
+
+
+def _out_dir(folder: RunFolder, out: str | Path | None) -> Path:
+    """The folder the files go to, made and checked before the training."""
+    if out is None:  # inside the run folder: no link may lead the files out of it
+        out_dir = folder.inside("export")
+        for name in (*_FILES.values(), "genome.json", "metrics.json"):
+            folder.inside(f"export/{name}")
+    else:  # a folder the user named
+        out_dir = Path(out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"{out_dir}: cannot write the export ({exc.strerror or exc})") from None
+    return out_dir
+
+
+def _train(
+    fitness: FitnessFunction, genome: Genome, space: SearchSpace, full: Dataset, seed: int, progress: bool
+) -> tuple[torch.nn.Module, dict[str, float]]:
+    """``genome``'s network trained on ``full``'s training split (a progress bar on stderr with ``progress``), as a
+    float32 CPU module in eval mode, and its metrics on ``full``'s validation split (the run's test split)."""
+    bar = None
+    if progress:
+        what = f"{space.describe(genome)} on {len(full.y_train)} train+val samples"
+        print(f"export: training {what}", file=sys.stderr, flush=True)
+        bar = tqdm(total=fitness.epochs, unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+    def on_epoch(epoch: int, loss: float) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(train_loss=f"{loss:.4f}", refresh=False)
+
+    try:
+        model, metrics = fitness.fit(genome, space=space, dataset=full, seed=seed, on_epoch=on_epoch)
+    finally:
+        if bar is not None:
+            bar.close()
+    return model.to("cpu", memory_format=torch.contiguous_format).float().eval(), metrics
+
+
+def _write_models(
+    model: torch.nn.Module, transform: Standardize | None, inputs: np.ndarray, formats: tuple[str, ...], out_dir: Path
+) -> list[Path]:
+    """Write ``model`` in each of ``formats``; TorchScript and ONNX traced on ``inputs`` (transformed inputs) and
+    taking raw ones (a ``transform`` the run applied goes inside them). The files written."""
+    deployed = transform.wrap(model).eval() if transform is not None else model
+    raw = transform.invert(inputs) if transform is not None else inputs
+    example = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))
+    files: list[Path] = []
+    if "pt" in formats:
+        torch.save(model.state_dict(), out_dir / _FILES["pt"])
+        files.append(out_dir / _FILES["pt"])
+    if "torchscript" in formats:
+        with torch.no_grad(), warnings.catch_warnings():
+            # torch marks TorchScript as deprecated in favour of torch.export; it is still the format that
+            # loads with torch.jit.load alone, in any process, which is what an exported model is for
+            warnings.simplefilter("ignore", DeprecationWarning)
+            scripted = torch.jit.trace(deployed, example)
+        scripted.save(str(out_dir / _FILES["torchscript"]))
+        files.append(out_dir / _FILES["torchscript"])
+    if "onnx" in formats:
+        torch.onnx.export(deployed, (example,), str(out_dir / _FILES["onnx"]), input_names=["x"],
+                          output_names=["logits"],
+                          dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})  # fmt: skip
+        files.append(out_dir / _FILES["onnx"])
+    return files

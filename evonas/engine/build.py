@@ -125,7 +125,7 @@ def cost_input(space: SearchSpace, fitness: FitnessFunction, dataset: Dataset | 
     ``cost_input`` (a table's networks), else the space's example input shape and 10 classes."""
     if dataset is not None:
         return tuple(dataset.input_shape), int(dataset.num_classes)
-    given = getattr(fitness, "cost_input", None)
+    given = fitness.cost_input
     if given is not None:
         return tuple(given[0]), int(given[1])
     return tuple(space.example_input_shape), 10

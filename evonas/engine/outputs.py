@@ -19,8 +19,10 @@ from typing import Any
 
 import yaml
 
+from evonas.checks import json_safe
 from evonas.config import Experiment
 from evonas.engine.journal import Journal, ranked
+from evonas.pareto import hypervolume, nondominated
 from evonas.spaces.base import SearchSpace
 from evonas.strategies.base import Strategy
 
@@ -51,22 +53,12 @@ def _umask() -> int:
     return mask
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
 def write_json(path: str | Path, data: Any) -> None:
-    atomic_write(path, json.dumps(_clean(data), indent=2, allow_nan=False) + "\n")
+    atomic_write(path, json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n")
 
 
 def write_yaml(path: str | Path, data: Any) -> None:
-    atomic_write(path, yaml.safe_dump(_clean(data), sort_keys=False))
+    atomic_write(path, yaml.safe_dump(json_safe(data), sort_keys=False))
 
 
 class _ConfigDumper(yaml.SafeDumper):
@@ -92,7 +84,7 @@ CONFIG_HEADER = """\
 def write_config(path: str | Path, resolved: Any) -> None:
     """Write ``config.yaml``: :data:`CONFIG_HEADER`, then ``resolved`` (see
     :func:`evonas.engine.build.resolved_experiment`) as YAML, keys in their order."""
-    text = yaml.dump(_clean(resolved), Dumper=_ConfigDumper, sort_keys=False, allow_unicode=True, width=100)
+    text = yaml.dump(json_safe(resolved), Dumper=_ConfigDumper, sort_keys=False, allow_unicode=True, width=100)
     atomic_write(path, CONFIG_HEADER + text)
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import inspect
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from types import MappingProxyType
+from typing import Any, Callable, ClassVar, Mapping
 
 from evonas.datasets.base import Dataset
 from evonas.registry import Registry
@@ -27,17 +28,31 @@ class EvaluationError(RuntimeError):
 class FitnessFunction(ABC):
     """Scores a genome. Subclasses set ``name`` and implement :meth:`evaluate`.
 
-    ``needs_dataset = False`` lets a fitness (a table lookup, a toy score) run without loading data.
+    The engine reads only what is declared here; a subclass overrides the defaults it needs (as a class
+    attribute, or on the instance where it depends on the parameters, as ``metrics`` and ``cost_input`` may).
     """
 
     name: ClassVar[str] = ""
+    #: the engine loads the experiment's dataset and passes it to :meth:`evaluate` (False: a table lookup, a toy
+    #: score, which run without data and get ``dataset=None``)
     needs_dataset: ClassVar[bool] = True
     #: the metrics :meth:`evaluate` reports (objectives are checked against it; empty: not declared).
-    metrics: ClassVar[tuple[str, ...]] = ()
+    metrics: tuple[str, ...] = ()
     #: results go to the evaluation cache across runs (False where evaluating is cheaper than a lookup)
     cacheable: ClassVar[bool] = True
     #: :meth:`evaluate` takes ``fidelity=`` (a share of the full training) for multi-fidelity strategies
     supports_fidelity: ClassVar[bool] = False
+    #: the input shape and number of classes the cheap metrics (params, flops, constraints) are counted at when
+    #: there is no dataset (``needs_dataset = False``), e.g. a table's networks; ``None``: the space's example
+    #: input shape and 10 classes
+    cost_input: tuple[tuple[int, ...], int] | None = None
+    #: the settings a fitness reports as its own (written to the evaluation cache's key with the constructor's
+    #: arguments, see :meth:`settings`); ``evonas export --epochs`` makes the fitness again from them
+    params: Mapping[str, Any] = MappingProxyType({})
+    #: the training passes :meth:`fit` makes over the training split (``None``: it trains nothing, or does not say)
+    epochs: int | None = None
+    #: the arguments the constructor was called with, defaults filled in (recorded by ``__init_subclass__``)
+    _constructor_arguments: Mapping[str, Any] = MappingProxyType({})
 
     def __init__(self, **params: Any) -> None:
         if params:
@@ -81,10 +96,24 @@ class FitnessFunction(ABC):
     ) -> dict[str, float]:
         """Metrics of ``genome``; raise on failure."""
 
+    def fit(
+        self, genome: Genome, *, space: SearchSpace, dataset: Dataset, seed: int,
+        on_epoch: Callable[[int, float], None] | None = None,
+    ) -> tuple[Any, dict[str, float]]:
+        """Train like :meth:`evaluate` and return the trained network (a ``torch.nn.Module`` in eval mode) with
+        its metrics, measured on ``dataset``'s validation split; ``on_epoch(epoch, train_loss)`` after each epoch.
+        ``evonas export`` calls it; a fitness that trains no network leaves it out (see :attr:`trains`)."""
+        raise NotImplementedError(f"fitness '{self.name or type(self).__name__}' trains no network")
+
+    @property
+    def trains(self) -> bool:
+        """Whether this fitness implements :meth:`fit` (``evonas export`` can retrain its networks)."""
+        return type(self).fit is not FitnessFunction.fit
+
     def settings(self) -> dict[str, Any]:
         """The settings that change results (part of the evaluation cache's key): by default every argument the
         constructor was called with (its defaults filled in), and ``self.params`` where a fitness keeps one."""
-        return {**getattr(self, "_constructor_arguments", {}), **dict(getattr(self, "params", {}))}
+        return {**self._constructor_arguments, **dict(self.params)}
 
 
 FITNESSES: Registry[type[FitnessFunction]] = Registry("fitness")
