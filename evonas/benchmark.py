@@ -9,14 +9,14 @@ space ``nb201``, fitness ``nb201_table``, the strategy with its defaults, a budg
 spread over worker processes; run ``i`` uses seed ``seed + i``, so results do not depend on the
 number of workers.
 
-Nothing here imports torch or the engine at import time: :func:`plot_benchmark` redraws a saved
-JSON without them.
+Nothing here imports torch or the engine at import time; :func:`evonas.plotting.plot_benchmark` draws
+:func:`to_json`'s data (a saved JSON too) without them.
 
 Example::
 
     result = run_benchmark(["random", "ga"], runs=20, budget=100)
     print(format_report(result))
-    plot_benchmark(to_json(result), "nb201.png")
+    json.dump(to_json(result), open("nb201.json", "w"))
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from evonas.plotting import plot_benchmark
+from evonas.checks import json_safe
 
 __all__ = [
     "OPTIMUM", "PUBLISHED", "TARGET", "BenchmarkError", "BenchmarkResult", "RunResult", "StrategyResult",
-    "default_strategies", "format_report", "plot_benchmark", "run_benchmark", "run_once", "to_json", "write_json",
+    "default_strategies", "format_report", "run_benchmark", "run_once", "to_json", "write_json",
 ]  # fmt: skip
 
 #: the best CIFAR-10 test accuracy (%) in the space (200 epochs).
@@ -361,14 +361,14 @@ def format_report(result: BenchmarkResult) -> str:
 
 
 def to_json(result: BenchmarkResult) -> dict[str, Any]:
-    """The results as plain data (what ``--json`` writes; what :func:`plot_benchmark` draws)."""
+    """The results as plain data (what ``--json`` writes; what :func:`evonas.plotting.plot_benchmark` draws)."""
     strategies = {
         s.name: {
             "mean": s.mean, "std": s.std, "runs": len(s.runs), "budget": result.budget, "noise": result.noise,
             "params": s.params, "reached_target": len(s.reached),
             "evals_to_target_mean": statistics.fmean(s.reached) if s.reached else None,
             "wall_s": s.wall_s, "evals_per_s_per_process": s.evals_per_s,
-            "per_run": [_clean(dataclasses.asdict(r)) for r in s.runs],
+            "per_run": [json_safe(dataclasses.asdict(r)) for r in s.runs],
         }
         for s in result.strategies
     }  # fmt: skip
@@ -378,17 +378,6 @@ def to_json(result: BenchmarkResult) -> dict[str, Any]:
         "seed": result.seed, "workers": result.workers, "target": TARGET, "optimum": OPTIMUM,
         "published": published, "wall_s": result.wall_s, "strategies": strategies,
     }  # fmt: skip
-
-
-def _clean(value: Any) -> Any:
-    """``value`` with non-finite floats as ``None`` (valid JSON)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
 
 
 def write_json(result: BenchmarkResult, out: str | Path) -> Path:

@@ -17,6 +17,9 @@ from typing import Any, Sequence
 
 from evonas.constraints import Constraint
 from evonas.engine.journal import ranked
+from evonas.engine.status import _objectives
+from evonas.runfolder import RunFolder, RunFolderError, space_file_problem
+from evonas.spaces import make_space
 
 __all__ = ["best_where", "format_choice"]
 
@@ -27,9 +30,6 @@ def best_where(run_dir: str | Path, conditions: Sequence[Constraint]) -> dict[st
     Returns ``{"record": {...} | None, "matches": n, "evaluations": m, "objectives": [...]}``; raises
     ``ValueError`` for a folder without a journal or a condition on a metric no evaluation reports.
     """
-    from evonas.engine.status import _objectives
-    from evonas.runfolder import RunFolder, RunFolderError
-
     try:
         folder = RunFolder(run_dir)
         db = folder.connect()
@@ -101,9 +101,6 @@ def _plural(n: int, word: str) -> str:
 def _describe(config: dict[str, Any], genome: dict[str, Any]) -> str:
     """The space's one-line description of ``genome`` (the JSON if the space cannot be built here)."""
     try:
-        from evonas.runfolder import space_file_problem
-        from evonas.spaces import make_space
-
         space_cfg = config.get("space") or {}
         if space_file_problem(space_cfg.get("file")):  # never /dev/zero, a FIFO or a huge file named by a folder
             return json.dumps(genome, sort_keys=True)

@@ -86,9 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     _trust_options(ex)
     ex.set_defaults(func=cmd_export)
 
-    pl = sub.add_parser("plot", help="redraw a run's plots", description="Redraw RUN_DIR/plots/ (fitness; Pareto fronts and hypervolume with several objectives).")
+    pl = sub.add_parser(
+        "plot", help="draw a run's plots",
+        description="Draw a run's plots (fitness, diagnostics; Pareto fronts and hypervolume with several objectives) "
+                    "into ./<run folder's name>-plots/, or compare several runs on one plot; the run folder is only read.",
+    )  # fmt: skip
     pl.add_argument("run_dir", nargs="+", help="one run folder, or several to compare on one plot")
-    pl.add_argument("--out", metavar="FILE.png", help="compare the runs on one plot in this file")
+    pl.add_argument("--out", metavar="DIR|FILE.png",
+                    help="one run: the folder for its plots (default ./<run folder's name>-plots); FILE.png: the runs "
+                         "compared on one plot in this file (default compare.png)")  # fmt: skip
     pl.add_argument("--x", choices=["evaluations", "generations"], default="evaluations", help="comparison x axis")
     pl.add_argument("--metric", help="comparison metric (default: the first objective)")
     pl.add_argument("--band", choices=["iqr", "ci95"], default="iqr", help="band around the median of several seeds")
@@ -97,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="write a run's HTML report", description="One self-contained HTML page about a run.")
     rp.add_argument("run_dir")
-    rp.add_argument("--out", metavar="FILE.html", help="default RUN_DIR/report.html")
+    rp.add_argument("--out", metavar="FILE.html", help="default ./<run folder's name>-report.html")
     _trust_options(rp)
     rp.set_defaults(func=cmd_report)
 

@@ -9,7 +9,7 @@ import argparse
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -81,7 +81,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     run_dir = Path(args.out) if args.out else default_run_dir(exp)
     run = Run(exp, run_dir, workers=args.workers, progress=not args.quiet, built=built)
-    return _execute(lambda: run.execute(overwrite=args.overwrite), run_dir, exp.objectives, RunFolderError)
+    return _execute(lambda: run.execute(overwrite=args.overwrite), run_dir, exp.objectives, RunFolderError,
+                    lambda: _draw_run_plots(run))  # fmt: skip
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -108,7 +109,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         run.built = build(run.experiment)
     except (ConfigError, RunFolderError) as exc:
         return _fail(str(exc) + _plugin_hint(args.run_dir, exc, args.plugins, args.trust))
-    return _execute(run.continue_run, Path(args.run_dir), run.experiment.objectives, RunFolderError)
+    return _execute(run.continue_run, Path(args.run_dir), run.experiment.objectives, RunFolderError,
+                    lambda: _draw_run_plots(run))  # fmt: skip
 
 
 def _plugin_files(names: Sequence[str] | None) -> list[str] | None:
@@ -206,7 +208,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _execute(fn: Any, run_dir: Path, objectives: Sequence[Any], folder_error: type) -> int:
+def _execute(
+    fn: Any, run_dir: Path, objectives: Sequence[Any], folder_error: type, draw: Callable[[], None] | None = None
+) -> int:
+    """Run ``fn`` (a run or a resume) and print its summary; ``draw``: called once it has ended well (the plots)."""
     from evonas.engine.replay import ResumeMismatch
     from evonas.engine.runner import RunCrashed, RunInterrupted
 
@@ -248,31 +253,106 @@ def _execute(fn: Any, run_dir: Path, objectives: Sequence[Any], folder_error: ty
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if draw is not None:
+        draw()
     print(_summary(summary, objectives))
     return 0
 
 
+def draw_plots(
+    folder: Any, exp: Any, space: Any, out_dir: Path, *, warn: bool = True, keep_going: bool = False
+) -> list[Path]:
+    """Draw a run's plots into ``out_dir`` and return the files: ``fitness.png`` (from the logbook), with several
+    objectives ``pareto_front.png``, ``pareto_fronts.png`` and ``hypervolume.png``, and ``diagnostics.png``.
+
+    ``folder``: the :class:`~evonas.runfolder.RunFolder`; ``space``: the run's search space (``None``: the
+    diagnostics leave out the gene entropies); ``warn``: damaged journal rows are said in one line. A plot that
+    cannot be drawn raises (``FileNotFoundError``, ``ValueError``, ``RunFolderError``: one line; a logbook or a
+    journal that cannot be read, before anything is drawn), or with ``keep_going`` is left out.
+    """
+    # here, not at the top: the drawing modules load matplotlib, which `evonas status`, `best`, `list` and `--help`
+    # do without (benchmarks/cli_startup.py)
+    from evonas import plotting, plotting_pareto
+    from evonas.diagnostics import diagnose_folder
+
+    def attempt(step: Callable[[], Any]) -> Any:
+        try:
+            return step()
+        except Exception:
+            if not keep_going:
+                raise
+            return None
+
+    out_dir = Path(out_dir)
+    objectives, title = plotting.objectives_of(exp), plotting.run_title(exp)
+    rows = attempt(lambda: plotting.logbook_rows(folder))
+    numbers = attempt(lambda: diagnose_folder(folder, exp, space, warn))
+    files: list[Path] = []
+    if rows is not None:
+        files += attempt(lambda: [plotting.plot_fitness(rows, objectives, out_dir / "fitness.png", title=title)]) or []
+        if len(objectives) > 1 and folder.journal_path.exists():
+            files += attempt(lambda: plotting_pareto.plot_pareto(folder.path, objectives, rows, out_dir, title)) or []
+    if numbers is not None:
+        files += attempt(lambda: [plotting.draw_diagnostics(numbers, out_dir / "diagnostics.png")]) or []
+    return files
+
+
+def report_plots(folder: Any, exp: Any, space: Any, out_dir: Path) -> list[Path]:
+    """The plots a report embeds (:func:`draw_plots`, as :func:`evonas.report.write_report` calls ``draw``): what
+    cannot be drawn is left out, and damaged rows, which the report says once, are not said again."""
+    return draw_plots(folder, exp, space, out_dir, warn=False, keep_going=True)
+
+
+def _draw_run_plots(run: Any) -> None:
+    """``RUN_DIR/plots/`` of a run that has ended well; a plot that cannot be drawn is one warning line (the run is
+    done and recorded whatever happens to its plots)."""
+    from evonas.diagnostics import run_space
+    from evonas.runfolder import RUN_DIR_FILES, RunFolder
+
+    try:
+        folder = RunFolder(run.run_dir)
+        for name in sorted(RUN_DIR_FILES["plots"]):
+            folder.inside(f"plots/{name}")  # a link out of the run folder is refused, never written through
+        space = run.built.space if run.built is not None else run_space(run.experiment)[0]
+        draw_plots(folder, run.experiment, space, folder.inside("plots"))
+    except Exception as exc:
+        print(f"evonas: could not draw the plots ({type(exc).__name__}: {exc})", file=sys.stderr)
+
+
+def _default_output(folder: Any, suffix: str) -> Path:
+    """Where a reading command writes unless told: ``<run folder's name><suffix>`` in the working directory, or
+    next to the run folder when the working directory is inside it (nothing is ever written in a run folder)."""
+    root = Path(folder.root)
+    here = Path.cwd().resolve()
+    inside = here == root or root in here.parents
+    return (root.parent if inside else Path()) / f"{root.name}{suffix}"
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
-    from evonas.plotting import plot_all
+    # here, not at the top: the drawing modules load matplotlib (see draw_plots)
+    from evonas.diagnostics import run_space
+    from evonas.plotting import plot_runs
+    from evonas.runfolder import RunFolder, RunFolderError
 
-    if len(args.run_dir) > 1 or args.out:  # several runs on one plot
-        from evonas.compare import plot_runs
-
+    if len(args.run_dir) > 1 or (args.out and args.out.lower().endswith(".png")):  # runs compared on one plot
         out = args.out or "compare.png"
         if Path(out).is_dir():
             return _fail(f"plot: --out: {out} is a folder; expected a file name such as compare.png")
         try:
             data = plot_runs(args.run_dir, out, metric=args.metric, x=args.x, band=args.band)
-        except (FileNotFoundError, ValueError) as exc:
+        except (FileNotFoundError, ValueError, RunFolderError) as exc:
             return _fail(f"plot: {exc}")
         for name, g in data["groups"].items():
             print(f"{name:<12} {len(g['runs'])} run(s): median best {data['metric']} {g['median'][-1]:.4f} after {g['x'][-1]} {args.x}")
         print(data["out"])
         return 0
-    from evonas.runfolder import RunFolderError
-
     try:
-        files = plot_all(args.run_dir[0], plugins=_plugin_files(args.plugins), trust=args.trust)
+        folder = RunFolder(args.run_dir[0])
+        out_dir = Path(args.out) if args.out else _default_output(folder, "-plots")
+        if out_dir.exists() and not out_dir.is_dir():
+            return _fail(f"plot: {out_dir}: exists and is not a folder; name the folder for the plots with --out DIR")
+        exp = folder.experiment(plugins=_plugin_files(args.plugins), trust=args.trust)
+        files = draw_plots(folder, exp, run_space(exp)[0], out_dir)
     except (FileNotFoundError, ValueError, RunFolderError) as exc:
         return _fail(str(exc))
     for f in files:
@@ -282,11 +362,14 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from evonas.config import ConfigError
-    from evonas.report import write_report
-    from evonas.runfolder import RunFolderError
+    from evonas.report import is_report, write_report
+    from evonas.runfolder import RunFolder, RunFolderError
 
     try:
-        path = write_report(args.run_dir, args.out, plugins=_plugin_files(args.plugins), trust=args.trust)
+        out = Path(args.out) if args.out else _default_output(RunFolder(args.run_dir), "-report.html")
+        if not args.out and out.exists() and not is_report(out):  # never replace a file of yours unasked
+            return _fail(f"report: {out}: exists and is not a report evonas wrote; name the page with --out FILE.html")
+        path = write_report(args.run_dir, out, plugins=_plugin_files(args.plugins), trust=args.trust, draw=report_plots)
     except (FileNotFoundError, ConfigError, RunFolderError) as exc:
         return _fail(f"report: {exc}")
     print(path)
@@ -337,7 +420,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from evonas.benchmark import BenchmarkError, format_report, plot_benchmark, run_benchmark, to_json, write_json
+    from evonas.benchmark import BenchmarkError, format_report, run_benchmark, to_json, write_json
 
     names = [n.strip() for n in args.strategies.split(",")] if args.strategies is not None else None
     if names is not None and (not names or not all(names)):
@@ -360,6 +443,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         if args.json:
             print(f"json      {write_json(result, args.json)}")
         if args.plot:
+            from evonas.plotting import plot_benchmark  # here: matplotlib only when a plot is asked for
+
             print(f"plot      {plot_benchmark(to_json(result), args.plot)}")
     except OSError as exc:
         print(f"evonas: benchmark: cannot write the results ({exc})", file=sys.stderr)

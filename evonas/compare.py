@@ -1,4 +1,4 @@
-"""Several runs on one plot: ``evonas plot RUN_DIR RUN_DIR ... --out FILE.png``.
+"""Several runs compared: the numbers ``evonas plot RUN_DIR RUN_DIR ... --out FILE.png`` draws.
 
 Runs are grouped by their strategy (several seeds of one strategy make one group). Each group
 gets its median best-so-far curve and a band: the interquartile range (``band="iqr"``, default)
@@ -6,10 +6,12 @@ or a 95% bootstrap-free normal band of the mean (``band="ci95"``); a group of on
 line. The x axis is evaluations (``x="evaluations"``, from the journal in arrival order) or
 generations (``x="generations"``); the y axis any metric the runs recorded (default: the first
 objective), best so far in the objective's direction. Only full evaluations count.
+:func:`evonas.plotting.plot_runs` draws them.
 
 Example::
 
-    plot_runs(["runs/ga-s0", "runs/ga-s1", "runs/aging-s0"], "compare.png", x="evaluations")
+    data = compare_runs(["runs/ga-s0", "runs/ga-s1", "runs/aging-s0"], x="evaluations")
+    data["groups"]["ga"]["median"][-1]
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["run_curves", "plot_runs"]
+from evonas.runfolder import RunFolder, RunFolderError
+
+__all__ = ["run_curves", "compare_runs"]
 
 
 def run_curves(run_dir: str | Path, metric: str | None = None, x: str = "evaluations") -> dict[str, Any]:
@@ -29,8 +33,6 @@ def run_curves(run_dir: str | Path, metric: str | None = None, x: str = "evaluat
 
     Raises ``ValueError`` (one line) for a folder that is not a readable run folder; no plug-in is imported.
     """
-    from evonas.runfolder import RunFolder, RunFolderError
-
     run_dir = Path(run_dir)
     try:
         folder = RunFolder(run_dir)
@@ -68,57 +70,33 @@ def run_curves(run_dir: str | Path, metric: str | None = None, x: str = "evaluat
             "direction": direction, "x": xs, "y": curve}  # fmt: skip
 
 
-def plot_runs(
-    run_dirs: Sequence[str | Path], out: str | Path, *, metric: str | None = None, x: str = "evaluations",
-    band: str = "iqr",
+def compare_runs(
+    run_dirs: Sequence[str | Path], *, metric: str | None = None, x: str = "evaluations", band: str = "iqr"
 ) -> dict[str, Any]:
-    """Overlay ``run_dirs`` in one PNG; returns the plotted data per group (median, band, runs)."""
-    import matplotlib
+    """The runs' best-so-far curves grouped by strategy: per group its runs, ``x``, the ``median`` and the band
+    (``low``, ``high``: interquartile range or 95% band of the mean; a group of one run has its own curve as both).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    Returns ``{"metric", "direction", "x", "band", "runs", "groups": {name: {...}}}``; raises ``ValueError`` (one line).
+    """
     if band not in ("iqr", "ci95"):
         raise ValueError(f"band: expected 'iqr' or 'ci95', got {band!r}")
     curves = [run_curves(d, metric, x) for d in run_dirs]
-    metric = curves[0]["metric"]
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    members_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in curves:
-        groups[c["group"]].append(c)
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    data: dict[str, Any] = {}
-    for name, members in groups.items():
+        members_of[c["group"]].append(c)
+    groups = {}
+    for name, members in members_of.items():
         n = min(len(c["y"]) for c in members)
-        xs = members[0]["x"][:n]
         ys = np.array([c["y"][:n] for c in members], dtype=float)
         median = np.nanmedian(ys, axis=0)
         if len(members) == 1:
-            ax.plot(xs, median, "-", label=f"{name} ({members[0]['run']})")
             low = high = median
+        elif band == "iqr":
+            low, high = np.nanpercentile(ys, 25, axis=0), np.nanpercentile(ys, 75, axis=0)
         else:
-            if band == "iqr":
-                low, high = np.nanpercentile(ys, 25, axis=0), np.nanpercentile(ys, 75, axis=0)
-            else:
-                mean, sem = np.nanmean(ys, axis=0), np.nanstd(ys, axis=0, ddof=1) / math.sqrt(len(members))
-                low, high = mean - 1.96 * sem, mean + 1.96 * sem
-            (line,) = ax.plot(xs, median, "-", label=f"{name}: median of {len(members)} runs")
-            ax.fill_between(xs, low, high, alpha=0.2, color=line.get_color(),
-                            label=f"{name}: {'interquartile range' if band == 'iqr' else '95% band of the mean'}")  # fmt: skip
-        data[name] = {"runs": [c["run"] for c in members], "x": list(xs), "median": median.tolist(),
-                      "low": np.asarray(low).tolist(), "high": np.asarray(high).tolist()}  # fmt: skip
-    from evonas.plotting import integer_axis
-
-    integer_axis(ax, [v for d in data.values() for v in d["x"]])
-    ax.set_xlabel(x)
-    ax.set_ylabel(f"best {metric} so far ({'higher' if curves[0]['direction'] == 'max' else 'lower'} is better)")
-    runs = len(curves)
-    ax.set_title(f"best {metric} so far: {runs} run{'s' if runs != 1 else ''} in {len(groups)} "
-                 f"group{'s' if len(groups) != 1 else ''} by strategy")  # fmt: skip
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return {"metric": metric, "x": x, "band": band, "groups": data, "out": str(out)}
+            mean, sem = np.nanmean(ys, axis=0), np.nanstd(ys, axis=0, ddof=1) / math.sqrt(len(members))
+            low, high = mean - 1.96 * sem, mean + 1.96 * sem
+        groups[name] = {"runs": [c["run"] for c in members], "x": list(members[0]["x"][:n]), "median": median.tolist(),
+                        "low": np.asarray(low).tolist(), "high": np.asarray(high).tolist()}  # fmt: skip
+    return {"metric": curves[0]["metric"], "direction": curves[0]["direction"], "x": x, "band": band,
+            "runs": len(curves), "groups": groups}  # fmt: skip

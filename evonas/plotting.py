@@ -1,13 +1,19 @@
-"""Plots of run folders and benchmark results. Reads only files and plain data; never imports torch.
+"""The drawings: plots of run folders, comparisons of runs and benchmark results; only the command line calls them.
 
-``plot_run(RUN_DIR)`` draws ``plots/fitness.png``: for each objective, the best,
-mean and worst of the population per generation, the min-max spread shaded,
-and the best so far. With several objectives it also draws the Pareto front, the fronts
-over generations and the hypervolume (:mod:`evonas.plotting_pareto`).
+The numbers come from the modules that compute them (:mod:`evonas.diagnostics`, :mod:`evonas.compare`, the run's
+logbook); these functions draw them into the files they are given. ``evonas run`` draws ``RUN_DIR/plots/`` at the
+end of a run, ``evonas plot`` into a folder of its own (see :mod:`evonas.commands`):
+
+- ``fitness.png`` (:func:`plot_logbook`): for each objective, the best, mean and worst of the population per
+  generation, the min-max spread shaded, and the best so far;
+- ``diagnostics.png`` (:func:`plot_diagnostics`): operator success, diversity, genealogy of the best;
+- with several objectives, the Pareto front, the fronts over generations and the hypervolume
+  (:mod:`evonas.plotting_pareto`).
 
 Every plot is meant to be read at a glance: generations (and evaluations) are counted in whole numbers on
 their axes (:func:`integer_axis`), every axis says what it shows, and curves that share a plot differ in
 colour, line style and marker both (:func:`line_styles`), so eight operators stay apart in print and in grey.
+Never imports torch.
 """
 
 from __future__ import annotations
@@ -16,9 +22,25 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from evonas.compare import compare_runs
+from evonas.diagnostics import diagnose
+from evonas.engine.outputs import read_logbook
 from evonas.runfolder import RunFolder, RunFolderError
 
-__all__ = ["plot_run", "plot_all", "plot_fitness", "plot_benchmark", "integer_axis", "line_styles", "plural"]
+__all__ = [
+    "plot_logbook", "plot_fitness", "plot_diagnostics", "draw_diagnostics", "diagnostics_figure", "plot_runs",
+    "plot_benchmark", "integer_axis", "line_styles", "plural", "save_figure", "run_title", "objectives_of",
+    "logbook_rows", "genealogy_title",
+]  # fmt: skip
 
 #: markers and dash patterns of :func:`line_styles`, in the order they are handed out
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
@@ -33,8 +55,6 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 def integer_axis(ax: Any, values: Sequence[float], which: str = "x") -> None:
     """Ticks at whole numbers only on ``ax``'s ``which`` axis (generations, evaluations), and limits that show
     ``values`` with half a step (or 4% of the range) to spare: one generation gets one tick, not 0.96 ... 1.04."""
-    from matplotlib.ticker import MaxNLocator
-
     axis = ax.xaxis if which == "x" else ax.yaxis
     axis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
@@ -48,8 +68,6 @@ def line_styles(n: int) -> list[dict[str, Any]]:
     """``n`` keyword sets for ``ax.plot`` (``color``, ``linestyle``, ``marker``): up to ten curves differ pairwise
     in colour and in marker (twelve markers), and neighbours in line style too (four dash patterns), so eight
     operators are told apart even where their lines lie on top of each other or the page is grey."""
-    import matplotlib
-
     colors = matplotlib.colormaps["tab10" if n <= 10 else "tab20"].colors
     return [
         {"color": colors[i % len(colors)], "marker": _MARKERS[i % len(_MARKERS)], "linestyle": _DASHES[i % len(_DASHES)]}
@@ -57,9 +75,42 @@ def line_styles(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def _objectives(exp: Any) -> list[dict[str, str]]:
+def save_figure(fig: Any, out: Path) -> Path:
+    """Save ``fig`` to ``out`` (its folder made) and close it; a write that fails is one :class:`RunFolderError` line."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=110)
+    except OSError as exc:
+        raise RunFolderError(f"{out}: cannot write the plot ({exc.strerror or exc})") from None
+    finally:
+        plt.close(fig)
+    return out
+
+
+# -- one run ---------------------------------------------------------------------------------------------------
+
+
+def run_title(exp: Any) -> str:
+    """The title of a run's plots: ``"quickstart: ga on chain"``."""
+    return f"{exp.name}: {exp.strategy.name} on {exp.space.name}"
+
+
+def objectives_of(exp: Any) -> list[dict[str, str]]:
     """The run's objectives as the plots take them: ``[{"metric": ..., "direction": ...}, ...]``."""
     return [{"metric": o.metric, "direction": o.direction} for o in exp.objectives]
+
+
+def logbook_rows(folder: RunFolder) -> list[dict[str, Any]]:
+    """The rows of the run's ``logbook.json``. Raises ``FileNotFoundError`` (no logbook), ``ValueError`` (an empty
+    or damaged one) or ``RunFolderError`` (one linked out of the folder), each one line."""
+    run_dir = folder.path
+    if not folder.inside("logbook.json").exists():
+        raise FileNotFoundError(f"{run_dir}: not a finished run folder (no logbook.json)")
+    rows = [r for r in read_logbook(run_dir) if isinstance(r, dict)]
+    if not rows:
+        raise ValueError(f"{run_dir}: the logbook is empty or unreadable (no generation to draw)")
+    return rows
 
 
 def _number(v: Any) -> float:
@@ -77,12 +128,7 @@ def _series(rows: list[dict[str, Any]], key: str) -> list[float]:
 
 
 def plot_fitness(rows: list[dict[str, Any]], objectives: list[dict[str, str]], out: Path, title: str = "") -> Path:
-    """Draw fitness over generations to ``out`` (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Draw fitness over generations (logbook ``rows``) to ``out`` (PNG)."""
     n = len(objectives)
     fig, axes = plt.subplots(n, 1, figsize=(7, 3.6 * n), squeeze=False)
     gens = [_number(r.get("gen")) for r in rows]
@@ -108,59 +154,153 @@ def plot_fitness(rows: list[dict[str, Any]], objectives: list[dict[str, str]], o
     return save_figure(fig, out)
 
 
-def save_figure(fig: Any, out: Path) -> Path:
-    """Save ``fig`` to ``out`` (its folder made) and close it; a write that fails is one :class:`RunFolderError` line."""
-    import matplotlib.pyplot as plt
+def plot_logbook(run_dir: str | Path, out: str | Path) -> Path:
+    """Draw the run's ``fitness.png`` (from its logbook) to ``out``; names and objectives only, no plug-in imported.
 
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=110)
-    except OSError as exc:
-        raise RunFolderError(f"{out}: cannot write the plot ({exc.strerror or exc})") from None
-    finally:
-        plt.close(fig)
-    return out
-
-
-def plot_run(run_dir: str | Path) -> list[Path]:
-    """(Re)draw the plots of a run folder; returns the files written.
-
-    Raises ``FileNotFoundError`` (no logbook), ``ValueError`` (an empty or damaged one) or ``RunFolderError``
-    (a folder that cannot be read, or whose ``plots`` leads out of it), each one line.
+    Raises as :func:`logbook_rows` does, or ``RunFolderError`` for a folder that cannot be read.
     """
-    return _plot_run(RunFolder(run_dir, need_journal=False))
+    folder = RunFolder(run_dir, need_journal=False)
+    rows = logbook_rows(folder)
+    exp = folder.experiment()
+    return plot_fitness(rows, objectives_of(exp), Path(out), title=run_title(exp))
 
 
-def plot_all(run_dir: str | Path, *, plugins: Sequence[str] | None = None, trust: bool = False) -> list[Path]:
-    """``plot_run`` and then ``plots/diagnostics.png`` (:func:`evonas.diagnostics.plot_diagnostics`), reading the
-    folder once (a warning about it is printed once); ``plugins`` / ``trust`` as for ``plot_diagnostics``."""
-    from evonas.diagnostics import _plot_diagnostics, _space
-
-    folder = RunFolder(run_dir)
-    files = _plot_run(folder)
-    exp = folder.experiment(plugins=plugins, trust=trust)
-    return [*files, _plot_diagnostics(folder, exp, _space(exp))]
+def plot_diagnostics(
+    run_dir: str | Path, out: str | Path, *, plugins: Sequence[str] | None = None, trust: bool = False
+) -> Path:
+    """Draw :func:`~evonas.diagnostics.diagnose`'s numbers of a run (operator success, diversity, genealogy of the
+    best) to ``out``; ``plugins`` / ``trust`` as for ``diagnose``."""
+    return draw_diagnostics(diagnose(run_dir, plugins=plugins, trust=trust), Path(out))
 
 
-def _plot_run(folder: RunFolder) -> list[Path]:
-    from evonas.engine.outputs import read_logbook
+def draw_diagnostics(d: dict[str, Any], out: Path) -> Path:
+    """Draw the numbers of :func:`~evonas.diagnostics.diagnose` to ``out`` (``diagnostics.png``)."""
+    return save_figure(diagnostics_figure(d), out)
 
-    run_dir = folder.path
-    if not folder.inside("logbook.json").exists():
-        raise FileNotFoundError(f"{run_dir}: not a finished run folder (no logbook.json)")
-    rows = [r for r in read_logbook(run_dir) if isinstance(r, dict)]
-    if not rows:
-        raise ValueError(f"{run_dir}: the logbook is empty or unreadable (no generation to draw)")
-    exp = folder.experiment()  # names and objectives only: no plug-in is imported
-    title = f"{exp.name}: {exp.strategy.name} on {exp.space.name}"
-    objectives = _objectives(exp)
-    folder.inside("plots")
-    files = [plot_fitness(rows, objectives, folder.inside("plots/fitness.png"), title=title)]
-    if len(objectives) > 1 and folder.journal_path.exists():
-        from evonas.plotting_pareto import plot_pareto
 
-        files += plot_pareto(run_dir, objectives, rows, title=title)
-    return files
+def genealogy_title(n: int) -> str:
+    """The genealogy panel's title for a line of ``n`` genomes (the best and its ancestors)."""
+    if n == 0:
+        return "genealogy of the best genome: no successful evaluation"
+    if n == 1:
+        return "genealogy of the best genome (red): an initial sample, no ancestors"
+    return f"genealogy of the best genome (red) and its {plural(n - 1, 'ancestor')}"
+
+
+def _operator_label(name: str, op: dict[str, Any]) -> str:
+    if op["children"]:
+        label = f"{name}: {op['better']} of {plural(op['children'], 'child', 'children')} better ({op['rate']:.0%})"
+    else:
+        label = f"{name}: no child"
+    faults = op.get("faults")
+    if faults:  # from the journal's per-operator fault counts (see evonas.diagnostics._operator_stats)
+        label += f"; failed {faults['failures']} of {plural(faults['calls'], 'call')}"
+    return label
+
+
+def diagnostics_figure(d: dict[str, Any]) -> Any:
+    """The three panels of ``plots/diagnostics.png`` for :func:`~evonas.diagnostics.diagnose`'s numbers, on one
+    generation axis."""
+    gens_all = sorted({*d["diversity"], *(g for op in d["operators"].values() for g in op["per_generation"]),
+                       *(n["generation"] for n in d["genealogy"])})  # fmt: skip
+    fig, axes = plt.subplots(3, 1, figsize=(10, 11), layout="constrained")
+    legend = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "fontsize": 7, "frameon": False, "borderaxespad": 0}
+
+    # operator success: one style per operator; points of one generation side by side, not on top of each other
+    ax = axes[0]
+    names = list(d["operators"])
+    styles = line_styles(len(names))
+    width = 0.24 if len(names) > 1 else 0.0
+    for i, (name, style) in enumerate(zip(names, styles)):
+        op = d["operators"][name]
+        gens = list(op["per_generation"])
+        shift = (i / (len(names) - 1) - 0.5) * width if len(names) > 1 else 0.0
+        ax.plot([g + shift for g in gens], [op["per_generation"][g]["rate"] for g in gens], ms=5, lw=1.3,
+                alpha=0.9, label=_operator_label(name, op), **style)  # fmt: skip
+    ax.set_title("operator success per generation")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("share of children better\nthan their parent")
+    ax.set_ylim(-0.04, 1.04)
+    if names:
+        ax.legend(**legend)
+    else:
+        ax.text(0.5, 0.5, "no child of a mutation or crossover in this run", ha="center", va="center",
+                transform=ax.transAxes, color="gray")  # fmt: skip
+
+    # diversity: distinct genomes (left axis) and mean gene entropy (right axis), one legend
+    ax = axes[1]
+    gens = list(d["diversity"])
+    handles = ax.plot(gens, [d["diversity"][g]["unique_share"] for g in gens], "-o", ms=4, color="tab:blue",
+                      label="distinct genomes / evaluated (left)")  # fmt: skip
+    if any("mean_entropy" in d["diversity"][g] for g in gens):
+        ax2 = ax.twinx()
+        handles += ax2.plot(gens, [d["diversity"][g].get("mean_entropy", math.nan) for g in gens], "--s", ms=4,
+                            color="tab:orange", label="mean gene entropy, bits (right)")  # fmt: skip
+        ax2.set_ylabel("mean gene entropy (bits)")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("population diversity per generation")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("share of distinct genomes")
+    right = len(handles) > 1  # the right axis's tick labels and label come first
+    ax.legend(handles=handles, **{**legend, "bbox_to_anchor": (1.14, 1.0) if right else legend["bbox_to_anchor"]})
+
+    # genealogy: parent -> child edges, the ancestors in blue, the best in red
+    ax = axes[2]
+    nodes = {n["key"]: n for n in d["genealogy"]}
+    for n in d["genealogy"]:
+        for p in n["parents"]:
+            if p in nodes and nodes[p]["fitness"] is not None and n["fitness"] is not None:
+                ax.plot([nodes[p]["generation"], n["generation"]], [nodes[p]["fitness"], n["fitness"]], "-", color="gray", lw=0.8)
+    pts = [n for n in d["genealogy"] if n["fitness"] is not None]
+    ax.scatter([n["generation"] for n in pts], [n["fitness"] for n in pts], s=22, zorder=3,
+               c=["tab:red" if n["key"] == d["best"] else "tab:blue" for n in pts])  # fmt: skip
+    ax.set_title(genealogy_title(len(d["genealogy"])))
+    ax.set_xlabel("generation")
+    ax.set_ylabel(f"{d['objective']['metric']} ({'higher' if d['objective']['direction'] == 'max' else 'lower'} is better)")
+    if pts:
+        marks = [Line2D([], [], ls="", marker="o", color="tab:red", label="the best genome")]
+        if len(pts) > 1:
+            marks += [Line2D([], [], ls="", marker="o", color="tab:blue", label="an ancestor"),
+                      Line2D([], [], color="gray", lw=0.8, label="parent to child")]  # fmt: skip
+        ax.legend(handles=marks, **legend)
+    for ax in axes:
+        integer_axis(ax, gens_all)
+        ax.grid(alpha=0.3)
+    return fig
+
+
+# -- several runs -----------------------------------------------------------------------------------------------
+
+
+def plot_runs(
+    run_dirs: Sequence[str | Path], out: str | Path, *, metric: str | None = None, x: str = "evaluations",
+    band: str = "iqr",
+) -> dict[str, Any]:
+    """Overlay ``run_dirs`` in one PNG (:func:`~evonas.compare.compare_runs`'s groups: a median best-so-far curve
+    and a band per strategy); returns the plotted data, with ``"out"``."""
+    data = compare_runs(run_dirs, metric=metric, x=x, band=band)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for name, g in data["groups"].items():
+        if len(g["runs"]) == 1:
+            ax.plot(g["x"], g["median"], "-", label=f"{name} ({g['runs'][0]})")
+            continue
+        (line,) = ax.plot(g["x"], g["median"], "-", label=f"{name}: median of {len(g['runs'])} runs")
+        ax.fill_between(g["x"], g["low"], g["high"], alpha=0.2, color=line.get_color(),
+                        label=f"{name}: {'interquartile range' if band == 'iqr' else '95% band of the mean'}")  # fmt: skip
+    metric = data["metric"]
+    integer_axis(ax, [v for g in data["groups"].values() for v in g["x"]])
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"best {metric} so far ({'higher' if data['direction'] == 'max' else 'lower'} is better)")
+    ax.set_title(f"best {metric} so far: {plural(data['runs'], 'run')} in {plural(len(data['groups']), 'group')} "
+                 "by strategy")  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = save_figure(fig, Path(out))
+    return {"metric": metric, "x": x, "band": band, "groups": data["groups"], "out": str(out)}
+
+
+# -- benchmarks -------------------------------------------------------------------------------------------------
 
 
 def plot_benchmark(data: dict[str, Any], out: str | Path) -> Path:
@@ -169,12 +309,6 @@ def plot_benchmark(data: dict[str, Any], out: str | Path) -> Path:
     The band is the 95% confidence interval of the mean over runs; the optimum and the published
     figures are reference lines. Example: ``plot_benchmark(json.load(open("nb201.json")), "nb201.png")``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     budget = int(data["budget"])
     xs = np.arange(1, budget + 1)
     fig, ax = plt.subplots(figsize=(8, 5))

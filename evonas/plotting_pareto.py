@@ -1,12 +1,13 @@
 """Plots of multi-objective runs: the final Pareto front, the fronts over generations, the hypervolume.
 
-Read from the run folder only (journal, read-only; ``config.yaml``; ``logbook.json``); never imports
-torch. With more than two objectives the fronts are drawn over the first two (the front itself is
-computed over all of them).
+Read from the run folder only (journal, read-only; the logbook rows the caller passes), drawn into the folder the
+caller names; never imports torch. With more than two objectives the fronts are drawn over the first two (the
+front itself is computed over all of them).
 
 Example::
 
-    plot_pareto(Path("runs/multiobjective"))   # -> [plots/pareto_front.png, plots/pareto_fronts.png, plots/hypervolume.png]
+    plot_pareto("runs/multiobjective", objectives, rows, Path("multiobjective-plots"))
+    # -> [pareto_front.png, pareto_fronts.png, hypervolume.png] in that folder
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from evonas.runfolder import RunFolder, RunFolderError
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
+
+from evonas.pareto import derive_reference, hypervolume, nondominated
+from evonas.plotting import integer_axis, save_figure
+from evonas.runfolder import RunFolder
 
 __all__ = ["plot_pareto", "read_points"]
 
@@ -35,8 +41,6 @@ def read_points(run_dir: Path) -> list[tuple[int, list[float]]]:
 def _hypervolumes(rows: list[dict[str, Any]], points: list[tuple[int, list[float]]], weights: list[float]) -> list[tuple[int, float]]:
     """Per generation: the logbook's ``hypervolume`` if the strategy logged it, else computed from the journal
     (front of everything evaluated up to that generation; reference point derived from the first generation)."""
-    from evonas.pareto import derive_reference, hypervolume
-
     logged = [(int(r["gen"]), float(r["hypervolume"])) for r in rows
               if all(isinstance(r.get(k), (int, float)) and math.isfinite(r[k]) for k in ("gen", "hypervolume"))]  # fmt: skip
     if logged:
@@ -48,28 +52,20 @@ def _hypervolumes(rows: list[dict[str, Any]], points: list[tuple[int, list[float
     return [(g, hypervolume([p for h, p in points if h <= g], weights, ref)) for g in gens]
 
 
-def plot_pareto(run_dir: Path, objectives: list[dict[str, str]], rows: list[dict[str, Any]], title: str = "") -> list[Path]:
-    """Draw ``plots/pareto_front.png``, ``plots/pareto_fronts.png`` and ``plots/hypervolume.png``; returns them."""
-    import matplotlib
+def plot_pareto(
+    run_dir: str | Path, objectives: list[dict[str, str]], rows: list[dict[str, Any]], out_dir: Path, title: str = ""
+) -> list[Path]:
+    """Draw ``pareto_front.png``, ``pareto_fronts.png`` and ``hypervolume.png`` into ``out_dir``; returns them.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from matplotlib.ticker import MaxNLocator
-
-    from evonas.pareto import nondominated
-    from evonas.plotting import integer_axis
-
+    ``rows``: the run's logbook rows (its logged hypervolume, if any). Raises ``ValueError`` for a run without a
+    successful evaluation, ``RunFolderError`` for a journal it cannot read or a file it cannot write (one line).
+    """
     weights = [1.0 if o.get("direction", "max") == "max" else -1.0 for o in objectives]
     folder = RunFolder(run_dir)
     points = [(g, p) for g, p in read_points(folder.path) if len(p) == len(objectives)]  # one value per objective
     if not points:
         raise ValueError(f"{run_dir}: no successful evaluation to draw a Pareto front from")
-    out_dir = folder.inside("plots")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunFolderError(f"{out_dir}: cannot write the plots ({exc.strerror or exc})") from None
+    out_dir = Path(out_dir)
     ys, xs = objectives[0]["metric"], objectives[1]["metric"]
     label = {m: f"{o['metric']} ({o.get('direction', 'max')})" for m, o in ((ys, objectives[0]), (xs, objectives[1]))}
     allx = [p[1] for _, p in points]
@@ -95,7 +91,7 @@ def plot_pareto(run_dir: Path, objectives: list[dict[str, str]], rows: list[dict
     axes(ax)
     ax.legend(fontsize=8)
     ax.set_title(title or "Pareto front")
-    files.append(_save(fig, folder.inside("plots/pareto_front.png")))
+    files.append(_save(fig, out_dir / "pareto_front.png"))
     # fronts over generations
     gens = sorted({g for g, _ in points})
     cmap = plt.get_cmap("viridis")
@@ -111,7 +107,7 @@ def plot_pareto(run_dir: Path, objectives: list[dict[str, str]], rows: list[dict
     bar.update_ticks()
     axes(ax)
     ax.set_title("Pareto front after each generation")
-    files.append(_save(fig, folder.inside("plots/pareto_fronts.png")))
+    files.append(_save(fig, out_dir / "pareto_fronts.png"))
     # hypervolume
     hv = _hypervolumes(rows, points, weights)
     fig, ax = plt.subplots(figsize=(7, 3.6))
@@ -121,12 +117,10 @@ def plot_pareto(run_dir: Path, objectives: list[dict[str, str]], rows: list[dict
     ax.set_title("hypervolume of the Pareto front after each generation")
     integer_axis(ax, [g for g, _ in hv])
     ax.grid(alpha=0.3)
-    files.append(_save(fig, folder.inside("plots/hypervolume.png")))
+    files.append(_save(fig, out_dir / "hypervolume.png"))
     return files
 
 
 def _save(fig: Any, path: Path) -> Path:
-    from evonas.plotting import save_figure
-
     fig.tight_layout()
     return save_figure(fig, path)

@@ -2,32 +2,39 @@
 
 Everything is inside the file (plots as embedded PNG data, no fonts, styles or scripts fetched
 from anywhere), so it opens offline and can be mailed: the configuration, every plot of the run
-(drawn first if missing), the best genomes as a table, the decoded best network's layers (type,
-output shape, parameters), timings per worker, the failures grouped by reason, and the faulty operators
-(those that raised or gave no valid genome).
+(drawn by the caller's ``draw`` into a temporary folder: nothing is written in the run folder), the best
+genomes as a table, the decoded best network's layers (type, output shape, parameters), timings per worker,
+the failures grouped by reason, and the faulty operators (those that raised or gave no valid genome).
 
 Example::
 
-    path = write_report("runs/quickstart-20261128-064700")   # RUN_DIR/report.html
+    path = write_report("runs/quickstart-20261128-064700", "quickstart-report.html")
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 import math
 import statistics
-import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import yaml
 
-from evonas.runfolder import RunFolderError
+from evonas.config import ConfigError
+from evonas.diagnostics import run_space
+from evonas.engine.build import build_dataset
+from evonas.engine.journal import ranked
+from evonas.engine.outputs import atomic_write
+from evonas.engine.status import operator_faults
+from evonas.runfolder import RunFolder, RunFolderError, missing_plugins
 
-__all__ = ["write_report"]
+__all__ = ["write_report", "is_report", "Draw"]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -37,6 +44,10 @@ th { background: #f3f3f3; } pre { background: #f7f7f7; padding: 0.8em; overflow-
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; } .num { text-align: right; font-variant-numeric: tabular-nums; }
 """
 
+
+#: how every report begins (what :func:`is_report` looks for)
+_START = '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+_TITLE = "<title>evonas: "
 
 # Marks the page once loaded: how many of its images the browser decoded (read by the browser test).
 _CHECK = """<script>window.addEventListener("load", () => { const imgs = Array.from(document.images);
@@ -63,7 +74,7 @@ def _fmt(v: Any) -> str:
 
 def _layers(model: Any, input_shape: tuple[int, ...]) -> list[list[Any]]:
     """Leaf modules of ``model`` in call order: name, type, output shape, parameters."""
-    import torch
+    import torch  # here, not at the top: only a page that decodes a network needs torch (seconds to import)
 
     rows: list[list[Any]] = []
     hooks = []
@@ -81,132 +92,161 @@ def _layers(model: Any, input_shape: tuple[int, ...]) -> list[list[Any]]:
     return rows
 
 
+#: draws a run's plots into a folder and returns the files: ``draw(folder, experiment, space, out_dir)``
+Draw = Callable[[RunFolder, Any, Any, Path], Sequence[Path]]
+
+
+@dataclasses.dataclass
+class _Run:
+    """What the report shows of a run folder, read once."""
+
+    folder: RunFolder
+    config: dict[str, Any]
+    exp: Any
+    space: Any  #: ``None`` where it cannot be built here (then ``space_problem`` says why)
+    space_problem: str
+    hint: str  #: which plug-ins the run names that were not imported ("" if none)
+    records: list[Any]
+    best_first: list[Any]
+
+
 def write_report(
-    run_dir: str | Path, out: str | Path | None = None, *, plugins: Sequence[str] | None = None, trust: bool = False
+    run_dir: str | Path, out: str | Path, *, plugins: Sequence[str] | None = None, trust: bool = False,
+    draw: Draw | None = None,
 ) -> Path:
-    """Write the run's HTML report (default ``RUN_DIR/report.html``) and return its path.
+    """Write the run's HTML report to ``out`` and return its path; nothing is written in the run folder.
 
     The run folder is read through :class:`~evonas.runfolder.RunFolder`: no plug-in it names is imported unless
-    ``plugins`` names it (or ``trust``); what needs one then says which. Raises ``RunFolderError`` (one line).
+    ``plugins`` names it (or ``trust``); what needs one then says which. ``draw`` draws the plots the page embeds
+    (into a temporary folder; ``None``: a page without plots; a plot it cannot draw is left out). Raises
+    ``RunFolderError`` (one line).
     """
-    from evonas.config import ConfigError
-    from evonas.diagnostics import _plot_diagnostics
-    from evonas.engine.build import build_space
-    from evonas.engine.journal import ranked as ranked_records
-    from evonas.plotting import _plot_run
-    from evonas.runfolder import RunFolder, missing_plugins, space_file_problem
-
-    folder = RunFolder(run_dir)
-    run_dir = folder.path
-    # where the page goes: inside the folder unless the user named a file
-    out = Path(out) if out is not None else folder.inside("report.html")
-    config = folder.config()
-    exp = folder.experiment(plugins=plugins, trust=trust)
-    imported = list(exp.plugins)
-    hint = missing_plugins(config, [Path(p).stem for p in imported] + imported)
-    try:
-        space_problem = space_file_problem(exp.space_file, exp)
-        space = None if space_problem else build_space(exp)
-    except ConfigError as exc:  # a plug-in space not imported, a moved declaration file: genomes shown as JSON
-        space, space_problem = None, f"{exc}{hint}"
-    records = folder.records("seq")
-    folder.warn_damaged()
-    objectives = list(exp.objectives)
-    best_first = ranked_records(records, objectives[0].weight)
-
-    try:
-        plots_dir: Path | None = folder.inside("plots")
-    except RunFolderError as exc:  # a link out of the folder: no plot is drawn there, none is read from there
-        print(f"evonas: {exc}; the report leaves the plots out", file=sys.stderr)
-        plots_dir = None
-    if plots_dir is not None:
-        try:
-            _plot_run(folder)
-        except Exception:  # a run without a logbook (stopped at once) still gets its report
-            pass
-        try:
-            _plot_diagnostics(folder, exp, space, warn=False)
-        except Exception:
-            pass
-
-    parts = [f"<h1>evonas run {html.escape(exp.name)}</h1>"]
-    stamps = [r.finished_at for r in records if r.finished_at]
-    wall = (max(stamps) - min(stamps)) if len(stamps) > 1 else 0.0
-    failures = [r for r in records if r.status not in ("ok",)]
-    parts.append(_table(["run folder", "strategy", "objectives", "evaluations", "failed or infeasible", "from the cache", "first to last result"],
-                        [[str(run_dir), exp.strategy.name, ", ".join(f"{o.metric} ({o.direction})" for o in objectives),
-                          len(records), len(failures), sum(r.cached for r in records), f"{wall:.1f} s"]]))  # fmt: skip
-
-    parts.append("<h2>Best genomes</h2>")
-    metric_names = [o.metric for o in objectives] + [k for k in ("params", "train_s") if k not in {o.metric for o in objectives}]
-    rows = []
-    for i, r in enumerate(best_first[:10], 1):
-        rows.append([i, r.key, _describe(space, r.genome), *[r.metrics.get(m, "-") for m in metric_names], r.generation, r.trial])
-    parts.append(_table(["rank", "key", "genome", *metric_names, "generation", "trial"], rows) if rows else "<p>No successful evaluation.</p>")
-
-    if best_first and space is None:
-        parts.append(f"<h2>The best network, decoded</h2><p>Could not decode it here: {html.escape(space_problem)}.</p>")
-    elif best_first:
-        try:
-            from evonas.engine.build import build_dataset
-
-            best = space.from_dict(best_first[0].genome)
-            data = build_dataset(exp) if exp.fitness.name != "nb201_table" else None
-            shape = data.input_shape if data is not None else tuple(space.example_input_shape)
-            classes = data.num_classes if data is not None else 10
-            layers = _layers(space.decode(best, input_shape=shape, num_classes=classes), shape)
-            total = sum(row[3] for row in layers)
-            parts.append(f"<h2>The best network, decoded</h2><p>{html.escape(space.describe(best))}: input {shape}, "
-                         f"{classes} classes, {total:,} parameters.</p>")  # fmt: skip
-            parts.append(_table(["module", "type", "output shape", "parameters"], layers))
-        except Exception as exc:  # the report still shows everything else
-            why = f"{exc}{hint}" if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
-            parts.append(f"<h2>The best network, decoded</h2><p>Could not decode it here ({html.escape(why)}).</p>")
-
-    parts.append("<h2>Plots</h2>")
-    for png in sorted(plots_dir.glob("*.png")) if plots_dir is not None and plots_dir.is_dir() else []:
-        try:
-            data64 = base64.b64encode(folder.inside(png.relative_to(run_dir)).read_bytes()).decode()
-        except (OSError, RunFolderError):  # a link out of the folder, an unreadable file: left out
-            continue
-        parts.append(f'<figure><img alt="{html.escape(png.name)}" src="data:image/png;base64,{data64}">'
-                     f"<figcaption>{html.escape(png.name)}</figcaption></figure>")  # fmt: skip
-
-    parts.append("<h2>Timings</h2>")
-    per_worker: dict[str, list[float]] = {}
-    for r in records:
-        if r.wall_s is not None and not r.cached:
-            per_worker.setdefault(r.worker or "?", []).append(r.wall_s)
-    rows = [[w, len(v), sum(v), statistics.median(v), max(v)] for w, v in sorted(per_worker.items())]
-    parts.append(_table(["worker", "evaluations", "busy (s)", "median (s)", "longest (s)"], rows) if rows else "<p>No timings.</p>")
-
-    parts.append("<h2>Failures</h2>")
-    reasons = Counter((r.status, r.error or "") for r in failures)
-    parts.append(_table(["status", "reason", "count"], [[s, e, n] for (s, e), n in reasons.most_common()])
-                 if reasons else "<p>None.</p>")  # fmt: skip
-
-    parts.append("<h2>Faulty operators</h2>")
-    from evonas.engine.status import operator_faults
-
-    faults = operator_faults(folder)
-    rows = [[f["kind"], f["name"], f["failures"], f["calls"], f["first_error"] or "?"] for f in faults]
-    parts.append(
-        "<p>Calls of these operators raised or gave no valid genome; each such child was made by another operator.</p>"
-        + _table(["kind", "operator", "failed calls", "calls", "first error"], rows)
-        if rows else "<p>None: every call of a mutation or crossover operator gave a valid genome.</p>"
-    )  # fmt: skip
-
-    parts.append("<h2>Configuration</h2>")
-    parts.append(f"<pre>{html.escape(yaml.safe_dump(config, sort_keys=False))}</pre>")
-    page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>evonas: {html.escape(exp.name)}</title>"
-            f"<style>{_STYLE}</style></head><body>{''.join(parts)}{_CHECK}</body></html>\n")  # fmt: skip
-    from evonas.engine.outputs import atomic_write
-
+    run = _read(run_dir, plugins, trust)
+    parts = [
+        f"<h1>evonas run {html.escape(run.exp.name)}</h1>", _overview(run), *_best_genomes(run),
+        *_decoded_best(run), *_plots(run, draw), *_timings(run.records), *_failures(run.records),
+        *_faulty_operators(run.folder), "<h2>Configuration</h2>",
+        f"<pre>{html.escape(yaml.safe_dump(run.config, sort_keys=False))}</pre>",
+    ]  # fmt: skip
+    page = (f"{_START}{_TITLE}{html.escape(run.exp.name)}</title><style>{_STYLE}</style></head>"
+            f"<body>{''.join(parts)}{_CHECK}</body></html>\n")  # fmt: skip
+    out = Path(out)
     try:
         atomic_write(out, page)
     except OSError as exc:
         raise RunFolderError(f"{out}: cannot write the report ({exc.strerror or exc})") from None
     return out
+
+
+def is_report(path: str | Path) -> bool:
+    """Whether the file ``path`` is a page :func:`write_report` wrote (which a new report may replace)."""
+    try:
+        with open(path, "rb") as fh:
+            start = fh.read(len(_START) + len(_TITLE))
+    except OSError:
+        return False
+    return start == (_START + _TITLE).encode()
+
+
+def _read(run_dir: str | Path, plugins: Sequence[str] | None, trust: bool) -> _Run:
+    folder = RunFolder(run_dir)
+    config = folder.config()
+    exp = folder.experiment(plugins=plugins, trust=trust)
+    imported = list(exp.plugins)
+    hint = missing_plugins(config, [Path(p).stem for p in imported] + imported)
+    space, problem = run_space(exp)
+    if space is None and not problem.startswith("space.file:"):  # a plug-in space not imported: say which
+        problem += hint
+    records = folder.records("seq")
+    folder.warn_damaged()
+    best_first = ranked(records, exp.objectives[0].weight)
+    return _Run(folder, config, exp, space, problem, hint, records, best_first)
+
+
+def _overview(run: _Run) -> str:
+    records, exp = run.records, run.exp
+    stamps = [r.finished_at for r in records if r.finished_at]
+    wall = (max(stamps) - min(stamps)) if len(stamps) > 1 else 0.0
+    failures = sum(r.status != "ok" for r in records)
+    headers = ["run folder", "strategy", "objectives", "evaluations", "failed or infeasible", "from the cache",
+               "first to last result"]  # fmt: skip
+    row = [str(run.folder.path), exp.strategy.name, ", ".join(f"{o.metric} ({o.direction})" for o in exp.objectives),
+           len(records), failures, sum(r.cached for r in records), f"{wall:.1f} s"]  # fmt: skip
+    return _table(headers, [row])
+
+
+def _best_genomes(run: _Run) -> list[str]:
+    objectives = {o.metric for o in run.exp.objectives}
+    names = [o.metric for o in run.exp.objectives] + [k for k in ("params", "train_s") if k not in objectives]
+    rows = [[i, r.key, _describe(run.space, r.genome), *[r.metrics.get(m, "-") for m in names], r.generation, r.trial]
+            for i, r in enumerate(run.best_first[:10], 1)]  # fmt: skip
+    table = _table(["rank", "key", "genome", *names, "generation", "trial"], rows)
+    return ["<h2>Best genomes</h2>", table if rows else "<p>No successful evaluation.</p>"]
+
+
+def _decoded_best(run: _Run) -> list[str]:
+    """The best network's layers: type, output shape, parameters (or why it cannot be decoded here)."""
+    heading = "<h2>The best network, decoded</h2>"
+    if not run.best_first:
+        return []
+    space, exp = run.space, run.exp
+    if space is None:
+        return [f"{heading}<p>Could not decode it here: {html.escape(run.space_problem)}.</p>"]
+    try:
+        best = space.from_dict(run.best_first[0].genome)
+        data = build_dataset(exp) if exp.fitness.name != "nb201_table" else None
+        shape = data.input_shape if data is not None else tuple(space.example_input_shape)
+        classes = data.num_classes if data is not None else 10
+        layers = _layers(space.decode(best, input_shape=shape, num_classes=classes), shape)
+    except Exception as exc:  # the report still shows everything else
+        why = f"{exc}{run.hint}" if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+        return [f"{heading}<p>Could not decode it here ({html.escape(why)}).</p>"]
+    total = sum(row[3] for row in layers)
+    summary = f"{html.escape(space.describe(best))}: input {shape}, {classes} classes, {total:,} parameters."
+    return [f"{heading}<p>{summary}</p>", _table(["module", "type", "output shape", "parameters"], layers)]
+
+
+def _plots(run: _Run, draw: Draw | None) -> list[str]:
+    """Every plot ``draw`` makes of the run, embedded as PNG data (drawn into a temporary folder, then removed)."""
+    parts = ["<h2>Plots</h2>"]
+    if draw is None:
+        return parts
+    with tempfile.TemporaryDirectory(prefix="evonas-report-") as tmp:
+        for png in sorted((Path(p) for p in draw(run.folder, run.exp, run.space, Path(tmp))), key=lambda p: p.name):
+            try:
+                data64 = base64.b64encode(png.read_bytes()).decode()
+            except OSError:  # a plot that could not be drawn: left out
+                continue
+            name = html.escape(png.name)
+            parts.append(f'<figure><img alt="{name}" src="data:image/png;base64,{data64}"><figcaption>{name}'
+                         "</figcaption></figure>")  # fmt: skip
+    return parts
+
+
+def _timings(records: list[Any]) -> list[str]:
+    per_worker: dict[str, list[float]] = {}
+    for r in records:
+        if r.wall_s is not None and not r.cached:
+            per_worker.setdefault(r.worker or "?", []).append(r.wall_s)
+    rows = [[w, len(v), sum(v), statistics.median(v), max(v)] for w, v in sorted(per_worker.items())]
+    table = _table(["worker", "evaluations", "busy (s)", "median (s)", "longest (s)"], rows)
+    return ["<h2>Timings</h2>", table if rows else "<p>No timings.</p>"]
+
+
+def _failures(records: list[Any]) -> list[str]:
+    reasons = Counter((r.status, r.error or "") for r in records if r.status != "ok")
+    table = _table(["status", "reason", "count"], [[s, e, n] for (s, e), n in reasons.most_common()])
+    return ["<h2>Failures</h2>", table if reasons else "<p>None.</p>"]
+
+
+def _faulty_operators(folder: RunFolder) -> list[str]:
+    rows = [[f["kind"], f["name"], f["failures"], f["calls"], f["first_error"] or "?"] for f in operator_faults(folder)]
+    if not rows:
+        return ["<h2>Faulty operators</h2>",
+                "<p>None: every call of a mutation or crossover operator gave a valid genome.</p>"]  # fmt: skip
+    return ["<h2>Faulty operators</h2>",
+            "<p>Calls of these operators raised or gave no valid genome; each such child was made by another "
+            "operator.</p>" + _table(["kind", "operator", "failed calls", "calls", "first error"], rows)]  # fmt: skip
 
 
 def _describe(space: Any, genome: dict[str, Any]) -> str:

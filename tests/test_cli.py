@@ -13,15 +13,26 @@ from conftest import REPO, toy_experiment
 from evonas.cli import main
 
 
-def test_run_plot_list(write_experiment, tmp_path: Path, capsys) -> None:
+def test_run_plot_list(write_experiment, tmp_path: Path, capsys, monkeypatch) -> None:
     cfg = write_experiment(toy_experiment())
     out = tmp_path / "run"
     assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
     text = capsys.readouterr().out
     assert "best" in text and str(out) in text
-    (out / "plots" / "fitness.png").unlink()
-    assert main(["plot", str(out)]) == 0
-    assert (out / "plots" / "fitness.png").stat().st_size > 10_000
+    assert (out / "plots" / "fitness.png").stat().st_size > 10_000  # drawn at the end of the run
+    assert (out / "plots" / "diagnostics.png").stat().st_size > 10_000
+    monkeypatch.chdir(tmp_path)
+    assert main(["plot", str(out)]) == 0  # redrawn outside the run folder
+    assert (tmp_path / "run-plots" / "fitness.png").stat().st_size > 10_000
+    (tmp_path / "taken").write_text("mine")
+    assert main(["plot", str(out), "--out", "taken"]) == 2
+    assert "taken: exists and is not a folder" in capsys.readouterr().err
+    (tmp_path / "run-report.html").write_text("my notes")
+    assert main(["report", str(out)]) == 2 and (tmp_path / "run-report.html").read_text() == "my notes"
+    assert "run-report.html: exists and is not a report evonas wrote" in capsys.readouterr().err
+    monkeypatch.chdir(out)  # from inside the run folder: next to it
+    assert main(["plot", "."]) == 0 and (tmp_path / "run-plots" / "fitness.png").is_file()
+    assert not (out / "run-plots").exists()
     assert main(["list"]) == 0
     listing = capsys.readouterr().out
     for word in ("chain", "nb201", "mlp", "ga", "random", "digits", "tournament", "chain_add_layer", "nb201_uniform"):

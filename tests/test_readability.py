@@ -107,11 +107,15 @@ def multi_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # -- plots ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("generations", [1, 2, 5])
-def test_generation_ticks_are_whole_numbers(toy_runs: dict[int, Path], drawn: dict[str, Any], generations: int) -> None:
-    from evonas.plotting import plot_all
+def _plot(run: Path, out: Path) -> None:
+    """``evonas plot RUN --out OUT``, in this process (so that :func:`drawn` sees the figures)."""
+    assert main(["plot", str(run), "--out", str(out)]) == 0
 
-    plot_all(toy_runs[generations])
+
+@pytest.mark.parametrize("generations", [1, 2, 5])
+def test_generation_ticks_are_whole_numbers(toy_runs: dict[int, Path], drawn: dict[str, Any], generations: int,
+                                            tmp_path: Path) -> None:  # fmt: skip
+    _plot(toy_runs[generations], tmp_path)
     assert {"fitness.png", "diagnostics.png"} <= set(drawn)
     for name in ("fitness.png", "diagnostics.png"):
         axes = _generation_axes(drawn[name])
@@ -128,10 +132,8 @@ def test_generation_ticks_are_whole_numbers(toy_runs: dict[int, Path], drawn: di
     assert len(limits) == 1, f"the diagnostics panels share one generation axis, got {limits}"
 
 
-def test_pareto_plots_count_whole_generations(multi_run: Path, drawn: dict[str, Any]) -> None:
-    from evonas.plotting import plot_all
-
-    plot_all(multi_run)
+def test_pareto_plots_count_whole_generations(multi_run: Path, drawn: dict[str, Any], tmp_path: Path) -> None:
+    _plot(multi_run, tmp_path)
     assert {"pareto_front.png", "pareto_fronts.png", "hypervolume.png"} <= set(drawn)
     for name in ("pareto_fronts.png", "hypervolume.png"):  # the colour bar of the fronts, the hypervolume's x axis
         axes = _generation_axes(drawn[name])
@@ -142,11 +144,10 @@ def test_pareto_plots_count_whole_generations(multi_run: Path, drawn: dict[str, 
 
 
 def test_every_axis_is_labelled(toy_runs: dict[int, Path], multi_run: Path, drawn: dict[str, Any], tmp_path: Path) -> None:
-    from evonas.compare import plot_runs
-    from evonas.plotting import plot_all
+    from evonas.plotting import plot_runs
 
-    plot_all(toy_runs[5])
-    plot_all(multi_run)
+    _plot(toy_runs[5], tmp_path / "g5")
+    _plot(multi_run, tmp_path / "multi")
     plot_runs([toy_runs[1], toy_runs[2], toy_runs[5]], tmp_path / "compare.png")
     assert {"fitness.png", "diagnostics.png", "pareto_front.png", "pareto_fronts.png", "hypervolume.png",
             "compare.png"} <= set(drawn)  # fmt: skip
@@ -158,8 +159,9 @@ def test_every_axis_is_labelled(toy_runs: dict[int, Path], multi_run: Path, draw
     assert ax.get_ylabel() and twins and twins[0].get_ylabel()
 
 
-def test_genealogy_titles_are_grammatical(toy_runs: dict[int, Path], drawn: dict[str, Any]) -> None:
-    from evonas.diagnostics import diagnose, genealogy_title, plot_diagnostics
+def test_genealogy_titles_are_grammatical(toy_runs: dict[int, Path], drawn: dict[str, Any], tmp_path: Path) -> None:
+    from evonas.diagnostics import diagnose
+    from evonas.plotting import genealogy_title, plot_diagnostics
 
     assert genealogy_title(1) == "genealogy of the best genome (red): an initial sample, no ancestors"
     assert genealogy_title(2) == "genealogy of the best genome (red) and its 1 ancestor"
@@ -170,7 +172,7 @@ def test_genealogy_titles_are_grammatical(toy_runs: dict[int, Path], drawn: dict
     run = toy_runs[1]
     d = diagnose(run)
     assert len(d["genealogy"]) == 1
-    plot_diagnostics(run)
+    plot_diagnostics(run, tmp_path / "diagnostics.png")
     titles = [ax.get_title() for ax in drawn["diagnostics.png"].axes]
     assert genealogy_title(1) in titles
     assert not any(re.search(r"\b1 \w+s\b", t) for t in titles), titles
@@ -197,7 +199,7 @@ def _eight_operators() -> dict[str, Any]:
 def test_eight_operator_curves_are_told_apart(drawn: dict[str, Any]) -> None:
     from matplotlib.colors import to_hex
 
-    from evonas.diagnostics import _diagnostics_figure
+    from evonas.plotting import diagnostics_figure
     from evonas.plotting import line_styles
 
     styles = line_styles(8)
@@ -205,7 +207,7 @@ def test_eight_operator_curves_are_told_apart(drawn: dict[str, Any]) -> None:
     assert len({s["marker"] for s in styles}) == 8
     assert all(styles[i]["linestyle"] != styles[i + 1]["linestyle"] for i in range(7))
 
-    fig = _diagnostics_figure(_eight_operators())
+    fig = diagnostics_figure(_eight_operators())
     lines = [ln for ln in fig.axes[0].get_lines() if ln.get_label() and not ln.get_label().startswith("_")]
     assert len(lines) == 8
     looks = {(to_hex(ln.get_color()), ln.get_linestyle(), ln.get_marker()) for ln in lines}
@@ -346,9 +348,10 @@ def test_exported_torchscript_returns_logits(tmp_path: Path) -> None:
 
 
 def test_operator_faults_have_a_place_in_the_diagnostics(toy_runs: dict[int, Path], drawn: dict[str, Any],
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+                                                        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:  # fmt: skip
     """The spot for the journal's per-operator fault counts: given them, the numbers and the legend say them."""
     import evonas.diagnostics as diagnostics
+    from evonas.plotting import plot_diagnostics
 
     stats = [
         {"kind": "mutation", "name": "nb201_change_edge", "calls": 9, "failures": 3, "first_error": "ValueError: x"},
@@ -360,7 +363,7 @@ def test_operator_faults_have_a_place_in_the_diagnostics(toy_runs: dict[int, Pat
     assert d["faults"] == {"mutation:nb201_change_edge": {"failures": 3, "calls": 9, "first_error": "ValueError: x"},
                            "mutation:broken": {"failures": 4, "calls": 4, "first_error": "returned None"}}  # fmt: skip
     assert d["operators"]["mutation:broken"]["children"] == 0 and "faults" not in d["operators"]["crossover:nb201_uniform"]
-    diagnostics.plot_diagnostics(toy_runs[2])
+    plot_diagnostics(toy_runs[2], tmp_path / "diagnostics.png")
     texts = [t.get_text() for t in drawn["diagnostics.png"].axes[0].get_legend().get_texts()]
     assert "mutation:broken: no child; failed 4 of 4 calls" in texts
     assert any(t.startswith("mutation:nb201_change_edge: ") and t.endswith("; failed 3 of 9 calls") for t in texts)
@@ -388,7 +391,8 @@ def faulty_ops() -> Any:
 
 
 def test_a_faulty_operator_is_in_the_diagnostics_of_its_run(tmp_path: Path, drawn: dict[str, Any], faulty_ops: Any) -> None:
-    from evonas.diagnostics import diagnose, plot_diagnostics
+    from evonas.diagnostics import diagnose
+    from evonas.plotting import plot_diagnostics
 
     exp = toy_experiment(strategy={"name": "ga", "params": {"population_size": 8, "generations": 3}},
                          mutations=[{"name": "every_third"}, {"name": "bad_width", "prob": 0.5}],
@@ -399,7 +403,7 @@ def test_a_faulty_operator_is_in_the_diagnostics_of_its_run(tmp_path: Path, draw
     bad = d["faults"]["mutation:bad_width"]
     assert bad["failures"] == bad["calls"] > 0 and "invalid genome" in bad["first_error"]
     assert d["operators"]["mutation:bad_width"]["children"] == 0  # it never made a child, and is still listed
-    plot_diagnostics(run, plugins=["faulty_ops"])
+    plot_diagnostics(run, tmp_path / "diagnostics.png", plugins=["faulty_ops"])
     texts = [t.get_text() for t in drawn["diagnostics.png"].axes[0].get_legend().get_texts()]
     assert f"mutation:bad_width: no child; failed {bad['failures']} of {plural(bad['calls'], 'call')}" in texts
     third = d["faults"]["mutation:every_third"]

@@ -9,10 +9,11 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from evonas.compare import plot_runs
+from evonas.commands import report_plots
 from evonas.config import load_experiment
-from evonas.diagnostics import diagnose, plot_diagnostics
+from evonas.diagnostics import diagnose
 from evonas.engine.runner import Run
+from evonas.plotting import plot_diagnostics, plot_runs
 from evonas.report import write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -39,7 +40,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-def test_diagnostics_numbers_and_plot(runs: dict[str, Path]) -> None:
+def test_diagnostics_numbers_and_plot(runs: dict[str, Path], tmp_path: Path) -> None:
     d = diagnose(runs["ga0"])
     assert d["operators"], "a GA run has mutation and crossover children"
     for name, op in d["operators"].items():
@@ -54,7 +55,7 @@ def test_diagnostics_numbers_and_plot(runs: dict[str, Path]) -> None:
     keys = {n["key"] for n in lineage}
     assert all(p in keys for n in lineage for p in n["parents"])
     assert all(n["origin"] in ("sample", "saved") for n in lineage if not n["parents"])  # roots are initial genomes
-    png = plot_diagnostics(runs["ga0"])
+    png = plot_diagnostics(runs["ga0"], tmp_path / "diagnostics.png")
     assert png.stat().st_size > 10_000 and matplotlib.image.imread(png).shape[2] in (3, 4)
 
 
@@ -71,7 +72,7 @@ def test_comparison_of_seeds_and_strategies(runs: dict[str, Path], tmp_path: Pat
 
 
 def test_report_renders_in_headless_chromium(runs: dict[str, Path], tmp_path: Path) -> None:
-    page = write_report(runs["ga0"], tmp_path / "report.html")
+    page = write_report(runs["ga0"], tmp_path / "report.html", draw=report_plots)
     text = page.read_text()
     assert "http://" not in text and "https://" not in text  # nothing fetched from anywhere
     assert "Best genomes" in text and "The best network, decoded" in text and "Configuration" in text
@@ -88,15 +89,23 @@ def test_report_renders_in_headless_chromium(runs: dict[str, Path], tmp_path: Pa
     assert pixels.shape[:2] == (2000, 1200) and pixels.std() > 0.05  # a page with content, not a blank
 
 
-def test_plot_and_report_commands(runs: dict[str, Path], tmp_path: Path, capsys) -> None:
+def test_plot_and_report_commands(runs: dict[str, Path], tmp_path: Path, capsys, monkeypatch) -> None:
     from evonas.cli import main
 
     out = tmp_path / "cmp.png"
     assert main(["plot", str(runs["ga0"]), str(runs["ga1"]), "--out", str(out), "--x", "generations"]) == 0
     printed = capsys.readouterr().out
     assert "ga           2 run(s): median best val_acc" in printed and out.stat().st_size > 10_000
+    monkeypatch.chdir(tmp_path)  # one run's plots and report go to the working directory, named after the run
     assert main(["plot", str(runs["aging"])]) == 0
-    assert (runs["aging"] / "plots" / "diagnostics.png").is_file()
+    assert capsys.readouterr().out.split() == ["aging-plots/fitness.png", "aging-plots/diagnostics.png"]
+    assert (tmp_path / "aging-plots" / "diagnostics.png").stat().st_size > 10_000
+    assert main(["plot", str(runs["aging"]), "--out", str(tmp_path / "mine")]) == 0
+    assert (tmp_path / "mine" / "fitness.png").is_file()
+    capsys.readouterr()
+    assert main(["report", str(runs["aging"])]) == 0 and capsys.readouterr().out == "aging-report.html\n"
+    assert (tmp_path / "aging-report.html").read_text().count("<img ") >= 2
+    assert main(["report", str(runs["aging"])]) == 0  # its own earlier page is replaced
     capsys.readouterr()
     assert main(["report", str(runs["aging"]), "--out", str(tmp_path / "r.html")]) == 0
     assert (tmp_path / "r.html").read_text().count("<img ") >= 2

@@ -364,15 +364,7 @@ class Run:
             summary.interrupted = interrupted = True
         if interrupted:
             raise RunInterrupted(summary)
-        try:
-            from evonas.diagnostics import plot_diagnostics
-            from evonas.plotting import plot_run
-
-            plot_run(self.run_dir)
-            plot_diagnostics(self.run_dir)
-        except Exception as exc:  # a plot must never lose a finished run
-            print(f"evonas: could not draw the plots ({type(exc).__name__}: {exc})", file=sys.stderr)
-        return summary
+        return summary  # the command line draws the plots (evonas.commands.draw_plots)
 
 
 #: the clean ends of a run, as its journal's ``live`` entry records them
