@@ -50,8 +50,6 @@ PUBLISHED: dict[str, tuple[str, float, float]] = {
     "random": ("random search", 93.70, 0.36),
     "bohb": ("BOHB", 93.61, 0.52),
 }
-#: strategy parameters that set how long a search is; doubled until the defaults fill the budget.
-_LENGTH_PARAMS = ("samples", "generations", "cycles", "iterations", "episodes")
 #: registered strategies left out of the default list (exhaustive enumeration is no search).
 _NOT_DEFAULT = ("grid",)
 
@@ -191,7 +189,7 @@ def _init_worker(table: str | None) -> None:
 
 
 def _strategy_params(name: str, *, budget: int, table: str | None, noise: float) -> dict[str, Any]:
-    """``name``'s defaults, with its length parameters doubled until they fill ``budget``.
+    """``name``'s defaults, with its run-length parameter (``run_length``) doubled until they fill ``budget``.
 
     Raises :class:`BenchmarkError` if the strategy is unknown or cannot run on nb201.
     """
@@ -206,7 +204,7 @@ def _strategy_params(name: str, *, budget: int, table: str | None, noise: float)
     defaults = {
         p.name: p.default
         for p in inspect.signature(STRATEGIES.get(name).__init__).parameters.values()
-        if p.name in _LENGTH_PARAMS and type(p.default) is int and p.default > 0
+        if p.name == STRATEGIES.get(name).run_length and type(p.default) is int and p.default > 0
     }
     params: dict[str, Any] = {}
     for _ in range(32):

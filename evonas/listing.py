@@ -67,6 +67,8 @@ def component_params(obj: Any) -> list[Param]:
     doc = inspect.getdoc(obj) or ""
     if isinstance(obj, type) and obj.__init__.__doc__ and obj.__init__ is not object.__init__:
         doc += "\n" + (inspect.getdoc(obj.__init__) or "")
+    bases = [b for b in obj.__mro__[1:] if b is not object] if isinstance(obj, type) else []
+    inherited = "\n\n".join(b.__doc__ or "" for b in bases)  # for parameters a subclass forwards to its base
     out = []
     for name, p in sig.parameters.items():
         if name == "self" or name in _INTERNAL_PARAMS or p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
@@ -79,7 +81,7 @@ def component_params(obj: Any) -> list[Param]:
                 type=_describe(hint) if hint is not None else "any value",
                 default="" if p.default is inspect.Parameter.empty else _yaml(p.default),
                 choices=words,
-                doc=_sentence(doc, name),
+                doc=_sentence(doc, name) or _sentence(inherited, name),
             )
         )
     return out
@@ -151,8 +153,9 @@ def format_listing(kinds: Sequence[str], pattern: str = "*", params: bool = Fals
             label = f"{name} ({', '.join(spaces)})" if spaces else name
             origin = _origin(obj)
             entries.append((name, obj, f"{label} [{origin}]" if origin else label))
+        own = _own_selections() if kind == "selections" and pattern == "*" else []
         if not params:
-            lines.append(f"{kind}: {', '.join(e[2] for e in entries) or '-'}")
+            lines.append(f"{kind}: {', '.join([e[2] for e in entries] + own) or '-'}")
             continue
         lines.append(f"{kind}:")
         for name, obj, label in entries:
@@ -167,4 +170,22 @@ def format_listing(kinds: Sequence[str], pattern: str = "*", params: bool = Fals
                     lines.append(f"        {p.doc}")
             if not found:
                 lines.append("    (no parameters)")
+        lines += [f"  {entry}\n    (a value of the strategy's parameter, not of the experiment's selection: key)" for entry in own]
     return "\n".join(lines)
+
+
+def _own_selections() -> list[str]:
+    """The selections of strategies that choose their own (``multi_objective``), by their ``selection`` parameter:
+    ``nsga3 (strategy nsga2: params.selection)``, for each that the experiment's ``selection:`` does not offer."""
+    from evonas.evolution import SELECTIONS
+    from evonas.strategies import STRATEGIES
+
+    out = []
+    for name in STRATEGIES.list():
+        cls = STRATEGIES.get(name)
+        if not getattr(cls, "multi_objective", False):  # a Declared stand-in has no class attributes
+            continue
+        for p in component_params(cls):
+            if p.name == "selection":
+                out += [f"{w} (strategy {name}: params.selection)" for w in p.choices if w not in SELECTIONS]
+    return out

@@ -11,6 +11,26 @@ import pytest
 from conftest import REPO
 
 BLOCKS = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+STRATEGY_CHECK = """
+import sqlite3, tempfile
+from pathlib import Path
+from evonas.cli import main
+
+def keys(run):
+    with sqlite3.connect(run / "journal.sqlite") as db:
+        return [k for (k,) in db.execute("SELECT key FROM evaluations ORDER BY trial")]
+
+d = Path(tempfile.mkdtemp())
+(d / "one_plus_one.py").write_text(STRATEGY)
+(d / "exp.yaml").write_text("name: opo\\nseed: 1\\nspace: {name: nb201}\\nfitness: {name: toy}\\nworkers: 0\\n"
+                            "plugins: [./one_plus_one.py]\\nstrategy: {name: one_plus_one, params: {restart_after: 4}}\\n")
+assert main(["run", str(d / "exp.yaml"), "--out", str(d / "full"), "--set", "budget=30", "--quiet"]) == 0
+assert main(["run", str(d / "exp.yaml"), "--out", str(d / "short"), "--set", "budget=12", "--quiet"]) == 0
+assert main(["resume", str(d / "short"), "--budget", "30", "--plugins", str(d / "one_plus_one.py")]) == 0
+full = keys(d / "full")
+assert len(full) == 30 and len(set(full)) == 30 and keys(d / "short") == full, (full, keys(d / "short"))
+assert sum(1 for line in (d / "full" / "logbook.csv").read_text().splitlines()[1:] if line) == 3
+"""
 CHECKS = {
     # the mutation example, then its contract check
     "mutation": (BLOCKS[0] + BLOCKS[1], ""),
@@ -21,13 +41,15 @@ CHECKS = {
                 "assert 0 <= m['val_acc'] <= 1 and m['params'] > 0, m\n"),
     # the search-space example, checked with the contract helper
     "space": (BLOCKS[3], "from evonas.testing import check_space\ncheck_space(WidthSpace(), n=20)\n"),
+    # the (1+1)-EA strategy as a plug-in file: a run stopped early and resumed asks what an uninterrupted one asks
+    "strategy": ("", f"STRATEGY = {BLOCKS[4]!r}\n" + STRATEGY_CHECK),
     # DEAP's eaMuPlusLambda on a toolbox built from an experiment file
-    "deap": (BLOCKS[4], "assert len(pop) == 10 and len(log) == 6\n"),
+    "deap": (BLOCKS[5], "assert len(pop) == 10 and len(log) == 6\n"),
 }
 
 
 def test_readme_has_the_expected_examples() -> None:
-    assert len(BLOCKS) == 5
+    assert len(BLOCKS) == 6
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))

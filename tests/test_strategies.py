@@ -222,9 +222,9 @@ def test_spaces_without_a_view_are_refused_by_name() -> None:
     [
         ("aging", {"sample_size": 30}, "sample_size: expected at most population_size"),
         ("aging", {"cycles": 0}, "cycles: expected an integer >= 1"),
-        ("reinforce", {"momentum": 1.0}, "momentum: expected a number from 0 to below 1"),
+        ("reinforce", {"momentum": 1.0}, "momentum: expected a number >= 0 and < 1, got 1.0"),
         ("reinforce", {"lr": 0}, "lr: expected a number > 0"),
-        ("surrogate", {"random_fraction": 1.5}, "random_fraction: expected a number from 0 to 1"),
+        ("surrogate", {"random_fraction": 1.5}, "random_fraction: expected a number >= 0 and <= 1, got 1.5"),
         ("surrogate", {"trees": 1}, "trees: expected an integer >= 2"),
         ("grid", {"max_size": 1000}, "max_size: space 'nb201' has 15625 genomes"),
     ],

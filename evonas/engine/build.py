@@ -29,7 +29,7 @@ from evonas.registry import RegistryError
 from evonas.spaces import SPACES, SearchSpace, load_space_params
 from evonas.spaces.base import Genome, InvalidGenome
 from evonas.spaces.defaults import genomes_dir
-from evonas.strategies import STRATEGIES, SearchContext, Strategy
+from evonas.strategies import SINGLE_OBJECTIVE_SELECTIONS, STRATEGIES, SearchContext, Strategy
 
 __all__ = [
     "Built",
@@ -380,8 +380,8 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
         strategy_cls = STRATEGIES.get(exp.strategy.name)
     except RegistryError as exc:
         raise ConfigError(src, "strategy.name", str(exc)) from None
-    own_selection = getattr(strategy_cls, "multi_objective", False)  # e.g. nsga2: its own selection parameter
-    if len(exp.objectives) > 1 and exp.selection.name in ("tournament", "best", "double_tournament") and not own_selection:
+    own_selection = strategy_cls.multi_objective  # e.g. nsga2: its own selection parameter
+    if len(exp.objectives) > 1 and exp.selection.name in SINGLE_OBJECTIVE_SELECTIONS and not own_selection:
         raise ConfigError(src, "selection.name", f"'{exp.selection.name}' ranks one objective; with several use nsga2 or spea2")
     check_params(strategy_cls, exp.strategy.params, src, "strategy.params")
     check_backend(exp)
@@ -405,7 +405,7 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
         strategy = built.make_strategy()
     except (ValueError, TypeError) as exc:
         raise ConfigError(src, "strategy.params", str(exc)) from None
-    if getattr(strategy, "uses_fidelity", False) and not fitness.supports_fidelity:
+    if strategy.uses_fidelity and not fitness.supports_fidelity:
         raise ConfigError(
             src, "strategy.params.fidelity", f"fitness '{exp.fitness.name}' always evaluates in full (no lower fidelity)"
         )

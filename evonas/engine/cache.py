@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from evonas.engine.backends import Backend, Job, JobResult
-from evonas.strategies.base import slot_key
+from evonas.strategies.base import evaluation_key
 
 __all__ = ["EvaluationCache", "CachedBackend", "problem_fingerprint", "default_cache_path"]
 
@@ -212,7 +212,7 @@ class CachedBackend(Backend):
         hit = None
         if not self._off:
             try:
-                hit = self.cache.get(self.problem, slot_key(job.key, job.fidelity), job.seed)
+                hit = self.cache.get(self.problem, evaluation_key(job.key, job.fidelity), job.seed)
             except Exception as exc:  # noqa: BLE001 - a lookup that fails is a miss
                 self._cache_failed(exc)
         if hit is not None:
@@ -235,7 +235,7 @@ class CachedBackend(Backend):
         if self._off:
             return
         try:
-            self.cache.put(self.problem, slot_key(job.key, job.fidelity), job.seed, result.metrics, result.wall_s)
+            self.cache.put(self.problem, evaluation_key(job.key, job.fidelity), job.seed, result.metrics, result.wall_s)
         except Exception as exc:  # noqa: BLE001 - whatever a cache raises, it never costs a result
             self._cache_failed(exc)
 

@@ -157,8 +157,8 @@ class Loop:
             print(line, file=sys.stderr, flush=True)
 
     def _dispatch(self, cand: Candidate) -> None:
-        slot = cand.slot
-        if slot in self.known:
+        evaluation = cand.evaluation_key
+        if evaluation in self.known:
             self.duplicates += 1
             self._repeats_in_a_row += 1
             if self._repeats_in_a_row == self.max_repeats:
@@ -170,15 +170,15 @@ class Loop:
             rec = self.journal.get(cand.key, cand.fidelity)
             assert rec is not None
             self._tell(cand, rec)
-        elif slot in self.waiting:
-            self.waiting[slot].append(cand)
+        elif evaluation in self.waiting:
+            self.waiting[evaluation].append(cand)
         elif self.budget_left():
             problems, cheap = self.checker.cheap_violations(cand.genome) if self.checker is not None else ([], {})
             if problems:  # never trained: recorded (or, replaying, found in the journal) and told the worst fitness
                 self._infeasible(cand, problems, cheap)
                 return
             self._repeats_in_a_row = 0
-            self.waiting[slot] = []
+            self.waiting[evaluation] = []
             self.queue.append((self.next_trial, cand))
             self.next_trial += 1
 
@@ -198,7 +198,7 @@ class Loop:
         if self._repeats_in_a_row == self.max_repeats:
             print(f"evonas: strategy '{self.exp.strategy.name}' asked {self.max_repeats} genomes in a row that the run had "
                   "already evaluated or that broke a limit; stopping (are the constraints too tight?)", file=sys.stderr)  # fmt: skip
-        self.known.add(cand.slot)
+        self.known.add(cand.evaluation_key)
         self._tell(cand, rec)
         self._tick(rec)
 
@@ -212,10 +212,10 @@ class Loop:
                 self._journalled(result.trial)
             if self.run.on_result is not None:
                 self.run.on_result(rec)
-        self.known.add(cand.slot)
+        self.known.add(cand.evaluation_key)
         self._tell(cand, rec)
         self._tick(rec)
-        for other in self.waiting.pop(cand.slot, []):
+        for other in self.waiting.pop(cand.evaluation_key, []):
             self.duplicates += 1
             self._tell(other, rec)
 

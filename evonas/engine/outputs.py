@@ -154,7 +154,7 @@ def pareto_front(exp: Experiment, space: SearchSpace, records: list[Any], strate
     ok = [r for r in records if r.status == "ok" and r.fitness is not None and r.fidelity is None]
     front = [ok[i] for i in nondominated([r.fitness for r in ok], exp.weights)]
     front.sort(key=lambda r: (-exp.objectives[0].weight * r.fitness[0], r.trial))
-    ref = getattr(strategy, "reference_point", None)
+    ref = strategy.reference_point if strategy is not None else None
     return {
         "objectives": [{"metric": o.metric, "direction": o.direction} for o in exp.objectives],
         "reference_point": ref,

@@ -1,11 +1,24 @@
-"""Search strategies by name: ``ga`` (generational mu + lambda), ``random``, ``aging`` (regularized
-evolution), ``reinforce`` (policy gradient), ``surrogate`` (model-based), ``grid`` and ``nsga2`` (multi-objective); add yours with
-``@STRATEGIES.register("name")`` on a :class:`Strategy` subclass."""
+"""Search strategies by name: ``ga`` (generational mu + lambda), ``random``, ``aging`` (regularized evolution),
+``reinforce`` (policy gradient), ``local_search``, ``surrogate`` (model-based), ``grid`` and ``nsga2``
+(multi-objective); add yours with ``@STRATEGIES.register("name")`` on a :class:`Strategy` subclass.
+
+Every module of this package is imported here, so a built-in strategy is one module that registers itself.
+"""
 
 from __future__ import annotations
 
-from evonas.strategies.base import STRATEGIES, Candidate, SearchContext, Strategy, population_stats
-from evonas.strategies import ga, nsga2, random_search  # noqa: F401  (registration)
-from evonas.strategies import aging, grid, local_search, model_based, reinforce  # noqa: F401  (registration)
+import importlib
+import pkgutil
 
-__all__ = ["STRATEGIES", "Candidate", "SearchContext", "Strategy", "population_stats"]
+from evonas.strategies.base import (
+    SINGLE_OBJECTIVE_SELECTIONS, STRATEGIES, BatchedSampling, Candidate, Proposal, SearchContext, SteadyState, Strategy, population_stats,
+    scalar_fitness,
+)  # fmt: skip
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")  # each registers its strategies
+
+__all__ = [
+    "SINGLE_OBJECTIVE_SELECTIONS", "STRATEGIES", "BatchedSampling", "Candidate", "Proposal", "SearchContext", "SteadyState", "Strategy",
+    "population_stats", "scalar_fitness",
+]  # fmt: skip

@@ -1,37 +1,64 @@
 """The strategy interface: ask / tell over candidates, state rebuilt by replaying results.
 
-A strategy answers :meth:`Strategy.ask` with the next candidates and learns
-from :meth:`Strategy.tell`. It keeps no state but what those calls give it and
-its own ``rng`` (seeded from the run's seed), so replaying a run's recorded
-results through ask/tell in order rebuilds it exactly: every strategy is
-resumable by construction.
+A strategy answers :meth:`Strategy.ask` with the next candidates and learns from :meth:`Strategy.tell`. It keeps
+no state but what those calls give it and its own ``rng`` (seeded from the run's seed), so replaying a run's
+recorded results through ask/tell in order rebuilds it exactly: every strategy is resumable by construction.
 
-A generational strategy asks a whole generation and asks again only once all
-of it is told; a steady-state one asks one candidate per free worker.
+:class:`Strategy` is a template. It numbers candidates and records their keys (:meth:`Strategy.candidate`),
+draws again a genome the run has already asked or one that breaks a cheap limit (:meth:`Strategy.redraw`), and
+keeps the hall of fame and the logbook. A strategy writes how it proposes and how it learns:
+
+- :class:`SteadyState` (``aging``, ``reinforce``, ``local_search``, ``surrogate``) asks one candidate per free
+  worker; a subclass writes :meth:`SteadyState.propose` and :meth:`SteadyState.learn`;
+- :class:`BatchedSampling` (``random``, ``grid``) asks independent batches; a subclass writes ``ask``;
+- a generational strategy (``ga``, ``nsga2``) asks a whole generation and selects once all of it is told.
+
+A subclass whose ``__init__`` ends in ``**common`` and passes it on to ``super().__init__`` gets the parameters
+it forwards in its signature too, so the experiment checker and ``evonas list --params`` see every parameter.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import random
+import typing
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 from deap import tools
 
+from evonas.checks import check_int
 from evonas.config import Objective
 from evonas.evolution import Individual, Variation, select
 from evonas.registry import Registry
 from evonas.spaces.base import Genome, SearchSpace
 
-__all__ = ["BatchedSampling", "Candidate", "SearchContext", "Strategy", "STRATEGIES", "population_stats"]
+__all__ = [
+    "BatchedSampling", "Candidate", "DEFAULT_EVALUATIONS", "Proposal", "SINGLE_OBJECTIVE_SELECTIONS", "STRATEGIES",
+    "SearchContext", "SteadyState", "Strategy", "evaluation_key", "population_stats", "scalar_fitness",
+]  # fmt: skip
+
+#: a proposed genome, the operator that made it (journal ``origin``) and its parents' keys.
+Proposal = tuple[Genome, str, tuple[str, ...]]
+#: how many architectures a steady-state strategy evaluates when neither its params nor the run give a number.
+DEFAULT_EVALUATIONS = 100
+#: the experiment's selections that rank by one objective: with several objectives a strategy that uses the
+#: experiment's ``selection:`` needs another (``nsga2``, ``spea2``), or chooses its own (``multi_objective``).
+SINGLE_OBJECTIVE_SELECTIONS = frozenset({"tournament", "best", "double_tournament"})
 
 
-def slot_key(key: str, fidelity: float | None) -> str:
+def evaluation_key(key: str, fidelity: float | None) -> str:
     """A genome key with its evaluation's fidelity (``key@0.2``); the key alone for a full evaluation."""
     return key if fidelity is None else f"{key}@{fidelity:g}"
+
+
+def scalar_fitness(ind: Individual) -> float:
+    """One number to maximise: the sum of the weighted objective values (``-inf`` for a failure)."""
+    value = float(sum(ind.fitness.wvalues))
+    return value if math.isfinite(value) else -math.inf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +75,9 @@ class Candidate:
     fidelity: float | None = None
 
     @property
-    def slot(self) -> str:
+    def evaluation_key(self) -> str:
         """What the engine's repeat check compares: the key, and the fidelity when there is one."""
-        return slot_key(self.key, self.fidelity)
+        return evaluation_key(self.key, self.fidelity)
 
 
 @dataclasses.dataclass
@@ -80,29 +107,76 @@ class SearchContext:
     def weights(self) -> tuple[float, ...]:
         return tuple(o.weight for o in self.objectives)
 
-    def candidate(self, genome: Genome, generation: int, index: int, origin: str, parents: tuple[str, ...] = ()) -> Candidate:
-        return Candidate(genome, self.space.key(genome), generation, index, origin, parents)
+
+def _forward_signature(cls: type, init: Callable[..., None]) -> None:
+    """Give ``init`` (``cls``'s own ``__init__``), when it ends in ``**common``, the signature it really accepts: its
+    own keyword parameters, then those of the base class's ``__init__`` it forwards ``**common`` to."""
+    sig = inspect.signature(init)
+    params = list(sig.parameters.values())
+    if not params or params[-1].kind is not inspect.Parameter.VAR_KEYWORD:
+        return
+    parent = super(cls, cls).__init__  # type: ignore[misc]
+    own = params[:-1]
+    names = {p.name for p in own}
+    inherited = [
+        p for p in inspect.signature(parent).parameters.values()
+        if p.name not in names and p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD)
+    ]  # fmt: skip
+    try:
+        hints = {**typing.get_type_hints(parent), **typing.get_type_hints(init)}
+    except Exception:  # unresolvable annotations: the checker then checks names only
+        hints = {}
+    init.__signature__ = sig.replace(parameters=own + inherited)  # type: ignore[attr-defined]
+    init.__annotations__ = hints
 
 
 class Strategy(ABC):
     """Base class of search strategies, registered in :data:`STRATEGIES`.
 
-    Subclasses implement :meth:`ask`, :meth:`tell` and :meth:`is_done`, and keep
-    ``population`` (the current individuals), ``hall_of_fame`` (a DEAP
-    ``HallOfFame``) and ``logbook`` (a DEAP ``Logbook``, one record per generation).
+    Subclasses implement :meth:`ask`, :meth:`tell` and :meth:`is_done` (or :class:`SteadyState`'s ``propose`` and
+    ``learn``) and keep ``population`` (the current individuals). The base keeps the hall of fame, the logbook (a
+    DEAP ``Logbook``, one record per generation) and the keys asked so far. The hall of fame holds the
+    ``hall_of_fame`` best genomes (a DEAP ``HallOfFame``; with several objectives a ``ParetoFront`` of them all).
+    A genome the run has asked, or one over a cheap limit of the experiment's ``constraints``, is drawn again up
+    to ``max_retries`` times.
     """
 
     name: ClassVar[str] = ""
     #: True: asks a batch and waits for all of it; False: asks one candidate per free worker.
     generational: ClassVar[bool] = True
+    #: True: chooses its own (multi-objective) selection, so the experiment's ``selection:`` is not checked.
+    multi_objective: ClassVar[bool] = False
+    #: the name of the parameter that sets how long the search is (``generations``, ``samples``, ``cycles``);
+    #: empty when none does (``grid`` asks the whole space).
+    run_length: ClassVar[str] = ""
+    #: the point hypervolumes are measured from (one value per objective), once the strategy has one.
+    reference_point: list[float] | None = None
 
-    def __init__(self, ctx: SearchContext, *, hall_of_fame: int = 10) -> None:
+    def __init__(self, ctx: SearchContext, *, max_retries: int = 10, hall_of_fame: int = 10) -> None:
         self.ctx = ctx
         self.rng = ctx.rng
+        self.max_retries = check_int("max_retries", max_retries, 0)
+        check_int("hall_of_fame", hall_of_fame, 1)
         self.population: list[Individual] = []
         self.hall_of_fame = tools.HallOfFame(hall_of_fame) if len(ctx.objectives) == 1 else tools.ParetoFront()
         self.logbook = tools.Logbook()
         self.evaluated = 0
+        self.gen = 0
+        #: the index the next candidate gets (from 0 in each generation of a generational strategy)
+        self.next_index = 0
+        #: the keys of every candidate asked so far
+        self.asked_keys: set[str] = set()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            _forward_signature(cls, init)
+
+    @property
+    def uses_fidelity(self) -> bool:
+        """Whether it asks evaluations at a lower fidelity (``Candidate.fidelity``): the fitness must support it."""
+        return False
 
     @abstractmethod
     def ask(self, n: int) -> list[Candidate]:
@@ -120,7 +194,55 @@ class Strategy(ABC):
         """How many evaluations the strategy will ask for at most (for progress bars), if known."""
         return self.ctx.budget
 
-    # -- helpers for subclasses ---------------------------------------------------------------
+    # -- the bookkeeping subclasses use ---------------------------------------------------------------
+    def candidate(
+        self, genome: Genome, origin: str, parents: tuple[str, ...] = (), *, key: str | None = None,
+        fidelity: float | None = None,
+    ) -> Candidate:
+        """A new candidate of this generation, numbered, its key (computed unless given) recorded as asked."""
+        key = self.ctx.space.key(genome) if key is None else key
+        cand = Candidate(genome, key, self.gen, self.next_index, origin, parents, fidelity)
+        self.next_index += 1
+        self.asked_keys.add(key)
+        return cand
+
+    def is_new(self, key: str) -> bool:
+        """Whether the run has not asked for ``key`` yet."""
+        return key not in self.asked_keys
+
+    def usable(self, genome: Genome, key: str | None = None) -> bool:
+        """Whether ``genome`` (whose key is ``key`` when the caller has it) is new to the run and within every cheap
+        limit of the experiment's ``constraints``: what :meth:`redraw` draws again for."""
+        return self.is_new(self.ctx.space.key(genome) if key is None else key) and self.ctx.feasible(genome)
+
+    def redraw(self, make: Callable[[], Proposal], first: Proposal | None = None) -> Proposal:
+        """``first`` (default: ``make()``), then ``make()`` again while the genome is not :meth:`usable`, at most
+        ``max_retries`` times; the engine records a genome that is still infeasible without training it."""
+        out = make() if first is None else first
+        for _ in range(self.max_retries):
+            if self.usable(out[0]):
+                break
+            out = make()
+        return out
+
+    def saved(self) -> Genome | None:
+        """The first genome of ``initial_population`` the run has not asked yet, if any."""
+        return next((g for g in self.ctx.initial if self.is_new(self.ctx.space.key(g))), None)
+
+    def sample(self) -> Proposal:
+        """A saved genome not yet asked, else a random sample (drawn again as :meth:`redraw` says)."""
+        genome = self.saved()
+        if genome is not None:
+            return genome, "saved", ()
+        return self.redraw(lambda: (self.ctx.space.sample(rng=self.rng), "sample", ()))
+
+    def end_generation(self, nevals: int) -> None:
+        """Record the generation in the logbook (:meth:`record`) and start the next one."""
+        self.record(self.gen, nevals)
+        self.gen += 1
+        if self.generational:
+            self.next_index = 0
+
     def record(self, generation: int, nevals: int) -> None:
         """Append one logbook record: per objective, max / min / avg / std of the population, and the best so far."""
         row: dict[str, Any] = {"gen": generation, "nevals": nevals, "evals": self.evaluated}
@@ -132,20 +254,76 @@ class Strategy(ABC):
         self.logbook.record(**row)
 
 
+class SteadyState(Strategy):
+    """Base of asynchronous strategies: up to ``n`` candidates per ask, learning from each tell as it arrives.
+
+    ``samples`` distinct architectures are asked (default: the run's budget, else :data:`DEFAULT_EVALUATIONS`;
+    never more than the budget). A logbook record every ``log_every`` results. A subclass writes
+    :meth:`propose` and :meth:`learn`; both see only ask/tell and ``self.rng``, so results told in the same order
+    give the same run, which is what resume-by-replay needs with several workers.
+    """
+
+    generational = False
+    run_length = "samples"
+
+    def __init__(self, ctx: SearchContext, *, samples: int | None = None, log_every: int = 10, **common: Any) -> None:
+        super().__init__(ctx, **common)
+        if samples is not None:
+            check_int(self.run_length, samples, 1)
+        self.limit = samples if samples is not None else (ctx.budget or DEFAULT_EVALUATIONS)
+        self.log_every = check_int("log_every", log_every, 1)
+        self._pending = 0
+
+    @abstractmethod
+    def propose(self) -> Proposal | None:
+        """The next genome to ask, with its origin and parents' keys, or ``None`` to wait for results.
+
+        :meth:`Strategy.sample` and :meth:`Strategy.redraw` give genomes new to the run."""
+
+    @abstractmethod
+    def learn(self, candidate: Candidate, individual: Individual) -> None:
+        """Update the strategy's state with one result (called in tell order, after the hall of fame)."""
+
+    def expected_evaluations(self) -> int:
+        return min(self.limit, self.ctx.budget) if self.ctx.budget else self.limit
+
+    def is_done(self) -> bool:
+        return len(self.asked_keys) >= self.expected_evaluations()
+
+    def ask(self, n: int) -> list[Candidate]:
+        out: list[Candidate] = []
+        while len(out) < n and not self.is_done():
+            proposal = self.propose()
+            if proposal is None:  # nothing to build on until a result arrives
+                break
+            out.append(self.candidate(*proposal))
+            self._pending += 1
+        return out
+
+    def tell(self, candidate: Candidate, individual: Individual) -> None:
+        self.evaluated += 1
+        self._pending -= 1
+        self.hall_of_fame.update([individual])
+        self.learn(candidate, individual)
+        if self.evaluated % self.log_every == 0:
+            self.end_generation(self.log_every)
+        elif self.is_done() and self._pending == 0:  # the last, partial block
+            self.end_generation(self.evaluated % self.log_every)
+
+
 class BatchedSampling(Strategy):
     """Bookkeeping shared by strategies that ask independent batches (``random``, ``grid``).
 
-    Subclasses fill ``self._pending`` in :meth:`ask`; each finished batch is one logbook generation, and
-    the population is the ``batch`` best genomes so far (so memory stays flat in long runs).
+    Subclasses fill ``self._pending`` in :meth:`ask` (counting ``self.n_asked``); each finished batch is one
+    logbook generation, and the population is the ``batch`` best genomes so far (so memory stays flat in long runs).
     """
 
     generational = True
 
-    def __init__(self, ctx: SearchContext, *, batch: int, hall_of_fame: int = 10) -> None:
-        super().__init__(ctx, hall_of_fame=hall_of_fame)
-        self.batch = batch
-        self.gen = 0
-        self.asked = 0
+    def __init__(self, ctx: SearchContext, *, batch: int, **common: Any) -> None:
+        super().__init__(ctx, **common)
+        self.batch = check_int("batch", batch, 1)
+        self.n_asked = 0
         self._pending: list[Candidate] = []
         self._told: dict[int, Individual] = {}
 
@@ -157,9 +335,8 @@ class BatchedSampling(Strategy):
             self.hall_of_fame.update(batch)
             pool = self.population + batch
             self.population = select("best", pool, min(self.batch, len(pool)), rng=self.rng)
-            self.record(self.gen, len(batch))
             self._pending, self._told = [], {}
-            self.gen += 1
+            self.end_generation(len(batch))
 
 
 def population_stats(population: Sequence[Individual], objectives: Sequence[Objective]) -> dict[str, float]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from evonas.checks import check_choice, check_int
 from evonas.spaces.base import Genome
-from evonas.strategies.aging import _check_int
 from evonas.strategies.base import STRATEGIES, BatchedSampling, Candidate, SearchContext
 
 __all__ = ["GridSearch"]
@@ -43,10 +43,8 @@ class GridSearch(BatchedSampling):
         hall_of_fame: int = 10,
     ) -> None:
         super().__init__(ctx, batch=batch, hall_of_fame=hall_of_fame)
-        if order not in ("shuffled", "fixed"):
-            raise ValueError(f"order: expected 'shuffled' or 'fixed', got {order!r}")
-        _check_int("batch", batch, 1)
-        _check_int("max_size", max_size, 1)
+        check_choice("order", order, ("shuffled", "fixed"))
+        check_int("max_size", max_size, 1)
         space = ctx.space
         if not callable(getattr(space, "all_genomes", None)) or not isinstance(getattr(space, "size", None), int):
             raise ValueError(
@@ -78,13 +76,13 @@ class GridSearch(BatchedSampling):
         return min(n, self.ctx.budget) if self.ctx.budget else n
 
     def is_done(self) -> bool:
-        return self.asked >= self.expected_evaluations() and not self._pending
+        return self.n_asked >= self.expected_evaluations() and not self._pending
 
     def ask(self, n: int) -> list[Candidate]:
-        end = min(self.asked + self.batch, self.expected_evaluations())  # the last generation stops at the budget
-        if self._pending or self.asked >= end:
+        end = min(self.n_asked + self.batch, self.expected_evaluations())  # the last generation stops at the budget
+        if self._pending or self.n_asked >= end:
             return []
-        chunk = self.genomes()[self.asked : end]
-        self._pending = [Candidate(g, k, self.gen, i, "grid") for i, (g, k) in enumerate(chunk)]
-        self.asked += len(chunk)
+        chunk = self.genomes()[self.n_asked : end]
+        self._pending = [self.candidate(g, "grid", key=k) for g, k in chunk]
+        self.n_asked += len(chunk)
         return list(self._pending)

@@ -10,11 +10,13 @@ when a neighbourhood is exhausted without improvement (a local optimum).
 
 from __future__ import annotations
 
+from typing import Any
+
+from evonas.checks import check_int
 from evonas.evolution import Individual
 from evonas.spaces.base import Genome
 from evonas.spaces.encoding import neighbours
-from evonas.strategies.aging import Proposal, SteadyState, _check_int, scalar_fitness
-from evonas.strategies.base import STRATEGIES, Candidate, SearchContext
+from evonas.strategies.base import STRATEGIES, Candidate, Proposal, SearchContext, SteadyState, scalar_fitness
 
 __all__ = ["LocalSearch"]
 
@@ -43,24 +45,13 @@ class LocalSearch(SteadyState):
     """
 
     def __init__(
-        self,
-        ctx: SearchContext,
-        *,
-        initial_samples: int = 10,
-        mutations: int = 100,
-        population_size: int = 10,
-        samples: int | None = None,
-        log_every: int = 10,
-        max_retries: int = 10,
-        hall_of_fame: int = 10,
+        self, ctx: SearchContext, *, initial_samples: int = 10, mutations: int = 100, population_size: int = 10,
+        **common: Any,
     ) -> None:
-        _check_int("initial_samples", initial_samples, 1)
-        _check_int("mutations", mutations, 1)
-        _check_int("population_size", population_size, 1)
-        super().__init__(
-            ctx, evaluations=samples, log_every=log_every, max_retries=max_retries,
-            hall_of_fame=hall_of_fame, evaluations_name="samples",
-        )
+        check_int("initial_samples", initial_samples, 1)
+        check_int("mutations", mutations, 1)
+        check_int("population_size", population_size, 1)
+        super().__init__(ctx, **common)
         self.initial_samples, self.mutations, self.population_size = initial_samples, mutations, population_size
         try:
             self._categorical = bool(ctx.space.categorical())
@@ -74,21 +65,21 @@ class LocalSearch(SteadyState):
         self._queue: list[Proposal] = []  # the current neighbourhood's proposals not asked yet
 
     # -- proposals ----------------------------------------------------------------------------
-    def _propose(self) -> Proposal | None:
+    def propose(self) -> Proposal | None:
         if self._start_left > 0:
             self._start_left -= 1
-            self._start.add(self._next_index)
-            return self._sample()
+            self._start.add(self.next_index)
+            return self.sample()
         if self.current is None:
             return None  # the start's results are not all in
         while self._queue:
             proposal = self._queue.pop()
-            if not self._seen(self.ctx.space.key(proposal[0])):
+            if self.is_new(self.ctx.space.key(proposal[0])):
                 return proposal
         if self._pending:
             return None  # a neighbour still out may improve
         self._restart()  # a local optimum
-        return self._propose()
+        return self.propose()
 
     def _restart(self) -> None:
         self.restarts += 1
@@ -109,7 +100,7 @@ class LocalSearch(SteadyState):
         keys = {key}
         for child, origin in genomes:
             k = space.key(child)
-            if k not in keys and self._usable(child, k):
+            if k not in keys and self.usable(child, k):
                 keys.add(k)
                 out.append((child, origin, (key,)))
         self.rng.shuffle(out)
@@ -120,7 +111,7 @@ class LocalSearch(SteadyState):
         self._queue = self._neighbours(individual.genome, individual.key)
 
     # -- results ------------------------------------------------------------------------------
-    def _learn(self, candidate: Candidate, individual: Individual) -> None:
+    def learn(self, candidate: Candidate, individual: Individual) -> None:
         pool = sorted([*self.population, individual], key=scalar_fitness, reverse=True)  # stable: earlier first
         self.population = pool[: self.population_size]
         if candidate.index in self._start:

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from deap import tools
 
+from evonas.checks import check_choice, check_int, check_number
 from evonas.evolution import Individual
 from evonas.pareto import derive_reference, hypervolume
-from evonas.strategies.base import STRATEGIES, SearchContext
-from evonas.strategies.ga import GeneticAlgorithm
+from evonas.strategies.base import STRATEGIES, Candidate, SearchContext
+from evonas.strategies.ga import MuPlusLambda
 
-__all__ = ["NSGA2"]
+__all__ = ["NSGA2", "SELECTIONS"]
 
-_SELECTIONS = ("nsga2", "nsga3", "spea2")
+#: the selections of the ``selection`` parameter (``evonas list selections`` shows them as nsga2's)
+SELECTIONS = ("nsga2", "nsga3", "spea2")
 
 
 @STRATEGIES.register("nsga2")
-class NSGA2(GeneticAlgorithm):
+class NSGA2(MuPlusLambda):
     """NSGA-II (Deb et al. 2002): DEAP's ``selNSGA2`` picks the next population from parents + children.
 
     Children are made as in ``ga`` (crossover with probability ``cxpb``, else mutation with ``mutpb``,
@@ -41,51 +43,29 @@ class NSGA2(GeneticAlgorithm):
         strategy: {name: nsga2, params: {population_size: 20, generations: 10, reference_point: [0.0, 2.0e5]}}
     """
 
-    generational = True
     #: chooses its own (multi-objective) selection: the experiment's ``selection:`` is not checked
     multi_objective = True
 
     def __init__(
-        self,
-        ctx: SearchContext,
-        *,
-        population_size: int = 20,
-        offspring: int | None = None,
-        generations: int = 10,
-        cxpb: float = 0.3,
-        mutpb: float = 0.7,
-        selection: str = "nsga2",
-        parents: str = "dcd",
-        divisions: int = 12,
-        reference_point: list[float] | None = None,
-        reference_margin: float = 0.1,
-        max_retries: int = 10,
-        hall_of_fame: int = 10,
+        self, ctx: SearchContext, *, selection: Literal["nsga2", "nsga3", "spea2"] = "nsga2",
+        parents: Literal["dcd", "random"] = "dcd", divisions: int = 12, reference_point: list[float] | None = None,
+        reference_margin: float = 0.1, **common: Any,
     ) -> None:
-        super().__init__(
-            ctx, population_size=population_size, offspring=offspring, generations=generations, cxpb=cxpb,
-            mutpb=mutpb, elitism=0, max_retries=max_retries, hall_of_fame=hall_of_fame,
-        )  # fmt: skip
-        if selection not in _SELECTIONS:
-            raise ValueError(f"selection: expected one of {', '.join(_SELECTIONS)}, got {selection!r}")
-        if parents not in ("dcd", "random"):
-            raise ValueError(f"parents: expected 'dcd' or 'random', got {parents!r}")
-        if divisions < 1:
-            raise ValueError("divisions: expected an integer >= 1")
+        super().__init__(ctx, **common)
+        self.selection = check_choice("selection", selection, SELECTIONS)
+        self.parents = check_choice("parents", parents, ("dcd", "random"))
+        self.divisions = check_int("divisions", divisions, 1)
         n = len(ctx.objectives)
         if reference_point is not None and (len(reference_point) != n or not all(math.isfinite(v) for v in reference_point)):
             raise ValueError(f"reference_point: expected {n} finite numbers (one per objective), got {reference_point!r}")
-        if not reference_margin >= 0:
-            raise ValueError("reference_margin: expected a number >= 0")
+        self.reference_margin = check_number("reference_margin", reference_margin, minimum=0.0)
         self.hall_of_fame = tools.ParetoFront()
-        self.selection, self.parents, self.divisions = selection, parents, divisions
         self.reference_point = [float(v) for v in reference_point] if reference_point is not None else None
-        self.reference_margin = float(reference_margin)
         self._mating: list[Individual] = []
         self._next_parent = 0
 
     # -- variation: parents by dominance tournament ------------------------------------------------
-    def _offspring(self) -> list:
+    def _offspring(self) -> list[Candidate]:
         ok = [ind for ind in self.population if _finite(ind)]
         self._mating, self._next_parent = [], 0
         if self.parents == "dcd" and len(ok) >= 4:
@@ -107,8 +87,8 @@ class NSGA2(GeneticAlgorithm):
         return self._parent(), self._parent()
 
     # -- survival ------------------------------------------------------------------------------
-    def _close_generation(self) -> None:
-        batch = [self._told[i] for i in range(len(self._batch))]
+    def survive(self, batch: list[Individual]) -> None:
+        """The next population by the multi-objective selection; the first generation sets the reference point."""
         unique = list({ind.key: ind for ind in reversed(self.population + batch)}.values())[::-1]
         ok = [ind for ind in unique if _finite(ind)]
         worst = [ind for ind in unique if not _finite(ind)]  # failed or infeasible: only to fill the population
@@ -118,9 +98,6 @@ class NSGA2(GeneticAlgorithm):
             points = [ind.fitness.values for ind in batch if _finite(ind)]
             if points:
                 self.reference_point = derive_reference(points, self.ctx.weights, self.reference_margin)
-        self.record(self.gen, len(batch))
-        self._batch, self._told, self._promoted, self._full = [], {}, None, {}
-        self.gen += 1
 
     def _survivors(self, individuals: list[Individual], k: int) -> list[Individual]:
         if k <= 0:

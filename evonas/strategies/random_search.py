@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from evonas.checks import check_int
 from evonas.strategies.base import STRATEGIES, BatchedSampling, Candidate, SearchContext
 
 __all__ = ["RandomSearch"]
@@ -11,45 +14,32 @@ __all__ = ["RandomSearch"]
 class RandomSearch(BatchedSampling):
     """Samples ``batch`` new genomes per generation until ``samples`` (or the run's budget) are evaluated.
 
-    The population reported per generation is the ``batch`` best evaluated so far.
+    The saved genomes come first. A sample the run has already asked, or one over a cheap limit, is drawn again
+    up to ``max_retries`` times. The population reported per generation is the ``batch`` best evaluated so far.
     """
 
-    def __init__(
-        self, ctx: SearchContext, *, samples: int = 100, batch: int = 10, max_retries: int = 10, hall_of_fame: int = 10
-    ) -> None:
-        if samples < 1 or batch < 1:
-            raise ValueError("samples, batch: expected integers >= 1")
-        super().__init__(ctx, batch=batch, hall_of_fame=hall_of_fame)
+    run_length = "samples"
+
+    def __init__(self, ctx: SearchContext, *, samples: int = 100, batch: int = 10, **common: Any) -> None:
+        check_int("samples", samples, 1)
+        super().__init__(ctx, batch=batch, **common)
         self.samples = min(samples, ctx.budget) if ctx.budget else samples
-        self.max_retries = max_retries
-        self._seen: set[str] = set()
 
     def expected_evaluations(self) -> int:
         return self.samples
 
     def is_done(self) -> bool:
-        return self.asked >= self.samples and not self._pending
+        return self.n_asked >= self.samples and not self._pending
 
     def ask(self, n: int) -> list[Candidate]:
-        if self._pending or self.asked >= self.samples:
+        if self._pending or self.n_asked >= self.samples:
             return []
-        size = min(self.batch, self.samples - self.asked)
         initial = list(self.ctx.initial)
-        for i in range(size):
-            space = self.ctx.space
-            if self.asked < len(initial):
-                g, origin = initial[self.asked], "saved"
-                key = space.key(g)
+        for _ in range(min(self.batch, self.samples - self.n_asked)):
+            if self.n_asked < len(initial):  # the saved genomes in order
+                proposal = initial[self.n_asked], "saved", ()
             else:
-                g, origin = space.sample(rng=self.rng), "sample"
-                key = space.key(g)
-                for _ in range(self.max_retries):  # a seen key or a broken cheap limit: draw again
-                    if key not in self._seen and self.ctx.feasible(g):
-                        break
-                    g = space.sample(rng=self.rng)
-                    key = space.key(g)
-            cand = Candidate(g, key, self.gen, i, origin)
-            self._seen.add(key)
-            self._pending.append(cand)
-            self.asked += 1
+                proposal = self.redraw(lambda: (self.ctx.space.sample(rng=self.rng), "sample", ()))
+            self._pending.append(self.candidate(*proposal))
+            self.n_asked += 1
         return list(self._pending)

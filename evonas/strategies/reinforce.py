@@ -10,14 +10,14 @@ baseline. Written in numpy: the policy is a vector of logits.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
+from evonas.checks import check_choice, check_number
 from evonas.evolution import Individual
 from evonas.spaces.encoding import require_categorical
-from evonas.strategies.aging import Proposal, SteadyState, scalar_fitness
-from evonas.strategies.base import STRATEGIES, Candidate, SearchContext
+from evonas.strategies.base import STRATEGIES, Candidate, Proposal, SearchContext, SteadyState, scalar_fitness
 
 __all__ = ["Reinforce"]
 
@@ -52,27 +52,13 @@ class Reinforce(SteadyState):
     """
 
     def __init__(
-        self,
-        ctx: SearchContext,
-        *,
-        lr: float = 0.05,
-        momentum: float = 0.9,
-        optimizer: Literal["adam", "sgd"] = "adam",
-        samples: int | None = None,
-        log_every: int = 10,
-        max_retries: int = 10,
-        hall_of_fame: int = 10,
+        self, ctx: SearchContext, *, lr: float = 0.05, momentum: float = 0.9,
+        optimizer: Literal["adam", "sgd"] = "adam", **common: Any,
     ) -> None:
-        if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr: expected a number > 0, got {lr!r}")
-        if isinstance(momentum, bool) or not (isinstance(momentum, (int, float)) and 0 <= momentum < 1):
-            raise ValueError(f"momentum: expected a number from 0 to below 1, got {momentum!r}")
-        if optimizer not in ("adam", "sgd"):
-            raise ValueError(f"optimizer: expected 'adam' or 'sgd', got {optimizer!r}")
-        super().__init__(
-            ctx, evaluations=samples, log_every=log_every, max_retries=max_retries,
-            hall_of_fame=hall_of_fame, evaluations_name="samples",
-        )
+        check_number("lr", lr, above=0.0)
+        check_number("momentum", momentum, minimum=0.0, below=1.0)
+        check_choice("optimizer", optimizer, ("adam", "sgd"))
+        super().__init__(ctx, **common)
         self.choices = require_categorical(ctx.space, "reinforce")
         self.lr, self.momentum, self.optimizer = float(lr), float(momentum), optimizer
         sizes = [len(c.options) for c in self.choices]
@@ -102,33 +88,33 @@ class Reinforce(SteadyState):
             values.append(min(int(np.searchsorted(np.cumsum(p), u, side="right")), len(p) - 1))
         return tuple(values)
 
-    def _propose(self) -> Proposal | None:
+    def propose(self) -> Proposal | None:
         space = self.ctx.space
-        for g in self.ctx.initial:
-            if not self._seen(space.key(g)):
-                self._values[self._next_index] = space.to_categorical(g)
-                return g, "saved", ()
+        genome = self.saved()
+        if genome is not None:
+            self._values[self.next_index] = space.to_categorical(genome)
+            return genome, "saved", ()
         probs = self.probabilities()
-        values = self._draw(probs)
-        genome, origin = space.from_categorical(values), "policy"
-        for _ in range(self.max_retries):
-            if self._usable(genome):
-                break
-            values = self._draw(probs)
-            genome = space.from_categorical(values)
-        else:  # a policy that only repeats itself: explore by random single-choice changes of its draw
-            for _ in range(self.max_retries):
-                if self._usable(genome):
-                    break
-                changed = list(values)
-                i = self.rng.randrange(len(changed))
-                changed[i] = self.rng.randrange(len(self.choices[i].options))
-                values = tuple(changed)
-                genome, origin = space.from_categorical(values), "explore"
-        self._values[self._next_index] = values
-        return genome, origin, ()
+        values: tuple[int, ...] = ()
 
-    def _learn(self, candidate: Candidate, individual: Individual) -> None:
+        def draw() -> Proposal:
+            nonlocal values
+            values = self._draw(probs)
+            return space.from_categorical(values), "policy", ()
+
+        def explore() -> Proposal:  # a policy that only repeats itself: a random single-choice change of its draw
+            nonlocal values
+            changed = list(values)
+            i = self.rng.randrange(len(changed))
+            changed[i] = self.rng.randrange(len(self.choices[i].options))
+            values = tuple(changed)
+            return space.from_categorical(values), "explore", ()
+
+        proposal = self.redraw(explore, first=self.redraw(draw))
+        self._values[self.next_index] = values
+        return proposal
+
+    def learn(self, candidate: Candidate, individual: Individual) -> None:
         self.population.append(individual)
         if len(self.population) > self.log_every:
             del self.population[0]

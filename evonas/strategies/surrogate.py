@@ -23,11 +23,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from evonas.checks import check_choice, check_int, check_number, check_probability
 from evonas.evolution import Individual
 from evonas.spaces.base import Genome
 from evonas.spaces.encoding import require_encoding
-from evonas.strategies.aging import Proposal, SteadyState, _check_int, scalar_fitness
-from evonas.strategies.base import STRATEGIES, Candidate, SearchContext
+from evonas.strategies.base import STRATEGIES, Candidate, Proposal, SearchContext, SteadyState, scalar_fitness
 
 __all__ = ["SurrogateSearch", "expected_improvement"]
 
@@ -69,37 +69,19 @@ class SurrogateSearch(SteadyState):
     """
 
     def __init__(
-        self,
-        ctx: SearchContext,
-        *,
-        initial_samples: int = 10,
-        pool: int = 300,
-        parents: int = 2,
-        random_fraction: float = 0.1,
-        acquisition: Literal["its", "ei", "ucb"] = "its",
-        kappa: float = 1.0,
-        trees: int = 30,
-        refit_every: int = 2,
-        samples: int | None = None,
-        log_every: int = 10,
-        max_retries: int = 10,
-        hall_of_fame: int = 10,
+        self, ctx: SearchContext, *, initial_samples: int = 10, pool: int = 300, parents: int = 2,
+        random_fraction: float = 0.1, acquisition: Literal["its", "ei", "ucb"] = "its", kappa: float = 1.0,
+        trees: int = 30, refit_every: int = 2, **common: Any,
     ) -> None:
-        _check_int("initial_samples", initial_samples, 1)
-        _check_int("pool", pool, 1)
-        _check_int("parents", parents, 1)
-        _check_int("trees", trees, 2)
-        _check_int("refit_every", refit_every, 1)
-        if isinstance(random_fraction, bool) or not 0 <= random_fraction <= 1:
-            raise ValueError(f"random_fraction: expected a number from 0 to 1, got {random_fraction!r}")
-        if acquisition not in ACQUISITIONS:
-            raise ValueError(f"acquisition: expected one of {', '.join(map(repr, ACQUISITIONS))}, got {acquisition!r}")
-        if isinstance(kappa, bool) or not (isinstance(kappa, (int, float)) and math.isfinite(kappa) and kappa >= 0):
-            raise ValueError(f"kappa: expected a number >= 0, got {kappa!r}")
-        super().__init__(
-            ctx, evaluations=samples, log_every=log_every, max_retries=max_retries,
-            hall_of_fame=hall_of_fame, evaluations_name="samples",
-        )
+        check_int("initial_samples", initial_samples, 1)
+        check_int("pool", pool, 1)
+        check_int("parents", parents, 1)
+        check_int("trees", trees, 2)
+        check_int("refit_every", refit_every, 1)
+        check_probability("random_fraction", random_fraction)
+        check_choice("acquisition", acquisition, ACQUISITIONS)
+        check_number("kappa", kappa, minimum=0.0)
+        super().__init__(ctx, **common)
         require_encoding(ctx.space, "surrogate")
         self.initial_samples, self.pool, self.parents = initial_samples, pool, parents
         self.random_fraction, self.acquisition, self.kappa = float(random_fraction), acquisition, float(kappa)
@@ -133,18 +115,18 @@ class SurrogateSearch(SteadyState):
         return code
 
     # -- proposals ----------------------------------------------------------------------------
-    def _propose(self) -> Proposal | None:
-        if self._next_index < self.initial_samples or len(self._y) < 2:
-            if self._next_index >= self.initial_samples and self._pending:
+    def propose(self) -> Proposal | None:
+        if self.next_index < self.initial_samples or len(self._y) < 2:
+            if self.next_index >= self.initial_samples and self._pending:
                 return None  # too few results to fit on yet: wait for them
-            return self._sample()
+            return self.sample()
         while self._queue:
             proposal = self._queue.pop(0)
-            if not self._seen(self._key(proposal[0])):
+            if self.is_new(self._key(proposal[0])):
                 return proposal
         self._fit()
         self._queue = self._ranked_pool()
-        return self._queue.pop(0) if self._queue else self._sample()
+        return self._queue.pop(0) if self._queue else self.sample()
 
     def ask(self, n: int) -> list[Candidate]:
         self._queue = []  # a new ask ranks against the latest results
@@ -182,7 +164,7 @@ class SurrogateSearch(SteadyState):
         codes: list[list[float]] = []
         for proposal in self._children():
             key = self._key(proposal[0])
-            if key not in keys and self._usable(proposal[0], key):
+            if key not in keys and self.usable(proposal[0], key):
                 keys.add(key)
                 pool.append(proposal)
                 codes.append(self._encode(key, proposal[0]))
@@ -203,7 +185,7 @@ class SurrogateSearch(SteadyState):
         return [(pool[i][0], f"surrogate:{pool[i][1]}", pool[i][2]) for i in ranked]
 
     # -- results ------------------------------------------------------------------------------
-    def _learn(self, candidate: Candidate, individual: Individual) -> None:
+    def learn(self, candidate: Candidate, individual: Individual) -> None:
         key = self._key(individual.genome)
         self._x.append(self._encode(key, individual.genome))
         self._y.append(scalar_fitness(individual))

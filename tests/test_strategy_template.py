@@ -1,0 +1,129 @@
+"""The strategy template: what the base class does for every strategy, and what a strategy declares."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import pkgutil
+import random
+import sys
+
+import pytest
+
+import evonas.strategies
+from conftest import toy_experiment
+from evonas.config import ConfigError, parse_experiment
+from evonas.engine.build import build
+from evonas.evolution import Variation
+from evonas.listing import format_listing
+from evonas.params import check_params
+from evonas.spaces import make_space
+from evonas.strategies import STRATEGIES, SearchContext, SteadyState, Strategy
+from evonas.strategies.base import Candidate, evaluation_key
+
+
+def _context(**changes) -> SearchContext:
+    from evonas.config import Objective
+
+    space = make_space("nb201")
+    ctx = SearchContext(space, Variation.default(space), (Objective("val_acc", "max"),), random.Random(0))
+    for name, value in changes.items():
+        setattr(ctx, name, value)
+    return ctx
+
+
+def test_every_module_of_the_package_is_imported_and_none_is_named() -> None:
+    """A new built-in strategy is one module: the package imports whatever modules it holds."""
+    modules = [m.name for m in pkgutil.iter_modules(evonas.strategies.__path__)]
+    assert {"ga", "aging", "surrogate", "base"} <= set(modules)
+    assert all(f"evonas.strategies.{m}" in sys.modules for m in modules)
+    tree = ast.parse(inspect.getsource(evonas.strategies))
+    imported = {
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names
+    } | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    named = {m for m in modules if m != "base"} & {name.rpartition(".")[2] for name in imported}
+    assert named == set()
+
+
+@pytest.mark.parametrize("name", STRATEGIES.list())
+def test_capabilities_are_declared_class_attributes(name: str) -> None:
+    cls = STRATEGIES.get(name)
+    assert isinstance(cls.generational, bool) and isinstance(cls.multi_objective, bool)
+    params = inspect.signature(cls.__init__).parameters
+    assert cls.run_length in params or (name == "grid" and cls.run_length == "")
+    assert isinstance(inspect.getattr_static(Strategy, "uses_fidelity"), property)
+    assert Strategy.reference_point is None
+
+
+def test_a_forwarded_parameter_is_checked_and_listed_like_an_own_one() -> None:
+    ga, nsga2 = STRATEGIES.get("ga"), STRATEGIES.get("nsga2")
+    assert {"population_size", "generations", "max_retries", "hall_of_fame", "elitism"} <= set(
+        inspect.signature(ga.__init__).parameters
+    )
+    assert check_params(ga, {"population_size": 6, "max_retries": 2}, None, "strategy.params")
+    with pytest.raises(ConfigError, match="strategy.params.elitism: unknown parameter"):
+        check_params(nsga2, {"elitism": 1}, None, "strategy.params")
+    with pytest.raises(ConfigError, match="strategy.params.generations: expected an integer"):
+        check_params(ga, {"generations": "many"}, None, "strategy.params")
+    text = format_listing(["strategies"], params=True)
+    assert "    max_retries: an integer = 10" in text and "    log_every: an integer = 10" in text
+
+
+def test_a_forwarding_constructor_gets_the_parameters_it_forwards() -> None:
+    class Plain(SteadyState):
+        def __init__(self, ctx: SearchContext, *, width: int = 3, **common: object) -> None:
+            super().__init__(ctx, **common)
+            self.width = width
+
+        def propose(self):
+            return self.sample()
+
+        def learn(self, candidate, individual):
+            pass
+
+    names = list(inspect.signature(Plain.__init__).parameters)
+    assert names == ["self", "ctx", "width", "samples", "log_every", "max_retries", "hall_of_fame"]
+    strategy = Plain(_context(), width=4, samples=5)
+    assert strategy.width == 4 and strategy.expected_evaluations() == 5
+
+
+def test_redraw_asks_again_until_new_and_feasible_at_most_max_retries_times() -> None:
+    space = make_space("nb201")
+    strategy = STRATEGIES.get("aging")(_context(feasibility=lambda g: False), max_retries=3)
+    calls = []
+
+    def make():
+        calls.append(1)
+        return space.sample(rng=strategy.rng), "sample", ()
+
+    strategy.redraw(make)
+    assert len(calls) == 4  # the first draw and three more: none feasible
+    calls.clear()
+    strategy = STRATEGIES.get("aging")(_context())
+    first = strategy.candidate(*strategy.sample())
+    again = strategy.redraw(make, first=(first.genome, "sample", ()))
+    assert len(calls) == 1 and again[0] != first.genome  # the asked genome is drawn again once, the new one kept
+
+
+def test_candidates_are_numbered_and_their_keys_recorded() -> None:
+    strategy = STRATEGIES.get("random")(_context(), samples=4, batch=2)
+    batch = strategy.ask(2)
+    assert [c.index for c in batch] == [0, 1] and {c.key for c in batch} == strategy.asked_keys
+    assert not strategy.is_new(batch[0].key)
+    cand = Candidate(batch[0].genome, "abc", 0, fidelity=0.25)
+    assert cand.evaluation_key == evaluation_key("abc", 0.25) == "abc@0.25"
+    assert evaluation_key("abc", None) == "abc"
+
+
+def test_the_engine_reads_the_declared_capabilities() -> None:
+    mo = [{"metric": "val_acc", "direction": "max"}, {"metric": "size", "direction": "min"}]
+    with pytest.raises(ConfigError, match="'tournament' ranks one objective"):
+        build(parse_experiment(toy_experiment(objectives=mo, selection={"name": "tournament"})))
+    built = build(parse_experiment(toy_experiment(objectives=mo, selection={"name": "tournament"},
+                                                  strategy={"name": "nsga2", "params": {"population_size": 6}})))
+    assert built.strategy_cls.multi_objective and not built.make_strategy().uses_fidelity
+
+
+def test_list_selections_shows_the_selections_nsga2_chooses_itself() -> None:
+    line = format_listing(["selections"])
+    assert "tournament" in line and "nsga3 (strategy nsga2: params.selection)" in line
