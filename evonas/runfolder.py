@@ -24,14 +24,21 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import sys
+import tempfile
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Sequence
+
+from evonas import __version__
+from evonas.engine.journal import JOURNAL_FORMAT
 
 __all__ = [
     "RunFolder",
@@ -137,6 +144,22 @@ class RunFolder:
             raise RunFolderError(f"{self.path}: not a run folder (no {JOURNAL_NAME})")
         if not need_journal and not journal.is_file() and not self.inside(CONFIG_NAME).is_file():
             raise RunFolderError(f"{self.path}: not a run folder (no {JOURNAL_NAME} or {CONFIG_NAME})")
+        if journal.is_file():
+            self._check_format()
+
+    def _check_format(self) -> None:
+        """Refuse (one line) a journal written by a newer evonas in a format this one does not know; a journal
+        without the entry (an older evonas) is format 1. A journal that cannot be read is left to its readers."""
+        try:
+            meta = self.meta()
+        except RunFolderError:
+            return
+        found = meta.get("journal_format", 1)
+        if isinstance(found, int) and not isinstance(found, bool) and found > JOURNAL_FORMAT:
+            writer = meta.get("evonas_version")
+            raise RunFolderError(f"{self.path}: written by evonas {writer if isinstance(writer, str) else '?'} "
+                                 f"(journal format {found}); this evonas ({__version__}) reads formats up to "
+                                 f"{JOURNAL_FORMAT}: upgrade evonas")  # fmt: skip
 
     # -- paths ------------------------------------------------------------------------------------
     def inside(self, name: str | Path) -> Path:
@@ -164,10 +187,18 @@ class RunFolder:
         # Without a -wal file no writer is at work (a live one keeps it) and every row is in the file itself: read it
         # as immutable, which creates nothing next to it (a plain read-only connection would leave -wal and -shm).
         # With one, read through SQLite's WAL (a read-only connection that never blocks the writer).
+        # A -wal file that no run holds (the run ended without closing the journal, or the folder was copied so) is
+        # read from a private copy: even a read-only connection would write to the folder's -shm.
         live = Path(f"{path}-wal").exists()
         try:
-            db = sqlite3.connect(f"file:{_uri(path)}?mode=ro" + ("" if live else "&immutable=1"), uri=True, timeout=10)
+            if live and not _writer_holds(self.path):
+                db = _private_copy(path)
+            else:
+                uri = f"file:{_uri(path)}?mode=ro" + ("" if live else "&immutable=1")
+                db = sqlite3.connect(uri, uri=True, timeout=10)
             db.execute("SELECT 1 FROM evaluations LIMIT 1").fetchall()
+        except OSError as exc:
+            raise RunFolderError(f"{path}: cannot read the journal ({exc.strerror or exc})") from None
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 raise RunFolderError(f"{path}: not an evonas journal (no evaluations table)") from None
@@ -316,6 +347,47 @@ def _check_record(rec: Any, statuses: Sequence[str]) -> None:
         raise ValueError("bad seed")
     if not (rec.worker is None or isinstance(rec.worker, str)) or not (rec.error is None or isinstance(rec.error, str)):
         raise ValueError("bad worker or error")
+
+
+def _writer_holds(run_dir: Path) -> bool:
+    """Whether a run holds ``run_dir``'s lock now (asked without creating or changing a file)."""
+    try:
+        fd = os.open(run_dir / LOCK_NAME, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:  # no lock file: no run writes here
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing the descriptor releases the shared lock
+    return False
+
+
+class _CopyConnection(sqlite3.Connection):
+    """A connection to a private copy of a journal (:func:`_private_copy`); closing it removes the copy."""
+
+    copy_dir = ""
+
+    def close(self) -> None:
+        super().close()
+        shutil.rmtree(self.copy_dir, ignore_errors=True)
+
+
+def _private_copy(path: Path) -> sqlite3.Connection:
+    """A connection to a copy of the journal ``path`` and its ``-wal``, in a temporary folder removed when the
+    connection is closed (or collected)."""
+    tmp = tempfile.mkdtemp(prefix="evonas-journal-")
+    try:
+        for side in ("", "-wal"):
+            shutil.copyfile(f"{path}{side}", os.path.join(tmp, f"{JOURNAL_NAME}{side}"))
+        db = sqlite3.connect(os.path.join(tmp, JOURNAL_NAME), timeout=10, factory=_CopyConnection)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    db.copy_dir = tmp
+    weakref.finalize(db, shutil.rmtree, tmp, True)
+    return db
 
 
 def _uri(path: Path) -> str:

@@ -17,9 +17,17 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-__all__ = ["Journal", "JournalError", "Record", "JOURNAL_NAME", "ranked", "select_records", "failure_reasons"]
+from evonas import __version__
+
+__all__ = [
+    "Journal", "JournalError", "Record", "JOURNAL_NAME", "JOURNAL_FORMAT", "ranked", "select_records", "failure_reasons",
+]  # fmt: skip
 
 JOURNAL_NAME = "journal.sqlite"
+#: the journal's layout as this evonas writes it, recorded in its ``meta`` (``journal_format``, with
+#: ``evonas_version``) when a journal is created; raised when an older evonas could no longer read what this one
+#: writes. A journal without the entry (an evonas before it) is format 1.
+JOURNAL_FORMAT = 1
 #: every status a row may have
 STATUSES = ("ok", "failed", "infeasible", "violated")
 
@@ -186,7 +194,11 @@ class Journal:
             self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            created = not self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'evaluations'").fetchone()
             self._db.executescript(_SCHEMA)
+            if created:  # which evonas wrote the run folder, in which format (evonas.runfolder checks it)
+                stamp = [("evonas_version", json.dumps(__version__)), ("journal_format", json.dumps(JOURNAL_FORMAT))]
+                self._db.executemany("INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", stamp)
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(evaluations)")}
             if "cached" not in columns:  # a journal written before the evaluation cache existed
                 self._db.execute("ALTER TABLE evaluations ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
