@@ -2,18 +2,25 @@
 
 A component (space, strategy, fitness, dataset, operator) checks the values it is built with and raises
 ``ValueError`` with one line that names the parameter and says what was expected; the engine adds which
-experiment key it came from. These helpers say it the same way everywhere.
+experiment key it came from. These helpers say it the same way everywhere. numpy's scalars are accepted as
+Python's, without importing numpy here.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 from typing import Any, Iterable
 
-import numpy as np
-
 __all__ = ["check_bool", "check_choice", "check_int", "check_number", "check_probability", "json_safe"]
+
+
+def _numpy_types(*names: str) -> tuple[type, ...]:
+    """numpy's types of these names, if numpy was imported (only then can a value be one of them): numpy is not
+    imported here, so the commands that need no numpy (``evonas status``, ``--help``) start without it."""
+    np = sys.modules.get("numpy")
+    return tuple(getattr(np, name) for name in names) if np is not None else ()
 
 
 def _shown(value: Any) -> str:
@@ -22,8 +29,9 @@ def _shown(value: Any) -> str:
 
 
 def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
-    """``value`` as an ``int`` if it is a whole number (not a bool) within ``[minimum, maximum]``, else ``ValueError``."""
-    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer))
+    """``value`` as an ``int`` if it is a whole number (not a bool) within ``[minimum, maximum]``, else
+    ``ValueError``."""
+    ok = not isinstance(value, (bool, *_numpy_types("bool_"))) and isinstance(value, (int, *_numpy_types("integer")))
     if ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum):
         return int(value)
     if minimum is not None and maximum is not None:
@@ -41,8 +49,10 @@ def check_number(
     name: str, value: Any, *, minimum: float | None = None, maximum: float | None = None,
     above: float | None = None, below: float | None = None,
 ) -> float:
-    """``value`` as a finite ``float`` (not a bool) with ``minimum <= value <= maximum`` and ``above < value < below``."""
-    ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+    """``value`` as a finite ``float`` (not a bool) with ``minimum <= value <= maximum`` and
+    ``above < value < below``."""
+    ok = not isinstance(value, (bool, *_numpy_types("bool_")))
+    ok = ok and isinstance(value, (int, float, *_numpy_types("integer", "floating")))
     ok = ok and math.isfinite(value)
     ok = ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
     ok = ok and (above is None or value > above) and (below is None or value < below)
@@ -68,7 +78,7 @@ def check_probability(name: str, value: Any) -> float:
 
 def check_bool(name: str, value: Any) -> bool:
     """``value`` if it is ``True`` or ``False`` (numpy's too), else ``ValueError``."""
-    if isinstance(value, (bool, np.bool_)):
+    if isinstance(value, (bool, *_numpy_types("bool_"))):
         return bool(value)
     raise ValueError(f"{name}: expected true or false, got {_shown(value)}")
 
@@ -85,7 +95,7 @@ def json_safe(value: Any) -> Any:
     """``value`` as data ``json.dumps(..., allow_nan=False)`` and ``yaml.safe_dump`` accept: non-finite floats as
     ``None``, numpy scalars and arrays as Python numbers and lists, tuples as lists, mapping keys as strings,
     paths as strings."""
-    if isinstance(value, (np.generic,)):
+    if isinstance(value, _numpy_types("generic")):
         value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
@@ -93,7 +103,7 @@ def json_safe(value: Any) -> Any:
         return value
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
+    if isinstance(value, (list, tuple, *_numpy_types("ndarray"))):
         return [json_safe(v) for v in value]
     if isinstance(value, os.PathLike):
         return os.fspath(value)

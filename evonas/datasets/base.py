@@ -109,23 +109,30 @@ def _standardized_input_class() -> Any:
 class Dataset:
     """Arrays of one classification problem: ``x_*`` float32 of shape ``(n, *input_shape)``, ``y_*`` int64.
 
-    ``transform``: what was already applied to every split's inputs (``None``: the data as loaded), e.g. a
-    :class:`Standardize` with the training split's statistics; a model trained on this dataset expects its
-    inputs transformed the same way.
+    What a loader returns and everything the engine, the fitness functions and ``evonas export`` read of a
+    dataset: the fields below and :attr:`input_shape`.
     """
 
+    #: what the dataset is called in messages (the loader's name, or a description)
     name: str
+    #: the training split's inputs and labels (the labels are class indices ``0 .. num_classes - 1``)
     x_train: np.ndarray
     y_train: np.ndarray
+    #: the validation split: what a fitness scores a genome on
     x_val: np.ndarray
     y_val: np.ndarray
+    #: the test split: no search reads it; ``evonas export`` scores the retrained network on it once
     x_test: np.ndarray
     y_test: np.ndarray
+    #: the number of classes (the width of a network's output)
     num_classes: int
+    #: what was already applied to every split's inputs (``None``: the data as loaded), e.g. a :class:`Standardize`
+    #: with the training split's statistics; a model trained on this dataset expects its inputs transformed so
     transform: Standardize | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """The shape of one sample (the inputs' shape without the first axis), e.g. ``(1, 8, 8)`` or ``(13,)``."""
         return tuple(self.x_train.shape[1:])
 
     def __repr__(self) -> str:
