@@ -1,0 +1,264 @@
+"""Define-by-run spaces (``function``): a network written as one function whose choices live in loops and branches.
+
+Sampling, validation, canonical keys, JSON, decoding, the mutations and crossover (conditional choices dropped
+and drawn as the function asks them), the categorical view and enumeration, the two example spaces, and every
+registered strategy searching a space with conditional choices through the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.nn as nn
+
+import evonas.operators.function as ops  # registers the operators of the space
+from evonas.config import load_experiment, parse_experiment
+from evonas.engine.build import build
+from evonas.engine.runner import search
+from evonas.spaces import SPACES, InvalidGenome
+from evonas.spaces.encoding import neighbours
+from evonas.spaces.function import ArchGenome, ChoiceError, FunctionSpace  # registers the space
+from evonas.strategies import STRATEGIES
+from evonas.testing import check_crossover, check_mutation, check_space
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENTS = REPO / "experiments"
+if str(EXPERIMENTS) not in sys.path:
+    sys.path.insert(0, str(EXPERIMENTS))
+
+
+def small_build(arch: Any, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """A finite space with conditional choices: ``width_i`` for i < depth, ``skip`` only at depth 3."""
+    depth = arch.int("depth", 1, 3)
+    act = nn.ReLU if arch.choice("act", ["relu", "tanh"]) == "relu" else nn.Tanh
+    layers: list[nn.Module] = [nn.Flatten()]
+    n = math.prod(input_shape)
+    for i in range(depth):
+        width = arch.choice(f"width_{i}", [4, 8])
+        layers += [nn.Linear(n, width), act()]
+        n = width
+    if depth >= 3 and arch.choice("skip", [False, True]):
+        layers.append(nn.Identity())
+    layers.append(nn.Linear(n, num_classes))
+    arch.choice("lr", [0.001, 0.01])
+    return nn.Sequential(*layers)
+
+
+def float_build(arch: Any, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """``small_build`` with numbers: a log-scale learning rate, dropout, and a kernel that exists only at depth 3."""
+    net = small_build(arch, input_shape, num_classes)
+    arch.float("dropout", 0.0, 0.5)
+    arch.float("wd", 1e-5, 1e-2, log=True)
+    arch.int("units", 8, 256, step=8)
+    if arch.int("depth", 1, 3) >= 3:
+        arch.choice("kernel_3", [3, 5])
+    arch.choice("optimizer", ["adam", "sgd"])
+    return net
+
+
+def space_of(fn: Any = float_build) -> FunctionSpace:
+    return FunctionSpace(build=fn, input_shape=[6], num_classes=3)
+
+
+def test_sample_validate_keys_json_and_decode() -> None:
+    space = space_of()
+    check_space(space, n=40)
+    rng = random.Random(1)
+    for _ in range(40):
+        g = space.sample(rng=rng)
+        names = set(g.names())
+        depth = g["depth"]
+        assert {f"width_{i}" for i in range(depth)} <= names and not {f"width_{i}" for i in range(depth, 3)} & names
+        assert ("kernel_3" in names) == (depth >= 3) and ("skip" in names) == (depth >= 3)
+        data = json.loads(json.dumps(space.to_dict(g)))
+        assert data == space.to_dict(g) and space.from_dict(data) == g  # floats kept exactly
+        assert type(data["dropout"]) is float and 1e-5 <= data["wd"] <= 1e-2
+    assert space.hparams(g) == {"lr": g["lr"], "optimizer": g["optimizer"]}
+    net = space.decode(g, input_shape=(6,), num_classes=3)
+    assert all(p.device.type == "cpu" for p in net.parameters())
+    assert space.cost_metrics(g, input_shape=(6,), num_classes=3)["params"] == sum(p.numel() for p in net.parameters())
+
+
+def test_validation_names_the_choice() -> None:
+    space = space_of()
+    g = space.normalise({"depth": 2}, rng=random.Random(0))
+    values = g.as_dict()
+    with pytest.raises(InvalidGenome, match="kernel_3: inactive"):
+        space.validate(ArchGenome.of({**values, "kernel_3": 3}))
+    with pytest.raises(InvalidGenome, match="width_1: missing"):
+        space.validate(ArchGenome.of({k: v for k, v in values.items() if k != "width_1"}))
+    with pytest.raises(InvalidGenome, match="width_0=5 is not one of"):
+        space.validate(ArchGenome.of({**values, "width_0": 5}))
+    with pytest.raises(InvalidGenome, match="dropout=0.7 is outside"):
+        space.from_dict({**values, "dropout": 0.7})
+    with pytest.raises(InvalidGenome, match="units=12 is not an int from 8 to 256, step=8"):
+        space.from_dict({**values, "units": 12})
+    with pytest.raises(InvalidGenome, match="depthh: not a choice of the function"):
+        space.from_dict({**values, "depthh": 2})
+
+
+def test_genomes_differing_only_in_inactive_choices_share_a_key() -> None:
+    space = space_of()
+    g = space.normalise({"depth": 1}, rng=random.Random(0))
+    padded = {**g.as_dict(), "width_1": 8, "width_2": 4, "kernel_3": 5, "skip": True}
+    assert space.from_dict(padded) == g  # inactive choices are dropped on the way in
+    assert space.key(ArchGenome.of(padded)) == space.key(g)
+    assert space.canonical(ArchGenome.of(padded)) == g
+    other = space.from_dict({**g.as_dict(), "kernel_3": 3})
+    assert space.key(other) == space.key(g) and space.encode(other) == space.encode(g)
+
+
+def test_a_depth_mutation_drops_inactive_choices_and_draws_the_new_ones() -> None:
+    space = space_of()
+    rng = random.Random(0)
+    grown = 0
+    drawn: set[tuple[tuple[str, Any], ...]] = set()
+    for _ in range(300):
+        parent = space.normalise({"depth": 1}, rng=rng)
+        child = ops.FunctionChangeOne()(parent, space=space, rng=rng)
+        space.validate(child)
+        if child["depth"] == 1:
+            continue
+        grown += 1
+        depth = child["depth"]
+        assert set(child.names()) == {n for n, _, _ in space.active_choices(child)}
+        assert {f"width_{i}" for i in range(depth)} <= set(child.names())
+        assert all(child[n] == parent[n] for n in parent.names() if n != "depth")  # one change, nothing else
+        drawn.add(tuple((n, child[n]) for n in sorted(set(child.names()) - set(parent.names()))))
+        if depth == 3:
+            shrunk = space.normalise({**child.as_dict(), "depth": 1}, rng=rng)
+            assert set(shrunk.names()) == set(parent.names()) and space.is_valid(shrunk)
+    assert grown > 10 and len(drawn) > 3  # the newly active choices are drawn from the space, not fixed
+
+
+def test_the_operators_pass_their_contracts() -> None:
+    space = space_of()
+    check_mutation(ops.FunctionChangeOne(), space, n=60)
+    check_mutation(ops.FunctionChangeFew(), space, n=60)
+    check_crossover(ops.FunctionUniform(), space, n=60)
+    rng = random.Random(2)
+    a, b = space.normalise({"depth": 1}, rng=rng), space.normalise({"depth": 3}, rng=rng)
+    for _ in range(20):
+        c, d = ops.FunctionUniform()(a, b, space=space, rng=rng)
+        for child in (c, d):
+            assert all(child[n] in (a.get(n), b.get(n)) for n in child.names() if n in a or n in b)
+
+
+def test_a_name_asked_twice() -> None:
+    def same(arch: Any, input_shape: Any, num_classes: int) -> nn.Module:
+        assert arch.choice("w", [4, 8]) == arch.choice("w", [4, 8])
+        return nn.Linear(6, arch.choice("w", [4, 8]))
+
+    def clash(arch: Any, input_shape: Any, num_classes: int) -> nn.Module:
+        arch.choice("w", [4, 8])
+        return nn.Linear(6, arch.int("w", 1, 9))
+
+    assert space_of(same).sample(rng=random.Random(0)).names() == ("w",)
+    with pytest.raises(ChoiceError, match=r"^choice 'w': asked as a choice of \[4, 8\], then as a int from 1 to 9"):
+        space_of(clash).sample(rng=random.Random(0))
+
+
+def test_a_function_that_needs_real_tensors_is_run_on_the_cpu() -> None:
+    def sized(arch: Any, input_shape: Any, num_classes: int) -> nn.Module:
+        features = nn.Sequential(nn.Flatten(), nn.Linear(6, arch.choice("w", [4, 8])))
+        n = int(features(torch.zeros(1, *input_shape)).sum().item() * 0) + features[1].out_features
+        return nn.Sequential(features, nn.Linear(n, num_classes))
+
+    space = space_of(sized)
+    check_space(space, n=5)
+    assert space._device == "cpu"
+
+
+def test_categorical_view_and_enumeration() -> None:
+    space = space_of(small_build)
+    names = [c.name for c in space.categorical()]
+    assert names[:2] == ["depth", "act"] and {"width_2", "skip"} <= set(names)
+    assert space.size == 4 * (2 + 4 + 16) and len({space.key(g) for g in space.all_genomes()}) == space.size
+    rng = random.Random(0)
+    for _ in range(30):
+        g = space.sample(rng=rng)
+        values = space.to_categorical(g)
+        assert space.from_categorical(values) == g
+        active = space.categorical_active(values)
+        assert {n for n, on in zip(names, active) if on} == set(g.names())
+        assert all(space.is_valid(n) for n in neighbours(space, g))
+    floats = space_of()
+    assert floats.size is None  # a float choice: infinite, no grid
+    choices = {c.name: c.options for c in floats.categorical()}
+    assert {"kernel_3", "width_2"} <= set(choices) and len(choices["dropout"]) == 8
+    assert choices["wd"][0] == 1e-5 and choices["wd"][-1] == 1e-2 and len(choices["units"]) == 8
+    g = floats.sample(rng=rng)
+    assert len(floats.encode(g)) == sum(len(o) for o in choices.values()) + 4  # one-hot, then depth, units, dropout, wd
+    assert floats.is_valid(floats.from_categorical(floats.to_categorical(g)))
+
+
+def test_the_examples_pass_check_space() -> None:
+    import cnn_space
+
+    cnn = FunctionSpace(build=cnn_space.build, input_shape=[1, 8, 8], num_classes=10)
+    check_space(cnn, n=25)
+    check_space(FunctionSpace(build="mlp_space:build", input_shape=[13], num_classes=3), n=25)
+    names = {c.name for c in cnn.categorical()}
+    assert {"width_3", "kernel_3", "pool_2", "head", "dropout", "lr", "optimizer", "batch_size"} <= names
+
+
+def test_the_example_experiment_builds_with_the_space_s_own_operators() -> None:
+    built = build(load_experiment(EXPERIMENTS / "cnn_search.yaml"))
+    assert isinstance(built.space, FunctionSpace) and SPACES.get("function") is FunctionSpace
+    assert {op.name for op, _ in built.variation.mutations} == {"function_change_one", "function_change_few"}
+    assert [op.name for op, _ in built.variation.crossovers] == ["function_uniform"]
+
+
+def test_bad_parameters_are_one_line() -> None:
+    with pytest.raises(ValueError, match="parameter 'build' must be 'module:function'"):
+        FunctionSpace(build="no_colon")
+    with pytest.raises(ValueError, match="cannot import 'no_such_module_xyz'"):
+        FunctionSpace(build="no_such_module_xyz:build")
+    with pytest.raises(ValueError, match="parameter 'input_shape' is not set"):
+        FunctionSpace(build=small_build).sample(rng=random.Random(0))
+    space = space_of(small_build)
+    assert space.check_input((6,)) is None and "input_shape is [6]" in space.check_input((1, 8, 8))
+
+
+#: small settings per strategy (as tests/test_strategies.py), so a short run exercises every phase
+PARAMS: dict[str, dict[str, Any]] = {
+    "ga": {"population_size": 4, "generations": 3},
+    "random": {"samples": 12, "batch": 4},
+    "aging": {"population_size": 4, "sample_size": 2, "cxpb": 0.3},
+    "reinforce": {"lr": 0.1, "log_every": 5},
+    "surrogate": {"initial_samples": 4, "pool": 20, "trees": 5},
+    "grid": {"batch": 6},
+    "local_search": {"initial_samples": 3},
+    "nsga2": {"population_size": 4, "generations": 3},
+}
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES.list())
+def test_every_strategy_searches_a_define_by_run_space(strategy: str) -> None:
+    """``small_build`` is finite (categories and ints only), so ``grid`` runs on it too."""
+    params = {"build": f"{__name__}:small_build", "input_shape": [6], "num_classes": 3}
+    exp = {
+        "name": "dbr", "seed": 3, "workers": 0, "budget": 12,
+        "space": {"name": "function", "params": params},
+        "fitness": {"name": "toy"},
+        "strategy": {"name": strategy, "params": dict(PARAMS.get(strategy, {}))},
+    }  # fmt: skip
+    if strategy == "nsga2":
+        exp["objectives"] = [{"metric": "val_acc", "direction": "max"}, {"metric": "size", "direction": "min"}]
+    built = build(parse_experiment(exp))
+    records = search(built).records
+    space = built.space
+    assert 6 <= len(records) <= 12 and all(r.status == "ok" for r in records)
+    for r in records:
+        genome = space.from_dict(r.genome)
+        space.validate(genome)
+        assert space.to_dict(genome) == r.genome and space.key(genome) == r.key  # stored with no inactive choice
+        out = space.decode(genome, input_shape=(6,), num_classes=3)(torch.zeros(2, 6))
+        assert tuple(out.shape) == (2, 3)
