@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import faulthandler
 import json
 import os
 import platform
@@ -32,11 +33,13 @@ import sys
 import tempfile
 import threading
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from evonas import __version__
-from evonas.engine.backends import usable_cores
+from evonas.engine.backends import default_workers, usable_cores
+from evonas.engine.pool import describe_exit as worker_exit  # the words a run's journal uses
 from evonas.engine.pool import meminfo_gib
 
 __all__ = ["SELFTESTS", "SelfTest", "collect", "format_report", "run_selftests", "describe_exit"]
@@ -111,8 +114,6 @@ _SAMPLES, _CLASSES, _EPOCHS = 128, 4, 2
 def describe_exit(returncode: int, stderr: str = "") -> tuple[str, str | None]:
     """``(what happened, signal name or None)`` for a self-test child that exited with ``returncode``."""
     if returncode < 0:
-        from evonas.engine.pool import describe_exit as worker_exit  # the words a run's journal uses
-
         try:
             name = signal.Signals(-returncode).name
         except ValueError:
@@ -240,11 +241,11 @@ def _result(test: SelfTest, rc: int, stdout: str, stderr: str, seconds: float, h
 
 def _child() -> None:
     """A self-test child: train the genome of ``sys.argv[1]`` (a :class:`SelfTest` as JSON) and print its metrics."""
-    import faulthandler
-
     faulthandler.enable()  # a native crash prints the Python frame it happened in (the parent reports it)
     spec = json.loads(sys.argv[1])
     start = time.perf_counter()
+    # torch (through the trainer and the space's networks): the child's start-up is part of what it times,
+    # and the parent process must run when torch cannot be imported
     from evonas.datasets.loaders import load_synthetic
     from evonas.fitness import train as train_module
     from evonas.fitness.train import TrainFitness
@@ -318,8 +319,6 @@ def _memory() -> dict[str, float | None]:
 
 
 def _version(module: str) -> str | None:
-    from importlib import metadata
-
     try:
         return metadata.version(module)
     except metadata.PackageNotFoundError:
@@ -337,7 +336,7 @@ def _dtype_name(dtype: Any) -> str:
 def _torch() -> dict[str, Any]:
     """torch's version, build, oneDNN, CUDA devices and CPU kernels; ``{"error": ...}`` if it cannot be imported."""
     try:
-        import torch
+        import torch  # torch: the report says why it cannot be imported, instead of failing
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
     out: dict[str, Any] = {"version": torch.__version__, "cuda_build": torch.version.cuda, "hip_build": getattr(torch.version, "hip", None)}
@@ -376,6 +375,7 @@ def _torch() -> dict[str, Any]:
 
 
 def _amp() -> dict[str, Any]:
+    # torch: only once _torch() found it importable
     import torch
 
     from evonas.fitness.device import amp_dtype, auto_device, cpu_has_native_bf16
@@ -418,8 +418,6 @@ def collect(
     torch_ok = "error" not in report["torch"]
     workers: dict[str, Any] = {"threads_per_worker": THREADS_PER_WORKER}
     if torch_ok:
-        from evonas.engine.backends import default_workers
-
         workers["default"] = default_workers()
         report["amp"] = _amp()
     else:

@@ -51,6 +51,7 @@ def hypervolume(points: Sequence[Sequence[float]], weights: Sequence[float], ref
 
     Points that do not beat the reference in every objective add nothing.
     """
+    # deap.benchmarks.tools takes over a second to import (moocore, scipy): only when a volume is computed
     from deap.benchmarks.tools import hypervolume as deap_hypervolume
 
     ref = [-w * r for w, r in zip(weights, reference)]  # DEAP: minimisation of -wvalues

@@ -27,18 +27,23 @@ import dataclasses
 import fcntl
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
+import stat
 import sys
 import tempfile
 import time
 import weakref
 from pathlib import Path
 from typing import Any, Sequence
+from urllib.parse import quote
 
 from evonas import __version__
-from evonas.engine.journal import JOURNAL_FORMAT
+from evonas.config import ConfigError, parse_experiment, safe_load_yaml
+from evonas.engine.journal import JOURNAL_FORMAT, STATUSES, _parse, select_columns
+from evonas.engine.plugins import import_plugins, resolve_path
 
 __all__ = [
     "RunFolder",
@@ -86,8 +91,7 @@ RUN_DIR_FILES = {
 
 def _is_temporary(name: str, ours: frozenset[str]) -> bool:
     """A temporary file of :func:`evonas.engine.outputs.atomic_write` (``.NAME.<random>.tmp``) for one of ``ours``."""
-    import re  # tempfile.mkstemp's names: 8 characters of [a-z0-9_]
-
+    # tempfile.mkstemp's names: 8 characters of [a-z0-9_]
     return any(re.fullmatch(rf"\.{re.escape(n)}\.[a-z0-9_]{{8}}\.tmp", name) for n in ours)
 
 
@@ -230,8 +234,6 @@ class RunFolder:
     def records(self, order: str = "trial", where: str = "", db: sqlite3.Connection | None = None) -> list[Any]:
         """The journal's readable rows (see :func:`evonas.engine.journal.select_records`); damaged ones are
         skipped and counted in :attr:`damaged`."""
-        from evonas.engine.journal import STATUSES, _parse, select_columns
-
         own = db is None
         db = db or self.connect()
         out = []
@@ -262,8 +264,6 @@ class RunFolder:
     # -- the experiment ---------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         """The run's experiment as a mapping: ``config.yaml``, or the journal's copy if that is missing or damaged."""
-        from evonas.config import ConfigError, safe_load_yaml
-
         if self._config is not None:
             return self._config
         cfg = self.path / CONFIG_NAME
@@ -300,8 +300,6 @@ class RunFolder:
 
     def experiment(self, *, plugins: Sequence[str] | None = None, trust: bool = False) -> Any:
         """The run's :class:`~evonas.config.Experiment`, its plug-ins resolved by :func:`resolve_plugins`."""
-        from evonas.config import ConfigError, parse_experiment
-
         raw = self.config()
         try:
             exp = parse_experiment(raw, source=str(self.path / CONFIG_NAME))
@@ -391,8 +389,6 @@ def _private_copy(path: Path) -> sqlite3.Connection:
 
 
 def _uri(path: Path) -> str:
-    from urllib.parse import quote
-
     return quote(str(path.resolve()))
 
 
@@ -406,9 +402,6 @@ def resolve_plugins(exp: Any, plugins: Sequence[str] | None, trust: bool, *, whe
     - neither: none. A component that needs one then fails with a line naming the plug-in (see
       :func:`missing_plugins`).
     """
-    from evonas.config import ConfigError
-    from evonas.engine.build import import_plugins
-
     named = tuple(exp.plugins)
     if trust:
         if named:
@@ -439,8 +432,6 @@ def space_file_problem(file: Any, exp: Any = None) -> str:
         return f"space.file: expected a path, got {type(file).__name__}"
     path: Any = Path(file)
     if exp is not None:
-        from evonas.engine.build import resolve_path
-
         path = resolve_path(file, exp)
         if path is None:
             return ""  # the builder says that it is missing
@@ -448,8 +439,6 @@ def space_file_problem(file: Any, exp: Any = None) -> str:
         st = os.stat(path)
     except OSError:
         return ""
-    import stat
-
     if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_CONFIG_BYTES:
         return f"space.file: {file} is not a regular file of at most {MAX_CONFIG_BYTES} bytes; not read"
     return ""
@@ -481,8 +470,6 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self, what: str = "") -> "RunLock":
-        import fcntl
-
         if os.path.islink(self.path):
             raise RunFolderError(f"{self.path}: a symbolic link; refusing to use it as the run's lock")
         try:

@@ -27,7 +27,7 @@ def check_space(
     space: SearchSpace, *, n: int = 200, seed: int = 0, input_shape: tuple[int, ...] | None = None, num_classes: int = 10
 ) -> None:
     """``n`` random genomes: sample -> validate -> JSON round trip (same key) -> decode -> forward."""
-    import torch
+    import torch  # torch: only to run the decoded networks (the operator checks need none)
 
     shape = tuple(input_shape or space.example_input_shape)
     rng = random.Random(seed)

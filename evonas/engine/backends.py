@@ -22,11 +22,14 @@ Backends are registered by name in :data:`BACKENDS`; the experiment's
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import time
 from typing import Any
 
 from evonas.config import Experiment
+from evonas.engine.components import build_dataset, build_fitness, build_space
+from evonas.engine.plugins import import_plugins
 from evonas.registry import Registry
 
 __all__ = [
@@ -37,11 +40,24 @@ __all__ = [
     "InProcessBackend",
     "make_backend",
     "default_workers",
+    "evaluation_seed",
     "usable_cores",
 ]
 
 #: evaluation backends by name (``backend:`` in an experiment file)
 BACKENDS: Registry[Any] = Registry("backend")
+# The built-in backends: declared here, imported when first used (their modules start processes, Ray).
+BACKENDS.lazy("local", "evonas.engine.pool")
+BACKENDS.lazy("ray", "evonas.engine.ray_backend")
+
+
+def evaluation_seed(run_seed: int, key: str) -> int:
+    """The seed of one evaluation: a function of the run's seed and the genome key only.
+
+    The same genome gets the same seed whatever the order, number of workers or resumes.
+    """
+    digest = hashlib.sha256(f"{run_seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,8 +97,6 @@ class EvalContext:
     """What an evaluation needs, built once per process from the experiment."""
 
     def __init__(self, experiment: Experiment) -> None:
-        from evonas.engine.build import build_dataset, build_fitness, build_space, import_plugins
-
         import_plugins(experiment)
         self.space = build_space(experiment)
         self.fitness = build_fitness(experiment)
@@ -96,7 +110,7 @@ class EvalContext:
         return ctx
 
     def run(self, job: Job, worker: str) -> JobResult:
-        from evonas.fitness.device import safe_mode
+        from evonas.fitness.device import safe_mode  # torch: only the process that evaluates imports it
 
         start = time.perf_counter()
         try:
@@ -145,6 +159,13 @@ class Backend:
         (``starting``, ``idle`` or ``busy``), ``trial`` and ``since`` (epoch seconds), ``done``, ``restarts``."""
         return []
 
+    def store_after_journal(self) -> None:
+        """Keep each result until :meth:`journalled` says the run has journalled it (the evaluation cache
+        stores it only then); nothing to do for a backend that keeps no results."""
+
+    def journalled(self, trial: int) -> None:
+        """Trial ``trial``'s result is in the run's journal (see :meth:`store_after_journal`)."""
+
     def close(self) -> None:
         pass
 
@@ -185,7 +206,7 @@ class InProcessBackend(Backend):
 
 def _cuda_count() -> int:
     try:
-        import torch
+        import torch  # torch: only to count GPUs (choosing a number of workers)
 
         return torch.cuda.device_count() if torch.cuda.is_available() else 0
     except Exception:

@@ -3,32 +3,34 @@
 Everything a run needs is built (and so checked) here before anything is
 written: plugins imported, component names looked up, parameters checked
 against each component's signature, the dataset loaded, saved genomes read and
-validated against the space.
+validated against the space. The space, fitness and dataset are built by
+:mod:`evonas.engine.components` (as every worker process builds them), plug-ins
+imported by :mod:`evonas.engine.plugins`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import importlib
 import json
-import os
 import random
-import sys
 from pathlib import Path
 from typing import Any
 
-from evonas.config import Component, ConfigError, Experiment
-from evonas.params import check_params
+from evonas.config import ConfigError, Experiment
 from evonas.constraints import ConstraintChecker
 from evonas.datasets import DATASETS, Dataset
-from evonas.evolution import SELECTIONS, Variation
+from evonas.engine.backends import BACKENDS, evaluation_seed
+from evonas.engine.components import build_dataset, build_fitness, build_space, construct
+from evonas.engine.deap_map import IsolatedMap, IsolatedToolbox
+from evonas.engine.plugins import import_plugin, import_plugins, is_plugin_file, plugin_paths, resolve_path
+from evonas.engine.resolved import NOT_PLAIN, plain, resolved_params
+from evonas.evolution import SELECTIONS, Variation, make_toolbox
 from evonas.fitness import FITNESSES, FitnessFunction
 from evonas.operators import CROSSOVERS, MUTATIONS
+from evonas.params import check_params
 from evonas.registry import RegistryError
-from evonas.spaces import SPACES, SearchSpace, load_space_params
+from evonas.spaces import SearchSpace
 from evonas.spaces.base import Genome, InvalidGenome
-from evonas.spaces.defaults import genomes_dir
 from evonas.strategies import SINGLE_OBJECTIVE_SELECTIONS, STRATEGIES, SearchContext, Strategy
 
 __all__ = [
@@ -37,7 +39,11 @@ __all__ = [
     "build_space",
     "build_fitness",
     "build_dataset",
+    "check_backend",
+    "cost_input",
+    "import_plugin",
     "import_plugins",
+    "is_plugin_file",
     "load_genome_file",
     "resolve_path",
     "evaluation_seed",
@@ -84,9 +90,6 @@ class Built:
             with build(load_experiment("experiments/nb201_toy.yaml")).toolbox() as tb:
                 pop, log = deap.algorithms.eaMuPlusLambda(tb.population(n=10), tb, 10, 20, 0.3, 0.7, ngen=5)
         """
-        from evonas.engine.deap_map import IsolatedMap, IsolatedToolbox
-        from evonas.evolution import make_toolbox
-
         exp = self.experiment
         isolated = IsolatedMap(self, workers=workers, cache=cache, quiet=quiet)
         tb = make_toolbox(
@@ -131,27 +134,8 @@ def cost_input(space: SearchSpace, fitness: FitnessFunction, dataset: Dataset | 
     return tuple(space.example_input_shape), 10
 
 
-def evaluation_seed(run_seed: int, key: str) -> int:
-    """The seed of one evaluation: a function of the run's seed and the genome key only.
-
-    The same genome gets the same seed whatever the order, number of workers or resumes.
-    """
-    digest = hashlib.sha256(f"{run_seed}:{key}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
-
-def plugin_paths(experiment: Experiment) -> list[str]:
-    """Folders searched for plugin modules: the working directory and the experiment file's folder."""
-    paths = [os.getcwd()]
-    if experiment.source:
-        paths.append(str(Path(experiment.source).resolve().parent))
-    return paths
-
-
 def check_backend(exp: Experiment) -> None:
     """Check the experiment's ``backend`` name and parameters (before anything starts)."""
-    from evonas.engine.backends import BACKENDS
-
     try:
         cls = BACKENDS.get(exp.backend.name)
     except RegistryError as exc:
@@ -166,134 +150,6 @@ def check_backend(exp: Experiment) -> None:
         if name in exp.backend.params and message:  # "num_gpus: expected ..." names its parameter
             raise ConfigError(exp.source, f"backend.params.{name}", message) from None
         raise ConfigError(exp.source, "backend.params", str(exc)) from None
-
-
-def import_plugins(experiment: Experiment) -> None:
-    """Import the experiment's ``plugins`` so their components register: module names (searched in the working
-    directory, the experiment file's folder and the import path) or ``.py`` files (their folder joins the import
-    path, so a plug-in may import its neighbours)."""
-    if not experiment.plugins:
-        return
-    for path in reversed(plugin_paths(experiment)):
-        if path not in sys.path:
-            sys.path.insert(0, path)
-    for i, name in enumerate(experiment.plugins):
-        try:
-            import_plugin(name, experiment.source)
-        except RegistryError as exc:
-            raise ConfigError(experiment.source, f"plugins[{i}]", f"module '{name}': {exc}") from None
-        except Exception as exc:  # any import-time failure is the user's plugin: say which and why
-            raise ConfigError(
-                experiment.source, f"plugins[{i}]", f"cannot import module '{name}' ({type(exc).__name__}: {exc})"
-            ) from None
-
-
-def is_plugin_file(name: str) -> bool:
-    """Whether the plug-in entry ``name`` is a file (``my_ops.py``, ``lib/ops``) rather than a module name."""
-    return name.endswith(".py") or os.sep in name or "/" in name
-
-
-def import_plugin(name: str, source: str | None = None) -> None:
-    """Import one plug-in: a module name, or a ``.py`` file (from the working directory, else next to the
-    experiment file ``source``) as the module named by its stem; importing the same file again does nothing."""
-    import importlib.util
-
-    if not is_plugin_file(name):
-        importlib.import_module(name)
-        return
-    path = Path(name).expanduser()
-    if not path.is_absolute() and not path.is_file() and source:
-        path = Path(source).resolve().parent / path
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {name}")
-    path = path.resolve()
-    module = sys.modules.get(path.stem)
-    if module is not None and getattr(module, "__file__", None) and Path(module.__file__).resolve() == path:
-        return
-    folder = str(path.parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"{path} is not a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(path.stem, None)
-        raise
-
-
-def resolve_path(path: str, experiment: Experiment) -> Path | None:
-    """``path`` as given (from the working directory), else next to the experiment file, else shipped."""
-    candidates = [Path(path)]
-    if experiment.source:
-        candidates.append(Path(experiment.source).parent / path)
-    if path.startswith("genomes/"):
-        candidates.append(genomes_dir() / path[len("genomes/") :])
-    for c in candidates:
-        if c.exists():
-            return c
-    return None
-
-
-def _construct(registry_get: Any, comp: Component, source: str | None, key: str, **fixed: Any) -> Any:
-    try:
-        target = registry_get(comp.name)
-    except RegistryError as exc:
-        raise ConfigError(source, f"{key}.name", str(exc)) from None
-    check_params(target, comp.params, source, f"{key}.params")
-    try:
-        return target(**fixed, **comp.params)
-    except ConfigError:
-        raise
-    except (ValueError, TypeError, ImportError, KeyError, OSError) as exc:
-        msg = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
-        raise ConfigError(source, f"{key}.params", msg or type(exc).__name__) from None
-
-
-def build_space(exp: Experiment) -> SearchSpace:
-    src = exp.source
-    try:
-        cls = SPACES.get(exp.space.name)
-    except RegistryError as exc:
-        raise ConfigError(src, "space.name", str(exc)) from None
-    file = None
-    if exp.space_file:
-        file = resolve_path(exp.space_file, exp)
-        if file is None:
-            raise ConfigError(src, "space.file", f"no such space declaration file '{exp.space_file}'")
-    try:
-        params = load_space_params(exp.space.name, file)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(src, "space.file", str(exc)) from None
-    except Exception as exc:  # YAML errors in the declaration file
-        raise ConfigError(src, "space.file", f"cannot read the space declaration ({exc})".splitlines()[0]) from None
-    params.update(exp.space.params)
-    return _construct(lambda _: cls, Component(exp.space.name, params), src, "space")
-
-
-def build_fitness(exp: Experiment) -> FitnessFunction:
-    return _construct(FITNESSES.get, exp.fitness, exp.source, "fitness")
-
-
-#: dataset parameters that name a file or folder: looked for as given, else next to the experiment file
-PATH_PARAMS = ("path", "root")
-
-
-def build_dataset(exp: Experiment) -> Dataset:
-    comp = exp.dataset
-    moved = {}
-    for key in PATH_PARAMS:
-        given = comp.params.get(key)
-        if isinstance(given, str) and given and not Path(given).expanduser().is_absolute():
-            found = resolve_path(given, exp)
-            if found is not None and str(found) != given:
-                moved[key] = str(found)
-    if moved:  # the experiment keeps what the user wrote (config.yaml, the cache's key); the loader gets the file
-        comp = dataclasses.replace(comp, params={**comp.params, **moved})
-    return _construct(DATASETS.get, comp, exp.source, "dataset", seed=exp.seed)
 
 
 def load_genome_file(path: Path, space: SearchSpace) -> Genome:
@@ -314,10 +170,27 @@ def load_genome_file(path: Path, space: SearchSpace) -> Genome:
 
 def build(exp: Experiment, *, load_data: bool = True) -> Built:
     """Build and check every component of ``exp``; raises :class:`ConfigError` naming the key."""
-    src = exp.source
     import_plugins(exp)
     space = build_space(exp)
     fitness = build_fitness(exp)
+    _check_fitness(exp, space, fitness)
+    dataset = _dataset(exp, space, fitness, load_data)
+    variation = _variation(exp, space)
+    strategy_cls = _strategy_class(exp)
+    check_backend(exp)
+    initial = _initial_population(exp, space)
+    checker = None
+    if exp.constraints:
+        shape, classes = cost_input(space, fitness, dataset)
+        checker = ConstraintChecker(exp.constraints, space, shape, classes)
+    built = Built(exp, space, fitness, dataset, variation, strategy_cls, initial, checker)
+    _check_strategy(built)
+    return built
+
+
+def _check_fitness(exp: Experiment, space: SearchSpace, fitness: FitnessFunction) -> None:
+    """The fitness accepts the space and reports every metric the objectives and trained constraints name."""
+    src = exp.source
     try:
         fitness.check_space(space)
     except ValueError as exc:
@@ -335,22 +208,34 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
                 f"fitness '{exp.fitness.name}' reports {', '.join(fitness.metrics)} (and params, flops are counted "
                 f"before training); got '{con.metric}'",
             )  # fmt: skip
-    dataset = None
+
+
+def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load_data: bool) -> Dataset | None:
+    """The dataset when the fitness needs one and ``load_data`` (its inputs checked against the space); else
+    ``None``, the dataset's name still checked."""
+    src = exp.source
     if fitness.needs_dataset and load_data:
         dataset = build_dataset(exp)
         problem = space.check_input(dataset.input_shape)
         if problem:
             raise ConfigError(src, "dataset", problem)
-    elif not fitness.needs_dataset:
+        return dataset
+    if not fitness.needs_dataset:
         try:
             DATASETS.get(exp.dataset.name)
         except RegistryError as exc:
             raise ConfigError(src, "dataset.name", str(exc)) from None
+    return None
+
+
+def _variation(exp: Experiment, space: SearchSpace) -> Variation:
+    """The experiment's mutations and crossovers (the space's defaults for those it names none of)."""
+    src = exp.source
 
     def ops(specs: Any, registry: Any, key: str) -> list:
         out = []
         for i, spec in enumerate(specs):
-            op = _construct(registry.get, spec, src, f"{key}[{i}]")
+            op = construct(registry.get, spec, src, f"{key}[{i}]")
             if not op.applies_to(space):
                 raise ConfigError(
                     src, f"{key}[{i}].name", f"operator '{spec.name}' applies to {', '.join(op.spaces)}, not '{space.name}'"
@@ -363,14 +248,17 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
             default = Variation.default(space)
             muts = ops(exp.mutations, MUTATIONS, "mutations") if exp.mutations else default.mutations
             cxs = ops(exp.crossovers, CROSSOVERS, "crossovers") if exp.crossovers else default.crossovers
-            variation = Variation(space, muts, cxs)
-        else:
-            variation = Variation.default(space)
+            return Variation(space, muts, cxs)
+        return Variation.default(space)
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(src, "mutations", str(exc)) from None
 
+
+def _strategy_class(exp: Experiment) -> type[Strategy]:
+    """The strategy's class, with the selection and both their parameters checked by name."""
+    src = exp.source
     try:
         sel = SELECTIONS.get(exp.selection.name)
     except RegistryError as exc:
@@ -384,8 +272,12 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
     if len(exp.objectives) > 1 and exp.selection.name in SINGLE_OBJECTIVE_SELECTIONS and not own_selection:
         raise ConfigError(src, "selection.name", f"'{exp.selection.name}' ranks one objective; with several use nsga2 or spea2")
     check_params(strategy_cls, exp.strategy.params, src, "strategy.params")
-    check_backend(exp)
+    return strategy_cls
 
+
+def _initial_population(exp: Experiment, space: SearchSpace) -> list[Genome]:
+    """The genomes of ``initial_population``, read and checked against the space."""
+    src = exp.source
     initial = []
     for i, entry in enumerate(exp.initial_population):
         path = resolve_path(entry, exp)
@@ -395,12 +287,12 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
             initial.append(load_genome_file(path, space))
         except (ValueError, InvalidGenome) as exc:
             raise ConfigError(src, f"initial_population[{i}]", f"{entry}: {exc}") from None
+    return initial
 
-    checker = None
-    if exp.constraints:
-        shape, classes = cost_input(space, fitness, dataset)
-        checker = ConstraintChecker(exp.constraints, space, shape, classes)
-    built = Built(exp, space, fitness, dataset, variation, strategy_cls, initial, checker)
+
+def _check_strategy(built: Built) -> None:
+    """Construct the strategy once: that checks its parameters' values, and what it needs of the fitness."""
+    exp, fitness, src = built.experiment, built.fitness, built.experiment.source
     try:  # constructing the strategy checks its parameters' values
         strategy = built.make_strategy()
     except (ValueError, TypeError) as exc:
@@ -409,7 +301,6 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
         raise ConfigError(
             src, "strategy.params.fidelity", f"fitness '{exp.fitness.name}' always evaluates in full (no lower fidelity)"
         )
-    return built
 
 
 # -- the resolved experiment (config.yaml) ----------------------------------------------------------------
@@ -417,76 +308,6 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
 #: parameters a component's signature declares that the run itself fills in, so they are never written out
 #: (the local backend's ``log`` is the run folder's ``native.log``: ``make_backend`` sets it only when absent)
 _SET_BY_THE_RUN = {"backend": frozenset({"log"})}
-_NOT_PLAIN = object()
-
-
-def _plain(value: Any) -> Any:
-    """``value`` as YAML-safe plain data (tuples as lists), else ``_NOT_PLAIN``."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else _NOT_PLAIN
-    if isinstance(value, (list, tuple)):
-        out = [_plain(v) for v in value]
-        return _NOT_PLAIN if any(v is _NOT_PLAIN for v in out) else out
-    if isinstance(value, dict):
-        items = {k: _plain(v) for k, v in value.items()}
-        ok = all(isinstance(k, str) for k in items) and all(v is not _NOT_PLAIN for v in items.values())
-        return items if ok else _NOT_PLAIN
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return _NOT_PLAIN
-
-
-def resolved_params(target: Any, params: Any, skip: Any = ()) -> dict[str, Any]:
-    """``params`` with every parameter ``target``'s signature declares a default for filled in, in signature order.
-
-    The same signature the config checker (:func:`evonas.params.check_params`) reads: named parameters the
-    experiment may set (not the internal ``seed``, ``ctx``, ``individuals``, ``k`` ...) whose default is plain
-    data the checker accepts again. Given values win; parameters without a default, or named in ``skip``, are
-    left as given. Example: ``resolved_params(DATASETS.get("digits"), {"val_fraction": 0.1})`` ->
-    ``{"val_fraction": 0.1, "test_fraction": 0.2}``.
-    """
-    import inspect
-    import typing
-
-    from evonas.params import _INTERNAL_PARAMS, _matches
-
-    given = dict(params or {})
-    func = target.__init__ if isinstance(target, type) else target
-    try:
-        sig = inspect.signature(func)
-    except (TypeError, ValueError):
-        return given
-    try:
-        hints = typing.get_type_hints(func)
-    except Exception:  # unresolvable annotations: defaults are still filled, unchecked
-        hints = {}
-    out: dict[str, Any] = {}
-    for name, p in sig.parameters.items():
-        if name == "self" or name in _INTERNAL_PARAMS or name in skip:
-            continue
-        if p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
-            continue
-        if name in given:
-            out[name] = given[name]
-            continue
-        if p.default is p.empty:
-            continue
-        value = _plain(p.default)
-        if value is _NOT_PLAIN:
-            continue
-        hint = hints.get(name)
-        try:
-            if hint is not None and not _matches(value, hint):
-                continue
-        except Exception:  # an annotation the checker cannot read: it does not check it either
-            pass
-        out[name] = value
-    out.update({k: v for k, v in given.items() if k not in out})  # **kwargs parameters, as given
-    return out
-
-
 def _registry_name(registry: Any, op: Any) -> str:
     """The name ``op``'s class is registered under (its ``name``, unless it was registered under another)."""
     try:
@@ -513,16 +334,14 @@ def resolved_experiment(built: Built) -> dict[str, Any]:
         built = build(load_experiment("experiments/quickstart.yaml"))
         resolved_experiment(built)["dataset"]   # {'name': 'digits', 'params': {'val_fraction': 0.2, 'test_fraction': 0.2}}
     """
-    from evonas.engine.backends import BACKENDS
-
     exp = built.experiment
     out = exp.to_dict()
 
     def fill(key: str, target: Any, params: Any) -> None:
         out[key]["params"] = resolved_params(target, params, _SET_BY_THE_RUN.get(key, ()))
 
-    space_params = _plain(dict(built.space.params))
-    if space_params is not _NOT_PLAIN:
+    space_params = plain(dict(built.space.params))
+    if space_params is not NOT_PLAIN:
         out["space"]["params"] = space_params
     if built.dataset is not None:
         fill("dataset", DATASETS.get(exp.dataset.name), exp.dataset.params)
@@ -541,6 +360,6 @@ def resolved_experiment(built: Built) -> dict[str, Any]:
     out["mutations"] = operators(exp.mutations, built.variation.mutations, MUTATIONS)
     out["crossovers"] = operators(exp.crossovers, built.variation.crossovers, CROSSOVERS)
     for key in ("dataset", "fitness", "strategy", "selection", "backend"):
-        params = _plain(out[key]["params"])
-        out[key]["params"] = params if params is not _NOT_PLAIN else dict(getattr(exp, key).params)
+        params = plain(out[key]["params"])
+        out[key]["params"] = params if params is not NOT_PLAIN else dict(getattr(exp, key).params)
     return out

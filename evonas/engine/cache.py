@@ -37,7 +37,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from evonas import __version__
+from evonas.datasets import DATASETS
 from evonas.engine.backends import Backend, Job, JobResult
+from evonas.engine.resolved import resolved_params
 from evonas.strategies.base import evaluation_key
 
 __all__ = ["EvaluationCache", "CachedBackend", "problem_fingerprint", "default_cache_path"]
@@ -65,8 +68,6 @@ def default_cache_path() -> Path:
 
 def problem_fingerprint(built: Any) -> str:
     """A hash of everything but the genome and its seed that changes an evaluation's result."""
-    from evonas import __version__
-
     exp = built.experiment
     problem = {
         "evonas": __version__,
@@ -83,9 +84,6 @@ def problem_fingerprint(built: Any) -> str:
 
 
 def _dataset_params(exp: Any) -> dict[str, Any]:
-    from evonas.datasets import DATASETS
-    from evonas.engine.build import resolved_params
-
     return resolved_params(DATASETS.get(exp.dataset.name), exp.dataset.params)
 
 

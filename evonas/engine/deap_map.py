@@ -40,9 +40,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 from deap import base
 
-from evonas.engine.backends import Backend, EvalContext, Job, JobResult, make_backend
-from evonas.engine.build import evaluation_seed
-from evonas.engine.loop import judge
+from evonas.engine.backends import Backend, EvalContext, Job, JobResult, evaluation_seed, make_backend
+from evonas.engine.cache import CachedBackend, EvaluationCache, problem_fingerprint
+from evonas.engine.judge import judge
 
 __all__ = ["EvaluationFailure", "IsolatedMap", "IsolatedToolbox"]
 
@@ -104,8 +104,6 @@ class IsolatedMap:
     """
 
     def __init__(self, built: Any, *, workers: int | str | None = None, cache: bool | None = None, quiet: bool = False) -> None:
-        from evonas.engine.cache import problem_fingerprint
-
         exp = built.experiment
         self.experiment = exp
         self.space = built.space
@@ -206,8 +204,6 @@ class IsolatedMap:
 
     def _backend(self) -> Backend:
         if self._workers.backend is None:
-            from evonas.engine.cache import CachedBackend, EvaluationCache
-
             if self._context is None and self.workers == 0:  # an unpickled copy: build the components here
                 self._context = EvalContext(self.experiment)
             backend = make_backend(self.experiment, self.workers, context=self._context)
@@ -240,7 +236,7 @@ class IsolatedMap:
         return results
 
     def _outcome(self, result: JobResult) -> _Outcome:
-        """The fitness of one result, judged as a run judges it (:func:`evonas.engine.loop.judge`)."""
+        """The fitness of one result, judged as a run judges it (:func:`evonas.engine.judge.judge`)."""
         status, error, values = judge(result, self.experiment.objectives, self.checker)
         return _Outcome(values if values is not None else self._worst(), status, error, dict(result.metrics), result.worker)
 

@@ -8,40 +8,20 @@ from __future__ import annotations
 import math
 import sys
 from collections import deque
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
-from evonas.engine.backends import Backend, Job, JobResult
-from evonas.engine.build import Built, evaluation_seed
+from tqdm.auto import tqdm
+
+from evonas.engine.backends import Backend, Job, JobResult, evaluation_seed
+from evonas.engine.build import Built
+from evonas.engine.judge import judge
 from evonas.engine.journal import Journal, Record
 from evonas.engine.replay import ReplayBackend
 from evonas.engine.status import LiveStatus
 from evonas.evolution import Individual, Variation
 from evonas.strategies.base import Candidate, Strategy
 
-__all__ = ["Loop", "judge"]
-
-
-def judge(result: JobResult, objectives: Sequence[Any], checker: Any = None) -> tuple[str, str | None, tuple[float, ...] | None]:
-    """``(status, error, objective values)`` of a finished evaluation, as a run records it.
-
-    An ``ok`` result whose objective metrics are missing, not numbers or not finite is ``failed``; one whose
-    metrics break a limit checked after training (``checker``) is ``violated``. Values only for ``ok``.
-    """
-    status, error, metrics = result.status, result.error, result.metrics
-    if status != "ok":
-        return status, error, None
-    try:
-        values = tuple(float(metrics[o.metric]) for o in objectives)
-    except KeyError as exc:
-        return "failed", f"the fitness returned no metric {exc}; it returned: {', '.join(metrics)}", None
-    except (TypeError, ValueError):
-        return "failed", "an objective metric is not a number", None
-    bad = [o.metric for o, v in zip(objectives, values) if not math.isfinite(v)]
-    if bad:
-        return "failed", f"non-finite {', '.join(bad)}", None
-    if checker is not None and (broken := checker.expensive_violations(metrics)):
-        return "violated", "; ".join(broken), None  # trained, but breaks a limit: the worst fitness
-    return "ok", None, values
+__all__ = ["Loop"]
 
 
 class Loop:
@@ -100,9 +80,8 @@ class Loop:
                 if not self.queue and not self.inflight and (self.strategy.is_done() or not self.budget_left()):
                     return
                 backend = start_backend()
-                if callable(getattr(backend, "store_after_journal", None)):  # a cache in front of the backend
-                    backend.store_after_journal()  # type: ignore[attr-defined]
-                    self._journalled = backend.journalled  # type: ignore[attr-defined]
+                backend.store_after_journal()  # a cache in front of the backend stores only journalled results
+                self._journalled = backend.journalled
             need = backend.free_slots() - len(self.queue) - len(arrived)
             if need > 0 and not self.strategy.is_done() and self.budget_left():
                 cands = self.strategy.ask(need)
@@ -255,8 +234,6 @@ class Loop:
         if not self.run.progress:
             return
         if self._bar is None:
-            from tqdm.auto import tqdm
-
             self._bar = tqdm(total=self.strategy.expected_evaluations(), unit="eval", dynamic_ncols=True, file=sys.stderr)
         self._bar.update(1)
         post: dict[str, Any] = {"gen": rec.generation}

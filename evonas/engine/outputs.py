@@ -149,8 +149,6 @@ def write_results(
 
 def pareto_front(exp: Experiment, space: SearchSpace, records: list[Any], strategy: Any = None) -> dict[str, Any]:
     """The non-dominated full evaluations of ``records`` (``pareto_front.json``), best first objective first."""
-    from evonas.pareto import hypervolume, nondominated
-
     ok = [r for r in records if r.status == "ok" and r.fitness is not None and r.fidelity is None]
     front = [ok[i] for i in nondominated([r.fitness for r in ok], exp.weights)]
     front.sort(key=lambda r: (-exp.objectives[0].weight * r.fitness[0], r.trial))

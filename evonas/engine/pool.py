@@ -20,6 +20,7 @@ What a worker may do to a run, and what the pool does about it:
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import multiprocessing as mp
 import os
@@ -130,8 +131,6 @@ def _die_with_parent(parent: int) -> None:
     """Make this worker exit when process ``parent`` is gone: SIGKILL from the kernel (Linux), and a poll."""
     if sys.platform.startswith("linux"):
         try:
-            import ctypes
-
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
@@ -170,7 +169,7 @@ def _worker_main(conn: Any, experiment: Experiment, name: str, threads: int, par
         except OSError:
             pass  # the output goes where the run's goes
     try:
-        import torch
+        import torch  # torch: in the worker process only (the main process may run no training)
 
         torch.set_num_threads(threads)
         context = EvalContext(experiment)

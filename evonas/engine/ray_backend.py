@@ -26,6 +26,7 @@ cluster this machine belongs to; ``ray://host:10001``: a remote one).
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import logging
 import os
@@ -70,12 +71,12 @@ def _evaluate(experiment: Experiment, job: Job, threads: int, cwd: str, paths: l
     fingerprint = json.dumps([experiment.to_dict(), experiment.source], sort_keys=True, default=str)
     context = _CONTEXTS.get(fingerprint)
     if context is None:
-        import torch
+        import torch  # torch: in the Ray worker only
 
         torch.set_num_threads(threads)
         _CONTEXTS.clear()
         context = _CONTEXTS[fingerprint] = EvalContext(experiment)
-    import ray
+    import ray  # ray: an optional dependency, imported only when this backend runs
 
     if clock is not None:
         clock.start.remote(job.trial, job.attempt)
@@ -106,7 +107,7 @@ class RayBackend(Backend):
         retries: int = 1,
     ) -> None:
         self.check(address=address, num_cpus=num_cpus, num_gpus=num_gpus, retries=retries)
-        import ray
+        import ray  # ray: an optional dependency, imported only when this backend is built
 
         self._ray = ray
         self._owns = False
@@ -143,8 +144,6 @@ class RayBackend(Backend):
     def check(
         cls, address: str | None = None, num_cpus: float = 1, num_gpus: float | None = None, retries: int = 1, **_: Any
     ) -> None:
-        import importlib.util
-
         if importlib.util.find_spec("ray") is None:
             raise ImportError("the ray backend needs Ray: pip install 'evonas[ray]'")
         if address is not None and (not isinstance(address, str) or not address):

@@ -16,8 +16,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import signal
 import sqlite3
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -32,6 +34,7 @@ from evonas.engine.build import Built, build, resolved_experiment
 from evonas.engine.journal import JOURNAL_NAME, Journal, JournalError, Record
 from evonas.engine.replay import ReplayBackend, ResumeMismatch
 from evonas.evolution import OperatorFault
+from evonas.operators.base import describe_error
 from evonas.runfolder import LOCK_NAME, RunFolder, RunFolderError, RunLock, foreign_entries, resolve_plugins
 from evonas.strategies.base import Strategy
 
@@ -312,8 +315,6 @@ class Run:
             ended = ("stopped", " ".join(str(exc).split()))
             raise
         except Exception as exc:  # a bug in a plug-in strategy or selection, ...: recorded as crashed, then raised
-            from evonas.operators.base import describe_error
-
             ended = ("crashed", describe_error(exc, limit=300))
             raise RunCrashed(self.run_dir, ended[1]) from exc
         finally:
@@ -476,9 +477,6 @@ class _DeferSignals:
         self.caught = False
 
     def start(self) -> None:
-        import signal
-        import threading
-
         if self._previous or threading.current_thread() is not threading.main_thread():
             return
 
@@ -494,8 +492,6 @@ class _DeferSignals:
 
     def stop(self) -> bool:
         """Restore the handlers; whether a signal came meanwhile."""
-        import signal
-
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}

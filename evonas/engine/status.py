@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evonas.engine.journal import Journal, failure_reasons
+from evonas.runfolder import RunFolder, RunFolderError
 
 __all__ = ["LiveStatus", "read_status", "format_status", "StatusError", "operator_faults", "fault_lines", "OPERATORS_META"]
 
@@ -66,7 +67,7 @@ class LiveStatus:
         self._last, self.dirty = now, False
         self.entry.update(
             updated_at=time.time(), slots=backend.slots, workers=backend.states(), repeats=repeats,
-            restarts=getattr(backend, "restarts", 0),
+            restarts=backend.restarts,
         )  # fmt: skip
         self.journal.set_meta("live", self.entry)
         if self.operators is not None:
@@ -195,8 +196,6 @@ def operator_faults(source: Any, *, every: bool = False) -> list[dict[str, Any]]
             row = source.execute("SELECT value FROM meta WHERE name = ?", (OPERATORS_META,)).fetchone()
             value = json.loads(row[0]) if row else None
         else:
-            from evonas.runfolder import RunFolder
-
             folder = source if isinstance(source, RunFolder) else RunFolder(source)
             value = folder.meta().get(OPERATORS_META)
     except (sqlite3.DatabaseError, TypeError, ValueError, RecursionError, RuntimeError):  # damaged: as absent
@@ -231,8 +230,6 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
     Raises :class:`StatusError` (one line) for a folder or journal that cannot be read; damaged rows and ``meta``
     entries are left out, and said in one line on stderr.
     """
-    from evonas.runfolder import RunFolder, RunFolderError
-
     try:
         folder = RunFolder(run_dir)
         path = folder.journal_path

@@ -97,6 +97,8 @@ class SearchSpace(ABC):
     input_ranks: ClassVar[tuple[int, ...]] = (3,)
     #: an input shape the space is meant for (used by contract tests and examples).
     example_input_shape: ClassVar[tuple[int, ...]] = (3, 32, 32)
+    #: the keyword parameters the space was built with (written to ``config.yaml``, part of the cache's key).
+    params: dict[str, Any]
 
     def __init__(self, **params: Any) -> None:
         self.params = dict(params)

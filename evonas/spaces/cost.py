@@ -28,6 +28,7 @@ def count_params(model: Any) -> int:
 
 def count_flops(model: Any, input_shape: tuple[int, ...]) -> int:
     """FLOPs of one forward pass of ``model`` on a batch of one input of ``input_shape`` (torch's counter)."""
+    # torch: only to count a network's FLOPs (reading and listing genomes never imports it)
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 

@@ -6,6 +6,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from evonas.config import YAML_MAX_BYTES, ConfigError, safe_load_yaml
 
 __all__ = ["load_space_params", "genomes_dir"]
 
@@ -30,8 +31,6 @@ def load_space_params(name: str, file: str | Path | None = None) -> dict[str, An
         if file is not None:
             raise FileNotFoundError(f"{path}: no such space declaration file")
         return {}
-    from evonas.config import YAML_MAX_BYTES, ConfigError, safe_load_yaml
-
     try:
         with open(path, "rb") as fh:
             raw = fh.read(YAML_MAX_BYTES + 1)

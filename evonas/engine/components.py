@@ -1,0 +1,85 @@
+"""The components an evaluation needs, built from an experiment with one-line errors: the space, the fitness
+and the dataset.
+
+The main process builds them to check an experiment (:func:`evonas.engine.build.build`); every worker
+process builds them again, once, to evaluate (:class:`evonas.engine.backends.EvalContext`). A problem is a
+:class:`~evonas.config.ConfigError` naming the experiment key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from evonas.config import Component, ConfigError, Experiment
+from evonas.datasets import DATASETS, Dataset
+from evonas.engine.plugins import resolve_path
+from evonas.fitness import FITNESSES, FitnessFunction
+from evonas.params import check_params
+from evonas.registry import RegistryError
+from evonas.spaces import SPACES, SearchSpace, load_space_params
+
+__all__ = ["PATH_PARAMS", "build_dataset", "build_fitness", "build_space", "construct"]
+
+
+def construct(registry_get: Any, comp: Component, source: str | None, key: str, **fixed: Any) -> Any:
+    """``registry_get(comp.name)(**fixed, **comp.params)``, its name and parameters checked; errors name ``key``."""
+    try:
+        target = registry_get(comp.name)
+    except RegistryError as exc:
+        raise ConfigError(source, f"{key}.name", str(exc)) from None
+    check_params(target, comp.params, source, f"{key}.params")
+    try:
+        return target(**fixed, **comp.params)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, ImportError, KeyError, OSError) as exc:
+        msg = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+        raise ConfigError(source, f"{key}.params", msg or type(exc).__name__) from None
+
+
+def build_space(exp: Experiment) -> SearchSpace:
+    """The experiment's space: its declaration file (or the shipped defaults) overridden by ``space.params``."""
+    src = exp.source
+    try:
+        cls = SPACES.get(exp.space.name)
+    except RegistryError as exc:
+        raise ConfigError(src, "space.name", str(exc)) from None
+    file = None
+    if exp.space_file:
+        file = resolve_path(exp.space_file, exp)
+        if file is None:
+            raise ConfigError(src, "space.file", f"no such space declaration file '{exp.space_file}'")
+    try:
+        params = load_space_params(exp.space.name, file)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(src, "space.file", str(exc)) from None
+    except Exception as exc:  # YAML errors in the declaration file
+        raise ConfigError(src, "space.file", f"cannot read the space declaration ({exc})".splitlines()[0]) from None
+    params.update(exp.space.params)
+    return construct(lambda _: cls, Component(exp.space.name, params), src, "space")
+
+
+def build_fitness(exp: Experiment) -> FitnessFunction:
+    """The experiment's fitness function."""
+    return construct(FITNESSES.get, exp.fitness, exp.source, "fitness")
+
+
+#: dataset parameters that name a file or folder: looked for as given, else next to the experiment file
+PATH_PARAMS = ("path", "root")
+
+
+def build_dataset(exp: Experiment) -> Dataset:
+    """The experiment's dataset, split with the run's seed; file parameters found as :func:`resolve_path` does."""
+    comp = exp.dataset
+    moved = {}
+    for key in PATH_PARAMS:
+        given = comp.params.get(key)
+        if isinstance(given, str) and given and not Path(given).expanduser().is_absolute():
+            found = resolve_path(given, exp)
+            if found is not None and str(found) != given:
+                moved[key] = str(found)
+    if moved:  # the experiment keeps what the user wrote (config.yaml, the cache's key); the loader gets the file
+        comp = dataclasses.replace(comp, params={**comp.params, **moved})
+    return construct(DATASETS.get, comp, exp.source, "dataset", seed=exp.seed)

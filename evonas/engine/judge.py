@@ -1,0 +1,37 @@
+"""What a finished evaluation counts as in a run: ``ok`` with its objective values, ``failed`` or ``violated``.
+
+Both the engine loop (:mod:`evonas.engine.loop`) and DEAP's map (:mod:`evonas.engine.deap_map`) judge
+results this way.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from evonas.engine.backends import JobResult
+
+__all__ = ["judge"]
+
+
+def judge(result: JobResult, objectives: Sequence[Any], checker: Any = None) -> tuple[str, str | None, tuple[float, ...] | None]:
+    """``(status, error, objective values)`` of a finished evaluation, as a run records it.
+
+    An ``ok`` result whose objective metrics are missing, not numbers or not finite is ``failed``; one whose
+    metrics break a limit checked after training (``checker``) is ``violated``. Values only for ``ok``.
+    """
+    status, error, metrics = result.status, result.error, result.metrics
+    if status != "ok":
+        return status, error, None
+    try:
+        values = tuple(float(metrics[o.metric]) for o in objectives)
+    except KeyError as exc:
+        return "failed", f"the fitness returned no metric {exc}; it returned: {', '.join(metrics)}", None
+    except (TypeError, ValueError):
+        return "failed", "an objective metric is not a number", None
+    bad = [o.metric for o, v in zip(objectives, values) if not math.isfinite(v)]
+    if bad:
+        return "failed", f"non-finite {', '.join(bad)}", None
+    if checker is not None and (broken := checker.expensive_violations(metrics)):
+        return "violated", "; ".join(broken), None  # trained, but breaks a limit: the worst fitness
+    return "ok", None, values
