@@ -38,7 +38,7 @@ _CACHE_SIZE = 50_000
 
 def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
     """Expected improvement over ``best`` of Gaussian predictions (maximising); ``mean - best`` where ``std`` is 0."""
-    from scipy.special import ndtr
+    from scipy.special import ndtr  # here, not at the top: scipy is kept out of `evonas list/status` start-up
 
     std = np.maximum(std, 1e-12)
     z = (mean - best) / std
@@ -135,7 +135,7 @@ class SurrogateSearch(SteadyState):
     def _fit(self) -> None:
         if self._model is not None and len(self._y) - self._fitted_on < self.refit_every:
             return
-        from sklearn.ensemble import ExtraTreesRegressor
+        from sklearn.ensemble import ExtraTreesRegressor  # here: sklearn is kept out of `evonas list` start-up
 
         y = np.asarray(self._y)
         finite = np.isfinite(y)
