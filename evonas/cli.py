@@ -88,8 +88,9 @@ def _parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser(
         "plot", help="draw a run's plots",
-        description="Draw a run's plots (fitness, diagnostics; Pareto fronts and hypervolume with several objectives) "
-                    "into ./<run folder's name>-plots/, or compare several runs on one plot; the run folder is only read.",
+        description="Draw a run's plots (fitness, diagnostics; Pareto fronts and hypervolume with several "
+                    "objectives) into ./<run folder's name>-plots/, or compare several runs on one plot; the run "
+                    "folder is only read.",
     )  # fmt: skip
     pl.add_argument("run_dir", nargs="+", help="one run folder, or several to compare on one plot")
     pl.add_argument("--out", metavar="DIR|FILE.png",

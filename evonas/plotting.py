@@ -76,7 +76,8 @@ def line_styles(n: int) -> list[dict[str, Any]]:
 
 
 def save_figure(fig: Any, out: Path) -> Path:
-    """Save ``fig`` to ``out`` (its folder made) and close it; a write that fails is one :class:`RunFolderError` line."""
+    """Save ``fig`` to ``out`` (its folder made) and close it; a write that fails is one :class:`RunFolderError`
+    line."""
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -285,8 +286,8 @@ def plot_runs(
             ax.plot(g["x"], g["median"], "-", label=f"{name} ({g['runs'][0]})")
             continue
         (line,) = ax.plot(g["x"], g["median"], "-", label=f"{name}: median of {len(g['runs'])} runs")
-        ax.fill_between(g["x"], g["low"], g["high"], alpha=0.2, color=line.get_color(),
-                        label=f"{name}: {'interquartile range' if band == 'iqr' else '95% band of the mean'}")  # fmt: skip
+        spread = "interquartile range" if band == "iqr" else "95% band of the mean"
+        ax.fill_between(g["x"], g["low"], g["high"], alpha=0.2, color=line.get_color(), label=f"{name}: {spread}")
     metric = data["metric"]
     integer_axis(ax, [v for g in data["groups"].values() for v in g["x"]])
     ax.set_xlabel(x)

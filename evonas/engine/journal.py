@@ -20,7 +20,8 @@ from typing import Any, Iterator, Sequence
 from evonas import __version__
 
 __all__ = [
-    "Journal", "JournalError", "Record", "JOURNAL_NAME", "JOURNAL_FORMAT", "ranked", "select_records", "failure_reasons",
+    "Journal", "JournalError", "Record", "JOURNAL_NAME", "JOURNAL_FORMAT", "ranked", "select_records",
+    "failure_reasons",
 ]  # fmt: skip
 
 JOURNAL_NAME = "journal.sqlite"
