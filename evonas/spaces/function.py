@@ -616,6 +616,20 @@ class FunctionSpace(SearchSpace):
             )
         return None
 
+    def fingerprint(self) -> str:
+        """A hash of the build function's source file (of its code where the file cannot be read): results of
+        an evaluation cache are for the function as it was written when they were computed."""
+        import hashlib
+        import inspect
+
+        fn = self._function
+        try:
+            text = Path(inspect.getsourcefile(fn) or "").read_bytes()
+        except (OSError, TypeError):
+            code = getattr(fn, "__code__", None)
+            text = code.co_code if code is not None else repr(fn).encode()
+        return hashlib.sha256(text).hexdigest()[:16]
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_replays"], state["_from_values"] = {}, {}
@@ -797,7 +811,7 @@ class FunctionSpace(SearchSpace):
         try:
             asked = self._checked(genome).asked
             pairs = [(n, v) for n, _, v in asked]
-        except InvalidGenome:
+        except ValueError:  # InvalidGenome, or no input shape to replay with: the genome's own order
             pairs = list(genome.choices)  # type: ignore[attr-defined]
         return " ".join(f"{n}={_number_text(v)}" for n, v in pairs) or "(no choices)"
 
