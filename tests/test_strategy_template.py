@@ -82,7 +82,8 @@ def test_a_forwarding_constructor_gets_the_parameters_it_forwards() -> None:
             pass
 
     names = list(inspect.signature(Plain.__init__).parameters)
-    assert names == ["self", "ctx", "width", "samples", "log_every", "max_retries", "hall_of_fame"]
+    # the base's parameters, the strategy's own, then the bookkeeping every strategy shares
+    assert names == ["self", "ctx", "samples", "width", "log_every", "max_retries", "hall_of_fame"]
     strategy = Plain(_context(), width=4, samples=5)
     assert strategy.width == 4 and strategy.expected_evaluations() == 5
 

@@ -108,9 +108,13 @@ class SearchContext:
         return tuple(o.weight for o in self.objectives)
 
 
+#: options of the bookkeeping every strategy shares: listed after a strategy's own parameters
+_BOOKKEEPING = ("log_every", "max_retries", "hall_of_fame")
+
+
 def _forward_signature(cls: type, init: Callable[..., None]) -> None:
-    """Give ``init`` (``cls``'s own ``__init__``), when it ends in ``**common``, the signature it really accepts: its
-    own keyword parameters, then those of the base class's ``__init__`` it forwards ``**common`` to."""
+    """Give ``init`` (``cls``'s own ``__init__``), when it ends in ``**common``, the signature it really accepts: the
+    parameters of the base class's ``__init__`` it forwards ``**common`` to, its own, then the shared bookkeeping."""
     sig = inspect.signature(init)
     params = list(sig.parameters.values())
     if not params or params[-1].kind is not inspect.Parameter.VAR_KEYWORD:
@@ -122,11 +126,17 @@ def _forward_signature(cls: type, init: Callable[..., None]) -> None:
         p for p in inspect.signature(parent).parameters.values()
         if p.name not in names and p.kind in (p.KEYWORD_ONLY, p.VAR_KEYWORD)
     ]  # fmt: skip
+    # what the strategy is (the base's parameters, e.g. population_size), then how it varies it (its own), then
+    # the bookkeeping every strategy shares
+    positional = [p for p in own if p.kind is not p.KEYWORD_ONLY]
+    keyword = [p for p in own if p.kind is p.KEYWORD_ONLY]
+    first = [p for p in inherited if p.name not in _BOOKKEEPING and p.kind is not p.VAR_KEYWORD]
+    last = [p for p in inherited if p.name in _BOOKKEEPING or p.kind is p.VAR_KEYWORD]
     try:
         hints = {**typing.get_type_hints(parent), **typing.get_type_hints(init)}
     except Exception:  # unresolvable annotations: the checker then checks names only
         hints = {}
-    init.__signature__ = sig.replace(parameters=own + inherited)  # type: ignore[attr-defined]
+    init.__signature__ = sig.replace(parameters=positional + first + keyword + last)  # type: ignore[attr-defined]
     init.__annotations__ = hints
 
 

@@ -46,9 +46,10 @@ class GridSearch(BatchedSampling):
         check_choice("order", order, ("shuffled", "fixed"))
         check_int("max_size", max_size, 1)
         space = ctx.space
-        if not callable(getattr(space, "all_genomes", None)) or not isinstance(getattr(space, "size", None), int):
+        if space.size is None:
             raise ValueError(
-                f"strategy 'grid': space '{space.name}' cannot be enumerated (it has no all_genomes() and size)"
+                f"strategy 'grid': space '{space.name}' cannot be enumerated (its size is None; a space that "
+                "can list its genomes declares size and all_genomes())"
             )
         if space.size > max_size:
             raise ValueError(
