@@ -201,6 +201,7 @@ def test_categorical_view_and_enumeration() -> None:
 
 def test_the_examples_pass_check_space() -> None:
     import cnn_space
+    import mlp_space  # noqa: F401  (a build function is named by its module once the module is imported)
 
     cnn = FunctionSpace(build=cnn_space.build, input_shape=[1, 8, 8], num_classes=10)
     check_space(cnn, n=25)
@@ -210,7 +211,11 @@ def test_the_examples_pass_check_space() -> None:
 
 
 def test_the_example_experiment_builds_with_the_space_s_own_operators() -> None:
-    built = build(load_experiment(EXPERIMENTS / "cnn_search.yaml"))
+    exp = load_experiment(EXPERIMENTS / "cnn_search.yaml")
+    built = build(exp)
+    # the data's shape is the space's, written into the run's space parameters (config.yaml, workers, resume)
+    assert exp.space.params["input_shape"] == [1, 8, 8] and exp.space.params["num_classes"] == 10
+    assert built.space.input_shape == (1, 8, 8)
     assert isinstance(built.space, FunctionSpace) and SPACES.get("function") is FunctionSpace
     assert {op.name for op, _ in built.variation.mutations} == {"function_change_one", "function_change_few"}
     assert [op.name for op, _ in built.variation.crossovers] == ["function_uniform"]
@@ -219,7 +224,8 @@ def test_the_example_experiment_builds_with_the_space_s_own_operators() -> None:
 def test_bad_parameters_are_one_line() -> None:
     with pytest.raises(ValueError, match="parameter 'build' must be 'module:function'"):
         FunctionSpace(build="no_colon")
-    with pytest.raises(ValueError, match="cannot import 'no_such_module_xyz'"):
+    # the space imports no code itself: the module is a plug-in the experiment lists (plugins:)
+    with pytest.raises(ValueError, match="module 'no_such_module_xyz' is not imported; list it under plugins:"):
         FunctionSpace(build="no_such_module_xyz:build")
     with pytest.raises(ValueError, match="parameter 'input_shape' is not set"):
         FunctionSpace(build=small_build).sample(rng=random.Random(0))

@@ -101,6 +101,8 @@ class EvalContext:
         self.space = build_space(experiment)
         self.fitness = build_fitness(experiment)
         self.dataset = build_dataset(experiment) if self.fitness.needs_dataset else None
+        if self.dataset is not None:  # as the run's process did (engine.build); its parameters say the same
+            self.space.bind_input(tuple(self.dataset.input_shape), int(self.dataset.num_classes))
 
     @classmethod
     def of(cls, space: Any, fitness: Any, dataset: Any) -> "EvalContext":

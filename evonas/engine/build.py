@@ -219,6 +219,11 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
         problem = space.check_input(dataset.input_shape)
         if problem:
             raise ConfigError(src, "dataset", problem)
+        try:
+            taken = space.bind_input(tuple(dataset.input_shape), int(dataset.num_classes))
+        except ValueError as exc:
+            raise ConfigError(src, "dataset", str(exc)) from None
+        exp.space.params.update(taken)  # config.yaml, the workers and resume build the space bound the same way
         return dataset
     if not fitness.needs_dataset:
         try:

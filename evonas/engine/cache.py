@@ -71,7 +71,7 @@ def problem_fingerprint(built: Any) -> str:
     exp = built.experiment
     problem = {
         "evonas": __version__,
-        "space": {"name": exp.space.name, "params": built.space.params},
+        "space": _space_problem(exp.space.name, built.space),
         "fitness": {"name": exp.fitness.name, "settings": built.fitness.settings()},
         # the dataset's parameters with their defaults filled in: the same problem whether a default is written out
         # (a resumed run's resolved config.yaml) or left out
@@ -81,6 +81,16 @@ def problem_fingerprint(built: Any) -> str:
     }  # fmt: skip
     text = json.dumps(problem, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _space_problem(name: str, space: Any) -> dict[str, Any]:
+    """The space's name, parameters and, where it runs user code, that code's hash (a space without one keeps the
+    fingerprint it always had)."""
+    out = {"name": name, "params": space.params}
+    code = space.fingerprint()
+    if code is not None:
+        out["code"] = code
+    return out
 
 
 def _dataset_params(exp: Any) -> dict[str, Any]:

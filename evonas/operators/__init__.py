@@ -9,6 +9,7 @@ for _space, _mutations, _crossovers in (
     ("chain", ("chain_add_layer", "chain_remove_layer", "chain_change_layer", "chain_hparam"), ("chain_one_point",)),
     ("mlp", ("mlp_add_layer", "mlp_remove_layer", "mlp_change_layer", "mlp_hparam"), ("mlp_one_point",)),
     ("nb201", ("nb201_change_edge",), ("nb201_uniform",)),
+    ("function", ("function_change_one", "function_change_few"), ("function_uniform",)),
 ):
     for _name in _mutations:
         MUTATIONS.lazy(_name, f"evonas.operators.{_space}", spaces=(_space,))

@@ -1,7 +1,8 @@
 """Search spaces, registered by name.
 
 Built in: ``chain`` (macro CNN + training hyperparameters), ``nb201``
-(the NAS-Bench-201 cell) and ``mlp`` (tabular data). Add your own with
+(the NAS-Bench-201 cell), ``mlp`` (tabular data) and ``function`` (a network written as one function
+that asks for its choices as it builds). Add your own with
 ``@SPACES.register("name")`` on a :class:`SearchSpace` subclass and a defaults
 file ``genomes/<name>.yaml`` (or pass the parameters in the experiment file).
 """
@@ -17,6 +18,7 @@ from evonas.spaces.defaults import load_space_params  # noqa: E402
 
 # The built-in spaces import torch: declared here, imported when first used.
 SPACES.lazy("chain", "evonas.spaces.chain")
+SPACES.lazy("function", "evonas.spaces.function")
 SPACES.lazy("mlp", "evonas.spaces.mlp")
 SPACES.lazy("nb201", "evonas.spaces.nb201")
 

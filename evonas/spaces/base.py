@@ -154,6 +154,18 @@ class SearchSpace(ABC):
             return f"space '{self.name}' expects {want}, got input shape {tuple(input_shape)}"
         return None
 
+    def bind_input(self, input_shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
+        """Told the data's input shape and number of classes when a run is built, before any genome is sampled
+        (and in every worker). A space whose genomes depend on the data (``function``) keeps them and returns the
+        parameters it took from the data: the engine writes them into the run's ``space.params``, so the
+        ``config.yaml``, the workers and ``resume`` build the same space. The default takes nothing."""
+        return {}
+
+    def fingerprint(self) -> str | None:
+        """What the evaluation cache must also tell apart besides the space's parameters (e.g. a hash of the user
+        code a ``function`` space runs), or ``None``."""
+        return None
+
     # -- enumeration (exhaustive strategies: ``grid``) ---------------------------------------
     @property
     def size(self) -> int | None:

@@ -16,8 +16,10 @@ decision is a call on ``arch`` (define-by-run, as Optuna's ``trial.suggest_*``):
         arch.choice("optimizer", ["adam", "sgd"])
         return nn.Sequential(*layers)
 
-and names it in the experiment: ``space: {name: function, params: {build: "my_space:build",
-input_shape: [1, 8, 8], num_classes: 10}}`` (a module on the import path, or ``path/to/file.py:build``).
+and names it in the experiment, its module listed as a plug-in: ``plugins: [my_space.py]`` and ``space: {name:
+function, params: {build: "my_space:build"}}``. The function is asked with the shape of one input of the run's
+data and its number of classes (the engine binds them: :meth:`FunctionSpace.bind_input`; from Python, or with a
+fitness that needs no data, give ``input_shape`` and ``num_classes`` as parameters).
 
 - **Choices.** ``arch.choice(name, options)`` (strings, numbers, booleans or ``None``),
   ``arch.int(name, low, high, step=1, log=False)`` and ``arch.float(name, low, high, log=False)``
@@ -56,8 +58,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.util
 import math
 import random
 import sys
@@ -483,25 +483,26 @@ class _NotInView(ValueError):
 
 
 def load_build_function(spec: str | Callable[..., Any]) -> Callable[..., Any]:
-    """The function ``spec`` names: ``module:function`` (a module on the import path) or ``path/file.py:function``
-    (from the working directory); a callable is returned as it is. Raises ValueError in one line."""
+    """The function ``spec`` names: ``module:function``, where the module is imported already (a plug-in the
+    experiment lists under ``plugins:``, or a module the caller imported), or ``path/file.py:function`` for a
+    plug-in file; a callable is returned as it is. Raises ValueError in one line.
+
+    The space imports no code itself: the run, its workers and ``resume`` import the experiment's plug-ins, and
+    the reading commands import them only when asked (``--plugins``, ``--trust``)."""
     if callable(spec):
         return spec
     where = "space 'function': parameter 'build'"
-    if not isinstance(spec, str) or spec.count(":") < 1:
-        raise ValueError(f"{where} must be 'module:function' or 'path/to/file.py:function', got {spec!r}")
-    module_name, _, attr = spec.rpartition(":")
+    module_name, _, attr = spec.rpartition(":") if isinstance(spec, str) else ("", "", "")
     if not module_name or not attr:
         raise ValueError(f"{where} must be 'module:function' or 'path/to/file.py:function', got {spec!r}")
-    try:
-        if module_name.endswith(".py") or "/" in module_name or "\\" in module_name:
-            module = _import_file(Path(module_name).expanduser())
-        else:
-            module = importlib.import_module(module_name)
-    except ValueError:
-        raise
-    except Exception as exc:
-        raise ValueError(f"{where}: cannot import '{module_name}' ({type(exc).__name__}: {exc})") from None
+    module = _imported(module_name)
+    if module is None:
+        stem = Path(module_name).stem if _is_path(module_name) else module_name
+        listed = module_name if _is_path(module_name) else f"{module_name.replace('.', '/')}.py"
+        raise ValueError(
+            f"{where}: module '{stem}' is not imported; list it under plugins: (e.g. plugins: [{listed}]), "
+            "or pass --plugins to a reading command"
+        )
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -512,25 +513,17 @@ def load_build_function(spec: str | Callable[..., Any]) -> Callable[..., Any]:
     return obj
 
 
-def _import_file(path: Path) -> Any:
-    if not path.is_file():
-        raise ValueError(f"space 'function': parameter 'build': no such file '{path}'")
-    path = path.resolve()
-    name = f"evonas_build_{path.stem}"
-    module = sys.modules.get(name)
-    if module is not None and Path(getattr(module, "__file__", "") or "").resolve() == path:
-        return module
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"space 'function': parameter 'build': '{path}' is not a Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module
+def _is_path(name: str) -> bool:
+    return name.endswith(".py") or "/" in name or "\\" in name
+
+
+def _imported(name: str) -> Any:
+    """The module ``name`` (a dotted name, or a plug-in file imported under its stem) if it is imported."""
+    if not _is_path(name):
+        return sys.modules.get(name)
+    module = sys.modules.get(Path(name).stem)
+    found = getattr(module, "__file__", None)
+    return module if found and Path(found).name == Path(name).name else None
 
 
 def _error_line(exc: BaseException) -> str:
@@ -556,10 +549,10 @@ class _View:
 class FunctionSpace(SearchSpace):
     """A space written as one function ``build(arch, input_shape, num_classes) -> nn.Module`` (see the module).
 
-    ``build``: ``"module:function"`` (a module on the import path, e.g. next to the experiment file with
-    ``plugins:``), ``"path/to/file.py:function"``, or, from Python, the function itself. ``input_shape``
-    (one input, e.g. ``[1, 8, 8]``) and ``num_classes``: what the function is called with to sample and
-    validate genomes (:meth:`decode` is called with the data's own); needed before the first genome.
+    ``build``: ``"module:function"`` (the module a plug-in the experiment lists under ``plugins:``, or one the
+    caller imported), ``"path/to/file.py:function"`` for a plug-in file, or, from Python, the function itself.
+    ``input_shape`` (one input, e.g. ``[1, 8, 8]``) and ``num_classes``: what the function is called with to
+    sample and validate genomes; the run's data gives them (:meth:`bind_input`) unless they are set here.
     """
 
     input_ranks = (1, 2, 3, 4)
@@ -575,7 +568,7 @@ class FunctionSpace(SearchSpace):
         self._function = load_build_function(build)
         self.input_shape: tuple[int, ...] | None = None
         self.num_classes: int | None = None
-        self.bind_input(input_shape, num_classes)
+        self._bind(input_shape, num_classes)
         self._device = "meta"
         self._replays: dict[ArchGenome, _Replay | str] = {}
         self._view: _View | None = None
@@ -584,7 +577,19 @@ class FunctionSpace(SearchSpace):
         self._from_values: dict[tuple[int, ...], _Replay] = {}
 
     # -- the shape the function is called with ----------------------------------------------------------
-    def bind_input(self, input_shape: Sequence[int] | None, num_classes: int | None) -> None:
+    def bind_input(self, input_shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
+        """The data's shape: the function is asked with it from now on (a value given as a parameter must agree).
+        Returns the parameters taken from the data, which the engine writes into the run's ``space.params``."""
+        taken: dict[str, Any] = {}
+        if self.input_shape is None:
+            taken["input_shape"] = [int(d) for d in input_shape]
+        if self.num_classes is None:
+            taken["num_classes"] = int(num_classes)
+        self._bind(input_shape, num_classes)
+        self.params.update(taken)
+        return taken
+
+    def _bind(self, input_shape: Sequence[int] | None, num_classes: int | None) -> None:
         """Set the shape of one input and the number of classes the function is asked with (the dataset's);
         a value already set must agree. ``None`` leaves a value as it is."""
         if input_shape is not None:
