@@ -39,17 +39,20 @@ CHECKS = {
                 "space = make_space('chain')\ndata = DATASETS.get('digits')(seed=0)\n"
                 "m = FewSteps(steps=5).evaluate(space.sample(rng=random.Random(0)), space=space, dataset=data, seed=1)\n"
                 "assert 0 <= m['val_acc'] <= 1 and m['params'] > 0, m\n"),
+    # the define-by-run space, checked with the contract helper at the wine data's shape
+    "function": (BLOCKS[3], "from evonas.spaces.function import FunctionSpace\nfrom evonas.testing import check_space\n"
+                 "check_space(FunctionSpace(build=build, input_shape=[13], num_classes=3), n=20)\n"),
     # the search-space example, checked with the contract helper
-    "space": (BLOCKS[3], "from evonas.testing import check_space\ncheck_space(WidthSpace(), n=20)\n"),
+    "space": (BLOCKS[4], "from evonas.testing import check_space\ncheck_space(WidthSpace(), n=20)\n"),
     # the (1+1)-EA strategy as a plug-in file: a run stopped early and resumed asks what an uninterrupted one asks
-    "strategy": ("", f"STRATEGY = {BLOCKS[4]!r}\n" + STRATEGY_CHECK),
+    "strategy": ("", f"STRATEGY = {BLOCKS[5]!r}\n" + STRATEGY_CHECK),
     # DEAP's eaMuPlusLambda on a toolbox built from an experiment file
-    "deap": (BLOCKS[5], "assert len(pop) == 10 and len(log) == 6\n"),
+    "deap": (BLOCKS[6], "assert len(pop) == 10 and len(log) == 6\n"),
 }
 
 
 def test_readme_has_the_expected_examples() -> None:
-    assert len(BLOCKS) == 6
+    assert len(BLOCKS) == 7
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))
