@@ -59,7 +59,7 @@ def main() -> None:
             "evonas list": [*evonas, "list"],
             "evonas status RUN": [*evonas, "status", str(run)],
             "evonas best RUN": [*evonas, "best", str(run)],
-            "evonas plot RUN": [*evonas, "plot", str(run)],
+            "evonas plot RUN": [*evonas, "plot", str(run), "--out", str(Path(tmp) / "plots")],  # not ./run-plots/
         }
         times: dict[str, list[float]] = {name: [] for name in cases}
         names = list(cases)

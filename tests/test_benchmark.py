@@ -111,7 +111,7 @@ def test_plotting_never_imports_torch(tmp_path: Path) -> None:
     data = to_json(run_benchmark(["random"], runs=2, budget=12, workers=0))
     (tmp_path / "b.json").write_text(json.dumps(data))
     code = (
-        "import json, sys; from evonas.benchmark import plot_benchmark; "
+        "import json, sys; from evonas.plotting import plot_benchmark; "
         f"plot_benchmark(json.load(open({str(tmp_path / 'b.json')!r})), {str(tmp_path / 'b.png')!r}); "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )

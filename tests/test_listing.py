@@ -95,7 +95,8 @@ def test_commands_that_train_nothing_do_not_import_torch(tmp_path: Path) -> None
     for args in (["list"], ["list", "mutations", "--pattern", "chain_*"], ["status", run], ["best", run], ["plot", run], ["--help"]):
         code = ("import sys\nfrom evonas.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
                 "print('torch' in sys.modules)") % (args,)  # fmt: skip
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             cwd=tmp_path).stdout  # in tmp_path: `plot` writes ./run-plots/ where it runs
         assert out.strip().splitlines()[-1] == "False", (args, out)
 
 

@@ -109,8 +109,8 @@ def test_faulty_operators_do_not_end_the_run_and_are_reported(write_experiment, 
     assert "mutation:bad_width" not in origins and "mutation:every_third" in origins
 
     # the report has a section
-    assert main(["report", str(out)]) == 0
-    page = (out / "report.html").read_text()
+    assert main(["report", str(out), "--out", str(tmp_path / "report.html")]) == 0
+    page = (tmp_path / "report.html").read_text()
     assert "<h2>Faulty operators</h2>" in page and "every_third" in page and "bad_width" in page
     assert "boom at faulty_ops.py" in page
 
