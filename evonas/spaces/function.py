@@ -58,6 +58,8 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import inspect
 import math
 import random
 import sys
@@ -115,6 +117,14 @@ def _number_text(x: Any) -> str:
 
 
 # -- distributions --------------------------------------------------------------------------------------
+def _grid_points(low: float, high: float, log: bool) -> list[float]:
+    """:data:`NUMBER_GRID_POINTS` points from ``low`` to ``high``, evenly spaced (on a log scale for ``log``)."""
+    n = NUMBER_GRID_POINTS
+    if log:
+        return [low * (high / low) ** (i / (n - 1)) for i in range(n)]
+    return [low + (high - low) * i / (n - 1) for i in range(n)]
+
+
 class _Distribution:
     """What one choice may take: its values, a random draw, a mutation step and a grid for the categorical view."""
 
@@ -261,12 +271,7 @@ class IntRange(_Distribution):
     def grid(self) -> tuple[int, ...]:
         if self.count <= ALL_INTS_UP_TO:
             return tuple(range(self.low, self.high + 1, self.step))
-        n = NUMBER_GRID_POINTS
-        if self.log:
-            points = [self.low * (self.high / self.low) ** (i / (n - 1)) for i in range(n)]
-        else:
-            points = [self.low + (self.high - self.low) * i / (n - 1) for i in range(n)]
-        return tuple(dict.fromkeys(self._fit(p) for p in points))
+        return tuple(dict.fromkeys(self._fit(p) for p in _grid_points(self.low, self.high, self.log)))
 
     def values(self, limit: int) -> tuple[int, ...] | None:
         return tuple(range(self.low, self.high + 1, self.step)) if self.count <= limit else None
@@ -317,12 +322,7 @@ class FloatRange(_Distribution):
         return self.low < self.high
 
     def grid(self) -> tuple[float, ...]:
-        n = NUMBER_GRID_POINTS
-        if self.log:
-            points = [self.low * (self.high / self.low) ** (i / (n - 1)) for i in range(n)]
-        else:
-            points = [self.low + (self.high - self.low) * i / (n - 1) for i in range(n)]
-        return tuple(dict.fromkeys(self._fit(p) for p in points))
+        return tuple(dict.fromkeys(self._fit(p) for p in _grid_points(self.low, self.high, self.log)))
 
     def coerce(self, value: Any) -> Any:
         return float(value) if type(value) is int else value
@@ -624,9 +624,6 @@ class FunctionSpace(SearchSpace):
     def fingerprint(self) -> str:
         """A hash of the build function's source file (of its code where the file cannot be read): results of
         an evaluation cache are for the function as it was written when they were computed."""
-        import hashlib
-        import inspect
-
         fn = self._function
         try:
             text = Path(inspect.getsourcefile(fn) or "").read_bytes()
@@ -658,7 +655,7 @@ class FunctionSpace(SearchSpace):
         return self.input_shape, self.num_classes
 
     def _call(self, decide: Decide, shape: tuple[int, ...], classes: int, device: str | None) -> tuple[Arch, Any]:
-        import torch
+        import torch  # torch: only when a genome is replayed (evonas list / status never do)
 
         arch = Arch(decide)
         if device is None:
@@ -672,7 +669,7 @@ class FunctionSpace(SearchSpace):
         """Run the function with ``decide`` choosing values, on the meta device (``real``: for the network itself,
         on the default device). What the function raises, but for InvalidGenome and ChoiceError, becomes an
         InvalidGenome naming it."""
-        import torch.nn as nn
+        import torch.nn as nn  # torch: as above
 
         if shape is None or classes is None:
             shape, classes = self._shape()
