@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import toy_experiment
+from conftest import REPO, toy_experiment
 from evonas.cli import main
 from evonas.config import load_experiment
 from evonas.engine.build import build
@@ -36,8 +36,36 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 def test_export_round_trip_in_a_process_without_evonas(run_dir: Path, tmp_path: Path, capsys) -> None:
+    _round_trip(run_dir, tmp_path, capsys)
+
+
+@pytest.fixture(scope="module")
+def function_run_dir(tmp_path_factory) -> Path:
+    """A run of the define-by-run example CNN (experiments/cnn_space.py, a plug-in of the experiment)."""
+    import yaml
+
+    tmp = tmp_path_factory.mktemp("export_function")
+    exp = {
+        "name": "small", "seed": 0, "plugins": [str(REPO / "experiments" / "cnn_space.py")],
+        "space": {"name": "function", "params": {"build": "cnn_space:build"}},
+        "dataset": {"name": "digits", "params": {"val_fraction": 0.2, "test_fraction": 0.2}},
+        "fitness": {"name": "train", "params": {"epochs": 1, "max_train_samples": 400}},
+        "strategy": {"name": "random", "params": {"samples": 4, "batch": 4}}, "workers": 0, "cache": False,
+    }  # fmt: skip
+    (tmp / "small.yaml").write_text(yaml.safe_dump(exp))
+    Run(load_experiment(tmp / "small.yaml"), tmp / "run", progress=False).execute()
+    return tmp / "run"
+
+
+def test_a_define_by_run_network_exports_the_same_predictions(function_run_dir: Path, tmp_path: Path, capsys) -> None:
+    _round_trip(function_run_dir, tmp_path, capsys, "--trust")
+
+
+def _round_trip(run_dir: Path, tmp_path: Path, capsys, *args: str) -> None:
+    """Export the run's best, then check the TorchScript file, loaded in a process that never imports evonas, predicts
+    what the weights file loaded into the decoded network predicts."""
     out = tmp_path / "exported"
-    assert main(["export", str(run_dir), "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    assert main(["export", str(run_dir), "--epochs", "2", "--out", str(out), "--quiet", *args]) == 0
     printed = capsys.readouterr().out
     assert "test_acc=" in printed and "model.torchscript.pt" in printed
     metrics = json.loads((out / "metrics.json").read_text())
