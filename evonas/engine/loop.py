@@ -49,9 +49,9 @@ class Loop:
         self._journalled: Callable[[int], None] | None = None
         # the strategy's operators with this run's own fault counts (strict: true makes the first fault fatal)
         self.variation: Variation | None = None
-        ctx = getattr(strategy, "ctx", None)
-        if isinstance(getattr(ctx, "variation", None), Variation):
-            ctx.variation = self.variation = ctx.variation.fresh(strict=bool(getattr(self.exp, "strict", False)))
+        ctx = strategy.ctx
+        if isinstance(ctx.variation, Variation):
+            ctx.variation = self.variation = ctx.variation.fresh(strict=self.exp.strict)
         self._faults_seen = 0
         self._warned: set[tuple[str, str]] = set()
         #: True while the loop answers from the journal (a resume's replay); counts then are not yet the run's

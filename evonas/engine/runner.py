@@ -136,6 +136,8 @@ class Run:
         self.progress = progress
         self.built = built
         self.on_result = on_result
+        #: resume --restart: set the journal aside and start over
+        self._restart = False
 
     # -- public -----------------------------------------------------------------------------------
     def execute(self, *, overwrite: bool = False) -> RunSummary:
@@ -246,7 +248,7 @@ class Run:
         built = self.built or build(self.experiment)
         lock = RunLock(self.run_dir).acquire()
         try:
-            if getattr(self, "_restart", False):
+            if self._restart:
                 aside = _set_aside(self.run_dir)
                 if aside:
                     print(f"evonas: the journal was set aside as {aside}; the run starts over", file=sys.stderr)
