@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -57,3 +58,67 @@ def test_built_ins_keep_their_checked_signatures(name: str) -> None:
     cls = FITNESSES.get(name)
     assert "self" in inspect.signature(cls.__init__).parameters
     assert cls().settings()  # every built-in has settings
+
+
+PLUGIN = '''
+from evonas.fitness import FITNESSES, FitnessFunction
+
+
+@FITNESSES.register("scaled_score")
+class ScaledScore(FitnessFunction):
+    needs_dataset = False
+    metrics = ("score",)
+
+    def __init__(self, *, scale: float = 1.0) -> None:
+        self._factor = scale  # its own attribute name, as a user may write it
+
+    def evaluate(self, genome, *, space, dataset, seed):
+        return {"score": len(space.key(genome)) * self._factor + OFFSET}
+
+
+OFFSET = 0
+'''
+
+
+def _scores(folder: Any) -> list[tuple[float, int]]:
+    import json
+    import sqlite3
+
+    with sqlite3.connect(folder / "journal.sqlite") as db:
+        rows = db.execute("SELECT metrics, cached FROM evaluations ORDER BY trial").fetchall()
+    return [(json.loads(m)["score"], c) for m, c in rows]
+
+
+def test_one_cache_never_shares_results_between_settings_or_versions_of_a_plugin(tmp_path, monkeypatch) -> None:
+    """Runs of a plug-in fitness through one cache file: a second setting trains everything again, the same setting
+    again trains nothing, and after the plug-in's code changes its old results are not reused."""
+    import yaml
+
+    from evonas.cli import main
+
+    monkeypatch.setenv("EVONAS_CACHE", str(tmp_path / "cache.sqlite"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scaled.py").write_text(PLUGIN)
+
+    def run(name: str, scale: float) -> list[tuple[float, int]]:
+        exp = {"name": name, "seed": 0, "plugins": ["scaled.py"], "space": {"name": "nb201"},
+               "fitness": {"name": "scaled_score", "params": {"scale": scale}}, "objectives": [{"metric": "score"}],
+               "strategy": {"name": "random", "params": {"samples": 6, "batch": 3}}, "workers": 0}  # fmt: skip
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(exp))
+        assert main(["run", f"{name}.yaml", "--out", name, "--quiet"]) == 0
+        return _scores(tmp_path / name)
+
+    try:
+        one = run("one", 1.0)
+        two = run("two", 2.0)
+        again = run("again", 1.0)
+        assert [c for _, c in one] == [0] * 6 and [c for _, c in two] == [0] * 6  # nothing shared between settings
+        assert [s for s, _ in two] == [2 * s for s, _ in one]
+        assert again == [(s, 1) for s, _ in one]  # the same setting: every result from the cache
+        (tmp_path / "scaled.py").write_text(PLUGIN.replace("OFFSET = 0", "OFFSET = 100"))
+        sys.modules.pop("scaled", None)  # as a new process would, import the edited file
+        FITNESSES._items.pop("scaled_score", None)
+        edited = run("edited", 1.0)
+        assert [c for _, c in edited] == [0] * 6 and [s for s, _ in edited] == [s + 100 for s, _ in one]
+    finally:
+        FITNESSES._items.pop("scaled_score", None)

@@ -29,6 +29,7 @@ before it stores it in the cache, so a failed cache write never loses a training
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import sqlite3
@@ -79,6 +80,10 @@ def problem_fingerprint(built: Any) -> str:
         if built.fitness.needs_dataset else None,
         "seed_policy": "sha256(run seed, genome key)",
     }  # fmt: skip
+    dataset = DATASETS.get(exp.dataset.name) if built.fitness.needs_dataset else None
+    code = plugin_code(type(built.space), type(built.fitness), *([dataset] if dataset is not None else []))
+    if code:  # built-in components only: the fingerprint stays what it always was
+        problem["plugin_code"] = code
     text = json.dumps(problem, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -90,6 +95,28 @@ def _space_problem(name: str, space: Any) -> dict[str, Any]:
     code = space.fingerprint()
     if code is not None:
         out["code"] = code
+    return out
+
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def plugin_code(*components: Any) -> dict[str, str]:
+    """For each component (class or function) defined outside evonas, a hash of its module's source file, by the
+    component's qualified name: a plug-in fitness, space or dataset whose code changes is another problem, so the
+    cache never answers with results of the code as it was."""
+    out: dict[str, str] = {}
+    for obj in components:
+        try:
+            source = Path(inspect.getsourcefile(obj) or "").resolve()
+        except (TypeError, OSError):  # built in, or made at run time: nothing to hash
+            continue
+        if not source.is_file() or source.is_relative_to(_PACKAGE):
+            continue
+        try:
+            out[f"{obj.__module__}.{obj.__qualname__}"] = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+        except OSError:
+            continue
     return out
 
 
