@@ -500,8 +500,8 @@ def load_build_function(spec: str | Callable[..., Any]) -> Callable[..., Any]:
         stem = Path(module_name).stem if _is_path(module_name) else module_name
         listed = module_name if _is_path(module_name) else f"{module_name.replace('.', '/')}.py"
         raise ValueError(
-            f"{where}: module '{stem}' is not imported; list it under plugins: (e.g. plugins: [{listed}]), "
-            "or pass --plugins to a reading command"
+            f"{where}: module '{stem}' is not imported: the experiment lists it under plugins: (e.g. plugins: "
+            f"[{listed}]), and commands that read a finished run import it only with --plugins {listed} or --trust"
         )
     obj: Any = module
     for part in attr.split("."):
