@@ -53,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("resume", help="continue a stopped run", description="Continue a run from its journal.")
     s.add_argument("run_dir")
     s.add_argument("--generations", type=_int_at_least(0), help="extend a generational run to N generations")
-    s.add_argument("--budget", type=_int_at_least(1), help="extend the run to N evaluations")
+    s.add_argument("--budget", type=_int_at_least(1),
+                   help="extend the run to N evaluations (a strategy's samples or cycles below N is raised to N; a run "
+                        "its generations end first is refused: pass --generations too)")  # fmt: skip
     s.add_argument("--workers", type=_workers)
     s.add_argument("--backend", help="where evaluations run: local or ray (default: the run's)")
     s.add_argument("--address", help="join this Ray cluster; implies --backend ray")

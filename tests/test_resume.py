@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import toy_experiment
@@ -189,3 +190,77 @@ def test_extend_by_budget_equals_the_larger_budget(write_experiment, tmp_path: P
     Run.resume(small, progress=False, overrides={"budget": 27}).continue_run()
     assert [r[:3] for r in rows(small)] == [r[:3] for r in rows(big)]
     assert len(rows(small)) == 27
+
+
+def _folder_bytes(run_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+STEADY_RUN_LENGTHS = [
+    ("reinforce", {"samples": 32}, "samples"),
+    ("aging", {"population_size": 8, "sample_size": 4, "cycles": 32}, "cycles"),
+    ("random", {"samples": 32, "batch": 10}, "samples"),
+]
+
+
+@pytest.mark.parametrize("name, params, length", STEADY_RUN_LENGTHS, ids=[s[0] for s in STEADY_RUN_LENGTHS])
+def test_budget_beyond_samples_raises_them(write_experiment, tmp_path: Path, name, params, length) -> None:
+    """--budget 40 on a finished run of 32 samples (cycles) goes on to 40: the run length is raised with it."""
+    cfg = write_experiment(toy_experiment(strategy={"name": name, "params": params}))
+    out = tmp_path / "run"
+    Run(load_experiment(cfg), out, progress=False).execute()
+    before = [r[1] for r in rows(out)]
+    assert len(before) == 32
+    summary = Run.resume(out, progress=False, overrides={"budget": 40}).continue_run()
+    assert summary.evaluations == 40
+    after = [r[1] for r in rows(out)]
+    assert len(after) == 40 and after[:32] == before
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["budget"] == 40 and config["strategy"]["params"][length] == 40
+    longer = tmp_path / "longer"  # the same as a run asked for 40 from the start
+    exp = toy_experiment(strategy={"name": name, "params": {**params, length: 40}}, budget=40)
+    Run(load_experiment(write_experiment(exp, name="longer")), longer, progress=False).execute()
+    assert after == [r[1] for r in rows(longer)]
+
+
+def test_budget_a_generational_run_cannot_reach_is_refused(write_experiment, tmp_path: Path) -> None:
+    """--budget beyond what ga's generations allow: one line naming generations and what to pass, exit 2, the run
+    folder untouched; with --generations too the run goes on to the budget."""
+    cfg = write_experiment(toy_experiment(strategy={"name": "ga", "params": {"population_size": 16, "generations": 1}}))
+    out = tmp_path / "run"
+    Run(load_experiment(cfg), out, progress=False).execute()
+    before = _folder_bytes(out)
+    refused = subprocess.run([sys.executable, "-m", "evonas", "resume", str(out), "--budget", "40", "--quiet"],
+                             capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stdout == "" and refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert "--budget 40: the run ends after generations: 1 (at most 32 evaluations) first" in refused.stderr
+    assert "pass --generations 2 as well (each generation adds up to 16 evaluations)" in refused.stderr
+    assert _folder_bytes(out) == before
+    summary = Run.resume(out, progress=False, overrides={"budget": 40, "generations": 2}).continue_run()
+    assert summary.evaluations == 40
+
+
+def test_budget_extends_a_generational_run_its_budget_cut(write_experiment, tmp_path: Path) -> None:
+    """A ga run cut by its budget before its generations ended: --budget alone extends it (nothing is raised)."""
+    cfg = write_experiment(toy_experiment(budget=13))  # 8 + 3 * 8 = 32 evaluations before generations end it
+    out = tmp_path / "run"
+    Run(load_experiment(cfg), out, progress=False).execute()
+    assert Run.resume(out, progress=False, overrides={"budget": 32}).continue_run().evaluations == 32
+    assert yaml.safe_load((out / "config.yaml").read_text())["strategy"]["params"]["generations"] == 3
+
+
+def test_budget_beyond_a_strategy_without_run_length_is_refused(write_experiment, tmp_path: Path) -> None:
+    """grid has no run length: a --budget beyond the space is refused in one line, the folder untouched."""
+    from evonas.engine.runner import RunFolderError
+
+    space = {"name": "nb201", "params": {"ops": ["none", "skip_connect"]}}
+    cfg = write_experiment(toy_experiment(space=space, strategy={"name": "grid", "params": {"batch": 10}}, budget=20))
+    out = tmp_path / "run"
+    Run(load_experiment(cfg), out, progress=False).execute()
+    before = _folder_bytes(out)
+    with pytest.raises(RunFolderError, match=r"--budget 100000: strategy 'grid' ends the run after at most \d+ "
+                                             r"evaluations and declares no run length to extend") as caught:  # fmt: skip
+        Run.resume(out, progress=False, overrides={"budget": 100000}).continue_run()
+    assert "\n" not in str(caught.value)
+    assert _folder_bytes(out) == before

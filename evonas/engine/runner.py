@@ -14,6 +14,8 @@ Then the run carries on where it stopped, redoing what was in flight.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import math
 import os
 import shutil
 import signal
@@ -138,6 +140,8 @@ class Run:
         self.on_result = on_result
         #: resume --restart: set the journal aside and start over
         self._restart = False
+        #: resume --budget N: the evaluations the run is to reach (the strategy's run length may be raised to it)
+        self._extend_to: int | None = None
 
     # -- public -----------------------------------------------------------------------------------
     def execute(self, *, overwrite: bool = False) -> RunSummary:
@@ -207,6 +211,11 @@ class Run:
     ) -> "Run":
         """A run continuing the one in ``run_dir``; ``overrides`` patch the strategy params or the budget.
 
+        A ``budget`` beyond what the strategy's run length lets the run reach raises that length to it when it
+        counts evaluations (``samples``, ``aging``'s ``cycles``), as if it had been given too; a strategy that
+        would still end the run first (``ga``'s ``generations``) is refused by :meth:`continue_run` before anything
+        is written (:func:`reach_budget`).
+
         The experiment comes from ``config.yaml``, or from the journal's own copy if that file is
         missing or damaged. No plug-in the folder names is imported unless ``trust`` (or it is already
         imported in this process); ``plugins`` names the modules or files to import instead.
@@ -240,12 +249,17 @@ class Run:
         exp = resolve_plugins(dataclasses.replace(exp, source=folder.origin(trust)), plugins, trust, where=folder.path)
         run = cls(exp, folder.path, workers=workers, progress=progress)
         run._restart = restart
+        budget = (overrides or {}).get("budget")
+        run._extend_to = budget if isinstance(budget, int) else None
         run.recorded_plugins = named  # config.yaml keeps the plug-ins the run names, whatever this resume imported
         return run
 
     def continue_run(self) -> RunSummary:
         """Replay the journal and carry on (the counterpart of :meth:`execute` for :meth:`resume`)."""
         built = self.built or build(self.experiment)
+        if self._extend_to is not None:  # before anything is written: a refused --budget changes no file
+            built = reach_budget(built, self._extend_to, self.run_dir)
+            self.built, self.experiment = built, built.experiment
         lock = RunLock(self.run_dir).acquire()
         try:
             if self._restart:
@@ -440,6 +454,62 @@ def _check_extension(run_dir: Path, exp: Experiment, records: list[Record]) -> N
     if isinstance(generations, int) and generations < reached:
         raise RunFolderError(f"{run_dir}: the run has reached generation {reached}; --generations {generations} is "
                              f"below that (pass {reached} or more)")  # fmt: skip
+
+
+def reach_budget(built: Built, budget: int, run_dir: Path) -> Built:
+    """``built`` made to reach ``budget`` evaluations (``resume --budget``), or refused in one line.
+
+    When the strategy's run length (its class's ``run_length``) ends the run before ``budget``: a run length
+    that counts evaluations (set to ``budget``, the strategy expects exactly ``budget``: ``samples``, ``cycles``)
+    is raised to ``budget``, and the run's config records it; any other (``generations``, a plug-in's) raises
+    :class:`RunFolderError` saying what to pass instead. A strategy that does not say how many evaluations it
+    asks (``expected_evaluations`` is ``None``) is taken at its word.
+    """
+    exp = built.experiment
+    params = dict(exp.strategy.params)
+    reach = _expected(built, params, budget)
+    if reach is None or reach >= budget:
+        return built
+    cls, name = built.strategy_cls, built.strategy_cls.run_length
+    try:
+        declared = bool(name) and name in inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        declared = False
+    uncapped = _expected(built, params, None)
+    ends = f"{run_dir}: --budget {budget}: "
+    if not declared:
+        most = uncapped or reach
+        raise RunFolderError(f"{ends}strategy '{exp.strategy.name}' ends the run after at most {most} evaluations "
+                             f"and declares no run length to extend; pass --budget {most} or less")  # fmt: skip
+    raised = {**params, name: budget}
+    if _expected(built, raised, None) == budget and (_expected(built, raised, budget) or 0) >= budget:
+        print(f"evonas: --budget {budget}: {name} raised from {params.get(name)} to {budget} so the run goes on to "
+              f"{budget} evaluations", file=sys.stderr)  # fmt: skip
+        strategy = dataclasses.replace(exp.strategy, params=raised)
+        return dataclasses.replace(built, experiment=dataclasses.replace(exp, strategy=strategy))
+    value = params.get(name)
+    ends += f"the run ends after {name}: {value} (at most {uncapped or reach} evaluations) first; "
+    more = _expected(built, {**params, name: value + 1}, None) if isinstance(value, int) and uncapped else None
+    step = more - uncapped if more is not None and uncapped is not None else 0
+    if name == "generations" and step > 0:
+        need = value + math.ceil((budget - uncapped) / step)
+        raise RunFolderError(f"{ends}pass --generations {need} as well (each generation adds up to {step} "
+                             "evaluations)")  # fmt: skip
+    if name == "generations":
+        raise RunFolderError(f"{ends}extend it with --generations N")
+    raise RunFolderError(f"{ends}resume extends only --generations and --budget; start a new run with a larger {name}")
+
+
+def _expected(built: Built, params: dict[str, Any], budget: int | None) -> int | None:
+    """How many evaluations the strategy asks at most with ``params`` under ``budget`` (``None``: not said, or it
+    cannot be built with them)."""
+    exp = built.experiment
+    exp = dataclasses.replace(exp, budget=budget, strategy=dataclasses.replace(exp.strategy, params=params))
+    try:
+        n = dataclasses.replace(built, experiment=exp).make_strategy().expected_evaluations()
+    except Exception:  # a plug-in strategy that refuses the parameters: nothing is known
+        return None
+    return n if isinstance(n, int) and not isinstance(n, bool) else None
 
 
 def _set_aside(run_dir: Path) -> str | None:
