@@ -126,6 +126,13 @@ class ExperimentKey:
     #: the sub-key of ``name``'s mapping the field is read from (``file`` of ``space``); ``None``: the key itself
     within: str | None = None
 
+    def given_in(self, raw: Mapping[str, Any]) -> bool:
+        """Whether ``raw`` sets the key to something of its own: not missing, not null standing for the default,
+        not the default as written (a run's ``config.yaml`` writes every default in: it names none of them)."""
+        if self.name not in raw or (raw[self.name] is None and self.null_is_default):
+            return False
+        return raw[self.name] != self.default
+
     def value_in(self, raw: Mapping[str, Any], source: str | None) -> Any:
         """The field's value read from ``raw``, the top-level mapping of an experiment file."""
         value = raw.get(self.name, self.default)
@@ -374,6 +381,9 @@ class Experiment:
         default=False, null_is_default=False, field_default=False,
     )  # fmt: skip
     source: str | None = None
+    #: the top-level keys the file sets to something other than their default (:meth:`ExperimentKey.given_in`);
+    #: empty for an experiment made in code (a strategy that chooses its own selection refuses a given ``selection``)
+    given: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
     #: hard limits on metrics (see :mod:`evonas.constraints`)
     constraints: tuple[Constraint, ...] = _key(
         "a list of limits such as 'params <= 100000'", _read_constraints, _write_constraints, field_default=()
@@ -638,7 +648,8 @@ def parse_experiment(raw: Any, source: str | None = None) -> Experiment:
         if key.required and key.name not in raw:
             raise ConfigError(source, key.name, f"missing; {key.required}")
     fields = {key.field: key.value_in(raw, source) for key in EXPERIMENT_KEYS}  # read in order: the first error wins
-    return Experiment(**fields, source=source)
+    given = frozenset(key.name for key in EXPERIMENT_KEYS if key.within is None and key.given_in(raw))
+    return Experiment(**fields, source=source, given=given)
 
 
 _MAX_INT = 2**63 - 1  # seed, budget, workers: what SQLite and the random generators take

@@ -187,3 +187,109 @@ def test_a_strategy_stuck_on_repeats_stops(write_experiment, tmp_path: Path) -> 
     finally:
         _Loop.max_repeats = old
     assert summary.evaluations == len(set(journal_keys(out))) <= 2**6
+
+
+# -- a strategy's selection is checked before the run; a strategy that asks nothing is a fault ----------------
+
+
+def _nsga2(**changes) -> dict:
+    return toy_experiment(
+        strategy={"name": "nsga2", "params": {"population_size": 6, "generations": 2}},
+        objectives=[{"metric": "val_acc", "direction": "max"}, {"metric": "size", "direction": "min"}],
+        cache=False,
+        **changes,
+    )
+
+
+def test_a_selection_is_tried_before_anything_is_written(write_experiment, tmp_path: Path, capsys) -> None:
+    """DEAP's selections declare no parameter types: the build tries the selection on a few made-up individuals."""
+    import pytest
+
+    from evonas.cli import main
+    from evonas.config import ConfigError, parse_experiment
+    from evonas.engine.build import build
+
+    path = write_experiment(toy_experiment(selection={"name": "tournament", "params": {"tournsize": 3}}))
+    for value, error in (("three", "TypeError: 'str' object cannot be interpreted as an integer"), ("0", "ValueError")):
+        out = tmp_path / f"run-{value}"
+        assert main(["run", str(path), "--set", f"selection.params.tournsize={value}", "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        shown = repr("three") if value == "three" else value
+        assert err.startswith(f"evonas: {path}: selection.params: tournament with tournsize={shown} failed: {error}"), err
+        assert not out.exists()
+    for params in ({"tournsize": 2}, {"tournsize": 50}, {}):  # good values (more than the made-up few) still build
+        build(parse_experiment(toy_experiment(selection={"name": "tournament", "params": params})))
+    mo = [{"metric": "val_acc", "direction": "max"}, {"metric": "size", "direction": "min"}]
+    build(parse_experiment(toy_experiment(selection="spea2", objectives=mo)))
+    sel = {"name": "double_tournament", "params": {"parsimony_size": 3}}
+    with pytest.raises(ConfigError, match=r"selection.params: double_tournament with parsimony_size=3 failed: Asser"):
+        build(parse_experiment(toy_experiment(selection=sel)))
+
+
+def test_a_multi_objective_strategy_refuses_a_selection_key(write_experiment, tmp_path: Path, capsys) -> None:
+    import pytest
+
+    from evonas.cli import main
+    from evonas.config import ConfigError, parse_experiment
+    from evonas.engine.build import build
+
+    path = write_experiment(_nsga2())
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--set", "selection=tournament", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"evonas: {path}: selection: strategy 'nsga2' chooses its own selection (its params.selection: "
+                   "nsga2, nsga3 or spea2); remove the selection: key")  # fmt: skip
+    assert not out.exists()
+    for selection in ("nsga2", {"name": "spea2"}, {"name": "tournament", "params": {"tournsize": 5}}):
+        with pytest.raises(ConfigError, match="selection: strategy 'nsga2' chooses its own selection"):
+            build(parse_experiment(_nsga2(selection=selection)))
+    build(parse_experiment(_nsga2(selection=None)))  # `selection:` left empty: the default, as if not written
+
+
+def test_an_nsga2_run_resumes_from_its_config(write_experiment, tmp_path: Path, capsys) -> None:
+    """config.yaml writes every default in; the selection an nsga2 run never uses is left out of it, and a run
+    folder written before (with the default selection in its config.yaml) resumes as well."""
+    import yaml
+
+    from evonas.cli import main
+
+    out, summary = run(write_experiment, tmp_path, "mo", **{k: v for k, v in _nsga2().items() if k != "name"})
+    assert summary.evaluations == 18
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert "selection" not in config and config["strategy"]["params"]["selection"] == "nsga2"
+    longer = Run.resume(out, progress=False, overrides={"generations": 3}).continue_run()
+    assert longer.evaluations == 24 and longer.generations == 4
+    assert "selection" not in yaml.safe_load((out / "config.yaml").read_text())
+    # a config.yaml as evonas wrote it before: the default selection filled in
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    config["selection"] = {"name": "tournament", "params": {"tournsize": 3}}
+    (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert main(["resume", str(out), "--generations", "4", "--quiet"]) == 0, capsys.readouterr().err
+    assert len(journal_keys(out)) == 30
+
+
+def test_a_strategy_that_asks_nothing_while_nothing_runs_stops_the_run(write_experiment, tmp_path: Path, capsys) -> None:
+    """A steady-state strategy whose propose() gives None while nothing is in flight (and it is not done) would
+    wait for ever: the run stops in one line naming it, never a run of 0 evaluations that ends well."""
+    import pytest
+
+    from evonas.cli import main
+    from evonas.config import parse_experiment
+    from evonas.engine.build import build
+    from evonas.engine.loop import StrategyStalled
+    from evonas.engine.runner import search
+
+    for proposals in (0, 2):
+        exp = toy_experiment(plugins=["idle_strategy"], strategy={"name": "idle", "params": {"proposals": proposals}},
+                             budget=10, cache=False)  # fmt: skip
+        out = tmp_path / f"run-{proposals}"
+        assert main(["run", str(write_experiment(exp)), "--out", str(out), "--quiet"]) == 1
+        cap = capsys.readouterr()
+        err = cap.err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err and "logbook" not in err, err
+        assert ("strategy 'idle' asked for nothing while no evaluation was running and it is not done "
+                "(is_done() is False): the run cannot go on") in err, err  # fmt: skip
+        assert len(journal_keys(out)) == proposals
+        with pytest.raises(StrategyStalled, match="strategy 'idle' asked for nothing"):
+            search(build(parse_experiment(exp)))

@@ -50,7 +50,7 @@ def test_pareto_helpers() -> None:
 
 def _nb201(strategy: dict, **changes) -> dict:
     raw = {"name": "mo", "seed": 2, "space": {"name": "nb201"}, "fitness": {"name": "nb201_table"},
-           "strategy": strategy, "objectives": MO, "selection": "nsga2", "workers": 0}  # fmt: skip
+           "strategy": strategy, "objectives": MO, "workers": 0}  # fmt: skip
     raw.update(changes)
     return raw
 

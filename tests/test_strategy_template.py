@@ -120,8 +120,10 @@ def test_the_engine_reads_the_declared_capabilities() -> None:
     mo = [{"metric": "val_acc", "direction": "max"}, {"metric": "size", "direction": "min"}]
     with pytest.raises(ConfigError, match="'tournament' ranks one objective"):
         build(parse_experiment(toy_experiment(objectives=mo, selection={"name": "tournament"})))
-    built = build(parse_experiment(toy_experiment(objectives=mo, selection={"name": "tournament"},
-                                                  strategy={"name": "nsga2", "params": {"population_size": 6}})))
+    nsga2 = {"name": "nsga2", "params": {"population_size": 6}}
+    with pytest.raises(ConfigError, match="selection: strategy 'nsga2' chooses its own selection"):  # it would be ignored
+        build(parse_experiment(toy_experiment(objectives=mo, selection={"name": "tournament"}, strategy=nsga2)))
+    built = build(parse_experiment(toy_experiment(objectives=mo, strategy=nsga2)))
     assert built.strategy_cls.multi_objective and not built.make_strategy().uses_fidelity
 
 

@@ -24,9 +24,10 @@ from evonas.engine.components import build_dataset, build_fitness, build_space, 
 from evonas.engine.deap_map import IsolatedMap, IsolatedToolbox
 from evonas.engine.plugins import import_plugin, import_plugins, is_plugin_file, plugin_paths, resolve_path
 from evonas.engine.resolved import NOT_PLAIN, plain, resolved_params
-from evonas.evolution import SELECTIONS, Variation, make_toolbox
+from evonas.evolution import SELECTIONS, Individual, Variation, make_toolbox, select
 from evonas.fitness import FITNESSES, FitnessFunction
 from evonas.operators import CROSSOVERS, MUTATIONS
+from evonas.operators.base import describe_error
 from evonas.params import check_params
 from evonas.registry import RegistryError
 from evonas.spaces import SearchSpace
@@ -184,6 +185,7 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
         shape, classes = cost_input(space, fitness, dataset)
         checker = ConstraintChecker(exp.constraints, space, shape, classes)
     built = Built(exp, space, fitness, dataset, variation, strategy_cls, initial, checker)
+    _check_selection(exp, space, strategy_cls)
     _check_strategy(built)
     return built
 
@@ -274,10 +276,54 @@ def _strategy_class(exp: Experiment) -> type[Strategy]:
     except RegistryError as exc:
         raise ConfigError(src, "strategy.name", str(exc)) from None
     own_selection = strategy_cls.multi_objective  # e.g. nsga2: its own selection parameter
+    if own_selection and "selection" in exp.given:  # it would be ignored: say so rather than run without it
+        raise ConfigError(src, "selection", f"strategy '{exp.strategy.name}' chooses its own selection"
+                          f"{_own_selection_choices(strategy_cls)}; remove the selection: key")  # fmt: skip
     if len(exp.objectives) > 1 and exp.selection.name in SINGLE_OBJECTIVE_SELECTIONS and not own_selection:
         raise ConfigError(src, "selection.name", f"'{exp.selection.name}' ranks one objective; with several use nsga2 or spea2")
     check_params(strategy_cls, exp.strategy.params, src, "strategy.params")
     return strategy_cls
+
+
+def _own_selection_choices(strategy_cls: type[Strategy]) -> str:
+    """`` (its params.selection: nsga2, nsga3 or spea2)``: the choices of the strategy's ``selection`` parameter."""
+    from evonas.listing import component_params
+
+    for p in component_params(strategy_cls):
+        if p.name == "selection" and p.choices:
+            words = list(p.choices)
+            listed = f"{', '.join(words[:-1])} or {words[-1]}" if len(words) > 1 else words[0]
+            return f" (its params.selection: {listed})"
+    return ""
+
+
+#: how many made-up individuals a selection is tried on, and how many it is asked to pick of them
+_TRIAL_POPULATION, _TRIAL_PICKS = 6, 3
+
+
+def _check_selection(exp: Experiment, space: SearchSpace, strategy_cls: type[Strategy]) -> None:
+    """Try the experiment's selection once, with its parameters, on a few made-up individuals (finite fitness
+    values of the experiment's objectives): DEAP's selections declare no parameter types, so a bad value
+    (``tournsize: three``, ``tournsize: 0``) would otherwise first fail after generation 0 was evaluated."""
+    if strategy_cls.multi_objective:  # the strategy selects by its own parameter; the experiment's is not used
+        return
+    rng = random.Random(exp.seed)
+    try:  # genomes of the space (a plug-in selection may look at them); a space that cannot sample fails in the run
+        genomes = [space.sample(rng=rng) for _ in range(_TRIAL_POPULATION)]
+        population = [Individual(g, space.key(g), exp.weights, origin="sample") for g in genomes]
+    except Exception:  # noqa: BLE001 - the space's fault, reported where the run samples
+        return
+    for ind in population:
+        ind.fitness.values = tuple(rng.uniform(0.0, 1.0) for _ in exp.objectives)
+    sel, params = exp.selection, dict(exp.selection.params)
+    try:
+        select(sel.name, population, _TRIAL_PICKS, rng=rng, **params)
+    except Exception as exc:  # noqa: BLE001 - whatever the selection (a plug-in's too) raises, in one line
+        given = ", ".join(f"{k}={v!r}" for k, v in params.items())
+        raise ConfigError(
+            exp.source, "selection.params" if params else "selection.name",
+            f"{sel.name}{f' with {given}' if given else ''} failed: {describe_error(exc)}",
+        ) from None  # fmt: skip
 
 
 def _initial_population(exp: Experiment, space: SearchSpace) -> list[Genome]:
@@ -331,8 +377,9 @@ def resolved_experiment(built: Built) -> dict[str, Any]:
     signatures the config checker reads (the dataset's ``val_fraction`` / ``test_fraction`` included when the
     fitness loads one; the split and the strategy are seeded with the top-level ``seed``), and the mutations and
     crossovers actually used with their probabilities (the space's defaults, each with ``prob`` 1.0, when the
-    experiment named none). ``parse_experiment`` of the result builds an experiment that asks the same genomes in
-    the same order; resolving that again gives the same mapping.
+    experiment named none). A strategy that chooses its own selection (``nsga2``) gets no ``selection`` key: it
+    uses none, and names it in its own parameters. ``parse_experiment`` of the result builds an experiment that
+    asks the same genomes in the same order; resolving that again gives the same mapping.
 
     Example::
 
@@ -367,4 +414,6 @@ def resolved_experiment(built: Built) -> dict[str, Any]:
     for key in ("dataset", "fitness", "strategy", "selection", "backend"):
         params = plain(out[key]["params"])
         out[key]["params"] = params if params is not NOT_PLAIN else dict(getattr(exp, key).params)
+    if built.strategy_cls.multi_objective:  # the selection it never uses is not written (nor refused on resume)
+        del out["selection"]
     return out

@@ -21,7 +21,12 @@ from evonas.engine.status import LiveStatus
 from evonas.evolution import Individual, Variation
 from evonas.strategies.base import Candidate, Strategy
 
-__all__ = ["Loop"]
+__all__ = ["Loop", "StrategyStalled"]
+
+
+class StrategyStalled(RuntimeError):
+    """The strategy asked for nothing while nothing was in flight and it was not done: the run cannot go on
+    (a strategy's bug: its ``propose`` / ``ask`` waits for a result that never comes)."""
 
 
 class Loop:
@@ -88,8 +93,13 @@ class Loop:
                 self._warn_faults()
                 for c in cands:
                     self._dispatch(c)
-                if not cands and not self.inflight and not self.queue:
-                    return  # the strategy waits for nothing and asks nothing: it is finished
+                if not cands and not self.inflight and not self.queue and not arrived:
+                    if self.strategy.is_done():
+                        return  # the strategy waits for nothing and asks nothing: it is finished
+                    raise StrategyStalled(
+                        f"strategy '{self.exp.strategy.name}' asked for nothing while no evaluation was running and "
+                        "it is not done (is_done() is False): the run cannot go on"
+                    )
             while self.queue and backend.free_slots() - len(arrived) > 0:
                 trial, cand = self.queue.popleft()
                 self.inflight[trial] = cand
