@@ -256,10 +256,6 @@ SELECTIONS.add("best", tools.selBest)
 SELECTIONS.add("random", tools.selRandom)
 SELECTIONS.add("nsga2", tools.selNSGA2)
 SELECTIONS.add("spea2", tools.selSPEA2)
-SELECTIONS.add(
-    "double_tournament",
-    functools.partial(tools.selDoubleTournament, fitness_size=3, parsimony_size=1.4, fitness_first=True),
-)
 
 
 def select(name: str, individuals: list, k: int, *, rng: random.Random, **params: Any) -> list:

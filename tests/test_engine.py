@@ -222,8 +222,8 @@ def test_a_selection_is_tried_before_anything_is_written(write_experiment, tmp_p
         build(parse_experiment(toy_experiment(selection={"name": "tournament", "params": params})))
     mo = [{"metric": "val_acc", "direction": "max"}, {"metric": "size", "direction": "min"}]
     build(parse_experiment(toy_experiment(selection="spea2", objectives=mo)))
-    sel = {"name": "double_tournament", "params": {"parsimony_size": 3}}
-    with pytest.raises(ConfigError, match=r"selection.params: double_tournament with parsimony_size=3 failed: Asser"):
+    sel = {"name": "tournament", "params": {"tournsize": -1}}
+    with pytest.raises(ConfigError, match=r"selection.params: tournament with tournsize=-1 failed: "):
         build(parse_experiment(toy_experiment(selection=sel)))
 
 

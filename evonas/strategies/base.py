@@ -47,7 +47,7 @@ Proposal = tuple[Genome, str, tuple[str, ...]]
 DEFAULT_EVALUATIONS = 100
 #: the experiment's selections that rank by one objective: with several objectives a strategy that uses the
 #: experiment's ``selection:`` needs another (``nsga2``, ``spea2``), or chooses its own (``multi_objective``).
-SINGLE_OBJECTIVE_SELECTIONS = frozenset({"tournament", "best", "double_tournament"})
+SINGLE_OBJECTIVE_SELECTIONS = frozenset({"tournament", "best"})
 
 
 def evaluation_key(key: str, fidelity: float | None) -> str:

@@ -173,7 +173,7 @@ class GeneticAlgorithm(MuPlusLambda):
     ) -> None:
         super().__init__(ctx, **common)
         if fidelity is not None:
-            check_number("fidelity", fidelity, above=0.0, below=1.0)
+            check_number("fidelity (a share of the full training)", fidelity, above=0.0, below=1.0)
         self.fidelity, self.promote = fidelity, check_number("promote", promote, above=0.0, maximum=1.0)
         self.elitism = check_int("elitism", elitism, 0, self.mu)
 
