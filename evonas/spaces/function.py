@@ -551,8 +551,9 @@ class FunctionSpace(SearchSpace):
 
     ``build``: ``"module:function"`` (the module a plug-in the experiment lists under ``plugins:``, or one the
     caller imported), ``"path/to/file.py:function"`` for a plug-in file, or, from Python, the function itself.
-    ``input_shape`` (one input, e.g. ``[1, 8, 8]``) and ``num_classes``: what the function is called with to
-    sample and validate genomes; the run's data gives them (:meth:`bind_input`) unless they are set here.
+    ``input_shape`` is the shape of one input the function is called with (``[1, 8, 8]`` for the digits; by
+    default the run's data's, see :meth:`bind_input`). ``num_classes`` is the number of classes it is called
+    with (by default the data's).
     """
 
     input_ranks = (1, 2, 3, 4)
