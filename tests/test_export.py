@@ -18,14 +18,12 @@ from evonas.engine.build import build
 from evonas.engine.runner import Run
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
+def _small_run(tmp: Path, space: dict, plugins: tuple[str, ...] = ()) -> Path:
+    """Four random genomes of ``space`` trained one epoch on 400 digits: a run to export."""
     import yaml
 
-    tmp = tmp_path_factory.mktemp("export")
     exp = {
-        "name": "small", "seed": 0,
-        "space": {"name": "chain", "params": {"max_layers": 2, "widths": [8, 16]}},
+        "name": "small", "seed": 0, "plugins": list(plugins), "space": space,
         "dataset": {"name": "digits", "params": {"val_fraction": 0.2, "test_fraction": 0.2}},
         "fitness": {"name": "train", "params": {"epochs": 1, "max_train_samples": 400}},
         "strategy": {"name": "random", "params": {"samples": 4, "batch": 4}}, "workers": 0, "cache": False,
@@ -33,6 +31,11 @@ def run_dir(tmp_path_factory) -> Path:
     (tmp / "small.yaml").write_text(yaml.safe_dump(exp))
     Run(load_experiment(tmp / "small.yaml"), tmp / "run", progress=False).execute()
     return tmp / "run"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    return _small_run(tmp_path_factory.mktemp("export"), {"name": "chain", "params": {"max_layers": 2, "widths": [8, 16]}})
 
 
 def test_export_round_trip_in_a_process_without_evonas(run_dir: Path, tmp_path: Path, capsys) -> None:
@@ -42,19 +45,8 @@ def test_export_round_trip_in_a_process_without_evonas(run_dir: Path, tmp_path: 
 @pytest.fixture(scope="module")
 def function_run_dir(tmp_path_factory) -> Path:
     """A run of the define-by-run example CNN (experiments/cnn_space.py, a plug-in of the experiment)."""
-    import yaml
-
-    tmp = tmp_path_factory.mktemp("export_function")
-    exp = {
-        "name": "small", "seed": 0, "plugins": [str(REPO / "experiments" / "cnn_space.py")],
-        "space": {"name": "function", "params": {"build": "cnn_space:build"}},
-        "dataset": {"name": "digits", "params": {"val_fraction": 0.2, "test_fraction": 0.2}},
-        "fitness": {"name": "train", "params": {"epochs": 1, "max_train_samples": 400}},
-        "strategy": {"name": "random", "params": {"samples": 4, "batch": 4}}, "workers": 0, "cache": False,
-    }  # fmt: skip
-    (tmp / "small.yaml").write_text(yaml.safe_dump(exp))
-    Run(load_experiment(tmp / "small.yaml"), tmp / "run", progress=False).execute()
-    return tmp / "run"
+    space = {"name": "function", "params": {"build": "cnn_space:build"}}
+    return _small_run(tmp_path_factory.mktemp("export_function"), space, (str(REPO / "experiments" / "cnn_space.py"),))
 
 
 def test_a_define_by_run_network_exports_the_same_predictions(function_run_dir: Path, tmp_path: Path, capsys) -> None:
