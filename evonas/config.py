@@ -423,6 +423,10 @@ TOP_LEVEL_KEYS: dict[str, str] = {k.name: k.description for k in EXPERIMENT_KEYS
 
 #: the top-level keys that name a component (``{name, params}``, or the bare name)
 _COMPONENT_KEYS = tuple(k.name for k in EXPERIMENT_KEYS if k.within is None and k.type == "Component")
+#: the name of each component key's default component (what a file that leaves the key out gets)
+_DEFAULT_NAMES = {
+    k.name: k.default["name"] for k in EXPERIMENT_KEYS if k.name in _COMPONENT_KEYS and isinstance(k.default, dict)
+}
 
 
 # -- bounded YAML --------------------------------------------------------------------------------
@@ -625,7 +629,9 @@ def apply_overrides(raw: Any, overrides: list[str] | tuple[str, ...], source: st
                     node[key] = value
                 else:
                     if node.get(key) is None:  # `strategy:` left empty: --set strategy.name=ga fills it
-                        node[key] = {}
+                        # a component the file leaves out is its default one: --set selection.params.tournsize=5
+                        default = _DEFAULT_NAMES.get(key) if i == 0 else None
+                        node[key] = {"name": default} if default else {}
                     elif i == 0 and key in _COMPONENT_KEYS and isinstance(node[key], str):
                         node[key] = {"name": node[key]}  # `space: mlp`: --set space.params.x=1 reaches inside
                     node = node[key]

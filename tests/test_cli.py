@@ -136,3 +136,14 @@ def test_a_closed_output_pipe_ends_quietly() -> None:
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141, stderr
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
+def test_set_reaches_inside_a_component_the_file_leaves_out() -> None:
+    """A component key the file leaves out is its default component, so --set can set one of its parameters."""
+    from evonas.config import apply_overrides, parse_experiment
+
+    raw = apply_overrides({"space": {"name": "nb201"}}, ["selection.params.tournsize=5", "strategy.params.generations=2"])
+    exp = parse_experiment(raw)
+    assert (exp.selection.name, exp.selection.params) == ("tournament", {"tournsize": 5})
+    assert (exp.strategy.name, exp.strategy.params) == ("ga", {"generations": 2})
+    assert parse_experiment(apply_overrides({"space": {"name": "nb201"}}, ["selection.name=best"])).selection.name == "best"
