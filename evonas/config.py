@@ -24,7 +24,7 @@ import dataclasses
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import yaml
 
@@ -246,18 +246,26 @@ def _write_component(c: Component) -> dict[str, Any]:
     return {"name": c.name, "params": dict(c.params)}
 
 
+def _entries(
+    items: list[Any], source: str | None, key: str, shorthand: str, shape: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(key[i], mapping)`` for each entry of a list of mappings; a bare string stands for ``{shorthand: it}``."""
+    for i, item in enumerate(items):
+        where = f"{key}[{i}]"
+        if isinstance(item, str):
+            item = {shorthand: item}
+        if not isinstance(item, dict):
+            raise ConfigError(source, where, f"expected {shape}, got {_kind(item)}")
+        yield where, item
+
+
 def _read_operators(value: Any, source: str | None, key: str) -> tuple[OperatorSpec, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
         raise ConfigError(source, key, f"expected a list of {{name, prob, params}}, got {_kind(value)}")
     out = []
-    for i, item in enumerate(value):
-        where = f"{key}[{i}]"
-        if isinstance(item, str):
-            item = {"name": item}
-        if not isinstance(item, dict):
-            raise ConfigError(source, where, f"expected {{name, prob, params}}, got {_kind(item)}")
+    for where, item in _entries(value, source, key, "name", "{name, prob, params}"):
         prob = item.get("prob", 1.0)
         if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 <= prob <= 1e9:
             raise ConfigError(source, f"{where}.prob", f"expected a number >= 0, got {_kind(prob)}")
@@ -278,12 +286,7 @@ def _read_objectives(value: Any, source: str | None, key: str) -> tuple[Objectiv
     if not isinstance(value, list) or not value:
         raise ConfigError(source, key, f"expected a non-empty list of {{metric, direction}}, got {_kind(value)}")
     out = []
-    for i, item in enumerate(value):
-        where = f"{key}[{i}]"
-        if isinstance(item, str):
-            item = {"metric": item}
-        if not isinstance(item, dict):
-            raise ConfigError(source, where, f"expected {{metric, direction}}, got {_kind(item)}")
+    for where, item in _entries(value, source, key, "metric", "{metric, direction}"):
         for k in item:
             if k not in ("metric", "direction"):
                 raise ConfigError(source, f"{where}.{_key_text(k)}", "unknown key; expected metric or direction")
