@@ -27,6 +27,7 @@ from evonas.spaces.encoding import neighbours
 from evonas.spaces.function import ArchGenome, ChoiceError, FunctionSpace  # registers the space
 from evonas.strategies import STRATEGIES
 from evonas.testing import check_crossover, check_mutation, check_space
+from test_strategies import PARAMS  # small settings per strategy; the run's budget of 12 bounds them here
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = REPO / "experiments"
@@ -231,19 +232,6 @@ def test_bad_parameters_are_one_line() -> None:
         FunctionSpace(build=small_build).sample(rng=random.Random(0))
     space = space_of(small_build)
     assert space.check_input((6,)) is None and "input_shape is [6]" in space.check_input((1, 8, 8))
-
-
-#: small settings per strategy (as tests/test_strategies.py), so a short run exercises every phase
-PARAMS: dict[str, dict[str, Any]] = {
-    "ga": {"population_size": 4, "generations": 3},
-    "random": {"samples": 12, "batch": 4},
-    "aging": {"population_size": 4, "sample_size": 2, "cxpb": 0.3},
-    "reinforce": {"lr": 0.1, "log_every": 5},
-    "surrogate": {"initial_samples": 4, "pool": 20, "trees": 5},
-    "grid": {"batch": 6},
-    "local_search": {"initial_samples": 3},
-    "nsga2": {"population_size": 4, "generations": 3},
-}
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES.list())
