@@ -35,7 +35,7 @@ def best_where(run_dir: str | Path, conditions: Sequence[Constraint]) -> dict[st
         db = folder.connect()
         try:
             meta = folder.meta(db)
-            records = [r for r in folder.records(where="status = 'ok' AND fitness IS NOT NULL", db=db) if r.fidelity is None]
+            records = [r for r in folder.records(where="status = 'ok' AND fitness IS NOT NULL", db=db) if r.complete]
         finally:
             db.close()
     except RunFolderError as exc:

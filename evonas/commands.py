@@ -39,6 +39,10 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
         f"evaluated {summary.evaluations} genomes ({summary.failures} failed, {summary.duplicates} repeats answered "
         f"from the journal{cached}) in {summary.generations} generations, {summary.wall_s:.1f} s"
     )
+    if getattr(summary, "train_steps", 0):
+        from evonas.engine.status import training_line
+
+        lines.append(f"training  {training_line(summary.train_steps, summary.train_samples, summary.pruned, summary.inherited)}")
     if summary.failure_reasons:
         lines.append("failures  " + "; ".join(f"{n}x {reason}" for reason, n in summary.failure_reasons))
     if summary.safe_mode:

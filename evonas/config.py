@@ -102,6 +102,27 @@ _OMIT: Any = object()  # what a writer returns to leave its key out of config.ya
 
 
 @dataclasses.dataclass(frozen=True)
+class Inheritance:
+    """Weight inheritance (``inherit:``): a child of a mutation or crossover starts from its parent's trained
+    weights wherever a tensor's name and shape are unchanged, and trains ``fidelity`` of the full training. The
+    run folder keeps each evaluation's trained weights (``weights/``, safetensors) up to ``max_mb`` MiB, the oldest
+    dropped first. After the search the ``confirm`` best genomes known only from inherited evaluations are trained
+    from scratch in full: ``best.json``, the hall of fame and export use such complete evaluations only."""
+
+    fidelity: float = 1 / 3
+    max_mb: float = 1024.0
+    confirm: int = 3
+
+
+#: the keys of ``inherit:`` as a mapping, with what each expects
+_INHERIT_KEYS = {
+    "fidelity": "a share of the full training in (0, 1]",
+    "max_mb": "a number of MiB > 0",
+    "confirm": "an integer >= 0",
+}
+
+
+@dataclasses.dataclass(frozen=True)
 class ExperimentKey:
     """How one field of :class:`Experiment` is read from an experiment file and written to ``config.yaml``."""
 
@@ -212,6 +233,31 @@ def _read_bool(value: Any, source: str | None, key: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(source, key, f"expected true or false, got {_kind(value)}")
     return value
+
+
+def _read_inherit(value: Any, source: str | None, key: str) -> Inheritance | None:
+    if value is False or value is None:
+        return None
+    if value is True:
+        return Inheritance()
+    if not isinstance(value, dict):
+        raise ConfigError(source, key, f"expected true, false or {{fidelity, max_mb, confirm}}, got {_kind(value)}")
+    for k in value:
+        if k not in _INHERIT_KEYS:
+            raise ConfigError(source, f"{key}.{_key_text(k)}", f"unknown key; expected one of: {', '.join(_INHERIT_KEYS)}")
+    out = Inheritance()
+    fidelity = value.get("fidelity", out.fidelity)
+    if isinstance(fidelity, bool) or not isinstance(fidelity, (int, float)) or not 0 < fidelity <= 1:
+        raise ConfigError(source, f"{key}.fidelity", f"expected {_INHERIT_KEYS['fidelity']}, got {_kind(fidelity)}")
+    max_mb = value.get("max_mb", out.max_mb)
+    if isinstance(max_mb, bool) or not isinstance(max_mb, (int, float)) or not 0 < max_mb < 1e12:
+        raise ConfigError(source, f"{key}.max_mb", f"expected {_INHERIT_KEYS['max_mb']}, got {_kind(max_mb)}")
+    confirm = _expect_int(value.get("confirm", out.confirm), source, f"{key}.confirm", minimum=0)
+    return Inheritance(float(fidelity), float(max_mb), confirm)
+
+
+def _write_inherit(value: Inheritance | None) -> Any:
+    return False if value is None else dataclasses.asdict(value)
 
 
 def _read_space_file(value: Any, source: str | None, key: str) -> str | None:
@@ -376,6 +422,14 @@ class Experiment:
     cache: bool = _key(
         "reuse evaluations done in earlier runs (true or false)", _read_bool,
         default=True, null_is_default=False, field_default=True,
+    )  # fmt: skip
+    pruner: Component = _key(
+        "stops evaluations early from their learning curves {name: none | median | percentile | asha, params}",
+        _read_component, _write_component, default={"name": "none"}, field_factory=lambda: Component("none", {}),
+    )  # fmt: skip
+    inherit: Inheritance | None = _key(
+        "children start from their parent's trained weights (true, false or {fidelity, max_mb, confirm})",
+        _read_inherit, _write_inherit, default=False, null_is_default=False, field_default=None,
     )  # fmt: skip
     #: the first fault of a variation operator (it raised, or gave no valid genome) stops the run
     strict: bool = _key(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import math
 import random
 from typing import Any, Callable, Sequence
 
@@ -39,28 +40,67 @@ __all__ = [
 
 
 class Fitness(base.Fitness):
-    """A DEAP fitness whose ``weights`` are set per instance (one class serves every objective set)."""
+    """A DEAP fitness whose ``weights`` are set per instance (one class serves every objective set).
+
+    ``pruned``: the values are those of an evaluation a pruner stopped early. Such a fitness ranks below every
+    complete one (and above a failure, whose values are the worst) in DEAP's comparisons and in
+    :meth:`dominates`, so selections, tournaments and the hall of fame prefer completed evaluations.
+    """
 
     weights: tuple[float, ...] = (1.0,)
+    pruned: bool = False
 
     def __init__(self, values: Sequence[float] = (), weights: Sequence[float] | None = None) -> None:
         if weights is not None:
             self.weights = tuple(float(w) for w in weights)
         super().__init__(values)
 
+    def _tier(self) -> int:
+        """0: a failure (every value the worst), 1: pruned, 2: complete."""
+        if self.wvalues and all(v == -math.inf for v in self.wvalues):
+            return 0
+        return 1 if self.pruned else 2
+
+    def __le__(self, other: Any) -> bool:
+        return (self._tier(), self.wvalues) <= (_tier(other), other.wvalues)
+
+    def __lt__(self, other: Any) -> bool:
+        return (self._tier(), self.wvalues) < (_tier(other), other.wvalues)
+
+    def __eq__(self, other: Any) -> bool:
+        return (self._tier(), self.wvalues) == (_tier(other), other.wvalues)
+
+    __hash__ = base.Fitness.__hash__
+
+    def dominates(self, other: Any, obj: slice = slice(None)) -> bool:
+        mine, theirs = self._tier(), _tier(other)
+        if mine != theirs:
+            return mine > theirs
+        return bool(super().dominates(other, obj))
+
     def __deepcopy__(self, memo: dict) -> "Fitness":
         clone = Fitness.__new__(Fitness)
         clone.weights = self.weights
         clone.wvalues = self.wvalues
+        if self.pruned:
+            clone.pruned = True
         return clone
 
     def __reduce__(self) -> tuple:
-        return (_make_fitness, (self.weights, self.wvalues))
+        return (_make_fitness, (self.weights, self.wvalues, self.pruned))
 
 
-def _make_fitness(weights: tuple[float, ...], wvalues: tuple[float, ...]) -> Fitness:
+def _tier(fitness: Any) -> int:
+    if isinstance(fitness, Fitness):
+        return fitness._tier()
+    return 0 if fitness.wvalues and all(v == -math.inf for v in fitness.wvalues) else 2
+
+
+def _make_fitness(weights: tuple[float, ...], wvalues: tuple[float, ...], pruned: bool = False) -> Fitness:
     fit = Fitness(weights=weights)
     fit.wvalues = wvalues
+    if pruned:
+        fit.pruned = True
     return fit
 
 

@@ -33,7 +33,7 @@ def read_points(run_dir: Path) -> list[tuple[int, list[float]]]:
     records = RunFolder(run_dir).records("trial", where="status = 'ok' AND fitness IS NOT NULL")
     out = []
     for r in records:
-        if r.fidelity is None and r.fitness and all(math.isfinite(v) for v in r.fitness):
+        if r.complete and r.fitness and all(math.isfinite(v) for v in r.fitness):
             out.append((r.generation, list(r.fitness)))
     return out
 

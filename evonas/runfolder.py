@@ -69,7 +69,7 @@ RUN_FILES = frozenset(
     }
 )  # fmt: skip
 #: the folders evonas writes in a run folder
-RUN_DIRS = frozenset({"plots", "export"})
+RUN_DIRS = frozenset({"plots", "export", "weights"})
 #: the largest config.yaml a reader will parse
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -89,6 +89,11 @@ RUN_DIR_FILES = {
 }
 
 
+#: the files of the weight store (``weights/``, see :mod:`evonas.engine.weights`): ``<key>.safetensors`` and the
+#: temporary files they are written through
+_WEIGHT_FILE = re.compile(r"[A-Za-z0-9_-]{1,100}\.safetensors|\.[a-z0-9_]{8}\.tmp")
+
+
 def _is_temporary(name: str, ours: frozenset[str]) -> bool:
     """A temporary file of :func:`evonas.engine.outputs.atomic_write` (``.NAME.<random>.tmp``) for one of ``ours``."""
     # tempfile.mkstemp's names: 8 characters of [a-z0-9_]
@@ -104,7 +109,7 @@ def _is_ours(name: str) -> bool:
 
 
 def foreign_entries(path: str | Path) -> list[str]:
-    """The entries of folder ``path`` that evonas did not write, ``plots/`` and ``export/`` looked into (what
+    """The entries of folder ``path`` that evonas did not write, ``plots/``, ``export/`` and ``weights/`` looked into (what
     ``--overwrite`` must never delete)."""
     out = []
     for entry in sorted(os.listdir(path)):
@@ -114,11 +119,11 @@ def foreign_entries(path: str | Path) -> list[str]:
         elif not _is_ours(entry) or (entry in RUN_DIRS) != os.path.isdir(full):
             out.append(entry)
         elif entry in RUN_DIRS:
-            ours = RUN_DIR_FILES[entry]
+            ours = RUN_DIR_FILES.get(entry, frozenset())
             for inner in sorted(os.listdir(full)):
                 inner_full = os.path.join(full, inner)
                 if os.path.islink(inner_full) or not os.path.isfile(inner_full) or not (
-                    inner in ours or _is_temporary(inner, ours)
+                    inner in ours or _is_temporary(inner, ours) or (entry == "weights" and _WEIGHT_FILE.fullmatch(inner))
                 ):
                     out.append(f"{entry}/{inner}")
     return out

@@ -61,6 +61,29 @@ def evaluation_seed(run_seed: int, key: str) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
+class Pruning:
+    """A job's pruning (``pruner:``): the pruner, the curves of earlier evaluations of its kind, and the objective
+    it reports (``weight`` > 0: higher is better)."""
+
+    pruner: Any
+    history: Any
+    metric: str
+    weight: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Inheritance:
+    """A job's weights (``inherit:``): the run's weight store, where the trained weights are kept (unless larger than
+    ``max_bytes``, the store's bound), and the parent whose weights the network starts from (then it trains
+    ``fidelity`` of the full training)."""
+
+    store: str
+    parent: str | None = None
+    fidelity: float = 1.0
+    max_bytes: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Job:
     """One evaluation: the genome (as a dict) and its seed."""
 
@@ -75,12 +98,16 @@ class Job:
     safe: bool = False
     #: why earlier attempts failed (a worker's death, a time limit), oldest first
     reasons: tuple[str, ...] = ()
+    #: report to a pruner, which may stop the evaluation early (``None``: no pruner)
+    pruning: Pruning | None = None
+    #: keep the trained weights, and start from a parent's (``None``: no inheritance)
+    inheritance: Inheritance | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class JobResult:
     trial: int
-    status: str  # "ok" | "failed"
+    status: str  # "ok" | "failed" | "pruned"
     metrics: dict[str, Any]
     error: str | None
     wall_s: float
@@ -91,6 +118,8 @@ class JobResult:
     cached: bool = False
     #: the evaluation ran in safe mode (oneDNN off, fp32, contiguous layout) after a worker died on it
     safe_mode: bool = False
+    #: what it reported to the pruner: ``((share of its training, value), ...)``, value higher is better
+    curve: tuple[tuple[float, float], ...] = ()
 
 
 class EvalContext:
@@ -114,18 +143,55 @@ class EvalContext:
     def run(self, job: Job, worker: str) -> JobResult:
         from evonas.fitness.device import safe_mode  # torch: only the process that evaluates imports it
 
+        from evonas.pruners import Reporter, TrialPruned
+
         start = time.perf_counter()
+        reporter = None
         try:
             genome = self.space.from_dict(job.genome)
-            extra = {} if job.fidelity is None else {"fidelity": job.fidelity}
+            extra: dict[str, Any] = {}
+            fidelity = job.fidelity
+            if job.pruning is not None and self.fitness.supports_pruning:
+                p = job.pruning
+                extra["reporter"] = reporter = Reporter(p.pruner, p.history, p.metric, p.weight)
+            if job.inheritance is not None and self.fitness.supports_inheritance:
+                extra.update(_inheritance(job))
+                if "init_state" in extra:  # a child with its parent's weights trains briefly
+                    fidelity = job.inheritance.fidelity * (fidelity or 1.0)
+            if fidelity is not None and fidelity < 1.0:
+                extra["fidelity"] = fidelity
             with safe_mode(job.safe):
                 metrics = self.fitness.evaluate(genome, space=self.space, dataset=self.dataset, seed=job.seed, **extra)
-            metrics = {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v) for k, v in metrics.items()}
             status, error = "ok", None
+        except TrialPruned:
+            if reporter is not None and reporter.last:
+                metrics, status, error = reporter.last, "pruned", None
+                metrics["pruned_at"] = reporter.share
+            else:
+                metrics, status, error = {}, "failed", "TrialPruned: raised without a report to the pruner"
         except Exception as exc:  # the run goes on: record the failure with its reason
             metrics, status = {}, "failed"
             error = f"{type(exc).__name__}: {exc}".strip()
-        return JobResult(job.trial, status, metrics, error, time.perf_counter() - start, worker, safe_mode=job.safe)
+        metrics = {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v) for k, v in metrics.items()}
+        curve = tuple(sorted(reporter.curve.items())) if reporter is not None else ()
+        return JobResult(
+            job.trial, status, metrics, error, time.perf_counter() - start, worker, safe_mode=job.safe, curve=curve
+        )
+
+
+def _inheritance(job: Job) -> dict[str, Any]:
+    """The ``evaluate`` arguments of a job's weights: the parent's to start from (when the store still has them)
+    and where to keep the trained ones."""
+    from evonas.engine.weights import WeightStore
+
+    assert job.inheritance is not None
+    store = WeightStore(job.inheritance.store, job.inheritance.max_bytes)
+    out: dict[str, Any] = {"keep_state": lambda state: store.save(job.key, state)}
+    if job.inheritance.parent is not None:
+        state = store.load(job.inheritance.parent)
+        if state is not None:
+            out["init_state"] = state
+    return out
 
 
 class Backend:

@@ -29,6 +29,7 @@ from evonas.fitness import FITNESSES, FitnessFunction
 from evonas.operators import CROSSOVERS, MUTATIONS
 from evonas.operators.base import describe_error
 from evonas.params import check_params
+from evonas.pruners import PRUNERS, Pruner
 from evonas.registry import RegistryError
 from evonas.spaces import SearchSpace
 from evonas.spaces.base import Genome, InvalidGenome
@@ -67,6 +68,8 @@ class Built:
     initial: list[Genome]
     #: the experiment's constraints with the input shape cheap metrics are counted at (``None``: no constraints)
     checker: ConstraintChecker | None = None
+    #: the experiment's pruner (``None``: ``pruner: none``, every evaluation trains in full)
+    pruner: Pruner | None = None
 
     def toolbox(
         self,
@@ -184,10 +187,24 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
     if exp.constraints:
         shape, classes = cost_input(space, fitness, dataset)
         checker = ConstraintChecker(exp.constraints, space, shape, classes)
-    built = Built(exp, space, fitness, dataset, variation, strategy_cls, initial, checker)
+    pruner = _pruner(exp, fitness)
+    built = Built(exp, space, fitness, dataset, variation, strategy_cls, initial, checker, pruner)
     _check_selection(exp, space, strategy_cls)
     _check_strategy(built)
     return built
+
+
+def _pruner(exp: Experiment, fitness: FitnessFunction) -> Pruner | None:
+    """The experiment's pruner (``None`` for ``none``), and what pruning and inheritance need of the fitness."""
+    pruner = construct(PRUNERS.get, exp.pruner, exp.source, "pruner")
+    name = exp.fitness.name
+    if pruner.points() and not fitness.supports_pruning:
+        raise ConfigError(exp.source, "pruner.name", f"fitness '{name}' reports no learning curve to prune on "
+                          "(its supports_pruning is False); use pruner: none")  # fmt: skip
+    if exp.inherit is not None and not fitness.supports_inheritance:
+        raise ConfigError(exp.source, "inherit", f"fitness '{name}' trains no weights a child could inherit (its "
+                          "supports_inheritance is False); use inherit: false")  # fmt: skip
+    return pruner if pruner.points() else None
 
 
 def _check_fitness(exp: Experiment, space: SearchSpace, fitness: FitnessFunction) -> None:
@@ -401,6 +418,7 @@ def resolved_experiment(built: Built) -> dict[str, Any]:
     fill("strategy", built.strategy_cls, exp.strategy.params)
     fill("selection", SELECTIONS.get(exp.selection.name), exp.selection.params)
     fill("backend", BACKENDS.get(exp.backend.name), exp.backend.params)
+    fill("pruner", PRUNERS.get(exp.pruner.name), exp.pruner.params)
 
     def operators(specs: Any, used: Any, registry: Any) -> list[dict[str, Any]]:
         if specs:  # as the experiment names them (an operator with prob 0 is listed and never picked)
@@ -411,7 +429,7 @@ def resolved_experiment(built: Built) -> dict[str, Any]:
 
     out["mutations"] = operators(exp.mutations, built.variation.mutations, MUTATIONS)
     out["crossovers"] = operators(exp.crossovers, built.variation.crossovers, CROSSOVERS)
-    for key in ("dataset", "fitness", "strategy", "selection", "backend"):
+    for key in ("dataset", "fitness", "strategy", "selection", "backend", "pruner"):
         params = plain(out[key]["params"])
         out[key]["params"] = params if params is not NOT_PLAIN else dict(getattr(exp, key).params)
     if built.strategy_cls.multi_objective:  # the selection it never uses is not written (nor refused on resume)

@@ -213,6 +213,22 @@ class EvaluationCache:
                 pass
 
 
+#: the entry of a cached result's metrics that holds what it reported to a pruner (``JobResult.curve``)
+_CURVE = "__curve__"
+
+
+def _inherits(job: Job) -> bool:
+    return job.inheritance is not None and job.inheritance.parent is not None
+
+
+def _curve(value: Any) -> tuple[tuple[float, float], ...]:
+    """A cached result's curve, or none if it is not a list of ``[share, value]`` pairs."""
+    try:
+        return tuple((float(a), float(b)) for a, b in value) if value else ()
+    except (TypeError, ValueError):
+        return ()
+
+
 class CachedBackend(Backend):
     """A backend in front of another: cached evaluations are answered at once, the rest go to the
     real backend and their successful results are stored. It has the real backend's slots (a resume
@@ -245,13 +261,18 @@ class CachedBackend(Backend):
 
     def submit(self, job: Job) -> None:
         hit = None
+        if _inherits(job):  # its result depends on the parent's weights: neither looked up nor stored
+            self.inner.submit(job)
+            return
         if not self._off:
             try:
                 hit = self.cache.get(self.problem, evaluation_key(job.key, job.fidelity), job.seed)
             except Exception as exc:  # noqa: BLE001 - a lookup that fails is a miss
                 self._cache_failed(exc)
         if hit is not None:
-            self._hits.append(JobResult(job.trial, "ok", hit[0], None, hit[1], "cache", cached=True))
+            metrics = dict(hit[0])
+            curve = _curve(metrics.pop(_CURVE, None))
+            self._hits.append(JobResult(job.trial, "ok", metrics, None, hit[1], "cache", cached=True, curve=curve))
             return
         self._jobs[job.trial] = job
         self.inner.submit(job)
@@ -270,7 +291,8 @@ class CachedBackend(Backend):
         if self._off:
             return
         try:
-            self.cache.put(self.problem, evaluation_key(job.key, job.fidelity), job.seed, result.metrics, result.wall_s)
+            metrics = {**result.metrics, **({_CURVE: [list(p) for p in result.curve]} if result.curve else {})}
+            self.cache.put(self.problem, evaluation_key(job.key, job.fidelity), job.seed, metrics, result.wall_s)
         except Exception as exc:  # noqa: BLE001 - whatever a cache raises, it never costs a result
             self._cache_failed(exc)
 

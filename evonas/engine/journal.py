@@ -21,16 +21,16 @@ from evonas import __version__
 
 __all__ = [
     "Journal", "JournalError", "Record", "JOURNAL_NAME", "JOURNAL_FORMAT", "ranked", "select_records",
-    "failure_reasons",
+    "failure_reasons", "training_spent",
 ]  # fmt: skip
 
 JOURNAL_NAME = "journal.sqlite"
 #: the journal's layout as this evonas writes it, recorded in its ``meta`` (``journal_format``, with
 #: ``evonas_version``) when a journal is created; raised when an older evonas could no longer read what this one
 #: writes. A journal without the entry (an evonas before it) is format 1.
-JOURNAL_FORMAT = 1
+JOURNAL_FORMAT = 2
 #: every status a row may have
-STATUSES = ("ok", "failed", "infeasible", "violated")
+STATUSES = ("ok", "failed", "infeasible", "violated", "pruned")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS evaluations (
@@ -51,7 +51,9 @@ CREATE TABLE IF NOT EXISTS evaluations (
     finished_at REAL,
     cached INTEGER NOT NULL DEFAULT 0,
     fidelity REAL,
-    safe_mode INTEGER NOT NULL DEFAULT 0
+    safe_mode INTEGER NOT NULL DEFAULT 0,
+    curve TEXT,
+    inherited TEXT
 );
 CREATE INDEX IF NOT EXISTS evaluations_key ON evaluations(key);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,7 +62,7 @@ CREATE TABLE IF NOT EXISTS discarded (seq INTEGER, trial INTEGER, row TEXT, reas
 
 _COLUMNS = (
     "trial, seq, key, generation, origin, parents, genome, status, error, metrics, fitness, seed,"
-    " wall_s, worker, finished_at, cached, fidelity, safe_mode"
+    " wall_s, worker, finished_at, cached, fidelity, safe_mode, curve, inherited"
 )
 
 
@@ -77,7 +79,8 @@ class Record:
     generation: int
     genome: dict[str, Any]
     #: "ok" | "failed" | "infeasible" (broke a limit on a cheap metric: never trained) | "violated" (trained,
-    #: its metrics broke a limit); only "ok" rows have a fitness
+    #: its metrics broke a limit) | "pruned" (stopped early by the pruner: its fitness is the metrics where it
+    #: stopped, ``metrics["pruned_at"]`` the share of its training it reached); "ok" and "pruned" have a fitness
     status: str
     metrics: dict[str, Any]
     fitness: tuple[float, ...] | None
@@ -95,10 +98,20 @@ class Record:
     fidelity: float | None = None
     #: evaluated in safe mode (oneDNN off, fp32, contiguous layout) after a worker died on it
     safe_mode: bool = False
+    #: what it reported to the pruner: ``((share of its training, value), ...)``, value higher is better
+    curve: tuple[tuple[float, float], ...] = ()
+    #: the genome whose trained weights this evaluation started from (``inherit:``); ``None``: from scratch
+    inherited: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """A successful evaluation trained in full from scratch: no lower fidelity, not pruned, not inherited
+        (what ``best.json``, the hall of fame and export use)."""
+        return self.status == "ok" and self.fidelity is None and self.inherited is None
 
 
 def ranked(records: Sequence[Record], weight: float = 1.0) -> list[Record]:
-    """Successful full evaluations (no multi-fidelity brief ones), best first by the first objective
+    """Complete evaluations (:attr:`Record.complete`: successful, full, from scratch), best first by the first objective
     (``weight`` +1 maximises, -1 minimises), one per genome key; ties keep the order of ``records``.
 
     Example::
@@ -107,7 +120,7 @@ def ranked(records: Sequence[Record], weight: float = 1.0) -> list[Record]:
     """
     full = [
         r for r in records
-        if r.status == "ok" and r.fitness and r.fidelity is None and r.fitness[0] is not None and math.isfinite(r.fitness[0])
+        if r.complete and r.fitness and r.fitness[0] is not None and math.isfinite(r.fitness[0])
     ]  # fmt: skip
     out: list[Record] = []
     seen: set[str] = set()
@@ -119,7 +132,7 @@ def ranked(records: Sequence[Record], weight: float = 1.0) -> list[Record]:
 
 
 #: defaults of the columns a journal written by an older evonas lacks (its readers may not migrate it)
-_ADDED_COLUMNS = {"cached": "0", "fidelity": "NULL", "safe_mode": "0"}
+_ADDED_COLUMNS = {"cached": "0", "fidelity": "NULL", "safe_mode": "0", "curve": "NULL", "inherited": "NULL"}
 
 
 def select_records(db: sqlite3.Connection, order: str = "trial", where: str = "") -> Iterator[Record]:
@@ -149,6 +162,25 @@ def failure_reasons(db: sqlite3.Connection, limit: int = 3) -> list[tuple[str | 
     return [(e, int(n)) for e, n in rows]
 
 
+def training_spent(db: sqlite3.Connection) -> dict[str, int]:
+    """What the evaluations in the journal open on ``db`` spent (read-only connections too: ``evonas status``):
+    ``train_steps`` (optimizer steps) and ``train_samples`` (samples those steps saw), summed over every evaluation
+    trained in this run (not those from the cache), and how many were ``pruned`` or ``inherited`` weights."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(evaluations)")}
+    cached = "cached = 0" if "cached" in have else "1"
+    inherited = "inherited IS NOT NULL" if "inherited" in have else "0"
+    try:
+        row = db.execute(
+            "SELECT SUM(CAST(json_extract(metrics, '$.train_steps') AS INTEGER)),"
+            " SUM(CAST(json_extract(metrics, '$.train_samples') AS INTEGER)),"
+            f" SUM(status = 'pruned'), SUM({inherited}) FROM evaluations WHERE {cached} AND json_valid(metrics)"
+        ).fetchone()
+    except sqlite3.DatabaseError:
+        row = (None,) * 4
+    names = ("train_steps", "train_samples", "pruned", "inherited")
+    return {n: int(v or 0) for n, v in zip(names, row)}
+
+
 def _parse(row: Sequence[Any]) -> Record:
     fitness = json.loads(row[10]) if row[10] is not None else None
     return Record(
@@ -170,6 +202,8 @@ def _parse(row: Sequence[Any]) -> Record:
         cached=bool(row[15]),
         fidelity=row[16],
         safe_mode=bool(row[17]),
+        curve=tuple((float(a), float(b)) for a, b in json.loads(row[18] or "[]")),
+        inherited=row[19],
     )
 
 
@@ -207,6 +241,9 @@ class Journal:
                 self._db.execute("ALTER TABLE evaluations ADD COLUMN fidelity REAL")
             if "safe_mode" not in columns:  # ... or before the safe-mode retry
                 self._db.execute("ALTER TABLE evaluations ADD COLUMN safe_mode INTEGER NOT NULL DEFAULT 0")
+            for added in ("curve", "inherited"):  # ... or before pruning and inheritance
+                if added not in columns:
+                    self._db.execute(f"ALTER TABLE evaluations ADD COLUMN {added} TEXT")
             if str(path) != ":memory:":
                 # "closed": false until close(); checkpointed into the file itself at once, so a copy of the file
                 # without its -wal tells that rows may be missing (see evonas.engine.runner.check_resumable)
@@ -223,7 +260,8 @@ class Journal:
             finished = rec.finished_at or time.time()
             self._db.execute(
                 "INSERT INTO evaluations (trial, seq, key, generation, origin, parents, genome, status, error,"
-                " metrics, fitness, seed, wall_s, worker, finished_at, cached, fidelity, safe_mode) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " metrics, fitness, seed, wall_s, worker, finished_at, cached, fidelity, safe_mode, curve, inherited)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     rec.trial,
                     seq,
@@ -243,6 +281,8 @@ class Journal:
                     int(rec.cached),
                     rec.fidelity,
                     int(rec.safe_mode),
+                    _dumps([list(p) for p in rec.curve]) if rec.curve else None,
+                    rec.inherited,
                 ),
             )
         return dataclasses.replace(rec, seq=seq, finished_at=finished)
@@ -264,10 +304,12 @@ class Journal:
         """All rows, by ``trial`` (ask order) or ``seq`` (arrival order)."""
         yield from select_records(self._db, order)
 
-    def get(self, key: str, fidelity: float | None = None) -> Record | None:
-        """The finished evaluation of genome ``key`` at ``fidelity`` (the first, if several), or ``None``."""
+    def get(self, key: str, fidelity: float | None = None, inherited: str | None = None) -> Record | None:
+        """The finished evaluation of genome ``key`` at ``fidelity``, started from ``inherited``'s weights (the
+        first, if several), or ``None``."""
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM evaluations WHERE key = ? AND fidelity IS ? ORDER BY seq LIMIT 1", (key, fidelity)
+            f"SELECT {_COLUMNS} FROM evaluations WHERE key = ? AND fidelity IS ? AND inherited IS ? ORDER BY seq LIMIT 1",
+            (key, fidelity, inherited),
         ).fetchone()
         return None if row is None else _parse(row)
 
@@ -319,6 +361,10 @@ class Journal:
     def failure_reasons(self, limit: int = 3) -> list[tuple[str | None, int]]:
         """The most frequent reasons of failed evaluations, with their counts, most frequent first."""
         return failure_reasons(self._db, limit)
+
+    def training_spent(self) -> dict[str, int]:
+        """The training this run's evaluations spent, and how many were pruned or inherited (:func:`training_spent`)."""
+        return training_spent(self._db)
 
     def count_cached(self) -> int:
         """Rows whose metrics came from the evaluation cache."""

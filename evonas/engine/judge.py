@@ -1,4 +1,5 @@
-"""What a finished evaluation counts as in a run: ``ok`` with its objective values, ``failed`` or ``violated``.
+"""What a finished evaluation counts as in a run: ``ok`` with its objective values, ``pruned`` with its values where
+the pruner stopped it, ``failed`` or ``violated``.
 
 Both the engine loop (:mod:`evonas.engine.loop`) and DEAP's map (:mod:`evonas.engine.deap_map`) judge
 results this way.
@@ -21,6 +22,12 @@ def judge(result: JobResult, objectives: Sequence[Any], checker: Any = None) -> 
     metrics break a limit checked after training (``checker``) is ``violated``. Values only for ``ok``.
     """
     status, error, metrics = result.status, result.error, result.metrics
+    if status == "pruned":  # stopped early: its values where it stopped (strategies rank it below completed ones)
+        try:
+            values = tuple(float(metrics[o.metric]) for o in objectives)
+        except (KeyError, TypeError, ValueError):
+            return status, error, None
+        return status, error, values if all(math.isfinite(v) for v in values) else None
     if status != "ok":
         return status, error, None
     try:

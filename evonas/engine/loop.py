@@ -5,23 +5,30 @@ Kept apart from :mod:`evonas.engine.runner` (run folders, resume, summaries) so 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from collections import deque
+from pathlib import Path
 from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from evonas.engine.backends import Backend, Job, JobResult, evaluation_seed
+from evonas.engine.backends import Backend, Inheritance, Job, JobResult, Pruning, evaluation_seed
 from evonas.engine.build import Built
 from evonas.engine.judge import judge
 from evonas.engine.journal import Journal, Record
 from evonas.engine.replay import ReplayBackend
 from evonas.engine.status import LiveStatus
+from evonas.engine.weights import WEIGHTS_DIR, WeightStore
 from evonas.evolution import Individual, Variation
+from evonas.pruners import Curve, History
 from evonas.strategies.base import Candidate, Strategy
 
-__all__ = ["Loop", "StrategyStalled"]
+__all__ = ["CONFIRM", "Loop", "StrategyStalled"]
+
+#: the origin of the evaluations from scratch that confirm the best inherited ones once the search is over
+CONFIRM = "confirm"
 
 
 class StrategyStalled(RuntimeError):
@@ -61,6 +68,20 @@ class Loop:
         self._warned: set[tuple[str, str]] = set()
         #: True while the loop answers from the journal (a resume's replay); counts then are not yet the run's
         self.replaying = False
+        # pruning: the curves of the finished evaluations, by kind (fidelity, inherited or not), in tell order
+        self.pruner = built.pruner
+        self._curves: dict[tuple[float | None, bool], list[Curve]] = {}
+        # inheritance: the weight store, the genomes whose trained weights it was given (fresh successes), the best
+        # inherited result of each genome and the genomes evaluated from scratch (both in tell order), and the
+        # confirmations chosen once the search is over
+        self.inherit = self.exp.inherit
+        self.weights_dir: Path = Path(run.run_dir) / WEIGHTS_DIR
+        self._store: WeightStore | None = None
+        self._trained: dict[str, dict[str, Any]] = {}
+        self._inherited_best: dict[str, tuple[float, int, Record]] = {}
+        self._scratch: set[str] = set()
+        self._confirms: list[Candidate] | None = None
+        self._confirmed = 0
 
     # -- the loop -----------------------------------------------------------------------
     def budget_left(self) -> bool:
@@ -82,19 +103,21 @@ class Loop:
                         self.queue.appendleft((job.trial, self.inflight.pop(job.trial)))
                     replay = None
                     self.replaying = False
-                if not self.queue and not self.inflight and (self.strategy.is_done() or not self.budget_left()):
+                if not self.queue and not self.inflight and not self._asking():
                     return
                 backend = start_backend()
                 backend.store_after_journal()  # a cache in front of the backend stores only journalled results
                 self._journalled = backend.journalled
             need = backend.free_slots() - len(self.queue) - len(arrived)
-            if need > 0 and not self.strategy.is_done() and self.budget_left():
-                cands = self.strategy.ask(need)
+            if need > 0 and self._asking():
+                cands = self._ask(need, idle=not (self.inflight or self.queue or arrived))
                 self._warn_faults()
                 for c in cands:
                     self._dispatch(c)
                 if not cands and not self.inflight and not self.queue and not arrived:
-                    if self.strategy.is_done():
+                    if self._searched():
+                        if self._asking():
+                            continue  # the confirmations were chosen just now
                         return  # the strategy waits for nothing and asks nothing: it is finished
                     raise StrategyStalled(
                         f"strategy '{self.exp.strategy.name}' asked for nothing while no evaluation was running and "
@@ -104,11 +127,14 @@ class Loop:
                 trial, cand = self.queue.popleft()
                 self.inflight[trial] = cand
                 seed = evaluation_seed(self.exp.seed, cand.key)
-                backend.submit(Job(trial, self.built.space.to_dict(cand.genome), seed, key=cand.key, fidelity=cand.fidelity))
+                backend.submit(Job(
+                    trial, self.built.space.to_dict(cand.genome), seed, key=cand.key, fidelity=cand.fidelity,
+                    pruning=self._pruning(cand), inheritance=self._inheritance(cand),
+                ))  # fmt: skip
             if self.live is not None and backend is not replay:
                 self.live.update(backend, self.duplicates)
             if not self.inflight:
-                if self.queue or (not self.strategy.is_done() and self.budget_left()):
+                if self.queue or self._asking():
                     continue
                 return
             if not arrived:
@@ -123,6 +149,105 @@ class Loop:
                     arrived.extend(backend.wait())
             if arrived:
                 self._finish(arrived.popleft())
+
+    def expected_evaluations(self) -> int | None:
+        """The strategy's expected evaluations, and the confirmations after them (``inherit.confirm``)."""
+        total = self.strategy.expected_evaluations()
+        return total + self.inherit.confirm if total is not None and self.inherit is not None else total
+
+    # -- what to ask: the strategy's candidates, then the confirmations ----------------------------------------
+    def _searched(self) -> bool:
+        """Whether the search is over: the strategy is done or the budget spent."""
+        return self.strategy.is_done() or not self.budget_left()
+
+    def _asking(self) -> bool:
+        """Whether anything is left to ask: the strategy's candidates, or the confirmations after them."""
+        if not self._searched():
+            return True
+        if self.inherit is None or not self.inherit.confirm:
+            return False
+        return self._confirms is None or self._confirmed < len(self._confirms)
+
+    def _ask(self, n: int, idle: bool) -> list[Candidate]:
+        """Up to ``n`` candidates: the strategy's while it searches, then (once every result of the search is in:
+        ``idle``) the confirmations."""
+        if not self._searched():
+            return self.strategy.ask(n)
+        if self._confirms is None:
+            if not idle:
+                return []
+            self._confirms = self._confirmations()
+        out = self._confirms[self._confirmed : self._confirmed + n]
+        self._confirmed += len(out)
+        return out
+
+    def _confirmations(self) -> list[Candidate]:
+        """The ``inherit.confirm`` best genomes known only from inherited evaluations, to train from scratch: so
+        that ``best.json`` and export, which use complete evaluations only, can hold what inheritance found."""
+        assert self.inherit is not None
+        sign = self.exp.objectives[0].weight
+        best = sorted(
+            (v for k, v in self._inherited_best.items() if k not in self._scratch), key=lambda v: (-sign * v[0], v[1])
+        )[: self.inherit.confirm]  # fmt: skip
+        space = self.built.space
+        return [
+            Candidate(space.from_dict(rec.genome), rec.key, self.strategy.gen, i, CONFIRM, (rec.key,))
+            for i, (_, _, rec) in enumerate(best)
+        ]
+
+    def _pruning(self, cand: Candidate) -> Pruning | None:
+        if self.pruner is None or cand.origin == CONFIRM:  # a confirmation is a complete evaluation, never pruned
+            return None
+        history = History(tuple(self._curves.get((cand.fidelity, cand.inherit is not None), ())))
+        objective = self.exp.objectives[0]
+        return Pruning(self.pruner, history, objective.metric, objective.weight)
+
+    def _inheritance(self, cand: Candidate) -> Inheritance | None:
+        if self.inherit is None:
+            return None
+        return Inheritance(str(self.weights_dir), cand.inherit, self.inherit.fidelity, int(self.inherit.max_mb * 2**20))
+
+    def _with_parent(self, cand: Candidate) -> Candidate:
+        """``cand`` set to start from its first parent's weights (``inherit:``): a child of a mutation or crossover
+        of a full evaluation whose parent was trained in this run (not pruned, not from the cache), with the
+        parent's training hyperparameters. A child whose learning rate, optimizer or batch size changed trains from
+        scratch: trained weights say nothing about how well those train a network (a low learning rate looks best
+        on weights that are already trained)."""
+        if self.inherit is None or cand.inherit is not None or cand.fidelity is not None or not cand.parents:
+            return cand
+        parent = cand.parents[0]
+        if not cand.origin.startswith(("mutation:", "crossover:")) or parent not in self._trained:
+            return cand
+        if self.built.space.hparams(cand.genome) != self._trained[parent]:
+            return cand
+        return dataclasses.replace(cand, inherit=parent)
+
+    def _learnt(self, cand: Candidate, rec: Record) -> None:
+        """Book a finished evaluation (fresh or replayed, in tell order): its training cost, its curve for the
+        pruner, its weights and inherited result for inheritance."""
+        if not rec.cached:
+            for name in ("train_steps", "train_samples"):
+                value = rec.metrics.get(name)
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                    self.strategy.spent[name] += int(value)
+        if self.pruner is not None and rec.status in ("ok", "pruned"):
+            kind = (cand.fidelity, cand.inherit is not None)
+            self._curves.setdefault(kind, []).append(Curve(dict(rec.curve), complete=rec.status == "ok"))
+        if self.inherit is None:
+            return
+        if rec.status == "ok" and not rec.cached:
+            self._trained[cand.key] = self.built.space.hparams(cand.genome)
+        if cand.inherit is None and cand.fidelity is None and rec.status in ("ok", "failed", "violated"):
+            self._scratch.add(cand.key)
+        elif cand.inherit is not None and rec.status == "ok" and rec.fitness:
+            old = self._inherited_best.get(cand.key)
+            value = rec.fitness[0]
+            if old is None or self.exp.objectives[0].weight * (value - old[0]) > 0:
+                self._inherited_best[cand.key] = (value, rec.trial, rec)
+        if self._store is None:
+            self._store = WeightStore(self.weights_dir, int(self.inherit.max_mb * 2**20))
+        if not self.replaying:
+            self._store.enforce()
 
     def operator_stats(self) -> list[dict[str, Any]]:
         """Each operator's calls, failures and first error so far in this run (empty: no variation of its own)."""
@@ -146,6 +271,7 @@ class Loop:
             print(line, file=sys.stderr, flush=True)
 
     def _dispatch(self, cand: Candidate) -> None:
+        cand = self._with_parent(cand)
         evaluation = cand.evaluation_key
         if evaluation in self.known:
             self.duplicates += 1
@@ -156,12 +282,12 @@ class Loop:
                     "had already evaluated; stopping (is the search space used up?)",
                     file=sys.stderr,
                 )
-            rec = self.journal.get(cand.key, cand.fidelity)
+            rec = self.journal.get(cand.key, cand.fidelity, cand.inherit)
             assert rec is not None
             self._tell(cand, rec)
         elif evaluation in self.waiting:
             self.waiting[evaluation].append(cand)
-        elif self.budget_left():
+        elif self.budget_left() or cand.origin == CONFIRM:
             problems, cheap = self.checker.cheap_violations(cand.genome) if self.checker is not None else ([], {})
             if problems:  # never trained: recorded (or, replaying, found in the journal) and told the worst fitness
                 self._infeasible(cand, problems, cheap)
@@ -172,7 +298,7 @@ class Loop:
             self.next_trial += 1
 
     def _infeasible(self, cand: Candidate, problems: list[str], cheap: dict[str, float]) -> None:
-        rec = self.journal.get(cand.key, cand.fidelity)
+        rec = self.journal.get(cand.key, cand.fidelity, cand.inherit)
         if rec is None or rec.status != "infeasible" or rec.trial != self.next_trial:
             rec = self.journal.append(Record(
                 trial=self.next_trial, key=cand.key, generation=cand.generation, genome=self.built.space.to_dict(cand.genome),
@@ -202,6 +328,7 @@ class Loop:
             if self.run.on_result is not None:
                 self.run.on_result(rec)
         self.known.add(cand.evaluation_key)
+        self._learnt(cand, rec)
         self._tell(cand, rec)
         self._tick(rec)
         for other in self.waiting.pop(cand.evaluation_key, []):
@@ -218,7 +345,7 @@ class Loop:
             genome=self.built.space.to_dict(cand.genome),
             status=status,
             metrics=metrics,
-            fitness=values if status == "ok" else None,
+            fitness=values if status in ("ok", "pruned") else None,
             error=error,
             origin=cand.origin,
             parents=cand.parents,
@@ -228,13 +355,18 @@ class Loop:
             cached=result.cached,
             fidelity=cand.fidelity,
             safe_mode=result.safe_mode,
+            curve=result.curve,
+            inherited=cand.inherit,
         )
 
     def _tell(self, cand: Candidate, rec: Record) -> None:
+        if cand.origin == CONFIRM:  # the search is over: nothing to tell (best.json reads the journal)
+            return
         ind = Individual(cand.genome, cand.key, self.exp.weights, origin=cand.origin, parents=cand.parents)
         ind.metrics = dict(rec.metrics)
-        if rec.status == "ok" and rec.fitness is not None:
+        if rec.status in ("ok", "pruned") and rec.fitness is not None and all(math.isfinite(v) for v in rec.fitness):
             ind.fitness.values = rec.fitness
+            ind.fitness.pruned = rec.status == "pruned"  # ranks below every completed evaluation
         else:  # failures get the worst fitness: never selected as best
             ind.fitness.values = tuple(-math.inf * w for w in self.exp.weights)
         self.strategy.tell(cand, ind)
@@ -244,7 +376,7 @@ class Loop:
         if not self.run.progress:
             return
         if self._bar is None:
-            self._bar = tqdm(total=self.strategy.expected_evaluations(), unit="eval", dynamic_ncols=True, file=sys.stderr)
+            self._bar = tqdm(total=self.expected_evaluations(), unit="eval", dynamic_ncols=True, file=sys.stderr)
         self._bar.update(1)
         post: dict[str, Any] = {"gen": rec.generation}
         hof = self.strategy.hall_of_fame

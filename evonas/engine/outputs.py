@@ -101,11 +101,27 @@ def _individual(ind: Any, space: SearchSpace, journal_rows: dict[str, Any]) -> d
     }
 
 
+def _from_record(rec: Any, space: SearchSpace) -> dict[str, Any]:
+    return {
+        "key": rec.key, "genome": rec.genome, "describe": space.describe(space.from_dict(rec.genome)),
+        "fitness": list(rec.fitness), "metrics": dict(rec.metrics), "trial": rec.trial, "generation": rec.generation,
+    }  # fmt: skip
+
+
+def _complete_hall_of_fame(exp: Experiment, complete: list[Any], size: int | None) -> list[Any]:
+    """The hall of fame of the complete evaluations: the ``size`` best by the first objective, or with several
+    objectives the non-dominated ones (DEAP's ``ParetoFront``)."""
+    if len(exp.objectives) == 1:
+        return complete[:size] if size else complete
+    return [complete[i] for i in nondominated([r.fitness for r in complete], exp.weights)]
+
+
 def write_results(
     run_dir: Path, exp: Experiment, space: SearchSpace, strategy: Strategy, journal: Journal
 ) -> dict[str, Any] | None:
     """Write the derived files; returns the ``best.json`` content (``None`` if nothing succeeded)."""
-    rows = {r.key: r for r in journal.records("trial")}
+    records_by_trial = list(journal.records("trial"))
+    rows = {r.key: r for r in records_by_trial}
     # logbook
     records = list(strategy.logbook)
     write_json(run_dir / "logbook.json", records)
@@ -119,12 +135,18 @@ def write_results(
         writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()})
     atomic_write(run_dir / "logbook.csv", buf.getvalue())
     # population and hall of fame
+    best_first = ranked(records_by_trial, exp.objectives[0].weight)
+    complete = {r.key: r for r in best_first}
     hof = [ind for ind in strategy.hall_of_fame if ind.fitness.valid and all(math.isfinite(v) for v in ind.fitness.values)]
-    write_json(run_dir / "hall_of_fame.json", [_individual(i, space, rows) for i in hof])
+    if any(ind.key not in complete or ind.fitness.pruned for ind in hof):
+        # pruned or inherited evaluations are never reported as full ones: the hall of fame of the complete ones
+        hof_records = _complete_hall_of_fame(exp, list(complete.values()), strategy.hall_of_fame.maxsize)
+        write_json(run_dir / "hall_of_fame.json", [_from_record(r, space) for r in hof_records])
+    else:
+        write_json(run_dir / "hall_of_fame.json", [_individual(i, space, rows) for i in hof])
     write_json(run_dir / "population.json", [_individual(i, space, rows) for i in strategy.population])
-    # best.json: the best successful evaluation in the journal by the first objective (a view of the journal,
-    # so an interrupted generation counts too); ties go to the earliest trial.
-    best_first = ranked(list(rows.values()), exp.objectives[0].weight)
+    # best.json: the best complete evaluation in the journal by the first objective (a view of the journal, so an
+    # interrupted generation counts too); ties go to the earliest trial.
     best_rec = best_first[0] if best_first else None
     if best_rec is None:
         (run_dir / "best.json").unlink(missing_ok=True)
@@ -143,13 +165,13 @@ def write_results(
     }
     write_json(run_dir / "best.json", best)
     if len(exp.objectives) > 1:
-        write_json(run_dir / "pareto_front.json", pareto_front(exp, space, list(rows.values()), strategy))
+        write_json(run_dir / "pareto_front.json", pareto_front(exp, space, records_by_trial, strategy))
     return best
 
 
 def pareto_front(exp: Experiment, space: SearchSpace, records: list[Any], strategy: Any = None) -> dict[str, Any]:
     """The non-dominated full evaluations of ``records`` (``pareto_front.json``), best first objective first."""
-    ok = [r for r in records if r.status == "ok" and r.fitness is not None and r.fidelity is None]
+    ok = list({r.key: r for r in records if r.complete and r.fitness is not None}.values())  # the last per genome
     front = [ok[i] for i in nondominated([r.fitness for r in ok], exp.weights)]
     front.sort(key=lambda r: (-exp.objectives[0].weight * r.fitness[0], r.trial))
     ref = strategy.reference_point if strategy is not None else None

@@ -56,9 +56,10 @@ class ReplayBackend(Backend):
 
     def submit(self, job: Job) -> None:
         rec = self._by_trial.get(job.trial)
-        if rec is not None and (rec.key, rec.fidelity) != (job.key, job.fidelity):
-            asked = job.key if job.fidelity is None else f"{job.key} at fidelity {job.fidelity:g}"
-            recorded = rec.key if rec.fidelity is None else f"{rec.key} at fidelity {rec.fidelity:g}"
+        parent = job.inheritance.parent if job.inheritance is not None else None
+        if rec is not None and (rec.key, rec.fidelity, rec.inherited) != (job.key, job.fidelity, parent):
+            asked = _described(job.key, job.fidelity, parent)
+            recorded = _described(rec.key, rec.fidelity, rec.inherited)
             raise ResumeMismatch(
                 f"resume: trial {job.trial} asked for genome {asked}, the journal recorded {recorded}; "
                 f"strategy '{self._strategy}' is not deterministic"
@@ -80,4 +81,11 @@ class ReplayBackend(Backend):
                 f"'{self._strategy}' asked for it; the strategy is not deterministic"
             )
         self._told += 1
-        return [JobResult(rec.trial, rec.status, rec.metrics, rec.error, rec.wall_s or 0.0, rec.worker or "", record=rec)]
+        return [JobResult(rec.trial, rec.status, rec.metrics, rec.error, rec.wall_s or 0.0, rec.worker or "", record=rec,
+                          curve=rec.curve)]  # fmt: skip
+
+
+def _described(key: str, fidelity: float | None, parent: str | None) -> str:
+    """``key``, with its fidelity and the parent whose weights it started from, in words."""
+    text = key if fidelity is None else f"{key} at fidelity {fidelity:g}"
+    return text if parent is None else f"{text} from {parent}'s weights"

@@ -21,6 +21,7 @@ import shutil
 import signal
 import sqlite3
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -86,6 +87,13 @@ class RunSummary:
     operator_faults: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     #: the operator fault that stopped the run (``strict: true``), in one line
     fault: str | None = None
+    #: optimizer steps the run's evaluations took, and the samples they saw (cached results spent none)
+    train_steps: int = 0
+    train_samples: int = 0
+    #: evaluations a pruner stopped early (in ``evaluations``)
+    pruned: int = 0
+    #: evaluations that started from a parent's trained weights (in ``evaluations``)
+    inherited: int = 0
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -296,7 +304,7 @@ class Run:
         journal = Journal(self.run_dir / JOURNAL_NAME)
         strategy = built.make_strategy()
         loop = _Loop(self, built, strategy, journal)
-        loop.live = LiveStatus(journal, backend=exp.backend.name, expected=strategy.expected_evaluations(),
+        loop.live = LiveStatus(journal, backend=exp.backend.name, expected=loop.expected_evaluations(),
                                operators=loop.operator_stats)  # fmt: skip
         backends: list[Backend] = []
 
@@ -375,6 +383,7 @@ class Run:
             failure_reasons=journal.failure_reasons(),
             operator_faults=operator_faults(journal),
             fault=fault,
+            **journal.training_spent(),
         )
         journal.close()
         if shutdown.stop() and not interrupted:  # a signal during the final writes: they are done; say it was stopped
@@ -597,7 +606,9 @@ def search(built: Built) -> SearchResult:
     def backend() -> Backend:
         return make_backend(built.experiment, 0, context=EvalContext.of(built.space, built.fitness, built.dataset))
 
-    loop.drive(backend, None)
+    with tempfile.TemporaryDirectory(prefix="evonas-weights-") as weights:  # inherit: the weight store, then gone
+        loop.weights_dir = Path(weights)
+        loop.drive(backend, None)
     records = list(journal.records("trial"))
     journal.close()
     return SearchResult(strategy, records, loop.duplicates)

@@ -24,10 +24,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from evonas.engine.journal import Journal, failure_reasons
+from evonas.engine.journal import Journal, failure_reasons, training_spent
 from evonas.runfolder import RunFolder, RunFolderError
 
-__all__ = ["LiveStatus", "read_status", "format_status", "StatusError", "operator_faults", "fault_lines", "OPERATORS_META"]
+__all__ = [
+    "LiveStatus", "read_status", "format_status", "StatusError", "operator_faults", "fault_lines", "OPERATORS_META",
+    "training_line",
+]
 
 #: the journal's ``meta`` entry with each variation operator's calls, failures and first error
 OPERATORS_META = "operators"
@@ -252,7 +255,9 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
             # metrics (0.61 s against 0.19 s on a 20,000-row journal), and `--watch` repeats this every few seconds
             best = None
             columns = {r[1] for r in db.execute("PRAGMA table_info(evaluations)")}
-            full = " AND fidelity IS NULL" if "fidelity" in columns else ""  # low-fidelity results are not candidates
+            # low-fidelity and inherited results are not candidates (pruned ones have another status)
+            full = " AND fidelity IS NULL" if "fidelity" in columns else ""
+            full += " AND inherited IS NULL" if "inherited" in columns else ""
             for trial, key, genome, metrics, fitness in db.execute(
                 f"SELECT trial, key, genome, metrics, fitness FROM evaluations WHERE status = 'ok' AND fitness IS NOT NULL{full}"
             ):
@@ -271,6 +276,7 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
                     continue
                 best = candidate
             errors = failure_reasons(db)
+            spent = training_spent(db)
             safe = db.execute("SELECT COUNT(*) FROM evaluations WHERE safe_mode = 1").fetchone()[0] if "safe_mode" in columns else 0
         finally:
             db.close()
@@ -307,8 +313,19 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
         "infeasible": infeasible, "violated": counts.get("violated", 0),
         "error": live.get("error"), "operator_faults": operator_faults(meta),
         "rate_per_s": rate, "eta_s": eta, "best": best, "errors": [[e if e is None else str(e), n] for e, n in errors], "safe_mode": int(safe or 0),
+        "spent": spent,
         "per_worker": {str(w): {"evaluations": int(n), "failed": int(f or 0), "busy_s": float(s or 0)} for w, n, f, s in by_worker},
     }  # fmt: skip
+
+
+def training_line(steps: int, samples: int, pruned: int = 0, inherited: int = 0) -> str:
+    """What a run's training spent, in one line (the summary, ``evonas status``)."""
+    extra = []
+    if pruned:
+        extra.append(f"{pruned} evaluations pruned early")
+    if inherited:
+        extra.append(f"{inherited} started from a parent's weights")
+    return f"{steps:,} optimizer steps, {samples:,} samples seen" + (f" ({', '.join(extra)})" if extra else "")
 
 
 def _duration(seconds: float | None) -> str:
@@ -345,6 +362,11 @@ def format_status(st: dict[str, Any]) -> str:
     if st["eta_s"] is not None:
         progress += f", about {_duration(st['eta_s'])} left"
     lines.append(progress)
+    spent = st.get("spent") or {}
+    if spent.get("train_steps"):
+        lines.append("training  " + training_line(
+            spent["train_steps"], spent.get("train_samples", 0), spent.get("pruned", 0), spent.get("inherited", 0)
+        ))  # fmt: skip
     best, obj = st["best"], st["objective"]
     if best:
         extras = "  ".join(f"{k}={v:.4g}" for k, v in best["metrics"].items() if isinstance(v, (int, float)) and k != obj["metric"])

@@ -42,6 +42,12 @@ class FitnessFunction(ABC):
     cacheable: ClassVar[bool] = True
     #: :meth:`evaluate` takes ``fidelity=`` (a share of the full training) for multi-fidelity strategies
     supports_fidelity: ClassVar[bool] = False
+    #: :meth:`evaluate` takes ``reporter=`` (:class:`evonas.pruners.Reporter`): it reports the objective at the
+    #: reporter's points and raises :class:`evonas.pruners.TrialPruned` when told to (``pruner:``)
+    supports_pruning: ClassVar[bool] = False
+    #: :meth:`evaluate` takes ``init_state=`` (a parent's trained ``state_dict``: start from it wherever a tensor's
+    #: name and shape match) and ``keep_state=`` (called with the trained ``state_dict``) (``inherit:``)
+    supports_inheritance: ClassVar[bool] = False
     #: the input shape and number of classes the cheap metrics (params, flops, constraints) are counted at when
     #: there is no dataset (``needs_dataset = False``), e.g. a table's networks; ``None``: the space's example
     #: input shape and 10 classes

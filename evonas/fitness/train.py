@@ -30,6 +30,7 @@ from evonas.datasets.base import Dataset
 from evonas.fitness.base import FITNESSES, EvaluationError, FitnessFunction
 from evonas.fitness.device import amp_dtype, auto_device, check_device, free_memory, in_safe_mode
 from evonas.fitness.latency import measure_latency_ms
+from evonas.pruners import Reporter, TrialPruned
 from evonas.spaces.base import Genome, SearchSpace
 from evonas.spaces.cost import count_flops
 
@@ -73,8 +74,12 @@ class TrainFitness(FitnessFunction):
     ``latency_batch_size`` batch on the evaluation device, after ``latency_warmup`` untimed ones.
     """
 
-    metrics: tuple[str, ...] = ("val_acc", "val_loss", "train_loss", "params", "flops", "train_s", "epochs")
+    metrics: tuple[str, ...] = (
+        "val_acc", "val_loss", "train_loss", "params", "flops", "train_s", "epochs", "train_steps", "train_samples"
+    )  # fmt: skip
     supports_fidelity = True
+    supports_pruning = True
+    supports_inheritance = True
 
     def __init__(
         self,
@@ -131,12 +136,19 @@ class TrainFitness(FitnessFunction):
 
     # -- evaluation -----------------------------------------------------------
     def evaluate(
-        self, genome: Genome, *, space: SearchSpace, dataset: Dataset | None, seed: int, fidelity: float | None = None
+        self, genome: Genome, *, space: SearchSpace, dataset: Dataset | None, seed: int, fidelity: float | None = None,
+        reporter: Reporter | None = None, init_state: Mapping[str, torch.Tensor] | None = None,
+        keep_state: Callable[[dict[str, torch.Tensor]], None] | None = None,
     ) -> dict[str, float]:
         """Train ``genome``'s network on ``dataset``'s train split; metrics on its validation split.
 
-        ``fidelity`` (multi-fidelity strategies): train for that share of the ``epochs`` x steps per epoch
-        (at least one step), with the learning-rate schedule over the shortened training.
+        ``fidelity`` (multi-fidelity strategies, inherited weights): train for that share of the ``epochs`` x
+        steps per epoch (at least one step), with the learning-rate schedule over the shortened training.
+        ``reporter`` (a pruner): the validation metrics at each of its points of the training, and
+        :class:`~evonas.pruners.TrialPruned` when it says to stop. ``init_state``: start from these weights
+        wherever a tensor's name and shape match the network's (``inherited_tensors`` counts them);
+        ``keep_state``: called with the trained network's ``state_dict`` (on the host).
+        ``train_steps`` and ``train_samples`` count the optimizer steps taken and the samples they saw.
         """
         if fidelity is not None and not (isinstance(fidelity, (int, float)) and 0 < fidelity <= 1):
             raise ValueError(f"fidelity must be a number in (0, 1], got {fidelity!r}")
@@ -147,7 +159,8 @@ class TrainFitness(FitnessFunction):
             raise ValueError(reason)
         hp = dict(self.defaults)
         hp.update(_check_hparams({k: v for k, v in space.hparams(genome).items() if k in _GENOME_HPARAMS}, "genome "))
-        return self._train(genome, space, dataset, int(seed), hp, fidelity)[1]
+        hooks = _Hooks(reporter, init_state, keep_state)
+        return self._train(genome, space, dataset, int(seed), hp, fidelity, hooks=hooks)[1]
 
     def fit(
         self, genome: Genome, *, space: SearchSpace, dataset: Dataset, seed: int, on_epoch: Callable[[int, float], None] | None = None
@@ -165,7 +178,7 @@ class TrainFitness(FitnessFunction):
 
     def _train(
         self, genome: Genome, space: SearchSpace, dataset: Dataset, seed: int, hp: dict[str, Any], fidelity: float | None,
-        on_epoch: Callable[[int, float], None] | None = None,
+        on_epoch: Callable[[int, float], None] | None = None, hooks: _Hooks | None = None,
     ) -> tuple[torch.nn.Module, dict[str, float]]:
         device, amp_dtype = self._resolve()
         if in_safe_mode():
@@ -173,7 +186,7 @@ class TrainFitness(FitnessFunction):
         message = ""
         for attempt in range(2):  # out of memory: one more try with half the batch, then a failed evaluation
             try:
-                return self._run(genome, space, dataset, seed, hp, device, amp_dtype, fidelity, on_epoch)
+                return self._run(genome, space, dataset, seed, hp, device, amp_dtype, fidelity, on_epoch, hooks)
             except EvaluationError:
                 raise
             except RuntimeError as exc:  # torch.OutOfMemoryError included
@@ -210,11 +223,14 @@ class TrainFitness(FitnessFunction):
         amp_dtype: torch.dtype | None,
         fidelity: float | None = None,
         on_epoch: Callable[[int, float], None] | None = None,
+        hooks: _Hooks | None = None,
     ) -> tuple[torch.nn.Module, dict[str, float]]:
         """One training of ``genome``'s network with the hyperparameters ``hp``, then its metrics."""
+        hooks = hooks or _Hooks()
         channels_last = self.channels_last and len(dataset.input_shape) == 3 and not in_safe_mode()
         model, flops = _decode(genome, space, dataset, seed, device, channels_last)
         n_params = sum(p.numel() for p in model.parameters())
+        inherited = _load_matching(model, hooks.init_state) if hooks.init_state is not None else None
         data = _device_data(dataset, device, channels_last)
         x, y = data.x_train, data.y_train
         if self.max_train_samples is not None:
@@ -223,9 +239,28 @@ class TrainFitness(FitnessFunction):
         scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
         autocast = _autocast(device, amp_dtype)
         plan = self._plan(len(y), hp, fidelity)
+        cost = {"params": int(n_params), "flops": flops, **({} if inherited is None else {"inherited_tensors": inherited})}
 
         start_time = time.perf_counter()
-        train_loss = _train_epochs(model, optimizer, scaler, autocast, x, y, plan, seed, on_epoch, hp)
+        checkpoint = None
+        if hooks.reporter is not None and hooks.reporter.points:
+            reporter = hooks.reporter
+            at = {max(1, round(p * plan.total)): p for p in reporter.points if round(p * plan.total) < plan.total}
+
+            def checkpoint(step: int, samples: int, train_loss: Callable[[], float]) -> None:
+                if step not in at:
+                    return
+                val_loss, val_acc = _score(model, data.x_val, data.y_val, self.eval_batch_size, autocast)
+                model.train()
+                reporter.report({
+                    "val_acc": val_acc, "val_loss": val_loss, "train_loss": train_loss(), **cost,
+                    "train_s": time.perf_counter() - start_time, "epochs": step / len(plan.starts),
+                    "train_steps": step, "train_samples": samples,
+                }, at[step])  # fmt: skip
+                if reporter.should_prune():
+                    raise TrialPruned()
+
+        train_loss, steps, samples = _train_epochs(model, optimizer, scaler, autocast, x, y, plan, seed, on_epoch, hp, checkpoint)
         train_s = time.perf_counter() - start_time
 
         val_loss, val_acc = _score(model, data.x_val, data.y_val, self.eval_batch_size, autocast)
@@ -238,14 +273,17 @@ class TrainFitness(FitnessFunction):
                 model, tuple(dataset.input_shape), batch_size=batch, device=device, repeats=repeats, warmup=warmup,
                 channels_last=channels_last, autocast=autocast,
             )  # fmt: skip
+        if hooks.keep_state is not None:
+            hooks.keep_state({k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()})
         return model, {
             "val_acc": val_acc,
             "val_loss": val_loss,
             "train_loss": train_loss,
-            "params": int(n_params),
-            "flops": flops,
+            **cost,
             "train_s": train_s,
             "epochs": self.epochs if fidelity is None else plan.total / len(plan.starts),
+            "train_steps": steps,
+            "train_samples": samples,
             **extra,
         }
 
@@ -264,6 +302,28 @@ class TrainFitness(FitnessFunction):
             n=n, batch_size=batch_size, starts=starts, counts=[min(batch_size, n - s) for s in starts],
             total=total, n_epochs=-(-total // len(starts)), lrs=lrs,
         )  # fmt: skip
+
+
+class _Hooks(NamedTuple):
+    """What one evaluation reports to and starts from (pruning, inherited weights); all optional."""
+
+    reporter: Reporter | None = None
+    init_state: Mapping[str, torch.Tensor] | None = None
+    keep_state: Callable[[dict[str, torch.Tensor]], None] | None = None
+
+
+def _load_matching(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> int:
+    """Copy into ``model`` every tensor of ``state`` whose name and shape match one of its own (its parameters and
+    buffers: BatchNorm's running statistics too); the number copied. The rest keep their fresh initialisation."""
+    own = model.state_dict()
+    copied = 0
+    with torch.no_grad():
+        for name, tensor in own.items():
+            src = state.get(name)
+            if isinstance(src, torch.Tensor) and src.shape == tensor.shape and src.dtype == tensor.dtype:
+                tensor.copy_(src.to(tensor.device))
+                copied += 1
+    return copied
 
 
 class _Plan(NamedTuple):
@@ -319,11 +379,15 @@ def _train_epochs(
     seed: int,
     on_epoch: Callable[[int, float], None] | None,
     hp: Mapping[str, Any],
-) -> float:
-    """Train ``model`` on ``(x, y)`` as ``plan`` says, batches drawn with ``seed``; the last epoch's mean loss.
+    checkpoint: Callable[[int, int, Callable[[], float]], None] | None = None,
+) -> tuple[float, int, int]:
+    """Train ``model`` on ``(x, y)`` as ``plan`` says, batches drawn with ``seed``; the last epoch's mean loss, the
+    optimizer steps taken and the samples they saw. ``checkpoint(step, samples, loss)`` after each step (a
+    pruner's reports; ``loss()`` gives the epoch's mean loss so far; it may raise
+    :class:`~evonas.pruners.TrialPruned`).
 
     Per-batch losses are kept on the device and summed once per epoch, weighted by batch size: the one
-    synchronisation per epoch, where a non-finite loss raises :class:`EvaluationError`.
+    synchronisation per epoch (and one per report), where a non-finite loss raises :class:`EvaluationError`.
     """
     device = y.device
     generator = torch.Generator().manual_seed(seed)
@@ -333,6 +397,7 @@ def _train_epochs(
     step = 0
     loss_sum = torch.zeros((), device=device)
     seen = sum(plan.counts)
+    samples = 0
     for epoch in range(plan.n_epochs):
         perm = torch.randperm(plan.n, generator=generator).to(device, non_blocking=True)
         losses = []
@@ -356,6 +421,10 @@ def _train_epochs(
                 scaler.step(optimizer)
                 scaler.update()
             losses.append(loss.detach())
+            samples += plan.counts[len(losses) - 1]
+            if checkpoint is not None:  # the loss so far is synchronised only where the checkpoint reports
+                checkpoint(step, samples, lambda: torch.dot(torch.stack(losses).float(), weights[: len(losses)]).item()
+                           / sum(plan.counts[: len(losses)]))  # fmt: skip
         loss_sum = torch.dot(torch.stack(losses).float(), weights[: len(losses)])
         seen = sum(plan.counts[: len(losses)])
         if not bool(torch.isfinite(loss_sum)):  # the one sync per epoch
@@ -364,7 +433,7 @@ def _train_epochs(
             )
         if on_epoch is not None:
             on_epoch(epoch + 1, loss_sum.item() / seen)
-    return loss_sum.item() / seen
+    return loss_sum.item() / seen, step, samples
 def _score(
     model: torch.nn.Module,
     x: torch.Tensor,

@@ -73,11 +73,15 @@ class Candidate:
     parents: tuple[str, ...] = ()
     #: share of the full training to spend (multi-fidelity); ``None``: the fitness's full evaluation
     fidelity: float | None = None
+    #: the genome whose trained weights the evaluation starts from (set by the engine with ``inherit:``)
+    inherit: str | None = None
 
     @property
     def evaluation_key(self) -> str:
-        """What the engine's repeat check compares: the key, and the fidelity when there is one."""
-        return evaluation_key(self.key, self.fidelity)
+        """What the engine's repeat check compares: the key, the fidelity when there is one, and the parent whose
+        weights it starts from (a child with inherited weights is another evaluation than one from scratch)."""
+        key = evaluation_key(self.key, self.fidelity)
+        return key if self.inherit is None else f"{key}<{self.inherit}"
 
 
 @dataclasses.dataclass
@@ -176,6 +180,9 @@ class Strategy(ABC):
         self.next_index = 0
         #: the keys of every candidate asked so far
         self.asked_keys: set[str] = set()
+        #: the training the run's evaluations told so far spent (the engine adds each fresh result's
+        #: ``train_steps`` and ``train_samples``); written to each logbook record
+        self.spent: dict[str, int] = {"train_steps": 0, "train_samples": 0}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -255,7 +262,7 @@ class Strategy(ABC):
 
     def record(self, generation: int, nevals: int) -> None:
         """Append one logbook record: per objective, max / min / avg / std of the population, and the best so far."""
-        row: dict[str, Any] = {"gen": generation, "nevals": nevals, "evals": self.evaluated}
+        row: dict[str, Any] = {"gen": generation, "nevals": nevals, "evals": self.evaluated, **self.spent}
         row.update(population_stats(self.population, self.ctx.objectives))
         for i, obj in enumerate(self.ctx.objectives):
             vals = [ind.fitness.values[i] for ind in self.hall_of_fame if ind.fitness.valid]
