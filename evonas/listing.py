@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 __all__ = ["KINDS", "Param", "component_params", "format_listing", "registries"]
 
-KINDS = ("spaces", "mutations", "crossovers", "strategies", "selections", "datasets", "fitness", "backends")
+KINDS = ("spaces", "mutations", "crossovers", "strategies", "selections", "datasets", "fitness", "pruners", "backends")
 
 
 def registries() -> dict[str, Any]:
@@ -29,12 +29,13 @@ def registries() -> dict[str, Any]:
     from evonas.evolution import SELECTIONS
     from evonas.fitness import FITNESSES
     from evonas.operators import CROSSOVERS, MUTATIONS
+    from evonas.pruners import PRUNERS
     from evonas.spaces import SPACES
     from evonas.strategies import STRATEGIES
 
     return {
         "spaces": SPACES, "mutations": MUTATIONS, "crossovers": CROSSOVERS, "strategies": STRATEGIES,
-        "selections": SELECTIONS, "datasets": DATASETS, "fitness": FITNESSES, "backends": BACKENDS,
+        "selections": SELECTIONS, "datasets": DATASETS, "fitness": FITNESSES, "pruners": PRUNERS, "backends": BACKENDS,
     }  # fmt: skip
 
 

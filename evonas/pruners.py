@@ -113,10 +113,14 @@ def _interval_points(interval: float) -> tuple[float, ...]:
 
 @PRUNERS.register("percentile")
 class PercentilePruner(Pruner):
-    """Optuna's ``PercentilePruner``: stop an evaluation whose best value so far is below the ``percentile`` of the
-    completed evaluations' values at the same point. It reports every ``interval`` of its training; nothing is
-    pruned before ``warmup`` of the training, while fewer than ``n_startup_trials`` evaluations have completed,
-    or where fewer than ``n_min_trials`` completed evaluations reported."""
+    """Optuna's ``PercentilePruner``: stop an evaluation whose best value so far is below a percentile of the
+    completed evaluations' values at the same point of their training.
+
+    ``percentile``: the percentile (0 to 100) an evaluation must reach. ``n_startup_trials``: nothing is pruned
+    until that many evaluations have completed. ``warmup``: nothing is pruned before that share of the training.
+    ``interval``: the share of the training between two reports. ``n_min_trials``: nothing is pruned at a point
+    where fewer completed evaluations reported.
+    """
 
     def __init__(
         self, percentile: float = 50.0, *, n_startup_trials: int = 5, warmup: float = 0.0, interval: float = 0.25,
@@ -143,7 +147,13 @@ class PercentilePruner(Pruner):
 
 @PRUNERS.register("median")
 class MedianPruner(PercentilePruner):
-    """Optuna's ``MedianPruner``: the ``percentile`` pruner at the median (50)."""
+    """Optuna's ``MedianPruner``: stop an evaluation whose best value so far is below the median of the completed
+    evaluations' values at the same point of their training.
+
+    ``n_startup_trials``: nothing is pruned until that many evaluations have completed. ``warmup``: nothing is
+    pruned before that share of the training. ``interval``: the share of the training between two reports.
+    ``n_min_trials``: nothing is pruned at a point where fewer completed evaluations reported.
+    """
 
     def __init__(
         self, *, n_startup_trials: int = 5, warmup: float = 0.0, interval: float = 0.25, n_min_trials: int = 1
@@ -166,8 +176,11 @@ class SuccessiveHalvingPruner(Pruner):
 
     Rung ``k`` is at ``min_resource * reduction_factor ** (min_early_stopping_rate + k)`` of an evaluation's
     training (the rungs below 1). At each rung the evaluation goes on only if its value is among the best
-    ``1 / reduction_factor`` of all values reported at that rung so far, its own included (while there are fewer
-    than ``reduction_factor`` of them, only if it is the best, as Optuna does).
+    1 / reduction_factor of all values reported at that rung so far, its own included (while there are fewer
+    than that many, only if it is the best, as Optuna does).
+
+    ``min_resource``: the share of the training at the first rung. ``reduction_factor``: each rung keeps the best
+    one in that many. ``min_early_stopping_rate``: the first rung is that many rungs above ``min_resource``.
     """
 
     def __init__(self, *, min_resource: float = 1 / 9, reduction_factor: int = 3, min_early_stopping_rate: int = 0) -> None:

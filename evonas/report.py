@@ -167,12 +167,20 @@ def _overview(run: _Run) -> str:
     records, exp = run.records, run.exp
     stamps = [r.finished_at for r in records if r.finished_at]
     wall = (max(stamps) - min(stamps)) if len(stamps) > 1 else 0.0
-    failures = sum(r.status != "ok" for r in records)
-    headers = ["run folder", "strategy", "objectives", "evaluations", "failed or infeasible", "from the cache",
-               "first to last result"]  # fmt: skip
+    failures = sum(r.status in ("failed", "infeasible", "violated") for r in records)
+    trained = [r.metrics for r in records if not r.cached]
+    steps, samples = (sum(_count(m.get(k)) for m in trained) for k in ("train_steps", "train_samples"))
+    headers = ["run folder", "strategy", "objectives", "evaluations", "failed or infeasible", "pruned",
+               "inherited weights", "from the cache", "training steps", "samples seen", "first to last result"]  # fmt: skip
     row = [str(run.folder.path), exp.strategy.name, ", ".join(f"{o.metric} ({o.direction})" for o in exp.objectives),
-           len(records), failures, sum(r.cached for r in records), f"{wall:.1f} s"]  # fmt: skip
+           len(records), failures, sum(r.status == "pruned" for r in records), sum(r.inherited is not None for r in records),
+           sum(r.cached for r in records), f"{steps:,}", f"{samples:,}", f"{wall:.1f} s"]  # fmt: skip
     return _table(headers, [row])
+
+
+def _count(value: Any) -> int:
+    """A metric that counts something (``train_steps``), or 0 where it is missing or not a finite number."""
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else 0
 
 
 def _best_genomes(run: _Run) -> list[str]:
@@ -234,7 +242,7 @@ def _timings(records: list[Any]) -> list[str]:
 
 
 def _failures(records: list[Any]) -> list[str]:
-    reasons = Counter((r.status, r.error or "") for r in records if r.status != "ok")
+    reasons = Counter((r.status, r.error or "") for r in records if r.status not in ("ok", "pruned"))
     table = _table(["status", "reason", "count"], [[s, e, n] for (s, e), n in reasons.most_common()])
     return ["<h2>Failures</h2>", table if reasons else "<p>None.</p>"]
 

@@ -188,3 +188,23 @@ def test_config_yaml_records_the_pruner_and_inheritance(tmp_path: Path) -> None:
                                                            "min_early_stopping_rate": 0}}  # fmt: skip
     assert config["inherit"] == {"fidelity": pytest.approx(1 / 3), "max_mb": 1024.0, "confirm": 3}
     assert parse_experiment(config).inherit == exp.inherit
+
+
+def test_status_report_summary_and_logbook_say_what_the_run_spent(tmp_path: Path) -> None:
+    from evonas.commands import _summary
+    from evonas.engine.status import format_status, read_status
+    from evonas.report import write_report
+
+    exp = parse_experiment(experiment(budget=12, plugins=[str(Path(__file__).with_name("test_define_by_run.py"))]))
+    summary = Run(exp, tmp_path / "run", progress=False).execute()
+    with sqlite3.connect(tmp_path / "run" / "journal.sqlite") as db:
+        steps = int(sum(json.loads(m).get("train_steps", 0) for (m,) in db.execute("SELECT metrics FROM evaluations")))
+        pruned = db.execute("SELECT COUNT(*) FROM evaluations WHERE status = 'pruned'").fetchone()[0]
+    assert summary.train_steps == steps > 0 and summary.pruned == pruned > 0 and summary.train_samples > steps
+    line = f"training  {steps:,} optimizer steps, {summary.train_samples:,} samples seen ({pruned} evaluations pruned early)"
+    assert line in _summary(summary, exp.objectives)
+    assert line in format_status(read_status(tmp_path / "run"))
+    page = write_report(tmp_path / "run", tmp_path / "report.html", plugins=exp.plugins).read_text()
+    assert f"<td>{steps:,}</td>" in page and "pruned" in page
+    logbook = json.loads((tmp_path / "run" / "logbook.json").read_text())
+    assert logbook[-1]["train_steps"] <= steps and logbook[-1]["train_steps"] > 0

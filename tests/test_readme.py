@@ -39,20 +39,29 @@ CHECKS = {
                 "space = make_space('chain')\ndata = DATASETS.get('digits')(seed=0)\n"
                 "m = FewSteps(steps=5).evaluate(space.sample(rng=random.Random(0)), space=space, dataset=data, seed=1)\n"
                 "assert 0 <= m['val_acc'] <= 1 and m['params'] > 0, m\n"),
+    # the fitness that reports to a pruner, in a search with ASHA
+    "pruned fitness": (BLOCKS[2] + BLOCKS[3], "from evonas.config import parse_experiment\n"
+                       "from evonas.engine.build import build\nfrom evonas.engine.runner import search\n"
+                       "exp = {'name': 'p', 'space': {'name': 'chain'}, 'fitness': {'name': 'few_steps_pruned', "
+                       "'params': {'steps': 9}}, 'strategy': {'name': 'random', 'params': {'samples': 12}}, "
+                       "'pruner': {'name': 'asha', 'params': {'reduction_factor': 3}}, 'workers': 0, 'cache': False}\n"
+                       "records = search(build(parse_experiment(exp))).records\n"
+                       "assert len(records) == 12 and any(r.status == 'pruned' for r in records), records\n"
+                       "assert all(r.metrics['train_steps'] < 9 for r in records if r.status == 'pruned')\n"),
     # the define-by-run space, checked with the contract helper at the wine data's shape
-    "function": (BLOCKS[3], "from evonas.spaces.function import FunctionSpace\nfrom evonas.testing import check_space\n"
+    "function": (BLOCKS[4], "from evonas.spaces.function import FunctionSpace\nfrom evonas.testing import check_space\n"
                  "check_space(FunctionSpace(build=build, input_shape=[13], num_classes=3), n=20)\n"),
     # the search-space example, checked with the contract helper
-    "space": (BLOCKS[4], "from evonas.testing import check_space\ncheck_space(WidthSpace(), n=20)\n"),
+    "space": (BLOCKS[5], "from evonas.testing import check_space\ncheck_space(WidthSpace(), n=20)\n"),
     # the (1+1)-EA strategy as a plug-in file: a run stopped early and resumed asks what an uninterrupted one asks
-    "strategy": ("", f"STRATEGY = {BLOCKS[5]!r}\n" + STRATEGY_CHECK),
+    "strategy": ("", f"STRATEGY = {BLOCKS[6]!r}\n" + STRATEGY_CHECK),
     # DEAP's eaMuPlusLambda on a toolbox built from an experiment file
-    "deap": (BLOCKS[6], "assert len(pop) == 10 and len(log) == 6\n"),
+    "deap": (BLOCKS[7], "assert len(pop) == 10 and len(log) == 6\n"),
 }
 
 
 def test_readme_has_the_expected_examples() -> None:
-    assert len(BLOCKS) == 7
+    assert len(BLOCKS) == 8
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))
