@@ -313,17 +313,29 @@ class _Hooks(NamedTuple):
 
 
 def _load_matching(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> int:
-    """Copy into ``model`` every tensor of ``state`` whose name and shape match one of its own (its parameters and
-    buffers: BatchNorm's running statistics too); the number copied. The rest keep their fresh initialisation."""
-    own = model.state_dict()
-    copied = 0
+    """Copy ``state`` (a parent's trained tensors) into ``model`` wherever a layer is unchanged in shape; the number
+    of tensors copied. The rest keep their fresh initialisation.
+
+    Tensors are matched in order, by their role (the name with layer numbers left out: ``features.#.conv.weight``)
+    and shape, each match after the previous one: so a layer keeps its weights when a mutation adds or removes a
+    layer before it and its number changes. Parameters and buffers alike (BatchNorm's running statistics too)."""
+    parent = [(_role(n), v) for n, v in state.items() if isinstance(v, torch.Tensor)]
+    copied, pos = 0, 0
     with torch.no_grad():
-        for name, tensor in own.items():
-            src = state.get(name)
-            if isinstance(src, torch.Tensor) and src.shape == tensor.shape and src.dtype == tensor.dtype:
-                tensor.copy_(src.to(tensor.device))
-                copied += 1
+        for name, tensor in model.state_dict().items():
+            role = _role(name)
+            for j in range(pos, len(parent)):
+                src_role, src = parent[j]
+                if src_role == role and src.shape == tensor.shape and src.dtype == tensor.dtype:
+                    tensor.copy_(src.to(tensor.device))
+                    copied, pos = copied + 1, j + 1
+                    break
     return copied
+
+
+def _role(name: str) -> str:
+    """A tensor's name without its layer numbers (``features.3.conv.weight`` -> ``features.#.conv.weight``)."""
+    return ".".join("#" if part.isdigit() else part for part in name.split("."))
 
 
 class _Plan(NamedTuple):
