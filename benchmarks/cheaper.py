@@ -84,7 +84,14 @@ def run_one(problem: str, config: str, seed: int, root: Path, extra: list[str]) 
         "pruned": sum(s == "pruned" for _, s, _ in rows),
         "inherited": sum(i is not None for _, _, i in rows),
         "wall_s": wall,
+        "best_origin": str(best.get("origin") or _origin(out, best["trial"])),
     }  # fmt: skip
+
+
+def _origin(run: Path, trial: int) -> str:
+    with sqlite3.connect(run / "journal.sqlite") as db:
+        row = db.execute("SELECT origin FROM evaluations WHERE trial = ?", (trial,)).fetchone()
+    return row[0] if row else "?"
 
 
 def table(results: list[dict], problems: list[str], configs: list[str], seeds: list[int]) -> str:
@@ -119,18 +126,20 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (each uses one worker process)")
     parser.add_argument("--set", action="append", default=[], help="more overrides for every run")
     parser.add_argument("--json", help="write every run's figures to this file")
+    parser.add_argument("--keep", help="keep the run folders in this folder (default: a temporary one, removed)")
     args = parser.parse_args()
     configs = list(dict.fromkeys(["ga", *args.configs]))  # the plain GA is what the others are measured against
     results = []
     with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(run_one, p, c, s, Path(tmp), args.set) for p in args.problems for s in args.seeds
+        root = Path(args.keep) if args.keep else Path(tmp)
+        futures = [pool.submit(run_one, p, c, s, root, args.set) for p in args.problems for s in args.seeds
                    for c in configs]  # fmt: skip
         for f in concurrent.futures.as_completed(futures):
             r = f.result()
             results.append(r)
             print(f"{r['problem']:<9} {r['config']:<20} seed {r['seed']}: best {r['best']:.4f}  steps {r['steps']:>6}  "
                   f"evaluations {r['evaluations']:>3} ({r['pruned']} pruned, {r['inherited']} inherited)  "
-                  f"{r['wall_s']:.1f} s", flush=True)  # fmt: skip
+                  f"{r['wall_s']:.1f} s  (best from: {r['best_origin']})", flush=True)  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     print()

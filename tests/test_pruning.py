@@ -208,3 +208,27 @@ def test_status_report_summary_and_logbook_say_what_the_run_spent(tmp_path: Path
     assert f"<td>{steps:,}</td>" in page and "pruned" in page
     logbook = json.loads((tmp_path / "run" / "logbook.json").read_text())
     assert logbook[-1]["train_steps"] <= steps and logbook[-1]["train_steps"] > 0
+
+
+def test_a_confirmed_run_refuses_an_extension_before_writing_anything(tmp_path: Path) -> None:
+    from evonas.runfolder import RunFolderError
+
+    exp = parse_experiment(experiment(budget=10, pruner="none", inherit={"fidelity": 0.5, "confirm": 1},
+                                      strategy={"name": "aging", "params": {"population_size": 4, "sample_size": 2}}))  # fmt: skip
+    Run(exp, tmp_path / "run", progress=False).execute()
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
+    with pytest.raises(RunFolderError, match="search is over.*cannot be extended"):
+        Run.resume(tmp_path / "run", overrides={"budget": 20}, plugins=[])
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()} == before
+
+
+def test_with_inheritance_the_cache_is_not_read(tmp_path: Path, monkeypatch) -> None:
+    """A parent from the cache would have no trained weights for its children: the run trains everything."""
+    monkeypatch.setenv("EVONAS_CACHE", str(tmp_path / "cache.sqlite"))
+    plain = parse_experiment(experiment(budget=8, pruner="none", cache=True))
+    Run(plain, tmp_path / "a", progress=False).execute()
+    again = Run(plain, tmp_path / "b", progress=False).execute()
+    assert again.cached == 8
+    inherit = parse_experiment(experiment(budget=8, pruner="none", cache=True, inherit={"confirm": 0}))
+    summary = Run(inherit, tmp_path / "c", progress=False).execute()
+    assert summary.cached == 0 and summary.inherited > 0

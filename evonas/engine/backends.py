@@ -30,6 +30,8 @@ from typing import Any
 from evonas.config import Experiment
 from evonas.engine.components import build_dataset, build_fitness, build_space
 from evonas.engine.plugins import import_plugins
+from evonas.engine.weights import WeightStore
+from evonas.pruners import Reporter, TrialPruned
 from evonas.registry import Registry
 
 __all__ = [
@@ -143,8 +145,6 @@ class EvalContext:
     def run(self, job: Job, worker: str) -> JobResult:
         from evonas.fitness.device import safe_mode  # torch: only the process that evaluates imports it
 
-        from evonas.pruners import Reporter, TrialPruned
-
         start = time.perf_counter()
         reporter = None
         try:
@@ -182,8 +182,6 @@ class EvalContext:
 def _inheritance(job: Job) -> dict[str, Any]:
     """The ``evaluate`` arguments of a job's weights: the parent's to start from (when the store still has them)
     and where to keep the trained ones."""
-    from evonas.engine.weights import WeightStore
-
     assert job.inheritance is not None
     store = WeightStore(job.inheritance.store, job.inheritance.max_bytes)
     out: dict[str, Any] = {"keep_state": lambda state: store.save(job.key, state)}

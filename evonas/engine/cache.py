@@ -239,8 +239,10 @@ class CachedBackend(Backend):
     :meth:`journalled` stores each one once it is in the journal, so a result is never lost to the cache.
     Results handed out but never journalled (an interrupted run) are not stored."""
 
-    def __init__(self, inner: Backend, cache: EvaluationCache, problem: str) -> None:
+    def __init__(self, inner: Backend, cache: EvaluationCache, problem: str, *, lookup: bool = True) -> None:
         self.inner = inner
+        #: False: results are stored but never looked up (``inherit:``: every parent must be trained in the run)
+        self.lookup = lookup
         self.slots = inner.slots
         self.cache, self.problem = cache, problem
         self._hits: list[JobResult] = []
@@ -264,7 +266,7 @@ class CachedBackend(Backend):
         if _inherits(job):  # its result depends on the parent's weights: neither looked up nor stored
             self.inner.submit(job)
             return
-        if not self._off:
+        if not self._off and self.lookup:
             try:
                 hit = self.cache.get(self.problem, evaluation_key(job.key, job.fidelity), job.seed)
             except Exception as exc:  # noqa: BLE001 - a lookup that fails is a miss

@@ -151,9 +151,18 @@ class Loop:
                 self._finish(arrived.popleft())
 
     def expected_evaluations(self) -> int | None:
-        """The strategy's expected evaluations, and the confirmations after them (``inherit.confirm``)."""
+        """The strategy's expected evaluations, and the confirmations after them (at most ``inherit.confirm``)."""
         total = self.strategy.expected_evaluations()
         return total + self.inherit.confirm if total is not None and self.inherit is not None else total
+
+    def _expect(self, confirms: int) -> None:
+        """Once the confirmations are chosen: the evaluations the run ends with, for the progress bar (which counts
+        infeasible candidates too) and ``evonas status`` (which does not)."""
+        if self._bar is not None:
+            self._bar.total = self.next_trial + confirms
+            self._bar.refresh()
+        if self.live is not None:
+            self.live.entry["expected"] = self.next_trial - self.infeasible + confirms
 
     # -- what to ask: the strategy's candidates, then the confirmations ----------------------------------------
     def _searched(self) -> bool:
@@ -177,6 +186,7 @@ class Loop:
             if not idle:
                 return []
             self._confirms = self._confirmations()
+            self._expect(len(self._confirms))
         out = self._confirms[self._confirmed : self._confirmed + n]
         self._confirmed += len(out)
         return out
@@ -189,10 +199,9 @@ class Loop:
         best = sorted(
             (v for k, v in self._inherited_best.items() if k not in self._scratch), key=lambda v: (-sign * v[0], v[1])
         )[: self.inherit.confirm]  # fmt: skip
-        space = self.built.space
+        space, last = self.built.space, max(0, self.strategy.gen - 1)  # the search's last generation
         return [
-            Candidate(space.from_dict(rec.genome), rec.key, self.strategy.gen, i, CONFIRM, (rec.key,))
-            for i, (_, _, rec) in enumerate(best)
+            Candidate(space.from_dict(rec.genome), rec.key, last, i, CONFIRM, (rec.key,)) for i, (_, _, rec) in enumerate(best)
         ]
 
     def _pruning(self, cand: Candidate) -> Pruning | None:

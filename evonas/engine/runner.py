@@ -32,7 +32,7 @@ from evonas.engine import outputs
 from evonas.engine.backends import Backend, EvalContext, make_backend
 from evonas.engine.cache import CachedBackend, EvaluationCache, problem_fingerprint
 from evonas.engine.status import LiveStatus, operator_faults
-from evonas.engine.loop import Loop as _Loop
+from evonas.engine.loop import CONFIRM, Loop as _Loop
 from evonas.engine.build import Built, build, resolved_experiment
 from evonas.engine.journal import JOURNAL_NAME, Journal, JournalError, Record
 from evonas.engine.replay import ReplayBackend, ResumeMismatch
@@ -249,7 +249,7 @@ class Run:
         except ConfigError as exc:
             raise RunFolderError(str(exc)) from None
         if not restart:  # before anything is written: a refused extension changes no file
-            _check_extension(folder.path, exp, folder.records("seq"))
+            _check_extension(folder.path, exp, folder.records("seq"), extended=bool(overrides))
         loaded = tuple(p for p in exp.plugins if p in sys.modules)  # imported by this process already: no new code runs
         if not trust and plugins is None and loaded == tuple(exp.plugins):
             plugins = list(loaded)
@@ -312,7 +312,9 @@ class Run:
             context = EvalContext.of(built.space, built.fitness, built.dataset)
             backend = make_backend(exp, self.workers, context=context, log=self.run_dir / NATIVE_LOG)
             if exp.cache and built.fitness.cacheable:
-                backend = CachedBackend(backend, EvaluationCache(), problem_fingerprint(built))
+                # inherit: a result from the cache has no trained weights for its children, so the run trains
+                # everything itself and only stores what it trained from scratch
+                backend = CachedBackend(backend, EvaluationCache(), problem_fingerprint(built), lookup=exp.inherit is None)
             history = journal.get_meta("slots", [])
             # counted in results the replay serves (infeasible rows are never submitted, so never served)
             journal.set_meta("slots", [*history, [len(journal) - journal.count("infeasible"), backend.slots]])
@@ -452,8 +454,13 @@ def check_resumable(folder: RunFolder) -> None:
         db.close()
 
 
-def _check_extension(run_dir: Path, exp: Experiment, records: list[Record]) -> None:
-    """Refuse ``--budget`` or ``--generations`` below what the run has done (it would rewrite its files)."""
+def _check_extension(run_dir: Path, exp: Experiment, records: list[Record], extended: bool = False) -> None:
+    """Refuse ``--budget`` or ``--generations`` below what the run has done (it would rewrite its files), and any
+    extension of a run whose search is over and confirmed (``inherit.confirm`` trained its best from scratch)."""
+    if extended and any(r.origin == CONFIRM for r in records):
+        raise RunFolderError(f"{run_dir}: the run's search is over: it has trained its best inherited genomes from "
+                             "scratch (inherit: confirm), so it cannot be extended; start a new run with a larger "
+                             "budget (the evaluation cache keeps what this one trained from scratch)")  # fmt: skip
     done = sum(r.status != "infeasible" for r in records)
     if exp.budget is not None and exp.budget < done:
         raise RunFolderError(f"{run_dir}: the run has done {done} evaluations; --budget {exp.budget} is below that "

@@ -325,7 +325,8 @@ def training_line(steps: int, samples: int, pruned: int = 0, inherited: int = 0)
         extra.append(f"{pruned} evaluations pruned early")
     if inherited:
         extra.append(f"{inherited} started from a parent's weights")
-    return f"{steps:,} optimizer steps, {samples:,} samples seen" + (f" ({', '.join(extra)})" if extra else "")
+    seen = f", {samples:,} samples seen" if samples else ""  # a fitness of one's own may count steps only
+    return f"{steps:,} optimizer steps{seen}" + (f" ({', '.join(extra)})" if extra else "")
 
 
 def _duration(seconds: float | None) -> str:
