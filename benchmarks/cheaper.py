@@ -36,7 +36,7 @@ QUICKSTART = REPO / "experiments" / "quickstart.yaml"
 _AGING = "strategy={name: aging, params: {population_size: 16, sample_size: 4, cycles: %d}}"
 _ASHA = "pruner={name: asha, params: {min_resource: 0.111, reduction_factor: 3}}"
 _MEDIAN = "pruner={name: median, params: {n_startup_trials: 5, interval: 0.25}}"
-_INHERIT = "inherit={fidelity: 0.34, confirm: 3}"
+_INHERIT = "inherit={fidelity: 0.34, confirm: 10}"
 
 #: configuration -> ``--set`` overrides of the quickstart experiment
 CONFIGS: dict[str, list[str]] = {
@@ -126,9 +126,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (each uses one worker process)")
     parser.add_argument("--set", action="append", default=[], help="more overrides for every run")
     parser.add_argument("--json", help="write every run's figures to this file")
+    parser.add_argument("--no-ga", action="store_true", help="leave out the plain GA (no step ratios then)")
     parser.add_argument("--keep", help="keep the run folders in this folder (default: a temporary one, removed)")
     args = parser.parse_args()
-    configs = list(dict.fromkeys(["ga", *args.configs]))  # the plain GA is what the others are measured against
+    # the plain GA is what the others are measured against
+    configs = list(dict.fromkeys(args.configs if args.no_ga else ["ga", *args.configs]))
     results = []
     with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         root = Path(args.keep) if args.keep else Path(tmp)
