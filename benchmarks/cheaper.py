@@ -5,7 +5,8 @@ through ``evonas run`` in a fresh process (one worker, the evaluation cache off)
 
 - ``digits``: the quickstart problem as it is (scikit-learn's 8x8 digits);
 - ``synthetic``: a larger generated image problem, 3x12x12 images of 10 classes (one random pattern per class
-  plus noise; 2400 samples, 1440 to train on), the same search space and settings otherwise.
+  plus noise of standard deviation 6, where a logistic regression scores 0.86; 2400 samples, 1440 to train
+  on), the same search space and settings otherwise.
 
 For each run: the best val_acc of a complete evaluation (``best.json``: trained in full from scratch, never a
 pruned or inherited one), the training it spent (optimizer steps and samples seen, summed over the journal's
@@ -55,7 +56,7 @@ CONFIGS: dict[str, list[str]] = {
 PROBLEMS: dict[str, list[str]] = {
     "digits": [],
     "synthetic": [
-        "dataset={name: synthetic, params: {n_samples: 2400, num_classes: 10, shape: [3, 12, 12], noise: 3.0, "
+        "dataset={name: synthetic, params: {n_samples: 2400, num_classes: 10, shape: [3, 12, 12], noise: 6.0, "
         "data_seed: 0, val_fraction: 0.2, test_fraction: 0.2}}",
     ],
 }

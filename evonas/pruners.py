@@ -247,7 +247,11 @@ class Reporter:
         """Whether the evaluation should stop at its last report."""
         if self.share is None:
             return False
-        return bool(self.pruner.prune(self.share, dict(self.curve), self.history))
+        try:
+            return bool(self.pruner.prune(self.share, dict(self.curve), self.history))
+        except Exception as exc:  # a plug-in pruner's bug: the evaluation fails saying whose
+            name = self.pruner.name or type(self.pruner).__name__
+            raise RuntimeError(f"pruner '{name}' raised {type(exc).__name__}: {exc}") from exc
 
 
 def make_pruner(name: str, params: Mapping[str, Any]) -> Pruner:

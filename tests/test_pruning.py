@@ -232,3 +232,24 @@ def test_with_inheritance_the_cache_is_not_read(tmp_path: Path, monkeypatch) -> 
     inherit = parse_experiment(experiment(budget=8, pruner="none", cache=True, inherit={"confirm": 0}))
     summary = Run(inherit, tmp_path / "c", progress=False).execute()
     assert summary.cached == 0 and summary.inherited > 0
+
+
+def test_a_pruner_that_raises_fails_its_evaluations_saying_so() -> None:
+    from evonas.pruners import Pruner
+
+    @PRUNERS.register("broken_for_test")
+    class Broken(Pruner):
+        name = "broken_for_test"
+
+        def points(self) -> tuple[float, ...]:
+            return (0.5,)
+
+        def prune(self, share: float, curve: Any, history: History) -> bool:
+            raise KeyError("oops")
+
+    try:
+        records = search(build(parse_experiment(experiment("random", budget=3, pruner="broken_for_test")))).records
+    finally:
+        PRUNERS._items.pop("broken_for_test", None)
+    assert [r.status for r in records] == ["failed"] * 3
+    assert all(r.error == "RuntimeError: pruner 'broken_for_test' raised KeyError: 'oops'" for r in records)
