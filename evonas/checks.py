@@ -13,7 +13,12 @@ import os
 import sys
 from typing import Any, Iterable
 
-__all__ = ["check_bool", "check_choice", "check_int", "check_number", "check_probability", "json_safe"]
+__all__ = ["check_bool", "check_choice", "check_int", "check_number", "check_probability", "is_real", "json_safe"]
+
+
+def is_real(value: Any) -> bool:
+    """Whether ``value`` is a finite number (an int or a float, not a bool), e.g. a metric read back from a journal."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _numpy_types(*names: str) -> tuple[type, ...]:

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from evonas.checks import is_real
 from evonas.runfolder import RunFolder, RunFolderError
 
 __all__ = ["run_curves", "compare_runs"]
@@ -47,7 +48,7 @@ def run_curves(run_dir: str | Path, metric: str | None = None, x: str = "evaluat
     values = []
     for r in records:
         v = r.metrics.get(metric) if r.complete else None  # pruned or inherited results are never the best
-        values.append(float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else math.nan)
+        values.append(float(v) if is_real(v) else math.nan)
     if not any(math.isfinite(v) for v in values):
         raise ValueError(f"{run_dir}: no evaluation recorded the metric '{metric}'")
     best, curve = -math.inf, []

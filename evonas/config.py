@@ -113,6 +113,11 @@ class Inheritance:
     max_mb: float = 1024.0
     confirm: int = 3
 
+    @property
+    def max_bytes(self) -> int:
+        """The weight store's bound in bytes."""
+        return int(self.max_mb * 2**20)
+
 
 #: the keys of ``inherit:`` as a mapping, with what each expects
 _INHERIT_KEYS = {

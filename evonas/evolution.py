@@ -55,25 +55,19 @@ class Fitness(base.Fitness):
             self.weights = tuple(float(w) for w in weights)
         super().__init__(values)
 
-    def _tier(self) -> int:
-        """0: a failure (every value the worst), 1: pruned, 2: complete."""
-        if self.wvalues and all(v == -math.inf for v in self.wvalues):
-            return 0
-        return 1 if self.pruned else 2
-
     def __le__(self, other: Any) -> bool:
-        return (self._tier(), self.wvalues) <= (_tier(other), other.wvalues)
+        return (_tier(self), self.wvalues) <= (_tier(other), other.wvalues)
 
     def __lt__(self, other: Any) -> bool:
-        return (self._tier(), self.wvalues) < (_tier(other), other.wvalues)
+        return (_tier(self), self.wvalues) < (_tier(other), other.wvalues)
 
     def __eq__(self, other: Any) -> bool:
-        return (self._tier(), self.wvalues) == (_tier(other), other.wvalues)
+        return (_tier(self), self.wvalues) == (_tier(other), other.wvalues)
 
     __hash__ = base.Fitness.__hash__
 
     def dominates(self, other: Any, obj: slice = slice(None)) -> bool:
-        mine, theirs = self._tier(), _tier(other)
+        mine, theirs = _tier(self), _tier(other)
         if mine != theirs:
             return mine > theirs
         return bool(super().dominates(other, obj))
@@ -91,9 +85,11 @@ class Fitness(base.Fitness):
 
 
 def _tier(fitness: Any) -> int:
-    if isinstance(fitness, Fitness):
-        return fitness._tier()
-    return 0 if fitness.wvalues and all(v == -math.inf for v in fitness.wvalues) else 2
+    """How a fitness ranks before its values: 0 a failure (every value the worst), 1 pruned, 2 complete (any DEAP
+    fitness that is not ours is complete unless it failed)."""
+    if fitness.wvalues and all(v == -math.inf for v in fitness.wvalues):
+        return 0
+    return 1 if getattr(fitness, "pruned", False) else 2
 
 
 def _make_fitness(weights: tuple[float, ...], wvalues: tuple[float, ...], pruned: bool = False) -> Fitness:

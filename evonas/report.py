@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 import yaml
 
+from evonas.checks import is_real
 from evonas.config import ConfigError
 from evonas.diagnostics import run_space
 from evonas.engine.build import build_dataset
@@ -169,18 +170,13 @@ def _overview(run: _Run) -> str:
     wall = (max(stamps) - min(stamps)) if len(stamps) > 1 else 0.0
     failures = sum(r.status in ("failed", "infeasible", "violated") for r in records)
     trained = [r.metrics for r in records if not r.cached]
-    steps, samples = (sum(_count(m.get(k)) for m in trained) for k in ("train_steps", "train_samples"))
+    steps, samples = (sum(int(m[k]) for m in trained if is_real(m.get(k))) for k in ("train_steps", "train_samples"))
     headers = ["run folder", "strategy", "objectives", "evaluations", "failed or infeasible", "pruned",
                "inherited weights", "from the cache", "training steps", "samples seen", "first to last result"]  # fmt: skip
     row = [str(run.folder.path), exp.strategy.name, ", ".join(f"{o.metric} ({o.direction})" for o in exp.objectives),
            len(records), failures, sum(r.status == "pruned" for r in records), sum(r.inherited is not None for r in records),
            sum(r.cached for r in records), f"{steps:,}", f"{samples:,}", f"{wall:.1f} s"]  # fmt: skip
     return _table(headers, [row])
-
-
-def _count(value: Any) -> int:
-    """A metric that counts something (``train_steps``), or 0 where it is missing or not a finite number."""
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else 0
 
 
 def _best_genomes(run: _Run) -> list[str]:

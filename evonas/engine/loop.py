@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
+from evonas.checks import is_real
 from evonas.engine.backends import Backend, Inheritance, Job, JobResult, Pruning, evaluation_seed
 from evonas.engine.build import Built
 from evonas.engine.judge import judge
@@ -78,7 +79,7 @@ class Loop:
         self.weights_dir: Path = Path(run.run_dir) / WEIGHTS_DIR
         self._store: WeightStore | None = None
         self._trained: dict[str, dict[str, Any]] = {}
-        self._inherited_best: dict[str, tuple[float, int, Record]] = {}
+        self._inherited_best: dict[str, Record] = {}
         self._scratch: set[str] = set()
         self._confirms: list[Candidate] | None = None
         self._confirmed = 0
@@ -196,13 +197,10 @@ class Loop:
         that ``best.json`` and export, which use complete evaluations only, can hold what inheritance found."""
         assert self.inherit is not None
         sign = self.exp.objectives[0].weight
-        best = sorted(
-            (v for k, v in self._inherited_best.items() if k not in self._scratch), key=lambda v: (-sign * v[0], v[1])
-        )[: self.inherit.confirm]  # fmt: skip
+        unconfirmed = [r for k, r in self._inherited_best.items() if k not in self._scratch]
+        best = sorted(unconfirmed, key=lambda r: (-sign * r.fitness[0], r.trial))[: self.inherit.confirm]
         space, last = self.built.space, max(0, self.strategy.gen - 1)  # the search's last generation
-        return [
-            Candidate(space.from_dict(rec.genome), rec.key, last, i, CONFIRM, (rec.key,)) for i, (_, _, rec) in enumerate(best)
-        ]
+        return [Candidate(space.from_dict(r.genome), r.key, last, i, CONFIRM, (r.key,)) for i, r in enumerate(best)]
 
     def _pruning(self, cand: Candidate) -> Pruning | None:
         if self.pruner is None or cand.origin == CONFIRM:  # a confirmation is a complete evaluation, never pruned
@@ -214,7 +212,7 @@ class Loop:
     def _inheritance(self, cand: Candidate) -> Inheritance | None:
         if self.inherit is None:
             return None
-        return Inheritance(str(self.weights_dir), cand.inherit, self.inherit.fidelity, int(self.inherit.max_mb * 2**20))
+        return Inheritance(str(self.weights_dir), cand.inherit, self.inherit.fidelity, self.inherit.max_bytes)
 
     def _with_parent(self, cand: Candidate) -> Candidate:
         """``cand`` set to start from its first parent's weights (``inherit:``): a child of a mutation or crossover
@@ -237,7 +235,7 @@ class Loop:
         if not rec.cached:
             for name in ("train_steps", "train_samples"):
                 value = rec.metrics.get(name)
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                if is_real(value):
                     self.strategy.spent[name] += int(value)
         if self.pruner is not None and rec.status in ("ok", "pruned"):
             kind = (cand.fidelity, cand.inherit is not None)
@@ -250,11 +248,10 @@ class Loop:
             self._scratch.add(cand.key)
         elif cand.inherit is not None and rec.status == "ok" and rec.fitness:
             old = self._inherited_best.get(cand.key)
-            value = rec.fitness[0]
-            if old is None or self.exp.objectives[0].weight * (value - old[0]) > 0:
-                self._inherited_best[cand.key] = (value, rec.trial, rec)
+            if old is None or self.exp.objectives[0].weight * (rec.fitness[0] - old.fitness[0]) > 0:
+                self._inherited_best[cand.key] = rec
         if self._store is None:
-            self._store = WeightStore(self.weights_dir, int(self.inherit.max_mb * 2**20))
+            self._store = WeightStore(self.weights_dir, self.inherit.max_bytes)
         if not self.replaying:
             self._store.enforce()
 

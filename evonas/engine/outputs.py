@@ -102,6 +102,7 @@ def _individual(ind: Any, space: SearchSpace, journal_rows: dict[str, Any]) -> d
 
 
 def _from_record(rec: Any, space: SearchSpace) -> dict[str, Any]:
+    """A journal row as ``best.json``, ``hall_of_fame.json`` and ``pareto_front.json`` list it."""
     return {
         "key": rec.key, "genome": rec.genome, "describe": space.describe(space.from_dict(rec.genome)),
         "fitness": list(rec.fitness), "metrics": dict(rec.metrics), "trial": rec.trial, "generation": rec.generation,
@@ -151,18 +152,7 @@ def write_results(
     if best_rec is None:
         (run_dir / "best.json").unlink(missing_ok=True)
         return None
-    genome = space.from_dict(best_rec.genome)
-    best = {
-        "space": space.name,
-        "key": best_rec.key,
-        "genome": best_rec.genome,
-        "describe": space.describe(genome),
-        "fitness": list(best_rec.fitness),
-        "metrics": best_rec.metrics,
-        "trial": best_rec.trial,
-        "generation": best_rec.generation,
-        "objectives": [o.metric for o in exp.objectives],
-    }
+    best = {"space": space.name, **_from_record(best_rec, space), "objectives": [o.metric for o in exp.objectives]}
     write_json(run_dir / "best.json", best)
     if len(exp.objectives) > 1:
         write_json(run_dir / "pareto_front.json", pareto_front(exp, space, records_by_trial, strategy))
@@ -179,12 +169,8 @@ def pareto_front(exp: Experiment, space: SearchSpace, records: list[Any], strate
         "objectives": [{"metric": o.metric, "direction": o.direction} for o in exp.objectives],
         "reference_point": ref,
         "hypervolume": hypervolume([r.fitness for r in front], exp.weights, ref) if ref else None,
-        "front": [
-            {"key": r.key, "genome": r.genome, "describe": space.describe(space.from_dict(r.genome)),
-             "fitness": list(r.fitness), "metrics": r.metrics, "trial": r.trial, "generation": r.generation}
-            for r in front
-        ],
-    }  # fmt: skip
+        "front": [_from_record(r, space) for r in front],
+    }
 
 
 def read_logbook(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from evonas.checks import is_real
 from evonas.engine.journal import Journal, failure_reasons, training_spent
 from evonas.runfolder import RunFolder, RunFolderError
 
@@ -111,10 +112,6 @@ def _alive(pid: int, host: str) -> bool | None:
     return True
 
 
-def _real(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _count(v: Any) -> int | None:
     return int(v) if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
 
@@ -130,7 +127,7 @@ def _clean_live(live: Any) -> dict[str, Any]:
     if not 0 < out.get("pid", 1) < 1 << 31:  # 0 would be the process group, larger ones overflow os.kill
         del out["pid"]
     for k in ("started_at", "updated_at"):
-        if _real(live.get(k)):
+        if is_real(live.get(k)):
             out[k] = float(live[k])
     for k in ("state", "backend", "host"):
         if isinstance(live.get(k), str):
@@ -143,7 +140,7 @@ def _clean_live(live: Any) -> dict[str, Any]:
             workers.append({
                 "worker": str(w.get("worker")), "state": str(w.get("state", "?")),
                 **{k: w[k] for k in ("pid", "trial", "done", "restarts") if _count(w.get(k)) is not None},
-                **({"since": float(w["since"])} if _real(w.get("since")) else {}),
+                **({"since": float(w["since"])} if is_real(w.get("since")) else {}),
             })  # fmt: skip
     out["workers"] = workers
     return out
@@ -263,7 +260,7 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
             ):
                 try:
                     values = json.loads(fitness)
-                    if not isinstance(values, list) or not all(_real(v) or v is None for v in values):
+                    if not isinstance(values, list) or not all(is_real(v) or v is None for v in values):
                         raise ValueError("bad fitness")
                     if not values or values[0] is None or (best is not None and sign * values[0] <= sign * best["fitness"][0]):
                         continue
@@ -299,7 +296,7 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
     elif state not in ("running", "finished", "interrupted", "stopped", "crashed", "unknown"):
         state = "unknown"  # a damaged entry: never shown as what it claims
     rate = None
-    stamps = [float(t) for t in recent if _real(t)]
+    stamps = [float(t) for t in recent if is_real(t)]
     if len(stamps) >= 2 and stamps[0] > stamps[-1]:
         rate = (len(stamps) - 1) / (stamps[0] - stamps[-1])
     expected = live.get("expected") or _count(config.get("budget"))

@@ -410,6 +410,10 @@ def _train_epochs(
     loss_sum = torch.zeros((), device=device)
     seen = sum(plan.counts)
     samples = 0
+
+    def loss_sum_of(losses: list[torch.Tensor]) -> torch.Tensor:  # the batch losses weighted by batch size
+        return torch.dot(torch.stack(losses).float(), weights[: len(losses)])
+
     for epoch in range(plan.n_epochs):
         perm = torch.randperm(plan.n, generator=generator).to(device, non_blocking=True)
         losses = []
@@ -435,9 +439,8 @@ def _train_epochs(
             losses.append(loss.detach())
             samples += plan.counts[len(losses) - 1]
             if checkpoint is not None:  # the loss so far is synchronised only where the checkpoint reports
-                checkpoint(step, samples, lambda: torch.dot(torch.stack(losses).float(), weights[: len(losses)]).item()
-                           / sum(plan.counts[: len(losses)]))  # fmt: skip
-        loss_sum = torch.dot(torch.stack(losses).float(), weights[: len(losses)])
+                checkpoint(step, samples, lambda: loss_sum_of(losses).item() / sum(plan.counts[: len(losses)]))
+        loss_sum = loss_sum_of(losses)
         seen = sum(plan.counts[: len(losses)])
         if not bool(torch.isfinite(loss_sum)):  # the one sync per epoch
             raise EvaluationError(
