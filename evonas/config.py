@@ -327,6 +327,25 @@ def _read_operators(value: Any, source: str | None, key: str) -> tuple[OperatorS
     return tuple(out)
 
 
+def _read_loggers(value: Any, source: str | None, key: str) -> tuple[Component, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, dict)):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(source, key, f"expected a list of logger names or {{name, params}}, got {_kind(value)}")
+    out = [_read_component(item, source, where) for where, item in _entries(value, source, key, "name", "{name, params}")]
+    names = [c.name for c in out]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(source, f"{key}[{i}].name", f"logger '{name}' is listed twice")
+    return tuple(out)
+
+
+def _write_loggers(loggers: tuple[Component, ...]) -> list[dict[str, Any]]:
+    return [_write_component(c) for c in loggers]
+
+
 def _write_operators(ops: tuple[OperatorSpec, ...]) -> list[dict[str, Any]]:
     return [{"name": o.name, "prob": o.prob, "params": dict(o.params)} for o in ops]
 
@@ -435,6 +454,10 @@ class Experiment:
     inherit: Inheritance | None = _key(
         "children start from their parent's trained weights (true, false or {fidelity, max_mb, confirm})",
         _read_inherit, _write_inherit, default=False, null_is_default=False, field_default=None,
+    )  # fmt: skip
+    loggers: tuple[Component, ...] = _key(
+        "where each evaluation is logged as it finishes: a list of tensorboard, mlflow, optuna or {name, params}",
+        _read_loggers, _write_loggers, field_default=(),
     )  # fmt: skip
     #: the first fault of a variation operator (it raised, or gave no valid genome) stops the run
     strict: bool = _key(

@@ -65,11 +65,13 @@ RUN_FILES = frozenset(
     {
         JOURNAL_NAME, f"{JOURNAL_NAME}-wal", f"{JOURNAL_NAME}-shm", f"{JOURNAL_NAME}-journal", CONFIG_NAME, LOCK_NAME,
         "best.json", "logbook.json", "logbook.csv", "hall_of_fame.json", "population.json", "pareto_front.json",
-        "native.log", "report.html",
+        "native.log", "report.html", "optuna.db", "optuna.db-journal", "optuna.db-wal", "optuna.db-shm",
     }
 )  # fmt: skip
 #: the folders evonas writes in a run folder
-RUN_DIRS = frozenset({"plots", "export", "weights"})
+RUN_DIRS = frozenset({"plots", "export", "weights", "tensorboard", "mlruns"})
+#: the folders the loggers write (``tensorboard``, ``mlflow``: see :mod:`evonas.loggers`), whose files the tracker names
+LOGGER_DIRS = frozenset({"tensorboard", "mlruns"})
 #: the largest config.yaml a reader will parse
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -118,6 +120,12 @@ def foreign_entries(path: str | Path) -> list[str]:
             out.append(f"{entry} (a symbolic link)")
         elif not _is_ours(entry) or (entry in RUN_DIRS) != os.path.isdir(full):
             out.append(entry)
+        elif entry in LOGGER_DIRS:  # the tracker's own layout: any regular file, no link
+            for root, dirs, files in os.walk(full):
+                for inner in dirs + files:
+                    inner_full = os.path.join(root, inner)
+                    if os.path.islink(inner_full) or not (os.path.isdir(inner_full) or os.path.isfile(inner_full)):
+                        out.append(os.path.relpath(inner_full, path))
         elif entry in RUN_DIRS:
             ours = RUN_DIR_FILES.get(entry, frozenset())
             for inner in sorted(os.listdir(full)):

@@ -29,6 +29,7 @@ from evonas.fitness import FITNESSES, FitnessFunction
 from evonas.operators import CROSSOVERS, MUTATIONS
 from evonas.operators.base import describe_error
 from evonas.params import check_params
+from evonas.loggers import LOGGERS, Logger, missing_packages
 from evonas.pruners import PRUNERS, Pruner
 from evonas.registry import RegistryError
 from evonas.spaces import SearchSpace
@@ -70,6 +71,8 @@ class Built:
     checker: ConstraintChecker | None = None
     #: the experiment's pruner (``None``: ``pruner: none``, every evaluation trains in full)
     pruner: Pruner | None = None
+    #: the experiment's loggers (``loggers:``), not set up yet: a run calls their ``setup`` when it starts
+    loggers: tuple[Logger, ...] = ()
 
     def toolbox(
         self,
@@ -188,10 +191,31 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
         shape, classes = cost_input(space, fitness, dataset)
         checker = ConstraintChecker(exp.constraints, space, shape, classes)
     pruner = _pruner(exp, fitness)
-    built = Built(exp, space, fitness, dataset, variation, strategy_cls, initial, checker, pruner)
+    loggers = _loggers(exp)
+    built = Built(exp, space, fitness, dataset, variation, strategy_cls, initial, checker, pruner, loggers)
     _check_selection(exp, space, strategy_cls)
     _check_strategy(built)
     return built
+
+
+def _loggers(exp: Experiment) -> tuple[Logger, ...]:
+    """The experiment's loggers, each checked for the packages it needs before anything is imported."""
+    out = []
+    for i, comp in enumerate(exp.loggers):
+        where = f"loggers[{i}]"
+        try:
+            cls = LOGGERS.get(comp.name)
+        except RegistryError as exc:
+            raise ConfigError(exp.source, f"{where}.name", str(exc)) from None
+        missing = missing_packages(cls)
+        if missing:
+            extra = getattr(cls, "extra", None) or comp.name
+            raise ConfigError(exp.source, f"{where}.name", f"logger '{comp.name}' needs the package"
+                              f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}: pip install \"evonas[{extra}]\"")  # fmt: skip
+        logger = construct(LOGGERS.get, comp, exp.source, where)
+        logger.name = comp.name
+        out.append(logger)
+    return tuple(out)
 
 
 def _pruner(exp: Experiment, fitness: FitnessFunction) -> Pruner | None:

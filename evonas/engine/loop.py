@@ -23,6 +23,7 @@ from evonas.engine.replay import ReplayBackend
 from evonas.engine.status import LiveStatus
 from evonas.engine.weights import WEIGHTS_DIR, WeightStore
 from evonas.evolution import Individual, Variation
+from evonas.loggers import LoggerGroup
 from evonas.pruners import Curve, History
 from evonas.strategies.base import Candidate, Strategy
 
@@ -83,6 +84,9 @@ class Loop:
         self._scratch: set[str] = set()
         self._confirms: list[Candidate] | None = None
         self._confirmed = 0
+        # loggers: told each fresh result and each new logbook row (never what a resume replays)
+        self.loggers = LoggerGroup(built.loggers)
+        self._logged_rows = 0
 
     # -- the loop -----------------------------------------------------------------------
     def budget_left(self) -> bool:
@@ -311,8 +315,7 @@ class Loop:
                 status="infeasible", metrics=dict(cheap), fitness=None, error="; ".join(problems), origin=cand.origin,
                 parents=cand.parents, wall_s=0.0, fidelity=cand.fidelity,
             ))  # fmt: skip
-            if self.run.on_result is not None:
-                self.run.on_result(rec)
+            self._notify(rec)
         self.next_trial += 1
         self.infeasible += 1
         self._repeats_in_a_row += 1
@@ -331,8 +334,7 @@ class Loop:
             rec = self.journal.append(self._record(cand, result))
             if self._journalled is not None:
                 self._journalled(result.trial)
-            if self.run.on_result is not None:
-                self.run.on_result(rec)
+            self._notify(rec)
         self.known.add(cand.evaluation_key)
         self._learnt(cand, rec)
         self._tell(cand, rec)
@@ -376,6 +378,24 @@ class Loop:
         else:  # failures get the worst fitness: never selected as best
             ind.fitness.values = tuple(-math.inf * w for w in self.exp.weights)
         self.strategy.tell(cand, ind)
+        self.flush_logbook()
+
+    def _notify(self, rec: Record) -> None:
+        """A fresh result is in the journal: tell ``on_result`` and the loggers."""
+        if self.run.on_result is not None:
+            self.run.on_result(rec)
+        if self.loggers:
+            self.loggers.log_result(rec)
+
+    def flush_logbook(self) -> None:
+        """Give the loggers the logbook rows the strategy added since the last call (a replay's are skipped)."""
+        rows = self.strategy.logbook
+        if self.replaying or not self.loggers:
+            self._logged_rows = len(rows)
+            return
+        while self._logged_rows < len(rows):
+            self.loggers.log_generation(rows[self._logged_rows])
+            self._logged_rows += 1
 
     # -- progress -----------------------------------------------------------------------
     def _tick(self, rec: Record) -> None:

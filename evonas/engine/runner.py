@@ -37,6 +37,7 @@ from evonas.engine.build import Built, build, resolved_experiment
 from evonas.engine.journal import JOURNAL_NAME, Journal, JournalError, Record
 from evonas.engine.replay import ReplayBackend, ResumeMismatch
 from evonas.evolution import OperatorFault
+from evonas.loggers import RunInfo
 from evonas.operators.base import describe_error
 from evonas.runfolder import LOCK_NAME, RunFolder, RunFolderError, RunLock, foreign_entries, resolve_plugins
 from evonas.strategies.base import Strategy
@@ -306,6 +307,7 @@ class Run:
         loop = _Loop(self, built, strategy, journal)
         loop.live = LiveStatus(journal, backend=exp.backend.name, expected=loop.expected_evaluations(),
                                operators=loop.operator_stats)  # fmt: skip
+        loop.loggers.setup(RunInfo(self.run_dir, exp, built.space, resumed=bool(replay)))
         backends: list[Backend] = []
 
         def real_backend() -> Backend:
@@ -360,6 +362,7 @@ class Run:
             except (OSError, sqlite3.OperationalError):
                 pass
             if ended is not None or not (finished or interrupted):
+                loop.loggers.close(None)
                 shutdown.stop()
                 journal.close()
         try:
@@ -388,6 +391,8 @@ class Run:
             **journal.training_spent(),
         )
         journal.close()
+        loop.flush_logbook()
+        loop.loggers.close(summary)
         if shutdown.stop() and not interrupted:  # a signal during the final writes: they are done; say it was stopped
             summary.interrupted = interrupted = True
         if interrupted:
