@@ -11,17 +11,17 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeGuard
 
 __all__ = ["check_bool", "check_choice", "check_int", "check_number", "check_probability", "is_real", "json_safe"]
 
 
-def is_real(value: Any) -> bool:
+def is_real(value: Any) -> TypeGuard[int | float]:
     """Whether ``value`` is a finite number (an int or a float, not a bool), e.g. a metric read back from a journal."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _numpy_types(*names: str) -> tuple[type, ...]:
+def _numpy_types(*names: str) -> tuple[type[Any], ...]:
     """numpy's types of these names, if numpy was imported (only then can a value be one of them): numpy is not
     imported here, so the commands that need no numpy (``evonas status``, ``--help``) start without it."""
     np = sys.modules.get("numpy")
@@ -108,7 +108,7 @@ def json_safe(value: Any) -> Any:
         return value
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, *_numpy_types("ndarray"))):
+    if isinstance(value, (list, tuple)) or isinstance(value, _numpy_types("ndarray")):
         return [json_safe(v) for v in value]
     if isinstance(value, os.PathLike):
         return os.fspath(value)

@@ -133,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
         help="compare strategies on a tabular benchmark",
         description="Compare search strategies on the NAS-Bench-201 table: many seeded runs per strategy.",
     )
-    b.error = _one_line_error  # type: ignore[method-assign]  # bad arguments: one line, exit 2
+    b.error = _one_line_error  # type: ignore[method-assign,assignment]  # bad arguments: one line, exit 2
     b.add_argument("benchmark", choices=["nb201"], help="the benchmark (nb201: NAS-Bench-201, CIFAR-10)")
     b.add_argument(
         "--strategies", metavar="A,B,...", help="registry names (default: every strategy that runs on nb201 but grid)"

@@ -47,7 +47,7 @@ def run_curves(run_dir: str | Path, metric: str | None = None, x: str = "evaluat
     sign = 1.0 if direction == "max" else -1.0
     values = []
     for r in records:
-        v = r.metrics.get(metric) if r.complete else None  # pruned or inherited results are never the best
+        v: Any = r.metrics.get(metric) if r.complete else None  # pruned or inherited results are never the best
         values.append(float(v) if is_real(v) else math.nan)
     if not any(math.isfinite(v) for v in values):
         raise ValueError(f"{run_dir}: no evaluation recorded the metric '{metric}'")

@@ -56,7 +56,7 @@ def component_params(obj: Any) -> list[Param]:
     """The parameters an experiment file may give ``obj`` (a class or function), in signature order."""
     from evonas.params import _INTERNAL_PARAMS, _describe, _words
 
-    func = obj.__init__ if isinstance(obj, type) else obj
+    func = getattr(obj, "__init__") if isinstance(obj, type) else obj
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):
@@ -66,8 +66,9 @@ def component_params(obj: Any) -> list[Param]:
     except Exception:
         hints = {}
     doc = inspect.getdoc(obj) or ""
-    if isinstance(obj, type) and obj.__init__.__doc__ and obj.__init__ is not object.__init__:
-        doc += "\n" + (inspect.getdoc(obj.__init__) or "")
+    init = getattr(obj, "__init__", None) if isinstance(obj, type) else None
+    if init is not None and init.__doc__ and init is not object.__init__:
+        doc += "\n" + (inspect.getdoc(init) or "")
     bases = [b for b in obj.__mro__[1:] if b is not object] if isinstance(obj, type) else []
     inherited = "\n\n".join(b.__doc__ or "" for b in bases)  # for parameters a subclass forwards to its base
     out = []

@@ -35,7 +35,7 @@ def check_params(target: Any, params: Mapping[str, Any], source: str | None, key
     """
     out = dict(params)
     changed = False
-    func = target.__init__ if isinstance(target, type) else target
+    func = getattr(target, "__init__") if isinstance(target, type) else target
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):  # builtins without a signature: let the call decide

@@ -68,7 +68,7 @@ def line_styles(n: int) -> list[dict[str, Any]]:
     """``n`` keyword sets for ``ax.plot`` (``color``, ``linestyle``, ``marker``): up to ten curves differ pairwise
     in colour and in marker (twelve markers), and neighbours in line style too (four dash patterns), so eight
     operators are told apart even where their lines lie on top of each other or the page is grey."""
-    colors = matplotlib.colormaps["tab10" if n <= 10 else "tab20"].colors
+    colors = getattr(matplotlib.colormaps["tab10" if n <= 10 else "tab20"], "colors")  # a ListedColormap
     return [
         {"color": colors[i % len(colors)], "marker": _MARKERS[i % len(_MARKERS)], "linestyle": _DASHES[i % len(_DASHES)]}
         for i in range(n)

@@ -237,7 +237,7 @@ class Reporter:
     def report(self, metrics: Mapping[str, Any], share: float) -> None:
         """The metrics at ``share`` of this evaluation's training."""
         self.last, self.share = dict(metrics), float(share)
-        value = metrics.get(self.metric)
+        value: Any = metrics.get(self.metric)
         try:
             self.curve[self.share] = float(value) * (1.0 if self.weight > 0 else -1.0)
         except (TypeError, ValueError):

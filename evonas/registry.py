@@ -21,6 +21,7 @@ nothing (``evonas list``, ``status``, ``best``) never import torch.
 
 from __future__ import annotations
 
+import builtins
 import fnmatch
 import importlib
 from typing import Any, Callable, Generic, Iterator, TypeVar
@@ -117,7 +118,7 @@ class Registry(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def items(self) -> list[tuple[str, T]]:
+    def items(self) -> builtins.list[tuple[str, T]]:
         return [(name, self.get(name)) for name in sorted(self._items)]
 
 

@@ -90,6 +90,9 @@ def _standardized_input_class() -> Any:
         import torch
 
         class StandardizedInput(torch.nn.Module):
+            mean: torch.Tensor
+            std: torch.Tensor
+
             """Standardise raw inputs with stored training statistics, then run ``net``."""
 
             def __init__(self, net: torch.nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:

@@ -166,7 +166,7 @@ class EvalContext:
         except TrialPruned:
             if reporter is not None and reporter.last:
                 metrics, status, error = reporter.last, "pruned", None
-                metrics["pruned_at"] = reporter.share
+                metrics["pruned_at"] = float(reporter.share or 0.0)  # set by the report that set last
             else:
                 metrics, status, error = {}, "failed", "TrialPruned: raised without a report to the pruner"
         except Exception as exc:  # the run goes on: record the failure with its reason

@@ -14,7 +14,7 @@ import dataclasses
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from evonas.config import ConfigError, Experiment
 from evonas.constraints import ConstraintChecker
@@ -266,7 +266,7 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
             taken = space.bind_input(tuple(dataset.input_shape), int(dataset.num_classes))
         except ValueError as exc:
             raise ConfigError(src, "dataset", str(exc)) from None
-        exp.space.params.update(taken)  # config.yaml, the workers and resume build the space bound the same way
+        cast(dict[str, Any], exp.space.params).update(taken)  # config.yaml, the workers and resume build the space bound the same way
         return dataset
     if not fitness.needs_dataset:
         try:

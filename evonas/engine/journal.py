@@ -124,7 +124,7 @@ def ranked(records: Sequence[Record], weight: float = 1.0) -> list[Record]:
     ]  # fmt: skip
     out: list[Record] = []
     seen: set[str] = set()
-    for r in sorted(full, key=lambda r: -weight * r.fitness[0]):  # stable
+    for r in sorted(full, key=lambda r: -weight * r.fitness[0]):  # type: ignore[index]  # stable; all have one
         if r.key not in seen:
             seen.add(r.key)
             out.append(r)

@@ -202,7 +202,7 @@ class Loop:
         assert self.inherit is not None
         sign = self.exp.objectives[0].weight
         unconfirmed = [r for k, r in self._inherited_best.items() if k not in self._scratch]
-        best = sorted(unconfirmed, key=lambda r: (-sign * r.fitness[0], r.trial))[: self.inherit.confirm]
+        best = sorted(unconfirmed, key=lambda r: (-sign * r.fitness[0], r.trial))[: self.inherit.confirm]  # type: ignore[index]
         space, last = self.built.space, max(0, self.strategy.gen - 1)  # the search's last generation
         return [Candidate(space.from_dict(r.genome), r.key, last, i, CONFIRM, (r.key,)) for i, r in enumerate(best)]
 
@@ -252,7 +252,7 @@ class Loop:
             self._scratch.add(cand.key)
         elif cand.inherit is not None and rec.status == "ok" and rec.fitness:
             old = self._inherited_best.get(cand.key)
-            if old is None or self.exp.objectives[0].weight * (rec.fitness[0] - old.fitness[0]) > 0:
+            if old is None or self.exp.objectives[0].weight * (rec.fitness[0] - old.fitness[0]) > 0:  # type: ignore[index]
                 self._inherited_best[cand.key] = rec
         if self._store is None:
             self._store = WeightStore(self.weights_dir, self.inherit.max_bytes)

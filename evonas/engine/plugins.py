@@ -66,7 +66,8 @@ def import_plugin(name: str, source: str | None = None) -> None:
         raise FileNotFoundError(f"no such file: {name}")
     path = path.resolve()
     module = sys.modules.get(path.stem)
-    if module is not None and getattr(module, "__file__", None) and Path(module.__file__).resolve() == path:
+    loaded = getattr(module, "__file__", None) if module is not None else None
+    if loaded and Path(loaded).resolve() == path:
         return
     folder = str(path.parent)
     if folder not in sys.path:

@@ -54,11 +54,11 @@ class _Clock:
 
     def forget(self, tokens: list[tuple[int, int]]) -> None:
         for t in tokens:
-            self.started.pop(tuple(t), None)
+            self.started.pop((t[0], t[1]), None)
 
     def elapsed(self, tokens: list[tuple[int, int]]) -> list[float | None]:
         now = time.monotonic()
-        return [now - self.started[tuple(t)] if tuple(t) in self.started else None for t in tokens]
+        return [now - self.started[(t[0], t[1])] if (t[0], t[1]) in self.started else None for t in tokens]
 
 
 def _evaluate(experiment: Experiment, job: Job, threads: int, cwd: str, paths: list[str], clock: Any = None) -> JobResult:
@@ -185,7 +185,7 @@ class RayBackend(Backend):
         if self._clock is not None:
             self._finished.append((job.trial, job.attempt))
             if len(self._finished) >= 256:  # the clock forgets finished evaluations, in batches
-                self._clock.forget.remote(self._finished)
+                self._clock.forget.remote(self._finished)  # type: ignore[attr-defined,union-attr]  # a Ray actor method
                 self._finished = []
         try:
             result = self._ray.get(ref)
@@ -209,7 +209,7 @@ class RayBackend(Backend):
         if not due:
             return
         tokens = [(self._running[ref][0].trial, self._running[ref][0].attempt) for ref in due]
-        elapsed = self._ray.get(self._clock.elapsed.remote(tokens))
+        elapsed = self._ray.get(self._clock.elapsed.remote(tokens))  # type: ignore[attr-defined,union-attr]  # a Ray actor method
         for ref, ran in zip(due, elapsed):
             job, submitted, _ = self._running[ref]
             if ran is None and now - submitted < self.startup_limit:  # still waiting for a worker

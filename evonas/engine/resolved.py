@@ -48,7 +48,7 @@ def resolved_params(target: Any, params: Any, skip: Any = ()) -> dict[str, Any]:
     ``{"val_fraction": 0.1, "test_fraction": 0.2}``.
     """
     given = dict(params or {})
-    func = target.__init__ if isinstance(target, type) else target
+    func = getattr(target, "__init__") if isinstance(target, type) else target
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):

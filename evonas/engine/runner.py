@@ -512,7 +512,7 @@ def reach_budget(built: Built, budget: int, run_dir: Path) -> Built:
     ends += f"the run ends after {name}: {value} (at most {uncapped or reach} evaluations) first; "
     more = _expected(built, {**params, name: value + 1}, None) if isinstance(value, int) and uncapped else None
     step = more - uncapped if more is not None and uncapped is not None else 0
-    if name == "generations" and step > 0:
+    if name == "generations" and step > 0 and uncapped is not None and isinstance(value, int):
         need = value + math.ceil((budget - uncapped) / step)
         raise RunFolderError(f"{ends}pass --generations {need} as well (each generation adds up to {step} "
                              "evaluations)")  # fmt: skip

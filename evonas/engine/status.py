@@ -245,7 +245,8 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
                 "SELECT worker, COUNT(*), SUM(status = 'failed'), SUM(wall_s) FROM evaluations WHERE status != 'infeasible' GROUP BY worker"
             ).fetchall()
             recent = [r[0] for r in db.execute("SELECT finished_at FROM evaluations ORDER BY seq DESC LIMIT 50")]
-            config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+            raw = meta.get("config")
+            config = raw if isinstance(raw, dict) else {}
             objectives = _objectives(config)
             sign = 1.0 if objectives[0]["direction"] == "max" else -1.0
             # the best full result, scanned here rather than by journal.ranked(): that parses every row's genome and

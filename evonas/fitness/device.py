@@ -30,7 +30,7 @@ def safe_mode(enabled: bool = True) -> Iterator[None]:
         yield
         return
     token, onednn = _SAFE.set(True), torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
+    torch.backends.mkldnn.enabled = False  # type: ignore[assignment]  # a settable flag, typed as its descriptor
     try:
         yield
     finally:

@@ -122,8 +122,9 @@ def synflow_score(model: nn.Module, input_shape: Sequence[int], device: torch.de
     total = 0.0
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, WEIGHT_LAYERS) and m.weight.grad is not None:
-                total += float((m.weight * m.weight.grad).abs().sum().item())
+            w = m.weight if isinstance(m, WEIGHT_LAYERS) else None
+            if isinstance(w, torch.Tensor) and w.grad is not None:
+                total += float((w * w.grad).abs().sum().item())
     return total
 
 
@@ -135,9 +136,10 @@ def gradient_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[
     grad_norm = snip = 0.0
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, WEIGHT_LAYERS) and m.weight.grad is not None:
-                grad_norm += float(m.weight.grad.norm().item())
-                snip += float((m.weight * m.weight.grad).abs().sum().item())
+            w = m.weight if isinstance(m, WEIGHT_LAYERS) else None
+            if isinstance(w, torch.Tensor) and w.grad is not None:
+                grad_norm += float(w.grad.norm().item())
+                snip += float((w * w.grad).abs().sum().item())
     return {"grad_norm": grad_norm, "snip": snip}
 
 

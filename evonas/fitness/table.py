@@ -201,7 +201,7 @@ class NB201TableFitness(FitnessFunction):
         check_int("num_classes", num_classes, 1)
         check_int("image_size", image_size, 1)
         #: the input shape and number of classes the table's networks were built for (cheap metrics)
-        self.cost_input = ((3, image_size, image_size), num_classes)
+        self.cost_input: tuple[tuple[int, ...], int] = ((3, image_size, image_size), num_classes)
         self.params = {"table": table, "noise": float(noise), "num_classes": num_classes, "image_size": image_size}
         self.table = load_table(table)  # a bad table is a configuration error, before the run starts
         self._checked: SearchSpace | None = None  # the space last checked (kept alive: no id reuse)

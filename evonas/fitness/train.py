@@ -74,6 +74,8 @@ class TrainFitness(FitnessFunction):
     ``latency_batch_size`` batch on the evaluation device, after ``latency_warmup`` untimed ones.
     """
 
+    epochs: int
+
     metrics: tuple[str, ...] = (
         "val_acc", "val_loss", "train_loss", "params", "flops", "train_s", "epochs", "train_steps", "train_samples"
     )  # fmt: skip
@@ -495,7 +497,7 @@ def _make_optimizer(model: torch.nn.Module, hp: Mapping[str, Any], device: torch
     params = [p for p in model.parameters() if p.requires_grad]
     lr, wd = float(hp["lr"]), float(hp["weight_decay"])
     if hp["optimizer"] == "sgd":
-        cls: type[torch.optim.Optimizer] = torch.optim.SGD
+        cls: Any = torch.optim.SGD
         kwargs: dict[str, Any] = dict(lr=lr, momentum=float(hp["momentum"]), weight_decay=wd)
     else:
         cls = torch.optim.Adam if hp["optimizer"] == "adam" else torch.optim.AdamW

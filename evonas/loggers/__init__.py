@@ -51,7 +51,6 @@ from evonas.registry import Registry
 if TYPE_CHECKING:
     from evonas.config import Experiment
     from evonas.engine.journal import Record
-    from evonas.engine.runner import RunSummary
     from evonas.spaces.base import SearchSpace
 
 __all__ = ["LOGGERS", "Logger", "RunInfo", "LoggerGroup", "genome_params", "scalar_metrics", "missing_packages"]
@@ -100,8 +99,9 @@ class Logger:
     def log_generation(self, row: Mapping[str, Any]) -> None:
         """One new row of the strategy's logbook (``gen``, ``nevals``, per objective ``max``/``avg``/..., ``best``)."""
 
-    def close(self, summary: RunSummary | None) -> None:
-        """The run ended (``summary`` is ``None`` if it crashed); flush and release what the logger holds."""
+    def close(self, summary: Any) -> None:
+        """The run ended; ``summary`` is its :class:`~evonas.engine.runner.RunSummary` (``evaluations``, ``best``, ``interrupted``,
+        ...), ``None`` if it crashed. Flush and release what the logger holds."""
 
 
 LOGGERS: Registry[type[Logger]] = Registry("logger")
@@ -191,7 +191,7 @@ class LoggerGroup:
     def log_generation(self, row: Mapping[str, Any]) -> None:
         self._call("log_generation", dict(row))
 
-    def close(self, summary: RunSummary | None) -> None:
+    def close(self, summary: Any) -> None:
         self._call("close", summary)
         self.loggers = []
 

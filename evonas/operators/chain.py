@@ -18,7 +18,7 @@ from typing import Any
 from evonas.operators.base import CROSSOVERS, MUTATIONS, Crossover, Mutation
 from evonas.spaces.base import Genome, SearchSpace
 from evonas.spaces.hparams import HPARAM_FIELDS
-from evonas.spaces.layered import LayeredGenome, LayerListSpace
+from evonas.spaces.layered import LayeredGenome, LayerListSpace, layered
 
 __all__ = [
     "ChainAddLayer", "ChainChangeLayer", "ChainHParam", "ChainOnePoint", "ChainRemoveLayer",
@@ -105,7 +105,7 @@ class ChainAddLayer(Mutation):
     spaces = ("chain",)
 
     def _mutate(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
-        return add_layer(layer_space(space), genome, rng=rng)
+        return add_layer(layer_space(space), layered(genome), rng=rng)
 
 
 @MUTATIONS.register("chain_remove_layer")
@@ -115,7 +115,7 @@ class ChainRemoveLayer(Mutation):
     spaces = ("chain",)
 
     def _mutate(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
-        return remove_layer(layer_space(space), genome, rng=rng)
+        return remove_layer(layer_space(space), layered(genome), rng=rng)
 
 
 @MUTATIONS.register("chain_change_layer")
@@ -125,7 +125,7 @@ class ChainChangeLayer(Mutation):
     spaces = ("chain",)
 
     def _mutate(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
-        return change_layer(layer_space(space), genome, rng=rng)
+        return change_layer(layer_space(space), layered(genome), rng=rng)
 
 
 @MUTATIONS.register("chain_hparam")
@@ -135,7 +135,7 @@ class ChainHParam(Mutation):
     spaces = ("chain",)
 
     def _mutate(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
-        return change_hparam(layer_space(space), genome, rng=rng)
+        return change_hparam(layer_space(space), layered(genome), rng=rng)
 
 
 @CROSSOVERS.register("chain_one_point")
@@ -147,4 +147,4 @@ class ChainOnePoint(Crossover):
     def _crossover(
         self, a: Genome, b: Genome, *, space: SearchSpace, rng: random.Random
     ) -> tuple[Genome, Genome]:
-        return one_point_crossover(layer_space(space), a, b, rng=rng)
+        return one_point_crossover(layer_space(space), layered(a), layered(b), rng=rng)

@@ -30,27 +30,27 @@ def _function_space(space: SearchSpace) -> Any:
 
 def change_choices(space: SearchSpace, genome: Genome, count: int, *, rng: random.Random) -> Genome:
     """``genome`` with ``count`` random active choices (among those with another value) stepped, normalised."""
-    space = _function_space(space)
-    movable = [(name, dist, value) for name, dist, value in space.active_choices(genome) if dist.varies()]
+    fspace = _function_space(space)
+    movable = [(name, dist, value) for name, dist, value in fspace.active_choices(genome) if dist.varies()]
     if not movable:
         return genome
     values = genome.as_dict()  # type: ignore[attr-defined]
     for name, dist, value in rng.sample(movable, min(count, len(movable))):
         values[name] = dist.mutate(value, rng)
-    return space.normalise(values, rng=rng)
+    return fspace.normalise(values, rng=rng)
 
 
 def uniform_crossover(space: SearchSpace, a: Genome, b: Genome, *, rng: random.Random) -> tuple[Genome, Genome]:
     """Each choice both parents hold goes to either child with probability 1/2; a child keeps its own parent's
     other choices, takes a choice it newly activates from the other parent when that one holds it, and draws it
     from the space otherwise."""
-    space = _function_space(space)
+    fspace = _function_space(space)
     pa, pb = a.as_dict(), b.as_dict()  # type: ignore[attr-defined]
     x, y = dict(pa), dict(pb)
     for name in sorted(set(x) & set(y)):
         if rng.random() < 0.5:
             x[name], y[name] = y[name], x[name]
-    return space.normalise({**pb, **x}, rng=rng), space.normalise({**pa, **y}, rng=rng)
+    return fspace.normalise({**pb, **x}, rng=rng), fspace.normalise({**pa, **y}, rng=rng)
 
 
 @MUTATIONS.register("function_change_one")

@@ -18,6 +18,7 @@ from evonas.operators.chain import (
     remove_layer,
 )
 from evonas.spaces.base import Genome, SearchSpace
+from evonas.spaces.layered import layered
 
 __all__ = ["MLPAddLayer", "MLPChangeLayer", "MLPHParam", "MLPOnePoint", "MLPRemoveLayer"]
 
@@ -29,7 +30,7 @@ class MLPAddLayer(Mutation):
     spaces = ("mlp",)
 
     def _mutate(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
-        return add_layer(layer_space(space), genome, rng=rng)
+        return add_layer(layer_space(space), layered(genome), rng=rng)
 
 
 @MUTATIONS.register("mlp_remove_layer")
@@ -39,7 +40,7 @@ class MLPRemoveLayer(Mutation):
     spaces = ("mlp",)
 
     def _mutate(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
-        return remove_layer(layer_space(space), genome, rng=rng)
+        return remove_layer(layer_space(space), layered(genome), rng=rng)
 
 
 @MUTATIONS.register("mlp_change_layer")
@@ -49,7 +50,7 @@ class MLPChangeLayer(Mutation):
     spaces = ("mlp",)
 
     def _mutate(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
-        return change_layer(layer_space(space), genome, rng=rng)
+        return change_layer(layer_space(space), layered(genome), rng=rng)
 
 
 @MUTATIONS.register("mlp_hparam")
@@ -59,7 +60,7 @@ class MLPHParam(Mutation):
     spaces = ("mlp",)
 
     def _mutate(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
-        return change_hparam(layer_space(space), genome, rng=rng)
+        return change_hparam(layer_space(space), layered(genome), rng=rng)
 
 
 @CROSSOVERS.register("mlp_one_point")
@@ -71,4 +72,4 @@ class MLPOnePoint(Crossover):
     def _crossover(
         self, a: Genome, b: Genome, *, space: SearchSpace, rng: random.Random
     ) -> tuple[Genome, Genome]:
-        return one_point_crossover(layer_space(space), a, b, rng=rng)
+        return one_point_crossover(layer_space(space), layered(a), layered(b), rng=rng)

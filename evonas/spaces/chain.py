@@ -25,7 +25,7 @@ from typing import Any, Sequence
 from evonas.spaces import SPACES
 from evonas.spaces.base import Genome, InvalidGenome
 from evonas.spaces.genes import change_one, check_gene
-from evonas.spaces.layered import ACTIVATION_NAMES, LayeredGenome, LayerListSpace
+from evonas.spaces.layered import ACTIVATION_NAMES, LayeredGenome, LayerListSpace, layered
 from evonas.spaces.parameters import ParamReader
 
 __all__ = ["ChainGenome", "ChainSpace", "ConvLayer"]
@@ -145,4 +145,4 @@ class ChainSpace(LayerListSpace):
         self.validate(genome)
         from evonas.spaces.layers import ChainNet  # torch: imported only to build a network
 
-        return ChainNet(genome.layers, in_channels=input_shape[0], num_classes=num_classes)
+        return ChainNet(layered(genome).layers, in_channels=input_shape[0], num_classes=num_classes)

@@ -57,6 +57,7 @@ Example::
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import hashlib
 import inspect
@@ -424,10 +425,10 @@ class Arch:
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
         return self.choice(name, choices)
 
-    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+    def suggest_int(self, name: str, low: builtins.int, high: builtins.int, step: builtins.int = 1, log: bool = False) -> builtins.int:
         return self.int(name, low, high, step=step, log=log)
 
-    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
+    def suggest_float(self, name: str, low: builtins.float, high: builtins.float, *, log: bool = False) -> builtins.float:
         return self.float(name, low, high, log=log)
 
 
@@ -607,7 +608,7 @@ class FunctionSpace(SearchSpace):
                     f"space 'function': input_shape is {list(self.input_shape)}, the data's is {list(shape)}"
                 )
             self.input_shape = shape
-            self.example_input_shape = shape
+            self.example_input_shape = shape  # type: ignore[misc]  # this space's own, once bound to the data
         if num_classes is not None:
             classes = check_int("space 'function': parameter 'num_classes'", num_classes, minimum=1)
             if self.num_classes is not None and classes != self.num_classes:
@@ -964,6 +965,7 @@ class FunctionSpace(SearchSpace):
     def _from_indices(self, values: Sequence[int]) -> _Replay:
         view = self._complete_view()
         choices = self._choices
+        assert choices is not None  # set by _complete_view
         values = check_values(choices, values, self.name)
         found = self._from_values.get(values)
         if found is not None:

@@ -62,7 +62,7 @@ def parse_fields(cls: type, data: Any, where: str, skip: tuple[str, ...] = ()) -
         value = data[f.name]
         if kind is float and type(value) is int:
             value = float(value)  # some JSON writers store 0.0 as 0
-        if type(value) is not kind or (kind is float and not math.isfinite(value)):
+        if type(value) is not kind or (isinstance(value, float) and not math.isfinite(value)):
             raise InvalidGenome(f"{prefix}{f.name}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
         out[f.name] = value
     return out

@@ -12,9 +12,9 @@ import dataclasses
 import math
 import random
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
-from evonas.spaces.base import Genome, InvalidGenome
+from evonas.spaces.base import InvalidGenome
 from evonas.spaces.genes import check_gene
 from evonas.spaces.parameters import ParamReader
 
@@ -27,6 +27,19 @@ HPARAM_FIELDS: tuple[str, ...] = ("lr", "optimizer", "weight_decay", "batch_size
 #: standard deviation of the log-normal learning-rate mutation step (natural log).
 LR_LOG_STEP = 0.5
 
+
+
+class HParamGenome(Protocol):
+    """A genome that carries the four training hyperparameter genes (``LayeredGenome`` does)."""
+
+    @property
+    def lr(self) -> float: ...
+    @property
+    def optimizer(self) -> str: ...
+    @property
+    def weight_decay(self) -> float: ...
+    @property
+    def batch_size(self) -> int: ...
 
 def _sig3(x: float, rounding: str) -> float:
     d = Decimal(repr(float(x)))
@@ -99,7 +112,7 @@ class HParamSpec:
             "batch_size": rng.choice(self.batch_sizes),
         }
 
-    def mutate_one(self, genome: Genome, *, rng: random.Random) -> dict[str, Any]:
+    def mutate_one(self, genome: HParamGenome, *, rng: random.Random) -> dict[str, Any]:
         """The change of one gene: ``lr`` by a clipped log-normal step, or a categorical gene resampled.
 
         Returns ``{}`` when no gene has an alternative value.
@@ -117,7 +130,7 @@ class HParamSpec:
             return {"lr": self._fit_lr(genome.lr * math.exp(rng.gauss(0.0, LR_LOG_STEP)))}
         return {name: rng.choice([v for v in options[name] if v != getattr(genome, name)])}
 
-    def validate(self, genome: Genome) -> None:
+    def validate(self, genome: HParamGenome) -> None:
         """Raise :class:`InvalidGenome` naming the first hyperparameter gene outside this spec."""
         lr = genome.lr
         if type(lr) is not float or not math.isfinite(lr):
@@ -131,7 +144,7 @@ class HParamSpec:
         check_gene(genome.batch_size, self.batch_sizes, "batch_size", "batch_sizes")
 
     @staticmethod
-    def describe(genome: Genome) -> str:
+    def describe(genome: HParamGenome) -> str:
         return (
             f"{genome.optimizer} lr={format_number(genome.lr)} "
             f"wd={format_number(genome.weight_decay)} bs={genome.batch_size}"

@@ -22,7 +22,7 @@ import dataclasses
 import math
 import random
 from abc import abstractmethod
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence, cast
 
 from evonas.spaces.base import Choice, Genome, InvalidGenome, SearchSpace, one_hot
 from evonas.spaces.defaults import load_space_params
@@ -32,7 +32,7 @@ from evonas.spaces.hparams import HPARAM_FIELDS, HParamSpec, round_lr
 from evonas.spaces.parameters import ParamReader
 
 __all__ = [
-    "ACTIVATION_NAMES", "LR_GRID_POINTS", "LayerListSpace", "LayeredGenome", "layer_list_active",
+    "ACTIVATION_NAMES", "LR_GRID_POINTS", "LayerListSpace", "LayeredGenome", "layered", "layer_list_active",
     "layer_list_choices", "layer_list_encode", "layer_list_genome", "layer_list_values", "lr_grid",
 ]
 
@@ -52,6 +52,11 @@ class LayeredGenome(Genome):
     optimizer: str
     weight_decay: float
     batch_size: int
+
+
+def layered(genome: Genome) -> LayeredGenome:
+    """``genome`` typed as the :class:`LayeredGenome` a layer-list space holds (no check: ``validate`` checks)."""
+    return cast(LayeredGenome, genome)
 
 
 class LayerListSpace(SearchSpace):
@@ -110,7 +115,7 @@ class LayerListSpace(SearchSpace):
     def validate(self, genome: Genome) -> None:
         if type(genome) is not self.genome_type:
             raise InvalidGenome(f"expected a {self.genome_type.__name__}, got {type(genome).__name__}")
-        layers = genome.layers
+        layers = layered(genome).layers
         if not isinstance(layers, tuple):
             raise InvalidGenome(f"layers: expected a tuple, got {type(layers).__name__}")
         if not self.min_layers <= len(layers) <= self.max_layers:
@@ -120,7 +125,7 @@ class LayerListSpace(SearchSpace):
                 raise InvalidGenome(f"layers[{i}]: expected a {self.layer_type.__name__}, got {type(layer).__name__}")
             self.validate_layer(layer, f"layers[{i}]")
         self.validate_layers(layers)
-        self.hp.validate(genome)
+        self.hp.validate(layered(genome))
 
     def from_dict(self, data: Mapping[str, Any]) -> LayeredGenome:
         kwargs = parse_fields(self.genome_type, data, "", skip=("layers",))
@@ -138,8 +143,9 @@ class LayerListSpace(SearchSpace):
         return {name: getattr(genome, name) for name in HPARAM_FIELDS}
 
     def describe(self, genome: Genome) -> str:
-        body = "-".join(self.describe_layer(layer) for layer in genome.layers) or "(no layers)"
-        return f"{body} | {self.hp.describe(genome)}"
+        g = layered(genome)
+        body = "-".join(self.describe_layer(layer) for layer in g.layers) or "(no layers)"
+        return f"{body} | {self.hp.describe(g)}"
 
     # -- categorical view and encoding (see the module docstring) --------------
     def layer_options(self, others: Sequence[Any]) -> dict[str, tuple[Any, ...]]:
@@ -206,6 +212,7 @@ def layer_list_choices(space: LayerListSpace) -> tuple[Choice, ...]:
 def layer_list_values(space: LayerListSpace, genome: Genome) -> tuple[int, ...]:
     """The categorical values of a layer-list genome (empty slots 0, ``lr`` the nearest grid point)."""
     space.validate(genome)
+    genome = layered(genome)
     fields = _fields(space)
     values = [len(genome.layers) - space.min_layers]
     for i in range(space.max_layers):
@@ -220,7 +227,7 @@ def layer_list_values(space: LayerListSpace, genome: Genome) -> tuple[int, ...]:
     return tuple(values)
 
 
-def layer_list_genome(space: LayerListSpace, values: Sequence[int]) -> Genome:
+def layer_list_genome(space: LayerListSpace, values: Sequence[int]) -> LayeredGenome:
     """The layer-list genome of categorical ``values``; field values that do not fit the earlier layers are repaired."""
     choices = layer_list_choices(space)
     values = check_values(choices, values, space.name)
@@ -257,5 +264,6 @@ def layer_list_active(space: LayerListSpace, values: Sequence[int]) -> tuple[boo
 def layer_list_encode(space: LayerListSpace, genome: Genome) -> list[float]:
     """One-hot of the categorical view plus the exact learning rate on a log scale in [0, 1]."""
     low, high = space.hp.lr_low, space.hp.lr_high
+    genome = layered(genome)
     scaled = 0.0 if high <= low else (math.log(genome.lr) - math.log(low)) / (math.log(high) - math.log(low))
     return one_hot(space, genome) + [scaled]

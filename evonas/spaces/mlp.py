@@ -24,7 +24,7 @@ from typing import Any, Sequence
 from evonas.spaces import SPACES
 from evonas.spaces.base import Genome
 from evonas.spaces.genes import change_one, check_gene
-from evonas.spaces.layered import ACTIVATION_NAMES, LayeredGenome, LayerListSpace
+from evonas.spaces.layered import ACTIVATION_NAMES, LayeredGenome, LayerListSpace, layered
 from evonas.spaces.parameters import ParamReader
 
 __all__ = ["DenseLayer", "MLPGenome", "MLPSpace"]
@@ -101,4 +101,4 @@ class MLPSpace(LayerListSpace):
         self.validate(genome)
         from evonas.spaces.layers import MLPNet  # torch: imported only to build a network
 
-        return MLPNet(genome.layers, in_features=math.prod(input_shape), num_classes=num_classes)
+        return MLPNet(layered(genome).layers, in_features=math.prod(input_shape), num_classes=num_classes)

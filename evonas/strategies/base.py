@@ -123,7 +123,7 @@ def _forward_signature(cls: type, init: Callable[..., None]) -> None:
     params = list(sig.parameters.values())
     if not params or params[-1].kind is not inspect.Parameter.VAR_KEYWORD:
         return
-    parent = super(cls, cls).__init__  # type: ignore[misc]
+    parent = super(cls, cls).__init__  # type: ignore[misc,arg-type]
     own = params[:-1]
     names = {p.name for p in own}
     inherited = [

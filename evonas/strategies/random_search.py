@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from evonas.checks import check_int
+from evonas.spaces.base import Genome
 from evonas.strategies.base import STRATEGIES, BatchedSampling, Candidate, SearchContext
 
 __all__ = ["RandomSearch"]
@@ -37,7 +38,7 @@ class RandomSearch(BatchedSampling):
         initial = list(self.ctx.initial)
         for _ in range(min(self.batch, self.samples - self.n_asked)):
             if self.n_asked < len(initial):  # the saved genomes in order
-                proposal = initial[self.n_asked], "saved", ()
+                proposal: tuple[Genome, str, tuple[str, ...]] = initial[self.n_asked], "saved", ()
             else:
                 proposal = self.redraw(lambda: (self.ctx.space.sample(rng=self.rng), "sample", ()))
             self._pending.append(self.candidate(*proposal))
