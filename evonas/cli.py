@@ -1,4 +1,4 @@
-"""The ``evonas`` command line: run | resume | status | plot | report | export | best | list | benchmark.
+"""The ``evonas`` command line: run | resume | status | plot | report | export | export-optuna | best | list | benchmark.
 
 The parser lives here; each subcommand is a function of :mod:`evonas.commands`.
 
@@ -104,6 +104,20 @@ def _parser() -> argparse.ArgumentParser:
     _trust_options(pl)
     pl.set_defaults(func=cmd_plot)
 
+    eo = sub.add_parser(
+        "export-optuna", help="write a run's evaluations into an Optuna study (optuna-dashboard)",
+        description="Add each evaluation of a run, finished or still running, as a trial of an Optuna study (the "
+                    "genome's categorical view as its parameters, the objectives as its values); run it again to add "
+                    "only the new ones. View it with: optuna-dashboard STORAGE.",
+    )  # fmt: skip
+    eo.add_argument("run_dir")
+    eo.add_argument("--storage", metavar="URL",
+                    help="Optuna storage URL, e.g. sqlite:///runs.db (required: the run folder is only read unless "
+                         "this names its optuna.db)")  # fmt: skip
+    eo.add_argument("--study-name", metavar="NAME", help="the study (default: the run folder's name)")
+    _trust_options(eo)
+    eo.set_defaults(func=_export_optuna)
+
     rp = sub.add_parser("report", help="write a run's HTML report", description="One self-contained HTML page about a run.")
     rp.add_argument("run_dir")
     rp.add_argument("--out", metavar="FILE.html", help="default ./<run folder's name>-report.html")
@@ -162,6 +176,12 @@ def _parser() -> argparse.ArgumentParser:
                     help="time limit of each self-test process (default 60)")  # fmt: skip
     dr.set_defaults(func=cmd_doctor)
     return p
+
+
+def _export_optuna(args: argparse.Namespace) -> int:
+    from evonas.optuna_export import cmd_export_optuna
+
+    return cmd_export_optuna(args)
 
 
 def _trust_options(p: argparse.ArgumentParser) -> None:
