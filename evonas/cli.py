@@ -12,6 +12,7 @@ import argparse
 import sys
 from typing import Any, Sequence
 
+from evonas.listing import KINDS
 from evonas.commands import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -134,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     bs.set_defaults(func=cmd_best)
 
     ls = sub.add_parser("list", help="list registered components", description="List registered components.")
-    ls.add_argument("kind", nargs="?", choices=["spaces", "mutations", "crossovers", "strategies", "selections", "datasets", "fitness", "pruners", "backends"])
+    ls.add_argument("kind", nargs="?", choices=list(KINDS))
     ls.add_argument("--pattern", default="*", help="shell-style name filter, e.g. 'chain_*'")
     ls.add_argument("--plugins", nargs="*", metavar="MODULE", help="import these modules (or .py files) first")
     ls.add_argument("--experiment", metavar="FILE.yaml", help="import the plug-ins this experiment file names first")

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 __all__ = ["KINDS", "Param", "component_params", "format_listing", "registries"]
 
-KINDS = ("spaces", "mutations", "crossovers", "strategies", "selections", "datasets", "fitness", "pruners", "backends")
+KINDS = ("spaces", "mutations", "crossovers", "strategies", "selections", "datasets", "fitness", "pruners", "loggers", "backends")
 
 
 def registries() -> dict[str, Any]:
@@ -28,6 +28,7 @@ def registries() -> dict[str, Any]:
     from evonas.engine.backends import BACKENDS
     from evonas.evolution import SELECTIONS
     from evonas.fitness import FITNESSES
+    from evonas.loggers import LOGGERS
     from evonas.operators import CROSSOVERS, MUTATIONS
     from evonas.pruners import PRUNERS
     from evonas.spaces import SPACES
@@ -35,7 +36,8 @@ def registries() -> dict[str, Any]:
 
     return {
         "spaces": SPACES, "mutations": MUTATIONS, "crossovers": CROSSOVERS, "strategies": STRATEGIES,
-        "selections": SELECTIONS, "datasets": DATASETS, "fitness": FITNESSES, "pruners": PRUNERS, "backends": BACKENDS,
+        "selections": SELECTIONS, "datasets": DATASETS, "fitness": FITNESSES, "pruners": PRUNERS, "loggers": LOGGERS,
+        "backends": BACKENDS,
     }  # fmt: skip
 
 
@@ -118,6 +120,9 @@ def _sentence(doc: str, name: str) -> str:
     field = re.search(rf":param {re.escape(name)}:(.*?)(?=:param |:returns?:|:rtype:|$)", " ".join(doc.split()))
     if field:
         return _clip(field.group(1).strip())
+    item = _section_item(doc, name)
+    if item:
+        return _clip(item)
     prose = []
     code = False
     for para in re.split(r"\n\s*\n", doc):
@@ -129,6 +134,29 @@ def _sentence(doc: str, name: str) -> str:
     for sentence in re.split(r"(?<=[.;])\s+(?=[A-Z`(])", text):
         if re.search(rf"``{re.escape(name)}``|\b{re.escape(name)}\b:", sentence):
             return _clip(sentence)
+    return ""
+
+
+def _section_item(doc: str, name: str) -> str:
+    """``name``'s entry in a Google-style ``Args:`` / ``Parameters:`` section (``name: text`` or ``name (type): text``,
+    continued on more-indented lines), or ``""``."""
+    lines = doc.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() not in ("Args:", "Arguments:", "Parameters:", "Params:"):
+            continue
+        head = len(line) - len(line.lstrip())
+        j = i + 1
+        while j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > head):
+            entry = re.match(rf"\s*\*{{0,2}}{re.escape(name)}\*{{0,2}}(?:\s*\([^)]*\))?:\s*(.*)", lines[j])
+            if entry:
+                indent = len(lines[j]) - len(lines[j].lstrip())
+                text = [entry.group(1)]
+                j += 1
+                while j < len(lines) and lines[j].strip() and len(lines[j]) - len(lines[j].lstrip()) > indent:
+                    text.append(lines[j].strip())
+                    j += 1
+                return " ".join(" ".join(text).split())
+            j += 1
     return ""
 
 

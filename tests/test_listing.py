@@ -120,3 +120,23 @@ print(len(declared))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) >= 17  # 3 spaces, 9 mutations, 3 crossovers, 2 fitness functions
+
+
+def test_google_style_parameter_sections_are_read() -> None:
+    """A plug-in documented with an ``Args:`` section gets each parameter's own text, not the section's."""
+    from evonas.listing import component_params
+
+    class Scaled:
+        """Scale the score.
+
+        Args:
+            factor (float): what the score is multiplied by,
+                before anything else.
+            offset: added after.
+        """
+
+        def __init__(self, factor: float = 1.0, offset: float = 0.0) -> None:
+            pass
+
+    described = {p.name: p.doc for p in component_params(Scaled)}
+    assert described == {"factor": "what the score is multiplied by, before anything else.", "offset": "added after."}
