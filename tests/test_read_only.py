@@ -77,6 +77,9 @@ def test_the_reading_commands_change_no_byte_of_a_run_folder(run: Path, capsys: 
     for command in READERS:
         assert main([command, str(run)]) == 0, (command, capsys.readouterr().err)
         assert _state(run) == before, f"evonas {command} changed the run folder"
+    # export-optuna reads the run folder and writes only the storage it is given, outside it
+    assert main(["export-optuna", str(run), "--storage", f"sqlite:///{run.parent / 'work' / 'study.db'}"]) == 0
+    assert _state(run) == before, "evonas export-optuna changed the run folder"
     capsys.readouterr()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, "-m", "evonas", "report", str(run), "--out", "again.html"],
@@ -107,6 +110,8 @@ def test_a_wal_left_by_a_run_is_read_and_left_as_it_was(run: Path, capsys: pytes
     for command in READERS:
         assert main([command, str(run)]) == 0, (command, capsys.readouterr().err)
         assert _state(run) == before, f"evonas {command} changed the run folder"
+    assert main(["export-optuna", str(run), "--storage", f"sqlite:///{run.parent / 'study.db'}"]) == 0
+    assert _state(run) == before, "evonas export-optuna changed the run folder"
 
 
 def test_a_run_folder_says_which_evonas_wrote_it(base: Path) -> None:
