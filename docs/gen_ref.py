@@ -1,6 +1,6 @@
 """Writes the generated reference pages of the site (run by mkdocs-gen-files at every build).
 
-- ``reference/cli.md``: every subcommand of the real ``evonas`` parser (:func:`evonas.cli._parser`), with its
+- ``reference/cli.md``: every subcommand of the real ``evonas`` parser (:func:`evonas.cli.build_parser`), with its
   usage, description and arguments (names, defaults, choices, help), read from the argparse objects;
 - ``reference/components.md``: every registered component of each registry that ``evonas list`` shows
   (:func:`evonas.listing.registries`), and the loggers, with the parameters an experiment file may give it,
@@ -303,9 +303,9 @@ def _command_lines(prog: str, parser: argparse.ArgumentParser, summary_text: str
 
 def write_cli() -> None:
     os.environ["COLUMNS"] = "80"  # usage lines wrapped the same wherever the site is built
-    from evonas.cli import _parser
+    from evonas.cli import build_parser
 
-    parser = _parser()
+    parser = build_parser()
     parser.prog = "evonas"
     commands = _subcommands(parser)
     lines = [

@@ -28,13 +28,14 @@ from evonas.commands import (
     cmd_status,
 )
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
 
 #: the exit status of a command whose output pipe closed (128 + SIGPIPE, as the shell reports it)
 EXIT_BROKEN_PIPE = 141
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``evonas`` command line's parser (its subcommands, arguments and help; the CLI reference is made from it)."""
     p = argparse.ArgumentParser(prog="evonas", description="Evolutionary neural architecture search.")
     p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -243,7 +244,7 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

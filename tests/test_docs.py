@@ -139,10 +139,10 @@ def subcommands(parser: argparse.ArgumentParser, prog: str = "evonas") -> dict[s
 
 
 def test_cli_reference_lists_every_subcommand_and_option(site: Path) -> None:
-    from evonas.cli import _parser
+    from evonas.cli import build_parser
 
     html = page_text(site, "reference/cli")
-    commands = subcommands(_parser())
+    commands = subcommands(build_parser())
     assert commands
     ids = [m.start() for m in re.finditer(r'id="evonas-', html)]
     for prog, sub in commands.items():
