@@ -1,73 +1,94 @@
-"""The README's Python examples run as written (each group in a fresh interpreter: they register names)."""
+"""README.md, the front page: its relative links resolve in the repository, it links every guide page, and it
+holds no Python example (the examples live in the guide pages, where tests/test_examples.py runs them)."""
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-
-import pytest
+from pathlib import Path
 
 from conftest import REPO
 
-BLOCKS = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
-STRATEGY_CHECK = """
-import sqlite3, tempfile
-from pathlib import Path
-from evonas.cli import main
-
-def keys(run):
-    with sqlite3.connect(run / "journal.sqlite") as db:
-        return [k for (k,) in db.execute("SELECT key FROM evaluations ORDER BY trial")]
-
-d = Path(tempfile.mkdtemp())
-(d / "one_plus_one.py").write_text(STRATEGY)
-(d / "exp.yaml").write_text("name: opo\\nseed: 1\\nspace: {name: nb201}\\nfitness: {name: toy}\\nworkers: 0\\n"
-                            "plugins: [./one_plus_one.py]\\nstrategy: {name: one_plus_one, params: {restart_after: 4}}\\n")
-assert main(["run", str(d / "exp.yaml"), "--out", str(d / "full"), "--set", "budget=30", "--quiet"]) == 0
-assert main(["run", str(d / "exp.yaml"), "--out", str(d / "short"), "--set", "budget=12", "--quiet"]) == 0
-assert main(["resume", str(d / "short"), "--budget", "30", "--plugins", str(d / "one_plus_one.py")]) == 0
-full = keys(d / "full")
-assert len(full) == 30 and len(set(full)) == 30 and keys(d / "short") == full, (full, keys(d / "short"))
-assert sum(1 for line in (d / "full" / "logbook.csv").read_text().splitlines()[1:] if line) == 3
-"""
-CHECKS = {
-    # the mutation example, then its contract check
-    "mutation": (BLOCKS[0] + BLOCKS[1], ""),
-    # the fitness example, scoring a sampled genome on the digits
-    "fitness": (BLOCKS[2], "import random\nfrom evonas.datasets import DATASETS\nfrom evonas.spaces import make_space\n"
-                "space = make_space('chain')\ndata = DATASETS.get('digits')(seed=0)\n"
-                "m = FewSteps(steps=5).evaluate(space.sample(rng=random.Random(0)), space=space, dataset=data, seed=1)\n"
-                "assert 0 <= m['val_acc'] <= 1 and m['params'] > 0, m\n"),
-    # the fitness that reports to a pruner, in a search with ASHA
-    "pruned fitness": (BLOCKS[2] + BLOCKS[3], "from evonas.config import parse_experiment\n"
-                       "from evonas.engine.build import build\nfrom evonas.engine.runner import search\n"
-                       "exp = {'name': 'p', 'space': {'name': 'chain'}, 'fitness': {'name': 'few_steps_pruned', "
-                       "'params': {'steps': 9}}, 'strategy': {'name': 'random', 'params': {'samples': 12}}, "
-                       "'pruner': {'name': 'asha', 'params': {'reduction_factor': 3}}, 'workers': 0, 'cache': False}\n"
-                       "records = search(build(parse_experiment(exp))).records\n"
-                       "assert len(records) == 12 and any(r.status == 'pruned' for r in records), records\n"
-                       "assert all(r.metrics['train_steps'] < 9 for r in records if r.status == 'pruned')\n"),
-    # the define-by-run space, checked with the contract helper at the wine data's shape
-    "function": (BLOCKS[4], "from evonas.spaces.function import FunctionSpace\nfrom evonas.testing import check_space\n"
-                 "check_space(FunctionSpace(build=build, input_shape=[13], num_classes=3), n=20)\n"),
-    # the search-space example, checked with the contract helper
-    "space": (BLOCKS[5], "from evonas.testing import check_space\ncheck_space(WidthSpace(), n=20)\n"),
-    # the (1+1)-EA strategy as a plug-in file: a run stopped early and resumed asks what an uninterrupted one asks
-    "strategy": ("", f"STRATEGY = {BLOCKS[6]!r}\n" + STRATEGY_CHECK),
-    # DEAP's eaMuPlusLambda on a toolbox built from an experiment file
-    "deap": (BLOCKS[7], "assert len(pop) == 10 and len(log) == 6\n"),
-}
+README = REPO / "README.md"
 
 
-def test_readme_has_the_expected_examples() -> None:
-    assert len(BLOCKS) == 8
+def prose(text: str) -> str:
+    """``text`` without its fenced code blocks and inline code spans (links there are not links)."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    return re.sub(r"`[^`\n]*`", "", text)
 
 
-@pytest.mark.parametrize("name", sorted(CHECKS))
-def test_readme_example_runs(name: str) -> None:
-    code, check = CHECKS[name]
-    proc = subprocess.run(
-        [sys.executable, "-c", code + "\n" + check], cwd=REPO, capture_output=True, text=True, timeout=120
+def links(text: str) -> list[str]:
+    """The targets of a Markdown text's inline links and images, reference definitions and HTML href/src."""
+    body = prose(text)
+    found = re.findall(r"\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)", body)
+    found += re.findall(r"^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", body, flags=re.M)
+    found += re.findall(r"""\b(?:href|src)\s*=\s*["']([^"']+)["']""", body)
+    return found
+
+
+def github_anchors(path: Path) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings: lower case, punctuation dropped, spaces as hyphens, a
+    repeated one suffixed ``-1``, ``-2``, ..."""
+    seen: dict[str, int] = {}
+    out = set()
+    text = re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"), flags=re.S | re.M)
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*#*\s*$", text, flags=re.M):
+        heading = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link in a heading: its text
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else f"{slug}-{n}")
+    return out
+
+
+def broken_links(markdown: Path, root: Path = REPO) -> list[str]:
+    """Each relative link of ``markdown`` whose file is missing (or outside ``root``, the repository), or whose
+    ``#anchor`` is not a heading of the Markdown file it names."""
+    root = root.resolve()
+    broken = []
+    for target in links(markdown.read_text(encoding="utf-8")):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target, flags=re.I):  # https:, mailto:, ...
+            continue
+        path, _, anchor = target.partition("#")
+        file = (markdown.parent / path).resolve() if path else markdown
+        if not file.is_relative_to(root) or not file.exists():
+            broken.append(f"{target}: no such file in the repository")
+        elif anchor and file.suffix == ".md" and anchor not in github_anchors(file):
+            broken.append(f"{target}: {file.relative_to(root)} has no heading #{anchor}")
+    return broken
+
+
+def test_readme_links_resolve() -> None:
+    assert links(README.read_text(encoding="utf-8")), "no links found: the link reader is broken"
+    broken = broken_links(README)
+    assert not broken, "README.md: broken relative links:\n" + "\n".join(broken)
+
+
+def test_the_link_check_notices_a_broken_link(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "guide").mkdir(parents=True)
+    (repo / "guide" / "spaces.md").write_text("# Spaces\n\n## Add a search space\n", encoding="utf-8")
+    (repo / "report.png").write_bytes(b"")
+    (tmp_path / "outside.md").write_text("# Outside\n", encoding="utf-8")
+    page = repo / "README.md"
+    page.write_text(
+        "# A heading\n\n[ok](guide/spaces.md) [ok](#a-heading) [ok](guide/spaces.md#add-a-search-space)\n"
+        "![img](report.png) [web](https://x.y) `[code](not-a-link.md)`\n\n```\n[code](not-a-link.md)\n```\n"
+        "[gone](nowhere.md) [bad anchor](guide/spaces.md#no-such-heading) [out](../outside.md) [self](#nope)\n",
+        encoding="utf-8",
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    broken = broken_links(page, root=repo)
+    assert [b.split(":")[0] for b in broken] == ["nowhere.md", "guide/spaces.md#no-such-heading", "../outside.md", "#nope"]
+
+
+def test_readme_links_every_guide_page() -> None:
+    linked = {(REPO / t.partition("#")[0]).resolve() for t in links(README.read_text(encoding="utf-8"))}
+    missing = [p.name for p in sorted((REPO / "docs" / "guide").glob("*.md")) if p.resolve() not in linked]
+    assert not missing, f"README.md links no guide page for: {', '.join(missing)}"
+
+
+def test_readme_has_no_untested_python() -> None:
+    blocks = re.findall(r"^```(?:python|py)\s*\n", README.read_text(encoding="utf-8"), flags=re.M)
+    assert not blocks, (
+        "README.md has a Python block: put the example in a guide page and run it from tests/test_examples.py"
+    )
