@@ -97,13 +97,22 @@ def resumed(packages, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any
     run_dir = folder / "run"
     seen: list[int] = []
 
-    def stop(rec: Any) -> None:  # told before the loggers: the last one is journalled, never logged, at the stop
-        seen.append(rec.trial)
+    from evonas.loggers import LoggerGroup
+
+    log_result = LoggerGroup.log_result
+
+    def stop(self: LoggerGroup, rec: Any) -> None:  # Ctrl-C after the journal, before the loggers: the last
+        seen.append(rec.trial)  # result is journalled and never logged at the stop
         if len(seen) == STOP_AFTER:
             raise KeyboardInterrupt
+        log_result(self, rec)
 
-    with pytest.raises(RunInterrupted) as stopped:
-        Run(load_experiment(_write(folder, DIGITS)), run_dir, progress=False, on_result=stop).execute()
+    LoggerGroup.log_result = stop  # type: ignore[method-assign]
+    try:
+        with pytest.raises(RunInterrupted) as stopped:
+            Run(load_experiment(_write(folder, DIGITS)), run_dir, progress=False).execute()
+    finally:
+        LoggerGroup.log_result = log_result  # type: ignore[method-assign]
     parents, children = _runs(run_dir)
     at_stop = {
         "evaluations": stopped.value.summary.evaluations,

@@ -381,11 +381,11 @@ class Loop:
         self.flush_logbook()
 
     def _notify(self, rec: Record) -> None:
-        """A fresh result is in the journal: tell ``on_result`` and the loggers."""
-        if self.run.on_result is not None:
-            self.run.on_result(rec)
+        """A fresh result is in the journal: tell the loggers (they never raise), then ``on_result``."""
         if self.loggers:
             self.loggers.log_result(rec)
+        if self.run.on_result is not None:
+            self.run.on_result(rec)
 
     def flush_logbook(self) -> None:
         """Give the loggers the logbook rows the strategy added since the last call (a replay's are skipped)."""

@@ -74,6 +74,18 @@ class RunInfo:
         """The run's name: its folder's name (``quickstart-20261201-101500``)."""
         return Path(self.run_dir).resolve().name
 
+    def settings(self) -> dict[str, Any]:
+        """The run's settings as its folder records them (``config.yaml``: every default filled in), else the
+        experiment as the run reads it."""
+        from evonas.config import safe_load_yaml
+
+        try:
+            path = Path(self.run_dir) / "config.yaml"
+            raw = safe_load_yaml(path.read_text(), path)
+        except Exception:  # missing or unreadable
+            raw = None
+        return raw if isinstance(raw, dict) else self.experiment.to_dict()
+
 
 class Logger:
     """Receives one run's evaluations and logbook rows; every method but :meth:`log_result` is optional.

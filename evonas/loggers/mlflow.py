@@ -298,7 +298,7 @@ class MLflowLogger(Logger):
     def _settings(info: RunInfo) -> dict[str, str]:
         """The run's settings (``config.yaml``) flattened as parameters (``strategy.params.population_size``: ``16``)."""
         out = {}
-        for key, value in genome_params(_resolved(info)).items():
+        for key, value in genome_params(info.settings()).items():
             out[_key(key)] = value if isinstance(value, str) else json_text(value)
         return out
 
@@ -539,15 +539,3 @@ def _generation(row: Mapping[str, Any], rows: int) -> int:
     if isinstance(gen, (int, float)) and not isinstance(gen, bool) and math.isfinite(gen):
         return int(gen)
     return rows
-
-
-def _resolved(info: RunInfo) -> dict[str, Any]:
-    """The run's settings as its folder records them (``config.yaml``: every default filled in), else as given."""
-    from evonas.config import safe_load_yaml
-
-    try:
-        path = Path(info.run_dir) / "config.yaml"
-        raw = safe_load_yaml(path.read_text(), path)
-    except Exception:  # missing or unreadable: the experiment as the run reads it
-        raw = None
-    return raw if isinstance(raw, dict) else info.experiment.to_dict()

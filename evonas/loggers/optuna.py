@@ -368,7 +368,7 @@ class StudyWriter:
     """
 
     def __init__(self, storage: str, study_name: str, experiment: Any, space: Any, run_dir: str | Path) -> None:
-        self.optuna = optuna = _optuna()
+        self.optuna = _optuna()
         self.url, self.study_name, self.experiment = storage, study_name, experiment
         self.run_dir = str(Path(run_dir).resolve())
         self.objectives = tuple(experiment.objectives)

@@ -103,7 +103,7 @@ class TensorBoardLogger(Logger):
             self._restore(info)
         self.writer = SummaryWriter(log_dir=str(self.path), flush_secs=10)
         if not info.resumed:
-            self.writer.add_text("experiment", _yaml_block(_resolved(info)), 0)
+            self.writer.add_text("experiment", _yaml_block(info.settings()), 0)
 
     def _restore(self, info: RunInfo) -> None:
         """A resume: the best so far and the result count from the journal (what the first session logged)."""
@@ -228,15 +228,3 @@ def _generation(row: Mapping[str, Any], rows: int) -> int:
     if isinstance(gen, (int, float)) and not isinstance(gen, bool) and math.isfinite(gen):
         return int(gen)
     return rows
-
-
-def _resolved(info: RunInfo) -> dict[str, Any]:
-    """The run's settings as its folder records them (``config.yaml``: every default filled in), else as given."""
-    from evonas.config import safe_load_yaml
-
-    try:
-        path = Path(info.run_dir) / "config.yaml"
-        raw = safe_load_yaml(path.read_text(), path)
-    except Exception:  # missing or unreadable: the experiment as the run reads it
-        raw = None
-    return raw if isinstance(raw, dict) else info.experiment.to_dict()
