@@ -56,3 +56,18 @@ def toy_experiment(**changes: Any) -> dict[str, Any]:
     }
     exp.update(changes)
     return exp
+
+
+def digits_experiment(**changes: Any) -> dict[str, Any]:
+    """A small real training: a CNN on the digits, 1 epoch on 300 samples, 12 evaluations in-process."""
+    exp: dict[str, Any] = {
+        "name": "digits",
+        "seed": 1,
+        "space": {"name": "chain", "params": {"max_layers": 2, "widths": [8, 16]}},
+        "dataset": {"name": "digits"},
+        "fitness": {"name": "train", "params": {"epochs": 1, "max_train_samples": 300}},
+        "strategy": {"name": "ga", "params": {"population_size": 4, "offspring": 4, "generations": 2}},
+        "workers": 0,
+    }
+    exp.update(changes)
+    return exp

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import conftest
 from evonas.config import load_experiment
 from evonas.engine.cache import EvaluationCache, default_cache_path
 from evonas.engine.journal import Journal
@@ -15,17 +16,7 @@ from evonas.fitness.train import TrainFitness
 
 
 def digits_experiment(**changes) -> dict:
-    exp = {
-        "name": "cached",
-        "seed": 1,
-        "space": {"name": "chain", "params": {"max_layers": 2, "widths": [8, 16]}},
-        "dataset": {"name": "digits"},
-        "fitness": {"name": "train", "params": {"epochs": 1, "max_train_samples": 300}},
-        "strategy": {"name": "ga", "params": {"population_size": 4, "offspring": 4, "generations": 2}},
-        "workers": 0,
-    }
-    exp.update(changes)
-    return exp
+    return conftest.digits_experiment(**{"name": "cached", **changes})
 
 
 @pytest.fixture

@@ -20,20 +20,14 @@ from evonas.engine.build import build
 from evonas.engine.runner import Run, RunInterrupted
 from evonas.runfolder import RunFolder
 
-from conftest import toy_experiment
+from conftest import digits_experiment, toy_experiment
 
 #: a real training run: a CNN on the digits, 1 epoch on 300 samples, 12 evaluations in-process
-DIGITS = {
-    "name": "tracked",
-    "seed": 1,
-    "space": {"name": "chain", "params": {"max_layers": 2, "widths": [8, 16]}},
-    "dataset": {"name": "digits"},
-    "fitness": {"name": "train", "params": {"epochs": 1, "max_train_samples": 300}},
-    "strategy": {"name": "ga", "params": {"population_size": 4, "offspring": 4, "generations": 2}},
-    "workers": 0,
-    "cache": False,  # module-scoped runs: never the user's evaluation cache
-    "loggers": ["tensorboard", "mlflow"],
-}
+DIGITS = digits_experiment(
+    name="tracked",
+    cache=False,  # module-scoped runs: never the user's evaluation cache
+    loggers=["tensorboard", "mlflow"],
+)
 STOP_AFTER = 5
 
 
