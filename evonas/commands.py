@@ -213,7 +213,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _execute(
-    fn: Any, run_dir: Path, objectives: Sequence[Any], folder_error: type[BaseException], draw: Callable[[], None] | None = None
+    fn: Any,
+    run_dir: Path,
+    objectives: Sequence[Any],
+    folder_error: type[BaseException],
+    draw: Callable[[], None] | None = None,
 ) -> int:
     """Run ``fn`` (a run or a resume) and print its summary; ``draw``: called once it has ended well (the plots)."""
     from evonas.engine.replay import ResumeMismatch

@@ -19,7 +19,10 @@ from typing import Any, Sequence
 
 __all__ = ["KINDS", "Param", "component_params", "format_listing", "registries"]
 
-KINDS = ("spaces", "mutations", "crossovers", "strategies", "selections", "datasets", "fitness", "pruners", "loggers", "backends")
+KINDS = (
+    "spaces", "mutations", "crossovers", "strategies", "selections", "datasets", "fitness", "pruners", "loggers",
+    "backends",
+)  # fmt: skip
 
 
 def registries() -> dict[str, Any]:

@@ -266,7 +266,8 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
             taken = space.bind_input(tuple(dataset.input_shape), int(dataset.num_classes))
         except ValueError as exc:
             raise ConfigError(src, "dataset", str(exc)) from None
-        cast(dict[str, Any], exp.space.params).update(taken)  # config.yaml, the workers and resume build the space bound the same way
+        # config.yaml, the workers and resume build the space bound the same way
+        cast(dict[str, Any], exp.space.params).update(taken)
         return dataset
     if not fitness.needs_dataset:
         try:

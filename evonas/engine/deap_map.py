@@ -216,7 +216,9 @@ class IsolatedMap:
     def _run(self, jobs: list[Job]) -> dict[int, JobResult]:
         """Evaluate ``jobs`` with as many in flight as the backend has free slots."""
         backend = self._backend()
-        queue, inflight, results = deque(jobs), dict[int, Any](), dict[int, Any]()
+        queue = deque(jobs)
+        inflight: dict[int, Any] = {}
+        results: dict[int, JobResult] = {}
         try:
             while queue or inflight:
                 while queue and backend.free_slots() > 0:

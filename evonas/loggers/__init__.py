@@ -112,8 +112,8 @@ class Logger:
         """One new row of the strategy's logbook (``gen``, ``nevals``, per objective ``max``/``avg``/..., ``best``)."""
 
     def close(self, summary: Any) -> None:
-        """The run ended; ``summary`` is its :class:`~evonas.engine.runner.RunSummary` (``evaluations``, ``best``, ``interrupted``,
-        ...), ``None`` if it crashed. Flush and release what the logger holds."""
+        """The run ended; ``summary`` is its :class:`~evonas.engine.runner.RunSummary` (``evaluations``, ``best``,
+        ``interrupted``, ...), ``None`` if it crashed. Flush and release what the logger holds."""
 
 
 LOGGERS: Registry[type[Logger]] = Registry("logger")

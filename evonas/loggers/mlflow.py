@@ -24,8 +24,8 @@ Parameters (see :class:`MLflowLogger`):
 What it logs:
 
 - the parent run (named after the run folder, tag ``evonas.run_dir``): the run's settings (``config.yaml``, every
-  default filled in) flattened as parameters (``strategy.name``, ``strategy.params.population_size``, ``objectives.0.metric``, ...), each row of
-  the logbook as metrics ``generation/<key>`` at step = ``gen``, and when the run ends ``evaluations`` and
+  default filled in) flattened as parameters (``strategy.name``, ``strategy.params.population_size``,
+  ``objectives.0.metric``, ...), each row of the logbook as metrics ``generation/<key>`` at step = ``gen``, and when the run ends ``evaluations`` and
   ``best_<metric>`` for each metric of its best evaluation (``best.json``), tags ``evonas.best_trial`` and
   ``evonas.best_key``; its status is FINISHED, KILLED (stopped: Ctrl-C, a full disk, ...) or FAILED (crashed);
 - each evaluation, as it is journalled, a child run ``trial-<n>`` (tag ``mlflow.parentRunId``): its metrics plus
