@@ -53,16 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("resume", help="continue a stopped run", description="Continue a run from its journal.")
-    s.add_argument("run_dir")
+    s.add_argument("run_dir", help="the run folder to continue")
     s.add_argument("--generations", type=_int_at_least(0), help="extend a generational run to N generations")
     s.add_argument("--budget", type=_int_at_least(1),
                    help="extend the run to N evaluations (a strategy's samples or cycles below N is raised to N; a run "
                         "its generations end first is refused: pass --generations too)")  # fmt: skip
-    s.add_argument("--workers", type=_workers)
+    s.add_argument("--workers", type=_workers, help="worker processes: 'auto', N, or 0 for in-process (default: as the run had them)")
     s.add_argument("--backend", help="where evaluations run: local or ray (default: the run's)")
     s.add_argument("--address", help="join this Ray cluster; implies --backend ray")
     s.add_argument("--no-cache", action="store_true", help="do not use the evaluation cache")
-    s.add_argument("--quiet", action="store_true")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--restart", action="store_true",
                    help="set the journal aside (renamed, kept) and start the run over from its config")  # fmt: skip
     _trust_options(s)
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser(
         "status", help="show a run's progress", description="Progress, best, workers and failures of a run, live."
     )
-    st.add_argument("run_dir")
+    st.add_argument("run_dir", help="the run folder to look at")
     st.add_argument("--watch", type=_float_at_least(0.1), metavar="SECONDS", help="refresh every SECONDS while it runs")
     st.add_argument("--json", action="store_true", help="print the snapshot as JSON")
     st.set_defaults(func=cmd_status)
@@ -80,13 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="retrain and export a run's best genome",
         description="Retrain the run's K-th best genome on train+val, test it once, write weights, genome, TorchScript.",
     )  # fmt: skip
-    ex.add_argument("run_dir")
+    ex.add_argument("run_dir", help="the run folder whose best genome to export")
     ex.add_argument("--rank", type=_int_at_least(1), default=1, help="K-th best distinct genome (default 1)")
     ex.add_argument("--epochs", type=_int_at_least(1), help="training epochs (default: the run's)")
     ex.add_argument("--format", action="append", choices=["pt", "torchscript", "onnx"],
                     help="pt (weights) and torchscript by default; onnx needs the onnx package")  # fmt: skip
     ex.add_argument("--out", metavar="DIR", help="folder (default RUN_DIR/export)")
-    ex.add_argument("--quiet", action="store_true")
+    ex.add_argument("--quiet", action="store_true", help="no progress bar")
     _trust_options(ex)
     ex.set_defaults(func=cmd_export)
 
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "genome's categorical view as its parameters, the objectives as its values); run it again to add "
                     "only the new ones. View it with: optuna-dashboard STORAGE.",
     )  # fmt: skip
-    eo.add_argument("run_dir")
+    eo.add_argument("run_dir", help="the run folder to export (finished or still running)")
     eo.add_argument("--storage", metavar="URL",
                     help="Optuna storage URL, e.g. sqlite:///runs.db (required: the run folder is only read unless "
                          "this names its optuna.db)")  # fmt: skip
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     eo.set_defaults(func=_export_optuna)
 
     rp = sub.add_parser("report", help="write a run's HTML report", description="One self-contained HTML page about a run.")
-    rp.add_argument("run_dir")
+    rp.add_argument("run_dir", help="the run folder to report on")
     rp.add_argument("--out", metavar="FILE.html", help="default ./<run folder's name>-report.html")
     _trust_options(rp)
     rp.set_defaults(func=cmd_report)
@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         "best", help="the best evaluation meeting conditions",
         description="Print the full evaluation with the best first objective that meets every --where condition.",
     )  # fmt: skip
-    bs.add_argument("run_dir")
+    bs.add_argument("run_dir", help="the run folder to pick from")
     bs.add_argument("--where", action="append", metavar="COND", help="e.g. 'params<50000' or 'params<5e4 and flops<1e6'")
     bs.add_argument("--objectives", metavar="M1,M2", help="metrics to print (default: the run's objectives)")
     bs.set_defaults(func=cmd_best)

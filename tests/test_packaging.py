@@ -18,7 +18,9 @@ def test_packages_listed() -> None:
         for p in (REPO / "evonas").rglob("__init__.py")
         if "__pycache__" not in p.parts
     }
-    assert set(config["packages"]) == found | {"evonas.genomes"}
+    data = {"evonas.genomes"} | {f"evonas.genomes.{d.name}" for d in (REPO / "genomes").iterdir() if d.is_dir()
+                                 and d.name != "__pycache__"}  # fmt: skip
+    assert set(config["packages"]) == found | data
     assert config["package-dir"]["evonas.genomes"] == "genomes"
 
 
