@@ -98,6 +98,20 @@ EXAMPLES: dict[str, tuple[list[tuple[str, str]], str]] = {
     "space": ([("guide/spaces.md", "class WidthSpace("), ("guide/spaces.md", "check_space(WidthSpace()")], ""),
     # the (1+1)-EA strategy as a plug-in file, stopped early and resumed
     "strategy": ([("guide/strategies.md", "class OnePlusOne(")], STRATEGY_CHECK),
+    # the JSON-lines logger, named in a search: one line per evaluation, with the genome's and metrics' values
+    "logger": (
+        [("guide/loggers.md", "class JsonLinesLogger(")],
+        "import tempfile\nfrom pathlib import Path\nfrom evonas.config import parse_experiment\n"
+        "from evonas.engine.runner import Run\n"
+        "d = Path(tempfile.mkdtemp())\n"
+        "exp = parse_experiment({'name': 'j', 'space': {'name': 'nb201'}, 'fitness': {'name': 'toy'}, 'workers': 0,\n"
+        "    'strategy': {'name': 'random', 'params': {'samples': 10}}, 'cache': False,\n"
+        "    'loggers': [{'name': 'jsonl', 'params': {'path': str(d / 'e.jsonl')}}]})\n"
+        "summary = Run(exp, d / 'run', progress=False).execute()\n"
+        "rows = [json.loads(line) for line in (d / 'e.jsonl').read_text().splitlines()]\n"
+        "assert len(rows) == summary.evaluations == 10, rows\n"
+        "assert all(r['status'] == 'ok' and isinstance(r['val_acc'], float) and r['edges[5]'] for r in rows), rows[0]\n",
+    ),
     # DEAP's eaMuPlusLambda on a toolbox built from an experiment file
     "deap": ([("guide/python.md", "deap.algorithms.eaMuPlusLambda(")], "assert len(pop) == 10 and len(log) == 6\n"),
 }

@@ -113,7 +113,8 @@ class Logger:
 
     def close(self, summary: Any) -> None:
         """The run ended; ``summary`` is its :class:`~evonas.engine.runner.RunSummary` (``evaluations``, ``best``,
-        ``interrupted``, ...), ``None`` if it crashed. Flush and release what the logger holds."""
+        ``interrupted``, ...), ``None`` if the run crashed or this logger failed and was turned off. Flush and
+        release what the logger holds."""
 
 
 LOGGERS: Registry[type[Logger]] = Registry("logger")
