@@ -13,6 +13,7 @@ import random
 
 from evonas.operators import MUTATIONS, Mutation
 from evonas.spaces import Genome, SearchSpace
+from evonas.spaces.chain import ChainGenome, ChainSpace
 
 
 @MUTATIONS.register("widen_layer")
@@ -22,6 +23,7 @@ class WidenLayer(Mutation):
     spaces = ("chain",)
 
     def _mutate(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
+        assert isinstance(genome, ChainGenome) and isinstance(space, ChainSpace)  # spaces = ("chain",): always
         i = rng.randrange(len(genome.layers))
         layer = genome.layers[i]
         wider = [w for w in sorted(space.widths) if w > layer.width]
