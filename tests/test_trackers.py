@@ -396,3 +396,100 @@ def test_runs_sharing_a_log_dir_each_get_their_own_folder(packages, tmp_path: Pa
         count = [e.value for e in multiplexer.Scalars(name, "run/evaluations")]
         assert count == [len(_evaluated(tmp_path / name))]
     assert not (tmp_path / "first" / "tensorboard").exists()
+
+
+@pytest.mark.parametrize("killed", ["after create_run", "after log_batch"])
+def test_a_resume_after_a_kill_leaves_one_finished_child_per_evaluation(packages, tmp_path: Path, killed) -> None:
+    """``kill -9`` while the MLflow thread logs a child: that child stays RUNNING (made, perhaps filled, never
+    ended) and so does the parent. The resume ends and deletes it and logs the evaluation again, once: each
+    evaluation of the journal has one child, none RUNNING, and no complete child is logged twice."""
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    from evonas.loggers import LoggerGroup
+
+    run_dir = tmp_path / "run"
+    state: dict[str, Any] = {"name": None, "run_id": None, "dead": False}
+    seen: list[int] = []
+    real = {name: getattr(MlflowClient, name) for name in ("create_run", "log_batch", "set_terminated", "set_tag")}
+
+    def create_run(self, experiment_id, *args, **kwargs):
+        if state["dead"]:  # the process is gone: nothing more reaches MLflow
+            return None
+        run = real["create_run"](self, experiment_id, *args, **kwargs)
+        if kwargs.get("run_name") == state["name"]:
+            state["run_id"] = run.info.run_id
+            state["dead"] = killed == "after create_run"
+        return run
+
+    def log_batch(self, run_id, *args, **kwargs):
+        if state["dead"]:
+            return None
+        real["log_batch"](self, run_id, *args, **kwargs)
+        state["dead"] = run_id == state["run_id"] and killed == "after log_batch"
+
+    def dead_or(name: str) -> Any:
+        return lambda self, *args, **kwargs: None if state["dead"] else real[name](self, *args, **kwargs)
+
+    log_result = LoggerGroup.log_result
+
+    def stop(self: LoggerGroup, rec: Any) -> None:  # the kill: right after the 5th result reached the logger
+        seen.append(rec.trial)
+        if len(seen) == 5:
+            state["name"] = f"trial-{rec.trial}"
+        log_result(self, rec)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+
+    cfg = _write(tmp_path, toy_experiment(loggers=["mlflow"]))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LoggerGroup, "log_result", stop)
+        patch.setattr(MlflowClient, "create_run", create_run)
+        patch.setattr(MlflowClient, "log_batch", log_batch)
+        patch.setattr(MlflowClient, "set_terminated", dead_or("set_terminated"))
+        patch.setattr(MlflowClient, "set_tag", dead_or("set_tag"))
+        with pytest.raises(RunInterrupted):
+            Run(load_experiment(cfg), run_dir, progress=False).execute()
+    parents, children = _runs(run_dir)
+    assert state["dead"] and [p.info.status for p in parents] == ["RUNNING"]
+    assert len(children) == 5 and [c.info.run_name for c in children if c.info.status == "RUNNING"] == [state["name"]]
+    assert [c.info.status for c in children].count("FINISHED") == 4
+
+    summary = Run.resume(run_dir, progress=False).continue_run()
+    evaluated = _evaluated(run_dir)
+    parents, children = _runs(run_dir)
+    assert [(p.info.status, p.data.metrics["evaluations"]) for p in parents] == [("FINISHED", summary.evaluations)]
+    assert len(children) == len(evaluated) == summary.evaluations > 5
+    assert sorted(int(c.data.params["trial"]) for c in children) == sorted(r.trial for r in evaluated)
+    journal = {str(r.trial): r for r in evaluated}
+    for child in children:
+        assert child.info.status == "FINISHED" and child.info.end_time is not None
+        assert child.data.metrics["val_acc"] == journal[child.data.params["trial"]].metrics["val_acc"]
+    # the half-made child: ended and deleted, not left RUNNING among the deleted runs either
+    every = _client(run_dir).search_runs([parents[0].info.experiment_id], run_view_type=ViewType.ALL)
+    assert "RUNNING" not in {r.info.status for r in every}
+    assert [r.info.run_id for r in every if r.info.lifecycle_stage == "deleted"] == [state["run_id"]]
+
+
+def test_an_unreachable_tracking_server_is_one_line_within_seconds(write_experiment, tmp_path: Path, capsys) -> None:
+    """A refused port: MLflow's client would retry for minutes; the logger asks once, says so in one line naming
+    itself and the URI, and the run goes on to its end."""
+    import socket
+    import time
+
+    from evonas.cli import main
+
+    with socket.socket() as sock:  # bound, never listening: connections to it are refused
+        sock.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+        cfg = write_experiment(toy_experiment(loggers=[{"name": "mlflow", "params": {"tracking_uri": uri}}]))
+        began = time.monotonic()
+        code = main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"])
+        took = time.monotonic() - began
+    err = capsys.readouterr().err
+    assert code == 0 and took < 30, (code, took, err)
+    lines = [line for line in err.splitlines() if "logger" in line]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("evonas: logger 'mlflow' failed in ") and uri in lines[0], lines[0]
+    assert "no answer from the tracking server" in lines[0] and "off for the rest of the run" in lines[0]
+    assert (tmp_path / "run" / "best.json").is_file()

@@ -1,6 +1,7 @@
 """The ``mlflow`` logger: one MLflow run per evonas run, each evaluation a nested child run.
 
-Install it with ``pip install "evonas[mlflow]"`` (``mlflow-skinny`` is enough; ``mlflow`` for the UI). In an
+Install it with ``pip install "evonas[mlflow]"`` (``mlflow-skinny``: it logs and reads; ``pip install mlflow``
+for the UI). In an
 experiment::
 
     loggers: [mlflow]
@@ -38,7 +39,10 @@ What it logs:
 
 A resumed run reuses its parent run (its id is kept in ``RUN/mlruns/evonas_parent_run.json``; failing that it is
 found by its ``evonas.run_dir`` tag): the children of both sessions sit under one parent, and an evaluation the
-stopped session journalled but never got to log (Ctrl-C between the two) is logged when the run resumes.
+stopped session journalled but never got to log (Ctrl-C between the two) is logged when the run resumes. A child
+the stopped session left half made (killed, ``kill -9``, between creating it and ending it: still RUNNING, or
+without its parameters and metrics) is marked KILLED and deleted (``mlflow gc`` purges it) and its evaluation
+logged again; a complete child is never logged twice: each evaluation of the journal has one child.
 
 The logger talks to MLflow through its own ``MlflowClient`` only (no active run, no global tracking URI), so
 several runs in one process, and a script's own MLflow runs, do not mix. Its calls go through a thread of their
@@ -48,15 +52,23 @@ two-core machine. When the run ends the logger waits for what is still queued (g
 nothing for two minutes). What fails in that thread (a store that cannot be written, a server that went away)
 is said in one line at the run's next call to the logger, and the logger is off for the rest of the run.
 
+A server (``http://...``) is first asked once, without MLflow's retries and with a 10-second timeout, so a wrong
+URI or a server that is down is said within seconds, not after MLflow's retries (7, with backoff: minutes). Later
+calls retry as MLflow does by default (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, ``MLFLOW_HTTP_REQUEST_TIMEOUT``,
+``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR``): MLflow reads those from the process environment at each request, so
+evonas leaves them to you rather than change them for every MLflow client in the process.
+
 MLflow itself sends anonymous usage data unless ``MLFLOW_DISABLE_TELEMETRY=true`` (or ``DO_NOT_TRACK=true``) is
 set; evonas leaves that setting to you.
 
-View it::
+View it (the UI needs the full package: ``pip install mlflow``; the ``evonas[mlflow]`` extra installs
+``mlflow-skinny``, which logs and reads but has no UI: ``mlflow ui`` then fails with ``No module named 'flask'``)::
 
+    pip install mlflow
     mlflow ui --backend-store-uri sqlite:///runs/quickstart-20261201-101500/mlruns/mlflow.db
 
-(``mlflow ui`` comes with the full ``mlflow`` package; from Python,
-``mlflow.tracking.MlflowClient(tracking_uri="sqlite:///RUN/mlruns/mlflow.db").search_runs(...)`` reads it.)
+From Python (``mlflow-skinny`` is enough),
+``mlflow.tracking.MlflowClient(tracking_uri="sqlite:///RUN/mlruns/mlflow.db").search_runs(...)`` reads it.
 """
 
 from __future__ import annotations
@@ -91,9 +103,13 @@ _BATCH_METRICS = 1000
 _MAX_KEY = 250
 _MAX_PARAM = 6000
 _MAX_TAG = 8000
-#: an evaluation's status as the status of its MLflow run
 #: seconds close() waits for the MLflow thread without it finishing a call before giving up
 _STALLED_S = 120.0
+#: seconds the first request to a tracking server may take (asked once, no retries)
+_PROBE_TIMEOUT_S = 10
+#: the statuses of an ended MLflow run (the others: RUNNING, SCHEDULED)
+_ENDED = frozenset({"FINISHED", "FAILED", "KILLED"})
+#: an evaluation's status as the status of its MLflow run
 _RUN_STATUS = {"ok": "FINISHED", "violated": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
 
 
@@ -178,7 +194,8 @@ class MLflowLogger(Logger):
     # the next call from the run (one line, and the logger is off); close() waits for what is queued.
     def _send(self, what: str, call: Any, *args: Any) -> None:
         self._raise()
-        self._queue.put((what, call, args))
+        if self._error is None:  # failed: nothing more is queued
+            self._queue.put((what, call, args))
 
     def _raise(self) -> None:
         if self._error is not None and not self._reported:
@@ -245,6 +262,7 @@ class MLflowLogger(Logger):
         name = self.experiment_name or info.experiment.name or "evonas"
         with _quiet():  # MLflow says INFO lines while it creates a new database's tables
             self.client = MlflowClient(tracking_uri=uri)
+            self._probe(uri, name)
             self.experiment_id = self._experiment(name, artifacts)
         parent = self._reuse_parent(store, uri) if info.resumed else None
         if parent is not None:
@@ -258,25 +276,69 @@ class MLflowLogger(Logger):
             parent = self._new_parent(info, settings)
         self.parent_id = parent
         self._keep_parent(store, uri)
-        if earlier:  # stopped between journalling an evaluation and logging it (Ctrl-C, a kill): logged now
+        if info.resumed and self.log_every_evaluation:
+            # stopped between journalling an evaluation and logging it (Ctrl-C, a kill): logged now
             logged = self._logged_trials(parent)
             for child in earlier:
                 if child["params"]["trial"] not in logged:
                     self._log_child(child)
+                    logged.add(child["params"]["trial"])
+
+    def _probe(self, uri: str, experiment: str) -> None:
+        """A server's first contact: one request, no retries, a short timeout, so that a wrong URI or a server
+        that is down fails in seconds rather than after MLflow's retries (minutes). Any answer will do."""
+        if urlparse(uri).scheme not in ("http", "https"):
+            return
+        try:
+            from mlflow.utils.rest_utils import http_request
+
+            creds = self.client._tracking_client.store.get_host_creds()
+        except Exception:  # another MLflow's insides: its own first call says what is wrong, in its own time
+            return
+        try:
+            http_request(
+                creds, "/api/2.0/mlflow/experiments/get-by-name", "GET", max_retries=0, backoff_factor=0,
+                backoff_jitter=0, timeout=_PROBE_TIMEOUT_S, raise_on_status=False,
+                params={"experiment_name": experiment},
+            )  # fmt: skip
+        except Exception as exc:
+            found = re.search(r"\[Errno -?\d+\][^'\")]*|timed? ?out|Name or service not known", str(exc))
+            why = found.group(0).strip() if found else type(exc).__name__
+            raise ConnectionError(
+                f"no answer from the tracking server ({why}; asked once, {_PROBE_TIMEOUT_S} s timeout)"
+            ) from exc
 
     def _logged_trials(self, parent: str) -> set[str]:
-        """The ``trial`` parameters of the parent run's children."""
+        """The ``trial`` parameters of the parent run's complete children. A child a killed session left half
+        made (not ended, or without the parameters and metrics every child gets) is ended KILLED and deleted, and
+        a second complete child of one trial (logged twice by an older evonas) is deleted: the caller logs each
+        trial missing here once, so each evaluation has exactly one child."""
         out: set[str] = set()
+        stale: list[tuple[str, bool]] = []
         token = None
         while True:
             page = self.client.search_runs(
                 [self.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'",
-                max_results=1000, page_token=token,
+                order_by=["attributes.start_time ASC"], max_results=1000, page_token=token,
             )  # fmt: skip
-            out.update(r.data.params.get("trial", "") for r in page)
+            for run in page:
+                trial = run.data.params.get("trial")
+                complete = (
+                    run.info.status in _ENDED and run.info.end_time is not None and bool(trial)
+                    and "fidelity" in run.data.metrics and "status" in run.data.params
+                )  # fmt: skip
+                if complete and trial not in out:
+                    out.add(str(trial))
+                else:
+                    stale.append((run.info.run_id, run.info.status in _ENDED))
             token = page.token
             if not token:
-                return out
+                break
+        for run_id, ended in stale:
+            if not ended:  # no longer RUNNING, even among the deleted runs
+                self.client.set_terminated(run_id, "KILLED")
+            self.client.delete_run(run_id)
+        return out
 
     def _experiment(self, name: str, artifacts: str | None) -> str:
         from mlflow.exceptions import MlflowException
