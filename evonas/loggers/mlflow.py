@@ -303,7 +303,7 @@ class MLflowLogger(Logger):
             )  # fmt: skip
         except Exception as exc:
             found = re.search(r"\[Errno -?\d+\][^'\")]*|timed? ?out|Name or service not known", str(exc))
-            why = found.group(0).strip() if found else type(exc).__name__
+            why = found.group(0).strip() if found else " ".join(str(exc).split())[-160:] or type(exc).__name__
             raise ConnectionError(
                 f"no answer from the tracking server ({why}; asked once, {_PROBE_TIMEOUT_S} s timeout)"
             ) from exc
