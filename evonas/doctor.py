@@ -569,7 +569,7 @@ def format_report(report: Mapping[str, Any]) -> str:
             else:
                 site = f" {t['site']}" if t.get("site") else ""
                 lines.append(f"  {t['name']:<{width}}  FAILED  {t['error']}{site}  ({t['about']}, after {t['seconds']:.1f} s)")
-    ray = report["ray"] or "not installed (pip install "evonas[ray]", or pip install -e '.[ray]' in a checkout, for --backend ray)"
+    ray = report["ray"] or "not installed (pip install 'evonas[ray]', or pip install -e '.[ray]' in a checkout, for --backend ray)"
     lines.append(f"ray       {ray}")
     lines.append(f"verdict   {report['verdict']['text']}")
     return "\n".join(lines)
