@@ -104,10 +104,11 @@ def export_to_optuna(
 def _check_target(folder: Any, storage: str, live: bool) -> None:
     """A storage file inside the run folder may only be its ``optuna.db``, and not while the run is running (the
     run's own ``optuna`` logger may be writing it: two writers would add the same trials)."""
-    from evonas.loggers.optuna import storage_file
+    from evonas.loggers.optuna import storage_file, storage_problem
 
-    if not isinstance(storage, str) or not storage.strip():
-        raise OptunaExportError("--storage: expected an Optuna storage URL such as sqlite:///runs.db")
+    problem = storage_problem(storage)
+    if problem is not None:
+        raise OptunaExportError(f"--storage: {problem}")
     file = storage_file(storage)
     if file is None:
         return

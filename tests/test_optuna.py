@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -319,7 +320,7 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(live: dict[str, Any], tmp_pat
     storage = f"sqlite:///{tmp_path / 'x.db'}"
     cases = [
         ((run,), "--storage is required"),
-        ((run, "--storage", "not a url"), "cannot open the Optuna storage"),
+        ((run, "--storage", "not a url"), "is not a database URL"),
         ((run, "--storage", "mysql://nobody@nowhere/db"), "cannot open the Optuna storage"),
         ((run, "--storage", f"sqlite:///{tmp_path / 'no' / 'such' / 'x.db'}"), "no folder"),
         ((run, "--storage", f"sqlite:///{run}/journal.sqlite"), "only its optuna.db"),
@@ -356,3 +357,133 @@ def test_a_run_with_the_logger_and_without_optuna_is_refused_in_one_line(tmp_pat
     code = "import sys; sys.modules['optuna'] = None; import evonas.loggers.optuna as m; print(m.OptunaLogger.requires)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "('optuna',)" in done.stdout, done.stderr
+
+
+# -- parameters: the genome's own values, one form per study --------------------------------------------------
+
+
+def _define_by_run(arch: Any, input_shape: tuple[int, ...], num_classes: int) -> Any:
+    """A define-by-run space with a float, a log-scaled float, a large int range and categories."""
+    import torch.nn as nn
+
+    width = arch.choice("width", [4, 8])
+    arch.float("dropout", 0.0, 0.5)
+    arch.float("lr", 1e-4, 1e-1, log=True)
+    arch.int("units", 8, 256, step=8)
+    arch.choice("optimizer", ["adam", "sgd"])
+    return nn.Sequential(nn.Flatten(), nn.Linear(6, width), nn.Linear(width, num_classes))
+
+
+@pytest.mark.parametrize("name", ["nb201", "chain", "function"])
+def test_parameters_are_the_genomes_own_values(name: str, tmp_path: Path) -> None:
+    import random
+
+    from evonas.loggers import genome_params
+    from evonas.loggers.optuna import StudyWriter
+
+    params = {"build": _define_by_run, "input_shape": [6], "num_classes": 3} if name == "function" else {}
+    space = make_space(name, params)
+    rng = random.Random(3)
+    genomes = [space.to_dict(space.sample(rng=rng)) for _ in range(12)]
+    writer = StudyWriter(f"sqlite:///{tmp_path / 'p.db'}", name, _experiment(), space, tmp_path)
+    for i, genome in enumerate(genomes):
+        writer.add(_record(i, "ok", {"val_acc": 0.1 * i}, genome=genome))
+    trials = writer.study.get_trials()
+    writer.close()
+    Float, Cat = optuna.distributions.FloatDistribution, optuna.distributions.CategoricalDistribution
+    for trial, genome in zip(trials, genomes):
+        own = genome_params(genome)
+        assert trial.params  # never stripped
+        for param, value in trial.params.items():
+            if name == "nb201":  # edges named by the space (edge[1<-0]): categories of the cell's operations
+                assert isinstance(trial.distributions[param], Cat)
+                continue
+            if param in own:
+                assert value == own[param] and type(value) is type(own[param]), (param, value, own[param])
+        if name == "nb201":
+            assert [trial.params[c.name] for c in space.categorical()] == [
+                c.options[i] for c, i in zip(space.categorical(), space.to_categorical(space.from_dict(genome)))
+            ]
+        else:
+            assert trial.params["lr"] == own["lr"] and trial.distributions["lr"].log  # not snapped to a grid
+            assert isinstance(trial.distributions["lr"], Float)
+            assert isinstance(trial.distributions["optimizer"], Cat)
+    if name == "function":
+        assert all(set(t.params) == set(genome_params(g)) for t, g in zip(trials, genomes))
+        assert isinstance(trials[0].distributions["dropout"], Float) and not trials[0].distributions["dropout"].log
+        assert isinstance(trials[0].distributions["units"], optuna.distributions.IntDistribution)
+        assert isinstance(trials[0].distributions["width"], Cat)
+        assert len({t.params["lr"] for t in trials}) == len(trials)  # a grid of 8 points would repeat
+    study = _study(f"sqlite:///{tmp_path / 'p.db'}", name)
+    best = max(range(len(genomes)), key=lambda i: 0.1 * i)
+    if name != "nb201":
+        assert study.best_params["lr"] == genome_params(genomes[best])["lr"]
+    # the dashboard's importances (fANOVA) read these distributions
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        importances = optuna.importance.get_param_importances(study)
+    assert importances and set(importances) <= {p for t in trials for p in t.params}
+    if name != "nb201":
+        assert "lr" in importances
+
+
+def test_a_study_written_in_one_parameter_form_refuses_the_other(live: dict[str, Any], tmp_path: Path) -> None:
+    from evonas.loggers.optuna import StudyError, StudyWriter
+
+    run = str(live["run"])
+    storage = f"sqlite:///{tmp_path / 'forms.db'}"
+    space = make_space("nb201", {})
+    exp = RunFolder(live["run"]).experiment()
+    records = RunFolder(live["run"]).records("seq")
+    flat = StudyWriter(storage, "forms", exp, None, live["run"])  # as an export without the space's plug-ins
+    flat.params.learn(r.genome for r in records)
+    flat.describe_study()
+    assert all(flat.add(r) for r in records[:5])
+    flat.close()
+    assert _study(storage, "forms").user_attrs["evonas_params"] == "genome"
+    writer = StudyWriter(storage, "forms", exp, space, live["run"])  # the space's view now: refused, nothing added
+    with pytest.raises(StudyError, match="the genomes' own values.*--plugins/--trust as before.*another study"):
+        writer.describe_study()
+    with pytest.raises(StudyError):
+        writer.add(records[6])
+    writer.close()
+    code, _, err = _export(run, "--storage", storage, "--study-name", "forms")
+    assert code == 2 and "--plugins/--trust as before" in _one_line(err)
+    study = _study(storage, "forms")
+    assert len(study.trials) == 5 and all(len(t.params) == 6 for t in study.trials)  # none stripped
+    # the other way round: a study of the space's view refuses the genomes' own values
+    assert _export(run, "--storage", storage, "--study-name", "view")[0] == 0
+    writer = StudyWriter(storage, "view", exp, None, live["run"])
+    with pytest.raises(StudyError, match="the search space's choices"):
+        writer.describe_study()
+    writer.close()
+    # a parameter whose distribution conflicts with the study's is refused, never dropped
+    with contextlib.redirect_stderr(io.StringIO()):
+        other = optuna.create_study(storage=storage, study_name="clash", direction="maximize")
+    clash = {"edge[1<-0]": optuna.distributions.CategoricalDistribution(["x"])}
+    trial = optuna.trial.create_trial(params={"edge[1<-0]": "x"}, distributions=clash,
+                                      user_attrs={"evonas_trial": 10**6}, value=0.0)  # fmt: skip
+    other.add_trial(trial)
+    writer = StudyWriter(storage, "clash", exp, space, live["run"])
+    with pytest.raises(StudyError, match="parameter 'edge\\[1<-0\\]'"):
+        writer.add(records[0])
+    writer.close()
+
+
+def test_a_malformed_or_in_memory_storage_is_refused_before_the_run(tmp_path: Path, capsys) -> None:
+    for url, expected in [("notaurl", "is not a database URL"), ("sqlite://", "in-memory"),
+                          ("sqlite:///:memory:", "in-memory")]:  # fmt: skip
+        path = _write(tmp_path, "badurl", fitness={"name": "toy"},
+                      strategy={"name": "ga", "params": {"population_size": 4, "generations": 1}},
+                      loggers=[{"name": "optuna", "params": {"storage": url}}])  # fmt: skip
+        out = tmp_path / "r"
+        assert main(["run", str(path), "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "loggers[0].params" in err and expected in err, err
+        assert not out.exists()
+
+
+def test_export_refuses_an_in_memory_storage(live: dict[str, Any]) -> None:
+    for url in ("sqlite://", "sqlite:///:memory:"):
+        code, out, err = _export(str(live["run"]), "--storage", url)
+        assert code == 2 and "in-memory" in _one_line(err) and not out

@@ -4,7 +4,10 @@ Each journalled evaluation becomes one trial (added with ``study.add_trial``), i
 
 - **parameters**: the genome's categorical view (``space.categorical()``: ``edge[1<-0]``, ``layers[0].width``,
   ...), the active choices only (a layer slot the genome does not use is no parameter of its trial, as in a
-  define-by-run Optuna study), each a ``CategoricalDistribution`` of the choice's options. A space without a
+  define-by-run Optuna study), each a ``CategoricalDistribution`` of the choice's options, except a number range
+  (a define-by-run ``arch.float``/large ``arch.int``, a layer-list space's ``lr``): the genome's own value in a
+  ``FloatDistribution``/``IntDistribution`` over the range (log-scaled as the space's), never the view's nearest
+  grid point, so ``study.best_params`` are the values trained. A space without a
   categorical view (a plug-in) gives the genome's own flat values (``genome_params``): numbers as int/float
   ranges of the values seen, other values as categories of the values seen; a value a category cannot take
   (its choices are fixed once stored) is kept as the user attribute ``param.<name>`` instead;
@@ -24,7 +27,11 @@ The trials' start and end times are the evaluation's (``finished_at - wall_s``, 
 study holds already (same ``evonas_trial``) is never added twice: a resume first adds what the journal has and
 the study lacks, then goes on; ``evonas export-optuna`` adds only new trials each time it is run. A study holding
 trials of another run (the same trial numbers with other genomes) is refused, except that a run started over in
-the same folder (``--restart``, ``--overwrite``) starts its study over too.
+the same folder (``--restart``, ``--overwrite``) starts its study over too. The study records the form of its
+parameters (user attribute ``evonas_params``: ``space`` or ``genome``); trials of the other form (an export with
+other ``--plugins``) are refused, and so is a parameter whose distribution conflicts with the study's: never a
+parameter dropped. The storage URL is checked as the logger is configured: a malformed one, or an in-memory
+SQLite database (``sqlite://``), is refused before the run starts.
 
 Example (experiment file)::
 
@@ -41,6 +48,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import random
+import re
 import sys
 import time
 import warnings
@@ -53,12 +61,18 @@ if TYPE_CHECKING:
     from evonas.engine.journal import Record
     from evonas.engine.runner import RunSummary
 
-__all__ = ["OptunaLogger", "StudyWriter", "StudyError", "ParamView", "open_storage", "default_storage", "storage_file"]
+__all__ = ["OptunaLogger", "StudyWriter", "StudyError", "ParamView", "open_storage", "storage_problem",
+           "default_storage", "storage_file"]
 
 #: the user attribute holding the journal's trial number (what makes adding idempotent)
 TRIAL_ATTR = "evonas_trial"
 #: the study's user attribute naming the run folder its trials came from
 RUN_ATTR = "evonas_run_dir"
+#: the study's user attribute naming the form of its trials' parameters (``ParamView.form``: space or genome)
+FORM_ATTR = "evonas_params"
+#: each form in words (for the message refusing a study written in the other one)
+FORMS = {"space": "the search space's choices (its plug-ins imported)",
+         "genome": "the genomes' own values (the space not built: its plug-ins not imported)"}  # fmt: skip
 #: longest text kept in a user attribute (an error's message, a genome's JSON)
 MAX_TEXT = 2000
 #: genomes sampled from a space without a categorical view to learn the values of its flat parameters
@@ -99,12 +113,44 @@ def storage_file(url: str) -> Path | None:
     return Path(path)
 
 
+def storage_problem(url: Any) -> str | None:
+    """Why ``url`` cannot be an Optuna storage URL (``None`` if it can be one): not of the form
+    ``dialect[+driver]://...`` (read by SQLAlchemy's ``make_url`` where it is installed, else by its form), or an
+    in-memory SQLite database (its trials would be lost when the process exits). Opens nothing."""
+    if not isinstance(url, str) or not url.strip():
+        return "expected an Optuna storage URL such as sqlite:///runs.db"
+    backend, database = None, None
+    make_url: Any = None
+    try:
+        from sqlalchemy.engine import make_url
+    except ImportError:
+        pass
+    if make_url is not None:
+        try:
+            parsed = make_url(url)
+            backend, database = parsed.get_backend_name(), parsed.database
+        except Exception:
+            backend = None
+    else:
+        match = re.match(r"^([A-Za-z][A-Za-z0-9.\-]*)(\+[A-Za-z0-9_.\-]+)?://(.*)$", url)
+        if match:
+            backend, rest = match.group(1), match.group(3)
+            database = rest.split("/", 1)[1].split("?", 1)[0] if "/" in rest else ""
+    if not backend:
+        return f"'{url}' is not a database URL; expected dialect://..., such as sqlite:///runs.db"
+    if backend == "sqlite" and (not database or database == ":memory:" or "mode=memory" in url):
+        return (f"'{url}' is an in-memory SQLite database: the trials would be lost when evonas exits; name a file, "
+                "such as sqlite:///runs.db")  # fmt: skip
+    return None
+
+
 def open_storage(url: str) -> Any:
     """An Optuna ``RDBStorage`` for ``url``; a bad URL, a missing driver or an unreachable database is a
     :class:`StudyError` (one line). SQLite waits up to a minute for a reader (the dashboard) to let it write."""
     optuna = _optuna()
-    if not isinstance(url, str) or not url.strip():
-        raise StudyError("the storage URL is empty; expected e.g. sqlite:///runs.db")
+    problem = storage_problem(url)
+    if problem is not None:
+        raise StudyError(problem)
     file = storage_file(url)
     if file is not None:
         if file.is_dir():
@@ -185,6 +231,42 @@ def _sort_key(value: Any) -> tuple[str, Any]:
     return ("1" + type(value).__name__, str(value))
 
 
+def _dist_text(dist: Any) -> str:
+    """A distribution in a few words (for a message)."""
+    name = type(dist).__name__.replace("Distribution", "").lower()
+    if hasattr(dist, "choices"):
+        return f"a category of {list(dist.choices)[:8]}"
+    return f"{'a log-scaled ' if getattr(dist, 'log', False) else 'an '}{name} range [{dist.low}, {dist.high}]"
+
+
+def _ranges(space: Any, view: Sequence[Any], D: Any) -> list[Any]:
+    """Per choice of the categorical view, the Optuna number range of a choice that is a number range in the space
+    (a define-by-run ``arch.float``/``arch.int`` of many values, a layer-list space's ``lr``), else ``None`` (a
+    category: its options are all the genome can hold)."""
+    out: list[Any] = [None] * len(view)
+    explored = getattr(space, "_explored", None)
+    if callable(explored):  # the function space: its choices' own distributions
+        found = explored()
+        by_name: dict[str, Any] = dict(zip(getattr(found, "names", ()), getattr(found, "dists", ())))
+        for i, choice in enumerate(view):
+            d: Any = by_name.get(choice.name)
+            kind = getattr(d, "kind", "")
+            if kind == "float":
+                out[i] = D.FloatDistribution(float(d.low), float(d.high), log=bool(d.log))
+            elif kind == "int" and tuple(choice.options) != tuple(range(d.low, d.high + 1, d.step)):
+                step = 1 if d.log else int(d.step)  # a grid of a large int range: the range itself
+                out[i] = D.IntDistribution(int(d.low), int(d.high), log=bool(d.log), step=step)
+        return out
+    hp = getattr(space, "hp", None)
+    low: Any = getattr(hp, "lr_low", None)
+    high: Any = getattr(hp, "lr_high", None)
+    if _number(low) and _number(high) and 0 < low <= high:  # a layer-list space: lr is a log-scaled float
+        for i, choice in enumerate(view):
+            if choice.name == "lr":
+                out[i] = D.FloatDistribution(float(low), float(high), log=True)
+    return out
+
+
 class ParamView:
     """A genome (as journalled) as Optuna parameters and their distributions.
 
@@ -205,7 +287,11 @@ class ParamView:
         if space is not None:
             try:
                 self.view = tuple(space.categorical())
-                self.view_dists = [self.dist.CategoricalDistribution(_choices(c.options)) for c in self.view]
+                ranges = _ranges(space, self.view, self.dist)
+                self.view_dists = [
+                    r if r is not None else self.dist.CategoricalDistribution(_choices(c.options))
+                    for c, r in zip(self.view, ranges)
+                ]
                 self.view_values = [_choices(c.options) for c in self.view]
             except Exception:  # NotImplementedError: a plug-in space without one; any other: the flat values
                 self.view = None
@@ -215,6 +301,11 @@ class ParamView:
     @property
     def categorical(self) -> bool:
         return self.view is not None
+
+    @property
+    def form(self) -> str:
+        """The parameters' form: ``space`` (the space's choices) or ``genome`` (the genome's own flat values)."""
+        return "space" if self.view is not None else "genome"
 
     def learn(self, genomes: Iterable[Mapping[str, Any]]) -> None:
         """Values the flat parameters take (a run's genomes, or samples of its space), for their distributions."""
@@ -242,25 +333,55 @@ class ParamView:
         if self.view is not None:
             try:
                 return self._categorical(genome)
+            except StudyError:
+                raise
             except Exception:  # a genome the space cannot read (an older space's): its own values
                 pass
         return self._flat(genome)
 
     def _categorical(self, genome: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         space, view = self.space, self.view or ()
-        indices = tuple(space.to_categorical(space.from_dict(dict(genome))))
+        parsed = space.from_dict(dict(genome))
+        indices = tuple(space.to_categorical(parsed))
         active = tuple(space.categorical_active(indices))
-        params, dists, attrs = {}, {}, {}
+        own: dict[str, Any] | None = None
+        params: dict[str, Any] = {}
+        dists: dict[str, Any] = {}
+        attrs: dict[str, Any] = {}
         for choice, index, on, dist, values in zip(view, indices, active, self.view_dists, self.view_values):
             if not on:
                 continue
-            value = values[index]
+            if isinstance(dist, self.dist.CategoricalDistribution):
+                value = values[index]
+            else:  # a number range: the genome's own value, not the view's nearest grid point
+                if own is None:
+                    own = genome_params(space.to_dict(parsed))
+                value, dist = self._number(choice.name, own.get(choice.name), dist)
             stored = self.existing.get(choice.name)
-            if stored is not None and stored != dist:  # the study holds this name with other options
-                attrs[f"param.{choice.name}"] = value
-                continue
+            if stored is not None:
+                try:
+                    self.dist.check_distribution_compatibility(stored, dist)
+                except ValueError:  # the study holds this name with other options: never drop it silently
+                    raise StudyError(f"parameter '{choice.name}': the study holds it as {_dist_text(stored)}, this "
+                                     f"run's space gives {_dist_text(dist)}; name another study") from None  # fmt: skip
             params[choice.name], dists[choice.name] = value, dist
         return params, dists, attrs
+
+    def _number(self, name: str, value: Any, dist: Any) -> tuple[Any, Any]:
+        """A number choice's genome value and its range (widened to hold the value if it lies outside)."""
+        D = self.dist
+        if isinstance(dist, D.IntDistribution):
+            if not (_number(value) and isinstance(value, int)):
+                raise ValueError(f"parameter '{name}': the genome holds {value!r}, not an integer")
+            if not dist.low <= value <= dist.high:
+                dist = D.IntDistribution(min(dist.low, value), max(dist.high, value), log=dist.log, step=1)
+            return value, dist
+        if not _number(value) or (dist.log and value <= 0):
+            raise ValueError(f"parameter '{name}': the genome holds {value!r}, not a number of its range")
+        value = float(value)
+        if not dist.low <= value <= dist.high:
+            dist = D.FloatDistribution(min(dist.low, value), max(dist.high, value), log=dist.log)
+        return value, dist
 
     def _flat(self, genome: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         params, dists, attrs = {}, {}, {}
@@ -387,6 +508,26 @@ class StudyWriter:
             existing.update(t.distributions)
         self.params = ParamView(space, existing)
         self.space = space
+        self.conflict = self._form_conflict(existing)
+
+    def _form_conflict(self, existing: Mapping[str, Any]) -> str | None:
+        """Why the study cannot take this writer's trials: it was written with parameters of the other form."""
+        form = self.params.form
+        stored = self.study.user_attrs.get(FORM_ATTR)
+        if stored is None and existing and self.params.view is not None:  # a study written before the attribute
+            names = {c.name for c in self.params.view}
+            stored = "space" if set(existing) <= names else "genome"
+        if stored is None or stored == form:
+            return None
+        return (f"study '{self.study_name}' in {self.url} holds trials whose parameters are "
+                f"{FORMS.get(str(stored), str(stored))}; these would be {FORMS[form]}: export with the same "
+                "--plugins/--trust as before, or name another study (--study-name; the optuna logger's "
+                "study_name)")  # fmt: skip
+
+    def check_form(self) -> None:
+        """Refuse (:class:`StudyError`) a study whose trials have parameters of the other form."""
+        if self.conflict is not None:
+            raise StudyError(self.conflict)
 
     def _open(self) -> Any:
         optuna = self.optuna
@@ -411,9 +552,11 @@ class StudyWriter:
 
     def describe_study(self) -> None:
         """The study's user attributes (the run, its experiment) and its objectives' names."""
+        self.check_form()
         exp = self.experiment
         attrs = {
             RUN_ATTR: self.run_dir,
+            FORM_ATTR: self.params.form,
             "evonas_experiment": str(getattr(exp, "name", "")),
             "evonas_objectives": [f"{o.metric} ({o.direction})" for o in self.objectives],
             "evonas_strategy": str(getattr(getattr(exp, "strategy", None), "name", "")),
@@ -439,6 +582,7 @@ class StudyWriter:
         self.study = self._open()
         self.known.clear()
         self.params = ParamView(self.space, {})
+        self.conflict = None
         return n
 
     def check_same_run(self, records: Iterable[Record]) -> None:
@@ -454,6 +598,7 @@ class StudyWriter:
         """Add ``rec`` as a trial unless the study holds it already; ``True`` if added."""
         if rec.trial in self.known:
             return False
+        self.check_form()
         trial = self.trial(rec)
         with _quiet(self.optuna):
             self.study.add_trial(trial)
@@ -556,8 +701,10 @@ class OptunaLogger(Logger):
     extra = "optuna"
 
     def __init__(self, storage: str | None = None, study_name: str | None = None) -> None:
-        if storage is not None and (not isinstance(storage, str) or not storage.strip()):
-            raise ValueError("storage: expected an Optuna storage URL such as sqlite:///runs.db")
+        if storage is not None:
+            problem = storage_problem(storage)
+            if problem is not None:
+                raise ValueError(f"storage: {problem}")
         if study_name is not None and (not isinstance(study_name, str) or not study_name.strip()):
             raise ValueError("study_name: expected a non-empty name")
         self.storage, self.study_name = storage, study_name
