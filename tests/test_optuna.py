@@ -460,7 +460,7 @@ def test_a_study_written_in_one_parameter_form_refuses_the_other(live: dict[str,
     # a parameter whose distribution conflicts with the study's is refused, never dropped
     with contextlib.redirect_stderr(io.StringIO()):
         other = optuna.create_study(storage=storage, study_name="clash", direction="maximize")
-    clash = {"edge[1<-0]": optuna.distributions.CategoricalDistribution(["x"])}
+    clash: dict[str, Any] = {"edge[1<-0]": optuna.distributions.CategoricalDistribution(["x"])}
     trial = optuna.trial.create_trial(params={"edge[1<-0]": "x"}, distributions=clash,
                                       user_attrs={"evonas_trial": 10**6}, value=0.0)  # fmt: skip
     other.add_trial(trial)
