@@ -307,7 +307,7 @@ class Run:
         loop = _Loop(self, built, strategy, journal)
         loop.live = LiveStatus(journal, backend=exp.backend.name, expected=loop.expected_evaluations(),
                                operators=loop.operator_stats)  # fmt: skip
-        loop.loggers.setup(RunInfo(self.run_dir, exp, built.space, resumed=bool(replay)))
+        loop.loggers.setup(RunInfo(self.run_dir, exp, built.space, resumed=bool(replay), journalled=tuple(replay)))
         backends: list[Backend] = []
 
         def real_backend() -> Backend:

@@ -53,7 +53,9 @@ if TYPE_CHECKING:
     from evonas.engine.journal import Record
     from evonas.spaces.base import SearchSpace
 
-__all__ = ["LOGGERS", "Logger", "RunInfo", "LoggerGroup", "genome_params", "scalar_metrics", "missing_packages"]
+__all__ = [
+    "LOGGERS", "Logger", "RunInfo", "LoggerGroup", "genome_params", "scalar_metrics", "missing_packages", "logbook_step",
+]  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +70,9 @@ class RunInfo:
     space: SearchSpace
     #: ``True`` when the run is a resume: the logger adds to what it wrote before instead of starting over
     resumed: bool = False
+    #: a resume: the results the journal held when it started, in arrival order (what the resume replays; results
+    #: the stopped session journalled and never got to log are among them)
+    journalled: tuple[Record, ...] = ()
 
     @property
     def name(self) -> str:
@@ -168,12 +173,19 @@ def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+def logbook_step(row: Mapping[str, Any], rows: int) -> int:
+    """A logbook row's step: its ``gen``, else ``rows`` (how many rows came before it)."""
+    gen = row.get("gen")
+    if isinstance(gen, (int, float)) and not isinstance(gen, bool) and math.isfinite(gen):
+        return int(gen)
+    return rows
+
+
 class LoggerGroup:
     """The run's loggers, each called in turn; one that raises is turned off with one line on stderr."""
 
     def __init__(self, loggers: Sequence[Logger]) -> None:
         self.loggers = list(loggers)
-        self.failed: dict[str, str] = {}
 
     def __bool__(self) -> bool:
         return bool(self.loggers)
@@ -185,7 +197,6 @@ class LoggerGroup:
             except Exception as exc:  # a tracker that fails never stops the search
                 label = getattr(logger, "name", "") or type(logger).__name__
                 error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-                self.failed[label] = f"{method}: {error}"
                 print(f"evonas: logger '{label}' failed in {method} ({error}); it is off for the rest of the run",
                       file=sys.stderr, flush=True)  # fmt: skip
                 self.loggers.remove(logger)

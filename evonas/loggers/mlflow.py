@@ -86,7 +86,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 from urllib.parse import urlparse
 
-from evonas.loggers import LOGGERS, Logger, RunInfo, genome_params, json_text, scalar_metrics
+from evonas.loggers import LOGGERS, Logger, RunInfo, genome_params, json_text, logbook_step, scalar_metrics
 
 if TYPE_CHECKING:
     from evonas.engine.journal import Record
@@ -238,15 +238,9 @@ class MLflowLogger(Logger):
 
     @staticmethod
     def _journalled(info: RunInfo) -> list[dict[str, Any]]:
-        """A resume: the evaluations the journal holds so far, as child runs (read here, before this session adds
-        any), for :meth:`_open` to log those the first session journalled but never got to log."""
-        from evonas.runfolder import RunFolder
-
-        try:
-            records = RunFolder(info.run_dir).records("seq")
-        except Exception:  # an unreadable journal: the resume itself says so
-            return []
-        return [_child(r) for r in records if r.status != "infeasible"]
+        """A resume: the evaluations the journal held when it started, as child runs, for :meth:`_open` to log those
+        the first session journalled but never got to log."""
+        return [_child(r) for r in info.journalled if r.status != "infeasible"]
 
     def _open(self, info: RunInfo, settings: dict[str, str], earlier: Sequence[dict[str, Any]] = ()) -> None:
         """In the MLflow thread: the store, the experiment and the parent run (a resume's own, or a new one)."""
@@ -460,7 +454,7 @@ class MLflowLogger(Logger):
         self.logged += 1
 
     def log_generation(self, row: Mapping[str, Any]) -> None:
-        step = _generation(row, self._rows)
+        step = logbook_step(row, self._rows)
         self._rows += 1
         metrics = {f"generation/{_key(k)}": v for k, v in scalar_metrics(genome_params(row)).items() if k != "gen"}
         if metrics:
@@ -593,11 +587,3 @@ def _quiet() -> Iterator[None]:
     finally:
         for n, level in levels.items():
             logging.getLogger(n).setLevel(level)
-
-
-def _generation(row: Mapping[str, Any], rows: int) -> int:
-    """A logbook row's step: its ``gen``, else how many rows came before it."""
-    gen = row.get("gen")
-    if isinstance(gen, (int, float)) and not isinstance(gen, bool) and math.isfinite(gen):
-        return int(gen)
-    return rows

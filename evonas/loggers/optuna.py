@@ -728,9 +728,7 @@ class OptunaLogger(Logger):
                   "over with the run", file=sys.stderr)  # fmt: skip
         writer.describe_study()
         if info.resumed:  # what the journal holds and the study lacks (results journalled as the run stopped)
-            from evonas.runfolder import RunFolder
-
-            records = RunFolder(info.run_dir).records("seq")
+            records = info.journalled
             writer.check_same_run(records)
             if not writer.params.categorical:
                 writer.params.learn(r.genome for r in records)

@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from evonas.loggers import LOGGERS, Logger, RunInfo, genome_params, scalar_metrics
+from evonas.loggers import LOGGERS, Logger, RunInfo, genome_params, logbook_step, scalar_metrics
 
 if TYPE_CHECKING:
     from evonas.engine.journal import Record
@@ -107,13 +107,7 @@ class TensorBoardLogger(Logger):
 
     def _restore(self, info: RunInfo) -> None:
         """A resume: the best so far and the result count from the journal (what the first session logged)."""
-        from evonas.runfolder import RunFolder
-
-        try:
-            records = RunFolder(info.run_dir).records("seq")
-        except Exception:  # an unreadable journal: the resume itself says so; start the curves over
-            return
-        for rec in records:
+        for rec in info.journalled:
             self._results = max(self._results, rec.seq + 1)
             if rec.complete:
                 self._improve(rec)
@@ -182,7 +176,7 @@ class TensorBoardLogger(Logger):
                 hw.add_scalar("hparams/wall_s", float(record.wall_s), record.trial, walltime=when)
 
     def log_generation(self, row: Mapping[str, Any]) -> None:
-        step = _generation(row, self._rows)
+        step = logbook_step(row, self._rows)
         self._rows += 1
         for key, value in scalar_metrics(genome_params(row)).items():
             if key != "gen":
@@ -220,11 +214,3 @@ def _yaml_block(data: Any) -> str:
 
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
     return "\n".join("    " + line for line in text.splitlines())
-
-
-def _generation(row: Mapping[str, Any], rows: int) -> int:
-    """A logbook row's step: its ``gen``, else how many rows came before it."""
-    gen = row.get("gen")
-    if isinstance(gen, (int, float)) and not isinstance(gen, bool) and math.isfinite(gen):
-        return int(gen)
-    return rows
