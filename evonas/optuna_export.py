@@ -85,12 +85,8 @@ def export_to_optuna(
     except StudyError as exc:
         raise OptunaExportError(str(exc)) from None
     try:
-        writer.check_same_run(records)
-        if not writer.params.categorical:
-            writer.params.learn(r.genome for r in records)
-        writer.describe_study()
         before = len(writer.known)
-        added = sum(writer.add(rec) for rec in records)
+        added = writer.catch_up(records)
     except StudyError as exc:
         raise OptunaExportError(str(exc)) from None
     except Exception as exc:  # the database went away, a disk filled up: one line

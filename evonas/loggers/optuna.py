@@ -594,6 +594,16 @@ class StudyWriter:
                 raise StudyError(f"study '{self.study_name}' in {self.url} holds trials of another run (its trial "
                                  f"{rec.trial} is genome {key}, this run's is {rec.key}); name another study")  # fmt: skip
 
+    def catch_up(self, records: Sequence[Record]) -> int:
+        """Add what ``records`` hold and the study lacks (a resume, an export); returns how many were added. A study
+        holding another run's trials is refused before anything is written; the study's attributes are written
+        before the first trial."""
+        self.check_same_run(records)
+        if not self.params.categorical:
+            self.params.learn(r.genome for r in records)
+        self.describe_study()
+        return sum(self.add(rec) for rec in records)
+
     def add(self, rec: Record) -> bool:
         """Add ``rec`` as a trial unless the study holds it already; ``True`` if added."""
         if rec.trial in self.known:
@@ -726,14 +736,10 @@ class OptunaLogger(Logger):
             n = writer.start_over()
             print(f"evonas: optuna: study '{name}' held {n} trials of an earlier start of this run folder; it starts "
                   "over with the run", file=sys.stderr)  # fmt: skip
-        writer.describe_study()
         if info.resumed:  # what the journal holds and the study lacks (results journalled as the run stopped)
-            records = info.journalled
-            writer.check_same_run(records)
-            if not writer.params.categorical:
-                writer.params.learn(r.genome for r in records)
-            for rec in records:
-                writer.add(rec)
+            writer.catch_up(info.journalled)
+        else:
+            writer.describe_study()
 
     def log_result(self, record: Record) -> None:
         if self.writer is not None:
