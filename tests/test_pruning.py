@@ -22,6 +22,7 @@ from evonas.engine.runner import Run, search
 from evonas.engine.weights import WeightStore
 from evonas.evolution import Fitness
 from evonas.pruners import PRUNERS, History, Curve, MedianPruner, SuccessiveHalvingPruner
+from evonas.runfolder import RunFolder
 from evonas.strategies import STRATEGIES
 from test_define_by_run import small_build  # noqa: F401  (the function space's build function, by name)
 from test_strategies import PARAMS
@@ -159,8 +160,9 @@ def test_a_run_with_a_pruner_and_inheritance_resumes_exactly_after_sigkill(write
     cfg = write_experiment(exp)
 
     def journal(run: Path) -> list[tuple]:
-        with sqlite3.connect(run / "journal.sqlite") as db:
-            return db.execute("SELECT trial, key, status, inherited FROM evaluations ORDER BY trial").fetchall()
+        # evonas's own reader: it never changes the folder (a plain connection, the last one to close after the
+        # SIGKILL, would checkpoint and delete the -wal file the resume needs)
+        return [(r.trial, r.key, r.status, r.inherited) for r in RunFolder(run).records("trial")]
 
     run = [sys.executable, "-m", "evonas"]
     reference, killed = tmp_path / "reference", tmp_path / "killed"
