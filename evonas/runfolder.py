@@ -55,6 +55,7 @@ __all__ = [
     "LOCK_NAME",
     "resolve_plugins",
     "foreign_entries",
+    "noted_rows",
 ]
 
 JOURNAL_NAME = "journal.sqlite"
@@ -360,6 +361,16 @@ def _check_record(rec: Any, statuses: Sequence[str]) -> None:
         raise ValueError("bad worker or error")
 
 
+def noted_rows(run_dir: Path) -> int | None:
+    """The journal's row count the run last noted in ``run_dir``'s lock file (:meth:`RunLock.note_rows`), if any."""
+    try:
+        with open(run_dir / LOCK_NAME, "rb") as fh:
+            rows = json.loads(fh.read(65536).decode() or "{}").get("journal_rows")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return rows if isinstance(rows, int) and not isinstance(rows, bool) and rows >= 0 else None
+
+
 def _writer_holds(run_dir: Path) -> bool:
     """Whether a run holds ``run_dir``'s lock now (asked without creating or changing a file)."""
     try:
@@ -481,6 +492,7 @@ class RunLock:
     def __init__(self, run_dir: str | Path) -> None:
         self.path = Path(run_dir) / LOCK_NAME
         self._fd: int | None = None
+        self._info: dict[str, Any] = {}
 
     def acquire(self, what: str = "") -> "RunLock":
         if os.path.islink(self.path):
@@ -498,8 +510,22 @@ class RunLock:
         os.ftruncate(fd, 0)
         info = {"pid": os.getpid(), "host": socket.gethostname(), "command": what or " ".join(["evonas", *sys.argv[1:]]), "since": time.time()}
         os.write(fd, json.dumps(info).encode())
-        self._fd = fd
+        self._fd, self._info = fd, info
         return self
+
+    def note_rows(self, rows: int) -> None:
+        """Record in the lock file how many rows the run's journal holds (after each commit).
+
+        A reader that opens the journal after the run was killed checkpoints SQLite's ``-wal`` into the file and
+        deletes it; this count tells a resume that the file then holds every row (see
+        :func:`evonas.engine.runner.check_resumable`), where a journal copied without its ``-wal`` would not.
+        """
+        if self._fd is None:
+            return
+        self._info["journal_rows"] = int(rows)
+        data = json.dumps(self._info).encode()
+        os.pwrite(self._fd, data, 0)
+        os.ftruncate(self._fd, len(data))
 
     def release(self) -> None:
         if self._fd is not None:

@@ -302,6 +302,29 @@ def test_amp_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     assert device_mod.amp_dtype("auto", cpu) is torch.bfloat16
 
 
+def test_native_bf16_follows_a_capped_instruction_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A CPU with bf16 instructions: capping oneDNN (or torch's kernels) below them makes bf16 emulated, so "no".
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY"):
+        monkeypatch.delenv(name, raising=False)
+    assert device_mod.cpu_has_native_bf16()
+    for value, native in [("AVX2", False), ("avx512_core", False), ("AVX512_CORE_BF16", True), ("ALL", True)]:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", value)
+        assert device_mod.cpu_has_native_bf16() is native, value
+        assert (device_mod.amp_dtype("auto", torch.device("cpu")) is torch.bfloat16) is native, value
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX2")
+    assert not device_mod.cpu_has_native_bf16()
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")  # ATEN_CPU_CAPABILITY=avx2
+    assert not device_mod.cpu_has_native_bf16()
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    assert not device_mod.cpu_has_native_bf16()  # AVX-512 without its bf16 instructions
+
+
 def test_threads_and_pickling(images: Dataset) -> None:
     before = torch.get_num_threads()
     try:

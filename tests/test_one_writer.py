@@ -253,6 +253,32 @@ def test_resume_refuses_a_journal_copied_without_its_wal(write_experiment, tmp_p
     assert len(rows(copy)) == 12
 
 
+def test_a_killed_run_resumes_after_a_reader_checkpointed_its_wal(write_experiment, tmp_path, capsys):
+    # sqlite3's last connection to a WAL journal checkpoints the -wal into the file and deletes it: every row is
+    # then in the file, and the row count the run noted in run.lock lets the resume go on (a copy without the
+    # -wal, run.lock included, still holds fewer rows than noted and is refused)
+    cfg = write_experiment(toy_experiment(fitness=SLOW, strategy={"name": "ga", "params": {"population_size": 8, "generations": 40}}))
+    out = tmp_path / "killed"
+    proc = evonas("run", str(cfg), "--out", str(out))
+    try:
+        wait_rows(out, 5, proc)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("journal.sqlite", "config.yaml", "run.lock"):
+        shutil.copy(out / name, copy / name)
+    line = _refused(copy, capsys)
+    assert "journal.sqlite-wal is missing (it holds" in line and "rows its run wrote" in line
+    with sqlite3.connect(out / "journal.sqlite") as db:  # a plain reader, as a user's sqlite3 shell
+        killed = db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+    db.close()
+    assert killed >= 5 and not (out / "journal.sqlite-wal").exists()
+    assert main(["resume", str(out), "--quiet", "--budget", "12"]) == 0
+    assert len(rows(out)) == 12
+
+
 def test_restart_sets_the_damaged_journal_aside_and_starts_over(finished, capsys):
     capsys.readouterr()
     (finished / "journal.sqlite").write_bytes(b"")

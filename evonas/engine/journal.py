@@ -15,7 +15,7 @@ import math
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from evonas import __version__
 
@@ -225,6 +225,8 @@ class Journal:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        #: called with the number of rows after each committed :meth:`append` (the run notes it in its lock file)
+        self.on_append: Callable[[int], None] | None = None
         try:
             self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -285,6 +287,8 @@ class Journal:
                     rec.inherited,
                 ),
             )
+        if self.on_append is not None:
+            self.on_append(seq + 1)
         return dataclasses.replace(rec, seq=seq, finished_at=finished)
 
     def set_meta(self, name: str, value: Any) -> None:

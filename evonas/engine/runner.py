@@ -39,7 +39,9 @@ from evonas.engine.replay import ReplayBackend, ResumeMismatch
 from evonas.evolution import OperatorFault
 from evonas.loggers import RunInfo
 from evonas.operators.base import describe_error
-from evonas.runfolder import LOCK_NAME, RunFolder, RunFolderError, RunLock, foreign_entries, resolve_plugins
+from evonas.runfolder import (
+    LOCK_NAME, RunFolder, RunFolderError, RunLock, foreign_entries, noted_rows, resolve_plugins,
+)
 from evonas.strategies.base import Strategy
 
 __all__ = [
@@ -294,15 +296,18 @@ class Run:
     # -- the run ----------------------------------------------------------------------------------
     def _run(self, built: Built, replay: list[Record], discarded: int, lock: RunLock | None = None) -> RunSummary:
         try:
-            return self._loop(built, replay, discarded)
+            return self._loop(built, replay, discarded, lock)
         finally:
             if lock is not None:
                 lock.release()
 
-    def _loop(self, built: Built, replay: list[Record], discarded: int) -> RunSummary:
+    def _loop(self, built: Built, replay: list[Record], discarded: int, lock: RunLock | None = None) -> RunSummary:
         exp = self.experiment
         start = time.time()
         journal = Journal(self.run_dir / JOURNAL_NAME)
+        if lock is not None:  # the journal's row count, for a resume after a kill (check_resumable)
+            lock.note_rows(len(journal))
+            journal.on_append = lock.note_rows
         strategy = built.make_strategy()
         loop = _Loop(self, built, strategy, journal)
         loop.live = LiveStatus(journal, backend=exp.backend.name, expected=loop.expected_evaluations(),
@@ -436,12 +441,12 @@ def check_resumable(folder: RunFolder) -> None:
                                  f"the run cannot be replayed exactly; {restart}")  # fmt: skip
         state = (meta.get("live") or {}).get("state") if isinstance(meta.get("live"), dict) else None
         closed = meta.get("closed")  # False while a writer has it open (None: written by an older evonas)
-        if header[18:20] == b"\x02\x02" and wal_missing and (closed is False or (closed is None and state not in _CLOSED)):
-            raise RunFolderError(
-                f"{path}: its run did not close the journal (last state: {state or 'never reported'}) and "
-                f"{wal.name} is missing: the rows written since the last checkpoint are in that file. Copy "
-                f"{wal.name} next to the journal and resume again, or {restart}"
-            )
+        # An unclosed run's journal without its -wal: a journal copied without that file (the rows written since the
+        # last checkpoint are in it), or one whose -wal a later reader checkpointed into the file and deleted (every
+        # row is in the file). The row count the run noted in its lock file tells them apart.
+        unclosed = header[18:20] == b"\x02\x02" and wal_missing and (
+            closed is False or (closed is None and state not in _CLOSED)
+        )
         try:
             check = db.execute("PRAGMA quick_check").fetchone()[0]
             n, low, high = db.execute("SELECT COUNT(*), MIN(seq), MAX(seq) FROM evaluations").fetchone()
@@ -449,6 +454,14 @@ def check_resumable(folder: RunFolder) -> None:
             raise RunFolderError(f"{path}: the journal is damaged ({exc}); {restart}") from None
         if check != "ok":
             raise RunFolderError(f"{path}: the journal is damaged (SQLite's check: {str(check)[:120]}); {restart}")
+        noted = noted_rows(folder.path) if unclosed else None
+        if unclosed and (noted is None or n < noted):
+            held = f" (it holds {n} of the {noted} rows its run wrote)" if noted is not None else ""
+            raise RunFolderError(
+                f"{path}: its run did not close the journal (last state: {state or 'never reported'}) and "
+                f"{wal.name} is missing{held}: the rows written since the last checkpoint are in that file. Copy "
+                f"{wal.name} next to the journal and resume again, or {restart}"
+            )
         if n and (low != 0 or high != n - 1):
             have = {r[0] for r in db.execute("SELECT seq FROM evaluations")}
             missing = [i for i in range(int(high) + 1) if i not in have]

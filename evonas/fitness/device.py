@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 from typing import Any, Iterator
 
 import torch
@@ -77,11 +78,32 @@ def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+#: oneDNN's instruction sets (``ONEDNN_MAX_CPU_ISA``) below the first with bf16 dot products (AVX512_CORE_BF16)
+_ONEDNN_ISAS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+
+
 def cpu_has_native_bf16() -> bool:
-    """Whether the CPU runs bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
+    """Whether the CPU runs bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32.
+
+    ``ONEDNN_MAX_CPU_ISA`` (or ``DNNL_MAX_CPU_ISA``) below ``AVX512_CORE_BF16``, or ``ATEN_CPU_CAPABILITY``
+    below ``avx512``, makes torch emulate bf16 on such a CPU too (measured 9x slower on the quickstart under
+    ``ONEDNN_MAX_CPU_ISA=AVX2``): then the answer is no.
+    """
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        isa = os.environ.get(name, "").strip().upper()
+        if isa:
+            if isa in _ONEDNN_ISAS_WITHOUT_BF16:
+                return False
+            break  # oneDNN reads the first one set
+    try:
+        capability = str(torch.backends.cpu.get_cpu_capability()).upper()
+    except Exception:  # older torch: no such helper; cpuinfo below decides
+        capability = ""
+    if capability and not (capability.startswith("AVX512") or "AMX" in capability):
+        return False
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    for name in checks:
-        check = getattr(torch.cpu, name, None)
+    for check_name in checks:
+        check = getattr(torch.cpu, check_name, None)
         try:
             if check is not None and check():
                 return True
