@@ -98,10 +98,10 @@ def _all_subsampled(in_channels: int, out_channels: int, kernel: int, *, stride:
 
 
 def compare_conv(built: Any, genomes: list[Any], repeats: int) -> None:
-    import evonas.spaces.chain as chain
+    import evonas.spaces.layers as layers  # ConvBlock builds its convolutions with layers.conv2d
 
     space, fitness, dataset = built.space, built.fitness, built.dataset
-    arms = [("evonas", chain.conv2d), ("nn.Conv2d", _plain_conv2d), ("all subsampled", _all_subsampled)]
+    arms = [("evonas", layers.conv2d), ("nn.Conv2d", _plain_conv2d), ("all subsampled", _all_subsampled)]
     kept = [g for g in genomes if not triggers_onednn_bug(g, space)]
     print(f"{len(kept)} of {len(genomes)} genomes kept (the others have a 1x1 stride-2 convolution on the input)")
     totals = [0.0] * len(arms)
@@ -113,7 +113,7 @@ def compare_conv(built: Any, genomes: list[Any], repeats: int) -> None:
             for r in range(repeats):
                 for k in range(len(arms)):
                     which = (i + r + k) % len(arms)
-                    chain.conv2d = arms[which][1]
+                    layers.conv2d = arms[which][1]
                     start = time.perf_counter()
                     accs[which] = fitness.evaluate(genome, space=space, dataset=dataset, seed=seed)["val_acc"]
                     times[which].append(time.perf_counter() - start)
@@ -122,7 +122,7 @@ def compare_conv(built: Any, genomes: list[Any], repeats: int) -> None:
             cells = "  ".join(f"{name} {m:6.3f} s ({acc:.3f})" for (name, _), m, acc in zip(arms, med, accs))
             print(f"genome {i:2d}: {cells}  {space.describe(genome)}", flush=True)
     finally:
-        chain.conv2d = arms[0][1]
+        layers.conv2d = arms[0][1]
     print("total: " + ", ".join(f"{name} {t:.2f} s" for (name, _), t in zip(arms, totals))
           + f"; evonas / nn.Conv2d {totals[0] / totals[1]:.3f}, all subsampled / nn.Conv2d {totals[2] / totals[1]:.3f}")  # fmt: skip
 
