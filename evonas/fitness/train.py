@@ -66,7 +66,8 @@ class TrainFitness(FitnessFunction):
     ``threads`` sets ``torch.set_num_threads`` (0 leaves it alone). ``amp``: ``off``,
     ``bf16``, ``fp16`` (with gradient scaling) or ``auto``: on CUDA bf16 where supported,
     else fp16; on CPU bf16 only where the CPU has native bf16 instructions (AVX512-BF16 /
-    AMX; measured faster there at equal accuracy, and several times slower where emulated).
+    AMX, and not capped below them by ``ONEDNN_MAX_CPU_ISA``; measured faster there at equal
+    accuracy, and several times slower where emulated).
     ``schedule`` is ``cosine`` (per step, to zero) or ``constant``. ``max_train_samples``
     caps the training set (its first samples; the split is already shuffled). ``flops``: one
     forward pass at batch size 1 (torch's ``FlopCounterMode``). ``latency: true`` also reports
