@@ -44,9 +44,17 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
 
         lines.append(f"training  {training_line(summary.train_steps, summary.train_samples, summary.pruned, summary.inherited)}")
     if summary.failure_reasons:
-        lines.append("failures  " + "; ".join(f"{n}x {reason}" for reason, n in summary.failure_reasons))
+        from evonas.engine.journal import name_trials
+
+        trials = list(getattr(summary, "failed_trials", None) or []) + [[]] * len(summary.failure_reasons)
+        lines.append("failures  " + "; ".join(
+            f"{n}x {reason}" + (f" ({name_trials(t, n)})" if t else "")
+            for (reason, n), t in zip(summary.failure_reasons, trials)
+        ))
     if summary.safe_mode:
-        lines.append(f"safe mode {summary.safe_mode} evaluations were retried in safe mode (oneDNN off, fp32) after a worker died on them")
+        n = summary.safe_mode
+        lines.append(f"safe mode {n} evaluation{'s' if n != 1 else ''} retried in safe mode (oneDNN off, fp32) after "
+                     f"{'their workers' if n != 1 else 'its worker'} died or stalled")  # fmt: skip
     if getattr(summary, "infeasible", 0) or getattr(summary, "violated", 0):
         lines.append(
             f"limits    {summary.infeasible} candidates broke a cheap limit (recorded as infeasible, never trained); "

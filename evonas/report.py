@@ -30,7 +30,7 @@ from evonas.checks import is_real
 from evonas.config import ConfigError
 from evonas.diagnostics import run_space
 from evonas.engine.build import build_dataset
-from evonas.engine.journal import ranked
+from evonas.engine.journal import name_trials, ranked
 from evonas.engine.outputs import atomic_write
 from evonas.engine.status import operator_faults
 from evonas.runfolder import RunFolder, RunFolderError, missing_plugins
@@ -238,8 +238,13 @@ def _timings(records: list[Any]) -> list[str]:
 
 
 def _failures(records: list[Any]) -> list[str]:
-    reasons = Counter((r.status, r.error or "") for r in records if r.status not in ("ok", "pruned"))
-    table = _table(["status", "reason", "count"], [[s, e, n] for (s, e), n in reasons.most_common()])
+    failed = [r for r in records if r.status not in ("ok", "pruned")]
+    reasons = Counter((r.status, r.error or "") for r in failed)
+    first: dict[tuple[str, str], list[Any]] = {}
+    for r in sorted(failed, key=lambda r: r.trial):
+        first.setdefault((r.status, r.error or ""), []).append(r)
+    rows = [[s, e, n, name_trials([(r.trial, r.key) for r in first[(s, e)][:3]], n)] for (s, e), n in reasons.most_common()]
+    table = _table(["status", "reason", "count", "which (trial, key)"], rows)
     return ["<h2>Failures</h2>", table if reasons else "<p>None.</p>"]
 
 

@@ -64,8 +64,25 @@ def test_native_crashes_are_retried_in_safe_mode_with_readable_reasons(write_exp
     assert summary.evaluations == 12 and summary.failures == kinds[1] + kinds[2]
     assert summary.safe_mode == kinds[0] + kinds[1] + kinds[2]  # every death was retried in safe mode
     assert sum(n for _, n in summary.failure_reasons) == summary.failures
+    # which genomes failed: each reason names its first trials (and the key of a lone one)
+    trial_of = {}
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        for trial, key, error in db.execute("SELECT trial, key, error FROM evaluations WHERE status = 'failed'"):
+            trial_of.setdefault(error, []).append((trial, key))
+    assert [sorted(trial_of[r])[:3] for r, _ in summary.failure_reasons] == summary.failed_trials
+    from evonas.commands import _summary
+
+    text = _summary(summary, load_experiment(out / "config.yaml").objectives)
+    for (reason, n), first in zip(summary.failure_reasons, summary.failed_trials):
+        named = f"trial {first[0][0]}, key {first[0][1]}" if n == 1 else "trials " + ", ".join(str(t) for t, _ in first)
+        assert f"{n}x {reason} ({named}" in text, text
     shown = format_status(read_status(out))  # `evonas status` says it too
     assert f"{summary.safe_mode} retried in safe mode" in shown and "aborted in native code (SIGABRT)" in shown
+    assert f"({'trial' if summary.failure_reasons[0][1] == 1 else 'trials'} {summary.failed_trials[0][0][0]}" in shown
+    from evonas.report import write_report
+
+    page = write_report(out, tmp_path / "report.html", plugins=load_experiment(out / "config.yaml").plugins).read_text()
+    assert "which (trial, key)" in page and f"{'trial' if summary.failure_reasons[0][1] == 1 else 'trials'} {summary.failed_trials[0][0][0]}" in page
     best = json.loads((out / "best.json").read_text())
     assert native_kind(best["key"], 11) not in (1, 2) and best["metrics"]["val_acc"] >= 2.0
     # what the dying code printed is in the run's native.log, not in the run's own output
@@ -87,8 +104,30 @@ def test_a_deadlocked_evaluation_is_killed_without_a_timeout(write_experiment, t
     hung = [r for r in rows if native_kind(r[0], 5) == 3]
     assert hung, "no genome of the hanging kind was drawn"
     for key, status, error, safe in hung:
-        assert status == "failed" and error.startswith("worker stopped making progress (no CPU time used for 1.5 s"), error
+        assert status == "failed" and error.startswith("worker stopped making progress (almost no CPU time used for 1.5 s"), error
     assert summary.evaluations == 10 and time.monotonic() - start < 120
+
+
+def test_a_clock_tick_now_and_then_does_not_restart_the_stall_count(monkeypatch) -> None:
+    """A deadlocked worker's parent-watch thread still costs a tick now and then; training uses a core."""
+    import types
+
+    import evonas.engine.pool as pool
+
+    cpu = {"s": 10.0}
+    monkeypatch.setattr(pool, "_cpu_seconds", lambda pid: cpu["s"])
+    fake = types.SimpleNamespace(stall_timeout=120.0)
+    w = pool._Worker(name="w0", process=types.SimpleNamespace(pid=1), conn=None, ready_at=0.0)
+    assert not pool.ProcessPoolBackend._stalled(fake, w, 0.0)  # the first look marks 10 s at t=0
+    for t in range(5, 200, 5):  # two ticks (0.02 s) every 30 s: a sleeping process's watch thread
+        cpu["s"] += 0.02 if t % 30 == 0 else 0.0
+        if pool.ProcessPoolBackend._stalled(fake, w, float(t)):
+            break
+    assert t == 125, t  # killed at the limit, not 120 s after the last tick
+    w = pool._Worker(name="w1", process=types.SimpleNamespace(pid=1), conn=None, ready_at=0.0)
+    for t in range(0, 400, 5):  # training: most of a core
+        cpu["s"] += 4.0
+        assert not pool.ProcessPoolBackend._stalled(fake, w, float(t))
 
 
 def test_a_spinning_evaluation_is_killed_at_the_derived_limit(write_experiment, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from evonas import __version__
 
 __all__ = [
     "Journal", "JournalError", "Record", "JOURNAL_NAME", "JOURNAL_FORMAT", "ranked", "select_records",
-    "failure_reasons", "training_spent",
+    "failure_reasons", "failed_trials", "name_trials", "training_spent",
 ]  # fmt: skip
 
 JOURNAL_NAME = "journal.sqlite"
@@ -160,6 +160,29 @@ def failure_reasons(db: sqlite3.Connection, limit: int = 3) -> list[tuple[str | 
         "SELECT error, COUNT(*) FROM evaluations WHERE status = 'failed' GROUP BY error ORDER BY COUNT(*) DESC LIMIT ?", (limit,)
     )
     return [(e, int(n)) for e, n in rows]
+
+
+def failed_trials(db: sqlite3.Connection, reasons: Sequence[str | None], limit: int = 3) -> list[list[tuple[int, str]]]:
+    """For each of ``reasons`` (as :func:`failure_reasons` gives them), the first ``limit`` failed evaluations with
+    that reason as ``(trial, key)``: which genomes to look at (read-only connections too)."""
+    out = []
+    for reason in reasons:
+        rows = db.execute(
+            "SELECT trial, key FROM evaluations WHERE status = 'failed' AND error IS ? ORDER BY trial LIMIT ?",
+            (reason, limit),
+        )
+        out.append([(int(t), str(k)) for t, k in rows])
+    return out
+
+
+def name_trials(trials: Sequence[tuple[int, str]], count: int) -> str:
+    """``trial 15, key ed5702d27dbe68ac`` for one failed evaluation; ``trials 15, 40, 77 and 2 more`` for several."""
+    if not trials:
+        return ""
+    if count == 1:
+        return f"trial {trials[0][0]}, key {trials[0][1]}"
+    more = f" and {count - len(trials)} more" if count > len(trials) else ""
+    return "trials " + ", ".join(str(t) for t, _ in trials) + more
 
 
 def training_spent(db: sqlite3.Connection) -> dict[str, int]:
@@ -365,6 +388,10 @@ class Journal:
     def failure_reasons(self, limit: int = 3) -> list[tuple[str | None, int]]:
         """The most frequent reasons of failed evaluations, with their counts, most frequent first."""
         return failure_reasons(self._db, limit)
+
+    def failed_trials(self, reasons: Sequence[str | None], limit: int = 3) -> list[list[tuple[int, str]]]:
+        """:func:`failed_trials` of this journal."""
+        return failed_trials(self._db, reasons, limit)
 
     def training_spent(self) -> dict[str, int]:
         """The training this run's evaluations spent, and how many were pruned or inherited (:func:`training_spent`)."""

@@ -11,7 +11,7 @@ What a worker may do to a run, and what the pool does about it:
   layout), then recorded as failed with what the death means (:func:`describe_exit`);
 * **hangs**: an evaluation past the time limit is killed and retried the same way. Without ``timeout:``
   in the experiment the limit is derived from the run's own evaluations (:func:`default_timeout`); a
-  worker that uses no CPU time for ``stall_timeout`` seconds (deadlocked) is killed sooner;
+  worker that uses almost no CPU time (under 1% of a core) for ``stall_timeout`` seconds (deadlocked) is killed sooner;
 * **outlives the run**: it cannot. Each worker watches its parent (``PR_SET_PDEATHSIG`` on Linux, and a
   thread that polls the parent's pid everywhere) and exits when the run's process is gone, however it died;
 * **prints from native code**: with ``log`` set (a run's ``native.log``), a worker's stdout and stderr
@@ -56,6 +56,9 @@ _SIGNALS = {
 #: the memory a worker is counted as, in GiB, to cap the number of workers (measured: a quickstart worker
 #: holds about 0.4 GiB once torch, the data and one trained network are in it)
 WORKER_MEMORY_GIB = 0.5
+
+#: the share of one core below which a busy worker counts as making no progress (``stall_timeout``)
+STALL_CPU_SHARE = 0.01
 
 
 def describe_exit(code: int | None) -> str:
@@ -415,13 +418,15 @@ class ProcessPoolBackend(Backend):
             pass
 
     def _stalled(self, w: _Worker, now: float) -> bool:
-        """Whether busy worker ``w`` has used no CPU time for ``stall_timeout`` seconds."""
+        """Whether busy worker ``w`` has used almost no CPU time (:data:`STALL_CPU_SHARE`) for ``stall_timeout`` seconds."""
         if not self.stall_timeout or w.ready_at is None:
             return False
         cpu = _cpu_seconds(w.process.pid)
         if cpu is None:
             return False
-        if w.cpu is None or cpu > w.cpu + 0.01:
+        # Progress: more than a clock tick and 1% of a core since the last mark. A deadlocked worker still uses a
+        # little (its parent-watch thread wakes each second): a tick now and then must not restart the count.
+        if w.cpu is None or cpu > w.cpu + 0.01 + STALL_CPU_SHARE * (now - w.cpu_at):
             w.cpu, w.cpu_at = cpu, now
             return False
         return now - max(w.cpu_at, w.ready_at) > self.stall_timeout
@@ -468,7 +473,7 @@ class ProcessPoolBackend(Backend):
                     how = "" if self.timeout is not None else " (a limit derived from this run's evaluations; `timeout:` sets one)"
                     self._lost(w, f"timed out after {limit:g} s{how} and was killed")
                 elif self._stalled(w, now):
-                    self._lost(w, f"stopped making progress (no CPU time used for {self.stall_timeout:g} s: deadlocked?) and was killed")
+                    self._lost(w, f"stopped making progress (almost no CPU time used for {self.stall_timeout:g} s: deadlocked?) and was killed")
             if deadline is not None and time.monotonic() >= deadline:
                 break
         out, self._pending = self._pending, []

@@ -86,6 +86,8 @@ class RunSummary:
     safe_mode: int = 0
     #: the most frequent reasons of the failed evaluations, with their counts
     failure_reasons: list[tuple[str | None, int]] = dataclasses.field(default_factory=list)
+    #: for each of ``failure_reasons``, its first failed evaluations as ``(trial, key)``
+    failed_trials: list[list[tuple[int, str]]] = dataclasses.field(default_factory=list)
     #: operators that raised or gave no valid child: ``{kind, name, calls, failures, first_error}``, most failures first
     operator_faults: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     #: the operator fault that stopped the run (``strict: true``), in one line
@@ -390,7 +392,8 @@ class Run:
             infeasible=journal.count("infeasible"),
             violated=journal.count("violated"),
             safe_mode=journal.count_safe_mode(),
-            failure_reasons=journal.failure_reasons(),
+            failure_reasons=(reasons := journal.failure_reasons()),
+            failed_trials=journal.failed_trials([r for r, _ in reasons]),
             operator_faults=operator_faults(journal),
             fault=fault,
             **journal.training_spent(),

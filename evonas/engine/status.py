@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evonas.checks import is_real
-from evonas.engine.journal import Journal, failure_reasons, training_spent
+from evonas.engine.journal import Journal, failed_trials, failure_reasons, name_trials, training_spent
 from evonas.runfolder import RunFolder, RunFolderError
 
 __all__ = [
@@ -274,6 +274,7 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
                     continue
                 best = candidate
             errors = failure_reasons(db)
+            error_trials = failed_trials(db, [e for e, _ in errors])
             spent = training_spent(db)
             safe = db.execute("SELECT COUNT(*) FROM evaluations WHERE safe_mode = 1").fetchone()[0] if "safe_mode" in columns else 0
         finally:
@@ -310,7 +311,7 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
         "evaluations": done, "ok": counts.get("ok", 0), "failed": counts.get("failed", 0), "expected": expected,
         "infeasible": infeasible, "violated": counts.get("violated", 0),
         "error": live.get("error"), "operator_faults": operator_faults(meta),
-        "rate_per_s": rate, "eta_s": eta, "best": best, "errors": [[e if e is None else str(e), n] for e, n in errors], "safe_mode": int(safe or 0),
+        "rate_per_s": rate, "eta_s": eta, "best": best, "errors": [[e if e is None else str(e), n, [list(t) for t in ts]] for (e, n), ts in zip(errors, error_trials)], "safe_mode": int(safe or 0),
         "spent": spent,
         "per_worker": {str(w): {"evaluations": int(n), "failed": int(f or 0), "busy_s": float(s or 0)} for w, n, f, s in by_worker},
     }  # fmt: skip
@@ -355,7 +356,7 @@ def format_status(st: dict[str, Any]) -> str:
     if st.get("infeasible") or st.get("violated"):
         progress += f", {st.get('infeasible', 0)} infeasible (not trained), {st.get('violated', 0)} violated a limit"
     if st.get("safe_mode"):
-        progress += f", {st['safe_mode']} retried in safe mode after a worker died"
+        progress += f", {st['safe_mode']} retried in safe mode after a worker died or stalled"
     if st["rate_per_s"]:
         progress += f"; {st['rate_per_s'] * 60:.1f}/min"
     if st["eta_s"] is not None:
@@ -399,7 +400,9 @@ def format_status(st: dict[str, Any]) -> str:
     if len(others) > 8:
         lines.append(f"  ... and {len(others) - 8} more workers")
     if st["errors"]:
-        lines.append("failures  " + "\n          ".join(f"{n}x {e}" for e, n in st["errors"]))
+        lines.append("failures  " + "\n          ".join(
+            f"{n}x {e}" + (f" ({name_trials(rest[0], n)})" if rest and rest[0] else "") for e, n, *rest in st["errors"]
+        ))
     faults = fault_lines(st.get("operator_faults") or [])
     if faults:
         lines.append("faults    " + "\n          ".join(faults))
