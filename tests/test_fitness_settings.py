@@ -51,6 +51,25 @@ def test_two_settings_are_two_problems_for_the_cache(tmp_path) -> None:
     assert fingerprint(2.0) == fingerprint(2.0)
 
 
+def test_the_precision_amp_auto_resolves_to_is_part_of_the_problem(monkeypatch) -> None:
+    """bf16 on one CPU and fp32 on another (or under ONEDNN_MAX_CPU_ISA=AVX2) are two problems for the cache."""
+    import evonas.fitness.device as device
+    from evonas.config import parse_experiment
+    from evonas.engine.build import build
+    from evonas.engine.cache import problem_fingerprint
+
+    exp = parse_experiment({"space": {"name": "mlp"}, "dataset": {"name": "synthetic"},
+                            "fitness": {"name": "train", "params": {"device": "cpu"}}, "workers": 0})  # fmt: skip
+    built = build(exp)
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    assert built.fitness.runtime() == {"device": "cpu", "precision": "bfloat16"}
+    with_bf16 = problem_fingerprint(built)
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
+    assert built.fitness.runtime() == {"device": "cpu", "precision": "fp32"}
+    assert problem_fingerprint(built) != with_bf16
+    assert FITNESSES.get("toy")().runtime() == {}  # a fitness without one keeps the fingerprint it had
+
+
 @pytest.mark.parametrize("name", ["train", "toy", "nb201_table"])
 def test_built_ins_keep_their_checked_signatures(name: str) -> None:
     import inspect

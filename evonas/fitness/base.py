@@ -121,5 +121,11 @@ class FitnessFunction(ABC):
         constructor was called with (its defaults filled in), and ``self.params`` where a fitness keeps one."""
         return {**self._constructor_arguments, **dict(self.params)}
 
+    def runtime(self) -> dict[str, Any]:
+        """What this machine makes of the settings, where it changes results (also part of the evaluation cache's
+        key): the ``train`` fitness gives its device and precision (``amp: auto`` is bf16 on one CPU and fp32 on
+        another). Empty by default."""
+        return {}
+
 
 FITNESSES: Registry[type[FitnessFunction]] = Registry("fitness")

@@ -204,6 +204,15 @@ class TrainFitness(FitnessFunction):
                 break
         raise EvaluationError(f"out of memory on {device} (also with batch size {hp['batch_size']}): {message}")
 
+    def runtime(self) -> dict[str, Any]:
+        """The device type and, on CPU, the precision ``amp`` resolves to here (on CUDA the worker resolves it: it
+        needs the GPU initialised, which the main process leaves alone)."""
+        kind = torch.device(auto_device() if self.device == "auto" else self.device).type
+        if kind != "cpu":
+            return {"device": kind, "precision": self.amp}
+        dtype = amp_dtype(self.amp, torch.device("cpu"))
+        return {"device": kind, "precision": "fp32" if dtype is None else str(dtype).replace("torch.", "")}
+
     def _resolve(self) -> tuple[torch.device, torch.dtype | None]:
         """Device and autocast dtype, resolved once per process; sets the thread count."""
         if self._runtime is None:
