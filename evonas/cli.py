@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any, Sequence
 
-from evonas.listing import KINDS
+from evonas.listing import KINDS, kind_name
 from evonas.commands import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     bs.set_defaults(func=cmd_best)
 
     ls = sub.add_parser("list", help="list registered components", description="List registered components.")
-    ls.add_argument("kind", nargs="?", choices=list(KINDS))
+    ls.add_argument("kind", nargs="?", choices=list(KINDS), type=kind_name,
+                    help="one kind (singular or plural: 'strategy' or 'strategies'); none: all")  # fmt: skip
     ls.add_argument("--pattern", default="*", help="shell-style name filter, e.g. 'chain_*'")
     ls.add_argument("--plugins", nargs="*", metavar="MODULE", help="import these modules (or .py files) first")
     ls.add_argument("--experiment", metavar="FILE.yaml", help="import the plug-ins this experiment file names first")

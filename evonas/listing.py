@@ -24,6 +24,17 @@ KINDS = (
     "backends",
 )  # fmt: skip
 
+#: the singular of each kind (``evonas list strategy`` is ``evonas list strategies``), as experiment files name them
+SINGULAR = {"space": "spaces", "mutation": "mutations", "crossover": "crossovers", "strategy": "strategies",
+            "selection": "selections", "dataset": "datasets", "fitnesses": "fitness", "pruner": "pruners",
+            "logger": "loggers", "backend": "backends"}  # fmt: skip
+
+
+def kind_name(word: str) -> str:
+    """``word`` as one of :data:`KINDS`: the singular too, any case."""
+    word = word.strip().lower()
+    return SINGULAR.get(word, word)
+
 
 def registries() -> dict[str, Any]:
     """The registry of each kind of component, by the name ``evonas list`` uses."""

@@ -37,6 +37,9 @@ def test_run_plot_list(write_experiment, tmp_path: Path, capsys, monkeypatch) ->
     listing = capsys.readouterr().out
     for word in ("chain", "nb201", "mlp", "ga", "random", "digits", "tournament", "chain_add_layer", "nb201_uniform"):
         assert word in listing
+    assert main(["list", "strategy"]) == 0  # the singular, as experiment files write the key
+    assert capsys.readouterr().out.startswith("strategies: ")
+    assert main(["list", "Backend"]) == 0 and capsys.readouterr().out.startswith("backends: ")
 
 
 def test_set_overrides_and_existing_folder(write_experiment, tmp_path: Path, capsys) -> None:
