@@ -156,8 +156,8 @@ def _read(run_dir: str | Path, plugins: Sequence[str] | None, trust: bool) -> _R
     imported = list(exp.plugins)
     hint = missing_plugins(config, [Path(p).stem for p in imported] + imported)
     space, problem = run_space(exp)
-    if space is None and not problem.startswith("space.file:"):  # a plug-in space not imported: say which
-        problem += hint
+    if space is None and hint and not problem.startswith("space.file:"):  # a plug-in space not imported: say which, and how (not the space's own long story)
+        problem = hint.removeprefix("; ")
     records = folder.records("seq")
     folder.warn_damaged()
     best_first = ranked(records, exp.objectives[0].weight)

@@ -53,6 +53,17 @@ def test_a_define_by_run_network_exports_the_same_predictions(function_run_dir: 
     _round_trip(function_run_dir, tmp_path, capsys, "--trust")
 
 
+def test_a_report_without_the_plug_ins_says_how_to_decode(function_run_dir: Path, tmp_path: Path) -> None:
+    """In a fresh process (the plug-in not imported), the report's decoded network says: pass --plugins, or --trust."""
+    page = tmp_path / "report.html"
+    done = subprocess.run([sys.executable, "-m", "evonas.cli", "report", str(function_run_dir), "--out", str(page)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = page.read_text()
+    assert "Could not decode it here: the run names the plug-ins" in text and "--trust" in text
+    assert "the experiment lists it under plugins" not in text  # the space's own message is for the run, not here
+
+
 def _round_trip(run_dir: Path, tmp_path: Path, capsys, *args: str) -> None:
     """Export the run's best, then check the TorchScript file, loaded in a process that never imports evonas, predicts
     what the weights file loaded into the decoded network predicts."""
