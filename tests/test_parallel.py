@@ -100,6 +100,10 @@ def test_worker_killed_mid_evaluation_is_replaced_and_the_evaluation_redone(writ
     st = read_status(out)
     assert st["state"] == "finished" and st["live"]["restarts"] == 1
     assert "1 worker restart(s)" in format_status(st)
+    # while evaluations finish, the time left; when none has for longer than that (a hang), how long it has been
+    now = time.time()
+    assert "about 1.0s left" in format_status({**st, "eta_s": 1.0, "last_finished_at": now - 0.5})
+    assert "none finished for 2m0" in format_status({**st, "eta_s": 1.0, "last_finished_at": now - 120})
 
 
 def test_status_while_running_and_after_a_kill(write_experiment, tmp_path: Path) -> None:

@@ -130,6 +130,33 @@ def test_a_clock_tick_now_and_then_does_not_restart_the_stall_count(monkeypatch)
         assert not pool.ProcessPoolBackend._stalled(fake, w, float(t))
 
 
+def test_a_replaced_worker_shows_idle_once_it_is_ready(write_experiment) -> None:
+    """A replacement that gets no job at once (the run hangs elsewhere) is `idle` in states(), not `starting`."""
+    from evonas.engine.pool import ProcessPoolBackend
+
+    pool = ProcessPoolBackend(load_experiment(write_experiment(toy_experiment(workers=1))), 1)
+    try:
+        w = pool._workers[0]
+        pool._replace(w)  # as after a death: a fresh process, no job
+        assert pool.states()[0]["state"] == "starting"
+        deadline = time.monotonic() + 90
+        while pool.states()[0]["state"] != "idle" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert pool.states()[0]["state"] == "idle" and pool.restarts == 1
+        assert pool.wait(timeout=0.1) == []  # nothing pending, and the consumed "ready" breaks nothing
+        import random
+
+        from evonas.engine.backends import Job
+        from evonas.engine.build import build
+
+        space = build(load_experiment(write_experiment(toy_experiment()))).space
+        pool.submit(Job(0, space.to_dict(space.sample(rng=random.Random(0))), 1))
+        (result,) = pool.wait(timeout=60)
+        assert result.trial == 0 and result.status == "ok", result
+    finally:
+        pool.close()
+
+
 def test_a_spinning_evaluation_is_killed_at_the_derived_limit(write_experiment, tmp_path: Path) -> None:
     from native_fitness import native_kind
 

@@ -286,6 +286,7 @@ class ProcessPoolBackend(Backend):
         self._workers = [self._start(i) for i in range(self.slots)]
         self._pending: list[JobResult] = []
         self.restarts = 0
+        self._start_error: str | None = None  # a start error read from an idle worker (_read_starting)
 
     @classmethod
     def check(
@@ -337,7 +338,25 @@ class ProcessPoolBackend(Backend):
     def busy(self) -> int:
         return sum(w.job is not None for w in self._workers) + len(self._pending)
 
+    def _read_starting(self) -> None:
+        """Read the "ready" of idle workers still starting (a replacement, before it gets a job), so that ``states``
+        and ``evonas status`` say ``idle`` once it is; a start error is kept for :meth:`wait` to raise."""
+        for w in self._workers:
+            if w.job is not None or w.ready_at is not None or self._start_error is not None:
+                continue
+            try:
+                if not w.conn.poll():
+                    continue
+                kind, payload, _ = w.conn.recv()
+            except (EOFError, OSError):
+                continue  # died while starting: submit sends it a job, and wait() sees the death
+            if kind == "ready":
+                w.ready_at = time.monotonic()
+            else:
+                self._start_error = str(payload)
+
     def states(self) -> list[dict[str, Any]]:
+        self._read_starting()
         out = []
         for w in self._workers:
             state = "busy" if w.job is not None else ("idle" if w.ready_at is not None else "starting")
@@ -433,6 +452,11 @@ class ProcessPoolBackend(Backend):
 
     def wait(self, timeout: float | None = None) -> list[JobResult]:
         deadline = None if timeout is None else time.monotonic() + timeout
+        self._read_starting()
+        if self._start_error is not None:
+            error, self._start_error = self._start_error, None
+            self.close()
+            raise WorkerStartError(error)
         while not self._pending:
             busy = [w for w in self._workers if w.job is not None]
             if not busy:

@@ -311,7 +311,7 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
         "evaluations": done, "ok": counts.get("ok", 0), "failed": counts.get("failed", 0), "expected": expected,
         "infeasible": infeasible, "violated": counts.get("violated", 0),
         "error": live.get("error"), "operator_faults": operator_faults(meta),
-        "rate_per_s": rate, "eta_s": eta, "best": best, "errors": [[e if e is None else str(e), n, [list(t) for t in ts]] for (e, n), ts in zip(errors, error_trials)], "safe_mode": int(safe or 0),
+        "rate_per_s": rate, "eta_s": eta, "last_finished_at": stamps[0] if stamps else None, "best": best, "errors": [[e if e is None else str(e), n, [list(t) for t in ts]] for (e, n), ts in zip(errors, error_trials)], "safe_mode": int(safe or 0),
         "spent": spent,
         "per_worker": {str(w): {"evaluations": int(n), "failed": int(f or 0), "busy_s": float(s or 0)} for w, n, f, s in by_worker},
     }  # fmt: skip
@@ -360,7 +360,13 @@ def format_status(st: dict[str, Any]) -> str:
     if st["rate_per_s"]:
         progress += f"; {st['rate_per_s'] * 60:.1f}/min"
     if st["eta_s"] is not None:
-        progress += f", about {_duration(st['eta_s'])} left"
+        # the rate says what is left while evaluations finish; when none has for longer than that (a hang, the
+        # generation's slowest), say so rather than "about 0.0s left"
+        quiet = now - st["last_finished_at"] if st.get("last_finished_at") else 0.0
+        if quiet > max(st["eta_s"], 30.0):
+            progress += f", none finished for {_duration(quiet)}"
+        else:
+            progress += f", about {_duration(st['eta_s'])} left"
     lines.append(progress)
     spent = st.get("spent") or {}
     if spent.get("train_steps"):
