@@ -175,9 +175,15 @@ def _run_task(task: tuple[str, int, int, str | None, float, dict[str, Any]]) -> 
     return run_once(strategy, seed, budget=budget, table=table, noise=noise, params=params)
 
 
-def _init_worker(table: str | None) -> None:
-    """Worker start-up: one intra-op thread, the engine imported and the table read once."""
+def _init_worker(table: str | None, in_pool: bool = False) -> None:
+    """Worker start-up: one intra-op thread, the engine imported and the table read once. Ctrl-C is the main
+    process's to handle (it stops the pool), so a worker ignores it."""
+    import signal
+
     import evonas.engine.runner  # noqa: F401
+
+    if in_pool:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     from evonas.fitness.table import load_table
 
     if "torch" in sys.modules:
@@ -299,7 +305,7 @@ def _pool(workers: int, table: str | None) -> Iterator[Callable[[list], Iterable
     ctx = mp.get_context(method)
     if method == "forkserver":  # workers fork from a server that has imported the engine once
         ctx.set_forkserver_preload(["evonas.engine.runner", "evonas.fitness.table"])
-    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(table,))
+    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(table, True))
     try:
         yield lambda tasks: pool.imap_unordered(_run_task, tasks, chunksize=max(1, min(8, len(tasks) // (4 * workers))))
     except BaseException:

@@ -444,6 +444,11 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     for option, out in (("--json", args.json), ("--plot", args.plot)):
         if out and Path(out).is_dir():
             return _fail(f"benchmark: {option}: {out} is a folder; expected a file name")
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM and SIGHUP stop it as Ctrl-C does: the pool's workers are stopped first (no broken pipes in them)
+    previous = {sig: signal.signal(sig, on_term) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         result = run_benchmark(
             names, runs=args.runs, budget=args.budget, table=args.table, noise=args.noise, seed=args.seed,
@@ -454,6 +459,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print(format_report(result))
     try:
         if args.json:

@@ -132,3 +132,29 @@ def test_aging_experiment_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert (best["metrics"]["test_acc_200ep"], best["metrics"]["index"]) == (row.test_acc_200ep, row.index)
     assert (run_dir / "plots" / "fitness.png").is_file()
     assert "journal.sqlite" in {p.name for p in run_dir.iterdir()}
+
+
+def test_sigterm_stops_the_pool_in_one_line(tmp_path: Path) -> None:
+    """SIGTERM (as from a scheduler) stops the benchmark's workers first: one line, no traceback, no process left."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evonas.cli", "benchmark", "nb201", "--runs", "400", "--workers", "2", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    time.sleep(8)  # the pool is up and running
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip() == "interrupted", err[-2000:]
+    deadline = time.monotonic() + 10  # the forkserver and resource tracker see the main process gone, and exit
+    while (left := subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()):
+        if time.monotonic() > deadline:
+            print(subprocess.run(["ps", "-o", "pid,stat,args", "-s", str(proc.pid)], capture_output=True, text=True).stdout)
+            break
+        time.sleep(0.2)
+    for pid in left:
+        os.kill(int(pid), signal.SIGKILL)
+    assert not left, "processes of the benchmark lived on"
