@@ -189,7 +189,8 @@ def _train(
     fitness: FitnessFunction, genome: Genome, space: SearchSpace, full: Dataset, seed: int, progress: bool
 ) -> tuple[torch.nn.Module, dict[str, float]]:
     """``genome``'s network trained on ``full``'s training split (a progress bar on stderr with ``progress``), as a
-    float32 CPU module in eval mode, and its metrics on ``full``'s validation split (the run's test split)."""
+    float32 CPU module in eval mode, and its metrics on ``full``'s validation split (the run's test split), the
+    accuracy and loss measured on that module."""
     bar = None
     if progress:
         what = f"{space.describe(genome)} on {len(full.y_train)} train+val samples"
@@ -206,7 +207,25 @@ def _train(
     finally:
         if bar is not None:
             bar.close()
-    return model.to("cpu", memory_format=torch.contiguous_format).float().eval(), metrics
+    model = model.to("cpu", memory_format=torch.contiguous_format).float().eval()
+    # the test metrics of the network as exported (float32 on the CPU), not as trained (bf16 autocast on a CPU that
+    # has it, or a GPU): the files give these predictions
+    acc, loss = _score(model, full.x_val, full.y_val)
+    return model, {**metrics, "val_acc": acc, "val_loss": loss}
+
+
+def _score(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 1024) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy of ``model`` (float32, CPU, eval mode) on ``x``, ``y``."""
+    correct, total_loss = 0, 0.0
+    with torch.inference_mode():
+        for start in range(0, len(y), batch):
+            xb = torch.from_numpy(np.ascontiguousarray(x[start : start + batch], dtype=np.float32))
+            yb = torch.from_numpy(np.ascontiguousarray(y[start : start + batch], dtype=np.int64))
+            logits = model(xb).float()
+            correct += int((logits.argmax(1) == yb).sum())
+            total_loss += float(torch.nn.functional.cross_entropy(logits, yb, reduction="sum"))
+    n = max(1, len(y))
+    return correct / n, total_loss / n
 
 
 def _write_models(
