@@ -104,6 +104,20 @@ def test_worker_killed_mid_evaluation_is_replaced_and_the_evaluation_redone(writ
     now = time.time()
     assert "about 1.0s left" in format_status({**st, "eta_s": 1.0, "last_finished_at": now - 0.5})
     assert "none finished for 2m0" in format_status({**st, "eta_s": 1.0, "last_finished_at": now - 120})
+    # a live entry written before its workers' last results (it is throttled): those trials read as idle
+    from evonas.engine.journal import Journal
+
+    journal = Journal(out / "journal.sqlite")
+    try:
+        live = dict(journal.get_meta("live"))
+        live["workers"] = [{"worker": "w0", "state": "busy", "trial": 0, "since": now - 5},
+                           {"worker": "w1", "state": "busy", "trial": 10_000, "since": now - 5}]  # fmt: skip
+        journal.set_meta("live", live)
+    finally:
+        journal.close()
+    workers = {w["worker"]: w for w in read_status(out)["live"]["workers"]}
+    assert (workers["w0"]["state"], workers["w0"]["trial"]) == ("idle", None)
+    assert (workers["w1"]["state"], workers["w1"]["trial"]) == ("busy", 10_000)
 
 
 def test_status_while_running_and_after_a_kill(write_experiment, tmp_path: Path) -> None:

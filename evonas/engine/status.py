@@ -273,6 +273,13 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
                     damaged += 1
                     continue
                 best = candidate
+            # trials the live entry shows as busy that the journal already holds: the entry was written before
+            # their results (it is throttled), so they are shown idle
+            shown_busy = [w.get("trial") for w in _clean_live(meta.get("live")).get("workers", [])]
+            shown_busy = [t for t in shown_busy if isinstance(t, int)]
+            journalled = {int(r[0]) for r in db.execute(
+                f"SELECT trial FROM evaluations WHERE trial IN ({','.join('?' * len(shown_busy))})", shown_busy
+            )} if shown_busy else set()  # fmt: skip
             errors = failure_reasons(db)
             error_trials = failed_trials(db, [e for e, _ in errors])
             spent = training_spent(db)
@@ -289,6 +296,9 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
         print(f"evonas: {path}: {damaged} damaged rows left out of the best (evonas resume sets them aside and redoes them)",
               file=sys.stderr)  # fmt: skip
     live = _clean_live(meta.get("live"))
+    for w in live.get("workers", []):
+        if w.get("trial") in journalled:
+            w.update(state="idle", trial=None)
     infeasible = counts.get("infeasible", 0)  # broke a cheap limit: recorded, never trained
     done = sum(counts.values()) - infeasible
     state = live.get("state", "unknown")
