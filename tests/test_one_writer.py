@@ -229,7 +229,8 @@ def test_resume_refuses_a_journal_with_a_missing_row(finished, capsys):
     assert "1 rows are missing" in line and "7" in line
 
 
-def test_resume_refuses_a_journal_copied_without_its_wal(write_experiment, tmp_path, capsys):
+def killed_after_5_rows(write_experiment, tmp_path) -> Path:
+    """The folder of a slow run SIGKILLed once its journal holds 5 rows."""
     cfg = write_experiment(toy_experiment(fitness=SLOW, strategy={"name": "ga", "params": {"population_size": 8, "generations": 40}}))
     out = tmp_path / "killed"
     proc = evonas("run", str(cfg), "--out", str(out))
@@ -238,6 +239,11 @@ def test_resume_refuses_a_journal_copied_without_its_wal(write_experiment, tmp_p
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+    return out
+
+
+def test_resume_refuses_a_journal_copied_without_its_wal(write_experiment, tmp_path, capsys):
+    out = killed_after_5_rows(write_experiment, tmp_path)
     assert (out / "journal.sqlite-wal").stat().st_size > 0  # the rows are in the WAL
     copy = tmp_path / "copy"
     copy.mkdir()
@@ -257,14 +263,7 @@ def test_a_killed_run_resumes_after_a_reader_checkpointed_its_wal(write_experime
     # sqlite3's last connection to a WAL journal checkpoints the -wal into the file and deletes it: every row is
     # then in the file, and the row count the run noted in run.lock lets the resume go on (a copy without the
     # -wal, run.lock included, still holds fewer rows than noted and is refused)
-    cfg = write_experiment(toy_experiment(fitness=SLOW, strategy={"name": "ga", "params": {"population_size": 8, "generations": 40}}))
-    out = tmp_path / "killed"
-    proc = evonas("run", str(cfg), "--out", str(out))
-    try:
-        wait_rows(out, 5, proc)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    out = killed_after_5_rows(write_experiment, tmp_path)
     copy = tmp_path / "copy"
     copy.mkdir()
     for name in ("journal.sqlite", "config.yaml", "run.lock"):
