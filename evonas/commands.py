@@ -126,12 +126,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _plugin_files(names: Sequence[str] | None) -> list[str] | None:
-    """``--plugins`` entries: module names as given, ``.py`` files as absolute paths (workers import them too)."""
+    """``--plugins`` entries: module names as given, ``.py`` files in the working directory as absolute paths
+    (workers import them too); other files as given, to be looked for next to the run's experiment file."""
     from evonas.engine.build import is_plugin_file
 
     if names is None:
         return None
-    return [str(Path(n).resolve()) if is_plugin_file(n) else n for n in names]
+    return [str(Path(n).resolve()) if is_plugin_file(n) and Path(n).expanduser().is_file() else n for n in names]
 
 
 def _plugin_hint(run_dir: str, exc: Exception, plugins: Sequence[str] | None, trust: bool) -> str:

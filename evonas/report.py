@@ -19,6 +19,7 @@ import html
 import json
 import math
 import statistics
+import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -123,6 +124,8 @@ def write_report(
     ``RunFolderError`` (one line).
     """
     run = _read(run_dir, plugins, trust)
+    if run.space is None:  # said on the terminal too, not only inside the page
+        print(f"evonas: report: the decoded network is left out: {run.space_problem}", file=sys.stderr)
     parts = [
         f"<h1>evonas run {html.escape(run.exp.name)}</h1>", _overview(run), *_best_genomes(run),
         *_decoded_best(run), *_plots(run, draw), *_timings(run.records), *_failures(run.records),
@@ -243,9 +246,18 @@ def _failures(records: list[Any]) -> list[str]:
     first: dict[tuple[str, str], list[Any]] = {}
     for r in sorted(failed, key=lambda r: r.trial):
         first.setdefault((r.status, r.error or ""), []).append(r)
-    rows = [[s, e, n, name_trials([(r.trial, r.key) for r in first[(s, e)][:3]], n)] for (s, e), n in reasons.most_common()]
-    table = _table(["status", "reason", "count", "which (trial, key)"], rows)
+    rows = [
+        [s, e, n, name_trials([(r.trial, r.key) for r in first[(s, e)][:3]], n),
+         _genome_text(first[(s, e)][0].genome)]
+        for (s, e), n in reasons.most_common()
+    ]  # fmt: skip
+    table = _table(["status", "reason", "count", "which (trial, key)", "the first one's genome"], rows)
     return ["<h2>Failures</h2>", table if reasons else "<p>None.</p>"]
+
+
+def _genome_text(genome: Any, limit: int = 300) -> str:
+    text = json.dumps(genome, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _faulty_operators(folder: RunFolder) -> list[str]:

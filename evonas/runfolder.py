@@ -443,7 +443,11 @@ def resolve_plugins(exp: Any, plugins: Sequence[str] | None, trust: bool, *, whe
     try:
         import_plugins(exp)
     except ConfigError as exc:
-        raise RunFolderError(str(exc)) from None
+        if trust:
+            raise RunFolderError(str(exc)) from None
+        # the entry came from --plugins, not from the experiment file: say so, and where it was looked for
+        looked = "the working directory" + (f" and next to {exp.source}" if exp.source else "")
+        raise RunFolderError(f"--plugins: {exc.message} (looked in {looked})") from None
     return exp
 
 

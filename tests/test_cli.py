@@ -122,6 +122,15 @@ def test_custom_mutation_plugin_from_the_experiment_file(tmp_path: Path) -> None
     with sqlite3.connect(out / "journal.sqlite") as db:
         origins = [r[0] for r in db.execute("SELECT origin FROM evaluations")]
     assert "mutation:widen_layer" in origins
+    # a reading command's --plugins FILE.py is found next to the run's experiment file too (not only in the working
+    # directory), and one that is nowhere is said to come from --plugins, not from the experiment file
+    cli = [sys.executable, "-m", "evonas.cli", "report", str(out), "--out", str(tmp_path / "r.html")]
+    done = subprocess.run([*cli, "--plugins", "my_ops.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([*cli, "--plugins", "nope_xyz.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("evonas: report: --plugins: cannot import module 'nope_xyz.py'"), done.stderr
+    assert "looked in the working directory and next to" in done.stderr and "custom_mutation.yaml" in done.stderr
 
 
 def test_help_and_module_entry_point() -> None:

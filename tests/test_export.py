@@ -59,6 +59,7 @@ def test_a_report_without_the_plug_ins_says_how_to_decode(function_run_dir: Path
     done = subprocess.run([sys.executable, "-m", "evonas.cli", "report", str(function_run_dir), "--out", str(page)],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert "the decoded network is left out: the run names the plug-ins" in done.stderr  # on the terminal too
     text = page.read_text()
     assert "Could not decode it here: the run names the plug-ins" in text and "--trust" in text
     assert "the experiment lists it under plugins" not in text  # the space's own message is for the run, not here

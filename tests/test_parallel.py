@@ -111,13 +111,16 @@ def test_worker_killed_mid_evaluation_is_replaced_and_the_evaluation_redone(writ
     try:
         live = dict(journal.get_meta("live"))
         live["workers"] = [{"worker": "w0", "state": "busy", "trial": 0, "since": now - 5},
-                           {"worker": "w1", "state": "busy", "trial": 10_000, "since": now - 5}]  # fmt: skip
+                           {"worker": "w1", "state": "busy", "trial": 10_000, "since": now - 5, "safe": True}]  # fmt: skip
         journal.set_meta("live", live)
     finally:
         journal.close()
     workers = {w["worker"]: w for w in read_status(out)["live"]["workers"]}
     assert (workers["w0"]["state"], workers["w0"]["trial"]) == ("idle", None)
     assert (workers["w1"]["state"], workers["w1"]["trial"]) == ("busy", 10_000)
+    shown = format_status({**read_status(out), "state": "running"})
+    assert any("trial 10000" in line and "(safe mode)" in line for line in shown.splitlines()), shown
+    assert "(0 failed)" in shown, shown
 
 
 def test_status_while_running_and_after_a_kill(write_experiment, tmp_path: Path) -> None:

@@ -364,6 +364,7 @@ class ProcessPoolBackend(Backend):
             out.append({
                 "worker": w.name, "pid": w.process.pid, "state": state, "gpu": w.gpus,
                 "trial": None if w.job is None else w.job.trial, "since": since, "done": w.done, "restarts": w.restarts,
+                "safe": bool(w.job is not None and w.job.safe),
             })  # fmt: skip
         return out
 
@@ -413,7 +414,7 @@ class ProcessPoolBackend(Backend):
             error = f"worker {first}; retried in safe mode (oneDNN off, fp32): {reason}"
         notes = ["its output is in native.log"] if self.log is not None else []
         if "native" in error or "signal" in error:
-            notes.append("`evonas doctor` tests torch's native kernels on this machine")
+            notes.append("unless the fitness's own code did it, `evonas doctor` tests torch's native kernels on this machine")
         if notes:
             error += f" [{'; '.join(notes)}]"
         self._pending.append(JobResult(job.trial, "failed", {}, error, time.monotonic() - w.sent_at, w.name, safe_mode=job.safe))

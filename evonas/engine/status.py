@@ -141,6 +141,7 @@ def _clean_live(live: Any) -> dict[str, Any]:
                 "worker": str(w.get("worker")), "state": str(w.get("state", "?")),
                 **{k: w[k] for k in ("pid", "trial", "done", "restarts") if _count(w.get(k)) is not None},
                 **({"since": float(w["since"])} if is_real(w.get("since")) else {}),
+                **({"safe": True} if w.get("safe") is True else {}),
             })  # fmt: skip
     out["workers"] = workers
     return out
@@ -367,15 +368,15 @@ def format_status(st: dict[str, Any]) -> str:
         progress += f", {st.get('infeasible', 0)} infeasible (not trained), {st.get('violated', 0)} violated a limit"
     if st.get("safe_mode"):
         progress += f", {st['safe_mode']} retried in safe mode after a worker died or stalled"
-    if st["rate_per_s"]:
-        progress += f"; {st['rate_per_s'] * 60:.1f}/min"
-    if st["eta_s"] is not None:
-        # the rate says what is left while evaluations finish; when none has for longer than that (a hang, the
-        # generation's slowest), say so rather than "about 0.0s left"
-        quiet = now - st["last_finished_at"] if st.get("last_finished_at") else 0.0
-        if quiet > max(st["eta_s"], 30.0):
-            progress += f", none finished for {_duration(quiet)}"
-        else:
+    # the rate says what is left while evaluations finish; when none has for longer than that (a hang, the
+    # generation's slowest), say so rather than an old rate and "about 0.0s left"
+    quiet = now - st["last_finished_at"] if st.get("last_finished_at") else 0.0
+    if st["eta_s"] is not None and quiet > max(st["eta_s"], 30.0):
+        progress += f"; none finished for {_duration(quiet)}"
+    else:
+        if st["rate_per_s"]:
+            progress += f"; {st['rate_per_s'] * 60:.1f}/min"
+        if st["eta_s"] is not None:
             progress += f", about {_duration(st['eta_s'])} left"
     lines.append(progress)
     spent = st.get("spent") or {}
@@ -399,11 +400,12 @@ def format_status(st: dict[str, Any]) -> str:
         row = f"  {name:<12} {'gone' if gone else w.get('state', '?'):<8}"
         if w.get("trial") is not None and not gone:
             row += f" trial {w['trial']:<5} for {_duration(now - w['since']) if w.get('since') else '?':<6}"
+            row += " (safe mode)" if w.get("safe") else ""
         else:
             row += " " * 23
         mine = st["per_worker"].get(name)
         if mine:
-            row += f"  {mine['evaluations']} done, {mine['failed']} failed"
+            row += f"  {mine['evaluations']} done ({mine['failed']} failed)"
         elif w.get("done") is not None:
             row += f"  {w['done']} done"
         if w.get("restarts"):
@@ -412,7 +414,7 @@ def format_status(st: dict[str, Any]) -> str:
     shown = {str(w.get("worker")) for w in workers}
     others = [(n, w) for n, w in st["per_worker"].items() if n not in shown]
     for name, w in others[:8]:
-        lines.append(f"  {name:<12} {'':<8} {'':<23}  {w['evaluations']} done, {w['failed']} failed".rstrip())
+        lines.append(f"  {name:<12} {'':<8} {'':<23}  {w['evaluations']} done ({w['failed']} failed)".rstrip())
     if len(others) > 8:
         lines.append(f"  ... and {len(others) - 8} more workers")
     if st["errors"]:
