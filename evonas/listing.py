@@ -174,7 +174,7 @@ def _section_item(doc: str, name: str) -> str:
     return ""
 
 
-def _clip(text: str, limit: int = 240) -> str:
+def _clip(text: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
