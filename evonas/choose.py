@@ -21,7 +21,7 @@ from evonas.engine.status import _objectives
 from evonas.runfolder import RunFolder, RunFolderError, space_file_problem
 from evonas.spaces import make_space
 
-__all__ = ["best_where", "format_choice"]
+__all__ = ["best_where", "format_choice", "find_evaluations", "format_evaluation"]
 
 
 def best_where(run_dir: str | Path, conditions: Sequence[Constraint]) -> dict[str, Any]:
@@ -90,6 +90,58 @@ def format_choice(choice: dict[str, Any], conditions: Sequence[Constraint], show
         f"genome    {_describe(choice['config'], rec['genome'])}  (key {rec['key']}, trial {rec['trial']}, generation {rec['generation']})",
         f"json      {json.dumps(rec['genome'], sort_keys=True)}",
         last,
+    ]
+    return "\n".join(lines)
+
+
+def find_evaluations(run_dir: str | Path, which: str) -> tuple[dict[str, Any], list[Any]]:
+    """The run's copy of the experiment and its evaluations of trial ``which`` (a number) or of the genome whose key
+    starts with ``which`` (at least 4 characters), whatever their status. Raises ``ValueError`` (one line)."""
+    which = which.strip()
+    if which.isdigit():
+        where = f"trial = {int(which)}"
+    elif len(which) >= 4 and all(c in "0123456789abcdef" for c in which.lower()):
+        where = f"key LIKE '{which.lower()}%'"
+    else:
+        raise ValueError(f"expected a trial number or a genome key (at least 4 hex digits), got '{which}'")
+    try:
+        folder = RunFolder(run_dir)
+        db = folder.connect()
+        try:
+            meta = folder.meta(db)
+            records = folder.records(where=where, db=db)
+        finally:
+            db.close()
+    except RunFolderError as exc:
+        raise ValueError(str(exc)) from None
+    folder.warn_damaged()
+    config = meta.get("config")
+    return (config if isinstance(config, dict) else {}), records
+
+
+def format_evaluation(config: dict[str, Any], rec: Any) -> str:
+    """The lines ``evonas show`` prints for one evaluation: status and reason, metrics, the genome, how it ran."""
+    status = rec.status + (f": {rec.error}" if rec.error else "")
+    metrics = "  ".join(
+        f"{k}={v:.4g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{k}={v}"
+        for k, v in rec.metrics.items()
+    )  # fmt: skip
+    how = [f"seed {rec.seed}"] if rec.seed is not None else []
+    how += [f"worker {rec.worker}"] if rec.worker else []
+    how += [f"{rec.wall_s:.1f} s"] if isinstance(rec.wall_s, (int, float)) else []
+    how += ["safe mode (oneDNN off, fp32)"] if rec.safe_mode else []
+    how += ["from the evaluation cache"] if rec.cached else []
+    how += [f"fidelity {rec.fidelity:g}"] if rec.fidelity is not None else []
+    origin = f", {rec.origin}" if rec.origin else ""
+    parents = f", parents {', '.join(rec.parents)}" if rec.parents else ""
+    described, text = _describe(config, rec.genome), json.dumps(rec.genome, sort_keys=True)
+    lines = [
+        f"trial     {rec.trial}  (generation {rec.generation}{origin}{parents})",
+        f"status    {status}",
+        f"metrics   {metrics or '-'}",
+        f"genome    {described}  (key {rec.key})",
+        *([f"json      {text}"] if described != text else []),
+        f"ran       {', '.join(how) or '-'}",
     ]
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""The ``evonas`` command line: run | resume | status | plot | report | export | export-optuna | best | list | benchmark.
+"""The ``evonas`` command line: run | resume | status | plot | report | export | export-optuna | best | show | list | benchmark.
 
 The parser lives here; each subcommand is a function of :mod:`evonas.commands`.
 
@@ -25,6 +25,7 @@ from evonas.commands import (
     cmd_report,
     cmd_resume,
     cmd_run,
+    cmd_show,
     cmd_status,
 )
 
@@ -134,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--where", action="append", metavar="COND", help="e.g. 'params<50000' or 'params<5e4 and flops<1e6'")
     bs.add_argument("--objectives", metavar="M1,M2", help="metrics to print (default: the run's objectives)")
     bs.set_defaults(func=cmd_best)
+
+    sh = sub.add_parser(
+        "show", help="one evaluation, by trial or key",
+        description="Print one evaluation of a run, whatever its status: the reason it failed, its metrics, its genome.",
+    )  # fmt: skip
+    sh.add_argument("run_dir", help="the run folder")
+    sh.add_argument("which", help="a trial number (as the summary, status and native.log name it) or a genome key (or its first 4+ hex digits)")
+    sh.set_defaults(func=cmd_show)
 
     ls = sub.add_parser("list", help="list registered components", description="List registered components.")
     ls.add_argument("kind", nargs="?", choices=list(KINDS), type=kind_name,

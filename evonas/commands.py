@@ -412,6 +412,20 @@ def cmd_best(args: argparse.Namespace) -> int:
     return 0 if choice["record"] is not None else 1
 
 
+def cmd_show(args: argparse.Namespace) -> int:
+    from evonas.choose import find_evaluations, format_evaluation
+
+    try:
+        config, records = find_evaluations(args.run_dir, args.which)
+    except ValueError as exc:
+        return _fail(f"show: {exc}")
+    if not records:
+        print(f"evonas: show: {args.run_dir}: no evaluation of trial or key '{args.which}'", file=sys.stderr)
+        return 1
+    print("\n\n".join(format_evaluation(config, r) for r in records))
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from evonas.listing import KINDS, format_listing
 

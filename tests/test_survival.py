@@ -94,6 +94,17 @@ def test_native_crashes_are_retried_in_safe_mode_with_readable_reasons(write_exp
     assert "native-fitness: corrupted heap" in log and "native-fitness: bad pointer" in log
     assert "aborted in native code (SIGABRT)" in log
     assert "native-fitness" not in capfd.readouterr().err
+    # `evonas show RUN TRIAL` (or KEY) prints the failed evaluation: its reason and genome
+    from evonas.cli import main
+
+    trial, key = summary.failed_trials[0][0]
+    capfd.readouterr()
+    assert main(["show", str(out), str(trial)]) == 0
+    shown_one = capfd.readouterr().out
+    assert f"trial     {trial} " in shown_one and "status    failed: worker died" in shown_one and key in shown_one
+    assert main(["show", str(out), key[:6]]) == 0 and f"trial     {trial} " in capfd.readouterr().out
+    assert main(["show", str(out), "424242"]) == 1 and "no evaluation of trial or key '424242'" in capfd.readouterr().err
+    assert main(["show", str(out), "x!"]) == 2
 
 
 def test_a_deadlocked_evaluation_is_killed_without_a_timeout(write_experiment, tmp_path: Path) -> None:
