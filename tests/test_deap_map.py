@@ -235,6 +235,18 @@ def test_workers_0_evaluates_in_this_process(write_experiment, tmp_path: Path, c
     assert hof[0].fitness.values == (max(score(k) for k, _ in done if k != bad),)
 
 
+def test_loggers_are_said_to_be_unused(write_experiment, tmp_path: Path, capfd) -> None:
+    """The experiment's loggers follow a run's journal: the toolbox says in one line that it does not use them."""
+    built = build(load_experiment(probe_experiment(write_experiment, tmp_path, workers=0, loggers=["tensorboard"])))
+    with built.toolbox():
+        pass
+    err = capfd.readouterr().err
+    assert err.count("evonas: loggers (tensorboard) log runs of `evonas run`; the DEAP toolbox does not use them") == 1
+    with built.toolbox(quiet=True):
+        pass
+    assert "loggers" not in capfd.readouterr().err
+
+
 @pytest.mark.parametrize("how", ["default", "toolbox(cache=False)", "cache: false"])
 def test_the_evaluation_cache(write_experiment, tmp_path: Path, how: str) -> None:
     """On by default ($EVONAS_CACHE, private to each test): a genome evaluated once is never evaluated

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Any, cast
 
@@ -98,6 +99,10 @@ class Built:
                 pop, log = deap.algorithms.eaMuPlusLambda(tb.population(n=10), tb, 10, 20, 0.3, 0.7, ngen=5)
         """
         exp = self.experiment
+        if exp.loggers and not quiet:  # said, never silently dropped: loggers follow a run's journal
+            names = ", ".join(c.name for c in exp.loggers)
+            print(f"evonas: loggers ({names}) log runs of `evonas run`; the DEAP toolbox does not use them",
+                  file=sys.stderr)  # fmt: skip
         isolated = IsolatedMap(self, workers=workers, cache=cache, quiet=quiet)
         tb = make_toolbox(
             self.space,
