@@ -61,7 +61,7 @@ def test_json_and_a_native_crash_in_one_child() -> None:
 def test_hanging_child_is_killed_after_its_timeout() -> None:
     start = time.monotonic()
     (result,) = run_selftests([MLP], timeout=3, faults={"mlp": "hang"})
-    assert time.monotonic() - start < 20
+    assert time.monotonic() - start < 60  # killed, not waited for (a loaded machine starts torch slowly)
     assert not result["ok"] and result["error"] == "hung: killed after 3 s"
     assert result["seconds"] >= 3
 
