@@ -99,7 +99,9 @@ def component_params(obj: Any) -> list[Param]:
                 type=_describe(hint) if hint is not None else "any value",
                 default="" if p.default is inspect.Parameter.empty else _yaml(p.default),
                 choices=words,
-                doc=_sentence(doc, name) or _sentence(inherited, name),
+                # a parameter's own entry (``:param:`` or an ``Args:`` / ``Parameters:`` item) here or in a base
+                # class, before a prose sentence that happens to name it
+                doc=_entry(doc, name) or _entry(inherited, name) or _sentence(doc, name) or _sentence(inherited, name),
             )
         )
     return out
@@ -128,15 +130,22 @@ def _yaml(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _sentence(doc: str, name: str) -> str:
-    """What ``doc`` says about ``name``: its ``:param name:`` field, else the first prose sentence naming it (as
-    ``name`` in backquotes, or ``name:``); examples (``::`` blocks) are left out."""
+def _entry(doc: str, name: str) -> str:
+    """``name``'s own entry in ``doc``: its ``:param name:`` field, or its item of an ``Args:`` / ``Parameters:``
+    section; ``""`` if it has none."""
     field = re.search(rf":param {re.escape(name)}:(.*?)(?=:param |:returns?:|:rtype:|$)", " ".join(doc.split()))
     if field:
         return _clip(field.group(1).strip())
     item = _section_item(doc, name)
-    if item:
-        return _clip(item)
+    return _clip(item) if item else ""
+
+
+def _sentence(doc: str, name: str) -> str:
+    """What ``doc`` says about ``name``: its own entry (:func:`_entry`), else the first prose sentence naming it (as
+    ``name`` in backquotes, or ``name:``); examples (``::`` blocks) are left out."""
+    entry = _entry(doc, name)
+    if entry:
+        return entry
     prose = []
     code = False
     for para in re.split(r"\n\s*\n", doc):

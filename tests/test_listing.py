@@ -140,3 +140,37 @@ def test_google_style_parameter_sections_are_read() -> None:
 
     described = {p.name: p.doc for p in component_params(Scaled)}
     assert described == {"factor": "what the score is multiplied by, before anything else.", "offset": "added after."}
+
+
+def test_a_parameter_s_own_entry_beats_prose_that_names_it() -> None:
+    """A subclass whose prose names ``cxpb`` still shows the base class's entry for it; its own entries come first."""
+    from evonas.listing import component_params
+
+    class Base:
+        """A base.
+
+        Parameters:
+            cxpb: probability of a crossover.
+            size: how many.
+        """
+
+        def __init__(self, cxpb: float = 0.3, size: int = 2) -> None:
+            pass
+
+    class Child(Base):
+        """Children are made with ``cxpb`` as in the base, and ``size`` of them.
+
+        Parameters:
+            size: how many children.
+        """
+
+        def __init__(self, cxpb: float = 0.3, size: int = 2) -> None:
+            pass
+
+    described = {p.name: p.doc for p in component_params(Child)}
+    assert described == {"cxpb": "probability of a crossover.", "size": "how many children."}
+    # the built-ins: ga's parameters each have their own line
+    from evonas.strategies import STRATEGIES
+
+    ga = {p.name: p.doc for p in component_params(STRATEGIES.get("ga"))}
+    assert ga["population_size"].startswith("the population each generation keeps") and ga["offspring"].startswith("children made")

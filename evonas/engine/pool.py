@@ -248,6 +248,18 @@ class ProcessPoolBackend(Backend):
 
         workers: 4
         backend: {name: local, params: {num_cpus: 1, num_gpus: 0.5}}
+
+    Parameters:
+        num_cpus: intra-op threads per worker (and the cores each is counted as when workers are capped).
+        num_gpus: GPUs per worker; a fraction shares one (``0.25``: four workers a GPU). Default: 1 where there
+            are GPUs, else 0.
+        retries: how many times a crashed or timed-out evaluation is tried again (in safe mode) on a fresh worker.
+        stall_timeout: seconds a busy worker may use almost no CPU time (under 1% of a core) before it is killed as
+            deadlocked; 0 turns the check off (e.g. for long GPU kernels waited on by a blocking sync).
+        timeout_floor: without ``timeout:``, the least time limit of an evaluation, in seconds (the limit is ten
+            times the longest finished evaluation, at least this).
+        timeout_first: without ``timeout:``, the time limit in seconds until the first evaluation finishes.
+        log: the file worker processes' output goes to (default: the run folder's ``native.log``).
     """
 
     def __init__(

@@ -73,6 +73,20 @@ class TrainFitness(FitnessFunction):
     forward pass at batch size 1 (torch's ``FlopCounterMode``). ``latency: true`` also reports
     ``latency_ms``: the median of ``latency_repeats`` timed forward passes of a
     ``latency_batch_size`` batch on the evaluation device, after ``latency_warmup`` untimed ones.
+
+    Parameters:
+        epochs: passes over the training split per evaluation (the learning-rate schedule spans them all).
+        device: ``auto`` (CUDA when there is a GPU, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+        channels_last: train image networks in the channels_last memory format (faster convolutions on CPU and
+            GPU); off in safe mode.
+        optimizer: the optimizer for genomes that carry none: ``adam``, ``adamw`` or ``sgd`` (with ``momentum``).
+        weight_decay: the weight decay for genomes that carry none.
+        batch_size: the training batch size for genomes that carry none.
+        momentum: SGD's momentum for genomes that carry none.
+        eval_batch_size: the batch size of the validation pass (memory and speed, not what is scored).
+        latency_batch_size: with ``latency: true``, the batch size of each timed forward pass.
+        latency_repeats: with ``latency: true``, timed forward passes (their median is ``latency_ms``).
+        latency_warmup: with ``latency: true``, untimed forward passes before the timed ones.
     """
 
     epochs: int

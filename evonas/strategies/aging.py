@@ -27,6 +27,12 @@ class AgingEvolution(SteadyState):
 
         strategy: {name: aging, params: {population_size: 20, sample_size: 10}}
         budget: 200
+
+    Parameters:
+        population_size: the population: the most recent results (the oldest dies as each new one arrives).
+        sample_size: members drawn (with replacement) for each tournament; the best of them is the parent.
+        cycles: architectures in all (default: the run's budget).
+        cxpb: probability that a child is the crossover of two tournaments' winners instead of a mutation.
     """
 
     run_length = "cycles"

@@ -22,6 +22,14 @@ class MuPlusLambda(Strategy):
     makes ``offspring`` children (default: ``population_size``), DEAP's ``varOr``: by crossover with probability
     ``cxpb``, by mutation with ``mutpb``, else a copy. A subclass writes :meth:`survive`, which picks the next
     population once a generation is told.
+
+    Parameters:
+        population_size: the population each generation keeps (and the size of generation 0).
+        offspring: children made per generation (default: ``population_size``).
+        generations: generations after the initial one.
+        cxpb: probability that a child is made by crossover of two parents.
+        mutpb: probability that a child is made by mutation of one parent (``cxpb + mutpb <= 1``; the rest are
+            copies, which the run re-draws as new genomes where it can).
     """
 
     generational = True
@@ -165,6 +173,13 @@ class GeneticAlgorithm(MuPlusLambda):
 
         strategy: {name: ga, params: {population_size: 16, offspring: 16, generations: 6}}
         strategy: {name: ga, params: {population_size: 16, generations: 6, fidelity: 0.2, promote: 0.25}}
+
+    Parameters:
+        elitism: how many of the best of parents + children survive before the selection operator picks the rest.
+        fidelity: multi-fidelity: the share of the full training (between 0 and 1) of each new genome's first
+            evaluation; none (default) trains every genome in full.
+        promote: with ``fidelity``, the share of each generation's briefly trained genomes (at least one) trained
+            again in full.
     """
 
     def __init__(

@@ -41,6 +41,17 @@ class NSGA2(MuPlusLambda):
 
         objectives: [{metric: val_acc, direction: max}, {metric: params, direction: min}]
         strategy: {name: nsga2, params: {population_size: 20, generations: 10, reference_point: [0.0, 2.0e5]}}
+
+    Parameters:
+        selection: how the next population is picked from parents + children: ``nsga2`` (``selNSGA2``), ``nsga3``
+            (``selNSGA3``) or ``spea2`` (``selSPEA2``).
+        parents: how parents are drawn: ``dcd`` (DEAP's ``selTournamentDCD``: dominance, then crowding distance) or
+            ``random`` (uniformly).
+        divisions: with ``selection: nsga3``, reference points per objective axis.
+        reference_point: the hypervolume's reference point, one value per objective in its units (default: derived
+            from the first generation).
+        reference_margin: how far past each objective's worst value of the first generation the derived reference
+            point lies, as a share of that objective's range.
     """
 
     #: chooses its own (multi-objective) selection: the experiment's ``selection:`` is not checked

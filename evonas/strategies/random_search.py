@@ -17,6 +17,10 @@ class RandomSearch(BatchedSampling):
 
     The saved genomes come first. A sample the run has already asked, or one over a cheap limit, is drawn again
     up to ``max_retries`` times. The population reported per generation is the ``batch`` best evaluated so far.
+
+    Parameters:
+        samples: genomes to evaluate in all (at most the run's budget).
+        batch: genomes asked per generation (evaluated in parallel; one logbook row each).
     """
 
     run_length = "samples"
