@@ -107,9 +107,10 @@ def component_params(obj: Any) -> list[Param]:
     return out
 
 
-def _space_params(name: str) -> list[Param]:
+def _space_params(name: str, obj: Any = None) -> list[Param]:
     """A space's parameters where its constructor takes ``**params``: the keys of its declaration file
-    (``genomes/<name>.yaml``) with their values there as the defaults."""
+    (``genomes/<name>.yaml``) with their values there as the defaults, described by the class ``obj``'s docstring
+    (or a base class's)."""
     from evonas.spaces import load_space_params
 
     try:
@@ -117,7 +118,14 @@ def _space_params(name: str) -> list[Param]:
     except (OSError, ValueError):
         return []
     kinds = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list"}
-    return [Param(k, kinds.get(type(v), "any value"), _yaml(v), (), "") for k, v in declared.items()]
+    docs = [inspect.getdoc(c) or "" for c in (obj.__mro__ if isinstance(obj, type) else ()) if c is not object]
+
+    def doc(key: str) -> str:
+        return next((d for d in (_entry(text, key) for text in docs) if d), "") or next(
+            (d for d in (_sentence(text, key) for text in docs) if d), ""
+        )
+
+    return [Param(k, kinds.get(type(v), "any value"), _yaml(v), (), doc(k)) for k, v in declared.items()]
 
 
 def _yaml(value: Any) -> str:
@@ -214,7 +222,7 @@ def format_listing(kinds: Sequence[str], pattern: str = "*", params: bool = Fals
         for name, obj, label in entries:
             lines.append(f"  {label}")
             told: set[str] = set()
-            found = component_params(obj) or (_space_params(name) if kind == "spaces" else [])
+            found = component_params(obj) or (_space_params(name, obj) if kind == "spaces" else [])
             for p in found:
                 default = f" = {p.default}" if p.default else " (required)"
                 lines.append(f"    {p.name}: {p.type}{default}")

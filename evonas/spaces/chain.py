@@ -62,6 +62,13 @@ class ChainSpace(LayerListSpace):
     (names in :data:`~evonas.spaces.layered.ACTIVATION_NAMES`), ``max_downsamples``,
     ``batch_norm`` and ``residual`` (the allowed booleans, e.g. ``[true]`` to
     force batch norm everywhere).
+
+    Parameters:
+        kernels: the kernel sizes a convolution may have (odd: padding ``k // 2`` keeps the image size).
+        max_downsamples: the most stride-2 layers a genome has (0: never downsample).
+        batch_norm: the allowed values of a layer's batch norm (``[true]``: everywhere).
+        residual: the allowed values of a layer's skip connection (identity, or a 1x1 projection when the shape
+            changes).
     """
 
     input_ranks = (3,)

@@ -66,6 +66,17 @@ class LayerListSpace(SearchSpace):
     arguments: ``min_layers``, ``max_layers``, the :class:`HParamSpec` keys, and
     whatever :meth:`_read_layer_params` reads. Unknown or malformed parameters
     raise :class:`ValueError`.
+
+    Parameters:
+        min_layers: the fewest layers a genome has.
+        max_layers: the most layers a genome has.
+        widths: the widths (output channels or units) a layer may have.
+        activations: the activations a layer may have (names in :data:`~evonas.spaces.layered.ACTIVATION_NAMES`).
+        lr_min: the smallest learning rate (log-uniform between ``lr_min`` and ``lr_max``, 3 significant digits).
+        lr_max: the largest learning rate.
+        optimizers: the optimizers a genome may train with (``adam``, ``adamw``, ``sgd``).
+        weight_decays: the weight decays a genome may train with.
+        batch_sizes: the batch sizes a genome may train with.
     """
 
     genome_type: ClassVar[type[LayeredGenome]] = LayeredGenome

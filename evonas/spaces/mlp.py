@@ -52,6 +52,9 @@ class MLPSpace(LayerListSpace):
 
     Layer parameters: ``widths``, ``activations`` (names in
     :data:`~evonas.spaces.layered.ACTIVATION_NAMES`) and ``dropouts`` (rates in [0, 1)).
+
+    Parameters:
+        dropouts: the dropout rates a hidden layer may have (in [0, 1)).
     """
 
     input_ranks = (1, 3)

@@ -46,9 +46,12 @@ class NB201Genome(Genome):
 class NB201Space(SearchSpace):
     """The NAS-Bench-201 cell: 4 nodes, 6 edges, one op per edge.
 
-    Parameters (defaults in ``genomes/nb201.yaml``): ``C`` channels of the first
-    stage, ``N`` cells per stage, and ``ops``, the op set (any non-empty subset
-    of :data:`NB201_OPS`, to narrow the search).
+    The defaults of its parameters are in ``genomes/nb201.yaml``.
+
+    Parameters:
+        C: channels of the first stage (doubled at each of the two reductions).
+        N: cells per stage.
+        ops: the op set an edge chooses from (any non-empty subset of :data:`NB201_OPS`, to narrow the search).
     """
 
     input_ranks = (3,)
