@@ -269,7 +269,12 @@ def _check_nonempty(ds: Dataset, param: str) -> Dataset:
 # -- digits -------------------------------------------------------------------
 @DATASETS.register("digits")
 def load_digits(*, seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2) -> Dataset:
-    """scikit-learn's 8x8 handwritten digits as ``(1, 8, 8)`` float32 in [0, 1], 10 classes."""
+    """scikit-learn's 8x8 handwritten digits as ``(1, 8, 8)`` float32 in [0, 1], 10 classes.
+
+    Args:
+        val_fraction: the share of the samples in the validation split (what a search scores), per class.
+        test_fraction: the share in the test split (never seen by the search; ``evonas export`` scores on it).
+    """
     from sklearn.datasets import load_digits as _sk_digits
 
     _check_fractions(val_fraction, test_fraction)
@@ -300,6 +305,10 @@ def load_synthetic(
     The patterns and samples come from ``data_seed`` (default: ``seed``), the split from
     ``seed``; classes are balanced. ``shape`` is one sample's shape, e.g. ``[1, 8, 8]`` or ``[16]``.
     ``standardize``: standardise each feature with the training split's statistics (see the module).
+
+    Args:
+        val_fraction: the share of the samples in the validation split (what a search scores), per class.
+        test_fraction: the share in the test split (never seen by the search; ``evonas export`` scores on it).
     """
     _check_fractions(val_fraction, test_fraction)
     standardize = check_bool("standardize", standardize)
@@ -462,6 +471,10 @@ def load_npz(
     ``max_classes`` (default :data:`MAX_CLASSES`); see :func:`check_dataset` for what else is
     refused. ``standardize: true`` standardises each feature with the mean and standard deviation
     of the training split only (kept as the dataset's ``transform``).
+
+    Args:
+        val_fraction: the share of the samples in the validation split (what a search scores), per class.
+        test_fraction: the share in the test split (never seen by the search; ``evonas export`` scores on it); with ``x``, ``y`` only.
     """
     if path is None or not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"dataset 'npz' needs path= (a .npz file), got {path!r}")
@@ -607,7 +620,12 @@ def _load_vision(name: str, *, seed: int, val_fraction: float, root: str | os.Pa
 def load_mnist(
     *, seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2, root: str | os.PathLike = "data"
 ) -> Dataset:
-    """torchvision's MNIST from ``root`` as ``(1, 28, 28)``; the official test set is the test split."""
+    """torchvision's MNIST from ``root`` as ``(1, 28, 28)``; the official test set is the test split.
+
+    Args:
+        val_fraction: the share of the official training set held out, per class, as the validation split.
+        test_fraction: not used: the official test set is the test split.
+    """
     return _load_vision("mnist", seed=seed, val_fraction=val_fraction, root=root)
 
 
@@ -615,7 +633,12 @@ def load_mnist(
 def load_fashion_mnist(
     *, seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2, root: str | os.PathLike = "data"
 ) -> Dataset:
-    """torchvision's Fashion-MNIST from ``root`` as ``(1, 28, 28)``; the official test set is the test split."""
+    """torchvision's Fashion-MNIST from ``root`` as ``(1, 28, 28)``; the official test set is the test split.
+
+    Args:
+        val_fraction: the share of the official training set held out, per class, as the validation split.
+        test_fraction: not used: the official test set is the test split.
+    """
     return _load_vision("fashion_mnist", seed=seed, val_fraction=val_fraction, root=root)
 
 
@@ -623,5 +646,10 @@ def load_fashion_mnist(
 def load_cifar10(
     *, seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2, root: str | os.PathLike = "data"
 ) -> Dataset:
-    """torchvision's CIFAR-10 from ``root`` as ``(3, 32, 32)``; the official test set is the test split."""
+    """torchvision's CIFAR-10 from ``root`` as ``(3, 32, 32)``; the official test set is the test split.
+
+    Args:
+        val_fraction: the share of the official training set held out, per class, as the validation split.
+        test_fraction: not used: the official test set is the test split.
+    """
     return _load_vision("cifar10", seed=seed, val_fraction=val_fraction, root=root)
