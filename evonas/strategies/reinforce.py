@@ -49,6 +49,11 @@ class Reinforce(SteadyState):
 
         strategy: {name: reinforce, params: {lr: 0.05, momentum: 0.9}}
         budget: 200
+
+    Parameters:
+        lr: the policy's learning rate (0.05 suits a few hundred evaluations; NATS-Bench uses 0.01 for thousands).
+        momentum: the decay of the reward baseline's moving average.
+        optimizer: the policy's optimizer: ``adam`` or ``sgd``.
     """
 
     def __init__(

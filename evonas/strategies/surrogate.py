@@ -66,6 +66,17 @@ class SurrogateSearch(SteadyState):
 
         strategy: {name: surrogate, params: {initial_samples: 10, pool: 300, acquisition: its}}
         budget: 100
+
+    Parameters:
+        initial_samples: candidates asked before the first fit (the saved genomes, then random samples).
+        pool: candidates the surrogate ranks at each ask.
+        parents: how many of the best genomes so far the pool's mutations start from.
+        random_fraction: the share of the pool that is random samples.
+        acquisition: how a candidate's predicted mean and spread are ranked: ``its`` (Thompson sampling), ``ei``
+            (expected improvement) or ``ucb`` (mean + ``kappa`` x spread).
+        kappa: with ``acquisition: ucb``, the weight of the spread.
+        trees: trees of the ``ExtraTreesRegressor``.
+        refit_every: refit the surrogate once this many new results have arrived.
     """
 
     def __init__(
