@@ -6,13 +6,30 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+
+
+@contextlib.contextmanager
+def _stopping_on(*signals: signal.Signals) -> Iterator[None]:
+    """Inside, each of ``signals`` raises ``KeyboardInterrupt`` (it stops the command as Ctrl-C does); the previous
+    handlers are put back on the way out."""
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, on_term) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _fail(message: str) -> int:
@@ -232,44 +249,38 @@ def _execute(
     from evonas.engine.replay import ResumeMismatch
     from evonas.engine.runner import RunCrashed, RunInterrupted
 
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
     # SIGTERM, SIGHUP (the terminal closed) and SIGQUIT stop a run as cleanly as Ctrl-C
-    previous = {sig: signal.signal(sig, on_term) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)}
-    try:
-        summary = fn()
-    except ResumeMismatch as exc:
-        print(f"evonas: {exc}", file=sys.stderr)
-        return 1
-    except folder_error as exc:
-        return _fail(str(exc))
-    except RunCrashed as exc:  # what finished is journalled, the state says crashed; one line, no traceback
-        import os
+    with _stopping_on(signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        try:
+            summary = fn()
+        except ResumeMismatch as exc:
+            print(f"evonas: {exc}", file=sys.stderr)
+            return 1
+        except folder_error as exc:
+            return _fail(str(exc))
+        except RunCrashed as exc:  # what finished is journalled, the state says crashed; one line, no traceback
+            import os
 
-        if os.environ.get("EVONAS_DEBUG"):
-            raise
-        print(f"evonas: the run crashed: {exc.error}; what finished is in the journal; resume with: evonas resume "
-              f"{run_dir} (EVONAS_DEBUG=1 shows the traceback)", file=sys.stderr)  # fmt: skip
-        return 1
-    except RunInterrupted as exc:
-        if getattr(exc.summary, "fault", None):  # strict: true: the first operator fault stops the run, in one line
-            print(f"evonas: strict: {exc.summary.fault}; the run stopped (what finished is in the journal); fix the "
-                  f"operator, then resume with: evonas resume {run_dir}", file=sys.stderr)  # fmt: skip
+            if os.environ.get("EVONAS_DEBUG"):
+                raise
+            print(f"evonas: the run crashed: {exc.error}; what finished is in the journal; resume with: evonas resume "
+                  f"{run_dir} (EVONAS_DEBUG=1 shows the traceback)", file=sys.stderr)  # fmt: skip
             return 1
-        print(_summary(exc.summary, objectives))
-        if exc.summary.stopped:
-            print(f"evonas: stopped ({exc.summary.stopped}); what finished is in the journal; "
-                  f"resume with: evonas resume {run_dir}", file=sys.stderr)  # fmt: skip
-            return 1
-        print(f"interrupted: what finished is in the journal; resume with: evonas resume {run_dir}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        print(f"interrupted; resume with: evonas resume {run_dir}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        except RunInterrupted as exc:
+            if getattr(exc.summary, "fault", None):  # strict: true: the first operator fault stops the run, in one line
+                print(f"evonas: strict: {exc.summary.fault}; the run stopped (what finished is in the journal); fix the "
+                      f"operator, then resume with: evonas resume {run_dir}", file=sys.stderr)  # fmt: skip
+                return 1
+            print(_summary(exc.summary, objectives))
+            if exc.summary.stopped:
+                print(f"evonas: stopped ({exc.summary.stopped}); what finished is in the journal; "
+                      f"resume with: evonas resume {run_dir}", file=sys.stderr)  # fmt: skip
+                return 1
+            print(f"interrupted: what finished is in the journal; resume with: evonas resume {run_dir}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except KeyboardInterrupt:
+            print(f"interrupted; resume with: evonas resume {run_dir}", file=sys.stderr)
+            return EXIT_INTERRUPTED
     if draw is not None:
         draw()
     print(_summary(summary, objectives))
@@ -459,24 +470,18 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     for option, out in (("--json", args.json), ("--plot", args.plot)):
         if out and Path(out).is_dir():
             return _fail(f"benchmark: {option}: {out} is a folder; expected a file name")
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
     # SIGTERM and SIGHUP stop it as Ctrl-C does: the pool's workers are stopped first (no broken pipes in them)
-    previous = {sig: signal.signal(sig, on_term) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        result = run_benchmark(
-            names, runs=args.runs, budget=args.budget, table=args.table, noise=args.noise, seed=args.seed,
-            workers=args.workers, progress=not args.quiet,
-        )  # fmt: skip
-    except BenchmarkError as exc:
-        return _fail(f"benchmark: {exc}")
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with _stopping_on(signal.SIGTERM, signal.SIGHUP):
+        try:
+            result = run_benchmark(
+                names, runs=args.runs, budget=args.budget, table=args.table, noise=args.noise, seed=args.seed,
+                workers=args.workers, progress=not args.quiet,
+            )  # fmt: skip
+        except BenchmarkError as exc:
+            return _fail(f"benchmark: {exc}")
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
     print(format_report(result))
     try:
         if args.json:
