@@ -99,9 +99,7 @@ def component_params(obj: Any) -> list[Param]:
                 type=_describe(hint) if hint is not None else "any value",
                 default="" if p.default is inspect.Parameter.empty else _yaml(p.default),
                 choices=words,
-                # a parameter's own entry (``:param:`` or an ``Args:`` / ``Parameters:`` item) here or in a base
-                # class, before a prose sentence that happens to name it
-                doc=_entry(doc, name) or _entry(inherited, name) or _sentence(doc, name) or _sentence(inherited, name),
+                doc=_param_doc((doc, inherited), name),
             )
         )
     return out
@@ -119,13 +117,7 @@ def _space_params(name: str, obj: Any = None) -> list[Param]:
         return []
     kinds = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list"}
     docs = [inspect.getdoc(c) or "" for c in (obj.__mro__ if isinstance(obj, type) else ()) if c is not object]
-
-    def doc(key: str) -> str:
-        return next((d for d in (_entry(text, key) for text in docs) if d), "") or next(
-            (d for d in (_sentence(text, key) for text in docs) if d), ""
-        )
-
-    return [Param(k, kinds.get(type(v), "any value"), _yaml(v), (), doc(k)) for k, v in declared.items()]
+    return [Param(k, kinds.get(type(v), "any value"), _yaml(v), (), _param_doc(docs, k)) for k, v in declared.items()]
 
 
 def _yaml(value: Any) -> str:
@@ -148,12 +140,20 @@ def _entry(doc: str, name: str) -> str:
     return _clip(item) if item else ""
 
 
+def _param_doc(docs: Sequence[str], name: str) -> str:
+    """What ``docs`` (a class's docstring, then its bases') say about parameter ``name``: its own entry in any of them
+    (:func:`_entry`) before a prose sentence that happens to name it (:func:`_sentence`)."""
+    for find in (_entry, _sentence):
+        for doc in docs:
+            text = find(doc, name)
+            if text:
+                return text
+    return ""
+
+
 def _sentence(doc: str, name: str) -> str:
-    """What ``doc`` says about ``name``: its own entry (:func:`_entry`), else the first prose sentence naming it (as
-    ``name`` in backquotes, or ``name:``); examples (``::`` blocks) are left out."""
-    entry = _entry(doc, name)
-    if entry:
-        return entry
+    """The first prose sentence of ``doc`` naming ``name`` (as ``name`` in backquotes, or ``name:``); examples
+    (``::`` blocks) are left out."""
     prose = []
     code = False
     for para in re.split(r"\n\s*\n", doc):
