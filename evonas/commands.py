@@ -61,12 +61,11 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
 
         lines.append(f"training  {training_line(summary.train_steps, summary.train_samples, summary.pruned, summary.inherited)}")
     if summary.failure_reasons:
-        from evonas.engine.journal import name_trials
+        from evonas.engine.journal import failure_text
 
         trials = list(getattr(summary, "failed_trials", None) or []) + [[]] * len(summary.failure_reasons)
         lines.append("failures  " + "; ".join(
-            f"{n}x {reason}" + (f" ({name_trials(t, n)})" if t else "")
-            for (reason, n), t in zip(summary.failure_reasons, trials)
+            failure_text(reason, n, t) for (reason, n), t in zip(summary.failure_reasons, trials)
         ))
     if summary.safe_mode:
         n = summary.safe_mode

@@ -80,7 +80,7 @@ def problem_fingerprint(built: Any) -> str:
         if built.fitness.needs_dataset else None,
         "seed_policy": "sha256(run seed, genome key)",
     }  # fmt: skip
-    runtime = built.fitness.runtime() if hasattr(built.fitness, "runtime") else {}
+    runtime = built.fitness.runtime()
     if runtime:  # device and precision here (bf16 on one CPU, fp32 on another, or under ONEDNN_MAX_CPU_ISA=AVX2)
         problem["runtime"] = runtime
     dataset = DATASETS.get(exp.dataset.name) if built.fitness.needs_dataset else None

@@ -21,7 +21,7 @@ from evonas import __version__
 
 __all__ = [
     "Journal", "JournalError", "Record", "JOURNAL_NAME", "JOURNAL_FORMAT", "ranked", "select_records",
-    "failure_reasons", "failed_trials", "name_trials", "training_spent",
+    "failure_reasons", "failed_trials", "failure_text", "name_trials", "training_spent",
 ]  # fmt: skip
 
 JOURNAL_NAME = "journal.sqlite"
@@ -183,6 +183,11 @@ def name_trials(trials: Sequence[tuple[int, str]], count: int) -> str:
         return f"trial {trials[0][0]}, key {trials[0][1]}"
     more = f" and {count - len(trials)} more" if count > len(trials) else ""
     return "trials " + ", ".join(str(t) for t, _ in trials) + more
+
+
+def failure_text(reason: str | None, count: int, trials: Sequence[tuple[int, str]] = ()) -> str:
+    """One failure reason as the summary and ``evonas status`` list it: ``2x worker died: ... (trials 3, 9)``."""
+    return f"{count}x {reason}" + (f" ({name_trials(trials, count)})" if trials else "")
 
 
 def training_spent(db: sqlite3.Connection) -> dict[str, int]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evonas.checks import is_real
-from evonas.engine.journal import Journal, failed_trials, failure_reasons, name_trials, training_spent
+from evonas.engine.journal import Journal, failed_trials, failure_reasons, failure_text, training_spent
 from evonas.runfolder import RunFolder, RunFolderError
 
 __all__ = [
@@ -276,8 +276,8 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
                 best = candidate
             # trials the live entry shows as busy that the journal already holds: the entry was written before
             # their results (it is throttled), so they are shown idle
-            shown_busy = [w.get("trial") for w in _clean_live(meta.get("live")).get("workers", [])]
-            shown_busy = [t for t in shown_busy if isinstance(t, int)]
+            live = _clean_live(meta.get("live"))
+            shown_busy = [w["trial"] for w in live.get("workers", []) if isinstance(w.get("trial"), int)]
             journalled = {int(r[0]) for r in db.execute(
                 f"SELECT trial FROM evaluations WHERE trial IN ({','.join('?' * len(shown_busy))})", shown_busy
             )} if shown_busy else set()  # fmt: skip
@@ -296,7 +296,6 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
     if damaged:
         print(f"evonas: {path}: {damaged} damaged rows left out of the best (evonas resume sets them aside and redoes them)",
               file=sys.stderr)  # fmt: skip
-    live = _clean_live(meta.get("live"))
     for w in live.get("workers", []):
         if w.get("trial") in journalled:
             w.update(state="idle", trial=None)
@@ -419,7 +418,7 @@ def format_status(st: dict[str, Any]) -> str:
         lines.append(f"  ... and {len(others) - 8} more workers")
     if st["errors"]:
         lines.append("failures  " + "\n          ".join(
-            f"{n}x {e}" + (f" ({name_trials(rest[0], n)})" if rest and rest[0] else "") for e, n, *rest in st["errors"]
+            failure_text(e, n, rest[0] if rest else ()) for e, n, *rest in st["errors"]
         ))
     faults = fault_lines(st.get("operator_faults") or [])
     if faults:
