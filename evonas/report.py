@@ -33,7 +33,7 @@ from evonas.diagnostics import run_space
 from evonas.engine.build import build_dataset
 from evonas.engine.journal import name_trials, ranked
 from evonas.engine.outputs import atomic_write
-from evonas.engine.status import operator_faults
+from evonas.engine.status import _one_line, operator_faults
 from evonas.runfolder import RunFolder, RunFolderError, missing_plugins
 
 __all__ = ["write_report", "is_report", "Draw"]
@@ -248,16 +248,11 @@ def _failures(records: list[Any]) -> list[str]:
         first.setdefault((r.status, r.error or ""), []).append(r)
     rows = [
         [s, e, n, name_trials([(r.trial, r.key) for r in first[(s, e)][:3]], n),
-         _genome_text(first[(s, e)][0].genome)]
+         _one_line(json.dumps(first[(s, e)][0].genome, sort_keys=True, default=str), 300)]
         for (s, e), n in reasons.most_common()
     ]  # fmt: skip
     table = _table(["status", "reason", "count", "which (trial, key)", "the first one's genome"], rows)
     return ["<h2>Failures</h2>", table if reasons else "<p>None.</p>"]
-
-
-def _genome_text(genome: Any, limit: int = 300) -> str:
-    text = json.dumps(genome, sort_keys=True, default=str)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _faulty_operators(folder: RunFolder) -> list[str]:
