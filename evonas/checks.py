@@ -1,4 +1,4 @@
-"""The checks components run on their own parameters, and the one JSON cleaner.
+"""The checks components run on their own parameters, the one JSON cleaner, and the one text clipper.
 
 A component (space, strategy, fitness, dataset, operator) checks the values it is built with and raises
 ``ValueError`` with one line that names the parameter and says what was expected; the engine adds which
@@ -13,12 +13,20 @@ import os
 import sys
 from typing import Any, Iterable, TypeGuard
 
-__all__ = ["check_bool", "check_choice", "check_int", "check_number", "check_probability", "is_real", "json_safe"]
+__all__ = ["check_bool", "check_choice", "check_int", "check_number", "check_probability", "is_real", "json_safe", "one_line"]
 
 
 def is_real(value: Any) -> TypeGuard[int | float]:
     """Whether ``value`` is a finite number (an int or a float, not a bool), e.g. a metric read back from a journal."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def one_line(text: Any, limit: int) -> str:
+    """``text`` (any value, as ``str``) on one line of printable characters, at most ``limit`` long, cut with
+    ``...``: for messages and listings built from files, user code and tracebacks (a damaged file prints no escapes)."""
+    lines = (line.strip() for line in str(text).splitlines())
+    text = "".join(c if c.isprintable() else " " for c in " ".join(line for line in lines if line))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _numpy_types(*names: str) -> tuple[type[Any], ...]:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import yaml
 
-from evonas.checks import check_int
+from evonas.checks import check_int, one_line
 from evonas.constraints import Constraint, parse_constraints
 
 __all__ = [
@@ -57,8 +57,8 @@ class ConfigError(ValueError):
 
     def __init__(self, file: str | os.PathLike | None, key: str | None, message: str) -> None:
         # one line, of a readable length, whatever a hostile file put into a key or a value
-        key = _one_line(key, 200) if key else key
-        message = _one_line(message, 2000)
+        key = one_line(key, 200) if key else key
+        message = one_line(message, 2000)
         self.file, self.key, self.message = (str(file) if file else None), key, message
         parts = [p for p in (self.file, key) if p]
         super().__init__(": ".join([*parts, message]))
@@ -760,11 +760,6 @@ def _default_name(source: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).lstrip(".")[:NAME_MAX_CHARS] or "experiment"
 
 
-def _one_line(text: Any, limit: int) -> str:
-    text = " ".join(str(text).splitlines())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _short_repr(value: Any, limit: int = 60) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
         return f"an integer of {int(value.bit_length() * 0.30103) + 1} digits"
@@ -774,7 +769,7 @@ def _short_repr(value: Any, limit: int = 60) -> str:
         text = repr(value)
     except Exception:  # noqa: BLE001 - a value of any type, from any file
         text = f"<{type(value).__name__}>"
-    return _one_line(text, limit)
+    return one_line(text, limit)
 
 
 def _key_text(key: Any) -> str:

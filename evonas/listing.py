@@ -17,6 +17,8 @@ import re
 import typing
 from typing import Any, Sequence
 
+from evonas.checks import one_line
+
 __all__ = ["KINDS", "Param", "component_params", "format_listing", "registries"]
 
 KINDS = (
@@ -135,9 +137,9 @@ def _entry(doc: str, name: str) -> str:
     section; ``""`` if it has none."""
     field = re.search(rf":param {re.escape(name)}:(.*?)(?=:param |:returns?:|:rtype:|$)", " ".join(doc.split()))
     if field:
-        return _clip(field.group(1).strip())
+        return one_line(field.group(1).strip(), 600)
     item = _section_item(doc, name)
-    return _clip(item) if item else ""
+    return one_line(item, 600) if item else ""
 
 
 def _param_doc(docs: Sequence[str], name: str) -> str:
@@ -164,7 +166,7 @@ def _sentence(doc: str, name: str) -> str:
     text = " ".join(" ".join(prose).split())
     for sentence in re.split(r"(?<=[.;])\s+(?=[A-Z`(])", text):
         if re.search(rf"``{re.escape(name)}``|\b{re.escape(name)}\b:", sentence):
-            return _clip(sentence)
+            return one_line(sentence, 600)
     return ""
 
 
@@ -189,10 +191,6 @@ def _section_item(doc: str, name: str) -> str:
                 return " ".join(" ".join(text).split())
             j += 1
     return ""
-
-
-def _clip(text: str, limit: int = 600) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _origin(obj: Any) -> str:

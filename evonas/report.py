@@ -27,13 +27,13 @@ from typing import Any, Callable, Sequence
 
 import yaml
 
-from evonas.checks import is_real
+from evonas.checks import is_real, one_line
 from evonas.config import ConfigError
 from evonas.diagnostics import run_space
 from evonas.engine.build import build_dataset
 from evonas.engine.journal import name_trials, ranked
 from evonas.engine.outputs import atomic_write
-from evonas.engine.status import _one_line, operator_faults
+from evonas.engine.status import operator_faults
 from evonas.runfolder import RunFolder, RunFolderError, missing_plugins
 
 __all__ = ["write_report", "is_report", "Draw"]
@@ -248,7 +248,7 @@ def _failures(records: list[Any]) -> list[str]:
         first.setdefault((r.status, r.error or ""), []).append(r)
     rows = [
         [s, e, n, name_trials([(r.trial, r.key) for r in first[(s, e)][:3]], n),
-         _one_line(json.dumps(first[(s, e)][0].genome, sort_keys=True, default=str), 300)]
+         one_line(json.dumps(first[(s, e)][0].genome, sort_keys=True, default=str), 300)]
         for (s, e), n in reasons.most_common()
     ]  # fmt: skip
     table = _table(["status", "reason", "count", "which (trial, key)", "the first one's genome"], rows)

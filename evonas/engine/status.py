@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from evonas.checks import is_real
+from evonas.checks import is_real, one_line
 from evonas.engine.journal import Journal, failed_trials, failure_reasons, failure_text, training_spent
 from evonas.runfolder import RunFolder, RunFolderError
 
@@ -133,7 +133,7 @@ def _clean_live(live: Any) -> dict[str, Any]:
         if isinstance(live.get(k), str):
             out[k] = live[k]
     if isinstance(live.get("error"), str) and live["error"].strip():
-        out["error"] = _one_line(live["error"], 300)
+        out["error"] = one_line(live["error"], 300)
     workers = []
     for w in live.get("workers") or [] if isinstance(live.get("workers"), list) else []:
         if isinstance(w, dict):
@@ -145,13 +145,6 @@ def _clean_live(live: Any) -> dict[str, Any]:
             })  # fmt: skip
     out["workers"] = workers
     return out
-
-
-def _one_line(text: str, limit: int) -> str:
-    """``text`` on one line of printable characters, at most ``limit`` long (a damaged folder prints no escapes)."""
-    text = "".join(c if c.isprintable() else " " for c in text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _clean_operators(value: Any) -> list[dict[str, Any]]:
@@ -166,8 +159,8 @@ def _clean_operators(value: Any) -> list[dict[str, Any]]:
         first = entry.get("first_error")
         out.append({
             "kind": entry.get("kind") if entry.get("kind") in ("mutation", "crossover") else "operator",
-            "name": _one_line(entry["name"], 100), "calls": calls, "failures": failures,
-            "first_error": _one_line(first, 300) if isinstance(first, str) else None,
+            "name": one_line(entry["name"], 100), "calls": calls, "failures": failures,
+            "first_error": one_line(first, 300) if isinstance(first, str) else None,
         })  # fmt: skip
     return out
 
