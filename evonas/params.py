@@ -181,7 +181,7 @@ def _matches(value: Any, hint: Any) -> bool:
 def _describe(hint: Any) -> str:
     origin = typing.get_origin(hint)
     if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
-        return " or ".join(_describe(h) for h in typing.get_args(hint))
+        return " or ".join(_describe(h).removeprefix("one of ") for h in typing.get_args(hint))
     if origin is typing.Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
     names = {float: "a number", int: "an integer", bool: "true or false", str: "a string", type(None): "null"}

@@ -147,10 +147,27 @@ def test_standardize_images_and_synthetic_and_bad_values(tmp_path: Path) -> None
     images = np.random.default_rng(0).integers(0, 256, (60, 4, 4, 3), dtype=np.uint8)  # NHWC, scaled, per element
     img = load_dataset("npz", seed=0, path=str(_save(tmp_path / "i.npz", X=images, y=np.arange(60) % 2)), standardize=True)
     assert img.input_shape == (3, 4, 4) and img.transform.mean.shape == (3, 4, 4)
-    with pytest.raises(ValueError, match="standardize: expected true or false"):
+    with pytest.raises(ValueError, match="standardize: expected true .each feature., false or 'channels'"):
         load_dataset("npz", seed=0, path=str(tmp_path / "i.npz"), standardize="yes")
     with pytest.raises(ValueError, match="already transformed"):
         standardize(img)
+
+
+def test_standardize_channels_takes_one_mean_and_deviation_per_image_channel(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    images = (rng.random((80, 3, 5, 5)) * np.array([1.0, 4.0, 9.0])[:, None, None] + [[[0.0]], [[2.0]], [[-3.0]]])
+    file = _save(tmp_path / "c.npz", x=images.astype(np.float32), y=np.arange(80) % 2)
+    ds = load_dataset("npz", seed=0, path=str(file), standardize="channels")
+    np.testing.assert_allclose(ds.x_train.mean(axis=(0, 2, 3)), 0, atol=1e-5)  # each channel over all its pixels
+    np.testing.assert_allclose(ds.x_train.std(axis=(0, 2, 3)), 1, atol=1e-5)
+    assert ds.transform.mean.shape == (3, 5, 5) and np.ptp(ds.transform.mean[1]) == 0  # one value per channel
+    assert not np.allclose(ds.x_train.std(axis=0), 1, atol=1e-2)  # not per pixel
+    raw = load_dataset("npz", seed=0, path=str(file))
+    np.testing.assert_allclose(ds.transform.apply(raw.x_val), ds.x_val, atol=1e-6)  # raw inputs -> what was scored
+    digits = load_dataset("digits", seed=0, standardize="channels")
+    assert abs(float(digits.x_train.mean())) < 1e-5 and abs(float(digits.x_train.std()) - 1) < 1e-5
+    with pytest.raises(ValueError, match=r"'channels' needs images \(N, C, H, W\), got samples of shape \(6,\)"):
+        load_dataset("synthetic", seed=0, n_samples=200, shape=[6], standardize="channels")
 
 
 def test_standardize_in_an_experiment_checked_and_cached_apart(tmp_path: Path, write_experiment) -> None:
@@ -164,7 +181,7 @@ def test_standardize_in_an_experiment_checked_and_cached_apart(tmp_path: Path, w
     assert np.array_equal(a.transform.mean, b.transform.mean)  # what `evonas export` rebuilds from the run's config
     bad = load_experiment(write_experiment({"space": {"name": "mlp"}, "dataset": {"name": "npz", "params": {
         "path": str(file), "standardize": "maybe"}}}))  # fmt: skip
-    with pytest.raises(ConfigError, match=r"dataset.params.standardize: expected true or false"):
+    with pytest.raises(ConfigError, match=r"dataset.params.standardize: expected true or false or 'channels', got the string 'maybe'"):
         build_dataset(bad)
 
 

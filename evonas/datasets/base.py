@@ -17,7 +17,7 @@ _BLOCK_SAMPLES = 1 << 14
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Standardize:
-    """Per-feature standardisation ``(x - mean) / std`` whose statistics came from a training split.
+    """Per-feature (or per-channel) standardisation ``(x - mean) / std`` whose statistics came from a training split.
 
     ``mean`` and ``std`` are float32 arrays of one sample's shape (the dataset's ``input_shape``);
     a feature constant in the training split has ``std`` 1 (it is only centred). The dataset's
@@ -28,22 +28,34 @@ class Standardize:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, x_train: np.ndarray) -> "Standardize":
-        """Mean and (population) standard deviation of each feature of ``x_train``, in float64 block by block."""
+    def fit(cls, x_train: np.ndarray, *, per_channel: bool = False) -> "Standardize":
+        """Mean and (population) standard deviation of each feature of ``x_train``, in float64 block by block.
+
+        ``per_channel`` (images ``(N, C, H, W)``): one mean and deviation per channel, over all its pixels (the
+        convention of torchvision's ``Normalize``), stored spread over one sample's shape like per-feature ones.
+        """
         x = np.asarray(x_train)
         if len(x) == 0:
             raise ValueError("cannot standardise: the training split is empty")
-        n = len(x)
-        total = np.zeros(x.shape[1:], dtype=np.float64)
-        for start in range(0, n, _BLOCK_SAMPLES):
-            total += x[start : start + _BLOCK_SAMPLES].sum(axis=0, dtype=np.float64)
+        if per_channel and x.ndim != 4:
+            raise ValueError(
+                f"standardize: 'channels' needs images (N, C, H, W), got samples of shape {tuple(x.shape[1:])}; "
+                "use standardize: true for feature vectors"
+            )
+        axes = (0, 2, 3) if per_channel else (0,)
+        n = len(x) * (x.shape[2] * x.shape[3] if per_channel else 1)
+        total = np.zeros((1, *x.shape[1:]) if not per_channel else (1, x.shape[1], 1, 1), dtype=np.float64)
+        for start in range(0, len(x), _BLOCK_SAMPLES):
+            total += x[start : start + _BLOCK_SAMPLES].sum(axis=axes, dtype=np.float64, keepdims=True)
         mean = total / n
-        sq = np.zeros(x.shape[1:], dtype=np.float64)
-        for start in range(0, n, _BLOCK_SAMPLES):
-            sq += np.square(x[start : start + _BLOCK_SAMPLES].astype(np.float64) - mean).sum(axis=0)
+        sq = np.zeros_like(total)
+        for start in range(0, len(x), _BLOCK_SAMPLES):
+            block = x[start : start + _BLOCK_SAMPLES].astype(np.float64) - mean
+            sq += np.square(block).sum(axis=axes, keepdims=True)
         std = np.sqrt(sq / n)
         std[~(std > 0) | ~np.isfinite(std)] = 1.0  # constant in training: centre it, do not divide by 0
-        return cls(mean.astype(np.float32), std.astype(np.float32))
+        shape = x.shape[1:]
+        return cls(np.broadcast_to(mean[0], shape).astype(np.float32), np.broadcast_to(std[0], shape).astype(np.float32))
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """``(x - mean) / std`` as a new float32 array (raw inputs, shape ``(n, *input_shape)``)."""
@@ -147,8 +159,9 @@ class Dataset:
         )
 
 
-def standardize(ds: Dataset) -> Dataset:
-    """``ds`` with every split standardised by the statistics of its training split only.
+def standardize(ds: Dataset, *, per_channel: bool = False) -> Dataset:
+    """``ds`` with every split standardised by the statistics of its training split only (each feature, or with
+    ``per_channel`` each image channel: :meth:`Standardize.fit`).
 
     Validation and test statistics never enter, so the validation score is not flattered by a
     leak; the statistics depend only on the data and the split (the run's seed), so loading the
@@ -156,7 +169,7 @@ def standardize(ds: Dataset) -> Dataset:
     """
     if ds.transform is not None:
         raise ValueError(f"dataset '{ds.name}' is already transformed ({ds.transform!r})")
-    t = Standardize.fit(ds.x_train)
+    t = Standardize.fit(ds.x_train, per_channel=per_channel)
     return dataclasses.replace(
         ds, x_train=t.apply(ds.x_train), x_val=t.apply(ds.x_val), x_test=t.apply(ds.x_test), transform=t
     )

@@ -18,9 +18,10 @@ labels must be classes seen in training, features must be finite. ``npz`` also r
 (nothing is allocated for a forged header), and caps ``C`` at :data:`MAX_CLASSES` (its
 ``max_classes`` param raises the cap).
 
-``npz`` and ``synthetic`` take ``standardize: true``: every feature is standardised with the mean
-and standard deviation of the training split only (a feature constant there is only centred),
-applied to every split; the statistics are kept as the dataset's ``transform``
+Every loader takes ``standardize: true``: every feature is standardised with the mean and standard
+deviation of the training split only (a feature constant there is only centred), applied to every
+split; images also take ``standardize: channels``: one mean and deviation per channel, over all its
+pixels (torchvision's ``Normalize`` convention); the statistics are kept as the dataset's ``transform``
 (:class:`~evonas.datasets.base.Standardize`) and come out the same whenever the experiment is
 loaded again with the same seed (the split's seed).
 """
@@ -33,11 +34,11 @@ import os
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence, Union
 
 import numpy as np
 
-from evonas.checks import check_bool, check_int, check_number
+from evonas.checks import check_int, check_number
 from evonas.datasets.base import DATASETS, Dataset, split_arrays
 from evonas.datasets.base import standardize as standardize_dataset
 
@@ -55,6 +56,21 @@ __all__ = [
 
 
 # -- helpers ------------------------------------------------------------------
+#: ``standardize``: ``false``, ``true`` (each feature) or ``channels`` (each channel of images)
+Standardization = Union[bool, Literal["channels"]]
+
+
+def _standardization(value: Any) -> bool | str:
+    if value is True or value is False or value == "channels":
+        return value
+    raise ValueError(f"standardize: expected true (each feature), false or 'channels' (each image channel), got {value!r}")
+
+
+def _standardized(ds: Dataset, how: bool | str) -> Dataset:
+    """``ds`` standardised as ``standardize:`` says (checked by :func:`_standardization`)."""
+    return standardize_dataset(ds, per_channel=how == "channels") if how else ds
+
+
 def to_nchw(x: np.ndarray, *, key: str = "x") -> np.ndarray:
     """Float32 array with images as ``(N, C, H, W)``.
 
@@ -268,8 +284,12 @@ def _check_nonempty(ds: Dataset, param: str) -> Dataset:
 
 # -- digits -------------------------------------------------------------------
 @DATASETS.register("digits")
-def load_digits(*, seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2) -> Dataset:
+def load_digits(
+    *, seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2, standardize: Standardization = False
+) -> Dataset:
     """scikit-learn's 8x8 handwritten digits as ``(1, 8, 8)`` float32 in [0, 1], 10 classes.
+
+    ``standardize``: ``channels`` (or ``true``: each pixel) standardises with the training split's statistics.
 
     Args:
         val_fraction: the share of the samples in the validation split (what a search scores), per class.
@@ -278,12 +298,13 @@ def load_digits(*, seed: int, val_fraction: float = 0.2, test_fraction: float = 
     from sklearn.datasets import load_digits as _sk_digits
 
     _check_fractions(val_fraction, test_fraction)
+    standardize = _standardization(standardize)
     data = _sk_digits()
     x = (data.images / 16.0).astype(np.float32)[:, None]
     ds = split_arrays(
         "digits", x, data.target, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, num_classes=10
     )
-    return check_dataset(ds, where="dataset 'digits'")
+    return _standardized(check_dataset(ds, where="dataset 'digits'"), standardize)
 
 
 # -- synthetic ----------------------------------------------------------------
@@ -298,7 +319,7 @@ def load_synthetic(
     shape: Sequence[int] = (1, 8, 8),
     noise: float = 0.5,
     data_seed: int | None = None,
-    standardize: bool = False,
+    standardize: Standardization = False,
 ) -> Dataset:
     """Learnable generated data: one random pattern per class plus Gaussian ``noise``.
 
@@ -311,7 +332,7 @@ def load_synthetic(
         test_fraction: the share in the test split (never seen by the search; ``evonas export`` scores on it).
     """
     _check_fractions(val_fraction, test_fraction)
-    standardize = check_bool("standardize", standardize)
+    standardize = _standardization(standardize)
     num_classes = check_int("num_classes", num_classes, 2)
     n_samples = check_int("n_samples", n_samples, 2 * num_classes)
     if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence) or not shape:
@@ -327,7 +348,7 @@ def load_synthetic(
         "synthetic", x, y, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, num_classes=num_classes
     )
     ds = check_dataset(_check_nonempty(ds, "n_samples"), where="dataset 'synthetic'")
-    return standardize_dataset(ds) if standardize else ds
+    return _standardized(ds, standardize)
 
 
 # -- npz ----------------------------------------------------------------------
@@ -459,7 +480,7 @@ def load_npz(
     test_fraction: float = 0.2,
     path: str | os.PathLike | None = None,
     max_classes: int = MAX_CLASSES,
-    standardize: bool = False,
+    standardize: Standardization = False,
 ) -> Dataset:
     """Your arrays from the ``.npz`` file at ``path``.
 
@@ -479,7 +500,7 @@ def load_npz(
     if path is None or not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"dataset 'npz' needs path= (a .npz file), got {path!r}")
     max_classes = check_int("max_classes", max_classes, 2)
-    standardize = check_bool("standardize", standardize)
+    standardize = _standardization(standardize)
     file = Path(path).expanduser()
     if not file.is_file():
         raise FileNotFoundError(f"npz dataset file not found: {str(file)!r}")
@@ -526,7 +547,7 @@ def load_npz(
             _check_nonempty(ds, f"the number of samples in '{kx}'"), where=where, max_classes=max_classes,
             keys={part: (kx, ky) for part in _PART_NAMES},
         )  # fmt: skip
-        return standardize_dataset(ds) if standardize else ds
+        return _standardized(ds, standardize)
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for part in ("train", "val", "test"):
         if f"x_{part}" not in arrays:
@@ -558,7 +579,7 @@ def load_npz(
     )
     keys_ = {part: (named.get(f"x_{part}", f"x_{part}"), named.get(f"y_{part}", f"y_{part}")) for part in _PART_NAMES}
     ds = check_dataset(ds, where=where, keys=keys_, max_classes=max_classes)
-    return standardize_dataset(ds) if standardize else ds
+    return _standardized(ds, standardize)
 
 
 # -- torchvision ----------------------------------------------------------------
@@ -578,7 +599,9 @@ def _vision_arrays(obj: Any) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _load_vision(name: str, *, seed: int, val_fraction: float, root: str | os.PathLike) -> Dataset:
+def _load_vision(
+    name: str, *, seed: int, val_fraction: float, root: str | os.PathLike, standardize: Standardization
+) -> Dataset:
     cls_name, layout = _VISION[name]
     _check_fractions(val_fraction, 0.0)
     try:
@@ -613,43 +636,49 @@ def _load_vision(name: str, *, seed: int, val_fraction: float, root: str | os.Pa
     ds = dataclasses.replace(ds, x_test=x_te, y_test=y_te)
     keys = {"train": ("train images", "train labels"), "val": ("train images", "train labels")}
     keys["test"] = ("test images", "test labels")
-    return check_dataset(ds, where=f"dataset '{name}' ({str(folder)!r})", keys=keys)
+    return _standardized(check_dataset(ds, where=f"dataset '{name}' ({str(folder)!r})", keys=keys), standardize)
 
 
 @DATASETS.register("mnist")
 def load_mnist(
-    *, seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2, root: str | os.PathLike = "data"
+    *, seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2, root: str | os.PathLike = "data",
+    standardize: Standardization = False,
 ) -> Dataset:
     """torchvision's MNIST from ``root`` as ``(1, 28, 28)``; the official test set is the test split.
 
     Args:
         val_fraction: the share of the official training set held out, per class, as the validation split.
         test_fraction: not used: the official test set is the test split.
+        standardize: ``channels`` (each channel: torchvision's ``Normalize``), ``true`` (each pixel) or ``false``.
     """
-    return _load_vision("mnist", seed=seed, val_fraction=val_fraction, root=root)
+    return _load_vision("mnist", seed=seed, val_fraction=val_fraction, root=root, standardize=_standardization(standardize))
 
 
 @DATASETS.register("fashion_mnist")
 def load_fashion_mnist(
-    *, seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2, root: str | os.PathLike = "data"
+    *, seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2, root: str | os.PathLike = "data",
+    standardize: Standardization = False,
 ) -> Dataset:
     """torchvision's Fashion-MNIST from ``root`` as ``(1, 28, 28)``; the official test set is the test split.
 
     Args:
         val_fraction: the share of the official training set held out, per class, as the validation split.
         test_fraction: not used: the official test set is the test split.
+        standardize: ``channels`` (each channel: torchvision's ``Normalize``), ``true`` (each pixel) or ``false``.
     """
-    return _load_vision("fashion_mnist", seed=seed, val_fraction=val_fraction, root=root)
+    return _load_vision("fashion_mnist", seed=seed, val_fraction=val_fraction, root=root, standardize=_standardization(standardize))
 
 
 @DATASETS.register("cifar10")
 def load_cifar10(
-    *, seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2, root: str | os.PathLike = "data"
+    *, seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2, root: str | os.PathLike = "data",
+    standardize: Standardization = False,
 ) -> Dataset:
     """torchvision's CIFAR-10 from ``root`` as ``(3, 32, 32)``; the official test set is the test split.
 
     Args:
         val_fraction: the share of the official training set held out, per class, as the validation split.
         test_fraction: not used: the official test set is the test split.
+        standardize: ``channels`` (each channel: torchvision's ``Normalize``), ``true`` (each pixel) or ``false``.
     """
-    return _load_vision("cifar10", seed=seed, val_fraction=val_fraction, root=root)
+    return _load_vision("cifar10", seed=seed, val_fraction=val_fraction, root=root, standardize=_standardization(standardize))
