@@ -147,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list registered components", description="List registered components.")
     ls.add_argument("kind", nargs="?", choices=list(KINDS), type=kind_name,
                     help="one kind (singular or plural: 'strategy' or 'strategies'); none: all")  # fmt: skip
+    ls.add_argument("name", nargs="?", metavar="NAME",
+                    help="only this component (a shell-style pattern too, e.g. 'chain_*'; same as --pattern)")  # fmt: skip
     ls.add_argument("--pattern", default="*", help="shell-style name filter, e.g. 'chain_*'")
     ls.add_argument("--plugins", nargs="*", metavar="MODULE", help="import these modules (or .py files) first")
     ls.add_argument("--experiment", metavar="FILE.yaml", help="import the plug-ins this experiment file names first")

@@ -456,7 +456,21 @@ def cmd_list(args: argparse.Namespace) -> int:
             import_plugins(load_experiment(args.experiment))
         except ConfigError as exc:
             return _fail(str(exc))
-    print(format_listing([args.kind] if args.kind else list(KINDS), args.pattern, params=args.params))
+    if args.name and args.pattern != "*":
+        return _fail(f"list: give the name either as NAME ('{args.name}') or as --pattern ('{args.pattern}'), not both")
+    pattern = args.name or args.pattern
+    kinds = [args.kind] if args.kind else list(KINDS)
+    if pattern != "*":
+        import fnmatch
+
+        from evonas.listing import registries
+
+        regs = registries()
+        if not any(fnmatch.fnmatchcase(name, pattern) for kind in kinds for name in regs[kind]):
+            where = " or ".join(kinds) if args.kind else "any kind"
+            known = ", ".join(sorted(regs[args.kind])) if args.kind else "evonas list shows them all"
+            return _fail(f"list: no {where} named '{pattern}' (registered: {known})")
+    print(format_listing(kinds, pattern, params=args.params))
     return 0
 
 

@@ -174,3 +174,15 @@ def test_a_parameter_s_own_entry_beats_prose_that_names_it() -> None:
 
     ga = {p.name: p.doc for p in component_params(STRATEGIES.get("ga"))}
     assert ga["population_size"].startswith("the population each generation keeps") and ga["offspring"].startswith("children made")
+
+
+def test_list_one_component_by_name(capsys) -> None:
+    assert main(["list", "strategy", "grid", "--params"]) == 0
+    out = capsys.readouterr().out
+    assert "  grid\n" in out and "    order: one of 'shuffled', 'fixed'" in out and "  aging\n" not in out
+    assert main(["list", "mutation", "chain_*"]) == 0
+    assert "chain_add_layer" in capsys.readouterr().out
+    assert main(["list", "strategy", "gird"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("evonas: list: no strategies named 'gird' (registered: aging, ga, grid,")
+    assert main(["list", "strategy", "grid", "--pattern", "g*"]) == 2
