@@ -54,7 +54,8 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
     cached = f", {summary.cached} from the evaluation cache" if summary.cached else ""
     lines.append(
         f"evaluated {summary.evaluations} genomes ({summary.failures} failed, {summary.duplicates} repeats answered "
-        f"from the journal{cached}) in {summary.generations} generations, {summary.wall_s:.1f} s"
+        f"from the journal{cached}) in {summary.generations} generation{'s' if summary.generations != 1 else ''}, "
+        f"{summary.wall_s:.1f} s"
     )
     if getattr(summary, "train_steps", 0):
         from evonas.engine.status import training_line
@@ -80,11 +81,16 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
     lines.append(f"run       {summary.run_dir}/" + (f"  ({', '.join(written)})" if written else ""))
     from evonas.engine.status import fault_lines
 
-    faults = fault_lines(getattr(summary, "operator_faults", None) or [])
+    stats = getattr(summary, "operator_faults", None) or []
+    faults = fault_lines(stats)
     if faults:  # last: what the user must fix is what they read first
         lines.append("faults    " + "\n          ".join(faults))
-        lines.append("          (each failed call's child was made by another operator; check yours with "
-                     "evonas.testing.check_mutation / check_crossover; strict: true stops at the first fault)")  # fmt: skip
+        if any(f.get("failures") and f.get("kind") != "build function" for f in stats):
+            lines.append("          (each failed call's child was made by another operator; check yours with "
+                         "evonas.testing.check_mutation / check_crossover; strict: true stops at the first fault)")  # fmt: skip
+        if any(f.get("failures") and f.get("kind") == "build function" for f in stats):
+            lines.append("          (the genomes a build function failed on count as invalid; evonas.testing.check_space "
+                         "tries yours on many draws; raise InvalidGenome to refuse a combination on purpose)")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -109,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     run_dir = Path(args.out) if args.out else default_run_dir(exp)
     run = Run(exp, run_dir, workers=args.workers, progress=not args.quiet, built=built)
-    return _execute(lambda: run.execute(overwrite=args.overwrite), run_dir, exp.objectives, RunFolderError,
+    return _execute(lambda: run.execute(overwrite=args.overwrite), run_dir, exp, RunFolderError,
                     lambda: _draw_run_plots(run))  # fmt: skip
 
 
@@ -137,7 +143,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         run.built = build(run.experiment)
     except (ConfigError, RunFolderError) as exc:
         return _fail(str(exc) + _plugin_hint(args.run_dir, exc, args.plugins, args.trust))
-    return _execute(run.continue_run, Path(args.run_dir), run.experiment.objectives, RunFolderError,
+    return _execute(run.continue_run, Path(args.run_dir), run.experiment, RunFolderError,
                     lambda: _draw_run_plots(run))  # fmt: skip
 
 
@@ -240,13 +246,17 @@ def cmd_export(args: argparse.Namespace) -> int:
 def _execute(
     fn: Any,
     run_dir: Path,
-    objectives: Sequence[Any],
+    exp: Any,
     folder_error: type[BaseException],
     draw: Callable[[], None] | None = None,
 ) -> int:
-    """Run ``fn`` (a run or a resume) and print its summary; ``draw``: called once it has ended well (the plots)."""
+    """Run ``fn`` (a run or a resume of experiment ``exp``) and print its summary; ``draw``: called once it has ended
+    well (the plots)."""
     from evonas.engine.replay import ResumeMismatch
     from evonas.engine.runner import RunCrashed, RunInterrupted
+    from evonas.runfolder import resume_command
+
+    objectives, resume = exp.objectives, resume_command(run_dir, exp.plugins)
 
     # SIGTERM, SIGHUP (the terminal closed) and SIGQUIT stop a run as cleanly as Ctrl-C
     with _stopping_on(signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
@@ -262,23 +272,23 @@ def _execute(
 
             if os.environ.get("EVONAS_DEBUG"):
                 raise
-            print(f"evonas: the run crashed: {exc.error}; what finished is in the journal; resume with: evonas resume "
-                  f"{run_dir} (EVONAS_DEBUG=1 shows the traceback)", file=sys.stderr)  # fmt: skip
+            print(f"evonas: the run crashed: {exc.error}; what finished is in the journal; resume with: "
+                  f"{resume} (EVONAS_DEBUG=1 shows the traceback)", file=sys.stderr)  # fmt: skip
             return 1
         except RunInterrupted as exc:
             if getattr(exc.summary, "fault", None):  # strict: true: the first operator fault stops the run, in one line
                 print(f"evonas: strict: {exc.summary.fault}; the run stopped (what finished is in the journal); fix the "
-                      f"operator, then resume with: evonas resume {run_dir}", file=sys.stderr)  # fmt: skip
+                      f"operator, then resume with: {resume}", file=sys.stderr)  # fmt: skip
                 return 1
             print(_summary(exc.summary, objectives))
             if exc.summary.stopped:
                 print(f"evonas: stopped ({exc.summary.stopped}); what finished is in the journal; "
-                      f"resume with: evonas resume {run_dir}", file=sys.stderr)  # fmt: skip
+                      f"resume with: {resume}", file=sys.stderr)  # fmt: skip
                 return 1
-            print(f"interrupted: what finished is in the journal; resume with: evonas resume {run_dir}", file=sys.stderr)
+            print(f"interrupted: what finished is in the journal; resume with: {resume}", file=sys.stderr)
             return EXIT_INTERRUPTED
         except KeyboardInterrupt:
-            print(f"interrupted; resume with: evonas resume {run_dir}", file=sys.stderr)
+            print(f"interrupted; resume with: {resume}", file=sys.stderr)
             return EXIT_INTERRUPTED
     if draw is not None:
         draw()

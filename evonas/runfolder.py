@@ -472,6 +472,14 @@ def space_file_problem(file: Any, exp: Any = None) -> str:
     return ""
 
 
+def resume_command(run_dir: str | Path, plugins: Any) -> str:
+    """The command that resumes the run in ``run_dir`` whose experiment lists ``plugins`` (its ``plugins:``, as
+    journalled: anything but a list of strings counts as none): with ``--plugins`` naming them, as evonas imports
+    no code a run folder names unless asked."""
+    named = [p for p in plugins if isinstance(p, str)] if isinstance(plugins, (list, tuple)) else []
+    return f"evonas resume {run_dir}" + (f" --plugins {' '.join(named)}" if named else "")
+
+
 def missing_plugins(config: dict[str, Any], imported: Sequence[str]) -> str:
     """The hint added to an "unknown component" error of a reading command: which plug-ins the run names."""
     named = [str(p) for p in (config.get("plugins") or []) if isinstance(p, str)] if isinstance(config, dict) else []

@@ -256,3 +256,75 @@ def test_every_strategy_searches_a_define_by_run_space(strategy: str) -> None:
         assert space.to_dict(genome) == r.genome and space.key(genome) == r.key  # stored with no inactive choice
         out = space.decode(genome, input_shape=(6,), num_classes=3)(torch.zeros(2, 6))
         assert tuple(out.shape) == (2, 3)
+
+
+BUGGY = '''
+import torch.nn as nn
+
+
+def build(arch, input_shape, num_classes):
+    width = arch.choice("width", [4, 8])
+    if arch.choice("act", ["relu", "oops"]) == "oops":
+        raise RuntimeError("forgot to handle oops")
+    arch.choice("lr", [0.001, 0.01])
+    return nn.Sequential(nn.Flatten(), nn.Linear(6, width), nn.ReLU(), nn.Linear(width, num_classes))
+
+
+def always(arch, input_shape, num_classes):
+    arch.choice("width", [4, 8])
+    raise ValueError("my build is broken")
+
+
+def floats(arch, input_shape, num_classes):
+    arch.float("dropout", 0.0, 0.5)
+    return nn.Sequential(nn.Flatten(), nn.Linear(6, num_classes))
+'''
+
+
+def _buggy_experiment(tmp_path: Path, write_experiment: Any, fn: str, strategy: dict[str, Any]) -> Path:
+    (tmp_path / "buggy_space.py").write_text(BUGGY)
+    return write_experiment({
+        "name": "buggy", "seed": 0, "plugins": ["buggy_space.py"],
+        "space": {"name": "function", "params": {"build": f"buggy_space:{fn}"}},
+        "dataset": {"name": "synthetic", "params": {"n_samples": 60, "shape": [6], "num_classes": 3}},
+        "fitness": {"name": "train", "params": {"epochs": 1}}, "strategy": strategy, "workers": 0, "cache": False,
+    })  # fmt: skip
+
+
+def test_a_build_function_that_raises_is_counted_and_shown_with_its_line(tmp_path: Path, write_experiment, capsys) -> None:
+    from evonas.cli import main
+
+    sys.modules.pop("buggy_space", None)
+    exp = _buggy_experiment(tmp_path, write_experiment, "build", {"name": "random", "params": {"samples": 4}})
+    assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    warned = [line for line in err.splitlines() if "build function" in line]
+    assert len(warned) == 1 and "failed (RuntimeError: forgot to handle oops at buggy_space.py:8)" in warned[0], err
+    assert "faults    build function 'buggy_space:build' failed " in out and "(first: RuntimeError" in out
+    assert "count as invalid" in out and "made by another operator" not in out
+    assert main(["status", str(tmp_path / "run")]) == 0
+    assert "faults    build function 'buggy_space:build' failed" in capsys.readouterr().out
+
+
+def test_a_build_function_that_always_raises_is_refused_before_the_run_folder(tmp_path: Path, write_experiment, capsys) -> None:
+    from evonas.cli import main
+
+    sys.modules.pop("buggy_space", None)
+    exp = _buggy_experiment(tmp_path, write_experiment, "always", {"name": "random", "params": {"samples": 4}})
+    assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "space: space 'function': no valid genome" in err[0], err
+    assert "ValueError: my build is broken at buggy_space.py:15" in err[0]
+    assert not (tmp_path / "run").exists()
+    sys.modules.pop("buggy_space", None)
+    exp = _buggy_experiment(tmp_path, write_experiment, "floats", {"name": "grid"})
+    assert main(["run", str(exp), "--out", str(tmp_path / "grid"), "--quiet"]) == 2
+    assert "the choice 'dropout' is a float, so the space is infinite" in capsys.readouterr().err
+
+
+def test_the_resume_command_names_the_plug_ins() -> None:
+    from evonas.runfolder import resume_command
+
+    assert resume_command("runs/a", ["my_space.py", "ops"]) == "evonas resume runs/a --plugins my_space.py ops"
+    assert resume_command("runs/a", []) == resume_command("runs/a", None) == "evonas resume runs/a"
+    assert resume_command("runs/a", "damaged") == "evonas resume runs/a"

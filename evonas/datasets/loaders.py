@@ -60,13 +60,13 @@ __all__ = [
 Standardization = Union[bool, Literal["channels"]]
 
 
-def _standardization(value: Any) -> bool | str:
+def _standardization(value: Any) -> Standardization:
     if value is True or value is False or value == "channels":
         return value
     raise ValueError(f"standardize: expected true (each feature), false or 'channels' (each image channel), got {value!r}")
 
 
-def _standardized(ds: Dataset, how: bool | str) -> Dataset:
+def _standardized(ds: Dataset, how: Standardization) -> Dataset:
     """``ds`` standardised as ``standardize:`` says (checked by :func:`_standardization`)."""
     return standardize_dataset(ds, per_channel=how == "channels") if how else ds
 

@@ -271,6 +271,10 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
             taken = space.bind_input(tuple(dataset.input_shape), int(dataset.num_classes))
         except ValueError as exc:
             raise ConfigError(src, "dataset", str(exc)) from None
+        try:  # a space that gives no genome for this data (a build function that always raises): here, not as a crash
+            space.sample(rng=random.Random(exp.seed))
+        except ValueError as exc:
+            raise ConfigError(src, "space", str(exc)) from None
         # config.yaml, the workers and resume build the space bound the same way
         cast(dict[str, Any], exp.space.params).update(taken)
         return dataset

@@ -260,19 +260,30 @@ class Loop:
             self._store.enforce()
 
     def operator_stats(self) -> list[dict[str, Any]]:
-        """Each operator's calls, failures and first error so far in this run (empty: no variation of its own)."""
-        return self.variation.operator_stats() if self.variation is not None else []
+        """Each operator's calls, failures and first error so far in this run (none: no variation of its own), then
+        the space's own (:meth:`~evonas.spaces.base.SearchSpace.faults`: a build function that raised)."""
+        own = self.variation.operator_stats() if self.variation is not None else []
+        return own + self.built.space.faults()
 
     def _warn_faults(self) -> None:
-        """One line on stderr the first time each operator fails (the run goes on; the summary counts them)."""
-        if self.variation is None or self.variation.faults == self._faults_seen:
+        """One line on stderr the first time each operator (or the space's build function) fails (the run goes on;
+        the summary counts them)."""
+        stats = self.operator_stats()
+        faults = sum(s["failures"] for s in stats)
+        if faults == self._faults_seen:
             return
-        self._faults_seen = self.variation.faults
-        for (kind, name), stats in self.variation.stats.items():
-            if stats.failures and (kind, name) not in self._warned:
+        self._faults_seen = faults
+        for s in stats:
+            kind, name = s["kind"], s["name"]
+            if s["failures"] and (kind, name) not in self._warned:
                 self._warned.add((kind, name))
-                self._say(f"evonas: {kind} '{name}' failed ({stats.first_error}); its children are made by another "
-                          "operator and the run goes on (the summary counts its faults; strict: true stops instead)")  # fmt: skip
+                if kind == "build function":
+                    self._say(f"evonas: build function '{name}' failed ({s['first_error']}); the genomes it fails on "
+                              "count as invalid and the run goes on (the summary counts them; raise "
+                              "evonas.spaces.InvalidGenome to refuse a combination of choices without this line)")  # fmt: skip
+                else:
+                    self._say(f"evonas: {kind} '{name}' failed ({s['first_error']}); its children are made by another "
+                              "operator and the run goes on (the summary counts its faults; strict: true stops instead)")  # fmt: skip
 
     def _say(self, line: str) -> None:
         if self._bar is not None:

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from evonas.checks import is_real, one_line
 from evonas.engine.journal import Journal, failed_trials, failure_reasons, failure_text, training_spent
-from evonas.runfolder import RunFolder, RunFolderError
+from evonas.runfolder import RunFolder, RunFolderError, resume_command
 
 __all__ = [
     "LiveStatus", "read_status", "format_status", "StatusError", "operator_faults", "fault_lines", "OPERATORS_META",
@@ -158,7 +158,7 @@ def _clean_operators(value: Any) -> list[dict[str, Any]]:
             continue
         first = entry.get("first_error")
         out.append({
-            "kind": entry.get("kind") if entry.get("kind") in ("mutation", "crossover") else "operator",
+            "kind": entry.get("kind") if entry.get("kind") in ("mutation", "crossover", "build function") else "operator",
             "name": one_line(entry["name"], 100), "calls": calls, "failures": failures,
             "first_error": one_line(first, 300) if isinstance(first, str) else None,
         })  # fmt: skip
@@ -315,7 +315,7 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
         "infeasible": infeasible, "violated": counts.get("violated", 0),
         "error": live.get("error"), "operator_faults": operator_faults(meta),
         "rate_per_s": rate, "eta_s": eta, "last_finished_at": stamps[0] if stamps else None, "best": best, "errors": [[e if e is None else str(e), n, [list(t) for t in ts]] for (e, n), ts in zip(errors, error_trials)], "safe_mode": int(safe or 0),
-        "spent": spent,
+        "spent": spent, "resume": resume_command(run_dir, config.get("plugins")),
         "per_worker": {str(w): {"evaluations": int(n), "failed": int(f or 0), "busy_s": float(s or 0)} for w, n, f, s in by_worker},
     }  # fmt: skip
 
@@ -419,7 +419,7 @@ def format_status(st: dict[str, Any]) -> str:
     if st.get("error") and st["state"] != "running":
         lines.append(f"error     {st['error']}")
     if st["state"] in ("crashed", "stopped", "interrupted", "stopped (its process is gone)"):
-        lines.append(f"resume    evonas resume {st['run_dir']}")
+        lines.append(f"resume    {st.get('resume') or 'evonas resume ' + st['run_dir']}")
     if live.get("updated_at") and st["state"] == "running":
         lines.append(f"updated   {_duration(now - live['updated_at'])} ago")
     return "\n".join(lines)

@@ -103,6 +103,12 @@ class SearchSpace(ABC):
     def __init__(self, **params: Any) -> None:
         self.params = dict(params)
 
+    def faults(self) -> list[dict[str, Any]]:
+        """What the space's own calls into user code failed so far, as the operators' fault counts are written:
+        ``[{"kind", "name", "calls", "failures", "first_error"}]`` (the ``function`` space: its build function
+        raising anything but :class:`InvalidGenome`). The engine shows them with the operators' faults; default none."""
+        return []
+
     # -- the contract ---------------------------------------------------
     @abstractmethod
     def sample(self, *, rng: random.Random) -> Genome:

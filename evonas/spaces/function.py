@@ -502,7 +502,8 @@ def load_build_function(spec: str | Callable[..., Any]) -> Callable[..., Any]:
         listed = module_name if _is_path(module_name) else f"{module_name.replace('.', '/')}.py"
         raise ValueError(
             f"{where}: module '{stem}' is not imported: the experiment lists it under plugins: (e.g. plugins: "
-            f"[{listed}]), and commands that read a finished run import it only with --plugins {listed} or --trust"
+            f"[{listed}]), and commands that read a run folder (resume, report, export, ...) import it only with --plugins {listed} "
+            "or --trust"
         )
     obj: Any = module
     for part in attr.split("."):
@@ -528,8 +529,10 @@ def _imported(name: str) -> Any:
 
 
 def _error_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+    """``ValueError: message at my_space.py:12``: the line of the user's file that raised (see describe_error)."""
+    from evonas.operators.base import describe_error  # here: evonas.operators imports the spaces
+
+    return describe_error(exc)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -577,6 +580,19 @@ class FunctionSpace(SearchSpace):
         self._choices: tuple[Choice, ...] | None = None
         self._size: int | None | bool = False  # False: not counted yet
         self._from_values: dict[tuple[int, ...], _Replay] = {}
+        #: why :meth:`all_genomes` cannot list the genomes (set when it found out)
+        self._unlisted = ""
+        #: calls of the build function in this process, those that raised what is not InvalidGenome, the first
+        self._calls, self._failures = 0, 0
+        self._first_error: str | None = None
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The build function's calls here and those that raised anything but InvalidGenome (their genomes count as
+        invalid): ``[{"kind": "build function", "name": "my_space:build", ...}]``, or none before the first call."""
+        build = self.params["build"]
+        name = build if isinstance(build, str) else f"{getattr(build, '__module__', '?')}:{getattr(build, '__qualname__', '?')}"
+        return [{"kind": "build function", "name": name, "calls": self._calls, "failures": self._failures,
+                 "first_error": self._first_error}] if self._calls else []  # fmt: skip
 
     # -- the shape the function is called with ----------------------------------------------------------
     def bind_input(self, input_shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
@@ -683,19 +699,20 @@ class FunctionSpace(SearchSpace):
             return memo[name]
 
         device = None if real else self._device
+        self._calls += 1
         try:
             arch, net = self._call(remembered, shape, classes, device)
         except _PASSED:
             raise
         except Exception as exc:
             if device != "meta":
-                raise _wrap(exc) from None
+                raise self._fault(exc) from None
             try:  # the function needs real tensors (a forward pass to size a layer, .item()): on the CPU
                 arch, net = self._call(remembered, shape, classes, "cpu")
             except _PASSED:
                 raise
             except Exception as again:
-                raise _wrap(again) from None
+                raise self._fault(again) from None
             self._device = "cpu"
         if not isinstance(net, nn.Module):
             kind = type(net).__name__
@@ -751,6 +768,13 @@ class FunctionSpace(SearchSpace):
         if isinstance(found, str):
             raise InvalidGenome(found)
         return found
+
+    def _fault(self, exc: BaseException) -> InvalidGenome:
+        """An exception the build function raised (counted: :meth:`faults`), as the reason its genome is invalid."""
+        line = _error_line(exc)
+        self._failures += 1
+        self._first_error = self._first_error or line
+        return InvalidGenome(f"the build function raised {line}")
 
     # -- the contract -----------------------------------------------------------------------------------
     def sample(self, *, rng: random.Random) -> ArchGenome:
@@ -844,7 +868,7 @@ class FunctionSpace(SearchSpace):
             def decide(name: str, dist: _Distribution) -> Any:
                 options = dist.values(limit)
                 if options is None:
-                    raise _Infinite(name)
+                    raise _Infinite(name, dist.kind)
                 k = len(sizes)
                 sizes.append(len(options))
                 return options[path[k] if k < len(path) else 0]
@@ -853,9 +877,13 @@ class FunctionSpace(SearchSpace):
                 out.append(self._run(decide)[0].genome())
             except InvalidGenome:
                 pass
-            except _Infinite:
+            except _Infinite as exc:
+                name, kind = exc.args
+                what = "is a float, so the space is infinite" if kind == "float" else f"has more than {limit:,} values"
+                self._unlisted = f"the choice '{name}' {what} (ask it with arch.choice over a few values to enumerate it)"
                 return None
             if len(out) > limit:
+                self._unlisted = f"it has more than {limit:,} genomes"
                 return None
             path = [path[k] if k < len(path) else 0 for k in range(len(sizes))]
             while path and path[-1] + 1 >= sizes[len(path) - 1]:
@@ -876,9 +904,7 @@ class FunctionSpace(SearchSpace):
     def all_genomes(self) -> Iterator[ArchGenome]:
         genomes = self._enumerate(ENUMERATION_LIMIT)
         if genomes is None:
-            raise NotImplementedError(
-                f"space 'function' cannot list its genomes (a float choice, or more than {ENUMERATION_LIMIT})"
-            )
+            raise NotImplementedError(f"space 'function' cannot list its genomes: {self._unlisted}")
         return iter(genomes)
 
     # -- categorical view -------------------------------------------------------------------------------
@@ -1019,8 +1045,3 @@ def _strict(values: Mapping[str, Any], name: str, dist: _Distribution) -> Any:
     if problem is not None:
         raise InvalidGenome(f"{name}={values[name]!r} {problem}")
     return values[name]
-
-
-def _wrap(exc: BaseException) -> InvalidGenome:
-    """An exception the build function raised, as the reason its genome is invalid."""
-    return InvalidGenome(f"the build function raised {_error_line(exc)}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from evonas.checks import check_choice, check_int
-from evonas.spaces.base import Genome
+from evonas.spaces.base import Genome, SearchSpace
 from evonas.strategies.base import STRATEGIES, BatchedSampling, Candidate, SearchContext
 
 __all__ = ["GridSearch"]
@@ -47,10 +47,15 @@ class GridSearch(BatchedSampling):
         check_int("max_size", max_size, 1)
         space = ctx.space
         if space.size is None:
-            raise ValueError(
-                f"strategy 'grid': space '{space.name}' cannot be enumerated (its size is None; a space that "
-                "can list its genomes declares size and all_genomes())"
-            )
+            why = f"space '{space.name}' cannot be enumerated (its size is None)"
+            try:  # the space's own reason, where it gives one
+                space.all_genomes()
+            except NotImplementedError as exc:
+                why = str(exc) or why
+            raise ValueError(f"strategy 'grid': {why}" + (
+                "" if type(space).all_genomes is not SearchSpace.all_genomes else
+                "; a space that can list its genomes declares size and all_genomes()"
+            ))  # fmt: skip
         if space.size > max_size:
             raise ValueError(
                 f"max_size: space '{space.name}' has {space.size} genomes, more than max_size={max_size}; "
