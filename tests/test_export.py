@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -116,18 +117,24 @@ def test_export_errors_are_one_line(run_dir: Path, write_experiment, tmp_path: P
     assert not (toy / "export").exists()
 
 
-def test_a_standardized_run_exports_models_that_take_raw_features(tmp_path: Path, capsys) -> None:
-    """``standardize: true``: the TorchScript model applies the training split's standardisation itself, so raw
-    features give the predictions (logits) the bare network gives on standardised ones; metrics.json has both."""
+@pytest.mark.parametrize("how", [True, "channels"])
+def test_a_standardized_run_exports_models_that_take_raw_features(tmp_path: Path, capsys, how: Any) -> None:
+    """``standardize: true`` (features, ``mlp``) or ``channels`` (images, ``chain``): the TorchScript model applies
+    the training split's standardisation itself, so raw inputs give the predictions (logits) the bare network gives
+    on standardised ones; metrics.json has both."""
     import yaml
 
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(240, 6)) * [1, 10, 100, 1000, 0.1, 5] + [0, 50, -300, 2000, 1, 0]
-    y = (x[:, 1] > 50).astype(np.int64) + 2 * (x[:, 3] > 2000)
+    if how is True:
+        x = rng.normal(size=(240, 6)) * [1, 10, 100, 1000, 0.1, 5] + [0, 50, -300, 2000, 1, 0]
+        y = (x[:, 1] > 50).astype(np.int64) + 2 * (x[:, 3] > 2000)
+    else:  # three channels far apart in scale and offset
+        x = rng.normal(size=(240, 3, 4, 4)) * np.array([1, 100, 10])[:, None, None] + np.array([0, 500, -30])[:, None, None]
+        y = (x[:, 1].mean(axis=(1, 2)) > 500).astype(np.int64) + 2 * (x[:, 0, 0, 0] > 0)
     np.savez(tmp_path / "tab.npz", X=x, y=y)
     exp = {
-        "name": "tab", "seed": 1, "space": {"name": "mlp"},
-        "dataset": {"name": "npz", "params": {"path": str(tmp_path / "tab.npz"), "standardize": True}},
+        "name": "tab", "seed": 1, "space": {"name": "mlp" if how is True else "chain"},
+        "dataset": {"name": "npz", "params": {"path": str(tmp_path / "tab.npz"), "standardize": how}},
         "fitness": {"name": "train", "params": {"epochs": 2, "amp": "off"}},
         "strategy": {"name": "random", "params": {"samples": 2, "batch": 2}}, "workers": 0, "cache": False,
     }  # fmt: skip
@@ -139,10 +146,11 @@ def test_a_standardized_run_exports_models_that_take_raw_features(tmp_path: Path
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["outputs"] == "logits"
     mean, std = np.array(metrics["input_transform"]["mean"]), np.array(metrics["input_transform"]["std"])
+    assert mean.shape == ((6,) if how is True else (3, 1, 1))
     built = build(load_experiment(tmp_path / "tab.yaml"))
     data = built.dataset
     raw = data.transform.invert(data.x_test)
-    assert np.abs(raw.mean(0)).max() > 10  # the raw features really are far from standardised
+    assert np.abs(raw.mean(0)).max() > 10  # the raw inputs really are far from standardised
     scripted = torch.jit.load(str(out / "model.torchscript.pt"))
     genome = built.space.from_dict(json.loads((out / "genome.json").read_text())["genome"])
     bare = built.space.decode(genome, input_shape=data.input_shape, num_classes=data.num_classes)

@@ -160,7 +160,7 @@ def test_standardize_channels_takes_one_mean_and_deviation_per_image_channel(tmp
     ds = load_dataset("npz", seed=0, path=str(file), standardize="channels")
     np.testing.assert_allclose(ds.x_train.mean(axis=(0, 2, 3)), 0, atol=1e-5)  # each channel over all its pixels
     np.testing.assert_allclose(ds.x_train.std(axis=(0, 2, 3)), 1, atol=1e-5)
-    assert ds.transform.mean.shape == (3, 5, 5) and np.ptp(ds.transform.mean[1]) == 0  # one value per channel
+    assert ds.transform.mean.shape == (3, 1, 1) and repr(ds.transform) == "Standardize(channels=3)"  # one per channel
     assert not np.allclose(ds.x_train.std(axis=0), 1, atol=1e-2)  # not per pixel
     raw = load_dataset("npz", seed=0, path=str(file))
     np.testing.assert_allclose(ds.transform.apply(raw.x_val), ds.x_val, atol=1e-6)  # raw inputs -> what was scored

@@ -19,7 +19,8 @@ _BLOCK_SAMPLES = 1 << 14
 class Standardize:
     """Per-feature (or per-channel) standardisation ``(x - mean) / std`` whose statistics came from a training split.
 
-    ``mean`` and ``std`` are float32 arrays of one sample's shape (the dataset's ``input_shape``);
+    ``mean`` and ``std`` are float32 arrays of one sample's shape (the dataset's ``input_shape``), or
+    ``(C, 1, 1)`` per channel of images;
     a feature constant in the training split has ``std`` 1 (it is only centred). The dataset's
     arrays are already transformed; raw inputs of a deployed model need :meth:`apply` first.
     """
@@ -32,7 +33,7 @@ class Standardize:
         """Mean and (population) standard deviation of each feature of ``x_train``, in float64 block by block.
 
         ``per_channel`` (images ``(N, C, H, W)``): one mean and deviation per channel, over all its pixels (the
-        convention of torchvision's ``Normalize``), stored spread over one sample's shape like per-feature ones.
+        convention of torchvision's ``Normalize``), of shape ``(C, 1, 1)``: they broadcast over a sample.
         """
         x = np.asarray(x_train)
         if len(x) == 0:
@@ -54,8 +55,7 @@ class Standardize:
             sq += np.square(block).sum(axis=axes, keepdims=True)
         std = np.sqrt(sq / n)
         std[~(std > 0) | ~np.isfinite(std)] = 1.0  # constant in training: centre it, do not divide by 0
-        shape = x.shape[1:]
-        return cls(np.broadcast_to(mean[0], shape).astype(np.float32), np.broadcast_to(std[0], shape).astype(np.float32))
+        return cls(mean[0].astype(np.float32), std[0].astype(np.float32))
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """``(x - mean) / std`` as a new float32 array (raw inputs, shape ``(n, *input_shape)``)."""
@@ -69,7 +69,7 @@ class Standardize:
     def wrap(self, model: Any) -> Any:
         """A ``torch.nn.Module`` that standardises raw inputs, then calls ``model`` (trained on transformed data).
 
-        ``mean`` and ``std`` are buffers of one sample's shape (broadcast over the batch), so the
+        ``mean`` and ``std`` are buffers of one sample's shape or ``(C, 1, 1)`` (broadcast over the batch), so the
         result traces to TorchScript / ONNX with the transform inside; ``model`` is its ``net``.
         """
         import torch
@@ -81,7 +81,7 @@ class Standardize:
         return _standardized_input_class()(model, mean, std)
 
     def to_dict(self) -> dict:
-        """``{"kind": "standardize", "mean": [...], "std": [...]}`` (nested lists of one sample's shape), JSON-ready."""
+        """``{"kind": "standardize", "mean": [...], "std": [...]}`` (nested lists of their shape), JSON-ready."""
         return {"kind": "standardize", "mean": self.mean.tolist(), "std": self.std.tolist()}
 
     @classmethod
@@ -89,6 +89,8 @@ class Standardize:
         return cls(np.asarray(data["mean"], dtype=np.float32), np.asarray(data["std"], dtype=np.float32))
 
     def __repr__(self) -> str:
+        if self.mean.ndim == 3 and self.mean.shape[1:] == (1, 1):
+            return f"Standardize(channels={self.mean.shape[0]})"
         return f"Standardize(features={self.mean.size})"
 
 
