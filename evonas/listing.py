@@ -149,8 +149,17 @@ def _param_doc(docs: Sequence[str], name: str) -> str:
         for doc in docs:
             text = find(doc, name)
             if text:
-                return text
+                return _plain(text)
     return ""
+
+
+def _plain(text: str) -> str:
+    """Docstring markup as a terminal reads it: ``x`` and :role:`x` become `x` (:role:`~a.b` becomes `b`)."""
+    def role(m: re.Match[str]) -> str:
+        target = m.group(1)
+        return f"`{target[1:].rsplit('.', 1)[-1]}`" if target.startswith("~") else f"`{target}`"
+
+    return re.sub(r"``(.+?)``", r"`\1`", re.sub(r":[a-z]+:`([^`]+)`", role, text))
 
 
 def _sentence(doc: str, name: str) -> str:

@@ -48,7 +48,7 @@ def test_list_fitness_params_shows_amp_with_its_values(capsys) -> None:
     assert "  train\n" in out
     assert "    amp: one of 'off', 'bf16', 'fp16', 'auto' = 'auto'" in out
     assert "    epochs: an integer = 3" in out
-    assert "``schedule`` is ``cosine``" in out  # the docstring's sentence about it
+    assert "`schedule` is `cosine`" in out  # the docstring's sentence about it, its markup plain
 
 
 def test_every_component_lists_its_params(capsys) -> None:

@@ -31,6 +31,13 @@ class GridSearch(BatchedSampling):
 
         space: {name: nb201, params: {ops: [none, skip_connect, nor_conv_3x3]}}
         strategy: {name: grid, params: {batch: 100}}
+
+    Parameters:
+        order: ``shuffled`` (an order shuffled by the run's seed: a budget smaller than the space is a uniform
+            sample without repeats) or ``fixed`` (the space's own order).
+        batch: genomes asked per generation.
+        max_size: the most genomes a space may have (a larger one is refused before the run starts).
+        hall_of_fame: the best genomes kept in the hall of fame.
     """
 
     def __init__(
