@@ -375,6 +375,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
         out = args.out or "compare.png"
         if Path(out).is_dir():
             return _fail(f"plot: --out: {out} is a folder; expected a file name such as compare.png")
+        from evonas.plotting import is_evonas_png
+
+        if not args.out and Path(out).exists() and not is_evonas_png(out):  # never replace a file of yours unasked
+            return _fail(f"plot: {out}: exists and is not a plot evonas drew; name the comparison with --out FILE.png")
         try:
             data = plot_runs(args.run_dir, out, metric=args.metric, x=args.x, band=args.band)
         except (FileNotFoundError, ValueError, RunFolderError) as exc:
@@ -486,6 +490,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from evonas.benchmark import BenchmarkError, format_report, run_benchmark, to_json, write_json
+    from evonas.runfolder import RunFolderError
 
     names = [n.strip() for n in args.strategies.split(",")] if args.strategies is not None else None
     if names is not None and (not names or not all(names)):
@@ -515,6 +520,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             print(f"plot      {plot_benchmark(to_json(result), args.plot)}")
     except OSError as exc:
         print(f"evonas: benchmark: cannot write the results ({exc})", file=sys.stderr)
+        return 1
+    except RunFolderError as exc:  # the plot's write failed (save_figure says which file and why)
+        print(f"evonas: benchmark: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -75,13 +75,29 @@ def line_styles(n: int) -> list[dict[str, Any]]:
     ]
 
 
+#: the PNG text chunk evonas signs its plots with (:func:`is_evonas_png`)
+_SIGNATURE = b"Software\x00evonas"
+
+
+def is_evonas_png(path: str | Path) -> bool:
+    """Whether ``path`` is a PNG evonas drew (signed ``Software: evonas`` by :func:`save_figure`), which a new plot
+    may replace unasked."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return head.startswith(b"\x89PNG") and _SIGNATURE in head
+
+
 def save_figure(fig: Any, out: Path) -> Path:
-    """Save ``fig`` to ``out`` (its folder made) and close it; a write that fails is one :class:`RunFolderError`
-    line."""
+    """Save ``fig`` to ``out`` (its folder made) and close it, a PNG signed as evonas's (:func:`is_evonas_png`); a
+    write that fails is one :class:`RunFolderError` line."""
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=110)
+        signed = {"metadata": {"Software": "evonas"}} if out.suffix.lower() == ".png" else {}
+        fig.savefig(out, dpi=110, **signed)
     except OSError as exc:
         raise RunFolderError(f"{out}: cannot write the plot ({exc.strerror or exc})") from None
     finally:
@@ -337,11 +353,7 @@ def plot_benchmark(data: dict[str, Any], out: str | Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, Path(out))
 
 
 def _pad(curve: list[float | None], n: int) -> list[float]:

@@ -71,6 +71,22 @@ def test_comparison_of_seeds_and_strategies(runs: dict[str, Path], tmp_path: Pat
     assert gens["groups"]["ga"]["x"] == [0, 1, 2, 3] and gens["metric"] == "val_loss"
 
 
+def test_the_default_comparison_never_replaces_a_file_of_yours(runs: dict[str, Path], tmp_path: Path, monkeypatch,
+                                                             capsys) -> None:
+    from evonas.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "compare.png").write_text("my thesis figure")
+    assert main(["plot", str(runs["ga0"]), str(runs["ga1"])]) == 2
+    assert capsys.readouterr().err.strip() == ("evonas: plot: compare.png: exists and is not a plot evonas drew; name "
+                                               "the comparison with --out FILE.png")  # fmt: skip
+    assert (tmp_path / "compare.png").read_text() == "my thesis figure"
+    (tmp_path / "compare.png").unlink()
+    assert main(["plot", str(runs["ga0"]), str(runs["ga1"])]) == 0  # drawn, signed
+    assert main(["plot", str(runs["ga0"]), str(runs["aging"])]) == 0  # its own plot: replaced unasked
+    assert (tmp_path / "compare.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_report_renders_in_headless_chromium(runs: dict[str, Path], tmp_path: Path) -> None:
     page = write_report(runs["ga0"], tmp_path / "report.html", draw=report_plots)
     text = page.read_text()
