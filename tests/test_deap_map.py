@@ -274,3 +274,20 @@ def test_a_pickled_evaluate_runs_where_it_is_unpickled(write_experiment, tmp_pat
         assert evaluate(ind) == (score(ind.key),)
         assert tb.isolated._workers.backend is None  # the toolbox's own workers never started
     assert evaluations(tmp_path) == [(ind.key, os.getpid())]
+
+
+def test_the_experiment_seed_makes_a_deap_search_repeatable(write_experiment, tmp_path: Path) -> None:
+    """DEAP's algorithms draw from Python's ``random``: the toolbox seeds it with the experiment's seed."""
+    path = probe_experiment(write_experiment, tmp_path, workers=0)
+
+    def search(noise: int) -> list[str]:
+        random.seed(noise)  # whatever the script's module state was
+        with build(load_experiment(path)).toolbox(cache=False) as tb:
+            pop = tb.population(n=8)
+            pop, _ = algorithms.eaMuPlusLambda(pop, tb, mu=8, lambda_=8, cxpb=0.3, mutpb=0.6, ngen=3, verbose=False)
+        return [ind.key for ind in pop]
+
+    assert search(1) == search(2)
+    random.seed(5)
+    with build(load_experiment(path)).toolbox(rng=random.Random(0), cache=False):
+        assert random.random() == random.Random(5).random()  # with rng=, the module is left as it was

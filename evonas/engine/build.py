@@ -93,6 +93,10 @@ class Built:
         ``quiet``). See :mod:`evonas.engine.deap_map`. The workers start on the first evaluation and
         stop at ``toolbox.close()``, at the end of a ``with`` block, or when the toolbox is gone.
 
+        DEAP's algorithms (``varOr``, ``varAnd``, its selections) draw from Python's ``random`` module, so without
+        ``rng`` the toolbox seeds that module with the experiment's ``seed`` too: the same experiment gives the
+        same search. With ``rng`` (the toolbox's own draws) the module is left as it is.
+
         Example::
 
             with build(load_experiment("experiments/nb201_toy.yaml")).toolbox() as tb:
@@ -104,6 +108,8 @@ class Built:
             print(f"evonas: loggers ({names}) log runs of `evonas run`; the DEAP toolbox does not use them",
                   file=sys.stderr)  # fmt: skip
         isolated = IsolatedMap(self, workers=workers, cache=cache, quiet=quiet)
+        if rng is None:
+            random.seed(exp.seed)  # what DEAP's algorithms draw from (see above)
         tb = make_toolbox(
             self.space,
             self.variation,
