@@ -176,8 +176,9 @@ def _run_task(task: tuple[str, int, int, str | None, float, dict[str, Any]]) -> 
 
 
 def _init_worker(table: str | None, in_pool: bool = False) -> None:
-    """Worker start-up: one intra-op thread, the engine imported and the table read once. Ctrl-C is the main
-    process's to handle (it stops the pool), so a worker ignores it."""
+    """Worker start-up: the engine imported, the table read and one short search run once (what a first search
+    imports late, torch among it: seconds that would count against the first strategy's timing), then one
+    intra-op thread. Ctrl-C is the main process's to handle (it stops the pool), so a worker ignores it."""
     import signal
 
     import evonas.engine.runner  # noqa: F401
@@ -186,9 +187,10 @@ def _init_worker(table: str | None, in_pool: bool = False) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     from evonas.fitness.table import load_table
 
+    load_table(table)
+    run_once("random", 0, budget=2, table=table)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
-    load_table(table)
 
 
 # -- strategies --------------------------------------------------------------------------------------
@@ -307,6 +309,9 @@ def _pool(workers: int, table: str | None) -> Iterator[Callable[[list], Iterable
         ctx.set_forkserver_preload(["evonas.engine.runner", "evonas.fitness.table"])
     pool = ctx.Pool(workers, initializer=_init_worker, initargs=(table, True))
     try:
+        # the workers start together; a short task each waits out their start-up, which would otherwise count
+        # against the first strategy's wall time
+        pool.map(time.sleep, [0.2] * workers, chunksize=1)
         yield lambda tasks: pool.imap_unordered(_run_task, tasks, chunksize=max(1, min(8, len(tasks) // (4 * workers))))
     except BaseException:
         pool.terminate()
