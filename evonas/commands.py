@@ -383,6 +383,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
             data = plot_runs(args.run_dir, out, metric=args.metric, x=args.x, band=args.band)
         except (FileNotFoundError, ValueError, RunFolderError) as exc:
             return _fail(f"plot: {exc}")
+        if len(data["problems"]) > 1:
+            print(f"evonas: plot: these runs search different problems ({'; '.join(data['problems'])}): their curves "
+                  "are drawn together but do not compare", file=sys.stderr)  # fmt: skip
         for name, g in data["groups"].items():
             print(f"{name:<12} {len(g['runs'])} run(s): median best {data['metric']} {g['median'][-1]:.4f} after {g['x'][-1]} {args.x}")
         print(data["out"])

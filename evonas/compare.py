@@ -67,8 +67,9 @@ def run_curves(run_dir: str | Path, metric: str | None = None, x: str = "evaluat
     else:
         raise ValueError(f"x: expected 'evaluations' or 'generations', got {x!r}")
     label = exp.strategy.name
+    problem = f"space {exp.space.name}, dataset {exp.dataset.name}, fitness {exp.fitness.name}"
     return {"run": str(run_dir), "group": label, "seed": exp.seed, "metric": metric,
-            "direction": direction, "x": xs, "y": curve}  # fmt: skip
+            "direction": direction, "x": xs, "y": curve, "problem": problem}  # fmt: skip
 
 
 def compare_runs(
@@ -77,7 +78,9 @@ def compare_runs(
     """The runs' best-so-far curves grouped by strategy: per group its runs, ``x``, the ``median`` and the band
     (``low``, ``high``: interquartile range or 95% band of the mean; a group of one run has its own curve as both).
 
-    Returns ``{"metric", "direction", "x", "band", "runs", "groups": {name: {...}}}``; raises ``ValueError`` (one line).
+    Returns ``{"metric", "direction", "x", "band", "runs", "groups": {name: {...}}, "problems"}`` (``problems``: the
+    distinct ``space ..., dataset ..., fitness ...`` the runs search; more than one is worth a warning); raises
+    ``ValueError`` (one line).
     """
     if band not in ("iqr", "ci95"):
         raise ValueError(f"band: expected 'iqr' or 'ci95', got {band!r}")
@@ -99,5 +102,6 @@ def compare_runs(
             low, high = mean - 1.96 * sem, mean + 1.96 * sem
         groups[name] = {"runs": [c["run"] for c in members], "x": list(members[0]["x"][:n]), "median": median.tolist(),
                         "low": np.asarray(low).tolist(), "high": np.asarray(high).tolist()}  # fmt: skip
+    problems = list(dict.fromkeys(c["problem"] for c in curves))
     return {"metric": curves[0]["metric"], "direction": curves[0]["direction"], "x": x, "band": band,
-            "runs": len(curves), "groups": groups}  # fmt: skip
+            "runs": len(curves), "groups": groups, "problems": problems}  # fmt: skip

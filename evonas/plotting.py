@@ -314,7 +314,8 @@ def plot_runs(
     ax.legend(fontsize=8)
     fig.tight_layout()
     out = save_figure(fig, Path(out))
-    return {"metric": metric, "x": x, "band": band, "groups": data["groups"], "out": str(out)}
+    return {"metric": metric, "x": x, "band": band, "groups": data["groups"], "problems": data["problems"],
+            "out": str(out)}
 
 
 # -- benchmarks -------------------------------------------------------------------------------------------------

@@ -85,6 +85,19 @@ def test_the_default_comparison_never_replaces_a_file_of_yours(runs: dict[str, P
     assert main(["plot", str(runs["ga0"]), str(runs["ga1"])]) == 0  # drawn, signed
     assert main(["plot", str(runs["ga0"]), str(runs["aging"])]) == 0  # its own plot: replaced unasked
     assert (tmp_path / "compare.png").read_bytes().startswith(b"\x89PNG")
+    assert "different problems" not in capsys.readouterr().err  # chain on digits, all three
+
+
+def test_comparing_runs_of_different_problems_is_said(runs: dict[str, Path], tmp_path: Path, write_experiment,
+                                                      capsys) -> None:
+    from conftest import toy_experiment
+    from evonas.cli import main
+
+    Run(load_experiment(write_experiment(toy_experiment())), tmp_path / "toy", progress=False).execute()
+    assert main(["plot", str(runs["ga0"]), str(tmp_path / "toy"), "--out", str(tmp_path / "c.png")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["evonas: plot: these runs search different problems (space chain, dataset digits, fitness train; "
+                   "space nb201, dataset digits, fitness toy): their curves are drawn together but do not compare"]
 
 
 def test_report_renders_in_headless_chromium(runs: dict[str, Path], tmp_path: Path) -> None:
