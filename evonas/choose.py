@@ -159,4 +159,8 @@ def _describe(config: dict[str, Any], genome: dict[str, Any]) -> str:
         space = make_space(space_cfg["name"], dict(space_cfg.get("params") or {}), space_cfg.get("file"))
         return space.describe(space.from_dict(genome))
     except Exception:  # a plugin space, a moved declaration file: the JSON says it all
+        if (config.get("space") or {}).get("name") == "function" and isinstance(genome, dict):
+            from evonas.spaces.function import describe_choices  # its choices, without the build function's module
+
+            return describe_choices(sorted(genome.items()))
         return json.dumps(genome, sort_keys=True)

@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("name", nargs="?", metavar="NAME",
                     help="only this component (a shell-style pattern too, e.g. 'chain_*'; same as --pattern)")  # fmt: skip
     ls.add_argument("--pattern", default="*", help="shell-style name filter, e.g. 'chain_*'")
-    ls.add_argument("--plugins", nargs="*", metavar="MODULE", help="import these modules (or .py files) first")
+    ls.add_argument("--plugins", nargs="*", action="extend", metavar="MODULE", help="import these modules (or .py files) first")
     ls.add_argument("--experiment", metavar="FILE.yaml", help="import the plug-ins this experiment file names first")
     ls.add_argument("--params", action="store_true",
                     help="each component's parameters: type, default, allowed values and what it does")  # fmt: skip
@@ -200,7 +200,7 @@ def _export_optuna(args: argparse.Namespace) -> int:
 
 def _trust_options(p: argparse.ArgumentParser) -> None:
     """``--plugins`` / ``--trust``: a run folder names plug-ins, but reading it imports none unless asked."""
-    p.add_argument("--plugins", nargs="+", metavar="MODULE",
+    p.add_argument("--plugins", nargs="+", action="extend", metavar="MODULE",
                    help="import these plug-in modules (names on the import path, or .py files) the run needs")  # fmt: skip
     p.add_argument("--trust", action="store_true",
                    help="import the plug-ins the run folder's config names (their code runs; only for folders you trust)")  # fmt: skip

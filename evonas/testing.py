@@ -26,9 +26,12 @@ __all__ = ["check_space", "check_mutation", "check_crossover"]
 def check_space(
     space: SearchSpace, *, n: int = 200, seed: int = 0, input_shape: tuple[int, ...] | None = None, num_classes: int = 10
 ) -> None:
-    """``n`` random genomes: sample -> validate -> JSON round trip (same key) -> decode -> forward."""
+    """``n`` random genomes: sample -> validate -> JSON round trip (same key) -> decode -> forward; and the space's
+    own code never failed on the way (:meth:`~evonas.spaces.base.SearchSpace.faults`: a build function that raised
+    anything but ``InvalidGenome`` on some draws, which sampling quietly draws again)."""
     import torch  # torch: only to run the decoded networks (the operator checks need none)
 
+    before = {(f["kind"], f["name"]): (f["failures"], f["calls"]) for f in space.faults()}
     shape = tuple(input_shape or space.example_input_shape)
     rng = random.Random(seed)
     again = random.Random(seed)
@@ -46,6 +49,13 @@ def check_space(
         with torch.no_grad():
             out = net(torch.randn(2, *shape))
         assert tuple(out.shape) == (2, num_classes), f"genome {i}: output shape {tuple(out.shape)}"
+    faults = []
+    for f in space.faults():
+        failed, calls = before.get((f["kind"], f["name"]), (0, 0))
+        if f["failures"] > failed:
+            faults.append(f"{f['kind']} '{f['name']}' failed {f['failures'] - failed} of {f['calls'] - calls} calls "
+                          f"(first: {f['first_error']})")  # fmt: skip
+    assert not faults, "; ".join(faults) + " (raise InvalidGenome to refuse a combination of choices on purpose)"
 
 
 def _snapshot(space: SearchSpace, genome: Any) -> str:

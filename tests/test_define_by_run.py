@@ -278,6 +278,13 @@ def always(arch, input_shape, num_classes):
 def floats(arch, input_shape, num_classes):
     arch.float("dropout", 0.0, 0.5)
     return nn.Sequential(nn.Flatten(), nn.Linear(6, num_classes))
+
+
+def conflict(arch, input_shape, num_classes):
+    width = arch.choice("width", [4, 8])
+    if arch.choice("deep", [False, True]):
+        width = arch.choice("width", [4, 16])
+    return nn.Sequential(nn.Flatten(), nn.Linear(6, width), nn.ReLU(), nn.Linear(width, num_classes))
 '''
 
 
@@ -320,6 +327,11 @@ def test_a_build_function_that_always_raises_is_refused_before_the_run_folder(tm
     exp = _buggy_experiment(tmp_path, write_experiment, "floats", {"name": "grid"})
     assert main(["run", str(exp), "--out", str(tmp_path / "grid"), "--quiet"]) == 2
     assert "the choice 'dropout' is a float, so the space is infinite" in capsys.readouterr().err
+    sys.modules.pop("buggy_space", None)
+    exp = _buggy_experiment(tmp_path, write_experiment, "conflict", {"name": "random", "params": {"samples": 4}})
+    assert main(["run", str(exp), "--out", str(tmp_path / "conflict"), "--quiet"]) == 2
+    assert "space: choice 'width': asked as a choice of [4, 8], then as a choice of [4, 16]" in capsys.readouterr().err
+    assert not (tmp_path / "conflict").exists()
 
 
 def test_the_resume_command_names_the_plug_ins() -> None:
@@ -328,3 +340,15 @@ def test_the_resume_command_names_the_plug_ins() -> None:
     assert resume_command("runs/a", ["my_space.py", "ops"]) == "evonas resume runs/a --plugins my_space.py ops"
     assert resume_command("runs/a", []) == resume_command("runs/a", None) == "evonas resume runs/a"
     assert resume_command("runs/a", "damaged") == "evonas resume runs/a"
+
+
+def test_check_space_fails_a_build_function_that_raises_on_some_draws() -> None:
+    def buggy(arch: Any, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+        net = small_build(arch, input_shape, num_classes)
+        if arch.int("depth", 1, 3) == 3 and arch.choice("width_2", [4, 8]) == 8:
+            raise RuntimeError("boom")
+        return net
+
+    with pytest.raises(AssertionError, match=r"build function '.*buggy' failed \d+ of \d+ calls \(first: RuntimeError: boom at test_define_by_run.py:\d+\)"):
+        check_space(space_of(buggy), n=30, input_shape=(6,), num_classes=3)
+    check_space(space_of(small_build), n=30, input_shape=(6,), num_classes=3)  # the same space without the bug passes

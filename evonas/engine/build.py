@@ -264,6 +264,11 @@ def _check_fitness(exp: Experiment, space: SearchSpace, fitness: FitnessFunction
             )  # fmt: skip
 
 
+#: genomes drawn from a space when an experiment is built, to find a space that cannot give any (or whose build
+#: function asks a choice wrongly) before the run starts
+SPACE_CHECK_DRAWS = 20
+
+
 def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load_data: bool) -> Dataset | None:
     """The dataset when the fitness needs one and ``load_data`` (its inputs checked against the space); else
     ``None``, the dataset's name still checked."""
@@ -277,8 +282,11 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
             taken = space.bind_input(tuple(dataset.input_shape), int(dataset.num_classes))
         except ValueError as exc:
             raise ConfigError(src, "dataset", str(exc)) from None
-        try:  # a space that gives no genome for this data (a build function that always raises): here, not as a crash
-            space.sample(rng=random.Random(exp.seed))
+        try:  # a space that gives no genome for this data, or a build function that asks a choice wrongly on a
+            # common branch: said here, before a run folder exists, not as a crash of the run
+            rng = random.Random(exp.seed)
+            for _ in range(SPACE_CHECK_DRAWS):
+                space.sample(rng=rng)
         except ValueError as exc:
             raise ConfigError(src, "space", str(exc)) from None
         # config.yaml, the workers and resume build the space bound the same way

@@ -66,7 +66,7 @@ import random
 import sys
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 from evonas.checks import check_int
 from evonas.spaces import SPACES, Genome, InvalidGenome, SearchSpace
@@ -75,7 +75,7 @@ from evonas.spaces.encoding import Choice, check_values, one_hot
 __all__ = [
     "ALL_INTS_UP_TO", "ENUMERATION_LIMIT", "EXPLORE_LIMIT", "EXPLORE_SAMPLES", "HPARAM_NAMES", "NUMBER_GRID_POINTS",
     "Arch", "ArchGenome", "Categorical", "ChoiceError", "FloatRange", "FunctionSpace", "IntRange",
-    "load_build_function",
+    "describe_choices", "load_build_function",
 ]
 
 #: choice names the ``train`` fitness reads as training hyperparameters (see :meth:`FunctionSpace.hparams`)
@@ -115,6 +115,11 @@ def _number_text(x: Any) -> str:
     if isinstance(x, float):
         return f"{x:.3g}"
     return str(x)
+
+
+def describe_choices(pairs: Iterable[tuple[str, Any]]) -> str:
+    """``act=relu depth=3 lr=0.0041``: a genome's choices on one line (its description; no build function needed)."""
+    return " ".join(f"{n}={_number_text(v)}" for n, v in pairs) or "(no choices)"
 
 
 # -- distributions --------------------------------------------------------------------------------------
@@ -841,7 +846,7 @@ class FunctionSpace(SearchSpace):
             pairs = [(n, v) for n, _, v in asked]
         except ValueError:  # InvalidGenome, or no input shape to replay with: the genome's own order
             pairs = list(genome.choices)  # type: ignore[attr-defined]
-        return " ".join(f"{n}={_number_text(v)}" for n, v in pairs) or "(no choices)"
+        return describe_choices(pairs)
 
     def decode(self, genome: Genome, *, input_shape: tuple[int, ...], num_classes: int) -> Any:
         """The network of ``genome`` for inputs of ``input_shape``: the function run for real with its values."""
