@@ -347,7 +347,7 @@ def format_status(st: dict[str, Any]) -> str:
     live, now = st["live"], time.time()
     lines = []
     head = f"run       {st['run_dir']}  ({st['name']}, strategy {st['strategy']}): {st['state']}"
-    if live.get("pid"):
+    if live.get("pid") and st["state"] == "running":  # an ended run's process is gone: its pid says nothing
         head += f", pid {live['pid']} on {live.get('host', '?')}"
     if live.get("started_at"):
         head += f", started {_duration(now - live['started_at'])} ago"
