@@ -256,6 +256,11 @@ def test_a_missing_package_is_one_line(write_experiment, tmp_path: Path, monkeyp
     assert len(err) == 1, err
     assert "loggers[1].name" in err[0] and "mlflow" in err[0] and 'pip install "evonas[mlflow]"' in err[0]
     assert not (tmp_path / "run").exists()
+    # mlflow-skinny alone, without the SQLAlchemy and Alembic its default SQLite store needs
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "alembic" else real(name, *a))
+    assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "logger 'mlflow' needs the package alembic: pip install \"evonas[mlflow]\"" in err[0], err
 
 
 @pytest.mark.parametrize(

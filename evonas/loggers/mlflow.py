@@ -1,6 +1,7 @@
 """The ``mlflow`` logger: one MLflow run per evonas run, each evaluation a nested child run.
 
-Install it with ``pip install "evonas[mlflow]"`` (``mlflow-skinny``: it logs and reads; ``pip install mlflow``
+Install it with ``pip install "evonas[mlflow]"`` (``mlflow-skinny``: it logs and reads, with SQLAlchemy and Alembic for
+its SQL stores; ``pip install mlflow``
 for the UI). In an
 experiment::
 
@@ -137,7 +138,7 @@ class MLflowLogger(Logger):
         tags: tags set on the parent run and on each child run (``{team: vision, ticket: NAS-12}``).
     """
 
-    requires = ("mlflow",)
+    requires = ("mlflow", "sqlalchemy", "alembic")  # the SQL stores (the default: SQLite in the run folder) need both
     extra = "mlflow"
 
     def __init__(
