@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--rank", type=_int_at_least(1), default=1, help="K-th best distinct genome (default 1)")
     ex.add_argument("--epochs", type=_int_at_least(1), help="training epochs (default: the run's)")
     ex.add_argument("--format", action="append", choices=["pt", "torchscript", "onnx"],
-                    help="pt (weights) and torchscript by default; onnx needs the onnx package")  # fmt: skip
+                    help="pt (weights) and torchscript always; --format onnx adds model.onnx (needs: pip install onnx onnxscript)")  # fmt: skip
     ex.add_argument("--out", metavar="DIR", help="folder (default RUN_DIR/export)")
     ex.add_argument("--quiet", action="store_true", help="no progress bar")
     _trust_options(ex)

@@ -227,7 +227,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from evonas.export import ExportError, export_run
     from evonas.runfolder import RunFolderError
 
-    formats = ("pt", "torchscript") if args.format is None else tuple(dict.fromkeys(["pt", *args.format]))
+    formats = tuple(dict.fromkeys(["pt", "torchscript", *(args.format or [])]))  # --format onnx: ONNX too
     try:
         result = export_run(args.run_dir, rank=args.rank, epochs=args.epochs, formats=formats, out=args.out,
                             progress=not args.quiet, plugins=_plugin_files(args.plugins), trust=args.trust)  # fmt: skip

@@ -249,8 +249,25 @@ def _write_models(
         scripted.save(str(out_dir / _FILES["torchscript"]))
         files.append(out_dir / _FILES["torchscript"])
     if "onnx" in formats:
-        torch.onnx.export(deployed, (example,), str(out_dir / _FILES["onnx"]), input_names=["x"],
-                          output_names=["logits"],
-                          dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})  # fmt: skip
+        # one self-contained file: the weights inside it (torch writes them to model.onnx.data by default), but
+        # for a network past ONNX's 2 GB limit of one file, whose weights must lie beside it
+        large = sum(p.numel() * p.element_size() for p in deployed.parameters()) > 1 << 30
+        stray = out_dir / (_FILES["onnx"] + ".data")
+        stray.unlink(missing_ok=True)  # an earlier export's, which the new model.onnx does not use
+        import logging
+
+        onnx_log = logging.getLogger("torch.onnx")
+        level = onnx_log.level
+        onnx_log.setLevel(logging.ERROR)  # its notes (torchvision's ops skipped, ...) are not the user's business
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # dynamic_axes under the dynamo exporter: it works for a batch axis
+                torch.onnx.export(deployed, (example,), str(out_dir / _FILES["onnx"]), input_names=["x"],
+                                  output_names=["logits"], dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
+                                  external_data=large, verbose=False)  # fmt: skip
+        finally:
+            onnx_log.setLevel(level)
         files.append(out_dir / _FILES["onnx"])
+        if stray.exists():
+            files.append(stray)
     return files

@@ -160,3 +160,19 @@ def test_a_standardized_run_exports_models_that_take_raw_features(tmp_path: Path
         got = scripted(torch.from_numpy(raw.astype(np.float32)))
         expected = bare(torch.from_numpy(((raw - mean) / std).astype(np.float32)))
     np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_format_onnx_adds_onnx_to_the_weights_and_torchscript(run_dir: Path, monkeypatch, capsys) -> None:
+    import evonas.export as export_module
+
+    asked = []
+
+    def fake(run_dir: Any, **kwargs: Any) -> None:
+        asked.append(kwargs["formats"])
+        raise export_module.ExportError("stop here")
+
+    monkeypatch.setattr(export_module, "export_run", fake)
+    assert main(["export", str(run_dir), "--format", "onnx"]) == 2
+    assert main(["export", str(run_dir)]) == 2
+    assert asked == [("pt", "torchscript", "onnx"), ("pt", "torchscript")]
+    assert capsys.readouterr().err.count("evonas: export: stop here") == 2
