@@ -478,14 +478,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     pattern = args.name or args.pattern
     kinds = [args.kind] if args.kind else list(KINDS)
     if pattern != "*":
-        import fnmatch
-
         from evonas.listing import registries
 
         regs = registries()
-        if not any(fnmatch.fnmatchcase(name, pattern) for kind in kinds for name in regs[kind]):
+        if not any(regs[kind].list(pattern) for kind in kinds):  # the registry's own matching, as the listing's
             where = " or ".join(kinds) if args.kind else "any kind"
-            known = ", ".join(sorted(regs[args.kind])) if args.kind else "evonas list shows them all"
+            known = ", ".join(regs[args.kind].list()) if args.kind else "evonas list shows them all"
             return _fail(f"list: no {where} named '{pattern}' (registered: {known})")
     print(format_listing(kinds, pattern, params=args.params))
     return 0
