@@ -268,12 +268,14 @@ class Loop:
     def _warn_faults(self) -> None:
         """One line on stderr the first time each operator (or the space's build function) fails (the run goes on;
         the summary counts them)."""
-        stats = self.operator_stats()
-        faults = sum(s["failures"] for s in stats)
+        # after every ask: the counters first, the per-operator rows only when one moved
+        faults = (self.variation.faults if self.variation is not None else 0) + sum(
+            f["failures"] for f in self.built.space.faults()
+        )
         if faults == self._faults_seen:
             return
         self._faults_seen = faults
-        for s in stats:
+        for s in self.operator_stats():
             kind, name = s["kind"], s["name"]
             if s["failures"] and (kind, name) not in self._warned:
                 self._warned.add((kind, name))
