@@ -472,17 +472,21 @@ def space_file_problem(file: Any, exp: Any = None) -> str:
     return ""
 
 
+def _named_plugins(plugins: Any) -> list[str]:
+    """The plug-ins an experiment's ``plugins:`` lists, as journalled: anything but a list of strings is none."""
+    return [p for p in plugins if isinstance(p, str)] if isinstance(plugins, (list, tuple)) else []
+
+
 def resume_command(run_dir: str | Path, plugins: Any) -> str:
-    """The command that resumes the run in ``run_dir`` whose experiment lists ``plugins`` (its ``plugins:``, as
-    journalled: anything but a list of strings counts as none): with ``--plugins`` naming them, as evonas imports
-    no code a run folder names unless asked."""
-    named = [p for p in plugins if isinstance(p, str)] if isinstance(plugins, (list, tuple)) else []
+    """The command that resumes the run in ``run_dir`` whose experiment lists ``plugins`` (:func:`_named_plugins`):
+    with ``--plugins`` naming them, as evonas imports no code a run folder names unless asked."""
+    named = _named_plugins(plugins)
     return f"evonas resume {run_dir}" + (f" --plugins {' '.join(named)}" if named else "")
 
 
 def missing_plugins(config: dict[str, Any], imported: Sequence[str]) -> str:
     """The hint added to an "unknown component" error of a reading command: which plug-ins the run names."""
-    named = [str(p) for p in (config.get("plugins") or []) if isinstance(p, str)] if isinstance(config, dict) else []
+    named = _named_plugins(config.get("plugins")) if isinstance(config, dict) else []
     left = [p for p in named if p not in imported]
     if not left:
         return ""
