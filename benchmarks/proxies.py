@@ -2,7 +2,7 @@
 
 Samples ``--genomes`` distinct random genomes of the quickstart's ``chain`` space
 (``experiments/quickstart.yaml``, sampled with ``random.Random(--seed)``), trains each with the
-quickstart's ``train`` fitness (3 epochs on the digits train split, scored on its validation
+quickstart's ``train`` fitness (its epochs on the digits train split, scored on its validation
 split) and scores each with every proxy of the ``zero_cost`` fitness on a batch of the same train
 split. Each genome's seed (network initialisation, batch, training order) is
 ``evaluation_seed(--seed, key)``, as in a run with that seed. Each proxy is timed on its own (a
