@@ -104,6 +104,7 @@ def test_worker_killed_mid_evaluation_is_replaced_and_the_evaluation_redone(writ
     now = time.time()
     assert "about 1.0s left" in format_status({**st, "eta_s": 1.0, "last_finished_at": now - 0.5})
     assert "none finished for 2m0" in format_status({**st, "eta_s": 1.0, "last_finished_at": now - 120})
+    assert "none finished for 19s" in format_status({**st, "eta_s": 1.8, "last_finished_at": now - 19.2})
     # a live entry written before its workers' last results (it is throttled): those trials read as idle
     from evonas.engine.journal import Journal
 

@@ -342,6 +342,9 @@ def _duration(seconds: float | None) -> str:
     return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
+#: seconds without a finished evaluation (and past the estimated time left) before status says so
+_QUIET_S = 10.0
+
 def format_status(st: dict[str, Any]) -> str:
     """The snapshot as the lines ``evonas status`` prints."""
     live, now = st["live"], time.time()
@@ -363,9 +366,9 @@ def format_status(st: dict[str, Any]) -> str:
     if st.get("safe_mode"):
         progress += f", {st['safe_mode']} retried in safe mode after a worker died or stalled"
     # the rate says what is left while evaluations finish; when none has for longer than that (a hang, the
-    # generation's slowest), say so rather than an old rate and "about 0.0s left"
+    # generation's slowest), say so rather than an old rate and "about 1.8s left" (10 s: not for a short lull)
     quiet = now - st["last_finished_at"] if st.get("last_finished_at") else 0.0
-    if st["eta_s"] is not None and quiet > max(st["eta_s"], 30.0):
+    if st["eta_s"] is not None and quiet > max(st["eta_s"], _QUIET_S):
         progress += f"; none finished for {_duration(quiet)}"
     else:
         if st["rate_per_s"]:
