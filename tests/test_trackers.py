@@ -1,14 +1,21 @@
-"""The ``tensorboard`` and ``mlflow`` loggers, read back with the packages' own readers.
+"""The ``tensorboard``, ``mlflow`` and ``wandb`` loggers, read back with the packages' own readers.
 
 TensorBoard's ``EventAccumulator`` and its HParams plugin (the routes the HParams tab calls) read the event files;
-``mlflow.tracking.MlflowClient`` reads the MLflow store. What they return is compared with ``best.json`` and the
-journal (:class:`evonas.runfolder.RunFolder`).
+``mlflow.tracking.MlflowClient`` reads the MLflow store; W&B's offline run file (``RUN/wandb/offline-run-*/
+run-*.wandb``: W&B's record log, each entry a ``wandb.proto.wandb_internal_pb2.Record``) is read with W&B's own
+protobuf classes. What they return is compared with ``best.json`` and the journal
+(:class:`evonas.runfolder.RunFolder`).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +33,7 @@ from conftest import digits_experiment, toy_experiment
 DIGITS = digits_experiment(
     name="tracked",
     cache=False,  # module-scoped runs: never the user's evaluation cache
-    loggers=["tensorboard", "mlflow"],
+    loggers=["tensorboard", "mlflow", {"name": "wandb", "params": {"mode": "offline", "tags": ["digits"]}}],
 )
 STOP_AFTER = 5
 
@@ -70,11 +77,97 @@ def _runs(run_dir: Path) -> tuple[list[Any], list[Any]]:
     return parents, children
 
 
+def _wandb_records(path: Path) -> list[Any]:
+    """The records of a W&B run file: W&B's record log (LevelDB's log format: a 7-byte header ``:W&B``, version;
+    32 KiB blocks of chunks, each ``crc32 (4) | length (2) | type (1: full, 2: first, 3: middle, 4: last)``)."""
+    from wandb.proto import wandb_internal_pb2
+
+    data = path.read_bytes()
+    assert data[:4] == b":W&B", data[:7]
+    out, parts, pos = [], [], 7
+    while pos + 7 <= len(data):
+        left = 32768 - pos % 32768
+        if left < 7:  # the block's zero padding
+            pos += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        if kind == 0:
+            pos += left
+            continue
+        if pos + 7 + length > len(data):  # being written
+            break
+        parts.append(data[pos + 7 : pos + 7 + length])
+        pos += 7 + length
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(b"".join(parts))
+            out.append(record)
+            parts = []
+    return out
+
+
+def _wandb_key(item: Any) -> str:
+    return item.key or ".".join(item.nested_key)
+
+
+def _wandb_run(folder: Path, wait_s: float = 10.0) -> dict[str, Any]:
+    """One offline W&B run folder, as what its records say: the run (id, name, project, tags), its config, the
+    history rows in order, the summary at its end, the metric definitions, the exit code and the files. W&B's
+    service may still be writing the file as ``finish()`` returns: read until it ends (the exit record)."""
+    (path,) = folder.glob("run-*.wandb")
+    began = time.monotonic()
+    while True:
+        out = _wandb_read(path)
+        if out["exit"] is not None or time.monotonic() - began > wait_s:
+            return out
+        time.sleep(0.2)
+
+
+def _wandb_read(path: Path) -> dict[str, Any]:
+    folder = path.parent
+    out: dict[str, Any] = {"history": [], "summary": {}, "metrics": {}, "config": {}, "exit": None, "folder": folder}
+    if path.stat().st_size < 7:  # not written yet
+        return out
+    for record in _wandb_records(path):
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            run = record.run
+            out.update(id=run.run_id, name=run.display_name, project=run.project, tags=list(run.tags))
+            out["config"].update({_wandb_key(u): json.loads(u.value_json) for u in run.config.update})
+        elif kind == "config":
+            out["config"].update({_wandb_key(u): json.loads(u.value_json) for u in record.config.update})
+        elif kind == "history":
+            out["history"].append({_wandb_key(i): json.loads(i.value_json) for i in record.history.item})
+        elif kind == "summary":
+            out["summary"].update({_wandb_key(u): json.loads(u.value_json) for u in record.summary.update})
+        elif kind == "metric":
+            out["metrics"][record.metric.name or record.metric.glob_name] = record.metric.step_metric
+        elif kind == "exit":
+            out["exit"] = record.exit.exit_code
+    return out
+
+
+def _wandb_runs(run_dir: Path) -> list[dict[str, Any]]:
+    """The run folder's offline W&B runs (one per session), oldest first."""
+    return [_wandb_run(f) for f in sorted((run_dir / "wandb").glob("offline-run-*"))]
+
+
+def _wandb_table(run: dict[str, Any]) -> dict[str, Any]:
+    path = run["folder"] / "files" / run["summary"]["evaluations_table.path"]
+    return json.loads(path.read_text())
+
+
+def _column(rows: list[dict[str, Any]], key: str) -> list[tuple[int, Any]]:
+    """``(trial, value)`` of each history row holding ``key``, in the order they were logged."""
+    return [(row["trial"], row[key]) for row in rows if key in row]
+
+
 @pytest.fixture(scope="module")
 def packages() -> None:
-    """The tests' extra installs both (pip install -e ".[test]"): missing, the tests fail, they never skip."""
+    """The tests' extra installs them all (pip install -e ".[test]"): missing, the tests fail, they never skip."""
     import mlflow  # noqa: F401
     import tensorboard  # noqa: F401
+    import wandb  # noqa: F401
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +208,7 @@ def resumed(packages, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any
         "parents": [(p.info.run_id, p.info.status) for p in parents],
         "children": len(children),
         "tb_evaluations": [e.value for e in _events(run_dir).Scalars("run/evaluations")],
+        "wandb": _wandb_runs(run_dir),
     }
     summary = Run.resume(run_dir, progress=False).continue_run()
     return {"run_dir": run_dir, "at_stop": at_stop, "summary": summary}
@@ -221,6 +315,242 @@ def test_mlflow_has_one_parent_run_with_a_child_run_per_evaluation(full) -> None
     ]
 
 
+# -- Weights & Biases --------------------------------------------------------------------------------
+def test_wandb_has_one_run_with_every_evaluation_the_best_and_the_table(full) -> None:
+    run_dir, summary = full
+    evaluated = _evaluated(run_dir)
+    complete = [r for r in evaluated if r.complete]
+    (run,) = _wandb_runs(run_dir)
+    kept = json.loads((run_dir / "wandb" / "evonas_run.json").read_text())
+    assert (run["id"], run["name"], run["project"], run["tags"]) == (kept["id"], "run", "tracked", ["digits"])
+    # its config: the run's settings as config.yaml records them
+    settings = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert {k: run["config"][k] for k in settings} == settings
+    assert run["config"]["strategy"]["params"]["population_size"] == 4
+    # trial the x axis of eval/ and best/, gen of generation/
+    assert run["metrics"]["eval/*"] == run["metrics"]["best/*"] == "trial"
+    assert run["metrics"]["generation/*"] == "gen"
+    # one eval/val_acc per evaluation, at its trial, with its own value
+    history = run["history"]
+    assert len(evaluated) == summary.evaluations == 12 and len(complete) == 12
+    assert _column(history, "eval/val_acc") == [(r.trial, r.metrics["val_acc"]) for r in evaluated]
+    assert [t for t, _ in _column(history, "eval/fidelity")] == [r.trial for r in evaluated]
+    assert all(v > 0 for _, v in _column(history, "eval/wall_s"))
+    # the best so far never goes down, and ends on best.json's
+    best = [v for _, v in _column(history, "best/val_acc")]
+    assert len(best) == 12 and best == sorted(best) and best[-1] == _best(run_dir)
+    # the logbook: one row per generation
+    logbook = json.loads((run_dir / "logbook.json").read_text())
+    rows = [row for row in history if "generation/val_acc_max" in row]
+    assert [(r["gen"], r["generation/val_acc_max"]) for r in rows] == [(g["gen"], g["val_acc_max"]) for g in logbook]
+    # the end: the summary, the table of complete evaluations, exit code 0
+    found = json.loads((run_dir / "best.json").read_text())
+    end = run["summary"]
+    assert (end["evaluations"], end["best_trial"]) == (12, found["trial"])
+    assert end["best_val_acc"] == found["metrics"]["val_acc"]
+    assert end["interrupted"] is False and run["exit"] == 0
+    table = _wandb_table(run)
+    assert table["columns"][:5] == ["trial", "key", "generation", "status", "wall_s"]
+    assert {"lr", "layers[0].width", "val_acc"} <= set(table["columns"])
+    by_trial = {row[0]: dict(zip(table["columns"], row)) for row in table["data"]}
+    assert sorted(by_trial) == sorted(r.trial for r in complete)
+    for rec in complete:
+        assert by_trial[rec.trial]["val_acc"] == rec.metrics["val_acc"] and by_trial[rec.trial]["key"] == rec.key
+        assert by_trial[rec.trial]["lr"] == rec.genome["lr"]
+        assert by_trial[rec.trial]["layers[0].width"] == rec.genome["layers"][0]["width"]
+
+
+def test_wandb_leaves_a_scripts_own_run_alone(packages, tmp_path: Path) -> None:
+    """The logger makes a W&B run of its own: ``wandb.run`` (a script's run) stays active and gets none of it."""
+    import wandb
+
+    own = wandb.init(mode="offline", dir=str(tmp_path), project="mine", settings=wandb.Settings(silent=True))
+    try:
+        exp = toy_experiment(loggers=[{"name": "wandb", "params": {"mode": "offline", "project": "evo"}}])
+        summary = Run(load_experiment(_write(tmp_path, exp)), tmp_path / "run", progress=False).execute()
+        assert wandb.run is own
+        own.log({"mine": 1.0})
+    finally:
+        own.finish()
+    (mine,) = [_wandb_run(f) for f in (tmp_path / "wandb").glob("offline-run-*")]
+    (evo,) = _wandb_runs(tmp_path / "run")
+    assert mine["id"] != evo["id"] and (mine["project"], evo["project"]) == ("mine", "evo")
+    assert [row["mine"] for row in mine["history"]] == [1.0]
+    assert not any(key.startswith(("eval/", "best/", "generation/")) for row in mine["history"] for key in row)
+    assert len(_column(evo["history"], "eval/val_acc")) == summary.evaluations
+
+
+def test_wandb_ends_a_run_whose_logger_failed_with_exit_code_1(packages, monkeypatch, tmp_path: Path, capsys) -> None:
+    """A logger that fails is closed with no summary: its W&B run ends with exit code 1 (W&B: failed), and what it
+    logged before stays; the search goes on."""
+    from evonas.loggers.wandb import WandbLogger
+
+    real = WandbLogger.log_generation
+
+    def fails_later(self: WandbLogger, row: Any) -> None:
+        if row.get("gen") == 2:
+            raise RuntimeError("the tracker went away")
+        real(self, row)
+
+    monkeypatch.setattr(WandbLogger, "log_generation", fails_later)
+    exp = toy_experiment(loggers=[{"name": "wandb", "params": {"mode": "offline"}}])
+    summary = Run(load_experiment(_write(tmp_path, exp)), tmp_path / "run", progress=False).execute()
+    lines = [line for line in capsys.readouterr().err.splitlines() if "logger" in line]
+    assert len(lines) == 1 and lines[0].startswith("evonas: logger 'wandb' failed in log_generation"), lines
+    (run,) = _wandb_runs(tmp_path / "run")
+    assert run["exit"] == 1 and "evaluations" not in run["summary"]
+    assert [row["gen"] for row in run["history"] if "gen" in row] == [0, 1]
+    assert 0 < len(_column(run["history"], "eval/val_acc")) < summary.evaluations
+
+
+def test_wandb_never_waits_longer_than_finish_timeout_for_the_upload(packages, monkeypatch, tmp_path: Path) -> None:
+    """W&B's ``finish()`` blocks while it uploads (a network that went away: for ever); the logger's ``close``
+    gives up after ``finish_timeout`` with one line naming the folder ``wandb sync`` uploads later. From W&B 0.27
+    W&B's own ``finish_timeout`` setting is set too."""
+    import wandb
+
+    from evonas.loggers import wandb as wandb_logger
+
+    class Uploading:
+        dir = str(tmp_path / "wandb" / "run-20261201_101500-abc" / "files")
+        summary: dict[str, Any] = {}
+
+        def finish(self, exit_code: int = 0) -> None:
+            time.sleep(60)
+
+    monkeypatch.setattr(wandb_logger, "_FINISH_SLACK_S", 0.0)
+    logger = wandb_logger.WandbLogger(mode="offline", finish_timeout=0.5)
+    logger.run = Uploading()
+    began = time.monotonic()
+    with pytest.raises(TimeoutError) as err:
+        logger.close(None)
+    assert time.monotonic() - began < 5 and logger.run is None
+    said = str(err.value)
+    assert "within 0.5 s" in said and f"wandb sync {tmp_path / 'wandb' / 'run-20261201_101500-abc'}" in said, said
+    if "finish_timeout" in getattr(wandb.Settings, "model_fields", {}):
+        assert logger._settings(wandb).finish_timeout == 0.5
+
+
+def _run_without_network(
+    tmp_path: Path, params: dict[str, Any], env: dict[str, str], terminal: bool = False
+) -> dict[str, Any]:
+    """``evonas run`` of a toy experiment with the wandb logger in a fresh process: no W&B settings or
+    credentials of this machine (its own HOME), W&B's mode and key as ``env`` says; stdin closed, or with
+    ``terminal`` stdin, stdout and stderr a terminal (a pseudo-terminal: where W&B would ask for an API key)."""
+    exp = toy_experiment(loggers=[{"name": "wandb", "params": params}])
+    cfg = _write(tmp_path, exp)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_") and k not in ("NETRC", "HOME")}
+    (tmp_path / "home").mkdir()
+    clean.update(HOME=str(tmp_path / "home"), **env)
+    command = [sys.executable, "-m", "evonas", "run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]
+    began = time.monotonic()
+    if not terminal:
+        done = subprocess.run(
+            command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=240, env=clean
+        )  # fmt: skip
+        return {"code": done.returncode, "err": done.stderr, "all": done.stdout + done.stderr,
+                "took": time.monotonic() - began, "run_dir": tmp_path / "run"}  # fmt: skip
+    import pty
+    import select
+
+    main_fd, child_fd = pty.openpty()
+    proc = subprocess.Popen(command, stdin=child_fd, stdout=child_fd, stderr=child_fd, env=clean)
+    os.close(child_fd)
+    seen = b""
+    try:
+        while time.monotonic() - began < 90:  # a prompt waits for input for ever: this gives up
+            if select.select([main_fd], [], [], 1.0)[0]:
+                try:
+                    chunk = os.read(main_fd, 65536)
+                except OSError:  # the process closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif proc.poll() is not None:
+                break
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        code = proc.wait(timeout=60)
+        os.close(main_fd)
+    text = seen.decode(errors="replace").replace("\r\n", "\n")
+    return {"code": code, "err": text, "all": text, "took": time.monotonic() - began, "run_dir": tmp_path / "run"}
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["stdin-closed", "terminal"])
+def test_wandb_without_an_api_key_logs_offline_with_one_line(packages, tmp_path: Path, terminal: bool) -> None:
+    """W&B's default mode (online) and no API key anywhere: never a prompt for one (on a terminal W&B itself would
+    ask, and wait), one line saying so, and the run logged offline (``wandb sync`` uploads it later)."""
+    out = _run_without_network(tmp_path, {"project": "evo"}, {}, terminal=terminal)
+    run_dir = out["run_dir"]
+    assert out["code"] == 0 and out["took"] < 120, (out["took"], out["all"][-2000:])
+    assert "Enter your choice" not in out["all"] and "W&B account" not in out["all"], out["all"][-2000:]
+    lines = [line for line in out["err"].splitlines() if "wandb:" in line or "evonas: logger" in line]
+    assert len(lines) == 1 and lines[0].startswith("evonas: logger 'wandb' logs offline: W&B finds no API key"), lines
+    assert "wandb sync" in lines[0]
+    if not terminal:
+        assert [line for line in out["err"].splitlines() if line.strip()] == lines
+    (run,) = _wandb_runs(run_dir)
+    assert len(_column(run["history"], "eval/val_acc")) == len(_evaluated(run_dir)) and run["exit"] == 0
+    assert json.loads((run_dir / "wandb" / "evonas_run.json").read_text())["mode"] == "offline"
+
+
+@pytest.mark.parametrize("server", ["refuses connections", "answers errors"])
+def test_wandb_with_a_server_that_does_not_work_logs_offline_with_one_line(packages, tmp_path: Path, server) -> None:
+    """An API key, and a W&B server that refuses connections (the logger asks it once before W&B starts a run:
+    W&B would retry for ``init_timeout``) or answers every request with an error (W&B gives up after
+    ``init_timeout``): the run is logged offline, one line saying why, and the run goes on to its end."""
+    import http.server
+    import socket
+    import threading
+
+    import wandb
+
+    version = tuple(int(n) for n in wandb.__version__.split(".")[:3] if n.isdigit())
+    if server == "answers errors" and version < (0, 28, 2):  # W&B's own: it waits at exit for the run it gave up on
+        pytest.skip(f"W&B {wandb.__version__} waits at exit for a run it failed to start (fixed in 0.28.2)")
+
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def _fail(self) -> None:
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = do_HEAD = do_PUT = _fail
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    params = {"init_timeout": 3}
+    env = {"WANDB_API_KEY": "x" * 40, "WANDB_MODE": "online"}
+    if server == "refuses connections":
+        with socket.socket() as sock:  # bound, never listening: connections to it are refused
+            sock.bind(("127.0.0.1", 0))
+            env["WANDB_BASE_URL"] = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            out = _run_without_network(tmp_path, params, env)
+        says = "no answer from the W&B server (http://127.0.0.1:"
+    else:
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            env["WANDB_BASE_URL"] = f"http://127.0.0.1:{httpd.server_address[1]}"
+            # W&B's own error reports go to that server too, and its exit retries them for 25 s: not the logger's
+            env["WANDB_ERROR_REPORTING"] = "false"
+            out = _run_without_network(tmp_path, params, env)
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+        says = "W&B did not start the run online ("
+    run_dir = out["run_dir"]
+    assert out["code"] == 0 and out["took"] < 120, (out["took"], out["err"][-2000:])
+    lines = [line for line in out["err"].splitlines() if "evonas" in line]
+    assert len(lines) == 1 and lines[0].startswith(f"evonas: logger 'wandb' logs offline: {says}"), lines
+    assert "Traceback" not in out["err"] and (run_dir / "best.json").is_file()
+    (run,) = _wandb_runs(run_dir)
+    assert run["summary"]["evaluations"] == len(_evaluated(run_dir)) and run["exit"] == 0
+
+
 # -- resume ------------------------------------------------------------------------------------------
 def test_a_resumed_run_reuses_its_parent_run(resumed) -> None:
     run_dir, at_stop, summary = resumed["run_dir"], resumed["at_stop"], resumed["summary"]
@@ -244,18 +574,46 @@ def test_a_resumed_run_reuses_its_parent_run(resumed) -> None:
     assert {e.step for e in acc.Scalars("eval/val_acc")} == {r.trial for r in evaluated} - {at_stop["unlogged"]}
 
 
+def test_a_resumed_run_goes_on_in_the_same_wandb_run(resumed) -> None:
+    run_dir, at_stop, summary = resumed["run_dir"], resumed["at_stop"], resumed["summary"]
+    evaluated = _evaluated(run_dir)
+    # stopped: one W&B run, ended (exit code 0, interrupted), every evaluation logged but the unlogged one
+    (first,) = at_stop["wandb"]
+    assert first["exit"] == 0 and first["summary"]["interrupted"] is True
+    assert first["summary"]["evaluations"] == STOP_AFTER
+    assert [t for t, _ in _column(first["history"], "eval/val_acc")] == list(range(STOP_AFTER - 1))
+    # resumed: a second offline session of the same run id, logging what it evaluated itself, nothing twice
+    sessions = _wandb_runs(run_dir)
+    assert len(sessions) == 2 and sessions[0]["history"] == first["history"]
+    kept = json.loads((run_dir / "wandb" / "evonas_run.json").read_text())
+    assert sessions[0]["id"] == sessions[1]["id"] == kept["id"]
+    trials = [t for s in sessions for t, _ in _column(s["history"], "eval/val_acc")]
+    assert sorted(trials) == sorted({r.trial for r in evaluated} - {at_stop["unlogged"]})
+    best = [v for s in sessions for _, v in _column(s["history"], "best/val_acc")]
+    assert best == sorted(best) and best[-1] == _best(run_dir)
+    last = sessions[1]
+    assert (last["summary"]["evaluations"], last["summary"]["best_val_acc"]) == (summary.evaluations, _best(run_dir))
+    assert last["exit"] == 0 and last["summary"]["interrupted"] is False
+    # the table of the whole run: every complete evaluation, those of the first session among them
+    table = _wandb_table(last)
+    assert sorted(row[0] for row in table["data"]) == sorted(r.trial for r in evaluated if r.complete)
+
+
 # -- bad input, missing packages, failures -------------------------------------------------------------
-def test_a_missing_package_is_one_line(write_experiment, tmp_path: Path, monkeypatch, capsys) -> None:
+@pytest.mark.parametrize("package", ["mlflow", "wandb"])
+def test_a_missing_package_is_one_line(write_experiment, tmp_path: Path, monkeypatch, capsys, package) -> None:
     from evonas.cli import main
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
-    cfg = write_experiment(toy_experiment(loggers=["tensorboard", "mlflow"]))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == package else real(name, *a))
+    cfg = write_experiment(toy_experiment(loggers=["tensorboard", package]))
     assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
-    assert "loggers[1].name" in err[0] and "mlflow" in err[0] and 'pip install "evonas[mlflow]"' in err[0]
+    assert "loggers[1].name" in err[0] and package in err[0] and f'pip install "evonas[{package}]"' in err[0]
     assert not (tmp_path / "run").exists()
+    if package != "mlflow":
+        return
     # mlflow-skinny alone, without the SQLAlchemy and Alembic its default SQLite store needs
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "alembic" else real(name, *a))
     assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 2
@@ -277,6 +635,14 @@ def test_a_missing_package_is_one_line(write_experiment, tmp_path: Path, monkeyp
         ({"name": "tensorboard", "params": {"log_dir": ""}}, "loggers[0].params", "log_dir"),
         ({"name": "tensorboard", "params": {"hparams": "no"}}, "loggers[0].params.hparams", "expected"),
         ({"name": "tensorboard", "params": {"log_dir": 3}}, "loggers[0].params.log_dir", "expected"),
+        ({"name": "wandb", "params": {"mode": "cloud"}}, "loggers[0].params.mode", "expected 'online'"),
+        ({"name": "wandb", "params": {"project": "team/search"}}, "loggers[0].params", "project"),
+        ({"name": "wandb", "params": {"entity": " "}}, "loggers[0].params", "entity"),
+        ({"name": "wandb", "params": {"tags": ["x" * 65]}}, "loggers[0].params", "tags"),
+        ({"name": "wandb", "params": {"tags": "vision"}}, "loggers[0].params.tags", "expected"),
+        ({"name": "wandb", "params": {"finish_timeout": 0}}, "loggers[0].params", "finish_timeout"),
+        ({"name": "wandb", "params": {"init_timeout": "soon"}}, "loggers[0].params.init_timeout", "expected"),
+        ({"name": "wandb", "params": {"api_key": "abc"}}, "loggers[0].params.api_key", "unknown parameter"),
     ],
 )  # fmt: skip
 def test_bad_logger_params_are_one_line_naming_the_key(write_experiment, logger, where, says) -> None:
@@ -350,18 +716,16 @@ def test_mlflow_without_child_runs_logs_the_parent_only(packages, tmp_path: Path
 
 
 def test_the_modules_import_without_the_packages() -> None:
-    """``evonas.loggers.tensorboard`` and ``.mlflow`` import nothing of their package until a run starts."""
-    import subprocess
-    import sys
-
+    """``evonas.loggers.tensorboard``, ``.mlflow`` and ``.wandb`` import nothing of their package until a run
+    starts."""
     code = (
-        "import sys; sys.modules['tensorboard'] = None; sys.modules['mlflow'] = None; "
+        "import sys; sys.modules['tensorboard'] = None; sys.modules['mlflow'] = None; sys.modules['wandb'] = None; "
         "sys.modules['torch.utils.tensorboard'] = None; "
-        "import evonas.loggers.tensorboard, evonas.loggers.mlflow; "
-        "from evonas.loggers import LOGGERS; print(LOGGERS.get('tensorboard').extra, LOGGERS.get('mlflow').extra)"
+        "import evonas.loggers.tensorboard, evonas.loggers.mlflow, evonas.loggers.wandb; "
+        "from evonas.loggers import LOGGERS; print(*(LOGGERS.get(n).extra for n in ('tensorboard', 'mlflow', 'wandb')))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stdout.split() == ["tensorboard", "mlflow"], done.stderr
+    assert done.returncode == 0 and done.stdout.split() == ["tensorboard", "mlflow", "wandb"], done.stderr
 
 
 def test_a_resume_finds_its_parent_run_by_its_tag_without_the_pointer_file(packages, tmp_path: Path) -> None:

@@ -15,7 +15,10 @@ Built in (each an optional extra: ``pip install "evonas[tensorboard]"``):
 - ``mlflow``: one MLflow run per experiment run, each evaluation a nested child run with its metrics and its
   genome as parameters (default store: ``<run>/mlruns``; ``mlflow ui --backend-store-uri ...``);
 - ``optuna``: each evaluation a trial of an Optuna study (the genome's categorical view as its parameters), so
-  ``optuna-dashboard sqlite:///runs.db`` shows the search live.
+  ``optuna-dashboard sqlite:///runs.db`` shows the search live;
+- ``wandb``: one Weights & Biases run per experiment run: each evaluation and logbook row as chart points, the
+  result in its summary and a table of every complete evaluation (W&B's files in ``<run>/wandb/``;
+  ``mode: offline`` logs without a server, ``wandb sync`` uploads it later).
 
 A logger that raises is turned off for the rest of the run, with one line on stderr saying which and why; the
 run goes on (a tracking server that goes away never costs a search).
@@ -55,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOGGERS", "Logger", "RunInfo", "LoggerGroup", "genome_params", "scalar_metrics", "missing_packages", "logbook_step",
+    "improve_best",
 ]  # fmt: skip
 
 
@@ -126,6 +130,7 @@ LOGGERS: Registry[type[Logger]] = Registry("logger")
 LOGGERS.lazy("tensorboard", "evonas.loggers.tensorboard")
 LOGGERS.lazy("mlflow", "evonas.loggers.mlflow")
 LOGGERS.lazy("optuna", "evonas.loggers.optuna")
+LOGGERS.lazy("wandb", "evonas.loggers.wandb")
 
 
 def missing_packages(cls: type[Logger]) -> list[str]:
@@ -171,6 +176,15 @@ def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
         if math.isfinite(value):
             out[str(key)] = float(value)
     return out
+
+
+def improve_best(best: dict[str, float], objectives: Mapping[str, float], metrics: Mapping[str, float]) -> None:
+    """Update ``best`` (objective metric -> best value so far) with a complete evaluation's ``metrics``;
+    ``objectives`` maps each objective's metric to its weight (+1 maximise, -1 minimise)."""
+    for metric, weight in objectives.items():
+        value = metrics.get(metric)
+        if value is not None and (metric not in best or weight * value > weight * best[metric]):
+            best[metric] = value
 
 
 def logbook_step(row: Mapping[str, Any], rows: int) -> int:

@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from evonas.loggers import LOGGERS, Logger, RunInfo, genome_params, logbook_step, scalar_metrics
+from evonas.loggers import LOGGERS, Logger, RunInfo, genome_params, improve_best, logbook_step, scalar_metrics
 
 if TYPE_CHECKING:
     from evonas.engine.journal import Record
@@ -113,11 +113,7 @@ class TensorBoardLogger(Logger):
                 self._improve(rec)
 
     def _improve(self, record: Record) -> None:
-        metrics = scalar_metrics(record.metrics)
-        for metric, weight in self._objectives.items():
-            value = metrics.get(metric)
-            if value is not None and (metric not in self.best or weight * value > weight * self.best[metric]):
-                self.best[metric] = value
+        improve_best(self.best, self._objectives, scalar_metrics(record.metrics))
 
     def log_result(self, record: Record) -> None:
         if record.status == "infeasible":  # never trained: not an evaluation
