@@ -191,6 +191,9 @@ def _describe(hint: Any) -> str:
         args = [a for a in typing.get_args(hint) if a is not Ellipsis]
         if len(args) == 1 and typing.get_origin(args[0]) is typing.Literal:
             return "a list of " + ", ".join(repr(a) for a in typing.get_args(args[0]))
+        plural = {float: "numbers", int: "integers", bool: "true or false", str: "strings"}
+        if len(args) == 1 and args[0] in plural:  # list[str]: [1, 2] is a list, but not of these
+            return f"a list of {plural[args[0]]}"
         return "a list"
     if origin is dict or hint is dict:
         return "a mapping"

@@ -488,10 +488,11 @@ def test_wandb_without_an_api_key_logs_offline_with_one_line(packages, tmp_path:
     assert "Enter your choice" not in out["all"] and "W&B account" not in out["all"], out["all"][-2000:]
     lines = [line for line in out["err"].splitlines() if "wandb:" in line or "evonas: logger" in line]
     assert len(lines) == 1 and lines[0].startswith("evonas: logger 'wandb' logs offline: W&B finds no API key"), lines
-    assert "wandb sync" in lines[0]
+    (run,) = _wandb_runs(run_dir)
+    # the command names every session's folder of this run id (a resume adds one): a shell glob
+    assert f"wandb sync {run_dir / 'wandb'}/offline-run-*-{run['id']}`" in lines[0], lines[0]
     if not terminal:
         assert [line for line in out["err"].splitlines() if line.strip()] == lines
-    (run,) = _wandb_runs(run_dir)
     assert len(_column(run["history"], "eval/val_acc")) == len(_evaluated(run_dir)) and run["exit"] == 0
     assert json.loads((run_dir / "wandb" / "evonas_run.json").read_text())["mode"] == "offline"
 
@@ -599,6 +600,38 @@ def test_a_resumed_run_goes_on_in_the_same_wandb_run(resumed) -> None:
     assert sorted(row[0] for row in table["data"]) == sorted(r.trial for r in evaluated if r.complete)
 
 
+def test_a_run_stopped_before_its_first_result_resumes_in_the_same_wandb_run(
+    packages, write_experiment, tmp_path: Path, monkeypatch
+) -> None:
+    from evonas.loggers import LOGGERS, Logger
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    seen: list[bool] = []
+
+    class StopAtSetup(Logger):
+        def setup(self, info):
+            seen.append(info.resumed)
+            if len(seen) == 1:  # the first session stops (Ctrl-C) before any evaluation finishes
+                raise KeyboardInterrupt
+
+        def log_result(self, record):
+            pass
+
+    monkeypatch.setitem(LOGGERS._items, "stop_at_setup_test", StopAtSetup)
+
+    cfg = write_experiment(toy_experiment(loggers=["wandb", "stop_at_setup_test"]))
+    run_dir = tmp_path / "run"
+    with pytest.raises((KeyboardInterrupt, RunInterrupted)):
+        Run(load_experiment(cfg), run_dir, progress=False).execute()
+    assert not _evaluated(run_dir)
+    first = json.loads((run_dir / "wandb" / "evonas_run.json").read_text())["id"]
+    Run.resume(run_dir, progress=False).continue_run()
+    # a resume, though the journal held nothing: the loggers go on with what they began
+    assert seen == [False, True]
+    assert json.loads((run_dir / "wandb" / "evonas_run.json").read_text())["id"] == first
+    assert {s["id"] for s in _wandb_runs(run_dir)} == {first}
+
+
 # -- bad input, missing packages, failures -------------------------------------------------------------
 @pytest.mark.parametrize("package", ["mlflow", "wandb"])
 def test_a_missing_package_is_one_line(write_experiment, tmp_path: Path, monkeypatch, capsys, package) -> None:
@@ -640,6 +673,7 @@ def test_a_missing_package_is_one_line(write_experiment, tmp_path: Path, monkeyp
         ({"name": "wandb", "params": {"entity": " "}}, "loggers[0].params", "entity"),
         ({"name": "wandb", "params": {"tags": ["x" * 65]}}, "loggers[0].params", "tags"),
         ({"name": "wandb", "params": {"tags": "vision"}}, "loggers[0].params.tags", "expected"),
+        ({"name": "wandb", "params": {"tags": [1, 2]}}, "loggers[0].params.tags", "expected a list of strings or null"),
         ({"name": "wandb", "params": {"finish_timeout": 0}}, "loggers[0].params", "finish_timeout"),
         ({"name": "wandb", "params": {"init_timeout": "soon"}}, "loggers[0].params.init_timeout", "expected"),
         ({"name": "wandb", "params": {"api_key": "abc"}}, "loggers[0].params.api_key", "unknown parameter"),

@@ -293,17 +293,21 @@ class Run:
         except BaseException:
             lock.release()
             raise
-        return self._run(built, replay=replay, discarded=discarded, lock=lock)
+        return self._run(built, replay=replay, discarded=discarded, lock=lock, resumed=True)
 
     # -- the run ----------------------------------------------------------------------------------
-    def _run(self, built: Built, replay: list[Record], discarded: int, lock: RunLock | None = None) -> RunSummary:
+    def _run(
+        self, built: Built, replay: list[Record], discarded: int, lock: RunLock | None = None, resumed: bool = False
+    ) -> RunSummary:
         try:
-            return self._loop(built, replay, discarded, lock)
+            return self._loop(built, replay, discarded, lock, resumed)
         finally:
             if lock is not None:
                 lock.release()
 
-    def _loop(self, built: Built, replay: list[Record], discarded: int, lock: RunLock | None = None) -> RunSummary:
+    def _loop(
+        self, built: Built, replay: list[Record], discarded: int, lock: RunLock | None = None, resumed: bool = False
+    ) -> RunSummary:
         exp = self.experiment
         start = time.time()
         journal = Journal(self.run_dir / JOURNAL_NAME)
@@ -314,7 +318,6 @@ class Run:
         loop = _Loop(self, built, strategy, journal)
         loop.live = LiveStatus(journal, backend=exp.backend.name, expected=loop.expected_evaluations(),
                                operators=loop.operator_stats)  # fmt: skip
-        loop.loggers.setup(RunInfo(self.run_dir, exp, built.space, resumed=bool(replay), journalled=tuple(replay)))
         backends: list[Backend] = []
 
         def real_backend() -> Backend:
@@ -336,6 +339,11 @@ class Run:
         finished = False
         shutdown = _DeferSignals()
         try:
+            # in the try: a Ctrl-C while a tracker connects stops the run like any other, and closes the loggers.
+            # A resume, even of a run stopped before its first result, is one: the loggers go on with what they began
+            loop.loggers.setup(
+                RunInfo(self.run_dir, exp, built.space, resumed=resumed or bool(replay), journalled=tuple(replay))
+            )
             replayer = ReplayBackend(replay, journal.get_meta("slots", []), exp.strategy.name) if replay else None
             loop.drive(real_backend, replayer)
             finished = True

@@ -228,7 +228,8 @@ class WandbLogger(Logger):
                 init["id"] = _new_id(wandb)  # W&B keeps the id of the run it gave up on in use
         if self.run is None:
             self.run = wandb.init(mode="offline", settings=self._settings(wandb), **init)
-            where = Path(str(self.run.dir)).parent  # <dir>/wandb/offline-run-<time>-<id>/files
+            # <dir>/wandb/offline-run-<time>-<id>/files; a resumed run has one such folder per session
+            where = Path(str(self.run.dir)).parent.parent / f"offline-run-*-{self.run.id}"
             print(f"evonas: logger '{self.name or 'wandb'}' logs offline: {self.fallback}; upload it later with "
                   f"`wandb sync {where}`", file=sys.stderr, flush=True)  # fmt: skip
         run = self.run
