@@ -406,11 +406,10 @@ class MLflowLogger(Logger):
         return "default" if self.tracking_uri is None else uri
 
     def _keep_parent(self, store: Path, uri: str) -> None:
-        store.mkdir(parents=True, exist_ok=True)
+        from evonas.engine.outputs import atomic_write
+
         kept = {"store": self._store_id(uri), "experiment_id": self.experiment_id, "run_id": self.parent_id}
-        tmp = store / f".{PARENT_FILE}.tmp"
-        tmp.write_text(json.dumps(kept, indent=1) + "\n")
-        os.replace(tmp, store / PARENT_FILE)
+        atomic_write(store / PARENT_FILE, json.dumps(kept, indent=1) + "\n")
 
     def _log_params(self, run_id: str, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param

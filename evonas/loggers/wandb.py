@@ -77,8 +77,9 @@ import re
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Mapping, get_args
 
+from evonas.checks import check_choice, check_number, one_line
 from evonas.loggers import LOGGERS, Logger, RunInfo, genome_params, improve_best, logbook_step, scalar_metrics
 
 if TYPE_CHECKING:
@@ -157,21 +158,16 @@ class WandbLogger(Logger):
             for tag in tags:
                 if not isinstance(tag, str) or not tag or len(tag) > _MAX_TAG:
                     raise ValueError(f"tags: expected tags of 1 to {_MAX_TAG} characters, got {tag!r}")
-        if mode is not None and mode not in ("online", "offline", "disabled"):
-            raise ValueError(f"mode: expected online, offline or disabled, got {mode!r}")
-        for key, seconds in (("init_timeout", init_timeout), ("finish_timeout", finish_timeout)):
-            if seconds is None and key == "init_timeout":
-                continue
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < math.inf:
-                raise ValueError(f"{key}: expected a number of seconds above 0, got {seconds!r}")
+        if mode is not None:
+            check_choice("mode", mode, get_args(Mode))
         self.project = project
         self.entity = entity
         self.group = group
         self.tags = list(tags) if tags is not None else None
         self.mode = mode
         self.dir = dir
-        self.init_timeout = float(init_timeout) if init_timeout is not None else None
-        self.finish_timeout = float(finish_timeout)
+        self.init_timeout = None if init_timeout is None else check_number("init_timeout", init_timeout, above=0)
+        self.finish_timeout = check_number("finish_timeout", finish_timeout, above=0)
         self.run: Any = None
         #: why the run logs offline although it was meant to be online (``None``: it is not)
         self.fallback: str | None = None
@@ -442,13 +438,12 @@ def _read_pointer(path: Path) -> dict[str, Any] | None:
 
 
 def _write_pointer(path: Path, kept: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(dict(kept), indent=1) + "\n")
-    os.replace(tmp, path)
+    from evonas.engine.outputs import atomic_write
+
+    atomic_write(path, json.dumps(dict(kept), indent=1) + "\n")
 
 
 def _line(exc: BaseException) -> str:
     """An exception as one short line (without W&B's advice on its own settings: the logger's parameters set them)."""
     text = " ".join(str(exc).split()).split(" Consider increasing")[0] or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:300]
+    return one_line(f"{type(exc).__name__}: {text}", 300)
