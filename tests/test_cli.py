@@ -53,6 +53,7 @@ def test_set_overrides_and_existing_folder(write_experiment, tmp_path: Path, cap
     assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "exists" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert f"evonas resume {out} to continue it" in err
     assert (out / "journal.sqlite").read_bytes() == before
     assert main(["run", str(cfg), "--out", str(out), "--quiet", "--overwrite"]) == 0
 

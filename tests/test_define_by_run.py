@@ -152,6 +152,35 @@ def test_the_operators_pass_their_contracts() -> None:
             assert all(child[n] in (a.get(n), b.get(n)) for n in child.names() if n in a or n in b)
 
 
+def refusing_build(arch: Any, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """``small_build`` that refuses tanh at depth 3, as the guide says to: ``raise InvalidGenome``."""
+    net = small_build(arch, input_shape, num_classes)
+    if arch.int("depth", 1, 3) == 3 and arch.choice("act", ["relu", "tanh"]) == "tanh":
+        raise InvalidGenome("tanh is not supported at depth 3")
+    return net
+
+
+def test_a_combination_the_function_refuses_is_drawn_again_not_an_operator_fault() -> None:
+    """The operators' children are replayed through the function: a refusal is one try of the operator, not its
+    fault. Before, ``function_change_few`` raised InvalidGenome in about 1 of 9 calls here (a fault, and the end
+    of a ``strict`` run)."""
+    space = space_of(refusing_build)
+    check_mutation(ops.FunctionChangeOne(), space, n=150)
+    check_mutation(ops.FunctionChangeFew(), space, n=150)
+    check_crossover(ops.FunctionUniform(), space, n=150)
+    exp = parse_experiment({
+        "name": "refuse", "fitness": {"name": "toy"}, "workers": 0, "cache": False, "strict": True,
+        "space": {"name": "function", "params": {"build": f"{__name__}:refusing_build", "input_shape": [6],
+                                                 "num_classes": 3}},
+        "strategy": {"name": "ga", "params": {"population_size": 8, "offspring": 8, "generations": 6, "cxpb": 0.4,
+                                              "mutpb": 0.6}},
+    })  # fmt: skip
+    built = build(exp)
+    records = search(built).records
+    assert len(records) > 8 and built.variation.faults == 0, built.variation.operator_stats()
+    assert all(not (r.genome["depth"] == 3 and r.genome["act"] == "tanh") for r in records if r.status == "ok")
+
+
 def test_a_name_asked_twice() -> None:
     def same(arch: Any, input_shape: Any, num_classes: int) -> nn.Module:
         assert arch.choice("w", [4, 8]) == arch.choice("w", [4, 8])
@@ -226,7 +255,7 @@ def test_bad_parameters_are_one_line() -> None:
     with pytest.raises(ValueError, match="parameter 'build' must be 'module:function'"):
         FunctionSpace(build="no_colon")
     # the space imports no code itself: the module is a plug-in the experiment lists (plugins:)
-    with pytest.raises(ValueError, match="module .no_such_module_xyz. is not imported: the experiment lists it under plugins:"):
+    with pytest.raises(ValueError, match="module .no_such_module_xyz. is not imported: list its file under the experiment's plugins:"):
         FunctionSpace(build="no_such_module_xyz:build")
     with pytest.raises(ValueError, match="parameter 'input_shape' is not set"):
         FunctionSpace(build=small_build).sample(rng=random.Random(0))
@@ -285,6 +314,11 @@ def conflict(arch, input_shape, num_classes):
     if arch.choice("deep", [False, True]):
         width = arch.choice("width", [4, 16])
     return nn.Sequential(nn.Flatten(), nn.Linear(6, width), nn.ReLU(), nn.Linear(width, num_classes))
+
+
+def layers(arch, input_shape, num_classes):
+    width = arch.choice("width", [4, 8])
+    return [nn.Flatten(), nn.Linear(6, width), nn.ReLU(), nn.Linear(width, num_classes)]  # a list, no Sequential
 '''
 
 
@@ -332,6 +366,12 @@ def test_a_build_function_that_always_raises_is_refused_before_the_run_folder(tm
     assert main(["run", str(exp), "--out", str(tmp_path / "conflict"), "--quiet"]) == 2
     assert "space: choice 'width': asked as a choice of [4, 8], then as a choice of [4, 16]" in capsys.readouterr().err
     assert not (tmp_path / "conflict").exists()
+    sys.modules.pop("buggy_space", None)  # a function that returns no nn.Module: the same one line, exit 2
+    exp = _buggy_experiment(tmp_path, write_experiment, "layers", {"name": "random", "params": {"samples": 4}})
+    assert main(["run", str(exp), "--out", str(tmp_path / "layers"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no valid genome" in err[0] and "the build function returned list, not a torch.nn.Module" in err[0]
+    assert not (tmp_path / "layers").exists()
 
 
 def test_the_resume_command_names_the_plug_ins() -> None:

@@ -63,7 +63,21 @@ def test_a_report_without_the_plug_ins_says_how_to_decode(function_run_dir: Path
     assert "the decoded network is left out: the run names the plug-ins" in done.stderr  # on the terminal too
     text = page.read_text()
     assert "Could not decode it here: the run names the plug-ins" in text and "--trust" in text
-    assert "the experiment lists it under plugins" not in text  # the space's own message is for the run, not here
+    assert "list its file under the experiment's plugins" not in text  # the space's own message is for the run, not here
+
+
+def test_plot_without_the_plug_ins_says_what_it_leaves_out(function_run_dir: Path, tmp_path: Path) -> None:
+    """In a fresh process, ``evonas plot`` draws the plots, and says in one line that the gene entropies need the
+    run's plug-ins; with --trust it draws them and says nothing."""
+    def plot(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "evonas.cli", "plot", str(function_run_dir), "--out",
+                               str(tmp_path / f"plots{len(extra)}"), *extra], capture_output=True, text=True, timeout=120)
+
+    bare, trusted = plot(), plot("--trust")
+    assert bare.returncode == trusted.returncode == 0, bare.stderr + trusted.stderr
+    notes = [line for line in bare.stderr.splitlines() if "gene entropies" in line]
+    assert len(notes) == 1 and "cnn_space.py" in notes[0] and "--trust" in notes[0], bare.stderr
+    assert "gene entropies" not in trusted.stderr and (tmp_path / "plots1" / "diagnostics.png").is_file()
 
 
 def _round_trip(run_dir: Path, tmp_path: Path, capsys, *args: str) -> None:

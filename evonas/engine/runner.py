@@ -174,7 +174,9 @@ class Run:
         leftovers = [n for n in os.listdir(self.run_dir) if n != LOCK_NAME and not n.startswith(f".{JOURNAL_NAME}.new")]
         if leftovers:
             if not overwrite:
-                raise RunFolderError(f"{self.run_dir}: the run folder exists; use --overwrite to replace it or pick --out")
+                again = f"evonas resume {self.run_dir} to continue it, " if (self.run_dir / JOURNAL_NAME).is_file() else ""
+                raise RunFolderError(f"{self.run_dir}: the run folder exists; {again}use --overwrite to replace it or "
+                                     "pick --out")  # fmt: skip
             foreign = foreign_entries(self.run_dir)
             if foreign or not (self.run_dir / JOURNAL_NAME).is_file():
                 shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")

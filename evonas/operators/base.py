@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 from evonas.registry import Registry
-from evonas.spaces.base import Genome, SearchSpace
+from evonas.spaces.base import Genome, InvalidGenome, SearchSpace
 
 __all__ = [
     "Operator", "Mutation", "Crossover", "MUTATIONS", "CROSSOVERS", "MAX_TRIES", "InvalidChild", "child_problem",
@@ -73,6 +73,11 @@ def child_problem(child: Any, space: SearchSpace) -> str | None:
     if isinstance(child, Mapping) or not dataclasses.is_dataclass(child) or isinstance(child, type):
         return f"returned {_what(child)}, not a genome"
     return f"returned an invalid genome: {reason}"
+
+
+def _refused(exc: InvalidGenome) -> str:
+    """An operator's try that the space refused while it made the child, as an operator's fault reads."""
+    return f"returned no genome the space accepts in {MAX_TRIES} tries: {' '.join(str(exc).split()) or 'InvalidGenome'}"
 
 
 def _not_a_genome(child: Any) -> bool:
@@ -156,7 +161,11 @@ class Mutation(Operator):
         """
         invalid = None
         for _ in range(MAX_TRIES):
-            child = self._mutate(genome, space=space, rng=rng)
+            try:
+                child = self._mutate(genome, space=space, rng=rng)
+            except InvalidGenome as exc:  # the space refused the child it was making (space.normalise): try again
+                invalid = _refused(exc) if invalid is None else invalid
+                continue
             if child == genome:
                 invalid = ""  # a valid (unchanged) answer: the parent is returned if nothing better comes
                 continue
@@ -172,7 +181,8 @@ class Mutation(Operator):
 
     @abstractmethod
     def _mutate(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
-        """Return a new genome; may be invalid now and then (the caller retries), must not modify ``genome``."""
+        """Return a new genome; may be invalid now and then, or raise InvalidGenome (the space's refusal, as
+        ``space.normalise`` raises it): the caller tries again. Must not modify ``genome``."""
 
 
 class Crossover(Operator):
@@ -185,7 +195,11 @@ class Crossover(Operator):
         after :data:`MAX_TRIES` tries that all gave a genome the space refuses."""
         invalid = None
         for _ in range(MAX_TRIES):
-            pair = self._crossover(a, b, space=space, rng=rng)
+            try:
+                pair = self._crossover(a, b, space=space, rng=rng)
+            except InvalidGenome as exc:  # as in Mutation: a refused child is one try
+                invalid = invalid or _refused(exc)
+                continue
             if not isinstance(pair, (tuple, list)) or len(pair) != 2:
                 raise InvalidChild(f"returned {_what(pair)}, not a pair of genomes")
             problems = [child_problem(c, space) for c in pair]
@@ -201,7 +215,8 @@ class Crossover(Operator):
     def _crossover(
         self, a: Genome, b: Genome, *, space: SearchSpace, rng: random.Random
     ) -> tuple[Genome, Genome]:
-        """Return two new genomes; may be invalid (the caller retries), must not modify the parents."""
+        """Return two new genomes; may be invalid, or raise InvalidGenome (the caller tries again); must not
+        modify the parents."""
 
 
 MUTATIONS: Registry[type[Mutation]] = Registry("mutation")

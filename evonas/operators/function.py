@@ -4,7 +4,8 @@ A changed value is a step from the old one: a Gaussian step over the range for a
 ``arch.float`` (on a log scale for ``log=True``), another option for an ``arch.choice``. The child is
 then normalised by replaying the function (:meth:`~evonas.spaces.function.FunctionSpace.normalise`): a
 change to ``depth`` drops the choices of the layers it removes and draws those of the layers it adds
-from the space, so a child never holds an inactive choice. A plug-in operator for this space works the
+from the space, so a child never holds an inactive choice; a combination the function refuses
+(``InvalidGenome``) is drawn again. A plug-in operator for this space works the
 same way: edit ``genome.as_dict()`` and return ``space.normalise(values, rng=rng)``.
 """
 
@@ -13,8 +14,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from evonas.operators.base import CROSSOVERS, MUTATIONS, Crossover, Mutation
-from evonas.spaces import Genome, SearchSpace
+from evonas.operators.base import CROSSOVERS, MAX_TRIES, MUTATIONS, Crossover, Mutation
+from evonas.spaces import Genome, InvalidGenome, SearchSpace
 
 __all__ = ["FunctionChangeFew", "FunctionChangeOne", "FunctionUniform", "change_choices", "uniform_crossover"]
 
@@ -46,11 +47,25 @@ def uniform_crossover(space: SearchSpace, a: Genome, b: Genome, *, rng: random.R
     from the space otherwise."""
     fspace = _function_space(space)
     pa, pb = a.as_dict(), b.as_dict()  # type: ignore[attr-defined]
+    shared = sorted(set(pa) & set(pb))
     x, y = dict(pa), dict(pb)
-    for name in sorted(set(x) & set(y)):
+    for name in shared:
         if rng.random() < 0.5:
             x[name], y[name] = y[name], x[name]
-    return fspace.normalise({**pb, **x}, rng=rng), fspace.normalise({**pa, **y}, rng=rng)
+    return _child(fspace, x, pa, pb, shared, rng), _child(fspace, y, pb, pa, shared, rng)
+
+
+def _child(fspace: Any, values: dict[str, Any], own: dict[str, Any], other: dict[str, Any], shared: list[str],
+           rng: random.Random) -> Genome:
+    """``values`` (``own``'s choices, some shared ones taken from ``other``) normalised. Where the function refuses
+    the combination (InvalidGenome), this child alone is drawn again, each shared choice from either parent with
+    probability 1/2, up to MAX_TRIES times: the other child is kept."""
+    for _ in range(MAX_TRIES - 1):
+        try:
+            return fspace.normalise({**other, **values}, rng=rng)
+        except InvalidGenome:
+            values = {**own, **{name: (other if rng.random() < 0.5 else own)[name] for name in shared}}
+    return fspace.normalise({**other, **values}, rng=rng)
 
 
 @MUTATIONS.register("function_change_one")

@@ -506,9 +506,9 @@ def load_build_function(spec: str | Callable[..., Any]) -> Callable[..., Any]:
         stem = Path(module_name).stem if _is_path(module_name) else module_name
         listed = module_name if _is_path(module_name) else f"{module_name.replace('.', '/')}.py"
         raise ValueError(
-            f"{where}: module '{stem}' is not imported: the experiment lists it under plugins: (e.g. plugins: "
-            f"[{listed}]), and commands that read a run folder (resume, report, export, ...) import it only with --plugins {listed} "
-            "or --trust"
+            f"{where}: module '{stem}' is not imported: list its file under the experiment's plugins: (e.g. plugins: "
+            f"[{listed}]; a path in build: does not import it); commands that read a run folder (resume, report, "
+            f"export, ...) import it only with --plugins {listed} or --trust"
         )
     obj: Any = module
     for part in attr.split("."):
@@ -719,9 +719,11 @@ class FunctionSpace(SearchSpace):
             except Exception as again:
                 raise self._fault(again) from None
             self._device = "cpu"
-        if not isinstance(net, nn.Module):
-            kind = type(net).__name__
-            raise TypeError(f"space 'function': the build function returned {kind}, not a torch.nn.Module")
+        if not isinstance(net, nn.Module):  # a fault of the build function, counted as what it raises is
+            line = f"returned {type(net).__name__}, not a torch.nn.Module"
+            self._failures += 1
+            self._first_error = self._first_error or line
+            raise InvalidGenome(f"the build function {line}")
         return _Replay(tuple((n, d, v) for n, (d, v) in arch.asked.items())), net
 
     def _replay(self, values: Mapping[str, Any], rng: random.Random | None = None) -> _Replay:
