@@ -27,7 +27,9 @@ __all__ = ["best_where", "format_choice", "find_evaluations", "format_evaluation
 def best_where(run_dir: str | Path, conditions: Sequence[Constraint]) -> dict[str, Any]:
     """The full evaluation with the best first objective among those meeting every condition.
 
-    Returns ``{"record": {...} | None, "matches": n, "evaluations": m, "objectives": [...]}``; raises
+    Ties on the first objective go to the better next objective (then the earliest trial), as everywhere a run is
+    ranked. Returns ``{"record": {...} | None, "matches": n, "evaluations": m, "objectives": [...], "reported":
+    [metric names]}``; raises
     ``ValueError`` for a folder without a journal or a condition on a metric no evaluation reports.
     """
     try:
@@ -45,19 +47,18 @@ def best_where(run_dir: str | Path, conditions: Sequence[Constraint]) -> dict[st
         print(f"evonas: {folder.journal_path}: its copy of the experiment is damaged; ranking by val_acc (max)", file=sys.stderr)
     config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     objectives = _objectives(config)
-    sign = 1.0 if objectives[0]["direction"] == "max" else -1.0
     reported = {name for r in records for name in r.metrics}
     for c in conditions:
         if records and c.metric not in reported:
             raise ValueError(f"no evaluation reports the metric '{c.metric}'; they report: {', '.join(sorted(reported))}")
     matching = [r for r in records if all(c.holds(r.metrics.get(c.metric)) for c in conditions)]
-    first = next(iter(ranked(matching, sign)), None)
+    first = next(iter(ranked(matching, [1.0 if o["direction"] == "max" else -1.0 for o in objectives])), None)
     best = None if first is None else {
         "trial": first.trial, "key": first.key, "generation": first.generation, "genome": first.genome,
         "metrics": first.metrics, "fitness": list(first.fitness or ()),
     }  # fmt: skip
     return {"record": best, "matches": len(matching), "evaluations": len(records), "objectives": objectives,
-            "config": config}  # fmt: skip
+            "config": config, "reported": sorted(reported)}  # fmt: skip
 
 
 def format_choice(choice: dict[str, Any], conditions: Sequence[Constraint], show: Sequence[str] = ()) -> str:
@@ -84,7 +85,8 @@ def format_choice(choice: dict[str, Any], conditions: Sequence[Constraint], show
     if conditions:
         last = f"matches   {k} of {m} full {_plural(m, 'evaluation')} {'meets' if k == 1 else 'meet'} {where}"
     else:
-        last = f"ranked    best of {m} full {_plural(m, 'evaluation')} by {first['metric']} ({first['direction']})"
+        ties = "".join(f", ties by {o['metric']} ({o['direction']})" for o in choice["objectives"][1:])
+        last = f"ranked    best of {m} full {_plural(m, 'evaluation')} by {first['metric']} ({first['direction']}){ties}"
     lines = [
         f"best      {'  '.join(parts)}",
         f"genome    {_describe(choice['config'], rec['genome'])}  (key {rec['key']}, trial {rec['trial']}, generation {rec['generation']})",

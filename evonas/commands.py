@@ -441,6 +441,10 @@ def cmd_best(args: argparse.Namespace) -> int:
         choice = best_where(args.run_dir, conditions)
     except ValueError as exc:
         return _fail(f"best: {exc}")
+    unknown = [m for m in show if m not in choice["reported"]]
+    if unknown and choice["reported"]:
+        return _fail(f"best: --objectives: no evaluation reports the metric '{unknown[0]}'; they report: "
+                     f"{', '.join(choice['reported'])}")  # fmt: skip
     print(format_choice(choice, conditions, show))
     return 0 if choice["record"] is not None else 1
 

@@ -142,7 +142,7 @@ def diagnose_folder(folder: RunFolder, exp: Any, space: Any, warn: bool = True) 
             except Exception:  # a space without categorical genes, a genome that does not fit it: no entropy
                 pass
         diversity[g] = entry
-    best_first = ranked(records, sign)  # records in trial order: ties go to the earliest trial
+    best_first = ranked(records, [o.weight for o in exp.objectives])  # in trial order: ties go to the earliest trial
     best = best_first[0] if best_first else None
     lineage = []
     if best is not None:

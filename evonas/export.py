@@ -67,7 +67,7 @@ class ExportResult:
 
 def _choose(folder: RunFolder, rank: int, objectives: Any) -> Any:
     """The run's ``rank``-th best distinct successful evaluation by the first objective."""
-    best_first = ranked(folder.records("seq"), objectives[0].weight)
+    best_first = ranked(folder.records("seq"), [o.weight for o in objectives])
     folder.warn_damaged()
     if not best_first:
         raise ExportError(f"{folder.path}: the run has no successful evaluation to export")

@@ -163,7 +163,7 @@ def _read(run_dir: str | Path, plugins: Sequence[str] | None, trust: bool) -> _R
         problem = hint.removeprefix("; ")
     records = folder.records("seq")
     folder.warn_damaged()
-    best_first = ranked(records, exp.objectives[0].weight)
+    best_first = ranked(records, [o.weight for o in exp.objectives])
     return _Run(folder, config, exp, space, problem, hint, records, best_first)
 
 

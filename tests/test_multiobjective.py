@@ -93,6 +93,43 @@ def test_run_folder_front_plots_and_best(write_experiment, tmp_path: Path, capsy
         assert len(err.splitlines()) == 1 and message in err, err
     assert main(["best", str(out), "--where", "params<1"]) == 1
     assert "no full evaluation" in capsys.readouterr().out
+    assert main(["best", str(out), "--objectives", "val_acc,param"]) == 2  # a typo: one line naming the metrics
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--objectives: no evaluation reports the metric 'param'" in err, err
+    # the best (best.json, `evonas best`, `evonas status`) is on the front: ties on val_acc go to fewer params
+    best = json.loads((out / "best.json").read_text())
+    assert best["key"] in {p["key"] for p in data["front"]}
+    assert main(["best", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert best["key"] in text and "by val_acc (max), ties by params (min)" in text
+    assert main(["status", str(out)]) == 0 and f"key {best['key']}" in capsys.readouterr().out
+    # two later evaluations tie with it on val_acc, one with fewer params: `best` and `status` name that one
+    import dataclasses
+
+    from evonas.engine.journal import Journal
+    from evonas.runfolder import RunFolder
+
+    top = next(r for r in RunFolder(out).records("seq") if r.key == best["key"])
+    last = max(r.trial for r in RunFolder(out).records("seq"))
+    with Journal(out / "journal.sqlite") as journal:
+        for n, params in ((1, top.fitness[1] + 1), (2, top.fitness[1] - 1)):
+            journal.append(dataclasses.replace(top, trial=last + n, key=f"{n:016x}", fitness=(top.fitness[0], params),
+                                               metrics={**top.metrics, "params": params}))  # fmt: skip
+    assert main(["best", str(out)]) == 0 and f"key {2:016x}" in capsys.readouterr().out
+    assert main(["status", str(out)]) == 0 and f"key {2:016x}" in capsys.readouterr().out
+
+
+def test_ties_on_the_first_objective_go_to_the_next_ones() -> None:
+    from evonas.engine.journal import Record, ranked
+
+    def rec(trial: int, fitness: tuple) -> Record:
+        return Record(trial, f"k{trial}", 0, {}, "ok", {}, fitness)
+
+    records = [rec(0, (0.98, 71000.0)), rec(1, (0.97, 100.0)), rec(2, (0.98, 34000.0)), rec(3, (0.98, float("nan"))),
+               rec(4, (0.98, 34000.0))]  # fmt: skip
+    assert [r.trial for r in ranked(records, [1.0, -1.0])] == [2, 4, 0, 3, 1]  # equal fitness: the earlier trial
+    assert [r.trial for r in ranked(records, 1.0)] == [0, 2, 3, 4, 1]  # one weight: trial order breaks every tie
+    assert [r.trial for r in ranked(records, [-1.0, -1.0])][0] == 1
 
 
 def test_shipped_multiobjective_experiments_build() -> None:

@@ -110,21 +110,36 @@ class Record:
         return self.status == "ok" and self.fidelity is None and self.inherited is None
 
 
-def ranked(records: Sequence[Record], weight: float = 1.0) -> list[Record]:
+def ranked(records: Sequence[Record], weight: float | Sequence[float] = 1.0) -> list[Record]:
     """Complete evaluations (:attr:`Record.complete`: successful, full, from scratch), best first by the first objective
-    (``weight`` +1 maximises, -1 minimises), one per genome key; ties keep the order of ``records``.
+    (``weight`` +1 maximises, -1 minimises), one per genome key.
+
+    ``weight`` may give every objective's weight: ties on the first objective then go to the better second one, and
+    so on (an evaluation equal on the first and worse on another is dominated, so the first is never a genome the
+    run's Pareto front beats); a missing or non-finite later value ranks last. Remaining ties keep the order of
+    ``records``.
 
     Example::
 
-        best = ranked(list(journal.records("seq")), exp.objectives[0].weight)[0]
+        best = ranked(list(journal.records("seq")), [o.weight for o in exp.objectives])[0]
     """
+    weights = [float(weight)] if isinstance(weight, (int, float)) else [float(w) for w in weight] or [1.0]
     full = [
         r for r in records
         if r.complete and r.fitness and r.fitness[0] is not None and math.isfinite(r.fitness[0])
     ]  # fmt: skip
+
+    def order(r: Record) -> tuple[float, ...]:
+        values = list(r.fitness or ())
+        out = []
+        for i, w in enumerate(weights):
+            v = values[i] if i < len(values) else None
+            out.append(-w * v if isinstance(v, (int, float)) and math.isfinite(v) else math.inf)
+        return tuple(out)
+
     out: list[Record] = []
     seen: set[str] = set()
-    for r in sorted(full, key=lambda r: -weight * r.fitness[0]):  # type: ignore[index]  # stable; all have one
+    for r in sorted(full, key=order):  # stable
         if r.key not in seen:
             seen.add(r.key)
             out.append(r)

@@ -218,6 +218,12 @@ def _objectives(config: Any) -> list[dict[str, str]]:
     return out or [{"metric": "val_acc", "direction": "max"}]
 
 
+def _order(values: list[Any], signs: list[float]) -> tuple[float, ...]:
+    """A fitness as :func:`~evonas.engine.journal.ranked` orders it: smaller is better, a missing value last."""
+    return tuple(-s * v if i < len(values) and is_real(v := values[i]) and math.isfinite(v) else math.inf
+                 for i, s in enumerate(signs))  # fmt: skip
+
+
 def read_status(run_dir: str | Path) -> dict[str, Any]:
     """A snapshot of the run in ``run_dir``: progress, best, failures, rate, workers.
 
@@ -242,7 +248,7 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
             raw = meta.get("config")
             config = raw if isinstance(raw, dict) else {}
             objectives = _objectives(config)
-            sign = 1.0 if objectives[0]["direction"] == "max" else -1.0
+            signs = [1.0 if o["direction"] == "max" else -1.0 for o in objectives]
             # the best full result, scanned here rather than by journal.ranked(): that parses every row's genome and
             # metrics (0.61 s against 0.19 s on a 20,000-row journal), and `--watch` repeats this every few seconds
             best = None
@@ -257,16 +263,19 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
                     values = json.loads(fitness)
                     if not isinstance(values, list) or not all(is_real(v) or v is None for v in values):
                         raise ValueError("bad fitness")
-                    if not values or values[0] is None or (best is not None and sign * values[0] <= sign * best["fitness"][0]):
-                        continue
+                    if not values or values[0] is None or (best is not None and _order(values, signs) >= best["order"]):
+                        continue  # as journal.ranked: the first objective, ties to the next ones, then the earliest
                     candidate = {"trial": trial, "key": str(key), "genome": json.loads(genome),
-                                 "metrics": json.loads(metrics or "{}"), "fitness": values}  # fmt: skip
+                                 "metrics": json.loads(metrics or "{}"), "fitness": values,
+                                 "order": _order(values, signs)}  # fmt: skip
                     if not isinstance(candidate["metrics"], dict) or not isinstance(candidate["genome"], dict):
                         raise ValueError("bad genome or metrics")
                 except (TypeError, ValueError, RecursionError):
                     damaged += 1
                     continue
                 best = candidate
+            if best is not None:
+                del best["order"]
             # trials the live entry shows as busy that the journal already holds: the entry was written before
             # their results (it is throttled), so they are shown idle
             live = _clean_live(meta.get("live"))
