@@ -82,7 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Retrain the run's K-th best genome on train+val, test it once, write weights, genome, TorchScript.",
     )  # fmt: skip
     ex.add_argument("run_dir", help="the run folder whose best genome to export")
-    ex.add_argument("--rank", type=_int_at_least(1), default=1, help="K-th best distinct genome (default 1)")
+    which = ex.add_mutually_exclusive_group()
+    which.add_argument("--rank", type=_int_at_least(1), default=1, help="K-th best distinct genome (default 1)")
+    which.add_argument("--key", help="the genome with this key, or its first 4+ hex digits (as `evonas best` and "
+                                     "`evonas show` print it): the pick of `evonas best --where ...`")  # fmt: skip
     ex.add_argument("--epochs", type=_int_at_least(1), help="training epochs (default: the run's)")
     ex.add_argument("--format", action="append", choices=["pt", "torchscript", "onnx"],
                     help="pt (weights) and torchscript always; --format onnx adds model.onnx (needs: pip install onnx onnxscript)")  # fmt: skip
@@ -103,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "compared on one plot in this file (default compare.png)")  # fmt: skip
     pl.add_argument("--x", choices=["evaluations", "generations"], default="evaluations", help="comparison x axis")
     pl.add_argument("--metric", help="comparison metric (default: the first objective)")
-    pl.add_argument("--band", choices=["iqr", "ci95"], default="iqr", help="band around the median of several seeds")
+    pl.add_argument("--band", choices=["iqr", "ci95"], default="iqr",
+                    help="iqr: the median of several seeds and its interquartile range; ci95: their mean and its 95%% "
+                         "confidence interval (Student's t)")  # fmt: skip
     _trust_options(pl)
     pl.set_defaults(func=cmd_plot)
 

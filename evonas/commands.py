@@ -229,7 +229,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     formats = tuple(dict.fromkeys(["pt", "torchscript", *(args.format or [])]))  # --format onnx: ONNX too
     try:
-        result = export_run(args.run_dir, rank=args.rank, epochs=args.epochs, formats=formats, out=args.out,
+        result = export_run(args.run_dir, rank=args.rank, key=args.key, epochs=args.epochs, formats=formats, out=args.out,
                             progress=not args.quiet, plugins=_plugin_files(args.plugins), trust=args.trust)  # fmt: skip
     except ExportError as exc:
         return _fail(f"export: {exc}" + _plugin_hint(args.run_dir, exc, args.plugins, args.trust))
@@ -387,7 +387,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
             print(f"evonas: plot: these runs search different problems ({'; '.join(data['problems'])}): their curves "
                   "are drawn together but do not compare", file=sys.stderr)  # fmt: skip
         for name, g in data["groups"].items():
-            print(f"{name:<12} {len(g['runs'])} run(s): median best {data['metric']} {g['median'][-1]:.4f} after {g['x'][-1]} {args.x}")
+            print(f"{name:<12} {len(g['runs'])} run(s): {g['center_name']} best {data['metric']} {g['center'][-1]:.4f} "
+                  f"after {g['x'][-1]} {args.x}")  # fmt: skip
         print(data["out"])
         return 0
     try:

@@ -1,8 +1,9 @@
 """Several runs compared: the numbers ``evonas plot RUN_DIR RUN_DIR ... --out FILE.png`` draws.
 
-Runs are grouped by their strategy (several seeds of one strategy make one group). Each group
-gets its median best-so-far curve and a band: the interquartile range (``band="iqr"``, default)
-or a 95% bootstrap-free normal band of the mean (``band="ci95"``); a group of one run is a plain
+Runs are grouped by their strategy (several seeds of one strategy make one group; a folder named
+twice counts once). Each group gets its median best-so-far curve and the interquartile range
+(``band="iqr"``, default), or its mean and the 95% confidence interval of the mean (``band="ci95"``,
+Student's t with n - 1 degrees of freedom, which is wide for few seeds); a group of one run is a plain
 line. The x axis is evaluations (``x="evaluations"``, from the journal in arrival order) or
 generations (``x="generations"``); the y axis any metric the runs recorded (default: the first
 objective), best so far in the objective's direction. Only full evaluations count.
@@ -75,8 +76,9 @@ def run_curves(run_dir: str | Path, metric: str | None = None, x: str = "evaluat
 def compare_runs(
     run_dirs: Sequence[str | Path], *, metric: str | None = None, x: str = "evaluations", band: str = "iqr"
 ) -> dict[str, Any]:
-    """The runs' best-so-far curves grouped by strategy: per group its runs, ``x``, the ``median`` and the band
-    (``low``, ``high``: interquartile range or 95% band of the mean; a group of one run has its own curve as both).
+    """The runs' best-so-far curves grouped by strategy: per group its runs, ``x``, the ``median``, the ``center``
+    curve (the median with ``iqr``, the mean with ``ci95``; ``center_name`` says which) and the band (``low``,
+    ``high``: interquartile range or 95% interval of the mean; a group of one run has its own curve as all).
 
     Returns ``{"metric", "direction", "x", "band", "runs", "groups": {name: {...}}, "problems"}`` (``problems``: the
     distinct ``space ..., dataset ..., fitness ...`` the runs search; more than one is worth a warning); raises
@@ -84,7 +86,8 @@ def compare_runs(
     """
     if band not in ("iqr", "ci95"):
         raise ValueError(f"band: expected 'iqr' or 'ci95', got {band!r}")
-    curves = [run_curves(d, metric, x) for d in run_dirs]
+    unique = list(dict.fromkeys(Path(d).resolve() for d in run_dirs))  # one folder named twice is one run
+    curves = [run_curves(d, metric, x) for d in unique]
     members_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in curves:
         members_of[c["group"]].append(c)
@@ -92,15 +95,20 @@ def compare_runs(
     for name, members in members_of.items():
         n = min(len(c["y"]) for c in members)
         ys = np.array([c["y"][:n] for c in members], dtype=float)
-        median = np.nanmedian(ys, axis=0)
+        median = center = np.nanmedian(ys, axis=0)
         if len(members) == 1:
             low = high = median
         elif band == "iqr":
             low, high = np.nanpercentile(ys, 25, axis=0), np.nanpercentile(ys, 75, axis=0)
         else:
-            mean, sem = np.nanmean(ys, axis=0), np.nanstd(ys, axis=0, ddof=1) / math.sqrt(len(members))
-            low, high = mean - 1.96 * sem, mean + 1.96 * sem
+            from scipy.stats import t as student_t  # here: scipy is slow to import, and only this band needs it
+
+            center, sem = np.nanmean(ys, axis=0), np.nanstd(ys, axis=0, ddof=1) / math.sqrt(len(members))
+            half = float(student_t.ppf(0.975, len(members) - 1)) * sem
+            low, high = center - half, center + half
         groups[name] = {"runs": [c["run"] for c in members], "x": list(members[0]["x"][:n]), "median": median.tolist(),
+                        "center": np.asarray(center).tolist(),
+                        "center_name": "mean" if band == "ci95" and len(members) > 1 else "median",
                         "low": np.asarray(low).tolist(), "high": np.asarray(high).tolist()}  # fmt: skip
     problems = list(dict.fromkeys(c["problem"] for c in curves))
     return {"metric": curves[0]["metric"], "direction": curves[0]["direction"], "x": x, "band": band,

@@ -65,21 +65,35 @@ class ExportResult:
     key: str
 
 
-def _choose(folder: RunFolder, rank: int, objectives: Any) -> Any:
-    """The run's ``rank``-th best distinct successful evaluation by the first objective."""
+def _choose(folder: RunFolder, rank: int, objectives: Any, key: str | None = None) -> tuple[Any, int]:
+    """The run's ``rank``-th best distinct successful full evaluation (ranked as ``best.json`` is), or the one of the
+    genome whose key is or starts with ``key`` (at least 4 hex digits, as ``evonas show`` takes it); with its rank."""
     best_first = ranked(folder.records("seq"), [o.weight for o in objectives])
     folder.warn_damaged()
     if not best_first:
         raise ExportError(f"{folder.path}: the run has no successful evaluation to export")
+    if key is not None:
+        key = key.strip().lower()
+        if len(key) < 4 or any(c not in "0123456789abcdef" for c in key):
+            raise ExportError(f"--key {key!r}: expected a genome key, or its first 4 or more hex digits")
+        found = [(i, r) for i, r in enumerate(best_first, 1) if r.key.startswith(key)]
+        if not found:
+            raise ExportError(f"--key {key}: no successful full evaluation of a genome whose key starts with it "
+                              "(`evonas show RUN_DIR KEY` says what became of one)")  # fmt: skip
+        if len(found) > 1:
+            raise ExportError(f"--key {key}: {len(found)} genomes' keys start with it "
+                              f"({', '.join(r.key for _, r in found[:5])}); give more digits")  # fmt: skip
+        return found[0][1], found[0][0]
     if rank > len(best_first):
         raise ExportError(f"--rank {rank}: the run has {len(best_first)} distinct successful genomes")
-    return best_first[rank - 1]
+    return best_first[rank - 1], rank
 
 
 def export_run(
     run_dir: str | Path,
     *,
     rank: int = 1,
+    key: str | None = None,
     epochs: int | None = None,
     formats: tuple[str, ...] = ("pt", "torchscript"),
     out: str | Path | None = None,
@@ -88,7 +102,8 @@ def export_run(
     plugins: Sequence[str] | None = None,
     trust: bool = False,
 ) -> ExportResult:
-    """Retrain the run's ``rank``-th best genome on train + validation, test it, and write ``formats``.
+    """Retrain the run's ``rank``-th best genome (or the genome ``key`` names: a key or its first 4+ hex digits, as
+    ``evonas best`` and ``evonas show`` print them) on train + validation, test it, and write ``formats``.
 
     The run folder is read through :class:`~evonas.runfolder.RunFolder`: the plug-ins its config names are imported
     only if ``plugins`` names them (or ``trust``); a component that needs one fails with :class:`ExportError`.
@@ -107,7 +122,7 @@ def export_run(
             import onnx  # noqa: F401  (optional: only to say it is missing before the training)
         except ImportError:
             raise ExportError("--format onnx needs the onnx package: pip install onnx onnxscript") from None
-    chosen = _choose(folder, rank, exp.objectives)
+    chosen, rank = _choose(folder, rank, exp.objectives, key)
     try:
         genome = space.from_dict(chosen.genome)
     except (KeyError, TypeError, ValueError, IndexError) as exc:  # a row edited or from another space's run

@@ -301,8 +301,8 @@ def plot_runs(
         if len(g["runs"]) == 1:
             ax.plot(g["x"], g["median"], "-", label=f"{name} ({g['runs'][0]})")
             continue
-        (line,) = ax.plot(g["x"], g["median"], "-", label=f"{name}: median of {len(g['runs'])} runs")
-        spread = "interquartile range" if band == "iqr" else "95% band of the mean"
+        (line,) = ax.plot(g["x"], g["center"], "-", label=f"{name}: {g['center_name']} of {len(g['runs'])} runs")
+        spread = "interquartile range" if band == "iqr" else "95% confidence interval of the mean"
         ax.fill_between(g["x"], g["low"], g["high"], alpha=0.2, color=line.get_color(), label=f"{name}: {spread}")
     metric = data["metric"]
     integer_axis(ax, [v for g in data["groups"].values() for v in g["x"]])

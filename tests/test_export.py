@@ -131,6 +131,27 @@ def test_export_errors_are_one_line(run_dir: Path, write_experiment, tmp_path: P
     assert not (toy / "export").exists()
 
 
+def test_export_by_key_takes_the_genome_a_where_picked(run_dir: Path, tmp_path: Path, capsys) -> None:
+    """`evonas best --where` prints a key; `export --key` (its first digits will do) exports that genome."""
+    from evonas.engine.journal import ranked
+    from evonas.runfolder import RunFolder
+
+    third = ranked(RunFolder(run_dir).records("seq"), [1.0])[2]
+    out = tmp_path / "third"
+    assert main(["export", str(run_dir), "--key", third.key[:6].upper(), "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    assert f"exported  rank 3 genome {third.key}" in capsys.readouterr().out
+    assert json.loads((out / "genome.json").read_text())["key"] == third.key
+    assert json.loads((out / "metrics.json").read_text())["rank"] == 3
+    for key, message in (("ab", "expected a genome key, or its first 4 or more hex digits"),
+                         ("ffffffff", "no successful full evaluation of a genome whose key starts with it")):  # fmt: skip
+        assert main(["export", str(run_dir), "--key", key, "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+    with pytest.raises(SystemExit):  # --rank and --key name one genome each: argparse refuses both
+        main(["export", str(run_dir), "--key", third.key, "--rank", "2"])
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize("how", [True, "channels"])
 def test_a_standardized_run_exports_models_that_take_raw_features(tmp_path: Path, capsys, how: Any) -> None:
     """``standardize: true`` (features, ``mlp``) or ``channels`` (images, ``chain``): the TorchScript model applies

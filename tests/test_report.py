@@ -10,6 +10,7 @@ import matplotlib.image
 import pytest
 
 from evonas.commands import report_plots
+from evonas.compare import run_curves
 from evonas.config import load_experiment
 from evonas.diagnostics import diagnose
 from evonas.engine.runner import Run
@@ -69,6 +70,14 @@ def test_comparison_of_seeds_and_strategies(runs: dict[str, Path], tmp_path: Pat
     assert all(a <= b for a, b in zip(ga["median"], ga["median"][1:]))  # best so far never drops
     gens = plot_runs([runs["ga0"], runs["ga1"]], tmp_path / "gens.png", x="generations", band="ci95", metric="val_loss")
     assert gens["groups"]["ga"]["x"] == [0, 1, 2, 3] and gens["metric"] == "val_loss"
+    # the 95% interval of the mean of 2 runs: mean ± t(0.975, 1 dof) × standard error, around the mean line
+    g = gens["groups"]["ga"]
+    assert g["center_name"] == "mean" and all(lo <= c <= hi for lo, c, hi in zip(g["low"], g["center"], g["high"]))
+    ys = [run_curves(runs[r], "val_loss", "generations")["y"][-1] for r in ("ga0", "ga1")]
+    half = 12.706 * abs(ys[0] - ys[1]) / 2  # sd of two values is |a - b| / sqrt(2); sem divides by sqrt(2) again
+    assert g["center"][-1] == pytest.approx(sum(ys) / 2) and g["high"][-1] - g["center"][-1] == pytest.approx(half, rel=1e-3)
+    twice = plot_runs([runs["ga0"], runs["ga0"]], tmp_path / "twice.png")  # one folder named twice: one run
+    assert twice["groups"]["ga"]["runs"] == [twice["groups"]["ga"]["runs"][0]]
 
 
 def test_the_default_comparison_never_replaces_a_file_of_yours(runs: dict[str, Path], tmp_path: Path, monkeypatch,
