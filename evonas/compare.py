@@ -6,7 +6,8 @@ twice counts once). Each group gets its median best-so-far curve and the interqu
 Student's t with n - 1 degrees of freedom, which is wide for few seeds); a group of one run is a plain
 line. The x axis is evaluations (``x="evaluations"``, from the journal in arrival order) or
 generations (``x="generations"``); the y axis any metric the runs recorded (default: the first
-objective), best so far in the objective's direction. Only full evaluations count.
+objective), best so far in the objective's direction (for a metric that is not an objective: lower
+for the losses, sizes and times of :data:`LOWER_IS_BETTER`, else higher). Only full evaluations count.
 :func:`evonas.plotting.plot_runs` draws them.
 
 Example::
@@ -27,7 +28,12 @@ import numpy as np
 from evonas.checks import is_real
 from evonas.runfolder import RunFolder, RunFolderError
 
-__all__ = ["run_curves", "compare_runs"]
+__all__ = ["run_curves", "compare_runs", "LOWER_IS_BETTER"]
+
+#: metrics evonas reports for which lower is better: their direction when the run does not have them as objectives
+#: (any other metric that is not an objective is taken as higher is better)
+LOWER_IS_BETTER: tuple[str, ...] = ("val_loss", "train_loss", "test_loss", "params", "flops", "latency_ms", "train_s",
+                                    "train_steps", "train_samples")  # fmt: skip
 
 
 def run_curves(run_dir: str | Path, metric: str | None = None, x: str = "evaluations") -> dict[str, Any]:
@@ -44,7 +50,8 @@ def run_curves(run_dir: str | Path, metric: str | None = None, x: str = "evaluat
         raise ValueError(str(exc)) from None
     folder.warn_damaged()
     metric = metric or exp.objectives[0].metric
-    direction = next((o.direction for o in exp.objectives if o.metric == metric), "max")
+    default = "min" if metric in LOWER_IS_BETTER else "max"
+    direction = next((o.direction for o in exp.objectives if o.metric == metric), default)
     sign = 1.0 if direction == "max" else -1.0
     values = []
     for r in records:

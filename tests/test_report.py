@@ -76,6 +76,8 @@ def test_comparison_of_seeds_and_strategies(runs: dict[str, Path], tmp_path: Pat
     ys = [run_curves(runs[r], "val_loss", "generations")["y"][-1] for r in ("ga0", "ga1")]
     half = 12.706 * abs(ys[0] - ys[1]) / 2  # sd of two values is |a - b| / sqrt(2); sem divides by sqrt(2) again
     assert g["center"][-1] == pytest.approx(sum(ys) / 2) and g["high"][-1] - g["center"][-1] == pytest.approx(half, rel=1e-3)
+    loss = run_curves(runs["ga0"], "val_loss", "evaluations")  # not an objective, and lower is better
+    assert loss["direction"] == "min" and all(a >= b for a, b in zip(loss["y"], loss["y"][1:]))
     twice = plot_runs([runs["ga0"], runs["ga0"]], tmp_path / "twice.png")  # one folder named twice: one run
     assert twice["groups"]["ga"]["runs"] == [twice["groups"]["ga"]["runs"][0]]
 
