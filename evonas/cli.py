@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.error = _one_line_error  # type: ignore[method-assign,assignment]  # bad arguments: one line, exit 2
     b.add_argument("benchmark", choices=["nb201"], help="the benchmark (nb201: NAS-Bench-201, CIFAR-10)")
     b.add_argument(
-        "--strategies", metavar="A,B,...", help="registry names (default: every strategy that runs on nb201 but grid)"
+        "--strategies", metavar="A,B,...", help="registry names (default: every strategy that runs on nb201 but grid; surrogate is the slow one)"
     )
     b.add_argument("--runs", type=_int_at_least(1), default=200, help="runs per strategy (default 200)")
     b.add_argument("--budget", type=_int_at_least(1), default=100, help="evaluations per run (default 100)")

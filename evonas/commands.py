@@ -400,7 +400,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         space, problem = run_space(exp)
         files = draw_plots(folder, exp, space, out_dir)
     except (FileNotFoundError, ValueError, RunFolderError) as exc:
-        return _fail(str(exc))
+        return _fail(f"plot: {exc}")
     if space is None:  # drawn, but without what needs the space: say so, and how to have it
         hint = missing_plugins(folder.config(), [Path(p).stem for p in exp.plugins] + list(exp.plugins))
         why = hint.removeprefix("; ") if hint and not problem.startswith("space.file:") else problem

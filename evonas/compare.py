@@ -58,7 +58,9 @@ def run_curves(run_dir: str | Path, metric: str | None = None, x: str = "evaluat
         v: Any = r.metrics.get(metric) if r.complete else None  # pruned or inherited results are never the best
         values.append(float(v) if is_real(v) else math.nan)
     if not any(math.isfinite(v) for v in values):
-        raise ValueError(f"{run_dir}: no evaluation recorded the metric '{metric}'")
+        recorded = sorted({k for r in records if r.complete for k, v in r.metrics.items() if is_real(v)})
+        raise ValueError(f"{run_dir}: no evaluation recorded the metric '{metric}'"
+                         + (f"; they record: {', '.join(recorded)}" if recorded else ""))  # fmt: skip
     best, curve = -math.inf, []
     for v in values:
         if math.isfinite(v):
