@@ -95,8 +95,10 @@ def compare_runs(
     """
     if band not in ("iqr", "ci95"):
         raise ValueError(f"band: expected 'iqr' or 'ci95', got {band!r}")
-    unique = list(dict.fromkeys(Path(d).resolve() for d in run_dirs))  # one folder named twice is one run
-    curves = [run_curves(d, metric, x) for d in unique]
+    first: dict[Path, str | Path] = {}
+    for d in run_dirs:  # a folder named twice (or by two paths) is one run, named as it was first
+        first.setdefault(Path(d).resolve(), d)
+    curves = [run_curves(d, metric, x) for d in first.values()]
     members_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in curves:
         members_of[c["group"]].append(c)
