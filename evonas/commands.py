@@ -387,6 +387,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
             print(f"evonas: plot: these runs search different problems ({'; '.join(data['problems'])}): their curves "
                   "are drawn together but do not compare", file=sys.stderr)  # fmt: skip
         for name, g in data["groups"].items():
+            if g.get("mixed") and len(data["problems"]) == 1:  # (different problems: said above)
+                print(f"evonas: plot: the {name} runs differ in more than their seed ({'; '.join(g['mixed'])}): their "
+                      f"{g['center_name']} mixes them (compare such variants in plots of their own)",
+                      file=sys.stderr)  # fmt: skip
             print(f"{name:<12} {len(g['runs'])} run(s): {g['center_name']} best {data['metric']} {g['center'][-1]:.4f} "
                   f"after {g['x'][-1]} {args.x}")  # fmt: skip
         print(data["out"])

@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -28,7 +29,7 @@ import numpy as np
 from evonas.checks import is_real
 from evonas.runfolder import RunFolder, RunFolderError
 
-__all__ = ["run_curves", "compare_runs", "LOWER_IS_BETTER"]
+__all__ = ["run_curves", "compare_runs", "mixed_settings", "LOWER_IS_BETTER"]
 
 #: metrics evonas reports for which lower is better: their direction when the run does not have them as objectives
 #: (any other metric that is not an objective is taken as higher is better)
@@ -78,8 +79,36 @@ def run_curves(run_dir: str | Path, metric: str | None = None, x: str = "evaluat
         raise ValueError(f"x: expected 'evaluations' or 'generations', got {x!r}")
     label = exp.strategy.name
     problem = f"space {exp.space.name}, dataset {exp.dataset.name}, fitness {exp.fitness.name}"
+    config = folder.config()
+    settings = _flat({k: config.get(k) for k in _SETTINGS if k in config})
     return {"run": str(run_dir), "group": label, "seed": exp.seed, "metric": metric,
-            "direction": direction, "x": xs, "y": curve, "problem": problem}  # fmt: skip
+            "direction": direction, "x": xs, "y": curve, "problem": problem, "settings": settings}  # fmt: skip
+
+
+#: the keys of a run's config whose values make its search what it is: runs of one strategy that differ in any of
+#: them are more than seeds of one search (the seed, workers, backend, loggers and names are left out)
+_SETTINGS = ("space", "dataset", "fitness", "objectives", "constraints", "budget", "strategy", "selection",
+             "mutations", "crossovers", "initial_population", "pruner", "inherit")  # fmt: skip
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, str]:
+    """``{"fitness.params.epochs": "2", ...}``: a config's leaves by dotted path (lists by index), as text."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}{key}.").items()}
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        return {k: v for i, item in enumerate(value) for k, v in _flat(item, f"{prefix}{i}.").items()}
+    return {prefix.rstrip("."): json.dumps(value, sort_keys=True)}
+
+
+def mixed_settings(members: Sequence[dict[str, Any]], limit: int = 3) -> list[str]:
+    """The settings in which the runs of one group differ (``fitness.params.epochs: 1, 2``), at most ``limit``."""
+    keys = sorted({k for m in members for k in m.get("settings", {})})
+    out = []
+    for k in keys:
+        values = list(dict.fromkeys(m.get("settings", {}).get(k, "unset") for m in members))
+        if len(values) > 1:
+            out.append(f"{k}: {', '.join(values)}")
+    return out[:limit] + ([f"and {len(out) - limit} more"] if len(out) > limit else [])
 
 
 def compare_runs(
@@ -118,6 +147,7 @@ def compare_runs(
             half = float(student_t.ppf(0.975, len(members) - 1)) * sem
             low, high = center - half, center + half
         groups[name] = {"runs": [c["run"] for c in members], "x": list(members[0]["x"][:n]), "median": median.tolist(),
+                        "mixed": mixed_settings(members),
                         "center": np.asarray(center).tolist(),
                         "center_name": "mean" if band == "ci95" and len(members) > 1 else "median",
                         "low": np.asarray(low).tolist(), "high": np.asarray(high).tolist()}  # fmt: skip

@@ -111,6 +111,26 @@ def test_comparing_runs_of_different_problems_is_said(runs: dict[str, Path], tmp
                    "space nb201, dataset digits, fitness toy): their curves are drawn together but do not compare"]
 
 
+def test_runs_of_one_strategy_that_differ_in_more_than_their_seed_are_said(runs: dict[str, Path], tmp_path: Path,
+                                                                          capsys) -> None:
+    """Seeds of one search pool quietly; a run of the same strategy with other settings (here 2 epochs, not 1) is
+    named in one line, with the settings that differ."""
+    import yaml
+
+    from evonas.cli import main
+
+    other = tmp_path / "ga-2ep"
+    shutil.copytree(runs["ga1"], other)
+    config = yaml.safe_load((other / "config.yaml").read_text())
+    config["fitness"]["params"]["epochs"] = 2
+    (other / "config.yaml").write_text(yaml.safe_dump(config))
+    assert main(["plot", str(runs["ga0"]), str(runs["ga1"]), "--out", str(tmp_path / "seeds.png")]) == 0
+    assert "differ in more than their seed" not in capsys.readouterr().err
+    assert main(["plot", str(runs["ga0"]), str(other), "--out", str(tmp_path / "mixed.png")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the ga runs differ in more than their seed (fitness.params.epochs: 1, 2)" in err[0], err
+
+
 def test_report_renders_in_headless_chromium(runs: dict[str, Path], tmp_path: Path) -> None:
     page = write_report(runs["ga0"], tmp_path / "report.html", draw=report_plots)
     text = page.read_text()
