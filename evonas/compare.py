@@ -78,11 +78,23 @@ def run_curves(run_dir: str | Path, metric: str | None = None, x: str = "evaluat
     else:
         raise ValueError(f"x: expected 'evaluations' or 'generations', got {x!r}")
     label = exp.strategy.name
-    problem = f"space {exp.space.name}, dataset {exp.dataset.name}, fitness {exp.fitness.name}"
+    problem = f"space {exp.space.name}, {_dataset_part(exp)}fitness {exp.fitness.name}"
     config = folder.config()
     settings = _flat({k: config.get(k) for k in _SETTINGS if k in config})
     return {"run": str(run_dir), "group": label, "seed": exp.seed, "metric": metric,
             "direction": direction, "x": xs, "y": curve, "problem": problem, "settings": settings}  # fmt: skip
+
+
+def _dataset_part(exp: Any) -> str:
+    """``dataset digits, `` for a fitness that reads a dataset; nothing for one that does not (a table, ``toy``), or
+    one whose plug-in is not imported here."""
+    from evonas.fitness import FITNESSES  # here: the registry of fitness functions imports torch
+
+    try:
+        needs = getattr(FITNESSES.get(exp.fitness.name), "needs_dataset", True)
+    except Exception:  # a plug-in fitness not imported here: say the dataset, as a fitness does by default
+        needs = True
+    return f"dataset {exp.dataset.name}, " if needs is not False else ""
 
 
 #: the keys of a run's config whose values make its search what it is: runs of one strategy that differ in any of

@@ -108,7 +108,7 @@ def test_comparing_runs_of_different_problems_is_said(runs: dict[str, Path], tmp
     assert main(["plot", str(runs["ga0"]), str(tmp_path / "toy"), "--out", str(tmp_path / "c.png")]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["evonas: plot: these runs search different problems (space chain, dataset digits, fitness train; "
-                   "space nb201, dataset digits, fitness toy): their curves are drawn together but do not compare"]
+                   "space nb201, fitness toy): their curves are drawn together but do not compare"]
 
 
 def test_runs_of_one_strategy_that_differ_in_more_than_their_seed_are_said(runs: dict[str, Path], tmp_path: Path,
