@@ -42,10 +42,11 @@ def slow_experiment(write_experiment, tmp_path: Path, name: str, **changes) -> P
     log = tmp_path / f"{name}-pids"
     log.mkdir()
     seconds = changes.pop("seconds", 0.6)
+    strategy = changes.pop("strategy", {"name": "random", "params": {"samples": 8, "batch": 4}})
     exp = toy_experiment(
         fitness={"name": "slow", "params": {"seconds": seconds, "log_dir": str(log)}},
         plugins=["slow_fitness"],
-        strategy={"name": "random", "params": {"samples": 8, "batch": 4}},
+        strategy=strategy,
         workers=2,
         **changes,
     )
@@ -169,3 +170,18 @@ def test_backend_options_on_the_command_line(args, expected, write_experiment, t
     err = capsys.readouterr().err.strip()
     assert expected in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_steady_state_run_labels_generations_by_ask_order_as_its_logbook_counts(write_experiment,
+                                                                                  tmp_path: Path) -> None:
+    """Aging with 2 workers asks its 9th genome while the 8th of the initial population is still out: that genome
+    belongs to generation 1, the logbook's second block of 8 results (it was labelled 0, the block in progress)."""
+    path = slow_experiment(write_experiment, tmp_path, "aging", seconds=0.05,
+                           strategy={"name": "aging", "params": {"population_size": 4, "sample_size": 2, "cycles": 12}})
+    out = tmp_path / "runs" / "aging"
+    Run(load_experiment(path), out, progress=False).execute()
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        rows = db.execute("SELECT trial, generation FROM evaluations ORDER BY trial").fetchall()
+    assert len(rows) == 12 and all(generation == trial // 4 for trial, generation in rows), rows
+    logbook = (out / "logbook.csv").read_text().splitlines()
+    assert len(logbook) == 1 + 3  # a header and three blocks of 4 results

@@ -290,6 +290,7 @@ class SteadyState(Strategy):
         self.limit = samples if samples is not None else (ctx.budget or DEFAULT_EVALUATIONS)
         self.log_every = check_int("log_every", log_every, 1)
         self._pending = 0
+        self._asked = 0  # candidates asked, in order: their generations
 
     @abstractmethod
     def propose(self) -> Proposal | None:
@@ -313,7 +314,11 @@ class SteadyState(Strategy):
             proposal = self.propose()
             if proposal is None:  # nothing to build on until a result arrives
                 break
-            out.append(self.candidate(*proposal))
+            # its generation is its block of log_every in ask order, the logbook's blocks of results (with several
+            # workers, the block in progress when it is asked can be the one before: its label would lag)
+            cand = dataclasses.replace(self.candidate(*proposal), generation=self._asked // self.log_every)
+            out.append(cand)
+            self._asked += 1
             self._pending += 1
         return out
 
