@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from evonas.constraints import Constraint
 from evonas.engine.journal import ranked
-from evonas.engine.status import _objectives
+from evonas.engine.status import _objectives, _weights
 from evonas.runfolder import RunFolder, RunFolderError, space_file_problem
 from evonas.spaces import make_space
 
@@ -52,7 +52,7 @@ def best_where(run_dir: str | Path, conditions: Sequence[Constraint]) -> dict[st
         if records and c.metric not in reported:
             raise ValueError(f"no evaluation reports the metric '{c.metric}'; they report: {', '.join(sorted(reported))}")
     matching = [r for r in records if all(c.holds(r.metrics.get(c.metric)) for c in conditions)]
-    first = next(iter(ranked(matching, [1.0 if o["direction"] == "max" else -1.0 for o in objectives])), None)
+    first = next(iter(ranked(matching, _weights(objectives))), None)
     best = None if first is None else {
         "trial": first.trial, "key": first.key, "generation": first.generation, "genome": first.genome,
         "metrics": first.metrics, "fitness": list(first.fitness or ()),

@@ -367,9 +367,9 @@ def _default_output(folder: Any, suffix: str) -> Path:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     # here, not at the top: the drawing modules load matplotlib (see draw_plots)
-    from evonas.diagnostics import run_space
+    from evonas.diagnostics import run_space_here
     from evonas.plotting import plot_runs
-    from evonas.runfolder import RunFolder, RunFolderError, missing_plugins
+    from evonas.runfolder import RunFolder, RunFolderError
 
     if len(args.run_dir) > 1 or (args.out and args.out.lower().endswith(".png")):  # runs compared on one plot
         out = args.out or "compare.png"
@@ -401,15 +401,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
         if out_dir.exists() and not out_dir.is_dir():
             return _fail(f"plot: {out_dir}: exists and is not a folder; name the folder for the plots with --out DIR")
         exp = folder.experiment(plugins=_plugin_files(args.plugins), trust=args.trust)
-        space, problem = run_space(exp)
+        space, problem, _ = run_space_here(folder.config(), exp)
         files = draw_plots(folder, exp, space, out_dir)
     except (FileNotFoundError, ValueError, RunFolderError) as exc:
         return _fail(f"plot: {exc}")
     if space is None:  # drawn, but without what needs the space: say so, and how to have it
-        hint = missing_plugins(folder.config(), [Path(p).stem for p in exp.plugins] + list(exp.plugins))
-        why = hint.removeprefix("; ") if hint and not problem.startswith("space.file:") else problem
-        print(f"evonas: plot: diagnostics.png leaves out the gene entropies: the run's space is not built here ({why})",
-              file=sys.stderr)  # fmt: skip
+        print(f"evonas: plot: diagnostics.png leaves out the gene entropies: the run's space is not built here "
+              f"({problem})", file=sys.stderr)  # fmt: skip
     for f in files:
         print(f)
     return 0

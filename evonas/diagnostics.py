@@ -33,7 +33,7 @@ from evonas.config import ConfigError
 from evonas.engine.build import build_space
 from evonas.engine.journal import ranked
 from evonas.engine.status import operator_faults
-from evonas.runfolder import RunFolder, space_file_problem
+from evonas.runfolder import RunFolder, missing_plugins, space_file_problem
 
 __all__ = ["diagnose", "diagnose_folder", "genealogy", "run_space"]
 
@@ -142,7 +142,7 @@ def diagnose_folder(folder: RunFolder, exp: Any, space: Any, warn: bool = True) 
             except Exception:  # a space without categorical genes, a genome that does not fit it: no entropy
                 pass
         diversity[g] = entry
-    best_first = ranked(records, [o.weight for o in exp.objectives])  # in trial order: ties go to the earliest trial
+    best_first = ranked(records, exp.weights)  # in trial order: ties go to the earliest trial
     best = best_first[0] if best_first else None
     lineage = []
     if best is not None:
@@ -177,3 +177,15 @@ def run_space(exp: Any) -> tuple[Any, str]:
         return None, str(exc)
     except Exception as exc:  # diagnostics must never fail for want of a plugin; entropy is then left out
         return None, f"{type(exc).__name__}: {exc}"
+
+
+def run_space_here(config: Any, exp: Any) -> tuple[Any, str, str]:
+    """:func:`run_space` for a reading command, and the hint naming the plug-ins the run names that are not imported
+    here (``""`` if none; see :func:`~evonas.runfolder.missing_plugins`). When those are why there is no space, the
+    problem is that hint: which plug-ins, and how to pass them (not the space's own long story)."""
+    imported = list(exp.plugins)
+    hint = missing_plugins(config, [Path(p).stem for p in imported] + imported)
+    space, problem = run_space(exp)
+    if space is None and hint and not problem.startswith("space.file:"):
+        problem = hint.removeprefix("; ")
+    return space, problem, hint

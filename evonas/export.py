@@ -65,10 +65,10 @@ class ExportResult:
     key: str
 
 
-def _choose(folder: RunFolder, rank: int, objectives: Any, key: str | None = None) -> tuple[Any, int]:
+def _choose(folder: RunFolder, rank: int, weights: Sequence[float], key: str | None = None) -> tuple[Any, int]:
     """The run's ``rank``-th best distinct successful full evaluation (ranked as ``best.json`` is), or the one of the
     genome whose key is or starts with ``key`` (at least 4 hex digits, as ``evonas show`` takes it); with its rank."""
-    best_first = ranked(folder.records("seq"), [o.weight for o in objectives])
+    best_first = ranked(folder.records("seq"), weights)
     folder.warn_damaged()
     if not best_first:
         raise ExportError(f"{folder.path}: the run has no successful evaluation to export")
@@ -122,7 +122,7 @@ def export_run(
             import onnx  # noqa: F401  (optional: only to say it is missing before the training)
         except ImportError:
             raise ExportError("--format onnx needs the onnx package: pip install onnx onnxscript") from None
-    chosen, rank = _choose(folder, rank, exp.objectives, key)
+    chosen, rank = _choose(folder, rank, exp.weights, key)
     try:
         genome = space.from_dict(chosen.genome)
     except (KeyError, TypeError, ValueError, IndexError) as exc:  # a row edited or from another space's run

@@ -29,12 +29,12 @@ import yaml
 
 from evonas.checks import is_real, one_line
 from evonas.config import ConfigError
-from evonas.diagnostics import run_space
+from evonas.diagnostics import run_space_here
 from evonas.engine.build import build_dataset
 from evonas.engine.journal import name_trials, ranked
 from evonas.engine.outputs import atomic_write
 from evonas.engine.status import operator_faults
-from evonas.runfolder import RunFolder, RunFolderError, missing_plugins
+from evonas.runfolder import RunFolder, RunFolderError
 
 __all__ = ["write_report", "is_report", "Draw"]
 
@@ -156,14 +156,10 @@ def _read(run_dir: str | Path, plugins: Sequence[str] | None, trust: bool) -> _R
     folder = RunFolder(run_dir)
     config = folder.config()
     exp = folder.experiment(plugins=plugins, trust=trust)
-    imported = list(exp.plugins)
-    hint = missing_plugins(config, [Path(p).stem for p in imported] + imported)
-    space, problem = run_space(exp)
-    if space is None and hint and not problem.startswith("space.file:"):  # a plug-in space not imported: say which, and how (not the space's own long story)
-        problem = hint.removeprefix("; ")
+    space, problem, hint = run_space_here(config, exp)
     records = folder.records("seq")
     folder.warn_damaged()
-    best_first = ranked(records, [o.weight for o in exp.objectives])
+    best_first = ranked(records, exp.weights)
     return _Run(folder, config, exp, space, problem, hint, records, best_first)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from evonas import __version__
+from evonas.checks import is_real
 
 __all__ = [
     "Journal", "JournalError", "Record", "JOURNAL_NAME", "JOURNAL_FORMAT", "ranked", "select_records",
@@ -110,6 +111,12 @@ class Record:
         return self.status == "ok" and self.fidelity is None and self.inherited is None
 
 
+def fitness_order(values: Sequence[Any], weights: Sequence[float]) -> tuple[float, ...]:
+    """A fitness as :func:`ranked` orders it, one entry per objective's weight (+1 maximises, -1 minimises): smaller
+    is better, a missing or non-finite value last."""
+    return tuple(-w * v if i < len(values) and is_real(v := values[i]) else math.inf for i, w in enumerate(weights))
+
+
 def ranked(records: Sequence[Record], weight: float | Sequence[float] = 1.0) -> list[Record]:
     """Complete evaluations (:attr:`Record.complete`: successful, full, from scratch), best first by the first objective
     (``weight`` +1 maximises, -1 minimises), one per genome key.
@@ -128,18 +135,9 @@ def ranked(records: Sequence[Record], weight: float | Sequence[float] = 1.0) -> 
         r for r in records
         if r.complete and r.fitness and r.fitness[0] is not None and math.isfinite(r.fitness[0])
     ]  # fmt: skip
-
-    def order(r: Record) -> tuple[float, ...]:
-        values = list(r.fitness or ())
-        out = []
-        for i, w in enumerate(weights):
-            v = values[i] if i < len(values) else None
-            out.append(-w * v if isinstance(v, (int, float)) and math.isfinite(v) else math.inf)
-        return tuple(out)
-
     out: list[Record] = []
     seen: set[str] = set()
-    for r in sorted(full, key=order):  # stable
+    for r in sorted(full, key=lambda r: fitness_order(r.fitness or (), weights)):  # stable
         if r.key not in seen:
             seen.add(r.key)
             out.append(r)

@@ -136,7 +136,7 @@ def write_results(
         writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()})
     atomic_write(run_dir / "logbook.csv", buf.getvalue())
     # population and hall of fame
-    best_first = ranked(records_by_trial, [o.weight for o in exp.objectives])
+    best_first = ranked(records_by_trial, exp.weights)
     complete = {r.key: r for r in best_first}
     hof = [ind for ind in strategy.hall_of_fame if ind.fitness.valid and all(math.isfinite(v) for v in ind.fitness.values)]
     if any(ind.key not in complete or ind.fitness.pruned for ind in hof):
