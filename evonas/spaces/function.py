@@ -721,8 +721,7 @@ class FunctionSpace(SearchSpace):
             self._device = "cpu"
         if not isinstance(net, nn.Module):  # a fault of the build function, counted as what it raises is
             line = f"returned {type(net).__name__}, not a torch.nn.Module"
-            self._failures += 1
-            self._first_error = self._first_error or line
+            self._count_fault(line)
             raise InvalidGenome(f"the build function {line}")
         return _Replay(tuple((n, d, v) for n, (d, v) in arch.asked.items())), net
 
@@ -779,9 +778,13 @@ class FunctionSpace(SearchSpace):
     def _fault(self, exc: BaseException) -> InvalidGenome:
         """An exception the build function raised (counted: :meth:`faults`), as the reason its genome is invalid."""
         line = _error_line(exc)
+        self._count_fault(line)
+        return InvalidGenome(f"the build function raised {line}")
+
+    def _count_fault(self, line: str) -> None:
+        """One more call of the build function that failed (:meth:`faults`); ``line`` says how, if it is the first."""
         self._failures += 1
         self._first_error = self._first_error or line
-        return InvalidGenome(f"the build function raised {line}")
 
     # -- the contract -----------------------------------------------------------------------------------
     def sample(self, *, rng: random.Random) -> ArchGenome:
