@@ -52,10 +52,14 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
     else:
         lines.append("best      none: no full evaluation finished successfully")
     cached = f", {summary.cached} from the evaluation cache" if summary.cached else ""
+    n = summary.generations
+    block = getattr(summary, "log_every", None)
+    # a steady-state strategy has no generations: its logbook has a row per log_every results
+    steps = (f"in {n} generation{'s' if n != 1 else ''}" if not block else
+             f"steady-state, logged every {block} results ({n} logbook row{'s' if n != 1 else ''})")
     lines.append(
         f"evaluated {summary.evaluations} genomes ({summary.failures} failed, {summary.duplicates} repeats answered "
-        f"from the journal{cached}) in {summary.generations} generation{'s' if summary.generations != 1 else ''}, "
-        f"{summary.wall_s:.1f} s"
+        f"from the journal{cached}) {steps}, {summary.wall_s:.1f} s"
     )
     if getattr(summary, "train_steps", 0):
         from evonas.engine.status import training_line

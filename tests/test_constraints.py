@@ -142,3 +142,6 @@ def test_cli_summary_counts_infeasible(write_experiment, tmp_path: Path, capsys)
     out = capsys.readouterr().out
     n = sum(1 for r in journal(tmp_path / "run") if r[2] == "infeasible")
     assert f"limits    {n} candidates broke a cheap limit" in out
+    # a steady-state strategy has no generations: the summary says how its logbook counts
+    evaluated = next(line for line in out.splitlines() if line.startswith("evaluated "))
+    assert "steady-state, logged every 10 results (" in evaluated and "generation" not in evaluated, evaluated

@@ -99,6 +99,8 @@ class RunSummary:
     pruned: int = 0
     #: evaluations that started from a parent's trained weights (in ``evaluations``)
     inherited: int = 0
+    #: a steady-state strategy's logbook block (its ``log_every``); ``None`` for a generational strategy
+    log_every: int | None = None
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -394,6 +396,7 @@ class Run:
             failures=journal.count("failed"),
             duplicates=loop.duplicates,
             generations=len(strategy.logbook),
+            log_every=None if strategy.generational else getattr(strategy, "log_every", None),
             best=best,
             wall_s=time.time() - start,
             interrupted=interrupted,
