@@ -374,6 +374,21 @@ def test_a_build_function_that_always_raises_is_refused_before_the_run_folder(tm
     assert not (tmp_path / "layers").exists()
 
 
+def test_a_resume_without_the_plug_in_names_the_run_folder_s_config(tmp_path: Path, write_experiment, capsys) -> None:
+    from evonas.cli import main
+
+    sys.modules.pop("buggy_space", None)
+    exp = _buggy_experiment(tmp_path, write_experiment, "floats", {"name": "random", "params": {"samples": 2}})
+    assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    capsys.readouterr()
+    sys.modules.pop("buggy_space", None)  # a new process: the plug-in is imported only when asked
+    assert main(["resume", str(tmp_path / "run"), "--budget", "3", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    # the experiment resumed is the folder's copy, not the file it was started from (which may have changed since)
+    assert len(err) == 1 and err[0].startswith(f"evonas: {tmp_path / 'run' / 'config.yaml'}: space.params: "), err
+    assert "--plugins buggy_space.py or --trust" in err[0]
+
+
 def test_the_resume_command_names_the_plug_ins() -> None:
     from evonas.runfolder import resume_command
 
