@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the full evaluation with the best first objective that meets every --where condition.",
     )  # fmt: skip
     bs.add_argument("run_dir", help="the run folder to pick from")
-    bs.add_argument("--where", action="append", metavar="COND", help="e.g. 'params<50000' or 'params<5e4 and flops<1e6'")
+    bs.add_argument("--where", action="append", metavar="COND", help="e.g. 'params<50000' or 'params<5e4 and flops<1e6' (a comma, or --where again, also means and)")
     bs.add_argument("--objectives", metavar="M1,M2", help="metrics to print (default: the run's objectives)")
     bs.set_defaults(func=cmd_best)
 
