@@ -84,15 +84,16 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
     written = [n for n in ("best.json", "journal.sqlite", "logbook.csv", "plots/") if (Path(summary.run_dir) / n).exists()]
     lines.append(f"run       {summary.run_dir}/" + (f"  ({', '.join(written)})" if written else ""))
     from evonas.engine.status import fault_lines
+    from evonas.spaces.base import BUILD_FUNCTION
 
     stats = getattr(summary, "operator_faults", None) or []
     faults = fault_lines(stats)
     if faults:  # last: what the user must fix is what they read first
         lines.append("faults    " + "\n          ".join(faults))
-        if any(f.get("failures") and f.get("kind") != "build function" for f in stats):
+        if any(f.get("failures") and f.get("kind") != BUILD_FUNCTION for f in stats):
             lines.append("          (each failed call's child was made by another operator; check yours with "
                          "evonas.testing.check_mutation / check_crossover; strict: true stops at the first fault)")  # fmt: skip
-        if any(f.get("failures") and f.get("kind") == "build function" for f in stats):
+        if any(f.get("failures") and f.get("kind") == BUILD_FUNCTION for f in stats):
             lines.append("          (the genomes a build function failed on count as invalid; evonas.testing.check_space "
                          "tries yours on many draws; raise InvalidGenome to refuse a combination on purpose)")  # fmt: skip
     return "\n".join(lines)

@@ -25,6 +25,7 @@ from evonas.engine.weights import WEIGHTS_DIR, WeightStore
 from evonas.evolution import Individual, Variation
 from evonas.loggers import LoggerGroup
 from evonas.pruners import Curve, History
+from evonas.spaces.base import BUILD_FUNCTION
 from evonas.strategies.base import Candidate, Strategy
 
 __all__ = ["CONFIRM", "Loop", "StrategyStalled"]
@@ -279,7 +280,7 @@ class Loop:
             kind, name = s["kind"], s["name"]
             if s["failures"] and (kind, name) not in self._warned:
                 self._warned.add((kind, name))
-                if kind == "build function":
+                if kind == BUILD_FUNCTION:
                     self._say(f"evonas: build function '{name}' failed ({s['first_error']}); the genomes it fails on "
                               "count as invalid and the run goes on (the summary counts them; raise "
                               "evonas.spaces.InvalidGenome to refuse a combination of choices without this line)")  # fmt: skip

@@ -27,6 +27,7 @@ from typing import Any, Callable
 from evonas.checks import is_real, one_line
 from evonas.engine.journal import Journal, failed_trials, failure_reasons, failure_text, fitness_order, training_spent
 from evonas.runfolder import RunFolder, RunFolderError, resume_command
+from evonas.spaces.base import BUILD_FUNCTION
 
 __all__ = [
     "LiveStatus", "read_status", "format_status", "StatusError", "operator_faults", "fault_lines", "OPERATORS_META",
@@ -158,7 +159,7 @@ def _clean_operators(value: Any) -> list[dict[str, Any]]:
             continue
         first = entry.get("first_error")
         out.append({
-            "kind": entry.get("kind") if entry.get("kind") in ("mutation", "crossover", "build function") else "operator",
+            "kind": entry.get("kind") if entry.get("kind") in ("mutation", "crossover", BUILD_FUNCTION) else "operator",
             "name": one_line(entry["name"], 100), "calls": calls, "failures": failures,
             "first_error": one_line(first, 300) if isinstance(first, str) else None,
         })  # fmt: skip

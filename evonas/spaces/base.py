@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Iterator, Mapping, Sequence
 from evonas.spaces.cost import network_costs
 
 __all__ = [
+    "BUILD_FUNCTION",
     "Choice",
     "Genome",
     "InvalidGenome",
@@ -31,6 +32,10 @@ __all__ = [
     "one_hot",
     "to_data",
 ]
+
+
+#: the ``kind`` of the fault counts a space's build function reports, beside the operators' "mutation" and "crossover"
+BUILD_FUNCTION = "build function"
 
 
 class InvalidGenome(ValueError):

@@ -70,6 +70,7 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequenc
 
 from evonas.checks import check_int
 from evonas.spaces import SPACES, Genome, InvalidGenome, SearchSpace
+from evonas.spaces.base import BUILD_FUNCTION
 from evonas.spaces.encoding import Choice, check_values, one_hot
 
 __all__ = [
@@ -593,10 +594,10 @@ class FunctionSpace(SearchSpace):
 
     def faults(self) -> list[dict[str, Any]]:
         """The build function's calls here and those that raised anything but InvalidGenome (their genomes count as
-        invalid): ``[{"kind": "build function", "name": "my_space:build", ...}]``, or none before the first call."""
+        invalid): ``[{"kind": BUILD_FUNCTION, "name": "my_space:build", ...}]``, or none before the first call."""
         build = self.params["build"]
         name = build if isinstance(build, str) else f"{getattr(build, '__module__', '?')}:{getattr(build, '__qualname__', '?')}"
-        return [{"kind": "build function", "name": name, "calls": self._calls, "failures": self._failures,
+        return [{"kind": BUILD_FUNCTION, "name": name, "calls": self._calls, "failures": self._failures,
                  "first_error": self._first_error}] if self._calls else []  # fmt: skip
 
     # -- the shape the function is called with ----------------------------------------------------------
