@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--band", choices=["iqr", "ci95"], default="iqr",
                     help="iqr: the median of several seeds and its interquartile range; ci95: their mean and its 95%% "
                          "confidence interval (Student's t)")  # fmt: skip
+    pl.add_argument("--group-by", default="strategy", metavar="KEY",
+                    help="comparison groups: strategy (default), name (the experiment's), or a setting's dotted path in "
+                         "the runs' config.yaml, e.g. strategy.params.mutpb (a curve per value)")  # fmt: skip
     _trust_options(pl)
     pl.set_defaults(func=cmd_plot)
 

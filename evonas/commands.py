@@ -389,7 +389,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         if not args.out and Path(out).exists() and not is_evonas_png(out):  # never replace a file of yours unasked
             return _fail(f"plot: {out}: exists and is not a plot evonas drew; name the comparison with --out FILE.png")
         try:
-            data = plot_runs(args.run_dir, out, metric=args.metric, x=args.x, band=args.band)
+            data = plot_runs(args.run_dir, out, metric=args.metric, x=args.x, band=args.band, group_by=args.group_by)
         except (FileNotFoundError, ValueError, RunFolderError) as exc:
             return _fail(f"plot: {exc}")
         if len(data["problems"]) > 1:
@@ -397,8 +397,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
                   "are drawn together but do not compare", file=sys.stderr)  # fmt: skip
         for name, g in data["groups"].items():
             if g.get("mixed") and len(data["problems"]) == 1:  # (different problems: said above)
+                key = g["mixed"][0].split(":", 1)[0]
                 print(f"evonas: plot: the {name} runs differ in more than their seed ({'; '.join(g['mixed'])}): their "
-                      f"{g['center_name']} mixes them (compare such variants in plots of their own)",
+                      f"{g['center_name']} mixes them (--group-by {key} draws a curve per value)",
                       file=sys.stderr)  # fmt: skip
             print(f"{name:<12} {len(g['runs'])} run(s): {g['center_name']} best {data['metric']} {g['center'][-1]:.4f} "
                   f"after {g['x'][-1]} {args.x}")  # fmt: skip

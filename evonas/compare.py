@@ -1,7 +1,8 @@
 """Several runs compared: the numbers ``evonas plot RUN_DIR RUN_DIR ... --out FILE.png`` draws.
 
 Runs are grouped by their strategy (several seeds of one strategy make one group; a folder named
-twice counts once). Each group gets its median best-so-far curve and the interquartile range
+twice counts once), or by their experiment's ``name``, or by any setting of their config named by its
+dotted path (``group_by="strategy.params.mutpb"``: one group per value, labelled ``mutpb=0.7``). Each group gets its median best-so-far curve and the interquartile range
 (``band="iqr"``, default), or its mean and the 95% confidence interval of the mean (``band="ci95"``,
 Student's t with n - 1 degrees of freedom, which is wide for few seeds); a group of one run is a plain
 line. The x axis is evaluations (``x="evaluations"``, from the journal in arrival order) or
@@ -37,8 +38,11 @@ LOWER_IS_BETTER: tuple[str, ...] = ("val_loss", "train_loss", "test_loss", "para
                                     "train_steps", "train_samples")  # fmt: skip
 
 
-def run_curves(run_dir: str | Path, metric: str | None = None, x: str = "evaluations") -> dict[str, Any]:
-    """One run's best-so-far curve of ``metric`` against evaluations or generations.
+def run_curves(
+    run_dir: str | Path, metric: str | None = None, x: str = "evaluations", group_by: str = "strategy"
+) -> dict[str, Any]:
+    """One run's best-so-far curve of ``metric`` against evaluations or generations, with its group's label
+    (see :func:`compare_runs`'s ``group_by``).
 
     Raises ``ValueError`` (one line) for a folder that is not a readable run folder; no plug-in is imported.
     """
@@ -77,11 +81,17 @@ def run_curves(run_dir: str | Path, metric: str | None = None, x: str = "evaluat
         xs = list(range(1, len(curve) + 1))
     else:
         raise ValueError(f"x: expected 'evaluations' or 'generations', got {x!r}")
-    label = exp.strategy.name
     problem = f"space {exp.space.name}, {_dataset_part(exp)}fitness {exp.fitness.name}"
     config = folder.config()
+    if group_by == "strategy":
+        label: str | None = exp.strategy.name
+    elif group_by == "name":
+        label = exp.name
+    else:  # a setting by its dotted path: the label is its last part and the value (None: this run has no such key)
+        value = _flat(config).get(group_by)
+        label = None if value is None else f"{group_by.rsplit('.', 1)[-1]}={_text(value)}"
     settings = _flat({k: config.get(k) for k in _SETTINGS if k in config})
-    return {"run": str(run_dir), "group": label, "seed": exp.seed, "metric": metric,
+    return {"run": str(run_dir), "group": label, "group_by": group_by, "seed": exp.seed, "metric": metric,
             "direction": direction, "x": xs, "y": curve, "problem": problem, "settings": settings}  # fmt: skip
 
 
@@ -112,6 +122,15 @@ def _flat(value: Any, prefix: str = "") -> dict[str, str]:
     return {prefix.rstrip("."): json.dumps(value, sort_keys=True)}
 
 
+def _text(value: str) -> str:
+    """A :func:`_flat` value for a label: a string without its JSON quotes."""
+    try:
+        loaded = json.loads(value)
+    except ValueError:
+        return value
+    return loaded if isinstance(loaded, str) else value
+
+
 def mixed_settings(members: Sequence[dict[str, Any]], limit: int = 3) -> list[str]:
     """The settings in which the runs of one group differ (``fitness.params.epochs: 1, 2``), at most ``limit``."""
     keys = sorted({k for m in members for k in m.get("settings", {})})
@@ -124,9 +143,12 @@ def mixed_settings(members: Sequence[dict[str, Any]], limit: int = 3) -> list[st
 
 
 def compare_runs(
-    run_dirs: Sequence[str | Path], *, metric: str | None = None, x: str = "evaluations", band: str = "iqr"
+    run_dirs: Sequence[str | Path], *, metric: str | None = None, x: str = "evaluations", band: str = "iqr",
+    group_by: str = "strategy",
 ) -> dict[str, Any]:
-    """The runs' best-so-far curves grouped by strategy: per group its runs, ``x``, the ``median``, the ``center``
+    """The runs' best-so-far curves grouped by strategy (``group_by="strategy"``), by experiment name (``"name"``) or
+    by the value of a setting named by its dotted path in the runs' ``config.yaml`` (``"fitness.params.epochs"``; a run
+    without it is in the group ``epochs=unset``, and a path no run has is refused): per group its runs, ``x``, the ``median``, the ``center``
     curve (the median with ``iqr``, the mean with ``ci95``; ``center_name`` says which) and the band (``low``,
     ``high``: interquartile range or 95% interval of the mean; a group of one run has its own curve as all).
 
@@ -139,7 +161,20 @@ def compare_runs(
     first: dict[Path, str | Path] = {}
     for d in run_dirs:  # a folder named twice (or by two paths) is one run, named as it was first
         first.setdefault(Path(d).resolve(), d)
-    curves = [run_curves(d, metric, x) for d in first.values()]
+    if not isinstance(group_by, str) or not group_by.strip():
+        raise ValueError(f"group_by: expected 'strategy', 'name' or a setting's dotted path, got {group_by!r}")
+    curves = [run_curves(d, metric, x, group_by) for d in first.values()]
+    if all(c["group"] is None for c in curves):
+        import difflib
+
+        known = sorted({k for d in first.values() for k in _flat(RunFolder(d).config())})
+        near = difflib.get_close_matches(group_by, known, n=3, cutoff=0.6) or [
+            k for k in known if k.split(".")[0] == group_by.split(".")[0]][:5]  # fmt: skip
+        raise ValueError(f"group_by: no run's config.yaml has the setting '{group_by}'"
+                         + (f" (did you mean {', '.join(near)}?)" if near else " (use strategy, name, or a dotted path "
+                            "such as strategy.params.mutpb)"))  # fmt: skip
+    for c in curves:
+        c["group"] = c["group"] or f"{group_by.rsplit('.', 1)[-1]}=unset"
     members_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in curves:
         members_of[c["group"]].append(c)
@@ -165,4 +200,4 @@ def compare_runs(
                         "low": np.asarray(low).tolist(), "high": np.asarray(high).tolist()}  # fmt: skip
     problems = list(dict.fromkeys(c["problem"] for c in curves))
     return {"metric": curves[0]["metric"], "direction": curves[0]["direction"], "x": x, "band": band,
-            "runs": len(curves), "groups": groups, "problems": problems}  # fmt: skip
+            "group_by": group_by, "runs": len(curves), "groups": groups, "problems": problems}  # fmt: skip

@@ -291,11 +291,11 @@ def diagnostics_figure(d: dict[str, Any]) -> Any:
 
 def plot_runs(
     run_dirs: Sequence[str | Path], out: str | Path, *, metric: str | None = None, x: str = "evaluations",
-    band: str = "iqr",
+    band: str = "iqr", group_by: str = "strategy",
 ) -> dict[str, Any]:
     """Overlay ``run_dirs`` in one PNG (:func:`~evonas.compare.compare_runs`'s groups: a median best-so-far curve
-    and a band per strategy); returns the plotted data, with ``"out"``."""
-    data = compare_runs(run_dirs, metric=metric, x=x, band=band)
+    and a band per strategy, or per ``group_by``); returns the plotted data, with ``"out"``."""
+    data = compare_runs(run_dirs, metric=metric, x=x, band=band, group_by=group_by)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for name, g in data["groups"].items():
         if len(g["runs"]) == 1:
@@ -309,12 +309,12 @@ def plot_runs(
     ax.set_xlabel(x)
     ax.set_ylabel(f"best {metric} so far ({'higher' if data['direction'] == 'max' else 'lower'} is better)")
     ax.set_title(f"best {metric} so far: {plural(data['runs'], 'run')} in {plural(len(data['groups']), 'group')} "
-                 "by strategy")  # fmt: skip
+                 f"by {group_by}")  # fmt: skip
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     out = save_figure(fig, Path(out))
-    return {"metric": metric, "x": x, "band": band, "groups": data["groups"], "problems": data["problems"],
+    return {"metric": metric, "x": x, "band": band, "group_by": group_by, "groups": data["groups"], "problems": data["problems"],
             "out": str(out)}
 
 

@@ -129,6 +129,21 @@ def test_runs_of_one_strategy_that_differ_in_more_than_their_seed_are_said(runs:
     assert main(["plot", str(runs["ga0"]), str(other), "--out", str(tmp_path / "mixed.png")]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "the ga runs differ in more than their seed (fitness.params.epochs: 1, 2)" in err[0], err
+    assert "--group-by fitness.params.epochs draws a curve per value" in err[0]
+    # grouped by the setting: a curve per value, and nothing mixed
+    assert main(["plot", str(runs["ga0"]), str(runs["ga1"]), str(other), "--out", str(tmp_path / "by.png"),
+                 "--group-by", "fitness.params.epochs"]) == 0  # fmt: skip
+    out, err = capsys.readouterr()
+    assert err == "" and "epochs=1     2 run(s)" in out and "epochs=2     1 run(s)" in out, out
+    data = plot_runs([runs["ga0"], other, runs["aging"]], tmp_path / "n.png", group_by="strategy.name")
+    assert sorted(data["groups"]) == ["name=aging", "name=ga"] and data["group_by"] == "strategy.name"
+    by_name = plot_runs([runs["ga0"], runs["ga1"], runs["aging"]], tmp_path / "e.png", group_by="name")
+    assert sorted(by_name["groups"]) == ["aging", "ga0", "ga1"]
+    unset = plot_runs([runs["ga0"], runs["aging"]], tmp_path / "m.png", group_by="strategy.params.sample_size")
+    assert sorted(unset["groups"]) == ["sample_size=3", "sample_size=unset"]  # a run without the setting: its own group
+    assert main(["plot", str(runs["ga0"]), str(other), "--out", str(tmp_path / "x.png"), "--group-by", "fitness.epoch"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no run's config.yaml has the setting 'fitness.epoch'" in err[0] and "fitness.params.epochs" in err[0]
 
 
 def test_report_renders_in_headless_chromium(runs: dict[str, Path], tmp_path: Path) -> None:
