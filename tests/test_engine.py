@@ -7,6 +7,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+import pytest
 
 from conftest import toy_experiment
 from evonas.config import load_experiment
@@ -120,6 +121,49 @@ def test_failures_are_recorded_and_never_best(write_experiment, tmp_path: Path) 
     best = json.loads((out / "best.json").read_text())
     assert best["key"] not in {r[0] for r in failed}
     assert best["metrics"]["val_acc"] >= 2.0
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_what_a_fitness_returns_is_checked_per_evaluation(write_experiment, tmp_path: Path, workers: int) -> None:
+    """A fitness that returns no dict, a metric that is no number, or calls sys.exit() fails that evaluation with
+    the reason, in the run's process as in a worker (which neither dies nor is retried); numpy and torch scalars
+    are numbers."""
+    from odd_results_fitness import result_kind
+
+    exp = toy_experiment(fitness={"name": "odd_results"}, plugins=["odd_results_fitness"], workers=workers,
+                         strategy={"name": "random", "params": {"samples": 40, "batch": 10}})  # fmt: skip
+    path = write_experiment(exp, name="odd")
+    (path.parent / "odd_results_fitness.py").write_text((Path(__file__).parent / "plugins" / "odd_results_fitness.py").read_text())
+    out = tmp_path / "runs" / "odd"
+    summary = Run(load_experiment(path), out, progress=False).execute()
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        rows = db.execute("SELECT key, status, error, metrics, safe_mode FROM evaluations").fetchall()
+    assert len(rows) == summary.evaluations == 40 and summary.safe_mode == 0
+    expected = {
+        0: "TypeError: the fitness returned NoneType, not a dict of metrics such as {'val_acc': 0.93}",
+        1: "TypeError: the fitness returned float, not a dict of metrics",
+        4: "the objective metric 'val_acc' is True (bool), not a number",
+        5: "the objective metric 'val_acc' is 'high' (str), not a number",
+        6: "TypeError: the fitness returned metric 'per_class' as a ndarray of shape (3,); a metric is a number",
+        7: "SystemExit: the fitness called sys.exit('bye')",
+        8: "TypeError: the fitness returned a metric named 1 (int); names are strings",
+    }
+    kinds = set()
+    for key, status, error, metrics, safe in rows:
+        kind = result_kind(key)
+        kinds.add(kind)
+        if kind in expected:
+            assert status == "failed" and error.startswith(expected[kind]), (kind, error)
+        else:
+            assert status == "ok" and error is None, (kind, error)
+            values = json.loads(metrics)
+            assert isinstance(values["val_acc"], float) and values["val_acc"] >= 2.0
+            if kind == 2:
+                assert values["params"] == 12.0
+            if kind == 3:
+                assert values["loss"] == 0.5
+    assert kinds == set(range(10)), kinds  # every kind of result happened
+    assert result_kind(json.loads((out / "best.json").read_text())["key"]) not in expected
 
 
 def test_fault_injection_in_worker_processes(write_experiment, tmp_path: Path) -> None:

@@ -162,21 +162,54 @@ class EvalContext:
                 extra["fidelity"] = fidelity
             with safe_mode(job.safe):
                 metrics = self.fitness.evaluate(genome, space=self.space, dataset=self.dataset, seed=job.seed, **extra)
+            metrics = plain_metrics(metrics)
             status, error = "ok", None
         except TrialPruned:
             if reporter is not None and reporter.last:
-                metrics, status, error = reporter.last, "pruned", None
-                metrics["pruned_at"] = float(reporter.share or 0.0)  # set by the report that set last
+                try:
+                    metrics, status, error = plain_metrics(reporter.last), "pruned", None
+                    metrics["pruned_at"] = float(reporter.share or 0.0)  # set by the report that set last
+                except TypeError as exc:  # what it reported is no dict of numbers
+                    metrics, status, error = {}, "failed", f"TypeError: {exc} (in its last report to the pruner)"
             else:
                 metrics, status, error = {}, "failed", "TrialPruned: raised without a report to the pruner"
         except Exception as exc:  # the run goes on: record the failure with its reason
             metrics, status = {}, "failed"
             error = f"{type(exc).__name__}: {exc}".strip()
-        metrics = {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v) for k, v in metrics.items()}
+        except SystemExit as exc:  # sys.exit() in the user's fitness: that evaluation failed, not the run (or worker)
+            metrics, status = {}, "failed"
+            error = f"SystemExit: the fitness called sys.exit({'' if exc.code is None else repr(exc.code)})"
         curve = tuple(sorted(reporter.curve.items())) if reporter is not None else ()
         return JobResult(
             job.trial, status, metrics, error, time.perf_counter() - start, worker, safe_mode=job.safe, curve=curve
         )
+
+
+def plain_metrics(metrics: Any) -> dict[str, Any]:
+    """A fitness's result as the journal stores it: a dict with string keys whose numbers are floats (a numpy
+    scalar or a one-element tensor or array too, by ``.item()``); strings, ``None`` and bools stay as they are.
+    Raises ``TypeError`` naming what is wrong: the evaluation fails, the run goes on."""
+    if not isinstance(metrics, dict):
+        raise TypeError(f"the fitness returned {type(metrics).__name__}, not a dict of metrics such as "
+                        "{'val_acc': 0.93}")  # fmt: skip
+    out: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if not isinstance(key, str):
+            raise TypeError(f"the fitness returned a metric named {key!r} ({type(key).__name__}); names are strings")
+        if not isinstance(value, (str, bool, int, float, type(None))) and callable(getattr(value, "item", None)):
+            try:  # numpy scalars, 0-d arrays, one-element tensors
+                value = value.item()
+            except (ValueError, RuntimeError, TypeError):
+                pass
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = float(value)
+        elif not isinstance(value, (str, bool, type(None))):
+            shape = getattr(value, "shape", None)
+            raise TypeError(f"the fitness returned metric '{key}' as a {type(value).__name__}"
+                            + (f" of shape {tuple(shape)}" if shape is not None else "")
+                            + "; a metric is a number (or a string)")  # fmt: skip
+        out[key] = value
+    return out
 
 
 def _inheritance(job: Job) -> dict[str, Any]:

@@ -15,6 +15,11 @@ from evonas.engine.backends import JobResult
 __all__ = ["judge"]
 
 
+def _number(value: Any) -> bool:
+    """An int or a float, finite or not (a bool is no number here)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def judge(result: JobResult, objectives: Sequence[Any], checker: Any = None) -> tuple[str, str | None, tuple[float, ...] | None]:
     """``(status, error, objective values)`` of a finished evaluation, as a run records it.
 
@@ -30,12 +35,14 @@ def judge(result: JobResult, objectives: Sequence[Any], checker: Any = None) -> 
         return status, error, values if all(math.isfinite(v) for v in values) else None
     if status != "ok":
         return status, error, None
-    try:
-        values = tuple(float(metrics[o.metric]) for o in objectives)
-    except KeyError as exc:
-        return "failed", f"the fitness returned no metric {exc}; it returned: {', '.join(metrics)}", None
-    except (TypeError, ValueError):
-        return "failed", "an objective metric is not a number", None
+    missing = [o.metric for o in objectives if o.metric not in metrics]
+    if missing:
+        return "failed", f"the fitness returned no metric '{missing[0]}'; it returned: {', '.join(metrics)}", None
+    wrong = [o.metric for o in objectives if not _number(metrics[o.metric])]
+    if wrong:
+        value = metrics[wrong[0]]
+        return "failed", f"the objective metric '{wrong[0]}' is {value!r:.60} ({type(value).__name__}), not a number", None
+    values = tuple(float(metrics[o.metric]) for o in objectives)
     bad = [o.metric for o, v in zip(objectives, values) if not math.isfinite(v)]
     if bad:
         return "failed", f"non-finite {', '.join(bad)}", None
