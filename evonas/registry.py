@@ -77,6 +77,14 @@ class Registry(Generic[T]):
     def add(self, name: str, obj: T) -> None:
         if not isinstance(name, str) or not name:
             raise RegistryError(f"a {self.kind} needs a non-empty string name, got {name!r}")
+        declared = self._items.get(name)
+        if isinstance(declared, Declared) and getattr(obj, "__module__", None) != declared.__module__:
+            # another module takes a declared built-in's name: the built-in registers first, so this is refused below
+            try:
+                importlib.import_module(declared.__module__)
+            except Exception as exc:
+                raise RegistryError(f"{self.kind} '{name}' is the name of a built-in ({declared.__module__}, which "
+                                    f"failed to import: {type(exc).__name__}: {exc})") from None  # fmt: skip
         if isinstance(self._items.get(name), Declared):  # the declared module registers the real one
             del self._items[name]
         if name in self._items and self._items[name] is not obj:
