@@ -61,6 +61,8 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
         f"evaluated {summary.evaluations} genomes ({summary.failures} failed, {summary.duplicates} repeats answered "
         f"from the journal{cached}) {steps}, {summary.wall_s:.1f} s"
     )
+    if getattr(summary, "ended_early", None):
+        lines.append(f"ended     early: {summary.ended_early}")
     if getattr(summary, "train_steps", 0):
         from evonas.engine.status import training_line
 

@@ -231,6 +231,15 @@ def test_a_strategy_stuck_on_repeats_stops(write_experiment, tmp_path: Path) -> 
     finally:
         _Loop.max_repeats = old
     assert summary.evaluations == len(set(journal_keys(out))) <= 2**6
+    # the search ended before its plan: the summary and `evonas status` say why
+    assert summary.ended_early == ("strategy 'ga' asked 200 genomes in a row that the run had already evaluated (is "
+                                   "the search space used up, or does the strategy skip redraw()?)")  # fmt: skip
+    from evonas.commands import _summary
+    from evonas.engine.status import format_status, read_status
+
+    assert f"ended     early: {summary.ended_early}" in _summary(summary, load_experiment(out / "config.yaml").objectives)
+    shown = format_status(read_status(out))
+    assert ": finished" in shown and f"ended     early: {summary.ended_early}" in shown and "error " not in shown
 
 
 # -- a strategy's selection is checked before the run; a strategy that asks nothing is a fault ----------------

@@ -57,6 +57,8 @@ class Loop:
         self.checker = built.checker
         self.infeasible = 0  # candidates recorded as breaking a cheap limit: never trained, no budget spent
         self._repeats_in_a_row = 0
+        #: why the search ended before its plan: a strategy that asked only genomes the run had seen (None: it did not)
+        self.stuck: str | None = None
         self._bar: Any = None
         self.live: LiveStatus | None = None  # the run's entry for `evonas status` (None: not kept)
         # told each fresh result's trial once it is in the journal (a cache stores it only then: a failed
@@ -301,11 +303,7 @@ class Loop:
             self.duplicates += 1
             self._repeats_in_a_row += 1
             if self._repeats_in_a_row == self.max_repeats:
-                print(
-                    f"evonas: strategy '{self.exp.strategy.name}' asked {self.max_repeats} genomes in a row that the run "
-                    "had already evaluated; stopping (is the search space used up?)",
-                    file=sys.stderr,
-                )
+                self._stuck("had already evaluated", "is the search space used up, or does the strategy skip redraw()?")
             rec = self.journal.get(cand.key, cand.fidelity, cand.inherit)
             assert rec is not None
             self._tell(cand, rec)
@@ -321,6 +319,12 @@ class Loop:
             self.queue.append((self.next_trial, cand))
             self.next_trial += 1
 
+    def _stuck(self, what: str, question: str) -> None:
+        """The strategy asked ``max_repeats`` genomes in a row that train nothing: the search ends here, and says so."""
+        self.stuck = (f"strategy '{self.exp.strategy.name}' asked {self.max_repeats} genomes in a row that the run {what}"
+                      f" ({question})")  # fmt: skip
+        self._say(f"evonas: {self.stuck}; stopping")
+
     def _infeasible(self, cand: Candidate, problems: list[str], cheap: dict[str, float]) -> None:
         rec = self.journal.get(cand.key, cand.fidelity, cand.inherit)
         if rec is None or rec.status != "infeasible" or rec.trial != self.next_trial:
@@ -334,8 +338,7 @@ class Loop:
         self.infeasible += 1
         self._repeats_in_a_row += 1
         if self._repeats_in_a_row == self.max_repeats:
-            print(f"evonas: strategy '{self.exp.strategy.name}' asked {self.max_repeats} genomes in a row that the run had "
-                  "already evaluated or that broke a limit; stopping (are the constraints too tight?)", file=sys.stderr)  # fmt: skip
+            self._stuck("had already evaluated or that broke a limit", "are the constraints too tight?")
         self.known.add(cand.evaluation_key)
         self._tell(cand, rec)
         self._tick(rec)

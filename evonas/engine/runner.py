@@ -78,6 +78,8 @@ class RunSummary:
     discarded: int = 0
     #: why the run stopped early other than by Ctrl-C (a full disk, ...), if it did
     stopped: str | None = None
+    #: why a finished search ended before its plan (its strategy asked only genomes the run had seen), if it did
+    ended_early: str | None = None
     #: candidates that broke a limit on a cheap metric: recorded, never trained (not in ``evaluations``)
     infeasible: int = 0
     #: evaluations whose metrics broke a limit checked after training (in ``evaluations``)
@@ -371,8 +373,8 @@ class Run:
                 backend.close()
             if stopped or interrupted:
                 state, error = ("stopped" if stopped else "interrupted"), stopped
-            elif finished:
-                state, error = "finished", None
+            elif finished:  # (a search that ended before its plan says why)
+                state, error = "finished", loop.stuck
             else:  # an exception (or a SystemExit) left the loop: never "finished"
                 state, error = ended or ("crashed", None)
             try:
@@ -402,6 +404,7 @@ class Run:
             interrupted=interrupted,
             discarded=discarded,
             stopped=stopped,
+            ended_early=loop.stuck,
             infeasible=journal.count("infeasible"),
             violated=journal.count("violated"),
             safe_mode=journal.count_safe_mode(),

@@ -430,7 +430,9 @@ def format_status(st: dict[str, Any]) -> str:
     faults = fault_lines(st.get("operator_faults") or [])
     if faults:
         lines.append("faults    " + "\n          ".join(faults))
-    if st.get("error") and st["state"] != "running":
+    if st.get("error") and st["state"] == "finished":  # ended before its plan: why
+        lines.append(f"ended     early: {st['error']}")
+    elif st.get("error") and st["state"] != "running":
         lines.append(f"error     {st['error']}")
     if st["state"] in ("crashed", "stopped", "interrupted", "stopped (its process is gone)"):
         lines.append(f"resume    {st.get('resume') or 'evonas resume ' + st['run_dir']}")
