@@ -130,3 +130,63 @@ def test_the_engine_reads_the_declared_capabilities() -> None:
 def test_list_selections_shows_the_selections_nsga2_chooses_itself() -> None:
     line = format_listing(["selections"])
     assert "tournament" in line and "nsga3 (strategy nsga2: params.selection)" in line
+
+
+MISPROPOSING = '''
+from evonas.strategies import STRATEGIES
+from evonas.strategies.base import SteadyState
+
+
+@STRATEGIES.register("misproposing")
+class Misproposing(SteadyState):
+    def __init__(self, ctx, *, mode: str = "ok", **common):
+        super().__init__(ctx, **common)
+        self.mode = mode
+
+    def propose(self):
+        genome, origin, parents = self.sample()
+        if self.mode == "dict":
+            return self.ctx.space.to_dict(genome), origin, parents
+        if self.mode == "bare":
+            return genome
+        if self.mode == "origin":
+            return genome, 42, parents
+        if self.mode == "parents":
+            return genome, origin, "nokey"
+        if self.mode == "invalid":
+            return type(genome)(("conv_9x9",) + tuple(genome.edges[1:])), origin, parents
+        return genome, origin, list(parents)  # a list is a sequence of keys too
+
+    def learn(self, candidate, individual):
+        pass
+'''
+
+
+@pytest.mark.parametrize("mode, said", [
+    ("dict", "strategy 'misproposing' proposed a dict, not a genome of the space 'nb201' (to make one from a dict: "
+             "self.ctx.space.from_dict(...))"),
+    ("bare", "strategy 'misproposing': propose() returned NB201Genome; expected (genome, origin, parents), or None"),
+    ("origin", "strategy 'misproposing' proposed a genome whose origin is a int (42); expected a string"),
+    ("parents", "strategy 'misproposing' proposed a genome whose parents are 'nokey'; expected a tuple of the parents' keys"),
+    ("invalid", "strategy 'misproposing' proposed an invalid genome: nb201: "),
+    ("ok", None),
+])  # fmt: skip
+def test_what_a_strategy_proposes_is_checked_and_it_is_named(mode: str, said: str | None, tmp_path, write_experiment,
+                                                             capsys) -> None:
+    from evonas.cli import main
+
+    sys.modules.pop("misproposing_strategy", None)
+    STRATEGIES._items.pop("misproposing", None)
+    (tmp_path / "misproposing_strategy.py").write_text(MISPROPOSING)
+    exp = write_experiment(toy_experiment(plugins=["misproposing_strategy.py"],
+                                          strategy={"name": "misproposing", "params": {"samples": 4, "mode": mode}}))  # fmt: skip
+    try:
+        code = main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"])
+    finally:
+        STRATEGIES._items.pop("misproposing", None)
+        sys.modules.pop("misproposing_strategy", None)
+    err = capsys.readouterr().err.strip().splitlines()
+    if said is None:
+        assert code == 0 and err == [], err
+        return
+    assert code == 1 and len(err) == 1 and f"the run crashed: TypeError: {said}" in err[0].replace("ValueError", "TypeError"), err

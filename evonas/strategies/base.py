@@ -34,7 +34,7 @@ from evonas.checks import check_int
 from evonas.config import Objective
 from evonas.evolution import Individual, Variation, select
 from evonas.registry import Registry
-from evonas.spaces.base import Genome, SearchSpace
+from evonas.spaces.base import Genome, InvalidGenome, SearchSpace
 
 __all__ = [
     "BatchedSampling", "Candidate", "DEFAULT_EVALUATIONS", "Proposal", "SINGLE_OBJECTIVE_SELECTIONS", "STRATEGIES",
@@ -216,12 +216,34 @@ class Strategy(ABC):
         self, genome: Genome, origin: str, parents: tuple[str, ...] = (), *, key: str | None = None,
         fidelity: float | None = None,
     ) -> Candidate:
-        """A new candidate of this generation, numbered, its key (computed unless given) recorded as asked."""
+        """A new candidate of this generation, numbered, its key (computed unless given) recorded as asked.
+
+        Raises ``TypeError`` / ``ValueError`` naming the strategy for what no candidate can be made of: no valid
+        genome of the run's space, an ``origin`` that is no string, ``parents`` that are no sequence of keys."""
+        self._check_proposal(genome, origin, parents)
         key = self.ctx.space.key(genome) if key is None else key
-        cand = Candidate(genome, key, self.gen, self.next_index, origin, parents, fidelity)
+        cand = Candidate(genome, key, self.gen, self.next_index, origin, tuple(parents), fidelity)
         self.next_index += 1
         self.asked_keys.add(key)
         return cand
+
+    def _check_proposal(self, genome: Any, origin: Any, parents: Any) -> None:
+        space, who = self.ctx.space, f"strategy '{self.name}'"
+        if not isinstance(genome, Genome):
+            raise TypeError(f"{who} proposed a {type(genome).__name__}, not a genome of the space '{space.name}' (to "
+                            "make one from a dict: self.ctx.space.from_dict(...))")  # fmt: skip
+        try:
+            space.validate(genome)
+        except InvalidGenome as exc:
+            raise ValueError(f"{who} proposed an invalid genome: {exc}") from None
+        if not isinstance(origin, str):
+            raise TypeError(f"{who} proposed a genome whose origin is a {type(origin).__name__} ({origin!r:.40}); "
+                            "expected a string such as 'mutation'")  # fmt: skip
+        if isinstance(parents, str) or not isinstance(parents, (tuple, list)) or not all(
+            isinstance(p, str) for p in parents
+        ):
+            raise TypeError(f"{who} proposed a genome whose parents are {parents!r:.60}; expected a tuple of the "
+                            "parents' keys, () for none")  # fmt: skip
 
     def is_new(self, key: str) -> bool:
         """Whether the run has not asked for ``key`` yet."""
@@ -314,6 +336,10 @@ class SteadyState(Strategy):
             proposal = self.propose()
             if proposal is None:  # nothing to build on until a result arrives
                 break
+            if not isinstance(proposal, (tuple, list)) or len(proposal) != 3:
+                raise TypeError(f"strategy '{self.name}': propose() returned {type(proposal).__name__}"
+                                + (f" of {len(proposal)}" if isinstance(proposal, (tuple, list)) else "")
+                                + "; expected (genome, origin, parents), or None to wait for results")  # fmt: skip
             # its generation is its block of log_every in ask order, the logbook's blocks of results (with several
             # workers, the block in progress when it is asked can be the one before: its label would lag)
             cand = dataclasses.replace(self.candidate(*proposal), generation=self._asked // self.log_every)
