@@ -224,6 +224,12 @@ def _read_workers(value: Any, source: str | None, key: str) -> int | str:
     return value if value == "auto" else _expect_int(value, source, key, minimum=0, what="'auto' or an integer >= 0")
 
 
+def check_workers(value: Any, key: str = "workers") -> int | str:
+    """``value`` as a number of workers (``'auto'`` or an int >= 0) for the Python API's ``workers=``; raises
+    :class:`ConfigError` (a ``ValueError``) in one line."""
+    return _read_workers(value, None, key)
+
+
 def _read_timeout(value: Any, source: str | None, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ConfigError(source, key, f"expected a number of seconds > 0, got {_kind(value, bare=True)}")
@@ -676,6 +682,9 @@ def apply_overrides(raw: Any, overrides: list[str] | tuple[str, ...], source: st
     A value that is not valid YAML is kept as the string; one that breaks a limit of
     :func:`safe_load_yaml` raises :class:`ConfigError` naming ``--set key``.
     """
+    if isinstance(overrides, (str, bytes)) or not isinstance(overrides, (list, tuple)):
+        raise ConfigError(source, "overrides", f"expected a list of 'key=value' strings such as ['seed=1'], got "
+                                               f"{_kind(overrides)}")  # fmt: skip
     _check_tree(raw, source)  # deepcopy recurses: refuse a self-containing or too deep mapping first
     raw = copy.deepcopy(raw)
     for item in overrides:

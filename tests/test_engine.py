@@ -346,3 +346,32 @@ def test_a_strategy_that_asks_nothing_while_nothing_runs_stops_the_run(write_exp
         assert len(journal_keys(out)) == proposals
         with pytest.raises(StrategyStalled, match="strategy 'idle' asked for nothing"):
             search(build(parse_experiment(exp)))
+
+
+def test_the_python_api_refuses_wrong_arguments_in_one_line(write_experiment, tmp_path: Path) -> None:
+    """What the command line checks, the Python API checks too, before anything is written: a negative worker
+    count (it spun forever), a dict or a path instead of an Experiment, overrides of the wrong form."""
+    from evonas.config import ConfigError
+    from evonas.engine.build import build
+    from evonas.engine.runner import search
+
+    path = write_experiment(toy_experiment())
+    exp = load_experiment(path)
+    for workers, got in ((-1, "int -1"), ("x", "the string 'x'"), (2.5, "float 2.5"), (True, "True")):
+        with pytest.raises(ConfigError, match=f"^workers: expected 'auto' or an integer >= 0, got {got}$"):
+            Run(exp, tmp_path / "run", workers=workers)
+        with pytest.raises(ConfigError, match="^workers: expected 'auto'"):
+            build(exp).toolbox(workers=workers)
+    assert not (tmp_path / "run").exists()
+    for wrong in ({"name": "x"}, str(path)):
+        with pytest.raises(TypeError, match="^Run: expected an Experiment .evonas.config.load_experiment"):
+            Run(wrong, tmp_path / "run")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="^build: expected an Experiment"):
+            build(wrong)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^search: expected a Built \(evonas.engine.build.build\(experiment\)\), got Experiment"):
+        search(exp)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="overrides: expected a list of 'key=value' strings such as .'seed=1'., got the string"):
+        load_experiment(path, overrides="seed=1")  # type: ignore[arg-type]
+    Run(exp, tmp_path / "run", progress=False).execute()
+    with pytest.raises(TypeError, match=r"^Run.resume: overrides is a dict such as \{'generations': 12\}"):
+        Run.resume(tmp_path / "run", overrides=["generations=5"])  # type: ignore[arg-type]

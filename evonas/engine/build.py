@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
-from evonas.config import ConfigError, Experiment
+from evonas.config import ConfigError, Experiment, check_workers
 from evonas.constraints import ConstraintChecker
 from evonas.datasets import DATASETS, Dataset
 from evonas.engine.backends import BACKENDS, evaluation_seed
@@ -103,6 +103,7 @@ class Built:
                 pop, log = deap.algorithms.eaMuPlusLambda(tb.population(n=10), tb, 10, 20, 0.3, 0.7, ngen=5)
         """
         exp = self.experiment
+        workers = None if workers is None else check_workers(workers)
         if exp.loggers and not quiet:  # said, never silently dropped: loggers follow a run's journal
             names = ", ".join(c.name for c in exp.loggers)
             print(f"evonas: loggers ({names}) log runs of `evonas run`; the DEAP toolbox does not use them",
@@ -188,6 +189,9 @@ def load_genome_file(path: Path, space: SearchSpace) -> Genome:
 
 def build(exp: Experiment, *, load_data: bool = True) -> Built:
     """Build and check every component of ``exp``; raises :class:`ConfigError` naming the key."""
+    if not isinstance(exp, Experiment):
+        raise TypeError(f"build: expected an Experiment (evonas.config.load_experiment or parse_experiment), got "
+                        f"{type(exp).__name__}")  # fmt: skip
     import_plugins(exp)
     space = build_space(exp)
     fitness = build_fitness(exp)

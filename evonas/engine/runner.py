@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from evonas.config import ConfigError, Experiment, parse_experiment
+from evonas.config import ConfigError, Experiment, check_workers, parse_experiment
 from evonas.engine import outputs
 from evonas.engine.backends import Backend, EvalContext, make_backend
 from evonas.engine.cache import CachedBackend, EvaluationCache, problem_fingerprint
@@ -149,9 +149,12 @@ class Run:
         built: Built | None = None,
         on_result: Callable[[Record], None] | None = None,
     ) -> None:
+        if not isinstance(experiment, Experiment):
+            raise TypeError(f"Run: expected an Experiment (evonas.config.load_experiment or parse_experiment), got "
+                            f"{type(experiment).__name__}")  # fmt: skip
         self.experiment = experiment
         self.run_dir = Path(run_dir)
-        self.workers = workers
+        self.workers = None if workers is None else check_workers(workers)
         self.progress = progress
         self.built = built
         self.on_result = on_result
@@ -241,6 +244,9 @@ class Run:
         ``restart``: the journal is set aside (renamed, never deleted) and the run starts over.
         A journal that is empty, damaged, missing rows or its WAL file is refused (:class:`RunFolderError`).
         """
+        if overrides is not None and not isinstance(overrides, dict):
+            raise TypeError(f"Run.resume: overrides is a dict such as {{'generations': 12}} (strategy parameters and "
+                            f"'budget'), got {type(overrides).__name__}")  # fmt: skip
         folder = RunFolder(run_dir, need_journal=not restart)
         if not restart:
             check_resumable(folder)
@@ -643,6 +649,8 @@ def search(built: Built) -> SearchResult:
         result = search(build(load_experiment("experiments/nb201_toy.yaml")))
         best = max(r.fitness[0] for r in result.records if r.status == "ok")
     """
+    if not isinstance(built, Built):
+        raise TypeError(f"search: expected a Built (evonas.engine.build.build(experiment)), got {type(built).__name__}")
     journal = Journal(":memory:")
     strategy = built.make_strategy()
     loop = _Loop(Run(built.experiment, ".", progress=False), built, strategy, journal)
