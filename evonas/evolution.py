@@ -25,7 +25,7 @@ from deap import base, tools
 from evonas.operators import CROSSOVERS, MUTATIONS, Crossover, Mutation
 from evonas.operators.base import child_problem, describe_error
 from evonas.registry import Registry
-from evonas.spaces.base import Genome, SearchSpace
+from evonas.spaces.base import BUILD_FUNCTION, Genome, SearchSpace
 
 __all__ = [
     "Fitness",
@@ -302,6 +302,44 @@ def select(name: str, individuals: list, k: int, *, rng: random.Random, **params
         return SELECTIONS.get(name)(individuals, k, **params)
     finally:
         random.setstate(state)
+
+
+class FaultLines:
+    """One line the first time each operator of ``variation`` (or ``space``'s build function) fails: what ``evonas
+    run`` (``counted``: its summary counts them) and the DEAP toolbox say while the search goes on (``say``: where
+    the line goes)."""
+
+    def __init__(self, variation: Variation | None, space: SearchSpace, say: Callable[[str], None], *,
+                 counted: bool = True) -> None:  # fmt: skip
+        self.variation, self.space, self.say, self.counted = variation, space, say, counted
+        self._seen = 0
+        self._warned: set[tuple[str, str]] = set()
+
+    def stats(self) -> list[dict[str, Any]]:
+        """Each operator's calls, failures and first error so far, then the space's own
+        (:meth:`~evonas.spaces.base.SearchSpace.faults`: a build function that raised)."""
+        return (self.variation.operator_stats() if self.variation is not None else []) + self.space.faults()
+
+    def check(self) -> None:
+        """Say what failed for the first time since the last call (the counters first: rows only when one moved)."""
+        faults = (self.variation.faults if self.variation is not None else 0) + sum(
+            f["failures"] for f in self.space.faults()
+        )
+        if faults == self._seen:
+            return
+        self._seen = faults
+        for s in self.stats():
+            kind, name = s["kind"], s["name"]
+            if s["failures"] and (kind, name) not in self._warned:
+                self._warned.add((kind, name))
+                if kind == BUILD_FUNCTION:
+                    self.say(f"evonas: build function '{name}' failed ({s['first_error']}); the genomes it fails on "
+                             f"count as invalid and the {'run goes on (the summary counts them; ' if self.counted else 'search goes on ('}"
+                             "raise evonas.spaces.InvalidGenome to refuse a combination of choices without this line)")  # fmt: skip
+                else:
+                    self.say(f"evonas: {kind} '{name}' failed ({s['first_error']}); its children are made by another "
+                             f"operator and the {'run goes on (the summary counts its faults; ' if self.counted else 'search goes on ('}"
+                             "strict: true stops instead)")  # fmt: skip
 
 
 def make_toolbox(

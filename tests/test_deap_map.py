@@ -291,3 +291,29 @@ def test_the_experiment_seed_makes_a_deap_search_repeatable(write_experiment, tm
     random.seed(5)
     with build(load_experiment(path)).toolbox(rng=random.Random(0), cache=False):
         assert random.random() == random.Random(5).random()  # with rng=, the module is left as it was
+
+
+def test_an_nsga2_experiment_s_toolbox_selects_by_its_own_multi_objective_selection() -> None:
+    """eaMuPlusLambda's survival is toolbox.select: for nsga2 it is the strategy's selNSGA2 (or nsga3, spea2), not the
+    experiment's single-objective tournament, which would rank by the first objective alone."""
+    import deap.tools
+
+    from evonas.evolution import Individual
+
+    repo = Path(__file__).resolve().parents[1]
+    exp = load_experiment(repo / "experiments" / "nb201_multiobjective.yaml")
+    tb = build(exp).toolbox(workers=0)
+    weights = exp.weights
+    assert len(weights) == 2
+    space = build(exp).space
+    rng = random.Random(0)
+    inds = []
+    for i in range(12):
+        g = space.sample(rng=rng)
+        ind = Individual(g, space.key(g), weights)
+        ind.fitness.values = (float(i % 4), float(10 - i)) if weights[1] < 0 else (float(i % 4), float(i))
+        inds.append(ind)
+    chosen = tb.select(inds, 5)
+    expected = deap.tools.selNSGA2(list(inds), 5)
+    assert sorted(i.key for i in chosen) == sorted(i.key for i in expected)
+    tb.close()

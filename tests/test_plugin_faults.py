@@ -278,3 +278,26 @@ def test_a_killed_run_is_not_finished_and_its_faults_are_kept(write_experiment, 
     assert st["state"] == "stopped (its process is gone)"
     text = format_status(st)
     assert "finished" not in text and "faults    mutation '" in text and f"evonas resume {out}" in text
+
+
+def test_the_deap_toolbox_says_operator_faults_and_strict_stops(write_experiment, capsys) -> None:
+    """Through build(...).toolbox() a faulty operator is said in one line, as `evonas run` says it, and counted in
+    toolbox.operator_stats(); with strict: true its first fault raises OperatorFault."""
+    from evonas.engine.build import build
+
+    exp = load_experiment(write_experiment(faulty_experiment(mutations=[{"name": "returns_none", "prob": 1.0}])))
+    with build(exp).toolbox(workers=0) as tb:
+        pop = tb.population(n=4)
+        children = [tb.mutate(tb.clone(p))[0] for p in pop]
+    assert [c.key for c in children] == [p.key for p in pop]  # every try failed: the parent, as documented
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("evonas: mutation")]
+    assert len(err) == 1 and err[0].startswith("evonas: mutation 'returns_none' failed (returned None)"), err
+    assert "the search goes on (strict: true stops instead)" in err[0]
+    stats = tb.operator_stats()
+    assert [(s["name"], s["calls"], s["failures"]) for s in stats] == [("returns_none", 4, 4)]
+    strict = load_experiment(write_experiment(faulty_experiment(mutations=[{"name": "returns_none", "prob": 1.0}],
+                                                                strict=True), name="strict"))  # fmt: skip
+    with build(strict).toolbox(workers=0, quiet=True) as tb:
+        with pytest.raises(OperatorFault, match="mutation 'returns_none'"):
+            tb.mutate(tb.population(n=1)[0])
+    assert capsys.readouterr().err == ""  # quiet: no line

@@ -11,11 +11,14 @@ imported by :mod:`evonas.engine.plugins`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import random
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Callable, cast
+
+from deap import tools
 
 from evonas.config import ConfigError, Experiment, check_workers
 from evonas.constraints import ConstraintChecker
@@ -25,7 +28,7 @@ from evonas.engine.components import build_dataset, build_fitness, build_space, 
 from evonas.engine.deap_map import IsolatedMap, IsolatedToolbox
 from evonas.engine.plugins import import_plugin, import_plugins, is_plugin_file, plugin_paths, resolve_path
 from evonas.engine.resolved import NOT_PLAIN, plain, resolved_params
-from evonas.evolution import SELECTIONS, Individual, Variation, make_toolbox, select
+from evonas.evolution import SELECTIONS, FaultLines, Individual, Variation, make_toolbox, select
 from evonas.fitness import FITNESSES, FitnessFunction
 from evonas.operators import CROSSOVERS, MUTATIONS
 from evonas.operators.base import describe_error
@@ -111,9 +114,10 @@ class Built:
         isolated = IsolatedMap(self, workers=workers, cache=cache, quiet=quiet)
         if rng is None:
             random.seed(exp.seed)  # what DEAP's algorithms draw from (see above)
+        variation = self.variation.fresh(strict=exp.strict)  # its own fault counts; strict: true raises OperatorFault
         tb = make_toolbox(
             self.space,
-            self.variation,
+            variation,
             exp.weights,
             isolated.evaluate,
             selection=exp.selection.name,
@@ -121,6 +125,16 @@ class Built:
             rng=rng or random.Random(exp.seed),
             toolbox=IsolatedToolbox(isolated),
         )
+        # an operator (or the build function) that fails is said once, as `evonas run` says it
+        lines = FaultLines(variation, self.space, lambda line: None if quiet else print(line, file=sys.stderr),
+                           counted=False)  # fmt: skip
+        for name in ("individual", "mutate", "mate"):
+            tb.register(name, _then(getattr(tb, name), lines.check))
+        tb.register("population", tools.initRepeat, list, tb.individual)
+        tb.register("operator_stats", lines.stats)
+        if self.strategy_cls.multi_objective and callable(getattr(self.strategy_cls, "select", None)):
+            # a strategy with its own multi-objective selection (nsga2): the experiment's selection: is not its
+            tb.register("select", getattr(self.make_strategy(), "select"))
         tb.register("evaluate", isolated.evaluate)
         tb.register("map", isolated)
         return tb
@@ -185,6 +199,18 @@ def load_genome_file(path: Path, space: SearchSpace) -> Genome:
     genome = space.from_dict(data["genome"])
     space.validate(genome)
     return genome
+
+
+def _then(fn: Callable[..., Any], after: Callable[[], None]) -> Callable[..., Any]:
+    """``fn``, calling ``after()`` once it has returned."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        out = fn(*args, **kwargs)
+        after()
+        return out
+
+    return call
 
 
 def build(exp: Experiment, *, load_data: bool = True) -> Built:

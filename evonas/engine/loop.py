@@ -22,7 +22,7 @@ from evonas.engine.journal import Journal, Record
 from evonas.engine.replay import ReplayBackend
 from evonas.engine.status import LiveStatus
 from evonas.engine.weights import WEIGHTS_DIR, WeightStore
-from evonas.evolution import Individual, Variation
+from evonas.evolution import FaultLines, Individual, Variation
 from evonas.loggers import LoggerGroup
 from evonas.pruners import Curve, History
 from evonas.spaces.base import BUILD_FUNCTION
@@ -69,8 +69,7 @@ class Loop:
         ctx = strategy.ctx
         if isinstance(ctx.variation, Variation):
             ctx.variation = self.variation = ctx.variation.fresh(strict=self.exp.strict)
-        self._faults_seen = 0
-        self._warned: set[tuple[str, str]] = set()
+        self._fault_lines = FaultLines(self.variation, built.space, self._say)
         #: True while the loop answers from the journal (a resume's replay); counts then are not yet the run's
         self.replaying = False
         # pruning: the curves of the finished evaluations, by kind (fidelity, inherited or not), in tell order
@@ -265,30 +264,12 @@ class Loop:
     def operator_stats(self) -> list[dict[str, Any]]:
         """Each operator's calls, failures and first error so far in this run (none: no variation of its own), then
         the space's own (:meth:`~evonas.spaces.base.SearchSpace.faults`: a build function that raised)."""
-        own = self.variation.operator_stats() if self.variation is not None else []
-        return own + self.built.space.faults()
+        return self._fault_lines.stats()
 
     def _warn_faults(self) -> None:
         """One line on stderr the first time each operator (or the space's build function) fails (the run goes on;
         the summary counts them)."""
-        # after every ask: the counters first, the per-operator rows only when one moved
-        faults = (self.variation.faults if self.variation is not None else 0) + sum(
-            f["failures"] for f in self.built.space.faults()
-        )
-        if faults == self._faults_seen:
-            return
-        self._faults_seen = faults
-        for s in self.operator_stats():
-            kind, name = s["kind"], s["name"]
-            if s["failures"] and (kind, name) not in self._warned:
-                self._warned.add((kind, name))
-                if kind == BUILD_FUNCTION:
-                    self._say(f"evonas: build function '{name}' failed ({s['first_error']}); the genomes it fails on "
-                              "count as invalid and the run goes on (the summary counts them; raise "
-                              "evonas.spaces.InvalidGenome to refuse a combination of choices without this line)")  # fmt: skip
-                else:
-                    self._say(f"evonas: {kind} '{name}' failed ({s['first_error']}); its children are made by another "
-                              "operator and the run goes on (the summary counts its faults; strict: true stops instead)")  # fmt: skip
+        self._fault_lines.check()
 
     def _say(self, line: str) -> None:
         if self._bar is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Sequence
 
 from deap import tools
 
@@ -109,6 +109,11 @@ class NSGA2(MuPlusLambda):
             points = [ind.fitness.values for ind in batch if _finite(ind)]
             if points:
                 self.reference_point = derive_reference(points, self.ctx.weights, self.reference_margin)
+
+    def select(self, individuals: Sequence[Individual], k: int) -> list[Individual]:
+        """``k`` of ``individuals`` by this strategy's multi-objective selection (``selection``): what the DEAP
+        toolbox of an nsga2 experiment registers as ``select``."""
+        return self._survivors(list(individuals), k)
 
     def _survivors(self, individuals: list[Individual], k: int) -> list[Individual]:
         if k <= 0:
