@@ -175,16 +175,35 @@ def _run_task(task: tuple[str, int, int, str | None, float, dict[str, Any]]) -> 
     return run_once(strategy, seed, budget=budget, table=table, noise=noise, params=params)
 
 
-def _init_worker(table: str | None, in_pool: bool = False) -> None:
-    """Worker start-up: the engine imported, the table read and one short search run once (what a first search
-    imports late, torch among it: seconds that would count against the first strategy's timing), then one
-    intra-op thread. Ctrl-C is the main process's to handle (it stops the pool), so a worker ignores it."""
+def import_plugins(plugins: Sequence[str]) -> None:
+    """Import the plug-in modules (module names, or ``.py`` files as absolute paths) that register strategies;
+    raises :class:`BenchmarkError` naming the one that failed."""
+    from evonas.engine.plugins import import_plugin
+    from evonas.operators.base import describe_error
+
+    if plugins and os.getcwd() not in sys.path:  # module names are looked for in the working directory too
+        sys.path.insert(0, os.getcwd())
+    for name in plugins:
+        try:
+            import_plugin(name)
+        except Exception as exc:
+            raise BenchmarkError(f"--plugins: cannot import '{name}' ({describe_error(exc)})") from None
+
+
+def _init_worker(table: str | None, in_pool: bool = False, plugins: Sequence[str] = (), cwd: str | None = None) -> None:
+    """Worker start-up: the plug-ins imported, the engine imported, the table read and one short search run once
+    (what a first search imports late, torch among it: seconds that would count against the first strategy's
+    timing), then one intra-op thread. Ctrl-C is the main process's to handle (it stops the pool), so a worker
+    ignores it."""
     import signal
 
     import evonas.engine.runner  # noqa: F401
 
     if in_pool:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if cwd is not None and cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    import_plugins(plugins)
     from evonas.fitness.table import load_table
 
     load_table(table)
@@ -246,11 +265,13 @@ def default_strategies() -> list[str]:
 def run_benchmark(
     strategies: Sequence[str] | None = None, *, runs: int = 200, budget: int = 100, table: str | Path | None = None,
     noise: float = 0.0, seed: int = 0, workers: int | None = None, progress: bool = False,
+    plugins: Sequence[str] = (),
 ) -> BenchmarkResult:  # fmt: skip
     """``runs`` searches of ``budget`` evaluations per strategy, over ``workers`` processes (0: this one).
 
-    ``strategies`` default to :func:`default_strategies`; ``workers`` to one per core. Raises
-    :class:`BenchmarkError` for bad arguments before any run starts.
+    ``strategies`` default to :func:`default_strategies`; ``workers`` to one per core. ``plugins``: modules or
+    ``.py`` files that register strategies, imported here and in every worker. Raises :class:`BenchmarkError`
+    for bad arguments before any run starts.
 
     Example::
 
@@ -265,6 +286,8 @@ def run_benchmark(
             raise BenchmarkError(f"{what}: expected an integer >= {low}, got {value!r}")
     if type(noise) not in (int, float) or not 0 <= noise < math.inf:
         raise BenchmarkError(f"--noise: expected a number >= 0, got {noise!r}")
+    plugins = [str(Path(p).resolve()) if p.endswith(".py") and Path(p).is_file() else p for p in plugins]
+    import_plugins(plugins)
     table_path = str(Path(table).resolve()) if table is not None else None
     try:
         load_table(table_path)
@@ -277,7 +300,7 @@ def run_benchmark(
     n_workers = min(_default_workers() if workers is None else workers, runs)
     start = time.perf_counter()
     results = []
-    with _pool(n_workers, table_path) as imap:
+    with _pool(n_workers, table_path, plugins) as imap:
         for name in names:
             t0 = time.perf_counter()
             tasks = [(name, seed + i, budget, table_path, float(noise), params[name]) for i in range(runs)]
@@ -295,10 +318,10 @@ def _default_workers() -> int:
 
 
 @contextlib.contextmanager
-def _pool(workers: int, table: str | None) -> Iterator[Callable[[list], Iterable[RunResult]]]:
+def _pool(workers: int, table: str | None, plugins: Sequence[str] = ()) -> Iterator[Callable[[list], Iterable[RunResult]]]:
     """``imap(tasks)``: in this process (0 workers) or over a pool (forkserver where there is one, else spawn)."""
     if workers == 0:
-        _init_worker(table)
+        _init_worker(table, plugins=plugins)
         yield lambda tasks: map(_run_task, tasks)
         return
     import multiprocessing as mp
@@ -307,7 +330,7 @@ def _pool(workers: int, table: str | None) -> Iterator[Callable[[list], Iterable
     ctx = mp.get_context(method)
     if method == "forkserver":  # workers fork from a server that has imported the engine once
         ctx.set_forkserver_preload(["evonas.engine.runner", "evonas.fitness.table"])
-    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(table, True))
+    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(table, True, tuple(plugins), os.getcwd()))
     try:
         # the workers start together; a short task each waits out their start-up, which would otherwise count
         # against the first strategy's wall time
@@ -357,6 +380,11 @@ def format_report(result: BenchmarkResult) -> str:
             + (f"{pub[1]:.2f} ± {pub[2]:.2f} ({pub[0]})" if pub else "-")
         )
     lines.append(f"{'optimum':<12} {OPTIMUM:6.2f}")
+    for s in result.strategies:  # a run its strategy ended before the budget is averaged with the others: say so
+        short = [r.evaluations for r in s.runs if r.evaluations < result.budget]
+        if short:
+            lines.append(f"{s.name}: {len(short)} of {len(s.runs)} runs ended before {result.budget} evaluations "
+                         f"(fewest {min(short)}): the strategy asked only genomes its run had evaluated")  # fmt: skip
     names = [s.name for s in result.strategies]
     others = [f"{label} {m:.2f} ± {sd:.2f}" for key, (label, m, sd) in PUBLISHED.items() if key not in names]
     if others:

@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", metavar="OUT", help="write every run's results to this JSON file")
     b.add_argument("--plot", metavar="OUT.png", help="draw the anytime curves to this PNG file")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.add_argument("--plugins", nargs="+", metavar="MODULE",
+                   help="import these plug-in modules (names on the import path, or .py files) first: strategies they "
+                        "register can be named in --strategies")  # fmt: skip
     b.set_defaults(func=cmd_benchmark)
 
     dr = sub.add_parser(

@@ -529,7 +529,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         try:
             result = run_benchmark(
                 names, runs=args.runs, budget=args.budget, table=args.table, noise=args.noise, seed=args.seed,
-                workers=args.workers, progress=not args.quiet,
+                workers=args.workers, progress=not args.quiet, plugins=args.plugins or (),
             )  # fmt: skip
         except BenchmarkError as exc:
             return _fail(f"benchmark: {exc}")

@@ -158,3 +158,68 @@ def test_sigterm_stops_the_pool_in_one_line(tmp_path: Path) -> None:
     for pid in left:
         os.kill(int(pid), signal.SIGKILL)
     assert not left, "processes of the benchmark lived on"
+
+
+STUCK_CLIMBER = '''
+from evonas.strategies import STRATEGIES, SteadyState
+
+
+@STRATEGIES.register("bench_climber")
+class Climber(SteadyState):
+    """Mutates the best so far; without restarts it runs out of new neighbours on nb201 (restart_after: 0)."""
+
+    run_length = "samples"
+
+    def __init__(self, ctx, *, restart_after: int = 20, **common):
+        super().__init__(ctx, **common)
+        self.restart_after, self.parent, self.failures = restart_after, None, 0
+
+    def propose(self):
+        if self.parent is None:
+            return self.sample()
+        return self.redraw(lambda: (self.ctx.variation.mutate(self.parent.genome, rng=self.rng)[0], "mutation",
+                                    (self.parent.key,)))
+
+    def learn(self, candidate, individual):
+        if self.parent is None or individual.fitness >= self.parent.fitness:
+            self.parent, self.failures = individual, 0
+        else:
+            self.failures += 1
+        if self.restart_after and self.failures >= self.restart_after:
+            self.parent, self.failures = None, 0
+
+
+@STRATEGIES.register("bench_stuck")
+class Stuck(Climber):
+    def __init__(self, ctx, *, restart_after: int = 0, **common):
+        super().__init__(ctx, restart_after=restart_after, **common)
+'''
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_plug_in_strategy_is_benchmarked_and_runs_it_cut_short_are_said(tmp_path: Path, monkeypatch, capsys,
+                                                                          workers: int) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bench_climber.py").write_text(STUCK_CLIMBER)
+    try:
+        assert main(["benchmark", "nb201", "--strategies", "bench_climber", "--runs", "2", "--budget", "30",
+                     "--workers", str(workers), "--plugins", "bench_climber.py", "--quiet"]) == 0  # fmt: skip
+        out, err = capsys.readouterr()
+        assert "bench_climber " in out and "ended before" not in out and err == "", (out, err)
+        # without restarts the climber asks only what its run has seen: those runs are said to be short, once
+        monkeypatch.setattr("evonas.engine.loop.Loop.max_repeats", 300)  # this process only: workers=0
+        result = run_benchmark(["bench_stuck"], runs=2, budget=200, workers=0, plugins=["bench_climber.py"])
+        short = [r.evaluations for r in result.strategies[0].runs]
+        assert max(short) < 200, short
+        from evonas.benchmark import format_report
+
+        assert (f"bench_stuck: 2 of 2 runs ended before 200 evaluations (fewest {min(short)}): the strategy asked only "
+                "genomes its run had evaluated") in format_report(result)  # fmt: skip
+        assert capsys.readouterr().err == ""  # said in the report, not once per run
+    finally:
+        STRATEGIES._items.pop("bench_climber", None)
+        STRATEGIES._items.pop("bench_stuck", None)
+        sys.modules.pop("bench_climber", None)
+    assert main(["benchmark", "nb201", "--strategies", "random", "--runs", "1", "--plugins", "no_such.py"]) == 2
+    assert capsys.readouterr().err.strip() == ("evonas: benchmark: --plugins: cannot import 'no_such.py' "
+                                               "(FileNotFoundError: no such file: no_such.py)")  # fmt: skip

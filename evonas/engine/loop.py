@@ -59,6 +59,7 @@ class Loop:
         self._repeats_in_a_row = 0
         #: why the search ended before its plan: a strategy that asked only genomes the run had seen (None: it did not)
         self.stuck: str | None = None
+        self.say_stuck = True
         self._bar: Any = None
         self.live: LiveStatus | None = None  # the run's entry for `evonas status` (None: not kept)
         # told each fresh result's trial once it is in the journal (a cache stores it only then: a failed
@@ -304,7 +305,8 @@ class Loop:
         """The strategy asked ``max_repeats`` genomes in a row that train nothing: the search ends here, and says so."""
         self.stuck = (f"strategy '{self.exp.strategy.name}' asked {self.max_repeats} genomes in a row that the run {what}"
                       f" ({question})")  # fmt: skip
-        self._say(f"evonas: {self.stuck}; stopping")
+        if self.say_stuck:
+            self._say(f"evonas: {self.stuck}; stopping")
 
     def _infeasible(self, cand: Candidate, problems: list[str], cheap: dict[str, float]) -> None:
         rec = self.journal.get(cand.key, cand.fidelity, cand.inherit)

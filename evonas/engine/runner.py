@@ -636,6 +636,8 @@ class SearchResult:
     strategy: Strategy
     records: list[Record]
     duplicates: int
+    #: why the search ended before its plan (its strategy asked only genomes it had seen), if it did; not printed
+    ended_early: str | None = None
 
 
 def search(built: Built) -> SearchResult:
@@ -654,6 +656,7 @@ def search(built: Built) -> SearchResult:
     journal = Journal(":memory:")
     strategy = built.make_strategy()
     loop = _Loop(Run(built.experiment, ".", progress=False), built, strategy, journal)
+    loop.say_stuck = False  # the caller reads ended_early (a benchmark runs hundreds of searches)
 
     def backend() -> Backend:
         return make_backend(built.experiment, 0, context=EvalContext.of(built.space, built.fitness, built.dataset))
@@ -663,4 +666,4 @@ def search(built: Built) -> SearchResult:
         loop.drive(backend, None)
     records = list(journal.records("trial"))
     journal.close()
-    return SearchResult(strategy, records, loop.duplicates)
+    return SearchResult(strategy, records, loop.duplicates, loop.stuck)
