@@ -115,8 +115,13 @@ def export_run(
         raise ExportError(f"--format: expected {', '.join(FORMATS)}, got {', '.join(bad)}")
     built = _build(folder, plugins, trust)
     exp, space, fitness, data = built.experiment, built.space, built.fitness, built.dataset
-    if not fitness.trains or data is None:
-        raise ExportError(f"fitness '{exp.fitness.name}' trains nothing; there is no network to export")
+    if data is None:  # a table, a proxy: nothing trained
+        raise ExportError(f"fitness '{exp.fitness.name}' reads no dataset (a table or a training-free score); there "
+                          "is no network to export")  # fmt: skip
+    if not fitness.trains:  # export retrains the genome through fit(), which returns the trained network
+        raise ExportError(f"fitness '{exp.fitness.name}' has no fit() method (evaluate() returns metrics only), so "
+                          "export cannot retrain the network: add fit() to it (see the fitness guide), or export with "
+                          "a fitness that has one, such as train")  # fmt: skip
     if "onnx" in formats:
         try:
             import onnx  # noqa: F401  (optional: only to say it is missing before the training)

@@ -127,8 +127,24 @@ def test_export_errors_are_one_line(run_dir: Path, write_experiment, tmp_path: P
     toy = tmp_path / "toyrun"
     Run(load_experiment(write_experiment(toy_experiment())), toy, progress=False).execute()
     assert main(["export", str(toy)]) == 2
-    assert "fitness 'toy' trains nothing" in capsys.readouterr().err
+    assert "fitness 'toy' reads no dataset (a table or a training-free score); there is no network" in capsys.readouterr().err
     assert not (toy / "export").exists()
+    # a fitness that reads the data but has no fit(): export cannot retrain it, and says how to mend that
+    (tmp_path / "fitless.py").write_text(
+        "from evonas.fitness import FITNESSES, FitnessFunction\n\n"
+        "@FITNESSES.register('fitless')\nclass Fitless(FitnessFunction):\n"
+        "    def evaluate(self, genome, *, space, dataset, seed):\n        return {'val_acc': 0.5}\n")
+    exp = write_experiment({"name": "fitless", "plugins": ["fitless.py"], "space": {"name": "chain", "params": {"max_layers": 1}},
+                            "fitness": {"name": "fitless"}, "strategy": {"name": "random", "params": {"samples": 2}},
+                            "workers": 0})  # fmt: skip
+    Run(load_experiment(exp), tmp_path / "fitless-run", progress=False).execute()
+    assert main(["export", str(tmp_path / "fitless-run"), "--trust"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # (after --trust's line naming the plug-ins it imports)
+    assert err.startswith("evonas: export: fitness 'fitless' has no fit() method (evaluate() returns metrics only)"), err
+    sys.modules.pop("fitless", None)
+    from evonas.fitness import FITNESSES
+
+    FITNESSES._items.pop("fitless", None)
 
 
 def test_export_by_key_takes_the_genome_a_where_picked(run_dir: Path, tmp_path: Path, capsys) -> None:
