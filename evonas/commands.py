@@ -120,7 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         built = build(exp)
     except ConfigError as exc:
         return _fail(str(exc))
-    run_dir = Path(args.out) if args.out else default_run_dir(exp)
+    run_dir = Path(args.out) if args.out else default_run_dir(exp, claim=True)
     run = Run(exp, run_dir, workers=args.workers, progress=not args.quiet, built=built)
     return _execute(lambda: run.execute(overwrite=args.overwrite), run_dir, exp, RunFolderError,
                     lambda: _draw_run_plots(run))  # fmt: skip

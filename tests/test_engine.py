@@ -375,3 +375,20 @@ def test_the_python_api_refuses_wrong_arguments_in_one_line(write_experiment, tm
     Run(exp, tmp_path / "run", progress=False).execute()
     with pytest.raises(TypeError, match=r"^Run.resume: overrides is a dict such as \{'generations': 12\}"):
         Run.resume(tmp_path / "run", overrides=["generations=5"])  # type: ignore[arg-type]
+
+
+def test_default_run_folders_of_runs_started_together_never_collide(write_experiment, tmp_path: Path, monkeypatch) -> None:
+    from evonas.engine.runner import default_run_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("time.strftime", lambda fmt, *a: "20260101-000000")  # the same second
+    exp = load_experiment(write_experiment(toy_experiment()))
+    assert default_run_dir(exp) == Path("runs/toy-20260101-000000")  # a name only
+    assert not Path("runs").exists()
+    claimed = [default_run_dir(exp, claim=True) for _ in range(3)]
+    assert claimed == [Path("runs/toy-20260101-000000"), Path("runs/toy-20260101-000000-2"), Path("runs/toy-20260101-000000-3")]
+    assert all(p.is_dir() and not any(p.iterdir()) for p in claimed)
+    from evonas.cli import main
+
+    assert main(["run", str(write_experiment(toy_experiment())), "--quiet"]) == 0  # the next one, in a claimed folder
+    assert (Path("runs/toy-20260101-000000-4") / "journal.sqlite").is_file()

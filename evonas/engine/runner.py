@@ -122,9 +122,27 @@ class RunCrashed(RuntimeError):
         self.run_dir, self.error = run_dir, error
 
 
-def default_run_dir(experiment: Experiment) -> Path:
-    """``runs/<name>-<YYYYmmdd-HHMMSS>`` under the working directory."""
-    return Path("runs") / f"{experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+def default_run_dir(experiment: Experiment, *, claim: bool = False) -> Path:
+    """``runs/<name>-<YYYYmmdd-HHMMSS>`` under the working directory. ``claim``: create it, empty, as this process's
+    own; where it exists already (another run of the experiment started in the same second) the name ends in ``-2``,
+    ``-3``, ...: runs started together never collide."""
+    base = Path("runs") / f"{experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if not claim:
+        return base
+    try:
+        base.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return base  # Run.execute says why it cannot make it
+    for i in range(1, 10_000):
+        path = base if i == 1 else base.with_name(f"{base.name}-{i}")
+        try:
+            path.mkdir()  # atomic: of two processes only one creates it
+        except FileExistsError:
+            continue
+        except OSError:
+            return path
+        return path
+    return base
 
 
 class Run:
