@@ -88,7 +88,7 @@ class Loop:
         self._confirms: list[Candidate] | None = None
         self._confirmed = 0
         # loggers: told each fresh result and each new logbook row (never what a resume replays)
-        self.loggers = LoggerGroup(built.loggers)
+        self.loggers = LoggerGroup(built.loggers, say=self._say)
         self._logged_rows = 0
 
     # -- the loop -----------------------------------------------------------------------

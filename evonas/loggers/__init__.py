@@ -47,7 +47,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 from evonas.registry import Registry
 
@@ -198,8 +198,10 @@ def logbook_step(row: Mapping[str, Any], rows: int) -> int:
 class LoggerGroup:
     """The run's loggers, each called in turn; one that raises is turned off with one line on stderr."""
 
-    def __init__(self, loggers: Sequence[Logger]) -> None:
+    def __init__(self, loggers: Sequence[Logger], say: Callable[[str], None] | None = None) -> None:
         self.loggers = list(loggers)
+        #: where the line goes (the run's: above its progress bar); default stderr
+        self.say = say or (lambda line: print(line, file=sys.stderr, flush=True))
 
     def __bool__(self) -> bool:
         return bool(self.loggers)
@@ -211,8 +213,7 @@ class LoggerGroup:
             except Exception as exc:  # a tracker that fails never stops the search
                 label = getattr(logger, "name", "") or type(logger).__name__
                 error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-                print(f"evonas: logger '{label}' failed in {method} ({error}); it is off for the rest of the run",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                self.say(f"evonas: logger '{label}' failed in {method} ({error}); it is off for the rest of the run")
                 self.loggers.remove(logger)
                 if method != "close":
                     try:
