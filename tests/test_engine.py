@@ -392,3 +392,11 @@ def test_default_run_folders_of_runs_started_together_never_collide(write_experi
 
     assert main(["run", str(write_experiment(toy_experiment())), "--quiet"]) == 0  # the next one, in a claimed folder
     assert (Path("runs/toy-20260101-000000-4") / "journal.sqlite").is_file()
+
+
+def test_a_timeout_with_workers_0_is_said_to_have_no_effect(write_experiment, tmp_path: Path, capsys) -> None:
+    Run(load_experiment(write_experiment(toy_experiment(timeout=4))), tmp_path / "a", progress=False).execute()
+    err = capsys.readouterr().err
+    assert "evonas: timeout: 4 s has no effect with workers: 0 (an evaluation in the run's own process cannot be " in err
+    Run(load_experiment(write_experiment(toy_experiment())), tmp_path / "b", progress=False).execute()
+    assert "timeout" not in capsys.readouterr().err

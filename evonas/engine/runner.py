@@ -340,6 +340,9 @@ class Run:
     ) -> RunSummary:
         exp = self.experiment
         start = time.time()
+        if exp.timeout is not None and (exp.workers if self.workers is None else self.workers) == 0:
+            print(f"evonas: timeout: {exp.timeout:g} s has no effect with workers: 0 (an evaluation in the run's own "
+                  "process cannot be stopped); use workers: 1 or more to bound each evaluation", file=sys.stderr)  # fmt: skip
         journal = Journal(self.run_dir / JOURNAL_NAME)
         if lock is not None:  # the journal's row count, for a resume after a kill (check_resumable)
             lock.note_rows(len(journal))
