@@ -55,3 +55,19 @@ def test_a_multi_fidelity_run_resumes_exactly(write_experiment, tmp_path: Path) 
     a = [(t, k, g, f) for t, k, g, f, _ in journal(tmp_path / "full")]
     b = [(t, k, g, f) for t, k, g, f, _ in journal(tmp_path / "short")]
     assert a == b
+
+
+def test_promote_without_fidelity_is_refused(write_experiment, tmp_path: Path, capsys) -> None:
+    from conftest import toy_experiment
+    from evonas.cli import main
+
+    exp = write_experiment(toy_experiment(strategy={"name": "ga", "params": {"population_size": 4, "promote": 0.5}}))
+    assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("strategy.params: promote: 0.5 does nothing without fidelity (multi-fidelity: the share of "
+                        "each generation's briefly trained genomes trained in full); set fidelity too, or remove it"), err
+    assert not (tmp_path / "run").exists()
+    # the default, which every GA run's config.yaml records, is no mistake
+    exp = write_experiment(toy_experiment(strategy={"name": "ga", "params": {"population_size": 4, "generations": 1,
+                                                                             "promote": 0.25}}), name="default")  # fmt: skip
+    assert main(["run", str(exp), "--out", str(tmp_path / "ok"), "--quiet"]) == 0

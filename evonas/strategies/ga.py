@@ -13,6 +13,9 @@ from evonas.strategies.base import STRATEGIES, Candidate, Proposal, SearchContex
 
 __all__ = ["GeneticAlgorithm", "MuPlusLambda"]
 
+#: the default share of a generation's briefly trained genomes that multi-fidelity trains in full
+PROMOTE = 0.25
+
 
 class MuPlusLambda(Strategy):
     """Generational evolution: a population of ``population_size``, ``offspring`` children per generation, for
@@ -183,13 +186,16 @@ class GeneticAlgorithm(MuPlusLambda):
     """
 
     def __init__(
-        self, ctx: SearchContext, *, elitism: int = 1, fidelity: float | None = None, promote: float = 0.25,
+        self, ctx: SearchContext, *, elitism: int = 1, fidelity: float | None = None, promote: float = PROMOTE,
         **common: Any,
     ) -> None:
         super().__init__(ctx, **common)
         if fidelity is not None:
             check_number("fidelity (a share of the full training)", fidelity, above=0.0, below=1.0)
         self.fidelity, self.promote = fidelity, check_number("promote", promote, above=0.0, maximum=1.0)
+        if fidelity is None and promote != PROMOTE:  # (the default is written into every run's config.yaml)
+            raise ValueError(f"promote: {promote:g} does nothing without fidelity (multi-fidelity: the share of each "
+                             "generation's briefly trained genomes trained in full); set fidelity too, or remove it")  # fmt: skip
         self.elitism = check_int("elitism", elitism, 0, self.mu)
 
     def survive(self, batch: list[Individual]) -> None:
