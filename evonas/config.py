@@ -722,6 +722,10 @@ def apply_overrides(raw: Any, overrides: list[str] | tuple[str, ...], source: st
                 if last:
                     node[key] = value
                 else:
+                    nxt = keys[i + 1]
+                    if node.get(key) is None and nxt.isascii() and nxt.isdigit():  # an index into a list not there
+                        raise ConfigError(source, where, f"--set: the experiment has no {key} list to index (set the "
+                                                         f"whole list: --set '{key}=[...]', or write it in the file)")  # fmt: skip
                     if node.get(key) is None:  # `strategy:` left empty: --set strategy.name=ga fills it
                         # a component the file leaves out is its default one: --set selection.params.tournsize=5
                         default = _DEFAULT_NAMES.get(key) if i == 0 else None

@@ -279,6 +279,8 @@ def test_set_values_that_are_not_yaml_stay_strings() -> None:
         apply_overrides({"mutations": [{}]}, ["mutations." + "9" * 5000 + ".prob=1"], "x.yaml")
     with pytest.raises(ConfigError, match="--set: expected a list index below 1"):
         apply_overrides({"mutations": [{}]}, ["mutations.²=1"], "x.yaml")
+    with pytest.raises(ConfigError, match=r"^x.yaml: mutations: --set: the experiment has no mutations list to index"):
+        apply_overrides({"name": "a"}, ["mutations.5.prob=0.5"], "x.yaml")  # it was "expected a list, got a mapping"
 
 
 # -- parse_experiment on junk ------------------------------------------------------------------------
