@@ -489,7 +489,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             try:
                 import_plugin(name)
             except Exception as exc:
-                return _fail(f"--plugins: cannot import module '{name}' ({type(exc).__name__}: {exc})")
+                from evonas.operators.base import describe_error  # the line of the plug-in that raised
+
+                return _fail(f"--plugins: cannot import module '{name}' ({describe_error(exc, 300)})")
     if args.experiment:
         from evonas.config import ConfigError, load_experiment
         from evonas.engine.build import import_plugins

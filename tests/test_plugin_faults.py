@@ -301,3 +301,15 @@ def test_the_deap_toolbox_says_operator_faults_and_strict_stops(write_experiment
         with pytest.raises(OperatorFault, match="mutation 'returns_none'"):
             tb.mutate(tb.population(n=1)[0])
     assert capsys.readouterr().err == ""  # quiet: no line
+
+
+def test_a_plug_in_that_fails_to_import_is_named_with_its_line(write_experiment, tmp_path: Path, capsys) -> None:
+    (tmp_path / "fails_on_import.py").write_text("x = 1\ny = 1 / 0\n")
+    exp = write_experiment(toy_experiment(plugins=["fails_on_import.py"]))
+    assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("plugins[0]: cannot import module 'fails_on_import.py' (ZeroDivisionError: division by zero at "
+                        "fails_on_import.py:2)"), err
+    assert main(["list", "--plugins", str(tmp_path / "fails_on_import.py")]) == 2
+    assert "(ZeroDivisionError: division by zero at fails_on_import.py:2)" in capsys.readouterr().err
+    sys.modules.pop("fails_on_import", None)

@@ -43,9 +43,9 @@ def import_plugins(experiment: Experiment) -> None:
         except RegistryError as exc:
             raise ConfigError(experiment.source, f"plugins[{i}]", f"module '{name}': {exc}") from None
         except Exception as exc:  # any import-time failure is the user's plugin: say which and why
-            raise ConfigError(
-                experiment.source, f"plugins[{i}]", f"cannot import module '{name}' ({type(exc).__name__}: {exc})"
-            ) from None
+            from evonas.operators.base import describe_error  # the line of the plug-in that raised
+
+            raise ConfigError(experiment.source, f"plugins[{i}]", f"cannot import module '{name}' ({describe_error(exc, 300)})") from None
 
 
 def is_plugin_file(name: str) -> bool:
