@@ -150,9 +150,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
         run.built = build(run.experiment)
     except (ConfigError, RunFolderError) as exc:
         if isinstance(exc, ConfigError):  # the experiment resumed is the folder's copy, whatever file it came from
-            from evonas.runfolder import CONFIG_NAME
+            from evonas.runfolder import in_folder_config
 
-            exc = ConfigError(Path(args.run_dir) / CONFIG_NAME, exc.key, exc.message)
+            exc = in_folder_config(args.run_dir, exc)
         return _fail(str(exc) + _plugin_hint(args.run_dir, exc, args.plugins, args.trust))
     return _execute(run.continue_run, Path(args.run_dir), run.experiment, RunFolderError,
                     lambda: _draw_run_plots(run))  # fmt: skip

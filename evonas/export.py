@@ -42,7 +42,7 @@ from evonas.engine.build import Built, build
 from evonas.engine.journal import ranked
 from evonas.engine.outputs import atomic_write
 from evonas.fitness.base import FitnessFunction
-from evonas.runfolder import RunFolder, space_file_problem
+from evonas.runfolder import RunFolder, in_folder_config, space_file_problem
 from evonas.spaces.base import Genome, SearchSpace
 
 __all__ = ["ExportError", "ExportResult", "export_run"]
@@ -170,8 +170,8 @@ def _build(folder: RunFolder, plugins: Sequence[str] | None, trust: bool) -> Bui
     import_path = list(sys.path)
     try:
         return build(exp)
-    except ConfigError as exc:
-        raise ExportError(str(exc)) from None  # `evonas export` adds which plug-ins the run names, if any
+    except ConfigError as exc:  # named as the folder's config.yaml; `evonas export` adds the plug-ins the run names
+        raise ExportError(str(in_folder_config(folder.path, exc))) from None
     finally:
         if not exp.plugins:  # build() puts the working directory on the import path even with nothing to import
             sys.path[:] = import_path

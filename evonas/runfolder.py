@@ -484,6 +484,14 @@ def resume_command(run_dir: str | Path, plugins: Any) -> str:
     return f"evonas resume {run_dir}" + (f" --plugins {' '.join(named)}" if named else "")
 
 
+def in_folder_config(run_dir: str | Path, exc: Any) -> Any:
+    """``exc`` (a :class:`~evonas.config.ConfigError` from building a run folder's experiment) naming the folder's
+    ``config.yaml``, the copy a reading command or a resume builds, whatever file the run was started from."""
+    from evonas.config import ConfigError
+
+    return ConfigError(Path(run_dir) / CONFIG_NAME, exc.key, exc.message)
+
+
 def missing_plugins(config: dict[str, Any], imported: Sequence[str]) -> str:
     """The hint added to an "unknown component" error of a reading command: which plug-ins the run names."""
     named = _named_plugins(config.get("plugins")) if isinstance(config, dict) else []

@@ -387,6 +387,9 @@ def test_a_resume_without_the_plug_in_names_the_run_folder_s_config(tmp_path: Pa
     # the experiment resumed is the folder's copy, not the file it was started from (which may have changed since)
     assert len(err) == 1 and err[0].startswith(f"evonas: {tmp_path / 'run' / 'config.yaml'}: space.params: "), err
     assert "--plugins buggy_space.py or --trust" in err[0]
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "exported")]) == 2  # so does export
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith(f"evonas: export: {tmp_path / 'run' / 'config.yaml'}: space.params: "), err
 
 
 def test_the_resume_command_names_the_plug_ins() -> None:
