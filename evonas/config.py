@@ -745,6 +745,7 @@ def parse_experiment(raw: Any, source: str | None = None) -> Experiment:
     if not isinstance(raw, dict):
         raise ConfigError(source, None, f"expected a mapping of experiment keys at the top level, got {_kind(raw)}")
     _check_tree(raw, source)
+    raw = _python_scalars(raw)
     for name in raw:
         if name not in TOP_LEVEL_KEYS:
             raise ConfigError(source, _key_text(name), f"unknown key; expected one of: {', '.join(TOP_LEVEL_KEYS)}")
@@ -820,6 +821,20 @@ def _expect_int(value: Any, source: str | None, key: str, *, minimum: int | None
         want = what or ("an integer" + (f" >= {minimum}" if minimum is not None else ""))
         raise ConfigError(source, key, f"expected {want}, got {_kind(value)}")
     raise ConfigError(source, key, f"expected an integer up to {_MAX_INT} (2**63 - 1), got {_kind(value)}")
+
+
+def _python_scalars(value: Any) -> Any:
+    """``value`` with numpy scalars (``np.int64(3)`` from a sweep's ``np.arange``) as the Python numbers they hold;
+    containers are copied only where one changes (depth bounded by :func:`_check_tree`)."""
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
+        return value.item()
+    if isinstance(value, dict):
+        out = {k: _python_scalars(v) for k, v in value.items()}
+        return value if all(out[k] is v for k, v in value.items()) else out
+    if isinstance(value, (list, tuple)):
+        items = [_python_scalars(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value)) else type(value)(items)
+    return value
 
 
 def _check_tree(raw: Any, source: str | os.PathLike | None) -> None:

@@ -416,3 +416,18 @@ def test_junk_messages(raw: dict, expected: str) -> None:
         parse_experiment(raw, source="f.yaml")
     text = str(info.value)
     assert expected in text and "\n" not in text and len(text) < 400, text
+
+
+def test_numpy_scalars_of_a_sweep_are_numbers() -> None:
+    """``for seed in np.arange(5): parse_experiment({..., "seed": seed})``: numpy scalars read as the Python numbers
+    they hold, anywhere in the mapping, and the caller's mapping is left as it was."""
+    import numpy as np
+
+    strategy = {"name": "ga", "params": {"population_size": np.int32(6), "mutpb": np.float64(0.5)}}
+    raw = {"name": "x", "seed": np.int64(3), "space": {"name": "nb201"}, "strategy": strategy, "budget": np.uint8(12)}
+    exp = parse_experiment(raw)
+    assert (exp.seed, exp.budget) == (3, 12) and type(exp.seed) is int
+    assert exp.strategy.params == {"population_size": 6, "mutpb": 0.5}
+    assert type(exp.strategy.params["population_size"]) is int and type(raw["seed"]) is np.int64
+    with pytest.raises(ConfigError, match="seed: expected an integer"):
+        parse_experiment({**raw, "seed": np.array([1, 2])})  # an array is no number
