@@ -283,8 +283,8 @@ def test_restart_sets_the_damaged_journal_aside_and_starts_over(finished, capsys
     (finished / "journal.sqlite").write_bytes(b"")
     assert main(["resume", str(finished), "--quiet", "--restart"]) == 0
     err = capsys.readouterr().err
-    assert "set aside as journal.sqlite.damaged-" in err
-    aside = [p for p in finished.iterdir() if p.name.startswith("journal.sqlite.damaged-") and p.name[-4:] not in ("-wal", "-shm")]
+    assert "set aside as journal.sqlite.set-aside-" in err
+    aside = [p for p in finished.iterdir() if p.name.startswith("journal.sqlite.set-aside-") and p.name[-4:] not in ("-wal", "-shm")]
     assert len(aside) == 1 and aside[0].stat().st_size == 0
     assert len(rows(finished)) > 0 and (finished / "best.json").exists()
 

@@ -593,12 +593,12 @@ def _expected(built: Built, params: dict[str, Any], budget: int | None) -> int |
 
 
 def _set_aside(run_dir: Path) -> str | None:
-    """Rename the journal (and its SQLite side files) to ``journal.sqlite.damaged-<time>``; returns the new name."""
+    """Rename the journal (and its SQLite side files) to ``journal.sqlite.set-aside-<time>``; returns the new name."""
     journal = run_dir / JOURNAL_NAME
     if not journal.exists():
         return None
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = run_dir / f"{JOURNAL_NAME}.damaged-{stamp}"
+    target = run_dir / f"{JOURNAL_NAME}.set-aside-{stamp}"
     os.replace(journal, target)
     for side in ("-wal", "-shm"):
         if Path(f"{journal}{side}").exists():
