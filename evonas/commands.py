@@ -149,11 +149,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
             run.experiment = dataclasses.replace(run.experiment, cache=False)
         run.built = build(run.experiment)
     except (ConfigError, RunFolderError) as exc:
-        if isinstance(exc, ConfigError):  # the experiment resumed is the folder's copy, whatever file it came from
-            from evonas.runfolder import in_folder_config
+        from evonas.runfolder import in_folder_config, plugin_hint
 
+        if isinstance(exc, ConfigError):  # the experiment resumed is the folder's copy, whatever file it came from
             exc = in_folder_config(args.run_dir, exc)
-        return _fail(str(exc) + _plugin_hint(args.run_dir, exc, args.plugins, args.trust))
+        return _fail(str(exc) + plugin_hint(args.run_dir, exc, args.plugins, args.trust))
     return _execute(run.continue_run, Path(args.run_dir), run.experiment, RunFolderError,
                     lambda: _draw_run_plots(run))  # fmt: skip
 
@@ -166,21 +166,6 @@ def _plugin_files(names: Sequence[str] | None) -> list[str] | None:
     if names is None:
         return None
     return [str(Path(n).resolve()) if is_plugin_file(n) and Path(n).expanduser().is_file() else n for n in names]
-
-
-def _plugin_hint(run_dir: str, exc: Exception, plugins: Sequence[str] | None, trust: bool) -> str:
-    """For an unknown component of a run folder whose config names plug-ins the command did not import: which."""
-    import re
-
-    if trust or not re.search(r"unknown (search space|space|dataset|fitness|mutation|crossover|strategy|selection|backend) '", str(exc)):
-        return ""
-    from evonas.runfolder import RunFolder, RunFolderError, missing_plugins
-
-    try:
-        config = RunFolder(run_dir, need_journal=False).config()
-    except RunFolderError:
-        return ""
-    return missing_plugins(config, [Path(p).stem for p in plugins or ()])
 
 
 def _with_backend(exp: Any, name: str | None, address: str | None) -> Any:
@@ -243,7 +228,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         result = export_run(args.run_dir, rank=args.rank, key=args.key, epochs=args.epochs, formats=formats, out=args.out,
                             progress=not args.quiet, plugins=_plugin_files(args.plugins), trust=args.trust)  # fmt: skip
     except ExportError as exc:
-        return _fail(f"export: {exc}" + _plugin_hint(args.run_dir, exc, args.plugins, args.trust))
+        from evonas.runfolder import plugin_hint
+
+        return _fail(f"export: {exc}" + plugin_hint(args.run_dir, exc, args.plugins, args.trust))
     except RunFolderError as exc:
         return _fail(f"export: {exc}")
     m = result.metrics

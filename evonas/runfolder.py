@@ -492,6 +492,20 @@ def in_folder_config(run_dir: str | Path, exc: Any) -> Any:
     return ConfigError(Path(run_dir) / CONFIG_NAME, exc.key, exc.message)
 
 
+def plugin_hint(run_dir: str | Path, exc: Exception, plugins: Sequence[str] | None, trust: bool) -> str:
+    """For an unknown component of a run folder whose config names plug-ins the command did not import: which
+    (appended to the error's line; empty otherwise)."""
+    import re
+
+    if trust or not re.search(r"unknown (search space|space|dataset|fitness|mutation|crossover|strategy|selection|backend) '", str(exc)):
+        return ""
+    try:
+        config = RunFolder(run_dir, need_journal=False).config()
+    except RunFolderError:
+        return ""
+    return missing_plugins(config, [Path(p).stem for p in plugins or ()])
+
+
 def missing_plugins(config: dict[str, Any], imported: Sequence[str]) -> str:
     """The hint added to an "unknown component" error of a reading command: which plug-ins the run names."""
     named = _named_plugins(config.get("plugins")) if isinstance(config, dict) else []

@@ -387,6 +387,12 @@ def test_a_resume_without_the_plug_in_names_the_run_folder_s_config(tmp_path: Pa
     # the experiment resumed is the folder's copy, not the file it was started from (which may have changed since)
     assert len(err) == 1 and err[0].startswith(f"evonas: {tmp_path / 'run' / 'config.yaml'}: space.params: "), err
     assert "--plugins buggy_space.py or --trust" in err[0]
+    from evonas.config import ConfigError
+    from evonas.engine.runner import Run
+
+    with pytest.raises(ConfigError) as caught:  # and a resume from Python
+        Run.resume(tmp_path / "run", progress=False).continue_run()
+    assert str(caught.value).startswith(f"{tmp_path / 'run' / 'config.yaml'}: space.params: ")
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "exported")]) == 2  # so does export
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith(f"evonas: export: {tmp_path / 'run' / 'config.yaml'}: space.params: "), err

@@ -264,3 +264,29 @@ def test_budget_beyond_a_strategy_without_run_length_is_refused(write_experiment
         Run.resume(out, progress=False, overrides={"budget": 100000}).continue_run()
     assert "\n" not in str(caught.value)
     assert _folder_bytes(out) == before
+
+
+def test_a_python_resume_without_the_plug_in_says_which_to_import(write_experiment, tmp_path) -> None:
+    import sys
+
+    import pytest
+
+    from conftest import toy_experiment
+    from evonas.config import ConfigError, load_experiment
+    from evonas.engine.runner import Run
+    from evonas.strategies import STRATEGIES
+
+    (tmp_path / "resumed_hill.py").write_text("from evonas.strategies import STRATEGIES\n"
+                                             "from evonas.strategies.random_search import RandomSearch\n\n"
+                                             "@STRATEGIES.register('resumed_hill')\nclass Hill(RandomSearch):\n"
+                                             "    pass\n")  # fmt: skip
+    exp = write_experiment(toy_experiment(plugins=["resumed_hill.py"], strategy={"name": "resumed_hill",
+                                                                                   "params": {"samples": 4}}))  # fmt: skip
+    Run(load_experiment(exp), tmp_path / "run", progress=False).execute()
+    STRATEGIES._items.pop("resumed_hill", None)
+    sys.modules.pop("resumed_hill", None)
+    with pytest.raises(ConfigError) as caught:
+        Run.resume(tmp_path / "run", progress=False, overrides={"budget": 6}).continue_run()
+    text = str(caught.value)
+    assert text.startswith(f"{tmp_path / 'run' / 'config.yaml'}: strategy.name: unknown strategy 'resumed_hill'"), text
+    assert "the run names the plug-ins resumed_hill.py" in text and "pass --plugins resumed_hill.py" in text

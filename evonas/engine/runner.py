@@ -40,7 +40,7 @@ from evonas.evolution import OperatorFault
 from evonas.loggers import RunInfo
 from evonas.operators.base import describe_error
 from evonas.runfolder import (
-    LOCK_NAME, RunFolder, RunFolderError, RunLock, foreign_entries, noted_rows, resolve_plugins,
+    LOCK_NAME, RunFolder, RunFolderError, RunLock, foreign_entries, noted_rows, plugin_hint, resolve_plugins,
 )
 from evonas.strategies.base import Strategy
 
@@ -219,6 +219,8 @@ class Run:
 
     #: the plug-ins the run's config names (set by :meth:`resume`; ``None``: the experiment's own)
     recorded_plugins: tuple[str, ...] | None = None
+    #: a resume's ``(plugins, trust)``: what it was asked to import (``None``: not a resume)
+    _resumed_with: tuple[Any, bool] | None = None
 
     def _recorded(self, mapping: dict[str, Any]) -> dict[str, Any]:
         """``mapping`` (the experiment as written to the run folder) with the plug-ins the run names."""
@@ -295,11 +297,19 @@ class Run:
         budget = (overrides or {}).get("budget")
         run._extend_to = budget if isinstance(budget, int) else None
         run.recorded_plugins = named  # config.yaml keeps the plug-ins the run names, whatever this resume imported
+        run._resumed_with = (plugins, trust)
         return run
 
     def continue_run(self) -> RunSummary:
         """Replay the journal and carry on (the counterpart of :meth:`execute` for :meth:`resume`)."""
-        built = self.built or build(self.experiment)
+        try:
+            built = self.built or build(self.experiment)
+        except ConfigError as exc:  # named as the folder's config.yaml, with the plug-ins it names and this one lacks
+            if self._resumed_with is None:
+                raise
+            plugins, trust = self._resumed_with
+            hint = plugin_hint(self.run_dir, exc, plugins, trust)
+            raise ConfigError(self.run_dir / CONFIG_NAME, exc.key, exc.message + hint) from None
         if self._extend_to is not None:  # before anything is written: a refused --budget changes no file
             built = reach_budget(built, self._extend_to, self.run_dir)
             self.built, self.experiment = built, built.experiment
