@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,15 +106,23 @@ def test_random_search(write_experiment, tmp_path: Path) -> None:
     assert len(set(journal_keys(out))) == 25
 
 
-def test_failures_are_recorded_and_never_best(write_experiment, tmp_path: Path) -> None:
-    plugins_dir = Path(__file__).parent / "plugins"
-    exp = toy_experiment(fitness={"name": "faulty"}, plugins=["faulty_fitness"])
-    path = write_experiment(exp, name="faulty")
-    (path.parent / "faulty_fitness.py").write_text((plugins_dir / "faulty_fitness.py").read_text())
-    out = tmp_path / "runs" / "faulty"
+def _run_plugin_fitness(write_experiment, tmp_path: Path, exp: dict, plugin: str, name: str,
+                        columns: str) -> tuple[Path, Any, list[tuple]]:
+    """Run ``exp`` with the fitness of ``tests/plugins/<plugin>.py`` copied beside its file: the run folder, the
+    summary and the journal's ``columns`` of every evaluation."""
+    path = write_experiment(exp, name=name)
+    (path.parent / f"{plugin}.py").write_text((Path(__file__).parent / "plugins" / f"{plugin}.py").read_text())
+    out = tmp_path / "runs" / name
     summary = Run(load_experiment(path), out, progress=False).execute()
     with sqlite3.connect(out / "journal.sqlite") as db:
-        rows = db.execute("SELECT key, status, error, fitness FROM evaluations").fetchall()
+        rows = db.execute(f"SELECT {columns} FROM evaluations").fetchall()
+    return out, summary, rows
+
+
+def test_failures_are_recorded_and_never_best(write_experiment, tmp_path: Path) -> None:
+    exp = toy_experiment(fitness={"name": "faulty"}, plugins=["faulty_fitness"])
+    out, summary, rows = _run_plugin_fitness(write_experiment, tmp_path, exp, "faulty_fitness", "faulty",
+                                             "key, status, error, fitness")  # fmt: skip
     failed = [r for r in rows if r[1] == "failed"]
     assert failed and summary.failures == len(failed)
     assert {r[2] for r in failed} == {"RuntimeError: injected failure", "non-finite val_acc"}
@@ -132,12 +141,8 @@ def test_what_a_fitness_returns_is_checked_per_evaluation(write_experiment, tmp_
 
     exp = toy_experiment(fitness={"name": "odd_results"}, plugins=["odd_results_fitness"], workers=workers,
                          strategy={"name": "random", "params": {"samples": 40, "batch": 10}})  # fmt: skip
-    path = write_experiment(exp, name="odd")
-    (path.parent / "odd_results_fitness.py").write_text((Path(__file__).parent / "plugins" / "odd_results_fitness.py").read_text())
-    out = tmp_path / "runs" / "odd"
-    summary = Run(load_experiment(path), out, progress=False).execute()
-    with sqlite3.connect(out / "journal.sqlite") as db:
-        rows = db.execute("SELECT key, status, error, metrics, safe_mode FROM evaluations").fetchall()
+    out, summary, rows = _run_plugin_fitness(write_experiment, tmp_path, exp, "odd_results_fitness", "odd",
+                                             "key, status, error, metrics, safe_mode")  # fmt: skip
     assert len(rows) == summary.evaluations == 40 and summary.safe_mode == 0
     expected = {
         0: "TypeError: the fitness returned NoneType, not a dict of metrics such as {'val_acc': 0.93}",
@@ -177,12 +182,8 @@ def test_fault_injection_in_worker_processes(write_experiment, tmp_path: Path) -
         workers=2,
         timeout=1.0,
     )
-    path = write_experiment(exp, name="faults")
-    (path.parent / "faulty_fitness.py").write_text((Path(__file__).parent / "plugins" / "faulty_fitness.py").read_text())
-    out = tmp_path / "runs" / "faults"
-    summary = Run(load_experiment(path), out, progress=False).execute()
-    with sqlite3.connect(out / "journal.sqlite") as db:
-        rows = db.execute("SELECT key, status, error FROM evaluations").fetchall()
+    out, summary, rows = _run_plugin_fitness(write_experiment, tmp_path, exp, "faulty_fitness", "faults",
+                                             "key, status, error")  # fmt: skip
     assert len(rows) == summary.evaluations == 24
     expected = {
         0: "RuntimeError: injected failure",
