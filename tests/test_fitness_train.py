@@ -336,3 +336,20 @@ def test_threads_and_pickling(images: Dataset) -> None:
         assert 0.0 <= g.evaluate(StubGenome(), space=SPACE, dataset=images, seed=0)["val_acc"] <= 1.0
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("amp", ["auto", "bf16"])
+def test_a_safe_mode_evaluation_first_leaves_the_later_ones_in_their_precision(amp: str) -> None:
+    """A worker that replaces a dead one runs the safe-mode retry first: its later evaluations must not stay in
+    fp32 (they are journalled as normal evaluations, and cached under the run's precision)."""
+    from evonas.fitness.device import safe_mode
+    from evonas.fitness.train import TrainFitness
+
+    fresh = TrainFitness(amp=amp)._resolve()
+    fitness = TrainFitness(amp=amp)
+    with safe_mode():
+        assert fitness._resolve()[1] is None
+    assert fitness._resolve() == fresh
+    with safe_mode():  # and back again
+        assert fitness._resolve()[1] is None
+    assert TrainFitness(amp=amp)._resolve()[1] == (torch.bfloat16 if amp == "bf16" else fresh[1])

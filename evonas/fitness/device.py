@@ -61,9 +61,10 @@ def auto_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``amp`` on ``device`` (``None``: full precision, as always in safe mode)."""
-    if in_safe_mode():
+def amp_dtype(amp: str, device: torch.device, *, safe: bool | None = None) -> torch.dtype | None:
+    """The autocast dtype for ``amp`` on ``device`` (``None``: full precision, as always in safe mode; ``safe``:
+    whether to answer for safe mode, default whether this evaluation runs in it)."""
+    if in_safe_mode() if safe is None else safe:
         return None
     if amp == "bf16":
         return torch.bfloat16

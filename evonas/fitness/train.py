@@ -197,9 +197,7 @@ class TrainFitness(FitnessFunction):
         self, genome: Genome, space: SearchSpace, dataset: Dataset, seed: int, hp: dict[str, Any], fidelity: float | None,
         on_epoch: Callable[[int, float], None] | None = None, hooks: _Hooks | None = None,
     ) -> tuple[torch.nn.Module, dict[str, float]]:
-        device, amp_dtype = self._resolve()
-        if in_safe_mode():
-            amp_dtype = None
+        device, amp_dtype = self._resolve()  # (full precision in safe mode)
         message = ""
         for attempt in range(2):  # out of memory: one more try with half the batch, then a failed evaluation
             try:
@@ -228,15 +226,17 @@ class TrainFitness(FitnessFunction):
         return {"device": kind, "precision": "fp32" if dtype is None else str(dtype).replace("torch.", "")}
 
     def _resolve(self) -> tuple[torch.device, torch.dtype | None]:
-        """Device and autocast dtype, resolved once per process; sets the thread count."""
+        """Device and autocast dtype: resolved once per process (and the thread count set); the dtype is ``None`` (full
+        precision) for an evaluation in safe mode only, whichever evaluation the process ran first."""
         if self._runtime is None:
             if self.threads and torch.get_num_threads() != self.threads:
                 torch.set_num_threads(self.threads)
             device = torch.device(auto_device() if self.device == "auto" else self.device)
             if device.type == "cuda" and not torch.cuda.is_available():
                 raise ValueError(f"device {self.device!r} was asked for but CUDA is not available here")
-            self._runtime = (device, amp_dtype(self.amp, device))
-        return self._runtime
+            self._runtime = (device, amp_dtype(self.amp, device, safe=False))
+        device, dtype = self._runtime
+        return device, (None if in_safe_mode() else dtype)
 
     def _run(
         self,
