@@ -100,3 +100,35 @@ def test_a_journal_from_before_the_cache_opens(tmp_path: Path) -> None:
     with Journal(path) as j:
         (rec,) = j.records()
         assert rec.key == "k" and rec.cached is False
+
+
+def _npz_experiment(write_experiment, folder: Path, labels_seed: int) -> Path:
+    """An experiment on ``folder/data.npz`` (a relative path), whose labels ``labels_seed`` draws."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 6)).astype("float32")
+    y = np.random.default_rng(labels_seed).integers(0, 3, size=120)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / "data.npz", X=x, y=y)
+    exp = {"name": "npz", "seed": 0, "space": {"name": "mlp", "params": {"max_layers": 1, "widths": [8, 16]}},
+           "dataset": {"name": "npz", "params": {"path": "data.npz"}},
+           "fitness": {"name": "train", "params": {"epochs": 1}},
+           "strategy": {"name": "random", "params": {"samples": 4}}, "workers": 0}  # fmt: skip
+    path = write_experiment(exp, name="npz")
+    target = folder / "npz.yaml"
+    target.write_text(path.read_text())
+    return target
+
+
+def test_the_cache_tells_data_files_apart_by_their_contents(write_experiment, tmp_path: Path, trainings: list[str]) -> None:
+    """The same experiment file and the same path, another data file: trained again, never answered from the cache
+    with the other data's results (the path alone was in the fingerprint)."""
+    path = _npz_experiment(write_experiment, tmp_path / "a", labels_seed=1)
+    Run(load_experiment(path), tmp_path / "first", progress=False).execute()
+    assert len(trainings) == 4
+    again = Run(load_experiment(path), tmp_path / "again", progress=False).execute()
+    assert again.cached == 4 and len(trainings) == 4  # the same data: from the cache
+    path = _npz_experiment(write_experiment, tmp_path / "a", labels_seed=2)  # regenerated in place
+    other = Run(load_experiment(path), tmp_path / "other", progress=False).execute()
+    assert other.cached == 0 and len(trainings) == 8

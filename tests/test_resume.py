@@ -290,3 +290,31 @@ def test_a_python_resume_without_the_plug_in_says_which_to_import(write_experime
     text = str(caught.value)
     assert text.startswith(f"{tmp_path / 'run' / 'config.yaml'}: strategy.name: unknown strategy 'resumed_hill'"), text
     assert "the run names the plug-ins resumed_hill.py" in text and "pass --plugins resumed_hill.py" in text
+
+
+def test_a_resume_on_other_data_is_refused_before_anything_is_written(write_experiment, tmp_path, monkeypatch,
+                                                                       capsys) -> None:
+    """A relative data path resolves against the working directory: resumed elsewhere, or after the file was
+    regenerated, it finds other data. The run would mix two problems: one line, exit 2, the journal untouched."""
+    import sqlite3
+
+    from test_cache import _npz_experiment
+
+    from evonas.cli import main
+
+    path = _npz_experiment(write_experiment, tmp_path / "a", labels_seed=1)
+    monkeypatch.chdir(tmp_path / "a")
+    assert main(["run", str(path), "--out", str(tmp_path / "run"), "--quiet", "--no-cache"]) == 0
+    capsys.readouterr()
+    _npz_experiment(write_experiment, tmp_path / "b", labels_seed=2)  # another data.npz, in another folder
+    monkeypatch.chdir(tmp_path / "b")
+    before = (tmp_path / "run" / "journal.sqlite").read_bytes()
+    assert main(["resume", str(tmp_path / "run"), "--budget", "6", "--quiet", "--no-cache"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the dataset 'npz' (path: data.npz) as loaded here is not the data the run " \
+                              "was started on" in err[0], err  # fmt: skip
+    assert (tmp_path / "run" / "journal.sqlite").read_bytes() == before
+    monkeypatch.chdir(tmp_path / "a")  # where the data is as it was: it goes on
+    assert main(["resume", str(tmp_path / "run"), "--budget", "6", "--quiet", "--no-cache"]) == 0
+    with sqlite3.connect(tmp_path / "run" / "journal.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] == 6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import Any, Callable
 
 import numpy as np
@@ -151,6 +152,19 @@ class Dataset:
     def input_shape(self) -> tuple[int, ...]:
         """The shape of one sample (the inputs' shape without the first axis), e.g. ``(1, 8, 8)`` or ``(13,)``."""
         return tuple(self.x_train.shape[1:])
+
+    def fingerprint(self) -> str:
+        """A hash of the training and validation splits as loaded (shapes, dtypes, every value): the data a search
+        sees. Two files with other contents at one path differ here; computed once per object."""
+        cached = self.__dict__.get("_fingerprint")
+        if cached is None:
+            digest = hashlib.sha256()
+            for name in ("x_train", "y_train", "x_val", "y_val"):
+                array = np.ascontiguousarray(getattr(self, name))
+                digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+                digest.update(array.data)  # (C-contiguous: its bytes in order)
+            cached = self.__dict__["_fingerprint"] = digest.hexdigest()[:32]
+        return cached
 
     def __repr__(self) -> str:
         return (

@@ -80,6 +80,8 @@ def problem_fingerprint(built: Any) -> str:
         if built.fitness.needs_dataset else None,
         "seed_policy": "sha256(run seed, genome key)",
     }  # fmt: skip
+    if built.dataset is not None:  # the data itself: a file regenerated, or another one at the same path, differs
+        problem["data"] = built.dataset.fingerprint()
     runtime = built.fitness.runtime()
     if runtime:  # device and precision here (bf16 on one CPU, fp32 on another, or under ONEDNN_MAX_CPU_ISA=AVX2)
         problem["runtime"] = runtime

@@ -236,6 +236,8 @@ class Run:
             journal.set_meta("config", self._recorded(self.experiment.to_dict()))
             if self.experiment.source:
                 journal.set_meta("experiment_file", str(Path(self.experiment.source).resolve()))
+            if built.dataset is not None:  # what a resume checks it trains on
+                journal.set_meta(DATA_META, built.dataset.fingerprint())
         os.replace(fresh, self.run_dir / JOURNAL_NAME)
         outputs.write_config(self.run_dir / CONFIG_NAME, self._recorded(resolved_experiment(built)))
 
@@ -310,6 +312,8 @@ class Run:
             plugins, trust = self._resumed_with
             hint = plugin_hint(self.run_dir, exc, plugins, trust)
             raise ConfigError(self.run_dir / CONFIG_NAME, exc.key, exc.message + hint) from None
+        if not self._restart:  # before anything is said or written
+            _check_data(self.run_dir, built, RunFolder(self.run_dir).meta().get(DATA_META))
         if self._extend_to is not None:  # before anything is written: a refused --budget changes no file
             built = reach_budget(built, self._extend_to, self.run_dir)
             self.built, self.experiment = built, built.experiment
@@ -324,6 +328,8 @@ class Run:
             try:
                 with Journal(self.run_dir / JOURNAL_NAME) as j:
                     replay, discarded = j.load_for_resume()
+                    if built.dataset is not None:
+                        j.set_meta(DATA_META, built.dataset.fingerprint())
                     j.set_meta("config", self._recorded(self.experiment.to_dict()))
             except JournalError as exc:
                 raise RunFolderError(str(exc)) from None
@@ -600,6 +606,23 @@ def _expected(built: Built, params: dict[str, Any], budget: int | None) -> int |
     except Exception:  # a plug-in strategy that refuses the parameters: nothing is known
         return None
     return n if isinstance(n, int) and not isinstance(n, bool) else None
+
+
+#: the journal's meta entry with the fingerprint of the data the run trains on (:meth:`Dataset.fingerprint`)
+DATA_META = "data_fingerprint"
+
+
+def _check_data(run_dir: Path, built: Built, recorded: Any) -> None:
+    """Refuse a resume whose dataset is not the one the run was started on (a file regenerated or replaced, or
+    another one found at a relative path from another working directory): it would mix two problems in one run."""
+    if built.dataset is None or not isinstance(recorded, str) or recorded == built.dataset.fingerprint():
+        return
+    exp = built.experiment
+    files = [f"{k}: {exp.dataset.params[k]}" for k in ("path", "root") if exp.dataset.params.get(k)]
+    where = f" ({', '.join(files)})" if files else ""
+    raise RunFolderError(f"{run_dir}: the dataset '{exp.dataset.name}'{where} as loaded here is not the data the run was "
+                         "started on: its files changed, or a relative path found others from this working directory; "
+                         "resume where the data is as it was, or start a new run")  # fmt: skip
 
 
 def _set_aside(run_dir: Path) -> str | None:
