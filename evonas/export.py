@@ -252,7 +252,13 @@ def _write_models(
     model: torch.nn.Module, transform: Standardize | None, inputs: np.ndarray, formats: tuple[str, ...], out_dir: Path
 ) -> list[Path]:
     """Write ``model`` in each of ``formats``; TorchScript and ONNX traced on ``inputs`` (transformed inputs) and
-    taking raw ones (a ``transform`` the run applied goes inside them). The files written."""
+    taking raw ones (a ``transform`` the run applied goes inside them). The files written; an earlier export's model
+    file of a format not written now is removed (it would be another genome's, beside this one's metrics)."""
+    for fmt, name in _FILES.items():
+        if fmt not in formats:
+            (out_dir / name).unlink(missing_ok=True)
+            if fmt == "onnx":
+                (out_dir / (name + ".data")).unlink(missing_ok=True)
     deployed = transform.wrap(model).eval() if transform is not None else model
     raw = transform.invert(inputs) if transform is not None else inputs
     example = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))

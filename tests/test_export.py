@@ -158,6 +158,14 @@ def test_export_by_key_takes_the_genome_a_where_picked(run_dir: Path, tmp_path: 
     assert f"exported  rank 3 genome {third.key}" in capsys.readouterr().out
     assert json.loads((out / "genome.json").read_text())["key"] == third.key
     assert json.loads((out / "metrics.json").read_text())["rank"] == 3
+    # an earlier export's model file of a format this one does not write is removed: it was another genome's
+    (out / "model.onnx").write_bytes(b"an earlier export's")
+    (out / "model.onnx.data").write_bytes(b"its weights")
+    (out / "notes.txt").write_text("mine")
+    assert main(["export", str(run_dir), "--rank", "1", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert not (out / "model.onnx").exists() and not (out / "model.onnx.data").exists()
+    assert (out / "notes.txt").read_text() == "mine" and json.loads((out / "metrics.json").read_text())["rank"] == 1
     for key, message in (("ab", "expected a genome key, or its first 4 or more hex digits"),
                          ("ffffffff", "no successful full evaluation of a genome whose key starts with it")):  # fmt: skip
         assert main(["export", str(run_dir), "--key", key, "--out", str(tmp_path / "x")]) == 2
