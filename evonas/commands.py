@@ -49,6 +49,9 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
         lines.append(f"genome    {best['describe']}  (key {best['key']})")
     elif summary.evaluations and summary.failures >= summary.evaluations:
         lines.append("best      none: every evaluation failed (see the journal's error column)")
+    elif getattr(summary, "infeasible", 0) or getattr(summary, "violated", 0):
+        lines.append("best      none: every candidate that did not fail broke a limit of the experiment's constraints "
+                     "(counted under limits)")  # fmt: skip
     else:
         lines.append("best      none: no full evaluation finished successfully")
     cached = f", {summary.cached} from the evaluation cache" if summary.cached else ""

@@ -90,7 +90,22 @@ def parse_constraints(value: Any) -> tuple[Constraint, ...]:
             out.append(parse_constraint(item))
         except ValueError as exc:
             raise ValueError(f"[{i}]: {exc}") from None
+    _check_satisfiable(out)
     return tuple(out)
+
+
+def _check_satisfiable(constraints: Sequence[Constraint]) -> None:
+    """Raise ``ValueError`` for limits on one metric that no value meets together (``params <= 100`` with
+    ``params >= 1e6``): a run would train nothing, or nothing it could keep."""
+    for metric in dict.fromkeys(c.metric for c in constraints):
+        lows = [c for c in constraints if c.metric == metric and c.op in (">=", ">")]
+        highs = [c for c in constraints if c.metric == metric and c.op in ("<=", "<")]
+        if not lows or not highs:
+            continue
+        low = max(lows, key=lambda c: (c.limit, c.op == ">"))
+        high = min(highs, key=lambda c: (c.limit, c.op == "<"))
+        if low.limit > high.limit or (low.limit == high.limit and (low.op == ">" or high.op == "<")):
+            raise ValueError(f"'{low}' and '{high}': no value of {metric} meets both")
 
 
 def parse_conditions(texts: str | Sequence[str]) -> tuple[Constraint, ...]:

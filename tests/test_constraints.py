@@ -145,3 +145,18 @@ def test_cli_summary_counts_infeasible(write_experiment, tmp_path: Path, capsys)
     # a steady-state strategy has no generations: the summary says how its logbook counts
     evaluated = next(line for line in out.splitlines() if line.startswith("evaluated "))
     assert "steady-state, logged every 10 results (" in evaluated and "generation" not in evaluated, evaluated
+
+
+def test_limits_no_value_meets_are_refused_and_a_run_with_nothing_feasible_says_so(write_experiment, tmp_path: Path,
+                                                                                   capsys) -> None:
+    from evonas.constraints import parse_constraints
+
+    with pytest.raises(ValueError, match="^'params >= 1e\\+06' and 'params <= 100': no value of params meets both$"):
+        parse_constraints(["params <= 100", "params >= 1e6"])
+    with pytest.raises(ValueError, match="'params >= 5' and 'params < 5'"):
+        parse_constraints(["params < 5", "params >= 5"])
+    assert len(parse_constraints(["params <= 5", "params >= 5", "flops < 1"])) == 3  # params = 5 meets both
+    cfg = _constrained(write_experiment, {"name": "random", "params": {"samples": 4}}, ["val_acc >= 2"], budget=4)
+    assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "best      none: every candidate that did not fail broke a limit of the experiment's constraints" in out, out
