@@ -372,6 +372,9 @@ def _read_objectives(value: Any, source: str | None, key: str) -> tuple[Objectiv
         direction = item.get("direction", "max")
         if direction not in ("max", "min"):
             raise ConfigError(source, f"{where}.direction", f"expected 'max' or 'min', got {_kind(direction)}")
+        if any(o.metric == metric for o in out):
+            raise ConfigError(source, f"{where}.metric", f"'{metric}' is an objective already; each metric is one "
+                                                         "objective, with one direction")  # fmt: skip
         out.append(Objective(metric, direction))
     return tuple(out)
 

@@ -431,3 +431,9 @@ def test_numpy_scalars_of_a_sweep_are_numbers() -> None:
     assert type(exp.strategy.params["population_size"]) is int and type(raw["seed"]) is np.int64
     with pytest.raises(ConfigError, match="seed: expected an integer"):
         parse_experiment({**raw, "seed": np.array([1, 2])})  # an array is no number
+
+
+def test_a_metric_is_one_objective() -> None:
+    raw = {"space": {"name": "nb201"}, "objectives": [{"metric": "val_acc"}, {"metric": "val_acc", "direction": "min"}]}
+    with pytest.raises(ConfigError, match=r"^x.yaml: objectives\[1\].metric: 'val_acc' is an objective already"):
+        parse_experiment(raw, "x.yaml")
