@@ -71,12 +71,12 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
 
         lines.append(f"training  {training_line(summary.train_steps, summary.train_samples, summary.pruned, summary.inherited)}")
     if summary.failure_reasons:
-        from evonas.engine.journal import failure_text
+        from evonas.engine.journal import failure_text, more_failures
 
         trials = list(getattr(summary, "failed_trials", None) or []) + [[]] * len(summary.failure_reasons)
         lines.append("failures  " + "; ".join(
             failure_text(reason, n, t) for (reason, n), t in zip(summary.failure_reasons, trials)
-        ))
+        ) + more_failures(summary.failures, summary.failure_reasons))
     if summary.safe_mode:
         n = summary.safe_mode
         lines.append(f"safe mode {n} evaluation{'s' if n != 1 else ''} retried in safe mode (oneDNN off, fp32) after "

@@ -168,6 +168,13 @@ def test_what_a_fitness_returns_is_checked_per_evaluation(write_experiment, tmp_
             if kind == 3:
                 assert values["loss"] == 0.5
     assert kinds == set(range(10)), kinds  # every kind of result happened
+    # the summary names the three most frequent reasons, and says how many failed for others
+    from evonas.commands import _summary
+
+    failures = next(line for line in _summary(summary, load_experiment(out / "config.yaml").objectives).splitlines()
+                    if line.startswith("failures"))  # fmt: skip
+    assert failures.endswith(f"; and {summary.failures - sum(n for _, n in summary.failure_reasons)} more failed for "
+                             "other reasons (the journal's error column)"), failures
     assert result_kind(json.loads((out / "best.json").read_text())["key"]) not in expected
 
 

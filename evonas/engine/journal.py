@@ -22,7 +22,7 @@ from evonas.checks import is_real
 
 __all__ = [
     "Journal", "JournalError", "Record", "JOURNAL_NAME", "JOURNAL_FORMAT", "ranked", "select_records",
-    "failure_reasons", "failed_trials", "failure_text", "name_trials", "training_spent",
+    "failure_reasons", "failed_trials", "failure_text", "more_failures", "name_trials", "training_spent",
 ]  # fmt: skip
 
 JOURNAL_NAME = "journal.sqlite"
@@ -173,6 +173,12 @@ def failure_reasons(db: sqlite3.Connection, limit: int = 3) -> list[tuple[str | 
         "SELECT error, COUNT(*) FROM evaluations WHERE status = 'failed' GROUP BY error ORDER BY COUNT(*) DESC LIMIT ?", (limit,)
     )
     return [(e, int(n)) for e, n in rows]
+
+
+def more_failures(failures: int, reasons: Sequence[tuple[str | None, int]]) -> str:
+    """``; and 57 more failed for other reasons`` when the most frequent ``reasons`` leave some of ``failures`` out."""
+    rest = failures - sum(n for _, n in reasons)
+    return f"; and {rest} more failed for other reasons (the journal's error column)" if rest > 0 else ""
 
 
 def failed_trials(db: sqlite3.Connection, reasons: Sequence[str | None], limit: int = 3) -> list[list[tuple[int, str]]]:

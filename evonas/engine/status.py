@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from evonas.checks import is_real, one_line
-from evonas.engine.journal import Journal, failed_trials, failure_reasons, failure_text, fitness_order, training_spent
+from evonas.engine.journal import (
+    Journal, failed_trials, failure_reasons, failure_text, fitness_order, more_failures, training_spent,
+)
 from evonas.runfolder import RunFolder, RunFolderError, resume_command
 from evonas.spaces.base import BUILD_FUNCTION
 
@@ -426,7 +428,7 @@ def format_status(st: dict[str, Any]) -> str:
     if st["errors"]:
         lines.append("failures  " + "\n          ".join(
             failure_text(e, n, rest[0] if rest else ()) for e, n, *rest in st["errors"]
-        ))
+        ) + more_failures(st["failed"], [(e, n) for e, n, *_ in st["errors"]]).replace("; and", "\n          and"))
     faults = fault_lines(st.get("operator_faults") or [])
     if faults:
         lines.append("faults    " + "\n          ".join(faults))
