@@ -464,6 +464,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     if not records:
         print(f"evonas: show: {args.run_dir}: no evaluation of trial or key '{args.which}'", file=sys.stderr)
         return 1
+    keys = list(dict.fromkeys(r.key for r in records))
+    if len(keys) > 1:  # a key prefix several genomes share: each is shown, and said to be one of several
+        print(f"evonas: show: '{args.which}' is the start of {len(keys)} genomes' keys ({', '.join(keys)}); each is "
+              "shown below (give more digits for one)", file=sys.stderr)  # fmt: skip
     print("\n\n".join(format_evaluation(config, r) for r in records))
     return 0
 

@@ -408,3 +408,17 @@ def test_a_timeout_with_workers_0_is_said_to_have_no_effect(write_experiment, tm
     assert "evonas: timeout: 4 s has no effect with workers: 0 (an evaluation in the run's own process cannot be " in err
     Run(load_experiment(write_experiment(toy_experiment())), tmp_path / "b", progress=False).execute()
     assert "timeout" not in capsys.readouterr().err
+
+
+def test_show_says_a_key_prefix_is_shared(write_experiment, tmp_path: Path, capsys) -> None:
+    from collections import Counter
+
+    from evonas.cli import main
+
+    out, _ = run(write_experiment, tmp_path, "many", strategy={"name": "random", "params": {"samples": 1000}})
+    prefix, n = Counter(k[:4] for k in journal_keys(out)).most_common(1)[0]
+    assert n >= 2  # 1000 keys over 65,536 prefixes: some share one (the run is seeded: always the same ones)
+    assert main(["show", str(out), prefix]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"evonas: show: '{prefix}' is the start of {n} genomes' keys (")
+    assert captured.out.count("trial     ") == n
