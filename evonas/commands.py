@@ -384,11 +384,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
             data = plot_runs(args.run_dir, out, metric=args.metric, x=args.x, band=args.band, group_by=args.group_by)
         except (FileNotFoundError, ValueError, RunFolderError) as exc:
             return _fail(f"plot: {exc}")
-        if len(data["problems"]) > 1:
-            print(f"evonas: plot: these runs search different problems ({'; '.join(data['problems'])}): their curves "
+        # different problems: by name, else by other settings than a group's own line names (below)
+        named = {m.split(":", 1)[0] for g in data["groups"].values() for m in g.get("mixed") or []} | {args.group_by}
+        differ = data["problems"] if len(data["problems"]) > 1 else [
+            s for s in data.get("problem_settings") or [] if s.split(":", 1)[0] not in named and not s.startswith("and ")]
+        if differ:
+            print(f"evonas: plot: these runs search different problems ({'; '.join(differ)}): their curves "
                   "are drawn together but do not compare", file=sys.stderr)  # fmt: skip
         for name, g in data["groups"].items():
-            if g.get("mixed") and len(data["problems"]) == 1:  # (different problems: said above)
+            if g.get("mixed") and len(data["problems"]) == 1:  # (different problems by name: said above)
                 key = g["mixed"][0].split(":", 1)[0]
                 print(f"evonas: plot: the {name} runs differ in more than their seed ({'; '.join(g['mixed'])}): their "
                       f"{g['center_name']} mixes them (--group-by {key} draws a curve per value)",

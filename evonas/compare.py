@@ -107,6 +107,8 @@ def _dataset_part(exp: Any) -> str:
     return f"dataset {exp.dataset.name}, " if needs is not False else ""
 
 
+#: the keys of a run's config that make the problem it searches (the rest of :data:`_SETTINGS` make the search)
+_PROBLEM = ("space", "dataset", "fitness", "objectives", "constraints")
 #: the keys of a run's config whose values make its search what it is: runs of one strategy that differ in any of
 #: them are more than seeds of one search (the seed, workers, backend, loggers and names are left out)
 _SETTINGS = ("space", "dataset", "fitness", "objectives", "constraints", "budget", "strategy", "selection",
@@ -199,5 +201,8 @@ def compare_runs(
                         "center_name": "mean" if band == "ci95" and len(members) > 1 else "median",
                         "low": np.asarray(low).tolist(), "high": np.asarray(high).tolist()}  # fmt: skip
     problems = list(dict.fromkeys(c["problem"] for c in curves))
-    return {"metric": curves[0]["metric"], "direction": curves[0]["direction"], "x": x, "band": band,
+    # one space, dataset and fitness by name, but other parameters of them (or other objectives, limits): said too
+    problem_settings = mixed_settings([{"settings": {k: v for k, v in c["settings"].items()
+                                                     if k.split(".")[0] in _PROBLEM}} for c in curves])  # fmt: skip
+    return {"problem_settings": problem_settings if len(problems) == 1 else [],"metric": curves[0]["metric"], "direction": curves[0]["direction"], "x": x, "band": band,
             "group_by": group_by, "runs": len(curves), "groups": groups, "problems": problems}  # fmt: skip

@@ -315,6 +315,7 @@ def plot_runs(
     fig.tight_layout()
     out = save_figure(fig, Path(out))
     return {"metric": metric, "x": x, "band": band, "group_by": group_by, "groups": data["groups"], "problems": data["problems"],
+            "problem_settings": data["problem_settings"],
             "out": str(out)}
 
 

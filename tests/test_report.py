@@ -135,6 +135,12 @@ def test_runs_of_one_strategy_that_differ_in_more_than_their_seed_are_said(runs:
                  "--group-by", "fitness.params.epochs"]) == 0  # fmt: skip
     out, err = capsys.readouterr()
     assert err == "" and "epochs=1     2 run(s)" in out and "epochs=2     1 run(s)" in out, out
+    # runs of different strategies on another problem: said, with the settings that make it another
+    assert main(["plot", str(runs["ga0"]), str(runs["aging"]), str(other), "--out", str(tmp_path / "p.png"),
+                 "--group-by", "name"]) == 0  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["evonas: plot: these runs search different problems (fitness.params.epochs: 1, 2): their curves are "
+                   "drawn together but do not compare"], err
     data = plot_runs([runs["ga0"], other, runs["aging"]], tmp_path / "n.png", group_by="strategy.name")
     assert sorted(data["groups"]) == ["name=aging", "name=ga"] and data["group_by"] == "strategy.name"
     by_name = plot_runs([runs["ga0"], runs["ga1"], runs["aging"]], tmp_path / "e.png", group_by="name")
