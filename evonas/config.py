@@ -361,7 +361,7 @@ def _read_objectives(value: Any, source: str | None, key: str) -> tuple[Objectiv
         value = [value]
     if not isinstance(value, list) or not value:
         raise ConfigError(source, key, f"expected a non-empty list of {{metric, direction}}, got {_kind(value)}")
-    out = []
+    out: list[Objective] = []
     for where, item in _entries(value, source, key, "metric", "{metric, direction}"):
         for k in item:
             if k not in ("metric", "direction"):
