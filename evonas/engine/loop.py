@@ -25,7 +25,6 @@ from evonas.engine.weights import WEIGHTS_DIR, WeightStore
 from evonas.evolution import FaultLines, Individual, Variation
 from evonas.loggers import LoggerGroup
 from evonas.pruners import Curve, History
-from evonas.spaces.base import BUILD_FUNCTION
 from evonas.strategies.base import Candidate, Strategy
 
 __all__ = ["CONFIRM", "Loop", "StrategyStalled"]
