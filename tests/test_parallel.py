@@ -185,3 +185,39 @@ def test_a_steady_state_run_labels_generations_by_ask_order_as_its_logbook_count
     assert len(rows) == 12 and all(generation == trial // 4 for trial, generation in rows), rows
     logbook = (out / "logbook.csv").read_text().splitlines()
     assert len(logbook) == 1 + 3  # a header and three blocks of 4 results
+
+
+def test_the_rate_is_this_session_s_and_not_inflated_by_a_few_results_at_once(write_experiment, tmp_path: Path) -> None:
+    """Three results that finished together 10 s after the start are 0.29/s, not the 10/s their spacing says; a
+    resumed session's rate leaves out the results of the one before."""
+    import sqlite3
+
+    from conftest import toy_experiment
+    from evonas.config import load_experiment
+    from evonas.engine.journal import Journal
+    from evonas.engine.runner import Run
+    from evonas.engine.status import read_status
+
+    out = tmp_path / "run"
+    Run(load_experiment(write_experiment(toy_experiment())), out, progress=False).execute()
+    start = 1_000_000.0
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        seqs = [s for (s,) in db.execute("SELECT seq FROM evaluations ORDER BY seq")]
+        for i, seq in enumerate(seqs):  # the earlier session's results, then three of this one's
+            at = start - 100 + i if i < len(seqs) - 3 else start + 10 + 0.1 * (i - len(seqs) + 3)
+            db.execute("UPDATE evaluations SET finished_at = ? WHERE seq = ?", (at, seq))
+    journal = Journal(out / "journal.sqlite")
+    try:
+        journal.set_meta("live", {**journal.get_meta("live"), "started_at": start, "state": "running"})
+    finally:
+        journal.close()
+    assert read_status(out)["rate_per_s"] == pytest.approx(3 / 10.2)
+    journal = Journal(out / "journal.sqlite")
+    try:  # the whole run as one session: the recent pace, one result a second
+        journal.set_meta("live", {**journal.get_meta("live"), "started_at": start - 200})
+    finally:
+        journal.close()
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        for i, seq in enumerate(seqs):
+            db.execute("UPDATE evaluations SET finished_at = ? WHERE seq = ?", (start + i, seq))
+    assert read_status(out)["rate_per_s"] == pytest.approx(1.0)

@@ -246,7 +246,8 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
             by_worker = db.execute(
                 "SELECT worker, COUNT(*), SUM(status = 'failed'), SUM(wall_s) FROM evaluations WHERE status != 'infeasible' GROUP BY worker"
             ).fetchall()
-            recent = [r[0] for r in db.execute("SELECT finished_at FROM evaluations ORDER BY seq DESC LIMIT 50")]
+            recent = [r[0] for r in db.execute(  # trained ones: an infeasible candidate is recorded at once
+                "SELECT finished_at FROM evaluations WHERE status != 'infeasible' ORDER BY seq DESC LIMIT 50")]
             raw = meta.get("config")
             config = raw if isinstance(raw, dict) else {}
             objectives = _objectives(config)
@@ -312,9 +313,13 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
     elif state not in ("running", "finished", "interrupted", "stopped", "crashed", "unknown"):
         state = "unknown"  # a damaged entry: never shown as what it claims
     rate = None
-    stamps = [float(t) for t in recent if is_real(t)]
-    if len(stamps) >= 2 and stamps[0] > stamps[-1]:
+    started = live.get("started_at") if is_real(live.get("started_at")) else None
+    # this session's results (a resume's earlier ones finished before a gap of no evaluations)
+    stamps = [float(t) for t in recent if is_real(t) and (started is None or float(t) >= started)]
+    if len(stamps) >= _RATE_WINDOW and stamps[0] > stamps[-1]:  # the recent pace
         rate = (len(stamps) - 1) / (stamps[0] - stamps[-1])
+    elif stamps and started is not None and stamps[0] > started:  # early: a few results that finished together
+        rate = len(stamps) / (stamps[0] - started)  # would say a pace the run does not keep; the average since start
     expected = live.get("expected") or _count(config.get("budget"))
     eta = (max(0, expected - done) / rate) if (rate and expected and state == "running") else None
     name, strategy = config.get("name"), config.get("strategy")
@@ -355,6 +360,10 @@ def _duration(seconds: float | None) -> str:
 
 #: seconds without a finished evaluation (and past the estimated time left) before status says so
 _QUIET_S = 10.0
+
+#: results the recent pace is measured over; with fewer, the average since the run (or this session) started
+_RATE_WINDOW = 10
+
 
 def format_status(st: dict[str, Any]) -> str:
     """The snapshot as the lines ``evonas status`` prints."""
