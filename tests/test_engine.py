@@ -176,6 +176,9 @@ def test_what_a_fitness_returns_is_checked_per_evaluation(write_experiment, tmp_
     assert failures.endswith(f"; and {summary.failures - sum(n for _, n in summary.failure_reasons)} more failed for "
                              "other reasons (the journal's error column)"), failures
     assert result_kind(json.loads((out / "best.json").read_text())["key"]) not in expected
+    # what the run judged failed (an objective that is no number) is never answered from the cache later
+    again = Run(load_experiment(out / "config.yaml"), tmp_path / "again", progress=False).execute()
+    assert again.cached == sum(1 for key, *_ in rows if result_kind(key) not in expected)
 
 
 def test_fault_injection_in_worker_processes(write_experiment, tmp_path: Path) -> None:

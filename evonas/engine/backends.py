@@ -262,8 +262,9 @@ class Backend:
         """Keep each result until :meth:`journalled` says the run has journalled it (the evaluation cache
         stores it only then); nothing to do for a backend that keeps no results."""
 
-    def journalled(self, trial: int) -> None:
-        """Trial ``trial``'s result is in the run's journal (see :meth:`store_after_journal`)."""
+    def journalled(self, trial: int, keep: bool = True) -> None:
+        """Trial ``trial``'s result is in the run's journal (see :meth:`store_after_journal`); ``keep``: whether the run
+        counts it a result worth keeping (not an evaluation it judged failed, e.g. an objective that is no number)."""
 
     def close(self) -> None:
         pass

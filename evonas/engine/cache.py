@@ -288,10 +288,11 @@ class CachedBackend(Backend):
         """From now on store a result only when :meth:`journalled` says it is in the journal."""
         self._deferred = True
 
-    def journalled(self, trial: int) -> None:
-        """Trial ``trial``'s result is in the journal: store it if it is a fresh success (never raises for the cache)."""
+    def journalled(self, trial: int, keep: bool = True) -> None:
+        """Trial ``trial``'s result is in the journal: store it if it is a fresh success the run keeps (``keep``; not
+        one it judged failed), never raising for the cache."""
         pending = self._pending.pop(trial, None)
-        if pending is not None:
+        if pending is not None and keep:
             self._store(*pending)
 
     def _store(self, job: Job, result: JobResult) -> None:

@@ -63,7 +63,7 @@ class Loop:
         self.live: LiveStatus | None = None  # the run's entry for `evonas status` (None: not kept)
         # told each fresh result's trial once it is in the journal (a cache stores it only then: a failed
         # cache write never loses a training); None: the backend wants no word
-        self._journalled: Callable[[int], None] | None = None
+        self._journalled: Callable[[int, bool], None] | None = None
         # the strategy's operators with this run's own fault counts (strict: true makes the first fault fatal)
         self.variation: Variation | None = None
         ctx = strategy.ctx
@@ -332,7 +332,7 @@ class Loop:
         else:
             rec = self.journal.append(self._record(cand, result))
             if self._journalled is not None:
-                self._journalled(result.trial)
+                self._journalled(result.trial, rec.status != "failed")  # (judged failed: never cached)
             self._notify(rec)
         self.known.add(cand.evaluation_key)
         self._learnt(cand, rec)
