@@ -386,6 +386,18 @@ def test_the_python_api_refuses_wrong_arguments_in_one_line(write_experiment, tm
     Run(exp, tmp_path / "run", progress=False).execute()
     with pytest.raises(TypeError, match=r"^Run.resume: overrides is a dict such as \{'generations': 12\}"):
         Run.resume(tmp_path / "run", overrides=["generations=5"])  # type: ignore[arg-type]
+    # only the run's length and the budget: another parameter would make the replay diverge, and break the folder
+    from evonas.engine.runner import RunFolderError
+
+    config = (tmp_path / "run" / "config.yaml").read_text()
+    with pytest.raises(RunFolderError, match="resume extends only the run .generations. and the budget; 'mutpb' would "):
+        Run.resume(tmp_path / "run", overrides={"mutpb": 0.1}, progress=False).continue_run()
+    with pytest.raises(ConfigError, match="^resume's generations: expected an integer, got the string '5'$"):
+        Run.resume(tmp_path / "run", overrides={"generations": "5"}, progress=False).continue_run()
+    with pytest.raises(RunFolderError, match="resume's budget: expected an integer >= 1"):
+        Run.resume(tmp_path / "run", overrides={"budget": "x"}, progress=False)
+    assert (tmp_path / "run" / "config.yaml").read_text() == config  # nothing written
+    assert Run.resume(tmp_path / "run", overrides={"generations": 4}, progress=False).continue_run().evaluations > 0
 
 
 def test_default_run_folders_of_runs_started_together_never_collide(write_experiment, tmp_path: Path, monkeypatch) -> None:

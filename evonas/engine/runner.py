@@ -221,6 +221,8 @@ class Run:
     recorded_plugins: tuple[str, ...] | None = None
     #: a resume's ``(plugins, trust)``: what it was asked to import (``None``: not a resume)
     _resumed_with: tuple[Any, bool] | None = None
+    #: a resume's overrides by the config key they set (``strategy.params.generations``: ``generations``)
+    _overridden: dict[str, str] = {}
 
     def _recorded(self, mapping: dict[str, Any]) -> dict[str, Any]:
         """``mapping`` (the experiment as written to the run folder) with the plug-ins the run names."""
@@ -253,7 +255,7 @@ class Run:
         trust: bool = False,
         restart: bool = False,
     ) -> "Run":
-        """A run continuing the one in ``run_dir``; ``overrides`` patch the strategy params or the budget.
+        """A run continuing the one in ``run_dir``; ``overrides`` extend its run length (``{"generations": 12}``, the strategy's ``run_length``) or its ``budget``: nothing else, which would make the replay diverge.
 
         A ``budget`` beyond what the strategy's run length lets the run reach raises that length to it when it
         counts evaluations (``samples``, ``aging``'s ``cycles``), as if it had been given too; a strategy that
@@ -286,7 +288,16 @@ class Run:
         try:
             exp = parse_experiment(raw, source=str(folder.path / CONFIG_NAME))
         except ConfigError as exc:
+            given = {"budget" if k == "budget" else f"strategy.params.{k}": k for k in overrides or {}}
+            if exc.key in given:  # the value came from the override, not from the folder's file
+                raise RunFolderError(f"{folder.path}: resume's {given[exc.key]}: {exc.message}") from None
             raise RunFolderError(str(exc)) from None
+        length = getattr(_strategy_class_or_none(exp.strategy.name), "run_length", None)
+        bad = [k for k in overrides or {} if k != "budget" and k != length]
+        if bad:  # before anything is written: another parameter would make the replay diverge from the journal
+            raise RunFolderError(f"{folder.path}: resume extends only the run ({length or 'its run length'}) and the "
+                                 f"budget; '{bad[0]}' would change the search the journal replays (start a new run "
+                                 "for that)")  # fmt: skip
         if not restart:  # before anything is written: a refused extension changes no file
             _check_extension(folder.path, exp, folder.records("seq"), extended=bool(overrides))
         loaded = tuple(p for p in exp.plugins if p in sys.modules)  # imported by this process already: no new code runs
@@ -300,6 +311,7 @@ class Run:
         run._extend_to = budget if isinstance(budget, int) else None
         run.recorded_plugins = named  # config.yaml keeps the plug-ins the run names, whatever this resume imported
         run._resumed_with = (plugins, trust)
+        run._overridden = {"budget" if k == "budget" else f"strategy.params.{k}": k for k in overrides or {}}
         return run
 
     def continue_run(self) -> RunSummary:
@@ -309,6 +321,8 @@ class Run:
         except ConfigError as exc:  # named as the folder's config.yaml, with the plug-ins it names and this one lacks
             if self._resumed_with is None:
                 raise
+            if exc.key in self._overridden:  # the value came from the override, not from the folder's file
+                raise ConfigError(None, f"resume's {self._overridden[exc.key]}", exc.message) from None
             plugins, trust = self._resumed_with
             hint = plugin_hint(self.run_dir, exc, plugins, trust)
             raise ConfigError(self.run_dir / CONFIG_NAME, exc.key, exc.message + hint) from None
@@ -610,6 +624,16 @@ def _expected(built: Built, params: dict[str, Any], budget: int | None) -> int |
 
 #: the journal's meta entry with the fingerprint of the data the run trains on (:meth:`Dataset.fingerprint`)
 DATA_META = "data_fingerprint"
+
+
+def _strategy_class_or_none(name: str) -> Any:
+    """The registered strategy ``name`` (importing a declared built-in), or ``None`` (a plug-in not imported yet)."""
+    from evonas.strategies import STRATEGIES
+
+    try:
+        return STRATEGIES.get(name)
+    except Exception:
+        return None
 
 
 def _check_data(run_dir: Path, built: Built, recorded: Any) -> None:
