@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -50,6 +51,8 @@ __all__ = ["ExportError", "ExportResult", "export_run"]
 FORMATS = ("pt", "torchscript", "onnx")
 #: the files an export writes, each format's and the two descriptions
 _FILES = {"pt": "model.pt", "torchscript": "model.torchscript.pt", "onnx": "model.onnx"}
+#: every file an export writes (or an earlier one wrote) in its folder
+_OURS = (*_FILES.values(), "model.onnx.data", "genome.json", "metrics.json")
 
 
 class ExportError(RuntimeError):
@@ -194,15 +197,28 @@ def _out_dir(folder: RunFolder, out: str | Path | None) -> Path:
     """The folder the files go to, made and checked before the training."""
     if out is None:  # inside the run folder: no link may lead the files out of it
         out_dir = folder.inside("export")
-        for name in (*_FILES.values(), "genome.json", "metrics.json"):
+        for name in _OURS:
             folder.inside(f"export/{name}")
     else:  # a folder the user named
         out_dir = Path(out)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        taken = sorted(set(os.listdir(out_dir)) & set(_OURS))
     except OSError as exc:
         raise ExportError(f"{out_dir}: cannot write the export ({exc.strerror or exc})") from None
+    if taken and not _earlier_export(out_dir):  # files of those names that no export of evonas wrote: never replaced
+        raise ExportError(f"{out_dir}: holds {', '.join(taken)}, which no evonas export wrote there (no metrics.json "
+                          "of one); pick another --out, or an empty folder")  # fmt: skip
     return out_dir
+
+
+def _earlier_export(out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds an export evonas wrote (its ``metrics.json`` says how the model was trained)."""
+    try:
+        metrics = json.loads((out_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(metrics, dict) and metrics.get("trained_on") == "train+val"
 
 
 def _train(
@@ -255,10 +271,11 @@ def _write_models(
     taking raw ones (a ``transform`` the run applied goes inside them). The files written; an earlier export's model
     file of a format not written now is removed (it would be another genome's, beside this one's metrics)."""
     for fmt, name in _FILES.items():
-        if fmt not in formats:
-            (out_dir / name).unlink(missing_ok=True)
-            if fmt == "onnx":
-                (out_dir / (name + ".data")).unlink(missing_ok=True)
+        stale = [out_dir / name, *([out_dir / (name + ".data")] if fmt == "onnx" else [])]
+        for path in stale if fmt not in formats else []:
+            if path.is_file():
+                path.unlink()
+                print(f"evonas: export: removed {path}, the earlier export's (this one writes no {fmt})", file=sys.stderr)
     deployed = transform.wrap(model).eval() if transform is not None else model
     raw = transform.invert(inputs) if transform is not None else inputs
     example = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))

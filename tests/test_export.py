@@ -163,9 +163,17 @@ def test_export_by_key_takes_the_genome_a_where_picked(run_dir: Path, tmp_path: 
     (out / "model.onnx.data").write_bytes(b"its weights")
     (out / "notes.txt").write_text("mine")
     assert main(["export", str(run_dir), "--rank", "1", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
-    capsys.readouterr()
+    removed = [line for line in capsys.readouterr().err.splitlines() if "removed" in line]
+    assert len(removed) == 2 and removed[0].startswith(f"evonas: export: removed {out / 'model.onnx'}, the earlier export's")
     assert not (out / "model.onnx").exists() and not (out / "model.onnx.data").exists()
     assert (out / "notes.txt").read_text() == "mine" and json.loads((out / "metrics.json").read_text())["rank"] == 1
+    # a folder whose files of those names no export wrote: refused, nothing touched
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "model.pt").write_text("my own weights")
+    assert main(["export", str(run_dir), "--epochs", "1", "--out", str(mine), "--quiet"]) == 2
+    assert "holds model.pt, which no evonas export wrote there" in capsys.readouterr().err
+    assert (mine / "model.pt").read_text() == "my own weights" and sorted(p.name for p in mine.iterdir()) == ["model.pt"]
     for key, message in (("ab", "expected a genome key, or its first 4 or more hex digits"),
                          ("ffffffff", "no successful full evaluation of a genome whose key starts with it")):  # fmt: skip
         assert main(["export", str(run_dir), "--key", key, "--out", str(tmp_path / "x")]) == 2
