@@ -170,6 +170,10 @@ def compare_runs(
         import difflib
 
         known = sorted({k for d in first.values() for k in _flat(RunFolder(d).config())})
+        inside = [k for k in known if k.startswith(group_by + ".")]
+        if inside:  # a mapping of settings, not one
+            raise ValueError(f"group_by: '{group_by}' holds several settings; name one of them, e.g. "
+                             f"{', '.join(inside[:4])}")  # fmt: skip
         near = difflib.get_close_matches(group_by, known, n=3, cutoff=0.6) or [
             k for k in known if k.split(".")[0] == group_by.split(".")[0]][:5]  # fmt: skip
         raise ValueError(f"group_by: no run's config.yaml has the setting '{group_by}'"

@@ -160,3 +160,6 @@ def test_limits_no_value_meets_are_refused_and_a_run_with_nothing_feasible_says_
     assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "best      none: every candidate that did not fail broke a limit of the experiment's constraints" in out, out
+    assert main(["status", str(tmp_path / "run")]) == 0  # finished: none, not "none yet"
+    shown = capsys.readouterr().out
+    assert "best      none\n" in shown + "\n" and "none yet" not in shown, shown

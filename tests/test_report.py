@@ -150,6 +150,8 @@ def test_runs_of_one_strategy_that_differ_in_more_than_their_seed_are_said(runs:
     assert main(["plot", str(runs["ga0"]), str(other), "--out", str(tmp_path / "x.png"), "--group-by", "fitness.epoch"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no run's config.yaml has the setting 'fitness.epoch'" in err[0] and "fitness.params.epochs" in err[0]
+    assert main(["plot", str(runs["ga0"]), str(other), "--out", str(tmp_path / "x.png"), "--group-by", "fitness.params"]) == 2
+    assert "'fitness.params' holds several settings; name one of them, e.g. fitness.params." in capsys.readouterr().err
 
 
 def test_report_renders_in_headless_chromium(runs: dict[str, Path], tmp_path: Path) -> None:

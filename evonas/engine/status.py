@@ -406,7 +406,7 @@ def format_status(st: dict[str, Any]) -> str:
         extras = "  ".join(f"{k}={v:.4g}" for k, v in best["metrics"].items() if isinstance(v, (int, float)) and k != obj["metric"])
         lines.append(f"best      {obj['metric']}={best['fitness'][0]:.4f}  (trial {best['trial']}, key {best['key']})  {extras}".rstrip())
     else:
-        lines.append("best      none yet")
+        lines.append("best      none yet" if st["state"] == "running" else "best      none")
     workers = live.get("workers") or []
     if live.get("backend"):
         lines.append(f"workers   {live['backend']} backend, {live.get('slots', len(workers))} slot(s), "
