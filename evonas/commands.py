@@ -143,19 +143,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
             args.run_dir, workers=args.workers, progress=not args.quiet, overrides=overrides,
             plugins=_plugin_files(args.plugins), trust=args.trust, restart=args.restart,
         )  # fmt: skip
-        from evonas.engine.build import build
-
         run.experiment = _with_backend(run.experiment, args.backend, args.address)
         if args.no_cache:
             import dataclasses
 
             run.experiment = dataclasses.replace(run.experiment, cache=False)
-        run.built = build(run.experiment)
-    except (ConfigError, RunFolderError) as exc:
-        from evonas.runfolder import in_folder_config, plugin_hint
+        run.built = run.build_experiment()  # (names the folder's config.yaml, and the plug-ins it lacks)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    except RunFolderError as exc:
+        from evonas.runfolder import plugin_hint
 
-        if isinstance(exc, ConfigError):  # the experiment resumed is the folder's copy, whatever file it came from
-            exc = in_folder_config(args.run_dir, exc)
         return _fail(str(exc) + plugin_hint(args.run_dir, exc, args.plugins, args.trust))
     return _execute(run.continue_run, Path(args.run_dir), run.experiment, RunFolderError,
                     lambda: _draw_run_plots(run))  # fmt: skip

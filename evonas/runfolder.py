@@ -484,12 +484,13 @@ def resume_command(run_dir: str | Path, plugins: Any) -> str:
     return f"evonas resume {run_dir}" + (f" --plugins {' '.join(named)}" if named else "")
 
 
-def in_folder_config(run_dir: str | Path, exc: Any) -> Any:
+def in_folder_config(run_dir: str | Path, exc: Any, hint: str = "") -> Any:
     """``exc`` (a :class:`~evonas.config.ConfigError` from building a run folder's experiment) naming the folder's
-    ``config.yaml``, the copy a reading command or a resume builds, whatever file the run was started from."""
+    ``config.yaml``, the copy a reading command or a resume builds, whatever file the run was started from; ``hint``
+    appended to its message (:func:`plugin_hint`)."""
     from evonas.config import ConfigError
 
-    return ConfigError(Path(run_dir) / CONFIG_NAME, exc.key, exc.message)
+    return ConfigError(Path(run_dir) / CONFIG_NAME, exc.key, exc.message + hint)
 
 
 def plugin_hint(run_dir: str | Path, exc: Exception, plugins: Sequence[str] | None, trust: bool) -> str:

@@ -387,6 +387,9 @@ def test_a_resume_without_the_plug_in_names_the_run_folder_s_config(tmp_path: Pa
     # the experiment resumed is the folder's copy, not the file it was started from (which may have changed since)
     assert len(err) == 1 and err[0].startswith(f"evonas: {tmp_path / 'run' / 'config.yaml'}: space.params: "), err
     assert "--plugins buggy_space.py or --trust" in err[0]
+    # a mistake on the command line is the command line's, not the folder's config.yaml
+    assert main(["resume", str(tmp_path / "run"), "--backend", "local", "--address", "1.2.3.4:6379", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == "evonas: --address: joins a Ray cluster; it needs the ray backend, not 'local'"
     from evonas.config import ConfigError
     from evonas.engine.runner import Run
 

@@ -40,7 +40,8 @@ from evonas.evolution import OperatorFault
 from evonas.loggers import RunInfo
 from evonas.operators.base import describe_error
 from evonas.runfolder import (
-    LOCK_NAME, RunFolder, RunFolderError, RunLock, foreign_entries, noted_rows, plugin_hint, resolve_plugins,
+    LOCK_NAME, RunFolder, RunFolderError, RunLock, foreign_entries, in_folder_config, noted_rows, plugin_hint,
+    resolve_plugins,
 )
 from evonas.strategies.base import Strategy
 
@@ -275,6 +276,8 @@ class Run:
         if not restart:
             check_resumable(folder)
         raw = folder.config()
+        # each override by the config key it sets: a bad value is named as the override's, not as the folder's file
+        overridden = {"budget" if k == "budget" else f"strategy.params.{k}": k for k in overrides or {}}
         for key, value in (overrides or {}).items():
             if key == "budget":
                 raw["budget"] = value
@@ -288,9 +291,8 @@ class Run:
         try:
             exp = parse_experiment(raw, source=str(folder.path / CONFIG_NAME))
         except ConfigError as exc:
-            given = {"budget" if k == "budget" else f"strategy.params.{k}": k for k in overrides or {}}
-            if exc.key in given:  # the value came from the override, not from the folder's file
-                raise RunFolderError(f"{folder.path}: resume's {given[exc.key]}: {exc.message}") from None
+            if exc.key in overridden:
+                raise RunFolderError(f"{folder.path}: resume's {overridden[exc.key]}: {exc.message}") from None
             raise RunFolderError(str(exc)) from None
         length = getattr(_strategy_class_or_none(exp.strategy.name), "run_length", None)
         bad = [k for k in overrides or {} if k != "budget" and k != length]
@@ -311,21 +313,28 @@ class Run:
         run._extend_to = budget if isinstance(budget, int) else None
         run.recorded_plugins = named  # config.yaml keeps the plug-ins the run names, whatever this resume imported
         run._resumed_with = (plugins, trust)
-        run._overridden = {"budget" if k == "budget" else f"strategy.params.{k}": k for k in overrides or {}}
+        run._overridden = overridden
         return run
+
+    def build_experiment(self) -> Built:
+        """:attr:`built`, else the experiment built. For a resume, an experiment that cannot be built is named as the
+        run folder's ``config.yaml`` (an override's value as the override's), with the plug-ins the folder names and
+        the resume did not import."""
+        if self.built is not None:
+            return self.built
+        try:
+            return build(self.experiment)
+        except ConfigError as exc:
+            if self._resumed_with is None:
+                raise
+            if exc.key in self._overridden:
+                raise ConfigError(None, f"resume's {self._overridden[exc.key]}", exc.message) from None
+            plugins, trust = self._resumed_with
+            raise in_folder_config(self.run_dir, exc, plugin_hint(self.run_dir, exc, plugins, trust)) from None
 
     def continue_run(self) -> RunSummary:
         """Replay the journal and carry on (the counterpart of :meth:`execute` for :meth:`resume`)."""
-        try:
-            built = self.built or build(self.experiment)
-        except ConfigError as exc:  # named as the folder's config.yaml, with the plug-ins it names and this one lacks
-            if self._resumed_with is None:
-                raise
-            if exc.key in self._overridden:  # the value came from the override, not from the folder's file
-                raise ConfigError(None, f"resume's {self._overridden[exc.key]}", exc.message) from None
-            plugins, trust = self._resumed_with
-            hint = plugin_hint(self.run_dir, exc, plugins, trust)
-            raise ConfigError(self.run_dir / CONFIG_NAME, exc.key, exc.message + hint) from None
+        built = self.build_experiment()
         if not self._restart:  # before anything is said or written
             _check_data(self.run_dir, built, RunFolder(self.run_dir).meta().get(DATA_META))
         if self._extend_to is not None:  # before anything is written: a refused --budget changes no file
