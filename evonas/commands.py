@@ -382,10 +382,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
             data = plot_runs(args.run_dir, out, metric=args.metric, x=args.x, band=args.band, group_by=args.group_by)
         except (FileNotFoundError, ValueError, RunFolderError) as exc:
             return _fail(f"plot: {exc}")
-        # different problems: by name, else by other settings than a group's own line names (below)
-        named = {m.split(":", 1)[0] for g in data["groups"].values() for m in g.get("mixed") or []} | {args.group_by}
-        differ = data["problems"] if len(data["problems"]) > 1 else [
-            s for s in data.get("problem_settings") or [] if s.split(":", 1)[0] not in named and not s.startswith("and ")]
+        differ = data["problems"] if len(data["problems"]) > 1 else data["problem_settings"]  # by name, or by settings
         if differ:
             print(f"evonas: plot: these runs search different problems ({'; '.join(differ)}): their curves "
                   "are drawn together but do not compare", file=sys.stderr)  # fmt: skip

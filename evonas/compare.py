@@ -89,7 +89,7 @@ def run_curves(
         label = exp.name
     else:  # a setting by its dotted path: the label is its last part and the value (None: this run has no such key)
         value = _flat(config).get(group_by)
-        label = None if value is None else f"{group_by.rsplit('.', 1)[-1]}={_text(value)}"
+        label = None if value is None else _setting_label(group_by, _text(value))
     settings = _flat({k: config.get(k) for k in _SETTINGS if k in config})
     return {"run": str(run_dir), "group": label, "group_by": group_by, "seed": exp.seed, "metric": metric,
             "direction": direction, "x": xs, "y": curve, "problem": problem, "settings": settings}  # fmt: skip
@@ -133,15 +133,30 @@ def _text(value: str) -> str:
     return loaded if isinstance(loaded, str) else value
 
 
-def mixed_settings(members: Sequence[dict[str, Any]], limit: int = 3) -> list[str]:
-    """The settings in which the runs of one group differ (``fitness.params.epochs: 1, 2``), at most ``limit``."""
-    keys = sorted({k for m in members for k in m.get("settings", {})})
-    out = []
-    for k in keys:
+def _setting_label(group_by: str, value: str) -> str:
+    """A group's label when runs are grouped by a setting: its last part and the value (``mutpb=0.7``)."""
+    return f"{group_by.rsplit('.', 1)[-1]}={value}"
+
+
+def _differing(members: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
+    """The settings in which ``members`` (:func:`run_curves`' dicts) differ, each with its values in order."""
+    out = {}
+    for k in sorted({k for m in members for k in m.get("settings", {})}):
         values = list(dict.fromkeys(m.get("settings", {}).get(k, "unset") for m in members))
         if len(values) > 1:
-            out.append(f"{k}: {', '.join(values)}")
+            out[k] = values
+    return out
+
+
+def _said(differing: dict[str, list[str]], limit: int = 3) -> list[str]:
+    """``fitness.params.epochs: 1, 2`` for each of :func:`_differing`'s settings, at most ``limit`` of them."""
+    out = [f"{k}: {', '.join(values)}" for k, values in differing.items()]
     return out[:limit] + ([f"and {len(out) - limit} more"] if len(out) > limit else [])
+
+
+def mixed_settings(members: Sequence[dict[str, Any]], limit: int = 3) -> list[str]:
+    """The settings in which the runs of one group differ (``fitness.params.epochs: 1, 2``), at most ``limit``."""
+    return _said(_differing(members), limit)
 
 
 def compare_runs(
@@ -180,7 +195,7 @@ def compare_runs(
                          + (f" (did you mean {', '.join(near)}?)" if near else " (use strategy, name, or a dotted path "
                             "such as strategy.params.mutpb)"))  # fmt: skip
     for c in curves:
-        c["group"] = c["group"] or f"{group_by.rsplit('.', 1)[-1]}=unset"
+        c["group"] = c["group"] or _setting_label(group_by, "unset")
     members_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in curves:
         members_of[c["group"]].append(c)
@@ -205,8 +220,10 @@ def compare_runs(
                         "center_name": "mean" if band == "ci95" and len(members) > 1 else "median",
                         "low": np.asarray(low).tolist(), "high": np.asarray(high).tolist()}  # fmt: skip
     problems = list(dict.fromkeys(c["problem"] for c in curves))
-    # one space, dataset and fitness by name, but other parameters of them (or other objectives, limits): said too
-    problem_settings = mixed_settings([{"settings": {k: v for k, v in c["settings"].items()
-                                                     if k.split(".")[0] in _PROBLEM}} for c in curves])  # fmt: skip
-    return {"problem_settings": problem_settings if len(problems) == 1 else [],"metric": curves[0]["metric"], "direction": curves[0]["direction"], "x": x, "band": band,
-            "group_by": group_by, "runs": len(curves), "groups": groups, "problems": problems}  # fmt: skip
+    # one space, dataset and fitness by name, but other parameters of them (or other objectives, limits): said too,
+    # but for what a group's own line says (its runs differ in it) and the setting the runs are grouped by
+    within = {k for members in members_of.values() for k in _differing(members)} | {group_by}
+    across = {k: v for k, v in _differing(curves).items() if k.split(".")[0] in _PROBLEM and k not in within}
+    return {"metric": curves[0]["metric"], "direction": curves[0]["direction"], "x": x, "band": band,
+            "group_by": group_by, "runs": len(curves), "groups": groups, "problems": problems,
+            "problem_settings": _said(across) if len(problems) == 1 else []}  # fmt: skip

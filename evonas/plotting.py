@@ -314,9 +314,8 @@ def plot_runs(
     ax.legend(fontsize=8)
     fig.tight_layout()
     out = save_figure(fig, Path(out))
-    return {"metric": metric, "x": x, "band": band, "group_by": group_by, "groups": data["groups"], "problems": data["problems"],
-            "problem_settings": data["problem_settings"],
-            "out": str(out)}
+    return {"metric": metric, "x": x, "band": band, "group_by": group_by, "groups": data["groups"],
+            "problems": data["problems"], "problem_settings": data["problem_settings"], "out": str(out)}
 
 
 # -- benchmarks -------------------------------------------------------------------------------------------------
