@@ -175,7 +175,7 @@ def _run_task(task: tuple[str, int, int, str | None, float, dict[str, Any]]) -> 
     return run_once(strategy, seed, budget=budget, table=table, noise=noise, params=params)
 
 
-def import_plugins(plugins: Sequence[str]) -> None:
+def _import_plugins(plugins: Sequence[str]) -> None:
     """Import the plug-in modules (module names, or ``.py`` files as absolute paths) that register strategies;
     raises :class:`BenchmarkError` naming the one that failed."""
     from evonas.engine.plugins import import_plugin
@@ -203,7 +203,7 @@ def _init_worker(table: str | None, in_pool: bool = False, plugins: Sequence[str
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     if cwd is not None and cwd not in sys.path:
         sys.path.insert(0, cwd)
-    import_plugins(plugins)
+    _import_plugins(plugins)
     from evonas.fitness.table import load_table
 
     load_table(table)
@@ -287,7 +287,7 @@ def run_benchmark(
     if type(noise) not in (int, float) or not 0 <= noise < math.inf:
         raise BenchmarkError(f"--noise: expected a number >= 0, got {noise!r}")
     plugins = [str(Path(p).resolve()) if p.endswith(".py") and Path(p).is_file() else p for p in plugins]
-    import_plugins(plugins)
+    _import_plugins(plugins)
     table_path = str(Path(table).resolve()) if table is not None else None
     try:
         load_table(table_path)

@@ -74,9 +74,10 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
         from evonas.engine.journal import failure_text, more_failures
 
         trials = list(getattr(summary, "failed_trials", None) or []) + [[]] * len(summary.failure_reasons)
-        lines.append("failures  " + "; ".join(
-            failure_text(reason, n, t) for (reason, n), t in zip(summary.failure_reasons, trials)
-        ) + more_failures(summary.failures, summary.failure_reasons))
+        lines.append("failures  " + "; ".join([
+            *(failure_text(reason, n, t) for (reason, n), t in zip(summary.failure_reasons, trials)),
+            *more_failures(summary.failures, summary.failure_reasons),
+        ]))  # fmt: skip
     if summary.safe_mode:
         n = summary.safe_mode
         lines.append(f"safe mode {n} evaluation{'s' if n != 1 else ''} retried in safe mode (oneDNN off, fp32) after "

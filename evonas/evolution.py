@@ -332,14 +332,15 @@ class FaultLines:
             kind, name = s["kind"], s["name"]
             if s["failures"] and (kind, name) not in self._warned:
                 self._warned.add((kind, name))
+                goes_on = f"run goes on (the summary counts {'them' if kind == BUILD_FUNCTION else 'its faults'}; " \
+                    if self.counted else "search goes on ("  # fmt: skip
                 if kind == BUILD_FUNCTION:
                     self.say(f"evonas: build function '{name}' failed ({s['first_error']}); the genomes it fails on "
-                             f"count as invalid and the {'run goes on (the summary counts them; ' if self.counted else 'search goes on ('}"
-                             "raise evonas.spaces.InvalidGenome to refuse a combination of choices without this line)")  # fmt: skip
+                             f"count as invalid and the {goes_on}raise evonas.spaces.InvalidGenome to refuse a "
+                             "combination of choices without this line)")  # fmt: skip
                 else:
                     self.say(f"evonas: {kind} '{name}' failed ({s['first_error']}); its children are made by another "
-                             f"operator and the {'run goes on (the summary counts its faults; ' if self.counted else 'search goes on ('}"
-                             "strict: true stops instead)")  # fmt: skip
+                             f"operator and the {goes_on}strict: true stops instead)")  # fmt: skip
 
 
 def make_toolbox(

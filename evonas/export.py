@@ -270,12 +270,13 @@ def _write_models(
     """Write ``model`` in each of ``formats``; TorchScript and ONNX traced on ``inputs`` (transformed inputs) and
     taking raw ones (a ``transform`` the run applied goes inside them). The files written; an earlier export's model
     file of a format not written now is removed (it would be another genome's, beside this one's metrics)."""
-    for fmt, name in _FILES.items():
-        stale = [out_dir / name, *([out_dir / (name + ".data")] if fmt == "onnx" else [])]
-        for path in stale if fmt not in formats else []:
-            if path.is_file():
-                path.unlink()
-                print(f"evonas: export: removed {path}, the earlier export's (this one writes no {fmt})", file=sys.stderr)
+    stale = [(fmt, name) for fmt, name in _FILES.items() if fmt not in formats]
+    stale += [("onnx", "model.onnx.data")] if "onnx" not in formats else []
+    for fmt, name in stale:
+        if (out_dir / name).is_file():
+            (out_dir / name).unlink()
+            print(f"evonas: export: removed {out_dir / name}, the earlier export's (this one writes no {fmt})",
+                  file=sys.stderr)  # fmt: skip
     deployed = transform.wrap(model).eval() if transform is not None else model
     raw = transform.invert(inputs) if transform is not None else inputs
     example = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))

@@ -175,10 +175,11 @@ def failure_reasons(db: sqlite3.Connection, limit: int = 3) -> list[tuple[str | 
     return [(e, int(n)) for e, n in rows]
 
 
-def more_failures(failures: int, reasons: Sequence[tuple[str | None, int]]) -> str:
-    """``; and 57 more failed for other reasons`` when the most frequent ``reasons`` leave some of ``failures`` out."""
+def more_failures(failures: int, reasons: Sequence[tuple[str | None, int]]) -> list[str]:
+    """``["and 57 more failed for other reasons ..."]`` when the most frequent ``reasons`` leave some of ``failures``
+    out, else ``[]``: what follows the reasons' own lines."""
     rest = failures - sum(n for _, n in reasons)
-    return f"; and {rest} more failed for other reasons (the journal's error column)" if rest > 0 else ""
+    return [f"and {rest} more failed for other reasons (the journal's error column)"] if rest > 0 else []
 
 
 def failed_trials(db: sqlite3.Connection, reasons: Sequence[str | None], limit: int = 3) -> list[list[tuple[int, str]]]:

@@ -435,9 +435,10 @@ def format_status(st: dict[str, Any]) -> str:
     if len(others) > 8:
         lines.append(f"  ... and {len(others) - 8} more workers")
     if st["errors"]:
-        lines.append("failures  " + "\n          ".join(
-            failure_text(e, n, rest[0] if rest else ()) for e, n, *rest in st["errors"]
-        ) + more_failures(st["failed"], [(e, n) for e, n, *_ in st["errors"]]).replace("; and", "\n          and"))
+        lines.append("failures  " + "\n          ".join([
+            *(failure_text(e, n, rest[0] if rest else ()) for e, n, *rest in st["errors"]),
+            *more_failures(st["failed"], [(e, n) for e, n, *_ in st["errors"]]),
+        ]))  # fmt: skip
     faults = fault_lines(st.get("operator_faults") or [])
     if faults:
         lines.append("faults    " + "\n          ".join(faults))
