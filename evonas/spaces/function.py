@@ -594,7 +594,8 @@ class FunctionSpace(SearchSpace):
 
     def faults(self) -> list[dict[str, Any]]:
         """The build function's calls here and those that raised anything but InvalidGenome (their genomes count as
-        invalid): ``[{"kind": BUILD_FUNCTION, "name": "my_space:build", ...}]``, or none before the first call."""
+        invalid): ``[{"kind": "build function", "name": "my_space:build", ...}]`` (the kind is :data:`BUILD_FUNCTION`), or
+        none before the first call."""
         build = self.params["build"]
         name = build if isinstance(build, str) else f"{getattr(build, '__module__', '?')}:{getattr(build, '__qualname__', '?')}"
         return [{"kind": BUILD_FUNCTION, "name": name, "calls": self._calls, "failures": self._failures,
