@@ -293,6 +293,9 @@ def _execute(
     if draw is not None:
         draw()
     print(_summary(summary, objectives))
+    if (summary.evaluations or summary.infeasible) and not summary.best:  # a script sees a search that found nothing
+        print("evonas: the run found no best (its summary says why); exit code 1", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -157,8 +157,9 @@ def test_limits_no_value_meets_are_refused_and_a_run_with_nothing_feasible_says_
         parse_constraints(["params < 5", "params >= 5"])
     assert len(parse_constraints(["params <= 5", "params >= 5", "flops < 1"])) == 3  # params = 5 meets both
     cfg = _constrained(write_experiment, {"name": "random", "params": {"samples": 4}}, ["val_acc >= 2"], budget=4)
-    assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
-    out = capsys.readouterr().out
+    assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 1  # no best: a script can tell
+    out, err = capsys.readouterr()
+    assert err.strip() == "evonas: the run found no best (its summary says why); exit code 1", err
     assert "best      none: every candidate that did not fail broke a limit of the experiment's constraints" in out, out
     assert main(["status", str(tmp_path / "run")]) == 0  # finished: none, not "none yet"
     shown = capsys.readouterr().out

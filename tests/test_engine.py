@@ -132,6 +132,19 @@ def test_failures_are_recorded_and_never_best(write_experiment, tmp_path: Path) 
     assert best["metrics"]["val_acc"] >= 2.0
 
 
+def test_a_run_in_which_every_evaluation_failed_exits_with_1(write_experiment, tmp_path: Path, capsys) -> None:
+    from evonas.cli import main
+
+    exp = toy_experiment(fitness={"name": "faulty", "params": {"every": 1}}, plugins=["faulty_fitness.py"],
+                         strategy={"name": "random", "params": {"samples": 4}})  # fmt: skip
+    path = write_experiment(exp, name="allfail")
+    (path.parent / "faulty_fitness.py").write_text((Path(__file__).parent / "plugins" / "faulty_fitness.py").read_text())
+    assert main(["run", str(path), "--out", str(tmp_path / "r"), "--quiet"]) == 1
+    out, err = capsys.readouterr()
+    assert "best      none: every evaluation failed" in out and "evaluated 4 genomes (4 failed" in out, out
+    assert err.strip() == "evonas: the run found no best (its summary says why); exit code 1", err
+
+
 @pytest.mark.parametrize("workers", [0, 1])
 def test_what_a_fitness_returns_is_checked_per_evaluation(write_experiment, tmp_path: Path, workers: int) -> None:
     """A fitness that returns no dict, a metric that is no number, or calls sys.exit() fails that evaluation with
