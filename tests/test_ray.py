@@ -89,3 +89,32 @@ def test_ray_time_limits_and_crashes_are_recorded(write_experiment, tmp_path: Pa
     assert {2, 3} <= seen, seen
     best = json.loads((out / "best.json").read_text())
     assert fault_kind(best["key"], 8) not in (0, 1, 2, 3)
+
+
+def test_an_unreachable_cluster_is_one_line_before_anything_is_written(write_experiment, tmp_path: Path, capsys,
+                                                                       monkeypatch) -> None:
+    from evonas.cli import main
+
+    def no_cluster(**kwargs) -> None:
+        raise ConnectionError(f"Could not find any running Ray instance at {kwargs['address']}.\nmore text")
+
+    path = write_experiment(toy_experiment(workers=2, backend={"name": "ray", "params": {"address": "auto"}}))
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    for command in (["run", str(path), "--out", str(tmp_path / "r")],
+                    ["run", str(path), "--out", str(tmp_path / "r"), "--backend", "ray", "--address", "10.0.0.1:6379"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err.strip()
+        address = command[-1] if "--address" in command else "auto"
+        assert err == (f"evonas: backend ray: cannot join the Ray cluster at address '{address}' (ConnectionError: "
+                       f"Could not find any running Ray instance at {address}.); nothing was written"), err
+        assert not (tmp_path / "r").exists()
+    monkeypatch.undo()
+    # a resume reaches the cluster before it touches the folder too
+    assert main(["run", str(path), "--out", str(tmp_path / "r"), "--workers", "0", "--quiet"]) == 0
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "r").iterdir()}
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    assert main(["resume", str(tmp_path / "r"), "--workers", "2"]) == 2
+    assert "cannot join the Ray cluster at address 'auto'" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "r").iterdir()} == before

@@ -240,6 +240,11 @@ class Backend:
     def check(cls, **params: Any) -> None:
         """Check parameter values before a run starts: ``ValueError`` (bad value) or ``ImportError`` (missing package)."""
 
+    @classmethod
+    def connect(cls, **params: Any) -> None:
+        """Reach what the backend needs outside this process (a cluster) before the run folder is touched:
+        ``ConnectionError``, in one line, when it cannot. The default needs nothing."""
+
     def free_slots(self) -> int:
         raise NotImplementedError
 
@@ -347,4 +352,11 @@ def make_backend(
     if log is not None and experiment.backend.name == "local":
         params.setdefault("log", str(log))
     return cls(experiment, slots, context=context, **params)
+
+
+def connect_backend(experiment: Experiment, workers: int | str | None = None) -> None:
+    """Reach the backend of ``experiment`` (run with ``workers``, as :func:`make_backend`) before anything is
+    written: ``ConnectionError`` in one line when it cannot be reached."""
+    if (experiment.workers if workers is None else workers) != 0:
+        BACKENDS.get(experiment.backend.name).connect(**experiment.backend.params)
 

@@ -84,6 +84,11 @@ def _evaluate(experiment: Experiment, job: Job, threads: int, cwd: str, paths: l
     return context.run(job, f"ray:{node}:{os.getpid()}")
 
 
+def _init(ray: Any, address: str | None) -> None:
+    ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+             configure_logging=True)  # fmt: skip
+
+
 @BACKENDS.register("ray")
 class RayBackend(Backend):
     """Evaluations as Ray tasks with ``num_cpus`` CPUs and ``num_gpus`` GPUs each (fractions allowed).
@@ -110,12 +115,10 @@ class RayBackend(Backend):
         import ray  # ray: an optional dependency, imported only when this backend is built
 
         self._ray = ray
-        self._owns = False
+        # the connection is this run's to shut down if it made it, here or in connect()
+        self._owns, RayBackend._connected = RayBackend._connected, False
         if not ray.is_initialized():
-            ray.init(
-                address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-                configure_logging=True,
-            )  # fmt: skip
+            _init(ray, address)
             self._owns = True
         resources = ray.cluster_resources()
         gpus = resources.get("GPU", 0)
@@ -139,6 +142,26 @@ class RayBackend(Backend):
         self._finished: list[tuple[int, int]] = []
         self._pending: list[JobResult] = []
         self._done = 0
+
+    #: whether :meth:`connect` started the connection that the next backend built takes over
+    _connected = False
+
+    @classmethod
+    def connect(cls, address: str | None = None, **_: Any) -> None:
+        """Join the cluster at ``address`` now (a local instance, ``address`` ``None``, is started with the run)."""
+        if address is None:
+            return
+        import ray
+
+        if ray.is_initialized():
+            return
+        try:
+            _init(ray, address)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ConnectionError(f"backend ray: cannot join the Ray cluster at address {address!r} "
+                                  f"({type(exc).__name__}: {first})") from None  # fmt: skip
+        cls._connected = True
 
     @classmethod
     def check(

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from evonas.config import ConfigError, Experiment, check_workers, parse_experiment
 from evonas.engine import outputs
-from evonas.engine.backends import Backend, EvalContext, make_backend
+from evonas.engine.backends import Backend, EvalContext, connect_backend, make_backend
 from evonas.engine.cache import CachedBackend, EvaluationCache, problem_fingerprint
 from evonas.engine.status import LiveStatus, operator_faults
 from evonas.engine.loop import CONFIRM, Loop as _Loop
@@ -49,6 +49,7 @@ __all__ = [
     "Run",
     "RunSummary",
     "RunFolderError",
+    "BackendUnreachable",
     "RunInterrupted",
     "RunCrashed",
     "SearchResult",
@@ -60,6 +61,10 @@ __all__ = [
 CONFIG_NAME = "config.yaml"
 #: what worker processes print (native libraries' messages included), in the run folder
 NATIVE_LOG = "native.log"
+
+
+class BackendUnreachable(RunFolderError):
+    """The backend's cluster cannot be reached; said before the run folder is touched (nothing is written)."""
 
 
 
@@ -189,6 +194,7 @@ class Run:
         ``overwrite`` replaces only a run folder evonas made (nothing else in it) and no other process runs in.
         """
         built = self.built or build(self.experiment)
+        self._connect()
         if self.run_dir.is_symlink():
             raise RunFolderError(f"{self.run_dir}: a symbolic link, not a folder; pick another --out (or the link's target)")
         if self.run_dir.exists() and not self.run_dir.is_dir():
@@ -340,6 +346,7 @@ class Run:
         if self._extend_to is not None:  # before anything is written: a refused --budget changes no file
             built = reach_budget(built, self._extend_to, self.run_dir)
             self.built, self.experiment = built, built.experiment
+        self._connect()
         lock = RunLock(self.run_dir).acquire()
         try:
             if self._restart:
@@ -363,6 +370,12 @@ class Run:
             lock.release()
             raise
         return self._run(built, replay=replay, discarded=discarded, lock=lock, resumed=True)
+
+    def _connect(self) -> None:
+        try:
+            connect_backend(self.experiment, self.workers)
+        except ConnectionError as exc:
+            raise BackendUnreachable(f"{exc}; nothing was written") from None
 
     # -- the run ----------------------------------------------------------------------------------
     def _run(
