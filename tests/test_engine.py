@@ -135,10 +135,9 @@ def test_failures_are_recorded_and_never_best(write_experiment, tmp_path: Path) 
 def test_a_run_in_which_every_evaluation_failed_exits_with_1(write_experiment, tmp_path: Path, capsys) -> None:
     from evonas.cli import main
 
-    exp = toy_experiment(fitness={"name": "faulty", "params": {"every": 1}}, plugins=["faulty_fitness.py"],
+    exp = toy_experiment(fitness={"name": "faulty", "params": {"every": 1}}, plugins=["faulty_fitness"],
                          strategy={"name": "random", "params": {"samples": 4}})  # fmt: skip
     path = write_experiment(exp, name="allfail")
-    (path.parent / "faulty_fitness.py").write_text((Path(__file__).parent / "plugins" / "faulty_fitness.py").read_text())
     assert main(["run", str(path), "--out", str(tmp_path / "r"), "--quiet"]) == 1
     out, err = capsys.readouterr()
     assert "best      none: every evaluation failed" in out and "evaluated 4 genomes (4 failed" in out, out

@@ -330,6 +330,30 @@ def test_sighup_and_sigquit_stop_like_sigterm(sig, write_experiment, tmp_path):
     best_matches_journal(out)
 
 
+def test_only_a_runs_first_signal_stops_it_and_the_later_ones_wait_for_the_final_writes(capsys) -> None:
+    """The race the test below can lose on a loaded machine, made certain: a second signal that comes while the
+    first one's KeyboardInterrupt unwinds the loop (before the final writes begin) must not raise again."""
+    from evonas.engine.runner import _DeferSignals
+
+    before = signal.getsignal(signal.SIGINT)
+    shutdown = _DeferSignals()
+    shutdown.arm()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler runs in this thread, at once
+        os.kill(os.getpid(), signal.SIGINT)  # unwinding: noted, not raised
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        shutdown.start()
+        os.kill(os.getpid(), signal.SIGINT)  # the final writes: noted
+        time.sleep(0.05)
+    finally:
+        assert shutdown.stop()
+    assert signal.getsignal(signal.SIGINT) is before
+    assert capsys.readouterr().err == "evonas: stopping: writing best.json and the logbook first\n"
+
+
 def test_a_second_ctrl_c_during_shutdown_still_leaves_best_json(write_experiment, tmp_path):
     """Ctrl-C twice (the second while the run stops its workers and writes its files, 0 to 40 ms after the
     first): three runs, three consistent ``best.json``, no traceback."""

@@ -423,6 +423,7 @@ class Run:
         ended: tuple[str, str] | None = None
         finished = False
         shutdown = _DeferSignals()
+        shutdown.arm()
         try:
             # in the try: a Ctrl-C while a tracker connects stops the run like any other, and closes the loggers.
             # A resume, even of a run stopped before its first result, is one: the loggers go on with what they began
@@ -698,31 +699,45 @@ def _clear_run_folder(run_dir: Path) -> None:
 
 
 class _DeferSignals:
-    """From :meth:`start` to :meth:`stop`, SIGINT, SIGTERM, SIGHUP and SIGQUIT are noted, not raised: the final
-    writes (``best.json``, the logbook) finish whatever the user presses. Main thread only."""
+    """SIGINT, SIGTERM, SIGHUP and SIGQUIT during a run. Armed (:meth:`arm`, the run's loop), the first one stops the
+    run (``KeyboardInterrupt``) and any later one is noted; from :meth:`start` to :meth:`stop` (the final writes)
+    each one is noted: ``best.json`` and the logbook get written however fast the user presses twice. Main thread
+    only."""
 
     SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 
     def __init__(self) -> None:
         self._previous: dict[int, Any] = {}
+        self._raising = False
         self.caught = False
 
+    def arm(self) -> None:
+        self._install(raising=True)
+
     def start(self) -> None:
-        if self._previous or threading.current_thread() is not threading.main_thread():
+        self._install(raising=False)
+
+    def _install(self, raising: bool) -> None:
+        if threading.current_thread() is not threading.main_thread():
             return
-
-        def note(signum: int, frame: Any) -> None:
-            if not self.caught:
-                print("evonas: stopping: writing best.json and the logbook first", file=sys.stderr, flush=True)
-            self.caught = True
-
+        self._raising = raising
+        if self._previous:  # installed already: only what the next signal does changes
+            return
         for name in self.SIGNALS:
             sig = getattr(signal, name, None)
             if sig is not None:
-                self._previous[sig] = signal.signal(sig, note)
+                self._previous[sig] = signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._raising:
+            self._raising = False
+            raise KeyboardInterrupt
+        if not self.caught:
+            print("evonas: stopping: writing best.json and the logbook first", file=sys.stderr, flush=True)
+        self.caught = True
 
     def stop(self) -> bool:
-        """Restore the handlers; whether a signal came meanwhile."""
+        """Restore the handlers; whether a signal was noted meanwhile."""
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}
