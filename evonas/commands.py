@@ -371,7 +371,7 @@ def _default_output(folder: Any, suffix: str) -> Path:
 def cmd_plot(args: argparse.Namespace) -> int:
     # here, not at the top: the drawing modules load matplotlib (see draw_plots)
     from evonas.diagnostics import run_space_here
-    from evonas.plotting import plot_runs
+    from evonas.plotting import curve_name, plot_runs
     from evonas.runfolder import RunFolder, RunFolderError
 
     if len(args.run_dir) > 1 or (args.out and args.out.lower().endswith(".png")):  # runs compared on one plot
@@ -390,14 +390,19 @@ def cmd_plot(args: argparse.Namespace) -> int:
         if differ:
             print(f"evonas: plot: these runs search different problems ({'; '.join(differ)}): their curves "
                   "are drawn together but do not compare", file=sys.stderr)  # fmt: skip
+        sizes = {name: g["per_generation"] for name, g in data["groups"].items()}
+        if args.x == "generations" and max(sizes.values()) > 1.5 * min(sizes.values()):
+            print("evonas: plot: a generation is not the same number of evaluations in these runs ("
+                  + ", ".join(f"{name} {n:.0f}" for name, n in sizes.items())
+                  + "): --x evaluations puts them on one scale", file=sys.stderr)  # fmt: skip
         for name, g in data["groups"].items():
             if g.get("mixed") and len(data["problems"]) == 1:  # (different problems by name: said above)
                 key = g["mixed"][0].split(":", 1)[0]
-                print(f"evonas: plot: the {name} runs differ in more than their seed ({'; '.join(g['mixed'])}): their "
-                      f"{g['center_name']} mixes them (--group-by {key} draws a curve per value)",
-                      file=sys.stderr)  # fmt: skip
-            print(f"{name:<12} {len(g['runs'])} run(s): {g['center_name']} best {data['metric']} {g['center'][-1]:.4f} "
-                  f"after {g['x'][-1]} {args.x}")  # fmt: skip
+                print(f"evonas: plot: the {name} runs differ in settings ({'; '.join(g['mixed'])}): their {g['center_name']} "
+                      f"mixes them (--group-by {key} draws a curve per value)", file=sys.stderr)  # fmt: skip
+            cut = f" (the shortest of its runs; the longest goes to {g['longest']})" if g["longest"] > g["x"][-1] else ""
+            print(f"{name:<12} {len(g['runs'])} run(s): {g['center_name']} {curve_name(data, '')} {g['center'][-1]:.4f} "
+                  f"after {g['x'][-1]} {args.x}{cut}")  # fmt: skip
         print(data["out"])
         return 0
     try:

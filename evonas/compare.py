@@ -7,8 +7,10 @@ dotted path (``group_by="strategy.params.mutpb"``: one group per value, labelled
 Student's t with n - 1 degrees of freedom, which is wide for few seeds); a group of one run is a plain
 line. The x axis is evaluations (``x="evaluations"``, from the journal in arrival order) or
 generations (``x="generations"``); the y axis any metric the runs recorded (default: the first
-objective), best so far in the objective's direction (for a metric that is not an objective: lower
-for the losses, sizes and times of :data:`LOWER_IS_BETTER`, else higher). Only full evaluations count.
+objective): an objective's best so far in its direction; a metric that is not an objective, its value on
+the run's incumbent (the best evaluation so far by the first objective: the test accuracy of what the
+search would return, not the best test accuracy seen). Runs of different problems are never pooled: a
+group holding several is split by problem. Only full evaluations count.
 :func:`evonas.plotting.plot_runs` draws them.
 
 Example::
@@ -55,22 +57,29 @@ def run_curves(
         raise ValueError(str(exc)) from None
     folder.warn_damaged()
     metric = metric or exp.objectives[0].metric
-    default = "min" if metric in LOWER_IS_BETTER else "max"
-    direction = next((o.direction for o in exp.objectives if o.metric == metric), default)
-    sign = 1.0 if direction == "max" else -1.0
-    values = []
-    for r in records:
-        v: Any = r.metrics.get(metric) if r.complete else None  # pruned or inherited results are never the best
-        values.append(float(v) if is_real(v) else math.nan)
+    own = next((o for o in exp.objectives if o.metric == metric), None)
+    # a metric that is no objective (a test accuracy, a size) is followed on the run's incumbent: the best
+    # evaluation so far by its first objective, what the search would return then (the best test accuracy seen
+    # would be an oracle on the test split)
+    chosen = own or exp.objectives[0]
+    direction = own.direction if own else ("min" if metric in LOWER_IS_BETTER else "max")
+
+    def value(r: Any, name: str) -> float:
+        v: Any = r.metrics.get(name) if r.complete else None  # pruned or inherited results are never the best
+        return float(v) if is_real(v) else math.nan
+
+    values = [value(r, metric) for r in records]
     if not any(math.isfinite(v) for v in values):
         recorded = sorted({k for r in records if r.complete for k, v in r.metrics.items() if is_real(v)})
         raise ValueError(f"{run_dir}: no evaluation recorded the metric '{metric}'"
                          + (f"; they record: {', '.join(recorded)}" if recorded else ""))  # fmt: skip
-    best, curve = -math.inf, []
-    for v in values:
-        if math.isfinite(v):
-            best = max(best, sign * v)
-        curve.append(sign * best if math.isfinite(best) else math.nan)
+    sign = 1.0 if chosen.direction == "max" else -1.0
+    best, shown, curve = -math.inf, math.nan, []
+    for r, v in zip(records, values):
+        score = value(r, chosen.metric)
+        if math.isfinite(score) and sign * score > best:
+            best, shown = sign * score, v
+        curve.append(shown)
     if x == "generations":
         per_gen: dict[int, float] = {}
         for r, c in zip(records, curve):
@@ -91,8 +100,10 @@ def run_curves(
         value = _flat(config).get(group_by)
         label = None if value is None else _setting_label(group_by, _text(value))
     settings = _flat({k: config.get(k) for k in _SETTINGS if k in config})
+    per_generation = len(records) / max(1, len({r.generation for r in records}))
     return {"run": str(run_dir), "group": label, "group_by": group_by, "seed": exp.seed, "metric": metric,
-            "direction": direction, "x": xs, "y": curve, "problem": problem, "settings": settings}  # fmt: skip
+            "direction": direction, "of": None if own else chosen.metric, "x": xs, "y": curve, "problem": problem,
+            "settings": settings, "per_generation": per_generation}  # fmt: skip
 
 
 def _dataset_part(exp: Any) -> str:
@@ -134,8 +145,19 @@ def _text(value: str) -> str:
 
 
 def _setting_label(group_by: str, value: str) -> str:
-    """A group's label when runs are grouped by a setting: its last part and the value (``mutpb=0.7``)."""
-    return f"{group_by.rsplit('.', 1)[-1]}={value}"
+    """A group's label when runs are grouped by a setting: its last part and the value (``mutpb=0.7``; of a
+    ``.name``, the part before it: ``strategy=aging``)."""
+    parts = group_by.split(".")
+    return f"{parts[-2] if parts[-1] == 'name' and len(parts) > 1 else parts[-1]}={value}"
+
+
+def _natural(label: str) -> tuple[Any, ...]:
+    """A sort key that puts ``sample_size=3`` before ``sample_size=10``."""
+    head, _, value = label.rpartition("=")
+    try:
+        return (head, 0, float(value), "")
+    except ValueError:
+        return (head, 1, 0.0, value)
 
 
 def _differing(members: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
@@ -196,9 +218,18 @@ def compare_runs(
                             "such as strategy.params.mutpb)"))  # fmt: skip
     for c in curves:
         c["group"] = c["group"] or _setting_label(group_by, "unset")
+    problems = list(dict.fromkeys(c["problem"] for c in curves))
     members_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for c in curves:
         members_of[c["group"]].append(c)
+    split: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for name, members in members_of.items():  # no median pools runs of different problems: split by problem
+        several = len({c["problem"] for c in members}) > 1
+        for c in members:
+            split[f"{name} ({c['problem']})" if several else name].append(c)
+    members_of = split
+    if group_by not in ("strategy", "name"):  # a setting's values in their order, numbers as numbers
+        members_of = defaultdict(list, sorted(members_of.items(), key=lambda item: _natural(item[0])))
     groups = {}
     for name, members in members_of.items():
         n = min(len(c["y"]) for c in members)
@@ -215,15 +246,15 @@ def compare_runs(
             half = float(student_t.ppf(0.975, len(members) - 1)) * sem
             low, high = center - half, center + half
         groups[name] = {"runs": [c["run"] for c in members], "x": list(members[0]["x"][:n]), "median": median.tolist(),
-                        "mixed": mixed_settings(members),
+                        "mixed": mixed_settings(members), "longest": max(c["x"][-1] for c in members),
+                        "per_generation": float(np.median([c["per_generation"] for c in members])),
                         "center": np.asarray(center).tolist(),
                         "center_name": "mean" if band == "ci95" and len(members) > 1 else "median",
                         "low": np.asarray(low).tolist(), "high": np.asarray(high).tolist()}  # fmt: skip
-    problems = list(dict.fromkeys(c["problem"] for c in curves))
     # one space, dataset and fitness by name, but other parameters of them (or other objectives, limits): said too,
     # but for what a group's own line says (its runs differ in it) and the setting the runs are grouped by
     within = {k for members in members_of.values() for k in _differing(members)} | {group_by}
     across = {k: v for k, v in _differing(curves).items() if k.split(".")[0] in _PROBLEM and k not in within}
-    return {"metric": curves[0]["metric"], "direction": curves[0]["direction"], "x": x, "band": band,
+    return {"metric": curves[0]["metric"], "direction": curves[0]["direction"], "of": curves[0]["of"], "x": x, "band": band,
             "group_by": group_by, "runs": len(curves), "groups": groups, "problems": problems,
             "problem_settings": _said(across) if len(problems) == 1 else []}  # fmt: skip

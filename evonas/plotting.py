@@ -289,6 +289,12 @@ def diagnostics_figure(d: dict[str, Any]) -> Any:
 # -- several runs -----------------------------------------------------------------------------------------------
 
 
+def curve_name(data: dict[str, Any], when: str = " so far") -> str:
+    """What a comparison's curves follow: ``best val_acc so far``, or for a metric that is no objective
+    ``test_acc of the best val_acc so far``."""
+    return f"{data['metric']} of the best {data['of']}{when}" if data.get("of") else f"best {data['metric']}{when}"
+
+
 def plot_runs(
     run_dirs: Sequence[str | Path], out: str | Path, *, metric: str | None = None, x: str = "evaluations",
     band: str = "iqr", group_by: str = "strategy",
@@ -307,14 +313,15 @@ def plot_runs(
     metric = data["metric"]
     integer_axis(ax, [v for g in data["groups"].values() for v in g["x"]])
     ax.set_xlabel(x)
-    ax.set_ylabel(f"best {metric} so far ({'higher' if data['direction'] == 'max' else 'lower'} is better)")
-    ax.set_title(f"best {metric} so far: {plural(data['runs'], 'run')} in {plural(len(data['groups']), 'group')} "
-                 f"by {group_by}")  # fmt: skip
+    followed = curve_name(data)
+    better = f" ({'higher' if data['direction'] == 'max' else 'lower'} is better)"
+    ax.set_ylabel(followed + better if len(followed) < 40 else followed)
+    ax.set_title(f"{followed}: {plural(data['runs'], 'run')} in {plural(len(data['groups']), 'group')} by {group_by}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     out = save_figure(fig, Path(out))
-    return {"metric": metric, "x": x, "band": band, "group_by": group_by, "groups": data["groups"],
+    return {"metric": metric, "of": data["of"], "x": x, "band": band, "group_by": group_by, "groups": data["groups"],
             "problems": data["problems"], "problem_settings": data["problem_settings"], "out": str(out)}
 
 
