@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import filecmp
 import json
 import math
 import os
@@ -116,6 +117,14 @@ class BenchmarkResult:
     workers: int
     strategies: list[StrategyResult]
     wall_s: float = 0.0
+    #: the test accuracy (%) whose evaluations-to-reach are counted (``None``: not counted)
+    target: float | None = TARGET
+    #: the best test accuracy (%) in the table
+    optimum: float = OPTIMUM
+    #: what the table holds: ``CIFAR-10`` for the shipped one, else the file's name
+    dataset: str = "CIFAR-10"
+    #: the published figures the results are shown beside (the shipped CIFAR-10 table's only)
+    published: dict[str, tuple[str, float, float]] = dataclasses.field(default_factory=lambda: dict(PUBLISHED))
 
 
 # -- one run -----------------------------------------------------------------------------------------
@@ -137,9 +146,10 @@ def _build(strategy: str, seed: int, budget: int, table: str | None, noise: floa
 
 def run_once(
     strategy: str, seed: int, *, budget: int = 100, table: str | None = None, noise: float = 0.0,
-    params: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None, target: float | None = TARGET,
 ) -> RunResult:  # fmt: skip
-    """One search of ``budget`` evaluations with ``strategy`` and ``seed``, in this process.
+    """One search of ``budget`` evaluations with ``strategy`` and ``seed``, in this process (``target``: the test
+    accuracy whose evaluations-to-reach it counts; ``None``: none).
 
     Example::
 
@@ -163,7 +173,7 @@ def run_once(
         curve.append(chosen.test_acc_200ep if chosen is not None else math.nan)
     if chosen is None:
         raise RuntimeError(f"{strategy}, seed {seed}: no successful evaluation")
-    reach = next((i + 1 for i, acc in enumerate(curve) if acc >= TARGET), None)
+    reach = None if target is None else next((i + 1 for i, acc in enumerate(curve) if acc >= target), None)
     return RunResult(
         seed, chosen.arch_str, chosen.index, chosen.val_acc_12ep, chosen.test_acc_200ep, best, len(records), reach,
         incumbents, curve, time.perf_counter() - start,
@@ -171,8 +181,8 @@ def run_once(
 
 
 def _run_task(task: tuple[str, int, int, str | None, float, dict[str, Any]]) -> RunResult:
-    strategy, seed, budget, table, noise, params = task
-    return run_once(strategy, seed, budget=budget, table=table, noise=noise, params=params)
+    strategy, seed, budget, table, noise, params, target = task
+    return run_once(strategy, seed, budget=budget, table=table, noise=noise, params=params, target=target)
 
 
 def _import_plugins(plugins: Sequence[str]) -> None:
@@ -265,13 +275,15 @@ def default_strategies() -> list[str]:
 def run_benchmark(
     strategies: Sequence[str] | None = None, *, runs: int = 200, budget: int = 100, table: str | Path | None = None,
     noise: float = 0.0, seed: int = 0, workers: int | None = None, progress: bool = False,
-    plugins: Sequence[str] = (),
+    plugins: Sequence[str] = (), target: float | None = None,
 ) -> BenchmarkResult:  # fmt: skip
     """``runs`` searches of ``budget`` evaluations per strategy, over ``workers`` processes (0: this one).
 
     ``strategies`` default to :func:`default_strategies`; ``workers`` to one per core. ``plugins``: modules or
-    ``.py`` files that register strategies, imported here and in every worker. Raises :class:`BenchmarkError`
-    for bad arguments before any run starts.
+    ``.py`` files that register strategies, imported here and in every worker. ``target``: the test accuracy (%)
+    whose evaluations-to-reach are counted (default: :data:`TARGET` on the shipped CIFAR-10 table, none on another
+    table, whose optimum is its own and which has no published figures). Raises :class:`BenchmarkError` for bad
+    arguments before any run starts.
 
     Example::
 
@@ -288,11 +300,17 @@ def run_benchmark(
         raise BenchmarkError(f"--noise: expected a number >= 0, got {noise!r}")
     plugins = [str(Path(p).resolve()) if p.endswith(".py") and Path(p).is_file() else p for p in plugins]
     _import_plugins(plugins)
+    if target is not None and (type(target) not in (int, float) or not 0 < target <= 100):
+        raise BenchmarkError(f"--target: expected a test accuracy in percent (0 to 100], got {target!r}")
     table_path = str(Path(table).resolve()) if table is not None else None
     try:
-        load_table(table_path)
+        rows = load_table(table_path).rows
     except ValueError as exc:
         raise BenchmarkError(f"--table: {exc}") from None
+    shipped = table_path is None or filecmp.cmp(table_path, default_table_path(), shallow=False)
+    if target is None and shipped:
+        target = TARGET
+    optimum = max(r.test_acc_200ep for r in rows)
     names = list(dict.fromkeys(strategies)) if strategies else default_strategies()
     if not names:
         raise BenchmarkError("--strategies: no registered strategy runs on nb201")
@@ -303,11 +321,14 @@ def run_benchmark(
     with _pool(n_workers, table_path, plugins) as imap:
         for name in names:
             t0 = time.perf_counter()
-            tasks = [(name, seed + i, budget, table_path, float(noise), params[name]) for i in range(runs)]
+            tasks = [(name, seed + i, budget, table_path, float(noise), params[name], target) for i in range(runs)]
             done = sorted(_progress(imap(tasks), runs, name, progress), key=lambda r: r.seed)
             results.append(StrategyResult(name, params[name], done, time.perf_counter() - t0))
     shown = table_path or str(default_table_path())
-    return BenchmarkResult(shown, budget, float(noise), seed, n_workers, results, time.perf_counter() - start)
+    return BenchmarkResult(shown, budget, float(noise), seed, n_workers, results, time.perf_counter() - start,
+                           target=None if target is None else float(target), optimum=optimum,
+                           dataset="CIFAR-10" if shipped else Path(shown).name,
+                           published=dict(PUBLISHED) if shipped else {})  # fmt: skip
 
 
 def _default_workers() -> int:
@@ -366,33 +387,38 @@ def _progress(items: Iterable[RunResult], total: int, name: str, show: bool) -> 
 def format_report(result: BenchmarkResult) -> str:
     """The results as a text table, published figures beside them."""
     n = len(result.strategies[0].runs) if result.strategies else 0
+    target, published = result.target, result.published
     lines = [
         f"nb201: {n} runs x {result.budget} evaluations, noise {result.noise:g}, "
         f"seeds {result.seed}..{result.seed + n - 1}, {result.workers or 'no'} worker processes, table {result.table}",
-        f"{'strategy':<12} {'test acc (%)':<15} {f'evals to {TARGET}':<24} {'eval/s/proc':>11} {'wall':>8}   published",
+        f"{'strategy':<12} {'test acc (%)':<15} {f'evals to {target:g}' if target is not None else 'evals to target':<24} "
+        f"{'eval/s/proc':>11} {'wall':>8}   published",
     ]
     for s in result.strategies:
-        reached, pub = s.reached, PUBLISHED.get(s.name)
+        reached, pub = s.reached, published.get(s.name)
         to_target = f"{statistics.fmean(reached):.0f}" if reached else "-"
-        to_target += f" ({len(reached)}/{len(s.runs)} reach it)"
+        to_target += f" ({len(reached)}/{len(s.runs)} reach it)" if target is not None else " (no --target)"
         lines.append(
             f"{s.name:<12} {s.mean:6.2f} ± {s.std:4.2f}   {to_target:<24} {s.evals_per_s:11.0f} {s.wall_s:7.1f}s   "
             + (f"{pub[1]:.2f} ± {pub[2]:.2f} ({pub[0]})" if pub else "-")
         )
-    lines.append(f"{'optimum':<12} {OPTIMUM:6.2f}")
+    lines.append(f"{'optimum':<12} {result.optimum:6.2f}" + ("" if published else f"   (of {result.dataset}; published "
+                                                                                  "figures are CIFAR-10's, not shown)"))
     for s in result.strategies:  # a run its strategy ended before the budget is averaged with the others: say so
         short = [r.evaluations for r in s.runs if r.evaluations < result.budget]
         if short:
             lines.append(f"{s.name}: {len(short)} of {len(s.runs)} runs ended before {result.budget} evaluations "
                          f"(fewest {min(short)}): the strategy asked only genomes its run had evaluated")  # fmt: skip
     names = [s.name for s in result.strategies]
-    others = [f"{label} {m:.2f} ± {sd:.2f}" for key, (label, m, sd) in PUBLISHED.items() if key not in names]
+    others = [f"{label} {m:.2f} ± {sd:.2f}" for key, (label, m, sd) in published.items() if key not in names]
     if others:
         lines.append("published (500 runs): " + ", ".join(others))
+    reach = (f"evals to {target:g}: mean over the runs whose best architecture so far reaches {target:g} within the "
+             "budget; the others are counted apart (k/N)" if target is not None else
+             "evals to target: pass --target ACC to count them")  # fmt: skip
     lines.append(
         "test acc: 200-epoch test accuracy of the architecture with the best 12-epoch validation accuracy, mean ± std "
-        f"over runs. evals to {TARGET}: mean over the runs whose best architecture so far reaches {TARGET} within the "
-        f"budget; the others are counted apart (k/N). total wall {result.wall_s:.1f} s."
+        f"over runs. {reach}. total wall {result.wall_s:.1f} s."
     )
     return "\n".join(lines)
 
@@ -409,11 +435,11 @@ def to_json(result: BenchmarkResult) -> dict[str, Any]:
         }
         for s in result.strategies
     }  # fmt: skip
-    published = {k: {"method": label, "mean": m, "std": sd, "runs": 500} for k, (label, m, sd) in PUBLISHED.items()}
+    published = {k: {"method": label, "mean": m, "std": sd, "runs": 500} for k, (label, m, sd) in result.published.items()}
     return {
-        "benchmark": "nb201", "table": result.table, "budget": result.budget, "noise": result.noise,
-        "seed": result.seed, "workers": result.workers, "target": TARGET, "optimum": OPTIMUM,
-        "published": published, "wall_s": result.wall_s, "strategies": strategies,
+        "benchmark": "nb201", "table": result.table, "dataset": result.dataset, "budget": result.budget,
+        "noise": result.noise, "seed": result.seed, "workers": result.workers, "target": result.target,
+        "optimum": result.optimum, "published": published, "wall_s": result.wall_s, "strategies": strategies,
     }  # fmt: skip
 
 

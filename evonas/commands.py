@@ -533,7 +533,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         try:
             result = run_benchmark(
                 names, runs=args.runs, budget=args.budget, table=args.table, noise=args.noise, seed=args.seed,
-                workers=args.workers, progress=not args.quiet, plugins=args.plugins or (),
+                workers=args.workers, progress=not args.quiet, plugins=args.plugins or (), target=args.target,
             )  # fmt: skip
         except BenchmarkError as exc:
             return _fail(f"benchmark: {exc}")

@@ -357,7 +357,7 @@ def plot_benchmark(data: dict[str, Any], out: str | Path) -> Path:
     ax.set_xlim(1, budget)
     ax.set_xlabel("evaluations")
     ax.set_ylabel("test accuracy (%) of the best architecture so far")
-    ax.set_title(f"NAS-Bench-201 CIFAR-10, noise {data['noise']:g}: mean and 95% confidence band")
+    ax.set_title(f"NAS-Bench-201 {data.get('dataset', 'CIFAR-10')}, noise {data['noise']:g}: mean and 95% confidence band")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()

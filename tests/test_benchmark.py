@@ -42,7 +42,8 @@ def test_cli_writes_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[
     report = capsys.readouterr().out
     assert "random search" in report and "optimum" in report and "93.70 ± 0.36" in report
     data = json.loads(out.read_text())
-    assert data["table"] == str(load_table().path) and data["optimum"] == 94.37
+    assert data["table"] == str(load_table().path) and round(data["optimum"], 2) == 94.37 and data["target"] == TARGET
+    assert data["dataset"] == "CIFAR-10"
     assert data["published"]["aging"] == {"method": "REA", "mean": 93.92, "std": 0.30, "runs": 500}
     assert list(data["strategies"]) == ["random", "ga"]
     for s in data["strategies"].values():
@@ -57,6 +58,33 @@ def test_cli_writes_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[
     for name, s in data["strategies"].items():
         drop = lambda runs: [{k: v for k, v in r.items() if k != "wall_s"} for r in runs]  # noqa: E731
         assert drop(s["per_run"]) == drop(again["strategies"][name]["per_run"])
+
+
+def test_another_table_is_measured_against_its_own_optimum_and_no_cifar10_figures(tmp_path: Path, capsys) -> None:
+    """A table of another dataset (here the shipped one with every accuracy x 0.8): its optimum is its own, no
+    published CIFAR-10 figure or target is shown beside it, and --target counts the evaluations to one."""
+    lines = (REPO / "genomes" / "benchmarks" / "nb201_cifar10.csv").read_text().splitlines()
+    rows = [line.rsplit(",", 2) for line in lines[1:]]
+    table = tmp_path / "my_c100.csv"
+    table.write_text("\n".join([lines[0], *(f"{a},{float(v) * 0.8:.4f},{float(t) * 0.8:.4f}" for a, v, t in rows)]) + "\n")
+    argv = ["benchmark", "nb201", "--table", str(table), "--strategies", "random", "--runs", "3", "--budget", "20",
+            "--workers", "0", "--quiet"]  # fmt: skip
+    assert main([*argv, "--json", str(tmp_path / "c.json"), "--plot", str(tmp_path / "c.png")]) == 0
+    report = capsys.readouterr().out
+    best = max(float(t) for _, _, t in rows) * 0.8
+    assert f"optimum       {best:.2f}   (of my_c100.csv; published figures are CIFAR-10's, not shown)" in report, report
+    assert "93.70" not in report and "REA" not in report and "evals to target: pass --target ACC" in report
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert data["published"] == {} and data["target"] is None and data["dataset"] == "my_c100.csv"
+    assert data["optimum"] == pytest.approx(best, abs=1e-3)
+    assert all(r["evals_to_target"] is None for r in data["strategies"]["random"]["per_run"])
+    assert main([*argv, "--target", "70", "--json", str(tmp_path / "t.json")]) == 0
+    assert "evals to 70" in capsys.readouterr().out
+    runs = json.loads((tmp_path / "t.json").read_text())["strategies"]["random"]["per_run"]
+    assert [r["evals_to_target"] for r in runs] == [next((i + 1 for i, v in enumerate(r["curve"]) if v >= 70), None)
+                                                    for r in runs]  # fmt: skip
+    assert main([*argv, "--target", "170"]) == 2
+    assert "--target: expected a test accuracy in percent (0 to 100], got 170.0" in capsys.readouterr().err
 
 
 def test_noise_changes_the_signal_not_the_table() -> None:

@@ -33,6 +33,15 @@ def test_nb201_additive_costs_equal_decode_and_count(params: dict, n: int) -> No
         assert space.cost_metrics(full, input_shape=(3, 32, 32), num_classes=10)["params"] == 1_531_546
 
 
+def test_the_shipped_nb201_cost_table_is_what_torch_measures_now() -> None:
+    from evonas.spaces.defaults import genomes_dir
+    from evonas.spaces.nb201_cost import SHIPPED, shipped_entry
+
+    shipped = json.loads((genomes_dir() / "benchmarks" / SHIPPED).read_text())
+    assert shipped == shipped_entry(make_space("nb201"), (3, 32, 32), 10), \
+        "measure it again: python -m evonas.spaces.nb201_cost"
+
+
 def test_chain_cost_metrics_count_the_decoded_network() -> None:
     space = make_space("chain")
     g = space.sample(rng=random.Random(3))

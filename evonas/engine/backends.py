@@ -21,6 +21,7 @@ Backends are registered by name in :data:`BACKENDS`; the experiment's
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -143,8 +144,6 @@ class EvalContext:
         return ctx
 
     def run(self, job: Job, worker: str) -> JobResult:
-        from evonas.fitness.device import safe_mode  # torch: only the process that evaluates imports it
-
         start = time.perf_counter()
         reporter = None
         try:
@@ -160,7 +159,7 @@ class EvalContext:
                     fidelity = job.inheritance.fidelity * (fidelity or 1.0)
             if fidelity is not None and fidelity < 1.0:
                 extra["fidelity"] = fidelity
-            with safe_mode(job.safe):
+            with _safe_mode(job.safe):
                 metrics = self.fitness.evaluate(genome, space=self.space, dataset=self.dataset, seed=job.seed, **extra)
             metrics = plain_metrics(metrics)
             status, error = "ok", None
@@ -352,6 +351,16 @@ def make_backend(
     if log is not None and experiment.backend.name == "local":
         params.setdefault("log", str(log))
     return cls(experiment, slots, context=context, **params)
+
+
+def _safe_mode(enabled: bool) -> Any:
+    """:func:`evonas.fitness.device.safe_mode` for a retry; nothing otherwise (torch is imported only for a retry:
+    a fitness that never touches torch, such as a table's, runs without it)."""
+    if not enabled:
+        return contextlib.nullcontext()
+    from evonas.fitness.device import safe_mode
+
+    return safe_mode()
 
 
 def connect_backend(experiment: Experiment, workers: int | str | None = None) -> None:
