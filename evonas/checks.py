@@ -13,12 +13,25 @@ import os
 import sys
 from typing import Any, Iterable, TypeGuard
 
-__all__ = ["check_bool", "check_choice", "check_int", "check_number", "check_probability", "is_real", "json_safe", "one_line"]
+__all__ = [
+    "check_bool", "check_choice", "check_int", "check_number", "check_probability", "is_real", "json_safe", "metric_text",
+    "one_line",
+]  # fmt: skip
 
 
 def is_real(value: Any) -> TypeGuard[int | float]:
     """Whether ``value`` is a finite number (an int or a float, not a bool), e.g. a metric read back from a journal."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def metric_text(value: Any, missing: str = "?") -> str:
+    """A metric on a line of text: a whole number in full (a table index, a parameter count: ``12855``, not
+    ``1.286e+04``), any other number to 4 significant digits, anything else ``missing``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return missing
+    if math.isfinite(value) and float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.4g}"
 
 
 def one_line(text: Any, limit: int) -> str:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from evonas.checks import metric_text
 from evonas.constraints import Constraint
 from evonas.engine.journal import ranked
 from evonas.engine.status import _objectives, _weights
@@ -80,7 +81,7 @@ def format_choice(choice: dict[str, Any], conditions: Sequence[Constraint], show
     parts = []
     for n in names:
         v = rec["metrics"].get(n)
-        parts.append(f"{n}={v:.4g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{n}=?")
+        parts.append(f"{n}={metric_text(v)}")
     k = choice["matches"]
     if conditions:
         last = f"matches   {k} of {m} full {_plural(m, 'evaluation')} {'meets' if k == 1 else 'meet'} {where}"
@@ -125,8 +126,7 @@ def format_evaluation(config: dict[str, Any], rec: Any) -> str:
     """The lines ``evonas show`` prints for one evaluation: status and reason, metrics, the genome, how it ran."""
     status = rec.status + (f": {rec.error}" if rec.error else "")
     metrics = "  ".join(
-        f"{k}={v:.4g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else f"{k}={v}"
-        for k, v in rec.metrics.items()
+        f"{k}={metric_text(v, str(v))}" for k, v in rec.metrics.items()
     )  # fmt: skip
     how = [f"seed {rec.seed}"] if rec.seed is not None else []
     how += [f"worker {rec.worker}"] if rec.worker else []

@@ -38,13 +38,15 @@ def _fail(message: str) -> int:
 
 
 def _summary(summary: Any, objectives: Sequence[Any]) -> str:
+    from evonas.checks import is_real, metric_text
+
     lines = []
     best = summary.best
     if best:
         metrics = best["metrics"]
         names = [o.metric for o in objectives]
         shown = names + [k for k in ("params", "train_s", "test_acc_200ep") if k not in names]
-        parts = [f"{k}={metrics[k]:.4g}" for k in shown if isinstance(metrics.get(k), (int, float))]
+        parts = [f"{k}={metric_text(metrics[k])}" for k in shown if is_real(metrics.get(k))]
         lines.append(f"best      {'  '.join(parts)}")
         lines.append(f"genome    {best['describe']}  (key {best['key']})")
     elif summary.evaluations and summary.failures >= summary.evaluations:

@@ -27,6 +27,8 @@ import operator
 import re
 from typing import Any, Callable, Mapping, Sequence
 
+from evonas.checks import metric_text
+
 __all__ = ["CHEAP_METRICS", "Constraint", "ConstraintChecker", "parse_constraint", "parse_conditions", "parse_constraints"]
 
 #: metrics known from the genome alone (decoded, never trained): limits on them are checked before training.
@@ -167,6 +169,5 @@ def violations(constraints: Sequence[Constraint], metrics: Mapping[str, Any]) ->
     for c in constraints:
         v = metrics.get(c.metric)
         if not c.holds(v):
-            shown = f"{v:.4g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "missing"
-            out.append(f"{c.metric}={shown} breaks {c}")
+            out.append(f"{c.metric}={metric_text(v, 'missing')} breaks {c}")
     return out

@@ -69,8 +69,8 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 def _fmt(v: Any) -> str:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return html.escape(str(v))
-    if isinstance(v, int):
-        return f"{v:,}"
+    if isinstance(v, int) or (math.isfinite(v) and v.is_integer() and abs(v) < 1e15):  # a count, an index: in full
+        return f"{int(v):,}"
     return f"{v:.4g}" if math.isfinite(v) else str(v)
 
 

@@ -409,3 +409,12 @@ def test_a_faulty_operator_is_in_the_diagnostics_of_its_run(tmp_path: Path, draw
     third = d["faults"]["mutation:every_third"]
     assert any(t.startswith("mutation:every_third: ") and t.endswith(f"; failed {third['failures']} of {third['calls']} calls")
                for t in texts)  # fmt: skip
+
+
+def test_whole_numbers_are_printed_in_full() -> None:
+    """A table index or a parameter count read in a summary line must be the number itself (12855, not 1.286e+04)."""
+    from evonas.checks import metric_text
+
+    assert [metric_text(v) for v in (12855.0, 132298, 0.98886, 1.311, 2.5e-05, float("nan"), None, True)] == [
+        "12855", "132298", "0.9889", "1.311", "2.5e-05", "nan", "?", "?"]  # fmt: skip
+    assert metric_text(3e20) == "3e+20" and metric_text("x", "missing") == "missing"
