@@ -161,3 +161,13 @@ def test_train_fitness_reports_flops_and_latency() -> None:
     cheap = space.cost_metrics(g, input_shape=data.input_shape, num_classes=data.num_classes)
     assert m["flops"] == cheap["flops"] and m["params"] == cheap["params"] and m["latency_ms"] > 0
     assert "latency_ms" not in TrainFitness(epochs=1).metrics
+    # an objective or a limit on latency without latency: true says what turns it on
+    from evonas.config import ConfigError, parse_experiment
+    from evonas.engine.build import build
+
+    raw = {"space": {"name": "chain"}, "dataset": {"name": "digits"}, "workers": 0, "strategy": {"name": "nsga2"},
+           "objectives": [{"metric": "val_acc"}, {"metric": "latency_ms", "direction": "min"}]}  # fmt: skip
+    for changes, key in (({}, "objectives\\[1\\].metric"), ({"objectives": [{"metric": "val_acc"}], "constraints": ["latency_ms < 5"]}, "constraints\\[0\\]")):
+        with pytest.raises(ConfigError, match=f"{key}: .*; got 'latency_ms' \\(latency_ms is reported with fitness.params.latency: true\\)$"):
+            build(parse_experiment({**raw, **changes}))
+    assert build(parse_experiment({**raw, "fitness": {"name": "train", "params": {"latency": True}}}))

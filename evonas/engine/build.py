@@ -279,18 +279,23 @@ def _check_fitness(exp: Experiment, space: SearchSpace, fitness: FitnessFunction
         fitness.check_space(space)
     except ValueError as exc:
         raise ConfigError(src, "fitness.name", str(exc)) from None
+    def switch(metric: str) -> str:  # a metric the fitness reports once a parameter turns it on: say which
+        how = getattr(fitness, "optional_metrics", {}).get(metric)
+        return f" ({metric} is reported with fitness.params.{how})" if how else ""
+
     for i, obj in enumerate(exp.objectives):
         if fitness.metrics and obj.metric not in fitness.metrics:
             raise ConfigError(
                 src, f"objectives[{i}].metric",
-                f"fitness '{exp.fitness.name}' reports {', '.join(fitness.metrics)}; got '{obj.metric}'",
+                f"fitness '{exp.fitness.name}' reports {', '.join(fitness.metrics)}; got '{obj.metric}'"
+                + switch(obj.metric),
             )  # fmt: skip
     for i, con in enumerate(exp.constraints):
         if not con.cheap and fitness.metrics and con.metric not in fitness.metrics:
             raise ConfigError(
                 src, f"constraints[{i}]",
                 f"fitness '{exp.fitness.name}' reports {', '.join(fitness.metrics)} (and params, flops are counted "
-                f"before training); got '{con.metric}'",
+                f"before training); got '{con.metric}'" + switch(con.metric),
             )  # fmt: skip
 
 

@@ -38,6 +38,9 @@ class FitnessFunction(ABC):
     needs_dataset: ClassVar[bool] = True
     #: the metrics :meth:`evaluate` reports (objectives are checked against it; empty: not declared).
     metrics: tuple[str, ...] = ()
+    #: metrics reported only when a parameter turns them on, with that parameter (``{"latency_ms": "latency: true"}``):
+    #: an objective that names one is told which
+    optional_metrics: ClassVar[dict[str, str]] = {}
     #: results go to the evaluation cache across runs (False where evaluating is cheaper than a lookup)
     cacheable: ClassVar[bool] = True
     #: :meth:`evaluate` takes ``fidelity=`` (a share of the full training) for multi-fidelity strategies

@@ -94,6 +94,7 @@ class TrainFitness(FitnessFunction):
     metrics: tuple[str, ...] = (
         "val_acc", "val_loss", "train_loss", "params", "flops", "train_s", "epochs", "train_steps", "train_samples"
     )  # fmt: skip
+    optional_metrics = {"latency_ms": "latency: true"}
     supports_fidelity = True
     supports_pruning = True
     supports_inheritance = True
