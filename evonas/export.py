@@ -37,16 +37,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from evonas.checks import json_safe
 from evonas.config import ConfigError, Experiment
 from evonas.datasets.base import Dataset, Standardize
 from evonas.engine.build import Built, build
 from evonas.engine.journal import ranked
 from evonas.engine.outputs import atomic_write
+from evonas.operators.base import describe_error
 from evonas.fitness.base import FitnessFunction
 from evonas.runfolder import RunFolder, in_folder_config, space_file_problem
 from evonas.spaces.base import Genome, SearchSpace
 
-__all__ = ["ExportError", "ExportResult", "export_run"]
+__all__ = ["ExportError", "ExportResult", "export_run", "load_model"]
 
 FORMATS = ("pt", "torchscript", "onnx")
 #: the files an export writes, each format's and the two descriptions
@@ -155,6 +157,7 @@ def export_run(
         }  # fmt: skip
         genome_doc = {
             "space": space.name, "genome": chosen.genome, "key": chosen.key, "describe": space.describe(genome),
+            "space_params": json_safe(space.params),  # what load_model decodes it with
         }  # fmt: skip
         atomic_write(out_dir / "genome.json", json.dumps(genome_doc, indent=1) + "\n")
         atomic_write(out_dir / "metrics.json", json.dumps(result_metrics, indent=1, default=float) + "\n")
@@ -162,6 +165,40 @@ def export_run(
     except OSError as exc:  # a full disk, a folder that turned read-only
         raise ExportError(f"{out_dir}: cannot write the export ({exc.strerror or exc})") from None
     return ExportResult(out_dir, files, result_metrics, chosen.genome, chosen.key)
+
+
+def load_model(export_dir: str | Path, *, plugins: Sequence[str] = ()) -> torch.nn.Module:
+    """The bare network of an export (``genome.json`` decoded, ``model.pt``'s weights loaded), on the CPU in eval mode.
+
+    ``plugins``: modules or ``.py`` files to import first, as the run did (a define-by-run space's build
+    function, a space of your own). The bare network takes what the fitness trained on: standardised inputs for a
+    dataset with ``standardize: true`` (``metrics.json``'s ``input_transform``); ``model.torchscript.pt`` takes raw
+    ones and needs no evonas. Raises :class:`ExportError` (one line).
+
+    Example::
+
+        model = load_model("runs/quickstart-20261128-064700/export")
+        model(torch.rand(4, 1, 8, 8)).argmax(1)
+    """
+    from evonas.engine.plugins import import_plugin
+    from evonas.spaces import make_space
+
+    folder = Path(export_dir)
+    try:
+        doc = json.loads((folder / "genome.json").read_text())
+        info = json.loads((folder / "metrics.json").read_text())
+        for name in plugins:
+            import_plugin(str(name))
+        space = make_space(doc["space"], doc.get("space_params"))
+        model = space.decode(space.from_dict(doc["genome"]), input_shape=tuple(info["input_shape"]),
+                             num_classes=int(info["num_classes"]))  # fmt: skip
+        model.load_state_dict(torch.load(folder / _FILES["pt"], map_location="cpu", weights_only=True))
+    except FileNotFoundError as exc:
+        raise ExportError(f"{folder}: no {Path(exc.filename or '').name or 'file'} there (an evonas export holds "
+                          "genome.json, metrics.json and model.pt)") from None  # fmt: skip
+    except Exception as exc:
+        raise ExportError(f"{folder}: cannot load the exported model ({describe_error(exc, limit=300)})") from None
+    return model.eval()
 
 
 def _build(folder: RunFolder, plugins: Sequence[str] | None, trust: bool) -> Built:

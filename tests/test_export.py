@@ -51,7 +51,7 @@ def function_run_dir(tmp_path_factory) -> Path:
 
 
 def test_a_define_by_run_network_exports_the_same_predictions(function_run_dir: Path, tmp_path: Path, capsys) -> None:
-    _round_trip(function_run_dir, tmp_path, capsys, "--trust")
+    _round_trip(function_run_dir, tmp_path, capsys, "--trust", plugins=(str(REPO / "experiments" / "cnn_space.py"),))
 
 
 def test_a_report_without_the_plug_ins_says_how_to_decode(function_run_dir: Path, tmp_path: Path) -> None:
@@ -80,9 +80,9 @@ def test_plot_without_the_plug_ins_says_what_it_leaves_out(function_run_dir: Pat
     assert "gene entropies" not in trusted.stderr and (tmp_path / "plots1" / "diagnostics.png").is_file()
 
 
-def _round_trip(run_dir: Path, tmp_path: Path, capsys, *args: str) -> None:
+def _round_trip(run_dir: Path, tmp_path: Path, capsys, *args: str, plugins: tuple[str, ...] = ()) -> None:
     """Export the run's best, then check the TorchScript file, loaded in a process that never imports evonas, predicts
-    what the weights file loaded into the decoded network predicts."""
+    what the weights file loaded into the decoded network predicts, and so does ``load_model`` in a fresh process."""
     out = tmp_path / "exported"
     assert main(["export", str(run_dir), "--epochs", "2", "--out", str(out), "--quiet", *args]) == 0
     printed = capsys.readouterr().out
@@ -117,6 +117,17 @@ def _round_trip(run_dir: Path, tmp_path: Path, capsys, *args: str) -> None:
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     assert (got.argmax(1) == expected.argmax(1)).all()
+
+    loaded = (  # the bare network rebuilt by evonas.export.load_model from the export alone (and the plug-ins)
+        "import numpy as np, torch\n"
+        "from evonas.export import load_model\n"
+        f"m = load_model({str(out)!r}, plugins={list(plugins)!r})\n"
+        f"x = torch.from_numpy(np.load({str(tmp_path / 'x.npy')!r}))\n"
+        "with torch.no_grad():\n    y = m(x).numpy()\n"
+        f"np.save({str(tmp_path / 'z.npy')!r}, y)\n"
+    )
+    subprocess.run([sys.executable, "-c", loaded], check=True, cwd=tmp_path)
+    np.testing.assert_allclose(np.load(tmp_path / "z.npy"), expected, rtol=1e-4, atol=1e-5)  # another process's kernels
 
 
 def test_export_errors_are_one_line(run_dir: Path, write_experiment, tmp_path: Path, capsys) -> None:
