@@ -57,7 +57,7 @@ def test_ray_worker_killed_mid_evaluation_is_retried(write_experiment, tmp_path:
 def test_ray_time_limits_and_crashes_are_recorded(write_experiment, tmp_path: Path) -> None:
     """Hangs past the time limit are cancelled, processes that kill themselves retried: each recorded with its
     reason, and a fresh worker's start-up never counts against the limit."""
-    from faulty_fitness import fault_kind
+    from faulty_fitness import fault_kind, injected
 
     exp = toy_experiment(
         fitness={"name": "faulty", "params": {"every": 8, "hang": True, "crash": True}},
@@ -79,7 +79,7 @@ def test_ray_time_limits_and_crashes_are_recorded(write_experiment, tmp_path: Pa
         kind = fault_kind(key, 8)
         seen.add(kind)
         if kind == 0:
-            assert error == "RuntimeError: injected failure"
+            assert error == injected()
         elif kind == 2:
             assert error == "timed out after 2 s"
         elif kind == 3:

@@ -32,6 +32,7 @@ from evonas.config import Experiment
 from evonas.engine.components import build_dataset, build_fitness, build_space
 from evonas.engine.plugins import import_plugins
 from evonas.engine.weights import WeightStore
+from evonas.operators.base import describe_error
 from evonas.pruners import Reporter, TrialPruned
 from evonas.registry import Registry
 
@@ -174,7 +175,7 @@ class EvalContext:
                 metrics, status, error = {}, "failed", "TrialPruned: raised without a report to the pruner"
         except Exception as exc:  # the run goes on: record the failure with its reason
             metrics, status = {}, "failed"
-            error = f"{type(exc).__name__}: {exc}".strip()
+            error = describe_error(exc, limit=2000, installed=False)  # with the line of the plug-in that raised
         except SystemExit as exc:  # sys.exit() in the user's fitness: that evaluation failed, not the run (or worker)
             metrics, status = {}, "failed"
             error = f"SystemExit: the fitness called sys.exit({'' if exc.code is None else repr(exc.code)})"

@@ -97,13 +97,14 @@ def _under(path: str, dirs: Any) -> bool:
     return any(path == d or path.startswith(d + os.sep) for d in dirs)
 
 
-def describe_error(exc: BaseException, limit: int = 200) -> str:
+def describe_error(exc: BaseException, limit: int = 200, *, installed: bool = True) -> str:
     """One line for an exception an operator (or other plug-in code) raised: its type, message and the line of
     the plug-in's own file that raised (``ValueError: boom at my_ops.py:12``).
 
     That line is the innermost traceback frame whose file lies outside evonas, the standard library and
     installed packages; failing that (a plug-in installed as a package), the innermost in an installed package
-    other than evonas; else no line. An :class:`InvalidChild` is its message alone.
+    other than evonas (unless ``installed`` is false: a fitness failing inside torch has no line of its own); else
+    no line. An :class:`InvalidChild` is its message alone.
     """
     message = " ".join(str(exc).split())
     if len(message) > limit:
@@ -113,7 +114,7 @@ def describe_error(exc: BaseException, limit: int = 200) -> str:
     text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     evonas_dir = os.path.realpath(Path(__file__).resolve().parents[1])
     std, site = _library_dirs()
-    own, installed = None, None
+    own, packaged = None, None
     tb = exc.__traceback__
     while tb is not None:  # outermost to innermost: the last match is the innermost
         filename, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
@@ -124,10 +125,10 @@ def describe_error(exc: BaseException, limit: int = 200) -> str:
         if _under(path, (evonas_dir,)):
             continue
         if _under(path, site):
-            installed = (filename, line)
+            packaged = (filename, line)
         elif not _under(path, std):
             own = (filename, line)
-    where = own or installed
+    where = own or (packaged if installed else None)
     return f"{text} at {os.path.basename(where[0])}:{where[1]}" if where else text
 
 
