@@ -287,6 +287,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("evonas: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except SystemExit as exc:  # no command calls sys.exit(): plug-in code did (a build function, an operator)
+        from evonas.engine.plugins import exit_text
+
+        print(f"evonas: {args.command}: plug-in code called {exit_text(exc)}; the command stopped there", file=sys.stderr)
+        return 1
     except Exception as exc:  # the last net: one line, never a traceback (EVONAS_DEBUG=1 shows it)
         import os
 

@@ -254,6 +254,38 @@ def test_a_crashed_run_says_crashed_not_finished(write_experiment, tmp_path: Pat
     assert read_status(out)["state"] == "crashed"
 
 
+def test_plug_in_code_that_fails_after_the_last_result_or_calls_sys_exit_is_a_crash(write_experiment, tmp_path: Path,
+                                                                                      capsys, monkeypatch) -> None:
+    """Plug-in code that raises while best.json is written (a build function describing a genome) leaves the run
+    crashed, not finished; a sys.exit() in plug-in code is one line and exit 1, never a silent exit 0."""
+    from evonas.engine import outputs
+
+    def broken(*args, **kwargs):
+        raise ValueError("head=64 is not one of [8, 32]")
+
+    monkeypatch.setattr(outputs, "write_results", broken)
+    out = tmp_path / "run"
+    assert main(["run", str(write_experiment(toy_experiment())), "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "the run crashed: while writing best.json and the logbook: ValueError: head=64 is not one of [8, 32]" in err
+    st = read_status(out)
+    assert st["state"] == "crashed" and "while writing best.json" in st["error"], st
+    monkeypatch.undo()
+
+    def leave(*args, **kwargs):
+        sys.exit(0)
+
+    monkeypatch.setattr(outputs, "write_results", leave)
+    assert main(["run", str(write_experiment(toy_experiment(), name="e2")), "--out", str(tmp_path / "r2"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "the run crashed: while writing best.json and the logbook: SystemExit: plug-in code called sys.exit(0) at " \
+           "test_plugin_faults.py:" in err, err
+    monkeypatch.undo()
+    monkeypatch.setattr("evonas.cli.cmd_run", lambda args: sys.exit(3))  # anywhere in a command: one line, 1
+    assert main(["run", "x.yaml"]) == 1
+    assert capsys.readouterr().err.startswith("evonas: run: plug-in code called sys.exit(3) at test_plugin_faults.py:")
+
+
 def test_a_killed_run_is_not_finished_and_its_faults_are_kept(write_experiment, tmp_path: Path) -> None:
     exp = faulty_experiment(fitness={"name": "toy", "params": {"sleep": 0.05}},
                             strategy={"name": "ga", "params": {"population_size": 8, "generations": 30}})  # fmt: skip

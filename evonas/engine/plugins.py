@@ -55,7 +55,23 @@ def is_plugin_file(name: str) -> bool:
 
 def import_plugin(name: str, source: str | None = None) -> None:
     """Import one plug-in: a module name, or a ``.py`` file (from the working directory, else next to the
-    experiment file ``source``) as the module named by its stem; importing the same file again does nothing."""
+    experiment file ``source``) as the module named by its stem; importing the same file again does nothing.
+    A ``sys.exit()`` while it is imported is an ``ImportError`` saying where (not the end of the process)."""
+    try:
+        _import_plugin(name, source)
+    except SystemExit as exc:
+        raise ImportError(exit_text(exc) + " while the module was imported") from None
+
+
+def exit_text(exc: SystemExit) -> str:
+    """``sys.exit(2) at my_strategy.py:21``: a ``SystemExit`` that plug-in code raised, with the line that raised."""
+    from evonas.operators.base import describe_error
+
+    where = describe_error(exc).partition(" at ")[2]
+    return f"sys.exit({'' if exc.code is None else repr(exc.code)})" + (f" at {where}" if where else "")
+
+
+def _import_plugin(name: str, source: str | None = None) -> None:
     if not is_plugin_file(name):
         importlib.import_module(name)
         return

@@ -13,6 +13,7 @@ Then the run carries on where it stopped, redoing what was in flight.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import math
@@ -35,6 +36,7 @@ from evonas.engine.status import LiveStatus, operator_faults
 from evonas.engine.loop import CONFIRM, Loop as _Loop
 from evonas.engine.build import Built, build, resolved_experiment
 from evonas.engine.journal import JOURNAL_NAME, Journal, JournalError, Record
+from evonas.engine.plugins import exit_text
 from evonas.engine.replay import ReplayBackend, ResumeMismatch
 from evonas.evolution import OperatorFault
 from evonas.loggers import RunInfo
@@ -446,6 +448,9 @@ class Run:
         except Exception as exc:  # a bug in a plug-in strategy or selection, ...: recorded as crashed, then raised
             ended = ("crashed", describe_error(exc, limit=300))
             raise RunCrashed(self.run_dir, ended[1]) from exc
+        except SystemExit as exc:  # sys.exit() in a plug-in strategy, operator or build function: a crash, said
+            ended = ("crashed", f"SystemExit: plug-in code called {exit_text(exc)}")
+            raise RunCrashed(self.run_dir, ended[1]) from None
         finally:
             shutdown.start()  # from here to best.json, a second Ctrl-C (or SIGTERM, SIGHUP) waits
             loop.close_progress()
@@ -471,6 +476,15 @@ class Run:
         except (OSError, sqlite3.OperationalError) as exc:  # a full disk: what is committed stays; say why it stopped
             best, interrupted = None, True
             stopped = stopped or f"cannot write the results: {type(exc).__name__}: {exc}"
+        except (Exception, SystemExit) as exc:  # plug-in code (a build function describing a genome) failed here
+            what = f"SystemExit: plug-in code called {exit_text(exc)}" if isinstance(exc, SystemExit) else describe_error(exc, 300)
+            error = f"while writing best.json and the logbook: {what}"
+            with contextlib.suppress(OSError, sqlite3.OperationalError):  # the journal says crashed, not finished
+                loop.live.finish("crashed", loop.duplicates, error=error)
+            loop.loggers.close(None)
+            shutdown.stop()
+            journal.close()
+            raise RunCrashed(self.run_dir, error) from None
         summary = RunSummary(
             run_dir=self.run_dir,
             evaluations=len(journal) - journal.count("infeasible"),
