@@ -128,6 +128,33 @@ def test_a_deadlocked_evaluation_is_killed_without_a_timeout(write_experiment, t
     assert summary.evaluations == 10 and time.monotonic() - start < 120
 
 
+HANGING_INIT = """
+import multiprocessing, time
+from evonas.fitness import FITNESSES
+from evonas.fitness.toy import ToyFitness
+
+
+@FITNESSES.register("hangs_in_workers")
+class HangsInWorkers(ToyFitness):
+    def __init__(self, **params):
+        if multiprocessing.parent_process() is not None:  # built in a worker: a licence server that never answers
+            time.sleep(3600)
+        super().__init__(**params)
+"""
+
+
+def test_a_worker_that_never_finishes_starting_stops_the_run_in_one_line(write_experiment, tmp_path: Path) -> None:
+    (tmp_path / "hanging_init.py").write_text(HANGING_INIT)
+    exp = toy_experiment(plugins=["hanging_init.py"], fitness={"name": "hangs_in_workers"}, workers=2, timeout=5,
+                         backend={"name": "local", "params": {"startup_timeout": 4}})  # fmt: skip
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "evonas.cli", "run", str(write_experiment(exp)), "--out",
+                           str(tmp_path / "run"), "--quiet"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 1 and time.monotonic() - start < 60, done.stderr
+    assert "a worker process did not finish starting within 4 s" in done.stderr and "Traceback" not in done.stderr
+    assert read_status(tmp_path / "run")["state"] == "crashed"
+
+
 def test_a_clock_tick_now_and_then_does_not_restart_the_stall_count(monkeypatch) -> None:
     """A deadlocked worker's parent-watch thread still costs a tick now and then; training uses a core."""
     import types

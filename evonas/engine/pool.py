@@ -259,6 +259,8 @@ class ProcessPoolBackend(Backend):
         timeout_floor: without ``timeout:``, the least time limit of an evaluation, in seconds (the limit is ten
             times the longest finished evaluation, at least this).
         timeout_first: without ``timeout:``, the time limit in seconds until the first evaluation finishes.
+        startup_timeout: seconds a worker may take to start (import the plug-ins, build the experiment's space,
+            dataset and fitness) before the run stops, saying so: a fitness or loader that hangs while it is built.
         log: the file worker processes' output goes to (default: the run folder's ``native.log``).
     """
 
@@ -275,10 +277,12 @@ class ProcessPoolBackend(Backend):
         stall_timeout: float = 120.0,
         timeout_floor: float = 300.0,
         timeout_first: float = 3600.0,
+        startup_timeout: float = 300.0,
         log: str | os.PathLike | None = None,
     ) -> None:
         self.check(num_cpus=num_cpus, num_gpus=num_gpus, retries=retries, stall_timeout=stall_timeout,
-                   timeout_floor=timeout_floor, timeout_first=timeout_first)  # fmt: skip
+                   timeout_floor=timeout_floor, timeout_first=timeout_first, startup_timeout=startup_timeout)  # fmt: skip
+        self.startup_timeout = float(startup_timeout)
         gpus = _cuda_count()
         num_gpus = (1.0 if gpus else 0.0) if num_gpus is None else float(num_gpus)
         self.experiment = experiment
@@ -303,11 +307,13 @@ class ProcessPoolBackend(Backend):
     @classmethod
     def check(
         cls, num_cpus: int = 1, num_gpus: float | None = None, retries: int = 1, stall_timeout: float = 120.0,
-        timeout_floor: float = 300.0, timeout_first: float = 3600.0, **_: Any,
+        timeout_floor: float = 300.0, timeout_first: float = 3600.0, startup_timeout: float = 300.0, **_: Any,
     ) -> None:  # fmt: skip
         for name, value in (("stall_timeout", stall_timeout), ("timeout_floor", timeout_floor), ("timeout_first", timeout_first)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name}: expected a number of seconds >= 0, got {value!r}")
+        if isinstance(startup_timeout, bool) or not isinstance(startup_timeout, (int, float)) or not startup_timeout > 0:
+            raise ValueError(f"startup_timeout: expected a number of seconds > 0, got {startup_timeout!r}")
         if isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1:
             raise ValueError(f"num_cpus: expected an integer >= 1, got {num_cpus!r}")
         if num_gpus is not None and (num_gpus < 0 or (num_gpus > 1 and num_gpus != int(num_gpus))):
@@ -478,7 +484,8 @@ class ProcessPoolBackend(Backend):
             limit = self.limit()
             wait_for = None if deadline is None else max(0.0, deadline - now)
             for w in busy:
-                left = max(0.0, max(w.sent_at, w.ready_at) + limit - now) if w.ready_at else limit
+                left = (max(0.0, max(w.sent_at, w.ready_at) + limit - now) if w.ready_at else
+                        max(0.0, min(limit, w.started_at + self.startup_timeout - time.time())))  # fmt: skip
                 wait_for = left if wait_for is None else min(wait_for, left)
             if self.stall_timeout:  # look at the workers' CPU time now and then
                 wait_for = min(wait_for if wait_for is not None else 5.0, 5.0, self.stall_timeout / 4)
@@ -506,6 +513,13 @@ class ProcessPoolBackend(Backend):
                 elif w.process.sentinel in ready:
                     w.process.join(timeout=1)
                     self._died(w)
+                elif w.ready_at is None and time.time() - w.started_at > self.startup_timeout:
+                    self.close()
+                    raise WorkerStartError(
+                        f"a worker process did not finish starting within {self.startup_timeout:g} s (it imports the "
+                        "plug-ins and builds the experiment's space, dataset and fitness: one of them hangs?); "
+                        "backend.params.startup_timeout sets the limit"
+                    )  # fmt: skip
                 elif w.ready_at is not None and now - max(w.sent_at, w.ready_at) > limit:
                     how = "" if self.timeout is not None else " (a limit derived from this run's evaluations; `timeout:` sets one)"
                     self._lost(w, f"timed out after {limit:g} s{how} and was killed")
