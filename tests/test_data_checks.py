@@ -255,3 +255,48 @@ def test_check_dataset_on_a_built_dataset() -> None:
         check_dataset(bad, where="dataset 'synthetic'")
     with pytest.raises(ValueError, match="over the sanity limit max_classes = 4"):
         check_dataset(bad, where="dataset 'synthetic'", max_classes=4)
+
+
+LOADER = """
+import numpy as np
+from evonas.datasets import DATASETS
+from evonas.datasets.base import split_arrays
+
+
+@DATASETS.register("my_data_HOW")
+def my_data(seed: int, how: str = "good"):
+    rng = np.random.default_rng(0)
+    x = rng.random((120, 6)).astype(np.float32)
+    y = np.arange(120) % 2
+    if how == "stray":
+        y[5] = 7  # a label over the classes: num_classes becomes 8, six of them never seen
+    if how == "nan":
+        x[3, 2] = np.nan
+    if how == "none":
+        return None
+    if how == "raises":
+        raise OSError("data server unreachable")
+    return split_arrays("my_data", x, y, seed=seed, val_fraction=0.25, test_fraction=0.25,
+                        num_classes=int(y.max()) + 1)
+"""
+
+
+@pytest.mark.parametrize("how, message", [
+    ("stray", "dataset: classes 2, 3, 4, 5, 6 have no sample in the training split of 'y' in dataset 'my_data_stray'"),
+    ("nan", "dataset: the test split of 'x' in dataset 'my_data_nan' holds 1 NaN value in 1 sample"),
+    ("none", "dataset: the plug-in dataset 'my_data_none' returned NoneType, not an evonas.datasets.Dataset"),
+    ("raises", "dataset: the plug-in dataset 'my_data_raises' raised OSError: data server unreachable at "
+               "my_loader_raises.py:19 while it was built"),
+])  # fmt: skip
+def test_a_plug_in_loaders_data_is_checked_too(write_experiment, tmp_path: Path, capsys, no_training, how: str,
+                                               message: str) -> None:
+    """The built-in loaders check their data; a plug-in loader's is checked by the engine, and its failures are
+    the plug-in's, named with the line, not the config's."""
+    (tmp_path / f"my_loader_{how}.py").write_text(LOADER.replace("HOW", how))  # one module per case: one process
+    exp = {**_experiment(tmp_path / "unused.npz"), "plugins": [f"my_loader_{how}.py"], "space": {"name": "mlp"},
+           "dataset": {"name": f"my_data_{how}", "params": {"how": how}}}  # fmt: skip
+    cfg = write_experiment(exp)
+    assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"evonas: {cfg}: {message}"), err
+    assert not (tmp_path / "run").exists() and no_training == []

@@ -34,9 +34,22 @@ def construct(registry_get: Any, comp: Component, source: str | None, key: str, 
         return target(**fixed, **comp.params)
     except ConfigError:
         raise
-    except (ValueError, TypeError, ImportError, KeyError, OSError) as exc:
+    except Exception as exc:
+        if is_plugin(target):  # the user's code failed, not their config: say whose, what and where
+            from evonas.operators.base import describe_error
+
+            raise ConfigError(source, key, f"the plug-in {key} '{comp.name}' raised "
+                              f"{describe_error(exc, 300)} while it was built") from None  # fmt: skip
+        if not isinstance(exc, (ValueError, TypeError, ImportError, KeyError, OSError)):
+            raise
         msg = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
         raise ConfigError(source, f"{key}.params", msg or type(exc).__name__) from None
+
+
+def is_plugin(target: Any) -> bool:
+    """Whether a registered component (class or function) is defined outside evonas."""
+    module = getattr(target, "__module__", "") or ""
+    return module != "evonas" and not module.startswith("evonas.")
 
 
 def build_space(exp: Experiment) -> SearchSpace:
@@ -82,4 +95,16 @@ def build_dataset(exp: Experiment) -> Dataset:
                 moved[key] = str(found)
     if moved:  # the experiment keeps what the user wrote (config.yaml, the cache's key); the loader gets the file
         comp = dataclasses.replace(comp, params={**comp.params, **moved})
-    return construct(DATASETS.get, comp, exp.source, "dataset", seed=exp.seed)
+    ds = construct(DATASETS.get, comp, exp.source, "dataset", seed=exp.seed)
+    loader = DATASETS.get(comp.name)
+    if is_plugin(loader):  # the built-in loaders check their data themselves; a plug-in's is checked here
+        if not isinstance(ds, Dataset):
+            raise ConfigError(exp.source, "dataset", f"the plug-in dataset '{comp.name}' returned "
+                              f"{type(ds).__name__}, not an evonas.datasets.Dataset")  # fmt: skip
+        from evonas.datasets.loaders import check_dataset
+
+        try:
+            check_dataset(ds, where=f"dataset '{comp.name}'")
+        except ValueError as exc:
+            raise ConfigError(exp.source, "dataset", str(exc)) from None
+    return ds
