@@ -155,6 +155,19 @@ def test_a_worker_that_never_finishes_starting_stops_the_run_in_one_line(write_e
     assert read_status(tmp_path / "run")["state"] == "crashed"
 
 
+def test_a_worker_that_dies_while_starting_under_the_command_is_not_blamed_on_a_script(write_experiment,
+                                                                                      tmp_path: Path) -> None:
+    (tmp_path / "aborting_init.py").write_text(HANGING_INIT.replace("time.sleep(3600)", "import os; os.abort()")
+                                               .replace("hangs_in_workers", "aborts_in_workers"))  # fmt: skip
+    exp = toy_experiment(plugins=["aborting_init.py"], fitness={"name": "aborts_in_workers"}, workers=1)
+    done = subprocess.run([sys.executable, "-m", "evonas.cli", "run", str(write_experiment(exp)), "--out",
+                           str(tmp_path / "run"), "--quiet"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "a worker process died while starting (aborted in native code (SIGABRT)): it imports the plug-ins and " \
+           "builds the experiment's space, dataset and fitness, and one of them ended it" in done.stderr, done.stderr
+    assert "__main__" not in done.stderr  # no script of the user's here: the hint would mislead
+
+
 def test_a_clock_tick_now_and_then_does_not_restart_the_stall_count(monkeypatch) -> None:
     """A deadlocked worker's parent-watch thread still costs a tick now and then; training uses a core."""
     import types

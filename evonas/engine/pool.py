@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 from multiprocessing.connection import wait as mp_wait
 from typing import Any
 
@@ -211,6 +212,16 @@ class _Worker:
 
 class WorkerStartError(RuntimeError):
     """A worker could not build the experiment's components."""
+
+
+def _from_a_script() -> bool:
+    """Whether this process runs a Python script of the user's (not the evonas command), whose module-level code a
+    spawned worker runs again unless it is guarded by ``if __name__ == '__main__':``."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not main_file:
+        return False  # an interactive session, a notebook: spawned workers do not import it
+    path = Path(main_file).resolve()
+    return path.name != "evonas" and Path(__file__).resolve().parents[1] not in path.parents
 
 
 def gpu_assignment(workers: int, gpus: int, num_gpus: float) -> list[str | None]:
@@ -442,9 +453,12 @@ class ProcessPoolBackend(Backend):
         how = describe_exit(w.process.exitcode)
         if w.ready_at is None:
             self.close()
+            why = ("; a script that starts evonas workers needs `if __name__ == '__main__':` around its code (the "
+                   "workers are spawned and import it)" if _from_a_script() else "")  # fmt: skip
+            log = "; its output is in native.log" if self.log is not None else ""
             raise WorkerStartError(
-                f"a worker process died while starting ({how}); a script that starts evonas workers needs "
-                "`if __name__ == '__main__':` around its code (the workers are spawned and import it)"
+                f"a worker process died while starting ({how}): it imports the plug-ins and builds the experiment's "
+                f"space, dataset and fitness, and one of them ended it{log}{why}"
             )
         self._lost(w, f"died: {how}")
 
