@@ -182,7 +182,10 @@ def _overview(run: _Run) -> str:
 
 def _best_genomes(run: _Run) -> list[str]:
     objectives = {o.metric for o in run.exp.objectives}
-    names = [o.metric for o in run.exp.objectives] + [k for k in ("params", "train_s") if k not in objectives]
+    # the objectives, then what the run's evaluations recorded of a size, a cost and a held-out score
+    recorded = {k for r in run.best_first[:10] for k in r.metrics}
+    extra = [k for k in ("params", "train_s", "test_acc_200ep") if k not in objectives and k in recorded]
+    names = [o.metric for o in run.exp.objectives] + extra
     rows = [[i, r.key, _describe(run.space, r.genome), *[r.metrics.get(m, "-") for m in names], r.generation, r.trial]
             for i, r in enumerate(run.best_first[:10], 1)]  # fmt: skip
     table = _table(["rank", "key", "genome", *names, "generation", "trial"], rows)

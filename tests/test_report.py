@@ -231,3 +231,13 @@ def test_plot_and_report_commands(runs: dict[str, Path], tmp_path: Path, capsys,
     assert main(["report", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert main(["plot", str(runs["ga0"]), str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2
+
+
+def test_the_best_genomes_table_shows_what_the_run_recorded(tmp_path: Path, write_experiment) -> None:
+    """A table run records no training time but a held-out test accuracy: the table shows that, not a '-' column."""
+    exp = {"name": "t", "space": {"name": "nb201"}, "fitness": {"name": "nb201_table"}, "workers": 0,
+           "strategy": {"name": "random", "params": {"samples": 5}}}  # fmt: skip
+    Run(load_experiment(write_experiment(exp)), tmp_path / "run", progress=False).execute()
+    text = write_report(tmp_path / "run", tmp_path / "r.html").read_text()
+    table = text[text.index("Best genomes") : text.index("</table>", text.index("Best genomes"))]
+    assert "<th>test_acc_200ep</th>" in table and "<th>params</th>" in table and "train_s" not in table, table[:600]
