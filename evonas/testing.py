@@ -18,7 +18,7 @@ import random
 from typing import Any
 
 from evonas.operators.base import Crossover, InvalidChild, Mutation, child_problem, describe_error
-from evonas.spaces.base import SearchSpace
+from evonas.spaces.base import InvalidGenome, SearchSpace
 
 __all__ = ["check_space", "check_mutation", "check_crossover"]
 
@@ -37,10 +37,18 @@ def check_space(
     again = random.Random(seed)
     for i in range(n):
         g = space.sample(rng=rng)
-        assert g == space.sample(rng=again), "sample() must depend only on rng"
-        space.validate(g)
-        data = json.loads(json.dumps(space.to_dict(g)))
-        back = space.from_dict(data)
+        assert g == space.sample(rng=again), ("sample() must depend only on rng (a build function draws no random "
+                                              "numbers of its own: its choices are arch.choice, arch.int, arch.float)")
+        try:
+            space.validate(g)
+            data = json.loads(json.dumps(space.to_dict(g)))
+            back = space.from_dict(data)
+        except InvalidGenome as exc:
+            raise AssertionError(
+                f"genome {i}: the space refused a genome it had just sampled ({exc}); asked again, it answers "
+                "otherwise: a build function must ask the same choices with the same options for the same answers "
+                "(no random numbers or state of its own)"
+            ) from None
         assert back == g, f"genome {i}: JSON round trip changed it"
         assert space.key(back) == space.key(g), f"genome {i}: key changed in the JSON round trip"
         assert space.key(space.canonical(g)) == space.key(g), f"genome {i}: canonical form has another key"

@@ -419,3 +419,26 @@ def test_check_space_fails_a_build_function_that_raises_on_some_draws() -> None:
     with pytest.raises(AssertionError, match=r"build function '.*buggy' failed \d+ of \d+ calls \(first: RuntimeError: boom at test_define_by_run.py:\d+\)"):
         check_space(space_of(buggy), n=30, input_shape=(6,), num_classes=3)
     check_space(space_of(small_build), n=30, input_shape=(6,), num_classes=3)  # the same space without the bug passes
+
+
+def test_check_space_catches_a_build_function_that_answers_differently_when_asked_again() -> None:
+    """Random numbers of its own, or state kept between calls, make a build function refuse genomes it sampled
+    (in a run: failed evaluations, and a crash writing best.json): check_space says so before a run does."""
+    from evonas.spaces.function import FunctionSpace
+
+    def drawing(arch, input_shape, num_classes):
+        h = arch.choice("head", random.sample([8, 16, 32, 64], 2))
+        return nn.Sequential(nn.Linear(input_shape[0], h), nn.Linear(h, num_classes))
+
+    with pytest.raises(AssertionError, match="a build function draws no random numbers of its own"):
+        check_space(FunctionSpace(build=drawing, input_shape=[13], num_classes=3), n=20)
+    from evonas.spaces import InvalidGenome
+
+    def refusing(genome):  # a space whose later answers differ from its first (state, a clock, a file it reads)
+        raise InvalidGenome("head=64 is not one of [8, 32]")
+
+    space = FunctionSpace(build=lambda arch, i, n: nn.Linear(i[0], n), input_shape=[13], num_classes=3)
+    space.validate = refusing
+    with pytest.raises(AssertionError, match=r"genome 0: the space refused a genome it had just sampled \(head=64 is "
+                                             "not one of .*no random numbers or state of its own"):
+        check_space(space, n=5)
