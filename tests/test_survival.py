@@ -168,6 +168,34 @@ def test_a_worker_that_dies_while_starting_under_the_command_is_not_blamed_on_a_
     assert "__main__" not in done.stderr  # no script of the user's here: the hint would mislead
 
 
+INTERRUPTING = """
+from evonas.fitness import FITNESSES
+from evonas.fitness.toy import ToyFitness
+
+
+@FITNESSES.register("interrupting")
+class Interrupting(ToyFitness):
+    def evaluate(self, genome, *, space, dataset, seed):
+        if int(space.key(genome)[:8], 16) % 3 == 0:
+            raise KeyboardInterrupt  # the fitness's own code (a library that turns a timeout into one)
+        return super().evaluate(genome, space=space, dataset=dataset, seed=seed)
+"""
+
+
+def test_a_keyboard_interrupt_raised_by_a_fitness_in_a_worker_fails_that_evaluation(write_experiment,
+                                                                                     tmp_path: Path) -> None:
+    (tmp_path / "interrupting.py").write_text(INTERRUPTING)
+    exp = toy_experiment(plugins=["interrupting.py"], fitness={"name": "interrupting"}, workers=2,
+                         strategy={"name": "random", "params": {"samples": 9}})  # fmt: skip
+    out = tmp_path / "run"
+    summary = Run(load_experiment(write_experiment(exp)), out, progress=False).execute()
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        rows = db.execute("SELECT key, status, error, safe_mode FROM evaluations").fetchall()
+    bad = [r for r in rows if int(r[0][:8], 16) % 3 == 0]
+    assert bad and summary.evaluations == 9 and summary.safe_mode == 0, rows
+    assert all(r[1:] == ("failed", "KeyboardInterrupt: raised by the fitness (a worker ignores Ctrl-C)", 0) for r in bad)
+
+
 def test_a_clock_tick_now_and_then_does_not_restart_the_stall_count(monkeypatch) -> None:
     """A deadlocked worker's parent-watch thread still costs a tick now and then; training uses a core."""
     import types

@@ -178,7 +178,9 @@ def _worker_main(conn: Any, experiment: Experiment, name: str, threads: int, par
         torch.set_num_threads(threads)
         context = EvalContext(experiment)
     except BaseException as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        from evonas.operators.base import describe_error  # with the line of the plug-in that raised
+
+        conn.send(("error", describe_error(exc, 300), traceback.format_exc()))
         return
     conn.send(("ready", None, None))
     while True:
@@ -190,7 +192,13 @@ def _worker_main(conn: Any, experiment: Experiment, name: str, threads: int, par
             return
         if log is not None:
             print(f"[{time.strftime('%H:%M:%S')} {name}] trial {job.trial}{' (safe mode)' if job.safe else ''}", flush=True)
-        conn.send(("result", context.run(job, name), None))
+        start = time.perf_counter()
+        try:
+            result = context.run(job, name)
+        except KeyboardInterrupt:  # raised by the fitness's own code (a worker ignores Ctrl-C): that evaluation failed
+            result = JobResult(job.trial, "failed", {}, "KeyboardInterrupt: raised by the fitness (a worker ignores "
+                               "Ctrl-C)", time.perf_counter() - start, name, safe_mode=job.safe)  # fmt: skip
+        conn.send(("result", result, None))
 
 
 @dataclasses.dataclass
