@@ -125,6 +125,8 @@ class BenchmarkResult:
     dataset: str = "CIFAR-10"
     #: the published figures the results are shown beside (the shipped CIFAR-10 table's only)
     published: dict[str, tuple[str, float, float]] = dataclasses.field(default_factory=lambda: dict(PUBLISHED))
+    #: strategy parameters set by the user (``--set aging.sample_size=10``), by strategy
+    overrides: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 # -- one run -----------------------------------------------------------------------------------------
@@ -225,10 +227,13 @@ def _init_worker(table: str | None, in_pool: bool = False, plugins: Sequence[str
 # -- strategies --------------------------------------------------------------------------------------
 
 
-def _strategy_params(name: str, *, budget: int, table: str | None, noise: float) -> dict[str, Any]:
-    """``name``'s defaults, with its run-length parameter (``run_length``) doubled until they fill ``budget``.
+def _strategy_params(
+    name: str, *, budget: int, table: str | None, noise: float, given: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``name``'s defaults overridden by ``given``, with its run-length parameter (``run_length``, unless ``given``
+    sets it) doubled until they fill ``budget``.
 
-    Raises :class:`BenchmarkError` if the strategy is unknown or cannot run on nb201.
+    Raises :class:`BenchmarkError` if the strategy is unknown or cannot run on nb201 (or with ``given``).
     """
     import inspect
 
@@ -238,21 +243,24 @@ def _strategy_params(name: str, *, budget: int, table: str | None, noise: float)
     if name not in STRATEGIES:
         known = ", ".join(STRATEGIES.list())
         raise BenchmarkError(f"--strategies: unknown strategy '{name}'; expected some of: {known}")
+    given = dict(given or {})
     defaults = {
         p.name: p.default
         for p in inspect.signature(STRATEGIES.get(name).__init__).parameters.values()
-        if p.name == STRATEGIES.get(name).run_length and type(p.default) is int and p.default > 0
+        if p.name == STRATEGIES.get(name).run_length and type(p.default) is int and p.default > 0 and p.name not in given
     }
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = dict(given)
     for _ in range(32):
         try:
             built = _build(name, 0, budget, table, noise, params)
         except ConfigError as exc:
+            if given:
+                raise BenchmarkError(f"--set {name}: {exc}") from None
             raise BenchmarkError(f"--strategies: strategy '{name}' cannot run on nb201 ({exc})") from None
         expected = built.make_strategy().expected_evaluations()
         if expected is None or expected >= budget or not defaults:
             break
-        params = {p: 2 * params.get(p, d) for p, d in defaults.items()}
+        params = {**params, **{p: 2 * params.get(p, d) for p, d in defaults.items()}}
     return params
 
 
@@ -275,15 +283,16 @@ def default_strategies() -> list[str]:
 def run_benchmark(
     strategies: Sequence[str] | None = None, *, runs: int = 200, budget: int = 100, table: str | Path | None = None,
     noise: float = 0.0, seed: int = 0, workers: int | None = None, progress: bool = False,
-    plugins: Sequence[str] = (), target: float | None = None,
+    plugins: Sequence[str] = (), target: float | None = None, strategy_params: dict[str, dict[str, Any]] | None = None,
 ) -> BenchmarkResult:  # fmt: skip
     """``runs`` searches of ``budget`` evaluations per strategy, over ``workers`` processes (0: this one).
 
     ``strategies`` default to :func:`default_strategies`; ``workers`` to one per core. ``plugins``: modules or
     ``.py`` files that register strategies, imported here and in every worker. ``target``: the test accuracy (%)
     whose evaluations-to-reach are counted (default: :data:`TARGET` on the shipped CIFAR-10 table, none on another
-    table, whose optimum is its own and which has no published figures). Raises :class:`BenchmarkError` for bad
-    arguments before any run starts.
+    table, whose optimum is its own and which has no published figures). ``strategy_params``: parameters of the
+    named strategies (``{"aging": {"sample_size": 10}}``) over their defaults. Raises :class:`BenchmarkError` for
+    bad arguments before any run starts.
 
     Example::
 
@@ -314,7 +323,12 @@ def run_benchmark(
     names = list(dict.fromkeys(strategies)) if strategies else default_strategies()
     if not names:
         raise BenchmarkError("--strategies: no registered strategy runs on nb201")
-    params = {n: _strategy_params(n, budget=budget, table=table_path, noise=float(noise)) for n in names}
+    strategy_params = dict(strategy_params or {})
+    unused = sorted(set(strategy_params) - set(names))
+    if unused:
+        raise BenchmarkError(f"--set {unused[0]}: '{unused[0]}' is not among the strategies benchmarked ({', '.join(names)})")
+    params = {n: _strategy_params(n, budget=budget, table=table_path, noise=float(noise), given=strategy_params.get(n))
+              for n in names}  # fmt: skip
     n_workers = min(_default_workers() if workers is None else workers, runs)
     start = time.perf_counter()
     results = []
@@ -328,7 +342,7 @@ def run_benchmark(
     return BenchmarkResult(shown, budget, float(noise), seed, n_workers, results, time.perf_counter() - start,
                            target=None if target is None else float(target), optimum=optimum,
                            dataset="CIFAR-10" if shipped else Path(shown).name,
-                           published=dict(PUBLISHED) if shipped else {})  # fmt: skip
+                           published=dict(PUBLISHED) if shipped else {}, overrides=strategy_params)  # fmt: skip
 
 
 def _default_workers() -> int:
@@ -404,6 +418,8 @@ def format_report(result: BenchmarkResult) -> str:
         )
     lines.append(f"{'optimum':<12} {result.optimum:6.2f}" + ("" if published else f"   (of {result.dataset}; published "
                                                                                   "figures are CIFAR-10's, not shown)"))
+    for name, given in result.overrides.items():  # not the defaults the published figures use: say so
+        lines.append(f"{name}: run with {', '.join(f'{k}={v}' for k, v in given.items())} (--set), not its defaults")
     for s in result.strategies:  # a run its strategy ended before the budget is averaged with the others: say so
         short = [r.evaluations for r in s.runs if r.evaluations < result.budget]
         if short:
@@ -439,7 +455,8 @@ def to_json(result: BenchmarkResult) -> dict[str, Any]:
     return {
         "benchmark": "nb201", "table": result.table, "dataset": result.dataset, "budget": result.budget,
         "noise": result.noise, "seed": result.seed, "workers": result.workers, "target": result.target,
-        "optimum": result.optimum, "published": published, "wall_s": result.wall_s, "strategies": strategies,
+        "optimum": result.optimum, "published": published, "overrides": result.overrides, "wall_s": result.wall_s,
+        "strategies": strategies,
     }  # fmt: skip
 
 

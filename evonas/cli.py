@@ -184,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--target", type=float, metavar="ACC",
                    help="count the evaluations until the best architecture's test accuracy (%%) reaches ACC (default: "
                         "94 on the shipped CIFAR-10 table, none on another)")  # fmt: skip
+    b.add_argument("--set", dest="strategy_params", action="append", metavar="STRATEGY.PARAM=VALUE", default=[],
+                   help="a parameter of one benchmarked strategy over its default, e.g. aging.sample_size=10 "
+                        "(repeatable; the value is read as YAML)")  # fmt: skip
     b.add_argument("--seed", type=_int_at_least(0), default=0, help="base seed: run i uses seed S+i (default 0)")
     b.add_argument("--workers", type=_int_at_least(0), help="processes (default: one per core; 0: this process)")
     b.add_argument("--json", metavar="OUT", help="write every run's results to this JSON file")

@@ -530,12 +530,25 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     for option, out in (("--json", args.json), ("--plot", args.plot)):
         if out and Path(out).is_dir():
             return _fail(f"benchmark: {option}: {out} is a folder; expected a file name")
+    import yaml
+
+    strategy_params: dict[str, dict[str, Any]] = {}
+    for item in args.strategy_params:
+        where, eq, text = item.partition("=")
+        name, dot, param = where.strip().partition(".")
+        if not (eq and dot and name and param.isidentifier()):
+            return _fail(f"benchmark: --set: expected STRATEGY.PARAM=VALUE such as aging.sample_size=10, got '{item}'")
+        try:
+            strategy_params.setdefault(name, {})[param] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return _fail(f"benchmark: --set {where}: cannot read the value '{text}'")
     # SIGTERM and SIGHUP stop it as Ctrl-C does: the pool's workers are stopped first (no broken pipes in them)
     with _stopping_on(signal.SIGTERM, signal.SIGHUP):
         try:
             result = run_benchmark(
                 names, runs=args.runs, budget=args.budget, table=args.table, noise=args.noise, seed=args.seed,
                 workers=args.workers, progress=not args.quiet, plugins=args.plugins or (), target=args.target,
+                strategy_params=strategy_params,
             )  # fmt: skip
         except BenchmarkError as exc:
             return _fail(f"benchmark: {exc}")

@@ -87,6 +87,25 @@ def test_another_table_is_measured_against_its_own_optimum_and_no_cifar10_figure
     assert "--target: expected a test accuracy in percent (0 to 100], got 170.0" in capsys.readouterr().err
 
 
+def test_set_runs_a_strategy_with_other_parameters(tmp_path: Path, capsys) -> None:
+    argv = ["benchmark", "nb201", "--strategies", "aging,random", "--runs", "3", "--budget", "40", "--workers", "0",
+            "--quiet"]  # fmt: skip
+    assert main([*argv, "--set", "aging.sample_size=3", "--set", "aging.population_size=8", "--json",
+                 str(tmp_path / "b.json")]) == 0  # fmt: skip
+    assert "aging: run with sample_size=3, population_size=8 (--set), not its defaults" in capsys.readouterr().out
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert data["overrides"] == {"aging": {"sample_size": 3, "population_size": 8}}
+    assert data["strategies"]["aging"]["params"]["sample_size"] == 3
+    direct = run_once("aging", 0, budget=40, params=data["strategies"]["aging"]["params"])  # what the run was
+    assert data["strategies"]["aging"]["per_run"][0]["test_acc_200ep"] == direct.test_acc_200ep
+    for bad, message in ((["--set", "aging.sample_sz=3"], "--set aging: strategy.params.sample_sz: unknown parameter"),
+                         (["--set", "ga.mutpb=0.5"], "--set ga: 'ga' is not among the strategies benchmarked"),
+                         (["--set", "sample_size=3"], "--set: expected STRATEGY.PARAM=VALUE")):  # fmt: skip
+        assert main([*argv, *bad]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
 def test_noise_changes_the_signal_not_the_table() -> None:
     clean, noisy = run_once("random", 3, budget=25), run_once("random", 3, budget=25, noise=2.0)
     assert noisy.curve == run_once("random", 3, budget=25, noise=2.0).curve  # deterministic per seed
