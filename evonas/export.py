@@ -137,9 +137,15 @@ def export_run(
         genome = space.from_dict(chosen.genome)
     except (KeyError, TypeError, ValueError, IndexError) as exc:  # a row edited or from another space's run
         raise ExportError(f"trial {chosen.trial}: its genome does not fit the space '{space.name}' ({exc})") from None
-    if epochs is not None:
-        fitness = type(fitness)(**{**fitness.params, "epochs": int(epochs)})
+    changes: dict[str, Any] = {} if epochs is None else {"epochs": int(epochs)}
     full = _train_and_test(exp, data)
+    capped = fitness.params.get("max_train_samples")
+    if capped is not None:  # a saving of the search: the exported model learns from all of train+val
+        changes["max_train_samples"] = None
+        print(f"evonas: export: the search's max_train_samples: {capped} is lifted: the model trains on all "
+              f"{len(full.y_train)} train+val samples", file=sys.stderr)  # fmt: skip
+    if changes:
+        fitness = type(fitness)(**{**fitness.params, **changes})
     seed = (chosen.seed if chosen.seed is not None else exp.seed) if seed is None else seed
     out_dir = _out_dir(folder, out)
     model, metrics = _train(fitness, genome, space, full, int(seed), progress)
@@ -151,6 +157,7 @@ def export_run(
             "test_acc": metrics["val_acc"], "test_loss": metrics["val_loss"], "train_loss": metrics["train_loss"],
             "params": metrics["params"], "train_s": metrics["train_s"], "epochs": fitness.epochs, "seed": int(seed),
             "trained_on": "train+val", "samples": len(full.y_train), "test_samples": len(full.y_val),
+            "train_samples": metrics.get("train_samples"),  # seen over all epochs, as the fitness counted them
             "input_shape": list(data.input_shape), "num_classes": data.num_classes, "rank": rank,
             "search_metrics": chosen.metrics, "outputs": "logits",
             "input_transform": transform.to_dict() if transform is not None else None,

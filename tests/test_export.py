@@ -91,6 +91,8 @@ def _round_trip(run_dir: Path, tmp_path: Path, capsys, *args: str, plugins: tupl
     genome = json.loads((out / "genome.json").read_text())
     best = json.loads((run_dir / "best.json").read_text())
     assert genome["key"] == best["key"] and metrics["epochs"] == 2 and metrics["trained_on"] == "train+val"
+    # the search's max_train_samples (400) is lifted: every train+val sample, each epoch
+    assert metrics["train_samples"] == 2 * metrics["samples"] and metrics["samples"] > 1000, metrics
     assert 0.1 < metrics["test_acc"] <= 1.0
 
     # predictions of the weights file, loaded into the decoded network by evonas
