@@ -272,6 +272,8 @@ def my_data(seed: int, how: str = "good"):
         y[5] = 7  # a label over the classes: num_classes becomes 8, six of them never seen
     if how == "nan":
         x[3, 2] = np.nan
+    if how == "half":
+        y = y + 0.5  # fractional labels: never cut to whole ones quietly
     if how == "none":
         return None
     if how == "raises":
@@ -281,12 +283,17 @@ def my_data(seed: int, how: str = "good"):
 """
 
 
+RAISE_LINE = LOADER.splitlines().index('        raise OSError("data server unreachable")') + 1
+
+
 @pytest.mark.parametrize("how, message", [
     ("stray", "dataset: classes 2, 3, 4, 5, 6 have no sample in the training split of 'y' in dataset 'my_data_stray'"),
     ("nan", "dataset: the test split of 'x' in dataset 'my_data_nan' holds 1 NaN value in 1 sample"),
     ("none", "dataset: the plug-in dataset 'my_data_none' returned NoneType, not an evonas.datasets.Dataset"),
+    ("half", "dataset: the plug-in dataset 'my_data_half' raised ValueError: my_data: the labels must be integer class "
+             "indices, got non-integer values such as 0.5, 1.5, 0.5 at my_loader_half.py:"),
     ("raises", "dataset: the plug-in dataset 'my_data_raises' raised OSError: data server unreachable at "
-               "my_loader_raises.py:19 while it was built"),
+               f"my_loader_raises.py:{RAISE_LINE} while it was built"),
 ])  # fmt: skip
 def test_a_plug_in_loaders_data_is_checked_too(write_experiment, tmp_path: Path, capsys, no_training, how: str,
                                                message: str) -> None:

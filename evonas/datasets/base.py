@@ -205,7 +205,15 @@ def split_arrays(
     if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
         raise ValueError("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")
     x = np.ascontiguousarray(x, dtype=np.float32)
-    y = np.asarray(y).astype(np.int64)
+    y = np.asarray(y)
+    if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
+        raise ValueError(f"{name}: the labels must be integer class indices, got dtype {y.dtype}")
+    if not np.issubdtype(y.dtype, np.integer):  # a float array of whole numbers is fine; 0.5 would be cut to 0
+        whole = np.isfinite(y) & (y == np.round(y))
+        if not whole.all():
+            shown = ", ".join(str(v) for v in y[~whole][:3].tolist())
+            raise ValueError(f"{name}: the labels must be integer class indices, got non-integer values such as {shown}")
+    y = y.astype(np.int64)
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     for cls in np.unique(y):

@@ -210,6 +210,10 @@ def check_dataset(
         return f"the {_PART_NAMES[part]} split of '{key}' in {where}" if shared(part, which) else f"'{key}' in {where}"
 
     arrays = {"train": (ds.x_train, ds.y_train), "val": (ds.x_val, ds.y_val), "test": (ds.x_test, ds.y_test)}
+    for part, (_, y) in arrays.items():  # a Dataset made by hand: labels as floats would be cut, or fail in training
+        if not np.issubdtype(np.asarray(y).dtype, np.integer):
+            raise ValueError(f"{name(part, 1)} holds labels of dtype {np.asarray(y).dtype}; they must be integer class "
+                             "indices (np.int64)")  # fmt: skip
     n_classes = int(ds.num_classes)
     if max_classes is not None and n_classes > max_classes:
         raise ValueError(
