@@ -398,7 +398,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
                   + ", ".join(f"{name} {n:.0f}" for name, n in sizes.items())
                   + "): --x evaluations puts them on one scale", file=sys.stderr)  # fmt: skip
         for name, g in data["groups"].items():
-            if g.get("mixed") and len(data["problems"]) == 1:  # (different problems by name: said above)
+            if g.get("mixed"):  # (runs of different problems are in groups of their own, and said above)
                 key = g["mixed"][0].split(":", 1)[0]
                 print(f"evonas: plot: the {name} runs differ in settings ({'; '.join(g['mixed'])}): their {g['center_name']} "
                       f"mixes them (--group-by {key} draws a curve per value)", file=sys.stderr)  # fmt: skip

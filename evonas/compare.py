@@ -151,6 +151,12 @@ def _setting_label(group_by: str, value: str) -> str:
     return f"{parts[-2] if parts[-1] == 'name' and len(parts) > 1 else parts[-1]}={value}"
 
 
+def _problem_of(curve: dict[str, Any]) -> tuple[Any, ...]:
+    """What a run searches: its space, dataset and fitness by name, and their settings, objectives and limits."""
+    settings = curve.get("settings", {})
+    return (curve["problem"], tuple(sorted((k, v) for k, v in settings.items() if k.split(".")[0] in _PROBLEM)))
+
+
 def _natural(label: str) -> tuple[Any, ...]:
     """A sort key that puts ``sample_size=3`` before ``sample_size=10``."""
     head, _, value = label.rpartition("=")
@@ -224,9 +230,15 @@ def compare_runs(
         members_of[c["group"]].append(c)
     split: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for name, members in members_of.items():  # no median pools runs of different problems: split by problem
-        several = len({c["problem"] for c in members}) > 1
+        if len({_problem_of(c) for c in members}) == 1:
+            split[name] = members
+            continue
+        by_name = len({c["problem"] for c in members}) > 1  # other spaces, datasets, fitnesses; else their settings
+        settings = [k for k in _differing(members) if k.split(".")[0] in _PROBLEM]
         for c in members:
-            split[f"{name} ({c['problem']})" if several else name].append(c)
+            tag = c["problem"] if by_name else ", ".join(
+                _setting_label(k, _text(c["settings"].get(k, "unset"))) for k in settings)
+            split[f"{name} ({tag})"].append(c)
     members_of = split
     if group_by not in ("strategy", "name"):  # a setting's values in their order, numbers as numbers
         members_of = defaultdict(list, sorted(members_of.items(), key=lambda item: _natural(item[0])))

@@ -162,10 +162,22 @@ def test_runs_of_one_strategy_that_differ_in_more_than_their_seed_are_said(runs:
     (other / "config.yaml").write_text(yaml.safe_dump(config))
     assert main(["plot", str(runs["ga0"]), str(runs["ga1"]), "--out", str(tmp_path / "seeds.png")]) == 0
     assert "differ in settings" not in capsys.readouterr().err
+    # another problem (2 epochs, not 1): a curve of its own, and said
     assert main(["plot", str(runs["ga0"]), str(other), "--out", str(tmp_path / "mixed.png")]) == 0
+    out, err = capsys.readouterr()
+    assert err.strip().splitlines() == ["evonas: plot: these runs search different problems (fitness.params.epochs: "
+                                        "1, 2): their curves are drawn together but do not compare"], err
+    assert "ga (epochs=1) 1 run(s)" in out and "ga (epochs=2) 1 run(s)" in out, out
+    # the same problem, another strategy setting: pooled, and said, with the way to split them
+    tuned = tmp_path / "ga-cx"
+    shutil.copytree(runs["ga1"], tuned)
+    config = yaml.safe_load((tuned / "config.yaml").read_text())
+    config["strategy"]["params"]["cxpb"] = 0.9
+    (tuned / "config.yaml").write_text(yaml.safe_dump(config))
+    assert main(["plot", str(runs["ga0"]), str(tuned), "--out", str(tmp_path / "cx.png")]) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "the ga runs differ in settings (fitness.params.epochs: 1, 2)" in err[0], err
-    assert "--group-by fitness.params.epochs draws a curve per value" in err[0]
+    assert len(err) == 1 and "the ga runs differ in settings (strategy.params.cxpb: " in err[0], err
+    assert "--group-by strategy.params.cxpb draws a curve per value" in err[0]
     # grouped by the setting: a curve per value, and nothing mixed
     assert main(["plot", str(runs["ga0"]), str(runs["ga1"]), str(other), "--out", str(tmp_path / "by.png"),
                  "--group-by", "fitness.params.epochs"]) == 0  # fmt: skip
@@ -177,7 +189,7 @@ def test_runs_of_one_strategy_that_differ_in_more_than_their_seed_are_said(runs:
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["evonas: plot: these runs search different problems (fitness.params.epochs: 1, 2): their curves are "
                    "drawn together but do not compare"], err
-    data = plot_runs([runs["ga0"], other, runs["aging"]], tmp_path / "n.png", group_by="strategy.name")
+    data = plot_runs([runs["ga0"], tuned, runs["aging"]], tmp_path / "n.png", group_by="strategy.name")
     assert sorted(data["groups"]) == ["strategy=aging", "strategy=ga"] and data["group_by"] == "strategy.name"
     by_name = plot_runs([runs["ga0"], runs["ga1"], runs["aging"]], tmp_path / "e.png", group_by="name")
     assert sorted(by_name["groups"]) == ["aging", "ga0", "ga1"]
