@@ -182,7 +182,7 @@ def run_once(
     )  # fmt: skip
 
 
-def _run_task(task: tuple[str, int, int, str | None, float, dict[str, Any]]) -> RunResult:
+def _run_task(task: tuple[str, int, int, str | None, float, dict[str, Any], float | None]) -> RunResult:
     strategy, seed, budget, table, noise, params, target = task
     return run_once(strategy, seed, budget=budget, table=table, noise=noise, params=params, target=target)
 

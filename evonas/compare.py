@@ -64,11 +64,11 @@ def run_curves(
     chosen = own or exp.objectives[0]
     direction = own.direction if own else ("min" if metric in LOWER_IS_BETTER else "max")
 
-    def value(r: Any, name: str) -> float:
+    def real(r: Any, name: str) -> float:
         v: Any = r.metrics.get(name) if r.complete else None  # pruned or inherited results are never the best
         return float(v) if is_real(v) else math.nan
 
-    values = [value(r, metric) for r in records]
+    values = [real(r, metric) for r in records]
     if not any(math.isfinite(v) for v in values):
         recorded = sorted({k for r in records if r.complete for k, v in r.metrics.items() if is_real(v)})
         raise ValueError(f"{run_dir}: no evaluation recorded the metric '{metric}'"
@@ -76,7 +76,7 @@ def run_curves(
     sign = 1.0 if chosen.direction == "max" else -1.0
     best, shown, curve = -math.inf, math.nan, []
     for r, v in zip(records, values):
-        score = value(r, chosen.metric)
+        score = real(r, chosen.metric)
         if math.isfinite(score) and sign * score > best:
             best, shown = sign * score, v
         curve.append(shown)
