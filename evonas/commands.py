@@ -99,7 +99,8 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
     if faults:  # last: what the user must fix is what they read first
         lines.append("faults    " + "\n          ".join(faults))
         if any(f.get("failures") and f.get("kind") != BUILD_FUNCTION for f in stats):
-            lines.append("          (each failed call's child was made by another operator; check yours with "
+            lines.append("          (each failed call's child was made by another operator, or is its parent where "
+                         "none was left; check yours with "
                          "evonas.testing.check_mutation / check_crossover; strict: true stops at the first fault)")  # fmt: skip
         if any(f.get("failures") and f.get("kind") == BUILD_FUNCTION for f in stats):
             lines.append("          (the genomes a build function failed on count as invalid; evonas.testing.check_space "

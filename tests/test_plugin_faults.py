@@ -286,6 +286,19 @@ def test_plug_in_code_that_fails_after_the_last_result_or_calls_sys_exit_is_a_cr
     assert capsys.readouterr().err.startswith("evonas: run: plug-in code called sys.exit(3) at test_plugin_faults.py:")
 
 
+def test_a_search_stuck_because_every_mutation_fails_names_the_operator(write_experiment, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    from evonas.engine import loop
+
+    monkeypatch.setattr(loop.Loop, "max_repeats", 50)  # the default 10,000, reached sooner
+    exp = faulty_experiment(mutations=[{"name": "returns_none", "prob": 1}], crossovers=[],
+                            strategy={"name": "aging", "params": {"population_size": 4, "sample_size": 2, "cycles": 10}})
+    summary = Run(load_experiment(write_experiment(exp)), tmp_path / "run", progress=False).execute()
+    assert summary.ended_early == ("strategy 'aging' asked 50 genomes in a row that the run had already evaluated "
+                                   "(every call of mutation 'returns_none' failed, so each child was its parent: see "
+                                   "the faults)"), summary.ended_early
+
+
 def test_a_killed_run_is_not_finished_and_its_faults_are_kept(write_experiment, tmp_path: Path) -> None:
     exp = faulty_experiment(fitness={"name": "toy", "params": {"sleep": 0.05}},
                             strategy={"name": "ga", "params": {"population_size": 8, "generations": 30}})  # fmt: skip

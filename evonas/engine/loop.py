@@ -284,7 +284,11 @@ class Loop:
             self.duplicates += 1
             self._repeats_in_a_row += 1
             if self._repeats_in_a_row == self.max_repeats:
-                self._stuck("had already evaluated", "is the search space used up, or does the strategy skip redraw()?")
+                dead = [f"{f['kind']} '{f['name']}'" for f in self.operator_stats()
+                        if f.get("kind") in ("mutation", "crossover") and f.get("calls") and f["failures"] >= f["calls"]]
+                self._stuck("had already evaluated", f"every call of {', '.join(dead)} failed, so each child was its "
+                            "parent: see the faults" if dead else "is the search space used up, or does the strategy "
+                            "skip redraw()?")  # fmt: skip
             rec = self.journal.get(cand.key, cand.fidelity, cand.inherit)
             assert rec is not None
             self._tell(cand, rec)
