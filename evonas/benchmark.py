@@ -174,7 +174,8 @@ def run_once(
             incumbents.append([len(curve) + 1, chosen.index])
         curve.append(chosen.test_acc_200ep if chosen is not None else math.nan)
     if chosen is None:
-        raise RuntimeError(f"{strategy}, seed {seed}: no successful evaluation")
+        first = next((r.error for r in records if r.status == "failed"), None)
+        raise RuntimeError(f"{strategy}, seed {seed}: no successful evaluation" + (f" (the first: {first})" if first else ""))
     reach = None if target is None else next((i + 1 for i, acc in enumerate(curve) if acc >= target), None)
     return RunResult(
         seed, chosen.arch_str, chosen.index, chosen.val_acc_12ep, chosen.test_acc_200ep, best, len(records), reach,
@@ -313,9 +314,17 @@ def run_benchmark(
         raise BenchmarkError(f"--target: expected a test accuracy in percent (0 to 100], got {target!r}")
     table_path = str(Path(table).resolve()) if table is not None else None
     try:
-        rows = load_table(table_path).rows
+        loaded = load_table(table_path)
     except ValueError as exc:
         raise BenchmarkError(f"--table: {exc}") from None
+    rows = loaded.rows
+    from evonas.spaces.nb201 import NB201Space
+
+    space = NB201Space()  # the benchmark searches the whole cell space: each architecture needs its row
+    missing = [a for a in map(space.to_arch_str, space.all_genomes()) if a not in loaded]
+    if missing:
+        raise BenchmarkError(f"--table: {loaded.path} has no row for {len(missing)} of the {space.size} architectures "
+                             f"of the nb201 space (the first: {missing[0]}); a benchmark searches them all")  # fmt: skip
     shipped = table_path is None or filecmp.cmp(table_path, default_table_path(), shallow=False)
     if target is None and shipped:
         target = TARGET

@@ -344,10 +344,15 @@ def plot_benchmark(data: dict[str, Any], out: str | Path) -> Path:
         mean = np.nanmean(curves, axis=0)
         half = 1.96 * np.nanstd(curves, axis=0, ddof=1) / np.sqrt(len(curves)) if len(curves) > 1 else 0 * mean
         colors[name] = color = f"C{i}"
-        ax.plot(xs, mean, color=color, lw=1.6, label=f"{name}: {s['mean']:.2f} ± {s['std']:.2f} ({s['runs']} runs)")
+        given = data.get("overrides", {}).get(name)  # --set: not the strategy's defaults
+        shown = f"{name} ({', '.join(f'{k}={v}' for k, v in given.items())})" if given else name
+        ax.plot(xs, mean, color=color, lw=1.6, label=f"{shown}: {s['mean']:.2f} ± {s['std']:.2f} ({s['runs']} runs)")
         ax.fill_between(xs, mean - half, mean + half, color=color, alpha=0.2, lw=0)
         floor = min(floor, float(np.nanmin(mean[max(0, budget // 10 - 1) :])))
     ax.axhline(data["optimum"], color="black", ls="--", lw=1, label=f"optimum {data['optimum']:.2f}")
+    if data.get("target") is not None and data["target"] != data["optimum"]:
+        ax.axhline(data["target"], color="gray", ls="-", lw=0.6, label=f"target {data['target']:g}")
+        floor = min(floor, float(data["target"]))
     styles = [":", "-.", (0, (1, 3)), (0, (6, 3))]
     for i, (key, pub) in enumerate(data["published"].items()):
         label = f"{pub['method']}, published: {pub['mean']:.2f}"

@@ -149,6 +149,15 @@ def test_bad_arguments_get_one_line(args: list[str], message: str, capsys: pytes
     assert err.count("\n") == 1 and err.startswith("evonas: benchmark: ") and message in err, err
 
 
+def test_a_table_without_every_architecture_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join((REPO / "genomes" / "benchmarks" / "nb201_cifar10.csv").read_text().splitlines()[:51]) + "\n")
+    assert main(["benchmark", "nb201", "--table", str(short), "--strategies", "aging", "--runs", "2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"evonas: benchmark: --table: {short} has no row for 15575 of the 15625 architectures of the "
+                          "nb201 space (the first: |none~0|"), err
+
+
 def test_missing_table_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["benchmark", "nb201", "--table", str(tmp_path / "t.csv"), "--quiet"]) == 2
     assert capsys.readouterr().err == f"evonas: benchmark: --table: {tmp_path / 't.csv'}: no such table file\n"
