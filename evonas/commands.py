@@ -374,6 +374,7 @@ def _default_output(folder: Any, suffix: str) -> Path:
 def cmd_plot(args: argparse.Namespace) -> int:
     # here, not at the top: the drawing modules load matplotlib (see draw_plots)
     from evonas.diagnostics import run_space_here
+    from evonas.checks import metric_text
     from evonas.plotting import curve_name, plot_runs
     from evonas.runfolder import RunFolder, RunFolderError
 
@@ -404,8 +405,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
                 print(f"evonas: plot: the {name} runs differ in settings ({'; '.join(g['mixed'])}): their {g['center_name']} "
                       f"mixes them (--group-by {key} draws a curve per value)", file=sys.stderr)  # fmt: skip
             cut = f" (the shortest of its runs; the longest goes to {g['longest']})" if g["longest"] > g["x"][-1] else ""
-            print(f"{name:<12} {len(g['runs'])} run(s): {g['center_name']} {curve_name(data, '')} {g['center'][-1]:.4f} "
-                  f"after {g['x'][-1]} {args.x}{cut}")  # fmt: skip
+            value = g["center"][-1]
+            shown = metric_text(value) if float(value).is_integer() else f"{value:.4f}"  # a count in full
+            where = f"after {g['x'][-1]} evaluations" if args.x == "evaluations" else f"at generation {g['x'][-1]}"
+            print(f"{name:<12} {len(g['runs'])} run(s): {g['center_name']} {curve_name(data, '')} {shown} {where}{cut}")
         print(data["out"])
         return 0
     try:

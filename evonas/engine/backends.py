@@ -30,7 +30,7 @@ from typing import Any
 
 from evonas.config import Experiment
 from evonas.engine.components import build_dataset, build_fitness, build_space
-from evonas.engine.plugins import import_plugins
+from evonas.engine.plugins import exit_text, import_plugins
 from evonas.engine.weights import WeightStore
 from evonas.operators.base import describe_error
 from evonas.pruners import Reporter, TrialPruned
@@ -178,7 +178,7 @@ class EvalContext:
             error = describe_error(exc, limit=2000, installed=False)  # with the line of the plug-in that raised
         except SystemExit as exc:  # sys.exit() in the user's fitness: that evaluation failed, not the run (or worker)
             metrics, status = {}, "failed"
-            error = f"SystemExit: the fitness called sys.exit({'' if exc.code is None else repr(exc.code)})"
+            error = f"SystemExit: the fitness called {exit_text(exc)}"
         curve = tuple(sorted(reporter.curve.items())) if reporter is not None else ()
         return JobResult(
             job.trial, status, metrics, error, time.perf_counter() - start, worker, safe_mode=job.safe, curve=curve
