@@ -175,7 +175,8 @@ def run_once(
         curve.append(chosen.test_acc_200ep if chosen is not None else math.nan)
     if chosen is None:
         first = next((r.error for r in records if r.status == "failed"), None)
-        raise RuntimeError(f"{strategy}, seed {seed}: no successful evaluation" + (f" (the first: {first})" if first else ""))
+        raise RuntimeError(f"{strategy}, seed {seed}: no successful evaluation"
+                           + (f" (the first: {first})" if first else ""))  # fmt: skip
     reach = None if target is None else next((i + 1 for i, acc in enumerate(curve) if acc >= target), None)
     return RunResult(
         seed, chosen.arch_str, chosen.index, chosen.val_acc_12ep, chosen.test_acc_200ep, best, len(records), reach,
@@ -335,7 +336,8 @@ def run_benchmark(
     strategy_params = dict(strategy_params or {})
     unused = sorted(set(strategy_params) - set(names))
     if unused:
-        raise BenchmarkError(f"--set {unused[0]}: '{unused[0]}' is not among the strategies benchmarked ({', '.join(names)})")
+        raise BenchmarkError(f"--set {unused[0]}: '{unused[0]}' is not among the strategies benchmarked "
+                             f"({', '.join(names)})")  # fmt: skip
     params = {n: _strategy_params(n, budget=budget, table=table_path, noise=float(noise), given=strategy_params.get(n))
               for n in names}  # fmt: skip
     n_workers = min(_default_workers() if workers is None else workers, runs)
@@ -460,7 +462,8 @@ def to_json(result: BenchmarkResult) -> dict[str, Any]:
         }
         for s in result.strategies
     }  # fmt: skip
-    published = {k: {"method": label, "mean": m, "std": sd, "runs": 500} for k, (label, m, sd) in result.published.items()}
+    published = {k: {"method": label, "mean": m, "std": sd, "runs": 500}
+                 for k, (label, m, sd) in result.published.items()}  # fmt: skip
     return {
         "benchmark": "nb201", "table": result.table, "dataset": result.dataset, "budget": result.budget,
         "noise": result.noise, "seed": result.seed, "workers": result.workers, "target": result.target,

@@ -267,6 +267,6 @@ def compare_runs(
     # but for what a group's own line says (its runs differ in it) and the setting the runs are grouped by
     within = {k for members in members_of.values() for k in _differing(members)} | {group_by}
     across = {k: v for k, v in _differing(curves).items() if k.split(".")[0] in _PROBLEM and k not in within}
-    return {"metric": curves[0]["metric"], "direction": curves[0]["direction"], "of": curves[0]["of"], "x": x, "band": band,
-            "group_by": group_by, "runs": len(curves), "groups": groups, "problems": problems,
+    return {"metric": curves[0]["metric"], "direction": curves[0]["direction"], "of": curves[0]["of"], "x": x,
+            "band": band, "group_by": group_by, "runs": len(curves), "groups": groups, "problems": problems,
             "problem_settings": _said(across) if len(problems) == 1 else []}  # fmt: skip

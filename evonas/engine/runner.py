@@ -69,6 +69,13 @@ class BackendUnreachable(RunFolderError):
     """The backend's cluster cannot be reached; said before the run folder is touched (nothing is written)."""
 
 
+def _crash_text(exc: BaseException) -> str:
+    """What ended a run as crashed, in one line with the plug-in's line: an exception, or a ``sys.exit()``."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: plug-in code called {exit_text(exc)}"
+    return describe_error(exc, limit=300)
+
+
 
 
 @dataclasses.dataclass
@@ -446,10 +453,10 @@ class Run:
             ended = ("stopped", " ".join(str(exc).split()))
             raise
         except Exception as exc:  # a bug in a plug-in strategy or selection, ...: recorded as crashed, then raised
-            ended = ("crashed", describe_error(exc, limit=300))
+            ended = ("crashed", _crash_text(exc))
             raise RunCrashed(self.run_dir, ended[1]) from exc
         except SystemExit as exc:  # sys.exit() in a plug-in strategy, operator or build function: a crash, said
-            ended = ("crashed", f"SystemExit: plug-in code called {exit_text(exc)}")
+            ended = ("crashed", _crash_text(exc))
             raise RunCrashed(self.run_dir, ended[1]) from None
         finally:
             shutdown.start()  # from here to best.json, a second Ctrl-C (or SIGTERM, SIGHUP) waits
@@ -477,8 +484,7 @@ class Run:
             best, interrupted = None, True
             stopped = stopped or f"cannot write the results: {type(exc).__name__}: {exc}"
         except (Exception, SystemExit) as exc:  # plug-in code (a build function describing a genome) failed here
-            what = f"SystemExit: plug-in code called {exit_text(exc)}" if isinstance(exc, SystemExit) else describe_error(exc, 300)
-            error = f"while writing best.json and the logbook: {what}"
+            error = f"while writing best.json and the logbook: {_crash_text(exc)}"
             with contextlib.suppress(OSError, sqlite3.OperationalError):  # the journal says crashed, not finished
                 loop.live.finish("crashed", loop.duplicates, error=error)
             loop.loggers.close(None)
