@@ -301,7 +301,7 @@ def run_benchmark(
         result = run_benchmark(["random", "ga"], runs=50, workers=2)
         [(s.name, s.mean, s.std) for s in result.strategies]
     """
-    from evonas.fitness.table import default_table_path, load_table
+    from evonas.fitness.table import default_table_path
 
     checks = (("--runs", runs, 1), ("--budget", budget, 1), ("--seed", seed, 0), ("--workers", workers, 0))
     for what, value, low in checks:
@@ -314,22 +314,9 @@ def run_benchmark(
     if target is not None and (type(target) not in (int, float) or not 0 < target <= 100):
         raise BenchmarkError(f"--target: expected a test accuracy in percent (0 to 100], got {target!r}")
     table_path = str(Path(table).resolve()) if table is not None else None
-    try:
-        loaded = load_table(table_path)
-    except ValueError as exc:
-        raise BenchmarkError(f"--table: {exc}") from None
-    rows = loaded.rows
-    from evonas.spaces.nb201 import NB201Space
-
-    space = NB201Space()  # the benchmark searches the whole cell space: each architecture needs its row
-    missing = [a for a in map(space.to_arch_str, space.all_genomes()) if a not in loaded]
-    if missing:
-        raise BenchmarkError(f"--table: {loaded.path} has no row for {len(missing)} of the {space.size} architectures "
-                             f"of the nb201 space (the first: {missing[0]}); a benchmark searches them all")  # fmt: skip
-    shipped = table_path is None or filecmp.cmp(table_path, default_table_path(), shallow=False)
+    optimum, shipped = _check_table(table_path)
     if target is None and shipped:
         target = TARGET
-    optimum = max(r.test_acc_200ep for r in rows)
     names = list(dict.fromkeys(strategies)) if strategies else default_strategies()
     if not names:
         raise BenchmarkError("--strategies: no registered strategy runs on nb201")
@@ -354,6 +341,25 @@ def run_benchmark(
                            target=None if target is None else float(target), optimum=optimum,
                            dataset="CIFAR-10" if shipped else Path(shown).name,
                            published=dict(PUBLISHED) if shipped else {}, overrides=strategy_params)  # fmt: skip
+
+
+def _check_table(table_path: str | None) -> tuple[float, bool]:
+    """The table's best test accuracy, and whether it is the shipped CIFAR-10 table; :class:`BenchmarkError` for a
+    table that cannot be read or lacks a row for an architecture of the space (a benchmark searches them all)."""
+    from evonas.fitness.table import default_table_path, load_table
+    from evonas.spaces.nb201 import NB201Space
+
+    try:
+        loaded = load_table(table_path)
+    except ValueError as exc:
+        raise BenchmarkError(f"--table: {exc}") from None
+    space = NB201Space()
+    missing = [a for a in map(space.to_arch_str, space.all_genomes()) if a not in loaded]
+    if missing:
+        raise BenchmarkError(f"--table: {loaded.path} has no row for {len(missing)} of the {space.size} architectures "
+                             f"of the nb201 space (the first: {missing[0]}); a benchmark searches them all")  # fmt: skip
+    shipped = table_path is None or filecmp.cmp(table_path, default_table_path(), shallow=False)
+    return max(r.test_acc_200ep for r in loaded.rows), shipped
 
 
 def _default_workers() -> int:
