@@ -163,6 +163,8 @@ class OperatorStats:
     failures: int = 0
     #: ``ValueError: boom at my_ops.py:12``, or ``returned an invalid genome: <why>``
     first_error: str | None = None
+    #: calls whose valid answer was the parent itself (a mutation that changed nothing)
+    unchanged: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -255,6 +257,8 @@ class Variation:
             child, ok = self._apply("mutation", op, lambda: op(genome, space=self.space, rng=rng),
                                     lambda c: child_problem(c, self.space))  # fmt: skip
             if ok:
+                if child == genome:  # no fault, but a child that repeats its parent: counted, said if always
+                    self.stats[("mutation", op.name)].unchanged += 1
                 return child, op.name
             ops = [(o, p) for o, p in ops if o is not op]
         return genome, "none"

@@ -33,7 +33,7 @@ from evonas.diagnostics import run_space_here
 from evonas.engine.build import build_dataset
 from evonas.engine.journal import name_trials, ranked
 from evonas.engine.outputs import atomic_write
-from evonas.engine.status import operator_faults
+from evonas.engine.status import idle, operator_faults
 from evonas.runfolder import RunFolder, RunFolderError
 
 __all__ = ["write_report", "is_report", "Draw"]
@@ -257,7 +257,9 @@ def _failures(records: list[Any]) -> list[str]:
 
 
 def _faulty_operators(folder: RunFolder) -> list[str]:
-    rows = [[f["kind"], f["name"], f["failures"], f["calls"], f["first_error"] or "?"] for f in operator_faults(folder)]
+    rows = [[f["kind"], f["name"], f["failures"], f["calls"],
+             f["first_error"] or ("gave back its parent unchanged in every call" if idle(f) else "?")]
+            for f in operator_faults(folder)]  # fmt: skip
     if not rows:
         return ["<h2>Faulty operators</h2>",
                 "<p>None: every call of a mutation or crossover operator gave a valid genome.</p>"]  # fmt: skip

@@ -26,6 +26,7 @@ from evonas.cli import main
 from evonas.config import ConfigError, load_experiment, parse_experiment
 from evonas.engine.runner import Run, RunInterrupted
 from evonas.engine.status import format_status, operator_faults, read_status
+from evonas.report import write_report
 from evonas.evolution import SELECTIONS, OperatorFault, Variation
 from evonas.operators import CROSSOVERS, MUTATIONS, Crossover
 from evonas.spaces import make_space
@@ -43,7 +44,7 @@ def _plugins_of_this_file():
     import faulty_ops  # noqa: F401  (tests/plugins, on sys.path by conftest)
 
     yield
-    for name in ("every_third", "bad_width", "returns_none", "returns_dict"):
+    for name in ("every_third", "bad_width", "returns_none", "returns_dict", "returns_parent"):
         MUTATIONS._items.pop(name, None)
     SELECTIONS._items.pop("explode", None)
     sys.modules.pop("faulty_ops", None)
@@ -297,6 +298,21 @@ def test_a_search_stuck_because_every_mutation_fails_names_the_operator(write_ex
     assert summary.ended_early == ("strategy 'aging' asked 50 genomes in a row that the run had already evaluated "
                                    "(every call of mutation 'returns_none' failed, so each child was its parent: see "
                                    "the faults)"), summary.ended_early
+
+
+def test_a_mutation_that_always_gives_back_its_parent_is_said(write_experiment, tmp_path: Path, capsys) -> None:
+    """No fault (its answer is a valid genome), but every child repeats its parent: the summary, status and report
+    say so instead of nothing."""
+    exp = faulty_experiment(mutations=[{"name": "returns_parent", "prob": 0.6}, {"name": "nb201_change_edge", "prob": 0.4}])
+    out = tmp_path / "run"
+    assert main(["run", str(write_experiment(exp)), "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    line = next((x for x in text.splitlines() if "returns_parent" in x), "")
+    assert re.search(r"mutation 'returns_parent' gave back its parent unchanged in all \d+ calls \(its children "
+                     r"repeat their parents", line), text
+    assert "nb201_change_edge" not in text  # a healthy operator is not listed
+    assert main(["status", str(out)]) == 0 and "gave back its parent unchanged" in capsys.readouterr().out
+    assert "gave back its parent unchanged in every call" in write_report(out, tmp_path / "r.html").read_text()
 
 
 def test_a_killed_run_is_not_finished_and_its_faults_are_kept(write_experiment, tmp_path: Path) -> None:

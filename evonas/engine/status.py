@@ -164,6 +164,7 @@ def _clean_operators(value: Any) -> list[dict[str, Any]]:
             "kind": entry.get("kind") if entry.get("kind") in ("mutation", "crossover", BUILD_FUNCTION) else "operator",
             "name": one_line(entry["name"], 100), "calls": calls, "failures": failures,
             "first_error": one_line(first, 300) if isinstance(first, str) else None,
+            "unchanged": _count(entry.get("unchanged")) or 0,
         })  # fmt: skip
     return out
 
@@ -199,16 +200,31 @@ def operator_faults(source: Any, *, every: bool = False) -> list[dict[str, Any]]
         value = None
     rows = _clean_operators(value)
     if not every:
-        rows = [r for r in rows if r["failures"]]
+        rows = [r for r in rows if r["failures"] or idle(r)]
     return sorted(rows, key=lambda r: -r["failures"])
 
 
+#: calls after which a mutation that gave back its parent in every one of them is said to do nothing
+IDLE_CALLS = 10
+
+
+def idle(stats: dict[str, Any]) -> bool:
+    """Whether an operator's every call (at least :data:`IDLE_CALLS`) gave back its parent unchanged."""
+    return stats.get("calls", 0) >= IDLE_CALLS and stats.get("unchanged", 0) >= stats["calls"]
+
+
 def fault_lines(faults: list[dict[str, Any]]) -> list[str]:
-    """One line per faulty operator: ``mutation 'my_op' failed 7 of 21 calls (first: ValueError: boom at my_ops.py:12)``."""
-    return [
-        f"{f['kind']} '{f['name']}' failed {f['failures']} of {f['calls']} calls (first: {f['first_error'] or '?'})"
-        for f in faults if f.get("failures")
-    ]  # fmt: skip
+    """One line per faulty operator: ``mutation 'my_op' failed 7 of 21 calls (first: ValueError: boom at my_ops.py:12)``,
+    or ``mutation 'my_op' gave back its parent unchanged in all 12 calls (...)``."""
+    lines = []
+    for f in faults:
+        if f.get("failures"):
+            lines.append(f"{f['kind']} '{f['name']}' failed {f['failures']} of {f['calls']} calls "
+                         f"(first: {f['first_error'] or '?'})")  # fmt: skip
+        elif idle(f):
+            lines.append(f"{f['kind']} '{f['name']}' gave back its parent unchanged in all {f['calls']} calls (its "
+                         "children repeat their parents: does it return the genome it changed?)")  # fmt: skip
+    return lines
 
 
 def _objectives(config: Any) -> list[dict[str, str]]:

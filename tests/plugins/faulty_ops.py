@@ -61,6 +61,15 @@ class ReturnsNone(Mutation):
         change_one_edge(genome, space, rng)  # forgot the return
 
 
+@MUTATIONS.register("returns_parent")
+class ReturnsParent(Mutation):
+    spaces = ("nb201",)
+
+    def _mutate(self, genome: Any, *, space: Any, rng: random.Random) -> Any:
+        change_one_edge(genome, space, rng)  # changed a copy it threw away
+        return genome
+
+
 @MUTATIONS.register("returns_dict")
 class ReturnsDict(Mutation):
     spaces = ("nb201",)
