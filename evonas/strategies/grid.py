@@ -7,6 +7,7 @@ table of a narrowed benchmark space.
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from evonas.checks import check_choice, check_int
@@ -14,6 +15,25 @@ from evonas.spaces.base import Genome, SearchSpace
 from evonas.strategies.base import STRATEGIES, BatchedSampling, Candidate, SearchContext
 
 __all__ = ["GridSearch"]
+
+
+#: each enumerated space's genomes with their keys, by the space's name and parameters: the keys cost most of a
+#: short grid search, and a benchmark runs hundreds of them on one space in a process
+_KEYED: dict[str, tuple[tuple[Genome, str], ...]] = {}
+
+
+def _keyed(space: SearchSpace) -> tuple[tuple[Genome, str], ...]:
+    """``space.all_genomes()`` in its order, each with its key (cached for spaces of built-in code)."""
+    if type(space).__module__.startswith("evonas."):
+        try:
+            ident = f"{space.name}:{json.dumps(space.params, sort_keys=True)}"
+        except (TypeError, ValueError):
+            ident = None
+        if ident is not None:
+            if ident not in _KEYED:
+                _KEYED[ident] = tuple((g, space.key(g)) for g in space.all_genomes())
+            return _KEYED[ident]
+    return tuple((g, space.key(g)) for g in space.all_genomes())
 
 
 @STRATEGIES.register("grid")
@@ -74,13 +94,12 @@ class GridSearch(BatchedSampling):
     def genomes(self) -> list[tuple[Genome, str]]:
         """Every distinct architecture (genome, key), in the order they will be asked."""
         if self._genomes is None:
-            space = self.ctx.space
-            order = list(space.all_genomes())
+            order = list(_keyed(self.ctx.space))
             if self.order == "shuffled":
                 self.rng.shuffle(order)
             seen: dict[str, Genome] = {}
-            for g in order:
-                seen.setdefault(space.key(g), g)
+            for g, k in order:
+                seen.setdefault(k, g)
             self._genomes = [(g, k) for k, g in seen.items()]
         return self._genomes
 
