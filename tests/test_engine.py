@@ -451,3 +451,12 @@ def test_show_says_a_key_prefix_is_shared(write_experiment, tmp_path: Path, caps
     captured = capsys.readouterr()
     assert captured.err.startswith(f"evonas: show: '{prefix}' is the start of {n} genomes' keys (")
     assert captured.out.count("trial     ") == n
+
+
+def test_a_huge_string_metric_fails_its_evaluation_instead_of_bloating_every_file() -> None:
+    from evonas.engine.backends import MAX_STRING_METRIC, plain_metrics
+
+    assert plain_metrics({"val_acc": 0.5, "note": "x" * MAX_STRING_METRIC})["note"] == "x" * MAX_STRING_METRIC
+    with pytest.raises(TypeError, match="the fitness returned metric 'log' as a string of 50,000,000 characters; a "
+                                        "string metric is at most 10,000"):
+        plain_metrics({"val_acc": 0.5, "log": "x" * 50_000_000})

@@ -185,6 +185,10 @@ class EvalContext:
         )
 
 
+#: the longest string a fitness may report as a metric (a note, a path; not an output dump)
+MAX_STRING_METRIC = 10_000
+
+
 def plain_metrics(metrics: Any) -> dict[str, Any]:
     """A fitness's result as the journal stores it: a dict with string keys whose numbers are floats (a numpy
     scalar or a one-element tensor or array too, by ``.item()``); strings, ``None`` and bools stay as they are.
@@ -203,6 +207,9 @@ def plain_metrics(metrics: Any) -> dict[str, Any]:
                 pass
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = float(value)
+        elif isinstance(value, str) and len(value) > MAX_STRING_METRIC:  # it would bloat the journal and every file
+            raise TypeError(f"the fitness returned metric '{key}' as a string of {len(value):,} characters; a string "
+                            f"metric is at most {MAX_STRING_METRIC:,} (save large outputs to a file of your own)")  # fmt: skip
         elif not isinstance(value, (str, bool, type(None))):
             shape = getattr(value, "shape", None)
             raise TypeError(f"the fitness returned metric '{key}' as a {type(value).__name__}"
