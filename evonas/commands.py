@@ -63,8 +63,8 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
     steps = (f"in {n} generation{'s' if n != 1 else ''}" if not block else
              f"steady-state, logged every {block} results ({n} logbook row{'s' if n != 1 else ''})")
     lines.append(
-        f"evaluated {summary.evaluations} genomes ({summary.failures} failed, {summary.duplicates} repeats answered "
-        f"from the journal{cached}) {steps}, {summary.wall_s:.1f} s"
+        f"evaluated {summary.evaluations} genome{'s' if summary.evaluations != 1 else ''} ({summary.failures} failed, "
+        f"{summary.duplicates} repeats answered from the journal{cached}) {steps}, {summary.wall_s:.1f} s"
     )
     if getattr(summary, "ended_early", None):
         lines.append(f"ended     early: {summary.ended_early}")
@@ -239,7 +239,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except RunFolderError as exc:
         return _fail(f"export: {exc}")
     m = result.metrics
-    print(f"exported  rank {m['rank']} genome {result.key}: test_acc={m['test_acc']:.4f} (trained {m['epochs']} epochs on "
+    print(f"exported  rank {m['rank']} genome {result.key}: test_acc={m['test_acc']:.4f} (trained {m['epochs']} epoch{'s' if m['epochs'] != 1 else ''} on "
           f"{m['samples']} train+val samples, {m['train_s']:.1f} s; tested on {m['test_samples']})")  # fmt: skip
     for f in result.files:
         print(f"wrote     {f}")
