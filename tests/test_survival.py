@@ -196,6 +196,50 @@ def test_a_keyboard_interrupt_raised_by_a_fitness_in_a_worker_fails_that_evaluat
     assert all(r[1:] == ("failed", "KeyboardInterrupt: raised by the fitness (a worker ignores Ctrl-C)", 0) for r in bad)
 
 
+SLEEPING_MUTATION = """
+import time
+from evonas.operators import MUTATIONS, Mutation
+
+CALLS = [0]
+
+
+@MUTATIONS.register("falls_asleep")
+class FallsAsleep(Mutation):
+    spaces = ("nb201",)
+
+    def _mutate(self, genome, *, space, rng):
+        CALLS[0] += 1
+        if CALLS[0] > 3:
+            time.sleep(3600)  # a lock never released, a server never answering: in the run's own process
+        return space.sample(rng=rng)
+"""
+
+
+def test_status_says_when_the_runs_own_process_hangs_in_plug_in_code(write_experiment, tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    from evonas.engine import status
+
+    (tmp_path / "sleepy.py").write_text(SLEEPING_MUTATION)
+    exp = toy_experiment(plugins=["sleepy.py"], mutations=[{"name": "falls_asleep", "prob": 1}], crossovers=[],
+                         workers=1, cache=False)  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "evonas.cli", "run", str(write_experiment(exp)), "--out",
+                             str(tmp_path / "run"), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if (tmp_path / "run" / "journal.sqlite").exists() and read_status(tmp_path / "run")["evaluations"] >= 8:
+                break
+        time.sleep(2.5)
+        monkeypatch.setattr(status, "_SILENT_S", 2.0)  # a minute in a real run
+        text = format_status(read_status(tmp_path / "run"))
+        assert "stalled   the run's process has written nothing for " in text, text
+        assert f"`py-spy dump --pid {proc.pid}` shows where" in text, text
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_a_clock_tick_now_and_then_does_not_restart_the_stall_count(monkeypatch) -> None:
     """A deadlocked worker's parent-watch thread still costs a tick now and then; training uses a core."""
     import types

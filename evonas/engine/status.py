@@ -376,6 +376,9 @@ def _duration(seconds: float | None) -> str:
 
 #: seconds without a finished evaluation (and past the estimated time left) before status says so
 _QUIET_S = 10.0
+#: seconds without a write of the live state after which a running run's own process is said to be busy elsewhere
+#: (it writes every few seconds while it waits for results)
+_SILENT_S = 60.0
 
 #: results the recent pace is measured over; with fewer, the average since the run (or this session) started
 _RATE_WINDOW = 10
@@ -466,4 +469,9 @@ def format_status(st: dict[str, Any]) -> str:
         lines.append(f"resume    {st.get('resume') or 'evonas resume ' + st['run_dir']}")
     if live.get("updated_at") and st["state"] == "running":
         lines.append(f"updated   {_duration(now - live['updated_at'])} ago")
+        if now - live["updated_at"] > _SILENT_S:  # a waiting run writes every few seconds: its own process is busy
+            pid = live.get("pid")
+            lines.append(f"stalled   the run's process has written nothing for {_duration(now - live['updated_at'])}: "
+                         "it may hang in plug-in code it runs itself (a strategy, an operator, a build function, a "
+                         "logger)" + (f"; `py-spy dump --pid {pid}` shows where" if pid else ""))  # fmt: skip
     return "\n".join(lines)
