@@ -170,12 +170,14 @@ def _overview(run: _Run) -> str:
     failures = sum(r.status in ("failed", "infeasible", "violated") for r in records)
     trained = [r.metrics for r in records if not r.cached]
     steps, samples = (sum(int(m[k]) for m in trained if is_real(m.get(k))) for k in ("train_steps", "train_samples"))
+    live = run.folder.meta().get("live")
+    restarts = live.get("restarts") if isinstance(live, dict) and isinstance(live.get("restarts"), int) else "-"
     headers = ["run folder", "strategy", "objectives", "evaluations", "failed or infeasible", "pruned",
-               "inherited weights", "from the cache", "retried in safe mode", "training steps", "samples seen",
-               "first to last result"]  # fmt: skip
+               "inherited weights", "from the cache", "retried in safe mode", "worker restarts (last session)", "training steps",
+               "samples seen", "first to last result"]  # fmt: skip
     row = [str(run.folder.path), exp.strategy.name, ", ".join(f"{o.metric} ({o.direction})" for o in exp.objectives),
            len(records), failures, sum(r.status == "pruned" for r in records), sum(r.inherited is not None for r in records),
-           sum(r.cached for r in records), sum(r.safe_mode for r in records), f"{steps:,}", f"{samples:,}",
+           sum(r.cached for r in records), sum(r.safe_mode for r in records), restarts, f"{steps:,}", f"{samples:,}",
            f"{wall:.1f} s"]  # fmt: skip
     return _table(headers, [row])
 
