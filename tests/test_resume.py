@@ -239,6 +239,15 @@ def test_budget_a_generational_run_cannot_reach_is_refused(write_experiment, tmp
     assert _folder_bytes(out) == before
     summary = Run.resume(out, progress=False, overrides={"budget": 40, "generations": 2}).continue_run()
     assert summary.evaluations == 40
+    # the budget of 40, now the run's, is spent: more generations alone would add nothing, and are refused
+    before = _folder_bytes(out)
+    refused = subprocess.run([sys.executable, "-m", "evonas", "resume", str(out), "--generations", "5", "--quiet"],
+                             capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode == 2 and refused.stderr == (
+        f"evonas: {out}: the run's budget of 40 evaluations is spent, so a longer generations adds none; pass "
+        "--budget N as well\n"), refused.stderr
+    assert _folder_bytes(out) == before
+    assert Run.resume(out, progress=False, overrides={"budget": 56, "generations": 3}).continue_run().evaluations == 56
 
 
 def test_budget_extends_a_generational_run_its_budget_cut(write_experiment, tmp_path: Path) -> None:

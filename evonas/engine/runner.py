@@ -316,7 +316,8 @@ class Run:
                                  f"budget; '{bad[0]}' would change the search the journal replays (start a new run "
                                  "for that)")  # fmt: skip
         if not restart:  # before anything is written: a refused extension changes no file
-            _check_extension(folder.path, exp, folder.records("seq"), extended=bool(overrides))
+            lengthened = length if length in (overrides or {}) and "budget" not in (overrides or {}) else None
+            _check_extension(folder.path, exp, folder.records("seq"), extended=bool(overrides), lengthened=lengthened)
         loaded = tuple(p for p in exp.plugins if p in sys.modules)  # imported by this process already: no new code runs
         if not trust and plugins is None and loaded == tuple(exp.plugins):
             plugins = list(loaded)
@@ -591,9 +592,12 @@ def check_resumable(folder: RunFolder) -> None:
         db.close()
 
 
-def _check_extension(run_dir: Path, exp: Experiment, records: list[Record], extended: bool = False) -> None:
-    """Refuse ``--budget`` or ``--generations`` below what the run has done (it would rewrite its files), and any
-    extension of a run whose search is over and confirmed (``inherit.confirm`` trained its best from scratch)."""
+def _check_extension(
+    run_dir: Path, exp: Experiment, records: list[Record], extended: bool = False, lengthened: str | None = None
+) -> None:
+    """Refuse ``--budget`` or ``--generations`` below what the run has done (it would rewrite its files), any
+    extension of a run whose search is over and confirmed (``inherit.confirm`` trained its best from scratch), and
+    a longer run length (``lengthened``: its name) that the run's budget, spent already, would make do nothing."""
     if extended and any(r.origin == CONFIRM for r in records):
         raise RunFolderError(f"{run_dir}: the run's search is over: it has trained its best inherited genomes from "
                              "scratch (inherit: confirm), so it cannot be extended; start a new run with a larger "
@@ -607,6 +611,9 @@ def _check_extension(run_dir: Path, exp: Experiment, records: list[Record], exte
     if isinstance(generations, int) and generations < reached:
         raise RunFolderError(f"{run_dir}: the run has reached generation {reached}; --generations {generations} is "
                              f"below that (pass {reached} or more)")  # fmt: skip
+    if lengthened and exp.budget is not None and done >= exp.budget:
+        raise RunFolderError(f"{run_dir}: the run's budget of {exp.budget} evaluations is spent, so a longer "
+                             f"{lengthened} adds none; pass --budget N as well")  # fmt: skip
 
 
 def reach_budget(built: Built, budget: int, run_dir: Path) -> Built:
