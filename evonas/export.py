@@ -43,9 +43,10 @@ from evonas.datasets.base import Dataset, Standardize
 from evonas.engine.build import Built, build
 from evonas.engine.journal import ranked
 from evonas.engine.outputs import atomic_write
+from evonas.engine.runner import DATA_META, check_data
 from evonas.operators.base import describe_error
 from evonas.fitness.base import FitnessFunction
-from evonas.runfolder import RunFolder, in_folder_config, space_file_problem
+from evonas.runfolder import RunFolder, RunFolderError, in_folder_config, space_file_problem
 from evonas.spaces.base import Genome, SearchSpace
 
 __all__ = ["ExportError", "ExportResult", "export_run", "load_model"]
@@ -119,6 +120,10 @@ def export_run(
     if bad:
         raise ExportError(f"--format: expected {', '.join(FORMATS)}, got {', '.join(bad)}")
     built = _build(folder, plugins, trust)
+    try:  # the data as loaded here is the data the search saw (a moved folder, a file regenerated since)
+        check_data(folder.path, built, folder.meta().get(DATA_META), what="export")
+    except RunFolderError as exc:
+        raise ExportError(str(exc)) from None
     exp, space, fitness, data = built.experiment, built.space, built.fitness, built.dataset
     if data is None:  # a table, a proxy: nothing trained
         raise ExportError(f"fitness '{exp.fitness.name}' reads no dataset (a table or a training-free score); there "

@@ -323,6 +323,12 @@ def test_a_resume_on_other_data_is_refused_before_anything_is_written(write_expe
     assert len(err) == 1 and "the dataset 'npz' (path: data.npz) as loaded here is not the data the run " \
                               "was started on" in err[0], err  # fmt: skip
     assert (tmp_path / "run" / "journal.sqlite").read_bytes() == before
+    # an export there would train and test on other data than the search saw: refused too, before any training
+    assert main(["export", str(tmp_path / "run"), "--epochs", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "as loaded here is not the data the run was started on" in err[0] and \
+        err[0].endswith("export where the data is as it was, or start a new run"), err  # fmt: skip
+    assert not (tmp_path / "run" / "export").exists()
     monkeypatch.chdir(tmp_path / "a")  # where the data is as it was: it goes on
     assert main(["resume", str(tmp_path / "run"), "--budget", "6", "--quiet", "--no-cache"]) == 0
     with sqlite3.connect(tmp_path / "run" / "journal.sqlite") as db:

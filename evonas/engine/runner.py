@@ -352,7 +352,7 @@ class Run:
         """Replay the journal and carry on (the counterpart of :meth:`execute` for :meth:`resume`)."""
         built = self.build_experiment()
         if not self._restart:  # before anything is said or written
-            _check_data(self.run_dir, built, RunFolder(self.run_dir).meta().get(DATA_META))
+            check_data(self.run_dir, built, RunFolder(self.run_dir).meta().get(DATA_META))
         if self._extend_to is not None:  # before anything is written: a refused --budget changes no file
             built = reach_budget(built, self._extend_to, self.run_dir)
             self.built, self.experiment = built, built.experiment
@@ -686,9 +686,10 @@ def _strategy_class_or_none(name: str) -> Any:
         return None
 
 
-def _check_data(run_dir: Path, built: Built, recorded: Any) -> None:
-    """Refuse a resume whose dataset is not the one the run was started on (a file regenerated or replaced, or
-    another one found at a relative path from another working directory): it would mix two problems in one run."""
+def check_data(run_dir: Path, built: Built, recorded: Any, what: str = "resume") -> None:
+    """Refuse a resume (or an export: ``what``) whose dataset is not the one the run was started on (a file
+    regenerated or replaced, or another one found at a relative path from another working directory): it would mix
+    two problems in one run, or export a network trained and tested on other data than the search saw."""
     if built.dataset is None or not isinstance(recorded, str) or recorded == built.dataset.fingerprint():
         return
     exp = built.experiment
@@ -696,7 +697,7 @@ def _check_data(run_dir: Path, built: Built, recorded: Any) -> None:
     where = f" ({', '.join(files)})" if files else ""
     raise RunFolderError(f"{run_dir}: the dataset '{exp.dataset.name}'{where} as loaded here is not the data the run was "
                          "started on: its files changed, or a relative path found others from this working directory; "
-                         "resume where the data is as it was, or start a new run")  # fmt: skip
+                         f"{what} where the data is as it was, or start a new run")  # fmt: skip
 
 
 def _set_aside(run_dir: Path) -> str | None:
