@@ -582,6 +582,23 @@ class RunLock:
         self.release()
 
 
+def lock_held(run_dir: str | Path) -> bool | None:
+    """Whether a process holds ``run_dir``'s lock now (``None``: the folder has no lock file, or it cannot be read).
+
+    A copy of a live run's folder has the live run's state in its journal but no process holding it."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK_NAME, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released at once: only to ask
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def _read_holder(fd: int) -> str:
     try:
         os.lseek(fd, 0, os.SEEK_SET)

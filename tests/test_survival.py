@@ -7,6 +7,7 @@ import html
 import json
 import re
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -237,6 +238,12 @@ def test_status_says_when_the_runs_own_process_hangs_in_plug_in_code(write_exper
         text = format_status(read_status(tmp_path / "run"))
         assert "stalled   the run's process has written nothing for " in text, text
         assert f"`py-spy dump --pid {proc.pid}` shows where" in text, text
+        # a copy of the live run's folder: its journal says running, but no process holds it
+        shutil.copytree(tmp_path / "run", tmp_path / "copy")
+        assert read_status(tmp_path / "run")["state"] == "running"
+        copy = read_status(tmp_path / "copy")
+        assert copy["state"] == "stopped (no process holds this folder: a copy?)", copy["state"]
+        assert "resume    evonas resume" in format_status(copy)
     finally:
         proc.kill()
         proc.wait()

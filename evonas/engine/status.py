@@ -28,7 +28,7 @@ from evonas.checks import is_real, metric_text, one_line
 from evonas.engine.journal import (
     Journal, failed_trials, failure_reasons, failure_text, fitness_order, more_failures, training_spent,
 )
-from evonas.runfolder import RunFolder, RunFolderError, resume_command
+from evonas.runfolder import RunFolder, RunFolderError, lock_held, resume_command
 from evonas.spaces.base import BUILD_FUNCTION
 
 __all__ = [
@@ -326,6 +326,8 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
     alive = _alive(live["pid"], live.get("host", "")) if "pid" in live else None
     if state == "running" and alive is False:  # killed (SIGKILL, out of memory) or died before it could say so
         state = "stopped (its process is gone)"
+    elif state == "running" and lock_held(run_dir) is False:  # a copy of a live run's folder: no one writes it
+        state = "stopped (no process holds this folder: a copy?)"
     elif state not in ("running", "finished", "interrupted", "stopped", "crashed", "unknown"):
         state = "unknown"  # a damaged entry: never shown as what it claims
     rate = None
@@ -465,7 +467,7 @@ def format_status(st: dict[str, Any]) -> str:
         lines.append(f"ended     early: {st['error']}")
     elif st.get("error") and st["state"] != "running":
         lines.append(f"error     {st['error']}")
-    if st["state"] in ("crashed", "stopped", "interrupted", "stopped (its process is gone)"):
+    if st["state"] in ("crashed", "stopped", "interrupted") or st["state"].startswith("stopped ("):
         lines.append(f"resume    {st.get('resume') or 'evonas resume ' + st['run_dir']}")
     if live.get("updated_at") and st["state"] == "running":
         lines.append(f"updated   {_duration(now - live['updated_at'])} ago")
