@@ -65,6 +65,7 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
     lines.append(
         f"evaluated {summary.evaluations} genome{'s' if summary.evaluations != 1 else ''} ({summary.failures} failed, "
         f"{summary.duplicates} repeats answered from the journal{cached}) {steps}, {summary.wall_s:.1f} s"
+        + (" this session" if getattr(summary, "resumed", False) else "")
     )
     if getattr(summary, "ended_early", None):
         lines.append(f"ended     early: {summary.ended_early}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -238,7 +239,10 @@ def test_budget_a_generational_run_cannot_reach_is_refused(write_experiment, tmp
     assert "pass --generations 2 as well (each generation adds up to 16 evaluations)" in refused.stderr
     assert _folder_bytes(out) == before
     summary = Run.resume(out, progress=False, overrides={"budget": 40, "generations": 2}).continue_run()
-    assert summary.evaluations == 40
+    assert summary.evaluations == 40 and summary.resumed
+    from evonas.commands import _summary
+
+    assert re.search(r"evaluated 40 genomes .*, \d+\.\d s this session\n", _summary(summary, [])), _summary(summary, [])
     # the budget of 40, now the run's, is spent: more generations alone would add nothing, and are refused
     before = _folder_bytes(out)
     refused = subprocess.run([sys.executable, "-m", "evonas", "resume", str(out), "--generations", "5", "--quiet"],

@@ -88,9 +88,12 @@ class RunSummary:
     duplicates: int
     generations: int
     best: dict[str, Any] | None
+    #: seconds this session took (a resume's own, while the counts are the whole run's)
     wall_s: float
     interrupted: bool = False
     discarded: int = 0
+    #: the session resumed a run: the counts include what earlier sessions did
+    resumed: bool = False
     #: why the run stopped early other than by Ctrl-C (a full disk, ...), if it did
     stopped: str | None = None
     #: why a finished search ended before its plan (its strategy asked only genomes the run had seen), if it did
@@ -502,6 +505,7 @@ class Run:
             log_every=None if strategy.generational else getattr(strategy, "log_every", None),
             best=best,
             wall_s=time.time() - start,
+            resumed=bool(replay),
             interrupted=interrupted,
             discarded=discarded,
             stopped=stopped,
