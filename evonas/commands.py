@@ -241,7 +241,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return _fail(f"export: {exc}")
     m = result.metrics
     print(f"exported  rank {m['rank']} genome {result.key}: test_acc={m['test_acc']:.4f} (trained {m['epochs']} epoch{'s' if m['epochs'] != 1 else ''} on "
-          f"{m['samples']} train+val samples, {m['train_s']:.1f} s; tested on {m['test_samples']})")  # fmt: skip
+          f"{m['samples']} train+val samples, {m['train_s']:.2g} s; tested on {m['test_samples']})")  # fmt: skip
     for f in result.files:
         print(f"wrote     {f}")
     return 0

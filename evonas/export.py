@@ -238,7 +238,9 @@ def _train_and_test(exp: Experiment, data: Dataset) -> Dataset:
         num_classes=data.num_classes,
     )  # fmt: skip
     if len(full.y_val) == 0:
-        raise ExportError(f"dataset '{exp.dataset.name}' has no test split (set dataset.params.test_fraction)")
+        raise ExportError(f"dataset '{exp.dataset.name}' has no test split, which the export scores its network on "
+                          "once: a file that gives its splits needs x_test and y_test too; a dataset evonas splits "
+                          "needs test_fraction > 0 (in a new run: the split is the run's)")  # fmt: skip
     return full
 
 
