@@ -307,3 +307,14 @@ def test_a_plug_in_loaders_data_is_checked_too(write_experiment, tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith(f"evonas: {cfg}: {message}"), err
     assert not (tmp_path / "run").exists() and no_training == []
+
+
+def test_fractions_given_with_a_file_of_its_own_splits_are_said_to_do_nothing(tmp_path: Path, capsys) -> None:
+    x, y = _x(), _y()
+    path = _save(tmp_path, "split", x_train=x[:120], y_train=y[:120], x_val=x[120:160], y_val=y[120:160],
+                 x_test=x[160:], y_test=y[160:])  # fmt: skip
+    ds = load_dataset("npz", seed=0, path=str(path), val_fraction=0.3)
+    assert len(ds.y_val) == 40  # the file's split, as given
+    assert capsys.readouterr().err == f"evonas: {str(path)!r} gives its own splits, so val_fraction=0.3 has no effect\n"
+    load_dataset("npz", seed=0, path=str(path))  # the defaults: nothing to say
+    assert capsys.readouterr().err == ""

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 import zipfile
 import zlib
 from pathlib import Path
@@ -530,6 +531,10 @@ def load_npz(
                 missing = "y_test" if "x_test" in named else "x_test"
                 raise ValueError(f"{where} has only one of 'x_test' / 'y_test'; missing key '{missing}'")
             wanted = tuple(k for k in (*_SPLIT_KEYS, "x_test", "y_test") if k in named)
+            unused = [f"{k}={v:g}" for k, v, d in (("val_fraction", val_fraction, 0.2), ("test_fraction", test_fraction, 0.2))
+                      if isinstance(v, (int, float)) and v != d]  # fmt: skip
+            if unused:  # the file's splits are used as given: a fraction the user set does nothing, and is said
+                print(f"evonas: {where} gives its own splits, so {' and '.join(unused)} has no effect", file=sys.stderr)
         arrays: dict[str, np.ndarray] = {}
         for key in wanted:
             try:
