@@ -318,3 +318,15 @@ def test_fractions_given_with_a_file_of_its_own_splits_are_said_to_do_nothing(tm
     assert capsys.readouterr().err == f"evonas: {str(path)!r} gives its own splits, so val_fraction=0.3 has no effect\n"
     load_dataset("npz", seed=0, path=str(path))  # the defaults: nothing to say
     assert capsys.readouterr().err == ""
+
+
+def test_a_data_file_not_found_says_where_it_was_looked_for(write_experiment, tmp_path: Path, capsys,
+                                                            monkeypatch) -> None:
+    cfg = write_experiment(_experiment(Path("missing.npz")))
+    monkeypatch.chdir(tmp_path / "..")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"evonas: {cfg}: dataset.params.path: no file 'missing.npz' in the working directory "
+                   f"({tmp_path.parent}) or next to the experiment file ({tmp_path}); run where it is found, or give "
+                   "its absolute path"), err
+    assert not (tmp_path / "run").exists()

@@ -93,6 +93,10 @@ def build_dataset(exp: Experiment) -> Dataset:
             found = resolve_path(given, exp)
             if found is not None and str(found) != given:
                 moved[key] = str(found)
+            elif found is None and key == "path":  # say where it was looked for (a moved run folder, another cwd)
+                near = f" or next to the experiment file ({Path(exp.source).parent})" if exp.source else ""
+                raise ConfigError(exp.source, "dataset.params.path", f"no file '{given}' in the working directory "
+                                  f"({Path.cwd()}){near}; run where it is found, or give its absolute path")  # fmt: skip
     if moved:  # the experiment keeps what the user wrote (config.yaml, the cache's key); the loader gets the file
         comp = dataclasses.replace(comp, params={**comp.params, **moved})
     ds = construct(DATASETS.get, comp, exp.source, "dataset", seed=exp.seed)
