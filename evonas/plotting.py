@@ -123,7 +123,9 @@ def logbook_rows(folder: RunFolder) -> list[dict[str, Any]]:
     or damaged one) or ``RunFolderError`` (one linked out of the folder), each one line."""
     run_dir = folder.path
     if not folder.inside("logbook.json").exists():
-        raise FileNotFoundError(f"{run_dir}: not a finished run folder (no logbook.json)")
+        raise FileNotFoundError(f"{run_dir}: no logbook.json yet: the run was stopped before it wrote one (killed, "
+                                f"or copied while it ran); `evonas resume {run_dir}` writes it (and the plots), and "
+                                "`evonas report`, `status` and `best` read the run as it is")  # fmt: skip
     rows = [r for r in read_logbook(run_dir) if isinstance(r, dict)]
     if not rows:
         raise ValueError(f"{run_dir}: the logbook is empty or unreadable (no generation to draw)")

@@ -253,3 +253,15 @@ def test_the_best_genomes_table_shows_what_the_run_recorded(tmp_path: Path, writ
     text = write_report(tmp_path / "run", tmp_path / "r.html").read_text()
     table = text[text.index("Best genomes") : text.index("</table>", text.index("Best genomes"))]
     assert "<th>test_acc_200ep</th>" in table and "<th>params</th>" in table and "train_s" not in table, table[:600]
+
+
+def test_plot_of_a_run_stopped_before_its_logbook_says_what_writes_it(runs: dict[str, Path], tmp_path: Path,
+                                                                      capsys) -> None:
+    from evonas.cli import main
+
+    stopped = tmp_path / "stopped"
+    shutil.copytree(runs["aging"], stopped)
+    (stopped / "logbook.json").unlink()  # as a run killed (or copied) before it wrote one
+    assert main(["plot", str(stopped), "--out", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"no logbook.json yet" in err and f"`evonas resume {stopped}` writes it" in err
