@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from evonas.checks import metric_text
+from evonas.checks import is_real, metric_text
 from evonas.constraints import Constraint
 from evonas.engine.journal import ranked
 from evonas.engine.status import _objectives, _weights
@@ -25,11 +25,14 @@ from evonas.spaces import make_space
 __all__ = ["best_where", "format_choice", "find_evaluations", "format_evaluation"]
 
 
-def best_where(run_dir: str | Path, conditions: Sequence[Constraint]) -> dict[str, Any]:
-    """The full evaluation with the best first objective among those meeting every condition.
+def best_where(
+    run_dir: str | Path, conditions: Sequence[Constraint], by: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """The full evaluation with the best first objective among those meeting every condition (``by``: with the
+    best value of another metric instead, ``("params", "min")``: the smallest network that meets them).
 
     Ties on the first objective go to the better next objective (then the earliest trial), as everywhere a run is
-    ranked. Returns ``{"record": {...} | None, "matches": n, "evaluations": m, "objectives": [...], "reported":
+    ranked; ties on ``by`` go the same way. Returns ``{"record": {...} | None, "matches": n, "evaluations": m, "objectives": [...], "reported":
     [metric names]}``; raises
     ``ValueError`` for a folder without a journal or a condition on a metric no evaluation reports.
     """
@@ -49,17 +52,21 @@ def best_where(run_dir: str | Path, conditions: Sequence[Constraint]) -> dict[st
     config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     objectives = _objectives(config)
     reported = {name for r in records for name in r.metrics}
-    for c in conditions:
-        if records and c.metric not in reported:
-            raise ValueError(f"no evaluation reports the metric '{c.metric}'; they report: {', '.join(sorted(reported))}")
+    for metric in [c.metric for c in conditions] + ([by[0]] if by else []):
+        if records and metric not in reported:
+            raise ValueError(f"no evaluation reports the metric '{metric}'; they report: {', '.join(sorted(reported))}")
     matching = [r for r in records if all(c.holds(r.metrics.get(c.metric)) for c in conditions)]
-    first = next(iter(ranked(matching, _weights(objectives))), None)
+    order = ranked(matching, _weights(objectives))
+    if by is not None:  # a stable sort: ties keep the run's own ranking
+        sign = -1.0 if by[1] == "max" else 1.0
+        order = sorted((r for r in order if is_real(r.metrics.get(by[0]))), key=lambda r: sign * float(r.metrics[by[0]]))
+    first = next(iter(order), None)
     best = None if first is None else {
         "trial": first.trial, "key": first.key, "generation": first.generation, "genome": first.genome,
         "metrics": first.metrics, "fitness": list(first.fitness or ()),
     }  # fmt: skip
     return {"record": best, "matches": len(matching), "evaluations": len(records), "objectives": objectives,
-            "config": config, "reported": sorted(reported)}  # fmt: skip
+            "config": config, "reported": sorted(reported), "by": by}  # fmt: skip
 
 
 def format_choice(choice: dict[str, Any], conditions: Sequence[Constraint], show: Sequence[str] = ()) -> str:
@@ -76,14 +83,19 @@ def format_choice(choice: dict[str, Any], conditions: Sequence[Constraint], show
         if not conditions:
             return "none      the run has no successful full evaluation yet"
         return f"none      no full evaluation of {m} meets {where}"
-    names = list(show) or [o["metric"] for o in choice["objectives"]] + [c.metric for c in conditions]
+    by = choice.get("by")
+    names = list(show) or [o["metric"] for o in choice["objectives"]] + [c.metric for c in conditions] + ([by[0]] if by else [])
     names = list(dict.fromkeys(names))
     parts = []
     for n in names:
         v = rec["metrics"].get(n)
         parts.append(f"{n}={metric_text(v)}")
     k = choice["matches"]
-    if conditions:
+    if by:
+        of = f"of the {k} of {m} full {_plural(m, 'evaluation')} that {'meets' if k == 1 else 'meet'} {where}" \
+            if conditions else f"of {m} full {_plural(m, 'evaluation')}"
+        last = f"chosen    the {'lowest' if by[1] == 'min' else 'highest'} {by[0]} {of}"
+    elif conditions:
         last = f"matches   {k} of {m} full {_plural(m, 'evaluation')} {'meets' if k == 1 else 'meet'} {where}"
     else:
         ties = "".join(f", ties by {o['metric']} ({o['direction']})" for o in choice["objectives"][1:])

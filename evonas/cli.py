@@ -142,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("run_dir", help="the run folder to pick from")
     bs.add_argument("--where", action="append", metavar="COND", help="e.g. 'params<50000' or 'params<5e4 and flops<1e6' (a comma, or --where again, also means and)")
     bs.add_argument("--objectives", metavar="M1,M2", help="metrics to print (default: the run's objectives)")
+    bs.add_argument("--by", metavar="METRIC[:min|max]",
+                    help="pick the best value of this metric among those meeting --where, e.g. params:min (the "
+                         "smallest network); default direction: the objective's, else min for sizes, times and "
+                         "losses, max otherwise")  # fmt: skip
     bs.set_defaults(func=cmd_best)
 
     sh = sub.add_parser(

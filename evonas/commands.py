@@ -449,6 +449,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_best(args: argparse.Namespace) -> int:
     from evonas.choose import best_where, format_choice
     from evonas.constraints import parse_conditions
+    from evonas.runfolder import RunFolder, RunFolderError
 
     try:
         conditions = parse_conditions(args.where) if args.where else ()
@@ -457,9 +458,22 @@ def cmd_best(args: argparse.Namespace) -> int:
     show = [m.strip() for m in args.objectives.split(",") if m.strip()] if args.objectives else []
     if args.objectives is not None and not show:
         return _fail(f"best: --objectives: expected comma-separated metric names, got '{args.objectives}'")
+    by = None
+    if args.by is not None:
+        metric, _, direction = args.by.strip().partition(":")
+        if not metric or direction not in ("", "min", "max"):
+            return _fail(f"best: --by: expected METRIC, METRIC:min or METRIC:max, got '{args.by}'")
+        by = (metric, direction)
     try:
-        choice = best_where(args.run_dir, conditions)
-    except ValueError as exc:
+        if by is not None and not by[1]:  # the objective's direction, else the metric's kind
+            from evonas.compare import LOWER_IS_BETTER
+            from evonas.engine.status import _objectives
+
+            config = RunFolder(args.run_dir).config() if Path(args.run_dir).is_dir() else {}
+            own = next((o["direction"] for o in _objectives(config) if o["metric"] == by[0]), None)
+            by = (by[0], own or ("min" if by[0] in LOWER_IS_BETTER else "max"))
+        choice = best_where(args.run_dir, conditions, by=by)
+    except (ValueError, RunFolderError) as exc:
         return _fail(f"best: {exc}")
     unknown = [m for m in show if m not in choice["reported"]]
     if unknown and choice["reported"]:

@@ -105,6 +105,15 @@ def test_run_folder_front_plots_and_best(write_experiment, tmp_path: Path, capsy
     assert main(["best", str(out), "--objectives", "val_acc,param"]) == 2  # a typo: one line naming the metrics
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--objectives: no evaluation reports the metric 'param'" in err, err
+    # the smallest network that is accurate enough, not the most accurate one that is small enough
+    from evonas.runfolder import RunFolder
+
+    threshold = sorted(p["metrics"]["val_acc"] for p in data["front"])[-2]
+    assert main(["best", str(out), "--where", f"val_acc>={threshold}", "--by", "params"]) == 0
+    text = capsys.readouterr().out
+    meeting = [r for r in RunFolder(out).records() if r.status == "ok" and r.complete and r.metrics["val_acc"] >= threshold]
+    smallest = min(r.metrics["params"] for r in meeting)
+    assert f"params={int(smallest)}" in text and f"chosen    the lowest params of the {len(meeting)} of" in text, text
     # the best (best.json, `evonas best`, `evonas status`) is on the front: ties on val_acc go to fewer params
     best = json.loads((out / "best.json").read_text())
     assert best["key"] in {p["key"] for p in data["front"]}
