@@ -29,11 +29,12 @@ def best_where(
     run_dir: str | Path, conditions: Sequence[Constraint], by: tuple[str, str] | None = None
 ) -> dict[str, Any]:
     """The full evaluation with the best first objective among those meeting every condition (``by``: with the
-    best value of another metric instead, ``("params", "min")``: the smallest network that meets them).
+    best value of another metric instead, ``("params", "min")``: the smallest network that meets them; a direction
+    ``""`` is the metric's objective's, else lower for sizes, times and losses, higher for the others).
 
     Ties on the first objective go to the better next objective (then the earliest trial), as everywhere a run is
-    ranked; ties on ``by`` go the same way. Returns ``{"record": {...} | None, "matches": n, "evaluations": m, "objectives": [...], "reported":
-    [metric names]}``; raises
+    ranked; ties on ``by`` go the same way. Returns ``{"record": {...} | None, "matches": n, "evaluations": m,
+    "objectives": [...], "reported": [metric names], "by": (metric, direction) | None}``; raises
     ``ValueError`` for a folder without a journal or a condition on a metric no evaluation reports.
     """
     try:
@@ -57,6 +58,11 @@ def best_where(
             raise ValueError(f"no evaluation reports the metric '{metric}'; they report: {', '.join(sorted(reported))}")
     matching = [r for r in records if all(c.holds(r.metrics.get(c.metric)) for c in conditions)]
     order = ranked(matching, _weights(objectives))
+    if by is not None and not by[1]:
+        from evonas.compare import LOWER_IS_BETTER
+
+        own = next((o["direction"] for o in objectives if o["metric"] == by[0]), None)
+        by = (by[0], own or ("min" if by[0] in LOWER_IS_BETTER else "max"))
     if by is not None:  # a stable sort: ties keep the run's own ranking
         sign = -1.0 if by[1] == "max" else 1.0
         order = sorted((r for r in order if is_real(r.metrics.get(by[0]))), key=lambda r: sign * float(r.metrics[by[0]]))
@@ -84,7 +90,8 @@ def format_choice(choice: dict[str, Any], conditions: Sequence[Constraint], show
             return "none      the run has no successful full evaluation yet"
         return f"none      no full evaluation of {m} meets {where}"
     by = choice.get("by")
-    names = list(show) or [o["metric"] for o in choice["objectives"]] + [c.metric for c in conditions] + ([by[0]] if by else [])
+    names = list(show) or [*(o["metric"] for o in choice["objectives"]), *(c.metric for c in conditions),
+                           *([by[0]] if by else [])]  # fmt: skip
     names = list(dict.fromkeys(names))
     parts = []
     for n in names:

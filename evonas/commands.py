@@ -240,7 +240,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     except RunFolderError as exc:
         return _fail(f"export: {exc}")
     m = result.metrics
-    print(f"exported  rank {m['rank']} genome {result.key}: test_acc={m['test_acc']:.4f} (trained {m['epochs']} epoch{'s' if m['epochs'] != 1 else ''} on "
+    epochs = f"{m['epochs']} epoch{'s' if m['epochs'] != 1 else ''}"
+    print(f"exported  rank {m['rank']} genome {result.key}: test_acc={m['test_acc']:.4f} (trained {epochs} on "
           f"{m['samples']} train+val samples, {m['train_s']:.2g} s; tested on {m['test_samples']})")  # fmt: skip
     for f in result.files:
         print(f"wrote     {f}")
@@ -449,7 +450,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_best(args: argparse.Namespace) -> int:
     from evonas.choose import best_where, format_choice
     from evonas.constraints import parse_conditions
-    from evonas.runfolder import RunFolder, RunFolderError
 
     try:
         conditions = parse_conditions(args.where) if args.where else ()
@@ -465,15 +465,8 @@ def cmd_best(args: argparse.Namespace) -> int:
             return _fail(f"best: --by: expected METRIC, METRIC:min or METRIC:max, got '{args.by}'")
         by = (metric, direction)
     try:
-        if by is not None and not by[1]:  # the objective's direction, else the metric's kind
-            from evonas.compare import LOWER_IS_BETTER
-            from evonas.engine.status import _objectives
-
-            config = RunFolder(args.run_dir).config() if Path(args.run_dir).is_dir() else {}
-            own = next((o["direction"] for o in _objectives(config) if o["metric"] == by[0]), None)
-            by = (by[0], own or ("min" if by[0] in LOWER_IS_BETTER else "max"))
         choice = best_where(args.run_dir, conditions, by=by)
-    except (ValueError, RunFolderError) as exc:
+    except ValueError as exc:
         return _fail(f"best: {exc}")
     unknown = [m for m in show if m not in choice["reported"]]
     if unknown and choice["reported"]:
