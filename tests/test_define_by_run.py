@@ -430,7 +430,8 @@ def test_check_space_catches_a_build_function_that_answers_differently_when_aske
         h = arch.choice("head", random.sample([8, 16, 32, 64], 2))
         return nn.Sequential(nn.Linear(input_shape[0], h), nn.Linear(h, num_classes))
 
-    with pytest.raises(AssertionError, match="a build function draws no random numbers of its own"):
+    # caught when two samples differ, or (if the draws happen to agree there) when the sampled genome is refused
+    with pytest.raises(AssertionError, match="no random numbers"):
         check_space(FunctionSpace(build=drawing, input_shape=[13], num_classes=3), n=20)
     from evonas.spaces import InvalidGenome
 
