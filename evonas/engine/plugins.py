@@ -65,9 +65,9 @@ def import_plugin(name: str, source: str | None = None) -> None:
 
 def exit_text(exc: SystemExit) -> str:
     """``sys.exit(2) at my_strategy.py:21``: a ``SystemExit`` that plug-in code raised, with the line that raised."""
-    from evonas.operators.base import describe_error
+    from evonas.operators.base import raised_at
 
-    where = describe_error(exc).partition(" at ")[2]
+    where = raised_at(exc)
     return f"sys.exit({'' if exc.code is None else repr(exc.code)})" + (f" at {where}" if where else "")
 
 

@@ -99,12 +99,8 @@ def _under(path: str, dirs: Any) -> bool:
 
 def describe_error(exc: BaseException, limit: int = 200, *, installed: bool = True) -> str:
     """One line for an exception an operator (or other plug-in code) raised: its type, message and the line of
-    the plug-in's own file that raised (``ValueError: boom at my_ops.py:12``).
-
-    That line is the innermost traceback frame whose file lies outside evonas, the standard library and
-    installed packages; failing that (a plug-in installed as a package), the innermost in an installed package
-    other than evonas (unless ``installed`` is false: a fitness failing inside torch has no line of its own); else
-    no line. An :class:`InvalidChild` is its message alone.
+    the plug-in's own file that raised (``ValueError: boom at my_ops.py:12``; the line: :func:`raised_at`). An
+    :class:`InvalidChild` is its message alone.
     """
     message = " ".join(str(exc).split())
     if len(message) > limit:
@@ -112,6 +108,15 @@ def describe_error(exc: BaseException, limit: int = 200, *, installed: bool = Tr
     if isinstance(exc, InvalidChild):
         return message
     text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    where = raised_at(exc, installed=installed)
+    return f"{text} at {where}" if where else text
+
+
+def raised_at(exc: BaseException, *, installed: bool = True) -> str | None:
+    """``my_ops.py:12``: the innermost traceback frame of ``exc`` whose file lies outside evonas, the standard
+    library and installed packages; failing that (a plug-in installed as a package), the innermost in an installed
+    package other than evonas (unless ``installed`` is false: a fitness failing inside torch has no line of its
+    own); else ``None``."""
     evonas_dir = os.path.realpath(Path(__file__).resolve().parents[1])
     std, site = _library_dirs()
     own, packaged = None, None
@@ -129,7 +134,7 @@ def describe_error(exc: BaseException, limit: int = 200, *, installed: bool = Tr
         elif not _under(path, std):
             own = (filename, line)
     where = own or (packaged if installed else None)
-    return f"{text} at {os.path.basename(where[0])}:{where[1]}" if where else text
+    return f"{os.path.basename(where[0])}:{where[1]}" if where else None
 
 
 class Operator(ABC):
