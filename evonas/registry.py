@@ -26,7 +26,7 @@ import fnmatch
 import importlib
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
-__all__ = ["Registry", "RegistryError", "Declared"]
+__all__ = ["Registry", "RegistryError", "Declared", "is_plugin"]
 
 T = TypeVar("T")
 
@@ -134,3 +134,9 @@ def _origin(obj: object) -> str:
     mod = getattr(obj, "__module__", "?")
     qual = getattr(obj, "__qualname__", type(obj).__name__)
     return f"{mod}.{qual}"
+
+
+def is_plugin(target: Any) -> bool:
+    """Whether a component (class or function) is defined outside evonas: a plug-in's."""
+    module = getattr(target, "__module__", "") or ""
+    return module != "evonas" and not module.startswith("evonas.")

@@ -17,7 +17,7 @@ from evonas.datasets import DATASETS, Dataset
 from evonas.engine.plugins import resolve_path
 from evonas.fitness import FITNESSES, FitnessFunction
 from evonas.params import check_params
-from evonas.registry import RegistryError
+from evonas.registry import RegistryError, is_plugin
 from evonas.spaces import SPACES, SearchSpace, load_space_params
 
 __all__ = ["PATH_PARAMS", "build_dataset", "build_fitness", "build_space", "construct"]
@@ -44,12 +44,6 @@ def construct(registry_get: Any, comp: Component, source: str | None, key: str, 
             raise
         msg = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
         raise ConfigError(source, f"{key}.params", msg or type(exc).__name__) from None
-
-
-def is_plugin(target: Any) -> bool:
-    """Whether a registered component (class or function) is defined outside evonas."""
-    module = getattr(target, "__module__", "") or ""
-    return module != "evonas" and not module.startswith("evonas.")
 
 
 def build_space(exp: Experiment) -> SearchSpace:

@@ -11,6 +11,7 @@ import json
 from typing import Literal
 
 from evonas.checks import check_choice, check_int
+from evonas.registry import is_plugin
 from evonas.spaces.base import Genome, SearchSpace
 from evonas.strategies.base import STRATEGIES, BatchedSampling, Candidate, SearchContext
 
@@ -24,7 +25,7 @@ _KEYED: dict[str, tuple[tuple[Genome, str], ...]] = {}
 
 def _keyed(space: SearchSpace) -> tuple[tuple[Genome, str], ...]:
     """``space.all_genomes()`` in its order, each with its key (cached for spaces of built-in code)."""
-    if type(space).__module__.startswith("evonas."):
+    if not is_plugin(type(space)):
         try:
             ident = f"{space.name}:{json.dumps(space.params, sort_keys=True)}"
         except (TypeError, ValueError):
