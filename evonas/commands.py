@@ -542,7 +542,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     for option, out in (("--json", args.json), ("--plot", args.plot)):
         if out and Path(out).is_dir():
             return _fail(f"benchmark: {option}: {out} is a folder; expected a file name")
-    import yaml
+    from evonas.config import ConfigError, safe_load_yaml  # YAML with the limits an experiment file has
 
     strategy_params: dict[str, dict[str, Any]] = {}
     for item in args.strategy_params:
@@ -551,8 +551,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         if not (eq and dot and name and param.isidentifier()):
             return _fail(f"benchmark: --set: expected STRATEGY.PARAM=VALUE such as aging.sample_size=10, got '{item}'")
         try:
-            strategy_params.setdefault(name, {})[param] = yaml.safe_load(text)
-        except yaml.YAMLError:
+            strategy_params.setdefault(name, {})[param] = safe_load_yaml(text, None, key=f"--set {where}")
+        except ConfigError:
             return _fail(f"benchmark: --set {where}: cannot read the value '{text}'")
     # SIGTERM and SIGHUP stop it as Ctrl-C does: the pool's workers are stopped first (no broken pipes in them)
     with _stopping_on(signal.SIGTERM, signal.SIGHUP):
