@@ -31,50 +31,63 @@ _TABLES: dict[str, dict[str, Any]] = {}
 SHIPPED = "nb201_costs.json"
 
 
-def _shipped(key: tuple[Any, ...]) -> dict[str, Any] | None:
+def _key(space: Any, input_shape: tuple[int, ...], num_classes: int) -> str:
+    """A cost table's name, in this process's cache and in :data:`SHIPPED`: the space's C, N and ops, the input shape
+    and the classes."""
+    return json.dumps([space.C, space.N, list(space.ops), list(input_shape), int(num_classes)])
+
+
+def _shipped(key: str) -> dict[str, Any] | None:
     from evonas.spaces.defaults import genomes_dir
 
     try:
         entries = json.loads((genomes_dir() / "benchmarks" / SHIPPED).read_text())
     except (OSError, ValueError):
         return None
-    entry = entries.get(json.dumps(key))
+    entry = entries.get(key)
     if entry is None:
         return None
-    edge = {(int(k.split(":", 1)[0]), k.split(":", 1)[1]): v for k, v in entry["edge"].items()}
+    edge = {}
+    for name, costs in entry["edge"].items():
+        e, op = name.split(":", 1)
+        edge[(int(e), op)] = costs
     return {"base": entry["base"], "edge": edge}
+
+
+def _measure(space: Any, input_shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
+    """The cost table measured with torch on the reference networks (see the module)."""
+    from evonas.spaces.layers import NB201Network  # torch: only to measure a new table
+
+    def costs(edges: tuple[str, ...]) -> dict[str, float]:
+        net = NB201Network(edges, in_channels=int(input_shape[0]), C=space.C, N=space.N, num_classes=num_classes)
+        return network_costs(net, tuple(input_shape))
+
+    none = ("none",) * NUM_EDGES
+    base = costs(none)
+    edge: dict[tuple[int, str], dict[str, float]] = {}
+    for e in range(NUM_EDGES):
+        for op in space.ops:
+            if op != "none":
+                only = costs(none[:e] + (op,) + none[e + 1 :])
+                edge[(e, op)] = {m: only[m] - base[m] for m in base}
+    return {"base": base, "edge": edge}
 
 
 def cost_table(space: Any, input_shape: tuple[int, ...], num_classes: int, *, measure: bool = False) -> dict[str, Any]:
     """``{"base": {metric: v}, "edge": {(edge, op): {metric: v}}}`` for ``space``'s C, N and op set (cached; the
     benchmark's configuration is read from :data:`SHIPPED` unless ``measure``)."""
-    key = (space.C, space.N, list(space.ops), list(input_shape), int(num_classes))
-    table = None if measure else _TABLES.get(json.dumps(key)) or _shipped(key)
+    key = _key(space, input_shape, num_classes)
+    table = None if measure else _TABLES.get(key)
     if table is None:
-        from evonas.spaces.layers import NB201Network  # torch: only to measure a new table
-
-        def costs(edges: tuple[str, ...]) -> dict[str, float]:
-            net = NB201Network(edges, in_channels=int(input_shape[0]), C=space.C, N=space.N, num_classes=num_classes)
-            return network_costs(net, tuple(input_shape))
-
-        none = ("none",) * NUM_EDGES
-        base = costs(none)
-        edge: dict[tuple[int, str], dict[str, float]] = {}
-        for e in range(NUM_EDGES):
-            for op in space.ops:
-                if op != "none":
-                    only = costs(none[:e] + (op,) + none[e + 1 :])
-                    edge[(e, op)] = {m: only[m] - base[m] for m in base}
-        table = {"base": base, "edge": edge}
-    _TABLES[json.dumps(key)] = table
+        table = _TABLES[key] = (None if measure else _shipped(key)) or _measure(space, input_shape, num_classes)
     return table
 
 
 def shipped_entry(space: Any, input_shape: tuple[int, ...], num_classes: int) -> dict[str, Any]:
     """``{key: table}`` as :data:`SHIPPED` holds it, measured now (``python -m evonas.spaces.nb201_cost`` writes it)."""
     table = cost_table(space, input_shape, num_classes, measure=True)
-    key = json.dumps([space.C, space.N, list(space.ops), list(input_shape), int(num_classes)])
-    return {key: {"base": table["base"], "edge": {f"{e}:{op}": v for (e, op), v in table["edge"].items()}}}
+    edge = {f"{e}:{op}": costs for (e, op), costs in table["edge"].items()}
+    return {_key(space, input_shape, num_classes): {"base": table["base"], "edge": edge}}
 
 
 def nb201_costs(space: Any, genome: Any, *, input_shape: tuple[int, ...], num_classes: int) -> dict[str, float]:
