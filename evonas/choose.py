@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,7 +23,7 @@ from evonas.engine.status import _objectives, _weights
 from evonas.runfolder import RunFolder, RunFolderError, space_file_problem
 from evonas.spaces import make_space
 
-__all__ = ["best_where", "format_choice", "find_evaluations", "format_evaluation"]
+__all__ = ["best_where", "front_where", "format_choice", "format_front", "find_evaluations", "format_evaluation"]
 
 
 def best_where(
@@ -37,6 +38,59 @@ def best_where(
     "objectives": [...], "reported": [metric names], "by": (metric, direction) | None}``; raises
     ``ValueError`` for a folder without a journal or a condition on a metric no evaluation reports.
     """
+    config, objectives, records, reported = _full_evaluations(run_dir, conditions, [by[0]] if by else [])
+    matching = [r for r in records if all(c.holds(r.metrics.get(c.metric)) for c in conditions)]
+    order = ranked(matching, _weights(objectives))
+    if by is not None and not by[1]:
+        from evonas.compare import LOWER_IS_BETTER
+
+        own = next((o["direction"] for o in objectives if o["metric"] == by[0]), None)
+        by = (by[0], own or ("min" if by[0] in LOWER_IS_BETTER else "max"))
+    if by is not None:  # a stable sort: ties keep the run's own ranking
+        sign = -1.0 if by[1] == "max" else 1.0
+        order = sorted((r for r in order if is_real(r.metrics.get(by[0]))), key=lambda r: sign * float(r.metrics[by[0]]))
+    first = next(iter(order), None)
+    return {"record": None if first is None else _picked(first), "matches": len(matching), "evaluations": len(records),
+            "objectives": objectives, "config": config, "reported": sorted(reported), "by": by}  # fmt: skip
+
+
+def front_where(run_dir: str | Path, conditions: Sequence[Constraint] = ()) -> dict[str, Any]:
+    """The Pareto front of the full evaluations meeting every condition, by the run's objectives (Optuna's
+    ``study.best_trials``): best first objective first, one per genome.
+
+    Returns ``{"front": [{...}, ...], "matches": n, "evaluations": m, "objectives": [...], "reported": [...]}``,
+    each member as :func:`best_where`'s ``record``; raises ``ValueError`` as it does. With one objective the front
+    is the best evaluation (and any equal to it).
+    """
+    from evonas.pareto import nondominated
+
+    config, objectives, records, reported = _full_evaluations(run_dir, conditions)
+    weights = _weights(objectives)
+    matching = [r for r in records if all(c.holds(r.metrics.get(c.metric)) for c in conditions)]
+    order = ranked(matching, weights)
+    # a member missing an objective's value is left out, as in pareto_front.json; of equal members, the first
+    values = [[float(v) if is_real(v) else math.nan for v in _padded(r.fitness, weights)] for r in order]
+    members = [order[i] for i in sorted(nondominated(values, weights))]
+    return {"front": [_picked(r) for r in members], "matches": len(matching), "evaluations": len(records),
+            "objectives": objectives, "config": config, "reported": sorted(reported)}  # fmt: skip
+
+
+def _padded(fitness: Sequence[Any] | None, weights: Sequence[float]) -> list[Any]:
+    values = list(fitness or ())
+    return values + [None] * (len(weights) - len(values))
+
+
+def _picked(rec: Any) -> dict[str, Any]:
+    """A journal row as ``best`` and ``--front`` give it."""
+    return {"trial": rec.trial, "key": rec.key, "generation": rec.generation, "genome": rec.genome,
+            "metrics": rec.metrics, "fitness": list(rec.fitness or ())}  # fmt: skip
+
+
+def _full_evaluations(
+    run_dir: str | Path, conditions: Sequence[Constraint], more: Sequence[str] = ()
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[Any], set[str]]:
+    """The run's copy of the experiment, its objectives, its successful full evaluations and the metrics they report;
+    ``ValueError`` for a folder without a journal or a condition (or a metric in ``more``) that none reports."""
     try:
         folder = RunFolder(run_dir)
         db = folder.connect()
@@ -51,28 +105,11 @@ def best_where(
     if "config" in folder.damaged_meta:
         print(f"evonas: {folder.journal_path}: its copy of the experiment is damaged; ranking by val_acc (max)", file=sys.stderr)
     config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-    objectives = _objectives(config)
     reported = {name for r in records for name in r.metrics}
-    for metric in [c.metric for c in conditions] + ([by[0]] if by else []):
+    for metric in [c.metric for c in conditions] + list(more):
         if records and metric not in reported:
             raise ValueError(f"no evaluation reports the metric '{metric}'; they report: {', '.join(sorted(reported))}")
-    matching = [r for r in records if all(c.holds(r.metrics.get(c.metric)) for c in conditions)]
-    order = ranked(matching, _weights(objectives))
-    if by is not None and not by[1]:
-        from evonas.compare import LOWER_IS_BETTER
-
-        own = next((o["direction"] for o in objectives if o["metric"] == by[0]), None)
-        by = (by[0], own or ("min" if by[0] in LOWER_IS_BETTER else "max"))
-    if by is not None:  # a stable sort: ties keep the run's own ranking
-        sign = -1.0 if by[1] == "max" else 1.0
-        order = sorted((r for r in order if is_real(r.metrics.get(by[0]))), key=lambda r: sign * float(r.metrics[by[0]]))
-    first = next(iter(order), None)
-    best = None if first is None else {
-        "trial": first.trial, "key": first.key, "generation": first.generation, "genome": first.genome,
-        "metrics": first.metrics, "fitness": list(first.fitness or ()),
-    }  # fmt: skip
-    return {"record": best, "matches": len(matching), "evaluations": len(records), "objectives": objectives,
-            "config": config, "reported": sorted(reported), "by": by}  # fmt: skip
+    return config, _objectives(config), records, reported
 
 
 def format_choice(choice: dict[str, Any], conditions: Sequence[Constraint], show: Sequence[str] = ()) -> str:
@@ -113,6 +150,31 @@ def format_choice(choice: dict[str, Any], conditions: Sequence[Constraint], show
         f"json      {json.dumps(rec['genome'], sort_keys=True)}",
         last,
     ]
+    return "\n".join(lines)
+
+
+def format_front(front: dict[str, Any], conditions: Sequence[Constraint] = (), show: Sequence[str] = ()) -> str:
+    """The lines ``evonas best --front`` prints for :func:`front_where`'s result: a row per member (trial, key, the
+    objectives or ``show``'s metrics, the genome), then what the front was taken from."""
+    m, k, members = front["evaluations"], front["matches"], front["front"]
+    where = " and ".join(str(c) for c in conditions)
+    by = " and ".join(f"{o['metric']} ({o['direction']})" for o in front["objectives"]) or "val_acc (max)"
+    of = (f"of the {k} of {m} full {_plural(m, 'evaluation')} that {'meets' if k == 1 else 'meet'} {where}"
+          if conditions else f"of {m} full {_plural(m, 'evaluation')}")  # fmt: skip
+    if not members:
+        if not conditions:
+            return "none      the run has no successful full evaluation yet"
+        return f"none      no full evaluation of {m} meets {where}"
+    names = list(dict.fromkeys(list(show) or [*(o["metric"] for o in front["objectives"]), *(c.metric for c in conditions)]))
+    table = [["trial", "key", *names, "genome"]]
+    for rec in members:
+        values = [metric_text(rec["metrics"].get(n)) for n in names]
+        table.append([str(rec["trial"]), rec["key"], *values, _describe(front["config"], rec["genome"])])
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    lines = ["  ".join([row[0].rjust(widths[0]), row[1].ljust(widths[1]),
+                        *(c.rjust(w) for c, w in zip(row[2:-1], widths[2:])), row[-1]]) for row in table]
+    n = len(members)
+    lines.append(f"front     {n} non-dominated {_plural(n, 'evaluation')} {of}, by {by}")
     return "\n".join(lines)
 
 

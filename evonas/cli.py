@@ -146,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="pick the best value of this metric among those meeting --where, e.g. params:min (the "
                          "smallest network); default direction: the objective's, else min for sizes, times and "
                          "losses, max otherwise")  # fmt: skip
+    bs.add_argument("--front", action="store_true",
+                    help="list the Pareto front of the evaluations meeting --where, by the run's objectives (a row "
+                         "each, best first objective first)")  # fmt: skip
+    bs.add_argument("--json", action="store_true", help="print the pick (or the front) as JSON")
     bs.set_defaults(func=cmd_best)
 
     sh = sub.add_parser(
@@ -154,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     sh.add_argument("run_dir", help="the run folder")
     sh.add_argument("which", help="a trial number (as the summary, status and native.log name it) or a genome key (or its first 4+ hex digits)")
+    sh.add_argument("--json", action="store_true", help="print the evaluations as a JSON list (every journal field)")
     sh.set_defaults(func=cmd_show)
 
     ls = sub.add_parser("list", help="list registered components", description="List registered components.")

@@ -448,7 +448,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from evonas.choose import best_where, format_choice
+    import json
+
+    from evonas.checks import json_safe
+    from evonas.choose import best_where, format_choice, format_front, front_where
     from evonas.constraints import parse_conditions
 
     try:
@@ -460,23 +463,33 @@ def cmd_best(args: argparse.Namespace) -> int:
         return _fail(f"best: --objectives: expected comma-separated metric names, got '{args.objectives}'")
     by = None
     if args.by is not None:
+        if args.front:
+            return _fail("best: --by picks one evaluation and --front lists the front: give one of them")
         metric, _, direction = args.by.strip().partition(":")
         if not metric or direction not in ("", "min", "max"):
             return _fail(f"best: --by: expected METRIC, METRIC:min or METRIC:max, got '{args.by}'")
         by = (metric, direction)
     try:
-        choice = best_where(args.run_dir, conditions, by=by)
+        choice = front_where(args.run_dir, conditions) if args.front else best_where(args.run_dir, conditions, by=by)
     except ValueError as exc:
         return _fail(f"best: {exc}")
     unknown = [m for m in show if m not in choice["reported"]]
     if unknown and choice["reported"]:
         return _fail(f"best: --objectives: no evaluation reports the metric '{unknown[0]}'; they report: "
                      f"{', '.join(choice['reported'])}")  # fmt: skip
-    print(format_choice(choice, conditions, show))
-    return 0 if choice["record"] is not None else 1
+    found = choice["front"] if args.front else choice["record"] is not None
+    if args.json:
+        print(json.dumps(json_safe({k: v for k, v in choice.items() if k != "config"}), indent=2, allow_nan=False))
+    else:
+        print(format_front(choice, conditions, show) if args.front else format_choice(choice, conditions, show))
+    return 0 if found else 1
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from evonas.checks import json_safe
     from evonas.choose import find_evaluations, format_evaluation
 
     try:
@@ -490,7 +503,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     if len(keys) > 1:  # a key prefix several genomes share: each is shown, and said to be one of several
         print(f"evonas: show: '{args.which}' is the start of {len(keys)} genomes' keys ({', '.join(keys)}); each is "
               "shown below (give more digits for one)", file=sys.stderr)  # fmt: skip
-    print("\n\n".join(format_evaluation(config, r) for r in records))
+    if args.json:
+        print(json.dumps(json_safe([dataclasses.asdict(r) for r in records]), indent=2, allow_nan=False))
+    else:
+        print("\n\n".join(format_evaluation(config, r) for r in records))
     return 0
 
 

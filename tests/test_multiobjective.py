@@ -114,6 +114,24 @@ def test_run_folder_front_plots_and_best(write_experiment, tmp_path: Path, capsy
     meeting = [r for r in RunFolder(out).records() if r.status == "ok" and r.complete and r.metrics["val_acc"] >= threshold]
     smallest = min(r.metrics["params"] for r in meeting)
     assert f"params={int(smallest)}" in text and f"chosen    the lowest params of the {len(meeting)} of" in text, text
+    # --front lists pareto_front.json's members, in its order; --where narrows the evaluations it is taken from
+    assert main(["best", str(out), "--front"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert [r.split()[1] for r in rows[1:-1]] == [p["key"] for p in data["front"]], rows
+    assert rows[-1].startswith(f"front     {len(data['front'])} non-dominated evaluations of ")
+    assert main(["best", str(out), "--front", "--json", "--where", f"params<{limit}"]) == 0
+    small = json.loads(capsys.readouterr().out)
+    everything = [r for r in RunFolder(out).records() if r.complete and r.fitness and r.metrics["params"] < limit]
+    points = [r.fitness for r in everything]
+    expected_keys = {everything[i].key for i in nondominated(points, (1, -1))}
+    assert {m["key"] for m in small["front"]} == expected_keys and small["matches"] == len(everything)
+    assert main(["best", str(out), "--front", "--by", "params"]) == 2
+    assert "--by picks one evaluation and --front lists the front" in capsys.readouterr().err
+    assert main(["best", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["record"]["key"] == json.loads((out / "best.json").read_text())["key"]
+    assert main(["show", str(out), "0", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [s["trial"] for s in shown] == [0] and shown[0]["status"] in ("ok", "failed", "infeasible")
     # the best (best.json, `evonas best`, `evonas status`) is on the front: ties on val_acc go to fewer params
     best = json.loads((out / "best.json").read_text())
     assert best["key"] in {p["key"] for p in data["front"]}
