@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--restart", action="store_true",
                    help="set the journal aside (renamed, kept) and start the run over from its config")  # fmt: skip
+    s.add_argument("--data", metavar="PATH",
+                   help="the dataset's file or folder where it is now (a run folder moved away from its data); it must "
+                        "hold the data the run searched on (checked)")  # fmt: skip
     _trust_options(s)
     s.set_defaults(func=cmd_resume)
 
@@ -91,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="pt (weights) and torchscript always; --format onnx adds model.onnx (needs: pip install onnx onnxscript)")  # fmt: skip
     ex.add_argument("--out", metavar="DIR", help="folder (default RUN_DIR/export)")
     ex.add_argument("--quiet", action="store_true", help="no progress bar")
+    ex.add_argument("--data", metavar="PATH",
+                    help="the dataset's file or folder where it is now (a run folder moved away from its data); it must "
+                         "hold the data the run searched on (checked)")  # fmt: skip
     _trust_options(ex)
     ex.set_defaults(func=cmd_export)
 

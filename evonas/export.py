@@ -43,10 +43,10 @@ from evonas.datasets.base import Dataset, Standardize
 from evonas.engine.build import Built, build
 from evonas.engine.journal import ranked
 from evonas.engine.outputs import atomic_write
-from evonas.engine.runner import DATA_META, check_data
+from evonas.engine.runner import DATA_META, check_data, with_data
 from evonas.operators.base import describe_error
 from evonas.fitness.base import FitnessFunction
-from evonas.runfolder import RunFolder, RunFolderError, in_folder_config, space_file_problem
+from evonas.runfolder import RunFolder, RunFolderError, data_hint, in_folder_config, space_file_problem
 from evonas.spaces.base import Genome, SearchSpace
 
 __all__ = ["ExportError", "ExportResult", "export_run", "load_model"]
@@ -107,19 +107,21 @@ def export_run(
     progress: bool = False,
     plugins: Sequence[str] | None = None,
     trust: bool = False,
+    data: str | os.PathLike[str] | None = None,
 ) -> ExportResult:
     """Retrain the run's ``rank``-th best genome (or the genome ``key`` names: a key or its first 4+ hex digits, as
     ``evonas best`` and ``evonas show`` print them) on train + validation, test it, and write ``formats``.
 
     The run folder is read through :class:`~evonas.runfolder.RunFolder`: the plug-ins its config names are imported
     only if ``plugins`` names them (or ``trust``); a component that needs one fails with :class:`ExportError`.
-    Raises ``ExportError`` or ``RunFolderError``, each one line.
+    ``data``: the dataset's file (or folder) where it is now, for a run folder moved away from its data (it must
+    hold the data the run searched on). Raises ``ExportError`` or ``RunFolderError``, each one line.
     """
     folder = RunFolder(run_dir)
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ExportError(f"--format: expected {', '.join(FORMATS)}, got {', '.join(bad)}")
-    built = _build(folder, plugins, trust)
+    built = _build(folder, plugins, trust, data)
     try:  # the data as loaded here is the data the search saw (a moved folder, a file regenerated since)
         check_data(folder.path, built, folder.meta().get(DATA_META), what="export")
     except RunFolderError as exc:
@@ -213,9 +215,15 @@ def load_model(export_dir: str | Path, *, plugins: Sequence[str] = ()) -> torch.
     return model.eval()
 
 
-def _build(folder: RunFolder, plugins: Sequence[str] | None, trust: bool) -> Built:
-    """The run's experiment, built as the run built it (its dataset loaded and split with the run's seed)."""
+def _build(folder: RunFolder, plugins: Sequence[str] | None, trust: bool, data: Any = None) -> Built:
+    """The run's experiment, built as the run built it (its dataset loaded and split with the run's seed; from
+    ``data`` when given)."""
     exp = folder.experiment(plugins=plugins, trust=trust)
+    if data is not None:
+        try:
+            exp = with_data(exp, data, folder.path)
+        except RunFolderError as exc:
+            raise ExportError(str(exc)) from None
     problem = space_file_problem(exp.space_file, exp)
     if problem:
         raise ExportError(problem)
@@ -223,7 +231,7 @@ def _build(folder: RunFolder, plugins: Sequence[str] | None, trust: bool) -> Bui
     try:
         return build(exp)
     except ConfigError as exc:  # named as the folder's config.yaml; `evonas export` adds the plug-ins the run names
-        raise ExportError(str(in_folder_config(folder.path, exc))) from None
+        raise ExportError(str(in_folder_config(folder.path, exc, data_hint(exc)))) from None
     finally:
         if not exp.plugins:  # build() puts the working directory on the import path even with nothing to import
             sys.path[:] = import_path

@@ -493,6 +493,15 @@ def in_folder_config(run_dir: str | Path, exc: Any, hint: str = "") -> Any:
     return ConfigError(Path(run_dir) / CONFIG_NAME, exc.key, exc.message + hint)
 
 
+def data_hint(exc: Any) -> str:
+    """For a run folder's dataset file that is not where the run found it: ``--data`` (appended to the error's line by
+    resume and export; empty for other errors)."""
+    key, message = getattr(exc, "key", None) or "", getattr(exc, "message", str(exc))
+    if key.startswith("dataset") and ("no file" in message or "not found" in message):
+        return "; or name where it is now with --data PATH"
+    return ""
+
+
 def plugin_hint(run_dir: str | Path, exc: Exception, plugins: Sequence[str] | None, trust: bool) -> str:
     """For an unknown component of a run folder whose config names plug-ins the command did not import: which
     (appended to the error's line; empty otherwise)."""

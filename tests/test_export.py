@@ -256,3 +256,49 @@ def test_format_onnx_adds_onnx_to_the_weights_and_torchscript(run_dir: Path, mon
     assert main(["export", str(run_dir)]) == 2
     assert asked == [("pt", "torchscript", "onnx"), ("pt", "torchscript")]
     assert capsys.readouterr().err.count("evonas: export: stop here") == 2
+
+
+def test_a_run_moved_away_from_its_data_resumes_and_exports_with_data(tmp_path: Path, capsys) -> None:
+    """A run folder and its npz file moved apart: resume and export say --data; with it they read the file where it
+    is now (checked to be the run's data: another file is refused), and config.yaml records it for later resumes."""
+    import shutil
+
+    import yaml
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 5))
+    np.savez(tmp_path / "tab.npz", X=x, y=(x[:, 0] > 0).astype(np.int64))
+    exp = {
+        "name": "tab", "seed": 1, "space": {"name": "mlp"}, "dataset": {"name": "npz", "params": {"path": "tab.npz"}},
+        "fitness": {"name": "train", "params": {"epochs": 1, "amp": "off"}},
+        "strategy": {"name": "random", "params": {"samples": 2, "batch": 2}}, "workers": 0, "cache": False,
+    }  # fmt: skip
+    (tmp_path / "tab.yaml").write_text(yaml.safe_dump(exp))
+    assert main(["run", str(tmp_path / "tab.yaml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    moved, data = tmp_path / "elsewhere" / "run", tmp_path / "data" / "renamed.npz"
+    moved.parent.mkdir()
+    data.parent.mkdir()
+    shutil.move(tmp_path / "run", moved)
+    shutil.move(tmp_path / "tab.npz", data)
+    (tmp_path / "tab.yaml").unlink()
+    capsys.readouterr()
+    for command in (["resume", str(moved), "--budget", "4"], ["export", str(moved)]):
+        assert main([*command, "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "no file 'tab.npz'" in err and "--data PATH" in err, err
+    np.savez(tmp_path / "other.npz", X=x[::-1], y=(x[::-1, 0] > 0).astype(np.int64))
+    assert main(["export", str(moved), "--quiet", "--data", str(tmp_path / "other.npz")]) == 2
+    assert "is not the data the run was started on" in capsys.readouterr().err
+    assert main(["resume", str(moved), "--budget", "4", "--quiet", "--data", str(data)]) == 0
+    assert yaml.safe_load((moved / "config.yaml").read_text())["dataset"]["params"]["path"] == str(data)
+    assert main(["resume", str(moved), "--budget", "6", "--quiet"]) == 0  # config.yaml now names the file
+    assert main(["export", str(moved), "--quiet", "--data", str(data), "--out", str(tmp_path / "x")]) == 0
+    assert (tmp_path / "x" / "model.torchscript.pt").is_file()
+    assert main(["export", str(tmp_path / "x"), "--data", str(data)]) == 2  # no run folder: refused as before
+    capsys.readouterr()
+    digits = tmp_path / "digits.yaml"
+    digits.write_text(yaml.safe_dump({**exp, "dataset": {"name": "digits"}, "space": {"name": "mlp"}}))
+    assert main(["run", str(digits), "--out", str(tmp_path / "d"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["resume", str(tmp_path / "d"), "--budget", "4", "--data", str(data)]) == 2
+    assert "--data: the run's dataset 'digits' reads no file of yours" in capsys.readouterr().err

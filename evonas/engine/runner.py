@@ -42,7 +42,7 @@ from evonas.evolution import OperatorFault
 from evonas.loggers import RunInfo
 from evonas.operators.base import describe_error
 from evonas.runfolder import (
-    LOCK_NAME, RunFolder, RunFolderError, RunLock, foreign_entries, in_folder_config, noted_rows, plugin_hint,
+    LOCK_NAME, RunFolder, RunFolderError, RunLock, data_hint, foreign_entries, in_folder_config, noted_rows, plugin_hint,
     resolve_plugins,
 )
 from evonas.strategies.base import Strategy
@@ -273,6 +273,7 @@ class Run:
         plugins: list[str] | tuple[str, ...] | None = None,
         trust: bool = False,
         restart: bool = False,
+        data: str | os.PathLike[str] | None = None,
     ) -> "Run":
         """A run continuing the one in ``run_dir``; ``overrides`` extend its run length (``{"generations": 12}``, the strategy's ``run_length``) or its ``budget``: nothing else, which would make the replay diverge.
 
@@ -285,6 +286,8 @@ class Run:
         missing or damaged. No plug-in the folder names is imported unless ``trust`` (or it is already
         imported in this process); ``plugins`` names the modules or files to import instead.
         ``restart``: the journal is set aside (renamed, never deleted) and the run starts over.
+        ``data``: the dataset's file (or folder) where it is now, for a run folder moved away from its data; it must
+        hold the data the run was started on (:func:`check_data`), and ``config.yaml`` records it for later resumes.
         A journal that is empty, damaged, missing rows or its WAL file is refused (:class:`RunFolderError`).
         """
         if overrides is not None and not isinstance(overrides, dict):
@@ -325,6 +328,8 @@ class Run:
         if not trust and plugins is None and loaded == tuple(exp.plugins):
             plugins = list(loaded)
         named = tuple(exp.plugins)
+        if data is not None:
+            exp = with_data(exp, data, folder.path)
         exp = resolve_plugins(dataclasses.replace(exp, source=folder.origin(trust)), plugins, trust, where=folder.path)
         run = cls(exp, folder.path, workers=workers, progress=progress)
         run._restart = restart
@@ -349,7 +354,8 @@ class Run:
             if exc.key in self._overridden:
                 raise ConfigError(None, f"resume's {self._overridden[exc.key]}", exc.message) from None
             plugins, trust = self._resumed_with
-            raise in_folder_config(self.run_dir, exc, plugin_hint(self.run_dir, exc, plugins, trust)) from None
+            hint = plugin_hint(self.run_dir, exc, plugins, trust) + data_hint(exc)
+            raise in_folder_config(self.run_dir, exc, hint) from None
 
     def continue_run(self) -> RunSummary:
         """Replay the journal and carry on (the counterpart of :meth:`execute` for :meth:`resume`)."""
@@ -702,6 +708,24 @@ def check_data(run_dir: Path, built: Built, recorded: Any, what: str = "resume")
     raise RunFolderError(f"{run_dir}: the dataset '{exp.dataset.name}'{where} as loaded here is not the data the run was "
                          "started on: its files changed, or a relative path found others from this working directory; "
                          f"{what} where the data is as it was, or start a new run")  # fmt: skip
+
+
+def with_data(exp: Experiment, data: str | os.PathLike[str], run_dir: Path) -> Experiment:
+    """``exp`` reading its dataset from ``data`` (``--data``: a run folder moved away from its data, or data moved
+    since): the dataset's ``path`` (or ``root``) parameter set to it, absolute. That the file holds the run's data is
+    then checked by :func:`check_data`."""
+    from evonas.engine.components import PATH_PARAMS
+
+    params = dict(exp.dataset.params)
+    key = next((k for k in PATH_PARAMS if k in params), None)
+    if key is None:
+        raise RunFolderError(f"{run_dir}: --data: the run's dataset '{exp.dataset.name}' reads no file of "
+                             f"yours (it has no {' or '.join(PATH_PARAMS)} parameter)")  # fmt: skip
+    found = Path(data).expanduser()
+    if not found.exists():
+        raise RunFolderError(f"--data: no file or folder '{data}'")
+    params[key] = str(found.resolve())
+    return dataclasses.replace(exp, dataset=dataclasses.replace(exp.dataset, params=params))
 
 
 def _set_aside(run_dir: Path) -> str | None:
