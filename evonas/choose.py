@@ -59,8 +59,8 @@ def front_where(run_dir: str | Path, conditions: Sequence[Constraint] = ()) -> d
     ``study.best_trials``): best first objective first, one per genome.
 
     Returns ``{"front": [{...}, ...], "matches": n, "evaluations": m, "objectives": [...], "reported": [...]}``,
-    each member as :func:`best_where`'s ``record``; raises ``ValueError`` as it does. With one objective the front
-    is the best evaluation (and any equal to it).
+    each member as :func:`best_where`'s ``record`` (of members equal in every objective, the first ranked); raises
+    ``ValueError`` as it does. With one objective the front is the best evaluation.
     """
     from evonas.pareto import nondominated
 
@@ -123,9 +123,7 @@ def format_choice(choice: dict[str, Any], conditions: Sequence[Constraint], show
     where = " and ".join(str(c) for c in conditions)
     first = choice["objectives"][0] if choice.get("objectives") else {"metric": "val_acc", "direction": "max"}
     if rec is None:
-        if not conditions:
-            return "none      the run has no successful full evaluation yet"
-        return f"none      no full evaluation of {m} meets {where}"
+        return _nothing(m, where)
     by = choice.get("by")
     names = list(show) or [*(o["metric"] for o in choice["objectives"]), *(c.metric for c in conditions),
                            *([by[0]] if by else [])]  # fmt: skip
@@ -162,9 +160,7 @@ def format_front(front: dict[str, Any], conditions: Sequence[Constraint] = (), s
     of = (f"of the {k} of {m} full {_plural(m, 'evaluation')} that {'meets' if k == 1 else 'meet'} {where}"
           if conditions else f"of {m} full {_plural(m, 'evaluation')}")  # fmt: skip
     if not members:
-        if not conditions:
-            return "none      the run has no successful full evaluation yet"
-        return f"none      no full evaluation of {m} meets {where}"
+        return _nothing(m, where)
     names = list(dict.fromkeys(list(show) or [*(o["metric"] for o in front["objectives"]), *(c.metric for c in conditions)]))
     table = [["trial", "key", *names, "genome"]]
     for rec in members:
@@ -227,6 +223,13 @@ def format_evaluation(config: dict[str, Any], rec: Any) -> str:
         f"ran       {', '.join(how) or '-'}",
     ]
     return "\n".join(lines)
+
+
+def _nothing(evaluations: int, where: str) -> str:
+    """What ``best`` prints when nothing meets the conditions ``where`` (``""``: none given)."""
+    if not where:
+        return "none      the run has no successful full evaluation yet"
+    return f"none      no full evaluation of {evaluations} meets {where}"
 
 
 def _plural(n: int, word: str) -> str:
