@@ -31,7 +31,7 @@ from evonas.checks import is_real, one_line
 from evonas.config import ConfigError
 from evonas.diagnostics import run_space_here
 from evonas.engine.build import build_dataset
-from evonas.engine.journal import name_trials, ranked
+from evonas.engine.journal import name_trials, ranked, reason_kind
 from evonas.engine.outputs import atomic_write
 from evonas.engine.status import idle, operator_faults
 from evonas.runfolder import RunFolder, RunFolderError
@@ -245,17 +245,17 @@ def _timings(records: list[Any]) -> list[str]:
 
 def _failures(records: list[Any]) -> list[str]:
     failed = [r for r in records if r.status not in ("ok", "pruned")]
-    reasons = Counter((r.status, r.error or "") for r in failed)
-    first: dict[tuple[str, str], list[Any]] = {}
+    kinds = Counter((r.status, reason_kind(r.error or "")) for r in failed)  # a seed in a message counts together
+    first: dict[tuple[str, str | None], list[Any]] = {}
     for r in sorted(failed, key=lambda r: r.trial):
-        first.setdefault((r.status, r.error or ""), []).append(r)
+        first.setdefault((r.status, reason_kind(r.error or "")), []).append(r)
     rows = [
-        [s, e, n, name_trials([(r.trial, r.key) for r in first[(s, e)][:3]], n),
-         one_line(json.dumps(first[(s, e)][0].genome, sort_keys=True, default=str), 300)]
-        for (s, e), n in reasons.most_common()
+        [s, first[(s, k)][0].error or "", n, name_trials([(r.trial, r.key) for r in first[(s, k)][:3]], n),
+         one_line(json.dumps(first[(s, k)][0].genome, sort_keys=True, default=str), 300)]
+        for (s, k), n in kinds.most_common()
     ]  # fmt: skip
     table = _table(["status", "reason", "count", "which (trial, key)", "the first one's genome"], rows)
-    return ["<h2>Failures</h2>", table if reasons else "<p>None.</p>"]
+    return ["<h2>Failures</h2>", table if kinds else "<p>None.</p>"]
 
 
 def _faulty_operators(folder: RunFolder) -> list[str]:

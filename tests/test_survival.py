@@ -434,3 +434,20 @@ def test_subsampled_conv2d_is_the_strided_1x1_convolution() -> None:
         assert torch.allclose(ours(x), plain(x), atol=1e-6)
     scripted = torch.jit.script(ours)  # exports as TorchScript like the rest of a decoded network
     assert torch.allclose(scripted(x), plain(x), atol=1e-6)
+
+
+def test_failure_reasons_differing_in_a_number_count_together(tmp_path: Path) -> None:
+    """A plug-in's message holding a seed or a size is one reason, under its first text, in the summary, `evonas
+    status` and the report; other line numbers, words and shapes stay apart."""
+    from evonas.engine.journal import Journal, Record, failed_trials, failure_reasons
+
+    errors = [f"fitness raised ValueError: seed {s} diverged after 1.5e{s % 3} s at fit.py:12" for s in (7, 123, 99)]
+    errors += ["fitness raised ValueError: seed 5 diverged after 2 s at fit.py:40",  # another line: another reason
+               "shapes (64x16 and 32x10)", "shapes (64x8 and 32x10)", "float32 input", "float64 input"]  # fmt: skip
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        for trial, error in enumerate(errors):
+            journal.append(Record(trial=trial, key=f"{trial:016x}", generation=0, genome={}, status="failed",
+                                  metrics={}, fitness=None, error=error, seq=trial))  # fmt: skip
+        reasons = failure_reasons(journal._db, limit=10)
+        assert reasons[0] == (errors[0], 3) and sorted(n for _, n in reasons) == [1] * 5 + [3]
+        assert failed_trials(journal._db, [r for r, _ in reasons])[0] == [(0, f"{0:016x}"), (1, f"{1:016x}"), (2, f"{2:016x}")]

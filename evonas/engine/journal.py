@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from evonas.checks import is_real
 
 __all__ = [
     "Journal", "JournalError", "Record", "JOURNAL_NAME", "JOURNAL_FORMAT", "ranked", "select_records",
-    "failure_reasons", "failed_trials", "failure_text", "more_failures", "name_trials", "training_spent",
+    "failure_reasons", "failed_trials", "reason_kind", "failure_text", "more_failures", "name_trials", "training_spent",
 ]  # fmt: skip
 
 JOURNAL_NAME = "journal.sqlite"
@@ -166,13 +167,33 @@ def select_columns(db: sqlite3.Connection) -> str:
     return ", ".join(c if c in have else _ADDED_COLUMNS[c] for c in (c.strip() for c in _COLUMNS.split(",")))
 
 
+#: what varies between failures of one kind: a number standing alone (a seed, a size, a time; not a line number after
+#: ``:``, nor digits inside a word or a shape such as ``64x16``) and a hexadecimal address
+_VARYING = re.compile(r"0x[0-9a-fA-F]+|(?<![\w.:])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?!\w|\.\d)")
+
+
+def reason_kind(error: str | None) -> str | None:
+    """``error`` with what varies between failures of one kind written as ``#``: failures counted together.
+
+    ``"fitness raised ValueError: seed 1234 diverged"`` and ``"... seed 77 diverged"`` are one kind;
+    ``"... at my_fit.py:12"`` and ``"... at my_fit.py:40"`` are two."""
+    return None if error is None else _VARYING.sub("#", error)
+
+
+def _failed_rows(db: sqlite3.Connection) -> list[tuple[str | None, int, str]]:
+    return [(e, int(t), str(k)) for e, t, k in
+            db.execute("SELECT error, trial, key FROM evaluations WHERE status = 'failed' ORDER BY trial, seq")]  # fmt: skip
+
+
 def failure_reasons(db: sqlite3.Connection, limit: int = 3) -> list[tuple[str | None, int]]:
     """The most frequent reasons of the failed evaluations in the journal open on ``db`` (read-only connections
-    too: ``evonas status``), with their counts, most frequent first."""
-    rows = db.execute(
-        "SELECT error, COUNT(*) FROM evaluations WHERE status = 'failed' GROUP BY error ORDER BY COUNT(*) DESC LIMIT ?", (limit,)
-    )
-    return [(e, int(n)) for e, n in rows]
+    too: ``evonas status``), with their counts, most frequent first. Reasons differing only in what
+    :func:`reason_kind` leaves out count together, under the first one's text."""
+    counts: dict[str | None, list[Any]] = {}
+    for error, _, _ in _failed_rows(db):
+        counts.setdefault(reason_kind(error), [error, 0])[1] += 1
+    top = sorted(counts.values(), key=lambda c: -c[1])[:limit]  # stable: ties in order of first failure
+    return [(e, n) for e, n in top]
 
 
 def more_failures(failures: int, reasons: Sequence[tuple[str | None, int]]) -> list[str]:
@@ -184,14 +205,12 @@ def more_failures(failures: int, reasons: Sequence[tuple[str | None, int]]) -> l
 
 def failed_trials(db: sqlite3.Connection, reasons: Sequence[str | None], limit: int = 3) -> list[list[tuple[int, str]]]:
     """For each of ``reasons`` (as :func:`failure_reasons` gives them), the first ``limit`` failed evaluations with
-    that reason as ``(trial, key)``: which genomes to look at (read-only connections too)."""
+    that reason (or one of its kind) as ``(trial, key)``: which genomes to look at (read-only connections too)."""
+    rows = _failed_rows(db)
     out = []
     for reason in reasons:
-        rows = db.execute(
-            "SELECT trial, key FROM evaluations WHERE status = 'failed' AND error IS ? ORDER BY trial LIMIT ?",
-            (reason, limit),
-        )
-        out.append([(int(t), str(k)) for t, k in rows])
+        kind = reason_kind(reason)
+        out.append([(t, k) for e, t, k in rows if reason_kind(e) == kind][:limit])
     return out
 
 
