@@ -191,11 +191,12 @@ class Variation:
         crossovers: Sequence[tuple[Crossover, float]] = (),
         *,
         strict: bool = False,
+        required: bool = True,
     ) -> None:
         self.space = space
         self.mutations = [(m, p) for m, p in mutations if p > 0]
         self.crossovers = [(c, p) for c, p in crossovers if p > 0]
-        if not self.mutations:
+        if not self.mutations and required:  # required=False: for a strategy that never mutates
             raise ValueError(f"no mutation operator for space '{space.name}'")
         self.strict = strict
         #: per operator (kind, name): calls, failures, first error, in the order the operators were first called
@@ -204,11 +205,11 @@ class Variation:
         self.faults = 0
 
     @classmethod
-    def default(cls, space: SearchSpace) -> "Variation":
+    def default(cls, space: SearchSpace, *, required: bool = True) -> "Variation":
         """Every registered operator that applies to ``space``, with equal probability."""
         muts = [(MUTATIONS.get(n)(), 1.0) for n in MUTATIONS if MUTATIONS.get(n).applies_to(space)]
         cxs = [(CROSSOVERS.get(n)(), 1.0) for n in CROSSOVERS if CROSSOVERS.get(n).applies_to(space)]
-        return cls(space, muts, cxs)
+        return cls(space, muts, cxs, required=required)
 
     def fresh(self, *, strict: bool | None = None) -> "Variation":
         """The same operators with counts at zero (one per run: a run's counts are its own)."""

@@ -91,8 +91,9 @@ class Registry(Generic[T]):
             raise RegistryError(f"{self.kind} '{name}' is already registered (by {_origin(self._items[name])})")
         self._items[name] = obj
         if hasattr(obj, "__dict__") and isinstance(obj, type):
-            # Components know their own registry name.
-            if getattr(obj, "name", None) in (None, ""):
+            # Components know their own registry name: a subclass of a registered class registered under a name of
+            # its own is that component (its space's keys, best.json, messages), not its parent
+            if obj.__dict__.get("name") in (None, ""):
                 obj.name = name  # type: ignore[attr-defined]
 
     def get(self, name: str) -> T:

@@ -26,37 +26,46 @@ __all__ = ["check_space", "check_mutation", "check_crossover"]
 def check_space(
     space: SearchSpace, *, n: int = 200, seed: int = 0, input_shape: tuple[int, ...] | None = None, num_classes: int = 10
 ) -> None:
-    """``n`` random genomes: sample -> validate -> JSON round trip (same key) -> decode -> forward; and the space's
-    own code never failed on the way (:meth:`~evonas.spaces.base.SearchSpace.faults`: a build function that raised
-    anything but ``InvalidGenome`` on some draws, which sampling quietly draws again)."""
+    """``n`` random genomes: sample -> validate -> JSON round trip (same key) -> decode (twice: the same layers) ->
+    forward; and the space's own code never failed on the way (:meth:`~evonas.spaces.base.SearchSpace.faults`: a
+    build function that raised anything but ``InvalidGenome`` on some draws, which sampling quietly draws again).
+
+    A space with a categorical view (``reinforce``, ``local_search``, ``surrogate``) must give each genome back from
+    its indices, and a valid genome (or ``InvalidGenome``) for any indices; one with a ``size`` (``grid``) must list
+    that many distinct valid genomes (checked up to 20,000).
+    """
     import torch  # torch: only to run the decoded networks (the operator checks need none)
 
     before = {(f["kind"], f["name"]): (f["failures"], f["calls"]) for f in space.faults()}
     shape = tuple(input_shape or space.example_input_shape)
     rng = random.Random(seed)
     again = random.Random(seed)
+    draws = random.Random(seed + 1)  # index vectors for the categorical view: the sampling streams stay as they are
     for i in range(n):
         g = space.sample(rng=rng)
-        assert g == space.sample(rng=again), ("sample() must depend only on rng (a build function draws no random "
-                                              "numbers of its own: its choices are arch.choice, arch.int, arch.float)")
+        assert g == space.sample(rng=again), ("sample() must depend only on rng (draw with the rng it is given, "
+                                              "never the random module; a build function draws no random numbers of "
+                                              "its own: its choices are arch.choice, arch.int, arch.float)")  # fmt: skip
         try:
             space.validate(g)
-            data = json.loads(json.dumps(space.to_dict(g)))
-            back = space.from_dict(data)
         except InvalidGenome as exc:
             raise AssertionError(
                 f"genome {i}: the space refused a genome it had just sampled ({exc}); asked again, it answers "
                 "otherwise: a build function must ask the same choices with the same options for the same answers "
                 "(no random numbers or state of its own)"
             ) from None
-        assert back == g, f"genome {i}: JSON round trip changed it"
-        assert space.key(back) == space.key(g), f"genome {i}: key changed in the JSON round trip"
+        problem = round_trip_problem(space, g)
+        assert problem is None, f"genome {i}: {problem}"
         assert space.key(space.canonical(g)) == space.key(g), f"genome {i}: canonical form has another key"
         net = space.decode(g, input_shape=shape, num_classes=num_classes)
+        problem = decode_problem(space, g, shape, num_classes, net)
+        assert problem is None, f"genome {i}: {problem}"
         net.eval()
         with torch.no_grad():
             out = net(torch.randn(2, *shape))
         assert tuple(out.shape) == (2, num_classes), f"genome {i}: output shape {tuple(out.shape)}"
+        _check_categorical(space, g, i, draws)
+    _check_size(space)
     faults = []
     for f in space.faults():
         failed, calls = before.get((f["kind"], f["name"]), (0, 0))
@@ -64,6 +73,78 @@ def check_space(
             faults.append(f"{f['kind']} '{f['name']}' failed {f['failures'] - failed} of {f['calls'] - calls} calls "
                           f"(first: {f['first_error']})")  # fmt: skip
     assert not faults, "; ".join(faults) + " (raise InvalidGenome to refuse a combination of choices on purpose)"
+
+
+def round_trip_problem(space: SearchSpace, genome: Any) -> str | None:
+    """What goes wrong when ``genome`` is written as JSON and read back (as the journal, resume and the cache do):
+    ``"the JSON round trip changed it (act: 'tanh' -> 'relu')"``, a key that changed, a refusal; ``None`` if
+    nothing."""
+    try:
+        data = space.to_dict(genome)
+        back = space.from_dict(json.loads(json.dumps(data)))
+    except InvalidGenome as exc:
+        return f"from_dict() refused what to_dict() wrote ({exc})"
+    if back != genome:
+        after = space.to_dict(back)
+        changed = [f"{k}: {data.get(k)!r} -> {after.get(k)!r}" for k in dict.fromkeys([*data, *after])
+                   if data.get(k) != after.get(k)]  # fmt: skip
+        return ("the JSON round trip changed it" + (f" ({'; '.join(changed[:3])})" if changed else "")
+                + ": from_dict(to_dict(genome)) must give the genome back")  # fmt: skip
+    if space.key(back) != space.key(genome):
+        return "key changed in the JSON round trip: key() must depend only on the genome (no random numbers or state)"
+    return None
+
+
+def decode_problem(space: SearchSpace, genome: Any, shape: tuple[int, ...], num_classes: int, net: Any = None) -> str | None:
+    """``None`` when decoding ``genome`` twice gives networks with the same layers (parameter names and shapes),
+    else what differs: a network drawn at random would train one architecture and report another's size."""
+    first = net if net is not None else space.decode(genome, input_shape=shape, num_classes=num_classes)
+    second = space.decode(genome, input_shape=shape, num_classes=num_classes)
+    a = [(k, tuple(v.shape)) for k, v in first.state_dict().items()]
+    b = [(k, tuple(v.shape)) for k, v in second.state_dict().items()]
+    if a != b:
+        count = (sum(v.numel() for v in first.parameters()), sum(v.numel() for v in second.parameters()))
+        return (f"decode() gave two different networks for one genome ({count[0]} and {count[1]} parameters): it "
+                "must depend only on the genome (no random numbers or state of its own)")  # fmt: skip
+    return None
+
+
+def _check_categorical(space: SearchSpace, genome: Any, i: int, rng: random.Random) -> None:
+    """The categorical view, when the space has one: the genome back from its indices, and any indices valid."""
+    try:
+        choices = space.categorical()
+    except NotImplementedError:
+        return
+    values = space.to_categorical(genome)
+    assert len(values) == len(choices), (f"genome {i}: to_categorical() gave {len(values)} indices for "
+                                         f"{len(choices)} choices of categorical()")  # fmt: skip
+    back = space.to_categorical(space.from_categorical(values))  # a number gene's option may be the nearest one
+    wrong = [f"{c.name}: {values[k]} -> {back[k]}" for k, c in enumerate(choices) if k < len(back) and back[k] != values[k]]
+    assert not wrong and len(back) == len(values), (
+        f"genome {i}: from_categorical(to_categorical(genome)) gave other indices ({'; '.join(wrong[:3])}): "
+        "from_categorical() must read every choice")  # fmt: skip
+    drawn = [rng.randrange(len(c)) for c in choices]
+    try:
+        other = space.from_categorical(drawn)
+    except (InvalidGenome, ValueError):  # a combination the space refuses, said as the docstring asks
+        return
+    try:
+        space.validate(other)
+    except InvalidGenome as exc:
+        raise AssertionError(f"from_categorical({drawn}) gave a genome the space refuses ({exc}): offer only valid "
+                             "options in categorical(), or raise InvalidGenome for a combination") from None  # fmt: skip
+
+
+def _check_size(space: SearchSpace, limit: int = 20_000) -> None:
+    size = space.size
+    if size is None or size > limit:
+        return
+    seen = set()  # genomes, not keys: canonical() may merge some (nb201's isomorphic cells)
+    for g in space.all_genomes():
+        space.validate(g)
+        seen.add(json.dumps(space.to_dict(g), sort_keys=True))
+        assert len(seen) <= size, f"all_genomes() lists more than size={size} genomes"
+    assert len(seen) == size, f"all_genomes() lists {len(seen)} distinct genomes, size says {size}"
 
 
 def _snapshot(space: SearchSpace, genome: Any) -> str:

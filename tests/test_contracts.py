@@ -56,3 +56,86 @@ def test_crossover_contract(op: str, space: str) -> None:
 def test_every_space_has_operators() -> None:
     for name in SPACES.list():
         assert any(MUTATIONS.get(m).applies_to(name) for m in MUTATIONS), name
+
+
+@pytest.fixture
+def broken_spaces():
+    """The spaces of tests/plugins/broken_spaces.py, registered for one test and unregistered after it."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "plugins"))
+    import broken_spaces
+
+    try:
+        yield broken_spaces
+    finally:
+        sys.path.remove(str(Path(__file__).parent / "plugins"))
+        for name in broken_spaces.NAMES:
+            SPACES._items.pop(name, None)
+        sys.modules.pop("broken_spaces", None)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("tiny_lossy", "the JSON round trip changed it (act: 'tanh' -> 'relu')"),
+    ("tiny_random_decode", "decode() gave two different networks for one genome"),
+    ("tiny_global_random", "sample() must depend only on rng"),
+    ("tiny_bad_categorical", "from_categorical(to_categorical(genome)) gave other indices (width: "),
+    ("tiny_invalid_options", "gave a genome the space refuses"),
+    ("tiny_bad_size", "all_genomes() lists 6 distinct genomes, size says 7"),
+])  # fmt: skip
+def test_check_space_names_what_a_space_gets_wrong(broken_spaces, name: str, message: str) -> None:
+    with pytest.raises(AssertionError) as caught:
+        check_space(make_space(name), n=30, num_classes=3)
+    assert message in str(caught.value), str(caught.value)
+    check_space(make_space("tiny_ok"), n=30, num_classes=3)  # the same space without the fault passes
+
+
+@pytest.mark.parametrize("name, message", [
+    ("tiny_lossy", "the JSON round trip changed it (act: 'tanh' -> 'relu')"),
+    ("tiny_random_decode", "decode() gave two different networks for one genome"),
+    ("tiny_global_random", "sample() gave other genomes for the same rng"),
+])  # fmt: skip
+def test_a_run_on_a_plug_in_space_breaking_its_contract_is_refused(broken_spaces, name, message, write_experiment,
+                                                                     tmp_path, capsys) -> None:  # fmt: skip
+    """Silent wrong results otherwise (a best.json of another genome than its key's, the size of another network,
+    a resume that cannot replay): refused in one line before a run folder exists."""
+    from evonas.cli import main
+
+    exp = write_experiment({
+        "name": "broken", "plugins": [broken_spaces.__file__], "space": {"name": name},
+        "dataset": {"name": "synthetic", "params": {"n_samples": 60, "shape": [6], "num_classes": 3}},
+        "fitness": {"name": "train", "params": {"epochs": 1, "amp": "off"}},
+        "strategy": {"name": "random", "params": {"samples": 2}}, "workers": 0, "cache": False,
+    })  # fmt: skip
+    assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"space: plug-in space '{name}': " in err[0] and message in err[0], err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_space_without_mutations_runs_the_strategies_that_never_mutate(broken_spaces, write_experiment, tmp_path,
+                                                                           capsys) -> None:  # fmt: skip
+    """random, grid and reinforce never call a mutation: a plug-in space with none runs them; ga is refused in one
+    line saying what to do. A genome the space's own categorical view makes invalid is blamed on the space."""
+    from evonas.cli import main
+
+    def experiment(space: str, strategy: dict) -> Any:
+        return write_experiment({
+            "name": "nomut", "plugins": [broken_spaces.__file__], "space": {"name": space},
+            "dataset": {"name": "synthetic", "params": {"n_samples": 60, "shape": [6], "num_classes": 3}},
+            "fitness": {"name": "train", "params": {"epochs": 1, "amp": "off"}},
+            "strategy": strategy, "workers": 0, "cache": False, "budget": 6,
+        })  # fmt: skip
+
+    for i, strategy in enumerate(({"name": "random", "params": {"samples": 3}}, {"name": "grid"}, {"name": "reinforce"})):
+        assert main(["run", str(experiment("tiny_ok", strategy)), "--out", str(tmp_path / f"r{i}"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["run", str(experiment("tiny_ok", {"name": "ga"})), "--out", str(tmp_path / "ga"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "mutations: no mutation operator for space 'tiny_ok'; strategy 'ga' mutates" in err[0], err
+    assert main(["run", str(experiment("tiny_invalid_options", {"name": "reinforce"})), "--out", str(tmp_path / "x"),
+                 "--quiet"]) == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert "strategy 'reinforce' proposed an invalid genome" in err
+    assert "came from the code of the plug-in space 'tiny_invalid_options'" in err, err

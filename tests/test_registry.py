@@ -73,3 +73,54 @@ def test_a_real_plug_in_shadowing_a_built_in_fitness_is_refused(tmp_path, write_
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "fitness 'nb201_table' is already registered (by evonas.fitness.table." in err[0], err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_subclass_of_a_space_registered_under_its_own_name_is_that_space(tmp_path, write_experiment, capsys) -> None:
+    """A plug-in space deriving from ``mlp`` with a deeper network: its name is its own (best.json, the exported
+    genome.json, keys), so the export loads again; the parent's operators and declared defaults are its own too."""
+    import json
+    import sys
+
+    from evonas.cli import main
+    from evonas.export import load_model
+    from evonas.spaces import SPACES, make_space
+
+    (tmp_path / "deep_mlp.py").write_text(
+        "import torch.nn as nn\nfrom evonas.spaces import SPACES\nfrom evonas.spaces.mlp import MLPSpace\n\n"
+        "@SPACES.register('deep_mlp')\nclass DeepMLP(MLPSpace):\n"
+        "    def decode(self, genome, *, input_shape, num_classes):\n"
+        "        return nn.Sequential(super().decode(genome, input_shape=input_shape, num_classes=num_classes),\n"
+        "                             nn.ReLU(),\n"
+        "                             nn.Linear(num_classes, num_classes))\n")  # fmt: skip
+    exp = write_experiment({
+        "name": "deep", "plugins": ["deep_mlp.py"], "space": {"name": "deep_mlp"},
+        "dataset": {"name": "synthetic", "params": {"n_samples": 120, "shape": [6], "num_classes": 3}},
+        "fitness": {"name": "train", "params": {"epochs": 1, "amp": "off"}},
+        "strategy": {"name": "ga", "params": {"population_size": 4, "offspring": 4, "generations": 1}},
+        "workers": 0, "cache": False,
+    })  # fmt: skip
+    try:
+        assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+        deep, mlp = SPACES.get("deep_mlp"), SPACES.get("mlp")
+        assert (deep.name, mlp.name) == ("deep_mlp", "mlp")
+        assert json.loads((tmp_path / "run" / "best.json").read_text())["space"] == "deep_mlp"
+        origins = {r["origin"] for r in map(dict, _rows(tmp_path / "run"))}
+        assert any(o.startswith("mutation:mlp_") for o in origins), origins  # the parent's operators
+        genome = make_space("mlp").sample(rng=__import__("random").Random(0))
+        assert make_space("deep_mlp").key(genome) != make_space("mlp").key(genome)  # another space: other keys
+        assert main(["export", str(tmp_path / "run"), "--quiet", "--plugins", str(tmp_path / "deep_mlp.py")]) == 0
+        assert json.loads((tmp_path / "run" / "export" / "genome.json").read_text())["space"] == "deep_mlp"
+        model = load_model(tmp_path / "run" / "export", plugins=[str(tmp_path / "deep_mlp.py")])
+        assert isinstance(model[-1], __import__("torch").nn.Linear)  # the subclass's network, weights loaded
+    finally:
+        SPACES._items.pop("deep_mlp", None)
+        sys.modules.pop("deep_mlp", None)
+    capsys.readouterr()
+
+
+def _rows(run_dir):
+    import sqlite3
+
+    db = sqlite3.connect(run_dir / "journal.sqlite")
+    db.row_factory = sqlite3.Row
+    return db.execute("SELECT origin FROM evaluations").fetchall()

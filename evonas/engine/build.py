@@ -35,7 +35,7 @@ from evonas.operators.base import describe_error
 from evonas.params import check_params
 from evonas.loggers import LOGGERS, Logger, missing_packages
 from evonas.pruners import PRUNERS, Pruner
-from evonas.registry import RegistryError
+from evonas.registry import RegistryError, is_plugin
 from evonas.spaces import SearchSpace
 from evonas.spaces.base import Genome, InvalidGenome
 from evonas.strategies import SINGLE_OBJECTIVE_SELECTIONS, STRATEGIES, SearchContext, Strategy
@@ -223,8 +223,8 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
     fitness = build_fitness(exp)
     _check_fitness(exp, space, fitness)
     dataset = _dataset(exp, space, fitness, load_data)
-    variation = _variation(exp, space)
     strategy_cls = _strategy_class(exp)
+    variation = _variation(exp, space, strategy_cls.mutates)
     check_backend(exp)
     initial = _initial_population(exp, space)
     checker = None
@@ -304,6 +304,31 @@ def _check_fitness(exp: Experiment, space: SearchSpace, fitness: FitnessFunction
 SPACE_CHECK_DRAWS = 20
 
 
+def _check_plugin_space(exp: Experiment, space: SearchSpace, dataset: Dataset) -> None:
+    """A plug-in space's contract on a few genomes, before a run folder exists: ``sample`` draws only from its rng
+    (resume replays it), the JSON round trip keeps the genome and its key (the journal, resume and the cache read
+    genomes back), and ``decode`` gives one network per genome (the size a run reports is the network it trains).
+    ``evonas.testing.check_space`` checks more; user code that raises is left to the evaluations to report."""
+    from evonas.testing import decode_problem, round_trip_problem
+
+    name = f"plug-in space '{space.name}'"
+    try:
+        drawn = [space.sample(rng=random.Random(exp.seed + k)) for k in range(3)]
+        if drawn != [space.sample(rng=random.Random(exp.seed + k)) for k in range(3)]:
+            raise ConfigError(exp.source, "space", f"{name}: sample() gave other genomes for the same rng: it must draw "
+                              "only with the rng it is given (resume replays it)")  # fmt: skip
+        for genome in drawn:
+            problem = round_trip_problem(space, genome) or decode_problem(
+                space, genome, tuple(dataset.input_shape), int(dataset.num_classes)
+            )
+            if problem:
+                raise ConfigError(exp.source, "space", f"{name}: {problem} (evonas.testing.check_space checks a space)")
+    except ConfigError:
+        raise
+    except Exception:  # the space's own failures: each evaluation says them, with the line
+        return
+
+
 def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load_data: bool) -> Dataset | None:
     """The dataset when the fitness needs one and ``load_data`` (its inputs checked against the space); else
     ``None``, the dataset's name still checked."""
@@ -324,6 +349,8 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
                 space.sample(rng=rng)
         except ValueError as exc:
             raise ConfigError(src, "space", str(exc)) from None
+        if is_plugin(type(space)):
+            _check_plugin_space(exp, space, dataset)
         # config.yaml, the workers and resume build the space bound the same way
         cast(dict[str, Any], exp.space.params).update(taken)
         return dataset
@@ -335,8 +362,9 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
     return None
 
 
-def _variation(exp: Experiment, space: SearchSpace) -> Variation:
-    """The experiment's mutations and crossovers (the space's defaults for those it names none of)."""
+def _variation(exp: Experiment, space: SearchSpace, required: bool = True) -> Variation:
+    """The experiment's mutations and crossovers (the space's defaults for those it names none of); ``required``: a
+    space without a mutation is refused (the strategy mutates)."""
     src = exp.source
 
     def ops(specs: Any, registry: Any, key: str) -> list:
@@ -352,15 +380,17 @@ def _variation(exp: Experiment, space: SearchSpace) -> Variation:
 
     try:
         if exp.mutations or exp.crossovers:
-            default = Variation.default(space)
+            default = Variation.default(space, required=False)
             muts = ops(exp.mutations, MUTATIONS, "mutations") if exp.mutations else default.mutations
             cxs = ops(exp.crossovers, CROSSOVERS, "crossovers") if exp.crossovers else default.crossovers
-            return Variation(space, muts, cxs)
-        return Variation.default(space)
+            return Variation(space, muts, cxs, required=required)
+        return Variation.default(space, required=required)
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise
-        raise ConfigError(src, "mutations", str(exc)) from None
+        how = (f"; strategy '{exp.strategy.name}' mutates: register a Mutation with spaces = ('{space.name}',) in a "
+               "plug-in (see the operators guide), or use random, grid or reinforce, which never mutate")  # fmt: skip
+        raise ConfigError(src, "mutations", str(exc) + how) from None
 
 
 def _strategy_class(exp: Experiment) -> type[Strategy]:

@@ -62,7 +62,7 @@ class ReplayBackend(Backend):
             recorded = _described(rec.key, rec.fidelity, rec.inherited)
             raise ResumeMismatch(
                 f"resume: trial {job.trial} asked for genome {asked}, the journal recorded {recorded}; "
-                f"strategy '{self._strategy}' is not deterministic"
+                f"{_not_deterministic(self._strategy)}"
             )
         self._inflight[job.trial] = job
 
@@ -78,7 +78,7 @@ class ReplayBackend(Backend):
         if job is None:
             raise ResumeMismatch(
                 f"resume: the journal's result #{rec.seq} (trial {rec.trial}) arrived before strategy "
-                f"'{self._strategy}' asked for it; the strategy is not deterministic"
+                f"'{self._strategy}' asked for it; {_not_deterministic(self._strategy)}"
             )
         self._told += 1
         return [JobResult(rec.trial, rec.status, rec.metrics, rec.error, rec.wall_s or 0.0, rec.worker or "", record=rec,
@@ -89,3 +89,9 @@ def _described(key: str, fidelity: float | None, parent: str | None) -> str:
     """``key``, with its fidelity and the parent whose weights it started from, in words."""
     text = key if fidelity is None else f"{key} at fidelity {fidelity:g}"
     return text if parent is None else f"{text} from {parent}'s weights"
+
+
+def _not_deterministic(strategy: str) -> str:
+    """What a resume that cannot replay its journal blames: whatever draws random numbers outside the run's rng."""
+    return (f"strategy '{strategy}', the space's sample() or an operator is not deterministic (each must draw only "
+            "with the rng it is given; evonas.testing.check_space and check_mutation check a space and an operator)")

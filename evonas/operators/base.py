@@ -149,8 +149,14 @@ class Operator(ABC):
 
     @classmethod
     def applies_to(cls, space: SearchSpace | str) -> bool:
-        name = space if isinstance(space, str) else space.name
-        return not cls.spaces or name in cls.spaces
+        """Whether the operator works on ``space``: it names the space in ``spaces`` (or names none), or a space
+        class the space's class derives from (a subclass of ``chain`` registered under its own name is a chain)."""
+        if not cls.spaces:
+            return True
+        if isinstance(space, str):
+            return space in cls.spaces
+        names = {space.name, *(c.__dict__.get("name") for c in type(space).__mro__)}
+        return any(n in cls.spaces for n in names if n)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

@@ -10,7 +10,7 @@ file ``genomes/<name>.yaml`` (or pass the parameters in the experiment file).
 from __future__ import annotations
 
 from evonas.registry import Registry
-from evonas.spaces.base import Genome, InvalidGenome, SearchSpace, canonical_json, to_data
+from evonas.spaces.base import Choice, Genome, InvalidGenome, SearchSpace, canonical_json, to_data
 
 SPACES: Registry[type[SearchSpace]] = Registry("search space")
 
@@ -24,6 +24,7 @@ SPACES.lazy("nb201", "evonas.spaces.nb201")
 
 __all__ = [
     "SPACES",
+    "Choice",
     "Genome",
     "InvalidGenome",
     "SearchSpace",

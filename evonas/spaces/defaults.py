@@ -30,7 +30,8 @@ def load_space_params(name: str, file: str | Path | None = None) -> dict[str, An
     if not path.exists():
         if file is not None:
             raise FileNotFoundError(f"{path}: no such space declaration file")
-        return {}
+        parent = _declared_parent(name)  # a subclass of a declared space, registered under its own name
+        return load_space_params(parent) if parent else {}
     try:
         with open(path, "rb") as fh:
             raw = fh.read(YAML_MAX_BYTES + 1)
@@ -46,3 +47,19 @@ def load_space_params(name: str, file: str | Path | None = None) -> dict[str, An
         raise ValueError(f"{path}: space: declares '{declared}', expected '{name}'")
     params = data.get("params", {k: v for k, v in data.items() if k != "space"})
     return dict(params)
+
+
+def _declared_parent(name: str) -> str | None:
+    """The nearest space class that the class registered as ``name`` derives from and that has a declaration file
+    (``genomes/<parent>.yaml``): its defaults are the subclass's. ``None`` if none has."""
+    from evonas.spaces import SPACES
+
+    try:
+        cls = SPACES.get(name)
+    except Exception:
+        return None
+    for base in getattr(cls, "__mro__", ())[1:]:
+        parent = base.__dict__.get("name")
+        if parent and parent != name and (genomes_dir() / f"{parent}.yaml").exists():
+            return str(parent)
+    return None

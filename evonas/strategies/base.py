@@ -163,6 +163,8 @@ class Strategy(ABC):
     #: the name of the parameter that sets how long the search is (``generations``, ``samples``, ``cycles``);
     #: empty when none does (``grid`` asks the whole space).
     run_length: ClassVar[str] = ""
+    #: False: never calls the space's mutations (``random``, ``grid``, ``reinforce``), so a space with none runs it
+    mutates: ClassVar[bool] = True
     #: the point hypervolumes are measured from (one value per objective), once the strategy has one.
     reference_point: list[float] | None = None
 
@@ -235,7 +237,13 @@ class Strategy(ABC):
         try:
             space.validate(genome)
         except InvalidGenome as exc:
-            raise ValueError(f"{who} proposed an invalid genome: {exc}") from None
+            from evonas.registry import is_plugin
+
+            blame = ""
+            if is_plugin(type(space)) and not is_plugin(type(self)):  # a built-in strategy builds with the space's code
+                blame = (f" (the genome came from the code of the plug-in space '{space.name}': its sample(), "
+                         "from_categorical() or an operator; evonas.testing.check_space checks it)")
+            raise ValueError(f"{who} proposed an invalid genome: {exc}{blame}") from None
         if not isinstance(origin, str):
             raise TypeError(f"{who} proposed a genome whose origin is a {type(origin).__name__} ({origin!r:.40}); "
                             "expected a string such as 'mutation'")  # fmt: skip

@@ -61,6 +61,8 @@ class GridSearch(BatchedSampling):
         hall_of_fame: the best genomes kept in the hall of fame.
     """
 
+    mutates = False
+
     def __init__(
         self,
         ctx: SearchContext,

@@ -23,6 +23,8 @@ class RandomSearch(BatchedSampling):
         batch: genomes asked per generation (evaluated in parallel; one logbook row each).
     """
 
+    mutates = False
+
     run_length = "samples"
 
     def __init__(self, ctx: SearchContext, *, samples: int = 100, batch: int = 10, **common: Any) -> None:

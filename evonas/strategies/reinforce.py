@@ -56,6 +56,8 @@ class Reinforce(SteadyState):
         optimizer: the policy's optimizer: ``adam`` or ``sgd``.
     """
 
+    mutates = False
+
     def __init__(
         self, ctx: SearchContext, *, lr: float = 0.05, momentum: float = 0.9,
         optimizer: Literal["adam", "sgd"] = "adam", **common: Any,

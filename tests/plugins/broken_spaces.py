@@ -1,0 +1,111 @@
+"""Plug-in spaces that each break one part of the space contract (a copy of a small finite space, and the fault):
+``evonas.testing.check_space`` names each fault, and a run on one is refused in one line before it starts."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import torch.nn as nn
+
+from evonas.spaces import SPACES, Choice, Genome, InvalidGenome, SearchSpace
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyGenome(Genome):
+    width: int
+    act: str
+
+
+WIDTHS, ACTS = (4, 8, 16), ("relu", "tanh")
+
+
+class TinySpace(SearchSpace):
+    """Widths and activations of one hidden layer, with a categorical view and a size: correct."""
+
+    input_ranks = (1,)
+    example_input_shape = (6,)
+
+    def sample(self, *, rng: random.Random) -> TinyGenome:
+        return TinyGenome(rng.choice(WIDTHS), rng.choice(ACTS))
+
+    def validate(self, genome) -> None:
+        if not isinstance(genome, TinyGenome) or genome.width not in WIDTHS or genome.act not in ACTS:
+            raise InvalidGenome(f"expected a width in {WIDTHS} and an act in {ACTS}")
+
+    def from_dict(self, data) -> TinyGenome:
+        genome = TinyGenome(data.get("width"), data.get("act"))
+        self.validate(genome)
+        return genome
+
+    def decode(self, genome, *, input_shape, num_classes) -> nn.Module:
+        act = nn.ReLU() if genome.act == "relu" else nn.Tanh()
+        return nn.Sequential(nn.Linear(input_shape[0], self._width(genome)), act, nn.Linear(self._width(genome), num_classes))
+
+    def _width(self, genome) -> int:
+        return genome.width
+
+    def categorical(self):
+        return (Choice("width", WIDTHS), Choice("act", ACTS))
+
+    def to_categorical(self, genome):
+        return (WIDTHS.index(genome.width), ACTS.index(genome.act))
+
+    def from_categorical(self, values):
+        return TinyGenome(WIDTHS[values[0]], ACTS[values[1]])
+
+    @property
+    def size(self):
+        return len(WIDTHS) * len(ACTS)
+
+    def all_genomes(self):
+        return (TinyGenome(w, a) for w in WIDTHS for a in ACTS)
+
+
+@SPACES.register("tiny_lossy")
+class LossyFromDict(TinySpace):
+    def from_dict(self, data):
+        return TinyGenome(data.get("width"), "relu")  # forgets the activation
+
+
+@SPACES.register("tiny_random_decode")
+class RandomDecode(TinySpace):
+    def _width(self, genome) -> int:
+        return random.choice(WIDTHS)  # not the genome's width
+
+
+@SPACES.register("tiny_global_random")
+class GlobalRandom(TinySpace):
+    def sample(self, *, rng):
+        return TinyGenome(random.choice(WIDTHS), random.choice(ACTS))  # the random module, not rng
+
+
+@SPACES.register("tiny_bad_categorical")
+class BadCategorical(TinySpace):
+    def from_categorical(self, values):
+        return TinyGenome(WIDTHS[0], ACTS[values[1]])  # ignores the width's index
+
+
+@SPACES.register("tiny_invalid_options")
+class InvalidOptions(TinySpace):
+    def categorical(self):
+        return (Choice("width", (*WIDTHS, 999)), Choice("act", ACTS))
+
+    def from_categorical(self, values):
+        return TinyGenome((*WIDTHS, 999)[values[0]], ACTS[values[1]])
+
+
+@SPACES.register("tiny_bad_size")
+class BadSize(TinySpace):
+    @property
+    def size(self):
+        return 7
+
+
+@SPACES.register("tiny_ok")
+class Correct(TinySpace):
+    pass
+
+
+NAMES = ("tiny_lossy", "tiny_random_decode", "tiny_global_random", "tiny_bad_categorical", "tiny_invalid_options",
+         "tiny_bad_size", "tiny_ok")
