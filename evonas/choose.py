@@ -88,7 +88,7 @@ def _picked(rec: Any) -> dict[str, Any]:
 
 def _full_evaluations(
     run_dir: str | Path, conditions: Sequence[Constraint], more: Sequence[str] = ()
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[Any], set[str]]:
+) -> tuple[dict[str, Any], list[dict[str, str]], list[Any], set[str]]:
     """The run's copy of the experiment, its objectives, its successful full evaluations and the metrics they report;
     ``ValueError`` for a folder without a journal or a condition (or a metric in ``more``) that none reports."""
     try:
@@ -104,8 +104,9 @@ def _full_evaluations(
     folder.warn_damaged()
     if "config" in folder.damaged_meta:
         print(f"evonas: {folder.journal_path}: its copy of the experiment is damaged; ranking by val_acc (max)", file=sys.stderr)
-    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-    reported = {name for r in records for name in r.metrics}
+    stored = meta.get("config")
+    config: dict[str, Any] = stored if isinstance(stored, dict) else {}
+    reported: set[str] = {name for r in records for name in r.metrics}
     for metric in [c.metric for c in conditions] + list(more):
         if records and metric not in reported:
             raise ValueError(f"no evaluation reports the metric '{metric}'; they report: {', '.join(sorted(reported))}")

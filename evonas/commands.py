@@ -146,7 +146,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     try:
         run = Run.resume(
             args.run_dir, workers=args.workers, progress=not args.quiet, overrides=overrides,
-            plugins=_plugin_files(args.plugins), trust=args.trust, restart=args.restart, data=args.data,
+            plugins=_plugin_files(args.plugins), trust=args.trust, restart=args.restart, data_path=args.data,
         )  # fmt: skip
         run.experiment = _with_backend(run.experiment, args.backend, args.address)
         if args.no_cache:
@@ -233,7 +233,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         result = export_run(args.run_dir, rank=args.rank, key=args.key, epochs=args.epochs, formats=formats, out=args.out,
                             progress=not args.quiet, plugins=_plugin_files(args.plugins), trust=args.trust,
-                            data=args.data)  # fmt: skip
+                            data_path=args.data)  # fmt: skip
     except ExportError as exc:
         from evonas.runfolder import plugin_hint
 

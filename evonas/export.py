@@ -10,12 +10,14 @@ the test split, which no search ever saw. Written to ``RUN_DIR/export/`` (or
 - ``model.torchscript.pt``: a TorchScript module (``torch.jit.load``, no evonas needed), float32, CPU;
 - ``model.onnx`` when the ``onnx`` package is installed (``--format onnx``);
 - ``genome.json`` (the space, genome and key, as ``initial_population`` reads it) and
-  ``metrics.json`` (test accuracy and loss, epochs, seed, training time, input shape, classes, and the
-  ``input_transform`` of a dataset with ``standardize: true``).
+  ``metrics.json`` (test accuracy and loss, epochs, seed, training time, input shape, classes, the
+  ``input_transform`` of a dataset with ``standardize: true``, and ``model_input``: the dtype and sample shape
+  the TorchScript and ONNX models take).
 
-Every model returns logits (apply a softmax for probabilities). With ``standardize: true`` the TorchScript
-and ONNX models take raw features: the training split's standardisation is folded into them;
-``model.pt`` is the bare network, which expects standardised inputs (``metrics.json`` has the mean and std).
+Every model returns logits (apply a softmax for probabilities). The TorchScript and ONNX models take the
+inputs as the data file stores them: a standardisation (``standardize:``) and the loader's conversion of
+images (uint8 divided by 255, channels-last moved first) are folded into them. ``model.pt`` is the bare
+network, which expects what the fitness trained on (``metrics.json`` has the mean and std).
 
 Example::
 
@@ -39,7 +41,7 @@ from tqdm.auto import tqdm
 
 from evonas.checks import json_safe
 from evonas.config import ConfigError, Experiment
-from evonas.datasets.base import Dataset, Standardize
+from evonas.datasets.base import Dataset, RawInput, Standardize
 from evonas.engine.build import Built, build
 from evonas.engine.journal import ranked
 from evonas.engine.outputs import atomic_write
@@ -107,21 +109,21 @@ def export_run(
     progress: bool = False,
     plugins: Sequence[str] | None = None,
     trust: bool = False,
-    data: str | os.PathLike[str] | None = None,
+    data_path: str | os.PathLike[str] | None = None,
 ) -> ExportResult:
     """Retrain the run's ``rank``-th best genome (or the genome ``key`` names: a key or its first 4+ hex digits, as
     ``evonas best`` and ``evonas show`` print them) on train + validation, test it, and write ``formats``.
 
     The run folder is read through :class:`~evonas.runfolder.RunFolder`: the plug-ins its config names are imported
     only if ``plugins`` names them (or ``trust``); a component that needs one fails with :class:`ExportError`.
-    ``data``: the dataset's file (or folder) where it is now, for a run folder moved away from its data (it must
+    ``data_path``: the dataset's file (or folder) where it is now, for a run folder moved away from its data (it must
     hold the data the run searched on). Raises ``ExportError`` or ``RunFolderError``, each one line.
     """
     folder = RunFolder(run_dir)
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ExportError(f"--format: expected {', '.join(FORMATS)}, got {', '.join(bad)}")
-    built = _build(folder, plugins, trust, data)
+    built = _build(folder, plugins, trust, data_path)
     try:  # the data as loaded here is the data the search saw (a moved folder, a file regenerated since)
         check_data(folder.path, built, folder.meta().get(DATA_META), what="export")
     except RunFolderError as exc:
@@ -157,9 +159,9 @@ def export_run(
     out_dir = _out_dir(folder, out)
     model, metrics = _train(fitness, genome, space, full, int(seed), progress)
 
-    transform = data.transform
+    transform, raw = data.transform, data.raw_input
     try:
-        files = _write_models(model, transform, data.x_test[:2], formats, out_dir)
+        files = _write_models(model, transform, raw, data.x_test[:2], formats, out_dir)
         result_metrics = {
             "test_acc": metrics["val_acc"], "test_loss": metrics["val_loss"], "train_loss": metrics["train_loss"],
             "params": metrics["params"], "train_s": metrics["train_s"], "epochs": fitness.epochs, "seed": int(seed),
@@ -168,6 +170,9 @@ def export_run(
             "input_shape": list(data.input_shape), "num_classes": data.num_classes, "rank": rank,
             "search_metrics": chosen.metrics, "outputs": "logits",
             "input_transform": transform.to_dict() if transform is not None else None,
+            # what model.torchscript.pt and model.onnx take: the inputs as the data file stores them
+            "model_input": {"dtype": raw.dtype if raw is not None else "float32",
+                            "shape": list(raw.shape(data.input_shape) if raw is not None else data.input_shape)},
         }  # fmt: skip
         genome_doc = {
             "space": space.name, "genome": chosen.genome, "key": chosen.key, "describe": space.describe(genome),
@@ -324,11 +329,14 @@ def _score(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 10
 
 
 def _write_models(
-    model: torch.nn.Module, transform: Standardize | None, inputs: np.ndarray, formats: tuple[str, ...], out_dir: Path
+    model: torch.nn.Module, transform: Standardize | None, raw_input: RawInput | None, inputs: np.ndarray,
+    formats: tuple[str, ...], out_dir: Path,
 ) -> list[Path]:
-    """Write ``model`` in each of ``formats``; TorchScript and ONNX traced on ``inputs`` (transformed inputs) and
-    taking raw ones (a ``transform`` the run applied goes inside them). The files written; an earlier export's model
-    file of a format not written now is removed (it would be another genome's, beside this one's metrics)."""
+    """Write ``model`` in each of ``formats``; TorchScript and ONNX traced on ``inputs`` (the dataset's) and taking
+    the inputs as the data file stores them: a ``transform`` the run applied and the loader's conversion of stored
+    images (``raw_input``: uint8 scaled, channels moved first) go inside them. The files written; an earlier
+    export's model file of a format not written now is removed (it would be another genome's, beside this one's
+    metrics)."""
     stale = [(fmt, name) for fmt, name in _FILES.items() if fmt not in formats]
     stale += [("onnx", "model.onnx.data")] if "onnx" not in formats else []
     for fmt, name in stale:
@@ -336,9 +344,12 @@ def _write_models(
             (out_dir / name).unlink()
             print(f"evonas: export: removed {out_dir / name}, the earlier export's (this one writes no {fmt})",
                   file=sys.stderr)  # fmt: skip
-    deployed = transform.wrap(model).eval() if transform is not None else model
-    raw = transform.invert(inputs) if transform is not None else inputs
-    example = torch.from_numpy(np.ascontiguousarray(raw, dtype=np.float32))
+    inner = transform.wrap(model).eval() if transform is not None else model
+    loaded = transform.invert(inputs) if transform is not None else inputs  # as the loader gave them
+    example = torch.from_numpy(np.ascontiguousarray(loaded, dtype=np.float32))
+    shape = tuple(inputs.shape[1:])
+    deployed = raw_input.wrap(inner, shape).eval() if raw_input is not None else inner
+    stored = torch.from_numpy(raw_input.invert(loaded)) if raw_input is not None else example
     files: list[Path] = []
     if "pt" in formats:
         torch.save(model.state_dict(), out_dir / _FILES["pt"])
@@ -348,7 +359,9 @@ def _write_models(
             # torch marks TorchScript as deprecated in favour of torch.export; it is still the format that
             # loads with torch.jit.load alone, in any process, which is what an exported model is for
             warnings.simplefilter("ignore", DeprecationWarning)
-            scripted = torch.jit.trace(deployed, example)
+            scripted = torch.jit.trace(inner, example)
+            if raw_input is not None:  # scripted around the traced network: it checks the inputs it is given
+                scripted = torch.jit.script(raw_input.wrap(scripted, shape))
         scripted.save(str(out_dir / _FILES["torchscript"]))
         files.append(out_dir / _FILES["torchscript"])
     if "onnx" in formats:
@@ -365,7 +378,7 @@ def _write_models(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # dynamic_axes under the dynamo exporter: it works for a batch axis
-                torch.onnx.export(deployed, (example,), str(out_dir / _FILES["onnx"]), input_names=["x"],
+                torch.onnx.export(deployed, (stored,), str(out_dir / _FILES["onnx"]), input_names=["x"],
                                   output_names=["logits"], dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}},
                                   external_data=large, verbose=False)  # fmt: skip
         finally:

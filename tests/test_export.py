@@ -302,3 +302,53 @@ def test_a_run_moved_away_from_its_data_resumes_and_exports_with_data(tmp_path: 
     capsys.readouterr()
     assert main(["resume", str(tmp_path / "d"), "--budget", "4", "--data", str(data)]) == 2
     assert "--data: the run's dataset 'digits' reads no file of yours" in capsys.readouterr().err
+
+
+def test_the_exported_model_takes_images_as_the_data_file_stores_them(tmp_path: Path, capsys) -> None:
+    """uint8 channels-last images (as PIL and most image tools give them): the TorchScript model takes those arrays
+    and predicts what the bare network predicts on the loader's float channels-first ones, in a process without
+    evonas; the loader's float input is refused with a message, not scored at chance; metrics.json says it."""
+    import yaml
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (120, 6, 6, 3), dtype=np.uint8)
+    y = (x[..., 0].mean(axis=(1, 2)) > 127).astype(np.int64)
+    np.savez(tmp_path / "img.npz", X=x, y=y)
+    exp = {
+        "name": "img", "seed": 1, "space": {"name": "chain", "params": {"max_layers": 2}},
+        "dataset": {"name": "npz", "params": {"path": str(tmp_path / "img.npz"), "standardize": "channels"}},
+        "fitness": {"name": "train", "params": {"epochs": 1, "amp": "off"}},
+        "strategy": {"name": "random", "params": {"samples": 2, "batch": 2}}, "workers": 0, "cache": False,
+    }  # fmt: skip
+    (tmp_path / "img.yaml").write_text(yaml.safe_dump(exp))
+    Run(load_experiment(tmp_path / "img.yaml"), tmp_path / "run", progress=False).execute()
+    out = tmp_path / "exported"
+    assert main(["export", str(tmp_path / "run"), "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model_input"] == {"dtype": "uint8", "shape": [6, 6, 3]} and metrics["input_shape"] == [3, 6, 6]
+    data = build(load_experiment(tmp_path / "img.yaml")).dataset
+    stored = data.raw_input.invert(data.transform.invert(data.x_test))
+    assert any(np.array_equal(stored[0], row) for row in x)  # the rows of the file, as stored
+    np.save(tmp_path / "stored.npy", stored)
+    np.save(tmp_path / "loaded.npy", data.x_test)
+    script = (
+        "import sys, numpy as np, torch\n"
+        f"m = torch.jit.load({str(out / 'model.torchscript.pt')!r})\n"
+        f"print(m(torch.from_numpy(np.load({str(tmp_path / 'stored.npy')!r}))).argmax(1).tolist())\n"
+        "try:\n"
+        f"    m(torch.from_numpy(np.load({str(tmp_path / 'loaded.npy')!r})))\n"
+        "except Exception as exc:\n"
+        "    print(str(exc).strip().splitlines()[-1])\n"
+        "print('evonas' in sys.modules)\n"
+    )  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    lines = done.stdout.strip().splitlines()
+    assert done.returncode == 0 and lines[-1] == "False", done.stderr
+    from evonas.export import load_model
+
+    bare = load_model(out)
+    with torch.no_grad():
+        expected = bare(torch.from_numpy(data.x_test)).argmax(1).tolist()
+    assert json.loads(lines[0]) == expected
+    assert "takes the images as the data file stores them: uint8 pixels 0..255 of shape (N, 6, 6, 3)" in lines[1]

@@ -60,7 +60,7 @@ def test_npz_messages_name_the_files_own_keys(tmp_path: Path) -> None:
         load_dataset("npz", seed=0, path=str(_save(tmp_path / "a.npz", X=x, labels=y)))
     bad = y.copy()
     bad[3] = -1
-    with pytest.raises(ValueError, match=r"'Y' must hold class indices >= 0"):
+    with pytest.raises(ValueError, match=r"'Y' in '.*b.npz' must hold class indices >= 0"):
         load_dataset("npz", seed=0, path=str(_save(tmp_path / "b.npz", X=x, Y=bad)))
     with pytest.raises(ValueError, match=r"in any case \(e.g. 'X', 'y'\); found \['data', 'target'\]"):
         load_dataset("npz", seed=0, path=str(_save(tmp_path / "c.npz", data=x, target=y)))
@@ -333,3 +333,25 @@ def test_transform_folds_into_a_traced_model(tmp_path: Path) -> None:
         got = torch.jit.load(str(path))(raw)
     torch.testing.assert_close(got, expect, rtol=1e-4, atol=1e-4)
     assert not torch.allclose(net(raw), expect, atol=1e-2)  # the bare network on raw features is another model
+
+
+def test_image_layouts_and_label_mistakes_are_read_or_refused_as_said(tmp_path: Path) -> None:
+    """RGBA and grey-with-alpha channels-last images are channels-last (they were read as 8 channels of 8x4); a
+    fifth axis is refused in one line naming the file; labels as names, one-hot rows or columns say the fix."""
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2
+    for channels in (1, 2, 3, 4):
+        x = rng.integers(0, 256, (40, 8, 8, channels), dtype=np.uint8)
+        ds = load_dataset("npz", seed=0, path=str(_save(tmp_path / f"c{channels}.npz", X=x, y=y)))
+        assert ds.input_shape == (channels, 8, 8) and ds.raw_input.layout == "nhwc" and ds.raw_input.dtype == "uint8"
+        np.testing.assert_array_equal(ds.raw_input.invert(ds.x_train).shape[1:], (8, 8, channels))
+    first = load_dataset("npz", seed=0, path=str(_save(tmp_path / "f.npz", X=np.zeros((40, 3, 8, 8), np.float32), y=y)))
+    assert first.input_shape == (3, 8, 8) and first.raw_input is None  # float channels-first: as stored
+    with pytest.raises(ValueError, match=r"'X' in '.*five.npz' has shape \(40, 1, 8, 8, 1\); expected features"):
+        load_dataset("npz", seed=0, path=str(_save(tmp_path / "five.npz", X=np.zeros((40, 1, 8, 8, 1)), y=y)))
+    x = np.zeros((40, 5), np.float32)
+    for labels, fix in ((np.array(["cat", "dog"] * 20), r"holds class names .* np.unique\(y, return_inverse=True\)"),
+                        (np.eye(2)[y], r"one-hot rows\? save y.argmax\(axis=1\)"),
+                        (y[:, None], r"save y.reshape\(-1\)")):  # fmt: skip
+        with pytest.raises(ValueError, match=r"'y' in '.*l.npz' .*" + fix):
+            load_dataset("npz", seed=0, path=str(_save(tmp_path / "l.npz", X=x, y=labels)))

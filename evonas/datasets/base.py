@@ -10,7 +10,7 @@ import numpy as np
 
 from evonas.registry import Registry
 
-__all__ = ["Dataset", "DATASETS", "Standardize", "split_arrays", "standardize"]
+__all__ = ["Dataset", "DATASETS", "RawInput", "Standardize", "split_arrays", "standardize"]
 
 #: samples per block when computing the statistics (bounds the float64 temporaries)
 _BLOCK_SAMPLES = 1 << 14
@@ -95,7 +95,59 @@ class Standardize:
         return f"Standardize(features={self.mean.size})"
 
 
+@dataclasses.dataclass(frozen=True)
+class RawInput:
+    """How a loader made a file's images into the dataset's float32 ``(N, C, H, W)``: ``layout`` ``"nhwc"`` (the
+    channel axis moved first), ``"nhw"`` (a channel axis added) or ``""`` (as stored), and ``dtype`` the stored
+    one (``"uint8"``: divided by 255). An exported model takes the images as stored and does this itself."""
+
+    layout: str
+    dtype: str
+
+    @property
+    def scale(self) -> float:
+        return 1.0 / 255.0 if self.dtype == "uint8" else 1.0
+
+    def shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """One stored sample's shape for the dataset's ``input_shape`` ``(C, H, W)``."""
+        if self.layout == "nhwc":
+            return (*input_shape[1:], input_shape[0])
+        if self.layout == "nhw":
+            return tuple(input_shape[1:])
+        return tuple(input_shape)
+
+    def invert(self, x: np.ndarray) -> np.ndarray:
+        """Stored inputs back from the dataset's: the layout undone, uint8 pixels rounded back."""
+        x = np.asarray(x, dtype=np.float32)
+        if self.layout == "nhwc":
+            x = x.transpose(0, 2, 3, 1)
+        elif self.layout == "nhw":
+            x = x[:, 0]
+        if self.dtype == "uint8":
+            return np.ascontiguousarray(np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8))
+        return np.ascontiguousarray(x.astype(self.dtype))
+
+    def wrap(self, model: Any, input_shape: tuple[int, ...]) -> Any:
+        """A TorchScript-ready module that takes stored inputs (their dtype and shape, checked: a clear error for
+        anything else), does what the loader did, then calls ``model``."""
+        return _raw_input_class()(model, self.layout, self.dtype == "uint8", self.scale, list(self.shape(input_shape)))
+
+    def to_dict(self) -> dict:
+        return {"layout": self.layout, "dtype": self.dtype}
+
+
 _STANDARDIZED_INPUT: Any = None
+_RAW_INPUT: Any = None
+
+
+def _raw_input_class() -> Any:
+    """``RawImages(net, layout, uint8, scale, shape)`` (made on first use: torch is imported late)."""
+    global _RAW_INPUT
+    if _RAW_INPUT is None:
+        from evonas.datasets import _raw_input
+
+        _RAW_INPUT = _raw_input.RawImages
+    return _RAW_INPUT
 
 
 def _standardized_input_class() -> Any:
@@ -147,6 +199,8 @@ class Dataset:
     #: what was already applied to every split's inputs (``None``: the data as loaded), e.g. a :class:`Standardize`
     #: with the training split's statistics; a model trained on this dataset expects its inputs transformed so
     transform: Standardize | None = None
+    #: how the loader made the stored images into these arrays before any ``transform`` (``None``: as stored)
+    raw_input: RawInput | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:

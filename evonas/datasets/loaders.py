@@ -40,7 +40,7 @@ from typing import Any, Iterable, Literal, Mapping, Sequence, Union
 import numpy as np
 
 from evonas.checks import check_int, check_number
-from evonas.datasets.base import DATASETS, Dataset, split_arrays
+from evonas.datasets.base import DATASETS, Dataset, RawInput, split_arrays
 from evonas.datasets.base import standardize as standardize_dataset
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "load_mnist",
     "load_fashion_mnist",
     "load_cifar10",
+    "stored_layout",
     "to_nchw",
 ]
 
@@ -72,27 +73,49 @@ def _standardized(ds: Dataset, how: Standardization) -> Dataset:
     return standardize_dataset(ds, per_channel=how == "channels") if how else ds
 
 
-def to_nchw(x: np.ndarray, *, key: str = "x") -> np.ndarray:
+def _channels_last(shape: tuple[int, ...]) -> bool:
+    """Whether 4-D images of ``shape`` are ``(N, H, W, C)``: 1 or 3 channels last and a second axis that is neither,
+    or 2 or 4 channels last (grey with alpha, RGBA) and a second axis longer than that."""
+    second, last = shape[1], shape[3]
+    return (last in (1, 3) and second not in (1, 3)) or (last in (2, 4) and second > last)
+
+
+def stored_layout(x: np.ndarray) -> RawInput | None:
+    """What :func:`to_nchw` does to ``x``: the stored layout and dtype of images it converts, ``None`` for arrays it
+    keeps as they are (features, float channels-first images)."""
+    layout = ""
+    if x.ndim == 3:
+        layout = "nhw"
+    elif x.ndim == 4 and _channels_last(x.shape):
+        layout = "nhwc"
+    if not layout and x.dtype != np.uint8:
+        return None
+    return RawInput(layout, str(x.dtype))
+
+
+def to_nchw(x: np.ndarray, *, key: str = "x", where: str | None = None) -> np.ndarray:
     """Float32 array with images as ``(N, C, H, W)``.
 
-    ``(N, H, W)`` gains a channel axis; ``(N, H, W, C)`` with ``C`` in {1, 3} (and a second
-    axis that is not) is moved to channels-first; uint8 is scaled to [0, 1]. Other ranks
-    (``(N, F)`` feature vectors, ``(N, C, H, W)``) keep their shape. ``key`` names the
-    array in error messages.
+    ``(N, H, W)`` gains a channel axis; ``(N, H, W, C)`` (:func:`_channels_last`: 1 to 4 channels) is moved to
+    channels-first; uint8 is scaled to [0, 1] (:func:`stored_layout` says which).
+    ``(N, F)`` feature vectors and ``(N, C, H, W)`` keep their shape; more axes are refused. ``key`` names the
+    array in error messages (``where``: and its file).
     """
     x = np.asarray(x)
-    if x.ndim < 2:
-        raise ValueError(f"'{key}' must have shape (N, ...) with at least 2 axes, got shape {x.shape}")
+    at = f"'{key}'" + (f" in {where}" if where else "")
+    if x.ndim < 2 or x.ndim > 4:
+        raise ValueError(f"{at} has shape {x.shape}; expected features (N, F) or images (N, H, W), (N, C, H, W) or "
+                         "(N, H, W, C)")  # fmt: skip
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_) or np.iscomplexobj(x):
-        raise ValueError(f"'{key}' must be numeric, got dtype {x.dtype}")
-    scale = x.dtype == np.uint8
-    if x.ndim == 3:
+        raise ValueError(f"{at} must be numeric, got dtype {x.dtype}")
+    raw = stored_layout(x)
+    if raw is not None and raw.layout == "nhw":
         x = x[:, None]
-    elif x.ndim == 4 and x.shape[3] in (1, 3) and x.shape[1] not in (1, 3):
+    elif raw is not None and raw.layout == "nhwc":
         x = x.transpose(0, 3, 1, 2)
     with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 become inf: check_dataset says so
         out = np.ascontiguousarray(x, dtype=np.float32)
-    if scale:
+    if raw is not None and raw.dtype == "uint8":
         out /= 255.0
     return out
 
@@ -130,17 +153,23 @@ def _labels(
     """``y`` as int64 class indices, checked against ``n`` samples and (if given) ``max_classes``."""
     y = np.asarray(y)
     at = f"'{key}'" + (f" in {where}" if where else "")
+    if y.ndim == 2 and y.shape[1] > 1:
+        raise ValueError(f"{at} must be a 1-D array of class indices, got shape {y.shape} (one-hot rows? save "
+                         "y.argmax(axis=1))")  # fmt: skip
     if y.ndim != 1:
-        raise ValueError(f"'{key}' must be a 1-D array of class indices, got shape {y.shape}")
+        raise ValueError(f"{at} must be a 1-D array of class indices, got shape {y.shape} (save y.reshape(-1))")
     if len(y) != n:
-        raise ValueError(f"'{key}' has {len(y)} labels but its inputs have {n} samples")
+        raise ValueError(f"{at} has {len(y)} labels but its inputs have {n} samples")
+    if y.dtype.kind in "USO":
+        raise ValueError(f"{at} holds class names (dtype {y.dtype}), not indices: save the indices of "
+                         "np.unique(y, return_inverse=True)[1] (its [0] lists the names in their order)")  # fmt: skip
     if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
-        raise ValueError(f"'{key}' must hold integer class indices, got dtype {y.dtype}")
+        raise ValueError(f"{at} must hold integer class indices, got dtype {y.dtype}")
     if not np.issubdtype(y.dtype, np.integer):
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise ValueError(f"'{key}' must hold integer class indices, got non-integer values")
+            raise ValueError(f"{at} must hold integer class indices, got non-integer values")
     if len(y) and y.min() < 0:  # before the cast: a huge float or uint64 would wrap around
-        raise ValueError(f"'{key}' must hold class indices >= 0, got {y.min().item()}")
+        raise ValueError(f"{at} must hold class indices >= 0, got {y.min().item()}")
     if max_classes is not None and len(y) and y.max() >= max_classes:
         rows = np.flatnonzero(y >= max_classes)
         top = int(y.max().item())
@@ -548,7 +577,8 @@ def load_npz(
     if "x" in arrays:
         kx, ky = named["x"], named["y"]
         wide = arrays["x"].dtype.itemsize > 4 and arrays["x"].dtype.kind == "f"
-        x = to_nchw(arrays.pop("x"), key=kx)
+        raw = stored_layout(arrays["x"])
+        x = to_nchw(arrays.pop("x"), key=kx, where=where)
         y = _labels(arrays.pop("y"), key=ky, n=len(x), where=where, max_classes=max_classes)
         _check_finite(x, name=f"'{kx}' in {where}", wide=wide)
         ds = split_arrays(name, x, y, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
@@ -556,14 +586,16 @@ def load_npz(
             _check_nonempty(ds, f"the number of samples in '{kx}'"), where=where, max_classes=max_classes,
             keys={part: (kx, ky) for part in _PART_NAMES},
         )  # fmt: skip
-        return _standardized(ds, standardize)
+        return _standardized(dataclasses.replace(ds, raw_input=raw), standardize)
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for part in ("train", "val", "test"):
         if f"x_{part}" not in arrays:
             continue
         kx, ky = named[f"x_{part}"], named[f"y_{part}"]
         wide = arrays[f"x_{part}"].dtype.itemsize > 4 and arrays[f"x_{part}"].dtype.kind == "f"
-        x = to_nchw(arrays.pop(f"x_{part}"), key=kx)
+        if part == "train":  # the splits' layout is the training split's (their sample shapes are checked equal)
+            raw = stored_layout(arrays["x_train"])
+        x = to_nchw(arrays.pop(f"x_{part}"), key=kx, where=where)
         y = _labels(arrays.pop(f"y_{part}"), key=ky, n=len(x), where=where, max_classes=max_classes)
         _check_finite(x, name=f"'{kx}' in {where}", wide=wide)
         parts[part] = (x, y)
@@ -585,6 +617,7 @@ def load_npz(
         x_test=parts["test"][0],
         y_test=parts["test"][1],
         num_classes=num_classes,
+        raw_input=raw,
     )
     keys_ = {part: (named.get(f"x_{part}", f"x_{part}"), named.get(f"y_{part}", f"y_{part}")) for part in _PART_NAMES}
     ds = check_dataset(ds, where=where, keys=keys_, max_classes=max_classes)
@@ -639,10 +672,11 @@ def _load_vision(
         raise
     x_tr, y_tr = _vision_arrays(train)
     x_te, y_te = _vision_arrays(test)
+    raw = stored_layout(x_tr)
     x_tr, x_te = to_nchw(x_tr, key="train images"), to_nchw(x_te, key="test images")
     y_tr, y_te = _labels(y_tr, key="train labels", n=len(x_tr)), _labels(y_te, key="test labels", n=len(x_te))
     ds = split_arrays(name, x_tr, y_tr, seed=seed, val_fraction=val_fraction, test_fraction=0.0, num_classes=10)
-    ds = dataclasses.replace(ds, x_test=x_te, y_test=y_te)
+    ds = dataclasses.replace(ds, x_test=x_te, y_test=y_te, raw_input=raw)
     keys = {"train": ("train images", "train labels"), "val": ("train images", "train labels")}
     keys["test"] = ("test images", "test labels")
     return _standardized(check_dataset(ds, where=f"dataset '{name}' ({str(folder)!r})", keys=keys), standardize)

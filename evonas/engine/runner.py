@@ -273,7 +273,7 @@ class Run:
         plugins: list[str] | tuple[str, ...] | None = None,
         trust: bool = False,
         restart: bool = False,
-        data: str | os.PathLike[str] | None = None,
+        data_path: str | os.PathLike[str] | None = None,
     ) -> "Run":
         """A run continuing the one in ``run_dir``; ``overrides`` extend its run length (``{"generations": 12}``, the strategy's ``run_length``) or its ``budget``: nothing else, which would make the replay diverge.
 
@@ -286,7 +286,7 @@ class Run:
         missing or damaged. No plug-in the folder names is imported unless ``trust`` (or it is already
         imported in this process); ``plugins`` names the modules or files to import instead.
         ``restart``: the journal is set aside (renamed, never deleted) and the run starts over.
-        ``data``: the dataset's file (or folder) where it is now, for a run folder moved away from its data; it must
+        ``data_path``: the dataset's file (or folder) where it is now, for a run folder moved away from its data; it must
         hold the data the run was started on (:func:`check_data`), and ``config.yaml`` records it for later resumes.
         A journal that is empty, damaged, missing rows or its WAL file is refused (:class:`RunFolderError`).
         """
@@ -328,8 +328,8 @@ class Run:
         if not trust and plugins is None and loaded == tuple(exp.plugins):
             plugins = list(loaded)
         named = tuple(exp.plugins)
-        if data is not None:
-            exp = with_data(exp, data, folder.path)
+        if data_path is not None:
+            exp = with_data(exp, data_path, folder.path)
         exp = resolve_plugins(dataclasses.replace(exp, source=folder.origin(trust)), plugins, trust, where=folder.path)
         run = cls(exp, folder.path, workers=workers, progress=progress)
         run._restart = restart
