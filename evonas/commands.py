@@ -235,8 +235,12 @@ def cmd_export(args: argparse.Namespace) -> int:
                             progress=not args.quiet, plugins=_plugin_files(args.plugins), trust=args.trust,
                             data_path=args.data)  # fmt: skip
     except ExportError as exc:
+        from evonas.export import NoSuchGenome
         from evonas.runfolder import plugin_hint
 
+        if isinstance(exc, NoSuchGenome):  # not found, as `evonas show` says it: exit code 1
+            print(f"evonas: export: {exc}", file=sys.stderr)
+            return 1
         return _fail(f"export: {exc}" + plugin_hint(args.run_dir, exc, args.plugins, args.trust))
     except RunFolderError as exc:
         return _fail(f"export: {exc}")

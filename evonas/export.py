@@ -51,7 +51,7 @@ from evonas.fitness.base import FitnessFunction
 from evonas.runfolder import RunFolder, RunFolderError, data_hint, in_folder_config, space_file_problem
 from evonas.spaces.base import Genome, SearchSpace
 
-__all__ = ["ExportError", "ExportResult", "export_run", "load_model"]
+__all__ = ["ExportError", "ExportResult", "NoSuchGenome", "export_run", "load_model"]
 
 FORMATS = ("pt", "torchscript", "onnx")
 #: the files an export writes, each format's and the two descriptions
@@ -62,6 +62,10 @@ _OURS = (*_FILES.values(), "model.onnx.data", "genome.json", "metrics.json")
 
 class ExportError(RuntimeError):
     """A run that cannot be exported as asked (one line, for the command line)."""
+
+
+class NoSuchGenome(ExportError):
+    """``--key`` names no successful full evaluation of the run (the command line's exit code 1, as ``show``'s)."""
 
 
 @dataclasses.dataclass
@@ -81,12 +85,13 @@ def _choose(folder: RunFolder, rank: int, weights: Sequence[float], key: str | N
     if not best_first:
         raise ExportError(f"{folder.path}: the run has no successful evaluation to export")
     if key is not None:
-        key = key.strip().lower()
+        given, key = key.strip(), key.strip().lower()
         if len(key) < 4 or any(c not in "0123456789abcdef" for c in key):
-            raise ExportError(f"--key {key!r}: expected a genome key, or its first 4 or more hex digits")
+            trial = f" (a trial number? `evonas show RUN_DIR {given}` prints its key)" if given.isdigit() else ""
+            raise ExportError(f"--key {given!r}: expected a genome key, or its first 4 or more hex digits{trial}")
         found = [(i, r) for i, r in enumerate(best_first, 1) if r.key.startswith(key)]
         if not found:
-            raise ExportError(f"--key {key}: no successful full evaluation of a genome whose key starts with it "
+            raise NoSuchGenome(f"--key {key}: no successful full evaluation of a genome whose key starts with it "
                               "(`evonas show RUN_DIR KEY` says what became of one)")  # fmt: skip
         if len(found) > 1:
             raise ExportError(f"--key {key}: {len(found)} genomes' keys start with it "
@@ -125,7 +130,7 @@ def export_run(
         raise ExportError(f"--format: expected {', '.join(FORMATS)}, got {', '.join(bad)}")
     built = _build(folder, plugins, trust, data_path)
     try:  # the data as loaded here is the data the search saw (a moved folder, a file regenerated since)
-        check_data(folder.path, built, folder.meta().get(DATA_META), what="export")
+        check_data(folder.path, built, folder.meta().get(DATA_META), what="export", given=data_path is not None)
     except RunFolderError as exc:
         raise ExportError(str(exc)) from None
     exp, space, fitness, data = built.experiment, built.space, built.fitness, built.dataset
@@ -236,7 +241,7 @@ def _build(folder: RunFolder, plugins: Sequence[str] | None, trust: bool, data: 
     try:
         return build(exp)
     except ConfigError as exc:  # named as the folder's config.yaml; `evonas export` adds the plug-ins the run names
-        raise ExportError(str(in_folder_config(folder.path, exc, data_hint(exc)))) from None
+        raise ExportError(str(in_folder_config(folder.path, exc, data_hint(exc, given=data is not None)))) from None
     finally:
         if not exp.plugins:  # build() puts the working directory on the import path even with nothing to import
             sys.path[:] = import_path

@@ -493,11 +493,11 @@ def in_folder_config(run_dir: str | Path, exc: Any, hint: str = "") -> Any:
     return ConfigError(Path(run_dir) / CONFIG_NAME, exc.key, exc.message + hint)
 
 
-def data_hint(exc: Any) -> str:
+def data_hint(exc: Any, given: bool = False) -> str:
     """For a run folder's dataset file that is not where the run found it: ``--data`` (appended to the error's line by
-    resume and export; empty for other errors)."""
+    resume and export; empty for other errors, and when ``given``: the file --data named is the one not found)."""
     key, message = getattr(exc, "key", None) or "", getattr(exc, "message", str(exc))
-    if key.startswith("dataset") and ("no file" in message or "not found" in message):
+    if not given and key.startswith("dataset") and ("no file" in message or "not found" in message):
         return "; or name where it is now with --data PATH"
     return ""
 

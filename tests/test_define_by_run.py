@@ -255,7 +255,7 @@ def test_bad_parameters_are_one_line() -> None:
     with pytest.raises(ValueError, match="parameter 'build' must be 'module:function'"):
         FunctionSpace(build="no_colon")
     # the space imports no code itself: the module is a plug-in the experiment lists (plugins:)
-    with pytest.raises(ValueError, match="module .no_such_module_xyz. is not imported: list its file under the experiment's plugins:"):
+    with pytest.raises(ValueError, match="module .no_such_module_xyz. is not imported: a run imports it when the experiment lists its file under plugins:"):
         FunctionSpace(build="no_such_module_xyz:build")
     with pytest.raises(ValueError, match="parameter 'input_shape' is not set"):
         FunctionSpace(build=small_build).sample(rng=random.Random(0))

@@ -63,7 +63,7 @@ def test_a_report_without_the_plug_ins_says_how_to_decode(function_run_dir: Path
     assert "the decoded network is left out: the run names the plug-ins" in done.stderr  # on the terminal too
     text = page.read_text()
     assert "Could not decode it here: the run names the plug-ins" in text and "--trust" in text
-    assert "list its file under the experiment's plugins" not in text  # the space's own message is for the run, not here
+    assert "a run imports it when the experiment lists its file" not in text  # the space's own message is for the run
 
 
 def test_plot_without_the_plug_ins_says_what_it_leaves_out(function_run_dir: Path, tmp_path: Path) -> None:
@@ -187,9 +187,9 @@ def test_export_by_key_takes_the_genome_a_where_picked(run_dir: Path, tmp_path: 
     assert main(["export", str(run_dir), "--epochs", "1", "--out", str(mine), "--quiet"]) == 2
     assert "holds model.pt, which no evonas export wrote there" in capsys.readouterr().err
     assert (mine / "model.pt").read_text() == "my own weights" and sorted(p.name for p in mine.iterdir()) == ["model.pt"]
-    for key, message in (("ab", "expected a genome key, or its first 4 or more hex digits"),
-                         ("ffffffff", "no successful full evaluation of a genome whose key starts with it")):  # fmt: skip
-        assert main(["export", str(run_dir), "--key", key, "--out", str(tmp_path / "x")]) == 2
+    for key, message, code in (("ab", "expected a genome key, or its first 4 or more hex digits", 2),
+                               ("ffffffff", "no successful full evaluation of a genome whose key starts with it", 1)):
+        assert main(["export", str(run_dir), "--key", key, "--out", str(tmp_path / "x")]) == code  # 1: not found
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err, err
     with pytest.raises(SystemExit):  # --rank and --key name one genome each: argparse refuses both
@@ -288,7 +288,11 @@ def test_a_run_moved_away_from_its_data_resumes_and_exports_with_data(tmp_path: 
         assert len(err.splitlines()) == 1 and "no file 'tab.npz'" in err and "--data PATH" in err, err
     np.savez(tmp_path / "other.npz", X=x[::-1], y=(x[::-1, 0] > 0).astype(np.int64))
     assert main(["export", str(moved), "--quiet", "--data", str(tmp_path / "other.npz")]) == 2
-    assert "is not the data the run was started on" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--data: the dataset 'npz' (path: " in err and "is not the data the run was started on" in err, err
+    assert main(["resume", str(moved), "--quiet", "--data", str(tmp_path)]) == 2  # a folder: said, no --data advice
+    err = capsys.readouterr().err
+    assert "is a folder; name the .npz file in it" in err and "--data PATH" not in err, err
     assert main(["resume", str(moved), "--budget", "4", "--quiet", "--data", str(data)]) == 0
     assert yaml.safe_load((moved / "config.yaml").read_text())["dataset"]["params"]["path"] == str(data)
     assert main(["resume", str(moved), "--budget", "6", "--quiet"]) == 0  # config.yaml now names the file

@@ -536,6 +536,8 @@ def load_npz(
     max_classes = check_int("max_classes", max_classes, 2)
     standardize = _standardization(standardize)
     file = Path(path).expanduser()
+    if file.is_dir():
+        raise FileNotFoundError(f"npz dataset file not found: {str(file)!r} is a folder; name the .npz file in it")
     if not file.is_file():
         raise FileNotFoundError(f"npz dataset file not found: {str(file)!r}")
     where = repr(str(file))

@@ -240,6 +240,7 @@ class Run:
     recorded_plugins: tuple[str, ...] | None = None
     #: a resume's ``(plugins, trust)``: what it was asked to import (``None``: not a resume)
     _resumed_with: tuple[Any, bool] | None = None
+    _data_given = False  # a resume told where the data is now (--data)
     #: a resume's overrides by the config key they set (``strategy.params.generations``: ``generations``)
     _overridden: dict[str, str] = {}
 
@@ -337,6 +338,7 @@ class Run:
         run._extend_to = budget if isinstance(budget, int) else None
         run.recorded_plugins = named  # config.yaml keeps the plug-ins the run names, whatever this resume imported
         run._resumed_with = (plugins, trust)
+        run._data_given = data_path is not None
         run._overridden = overridden
         return run
 
@@ -354,14 +356,14 @@ class Run:
             if exc.key in self._overridden:
                 raise ConfigError(None, f"resume's {self._overridden[exc.key]}", exc.message) from None
             plugins, trust = self._resumed_with
-            hint = plugin_hint(self.run_dir, exc, plugins, trust) + data_hint(exc)
+            hint = plugin_hint(self.run_dir, exc, plugins, trust) + data_hint(exc, given=self._data_given)
             raise in_folder_config(self.run_dir, exc, hint) from None
 
     def continue_run(self) -> RunSummary:
         """Replay the journal and carry on (the counterpart of :meth:`execute` for :meth:`resume`)."""
         built = self.build_experiment()
         if not self._restart:  # before anything is said or written
-            check_data(self.run_dir, built, RunFolder(self.run_dir).meta().get(DATA_META))
+            check_data(self.run_dir, built, RunFolder(self.run_dir).meta().get(DATA_META), given=self._data_given)
         if self._extend_to is not None:  # before anything is written: a refused --budget changes no file
             built = reach_budget(built, self._extend_to, self.run_dir)
             self.built, self.experiment = built, built.experiment
@@ -696,15 +698,19 @@ def _strategy_class_or_none(name: str) -> Any:
         return None
 
 
-def check_data(run_dir: Path, built: Built, recorded: Any, what: str = "resume") -> None:
+def check_data(run_dir: Path, built: Built, recorded: Any, what: str = "resume", given: bool = False) -> None:
     """Refuse a resume (or an export: ``what``) whose dataset is not the one the run was started on (a file
-    regenerated or replaced, or another one found at a relative path from another working directory): it would mix
-    two problems in one run, or export a network trained and tested on other data than the search saw."""
+    regenerated or replaced, or another one found at a relative path from another working directory; ``given``: the
+    file ``--data`` named): it would mix two problems in one run, or export a network trained and tested on other
+    data than the search saw."""
     if built.dataset is None or not isinstance(recorded, str) or recorded == built.dataset.fingerprint():
         return
     exp = built.experiment
     files = [f"{k}: {exp.dataset.params[k]}" for k in ("path", "root") if exp.dataset.params.get(k)]
     where = f" ({', '.join(files)})" if files else ""
+    if given:
+        raise RunFolderError(f"{run_dir}: --data: the dataset '{exp.dataset.name}'{where} is not the data the run was "
+                             "started on (its contents differ); name the file the run searched on")  # fmt: skip
     raise RunFolderError(f"{run_dir}: the dataset '{exp.dataset.name}'{where} as loaded here is not the data the run was "
                          "started on: its files changed, or a relative path found others from this working directory; "
                          f"{what} where the data is as it was, or start a new run")  # fmt: skip

@@ -507,9 +507,10 @@ def load_build_function(spec: str | Callable[..., Any]) -> Callable[..., Any]:
         stem = Path(module_name).stem if _is_path(module_name) else module_name
         listed = module_name if _is_path(module_name) else f"{module_name.replace('.', '/')}.py"
         raise ValueError(
-            f"{where}: module '{stem}' is not imported: list its file under the experiment's plugins: (e.g. plugins: "
-            f"[{listed}]; a path in build: does not import it); commands that read a run folder (resume, report, "
-            f"export, ...) import it only with --plugins {listed} or --trust"
+            f"{where}: module '{stem}' is not imported: a run imports it when the experiment lists its file under "
+            f"plugins: (plugins: [{listed}]; a path in build: does not import it), and the commands that read a run "
+            f"folder (resume, report, export, ...) when given --plugins {listed} or --trust (from Python: "
+            f"plugins=['{listed}'])"
         )
     obj: Any = module
     for part in attr.split("."):
