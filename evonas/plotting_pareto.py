@@ -74,6 +74,19 @@ def plot_pareto(
     def front_of(pts: list[list[float]]) -> list[list[float]]:
         return sorted((pts[i] for i in nondominated(pts, weights)), key=lambda p: p[1])
 
+    more = [o["metric"] for o in objectives[2:]]  # not drawn: the points are the front over every objective
+
+    def stairs(ax: Any, front: list[list[float]], **style: Any) -> None:
+        """The staircase over the members non-dominated in the two objectives drawn (with more objectives, a member
+        may be dominated in this view: it is drawn as a point only)."""
+        shown = front if not more else front_of_two(front)
+        ax.step([p[1] for p in shown], [p[0] for p in shown], where="post" if weights[1] < 0 else "pre", **style)
+
+    def front_of_two(pts: list[list[float]]) -> list[list[float]]:
+        return sorted((pts[i] for i in nondominated([q[:2] for q in pts], weights[:2])), key=lambda p: p[1])
+
+    projection = f"\n(projected on {ys} and {xs}; {', '.join(more)} not shown)" if more else ""
+
     def axes(ax: Any) -> None:
         ax.set_xlabel(label[xs])
         ax.set_ylabel(label[ys])
@@ -86,11 +99,13 @@ def plot_pareto(
     fig, ax = plt.subplots(figsize=(7, 5))
     ax.scatter(allx, [p[0] for _, p in points], s=10, color="lightgray", label=f"evaluated ({len(points)})")
     front = front_of([p for _, p in points])
-    ax.step([p[1] for p in front], [p[0] for p in front], where="post" if weights[1] < 0 else "pre", color="tab:red", lw=1)
-    ax.scatter([p[1] for p in front], [p[0] for p in front], s=30, color="tab:red", zorder=3, label=f"Pareto front ({len(front)})")
+    stairs(ax, front, color="tab:red", lw=1)
+    over = f" over all {len(objectives)} objectives" if more else ""
+    ax.scatter([p[1] for p in front], [p[0] for p in front], s=30, color="tab:red", zorder=3,
+               label=f"Pareto front{over} ({len(front)})")  # fmt: skip
     axes(ax)
     ax.legend(fontsize=8)
-    ax.set_title(title or "Pareto front")
+    ax.set_title((title or "Pareto front") + projection, fontsize=10 if more else None)
     files.append(_save(fig, out_dir / "pareto_front.png"))
     # fronts over generations
     gens = sorted({g for g, _ in points})
@@ -99,14 +114,14 @@ def plot_pareto(
     for g in gens:
         f = front_of([p for h, p in points if h <= g])
         color = cmap(g / max(1, gens[-1]))
-        ax.step([p[1] for p in f], [p[0] for p in f], where="post" if weights[1] < 0 else "pre", color=color, lw=0.8, alpha=0.8)
+        stairs(ax, f, color=color, lw=0.8, alpha=0.8)
         ax.scatter([p[1] for p in f], [p[0] for p in f], s=14, color=color, zorder=3)
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(gens[0], gens[-1] if gens[-1] > gens[0] else gens[0] + 1))
     bar = fig.colorbar(sm, ax=ax, label="generation")
     bar.locator = MaxNLocator(integer=True)  # whole generations on the colour bar too
     bar.update_ticks()
     axes(ax)
-    ax.set_title("Pareto front after each generation")
+    ax.set_title("Pareto front after each generation" + projection, fontsize=10 if more else None)
     files.append(_save(fig, out_dir / "pareto_fronts.png"))
     # hypervolume
     hv = _hypervolumes(rows, points, weights)

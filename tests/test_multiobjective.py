@@ -198,3 +198,34 @@ def test_train_fitness_reports_flops_and_latency() -> None:
         with pytest.raises(ConfigError, match=f"{key}: .*; got 'latency_ms' \\(latency_ms is reported with fitness.params.latency: true\\)$"):
             build(parse_experiment({**raw, **changes}))
     assert build(parse_experiment({**raw, "fitness": {"name": "train", "params": {"latency": True}}}))
+
+
+def test_a_three_objective_front_is_drawn_as_a_projection_that_says_so(write_experiment, tmp_path: Path, monkeypatch) -> None:
+    """Three objectives: the plot draws the whole front's points, the staircase only through the members
+    non-dominated in the two objectives drawn (it went down between members before), and the title names the
+    objective left out."""
+    import matplotlib.axes
+
+    from evonas.plotting_pareto import plot_pareto
+
+    three = [*MO, {"metric": "flops", "direction": "max"}]  # max flops: a front far from the params x val_acc one
+    cfg = write_experiment(_nb201({"name": "nsga2", "params": {"population_size": 12, "generations": 3}}, objectives=three))
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0
+    steps, titles = [], []
+    monkeypatch.setattr(matplotlib.axes.Axes, "step", lambda self, x, y, *a, **k: steps.append((list(x), list(y))))
+    original = matplotlib.axes.Axes.set_title
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title",
+                        lambda self, text, *a, **k: (titles.append(text), original(self, text, *a, **k))[1])  # fmt: skip
+    plot_pareto(out, three, [], tmp_path / "plots")
+    front = json.loads((out / "pareto_front.json").read_text())["front"]
+    xs, ys = steps[0]
+    assert sorted(zip(xs, ys)) == sorted((p["fitness"][1], p["fitness"][0]) for p in front
+                                         if p["fitness"][:2] in [q[:2] for q in _front2(front)])  # fmt: skip
+    assert all(b >= a for a, b in zip(ys, ys[1:]))  # params up, val_acc never down along the staircase
+    assert "flops not shown" in titles[0] and "flops not shown" in titles[1]
+
+
+def _front2(front: list[dict]) -> list[list[float]]:
+    pts = [p["fitness"] for p in front]
+    return [pts[i] for i in nondominated([p[:2] for p in pts], (1, -1))]
