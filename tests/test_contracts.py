@@ -73,6 +73,7 @@ def broken_spaces():
         sys.path.remove(str(Path(__file__).parent / "plugins"))
         for name in broken_spaces.NAMES:
             SPACES._items.pop(name, None)
+        MUTATIONS._items.pop("tiny_flip", None)
         sys.modules.pop("broken_spaces", None)
 
 
@@ -139,3 +140,19 @@ def test_a_space_without_mutations_runs_the_strategies_that_never_mutate(broken_
     err = capsys.readouterr().err
     assert "strategy 'reinforce' proposed an invalid genome" in err
     assert "came from the code of the plug-in space 'tiny_invalid_options'" in err, err
+
+
+
+def test_cxpb_on_a_space_without_crossover_is_said(broken_spaces, write_experiment, tmp_path, capsys) -> None:
+    from evonas.cli import main
+
+    exp = write_experiment({
+        "name": "cx", "plugins": [broken_spaces.__file__], "space": {"name": "tiny_mutable"},
+        "dataset": {"name": "synthetic", "params": {"n_samples": 60, "shape": [6], "num_classes": 3}},
+        "fitness": {"name": "train", "params": {"epochs": 1, "amp": "off"}}, "workers": 0, "cache": False,
+        "strategy": {"name": "ga", "params": {"population_size": 2, "offspring": 2, "generations": 1, "cxpb": 1.0,
+                                              "mutpb": 0.0, "elitism": 0}},
+    })  # fmt: skip
+    assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert ("strategy.params.cxpb: 1, but space 'tiny_mutable' has no crossover operator: those children are made "
+            "by mutation") in capsys.readouterr().err  # fmt: skip

@@ -421,6 +421,10 @@ class Run:
             lock.note_rows(len(journal))
             journal.on_append = lock.note_rows
         strategy = built.make_strategy()
+        cxpb = getattr(strategy, "cxpb", 0)
+        if isinstance(cxpb, (int, float)) and cxpb > 0 and not built.variation.can_cross:
+            print(f"evonas: strategy.params.cxpb: {cxpb:g}, but space '{built.space.name}' has no crossover operator: "
+                  "those children are made by mutation", file=sys.stderr)  # fmt: skip
         loop = _Loop(self, built, strategy, journal)
         loop.live = LiveStatus(journal, backend=exp.backend.name, expected=loop.expected_evaluations(),
                                operators=loop.operator_stats)  # fmt: skip

@@ -8,6 +8,7 @@ import random
 
 import torch.nn as nn
 
+from evonas.operators import MUTATIONS, Mutation
 from evonas.spaces import SPACES, Choice, Genome, InvalidGenome, SearchSpace
 
 
@@ -107,5 +108,18 @@ class Correct(TinySpace):
     pass
 
 
-NAMES = ("tiny_lossy", "tiny_random_decode", "tiny_global_random", "tiny_bad_categorical", "tiny_invalid_options",
+@SPACES.register("tiny_mutable")
+class Mutable(TinySpace):
+    """A mutation, no crossover."""
+
+
+@MUTATIONS.register("tiny_flip")
+class Flip(Mutation):
+    spaces = ("tiny_mutable",)
+
+    def _mutate(self, genome, *, space, rng):
+        return TinyGenome(genome.width, "tanh" if genome.act == "relu" else "relu")
+
+
+NAMES = ("tiny_mutable", "tiny_lossy", "tiny_random_decode", "tiny_global_random", "tiny_bad_categorical", "tiny_invalid_options",
          "tiny_bad_size", "tiny_ok")
