@@ -110,7 +110,7 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from evonas.config import ConfigError, load_experiment
+    from evonas.config import ConfigError, from_override, load_experiment
     from evonas.engine.build import build
     from evonas.engine.runner import Run, RunFolderError, default_run_dir
 
@@ -127,7 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         exp = _with_backend(exp, args.backend, args.address)
         built = build(exp)
     except ConfigError as exc:
-        return _fail(str(exc))
+        return _fail(str(from_override(exc, args.set or [])))
     run_dir = Path(args.out) if args.out else default_run_dir(exp, claim=True)
     run = Run(exp, run_dir, workers=args.workers, progress=not args.quiet, built=built)
     return _execute(lambda: run.execute(overwrite=args.overwrite), run_dir, exp, RunFolderError,

@@ -676,7 +676,21 @@ def load_experiment(path: str | os.PathLike, overrides: list[str] | tuple[str, .
     raw = safe_load_yaml(text, path)
     raw = {} if raw is None else raw
     raw = apply_overrides(raw, overrides, path)
-    return parse_experiment(raw, source=str(path))
+    try:
+        return parse_experiment(raw, source=str(path))
+    except ConfigError as exc:
+        raise from_override(exc, overrides) from None
+
+
+def from_override(exc: ConfigError, overrides: list[str] | tuple[str, ...]) -> ConfigError:
+    """``exc`` naming the ``--set`` override whose key holds the bad value (``fitness.params.amp (from --set
+    fitness.params.amp)``): the file does not hold that value. ``exc`` itself when no override gave it."""
+    given = [o.partition("=")[0].strip() for o in overrides if isinstance(o, str)]
+    key = exc.key or ""
+    hit = next((g for g in given if key == g or key.startswith((g + ".", g + "[")) or g.startswith(key + ".")), None)
+    if hit is None or not key:
+        return exc
+    return ConfigError(exc.file, f"{key} (from --set {hit})", exc.message)
 
 
 def apply_overrides(raw: Any, overrides: list[str] | tuple[str, ...], source: str | os.PathLike | None = None) -> Any:

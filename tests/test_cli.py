@@ -160,3 +160,19 @@ def test_set_reaches_inside_a_component_the_file_leaves_out() -> None:
     assert (exp.selection.name, exp.selection.params) == ("tournament", {"tournsize": 5})
     assert (exp.strategy.name, exp.strategy.params) == ("ga", {"generations": 2})
     assert parse_experiment(apply_overrides({"space": {"name": "nb201"}}, ["selection.name=best"])).selection.name == "best"
+
+
+def test_a_bad_value_given_with_set_is_named_as_the_overrides(tmp_path: Path, capsys) -> None:
+    """The file does not hold the value: the message names the --set that gave it (and the file's own mistakes
+    stay the file's)."""
+    quickstart = REPO / "experiments" / "quickstart.yaml"
+    for override, key in (("fitness.params.amp=maybe", "fitness.params.amp (from --set fitness.params.amp)"),
+                          ("seed=abc", "seed (from --set seed)")):  # fmt: skip
+        assert main(["run", str(quickstart), "--out", str(tmp_path / "x"), "--set", override]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"evonas: {quickstart}: {key}: ") and len(err.splitlines()) == 1, err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(quickstart.read_text().replace("seed: 0", "seed: abc"))
+    assert main(["run", str(bad), "--out", str(tmp_path / "x"), "--set", "fitness.params.epochs=1"]) == 2
+    assert capsys.readouterr().err.startswith(f"evonas: {bad}: seed: expected")
+    assert not (tmp_path / "x").exists()
