@@ -275,3 +275,22 @@ def test_strategies_beat_random_sampling_on_a_learnable_objective(strategy: str)
     random_mean = statistics.mean(best_found("random", {"samples": BUDGET}, s) for s in seeds)
     mean = statistics.mean(best_found(strategy, QUALITY[strategy], s) for s in seeds)
     assert mean > random_mean + 0.5 / 7, (mean * 7, random_mean * 7)
+
+
+def test_an_initial_population_that_takes_the_whole_budget_is_said(write_experiment, tmp_path: Path, capsys) -> None:
+    """aging with its default population of 20 and a budget of 16 samples at random: said in one line; a ga asked
+    for generation 0 only (generations: 0) is not."""
+    from evonas.cli import main
+
+    def run(strategy: dict, **more: Any) -> str:
+        raw = {"name": "n", "space": {"name": "nb201"}, "fitness": {"name": "nb201_table"}, "strategy": strategy,
+               "workers": 0, **more}  # fmt: skip
+        out = tmp_path / f"r{len(list(tmp_path.iterdir()))}"
+        assert main(["run", str(write_experiment(raw)), "--out", str(out), "--quiet"]) == 0
+        return capsys.readouterr().err
+
+    err = run({"name": "aging"}, budget=16)
+    assert "strategy 'aging': its initial population of 20 takes the whole budget of 16 evaluations, so every one " \
+           "is a random sample" in err, err
+    assert "initial population" not in run({"name": "ga", "params": {"population_size": 8, "generations": 0}})
+    assert "initial population" not in run({"name": "aging", "params": {"population_size": 8, "sample_size": 4, "cycles": 30}})

@@ -421,10 +421,7 @@ class Run:
             lock.note_rows(len(journal))
             journal.on_append = lock.note_rows
         strategy = built.make_strategy()
-        cxpb = getattr(strategy, "cxpb", 0)
-        if isinstance(cxpb, (int, float)) and cxpb > 0 and not built.variation.can_cross:
-            print(f"evonas: strategy.params.cxpb: {cxpb:g}, but space '{built.space.name}' has no crossover operator: "
-                  "those children are made by mutation", file=sys.stderr)  # fmt: skip
+        _say_what_will_not_happen(strategy, built)
         loop = _Loop(self, built, strategy, journal)
         loop.live = LiveStatus(journal, backend=exp.backend.name, expected=loop.expected_evaluations(),
                                operators=loop.operator_stats)  # fmt: skip
@@ -686,6 +683,24 @@ def _expected(built: Built, params: dict[str, Any], budget: int | None) -> int |
     except Exception:  # a plug-in strategy that refuses the parameters: nothing is known
         return None
     return n if isinstance(n, int) and not isinstance(n, bool) else None
+
+
+def _say_what_will_not_happen(strategy: Strategy, built: Built) -> None:
+    """One line each for settings the run will not act on: a ``cxpb`` on a space without a crossover operator, an
+    initial population that takes the whole budget (every evaluation a random sample, no evolution)."""
+    cxpb = getattr(strategy, "cxpb", 0)
+    if isinstance(cxpb, (int, float)) and cxpb > 0 and not built.variation.can_cross:
+        print(f"evonas: strategy.params.cxpb: {cxpb:g}, but space '{built.space.name}' has no crossover operator: "
+              "those children are made by mutation", file=sys.stderr)  # fmt: skip
+    initial = getattr(strategy, "population_size", None) or getattr(strategy, "mu", None)
+    expected = strategy.expected_evaluations()
+    # cut by the budget (or a steady-state strategy's samples): a ga with generations: 0 asks for its population only
+    cut = strategy.ctx.budget if strategy.ctx.budget is not None else getattr(strategy, "limit", None)
+    if isinstance(initial, int) and isinstance(expected, int) and isinstance(cut, int) and 0 < expected <= initial \
+            and cut <= initial:
+        print(f"evonas: strategy '{strategy.name}': its initial population of {initial} takes the whole budget of "
+              f"{expected} evaluations, so every one is a random sample (no evolution): raise the budget or lower "
+              "population_size", file=sys.stderr)  # fmt: skip
 
 
 #: the journal's meta entry with the fingerprint of the data the run trains on (:meth:`Dataset.fingerprint`)
