@@ -83,7 +83,9 @@ def round_trip_problem(space: SearchSpace, genome: Any) -> str | None:
         data = space.to_dict(genome)
         back = space.from_dict(json.loads(json.dumps(data)))
     except InvalidGenome as exc:
-        return f"from_dict() refused what to_dict() wrote ({exc})"
+        return (f"from_dict() refused what to_dict() wrote ({exc}); asked again, the space answers otherwise: a build "
+                "function must ask the same choices with the same options for the same answers (no random numbers or "
+                "state of its own)")  # fmt: skip
     if back != genome:
         after = space.to_dict(back)
         changed = [f"{k}: {data.get(k)!r} -> {after.get(k)!r}" for k in dict.fromkeys([*data, *after])

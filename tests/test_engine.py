@@ -294,7 +294,8 @@ def test_a_selection_is_tried_before_anything_is_written(write_experiment, tmp_p
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "Traceback" not in err, err
         shown = repr("three") if value == "three" else value
-        assert err.startswith(f"evonas: {path}: selection.params: tournament with tournsize={shown} failed: {error}"), err
+        assert err.startswith(f"evonas: {path}: selection.params (from --set selection.params.tournsize): tournament "
+                              f"with tournsize={shown} failed: {error}"), err  # fmt: skip
         assert not out.exists()
     for params in ({"tournsize": 2}, {"tournsize": 50}, {}):  # good values (more than the made-up few) still build
         build(parse_experiment(toy_experiment(selection={"name": "tournament", "params": params})))
@@ -316,8 +317,8 @@ def test_a_multi_objective_strategy_refuses_a_selection_key(write_experiment, tm
     out = tmp_path / "run"
     assert main(["run", str(path), "--set", "selection=tournament", "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"evonas: {path}: selection: strategy 'nsga2' chooses its own selection (its params.selection: "
-                   "nsga2, nsga3 or spea2); remove the selection: key")  # fmt: skip
+    assert err == (f"evonas: {path}: selection (from --set selection): strategy 'nsga2' chooses its own selection "
+                   "(its params.selection: nsga2, nsga3 or spea2); remove the selection: key")  # fmt: skip
     assert not out.exists()
     for selection in ("nsga2", {"name": "spea2"}, {"name": "tournament", "params": {"tournsize": 5}}):
         with pytest.raises(ConfigError, match="selection: strategy 'nsga2' chooses its own selection"):
