@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import toy_experiment
+from conftest import REPO, toy_experiment
 from evonas.config import load_experiment
 from evonas.engine.runner import Run
 
@@ -337,3 +337,18 @@ def test_a_resume_on_other_data_is_refused_before_anything_is_written(write_expe
     assert main(["resume", str(tmp_path / "run"), "--budget", "6", "--quiet", "--no-cache"]) == 0
     with sqlite3.connect(tmp_path / "run" / "journal.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] == 6
+
+
+def test_status_of_a_resumed_run_says_when_it_started_and_when_it_was_resumed(tmp_path: Path, capsys) -> None:
+    from evonas.cli import main
+    from evonas.engine.journal import Journal
+
+    out = tmp_path / "run"
+    assert main(["run", str(REPO / "experiments" / "nb201_toy.yaml"), "--out", str(out), "--quiet"]) == 0
+    with Journal(out / "journal.sqlite") as journal:  # as if the run had started an hour ago
+        journal.set_meta("created_at", time.time() - 3600)
+    assert main(["resume", str(out), "--generations", "12", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    head = capsys.readouterr().out.splitlines()[0]
+    assert re.search(r", started (59m\d+s|1h\d*m?\d*s?) ago, resumed \d+\.\ds ago$", head), head

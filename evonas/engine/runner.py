@@ -256,6 +256,7 @@ class Run:
         fresh.unlink(missing_ok=True)
         with Journal(fresh) as journal:
             journal.set_meta("config", self._recorded(self.experiment.to_dict()))
+            journal.set_meta("created_at", time.time())  # the run's start (a resume's session starts later)
             if self.experiment.source:
                 journal.set_meta("experiment_file", str(Path(self.experiment.source).resolve()))
             if built.dataset is not None:  # what a resume checks it trains on

@@ -350,6 +350,7 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
         "error": live.get("error"), "operator_faults": operator_faults(meta),
         "rate_per_s": rate, "eta_s": eta, "last_finished_at": stamps[0] if stamps else None, "best": best, "errors": [[e if e is None else str(e), n, [list(t) for t in ts]] for (e, n), ts in zip(errors, error_trials)], "safe_mode": int(safe or 0),
         "spent": spent, "resume": resume_command(run_dir, config.get("plugins")),
+        "created_at": float(meta["created_at"]) if is_real(meta.get("created_at")) else None,
         "per_worker": {str(w): {"evaluations": int(n), "failed": int(f or 0), "busy_s": float(s or 0)} for w, n, f, s in by_worker},
     }  # fmt: skip
 
@@ -393,8 +394,11 @@ def format_status(st: dict[str, Any]) -> str:
     head = f"run       {st['run_dir']}  ({st['name']}, strategy {st['strategy']}): {st['state']}"
     if live.get("pid") and st["state"] == "running":  # an ended run's process is gone: its pid says nothing
         head += f", pid {live['pid']} on {live.get('host', '?')}"
-    if live.get("started_at"):
-        head += f", started {_duration(now - live['started_at'])} ago"
+    created, started = st.get("created_at"), live.get("started_at")
+    if created and started and started - created > 1:  # a resumed run: its start, and this session's
+        head += f", started {_duration(now - created)} ago, resumed {_duration(now - started)} ago"
+    elif started:
+        head += f", started {_duration(now - started)} ago"
     lines.append(head)
     expected = st["expected"]
     share = f" ({100 * st['evaluations'] / expected:.0f}%)" if expected else ""
