@@ -33,7 +33,7 @@ from evonas.diagnostics import run_space_here
 from evonas.engine.build import build_dataset
 from evonas.engine.journal import name_trials, ranked, reason_kind
 from evonas.engine.outputs import atomic_write
-from evonas.engine.status import idle, operator_faults
+from evonas.engine.status import idle, operator_faults, runtime_line, runtime_sessions
 from evonas.runfolder import RunFolder, RunFolderError
 
 __all__ = ["write_report", "is_report", "Draw"]
@@ -170,15 +170,16 @@ def _overview(run: _Run) -> str:
     failures = sum(r.status in ("failed", "infeasible", "violated") for r in records)
     trained = [r.metrics for r in records if not r.cached]
     steps, samples = (sum(int(m[k]) for m in trained if is_real(m.get(k))) for k in ("train_steps", "train_samples"))
-    live = run.folder.meta().get("live")
+    meta = run.folder.meta()
+    live = meta.get("live")
     restarts = live.get("restarts") if isinstance(live, dict) and isinstance(live.get("restarts"), int) else "-"
     headers = ["run folder", "strategy", "objectives", "evaluations", "failed or infeasible", "pruned",
                "inherited weights", "from the cache", "retried in safe mode", "worker restarts (last session)", "training steps",
-               "samples seen", "first to last result"]  # fmt: skip
+               "samples seen", "first to last result", "trained on"]  # fmt: skip
     row = [str(run.folder.path), exp.strategy.name, ", ".join(f"{o.metric} ({o.direction})" for o in exp.objectives),
            len(records), failures, sum(r.status == "pruned" for r in records), sum(r.inherited is not None for r in records),
            sum(r.cached for r in records), sum(r.safe_mode for r in records), restarts, f"{steps:,}", f"{samples:,}",
-           f"{wall:.1f} s"]  # fmt: skip
+           f"{wall:.1f} s", runtime_line(runtime_sessions(meta.get("runtime"))) or "-"]  # fmt: skip
     return _table(headers, [row])
 
 

@@ -352,3 +352,33 @@ def test_status_of_a_resumed_run_says_when_it_started_and_when_it_was_resumed(tm
     assert main(["status", str(out)]) == 0
     head = capsys.readouterr().out.splitlines()[0]
     assert re.search(r", started (59m\d+s|1h\d*m?\d*s?) ago, resumed \d+\.\ds ago$", head), head
+
+
+def test_a_resume_that_trains_in_another_precision_says_so_and_status_tells_the_sessions_apart(
+    write_experiment, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """amp: auto is bf16 on a CPU with native bf16 and fp32 under ONEDNN_MAX_CPU_ISA=AVX2 (or on another CPU): the
+    journal notes each session's device and precision, a resume that differs says so, status and the report show it.
+    On a CPU without native bf16 both sessions train in fp32: nothing is said."""
+    from evonas.cli import main
+    from evonas.fitness import FITNESSES
+
+    raw = {"name": "p", "space": {"name": "mlp"}, "workers": 0, "cache": False,
+           "dataset": {"name": "synthetic", "params": {"n_samples": 80, "shape": [6], "num_classes": 3}},
+           "fitness": {"name": "train", "params": {"epochs": 1}},
+           "strategy": {"name": "ga", "params": {"population_size": 4, "offspring": 4, "generations": 1}}}  # fmt: skip
+    out = tmp_path / "run"
+    assert main(["run", str(write_experiment(raw)), "--out", str(out), "--quiet"]) == 0
+    first = FITNESSES.get("train")(epochs=1).runtime()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    second = FITNESSES.get("train")(epochs=1).runtime()
+    capsys.readouterr()
+    assert main(["resume", str(out), "--generations", "2", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert main(["status", str(out)]) == 0
+    shown = [line for line in capsys.readouterr().out.splitlines() if line.startswith("trained on")]
+    if first == second:  # no native bf16 here: fp32 throughout
+        assert "this session trains with" not in err and len(shown) == 1 and "evaluations" not in shown[0], shown
+    else:
+        assert "this session trains with cpu, fp32; the run trained with cpu, bf16 until now" in err, err
+        assert shown == ["trained on cpu, bf16 (evaluations 0-7); cpu, fp32 (from evaluation 8)"], shown

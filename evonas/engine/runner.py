@@ -32,7 +32,7 @@ from evonas.config import ConfigError, Experiment, check_workers, parse_experime
 from evonas.engine import outputs
 from evonas.engine.backends import Backend, EvalContext, connect_backend, make_backend
 from evonas.engine.cache import CachedBackend, EvaluationCache, problem_fingerprint
-from evonas.engine.status import LiveStatus, operator_faults
+from evonas.engine.status import LiveStatus, operator_faults, runtime_text
 from evonas.engine.loop import CONFIRM, Loop as _Loop
 from evonas.engine.build import Built, build, resolved_experiment
 from evonas.engine.journal import JOURNAL_NAME, Journal, JournalError, Record
@@ -423,6 +423,7 @@ class Run:
             journal.on_append = lock.note_rows
         strategy = built.make_strategy()
         _say_what_will_not_happen(strategy, built)
+        _record_runtime(journal, built)
         loop = _Loop(self, built, strategy, journal)
         loop.live = LiveStatus(journal, backend=exp.backend.name, expected=loop.expected_evaluations(),
                                operators=loop.operator_stats)  # fmt: skip
@@ -684,6 +685,31 @@ def _expected(built: Built, params: dict[str, Any], budget: int | None) -> int |
     except Exception:  # a plug-in strategy that refuses the parameters: nothing is known
         return None
     return n if isinstance(n, int) and not isinstance(n, bool) else None
+
+
+def _record_runtime(journal: Journal, built: Built) -> None:
+    """Note what this session trains with (the fitness's device and precision: bf16 on one CPU, fp32 on another or
+    under ``ONEDNN_MAX_CPU_ISA=AVX2``) in the journal, one entry per session where it changes; a resume that trains
+    otherwise than the run did is said (its results differ in the last digits)."""
+    try:
+        runtime = built.fitness.runtime()
+    except Exception:  # a plug-in fitness's own method: nothing to note
+        return
+    if not isinstance(runtime, dict) or not runtime:
+        return
+    try:
+        sessions = journal.get_meta("runtime", [])
+    except JournalError:  # a damaged entry: started again
+        sessions = []
+    sessions = [s for s in sessions if isinstance(s, dict)] if isinstance(sessions, list) else []
+    before = sessions[-1].get("runtime") if sessions else None
+    if before == runtime:
+        return
+    if isinstance(before, dict):
+        print(f"evonas: this session trains with {runtime_text(runtime)}; the run trained with {runtime_text(before)} "
+              "until now: results differ in their last digits, and the evaluation cache keeps them apart",
+              file=sys.stderr)  # fmt: skip
+    journal.set_meta("runtime", [*sessions, {"from_evaluation": len(journal), "runtime": runtime}])
 
 
 def _say_what_will_not_happen(strategy: Strategy, built: Built) -> None:

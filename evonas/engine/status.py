@@ -351,8 +351,42 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
         "rate_per_s": rate, "eta_s": eta, "last_finished_at": stamps[0] if stamps else None, "best": best, "errors": [[e if e is None else str(e), n, [list(t) for t in ts]] for (e, n), ts in zip(errors, error_trials)], "safe_mode": int(safe or 0),
         "spent": spent, "resume": resume_command(run_dir, config.get("plugins")),
         "created_at": float(meta["created_at"]) if is_real(meta.get("created_at")) else None,
+        "runtime": runtime_sessions(meta.get("runtime")),
         "per_worker": {str(w): {"evaluations": int(n), "failed": int(f or 0), "busy_s": float(s or 0)} for w, n, f, s in by_worker},
     }  # fmt: skip
+
+
+def runtime_sessions(entry: Any) -> list[dict[str, Any]]:
+    """The journal's ``runtime`` entry, checked: ``[{"from_evaluation": n, "runtime": {...}}, ...]``, one per session
+    that trained otherwise than the one before (device, precision)."""
+    if not isinstance(entry, list):
+        return []
+    return [e for e in entry if isinstance(e, dict) and isinstance(e.get("runtime"), dict)
+            and isinstance(e.get("from_evaluation"), int)]  # fmt: skip
+
+
+_DTYPE_NAMES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+
+
+def runtime_text(runtime: dict[str, Any]) -> str:
+    """``cpu, bf16`` for a fitness's :meth:`~evonas.fitness.base.FitnessFunction.runtime`."""
+    return ", ".join(_DTYPE_NAMES.get(str(v), str(v)) for v in runtime.values())
+
+
+def runtime_line(sessions: list[dict[str, Any]]) -> str | None:
+    """``cpu, bfloat16`` for a run that trained one way throughout; ``cpu, bfloat16 (evaluations 0-51), cpu, float32
+    (from 52)`` for one resumed otherwise; ``None`` when nothing was noted."""
+    if not sessions:
+        return None
+    texts = [runtime_text(s["runtime"]) for s in sessions]
+    if len(sessions) == 1:
+        return texts[0]
+    parts = []
+    for i, (s, text) in enumerate(zip(sessions, texts)):
+        start = s["from_evaluation"]
+        end = sessions[i + 1]["from_evaluation"] - 1 if i + 1 < len(sessions) else None
+        parts.append(f"{text} (evaluations {start}-{end})" if end is not None else f"{text} (from evaluation {start})")
+    return "; ".join(parts)
 
 
 def training_line(steps: int, samples: int, pruned: int = 0, inherited: int = 0) -> str:
@@ -426,6 +460,9 @@ def format_status(st: dict[str, Any]) -> str:
         lines.append("training  " + training_line(
             spent["train_steps"], spent.get("train_samples", 0), spent.get("pruned", 0), spent.get("inherited", 0)
         ))  # fmt: skip
+    trains = runtime_line(st.get("runtime") or [])
+    if trains:  # the device and precision (bf16 on one CPU, fp32 on another): results differ in their last digits
+        lines.append(f"{'trains on' if st['state'] == 'running' else 'trained on'} {trains}")
     best, obj = st["best"], st["objective"]
     if best:
         extras = "  ".join(f"{k}={metric_text(v)}" for k, v in best["metrics"].items() if is_real(v) and k != obj["metric"])
