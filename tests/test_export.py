@@ -197,13 +197,30 @@ def test_export_by_key_takes_the_genome_a_where_picked(run_dir: Path, tmp_path: 
     assert not (tmp_path / "x").exists()
 
 
+def _searched_and_exported(tmp: Path, name: str, space: dict, standardize: Any, epochs: int, capsys) -> tuple[Path, dict]:
+    """A two-sample random search on ``tmp/<name>.npz`` (``tmp/<name>.yaml``), exported to ``tmp/exported``: the
+    folder and its metrics.json."""
+    import yaml
+
+    exp = {
+        "name": name, "seed": 1, "space": space,
+        "dataset": {"name": "npz", "params": {"path": str(tmp / f"{name}.npz"), "standardize": standardize}},
+        "fitness": {"name": "train", "params": {"epochs": epochs, "amp": "off"}},
+        "strategy": {"name": "random", "params": {"samples": 2, "batch": 2}}, "workers": 0, "cache": False,
+    }  # fmt: skip
+    (tmp / f"{name}.yaml").write_text(yaml.safe_dump(exp))
+    Run(load_experiment(tmp / f"{name}.yaml"), tmp / "run", progress=False).execute()
+    out = tmp / "exported"
+    assert main(["export", str(tmp / "run"), "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    return out, json.loads((out / "metrics.json").read_text())
+
+
 @pytest.mark.parametrize("how", [True, "channels"])
 def test_a_standardized_run_exports_models_that_take_raw_features(tmp_path: Path, capsys, how: Any) -> None:
     """``standardize: true`` (features, ``mlp``) or ``channels`` (images, ``chain``): the TorchScript model applies
     the training split's standardisation itself, so raw inputs give the predictions (logits) the bare network gives
     on standardised ones; metrics.json has both."""
-    import yaml
-
     rng = np.random.default_rng(0)
     if how is True:
         x = rng.normal(size=(240, 6)) * [1, 10, 100, 1000, 0.1, 5] + [0, 50, -300, 2000, 1, 0]
@@ -212,18 +229,7 @@ def test_a_standardized_run_exports_models_that_take_raw_features(tmp_path: Path
         x = rng.normal(size=(240, 3, 4, 4)) * np.array([1, 100, 10])[:, None, None] + np.array([0, 500, -30])[:, None, None]
         y = (x[:, 1].mean(axis=(1, 2)) > 500).astype(np.int64) + 2 * (x[:, 0, 0, 0] > 0)
     np.savez(tmp_path / "tab.npz", X=x, y=y)
-    exp = {
-        "name": "tab", "seed": 1, "space": {"name": "mlp" if how is True else "chain"},
-        "dataset": {"name": "npz", "params": {"path": str(tmp_path / "tab.npz"), "standardize": how}},
-        "fitness": {"name": "train", "params": {"epochs": 2, "amp": "off"}},
-        "strategy": {"name": "random", "params": {"samples": 2, "batch": 2}}, "workers": 0, "cache": False,
-    }  # fmt: skip
-    (tmp_path / "tab.yaml").write_text(yaml.safe_dump(exp))
-    Run(load_experiment(tmp_path / "tab.yaml"), tmp_path / "run", progress=False).execute()
-    out = tmp_path / "exported"
-    assert main(["export", str(tmp_path / "run"), "--out", str(out), "--quiet"]) == 0
-    capsys.readouterr()
-    metrics = json.loads((out / "metrics.json").read_text())
+    out, metrics = _searched_and_exported(tmp_path, "tab", {"name": "mlp" if how is True else "chain"}, how, 2, capsys)
     assert metrics["outputs"] == "logits"
     mean, std = np.array(metrics["input_transform"]["mean"]), np.array(metrics["input_transform"]["std"])
     assert mean.shape == ((6,) if how is True else (3, 1, 1))
@@ -312,24 +318,12 @@ def test_the_exported_model_takes_images_as_the_data_file_stores_them(tmp_path: 
     """uint8 channels-last images (as PIL and most image tools give them): the TorchScript model takes those arrays
     and predicts what the bare network predicts on the loader's float channels-first ones, in a process without
     evonas; the loader's float input is refused with a message, not scored at chance; metrics.json says it."""
-    import yaml
-
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (120, 6, 6, 3), dtype=np.uint8)
     y = (x[..., 0].mean(axis=(1, 2)) > 127).astype(np.int64)
     np.savez(tmp_path / "img.npz", X=x, y=y)
-    exp = {
-        "name": "img", "seed": 1, "space": {"name": "chain", "params": {"max_layers": 2}},
-        "dataset": {"name": "npz", "params": {"path": str(tmp_path / "img.npz"), "standardize": "channels"}},
-        "fitness": {"name": "train", "params": {"epochs": 1, "amp": "off"}},
-        "strategy": {"name": "random", "params": {"samples": 2, "batch": 2}}, "workers": 0, "cache": False,
-    }  # fmt: skip
-    (tmp_path / "img.yaml").write_text(yaml.safe_dump(exp))
-    Run(load_experiment(tmp_path / "img.yaml"), tmp_path / "run", progress=False).execute()
-    out = tmp_path / "exported"
-    assert main(["export", str(tmp_path / "run"), "--out", str(out), "--quiet"]) == 0
-    capsys.readouterr()
-    metrics = json.loads((out / "metrics.json").read_text())
+    out, metrics = _searched_and_exported(tmp_path, "img", {"name": "chain", "params": {"max_layers": 2}}, "channels", 1,
+                                          capsys)  # fmt: skip
     assert metrics["model_input"] == {"dtype": "uint8", "shape": [6, 6, 3]} and metrics["input_shape"] == [3, 6, 6]
     data = build(load_experiment(tmp_path / "img.yaml")).dataset
     stored = data.raw_input.invert(data.transform.invert(data.x_test))
