@@ -162,7 +162,8 @@ def format_front(front: dict[str, Any], conditions: Sequence[Constraint] = (), s
           if conditions else f"of {m} full {_plural(m, 'evaluation')}")  # fmt: skip
     if not members:
         return _nothing(m, where)
-    names = list(dict.fromkeys(list(show) or [*(o["metric"] for o in front["objectives"]), *(c.metric for c in conditions)]))
+    default = [*(o["metric"] for o in front["objectives"]), *(c.metric for c in conditions)]
+    names = list(dict.fromkeys(list(show) or default))
     table = [["trial", "key", *names, "genome"]]
     for rec in members:
         values = [metric_text(rec["metrics"].get(n)) for n in names]

@@ -97,7 +97,9 @@ def round_trip_problem(space: SearchSpace, genome: Any) -> str | None:
     return None
 
 
-def decode_problem(space: SearchSpace, genome: Any, shape: tuple[int, ...], num_classes: int, net: Any = None) -> str | None:
+def decode_problem(
+    space: SearchSpace, genome: Any, shape: tuple[int, ...], num_classes: int, net: Any = None
+) -> str | None:
     """``None`` when decoding ``genome`` twice gives networks with the same layers (parameter names and shapes),
     else what differs: a network drawn at random would train one architecture and report another's size."""
     first = net if net is not None else space.decode(genome, input_shape=shape, num_classes=num_classes)
@@ -121,7 +123,8 @@ def _check_categorical(space: SearchSpace, genome: Any, i: int, rng: random.Rand
     assert len(values) == len(choices), (f"genome {i}: to_categorical() gave {len(values)} indices for "
                                          f"{len(choices)} choices of categorical()")  # fmt: skip
     back = space.to_categorical(space.from_categorical(values))  # a number gene's option may be the nearest one
-    wrong = [f"{c.name}: {values[k]} -> {back[k]}" for k, c in enumerate(choices) if k < len(back) and back[k] != values[k]]
+    wrong = [f"{c.name}: {values[k]} -> {back[k]}" for k, c in enumerate(choices)
+             if k < len(back) and back[k] != values[k]]  # fmt: skip
     assert not wrong and len(back) == len(values), (
         f"genome {i}: from_categorical(to_categorical(genome)) gave other indices ({'; '.join(wrong[:3])}): "
         "from_categorical() must read every choice")  # fmt: skip

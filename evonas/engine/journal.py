@@ -181,8 +181,8 @@ def reason_kind(error: str | None) -> str | None:
 
 
 def _failed_rows(db: sqlite3.Connection) -> list[tuple[str | None, int, str]]:
-    return [(e, int(t), str(k)) for e, t, k in
-            db.execute("SELECT error, trial, key FROM evaluations WHERE status = 'failed' ORDER BY trial, seq")]  # fmt: skip
+    rows = db.execute("SELECT error, trial, key FROM evaluations WHERE status = 'failed' ORDER BY trial, seq")
+    return [(e, int(t), str(k)) for e, t, k in rows]
 
 
 def failure_reasons(db: sqlite3.Connection, limit: int = 3) -> list[tuple[str | None, int]]:
