@@ -59,8 +59,8 @@ def front_where(run_dir: str | Path, conditions: Sequence[Constraint] = ()) -> d
     ``study.best_trials``): best first objective first, one per genome.
 
     Returns ``{"front": [{...}, ...], "matches": n, "evaluations": m, "objectives": [...], "reported": [...]}``,
-    each member as :func:`best_where`'s ``record`` (of members equal in every objective, the first ranked); raises
-    ``ValueError`` as it does. With one objective the front is the best evaluation.
+    each member as :func:`best_where`'s ``record`` (genomes equal in every objective are all members); raises
+    ``ValueError`` as it does. With one objective the front is the best evaluation (and any equal to it).
     """
     from evonas.pareto import nondominated
 
@@ -68,9 +68,10 @@ def front_where(run_dir: str | Path, conditions: Sequence[Constraint] = ()) -> d
     weights = _weights(objectives)
     matching = [r for r in records if all(c.holds(r.metrics.get(c.metric)) for c in conditions)]
     order = ranked(matching, weights)
-    # a member missing an objective's value is left out, as in pareto_front.json; of equal members, the first
+    # a member missing an objective's value is left out, as in pareto_front.json; members equal in every objective
+    # are all on it (other architectures)
     values = [[float(v) if is_real(v) else math.nan for v in _padded(r.fitness, weights)] for r in order]
-    members = [order[i] for i in sorted(nondominated(values, weights))]
+    members = [order[i] for i in sorted(nondominated(values, weights, ties=True))]
     return {"front": [_picked(r) for r in members], "matches": len(matching), "evaluations": len(records),
             "objectives": objectives, "config": config, "reported": sorted(reported)}  # fmt: skip
 

@@ -31,14 +31,17 @@ def dominates(a: Sequence[float], b: Sequence[float], weights: Sequence[float]) 
     return better
 
 
-def nondominated(points: Sequence[Sequence[float]], weights: Sequence[float]) -> list[int]:
-    """Indices of the points no other point dominates (of equal points, the first only); non-finite skipped."""
+def nondominated(points: Sequence[Sequence[float]], weights: Sequence[float], *, ties: bool = False) -> list[int]:
+    """Indices of the points no other point dominates (of equal points the first only, or with ``ties`` every one:
+    two architectures equal in every objective are both on the front); non-finite skipped."""
     finite = [i for i, p in enumerate(points) if all(math.isfinite(float(v)) for v in p)]
     out: list[int] = []
     seen: set[tuple[float, ...]] = set()
     for i in finite:
         p = tuple(float(v) for v in points[i])
         if p in seen:
+            if ties:
+                out.append(i)
             continue
         if not any(dominates(points[j], p, weights) for j in finite if j != i):
             out.append(i)

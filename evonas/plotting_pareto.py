@@ -71,8 +71,8 @@ def plot_pareto(
     allx = [p[1] for _, p in points]
     logx = min(allx) > 0 and max(allx) / min(allx) > 20
 
-    def front_of(pts: list[list[float]]) -> list[list[float]]:
-        return sorted((pts[i] for i in nondominated(pts, weights)), key=lambda p: p[1])
+    def front_of(pts: list[list[float]]) -> list[list[float]]:  # every member, as pareto_front.json lists them
+        return sorted((pts[i] for i in nondominated(pts, weights, ties=True)), key=lambda p: p[1])
 
     more = [o["metric"] for o in objectives[2:]]  # not drawn: the points are the front over every objective
 

@@ -83,7 +83,7 @@ def test_run_folder_front_plots_and_best(write_experiment, tmp_path: Path, capsy
     assert main(["run", str(cfg), "--out", str(out), "--quiet"]) == 0  # the command line draws the plots
     data = json.loads((out / "pareto_front.json").read_text())
     pts = [p["fitness"] for p in data["front"]]
-    assert len(pts) >= 3 and len(nondominated(pts, (1, -1))) == len(pts)
+    assert len(pts) >= 3 and len(nondominated(pts, (1, -1), ties=True)) == len(pts)
     assert all(p["metrics"]["params"] == p["fitness"][1] for p in data["front"])
     for name in ("fitness", "pareto_front", "pareto_fronts", "hypervolume"):
         assert (out / "plots" / f"{name}.png").stat().st_size > 10_000, name
@@ -123,7 +123,7 @@ def test_run_folder_front_plots_and_best(write_experiment, tmp_path: Path, capsy
     small = json.loads(capsys.readouterr().out)
     everything = [r for r in RunFolder(out).records() if r.complete and r.fitness and r.metrics["params"] < limit]
     points = [r.fitness for r in everything]
-    expected_keys = {everything[i].key for i in nondominated(points, (1, -1))}
+    expected_keys = {everything[i].key for i in nondominated(points, (1, -1), ties=True)}
     assert {m["key"] for m in small["front"]} == expected_keys and small["matches"] == len(everything)
     assert main(["best", str(out), "--front", "--by", "params"]) == 2
     assert "--by picks one evaluation and --front lists the front" in capsys.readouterr().err
@@ -153,6 +153,13 @@ def test_run_folder_front_plots_and_best(write_experiment, tmp_path: Path, capsy
                                                metrics={**top.metrics, "params": params}))  # fmt: skip
     assert main(["best", str(out)]) == 0 and f"key {2:016x}" in capsys.readouterr().out
     assert main(["status", str(out)]) == 0 and f"key {2:016x}" in capsys.readouterr().out
+    # another architecture equal to that one in every objective: both are on the front (neither dominates the other)
+    with Journal(out / "journal.sqlite") as journal:
+        journal.append(dataclasses.replace(top, trial=last + 3, key=f"{3:016x}", fitness=(top.fitness[0], top.fitness[1] - 1),
+                                           metrics={**top.metrics, "params": top.fitness[1] - 1}))  # fmt: skip
+    assert main(["best", str(out), "--front", "--json"]) == 0
+    keys = [m["key"] for m in json.loads(capsys.readouterr().out)["front"]]
+    assert keys[:2] == [f"{2:016x}", f"{3:016x}"], keys  # ties keep the run's order: the earlier trial first
 
 
 def test_ties_on_the_first_objective_go_to_the_next_ones() -> None:
@@ -220,12 +227,8 @@ def test_a_three_objective_front_is_drawn_as_a_projection_that_says_so(write_exp
     plot_pareto(out, three, [], tmp_path / "plots")
     front = json.loads((out / "pareto_front.json").read_text())["front"]
     xs, ys = steps[0]
-    assert sorted(zip(xs, ys)) == sorted((p["fitness"][1], p["fitness"][0]) for p in front
-                                         if p["fitness"][:2] in [q[:2] for q in _front2(front)])  # fmt: skip
+    two = [p["fitness"][:2] for p in front]
+    assert sorted(zip(xs, ys)) == sorted({(two[i][1], two[i][0]) for i in nondominated(two, (1, -1))})
     assert all(b >= a for a, b in zip(ys, ys[1:]))  # params up, val_acc never down along the staircase
     assert "flops not shown" in titles[0] and "flops not shown" in titles[1]
 
-
-def _front2(front: list[dict]) -> list[list[float]]:
-    pts = [p["fitness"] for p in front]
-    return [pts[i] for i in nondominated([p[:2] for p in pts], (1, -1))]

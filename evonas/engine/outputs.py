@@ -114,7 +114,7 @@ def _complete_hall_of_fame(exp: Experiment, complete: list[Any], size: int | Non
     objectives the non-dominated ones (DEAP's ``ParetoFront``)."""
     if len(exp.objectives) == 1:
         return complete[:size] if size else complete
-    return [complete[i] for i in nondominated([r.fitness for r in complete], exp.weights)]
+    return [complete[i] for i in nondominated([r.fitness for r in complete], exp.weights, ties=True)]
 
 
 def write_results(
@@ -162,7 +162,7 @@ def write_results(
 def pareto_front(exp: Experiment, space: SearchSpace, records: list[Any], strategy: Any = None) -> dict[str, Any]:
     """The non-dominated full evaluations of ``records`` (``pareto_front.json``), best first objective first."""
     ok = list({r.key: r for r in records if r.complete and r.fitness is not None}.values())  # the last per genome
-    front = [ok[i] for i in nondominated([r.fitness for r in ok], exp.weights)]
+    front = [ok[i] for i in nondominated([r.fitness for r in ok], exp.weights, ties=True)]
     front.sort(key=lambda r: (-exp.objectives[0].weight * r.fitness[0], r.trial))
     ref = strategy.reference_point if strategy is not None else None
     return {
