@@ -64,7 +64,8 @@ def check_space(
         with torch.no_grad():
             out = net(torch.randn(2, *shape))
         assert tuple(out.shape) == (2, num_classes), f"genome {i}: output shape {tuple(out.shape)}"
-        _check_categorical(space, g, i, draws)
+        problem = categorical_problem(space, g, draws)
+        assert problem is None, f"genome {i}: {problem}"
     _check_size(space)
     faults = []
     for f in space.faults():
@@ -100,44 +101,63 @@ def round_trip_problem(space: SearchSpace, genome: Any) -> str | None:
 def decode_problem(
     space: SearchSpace, genome: Any, shape: tuple[int, ...], num_classes: int, net: Any = None
 ) -> str | None:
-    """``None`` when decoding ``genome`` twice gives networks with the same layers (parameter names and shapes),
-    else what differs: a network drawn at random would train one architecture and report another's size."""
+    """``None`` when decoding ``genome`` twice gives networks with the same layers (their modules as printed: types
+    and settings such as an activation or a dropout rate; parameter names and shapes), else what differs: a network
+    drawn at random would train one architecture and report another's."""
     first = net if net is not None else space.decode(genome, input_shape=shape, num_classes=num_classes)
     second = space.decode(genome, input_shape=shape, num_classes=num_classes)
     a = [(k, tuple(v.shape)) for k, v in first.state_dict().items()]
     b = [(k, tuple(v.shape)) for k, v in second.state_dict().items()]
-    if a != b:
+    if a != b or repr(first) != repr(second):
         count = (sum(v.numel() for v in first.parameters()), sum(v.numel() for v in second.parameters()))
-        return (f"decode() gave two different networks for one genome ({count[0]} and {count[1]} parameters): it "
-                "must depend only on the genome (no random numbers or state of its own)")  # fmt: skip
+        what = f"{count[0]} and {count[1]} parameters" if count[0] != count[1] else _first_difference(first, second)
+        return (f"decode() gave two different networks for one genome ({what}): it must depend only on the genome "
+                "(no random numbers or state of its own)")  # fmt: skip
     return None
 
 
-def _check_categorical(space: SearchSpace, genome: Any, i: int, rng: random.Random) -> None:
-    """The categorical view, when the space has one: the genome back from its indices, and any indices valid."""
+def _first_difference(a: Any, b: Any) -> str:
+    """The first line where two modules print differently: ``(1): ReLU() / (1): Tanh()``."""
+    for x, y in zip(repr(a).splitlines(), repr(b).splitlines()):
+        if x != y:
+            return f"{x.strip()} / {y.strip()}"
+    return "other layers"
+
+
+def categorical_problem(space: SearchSpace, genome: Any, rng: random.Random) -> str | None:
+    """What is wrong with the space's categorical view (``reinforce``, ``local_search``, ``surrogate`` build genomes
+    from it) around ``genome``: indices that do not give it back, random indices (drawn with ``rng``) that give an
+    invalid genome or raise anything but ``InvalidGenome`` / ``ValueError``; ``None`` if nothing, or no view."""
     try:
         choices = space.categorical()
     except NotImplementedError:
-        return
+        return None
     values = space.to_categorical(genome)
-    assert len(values) == len(choices), (f"genome {i}: to_categorical() gave {len(values)} indices for "
-                                         f"{len(choices)} choices of categorical()")  # fmt: skip
-    back = space.to_categorical(space.from_categorical(values))  # a number gene's option may be the nearest one
+    if len(values) != len(choices):
+        return f"to_categorical() gave {len(values)} indices for {len(choices)} choices of categorical()"
+    try:
+        back = space.to_categorical(space.from_categorical(values))  # a number gene's option may be the nearest one
+    except Exception as exc:
+        return f"from_categorical({list(values)}) of a sampled genome raised {describe_error(exc)}"
     wrong = [f"{c.name}: {values[k]} -> {back[k]}" for k, c in enumerate(choices)
              if k < len(back) and back[k] != values[k]]  # fmt: skip
-    assert not wrong and len(back) == len(values), (
-        f"genome {i}: from_categorical(to_categorical(genome)) gave other indices ({'; '.join(wrong[:3])}): "
-        "from_categorical() must read every choice")  # fmt: skip
+    if wrong or len(back) != len(values):
+        return (f"from_categorical(to_categorical(genome)) gave other indices ({'; '.join(wrong[:3])}): "
+                "from_categorical() must read every choice")  # fmt: skip
     drawn = [rng.randrange(len(c)) for c in choices]
     try:
         other = space.from_categorical(drawn)
     except (InvalidGenome, ValueError):  # a combination the space refuses, said as the docstring asks
-        return
+        return None
+    except Exception as exc:
+        return (f"from_categorical({drawn}) raised {describe_error(exc)}: give a genome for any option indices, or "
+                "raise InvalidGenome for a combination the space refuses")  # fmt: skip
     try:
         space.validate(other)
     except InvalidGenome as exc:
-        raise AssertionError(f"from_categorical({drawn}) gave a genome the space refuses ({exc}): offer only valid "
-                             "options in categorical(), or raise InvalidGenome for a combination") from None  # fmt: skip
+        return (f"from_categorical({drawn}) gave a genome the space refuses ({exc}): offer only valid options in "
+                "categorical(), or raise InvalidGenome for a combination")  # fmt: skip
+    return None
 
 
 def _check_size(space: SearchSpace, limit: int = 20_000) -> None:

@@ -80,9 +80,11 @@ def broken_spaces():
 @pytest.mark.parametrize("name, message", [
     ("tiny_lossy", "the JSON round trip changed it (act: 'tanh' -> 'relu')"),
     ("tiny_random_decode", "decode() gave two different networks for one genome"),
+    ("tiny_random_activation", "decode() gave two different networks for one genome ("),
     ("tiny_global_random", "sample() must depend only on rng"),
     ("tiny_bad_categorical", "from_categorical(to_categorical(genome)) gave other indices (width: "),
     ("tiny_invalid_options", "gave a genome the space refuses"),
+    ("tiny_categorical_raises", "raised IndexError: tuple index out of range at broken_spaces.py:"),
     ("tiny_bad_size", "all_genomes() lists 6 distinct genomes, size says 7"),
 ])  # fmt: skip
 def test_check_space_names_what_a_space_gets_wrong(broken_spaces, name: str, message: str) -> None:
@@ -96,6 +98,7 @@ def test_check_space_names_what_a_space_gets_wrong(broken_spaces, name: str, mes
     ("tiny_lossy", "the JSON round trip changed it (act: 'tanh' -> 'relu')"),
     ("tiny_random_decode", "decode() gave two different networks for one genome"),
     ("tiny_global_random", "sample() gave other genomes for the same rng"),
+    ("tiny_bad_categorical", "from_categorical(to_categorical(genome)) gave other indices (width: "),
 ])  # fmt: skip
 def test_a_run_on_a_plug_in_space_breaking_its_contract_is_refused(broken_spaces, name, message, write_experiment,
                                                                      tmp_path, capsys) -> None:  # fmt: skip
@@ -135,11 +138,14 @@ def test_a_space_without_mutations_runs_the_strategies_that_never_mutate(broken_
     assert main(["run", str(experiment("tiny_ok", {"name": "ga"})), "--out", str(tmp_path / "ga"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "mutations: no mutation operator for space 'tiny_ok'; strategy 'ga' mutates" in err[0], err
-    assert main(["run", str(experiment("tiny_invalid_options", {"name": "reinforce"})), "--out", str(tmp_path / "x"),
-                 "--quiet"]) == 1  # fmt: skip
+    code = main(["run", str(experiment("tiny_invalid_options", {"name": "reinforce"})), "--out", str(tmp_path / "x"),
+                 "--quiet"])  # fmt: skip
     err = capsys.readouterr().err
-    assert "strategy 'reinforce' proposed an invalid genome" in err
-    assert "came from the code of the plug-in space 'tiny_invalid_options'" in err, err
+    if code == 2:  # the start-up check drew an index of the invalid option (it draws a few, seeded)
+        assert "from_categorical([" in err and "gave a genome the space refuses" in err, err
+    else:  # it did not: the genome reinforce made of it is blamed on the space's code
+        assert code == 1 and "strategy 'reinforce' proposed an invalid genome" in err
+        assert "came from the code of the plug-in space 'tiny_invalid_options'" in err, err
 
 
 
@@ -156,3 +162,20 @@ def test_cxpb_on_a_space_without_crossover_is_said(broken_spaces, write_experime
     assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 0
     assert ("strategy.params.cxpb: 1, but space 'tiny_mutable' has no crossover operator: those children are made "
             "by mutation") in capsys.readouterr().err  # fmt: skip
+
+
+def test_an_invalid_genome_a_built_in_strategy_made_from_a_plug_in_space_blames_the_space(broken_spaces) -> None:
+    import random
+
+    from evonas.config import Objective
+    from evonas.evolution import Variation
+    from evonas.strategies import STRATEGIES, SearchContext
+
+    space = make_space("tiny_invalid_options")
+    ctx = SearchContext(space, Variation.default(space, required=False), (Objective("val_acc", "max"),), random.Random(0))
+    strategy = STRATEGIES.get("reinforce")(ctx)
+    with pytest.raises(ValueError) as caught:
+        strategy.candidate(space.from_categorical([3, 0]), "policy")  # width 999: the space's own option
+    message = str(caught.value)
+    assert message.startswith("strategy 'reinforce' proposed an invalid genome: expected a width in (4, 8, 16)")
+    assert "came from the code of the plug-in space 'tiny_invalid_options': its sample(), from_categorical()" in message

@@ -307,9 +307,10 @@ SPACE_CHECK_DRAWS = 20
 def _check_plugin_space(exp: Experiment, space: SearchSpace, dataset: Dataset) -> None:
     """A plug-in space's contract on a few genomes, before a run folder exists: ``sample`` draws only from its rng
     (resume replays it), the JSON round trip keeps the genome and its key (the journal, resume and the cache read
-    genomes back), and ``decode`` gives one network per genome (the size a run reports is the network it trains).
+    genomes back), ``decode`` gives one network per genome (the size a run reports is the network it trains), and
+    a categorical view gives genomes back from their indices (the strategies that build from it).
     ``evonas.testing.check_space`` checks more; user code that raises is left to the evaluations to report."""
-    from evonas.testing import decode_problem, round_trip_problem
+    from evonas.testing import categorical_problem, decode_problem, round_trip_problem
 
     name = f"plug-in space '{space.name}'"
     try:
@@ -317,10 +318,11 @@ def _check_plugin_space(exp: Experiment, space: SearchSpace, dataset: Dataset) -
         if drawn != [space.sample(rng=random.Random(exp.seed + k)) for k in range(3)]:
             raise ConfigError(exp.source, "space", f"{name}: sample() gave other genomes for the same rng: it must draw "
                               "only with the rng it is given (resume replays it)")  # fmt: skip
+        draws = random.Random(exp.seed)
         for genome in drawn:
             problem = round_trip_problem(space, genome) or decode_problem(
                 space, genome, tuple(dataset.input_shape), int(dataset.num_classes)
-            )
+            ) or categorical_problem(space, genome, draws)
             if problem:
                 raise ConfigError(exp.source, "space", f"{name}: {problem} (evonas.testing.check_space checks a space)")
     except ConfigError:

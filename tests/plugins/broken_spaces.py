@@ -75,6 +75,13 @@ class RandomDecode(TinySpace):
         return random.choice(WIDTHS)  # not the genome's width
 
 
+@SPACES.register("tiny_random_activation")
+class RandomActivation(TinySpace):
+    def decode(self, genome, *, input_shape, num_classes) -> nn.Module:
+        act = random.choice([nn.ReLU(), nn.Tanh()])  # not the genome's activation: the same parameters either way
+        return nn.Sequential(nn.Linear(input_shape[0], genome.width), act, nn.Linear(genome.width, num_classes))
+
+
 @SPACES.register("tiny_global_random")
 class GlobalRandom(TinySpace):
     def sample(self, *, rng):
@@ -94,6 +101,12 @@ class InvalidOptions(TinySpace):
 
     def from_categorical(self, values):
         return TinyGenome((*WIDTHS, 999)[values[0]], ACTS[values[1]])
+
+
+@SPACES.register("tiny_categorical_raises")
+class CategoricalRaises(TinySpace):
+    def categorical(self):
+        return (Choice("width", (*WIDTHS, 32)), Choice("act", ACTS))  # an option from_categorical cannot index
 
 
 @SPACES.register("tiny_bad_size")
@@ -121,5 +134,5 @@ class Flip(Mutation):
         return TinyGenome(genome.width, "tanh" if genome.act == "relu" else "relu")
 
 
-NAMES = ("tiny_mutable", "tiny_lossy", "tiny_random_decode", "tiny_global_random", "tiny_bad_categorical", "tiny_invalid_options",
+NAMES = ("tiny_categorical_raises", "tiny_mutable", "tiny_random_activation", "tiny_lossy", "tiny_random_decode", "tiny_global_random", "tiny_bad_categorical", "tiny_invalid_options",
          "tiny_bad_size", "tiny_ok")
