@@ -45,7 +45,7 @@ from evonas.datasets.base import Dataset, RawInput, Standardize
 from evonas.engine.build import Built, build
 from evonas.engine.journal import ranked
 from evonas.engine.outputs import atomic_write
-from evonas.engine.runner import DATA_META, check_data, with_data
+from evonas.engine.runner import DATA_META, TEST_DATA_META, check_data, with_data
 from evonas.operators.base import describe_error
 from evonas.fitness.base import FitnessFunction
 from evonas.runfolder import RunFolder, RunFolderError, data_hint, in_folder_config, space_file_problem
@@ -130,7 +130,9 @@ def export_run(
         raise ExportError(f"--format: expected {', '.join(FORMATS)}, got {', '.join(bad)}")
     built = _build(folder, plugins, trust, data_path)
     try:  # the data as loaded here is the data the search saw (a moved folder, a file regenerated since)
-        check_data(folder.path, built, folder.meta().get(DATA_META), what="export", given=data_path is not None)
+        meta = folder.meta()
+        check_data(folder.path, built, meta.get(DATA_META), what="export", given=data_path is not None,
+                   recorded_test=meta.get(TEST_DATA_META))  # fmt: skip
     except RunFolderError as exc:
         raise ExportError(str(exc)) from None
     exp, space, fitness, data = built.experiment, built.space, built.fitness, built.dataset

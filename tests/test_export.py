@@ -306,6 +306,18 @@ def test_a_run_moved_away_from_its_data_resumes_and_exports_with_data(tmp_path: 
     assert (tmp_path / "x" / "model.torchscript.pt").is_file()
     assert main(["export", str(tmp_path / "x"), "--data", str(data)]) == 2  # no run folder: refused as before
     capsys.readouterr()
+    # own splits, with another test split: the search's data is the same, the export's test is not
+    parts = {"x_train": x[:60], "y_train": (x[:60, 0] > 0).astype(np.int64), "x_val": x[60:90],
+             "y_val": (x[60:90, 0] > 0).astype(np.int64), "x_test": x[90:], "y_test": (x[90:, 0] > 0).astype(np.int64)}
+    np.savez(tmp_path / "split.npz", **parts)
+    split = {**exp, "dataset": {"name": "npz", "params": {"path": str(tmp_path / "split.npz")}}}
+    (tmp_path / "split.yaml").write_text(yaml.safe_dump(split))
+    assert main(["run", str(tmp_path / "split.yaml"), "--out", str(tmp_path / "s"), "--quiet"]) == 0
+    np.savez(tmp_path / "other_test.npz", **{**parts, "y_test": 1 - parts["y_test"]})
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "s"), "--quiet", "--data", str(tmp_path / "other_test.npz")]) == 2
+    assert "is not the data the run was started on (its test split differs)" in capsys.readouterr().err
+    assert main(["resume", str(tmp_path / "s"), "--budget", "4", "--quiet", "--data", str(tmp_path / "other_test.npz")]) == 0
     digits = tmp_path / "digits.yaml"
     digits.write_text(yaml.safe_dump({**exp, "dataset": {"name": "digits"}, "space": {"name": "mlp"}}))
     assert main(["run", str(digits), "--out", str(tmp_path / "d"), "--quiet"]) == 0

@@ -210,14 +210,21 @@ class Dataset:
     def fingerprint(self) -> str:
         """A hash of the training and validation splits as loaded (shapes, dtypes, every value): the data a search
         sees. Two files with other contents at one path differ here; computed once per object."""
-        cached = self.__dict__.get("_fingerprint")
+        return self._hash("_fingerprint", ("x_train", "y_train", "x_val", "y_val"))
+
+    def test_fingerprint(self) -> str:
+        """The same hash of the test split: what ``evonas export`` scores on (no search sees it)."""
+        return self._hash("_test_fingerprint", ("x_test", "y_test"))
+
+    def _hash(self, slot: str, names: tuple[str, ...]) -> str:
+        cached = self.__dict__.get(slot)
         if cached is None:
             digest = hashlib.sha256()
-            for name in ("x_train", "y_train", "x_val", "y_val"):
+            for name in names:
                 array = np.ascontiguousarray(getattr(self, name))
                 digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
                 digest.update(array.data)  # (C-contiguous: its bytes in order)
-            cached = self.__dict__["_fingerprint"] = digest.hexdigest()[:32]
+            cached = self.__dict__[slot] = digest.hexdigest()[:32]
         return cached
 
     def __repr__(self) -> str:

@@ -259,8 +259,9 @@ class Run:
             journal.set_meta("created_at", time.time())  # the run's start (a resume's session starts later)
             if self.experiment.source:
                 journal.set_meta("experiment_file", str(Path(self.experiment.source).resolve()))
-            if built.dataset is not None:  # what a resume checks it trains on
+            if built.dataset is not None:  # what a resume checks it trains on, and an export that it tests on
                 journal.set_meta(DATA_META, built.dataset.fingerprint())
+                journal.set_meta(TEST_DATA_META, built.dataset.test_fingerprint())
         os.replace(fresh, self.run_dir / JOURNAL_NAME)
         outputs.write_config(self.run_dir / CONFIG_NAME, self._recorded(resolved_experiment(built)))
 
@@ -732,6 +733,8 @@ def _say_what_will_not_happen(strategy: Strategy, built: Built) -> None:
 
 #: the journal's meta entry with the fingerprint of the data the run trains on (:meth:`Dataset.fingerprint`)
 DATA_META = "data_fingerprint"
+#: and of its test split (:meth:`Dataset.test_fingerprint`), which ``evonas export`` scores on
+TEST_DATA_META = "test_data_fingerprint"
 
 
 def _strategy_class_or_none(name: str) -> Any:
@@ -744,22 +747,28 @@ def _strategy_class_or_none(name: str) -> Any:
         return None
 
 
-def check_data(run_dir: Path, built: Built, recorded: Any, what: str = "resume", given: bool = False) -> None:
+def check_data(
+    run_dir: Path, built: Built, recorded: Any, what: str = "resume", given: bool = False, recorded_test: Any = None
+) -> None:
     """Refuse a resume (or an export: ``what``) whose dataset is not the one the run was started on (a file
     regenerated or replaced, or another one found at a relative path from another working directory; ``given``: the
     file ``--data`` named): it would mix two problems in one run, or export a network trained and tested on other
-    data than the search saw."""
-    if built.dataset is None or not isinstance(recorded, str) or recorded == built.dataset.fingerprint():
+    data than the search saw (``recorded_test``: the test split's fingerprint, which an export checks too)."""
+    if built.dataset is None or not isinstance(recorded, str):
+        return
+    same = recorded == built.dataset.fingerprint()
+    if same and (not isinstance(recorded_test, str) or recorded_test == built.dataset.test_fingerprint()):
         return
     exp = built.experiment
     files = [f"{k}: {exp.dataset.params[k]}" for k in ("path", "root") if exp.dataset.params.get(k)]
     where = f" ({', '.join(files)})" if files else ""
+    differs = "its contents differ" if not same else "its test split differs"
     if given:
         raise RunFolderError(f"{run_dir}: --data: the dataset '{exp.dataset.name}'{where} is not the data the run was "
-                             "started on (its contents differ); name the file the run searched on")  # fmt: skip
+                             f"started on ({differs}); name the file the run searched on")  # fmt: skip
     raise RunFolderError(f"{run_dir}: the dataset '{exp.dataset.name}'{where} as loaded here is not the data the run was "
-                         "started on: its files changed, or a relative path found others from this working directory; "
-                         f"{what} where the data is as it was, or start a new run")  # fmt: skip
+                         f"started on ({differs}): its files changed, or a relative path found others from this working "
+                         f"directory; {what} where the data is as it was, or start a new run")  # fmt: skip
 
 
 def with_data(exp: Experiment, data: str | os.PathLike[str], run_dir: Path) -> Experiment:
