@@ -502,6 +502,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(f"show: {exc}")
     if not records:
+        if args.json:  # a script reads a list either way
+            print("[]")
         print(f"evonas: show: {args.run_dir}: no evaluation of trial or key '{args.which}'", file=sys.stderr)
         return 1
     keys = list(dict.fromkeys(r.key for r in records))

@@ -223,7 +223,11 @@ def load_model(export_dir: str | Path, *, plugins: Sequence[str] = ()) -> torch.
         raise ExportError(f"{folder}: no {Path(exc.filename or '').name or 'file'} there (an evonas export holds "
                           "genome.json, metrics.json and model.pt)") from None  # fmt: skip
     except Exception as exc:
-        raise ExportError(f"{folder}: cannot load the exported model ({describe_error(exc, limit=300)})") from None
+        text = describe_error(exc, limit=300)
+        hint = ""
+        if not plugins and ("unknown search space" in text or "is not imported" in text):
+            hint = "; its space is a plug-in's: pass plugins=['its_file.py'] (the file the run's plugins: names)"
+        raise ExportError(f"{folder}: cannot load the exported model ({text}){hint}") from None
     return model.eval()
 
 

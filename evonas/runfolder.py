@@ -498,7 +498,7 @@ def data_hint(exc: Any, given: bool = False) -> str:
     resume and export; empty for other errors, and when ``given``: the file --data named is the one not found)."""
     key, message = getattr(exc, "key", None) or "", getattr(exc, "message", str(exc))
     if not given and key.startswith("dataset") and ("no file" in message or "not found" in message):
-        return "; or name where it is now with --data PATH"
+        return "; if it moved, name where it is now with --data PATH"
     return ""
 
 

@@ -130,6 +130,10 @@ def _round_trip(run_dir: Path, tmp_path: Path, capsys, *args: str, plugins: tupl
     )
     subprocess.run([sys.executable, "-c", loaded], check=True, cwd=tmp_path)
     np.testing.assert_allclose(np.load(tmp_path / "z.npy"), expected, rtol=1e-4, atol=1e-5)  # another process's kernels
+    if plugins:  # without them, the one line says what to pass
+        bare = loaded.replace(f"plugins={list(plugins)!r}", "")
+        done = subprocess.run([sys.executable, "-c", bare], capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode != 0 and "pass plugins=['its_file.py']" in done.stderr, done.stderr[-500:]
 
 
 def test_export_errors_are_one_line(run_dir: Path, write_experiment, tmp_path: Path, capsys) -> None:
@@ -338,7 +342,7 @@ def test_the_exported_model_takes_images_as_the_data_file_stores_them(tmp_path: 
                                           capsys)  # fmt: skip
     assert metrics["model_input"] == {"dtype": "uint8", "shape": [6, 6, 3]} and metrics["input_shape"] == [3, 6, 6]
     data = build(load_experiment(tmp_path / "img.yaml")).dataset
-    stored = data.raw_input.invert(data.transform.invert(data.x_test))
+    stored = data.as_stored(data.x_test)
     assert any(np.array_equal(stored[0], row) for row in x)  # the rows of the file, as stored
     np.save(tmp_path / "stored.npy", stored)
     np.save(tmp_path / "loaded.npy", data.x_test)

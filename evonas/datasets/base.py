@@ -207,6 +207,12 @@ class Dataset:
         """The shape of one sample (the inputs' shape without the first axis), e.g. ``(1, 8, 8)`` or ``(13,)``."""
         return tuple(self.x_train.shape[1:])
 
+    def as_stored(self, x: np.ndarray) -> np.ndarray:
+        """Inputs of this dataset (``x_test``, say) as the data file stores them, which is what an exported model
+        takes: a ``transform`` undone, then the loader's conversion of images (uint8 pixels, channels last)."""
+        x = self.transform.invert(x) if self.transform is not None else np.asarray(x)
+        return self.raw_input.invert(x) if self.raw_input is not None else x
+
     def fingerprint(self) -> str:
         """A hash of the training and validation splits as loaded (shapes, dtypes, every value): the data a search
         sees. Two files with other contents at one path differ here; computed once per object."""

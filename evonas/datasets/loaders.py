@@ -537,7 +537,7 @@ def load_npz(
     standardize = _standardization(standardize)
     file = Path(path).expanduser()
     if file.is_dir():
-        raise FileNotFoundError(f"npz dataset file not found: {str(file)!r} is a folder; name the .npz file in it")
+        raise FileNotFoundError(f"npz dataset: {str(file)!r} is a folder, not a file; name the .npz file in it")
     if not file.is_file():
         raise FileNotFoundError(f"npz dataset file not found: {str(file)!r}")
     where = repr(str(file))

@@ -717,7 +717,8 @@ def _say_what_will_not_happen(strategy: Strategy, built: Built) -> None:
     """One line each for settings the run will not act on: a ``cxpb`` on a space without a crossover operator, an
     initial population that takes the whole budget (every evaluation a random sample, no evolution)."""
     cxpb = getattr(strategy, "cxpb", 0)
-    if isinstance(cxpb, (int, float)) and cxpb > 0 and not built.variation.can_cross:
+    given = "cxpb" in (built.experiment.strategy.params or {})  # a default is no setting of the user's to act on
+    if given and isinstance(cxpb, (int, float)) and cxpb > 0 and not built.variation.can_cross:
         print(f"evonas: strategy.params.cxpb: {cxpb:g}, but space '{built.space.name}' has no crossover operator: "
               "those children are made by mutation", file=sys.stderr)  # fmt: skip
     initial = getattr(strategy, "population_size", None) or getattr(strategy, "mu", None)
