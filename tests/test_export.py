@@ -302,7 +302,7 @@ def test_a_run_moved_away_from_its_data_resumes_and_exports_with_data(tmp_path: 
     assert "--data: the dataset 'npz' (path: " in err and "is not the data the run was started on" in err, err
     assert main(["resume", str(moved), "--quiet", "--data", str(tmp_path)]) == 2  # a folder: said, no --data advice
     err = capsys.readouterr().err
-    assert "is a folder; name the .npz file in it" in err and "--data PATH" not in err, err
+    assert "is a folder, not a file; name the .npz file in it" in err and "--data PATH" not in err, err
     assert main(["resume", str(moved), "--budget", "4", "--quiet", "--data", str(data)]) == 0
     assert yaml.safe_load((moved / "config.yaml").read_text())["dataset"]["params"]["path"] == str(data)
     assert main(["resume", str(moved), "--budget", "6", "--quiet"]) == 0  # config.yaml now names the file
