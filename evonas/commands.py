@@ -69,6 +69,9 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
     )
     if getattr(summary, "ended_early", None):
         lines.append(f"ended     early: {summary.ended_early}")
+    elif summary.resumed and summary.added == 0 and not summary.interrupted and not summary.stopped:
+        lines.append("nothing   new this session: the run had reached its end; go on with --budget N or "
+                     "--generations N")  # fmt: skip
     if getattr(summary, "train_steps", 0):
         from evonas.engine.status import training_line
 

@@ -121,6 +121,8 @@ class RunSummary:
     inherited: int = 0
     #: a steady-state strategy's logbook block (its ``log_every``); ``None`` for a generational strategy
     log_every: int | None = None
+    #: journal rows this session added (a resume's new candidates; ``None``: not counted)
+    added: int | None = None
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -518,6 +520,7 @@ class Run:
             best=best,
             wall_s=time.time() - start,
             resumed=bool(replay),
+            added=len(journal) - len(replay or ()),
             interrupted=interrupted,
             discarded=discarded,
             stopped=stopped,
