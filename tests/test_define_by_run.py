@@ -443,3 +443,23 @@ def test_check_space_catches_a_build_function_that_answers_differently_when_aske
     with pytest.raises(AssertionError, match=r"genome 0: the space refused a genome it had just sampled \(head=64 is "
                                              "not one of .*no random numbers or state of its own"):
         check_space(space, n=5)
+
+
+def test_a_fitness_that_reads_no_data_needs_the_shape_said_before_the_run_folder(tmp_path: Path, write_experiment,
+                                                                                 capsys) -> None:
+    """The ``toy`` fitness reads no data, so the space is given no input shape: one line before the run folder
+    exists (it crashed the run after the folder was made, with a resume that crashed again)."""
+    from evonas.cli import main
+
+    sys.modules.pop("buggy_space", None)
+    exp = _buggy_experiment(tmp_path, write_experiment, "build", {"name": "random", "params": {"samples": 4}})
+    import yaml
+
+    config = yaml.safe_load(exp.read_text())
+    config["fitness"] = {"name": "toy"}
+    exp.write_text(yaml.safe_dump(config))
+    assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "space: space 'function': parameter 'input_shape' is not set" in err[0], err
+    assert "(fitness 'toy' reads no data to take them from)" in err[0]
+    assert not (tmp_path / "run").exists()

@@ -361,6 +361,11 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
             DATASETS.get(exp.dataset.name)
         except RegistryError as exc:
             raise ConfigError(src, "dataset.name", str(exc)) from None
+        try:  # no data to bind the space to (a build function then needs input_shape and num_classes): said here
+            space.sample(rng=random.Random(exp.seed))
+        except ValueError as exc:
+            why = f" (fitness '{exp.fitness.name}' reads no data to take them from)" if "is not set" in str(exc) else ""
+            raise ConfigError(src, "space", f"{exc}{why}") from None
     return None
 
 
