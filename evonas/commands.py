@@ -114,7 +114,7 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from evonas.config import ConfigError, from_override, load_experiment
-    from evonas.engine.build import build
+    from evonas.engine.build import build, startup_watchdog
     from evonas.engine.runner import Run, RunFolderError, default_run_dir
 
     try:
@@ -128,7 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             exp = dataclasses.replace(exp, cache=False)
         exp = _with_backend(exp, args.backend, args.address)
-        built = build(exp)
+        with startup_watchdog(exp):
+            built = build(exp)
     except ConfigError as exc:
         return _fail(str(from_override(exc, args.set or [])))
     run_dir = Path(args.out) if args.out else default_run_dir(exp, claim=True)
@@ -139,6 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from evonas.config import ConfigError
+    from evonas.engine.build import startup_watchdog
     from evonas.engine.runner import Run, RunFolderError
 
     overrides = {}
@@ -156,7 +158,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
             import dataclasses
 
             run.experiment = dataclasses.replace(run.experiment, cache=False)
-        run.built = run.build_experiment()  # (names the folder's config.yaml, and the plug-ins it lacks)
+        with startup_watchdog(run.experiment):
+            run.built = run.build_experiment()  # (names the folder's config.yaml, and the plug-ins it lacks)
     except ConfigError as exc:
         return _fail(str(exc))
     except RunFolderError as exc:

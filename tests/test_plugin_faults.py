@@ -375,3 +375,36 @@ def test_a_plug_in_that_fails_to_import_is_named_with_its_line(write_experiment,
     assert main(["list", "--plugins", str(tmp_path / "fails_on_import.py")]) == 2
     assert "(ZeroDivisionError: division by zero at fails_on_import.py:2)" in capsys.readouterr().err
     sys.modules.pop("fails_on_import", None)
+
+
+HANGING_FITNESS = '''
+import time
+from evonas.fitness import FITNESSES
+from evonas.fitness.toy import ToyFitness
+
+
+@FITNESSES.register("hang_on_build")
+class HangOnBuild(ToyFitness):
+    def __init__(self, **params):
+        time.sleep(10**6)  # waits on a server that never answers
+        super().__init__(**params)
+'''
+
+
+def test_a_fitness_constructor_that_hangs_ends_the_command_in_one_line(tmp_path: Path) -> None:
+    """The command builds the experiment (plug-ins, space, dataset, fitness) before any worker starts: a
+    constructor that never returns hung `evonas run` silently; it ends after backend.params.startup_timeout, in one
+    line naming its file and line, exit 2, with no run folder made."""
+    (tmp_path / "hangfit.py").write_text(HANGING_FITNESS)
+    exp = tmp_path / "exp.yaml"
+    exp.write_text("name: h\nseed: 0\nplugins: [hangfit.py]\nspace: {name: nb201}\nfitness: {name: hang_on_build}\n"
+                   "strategy: {name: random, params: {samples: 4}}\nworkers: 1\n"
+                   "backend: {name: local, params: {startup_timeout: 2}}\n")  # fmt: skip
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "evonas", "run", str(exp), "--out", str(tmp_path / "run"), "--quiet"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and done.stdout == "", (done.returncode, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "the experiment did not finish building within 2 s (waiting at hangfit.py:10)" in lines[0]
+    assert "backend.params.startup_timeout sets the limit" in lines[0]
+    assert not (tmp_path / "run").exists() and time.monotonic() - start < 60

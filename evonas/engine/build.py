@@ -10,11 +10,14 @@ imported by :mod:`evonas.engine.plugins`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
+import os
 import random
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable, cast
 
@@ -31,7 +34,7 @@ from evonas.engine.resolved import NOT_PLAIN, plain, resolved_params
 from evonas.evolution import SELECTIONS, FaultLines, Individual, Variation, make_toolbox, select
 from evonas.fitness import FITNESSES, FitnessFunction
 from evonas.operators import CROSSOVERS, MUTATIONS
-from evonas.operators.base import describe_error
+from evonas.operators.base import describe_error, line_of
 from evonas.params import check_params
 from evonas.loggers import LOGGERS, Logger, missing_packages
 from evonas.pruners import PRUNERS, Pruner
@@ -211,6 +214,44 @@ def _then(fn: Callable[..., Any], after: Callable[[], None]) -> Callable[..., An
         return out
 
     return call
+
+
+#: seconds the command line waits for an experiment to build when its backend sets no ``startup_timeout``
+STARTUP_TIMEOUT = 300.0
+
+
+@contextlib.contextmanager
+def startup_watchdog(exp: Experiment) -> Any:
+    """For the command line: ends the process (exit code 2, one line naming where it waits) when building ``exp``
+    (importing its plug-ins, constructing its space, dataset and fitness) takes longer than its backend's
+    ``startup_timeout``, as a worker that does not finish starting ends a run. Nothing is written while an
+    experiment builds; a library caller (a notebook) is never ended, so :func:`build` itself has no limit."""
+    given = exp.backend.params.get("startup_timeout") if isinstance(exp.backend.params, dict) else None
+    ok = isinstance(given, (int, float)) and not isinstance(given, bool) and given > 0
+    limit = float(given) if ok else STARTUP_TIMEOUT  # (a bad value is refused when the backend is built)
+    waiting = threading.get_ident()
+
+    def stuck() -> None:
+        frame = sys._current_frames().get(waiting)
+        frames = []
+        while frame is not None:
+            frames.append((frame.f_code.co_filename, frame.f_lineno))
+            frame = frame.f_back
+        where = line_of(frames[::-1])
+        source = f"{exp.source}: " if exp.source else ""
+        print(f"evonas: {source}the experiment did not finish building within {limit:g} s"
+              + (f" (waiting at {where})" if where else "") + ": a plug-in module, or a space, dataset or fitness "
+              "constructor, waits on something that never answers? backend.params.startup_timeout sets the limit",
+              file=sys.stderr, flush=True)  # fmt: skip
+        os._exit(2)
+
+    timer = threading.Timer(limit, stuck)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def build(exp: Experiment, *, load_data: bool = True) -> Built:

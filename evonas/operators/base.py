@@ -117,13 +117,20 @@ def raised_at(exc: BaseException, *, installed: bool = True) -> str | None:
     library and installed packages; failing that (a plug-in installed as a package), the innermost in an installed
     package other than evonas (unless ``installed`` is false: a fitness failing inside torch has no line of its
     own); else ``None``."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append((tb.tb_frame.f_code.co_filename, tb.tb_lineno))
+        tb = tb.tb_next
+    return line_of(frames, installed=installed)
+
+
+def line_of(frames: list[tuple[str, int]], *, installed: bool = True) -> str | None:
+    """:func:`raised_at` of ``(filename, line)`` frames, outermost first (a traceback's, or a stack's)."""
     evonas_dir = os.path.realpath(Path(__file__).resolve().parents[1])
     std, site = _library_dirs()
     own, packaged = None, None
-    tb = exc.__traceback__
-    while tb is not None:  # outermost to innermost: the last match is the innermost
-        filename, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
-        tb = tb.tb_next
+    for filename, line in frames:  # outermost to innermost: the last match is the innermost
         if filename.startswith("<"):  # <frozen ...>, <string>
             continue
         path = os.path.realpath(filename)
