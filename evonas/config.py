@@ -688,7 +688,7 @@ def from_override(exc: ConfigError, overrides: list[str] | tuple[str, ...]) -> C
     given = [o.partition("=")[0].strip() for o in overrides if isinstance(o, str)]
     key = exc.key or ""
     hit = next((g for g in given if key == g or key.startswith((g + ".", g + "[")) or g.startswith(key + ".")), None)
-    if hit is None or not key:
+    if hit is None or not key or "(from --set " in key:  # (named already: load_experiment, then the command)
         return exc
     return ConfigError(exc.file, f"{key} (from --set {hit})", exc.message)
 

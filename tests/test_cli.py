@@ -167,7 +167,10 @@ def test_a_bad_value_given_with_set_is_named_as_the_overrides(tmp_path: Path, ca
     stay the file's)."""
     quickstart = REPO / "experiments" / "quickstart.yaml"
     for override, key in (("fitness.params.amp=maybe", "fitness.params.amp (from --set fitness.params.amp)"),
-                          ("seed=abc", "seed (from --set seed)")):  # fmt: skip
+                          ("seed=abc", "seed (from --set seed)"),
+                          ('constraints=["params <= abc"]', "constraints[0] (from --set constraints)"),
+                          ("objectives=[{metric: val_acc, direction: up}]",
+                           "objectives[0].direction (from --set objectives)")):  # fmt: skip
         assert main(["run", str(quickstart), "--out", str(tmp_path / "x"), "--set", override]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"evonas: {quickstart}: {key}: ") and len(err.splitlines()) == 1, err
