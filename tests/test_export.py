@@ -366,3 +366,30 @@ def test_the_exported_model_takes_images_as_the_data_file_stores_them(tmp_path: 
         expected = bare(torch.from_numpy(data.x_test)).argmax(1).tolist()
     assert json.loads(lines[0]) == expected
     assert "takes the images as the data file stores them: uint8 pixels 0..255 of shape (N, 6, 6, 3)" in lines[1]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int64"])
+def test_the_exported_model_takes_features_in_the_file_s_dtype(tmp_path: Path, capsys, dtype: str) -> None:
+    """Features saved as float64 (scikit-learn's arrays) or whole numbers: the exported model and ``as_stored`` take
+    them as the file stores them (they were float32 only: a float64 batch failed inside the first layer), and a row
+    of the wrong width is refused with a message, not torch's shape error."""
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(120, 5)) * (1 if dtype == "float64" else 10)).astype(dtype)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    np.savez(tmp_path / "tab.npz", X=x, y=y)
+    out, metrics = _searched_and_exported(tmp_path, "tab", {"name": "mlp"}, False, 1, capsys)
+    assert metrics["model_input"] == {"dtype": dtype, "shape": [5]}
+    data = build(load_experiment(tmp_path / "tab.yaml")).dataset
+    stored = data.as_stored(data.x_test)
+    assert stored.dtype == np.dtype(dtype)  # the file's rows (float64 ones as the float32 the run trained on kept them)
+    assert all(any(np.allclose(s, row, rtol=1e-6, atol=0) for row in x) for s in stored)
+    scripted = torch.jit.load(str(out / "model.torchscript.pt"))
+    from evonas.export import load_model
+
+    with torch.no_grad():
+        expected = load_model(out)(torch.from_numpy(data.x_test)).argmax(1)
+        assert torch.equal(scripted(torch.from_numpy(stored)).argmax(1), expected)
+        with pytest.raises(Exception) as refused:  # (torch.jit.Error, with the scripted source)
+            scripted(torch.from_numpy(stored[:, :4]))
+    last = str(refused.value).strip().splitlines()[-1]
+    assert "takes inputs of shape (N, 5), as the data file stores them; got [" in last, last

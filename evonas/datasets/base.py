@@ -97,9 +97,10 @@ class Standardize:
 
 @dataclasses.dataclass(frozen=True)
 class RawInput:
-    """How a loader made a file's images into the dataset's float32 ``(N, C, H, W)``: ``layout`` ``"nhwc"`` (the
-    channel axis moved first), ``"nhw"`` (a channel axis added) or ``""`` (as stored), and ``dtype`` the stored
-    one (``"uint8"``: divided by 255). An exported model takes the images as stored and does this itself."""
+    """How a loader made a file's inputs into the dataset's float32 ones (images ``(N, C, H, W)``): ``layout``
+    ``"nhwc"`` (the channel axis moved first), ``"nhw"`` (a channel axis added) or ``""`` (as stored), and ``dtype``
+    the stored one (``"uint8"``: divided by 255; any other: cast to float32). An exported model takes the inputs
+    as stored and does this itself."""
 
     layout: str
     dtype: str
@@ -125,6 +126,8 @@ class RawInput:
             x = x[:, 0]
         if self.dtype == "uint8":
             return np.ascontiguousarray(np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8))
+        if np.dtype(self.dtype).kind in "iub":  # whole numbers (and booleans) the loader made float32: exact
+            return np.ascontiguousarray(np.rint(x).astype(self.dtype))
         return np.ascontiguousarray(x.astype(self.dtype))
 
     def wrap(self, model: Any, input_shape: tuple[int, ...]) -> Any:

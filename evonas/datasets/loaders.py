@@ -81,14 +81,14 @@ def _channels_last(shape: tuple[int, ...]) -> bool:
 
 
 def stored_layout(x: np.ndarray) -> RawInput | None:
-    """What :func:`to_nchw` does to ``x``: the stored layout and dtype of images it converts, ``None`` for arrays it
-    keeps as they are (features, float channels-first images)."""
+    """What :func:`to_nchw` does to ``x``: the stored layout and dtype of what it converts (images it moves or
+    scales, features or images of another dtype than float32), ``None`` for float32 arrays it keeps as they are."""
     layout = ""
     if x.ndim == 3:
         layout = "nhw"
     elif x.ndim == 4 and _channels_last(x.shape):
         layout = "nhwc"
-    if not layout and x.dtype != np.uint8:
+    if not layout and x.dtype == np.float32:
         return None
     return RawInput(layout, str(x.dtype))
 
