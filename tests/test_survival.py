@@ -443,11 +443,14 @@ def test_failure_reasons_differing_in_a_number_count_together(tmp_path: Path) ->
 
     errors = [f"fitness raised ValueError: seed {s} diverged after 1.5e{s % 3} s at fit.py:12" for s in (7, 123, 99)]
     errors += ["fitness raised ValueError: seed 5 diverged after 2 s at fit.py:40",  # another line: another reason
-               "shapes (64x16 and 32x10)", "shapes (64x8 and 32x10)", "float32 input", "float64 input"]  # fmt: skip
+               "shapes (64x16 and 32x10)", "shapes (64x8 and 32x10)", "float32 input", "float64 input",
+               "boom on 5dab13d616a9592c", "boom on 0e1f2a3b4c5d6e70", "defaced on cafebabe"]  # keys count together
+    # fmt: skip
     with Journal(tmp_path / "journal.sqlite") as journal:
         for trial, error in enumerate(errors):
             journal.append(Record(trial=trial, key=f"{trial:016x}", generation=0, genome={}, status="failed",
                                   metrics={}, fitness=None, error=error, seq=trial))  # fmt: skip
         reasons = failure_reasons(journal._db, limit=10)
-        assert reasons[0] == (errors[0], 3) and sorted(n for _, n in reasons) == [1] * 5 + [3]
+        assert reasons[0] == (errors[0], 3) and sorted(n for _, n in reasons) == [1] * 6 + [2, 3]
+        assert ("boom on 5dab13d616a9592c", 2) in reasons
         assert failed_trials(journal._db, [r for r, _ in reasons])[0] == [(0, f"{0:016x}"), (1, f"{1:016x}"), (2, f"{2:016x}")]

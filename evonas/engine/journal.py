@@ -168,15 +168,18 @@ def select_columns(db: sqlite3.Connection) -> str:
 
 
 #: what varies between failures of one kind: a number standing alone (a seed, a size, a time; not a line number after
-#: ``:``, nor digits inside a word or a shape such as ``64x16``) and a hexadecimal address
-_VARYING = re.compile(r"0x[0-9a-fA-F]+|(?<![\w.:])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?!\w|\.\d)")
+#: ``:``, nor digits inside a word or a shape such as ``64x16``), a hexadecimal address, and a hexadecimal word of
+#: 8 or more digits with a number in it (a genome's key, a hash)
+_VARYING = re.compile(r"0x[0-9a-fA-F]+|(?<![\w.:])(?=[0-9a-f]*\d)[0-9a-f]{8,}(?!\w)"
+                      r"|(?<![\w.:])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?!\w|\.\d)")
 
 
 def reason_kind(error: str | None) -> str | None:
     """``error`` with what varies between failures of one kind written as ``#``: failures counted together.
 
-    ``"fitness raised ValueError: seed 1234 diverged"`` and ``"... seed 77 diverged"`` are one kind;
-    ``"... at my_fit.py:12"`` and ``"... at my_fit.py:40"`` are two."""
+    ``"fitness raised ValueError: seed 1234 diverged"`` and ``"... seed 77 diverged"`` are one kind, as are
+    ``"... boom on 5dab13d616a9592c"`` and ``"... boom on 0e1f2a3b4c5d6e7f"``; ``"... at my_fit.py:12"`` and
+    ``"... at my_fit.py:40"`` are two."""
     return None if error is None else _VARYING.sub("#", error)
 
 
