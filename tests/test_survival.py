@@ -56,14 +56,18 @@ def test_native_crashes_are_retried_in_safe_mode_with_readable_reasons(write_exp
             assert (status, error, safe) == ("ok", None, 1), (key, error)
         elif kind == 1:
             assert status == "failed" and safe == 1 and error.startswith(
-                "worker died: aborted in native code (SIGABRT), also when retried in safe mode (oneDNN off, fp32)"
+                "worker died: aborted in native code (SIGABRT) at native_fitness.py:40, also when retried in safe "
+                "mode (oneDNN off, fp32)"  # the plug-in's line, from the Python stack the crash wrote
             ), error
             assert "native.log" in error and "evonas doctor" in error
         elif kind == 2:
-            assert status == "failed" and error.startswith("worker died: segmentation fault in native code (SIGSEGV)"), error
+            assert status == "failed" and error.startswith("worker died: segmentation fault in native code (SIGSEGV) "
+                                                           "at native_fitness.py:43"), error
         else:
             assert (status, error, safe) == ("ok", None, 0)
     assert kinds.get(0) and kinds.get(1) and kinds.get(2), kinds  # each kind of crash happened
+    assert "Fatal Python error: Segmentation fault" in (out / "native.log").read_text()  # the stack, for the user
+    assert not list(out.glob(".*.crash"))  # the workers' own files for it are gone
     assert summary.evaluations == 12 and summary.failures == kinds[1] + kinds[2]
     assert summary.safe_mode == kinds[0] + kinds[1] + kinds[2]  # every death was retried in safe mode
     assert sum(n for _, n in summary.failure_reasons) == summary.failures

@@ -20,9 +20,12 @@ What a worker may do to a run, and what the pool does about it:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
+import faulthandler
 import multiprocessing as mp
+import re
 import os
 import signal
 import sys
@@ -150,6 +153,27 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="evonas-parent-watch", daemon=True).start()
 
 
+#: the worker's file its native crash's Python stack goes to (faulthandler), read by the pool when it dies
+_CRASH_FILE: Any = None
+
+#: a frame of Python's faulthandler dump (most recent call first)
+_DUMP_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+) in ', re.M)
+
+
+def crash_file(log: str, name: str) -> str:
+    """The file worker ``name`` writes a native crash's Python stack to: beside ``log``, hidden, removed at close."""
+    return str(Path(log).with_name(f".{name}.crash"))
+
+
+def crash_line(text: str) -> str | None:
+    """``myfit.py:33``: where a worker was when it crashed, from the faulthandler dump ``text`` (the plug-in's own
+    innermost line, else the innermost in an installed package); ``None`` without one."""
+    from evonas.operators.base import line_of
+
+    frames = [(m.group(1), int(m.group(2))) for m in _DUMP_FRAME.finditer(text)]
+    return line_of(frames[::-1]) if "Fatal Python error" in text and frames else None
+
+
 def _redirect_output(log: str) -> None:
     """Send this process's stdout and stderr (native libraries' output too) to the file ``log``."""
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -170,6 +194,9 @@ def _worker_main(conn: Any, experiment: Experiment, name: str, threads: int, par
     if log is not None:
         try:
             _redirect_output(log)
+            global _CRASH_FILE
+            _CRASH_FILE = open(crash_file(log, name), "w")  # noqa: SIM115 (open while the process lives)
+            faulthandler.enable(_CRASH_FILE, all_threads=False)  # a native crash's Python stack: read by the pool
         except OSError:
             pass  # the output goes where the run's goes
     try:
@@ -468,7 +495,22 @@ class ProcessPoolBackend(Backend):
                 f"a worker process died while starting ({how}): it imports the plug-ins and builds the experiment's "
                 f"space, dataset and fitness, and one of them ended it{log}{why}"
             )
-        self._lost(w, f"died: {how}")
+        where = self._crash_where(w) if self.log is not None else None
+        self._lost(w, f"died: {how}" + (f" at {where}" if where else ""))
+
+    def _crash_where(self, w: _Worker) -> str | None:
+        """Where dead worker ``w`` was (:func:`crash_line`), from the stack its native crash wrote (then copied to
+        native.log, and the file emptied for the worker that replaces it)."""
+        path = crash_file(self.log, w.name)  # type: ignore[arg-type]
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read(1 << 20)
+            open(path, "w").close()
+        except OSError:
+            return None
+        if text.strip():
+            self._note(text.rstrip("\n"))
+        return crash_line(text)
 
     def _note(self, line: str) -> None:
         try:
@@ -564,4 +606,7 @@ class ProcessPoolBackend(Backend):
                 w.process.kill()
                 w.process.join(timeout=2)
             w.conn.close()
+            if self.log is not None:
+                with contextlib.suppress(OSError):
+                    os.remove(crash_file(self.log, w.name))
         self._workers = []
