@@ -61,8 +61,12 @@ def check_space(
         problem = decode_problem(space, g, shape, num_classes, net)
         assert problem is None, f"genome {i}: {problem}"
         net.eval()
-        with torch.no_grad():
-            out = net(torch.randn(2, *shape))
+        try:
+            with torch.no_grad():
+                out = net(torch.randn(2, *shape))
+        except Exception as exc:  # a network that cannot run on the input (a layer's size worked out wrong)
+            raise AssertionError(f"genome {i} ({space.describe(g)}): its network fails on a batch of input shape "
+                                 f"{(2, *shape)}: {describe_error(exc, 300, installed=False)}") from exc  # fmt: skip
         assert tuple(out.shape) == (2, num_classes), f"genome {i}: output shape {tuple(out.shape)}"
         problem = categorical_problem(space, g, draws)
         assert problem is None, f"genome {i}: {problem}"

@@ -463,3 +463,15 @@ def test_a_fitness_that_reads_no_data_needs_the_shape_said_before_the_run_folder
     assert len(err) == 1 and "space: space 'function': parameter 'input_shape' is not set" in err[0], err
     assert "(fitness 'toy' reads no data to take them from)" in err[0]
     assert not (tmp_path / "run").exists()
+
+
+def _wrong_width(arch, input_shape, num_classes):  # the first layer's input size worked out wrong
+    width = arch.choice("width", [4, 8])
+    return nn.Sequential(nn.Linear(input_shape[0] + 1, width), nn.ReLU(), nn.Linear(width, num_classes))
+
+
+def test_check_space_names_the_genome_whose_network_cannot_run() -> None:
+    """A network that fails on the input (torch's shape error alone named no genome)."""
+    with pytest.raises(AssertionError, match=r"genome 0 \(width=\d\): its network fails on a batch of input shape "
+                                             r"\(2, 6\): RuntimeError: mat1 and mat2 shapes cannot be multiplied"):
+        check_space(FunctionSpace(build=_wrong_width, input_shape=[6], num_classes=3), n=3)
