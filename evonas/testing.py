@@ -57,8 +57,15 @@ def check_space(
         problem = round_trip_problem(space, g)
         assert problem is None, f"genome {i}: {problem}"
         assert space.key(space.canonical(g)) == space.key(g), f"genome {i}: canonical form has another key"
-        net = space.decode(g, input_shape=shape, num_classes=num_classes)
-        problem = decode_problem(space, g, shape, num_classes, net)
+        try:
+            net = space.decode(g, input_shape=shape, num_classes=num_classes)
+            problem = decode_problem(space, g, shape, num_classes, net)
+        except InvalidGenome as exc:
+            raise AssertionError(
+                f"genome {i}: decode() refused a genome the space had just sampled ({exc}); asked again, it answers "
+                "otherwise: a build function must ask the same choices with the same options for the same answers "
+                "(no random numbers or state of its own)"
+            ) from None
         assert problem is None, f"genome {i}: {problem}"
         net.eval()
         try:

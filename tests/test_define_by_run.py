@@ -443,6 +443,11 @@ def test_check_space_catches_a_build_function_that_answers_differently_when_aske
     with pytest.raises(AssertionError, match=r"genome 0: the space refused a genome it had just sampled \(head=64 is "
                                              "not one of .*no random numbers or state of its own"):
         check_space(space, n=5)
+    space = FunctionSpace(build=lambda arch, i, n: nn.Linear(i[0], n), input_shape=[13], num_classes=3)
+    space.decode = lambda genome, **_: refusing(genome)  # (the random draws above can agree until decode)
+    with pytest.raises(AssertionError, match=r"genome 0: decode\(\) refused a genome the space had just sampled "
+                                             r"\(head=64 is not one of .*no random numbers or state of its own"):
+        check_space(space, n=5)
 
 
 def test_a_fitness_that_reads_no_data_needs_the_shape_said_before_the_run_folder(tmp_path: Path, write_experiment,

@@ -228,7 +228,7 @@ def startup_watchdog(exp: Experiment) -> Any:
     experiment builds; a library caller (a notebook) is never ended, so :func:`build` itself has no limit."""
     given = exp.backend.params.get("startup_timeout") if isinstance(exp.backend.params, dict) else None
     ok = isinstance(given, (int, float)) and not isinstance(given, bool) and given > 0
-    limit = float(given) if ok else STARTUP_TIMEOUT  # (a bad value is refused when the backend is built)
+    limit = float(cast(float, given)) if ok else STARTUP_TIMEOUT  # (a bad value is refused when the backend is built)
     waiting = threading.get_ident()
 
     def stuck() -> None:
