@@ -184,9 +184,20 @@ def run_once(
     )  # fmt: skip
 
 
+class BenchmarkRunFailed(RuntimeError):
+    """One search of the benchmark failed (a plug-in strategy raised): which, with which seed, what and where."""
+
+
 def _run_task(task: tuple[str, int, int, str | None, float, dict[str, Any], float | None]) -> RunResult:
     strategy, seed, budget, table, noise, params, target = task
-    return run_once(strategy, seed, budget=budget, table=table, noise=noise, params=params, target=target)
+    try:
+        return run_once(strategy, seed, budget=budget, table=table, noise=noise, params=params, target=target)
+    except Exception as exc:  # said with the strategy, seed and line; the benchmark stops (its table would lie)
+        from evonas.engine.runner import RunCrashed
+        from evonas.operators.base import describe_error
+
+        text = exc.error if isinstance(exc, RunCrashed) else describe_error(exc, 300)
+        raise BenchmarkRunFailed(f"strategy '{strategy}', seed {seed}: {text}") from None
 
 
 def _import_plugins(plugins: Sequence[str]) -> None:

@@ -562,7 +562,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from evonas.benchmark import BenchmarkError, format_report, run_benchmark, to_json, write_json
+    from evonas.benchmark import BenchmarkError, BenchmarkRunFailed, format_report, run_benchmark, to_json, write_json
     from evonas.runfolder import RunFolderError
 
     names = [n.strip() for n in args.strategies.split(",")] if args.strategies is not None else None
@@ -593,6 +593,10 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             )  # fmt: skip
         except BenchmarkError as exc:
             return _fail(f"benchmark: {exc}")
+        except BenchmarkRunFailed as exc:
+            print(f"evonas: benchmark: {exc}; the benchmark stopped (its table would leave that search out)",
+                  file=sys.stderr)  # fmt: skip
+            return 1
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import PLUGINS, toy_experiment
 from evonas.cli import main
@@ -408,3 +409,80 @@ def test_a_fitness_constructor_that_hangs_ends_the_command_in_one_line(tmp_path:
     assert len(lines) == 1 and "the experiment did not finish building within 2 s (waiting at hangfit.py:10)" in lines[0]
     assert "backend.params.startup_timeout sets the limit" in lines[0]
     assert not (tmp_path / "run").exists() and time.monotonic() - start < 60
+
+
+BROKEN_STRATEGIES = '''
+from evonas.strategies import STRATEGIES
+from evonas.strategies.base import SteadyState
+
+
+@STRATEGIES.register("t_init_raises")
+class InitRaises(SteadyState):
+    def __init__(self, ctx, *, samples: int | None = None, **common):
+        super().__init__(ctx, samples=samples, **common)
+        raise RuntimeError("bad init")
+
+    def propose(self):
+        return self.sample()
+
+    def learn(self, candidate, individual):
+        pass
+
+
+@STRATEGIES.register("t_no_learn")
+class NoLearn(SteadyState):
+    def propose(self):
+        return self.sample()
+
+
+@STRATEGIES.register("t_raises_mid")
+class RaisesMid(SteadyState):
+    def propose(self):
+        if self.evaluated >= 3:
+            raise ValueError("strategy exploded")
+        return self.sample()
+
+    def learn(self, candidate, individual):
+        pass
+'''
+
+
+@pytest.fixture
+def broken_strategies(tmp_path: Path):
+    (tmp_path / "t_strats.py").write_text(BROKEN_STRATEGIES)
+    yield tmp_path / "t_strats.py"
+    from evonas.strategies import STRATEGIES
+
+    for name in ("t_init_raises", "t_no_learn", "t_raises_mid"):
+        STRATEGIES._items.pop(name, None)
+    sys.modules.pop("t_strats", None)
+
+
+def test_a_plug_in_strategy_that_cannot_be_built_is_named_with_its_line(tmp_path: Path, broken_strategies, capsys) -> None:
+    """A strategy whose __init__ raises: its name, error and line (it was `run: RuntimeError: bad init`, exit 1);
+    one missing a method: strategy.name, not strategy.params; a bad value is still the parameters' mistake."""
+    for name, params, expected in (
+        ("t_init_raises", {}, "strategy: the plug-in strategy 't_init_raises' raised RuntimeError: bad init at "
+                              "t_strats.py:10 while it was built"),
+        ("t_no_learn", {}, "strategy.name: strategy 't_no_learn': Can't instantiate abstract class NoLearn"),
+        ("t_init_raises", {"samples": -1}, "strategy.params: samples: expected an integer >= 1, got -1"),
+    ):  # fmt: skip
+        exp = tmp_path / f"{name}.yaml"
+        exp.write_text(yaml.safe_dump({"name": "x", "seed": 0, "plugins": ["t_strats.py"], "space": {"name": "nb201"},
+                                       "fitness": {"name": "toy"}, "strategy": {"name": name, "params": params},
+                                       "budget": 5, "workers": 0}))  # fmt: skip
+        assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expected in err[0], err
+        assert not (tmp_path / "run").exists()
+
+
+def test_a_plug_in_strategy_that_raises_in_a_benchmark_is_named_with_its_seed(tmp_path: Path, broken_strategies,
+                                                                              capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = ["benchmark", "nb201", "--plugins", "t_strats.py", "--strategies", "t_raises_mid", "--runs", "2",
+            "--workers", "0", "--quiet"]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["evonas: benchmark: strategy 't_raises_mid', seed 0: ValueError: strategy exploded at t_strats.py:29; "
+                   "the benchmark stopped (its table would leave that search out)"], err

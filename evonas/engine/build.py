@@ -524,12 +524,33 @@ def _check_strategy(built: Built) -> None:
     exp, fitness, src = built.experiment, built.fitness, built.experiment.source
     try:  # constructing the strategy checks its parameters' values
         strategy = built.make_strategy()
-    except (ValueError, TypeError) as exc:
+    except Exception as exc:
+        name = exp.strategy.name
+        if isinstance(exc, TypeError) and "abstract" in str(exc):  # a plug-in class that lacks a method
+            raise ConfigError(src, "strategy.name", f"strategy '{name}': {exc} (a strategy class writes them: see "
+                              "the strategies guide)") from None  # fmt: skip
+        if is_plugin(built.strategy_cls) and _raised_in_plugin(exc):  # the user's code failed, not their config
+            raise ConfigError(src, "strategy", f"the plug-in strategy '{name}' raised {describe_error(exc, 300)} "
+                              "while it was built") from None  # fmt: skip
+        if not isinstance(exc, (ValueError, TypeError)):
+            raise
         raise ConfigError(src, "strategy.params", str(exc)) from None
     if strategy.uses_fidelity and not fitness.supports_fidelity:
         raise ConfigError(
             src, "strategy.params.fidelity", f"fitness '{exp.fitness.name}' always evaluates in full (no lower fidelity)"
         )
+
+
+def _raised_in_plugin(exc: BaseException) -> bool:
+    """Whether the innermost frame of ``exc``'s traceback is outside evonas (plug-in code raised it, not a check of
+    evonas's that the plug-in's ``super().__init__`` called)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    path = Path(tb.tb_frame.f_code.co_filename).resolve()
+    return not path.is_relative_to(Path(__file__).resolve().parents[1])
 
 
 # -- the resolved experiment (config.yaml) ----------------------------------------------------------------

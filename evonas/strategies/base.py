@@ -304,7 +304,7 @@ class Strategy(ABC):
 class SteadyState(Strategy):
     """Base of asynchronous strategies: up to ``n`` candidates per ask, learning from each tell as it arrives.
 
-    ``samples`` distinct architectures are asked (default: the run's budget, else :data:`DEFAULT_EVALUATIONS`;
+    ``samples`` distinct architectures are asked (default: the run's budget, else 100;
     never more than the budget). A logbook record every ``log_every`` results. A subclass writes
     :meth:`propose` and :meth:`learn`; both see only ask/tell and ``self.rng``, so results told in the same order
     give the same run, which is what resume-by-replay needs with several workers.
