@@ -258,7 +258,8 @@ def test_a_strategy_stuck_on_repeats_stops(write_experiment, tmp_path: Path) -> 
     assert summary.evaluations == len(set(journal_keys(out))) <= 2**6
     # the search ended before its plan: the summary and `evonas status` say why
     assert summary.ended_early == ("strategy 'ga' asked 200 genomes in a row that the run had already evaluated (is "
-                                   "the search space used up, or does the strategy skip redraw()?)")  # fmt: skip
+                                   "the search space used up, or does the strategy keep proposing genomes the run has "
+                                   "seen? redraw() draws new ones)")  # fmt: skip
     from evonas.commands import _summary
     from evonas.engine.status import format_status, read_status
 

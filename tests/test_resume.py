@@ -246,7 +246,7 @@ def test_budget_a_generational_run_cannot_reach_is_refused(write_experiment, tmp
     assert summary.added == 8 and "nothing   new" not in _summary(summary, [])
     again = Run.resume(out, progress=False).continue_run()  # at its end already: said, not silently the same summary
     assert again.added == 0 and again.evaluations == 40
-    assert "nothing   new this session: the run had reached its end; go on with --budget N" in _summary(again, [])
+    assert "nothing   new this session: the run had reached its end; go on with --generations N" in _summary(again, [])
     # the budget of 40, now the run's, is spent: more generations alone would add nothing, and are refused
     before = _folder_bytes(out)
     refused = subprocess.run([sys.executable, "-m", "evonas", "resume", str(out), "--generations", "5", "--quiet"],

@@ -288,7 +288,7 @@ class Loop:
                         if f.get("kind") in ("mutation", "crossover") and f.get("calls") and f["failures"] >= f["calls"]]
                 self._stuck("had already evaluated", f"every call of {', '.join(dead)} failed, so each child was its "
                             "parent: see the faults" if dead else "is the search space used up, or does the strategy "
-                            "skip redraw()?")  # fmt: skip
+                            "keep proposing genomes the run has seen? redraw() draws new ones")  # fmt: skip
             rec = self.journal.get(cand.key, cand.fidelity, cand.inherit)
             assert rec is not None
             self._tell(cand, rec)
