@@ -268,6 +268,28 @@ def test_a_strategy_stuck_on_repeats_stops(write_experiment, tmp_path: Path) -> 
     assert ": finished" in shown and f"ended     early: {summary.ended_early}" in shown and "error " not in shown
 
 
+def test_a_steady_state_strategy_stuck_on_repeats_logs_its_evaluations_only(write_experiment, tmp_path: Path) -> None:
+    """aging on the same 64 genomes: a logbook row per log_every distinct evaluations and a last partial one, `evals`
+    the journal's count (it wrote a row per log_every repeats: hundreds of rows, evals past the engine's stop)."""
+    from evonas.engine.outputs import read_logbook
+    from evonas.engine.runner import _Loop
+
+    old = _Loop.max_repeats
+    _Loop.max_repeats = 200
+    try:
+        out, summary = run(
+            write_experiment, tmp_path, "stuck_aging", space={"name": "nb201", "params": {"ops": ["none", "skip_connect"]}},
+            strategy={"name": "aging", "params": {"population_size": 5, "sample_size": 2, "cycles": 100000}},
+        )  # fmt: skip
+    finally:
+        _Loop.max_repeats = old
+    assert summary.ended_early and summary.duplicates >= 200
+    rows = read_logbook(out)
+    n = summary.evaluations
+    assert [r["evals"] for r in rows] == [*range(5, n + 1, 5), *([n] if n % 5 else [])], (n, [r["evals"] for r in rows])
+    assert summary.generations == len(rows)
+
+
 # -- a strategy's selection is checked before the run; a strategy that asks nothing is a fault ----------------
 
 

@@ -459,6 +459,8 @@ class Run:
             )
             replayer = ReplayBackend(replay, journal.get_meta("slots", []), exp.strategy.name) if replay else None
             loop.drive(real_backend, replayer)
+            if loop.stuck is not None:  # the search ended before the strategy's plan: its last results logged
+                strategy.end_search()
             finished = True
         except KeyboardInterrupt:
             interrupted = True
@@ -900,6 +902,8 @@ def search(built: Built) -> SearchResult:
     with tempfile.TemporaryDirectory(prefix="evonas-weights-") as weights:  # inherit: the weight store, then gone
         loop.weights_dir = Path(weights)
         loop.drive(backend, None)
+    if loop.stuck is not None:
+        strategy.end_search()
     records = list(journal.records("trial"))
     journal.close()
     return SearchResult(strategy, records, loop.duplicates, loop.stuck)

@@ -283,6 +283,14 @@ class Strategy(ABC):
             return genome, "saved", ()
         return self.redraw(lambda: (self.ctx.space.sample(rng=self.rng), "sample", ()))
 
+    def logged_evaluations(self) -> int:
+        """The logbook's ``evals``: the results told so far."""
+        return self.evaluated
+
+    def end_search(self) -> None:
+        """The engine ended the search before :meth:`is_done` (the strategy proposed only genomes the run had seen):
+        a strategy that logs in blocks logs its last, partial one here."""
+
     def end_generation(self, nevals: int) -> None:
         """Record the generation in the logbook (:meth:`record`) and start the next one."""
         self.record(self.gen, nevals)
@@ -292,7 +300,7 @@ class Strategy(ABC):
 
     def record(self, generation: int, nevals: int) -> None:
         """Append one logbook record: per objective, max / min / avg / std of the population, and the best so far."""
-        row: dict[str, Any] = {"gen": generation, "nevals": nevals, "evals": self.evaluated, **self.spent}
+        row: dict[str, Any] = {"gen": generation, "nevals": nevals, "evals": self.logged_evaluations(), **self.spent}
         row.update(population_stats(self.population, self.ctx.objectives))
         for i, obj in enumerate(self.ctx.objectives):
             vals = [ind.fitness.values[i] for ind in self.hall_of_fame if ind.fitness.valid]
@@ -305,8 +313,8 @@ class SteadyState(Strategy):
     """Base of asynchronous strategies: up to ``n`` candidates per ask, learning from each tell as it arrives.
 
     ``samples`` distinct architectures are asked (default: the run's budget, else 100;
-    never more than the budget). A logbook record every ``log_every`` results. A subclass writes
-    :meth:`propose` and :meth:`learn`; both see only ask/tell and ``self.rng``, so results told in the same order
+    never more than the budget). A logbook record every ``log_every`` distinct evaluations (a repeat the run
+    answers from the journal is learnt from, not logged). A subclass writes :meth:`propose` and :meth:`learn`; both see only ask/tell and ``self.rng``, so results told in the same order
     give the same run, which is what resume-by-replay needs with several workers.
     """
 
@@ -321,6 +329,8 @@ class SteadyState(Strategy):
         self.log_every = check_int("log_every", log_every, 1)
         self._pending = 0
         self._asked = 0  # candidates asked, in order: their generations
+        self._told: set[str] = set()  # evaluation keys told so far: a repeat the run answered adds no logbook row
+        self.distinct = 0
 
     @abstractmethod
     def propose(self) -> Proposal | None:
@@ -356,15 +366,30 @@ class SteadyState(Strategy):
             self._pending += 1
         return out
 
+    def logged_evaluations(self) -> int:
+        """The logbook's ``evals``: the distinct evaluations told so far (a repeat answered from the journal is
+        learnt from, but is no evaluation)."""
+        return self.distinct
+
     def tell(self, candidate: Candidate, individual: Individual) -> None:
         self.evaluated += 1
         self._pending -= 1
+        fresh = candidate.evaluation_key not in self._told
+        if fresh:
+            self._told.add(candidate.evaluation_key)
+            self.distinct += 1
         self.hall_of_fame.update([individual])
         self.learn(candidate, individual)
-        if self.evaluated % self.log_every == 0:
+        # a row per log_every distinct evaluations: a strategy that proposes only what the run has seen (its space
+        # used up) writes none (it wrote one per log_every repeats, up to the engine's stop after 10,000)
+        if fresh and self.distinct % self.log_every == 0:
             self.end_generation(self.log_every)
         elif self.is_done() and self._pending == 0:  # the last, partial block
-            self.end_generation(self.evaluated % self.log_every)
+            self.end_search()
+
+    def end_search(self) -> None:
+        if self.distinct % self.log_every and (not self.logbook or self.logbook[-1]["evals"] != self.distinct):
+            self.end_generation(self.distinct % self.log_every)
 
 
 class BatchedSampling(Strategy):
