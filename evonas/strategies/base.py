@@ -315,7 +315,8 @@ class SteadyState(Strategy):
     ``samples`` distinct architectures are asked (default: the run's budget, else 100;
     never more than the budget). A logbook record every ``log_every`` distinct evaluations (a repeat the run
     answers from the journal is learnt from, not logged). A subclass writes :meth:`propose` and :meth:`learn`;
-    both see only ask/tell and ``self.rng``, so results told in the same order give the same run, which is what resume-by-replay needs with several workers.
+    both see only ask/tell and ``self.rng``, so results told in the same order give the same run, which is what
+    resume-by-replay needs with several workers.
     """
 
     generational = False
