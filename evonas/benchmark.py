@@ -84,6 +84,10 @@ class StrategyResult:
     params: dict[str, Any]
     runs: list[RunResult]
     wall_s: float
+    #: the mutations and crossovers its runs used (every one registered for nb201: plug-ins' too), and which of
+    #: them are plug-ins'
+    operators: list[str] = dataclasses.field(default_factory=list)
+    plugin_operators: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def mean(self) -> float:
@@ -186,6 +190,19 @@ def run_once(
 
 class BenchmarkRunFailed(RuntimeError):
     """One search of the benchmark failed (a plug-in strategy raised): which, with which seed, what and where."""
+
+
+def _operators(strategy: str, seed: int, budget: int, table: str | None, noise: float,
+               params: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The names of the mutations and crossovers a run of ``strategy`` uses, and those of them plug-ins registered
+    (they join a built-in strategy's variation too: the benchmark says so)."""
+    from evonas.registry import is_plugin
+
+    built = _build(strategy, seed, budget, table, noise, params)
+    if not built.strategy_cls.mutates:  # random, grid, reinforce: no operator
+        return [], []
+    ops = [op for op, _ in (*built.variation.mutations, *built.variation.crossovers)]
+    return [op.name for op in ops], [op.name for op in ops if is_plugin(type(op))]
 
 
 def _run_task(task: tuple[str, int, int, str | None, float, dict[str, Any], float | None]) -> RunResult:
@@ -346,7 +363,8 @@ def run_benchmark(
             t0 = time.perf_counter()
             tasks = [(name, seed + i, budget, table_path, float(noise), params[name], target) for i in range(runs)]
             done = sorted(_progress(imap(tasks), runs, name, progress), key=lambda r: r.seed)
-            results.append(StrategyResult(name, params[name], done, time.perf_counter() - t0))
+            ops, plugged = _operators(name, seed, budget, table_path, float(noise), params[name])
+            results.append(StrategyResult(name, params[name], done, time.perf_counter() - t0, ops, plugged))
     shown = table_path or str(default_table_path())
     return BenchmarkResult(shown, budget, float(noise), seed, n_workers, results, time.perf_counter() - start,
                            target=None if target is None else float(target), optimum=optimum,
@@ -448,6 +466,11 @@ def format_report(result: BenchmarkResult) -> str:
                                                                                   "figures are CIFAR-10's, not shown)"))
     for name, given in result.overrides.items():  # not the defaults the published figures use: say so
         lines.append(f"{name}: run with {', '.join(f'{k}={v}' for k, v in given.items())} (--set), not its defaults")
+    for s in result.strategies:  # a plug-in's operator changes a built-in strategy (aging is no longer REA): say so
+        if s.plugin_operators:
+            lines.append(f"{s.name}: searched with the plug-in operator{'s' if len(s.plugin_operators) > 1 else ''} "
+                         f"{', '.join(s.plugin_operators)} too (every operator registered for nb201 joins; "
+                         "without --plugins, the built-in ones alone)")  # fmt: skip
     for s in result.strategies:  # a run its strategy ended before the budget is averaged with the others: say so
         short = [r.evaluations for r in s.runs if r.evaluations < result.budget]
         if short:
@@ -472,7 +495,8 @@ def to_json(result: BenchmarkResult) -> dict[str, Any]:
     strategies = {
         s.name: {
             "mean": s.mean, "std": s.std, "runs": len(s.runs), "budget": result.budget, "noise": result.noise,
-            "params": s.params, "reached_target": len(s.reached),
+            "params": s.params, "operators": s.operators, "plugin_operators": s.plugin_operators,
+            "reached_target": len(s.reached),
             "evals_to_target_mean": statistics.fmean(s.reached) if s.reached else None,
             "wall_s": s.wall_s, "evals_per_s_per_process": s.evals_per_s,
             "per_run": [json_safe(dataclasses.asdict(r)) for r in s.runs],

@@ -279,3 +279,25 @@ def test_a_plug_in_strategy_is_benchmarked_and_runs_it_cut_short_are_said(tmp_pa
     assert main(["benchmark", "nb201", "--strategies", "random", "--runs", "1", "--plugins", "no_such.py"]) == 2
     assert capsys.readouterr().err.strip() == ("evonas: benchmark: --plugins: cannot import 'no_such.py' "
                                                "(FileNotFoundError: no such file: no_such.py)")  # fmt: skip
+
+
+def test_a_plug_in_operator_that_joins_a_built_in_strategy_is_said(tmp_path: Path, monkeypatch) -> None:
+    """Every mutation registered for nb201 joins the built-in strategies' variation: a plug-in's changed aging's
+    figures silently; the table and the JSON say it (and not for random, which mutates nothing)."""
+    from evonas.benchmark import format_report, run_benchmark, to_json
+    from evonas.operators import MUTATIONS
+
+    (tmp_path / "t_nb201_ops.py").write_text(
+        "from evonas.operators import MUTATIONS, Mutation\n\n\n@MUTATIONS.register('t_resample')\nclass Resample(Mutation):\n"
+        "    spaces = ('nb201',)\n\n    def _mutate(self, genome, *, space, rng):\n        return space.sample(rng=rng)\n"
+    )  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    try:
+        result = run_benchmark(["aging", "random"], runs=2, budget=20, workers=0, plugins=["t_nb201_ops.py"])
+    finally:
+        MUTATIONS._items.pop("t_resample", None)
+        sys.modules.pop("t_nb201_ops", None)
+    report, data = format_report(result), to_json(result)["strategies"]
+    assert "aging: searched with the plug-in operator t_resample too" in report and "random: searched" not in report
+    assert data["aging"]["plugin_operators"] == ["t_resample"] and "nb201_change_edge" in data["aging"]["operators"]
+    assert data["random"]["operators"] == [] and data["random"]["plugin_operators"] == []
