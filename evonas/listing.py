@@ -72,7 +72,7 @@ class Param:
 
 def component_params(obj: Any) -> list[Param]:
     """The parameters an experiment file may give ``obj`` (a class or function), in signature order."""
-    from evonas.params import _INTERNAL_PARAMS, _describe, _words
+    from evonas.params import _INTERNAL_PARAMS, _describe, _words, default_hint
 
     func = getattr(obj, "__init__") if isinstance(obj, type) else obj
     try:
@@ -93,7 +93,7 @@ def component_params(obj: Any) -> list[Param]:
     for name, p in sig.parameters.items():
         if name == "self" or name in _INTERNAL_PARAMS or p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
             continue
-        hint = hints.get(name)
+        hint = hints.get(name) or default_hint(p)
         words = tuple(_words(hint) or ()) if hint is not None else ()
         out.append(
             Param(

@@ -56,7 +56,7 @@ def check_params(target: Any, params: Mapping[str, Any], source: str | None, key
                 continue
             names = ", ".join(n for n in accepted if n not in _INTERNAL_PARAMS) or "(none)"
             raise ConfigError(source, f"{key}.{name}", f"unknown parameter; expected one of: {names}")
-        hint = hints.get(name)
+        hint = hints.get(name) or default_hint(accepted[name])
         if hint is None or _matches(value, hint):
             continue
         word = _word_for_bool(value, hint, source, f"{key}.{name}", name)
@@ -68,6 +68,24 @@ def check_params(target: Any, params: Mapping[str, Any], source: str | None, key
     if changed and isinstance(params, MutableMapping):
         params.update(out)
     return out
+
+
+def default_hint(param: inspect.Parameter) -> Any:
+    """The type an unannotated parameter's default implies (``lam=4``: an integer; ``rate=0.1``: a number;
+    ``flag=False``: a boolean; ``name="x"``: a string), so a plug-in's values are checked like a built-in's;
+    ``None`` when it has no default or one of another type (``None``: anything goes)."""
+    if param.annotation is not inspect.Parameter.empty:
+        return None  # annotated, though not resolvable: not guessed
+    default = param.default
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, int):
+        return int
+    if isinstance(default, float):
+        return float
+    if isinstance(default, str):
+        return str
+    return None
 
 
 _INTERNAL_PARAMS = {"seed", "ctx", "context", "individuals", "k"}

@@ -124,3 +124,19 @@ def _rows(run_dir):
     db = sqlite3.connect(run_dir / "journal.sqlite")
     db.row_factory = sqlite3.Row
     return db.execute("SELECT origin FROM evaluations").fetchall()
+
+
+def test_an_unannotated_plug_in_parameter_is_checked_by_its_default_s_type() -> None:
+    """`lam=4` without an annotation took any value (`lam: four` crashed the run later, in the plug-in's code)."""
+    from evonas.config import ConfigError
+    from evonas.params import check_params
+
+    def make(ctx=None, lam=4, rate=0.5, name="x", flag=False, anything=None):
+        return None
+
+    assert check_params(make, {"lam": 3, "rate": 1, "name": "y", "flag": True, "anything": [1]}, None, "p")
+    for key, value, expected in (("lam", "four", "expected an integer, got the string 'four'"),
+                                 ("lam", 4.5, "expected an integer, got float 4.5"),
+                                 ("rate", "fast", "expected a number"), ("flag", 3, "expected true or false")):  # fmt: skip
+        with pytest.raises(ConfigError, match=expected):
+            check_params(make, {key: value}, None, "p")
