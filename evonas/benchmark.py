@@ -448,10 +448,11 @@ def format_report(result: BenchmarkResult) -> str:
     """The results as a text table, published figures beside them."""
     n = len(result.strategies[0].runs) if result.strategies else 0
     target, published = result.target, result.published
+    w = max([12, *(len(s.name) for s in result.strategies)])  # a plug-in's longer name keeps the columns
     lines = [
         f"nb201: {n} runs x {result.budget} evaluations, noise {result.noise:g}, "
         f"seeds {result.seed}..{result.seed + n - 1}, {result.workers or 'no'} worker processes, table {result.table}",
-        f"{'strategy':<12} {'test acc (%)':<15} {f'evals to {target:g}' if target is not None else 'evals to target':<24} "
+        f"{'strategy':<{w}} {'test acc (%)':<15} {f'evals to {target:g}' if target is not None else 'evals to target':<24} "
         f"{'eval/s/proc':>11} {'wall':>8}   published",
     ]
     for s in result.strategies:
@@ -459,10 +460,10 @@ def format_report(result: BenchmarkResult) -> str:
         to_target = f"{statistics.fmean(reached):.0f}" if reached else "-"
         to_target += f" ({len(reached)}/{len(s.runs)} reach it)" if target is not None else " (no --target)"
         lines.append(
-            f"{s.name:<12} {s.mean:6.2f} ± {s.std:4.2f}   {to_target:<24} {s.evals_per_s:11.0f} {s.wall_s:7.1f}s   "
+            f"{s.name:<{w}} {s.mean:6.2f} ± {s.std:4.2f}   {to_target:<24} {s.evals_per_s:11.0f} {s.wall_s:7.1f}s   "
             + (f"{pub[1]:.2f} ± {pub[2]:.2f} ({pub[0]})" if pub else "-")
         )
-    lines.append(f"{'optimum':<12} {result.optimum:6.2f}" + ("" if published else f"   (of {result.dataset}; published "
+    lines.append(f"{'optimum':<{w}} {result.optimum:6.2f}" + ("" if published else f"   (of {result.dataset}; published "
                                                                                   "figures are CIFAR-10's, not shown)"))
     for name, given in result.overrides.items():  # not the defaults the published figures use: say so
         lines.append(f"{name}: run with {', '.join(f'{k}={v}' for k, v in given.items())} (--set), not its defaults")

@@ -64,7 +64,7 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
              f"steady-state, logged every {block} results ({n} logbook row{'s' if n != 1 else ''})")
     lines.append(
         f"evaluated {summary.evaluations} genome{'s' if summary.evaluations != 1 else ''} ({summary.failures} failed, "
-        f"{summary.duplicates} repeats answered from the journal{cached}) {steps}, {summary.wall_s:.1f} s"
+        f"{summary.duplicates} repeat{'s' if summary.duplicates != 1 else ''} answered from the journal{cached}) {steps}, {summary.wall_s:.1f} s"
         + (" this session" if getattr(summary, "resumed", False) else "")
     )
     if getattr(summary, "ended_early", None):

@@ -439,7 +439,8 @@ def format_status(st: dict[str, Any]) -> str:
     progress = f"progress  {st['evaluations']}{'/' + str(expected) if expected else ''} evaluations{share}"
     if st["state"] == "finished" and expected and st["evaluations"] < expected:  # repeats, a space used up: not 20% done
         progress = f"progress  {st['evaluations']} evaluations (finished; {expected} planned)"
-    progress += f", {st['failed']} failed, {live.get('repeats', 0)} repeats answered from the journal"
+    repeats = live.get("repeats", 0)
+    progress += f", {st['failed']} failed, {repeats} repeat{'s' if repeats != 1 else ''} answered from the journal"
     if st.get("infeasible") or st.get("violated"):
         progress += f", {st.get('infeasible', 0)} infeasible (not trained), {st.get('violated', 0)} violated a limit"
     if st.get("safe_mode"):
