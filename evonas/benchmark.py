@@ -286,6 +286,8 @@ def _strategy_params(
         except ConfigError as exc:
             if given:
                 raise BenchmarkError(f"--set {name}: {exc}") from None
+            if "while it was built" in str(exc):  # its own code raised: not a matter of the space
+                raise BenchmarkError(f"--strategies: {exc.message}") from None
             raise BenchmarkError(f"--strategies: strategy '{name}' cannot run on nb201 ({exc})") from None
         expected = built.make_strategy().expected_evaluations()
         if expected is None or expected >= budget or not defaults:

@@ -69,9 +69,10 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
     )
     if getattr(summary, "ended_early", None):
         lines.append(f"ended     early: {summary.ended_early}")
-    elif summary.resumed and summary.added == 0 and not summary.interrupted and not summary.stopped:
+    if summary.resumed and summary.added == 0 and not summary.interrupted and not summary.stopped:
         more = "--budget N" if block else "--generations N (with --budget N if the run has a budget)"
-        lines.append(f"nothing   new this session: the run had reached its end; go on with {more}")
+        lines.append("nothing   new this session: " + ("its search ended early again, as above" if summary.ended_early
+                     else f"the run had reached its end; go on with {more}"))  # fmt: skip
     if getattr(summary, "train_steps", 0):
         from evonas.engine.status import training_line
 

@@ -816,9 +816,9 @@ def _kind(value: Any, bare: bool = False) -> str:
     if isinstance(value, bool):
         return repr(value)
     if type(value) is dict:
-        return "a mapping"
+        return "a mapping" if value else "an empty mapping"
     if type(value) is list:
-        return "a list"
+        return "a list" if value else "an empty list"
     if isinstance(value, str):
         return f"the string {_short_repr(value)}"
     if isinstance(value, int) and value.bit_length() > 200:

@@ -288,6 +288,16 @@ def test_a_steady_state_strategy_stuck_on_repeats_logs_its_evaluations_only(writ
     n = summary.evaluations
     assert [r["evals"] for r in rows] == [*range(5, n + 1, 5), *([n] if n % 5 else [])], (n, [r["evals"] for r in rows])
     assert summary.generations == len(rows)
+    from evonas.commands import _summary
+    from evonas.engine.runner import Run
+
+    _Loop.max_repeats = 200
+    try:  # resumed as it is: the search ends early again, and nothing new is said, not the same summary alone
+        again = Run.resume(out, progress=False).continue_run()
+    finally:
+        _Loop.max_repeats = old
+    assert again.added == 0 and again.ended_early
+    assert "nothing   new this session: its search ended early again, as above" in _summary(again, [])
 
 
 # -- a strategy's selection is checked before the run; a strategy that asks nothing is a fault ----------------
