@@ -158,7 +158,8 @@ def test_a_worker_that_never_finishes_starting_stops_the_run_in_one_line(write_e
     done = subprocess.run([sys.executable, "-m", "evonas.cli", "run", str(write_experiment(exp)), "--out",
                            str(tmp_path / "run"), "--quiet"], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 1 and time.monotonic() - start < 60, done.stderr
-    assert "a worker process did not finish starting within 4 s" in done.stderr and "Traceback" not in done.stderr
+    assert "a worker process did not finish starting within 4 s (waiting at hanging_init.py:11)" in done.stderr
+    assert "Traceback" not in done.stderr and not list((tmp_path / "run").glob(".*.crash"))
     assert read_status(tmp_path / "run")["state"] == "crashed"
 
 

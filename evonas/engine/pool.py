@@ -166,12 +166,13 @@ def crash_file(log: str, name: str) -> str:
 
 
 def crash_line(text: str) -> str | None:
-    """``myfit.py:33``: where a worker was when it crashed, from the faulthandler dump ``text`` (the plug-in's own
-    innermost line, else the innermost in an installed package); ``None`` without one."""
+    """``myfit.py:33``: where a worker was when it crashed (or waited, starting), from the faulthandler dump
+    ``text`` (the plug-in's own innermost line, else the innermost in an installed package); ``None`` without one."""
     from evonas.operators.base import line_of
 
     frames = [(m.group(1), int(m.group(2))) for m in _DUMP_FRAME.finditer(text)]
-    return line_of(frames[::-1]) if "Fatal Python error" in text and frames else None
+    dumped = "Fatal Python error" in text or text.startswith("Timeout (")  # a crash's, or a stuck start's
+    return line_of(frames[::-1]) if dumped and frames else None
 
 
 def _redirect_output(log: str) -> None:
@@ -184,10 +185,14 @@ def _redirect_output(log: str) -> None:
     os.close(fd)
 
 
-def _worker_main(conn: Any, experiment: Experiment, name: str, threads: int, parent: int, log: str | None) -> None:
+def _worker_main(
+    conn: Any, experiment: Experiment, name: str, threads: int, parent: int, log: str | None,
+    startup_timeout: float | None = None,
+) -> None:  # fmt: skip
     """Worker process: build the context once, then evaluate jobs until told to stop.
 
-    Ctrl-C is the main process's to handle (it stops the run and closes the pool), so workers ignore it.
+    Ctrl-C is the main process's to handle (it stops the run and closes the pool), so workers ignore it. Shortly
+    before ``startup_timeout`` a worker still starting writes where it waits (read by the pool when it gives up).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent)
@@ -197,6 +202,8 @@ def _worker_main(conn: Any, experiment: Experiment, name: str, threads: int, par
             global _CRASH_FILE
             _CRASH_FILE = open(crash_file(log, name), "w")  # noqa: SIM115 (open while the process lives)
             faulthandler.enable(_CRASH_FILE, all_threads=False)  # a native crash's Python stack: read by the pool
+            if startup_timeout:
+                faulthandler.dump_traceback_later(max(0.1, 0.9 * startup_timeout), file=_CRASH_FILE)
         except OSError:
             pass  # the output goes where the run's goes
     try:
@@ -209,6 +216,10 @@ def _worker_main(conn: Any, experiment: Experiment, name: str, threads: int, par
 
         conn.send(("error", describe_error(exc, 300), traceback.format_exc()))
         return
+    if _CRASH_FILE is not None:  # started: no start-up stack is due, and one written late is no crash's
+        faulthandler.cancel_dump_traceback_later()
+        _CRASH_FILE.seek(0)
+        _CRASH_FILE.truncate()
     conn.send(("ready", None, None))
     while True:
         try:
@@ -383,7 +394,8 @@ class ProcessPoolBackend(Backend):
         os.environ.update(env)
         try:
             proc = self._ctx.Process(
-                target=_worker_main, args=(child, self.experiment, name, self.threads, os.getpid(), self.log),
+                target=_worker_main,
+                args=(child, self.experiment, name, self.threads, os.getpid(), self.log, self.startup_timeout),
                 daemon=True, name=f"evonas-{name}",
             )
             proc.start()
@@ -578,11 +590,13 @@ class ProcessPoolBackend(Backend):
                     w.process.join(timeout=1)
                     self._died(w)
                 elif w.ready_at is None and time.time() - w.started_at > self.startup_timeout:
+                    where = self._crash_where(w) if self.log is not None else None
                     self.close()
                     raise WorkerStartError(
-                        f"a worker process did not finish starting within {self.startup_timeout:g} s (it imports the "
-                        "plug-ins and builds the experiment's space, dataset and fitness: one of them hangs?); "
-                        "backend.params.startup_timeout sets the limit"
+                        f"a worker process did not finish starting within {self.startup_timeout:g} s"
+                        + (f" (waiting at {where})" if where else "") + " (it imports the plug-ins and builds the "
+                        "experiment's space, dataset and fitness: one of them hangs?); backend.params.startup_timeout "
+                        "sets the limit"
                     )  # fmt: skip
                 elif w.ready_at is not None and now - max(w.sent_at, w.ready_at) > limit:
                     how = "" if self.timeout is not None else " (a limit derived from this run's evaluations; `timeout:` sets one)"
