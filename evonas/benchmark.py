@@ -74,6 +74,8 @@ class RunResult:
     incumbents: list[list[int]]  #: ``[evaluation, table index]`` each time the best-by-signal architecture changed
     curve: list[float]  #: test accuracy of the best-by-signal architecture after each evaluation
     wall_s: float
+    #: the operators that failed in the search: ``{kind, name, calls, failures, first_error}`` each
+    faults: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -92,6 +94,17 @@ class StrategyResult:
     @property
     def mean(self) -> float:
         return statistics.fmean(r.test_acc_200ep for r in self.runs)
+
+    def faults(self) -> list[dict[str, Any]]:
+        """Each operator that failed in any run: its calls and failures summed over the runs, the first error."""
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for run in self.runs:
+            for f in run.faults:
+                seen = out.setdefault((f["kind"], f["name"]), {**f, "calls": 0, "failures": 0, "runs": 0})
+                seen["calls"] += f.get("calls") or 0
+                seen["failures"] += f["failures"]
+                seen["runs"] += 1
+        return list(out.values())
 
     @property
     def std(self) -> float:
@@ -166,7 +179,8 @@ def run_once(
 
     start = time.perf_counter()
     built = _build(strategy, seed, budget, table, noise, params or {})
-    records = search(built).records
+    result = search(built, quiet=True)
+    records = result.records
     space, fitness = built.space, built.fitness
     best, chosen = -math.inf, None
     curve: list[float] = []
@@ -184,7 +198,7 @@ def run_once(
     reach = None if target is None else next((i + 1 for i, acc in enumerate(curve) if acc >= target), None)
     return RunResult(
         seed, chosen.arch_str, chosen.index, chosen.val_acc_12ep, chosen.test_acc_200ep, best, len(records), reach,
-        incumbents, curve, time.perf_counter() - start,
+        incumbents, curve, time.perf_counter() - start, result.operator_faults,
     )  # fmt: skip
 
 
@@ -474,6 +488,11 @@ def format_report(result: BenchmarkResult) -> str:
             lines.append(f"{s.name}: searched with the plug-in operator{'s' if len(s.plugin_operators) > 1 else ''} "
                          f"{', '.join(s.plugin_operators)} too (every operator registered for nb201 joins; "
                          "without --plugins, the built-in ones alone)")  # fmt: skip
+    for s in result.strategies:  # a faulty operator: its children were made by another, in every run it failed in
+        for f in s.faults():
+            calls = f" of {f['calls']} calls" if f["calls"] else ""
+            lines.append(f"{s.name}: {f['kind']} '{f['name']}' failed {f['failures']}{calls} in {f['runs']} of "
+                         f"{len(s.runs)} runs (first: {f.get('first_error')}); another operator made those children")  # fmt: skip
     for s in result.strategies:  # a run its strategy ended before the budget is averaged with the others: say so
         short = [r.evaluations for r in s.runs if r.evaluations < result.budget]
         if short:
@@ -499,6 +518,7 @@ def to_json(result: BenchmarkResult) -> dict[str, Any]:
         s.name: {
             "mean": s.mean, "std": s.std, "runs": len(s.runs), "budget": result.budget, "noise": result.noise,
             "params": s.params, "operators": s.operators, "plugin_operators": s.plugin_operators,
+            "operator_faults": s.faults(),
             "reached_target": len(s.reached),
             "evals_to_target_mean": statistics.fmean(s.reached) if s.reached else None,
             "wall_s": s.wall_s, "evals_per_s_per_process": s.evals_per_s,

@@ -301,3 +301,27 @@ def test_a_plug_in_operator_that_joins_a_built_in_strategy_is_said(tmp_path: Pat
     assert "aging: searched with the plug-in operator t_resample too" in report and "random: searched" not in report
     assert data["aging"]["plugin_operators"] == ["t_resample"] and "nb201_change_edge" in data["aging"]["operators"]
     assert data["random"]["operators"] == [] and data["random"]["plugin_operators"] == []
+
+
+def test_a_faulty_plug_in_operator_is_counted_over_a_benchmark_s_runs(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Its faults were said once per run on stderr and counted nowhere: the report and the JSON count them."""
+    from evonas.benchmark import format_report, run_benchmark, to_json
+    from evonas.operators import MUTATIONS
+
+    (tmp_path / "t_bad_ops.py").write_text(
+        "from evonas.operators import MUTATIONS, Mutation\n\n\n@MUTATIONS.register('t_sometimes')\nclass Sometimes(Mutation):\n"
+        "    spaces = ('nb201',)\n\n    def _mutate(self, genome, *, space, rng):\n        if rng.random() < 0.5:\n"
+        "            raise ValueError('boom')\n        return space.sample(rng=rng)\n"
+    )  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    try:
+        result = run_benchmark(["aging"], runs=3, budget=30, workers=0, plugins=["t_bad_ops.py"])
+    finally:
+        MUTATIONS._items.pop("t_sometimes", None)
+        sys.modules.pop("t_bad_ops", None)
+    assert "t_sometimes" not in capsys.readouterr().err  # not a line per run
+    (fault,) = to_json(result)["strategies"]["aging"]["operator_faults"]
+    per_run = [f["failures"] for r in result.strategies[0].runs for f in r.faults]
+    assert fault["name"] == "t_sometimes" and fault["failures"] == sum(per_run) > 0 and fault["runs"] == len(per_run)
+    assert fault["first_error"] == "ValueError: boom at t_bad_ops.py:10"
+    assert f"aging: mutation 't_sometimes' failed {fault['failures']} of {fault['calls']} calls in" in format_report(result)

@@ -876,9 +876,11 @@ class SearchResult:
     duplicates: int
     #: why the search ended before its plan (its strategy asked only genomes it had seen), if it did; not printed
     ended_early: str | None = None
+    #: the operators (and build function) that failed: ``{kind, name, calls, failures, first_error}`` each
+    operator_faults: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
-def search(built: Built) -> SearchResult:
+def search(built: Built, *, quiet: bool = False) -> SearchResult:
     """Run ``built``'s experiment in this process, with an in-memory journal and no run folder.
 
     The same loop as ``evonas run`` (ask, evaluate, journal, tell, repeats answered from the journal),
@@ -895,6 +897,8 @@ def search(built: Built) -> SearchResult:
     strategy = built.make_strategy()
     loop = _Loop(Run(built.experiment, ".", progress=False), built, strategy, journal)
     loop.say_stuck = False  # the caller reads ended_early (a benchmark runs hundreds of searches)
+    if quiet:  # nor a line per faulty operator: the caller reads operator_faults
+        loop._fault_lines.say = lambda line: None
 
     def backend() -> Backend:
         return make_backend(built.experiment, 0, context=EvalContext.of(built.space, built.fitness, built.dataset))
@@ -906,4 +910,5 @@ def search(built: Built) -> SearchResult:
         strategy.end_search()
     records = list(journal.records("trial"))
     journal.close()
-    return SearchResult(strategy, records, loop.duplicates, loop.stuck)
+    faults = [dict(f) for f in loop.operator_stats() if f.get("failures")]
+    return SearchResult(strategy, records, loop.duplicates, loop.stuck, faults)
