@@ -884,7 +884,8 @@ def search(built: Built, *, quiet: bool = False) -> SearchResult:
     """Run ``built``'s experiment in this process, with an in-memory journal and no run folder.
 
     The same loop as ``evonas run`` (ask, evaluate, journal, tell, repeats answered from the journal),
-    without files or worker processes: for benchmarks that run a search hundreds of times.
+    without files or worker processes: for benchmarks that run a search hundreds of times. A faulty operator is
+    said in a line on stderr unless ``quiet``; either way ``operator_faults`` of the result counts it.
 
     Example::
 
