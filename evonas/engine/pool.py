@@ -25,8 +25,8 @@ import ctypes
 import dataclasses
 import faulthandler
 import multiprocessing as mp
-import re
 import os
+import re
 import signal
 import sys
 import threading
