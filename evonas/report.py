@@ -172,14 +172,19 @@ def _overview(run: _Run) -> str:
     steps, samples = (sum(int(m[k]) for m in trained if is_real(m.get(k))) for k in ("train_steps", "train_samples"))
     meta = run.folder.meta()
     live = meta.get("live")
-    restarts = live.get("restarts") if isinstance(live, dict) and isinstance(live.get("restarts"), int) else "-"
+    live = live if isinstance(live, dict) else {}
+    restarts = live.get("restarts") if isinstance(live.get("restarts"), int) else "-"
+    repeats = live.get("repeats") if isinstance(live.get("repeats"), int) else "-"
+    state = str(live.get("state") or "-")  # how it ended: finished (early: why), interrupted, crashed (why)
+    ended = f"{state}: {live['error']}" if isinstance(live.get("error"), str) and live.get("error") else state
     headers = ["run folder", "strategy", "objectives", "evaluations", "failed or infeasible", "pruned",
-               "inherited weights", "from the cache", "retried in safe mode", "worker restarts (last session)", "training steps",
-               "samples seen", "first to last result", "trained on"]  # fmt: skip
+               "inherited weights", "from the cache", "retried in safe mode", "worker restarts (last session)",
+               "repeats answered from the journal (last session)", "training steps", "samples seen",
+               "first to last result", "trained on", "state"]  # fmt: skip
     row = [str(run.folder.path), exp.strategy.name, ", ".join(f"{o.metric} ({o.direction})" for o in exp.objectives),
            len(records), failures, sum(r.status == "pruned" for r in records), sum(r.inherited is not None for r in records),
-           sum(r.cached for r in records), sum(r.safe_mode for r in records), restarts, f"{steps:,}", f"{samples:,}",
-           f"{wall:.1f} s", runtime_line(runtime_sessions(meta.get("runtime"))) or "-"]  # fmt: skip
+           sum(r.cached for r in records), sum(r.safe_mode for r in records), restarts, repeats, f"{steps:,}",
+           f"{samples:,}", f"{wall:.1f} s", runtime_line(runtime_sessions(meta.get("runtime"))) or "-", ended]  # fmt: skip
     return _table(headers, [row])
 
 

@@ -298,6 +298,12 @@ def test_a_steady_state_strategy_stuck_on_repeats_logs_its_evaluations_only(writ
         _Loop.max_repeats = old
     assert again.added == 0 and again.ended_early
     assert "nothing   new this session: its search ended early again, as above" in _summary(again, [])
+    import html
+
+    from evonas.report import write_report
+
+    page = html.unescape(write_report(out, tmp_path / "r.html").read_text())
+    assert f"<td>finished: {again.ended_early}</td>" in page  # the report says it ended early, and why
 
 
 # -- a strategy's selection is checked before the run; a strategy that asks nothing is a fault ----------------
