@@ -346,7 +346,9 @@ def draw_plots(
     numbers = attempt(lambda: diagnose_folder(folder, exp, space, warn))
     files: list[Path] = []
     if rows is not None:
-        files += attempt(lambda: [plotting.plot_fitness(rows, objectives, out_dir / "fitness.png", title=title)]) or []
+        steady = plotting.steady_state(exp)
+        files += attempt(lambda: [plotting.plot_fitness(rows, objectives, out_dir / "fitness.png", title=title,
+                                                        steady=steady)]) or []  # fmt: skip
         if len(objectives) > 1 and folder.journal_path.exists():
             files += attempt(lambda: plotting_pareto.plot_pareto(folder.path, objectives, rows, out_dir, title)) or []
     if numbers is not None:

@@ -39,7 +39,7 @@ from evonas.runfolder import RunFolder, RunFolderError
 __all__ = [
     "plot_logbook", "plot_fitness", "plot_diagnostics", "draw_diagnostics", "diagnostics_figure", "plot_runs",
     "plot_benchmark", "integer_axis", "line_styles", "plural", "save_figure", "run_title", "objectives_of",
-    "logbook_rows", "genealogy_title",
+    "logbook_rows", "genealogy_title", "steady_state",
 ]  # fmt: skip
 
 #: markers and dash patterns of :func:`line_styles`, in the order they are handed out
@@ -146,11 +146,25 @@ def _series(rows: list[dict[str, Any]], key: str) -> list[float]:
     return [_number(r.get(key)) for r in rows]
 
 
-def plot_fitness(rows: list[dict[str, Any]], objectives: list[dict[str, str]], out: Path, title: str = "") -> Path:
-    """Draw fitness over generations (logbook ``rows``) to ``out`` (PNG)."""
+def steady_state(exp: Any) -> bool:
+    """Whether the run's strategy is steady-state (its logbook rows are blocks of evaluations, not generations);
+    ``False`` when it cannot be told without importing a plug-in."""
+    from evonas.strategies import STRATEGIES
+
+    try:
+        return STRATEGIES.get(exp.strategy.name).generational is False
+    except Exception:
+        return False
+
+
+def plot_fitness(rows: list[dict[str, Any]], objectives: list[dict[str, str]], out: Path, title: str = "",
+                 steady: bool = False) -> Path:  # fmt: skip
+    """Draw fitness over generations (logbook ``rows``) to ``out`` (PNG); a ``steady``-state run's rows over the
+    evaluations they end at (its rows are blocks of evaluations, not generations)."""
     n = len(objectives)
     fig, axes = plt.subplots(n, 1, figsize=(7, 3.6 * n), squeeze=False)
-    gens = [_number(r.get("gen")) for r in rows]
+    x = "evals" if steady and all(isinstance(r.get("evals"), int) for r in rows) else "gen"
+    gens = [_number(r.get(x)) for r in rows]
     for ax, obj in zip(axes[:, 0], objectives):
         m, maximise = obj["metric"], obj.get("direction", "max") == "max"
         hi, lo, avg = _series(rows, f"{m}_max"), _series(rows, f"{m}_min"), _series(rows, f"{m}_avg")
@@ -162,7 +176,7 @@ def plot_fitness(rows: list[dict[str, Any]], objectives: list[dict[str, str]], o
         ax.plot(gens, best, "-o", color="tab:blue", ms=3, label="best of the population", zorder=3)
         ax.plot(gens, avg, "--", color="tab:orange", label="mean", zorder=3)
         ax.plot(gens, worst, ":", color="tab:gray", label="worst", zorder=3)
-        ax.set_xlabel("generation")
+        ax.set_xlabel("evaluations (steady-state: the population after each block)" if x == "evals" else "generation")
         ax.set_ylabel(f"{m} ({'higher' if maximise else 'lower'} is better)")
         integer_axis(ax, gens)
         ax.grid(alpha=0.3)
@@ -181,7 +195,7 @@ def plot_logbook(run_dir: str | Path, out: str | Path) -> Path:
     folder = RunFolder(run_dir, need_journal=False)
     rows = logbook_rows(folder)
     exp = folder.experiment()
-    return plot_fitness(rows, objectives_of(exp), Path(out), title=run_title(exp))
+    return plot_fitness(rows, objectives_of(exp), Path(out), title=run_title(exp), steady=steady_state(exp))
 
 
 def plot_diagnostics(

@@ -265,3 +265,19 @@ def test_plot_of_a_run_stopped_before_its_logbook_says_what_writes_it(runs: dict
     assert main(["plot", str(stopped), "--out", str(tmp_path / "p")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"no logbook.json yet" in err and f"`evonas resume {stopped}` writes it" in err
+
+
+def test_a_steady_state_run_s_fitness_plot_is_over_evaluations(monkeypatch, tmp_path: Path) -> None:
+    """Its logbook rows are blocks of evaluations, not generations: the x axis says evaluations, at each block's end."""
+    import evonas.plotting as plotting
+
+    drawn = []
+    monkeypatch.setattr(plotting, "save_figure", lambda fig, out: drawn.append(fig) or Path(out))
+    rows = [{"gen": i, "evals": 20 * (i + 1), "val_acc_max": 0.5, "val_acc_min": 0.1, "val_acc_avg": 0.3} for i in range(4)]
+    rows[-1]["evals"] = 70  # the last, partial block
+    objectives = [{"metric": "val_acc", "direction": "max"}]
+    plotting.plot_fitness(rows, objectives, tmp_path / "f.png", steady=True)
+    plotting.plot_fitness(rows, objectives, tmp_path / "g.png")
+    (steady,), (generational,) = drawn[0].axes, drawn[1].axes
+    assert steady.get_xlabel().startswith("evaluations") and list(steady.lines[0].get_xdata()) == [20, 40, 60, 70]
+    assert generational.get_xlabel() == "generation" and list(generational.lines[0].get_xdata()) == [0, 1, 2, 3]
