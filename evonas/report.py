@@ -185,7 +185,7 @@ def _overview(run: _Run) -> str:
            len(records), failures, sum(r.status == "pruned" for r in records), sum(r.inherited is not None for r in records),
            sum(r.cached for r in records), sum(r.safe_mode for r in records), restarts, repeats, f"{steps:,}",
            f"{samples:,}", f"{wall:.1f} s", runtime_line(runtime_sessions(meta.get("runtime"))) or "-", ended]  # fmt: skip
-    return _table(headers, [row])
+    return _table(["run", str(run.folder.path)], [[h, v] for h, v in zip(headers[1:], row[1:])])  # a row each: it fits
 
 
 def _best_genomes(run: _Run) -> list[str]:
