@@ -26,18 +26,33 @@ from evonas.spaces import make_space
 __all__ = ["best_where", "front_where", "format_choice", "format_front", "find_evaluations", "format_evaluation"]
 
 
+def _conditions(given: str | Sequence[str | Constraint]) -> tuple[Constraint, ...]:
+    """Conditions as given from Python: ``"params<50000 and val_acc>0.9"``, a list of such strings, or parsed
+    :class:`~evonas.constraints.Constraint` objects (what the command line's ``--where`` gives)."""
+    from evonas.constraints import parse_conditions
+
+    if isinstance(given, str):
+        return parse_conditions(given)
+    out: list[Constraint] = []
+    for c in given:
+        out += parse_conditions(c) if isinstance(c, str) else [c]
+    return tuple(out)
+
+
 def best_where(
-    run_dir: str | Path, conditions: Sequence[Constraint], by: tuple[str, str] | None = None
+    run_dir: str | Path, conditions: str | Sequence[str | Constraint] = (), by: tuple[str, str] | None = None
 ) -> dict[str, Any]:
-    """The full evaluation with the best first objective among those meeting every condition (``by``: with the
-    best value of another metric instead, ``("params", "min")``: the smallest network that meets them; a direction
-    ``""`` is the metric's objective's, else lower for sizes, times and losses, higher for the others).
+    """The full evaluation with the best first objective among those meeting every condition (``conditions``:
+    ``"params<50000 and val_acc>0.9"``, a list of such strings, or parsed ones; none: the best of all), or (``by``)
+    with the best value of another metric instead, ``("params", "min")``: the smallest network that meets them (a
+    direction ``""`` is the metric's objective's, else lower for sizes, times and losses, higher for the others).
 
     Ties on the first objective go to the better next objective (then the earliest trial), as everywhere a run is
     ranked; ties on ``by`` go the same way. Returns ``{"record": {...} | None, "matches": n, "evaluations": m,
     "objectives": [...], "reported": [metric names], "by": (metric, direction) | None}``; raises
     ``ValueError`` for a folder without a journal or a condition on a metric no evaluation reports.
     """
+    conditions = _conditions(conditions)
     config, objectives, records, reported = _full_evaluations(run_dir, conditions, [by[0]] if by else [])
     matching = [r for r in records if all(c.holds(r.metrics.get(c.metric)) for c in conditions)]
     order = ranked(matching, _weights(objectives))
@@ -54,7 +69,7 @@ def best_where(
             "objectives": objectives, "config": config, "reported": sorted(reported), "by": by}  # fmt: skip
 
 
-def front_where(run_dir: str | Path, conditions: Sequence[Constraint] = ()) -> dict[str, Any]:
+def front_where(run_dir: str | Path, conditions: str | Sequence[str | Constraint] = ()) -> dict[str, Any]:
     """The Pareto front of the full evaluations meeting every condition, by the run's objectives (Optuna's
     ``study.best_trials``): best first objective first, one per genome.
 
@@ -64,6 +79,7 @@ def front_where(run_dir: str | Path, conditions: Sequence[Constraint] = ()) -> d
     """
     from evonas.pareto import nondominated
 
+    conditions = _conditions(conditions)
     config, objectives, records, reported = _full_evaluations(run_dir, conditions)
     weights = _weights(objectives)
     matching = [r for r in records if all(c.holds(r.metrics.get(c.metric)) for c in conditions)]

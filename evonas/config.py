@@ -659,6 +659,9 @@ def _where(exc: BaseException) -> str | None:
 
 def load_experiment(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:
     """Read, override and validate an experiment file. Raises :class:`ConfigError`."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load_experiment: expected the path of an experiment file, got {type(path).__name__}"
+                        + (" (parse_experiment reads a mapping)" if isinstance(path, dict) else ""))  # fmt: skip
     path = Path(path)
     if not path.exists():
         raise ConfigError(path, None, "no such experiment file")

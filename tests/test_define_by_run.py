@@ -480,3 +480,21 @@ def test_check_space_names_the_genome_whose_network_cannot_run() -> None:
     with pytest.raises(AssertionError, match=r"genome 0 \(width=\d\): its network fails on a batch of input shape "
                                              r"\(2, 6\): RuntimeError: mat1 and mat2 shapes cannot be multiplied"):
         check_space(FunctionSpace(build=_wrong_width, input_shape=[6], num_classes=3), n=3)
+
+
+def test_a_function_given_as_build_in_a_python_mapping_is_refused_before_the_run_folder(tmp_path: Path) -> None:
+    """`build: my_space.build` in a dict crashed writing config.yaml (a TypeError naming no key) and left a folder."""
+    from evonas.config import ConfigError
+    from evonas.engine.runner import Run
+
+    exp = parse_experiment({"name": "x", "seed": 0, "workers": 0, "fitness": {"name": "toy"},
+                            "space": {"name": "function", "params": {"build": small_build, "input_shape": [6],
+                                                                     "num_classes": 3}},
+                            "strategy": {"name": "random", "params": {"samples": 2}}})  # fmt: skip
+    with pytest.raises(ConfigError, match=r"space\.params\.build: function is not plain data, which the run's "
+                                          r"config\.yaml must hold \(name a function as 'module:function'"):
+        Run(exp, tmp_path / "run", progress=False).execute()
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(TypeError, match=r"load_experiment: expected the path of an experiment file, got dict "
+                                        r"\(parse_experiment reads a mapping\)"):
+        load_experiment({"name": "x"})

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import toy_experiment
 from evonas.cli import main
 from evonas.config import load_experiment, parse_experiment
 from evonas.engine.build import build
@@ -232,3 +233,23 @@ def test_a_three_objective_front_is_drawn_as_a_projection_that_says_so(write_exp
     assert all(b >= a for a, b in zip(ys, ys[1:]))  # params up, val_acc never down along the staircase
     assert "flops not shown" in titles[0] and "flops not shown" in titles[1]
 
+
+
+def test_best_where_and_front_where_take_conditions_as_strings_from_python(write_experiment, tmp_path: Path) -> None:
+    """The guide's `best_where(run, "val_acc>=0.5")`: strings (one, joined by `and`, or a list) are parsed as
+    `--where` is; parsed conditions still work; none gives the best of all (a string was an AttributeError)."""
+    from evonas.choose import best_where, front_where
+    from evonas.constraints import parse_conditions
+    from evonas.engine.runner import Run
+
+    exp = load_experiment(write_experiment(toy_experiment(
+        objectives=[{"metric": "val_acc", "direction": "max"}, {"metric": "size", "direction": "min"}],
+        strategy={"name": "random", "params": {"samples": 20}}, selection={"name": "nsga2"})))  # fmt: skip
+    Run(exp, tmp_path / "run", progress=False).execute()
+    run = tmp_path / "run"
+    parsed = parse_conditions("val_acc>=0.2 and size<=200")
+    assert best_where(run, "val_acc>=0.2 and size<=200") == best_where(run, parsed) == best_where(
+        run, ["val_acc>=0.2", "size<=200"])  # fmt: skip
+    assert 0 < best_where(run, parsed)["matches"] < 20 and best_where(run, parsed)["record"] is not None
+    assert best_where(run)["matches"] == best_where(run)["evaluations"] == 20
+    assert front_where(run, "size<=200") == front_where(run, parse_conditions("size<=200"))

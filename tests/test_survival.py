@@ -93,11 +93,10 @@ def test_native_crashes_are_retried_in_safe_mode_with_readable_reasons(write_exp
         "SELECT genome FROM evaluations WHERE trial = ?", (summary.failed_trials[0][0][0],)).fetchone()[0])  # fmt: skip
     assert html.escape(json.dumps(first_genome, sort_keys=True)) in page  # the genome itself, not only its key
     overview = page.split("<table>", 1)[1].split("</table>", 1)[0]  # the first table: the run's overview
-    heads = re.findall(r"<th>(.*?)</th>", overview)
-    cells = re.findall(r"<td[^>]*>(.*?)</td>", overview)
-    assert cells[heads.index("retried in safe mode")] == str(summary.safe_mode)
+    rows = dict(re.findall(r"<tr><td>(.*?)</td><td[^>]*>(.*?)</td></tr>", overview))  # a row per figure
+    assert rows["retried in safe mode"] == str(summary.safe_mode)
     restarts = read_status(out)["live"]["restarts"]  # a worker replaced per death, and per safe-mode retry's death
-    assert restarts >= summary.safe_mode and cells[heads.index("worker restarts (last session)")] == str(restarts)
+    assert restarts >= summary.safe_mode and rows["worker restarts (last session)"] == str(restarts)
     assert "which (trial, key)" in page and f"{'trial' if summary.failure_reasons[0][1] == 1 else 'trials'} {summary.failed_trials[0][0][0]}" in page
     best = json.loads((out / "best.json").read_text())
     assert native_kind(best["key"], 11) not in (1, 2) and best["metrics"]["val_acc"] >= 2.0

@@ -259,6 +259,7 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
     if not isinstance(exp, Experiment):
         raise TypeError(f"build: expected an Experiment (evonas.config.load_experiment or parse_experiment), got "
                         f"{type(exp).__name__}")  # fmt: skip
+    _check_plain(exp.to_dict(), exp.source)
     import_plugins(exp)
     space = build_space(exp)
     fitness = build_fitness(exp)
@@ -278,6 +279,22 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
     _check_selection(exp, space, strategy_cls)
     _check_strategy(built)
     return built
+
+
+def _check_plain(value: Any, source: str | None, key: str = "") -> None:
+    """Refuse (:class:`ConfigError` naming the key) a value the run's ``config.yaml`` and journal cannot hold: an
+    experiment built from Python may hold a function or an object where a file holds only plain data."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_plain(v, source, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_plain(v, source, f"{key}[{i}]")
+    elif not isinstance(value, float) and plain(value) is NOT_PLAIN:  # (YAML holds .inf and .nan too)
+        how = (" (name a function as 'module:function', its file listed under plugins:)" if callable(value)
+               else " (numbers, strings, booleans, lists and mappings)")  # fmt: skip
+        raise ConfigError(source, key, f"{type(value).__name__} is not plain data, which the run's config.yaml "
+                          f"must hold{how}")  # fmt: skip
 
 
 def _loggers(exp: Experiment) -> tuple[Logger, ...]:
