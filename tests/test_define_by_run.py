@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -498,3 +499,43 @@ def test_a_function_given_as_build_in_a_python_mapping_is_refused_before_the_run
     with pytest.raises(TypeError, match=r"load_experiment: expected the path of an experiment file, got dict "
                                         r"\(parse_experiment reads a mapping\)"):
         load_experiment({"name": "x"})
+
+
+EDITED_SPACE = '''
+import torch.nn as nn
+
+
+def build(arch, input_shape, num_classes):
+    n = input_shape[0]
+    layers = []
+    for i in range(arch.int("depth", 1, 3)):
+        w = arch.choice(f"width_{i}", [4, 8, 16])
+        layers += [nn.Linear(n, w), nn.ReLU()]
+        n = w
+    return nn.Sequential(*layers, nn.Linear(n, num_classes))
+'''
+
+
+def test_a_resume_after_the_build_function_was_edited_says_so(tmp_path: Path) -> None:
+    """A renamed choice makes the replay differ: it was blamed on a non-deterministic sample() or operator; the
+    journal keeps a hash of the code the run started with, and the resume names what changed. Restored, it goes on."""
+    (tmp_path / "sp.py").write_text(EDITED_SPACE)
+    (tmp_path / "e.yaml").write_text(
+        "name: e\nseed: 0\nplugins: [sp.py]\nspace: {name: function, params: {build: 'sp:build', input_shape: [6], "
+        "num_classes: 3}}\nfitness: {name: toy}\nstrategy: {name: ga, params: {population_size: 6, generations: 2}}\n"
+        "workers: 0\ncache: false\n"
+    )  # fmt: skip
+
+    def evonas(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "evonas", *args, "--quiet"], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=120)  # fmt: skip
+
+    assert evonas("run", "e.yaml", "--out", "r").returncode == 0
+    (tmp_path / "sp.py").write_text(EDITED_SPACE.replace('"width_', '"widht_'))
+    done = evonas("resume", "r", "--generations", "3", "--plugins", "sp.py")
+    assert done.returncode == 1 and done.stderr.startswith(
+        "evonas: resume: the code of space 'function' (sp:build) changed since the run started, so the journal "
+        "cannot be replayed (trial 0 asked for genome "), done.stderr  # fmt: skip
+    assert "restore it as it was, or start over with --restart" in done.stderr and "not deterministic" not in done.stderr
+    (tmp_path / "sp.py").write_text(EDITED_SPACE)
+    assert evonas("resume", "r", "--generations", "3", "--plugins", "sp.py").returncode == 0

@@ -125,6 +125,34 @@ class RunSummary:
     added: int | None = None
 
 
+#: the journal's record of the plug-in code a run started with (:func:`code_of`)
+CODE_META = "code"
+
+
+def code_of(built: Built) -> dict[str, str]:
+    """A hash of each piece of user code that decides which genomes a run asks: the space's (a build function's
+    file), and the files of plug-in space, strategy and operator classes."""
+    from evonas.engine.cache import plugin_code
+
+    ops = [type(op) for op, _ in (*built.variation.mutations, *built.variation.crossovers)]
+    out = plugin_code(type(built.space), built.strategy_cls, *ops)
+    try:
+        space_code = built.space.fingerprint()
+    except Exception:  # a plug-in space's own method failed: nothing to compare
+        space_code = None
+    if isinstance(space_code, str):
+        out[f"space '{built.experiment.space.name}'" + (f" ({built.space.params['build']})" if isinstance(
+            built.space.params.get("build"), str) else "")] = space_code  # fmt: skip
+    return out
+
+
+def changed_code(recorded: Any, now: dict[str, str]) -> list[str]:
+    """The names in ``recorded`` (a journal's :data:`CODE_META`) whose hash differs from ``now``'s."""
+    if not isinstance(recorded, dict):
+        return []
+    return [name for name, h in recorded.items() if name in now and now[name] != h]
+
+
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM) during a run: what finished is recorded; ``summary`` says where."""
 
@@ -259,6 +287,7 @@ class Run:
         with Journal(fresh) as journal:
             journal.set_meta("config", self._recorded(self.experiment.to_dict()))
             journal.set_meta("created_at", time.time())  # the run's start (a resume's session starts later)
+            journal.set_meta(CODE_META, code_of(built))  # a resume that cannot replay says which code changed
             if self.experiment.source:
                 journal.set_meta("experiment_file", str(Path(self.experiment.source).resolve()))
             if built.dataset is not None:  # what a resume checks it trains on, and an export that it tests on
@@ -470,8 +499,14 @@ class Run:
         except (OSError, sqlite3.OperationalError) as exc:  # a full disk, a vanished folder: stop, keep what is committed
             interrupted, stopped = True, f"{type(exc).__name__}: {exc}"
         except ResumeMismatch as exc:  # the resume refused to go on: nothing new was done
+            changed = changed_code(journal.get_meta(CODE_META), code_of(built))
+            if changed:  # the likely reason, said first: a plug-in or build function edited since the run began
+                what = str(exc).removeprefix("resume: ").split("; strategy ", 1)[0]  # which trial differs
+                exc = ResumeMismatch(f"resume: the code of {', '.join(changed)} changed since the run started, so the "
+                                     f"journal cannot be replayed ({what}): restore it as it was, or start over with "
+                                     "--restart")  # fmt: skip
             ended = ("stopped", " ".join(str(exc).split()))
-            raise
+            raise exc from None
         except Exception as exc:  # a bug in a plug-in strategy or selection, ...: recorded as crashed, then raised
             ended = ("crashed", _crash_text(exc))
             raise RunCrashed(self.run_dir, ended[1]) from exc
