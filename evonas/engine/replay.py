@@ -21,7 +21,12 @@ __all__ = ["ReplayBackend", "ResumeMismatch"]
 
 
 class ResumeMismatch(RuntimeError):
-    """The replayed strategy did not ask what the journal recorded: a non-deterministic strategy."""
+    """The replayed strategy did not ask what the journal recorded: a non-deterministic strategy. ``what``: where
+    the replay and the journal differ, in words (the message says it, and what is to blame)."""
+
+    def __init__(self, message: str, what: str) -> None:
+        super().__init__(message)
+        self.what = what
 
 
 class ReplayBackend(Backend):
@@ -60,10 +65,8 @@ class ReplayBackend(Backend):
         if rec is not None and (rec.key, rec.fidelity, rec.inherited) != (job.key, job.fidelity, parent):
             asked = _described(job.key, job.fidelity, parent)
             recorded = _described(rec.key, rec.fidelity, rec.inherited)
-            raise ResumeMismatch(
-                f"resume: trial {job.trial} asked for genome {asked}, the journal recorded {recorded}; "
-                f"{_not_deterministic(self._strategy)}"
-            )
+            what = f"trial {job.trial} asked for genome {asked}, the journal recorded {recorded}"
+            raise ResumeMismatch(f"resume: {what}; {_not_deterministic(self._strategy)}", what)
         self._inflight[job.trial] = job
 
     def in_flight(self) -> list[Job]:
@@ -76,10 +79,9 @@ class ReplayBackend(Backend):
         rec = self._records.popleft()
         job = self._inflight.pop(rec.trial, None)
         if job is None:
-            raise ResumeMismatch(
-                f"resume: the journal's result #{rec.seq} (trial {rec.trial}) arrived before strategy "
-                f"'{self._strategy}' asked for it; {_not_deterministic(self._strategy)}"
-            )
+            what = (f"the journal's result #{rec.seq} (trial {rec.trial}) arrived before strategy "
+                    f"'{self._strategy}' asked for it")
+            raise ResumeMismatch(f"resume: {what}; {_not_deterministic(self._strategy)}", what)
         self._told += 1
         return [JobResult(rec.trial, rec.status, rec.metrics, rec.error, rec.wall_s or 0.0, rec.worker or "", record=rec,
                           curve=rec.curve)]  # fmt: skip

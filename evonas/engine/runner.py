@@ -501,10 +501,9 @@ class Run:
         except ResumeMismatch as exc:  # the resume refused to go on: nothing new was done
             changed = changed_code(journal.get_meta(CODE_META), code_of(built))
             if changed:  # the likely reason, said first: a plug-in or build function edited since the run began
-                what = str(exc).removeprefix("resume: ").split("; strategy ", 1)[0]  # which trial differs
-                exc = ResumeMismatch(f"resume: the code of {', '.join(changed)} changed since the run started, so the "
-                                     f"journal cannot be replayed ({what}): restore it as it was, or start over with "
-                                     "--restart")  # fmt: skip
+                exc = ResumeMismatch(f"resume: the code of {', '.join(changed)} changed since the run started, so "
+                                     f"the journal cannot be replayed ({exc.what}): restore it as it was, or start "
+                                     "over with --restart", exc.what)  # fmt: skip
             ended = ("stopped", " ".join(str(exc).split()))
             raise exc from None
         except Exception as exc:  # a bug in a plug-in strategy or selection, ...: recorded as crashed, then raised
