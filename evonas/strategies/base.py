@@ -331,7 +331,6 @@ class SteadyState(Strategy):
         self._pending = 0
         self._asked = 0  # candidates asked, in order: their generations
         self._told: set[str] = set()  # evaluation keys told so far: a repeat the run answered adds no logbook row
-        self.distinct = 0
 
     @abstractmethod
     def propose(self) -> Proposal | None:
@@ -367,18 +366,21 @@ class SteadyState(Strategy):
             self._pending += 1
         return out
 
+    @property
+    def distinct(self) -> int:
+        """The distinct evaluations told so far (a repeat answered from the journal is learnt from, but is no
+        evaluation)."""
+        return len(self._told)
+
     def logged_evaluations(self) -> int:
-        """The logbook's ``evals``: the distinct evaluations told so far (a repeat answered from the journal is
-        learnt from, but is no evaluation)."""
+        """The logbook's ``evals``: :attr:`distinct`."""
         return self.distinct
 
     def tell(self, candidate: Candidate, individual: Individual) -> None:
         self.evaluated += 1
         self._pending -= 1
         fresh = candidate.evaluation_key not in self._told
-        if fresh:
-            self._told.add(candidate.evaluation_key)
-            self.distinct += 1
+        self._told.add(candidate.evaluation_key)
         self.hall_of_fame.update([individual])
         self.learn(candidate, individual)
         # a row per log_every distinct evaluations: a strategy that proposes only what the run has seen (its space
