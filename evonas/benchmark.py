@@ -300,7 +300,7 @@ def _strategy_params(
         except ConfigError as exc:
             if given:
                 raise BenchmarkError(f"--set {name}: {exc}") from None
-            if "while it was built" in str(exc):  # its own code raised: not a matter of the space
+            if exc.key == "strategy":  # a plug-in strategy's own code raised: not a matter of the space
                 raise BenchmarkError(f"--strategies: {exc.message}") from None
             raise BenchmarkError(f"--strategies: strategy '{name}' cannot run on nb201 ({exc})") from None
         expected = built.make_strategy().expected_evaluations()
