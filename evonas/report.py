@@ -177,15 +177,15 @@ def _overview(run: _Run) -> str:
     repeats = live.get("repeats") if isinstance(live.get("repeats"), int) else "-"
     state = str(live.get("state") or "-")  # how it ended: finished (early: why), interrupted, crashed (why)
     ended = f"{state}: {live['error']}" if isinstance(live.get("error"), str) and live.get("error") else state
-    headers = ["run folder", "strategy", "objectives", "evaluations", "failed or infeasible", "pruned",
+    headers = ["strategy", "objectives", "evaluations", "failed or infeasible", "pruned",
                "inherited weights", "from the cache", "retried in safe mode", "worker restarts (last session)",
                "repeats answered from the journal (last session)", "training steps", "samples seen",
                "first to last result", "trained on", "state"]  # fmt: skip
-    row = [str(run.folder.path), exp.strategy.name, ", ".join(f"{o.metric} ({o.direction})" for o in exp.objectives),
+    row = [exp.strategy.name, ", ".join(f"{o.metric} ({o.direction})" for o in exp.objectives),
            len(records), failures, sum(r.status == "pruned" for r in records), sum(r.inherited is not None for r in records),
            sum(r.cached for r in records), sum(r.safe_mode for r in records), restarts, repeats, f"{steps:,}",
            f"{samples:,}", f"{wall:.1f} s", runtime_line(runtime_sessions(meta.get("runtime"))) or "-", ended]  # fmt: skip
-    return _table(["run", str(run.folder.path)], [[h, v] for h, v in zip(headers[1:], row[1:])])  # a row each: it fits
+    return _table(["run", str(run.folder.path)], [[h, v] for h, v in zip(headers, row)])  # a row each: it fits
 
 
 def _best_genomes(run: _Run) -> list[str]:
