@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import inspect
 import json
 import os
 import random
 import sys
 import threading
+import traceback
 from pathlib import Path
 from typing import Any, Callable, cast
 
@@ -233,11 +235,8 @@ def startup_watchdog(exp: Experiment) -> Any:
 
     def stuck() -> None:
         frame = sys._current_frames().get(waiting)
-        frames = []
-        while frame is not None:
-            frames.append((frame.f_code.co_filename, frame.f_lineno))
-            frame = frame.f_back
-        where = line_of(frames[::-1])
+        stack = traceback.extract_stack(frame) if frame is not None else []
+        where = line_of([(f.filename, f.lineno or 0) for f in stack])
         source = f"{exp.source}: " if exp.source else ""
         print(f"evonas: {source}the experiment did not finish building within {limit:g} s"
               + (f" (waiting at {where})" if where else "") + ": a plug-in module, or a space, dataset or fitness "
@@ -539,13 +538,16 @@ def _initial_population(exp: Experiment, space: SearchSpace) -> list[Genome]:
 def _check_strategy(built: Built) -> None:
     """Construct the strategy once: that checks its parameters' values, and what it needs of the fitness."""
     exp, fitness, src = built.experiment, built.fitness, built.experiment.source
+    name = exp.strategy.name
+    if inspect.isabstract(built.strategy_cls):  # a plug-in class that lacks a method: said before it is built
+        raise ConfigError(src, "strategy.name", f"strategy '{name}': Can't instantiate abstract class "
+                          f"{built.strategy_cls.__name__} with abstract method"
+                          f"{'s' if len(built.strategy_cls.__abstractmethods__) > 1 else ''} "
+                          f"{', '.join(sorted(built.strategy_cls.__abstractmethods__))} (a strategy class writes "
+                          "them: see the strategies guide)")  # fmt: skip
     try:  # constructing the strategy checks its parameters' values
         strategy = built.make_strategy()
     except Exception as exc:
-        name = exp.strategy.name
-        if isinstance(exc, TypeError) and "abstract" in str(exc):  # a plug-in class that lacks a method
-            raise ConfigError(src, "strategy.name", f"strategy '{name}': {exc} (a strategy class writes them: see "
-                              "the strategies guide)") from None  # fmt: skip
         if is_plugin(built.strategy_cls) and _raised_in_plugin(exc):  # the user's code failed, not their config
             raise ConfigError(src, "strategy", f"the plug-in strategy '{name}' raised {describe_error(exc, 300)} "
                               "while it was built") from None  # fmt: skip
