@@ -421,7 +421,8 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
         try:  # no data to bind the space to (a build function then needs input_shape and num_classes): said here
             space.sample(rng=random.Random(exp.seed))
         except ValueError as exc:
-            why = f" (fitness '{exp.fitness.name}' reads no data to take them from)" if "is not set" in str(exc) else ""
+            unbound = getattr(space, "input_shape", "") is None or getattr(space, "num_classes", "") is None
+            why = f" (fitness '{exp.fitness.name}' reads no data to take them from)" if unbound else ""
             raise ConfigError(src, "space", f"{exc}{why}") from None
     return None
 
