@@ -10,7 +10,8 @@ the test split, which no search ever saw. Written to ``RUN_DIR/export/`` (or
 - ``model.torchscript.pt``: a TorchScript module (``torch.jit.load``, no evonas needed), float32, CPU;
 - ``model.onnx`` when the ``onnx`` package is installed (``--format onnx``);
 - ``genome.json`` (the space, genome and key, as ``initial_population`` reads it) and
-  ``metrics.json`` (test accuracy and loss, epochs, seed, training time, input shape, classes, the
+  ``metrics.json`` (test accuracy and loss, epochs, seed, training time, input shape, the number of classes and
+  ``classes``: the class names of a ``csv`` file, output ``i`` being ``classes[i]``; the
   ``input_transform`` of a dataset with ``standardize: true``, and ``model_input``: the dtype and sample shape
   the TorchScript and ONNX models take).
 
@@ -27,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -170,11 +172,13 @@ def export_run(
     try:
         files = _write_models(model, transform, raw, data.x_test[:2], formats, out_dir)
         result_metrics = {
-            "test_acc": metrics["val_acc"], "test_loss": metrics["val_loss"], "train_loss": metrics["train_loss"],
+            "test_acc": metrics["val_acc"], "test_balanced_acc": metrics["val_balanced_acc"], "test_loss": metrics["val_loss"], "train_loss": metrics["train_loss"],
             "params": metrics["params"], "train_s": metrics["train_s"], "epochs": fitness.epochs, "seed": int(seed),
             "trained_on": "train+val", "samples": len(full.y_train), "test_samples": len(full.y_val),
             "train_samples": metrics.get("train_samples"),  # seen over all epochs, as the fitness counted them
-            "input_shape": list(data.input_shape), "num_classes": data.num_classes, "rank": rank,
+            "input_shape": list(data.input_shape), "num_classes": data.num_classes,
+            "classes": list(data.classes) if data.classes is not None else None,  # output i is class classes[i]
+            "rank": rank,
             "search_metrics": chosen.metrics, "outputs": "logits",
             "input_transform": transform.to_dict() if transform is not None else None,
             # what model.torchscript.pt and model.onnx take: the inputs as the data file stores them
@@ -321,22 +325,18 @@ def _train(
     model = model.to("cpu", memory_format=torch.contiguous_format).float().eval()
     # the test metrics of the network as exported (float32 on the CPU), not as trained (bf16 autocast on a CPU that
     # has it, or a GPU): the files give these predictions
-    acc, loss = _score(model, full.x_val, full.y_val)
-    return model, {**metrics, "val_acc": acc, "val_loss": loss}
+    acc, balanced, loss = _score(model, full.x_val, full.y_val)
+    return model, {**metrics, "val_acc": acc, "val_balanced_acc": balanced, "val_loss": loss}
 
 
-def _score(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 1024) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy of ``model`` (float32, CPU, eval mode) on ``x``, ``y``."""
-    correct, total_loss = 0, 0.0
-    with torch.inference_mode():
-        for start in range(0, len(y), batch):
-            xb = torch.from_numpy(np.ascontiguousarray(x[start : start + batch], dtype=np.float32))
-            yb = torch.from_numpy(np.ascontiguousarray(y[start : start + batch], dtype=np.int64))
-            logits = model(xb).float()
-            correct += int((logits.argmax(1) == yb).sum())
-            total_loss += float(torch.nn.functional.cross_entropy(logits, yb, reduction="sum"))
-    n = max(1, len(y))
-    return correct / n, total_loss / n
+def _score(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Accuracy, balanced accuracy and mean cross-entropy of ``model`` (float32, CPU, eval mode) on ``x``, ``y``."""
+    from evonas.fitness.train import _score as score
+
+    xs = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    ys = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
+    loss, acc, balanced = score(model, xs, ys, 1024, contextlib.nullcontext)
+    return acc, balanced, loss
 
 
 def _write_models(

@@ -126,7 +126,7 @@ def test_registered_and_settings() -> None:
 
 def test_metrics_keys_and_types(images: Dataset) -> None:
     m = _eval(images, epochs=2)
-    assert set(m) == {"val_acc", "val_loss", "train_loss", "params", "flops", "train_s", "epochs", "train_steps", "train_samples"}
+    assert set(m) == {"val_acc", "val_balanced_acc", "val_loss", "train_loss", "params", "flops", "train_s", "epochs", "train_steps", "train_samples"}
     assert isinstance(m["val_acc"], float) and 0.0 <= m["val_acc"] <= 1.0
     assert isinstance(m["val_loss"], float) and math.isfinite(m["val_loss"])
     assert isinstance(m["train_loss"], float) and math.isfinite(m["train_loss"])

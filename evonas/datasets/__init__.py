@@ -1,10 +1,10 @@
-"""Datasets by name: ``digits`` (scikit-learn's 8x8 digits), ``synthetic``, ``npz``, and torchvision's
+"""Datasets by name: ``digits`` (scikit-learn's 8x8 digits), ``synthetic``, ``npz``, ``csv``, and torchvision's
 ``mnist`` / ``fashion_mnist`` / ``cifar10`` from a local folder."""
 
 from __future__ import annotations
 
 from evonas.datasets.base import DATASETS, Dataset, split_arrays
-from evonas.datasets import loaders  # noqa: F401  (registration)
+from evonas.datasets import loaders, tabular  # noqa: F401  (registration)
 
 __all__ = ["DATASETS", "Dataset", "split_arrays", "load_dataset"]
 

@@ -204,6 +204,8 @@ class Dataset:
     transform: Standardize | None = None
     #: how the loader made the stored images into these arrays before any ``transform`` (``None``: as stored)
     raw_input: RawInput | None = None
+    #: the name of each class ``0 .. num_classes - 1`` where the file gave names (the ``csv`` loader), else ``None``
+    classes: tuple[str, ...] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:

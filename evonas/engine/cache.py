@@ -36,7 +36,7 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from evonas import __version__
 from evonas.datasets import DATASETS
@@ -244,8 +244,13 @@ class CachedBackend(Backend):
     :meth:`journalled` stores each one once it is in the journal, so a result is never lost to the cache.
     Results handed out but never journalled (an interrupted run) are not stored."""
 
-    def __init__(self, inner: Backend, cache: EvaluationCache, problem: str, *, lookup: bool = True) -> None:
+    def __init__(
+        self, inner: Backend, cache: EvaluationCache, problem: str, *, lookup: bool = True, expects: Iterable[str] = ()
+    ) -> None:
         self.inner = inner
+        #: metric names a stored result must hold to be used (the objectives: a result stored before the fitness
+        #: reported one of them is a miss, evaluated again)
+        self.expects = frozenset(expects)
         #: False: results are stored but never looked up (``inherit:``: every parent must be trained in the run)
         self.lookup = lookup
         self.slots = inner.slots
@@ -276,6 +281,8 @@ class CachedBackend(Backend):
                 hit = self.cache.get(self.problem, evaluation_key(job.key, job.fidelity), job.seed)
             except Exception as exc:  # noqa: BLE001 - a lookup that fails is a miss
                 self._cache_failed(exc)
+        if hit is not None and not (isinstance(hit[0], dict) and self.expects <= hit[0].keys()):
+            hit = None  # stored before the fitness reported one of its metrics: evaluated again (and stored anew)
         if hit is not None:
             metrics = dict(hit[0])
             curve = _curve(metrics.pop(_CURVE, None))

@@ -467,7 +467,8 @@ class Run:
             if exp.cache and built.fitness.cacheable:
                 # inherit: a result from the cache has no trained weights for its children, so the run trains
                 # everything itself and only stores what it trained from scratch
-                backend = CachedBackend(backend, EvaluationCache(), problem_fingerprint(built), lookup=exp.inherit is None)
+                backend = CachedBackend(backend, EvaluationCache(), problem_fingerprint(built), lookup=exp.inherit is None,
+                                        expects=[o.metric for o in exp.objectives])  # fmt: skip
             history = journal.get_meta("slots", [])
             # counted in results the replay serves (infeasible rows are never submitted, so never served)
             journal.set_meta("slots", [*history, [len(journal) - journal.count("infeasible"), backend.slots]])

@@ -92,7 +92,7 @@ class TrainFitness(FitnessFunction):
     epochs: int
 
     metrics: tuple[str, ...] = (
-        "val_acc", "val_loss", "train_loss", "params", "flops", "train_s", "epochs", "train_steps", "train_samples"
+        "val_acc", "val_balanced_acc", "val_loss", "train_loss", "params", "flops", "train_s", "epochs", "train_steps", "train_samples"
     )  # fmt: skip
     optional_metrics = {"latency_ms": "latency: true"}
     supports_fidelity = True
@@ -277,10 +277,10 @@ class TrainFitness(FitnessFunction):
             def checkpoint(step: int, samples: int, train_loss: Callable[[], float]) -> None:
                 if step not in at:
                     return
-                val_loss, val_acc = _score(model, data.x_val, data.y_val, self.eval_batch_size, autocast)
+                val_loss, val_acc, balanced = _score(model, data.x_val, data.y_val, self.eval_batch_size, autocast)
                 model.train()
                 reporter.report({
-                    "val_acc": val_acc, "val_loss": val_loss, "train_loss": train_loss(), **cost,
+                    "val_acc": val_acc, "val_balanced_acc": balanced, "val_loss": val_loss, "train_loss": train_loss(), **cost,
                     "train_s": time.perf_counter() - start_time, "epochs": step / len(plan.starts),
                     "train_steps": step, "train_samples": samples,
                 }, at[step])  # fmt: skip
@@ -290,7 +290,7 @@ class TrainFitness(FitnessFunction):
         train_loss, steps, samples = _train_epochs(model, optimizer, scaler, autocast, x, y, plan, seed, on_epoch, hp, checkpoint)
         train_s = time.perf_counter() - start_time
 
-        val_loss, val_acc = _score(model, data.x_val, data.y_val, self.eval_batch_size, autocast)
+        val_loss, val_acc, balanced = _score(model, data.x_val, data.y_val, self.eval_batch_size, autocast)
         if not math.isfinite(val_loss):
             raise EvaluationError("non-finite loss on the validation split")
         extra: dict[str, float] = {}
@@ -304,6 +304,7 @@ class TrainFitness(FitnessFunction):
             hooks.keep_state({k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()})
         return model, {
             "val_acc": val_acc,
+            "val_balanced_acc": balanced,
             "val_loss": val_loss,
             "train_loss": train_loss,
             **cost,
@@ -482,23 +483,30 @@ def _score(
     y: torch.Tensor,
     batch_size: int,
     autocast: Callable[[], ContextManager[Any]],
-) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on ``(x, y)``, in eval mode, no grad."""
+) -> tuple[float, float, float]:
+    """Mean cross-entropy, accuracy and balanced accuracy (the mean of the per-class recalls over the classes
+    present in ``y``, as scikit-learn's ``balanced_accuracy_score``) of ``model`` on ``(x, y)``, in eval mode."""
     model.eval()
     n = len(y)
     if n == 0:
         raise ValueError("the dataset's validation split is empty")
     with torch.inference_mode():
         loss_sum = torch.zeros((), device=y.device)
-        correct = torch.zeros((), device=y.device, dtype=torch.int64)
+        hits: torch.Tensor | None = None
         for s in range(0, n, batch_size):
             yb = y[s : s + batch_size]
             with autocast():
                 out = model(x[s : s + batch_size])
             loss_sum += F.cross_entropy(out.float(), yb, reduction="sum")
-            correct += (out.argmax(1) == yb).sum()
-        loss, hits = torch.stack([loss_sum, correct.to(loss_sum.dtype)]).tolist()
-    return loss / n, hits / n
+            width = max(out.shape[1], int(y.max()) + 1) if hits is None else len(hits)
+            right = torch.bincount(yb[out.argmax(1) == yb], minlength=width)
+            hits = right if hits is None else hits + right
+        assert hits is not None
+        totals = torch.bincount(y, minlength=len(hits))
+        present = totals > 0
+        recall = (hits[present].double() / totals[present].double()).mean()
+        loss, correct, balanced = torch.stack([loss_sum.double(), hits.sum().double(), recall]).tolist()
+    return loss / n, correct / n, balanced
 
 
 def _device_data(dataset: Dataset, device: torch.device, channels_last: bool) -> _DeviceData:

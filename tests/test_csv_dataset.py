@@ -1,0 +1,194 @@
+"""The ``csv`` dataset (a table of numeric features and a label column) and the ``val_balanced_acc`` metric."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import sqlite3
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from sklearn.metrics import balanced_accuracy_score
+
+import conftest
+from evonas.cli import main
+from evonas.config import load_experiment
+from evonas.datasets import load_dataset
+from evonas.engine.cache import default_cache_path
+from evonas.engine.runner import Run
+from evonas.fitness.train import TrainFitness, _score
+
+
+def write_table(path: Path, header: list[str] | None, rows: list[list[object]], delimiter: str = ",") -> Path:
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh, delimiter=delimiter)
+        if header is not None:
+            writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def flowers(n: int = 60, seed: int = 0) -> tuple[list[str], list[list[object]]]:
+    """Two informative features, one noise feature and a named class per row (three classes)."""
+    rng = np.random.default_rng(seed)
+    names = ["setosa", "versicolor", "virginica"]
+    rows = []
+    for i in range(n):
+        c = i % 3
+        rows.append([round(float(c + rng.normal(0, 0.2)), 4), round(float(rng.normal()), 4),
+                     round(float(-c + rng.normal(0, 0.2)), 4), names[c]])  # fmt: skip
+    return ["petal", "noise", "sepal", "species"], rows
+
+
+def test_a_table_with_named_classes_loads_split_and_numbered(tmp_path: Path) -> None:
+    header, rows = flowers()
+    path = write_table(tmp_path / "f.csv", header, rows)
+    ds = load_dataset("csv", seed=0, path=str(path), label="species")
+    assert ds.classes == ("setosa", "versicolor", "virginica") and ds.num_classes == 3
+    assert ds.input_shape == (3,) and ds.x_train.dtype == np.float32
+    assert len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == 60
+    table = {tuple(np.float32(r[:3])): r[3] for r in rows}  # each loaded row has the label of its line
+    for x, y in zip(ds.x_val, ds.y_val):
+        assert ds.classes[y] == table[tuple(x)]
+    again = load_dataset("csv", seed=0, path=str(path), label=-1)  # the last column by index: the same split
+    assert again.fingerprint() == ds.fingerprint()
+    other = load_dataset("csv", seed=1, path=str(path), label="species")
+    assert other.fingerprint() != ds.fingerprint()
+
+
+def test_whole_number_labels_sort_as_numbers_and_keep_their_values(tmp_path: Path) -> None:
+    rows = [[i, (i * 7) % 5, [2, 10, 0][i % 3]] for i in range(30)]
+    ds = load_dataset("csv", seed=0, path=str(write_table(tmp_path / "n.csv", ["a", "b", "y"], rows)))
+    assert ds.classes == ("0", "2", "10")  # not "0", "10", "2"
+    by_a = {int(r[0]): r[2] for r in rows}
+    for x, y in zip(ds.x_train, ds.y_train):
+        assert ds.classes[y] == str(by_a[int(x[0])])
+    labels = [[i, 1, i % 2] for i in range(20)]
+    ds = load_dataset("csv", seed=0, path=str(write_table(tmp_path / "b.csv", ["a", "b", "y"], labels)))
+    assert ds.classes == ("0", "1") and all(int(x[0]) % 2 == y for x, y in zip(ds.x_train, ds.y_train))
+
+
+def test_features_header_delimiter_and_a_byte_order_mark(tmp_path: Path) -> None:
+    header, rows = flowers()
+    path = write_table(tmp_path / "semi.csv", header, rows, delimiter=";")
+    text = path.read_text()
+    path.write_text("\ufeff" + text.replace("\n", "\n\n", 3))  # Excel's BOM and some blank lines
+    ds = load_dataset("csv", seed=0, path=str(path), delimiter=";", label="species", features=["sepal", 0])
+    assert ds.input_shape == (2,) and ds.num_classes == 3
+    rows_by_sepal = {np.float32(r[2]): np.float32(r[0]) for r in rows}
+    assert all(rows_by_sepal[x[0]] == x[1] for x in ds.x_train)  # features in the order listed
+    bare = write_table(tmp_path / "bare.csv", None, [r[:3] + [r[3][0]] for r in rows])
+    ds = load_dataset("csv", seed=0, path=str(bare), header=False)
+    assert ds.classes == ("s", "v")  # 'versicolor' and 'virginica' share 'v'
+    assert len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == 60  # no row taken as a header
+
+
+@pytest.mark.parametrize(
+    ("text", "params", "expected"),
+    [
+        ("a,b,y\n1,2,0\n3,,1\n", {}, "line 3, column 'b' is empty"),
+        ("a,b,y\n1,2,0\n3,NA,1\n", {}, "line 3, column 'b' holds 'NA', not a number"),
+        ("a,b,y\n1,2,0\n\n3,nan,1\n", {}, "line 4, column 'b' holds nan"),
+        ("a,b,y\n1,2,0\n3,4\n", {}, "line 3 has 2 fields but the header has 3"),
+        ("1,2,0\n3,4,1\n", {}, "the first row of '{f}' holds only numbers, not column names; set header: false"),
+        ("a;b;y\n1;2;0\n", {}, "its fields look separated by ';': set delimiter: ';'"),
+        ("a,a,y\n1,2,0\n", {}, "names column 'a' more than once"),
+        ("a,b,y\n1,2,0\n", {"label": "Y"}, "label: no column 'Y' in '{f}' (did you mean 'y'?)"),
+        ("a,b,y\n1,2,0\n", {"label": 5}, "label: 5 is not a column of '{f}', which has 3 columns (0..2)"),
+        ("a,b,y\n1,2,0\n", {"features": ["y"]}, "features lists the label column 'y'"),
+        ("a,b,y\n1,2,\n", {}, "line 2: the label column 'y' is empty"),
+        ("a,b,y\n" + "".join(f"{i},1,{i}\n" for i in range(30)), {"max_classes": 20},
+         "the label column 'y' of '{f}' has 30 different values, over the sanity limit max_classes = 20"),
+        ('a,b,y\n1,"2,0\n', {}, "cannot read '{f}' as CSV"),
+        ("a,b,y\n", {}, "holds a header but no data rows"),
+        ("", {}, "holds no rows"),
+        ("a,b,y\n1,1e39,0\n", {}, "line 2, column 'b' is beyond float32's"),
+    ],
+)
+def test_a_bad_table_is_refused_with_its_line_and_column(tmp_path: Path, text: str, params: dict, expected: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError) as refused:
+        load_dataset("csv", seed=0, path=str(path), **params)
+    message = str(refused.value)
+    assert expected.format(f=path) in message and "\n" not in message
+
+
+def test_the_cli_names_the_key_and_a_run_exports_the_class_names(tmp_path: Path, capsys, monkeypatch) -> None:
+    header, rows = flowers(90)
+    write_table(tmp_path / "flowers.csv", header, rows)
+    exp = {
+        "name": "flowers", "seed": 0, "space": {"name": "mlp", "params": {"max_layers": 1, "widths": [16]}},
+        "dataset": {"name": "csv", "params": {"path": "flowers.csv", "label": "specie"}},
+        "fitness": {"name": "train", "params": {"epochs": 3}},
+        "strategy": {"name": "random", "params": {"samples": 2}}, "workers": 0,
+    }  # fmt: skip
+    (tmp_path / "flowers.yaml").write_text(yaml.safe_dump(exp))
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "flowers.yaml", "--out", "runs", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evonas: flowers.yaml: dataset.params.label: no column 'specie' in ") and "'species'?" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "runs").exists()
+    exp["dataset"]["params"]["label"] = "species"
+    (tmp_path / "flowers.yaml").write_text(yaml.safe_dump(exp))
+    summary = Run(load_experiment(tmp_path / "flowers.yaml"), tmp_path / "run", progress=False).execute()
+    assert summary.evaluations == 2
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["classes"] == ["setosa", "versicolor", "virginica"]
+    assert metrics["model_input"] == {"dtype": "float32", "shape": [3]}
+    data = load_dataset("csv", seed=0, path=str(tmp_path / "flowers.csv"), label="species")
+    model = torch.jit.load(str(tmp_path / "out" / "model.torchscript.pt"))
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(data.x_test)).argmax(1).numpy()
+    assert metrics["test_acc"] == pytest.approx(float((predicted == data.y_test).mean()))
+    assert metrics["test_balanced_acc"] == pytest.approx(balanced_accuracy_score(data.y_test, predicted))
+
+
+def test_balanced_accuracy_is_scikit_learn_s() -> None:
+    """Over batches, with a class absent from the labels and one the model never answers."""
+    torch.manual_seed(0)
+    x = torch.randn(203, 4)
+    y = torch.tensor(np.random.default_rng(0).choice([0, 1, 3], size=203, p=[0.8, 0.15, 0.05]))
+    model = torch.nn.Linear(4, 5)
+    loss, acc, balanced = _score(model, x, y, 64, contextlib.nullcontext)
+    with torch.no_grad():
+        logits = model(x)
+    predicted = logits.argmax(1).numpy()
+    assert acc == pytest.approx(float((predicted == y.numpy()).mean()))
+    with warnings.catch_warnings():  # "y_pred contains classes not in y_true": the case tested
+        warnings.simplefilter("ignore", UserWarning)
+        assert balanced == pytest.approx(balanced_accuracy_score(y.numpy(), predicted))
+    assert balanced != pytest.approx(acc)
+    assert loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)), rel=1e-5)
+
+
+def test_balanced_accuracy_as_the_objective_is_not_answered_by_an_older_cache_entry(write_experiment, tmp_path: Path,
+                                                                                    monkeypatch) -> None:  # fmt: skip
+    """A cached result stored before the fitness reported ``val_balanced_acc`` is evaluated again for a run whose
+    objective it is (it would fail as 'no metric'), and still answers a run scored by ``val_acc``."""
+    trained: list[str] = []
+    real = TrainFitness.evaluate
+
+    def counting(self, genome, *, space, dataset, seed):
+        trained.append(space.key(genome))
+        return real(self, genome, space=space, dataset=dataset, seed=seed)
+
+    monkeypatch.setattr(TrainFitness, "evaluate", counting)
+    exp = conftest.digits_experiment(name="bal")
+    first = Run(load_experiment(write_experiment(exp, "acc")), tmp_path / "first", progress=False).execute()
+    assert first.evaluations == len(trained) == 12
+    with sqlite3.connect(default_cache_path()) as db:  # as an older evonas stored them
+        for rowid, metrics in db.execute("SELECT rowid, metrics FROM evaluations").fetchall():
+            old = {k: v for k, v in json.loads(metrics).items() if k != "val_balanced_acc"}
+            db.execute("UPDATE evaluations SET metrics = ? WHERE rowid = ?", (json.dumps(old), rowid))
+    again = Run(load_experiment(write_experiment(exp, "acc2")), tmp_path / "again", progress=False).execute()
+    assert again.cached == 12 and len(trained) == 12
+    balanced = {**exp, "objectives": [{"metric": "val_balanced_acc", "direction": "max"}]}
+    third = Run(load_experiment(write_experiment(balanced, "bal")), tmp_path / "third", progress=False).execute()
+    assert third.cached == 0 and third.failures == 0 and len(trained) == 24
