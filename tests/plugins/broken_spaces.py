@@ -41,7 +41,8 @@ class TinySpace(SearchSpace):
 
     def decode(self, genome, *, input_shape, num_classes) -> nn.Module:
         act = nn.ReLU() if genome.act == "relu" else nn.Tanh()
-        return nn.Sequential(nn.Linear(input_shape[0], self._width(genome)), act, nn.Linear(self._width(genome), num_classes))
+        width = self._width(genome)  # asked once: a network whose two layers disagree would fail before the check
+        return nn.Sequential(nn.Linear(input_shape[0], width), act, nn.Linear(width, num_classes))
 
     def _width(self, genome) -> int:
         return genome.width
