@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -221,3 +223,59 @@ def test_the_rate_is_this_session_s_and_not_inflated_by_a_few_results_at_once(wr
         for i, seq in enumerate(seqs):
             db.execute("UPDATE evaluations SET finished_at = ? WHERE seq = ?", (start + i, seq))
     assert read_status(out)["rate_per_s"] == pytest.approx(1.0)
+
+
+def leaky_run(write_experiment, tmp_path: Path, name: str, backend: dict, samples: int = 8) -> tuple[Any, list[tuple]]:
+    exp = toy_experiment(
+        fitness={"name": "leaky", "params": {"leak_mib": 200}}, plugins=["leaky_fitness"], workers=1, cache=False,
+        strategy={"name": "random", "params": {"samples": samples, "batch": 1}}, backend={"name": "local", "params": backend},
+    )  # fmt: skip
+    path = write_experiment(exp, name=name)
+    shutil.copy(PLUGINS / "leaky_fitness.py", path.parent / "leaky_fitness.py")
+    summary = Run(load_experiment(path), tmp_path / name, progress=False).execute()
+    with sqlite3.connect(tmp_path / name / "journal.sqlite") as db:
+        rows = [tuple(json.loads(m)[k] for k in ("pid", "memory_gib")) for (m,) in
+                db.execute("SELECT metrics FROM evaluations ORDER BY trial")]  # fmt: skip
+    return summary, rows
+
+
+def test_max_tasks_per_child_replaces_a_worker_after_that_many_evaluations(write_experiment, tmp_path: Path) -> None:
+    summary, rows = leaky_run(write_experiment, tmp_path, "tasks", {"max_tasks_per_child": 3})
+    assert summary.evaluations == 8 and summary.failures == 0
+    pids = [pid for pid, _ in rows]
+    assert pids == [pids[0]] * 3 + [pids[3]] * 3 + [pids[6]] * 2 and len(set(pids)) == 3, pids
+    live = read_status(tmp_path / "tasks")["live"]
+    assert live["recycled"] == 2 and live["restarts"] == 0  # replaced between evaluations: no crash
+    assert "2 replaced between evaluations" in format_status(read_status(tmp_path / "tasks"))
+    log = (tmp_path / "tasks" / "native.log").read_text()
+    assert log.count("replaced by a fresh process after 3 evaluations (max_tasks_per_child)") == 2
+
+
+def test_memory_limit_replaces_a_worker_that_holds_more(write_experiment, tmp_path: Path, capsys) -> None:
+    """A fitness that leaks 200 MiB an evaluation: without a limit its worker grows by that each time; with one, no
+    evaluation starts in a worker already over it (it was replaced after the evaluation that crossed it)."""
+    summary, free = leaky_run(write_experiment, tmp_path, "free", {}, samples=6)
+    grown = [m for _, m in free]
+    assert len({pid for pid, _ in free}) == 1 and grown[-1] - grown[0] > 0.9, grown  # 5 leaks, nothing replaced
+    limit = round(grown[0] + 0.5, 2)  # a fresh worker's memory and 2.5 leaks: replaced after every third evaluation
+    capsys.readouterr()
+    summary, rows = leaky_run(write_experiment, tmp_path, "limited", {"memory_limit_gib": limit}, samples=8)
+    assert summary.evaluations == 8 and summary.failures == 0
+    assert all(m <= limit for _, m in rows), (limit, rows)
+    pids = [pid for pid, _ in rows]
+    assert len(set(pids)) >= 3, pids
+    err = capsys.readouterr().err
+    assert err.count(f"over backend.params.memory_limit_gib = {limit:g}: it is replaced by a fresh process") == 1, err
+    assert read_status(tmp_path / "limited")["live"]["recycled"] == len(set(pids)) - 1
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [({"max_tasks_per_child": 0}, "max_tasks_per_child: expected an integer >= 1"),
+     ({"memory_limit_gib": -1}, "memory_limit_gib: expected a number of GiB > 0")],
+)
+def test_recycling_options_are_checked(params: dict, expected: str) -> None:
+    from evonas.engine.pool import ProcessPoolBackend
+
+    with pytest.raises(ValueError, match=expected):
+        ProcessPoolBackend.check(**params)

@@ -265,6 +265,10 @@ class CachedBackend(Backend):
     def restarts(self) -> int:  # type: ignore[override]
         return self.inner.restarts
 
+    @property
+    def recycled(self) -> int:
+        return getattr(self.inner, "recycled", 0)
+
     def free_slots(self) -> int:
         return self.inner.free_slots() - len(self._hits)
 

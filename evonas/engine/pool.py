@@ -236,7 +236,24 @@ def _worker_main(
         except KeyboardInterrupt:  # raised by the fitness's own code (a worker ignores Ctrl-C): that evaluation failed
             result = JobResult(job.trial, "failed", {}, "KeyboardInterrupt: raised by the fitness (a worker ignores "
                                "Ctrl-C)", time.perf_counter() - start, name, safe_mode=job.safe)  # fmt: skip
-        conn.send(("result", result, None))
+        conn.send(("result", result, own_memory_gib()))
+
+
+def own_memory_gib() -> float | None:
+    """This process's memory in GiB: its resident set from ``/proc`` (Linux), else its peak resident set
+    (``getrusage``: what a leak grows too); ``None`` where neither can be read."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, KiB elsewhere
+        return peak / 2**30 if sys.platform == "darwin" else peak / 2**20
+    except (ImportError, OSError, ValueError):
+        return None
 
 
 @dataclasses.dataclass
@@ -251,6 +268,8 @@ class _Worker:
     started_at: float = dataclasses.field(default_factory=time.time)
     done: int = 0
     restarts: int = 0
+    #: evaluations this process finished (``done`` counts those of the worker's earlier processes too)
+    tasks: int = 0
     #: CPU seconds the worker had used when last seen using more, and when that was (stall detection)
     cpu: float | None = None
     cpu_at: float = 0.0
@@ -318,6 +337,11 @@ class ProcessPoolBackend(Backend):
         timeout_first: without ``timeout:``, the time limit in seconds until the first evaluation finishes.
         startup_timeout: seconds a worker may take to start (import the plug-ins, build the experiment's space,
             dataset and fitness) before the run stops, saying so: a fitness or loader that hangs while it is built.
+        max_tasks_per_child: replace a worker by a fresh process after this many evaluations (as Python's
+            ``ProcessPoolExecutor``); default never. Memory a fitness leaks goes with the old process.
+        memory_limit_gib: replace a worker whose memory (its resident set) is above this many GiB after an
+            evaluation by a fresh process before its next; said on stderr the first time. Not a hard cap: an
+            evaluation that needs more runs to its end (or until the system stops it).
         log: the file worker processes' output goes to (default: the run folder's ``native.log``).
     """
 
@@ -335,11 +359,18 @@ class ProcessPoolBackend(Backend):
         timeout_floor: float = 300.0,
         timeout_first: float = 3600.0,
         startup_timeout: float = 300.0,
+        max_tasks_per_child: int | None = None,
+        memory_limit_gib: float | None = None,
         log: str | os.PathLike | None = None,
     ) -> None:
         self.check(num_cpus=num_cpus, num_gpus=num_gpus, retries=retries, stall_timeout=stall_timeout,
-                   timeout_floor=timeout_floor, timeout_first=timeout_first, startup_timeout=startup_timeout)  # fmt: skip
+                   timeout_floor=timeout_floor, timeout_first=timeout_first, startup_timeout=startup_timeout,
+                   max_tasks_per_child=max_tasks_per_child, memory_limit_gib=memory_limit_gib)  # fmt: skip
         self.startup_timeout = float(startup_timeout)
+        self.max_tasks_per_child = max_tasks_per_child
+        self.memory_limit_gib = None if memory_limit_gib is None else float(memory_limit_gib)
+        #: workers replaced by a fresh process between evaluations (max_tasks_per_child, memory_limit_gib)
+        self.recycled = 0
         gpus = _cuda_count()
         num_gpus = (1.0 if gpus else 0.0) if num_gpus is None else float(num_gpus)
         self.experiment = experiment
@@ -359,12 +390,14 @@ class ProcessPoolBackend(Backend):
         self._workers = [self._start(i) for i in range(self.slots)]
         self._pending: list[JobResult] = []
         self.restarts = 0
+        self._said_memory = False
         self._start_error: str | None = None  # a start error read from an idle worker (_read_starting)
 
     @classmethod
     def check(
         cls, num_cpus: int = 1, num_gpus: float | None = None, retries: int = 1, stall_timeout: float = 120.0,
-        timeout_floor: float = 300.0, timeout_first: float = 3600.0, startup_timeout: float = 300.0, **_: Any,
+        timeout_floor: float = 300.0, timeout_first: float = 3600.0, startup_timeout: float = 300.0,
+        max_tasks_per_child: int | None = None, memory_limit_gib: float | None = None, **_: Any,
     ) -> None:  # fmt: skip
         for name, value in (("stall_timeout", stall_timeout), ("timeout_floor", timeout_floor), ("timeout_first", timeout_first)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -377,6 +410,15 @@ class ProcessPoolBackend(Backend):
             raise ValueError(f"num_gpus: expected 0, a fraction up to 1, or a whole number of GPUs, got {num_gpus!r}")
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries: expected an integer >= 0, got {retries!r}")
+        if max_tasks_per_child is not None and (
+            isinstance(max_tasks_per_child, bool) or not isinstance(max_tasks_per_child, int) or max_tasks_per_child < 1
+        ):
+            raise ValueError(f"max_tasks_per_child: expected an integer >= 1 (or none), got {max_tasks_per_child!r}")
+        if memory_limit_gib is not None and (
+            isinstance(memory_limit_gib, bool) or not isinstance(memory_limit_gib, (int, float))
+            or not 0 < memory_limit_gib < float("inf")
+        ):  # fmt: skip
+            raise ValueError(f"memory_limit_gib: expected a number of GiB > 0 (or none), got {memory_limit_gib!r}")
 
     def _start(self, i: int) -> _Worker:
         parent, child = self._ctx.Pipe()
@@ -459,15 +501,44 @@ class ProcessPoolBackend(Backend):
             return self.timeout
         return default_timeout(self._durations, self.timeout_floor, self.timeout_first)
 
-    def _replace(self, w: _Worker) -> None:
+    def _replace(self, w: _Worker, *, crashed: bool = True) -> None:
+        """A fresh process for ``w``: killed (it crashed or hangs), or told to stop (``crashed=False``: recycled
+        between evaluations, not counted as a restart)."""
+        if not crashed:
+            with contextlib.suppress(OSError, BrokenPipeError):
+                w.conn.send(None)
+            w.process.join(timeout=5)
         if w.process.is_alive():
             w.process.kill()
         w.process.join(timeout=5)
         w.conn.close()
         fresh = self._start(int(w.name[1:]))
         w.process, w.conn, w.ready_at, w.started_at = fresh.process, fresh.conn, None, fresh.started_at
-        w.restarts += 1
-        self.restarts += 1
+        w.tasks = 0
+        if crashed:
+            w.restarts += 1
+            self.restarts += 1
+        else:
+            self.recycled += 1
+
+    def _recycle(self, w: _Worker, trial: int, memory: float | None) -> None:
+        """Replace idle worker ``w`` after its evaluation of ``trial`` when it has done ``max_tasks_per_child`` or its
+        ``memory`` (GiB) is over ``memory_limit_gib``."""
+        if self.max_tasks_per_child is not None and w.tasks >= self.max_tasks_per_child:
+            why = f"after {w.tasks} evaluation{'s' if w.tasks != 1 else ''} (max_tasks_per_child)"
+        elif self.memory_limit_gib is not None and memory is not None and memory > self.memory_limit_gib:
+            why = f"holding {memory:.2f} GiB after trial {trial}, over memory_limit_gib = {self.memory_limit_gib:g}"
+            if not self._said_memory:
+                self._said_memory = True
+                print(f"evonas: worker {w.name} held {memory:.2f} GiB after trial {trial}, over "
+                      f"backend.params.memory_limit_gib = {self.memory_limit_gib:g}: it is replaced by a fresh process "
+                      "(memory the fitness keeps, a leak?); later replacements are only counted"
+                      + (" and in native.log" if self.log is not None else ""), file=sys.stderr, flush=True)  # fmt: skip
+        else:
+            return
+        if self.log is not None:
+            self._note(f"[{time.strftime('%H:%M:%S')} {w.name}] replaced by a fresh process {why}")
+        self._replace(w, crashed=False)
 
     def _lost(self, w: _Worker, reason: str) -> None:
         """``w`` died or was killed on its job: retry the job in safe mode on a fresh worker, or record it failed."""
@@ -582,7 +653,9 @@ class ProcessPoolBackend(Backend):
                         self._durations.append(now - max(w.sent_at, w.ready_at or w.sent_at))
                         w.job = None
                         w.done += 1
+                        w.tasks += 1
                         self._pending.append(payload)
+                        self._recycle(w, payload.trial, detail)
                     else:
                         self.close()
                         raise WorkerStartError(payload)

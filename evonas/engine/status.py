@@ -74,7 +74,7 @@ class LiveStatus:
         self._last, self.dirty = now, False
         self.entry.update(
             updated_at=time.time(), slots=backend.slots, workers=backend.states(), repeats=repeats,
-            restarts=backend.restarts,
+            restarts=backend.restarts, recycled=getattr(backend, "recycled", 0),
         )  # fmt: skip
         self.journal.set_meta("live", self.entry)
         if self.operators is not None:
@@ -124,7 +124,7 @@ def _clean_live(live: Any) -> dict[str, Any]:
     if not isinstance(live, dict):
         return {}
     out: dict[str, Any] = {}
-    for k in ("pid", "expected", "slots", "repeats", "restarts"):
+    for k in ("pid", "expected", "slots", "repeats", "restarts", "recycled"):
         if _count(live.get(k)) is not None:
             out[k] = live[k]
     if not 0 < out.get("pid", 1) < 1 << 31:  # 0 would be the process group, larger ones overflow os.kill
@@ -473,7 +473,9 @@ def format_status(st: dict[str, Any]) -> str:
     workers = live.get("workers") or []
     if live.get("backend"):
         lines.append(f"workers   {live['backend']} backend, {live.get('slots', len(workers))} slot(s), "
-                     f"{live.get('restarts', 0)} worker restart(s)")  # fmt: skip
+                     f"{live.get('restarts', 0)} worker restart(s)"
+                     + (f", {live['recycled']} replaced between evaluations (max_tasks_per_child, memory_limit_gib)"
+                        if live.get("recycled") else ""))  # fmt: skip
     gone = st["state"] != "running"  # the last states a dead run wrote are not what its workers do now
     for w in workers:
         name = str(w.get("worker"))
