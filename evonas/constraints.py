@@ -98,7 +98,11 @@ def parse_constraints(value: Any) -> tuple[Constraint, ...]:
 
 def _check_satisfiable(constraints: Sequence[Constraint]) -> None:
     """Raise ``ValueError`` for limits on one metric that no value meets together (``params <= 100`` with
-    ``params >= 1e6``): a run would train nothing, or nothing it could keep."""
+    ``params >= 1e6``), or a limit on a count evonas makes (:data:`CHEAP_METRICS`) below 0: a run would train
+    nothing, or nothing it could keep."""
+    for c in constraints:
+        if c.metric in CHEAP_METRICS and c.op in ("<=", "<") and (c.limit < 0 or (c.limit == 0 and c.op == "<")):
+            raise ValueError(f"'{c}': {c.metric} is a count, never below 0, so no candidate meets it")
     for metric in dict.fromkeys(c.metric for c in constraints):
         lows = [c for c in constraints if c.metric == metric and c.op in (">=", ">")]
         highs = [c for c in constraints if c.metric == metric and c.op in ("<=", "<")]

@@ -156,6 +156,11 @@ def test_limits_no_value_meets_are_refused_and_a_run_with_nothing_feasible_says_
     with pytest.raises(ValueError, match="'params >= 5' and 'params < 5'"):
         parse_constraints(["params < 5", "params >= 5"])
     assert len(parse_constraints(["params <= 5", "params >= 5", "flops < 1"])) == 3  # params = 5 meets both
+    with pytest.raises(ValueError, match="^'params <= -5': params is a count, never below 0, so no candidate meets it$"):
+        parse_constraints(["params <= -5"])  # a single limit no value meets
+    with pytest.raises(ValueError, match="^'flops < 0': flops is a count"):
+        parse_constraints(["flops < 0"])
+    assert parse_constraints(["val_acc <= -1"])  # a plug-in's metric may be negative: only evonas's counts are known
     cfg = _constrained(write_experiment, {"name": "random", "params": {"samples": 4}}, ["val_acc >= 2"], budget=4)
     assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 1  # no best: a script can tell
     out, err = capsys.readouterr()
