@@ -43,9 +43,6 @@ def construct(registry_get: Any, comp: Component, source: str | None, key: str, 
         if not isinstance(exc, (ValueError, TypeError, ImportError, KeyError, OSError)):
             raise
         msg = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
-        param, colon, rest = msg.partition(": ")
-        if colon and param in comp.params and rest:  # "label: no column ..." names its key
-            raise ConfigError(source, f"{key}.params.{param}", rest) from None
         raise ConfigError(source, f"{key}.params", msg or type(exc).__name__) from None
 
 
