@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -132,3 +133,22 @@ def test_the_cache_tells_data_files_apart_by_their_contents(write_experiment, tm
     path = _npz_experiment(write_experiment, tmp_path / "a", labels_seed=2)  # regenerated in place
     other = Run(load_experiment(path), tmp_path / "other", progress=False).execute()
     assert other.cached == 0 and len(trainings) == 8
+
+
+def test_an_entry_stored_before_the_objective_s_metric_existed_is_a_miss(write_experiment, tmp_path: Path,
+                                                                         trainings: list[str]) -> None:  # fmt: skip
+    """A cached result stored before the fitness reported ``val_balanced_acc`` is evaluated again for a run whose
+    objective it is (it would fail as 'no metric'), and still answers a run scored by ``val_acc``."""
+    trained = trainings
+    exp = digits_experiment()
+    first = Run(load_experiment(write_experiment(exp, "acc")), tmp_path / "first", progress=False).execute()
+    assert first.evaluations == len(trained) == 12
+    with sqlite3.connect(default_cache_path()) as db:  # as an older evonas stored them
+        for rowid, metrics in db.execute("SELECT rowid, metrics FROM evaluations").fetchall():
+            old = {k: v for k, v in json.loads(metrics).items() if k != "val_balanced_acc"}
+            db.execute("UPDATE evaluations SET metrics = ? WHERE rowid = ?", (json.dumps(old), rowid))
+    again = Run(load_experiment(write_experiment(exp, "acc2")), tmp_path / "again", progress=False).execute()
+    assert again.cached == 12 and len(trained) == 12
+    balanced = {**exp, "objectives": [{"metric": "val_balanced_acc", "direction": "max"}]}
+    third = Run(load_experiment(write_experiment(balanced, "bal")), tmp_path / "third", progress=False).execute()
+    assert third.cached == 0 and third.failures == 0 and len(trained) == 24

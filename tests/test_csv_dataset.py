@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import sqlite3
 import warnings
 from pathlib import Path
 
@@ -15,13 +14,11 @@ import torch
 import yaml
 from sklearn.metrics import balanced_accuracy_score
 
-import conftest
 from evonas.cli import main
 from evonas.config import load_experiment
 from evonas.datasets import load_dataset
-from evonas.engine.cache import default_cache_path
 from evonas.engine.runner import Run
-from evonas.fitness.train import TrainFitness, _score
+from evonas.fitness.train import _score
 
 
 def write_table(path: Path, header: list[str] | None, rows: list[list[object]], delimiter: str = ",") -> Path:
@@ -166,29 +163,3 @@ def test_balanced_accuracy_is_scikit_learn_s() -> None:
         assert balanced == pytest.approx(balanced_accuracy_score(y.numpy(), predicted))
     assert balanced != pytest.approx(acc)
     assert loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)), rel=1e-5)
-
-
-def test_balanced_accuracy_as_the_objective_is_not_answered_by_an_older_cache_entry(write_experiment, tmp_path: Path,
-                                                                                    monkeypatch) -> None:  # fmt: skip
-    """A cached result stored before the fitness reported ``val_balanced_acc`` is evaluated again for a run whose
-    objective it is (it would fail as 'no metric'), and still answers a run scored by ``val_acc``."""
-    trained: list[str] = []
-    real = TrainFitness.evaluate
-
-    def counting(self, genome, *, space, dataset, seed):
-        trained.append(space.key(genome))
-        return real(self, genome, space=space, dataset=dataset, seed=seed)
-
-    monkeypatch.setattr(TrainFitness, "evaluate", counting)
-    exp = conftest.digits_experiment(name="bal")
-    first = Run(load_experiment(write_experiment(exp, "acc")), tmp_path / "first", progress=False).execute()
-    assert first.evaluations == len(trained) == 12
-    with sqlite3.connect(default_cache_path()) as db:  # as an older evonas stored them
-        for rowid, metrics in db.execute("SELECT rowid, metrics FROM evaluations").fetchall():
-            old = {k: v for k, v in json.loads(metrics).items() if k != "val_balanced_acc"}
-            db.execute("UPDATE evaluations SET metrics = ? WHERE rowid = ?", (json.dumps(old), rowid))
-    again = Run(load_experiment(write_experiment(exp, "acc2")), tmp_path / "again", progress=False).execute()
-    assert again.cached == 12 and len(trained) == 12
-    balanced = {**exp, "objectives": [{"metric": "val_balanced_acc", "direction": "max"}]}
-    third = Run(load_experiment(write_experiment(balanced, "bal")), tmp_path / "third", progress=False).execute()
-    assert third.cached == 0 and third.failures == 0 and len(trained) == 24
