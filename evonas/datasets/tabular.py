@@ -169,17 +169,23 @@ def load_csv(
             raise ValueError("features lists a column more than once")
     x = np.empty((len(rows), len(x_cols)), dtype=np.float64)
     for j, col in enumerate(x_cols):
-        for i, (line, row) in enumerate(rows):
-            value = _number(row[col])
+        cells = [row[col] for _, row in rows]
+        try:
+            x[:, j] = np.asarray(cells, dtype=np.float64)  # numpy's parse: fast; a bad cell is found below
+            if np.isfinite(x[:, j]).all():
+                continue
+        except ValueError:
+            pass
+        for (line, _), cell in zip(rows, cells):
+            value = _number(cell)
             if value is None or not math.isfinite(value):
-                cell = row[col]
                 what = "is empty" if not cell else f"holds {cell!r}, not a number" if value is None else f"holds {cell}"
                 raise ValueError(
                     f"{where} line {line}, column {names[col]!r} {what}; every feature must be a finite number: "
                     "fill or drop that row, encode a categorical column as numbers (one column per category), or "
                     "leave the column out with features: [...]"
                 )
-            x[i, j] = value
+        raise ValueError(f"{where}: column {names[col]!r} holds a value that is not a number")  # numpy and float() differ
     if np.abs(x).max(initial=0.0) > np.finfo(np.float32).max:
         line, col = next((rows[i][0], names[x_cols[j]]) for i, j in zip(*np.nonzero(np.abs(x) > np.finfo(np.float32).max)))
         raise ValueError(f"{where} line {line}, column {col!r} is beyond float32's +-3.4e38; rescale that column")
