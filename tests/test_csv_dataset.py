@@ -52,6 +52,12 @@ def test_a_table_with_named_classes_loads_split_and_numbered(tmp_path: Path) -> 
     table = {tuple(np.float32(r[:3])): r[3] for r in rows}  # each loaded row has the label of its line
     for x, y in zip(ds.x_val, ds.y_val):
         assert ds.classes[y] == table[tuple(x)]
+    assert ds.split_rows is not None  # the data rows each split took, counted from 0 (blank lines and header not)
+    for part in ("train", "val", "test"):
+        x, y = getattr(ds, f"x_{part}"), getattr(ds, f"y_{part}")
+        taken = [rows[i] for i in ds.split_rows[part]]
+        np.testing.assert_array_equal(x, np.float32([r[:3] for r in taken]))
+        assert [ds.classes[c] for c in y] == [r[3] for r in taken]
     again = load_dataset("csv", seed=0, path=str(path), label=-1)  # the last column by index: the same split
     assert again.fingerprint() == ds.fingerprint()
     other = load_dataset("csv", seed=1, path=str(path), label="species")

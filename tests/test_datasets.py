@@ -26,7 +26,7 @@ def _same(a: Dataset, b: Dataset) -> bool:
 
 
 def test_all_loaders_registered() -> None:
-    assert {"digits", "synthetic", "npz", "mnist", "fashion_mnist", "cifar10"} <= set(DATASETS.list())
+    assert {"digits", "synthetic", "npz", "csv", "mnist", "fashion_mnist", "cifar10"} <= set(DATASETS.list())
 
 
 # -- digits -------------------------------------------------------------------
@@ -50,6 +50,19 @@ def test_digits_split_is_stratified() -> None:
         count = int((all_y == cls).sum())
         assert int((ds.y_val == cls).sum()) == round(count * 0.25)
         assert int((ds.y_test == cls).sum()) == round(count * 0.1)
+
+
+def test_split_rows_give_each_split_s_samples_in_the_loaded_set() -> None:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    ds = load_dataset("digits", seed=2, standardize=True)
+    rows = ds.split_rows
+    assert rows is not None and sorted(np.concatenate([rows["train"], rows["val"], rows["test"]]).tolist()) == list(range(1797))
+    for part in ("train", "val", "test"):
+        x, y = getattr(ds, f"x_{part}"), getattr(ds, f"y_{part}")
+        np.testing.assert_array_equal(y, d.target[rows[part]])
+        np.testing.assert_allclose(ds.as_stored(x).reshape(len(x), -1), d.data[rows[part]] / 16.0, atol=1e-5)
 
 
 def test_digits_deterministic_in_seed() -> None:

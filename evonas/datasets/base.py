@@ -206,6 +206,11 @@ class Dataset:
     raw_input: RawInput | None = None
     #: the name of each class ``0 .. num_classes - 1`` where the file gave names (the ``csv`` loader), else ``None``
     classes: tuple[str, ...] | None = None
+    #: where the loader split one set of samples (:func:`split_arrays`): ``{"train": ..., "val": ..., "test": ...}``,
+    #: each split's sample positions in that set, in the split's order (a ``csv`` file's data rows counted from 0, as
+    #: ``pandas.read_csv(path).iloc[...]`` takes them; an ``npz`` file's ``x``; torchvision's training set, and its
+    #: test set for ``test``); ``None`` for splits as given
+    split_rows: dict[str, np.ndarray] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -310,6 +315,7 @@ def split_arrays(
         x_test=x[out["test"]],
         y_test=y[out["test"]],
         num_classes=int(num_classes if num_classes is not None else int(y.max()) + 1),
+        split_rows=out,
     )
 
 

@@ -678,7 +678,9 @@ def _load_vision(
     x_tr, x_te = to_nchw(x_tr, key="train images"), to_nchw(x_te, key="test images")
     y_tr, y_te = _labels(y_tr, key="train labels", n=len(x_tr)), _labels(y_te, key="test labels", n=len(x_te))
     ds = split_arrays(name, x_tr, y_tr, seed=seed, val_fraction=val_fraction, test_fraction=0.0, num_classes=10)
-    ds = dataclasses.replace(ds, x_test=x_te, y_test=y_te, raw_input=raw)
+    assert ds.split_rows is not None
+    rows = {"train": ds.split_rows["train"], "val": ds.split_rows["val"]}  # of the training set; the test set's own
+    ds = dataclasses.replace(ds, x_test=x_te, y_test=y_te, raw_input=raw, split_rows={**rows, "test": np.arange(len(y_te))})
     keys = {"train": ("train images", "train labels"), "val": ("train images", "train labels")}
     keys["test"] = ("test images", "test labels")
     return _standardized(check_dataset(ds, where=f"dataset '{name}' ({str(folder)!r})", keys=keys), standardize)
