@@ -253,7 +253,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         return _fail(f"export: {exc}")
     m = result.metrics
     epochs = f"{m['epochs']} epoch{'s' if m['epochs'] != 1 else ''}"
-    print(f"exported  rank {m['rank']} genome {result.key}: test_acc={m['test_acc']:.4f} (trained {epochs} on "
+    by = str(m.get("ranked_by") or "")
+    also = f"test_{by[4:]}" if by.startswith("val_") and by != "val_acc" else ""
+    scores = f"test_acc={m['test_acc']:.4f}" + (f" {also}={m[also]:.4f}" if isinstance(m.get(also), float) else "")
+    print(f"exported  rank {m['rank']} genome {result.key}: {scores} (trained {epochs} on "
           f"{m['samples']} train+val samples, {m['train_s']:.2g} s; tested on {m['test_samples']})")  # fmt: skip
     for f in result.files:
         print(f"wrote     {f}")

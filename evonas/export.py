@@ -178,7 +178,9 @@ def export_run(
             "train_samples": metrics.get("train_samples"),  # seen over all epochs, as the fitness counted them
             "input_shape": list(data.input_shape), "num_classes": data.num_classes,
             "classes": list(data.classes) if data.classes is not None else None,  # output i is class classes[i]
-            "rank": rank,
+            "feature_names": list(data.feature_names) if data.feature_names is not None else None,
+            "label_name": data.label_name,
+            "rank": rank, "ranked_by": exp.objectives[0].metric,
             "search_metrics": chosen.metrics, "outputs": "logits",
             "input_transform": transform.to_dict() if transform is not None else None,
             # what model.torchscript.pt and model.onnx take: the inputs as the data file stores them

@@ -105,12 +105,23 @@ def test_features_header_delimiter_and_a_byte_order_mark(tmp_path: Path) -> None
         ("a,b,y\n1,2,0\n", {"label": 5}, "label: 5 is not a column of '{f}', which has 3 columns (0..2)"),
         ("a,b,y\n1,2,0\n", {"features": ["y"]}, "features lists the label column 'y'"),
         ("a,b,y\n1,2,\n", {}, "line 2: the label column 'y' is empty"),
-        ("a,b,y\n" + "".join(f"{i},1,{i}\n" for i in range(30)), {"max_classes": 20},
+        ("a,b,y\n" + "".join(f"{i},1,{i % 30}\n" for i in range(60)), {"max_classes": 20},
          "the label column 'y' of '{f}' has 30 different values, over the sanity limit max_classes = 20"),
         ('a,b,y\n1,"2,0\n', {}, "cannot read '{f}' as CSV"),
         ("a,b,y\n", {}, "holds a header but no data rows"),
         ("", {}, "holds no rows"),
         ("a,b,y\n1,1e39,0\n", {}, "line 2, column 'b' is beyond float32's"),
+        ("a,price\n" + "".join(f"{i},{i * 0.5}\n" for i in range(40)), {},
+         "the label column 'price' of '{f}' holds numbers that are not whole (line 3: 0.5): a continuous target"),
+        ("a,id\n" + "".join(f"{i % 3},row{i}\n" for i in range(40)), {},
+         "the label column 'id' of '{f}' has 40 different values in 40 rows"),
+        (",a,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40)), {},
+         "column 0 of '{f}' has no name in the header (pandas writes its row index so"),
+        ("1,2,barolo\n" + "3,4,barolo\n5,6,grignolino\n" * 20, {},
+         "the first row of '{f}' looks like data, not column names"),
+        ("a,b,y\n1,2,0\n", {"exclude": ["y"]}, "exclude lists the label column 'y'"),
+        ("a,b,y\n1,2,0\n", {"exclude": ["a"], "features": ["b"]}, "give features (the columns to use) or exclude"),
+        ("a,b,y\n1,2,0\n", {"encoding": "klingon"}, "encoding: no text encoding named 'klingon'"),
     ],
 )
 def test_a_bad_table_is_refused_with_its_line_and_column(tmp_path: Path, text: str, params: dict, expected: str) -> None:
@@ -120,6 +131,30 @@ def test_a_bad_table_is_refused_with_its_line_and_column(tmp_path: Path, text: s
         load_dataset("csv", seed=0, path=str(path), **params)
     message = str(refused.value)
     assert expected.format(f=path) in message and "\n" not in message
+
+
+def test_encodings_excluded_columns_and_warnings_about_what_the_split_leaves_unscored(tmp_path: Path, capsys) -> None:
+    header, rows = flowers(150)
+    text = "id,petal,noise,sepal,species\n" + "".join(f"{i},{r[0]},{r[1]},{r[2]},{r[3]}\n" for i, r in enumerate(rows))
+    text = text.replace("virginica", "virgínica")
+    (tmp_path / "latin.csv").write_bytes(text.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"line 4 holds byte 0xED, which is not utf-8 \(a Latin-1 / Windows-1252 file\?"):
+        load_dataset("csv", seed=0, path=str(tmp_path / "latin.csv"))
+    ds = load_dataset("csv", seed=0, path=str(tmp_path / "latin.csv"), encoding="latin-1", exclude=["id"])
+    assert ds.classes == ("setosa", "versicolor", "virgínica") and ds.feature_names == ("petal", "noise", "sepal")
+    (tmp_path / "u16.csv").write_bytes(text.encode("utf-16"))
+    with pytest.raises(ValueError, match="is UTF-16 text"):
+        load_dataset("csv", seed=0, path=str(tmp_path / "u16.csv"))
+    assert load_dataset("csv", seed=0, path=str(tmp_path / "u16.csv"), encoding="utf-16", exclude=[0]).num_classes == 3
+    assert "warning" not in capsys.readouterr().err
+    typo = text.replace("setosa", "Setosa", 1)  # one row's label with a typo: a class of one row, never scored
+    (tmp_path / "typo.csv").write_text(typo, encoding="utf-8")
+    ds = load_dataset("csv", seed=0, path=str(tmp_path / "typo.csv"), exclude=["id"])
+    assert ds.classes[0] == "Setosa"
+    err = capsys.readouterr().err
+    assert "label 'species': class 'Setosa' (1 row) has no row in the validation split, so the search never scores it" in err
+    load_dataset("csv", seed=0, path=str(tmp_path / "typo.csv"), exclude=["id"], val_fraction=0.1, test_fraction=0.1)
+    assert "the validation split has 15 rows, so val_acc moves in steps of 0.067" in capsys.readouterr().err
 
 
 def test_the_cli_names_the_key_and_a_run_exports_the_class_names(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -138,17 +173,25 @@ def test_the_cli_names_the_key_and_a_run_exports_the_class_names(tmp_path: Path,
     assert err.startswith("evonas: flowers.yaml: dataset.params: label: no column 'specie' in ") and "'species'?" in err
     assert len(err.splitlines()) == 1 and not (tmp_path / "runs").exists()
     exp["dataset"]["params"]["label"] = "species"
+    exp["objectives"] = [{"metric": "val_balanced_acc", "direction": "max"}]
     (tmp_path / "flowers.yaml").write_text(yaml.safe_dump(exp))
     summary = Run(load_experiment(tmp_path / "flowers.yaml"), tmp_path / "run", progress=False).execute()
     assert summary.evaluations == 2
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    out = capsys.readouterr().out
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["ranked_by"] == "val_balanced_acc"
+    assert f"test_acc={metrics['test_acc']:.4f} test_balanced_acc={metrics['test_balanced_acc']:.4f} (trained" in out
     assert metrics["classes"] == ["setosa", "versicolor", "virginica"]
-    assert metrics["model_input"] == {"dtype": "float32", "shape": [3]}
+    assert metrics["model_input"] == {"dtype": "float64", "shape": [3]}  # as numpy and pandas read a CSV
+    assert metrics["feature_names"] == ["petal", "noise", "sepal"] and metrics["label_name"] == "species"
     data = load_dataset("csv", seed=0, path=str(tmp_path / "flowers.csv"), label="species")
     model = torch.jit.load(str(tmp_path / "out" / "model.torchscript.pt"))
     with torch.no_grad():
-        predicted = model(torch.from_numpy(data.x_test)).argmax(1).numpy()
+        predicted = model(torch.from_numpy(data.as_stored(data.x_test))).argmax(1).numpy()
+        assert (model(torch.from_numpy(data.x_test)).argmax(1).numpy() == predicted).all()  # float32 taken too
+        with pytest.raises(Exception, match=r"takes inputs of shape \(N, 3\)"):
+            model(torch.zeros(2, 2, dtype=torch.float64))
     assert metrics["test_acc"] == pytest.approx(float((predicted == data.y_test).mean()))
     assert metrics["test_balanced_acc"] == pytest.approx(balanced_accuracy_score(data.y_test, predicted))
 

@@ -335,7 +335,7 @@ def test_a_resume_on_other_data_is_refused_before_anything_is_written(write_expe
     assert main(["export", str(tmp_path / "run"), "--epochs", "1", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "as loaded here is not the data the run was started on" in err[0] and \
-        err[0].endswith("export where the data is as it was, or start a new run"), err  # fmt: skip
+        err[0].endswith("export where the data is as it was, name a copy of the run's data with --data PATH, or start a new run"), err  # fmt: skip
     assert not (tmp_path / "run" / "export").exists()
     monkeypatch.chdir(tmp_path / "a")  # where the data is as it was: it goes on
     assert main(["resume", str(tmp_path / "run"), "--budget", "6", "--quiet", "--no-cache"]) == 0

@@ -206,6 +206,9 @@ class Dataset:
     raw_input: RawInput | None = None
     #: the name of each class ``0 .. num_classes - 1`` where the file gave names (the ``csv`` loader), else ``None``
     classes: tuple[str, ...] | None = None
+    #: the feature columns the inputs hold, in order, and the label column, where the file names them (``csv``)
+    feature_names: tuple[str, ...] | None = None
+    label_name: str | None = None
     #: where the loader split one set of samples (:func:`split_arrays`): ``{"train": ..., "val": ..., "test": ...}``,
     #: each split's sample positions in that set, in the split's order (a ``csv`` file's data rows counted from 0, as
     #: ``pandas.read_csv(path).iloc[...]`` takes them; an ``npz`` file's ``x``; torchvision's training set, and its

@@ -10,18 +10,21 @@ column (an empty cell, ``NA``, a word) is refused with one line naming the file'
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import difflib
+import io
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Sequence, Union
 
 import numpy as np
 
 from evonas.checks import check_int
-from evonas.datasets.base import DATASETS, Dataset, split_arrays
+from evonas.datasets.base import DATASETS, Dataset, RawInput, split_arrays
 from evonas.datasets.loaders import (
     MAX_CLASSES,
     Standardization,
@@ -62,25 +65,55 @@ def _column(spec: object, header: list[str], param: str, where: str) -> int:
     return header.index(spec)
 
 
-def _read_rows(file: Path, where: str, delimiter: str) -> list[tuple[int, list[str]]]:
+def _read_rows(file: Path, where: str, delimiter: str, encoding: str) -> list[tuple[int, list[str]]]:
     """The file's non-blank rows with their line numbers (1-based, as an editor shows them)."""
-    rows: list[tuple[int, list[str]]] = []
     try:
-        with open(file, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh, delimiter=delimiter, strict=True)
-            line = 1
-            for row in reader:
-                if row and any(cell.strip() for cell in row):
-                    rows.append((line, [cell.strip() for cell in row]))
-                line = reader.line_num + 1
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"cannot read {where} as text (UTF-8): byte {exc.start} is not UTF-8; save it as UTF-8 "
-                         "CSV") from None  # fmt: skip
-    except csv.Error as exc:
-        raise ValueError(f"cannot read {where} as CSV: line {reader.line_num}: {exc}") from None
+        data = file.read_bytes()
     except OSError as exc:
         raise ValueError(f"cannot read {where}: {exc.strerror or exc}") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) and codecs.lookup(encoding).name != "utf-16":
+        raise ValueError(f"{where} is UTF-16 text (Excel's 'Unicode Text'); save it as 'CSV UTF-8', or set "
+                         "encoding: utf-16")  # fmt: skip
+    try:
+        text = data.decode("utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        byte = data[exc.start : exc.start + 1].hex().upper()
+        guess = " (a Latin-1 / Windows-1252 file? set encoding: latin-1)" if encoding.lower().startswith("utf") else ""
+        raise ValueError(f"cannot read {where} as {encoding} text: line {line} holds byte 0x{byte}, which is not "
+                         f"{encoding}{guess}") from None  # fmt: skip
+    if "\x00" in text:
+        raise ValueError(f"{where} holds NUL bytes: it is not a text CSV file (a spreadsheet's own format? export it "
+                         "as CSV)")  # fmt: skip
+    rows: list[tuple[int, list[str]]] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        line = 1
+        for row in reader:
+            if row and any(cell.strip() for cell in row):
+                rows.append((line, [cell.strip() for cell in row]))
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise ValueError(f"cannot read {where} as CSV: line {reader.line_num}: {exc}") from None
     return rows
+
+
+def _thin_classes(ds: Dataset, where: str, label: str) -> None:
+    """Warn (stderr) about what a split leaves unscored: classes with no sample in the validation split (a label
+    with a typo, a class too rare for ``val_fraction``), and a validation split so small that ``val_acc`` jumps."""
+    classes = ds.classes or tuple(str(c) for c in range(ds.num_classes))
+    counts = np.bincount(np.concatenate([ds.y_train, ds.y_val, ds.y_test]), minlength=ds.num_classes)
+    unscored = [c for c in range(ds.num_classes) if not (ds.y_val == c).any()]
+    if unscored:
+        shown = ", ".join(f"{classes[c]!r} ({counts[c]} row{'s' if counts[c] != 1 else ''})" for c in unscored[:5])
+        more = f" and {len(unscored) - 5} more" if len(unscored) > 5 else ""
+        print(f"evonas: warning: {where}: label {label!r}: class{'es' if len(unscored) > 1 else ''} {shown}{more} "
+              "ha" + ("ve" if len(unscored) > 1 else "s") + " no row in the validation split, so the search never "
+              "scores "+ ("them" if len(unscored) > 1 else "it") + " (a label with a typo? too rare for val_fraction?)",
+              file=sys.stderr)  # fmt: skip
+    if 0 < len(ds.y_val) < 30:
+        print(f"evonas: warning: {where}: the validation split has {len(ds.y_val)} rows, so val_acc moves in steps of "
+              f"{1 / len(ds.y_val):.2g}: small differences between networks are chance", file=sys.stderr)  # fmt: skip
 
 
 @DATASETS.register("csv")
@@ -92,8 +125,10 @@ def load_csv(
     path: str | os.PathLike | None = None,
     label: Column = -1,
     features: Sequence[Column] | None = None,
+    exclude: Sequence[Column] = (),
     delimiter: str = ",",
     header: bool = True,
+    encoding: str = "utf-8",
     max_classes: int = MAX_CLASSES,
     standardize: Standardization = False,
 ) -> Dataset:
@@ -104,8 +139,10 @@ def load_csv(
         label: the label column: its header name, or its 0-based index (negative from the end); default the last column.
             Its values are class names or numbers; they are sorted and numbered 0..C-1 (``classes`` keeps the names).
         features: the feature columns (names or indices); default every column but the label. Each must hold numbers.
+        exclude: columns to leave out of the default features (an ID column, say).
         delimiter: the character between fields (``","``; ``";"`` or ``"\\t"`` for other exports).
         header: whether the first row names the columns (without one, columns are named by their index).
+        encoding: the file's text encoding (``utf-8``, with or without a byte-order mark; ``latin-1``, ``cp1252``, ...).
         val_fraction: the share of the samples in the validation split (what a search scores), per class.
         test_fraction: the share in the test split (never seen by the search; ``evonas export`` scores on it).
         max_classes: the sanity limit on the number of classes.
@@ -119,6 +156,18 @@ def load_csv(
         raise ValueError(f"header must be true or false, got {header!r}")
     if features is not None and (isinstance(features, (str, int)) or not isinstance(features, (list, tuple))):
         raise ValueError(f"features must be a list of column names or indices, got {features!r}")
+    if isinstance(exclude, (str, int)) and not isinstance(exclude, bool):
+        exclude = [exclude]
+    if not isinstance(exclude, (list, tuple)):
+        raise ValueError(f"exclude must be a list of column names or indices, got {exclude!r}")
+    if exclude and features is not None:
+        raise ValueError("give features (the columns to use) or exclude (the columns to leave out), not both")
+    if not isinstance(encoding, str):
+        raise ValueError(f"encoding must be the name of a text encoding such as utf-8 or latin-1, got {encoding!r}")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"encoding: no text encoding named {encoding!r} (utf-8, latin-1, cp1252, utf-16, ...)") from None
     max_classes = check_int("max_classes", max_classes, 2)
     standardize = _standardization(standardize)
     _check_fractions(val_fraction, test_fraction)
@@ -128,7 +177,7 @@ def load_csv(
     if not file.is_file():
         raise FileNotFoundError(f"csv dataset file not found: {str(file)!r}")
     where = repr(str(file))
-    rows = _read_rows(file, where, delimiter)
+    rows = _read_rows(file, where, delimiter, encoding)
     if not rows:
         raise ValueError(f"{where} holds no rows")
     width = len(rows[0][1])
@@ -137,7 +186,7 @@ def load_csv(
         if all(_number(cell) is not None for cell in names):
             raise ValueError(f"the first row of {where} holds only numbers, not column names; set header: false if "
                              "the file has no header row")  # fmt: skip
-        dup = sorted({n for n in names if names.count(n) > 1})
+        dup = sorted({n for n in names if n and names.count(n) > 1})
         if dup:
             raise ValueError(f"{where} names column {dup[0]!r} more than once; rename one of them")
         rows = rows[1:]
@@ -157,7 +206,16 @@ def load_csv(
                              f"has {width}; every row needs one value per column")  # fmt: skip
     y_col = _column(label, names, "label", where)
     if features is None:
-        x_cols = [i for i in range(width) if i != y_col]
+        dropped = {_column(c, names, "exclude", where) for c in exclude}
+        if y_col in dropped:
+            raise ValueError(f"exclude lists the label column {names[y_col]!r}; exclude names feature columns to leave out")
+        x_cols = [i for i in range(width) if i != y_col and i not in dropped]
+        if not x_cols:
+            raise ValueError(f"{where} has no feature column left besides the label {names[y_col]!r}")
+        unnamed = [i for i in x_cols if header and not names[i]]
+        if unnamed:
+            raise ValueError(f"column {unnamed[0]} of {where} has no name in the header (pandas writes its row index "
+                             f"so: save with to_csv(index=False)); name it, or leave it out with exclude: [{unnamed[0]}]")
     else:
         x_cols = [_column(f, names, "features", where) for f in features]
         if not x_cols:
@@ -167,6 +225,14 @@ def load_csv(
             raise ValueError(f"features lists the label column {names[y_col]!r}; a feature cannot be the label")
         if len(set(x_cols)) != len(x_cols):
             raise ValueError("features lists a column more than once")
+    if header:  # a first row of data read as the header: numbers as feature names, a label that is a label below
+        first = names
+        labels_below = {row[y_col] for _, row in rows}
+        if all(_number(first[i]) is not None for i in x_cols) and (_number(first[y_col]) is not None
+                                                                    or first[y_col] in labels_below):  # fmt: skip
+            raise ValueError(f"the first row of {where} looks like data, not column names (numbers, and the label "
+                             f"{first[y_col]!r} that rows below have too); set header: false if the file has no "
+                             "header row")  # fmt: skip
     x = np.empty((len(rows), len(x_cols)), dtype=np.float64)
     for j, col in enumerate(x_cols):
         cells = [row[col] for _, row in rows]
@@ -194,6 +260,13 @@ def load_csv(
     if empty is not None:
         raise ValueError(f"{where} line {empty}: the label column {names[y_col]!r} is empty; every row needs a label")
     as_ints = [_whole(v) for v in raw_labels]
+    if any(v is None for v in as_ints):
+        fractional = [(at, v) for (at, _), v, w in zip(rows, raw_labels, as_ints) if w is None and _number(v) is not None]
+        if fractional and len(fractional) == sum(w is None for w in as_ints):  # every label a number, some not whole
+            at, cell = fractional[0]
+            raise ValueError(f"the label column {names[y_col]!r} of {where} holds numbers that are not whole (line "
+                             f"{at}: {cell}): a continuous target, but evonas searches classifiers; bin it into "
+                             "classes, or choose the label column with label: <column>")  # fmt: skip
     if all(v is not None for v in as_ints):
         order = sorted(set(as_ints), key=int)  # type: ignore[arg-type]
         classes = [str(v) for v in order]
@@ -203,6 +276,12 @@ def load_csv(
         classes = sorted(set(raw_labels))
         index_s = {v: i for i, v in enumerate(classes)}
         y = np.array([index_s[v] for v in raw_labels], dtype=np.int64)
+    if len(classes) > 1 and len(classes) * 2 > len(rows):
+        raise ValueError(
+            f"the label column {names[y_col]!r} of {where} has {len(classes)} different values in {len(rows)} rows, so "
+            "most classes have one row and cannot be both learned and scored: is it an ID, not the label? Choose the "
+            "label column with label: <column>"
+        )
     if len(classes) > max_classes:
         raise ValueError(
             f"the label column {names[y_col]!r} of {where} has {len(classes)} different values, over the sanity limit "
@@ -211,11 +290,13 @@ def load_csv(
         )
     ds = split_arrays(f"csv:{file.name}", x, y, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
                       num_classes=len(classes))  # fmt: skip
-    ds = dataclasses.replace(ds, classes=tuple(classes))
+    ds = dataclasses.replace(ds, classes=tuple(classes), raw_input=RawInput("", "float64"),
+                             feature_names=tuple(names[i] for i in x_cols), label_name=names[y_col])  # fmt: skip
     ds = check_dataset(
         _check_nonempty(ds, "the number of rows"), where=where, max_classes=max_classes,
         keys={part: ("features", names[y_col]) for part in ("train", "val", "test")},
     )  # fmt: skip
+    _thin_classes(ds, where, names[y_col])
     return _standardized(ds, standardize)
 
 

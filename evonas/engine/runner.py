@@ -809,7 +809,8 @@ def check_data(
                              f"started on ({differs}); name the file the run searched on")  # fmt: skip
     raise RunFolderError(f"{run_dir}: the dataset '{exp.dataset.name}'{where} as loaded here is not the data the run was "
                          f"started on ({differs}): its files changed, or a relative path found others from this working "
-                         f"directory; {what} where the data is as it was, or start a new run")  # fmt: skip
+                         f"directory; {what} where the data is as it was"
+                         + (", name a copy of the run's data with --data PATH" if files else "") + ", or start a new run")  # fmt: skip
 
 
 def with_data(exp: Experiment, data: str | os.PathLike[str], run_dir: Path) -> Experiment:
