@@ -353,3 +353,25 @@ def test_a_safe_mode_evaluation_first_leaves_the_later_ones_in_their_precision(a
     with safe_mode():  # and back again
         assert fitness._resolve()[1] is None
     assert TrainFitness(amp=amp)._resolve()[1] == (torch.bfloat16 if amp == "bf16" else fresh[1])
+
+
+def test_balanced_class_weights_are_scikit_learn_s() -> None:
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.array([0] * 50 + [1] * 7 + [3] * 3)
+    got = train_mod.balanced_class_weights(torch.from_numpy(y), 5).numpy()
+    np.testing.assert_allclose(got[[0, 1, 3]], compute_class_weight("balanced", classes=np.array([0, 1, 3]), y=y), rtol=1e-6)
+    assert got[2] == got[4] == 0  # absent from training: weighs nothing
+    assert "class_weight" not in TrainFitness().settings()  # the default leaves the evaluation cache's keys as they were
+    assert TrainFitness(class_weight="balanced").settings()["class_weight"] == "balanced"
+
+
+def test_class_weight_balanced_lifts_the_rare_classes(vectors: Dataset) -> None:
+    """Training on a split where class 0 is 19 of every 20 samples: unweighted, the network mostly answers class 0;
+    balanced weights raise the balanced accuracy on the (balanced) validation split."""
+    keep = np.flatnonzero((vectors.y_train == 0) | (np.arange(len(vectors.y_train)) % 20 == 0))
+    skewed = dataclasses.replace(vectors, x_train=vectors.x_train[keep], y_train=vectors.y_train[keep])
+    assert np.bincount(skewed.y_train)[0] > 5 * np.bincount(skewed.y_train)[1:].max()
+    plain = _eval(skewed, epochs=3, amp="off")
+    weighted = _eval(skewed, epochs=3, amp="off", class_weight="balanced")
+    assert weighted["val_balanced_acc"] > plain["val_balanced_acc"] + 0.1, (plain, weighted)

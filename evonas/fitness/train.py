@@ -40,9 +40,11 @@ __all__ = ["TrainFitness"]
 Optimizer = Literal["adam", "adamw", "sgd"]
 Amp = Literal["off", "bf16", "fp16", "auto"]
 Schedule = Literal["cosine", "constant"]
+ClassWeight = Literal["none", "balanced"]
 _OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 _AMPS: tuple[str, ...] = get_args(Amp)
 _SCHEDULES: tuple[str, ...] = get_args(Schedule)
+_CLASS_WEIGHTS: tuple[str, ...] = get_args(ClassWeight)
 _GENOME_HPARAMS = ("lr", "optimizer", "weight_decay", "batch_size", "momentum")
 
 
@@ -87,6 +89,9 @@ class TrainFitness(FitnessFunction):
         latency_batch_size: with ``latency: true``, the batch size of each timed forward pass.
         latency_repeats: with ``latency: true``, timed forward passes (their median is ``latency_ms``).
         latency_warmup: with ``latency: true``, untimed forward passes before the timed ones.
+        class_weight: ``balanced`` weighs each class's training loss by ``n / (C * count)`` (scikit-learn's
+            ``class_weight="balanced"``), so a rare class counts as much as a common one; ``none`` (the default)
+            weighs every sample alike.
     """
 
     epochs: int
@@ -115,6 +120,7 @@ class TrainFitness(FitnessFunction):
         schedule: Schedule = "cosine",
         eval_batch_size: int = 1024,
         max_train_samples: int | None = None,
+        class_weight: ClassWeight = "none",
         latency: bool = False,
         latency_batch_size: int = 1,
         latency_repeats: int = 30,
@@ -130,6 +136,7 @@ class TrainFitness(FitnessFunction):
         self.max_train_samples = (
             None if max_train_samples is None else check_int("max_train_samples", max_train_samples, 1)
         )
+        self.class_weight = check_choice("class_weight", class_weight, _CLASS_WEIGHTS)
         self.latency = (check_bool("latency", latency), check_int("latency_batch_size", latency_batch_size, 1),
                         check_int("latency_repeats", latency_repeats, 1),
                         check_int("latency_warmup", latency_warmup, 0))  # fmt: skip
@@ -142,10 +149,19 @@ class TrainFitness(FitnessFunction):
             epochs=self.epochs, device=device, threads=self.threads, channels_last=channels_last, amp=amp,
             lr=lr, optimizer=optimizer, weight_decay=weight_decay, batch_size=batch_size, momentum=momentum,
             schedule=schedule, eval_batch_size=self.eval_batch_size, max_train_samples=self.max_train_samples,
-            latency=latency, latency_batch_size=latency_batch_size, latency_repeats=latency_repeats,
+            class_weight=self.class_weight, latency=latency, latency_batch_size=latency_batch_size,
+            latency_repeats=latency_repeats,
             latency_warmup=latency_warmup,
         )  # fmt: skip
         self._runtime: tuple[torch.device, torch.dtype | None] | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """Every parameter (the evaluation cache's key); ``class_weight`` only when set, so results cached before it
+        existed keep their key."""
+        out = super().settings()
+        if out.get("class_weight") == "none":
+            del out["class_weight"]
+        return out
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -287,7 +303,9 @@ class TrainFitness(FitnessFunction):
                 if reporter.should_prune():
                     raise TrialPruned()
 
-        train_loss, steps, samples = _train_epochs(model, optimizer, scaler, autocast, x, y, plan, seed, on_epoch, hp, checkpoint)
+        weight = balanced_class_weights(y, dataset.num_classes) if self.class_weight == "balanced" else None
+        train_loss, steps, samples = _train_epochs(model, optimizer, scaler, autocast, x, y, plan, seed, on_epoch, hp,
+                                                   checkpoint, weight)  # fmt: skip
         train_s = time.perf_counter() - start_time
 
         val_loss, val_acc, balanced = _score(model, data.x_val, data.y_val, self.eval_batch_size, autocast)
@@ -408,6 +426,14 @@ def _autocast(device: torch.device, amp_dtype: torch.dtype | None) -> Callable[[
     return autocast
 
 
+def balanced_class_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``n / (C * count)`` per class over the classes present in ``y`` (scikit-learn's ``class_weight="balanced"``);
+    0 for a class absent from it."""
+    counts = torch.bincount(y, minlength=num_classes).float()
+    present = int((counts > 0).sum())
+    return torch.where(counts > 0, len(y) / (present * counts.clamp(min=1)), torch.zeros_like(counts))
+
+
 def _train_epochs(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -420,6 +446,7 @@ def _train_epochs(
     on_epoch: Callable[[int, float], None] | None,
     hp: Mapping[str, Any],
     checkpoint: Callable[[int, int, Callable[[], float]], None] | None = None,
+    class_weight: torch.Tensor | None = None,
 ) -> tuple[float, int, int]:
     """Train ``model`` on ``(x, y)`` as ``plan`` says, batches drawn with ``seed``; the last epoch's mean loss, the
     optimizer steps taken and the samples they saw. ``checkpoint(step, samples, loss)`` after each step (a
@@ -456,7 +483,7 @@ def _train_epochs(
             step += 1
             optimizer.zero_grad(set_to_none=True)
             with autocast():
-                loss = F.cross_entropy(model(xb), yb)
+                loss = F.cross_entropy(model(xb), yb, weight=class_weight)
             if scaler is None:
                 loss.backward()
                 optimizer.step()
