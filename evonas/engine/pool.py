@@ -239,6 +239,15 @@ def _worker_main(
         conn.send(("result", result, own_memory_gib()))
 
 
+def _gib(value: float, limit: float) -> str:
+    """``value`` GiB with the decimals that tell it apart from ``limit`` (``0.243`` over ``0.24``, not ``0.24``)."""
+    for digits in range(2, 7):
+        text = f"{value:.{digits}f}"
+        if float(text) != float(f"{limit:g}"):
+            return text
+    return f"{value:g}"
+
+
 def own_memory_gib() -> float | None:
     """This process's memory in GiB: its resident set from ``/proc`` (Linux), else its peak resident set
     (``getrusage``: what a leak grows too); ``None`` where neither can be read."""
@@ -527,10 +536,11 @@ class ProcessPoolBackend(Backend):
         if self.max_tasks_per_child is not None and w.tasks >= self.max_tasks_per_child:
             why = f"after {w.tasks} evaluation{'s' if w.tasks != 1 else ''} (max_tasks_per_child)"
         elif self.memory_limit_gib is not None and memory is not None and memory > self.memory_limit_gib:
-            why = f"holding {memory:.2f} GiB after trial {trial}, over memory_limit_gib = {self.memory_limit_gib:g}"
+            held = _gib(memory, self.memory_limit_gib)
+            why = f"holding {held} GiB after trial {trial}, over memory_limit_gib = {self.memory_limit_gib:g}"
             if not self._said_memory:
                 self._said_memory = True
-                print(f"evonas: worker {w.name} held {memory:.2f} GiB after trial {trial}, over "
+                print(f"evonas: worker {w.name} held {held} GiB after trial {trial}, over "
                       f"backend.params.memory_limit_gib = {self.memory_limit_gib:g}: it is replaced by a fresh process "
                       "(memory the fitness keeps, a leak?); later replacements are only counted"
                       + (" and in native.log" if self.log is not None else ""), file=sys.stderr, flush=True)  # fmt: skip
