@@ -107,10 +107,10 @@ def _thin_classes(ds: Dataset, where: str, label: str) -> None:
     if unscored:
         shown = ", ".join(f"{classes[c]!r} ({counts[c]} row{'s' if counts[c] != 1 else ''})" for c in unscored[:5])
         more = f" and {len(unscored) - 5} more" if len(unscored) > 5 else ""
-        print(f"evonas: warning: {where}: label {label!r}: class{'es' if len(unscored) > 1 else ''} {shown}{more} "
-              "ha" + ("ve" if len(unscored) > 1 else "s") + " no row in the validation split, so the search never "
-              "scores "+ ("them" if len(unscored) > 1 else "it") + " (a label with a typo? too rare for val_fraction?)",
-              file=sys.stderr)  # fmt: skip
+        many = len(unscored) > 1
+        print(f"evonas: warning: {where}: label {label!r}: {'classes' if many else 'class'} {shown}{more} "
+              f"{'have' if many else 'has'} no row in the validation split, so the search never scores "
+              f"{'them' if many else 'it'} (a label with a typo? too rare for val_fraction?)", file=sys.stderr)
     if 0 < len(ds.y_val) < 30:
         print(f"evonas: warning: {where}: the validation split has {len(ds.y_val)} rows, so val_acc moves in steps of "
               f"{1 / len(ds.y_val):.2g}: small differences between networks are chance", file=sys.stderr)  # fmt: skip
