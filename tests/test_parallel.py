@@ -279,3 +279,18 @@ def test_recycling_options_are_checked(params: dict, expected: str) -> None:
 
     with pytest.raises(ValueError, match=expected):
         ProcessPoolBackend.check(**params)
+
+
+def test_status_names_the_trial_an_in_process_evaluation_runs(write_experiment, tmp_path: Path) -> None:
+    """With ``workers: 0`` the evaluation blocks the run's loop: the status is written as it starts, so ``evonas
+    status`` names the trial in flight rather than an idle main process."""
+    import status_reading_fitness
+
+    status_reading_fitness.SEEN.clear()
+    exp = toy_experiment(fitness={"name": "status_reading", "params": {"run_dir": str(tmp_path / "run")}},
+                         plugins=["status_reading_fitness"], strategy={"name": "random", "params": {"samples": 3}})  # fmt: skip
+    Run(load_experiment(write_experiment(exp, name="inproc")), tmp_path / "run", progress=False).execute()
+    assert len(status_reading_fitness.SEEN) == 3
+    for i, text in enumerate(status_reading_fitness.SEEN):
+        row = next(line for line in text.splitlines() if line.strip().startswith("main"))
+        assert f"busy     trial {i}" in row, text

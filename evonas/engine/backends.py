@@ -26,7 +26,7 @@ import dataclasses
 import hashlib
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 from evonas.config import Experiment
 from evonas.engine.components import build_dataset, build_fitness, build_space
@@ -270,6 +270,10 @@ class Backend:
         (``starting``, ``idle`` or ``busy``), ``trial`` and ``since`` (epoch seconds), ``done``, ``restarts``."""
         return []
 
+    def watch(self, started: Callable[[], None]) -> None:
+        """Call ``started()`` when an evaluation starts in this process and blocks it (the in-process backend), so
+        the run can write ``evonas status`` first; backends whose evaluations run elsewhere need not."""
+
     def store_after_journal(self) -> None:
         """Keep each result until :meth:`journalled` says the run has journalled it (the evaluation cache
         stores it only then); nothing to do for a backend that keeps no results."""
@@ -288,6 +292,10 @@ class Backend:
         self.close()
 
 
+#: seconds an in-process evaluation takes for the next one's start to be written to ``evonas status``
+WATCHED_S = 0.2
+
+
 class InProcessBackend(Backend):
     """Runs each evaluation in this process when submitted."""
 
@@ -297,6 +305,12 @@ class InProcessBackend(Backend):
         self.context = context or EvalContext(experiment)
         self._done: list[JobResult] = []
         self._count = 0
+        self._current: tuple[int, float] | None = None  # (trial, since) of the evaluation running now
+        self._started: Callable[[], None] | None = None
+        self._last_s: float | None = None  # how long the last evaluation took
+
+    def watch(self, started: Callable[[], None]) -> None:
+        self._started = started
 
     def free_slots(self) -> int:
         return 0 if self._done else 1
@@ -305,11 +319,23 @@ class InProcessBackend(Backend):
         return len(self._done)
 
     def submit(self, job: Job) -> None:
-        self._done.append(self.context.run(job, "main"))
+        self._current = (job.trial, time.time())
+        start = time.monotonic()
+        try:
+            # said when the last evaluation took long enough to watch (and at the first): a status write per
+            # evaluation of a millisecond would cost more than the evaluation
+            if self._started is not None and (self._last_s is None or self._last_s >= WATCHED_S):
+                self._started()
+            self._done.append(self.context.run(job, "main"))
+        finally:
+            self._current = None
+            self._last_s = time.monotonic() - start
         self._count += 1
 
     def states(self) -> list[dict[str, Any]]:
-        return [{"worker": "main", "pid": os.getpid(), "state": "idle", "trial": None, "since": None, "done": self._count, "restarts": 0}]
+        trial, since = self._current if self._current is not None else (None, None)
+        return [{"worker": "main", "pid": os.getpid(), "state": "idle" if trial is None else "busy", "trial": trial,
+                 "since": since, "done": self._count, "restarts": 0}]  # fmt: skip
 
     def wait(self, timeout: float | None = None) -> list[JobResult]:
         out, self._done = self._done, []

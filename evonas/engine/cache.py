@@ -36,7 +36,7 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from evonas import __version__
 from evonas.datasets import DATASETS
@@ -268,6 +268,9 @@ class CachedBackend(Backend):
     @property
     def recycled(self) -> int:
         return getattr(self.inner, "recycled", 0)
+
+    def watch(self, started: Callable[[], None]) -> None:
+        self.inner.watch(started)
 
     def free_slots(self) -> int:
         return self.inner.free_slots() - len(self._hits)

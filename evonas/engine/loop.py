@@ -114,6 +114,9 @@ class Loop:
                     return
                 backend = start_backend()
                 backend.store_after_journal()  # a cache in front of the backend stores only journalled results
+                if self.live is not None:  # an evaluation in this process blocks the loop: `status` is written first
+                    live, real = self.live, backend
+                    real.watch(lambda: live.update(real, self.duplicates, force=True))
                 self._journalled = backend.journalled
             need = backend.free_slots() - len(self.queue) - len(arrived)
             if need > 0 and self._asking():
