@@ -191,6 +191,11 @@ def _with_backend(exp: Any, name: str | None, address: str | None) -> Any:
         return exp
     name = name or ("ray" if address else exp.backend.name)
     params = dict(exp.backend.params) if name == exp.backend.name else {}
+    left = {k: v for k, v in exp.backend.params.items() if v is not None} if name != exp.backend.name else {}
+    if left:  # another backend takes other parameters: the ones set for this backend are not carried over
+        shown = ", ".join(f"{k}: {v}" for k, v in left.items())
+        print(f"evonas: --backend {name}: the {exp.backend.name} backend's parameters ({shown}) are not the {name} "
+              "backend's; this session goes without them", file=sys.stderr)  # fmt: skip
     if address is not None:
         if name != "ray":
             raise ConfigError("--address", None, f"joins a Ray cluster; it needs the ray backend, not '{name}'")

@@ -272,7 +272,8 @@ def test_memory_limit_replaces_a_worker_that_holds_more(write_experiment, tmp_pa
 @pytest.mark.parametrize(
     ("params", "expected"),
     [({"max_tasks_per_child": 0}, "max_tasks_per_child: expected an integer >= 1"),
-     ({"memory_limit_gib": -1}, "memory_limit_gib: expected a number of GiB > 0")],
+     ({"memory_limit_gib": float("inf")}, "memory_limit_gib: expected a finite number"),
+     ({"memory_limit_gib": -1}, "memory_limit_gib: expected a finite number of GiB > 0")],
 )
 def test_recycling_options_are_checked(params: dict, expected: str) -> None:
     from evonas.engine.pool import ProcessPoolBackend
@@ -294,3 +295,21 @@ def test_status_names_the_trial_an_in_process_evaluation_runs(write_experiment, 
     for i, text in enumerate(status_reading_fitness.SEEN):
         row = next(line for line in text.splitlines() if line.strip().startswith("main"))
         assert f"busy     trial {i}" in row, text
+
+
+def test_recycling_options_said_where_they_do_nothing(write_experiment, tmp_path: Path, capsys) -> None:
+    """``workers: 0`` has no worker to replace, and ``--backend ray`` takes other parameters: each is said in a line."""
+    from evonas.cli import main
+
+    exp = toy_experiment(strategy={"name": "random", "params": {"samples": 2}},
+                         backend={"name": "local", "params": {"max_tasks_per_child": 2}})  # fmt: skip
+    path = write_experiment(exp, name="zero")
+    assert main(["run", str(path), "--out", str(tmp_path / "zero"), "--quiet"]) == 0
+    assert ("evonas: backend.params.max_tasks_per_child has no effect with workers: 0 (there is no worker process to "
+            "replace)") in capsys.readouterr().err  # fmt: skip
+    from evonas.commands import _with_backend
+
+    moved = _with_backend(load_experiment(path), "ray", None)
+    assert moved.backend.name == "ray" and moved.backend.params == {}
+    assert ("evonas: --backend ray: the local backend's parameters (max_tasks_per_child: 2) are not the ray backend's; "
+            "this session goes without them") in capsys.readouterr().err  # fmt: skip

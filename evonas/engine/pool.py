@@ -422,12 +422,12 @@ class ProcessPoolBackend(Backend):
         if max_tasks_per_child is not None and (
             isinstance(max_tasks_per_child, bool) or not isinstance(max_tasks_per_child, int) or max_tasks_per_child < 1
         ):
-            raise ValueError(f"max_tasks_per_child: expected an integer >= 1 (or none), got {max_tasks_per_child!r}")
+            raise ValueError(f"max_tasks_per_child: expected an integer >= 1 (or null), got {max_tasks_per_child!r}")
         if memory_limit_gib is not None and (
             isinstance(memory_limit_gib, bool) or not isinstance(memory_limit_gib, (int, float))
             or not 0 < memory_limit_gib < float("inf")
         ):  # fmt: skip
-            raise ValueError(f"memory_limit_gib: expected a number of GiB > 0 (or none), got {memory_limit_gib!r}")
+            raise ValueError(f"memory_limit_gib: expected a finite number of GiB > 0 (or null), got {memory_limit_gib!r}")
 
     def _start(self, i: int) -> _Worker:
         parent, child = self._ctx.Pipe()

@@ -449,6 +449,11 @@ class Run:
         if exp.timeout is not None and (exp.workers if self.workers is None else self.workers) == 0:
             print(f"evonas: timeout: {exp.timeout:g} s has no effect with workers: 0 (an evaluation in the run's own "
                   "process cannot be stopped); use workers: 1 or more to bound each evaluation", file=sys.stderr)  # fmt: skip
+        recycling = [k for k in ("max_tasks_per_child", "memory_limit_gib") if exp.backend.params.get(k) is not None]
+        if recycling and (exp.workers if self.workers is None else self.workers) == 0:
+            print(f"evonas: backend.params.{' and '.join(recycling)} {'have' if len(recycling) > 1 else 'has'} no "
+                  "effect with workers: 0 (there is no worker process to replace); use workers: 1 or more",
+                  file=sys.stderr)  # fmt: skip
         journal = Journal(self.run_dir / JOURNAL_NAME)
         if lock is not None:  # the journal's row count, for a resume after a kill (check_resumable)
             lock.note_rows(len(journal))

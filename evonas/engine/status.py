@@ -474,7 +474,7 @@ def format_status(st: dict[str, Any]) -> str:
     if live.get("backend"):
         lines.append(f"workers   {live['backend']} backend, {live.get('slots', len(workers))} slot(s), "
                      f"{live.get('restarts', 0)} worker restart(s)"
-                     + (f", {live['recycled']} replaced between evaluations (max_tasks_per_child, memory_limit_gib)"
+                     + (f", {live['recycled']} replaced between evaluations (max_tasks_per_child or memory_limit_gib; this session)"
                         if live.get("recycled") else ""))  # fmt: skip
     gone = st["state"] != "running"  # the last states a dead run wrote are not what its workers do now
     for w in workers:
