@@ -19,7 +19,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 
@@ -252,30 +252,28 @@ def load_csv(
                     "leave the column out with features: [...]"
                 )
         raise ValueError(f"{where}: column {names[col]!r} holds a value that is not a number")  # numpy and float() differ
-    if np.abs(x).max(initial=0.0) > np.finfo(np.float32).max:
-        line, col = next((rows[i][0], names[x_cols[j]]) for i, j in zip(*np.nonzero(np.abs(x) > np.finfo(np.float32).max)))
+    beyond = np.argwhere(np.abs(x) > np.finfo(np.float32).max)
+    if len(beyond):
+        line, col = rows[beyond[0][0]][0], names[x_cols[beyond[0][1]]]
         raise ValueError(f"{where} line {line}, column {col!r} is beyond float32's +-3.4e38; rescale that column")
     raw_labels = [row[y_col] for _, row in rows]
     empty = next((line for (line, _), v in zip(rows, raw_labels) if not v), None)
     if empty is not None:
         raise ValueError(f"{where} line {empty}: the label column {names[y_col]!r} is empty; every row needs a label")
     as_ints = [_whole(v) for v in raw_labels]
-    if any(v is None for v in as_ints):
+    whole = all(v is not None for v in as_ints)
+    if not whole:
         fractional = [(at, v) for (at, _), v, w in zip(rows, raw_labels, as_ints) if w is None and _number(v) is not None]
         if fractional and len(fractional) == sum(w is None for w in as_ints):  # every label a number, some not whole
             at, cell = fractional[0]
             raise ValueError(f"the label column {names[y_col]!r} of {where} holds numbers that are not whole (line "
                              f"{at}: {cell}): a continuous target, but evonas searches classifiers; bin it into "
                              "classes, or choose the label column with label: <column>")  # fmt: skip
-    if all(v is not None for v in as_ints):
-        order = sorted(set(as_ints), key=int)  # type: ignore[arg-type]
-        classes = [str(v) for v in order]
-        index = {v: i for i, v in enumerate(order)}
-        y = np.array([index[v] for v in as_ints], dtype=np.int64)
-    else:
-        classes = sorted(set(raw_labels))
-        index_s = {v: i for i, v in enumerate(classes)}
-        y = np.array([index_s[v] for v in raw_labels], dtype=np.int64)
+    keys: list[Any] = as_ints if whole else raw_labels
+    order = sorted(set(keys))  # whole numbers in numeric order, names in text order
+    classes = [str(v) for v in order]
+    index = {v: i for i, v in enumerate(order)}
+    y = np.array([index[v] for v in keys], dtype=np.int64)
     if len(classes) > 1 and len(classes) * 2 > len(rows):
         raise ValueError(
             f"the label column {names[y_col]!r} of {where} has {len(classes)} different values in {len(rows)} rows, so "

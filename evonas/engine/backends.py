@@ -242,6 +242,8 @@ class Backend:
 
     slots: int = 1
     restarts: int = 0
+    #: workers replaced by a fresh process between evaluations (the local backend's ``max_tasks_per_child``, ...)
+    recycled: int = 0
 
     @classmethod
     def check(cls, **params: Any) -> None:

@@ -266,8 +266,8 @@ class CachedBackend(Backend):
         return self.inner.restarts
 
     @property
-    def recycled(self) -> int:
-        return getattr(self.inner, "recycled", 0)
+    def recycled(self) -> int:  # type: ignore[override]
+        return self.inner.recycled
 
     def watch(self, started: Callable[[], None]) -> None:
         self.inner.watch(started)

@@ -74,7 +74,7 @@ class LiveStatus:
         self._last, self.dirty = now, False
         self.entry.update(
             updated_at=time.time(), slots=backend.slots, workers=backend.states(), repeats=repeats,
-            restarts=backend.restarts, recycled=getattr(backend, "recycled", 0),
+            restarts=backend.restarts, recycled=backend.recycled,
         )  # fmt: skip
         self.journal.set_meta("live", self.entry)
         if self.operators is not None:
