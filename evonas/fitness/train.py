@@ -519,17 +519,14 @@ def _score(
         raise ValueError("the dataset's validation split is empty")
     with torch.inference_mode():
         loss_sum = torch.zeros((), device=y.device)
-        hits: torch.Tensor | None = None
+        totals = torch.bincount(y)  # samples per class (a hit's class is always one of y's)
+        hits = torch.zeros_like(totals)
         for s in range(0, n, batch_size):
             yb = y[s : s + batch_size]
             with autocast():
                 out = model(x[s : s + batch_size])
             loss_sum += F.cross_entropy(out.float(), yb, reduction="sum")
-            width = max(out.shape[1], int(y.max()) + 1) if hits is None else len(hits)
-            right = torch.bincount(yb[out.argmax(1) == yb], minlength=width)
-            hits = right if hits is None else hits + right
-        assert hits is not None
-        totals = torch.bincount(y, minlength=len(hits))
+            hits += torch.bincount(yb[out.argmax(1) == yb], minlength=len(totals))
         present = totals > 0
         recall = (hits[present].double() / totals[present].double()).mean()
         loss, correct, balanced = torch.stack([loss_sum.double(), hits.sum().double(), recall]).tolist()
