@@ -114,6 +114,12 @@ def _check_satisfiable(constraints: Sequence[Constraint]) -> None:
             raise ValueError(f"'{low}' and '{high}': no value of {metric} meets both")
 
 
+def unmeetable(constraint: Constraint, low: float, high: float) -> bool:
+    """True when no value from ``low`` to ``high`` (both included) meets ``constraint``."""
+    op, limit = constraint.op, constraint.limit
+    return {">=": limit > high, ">": limit >= high, "<=": limit < low, "<": limit <= low}[op]
+
+
 def parse_conditions(texts: str | Sequence[str]) -> tuple[Constraint, ...]:
     """Conditions joined by ``,`` or ``and`` (one string or several), e.g. ``"params<50000 and flops<1e6"``."""
     parts: list[str] = []

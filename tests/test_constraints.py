@@ -161,7 +161,8 @@ def test_limits_no_value_meets_are_refused_and_a_run_with_nothing_feasible_says_
     with pytest.raises(ValueError, match="^'flops < 0': flops is a count"):
         parse_constraints(["flops < 0"])
     assert parse_constraints(["val_acc <= -1"])  # a plug-in's metric may be negative: only evonas's counts are known
-    cfg = _constrained(write_experiment, {"name": "random", "params": {"samples": 4}}, ["val_acc >= 2"], budget=4)
+    # toy scores are below 0.999999: a limit inside the declared range [0, 1] that no candidate meets
+    cfg = _constrained(write_experiment, {"name": "random", "params": {"samples": 4}}, ["val_acc > 0.9999995"], budget=4)
     assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 1  # no best: a script can tell
     out, err = capsys.readouterr()
     assert err.strip() == "evonas: the run found no best (its summary says why); exit code 1", err
@@ -169,3 +170,42 @@ def test_limits_no_value_meets_are_refused_and_a_run_with_nothing_feasible_says_
     assert main(["status", str(tmp_path / "run")]) == 0  # finished: none, not "none yet"
     shown = capsys.readouterr().out
     assert "best      none\n" in shown + "\n" and "none yet" not in shown, shown
+
+
+def test_a_limit_outside_the_range_the_fitness_declares_is_refused(write_experiment, tmp_path: Path, capsys) -> None:
+    """val_acc >= 95 on a fitness that reports a fraction: one line before any run folder, exit 2."""
+    for limit, hint in (("val_acc >= 95", " (a fraction, not a percentage)"), ("val_acc > 1", ""), ("size < 0", "")):
+        cfg = _constrained(write_experiment, {"name": "random", "params": {"samples": 4}}, [limit], budget=4)
+        assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        metric = limit.split()[0]
+        low, high = {"val_acc": ("0", "1"), "size": ("0", "inf")}[metric]
+        assert err.endswith(
+            f"constraints[0]: '{limit}': fitness 'toy' reports {metric} from {low} to {high}, so no result meets it{hint}"
+        ), err
+        assert not (tmp_path / "run").exists()
+    cfg = _constrained(write_experiment, {"name": "random", "params": {"samples": 4}}, ["val_acc >= 1"], budget=4)
+    assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 1  # met by 1 only: allowed
+
+
+def test_the_table_fitness_declares_val_acc_only_without_noise() -> None:
+    from evonas.fitness.table import NB201TableFitness
+
+    assert NB201TableFitness().metric_ranges["val_acc"] == (0.0, 1.0)
+    assert "val_acc" not in NB201TableFitness(noise=0.5).metric_ranges  # noise may take it past 1
+    assert "val_acc" in NB201TableFitness().metric_ranges  # the class's declaration is untouched
+
+
+def test_a_malformed_metric_range_of_a_plugin_fitness_is_named() -> None:
+    from types import SimpleNamespace
+
+    from evonas.config import ConfigError
+    from evonas.engine.build import _metric_range
+
+    exp = SimpleNamespace(source="e.yaml", fitness=SimpleNamespace(name="mine"))
+    for bad in (1.0, (1.0,), (1.0, 0.0), ("0", "1"), (True, 2)):
+        fitness = SimpleNamespace(metric_ranges={"acc": bad})
+        with pytest.raises(ConfigError, match=r"fitness 'mine': metric_ranges\['acc'\] must be \(low, high\) numbers"):
+            _metric_range(exp, fitness, "acc")  # type: ignore[arg-type]
+    assert _metric_range(exp, SimpleNamespace(metric_ranges={"acc": (0, 100)}), "acc") == (0.0, 100.0)  # type: ignore[arg-type]
+    assert _metric_range(exp, SimpleNamespace(metric_ranges={}), "acc") is None  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from typing import Any, Callable, cast
 from deap import tools
 
 from evonas.config import ConfigError, Experiment, check_workers
-from evonas.constraints import ConstraintChecker
+from evonas.constraints import ConstraintChecker, unmeetable
 from evonas.datasets import DATASETS, Dataset
 from evonas.engine.backends import BACKENDS, evaluation_seed
 from evonas.engine.components import build_dataset, build_fitness, build_space, construct
@@ -354,6 +354,30 @@ def _check_fitness(exp: Experiment, space: SearchSpace, fitness: FitnessFunction
                 f"fitness '{exp.fitness.name}' reports {', '.join(fitness.metrics)} (and params, flops are counted "
                 f"before training); got '{con.metric}'" + switch(con.metric),
             )  # fmt: skip
+        span = _metric_range(exp, fitness, con.metric)
+        if span is not None and unmeetable(con, *span):
+            raise ConfigError(
+                src, f"constraints[{i}]",
+                f"'{con}': fitness '{exp.fitness.name}' reports {con.metric} from {span[0]:g} to {span[1]:g}, so no "
+                f"result meets it" + (" (a fraction, not a percentage)" if span == (0.0, 1.0) and con.limit > 1 else ""),
+            )  # fmt: skip
+
+
+def _metric_range(exp: Experiment, fitness: FitnessFunction, metric: str) -> tuple[float, float] | None:
+    """The fitness's declared ``(low, high)`` for ``metric`` (``metric_ranges``), or None; a malformed declaration
+    (a plug-in's) is a configuration error naming it."""
+    span = (getattr(fitness, "metric_ranges", None) or {}).get(metric)
+    if span is None:
+        return None
+    if (
+        not isinstance(span, tuple) or len(span) != 2
+        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in span) or not span[0] <= span[1]
+    ):  # fmt: skip
+        raise ConfigError(
+            exp.source, "fitness.name",
+            f"fitness '{exp.fitness.name}': metric_ranges['{metric}'] must be (low, high) numbers, low <= high; got {span!r}",
+        )  # fmt: skip
+    return float(span[0]), float(span[1])
 
 
 #: genomes drawn from a space when an experiment is built, to find a space that cannot give any (or whose build

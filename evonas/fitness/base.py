@@ -41,6 +41,10 @@ class FitnessFunction(ABC):
     #: metrics reported only when a parameter turns them on, with that parameter (``{"latency_ms": "latency: true"}``):
     #: an objective that names one is told which
     optional_metrics: ClassVar[dict[str, str]] = {}
+    #: the values a metric can take, ``{"val_acc": (0.0, 1.0)}`` (bounds included; ``math.inf`` for none; set on
+    #: the instance where they depend on the parameters): a constraint that no value in the range meets
+    #: (``val_acc >= 95`` on a fraction) is refused before the run
+    metric_ranges: Mapping[str, tuple[float, float]] = MappingProxyType({})
     #: results go to the evaluation cache across runs (False where evaluating is cheaper than a lookup)
     cacheable: ClassVar[bool] = True
     #: :meth:`evaluate` takes ``fidelity=`` (a share of the full training) for multi-fidelity strategies

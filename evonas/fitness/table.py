@@ -194,6 +194,7 @@ class NB201TableFitness(FitnessFunction):
     needs_dataset = False
     cacheable = False  # a lookup already
     metrics = ("val_acc", "test_acc_200ep", "index", "params", "flops")
+    metric_ranges = {"val_acc": (0.0, 1.0), "test_acc_200ep": (0.0, 100.0)}  # a fraction; the table's percent
 
     def __init__(self, table: str | None = None, noise: float = 0.0, num_classes: int = 10, image_size: int = 32) -> None:
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not math.isfinite(noise) or noise < 0:
@@ -203,6 +204,8 @@ class NB201TableFitness(FitnessFunction):
         #: the input shape and number of classes the table's networks were built for (cheap metrics)
         self.cost_input: tuple[tuple[int, ...], int] = ((3, image_size, image_size), num_classes)
         self.params = {"table": table, "noise": float(noise), "num_classes": num_classes, "image_size": image_size}
+        if noise:  # noise may take val_acc past 0 or 1
+            self.metric_ranges = {"test_acc_200ep": (0.0, 100.0)}
         self.table = load_table(table)  # a bad table is a configuration error, before the run starts
         self._checked: SearchSpace | None = None  # the space last checked (kept alive: no id reuse)
 

@@ -8,6 +8,7 @@ adds a fixed delay per evaluation (to exercise parallel backends).
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from typing import Any
 
@@ -24,6 +25,7 @@ class ToyFitness(FitnessFunction):
     needs_dataset = False
     cacheable = False  # cheaper than a lookup
     metrics = ("val_acc", "size")
+    metric_ranges = {"val_acc": (0.0, 1.0), "size": (0.0, math.inf)}
 
     def __init__(self, sleep: float = 0.0) -> None:
         if sleep < 0:

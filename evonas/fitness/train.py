@@ -100,6 +100,10 @@ class TrainFitness(FitnessFunction):
         "val_acc", "val_balanced_acc", "val_loss", "train_loss", "params", "flops", "train_s", "epochs", "train_steps", "train_samples"
     )  # fmt: skip
     optional_metrics = {"latency_ms": "latency: true"}
+    metric_ranges = {
+        "val_acc": (0.0, 1.0), "val_balanced_acc": (0.0, 1.0), "val_loss": (0.0, math.inf),
+        "train_loss": (0.0, math.inf), "train_s": (0.0, math.inf), "latency_ms": (0.0, math.inf),
+    }  # fmt: skip
     supports_fidelity = True
     supports_pruning = True
     supports_inheritance = True
