@@ -262,7 +262,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     also = f"test_{by[4:]}" if by.startswith("val_") and by != "val_acc" else ""
     scores = f"test_acc={m['test_acc']:.4f}" + (f" {also}={m[also]:.4f}" if isinstance(m.get(also), float) else "")
     print(f"exported  rank {m['rank']} genome {result.key}: {scores} (trained {epochs} on "
-          f"{m['samples']} train+val samples, {m['train_s']:.2g} s; tested on {m['test_samples']})")  # fmt: skip
+          f"{m['train_size']} train+val samples, {m['train_s']:.2g} s; tested on {m['test_size']})")  # fmt: skip
     for f in result.files:
         print(f"wrote     {f}")
     return 0

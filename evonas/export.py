@@ -174,8 +174,10 @@ def export_run(
         result_metrics = {
             "test_acc": metrics["val_acc"], "test_balanced_acc": metrics["val_balanced_acc"], "test_loss": metrics["val_loss"], "train_loss": metrics["train_loss"],
             "params": metrics["params"], "train_s": metrics["train_s"], "epochs": fitness.epochs, "seed": int(seed),
-            "trained_on": "train+val", "samples": len(full.y_train), "test_samples": len(full.y_val),
-            "train_samples": metrics.get("train_samples"),  # seen over all epochs, as the fitness counted them
+            # examples trained on (the search's train and validation splits) and tested on, and the training
+            # examples seen over all epochs (the fitness's train_samples: train_size x epochs, or its cap)
+            "trained_on": "train+val", "train_size": len(full.y_train), "test_size": len(full.y_val),
+            "samples_seen": metrics.get("train_samples"),
             "input_shape": list(data.input_shape), "num_classes": data.num_classes,
             "classes": list(data.classes) if data.classes is not None else None,  # output i is class classes[i]
             "feature_names": list(data.feature_names) if data.feature_names is not None else None,

@@ -92,7 +92,8 @@ def _round_trip(run_dir: Path, tmp_path: Path, capsys, *args: str, plugins: tupl
     best = json.loads((run_dir / "best.json").read_text())
     assert genome["key"] == best["key"] and metrics["epochs"] == 2 and metrics["trained_on"] == "train+val"
     # the search's max_train_samples (400) is lifted: every train+val sample, each epoch
-    assert metrics["train_samples"] == 2 * metrics["samples"] and metrics["samples"] > 1000, metrics
+    assert metrics["samples_seen"] == 2 * metrics["train_size"] and metrics["train_size"] > 1000, metrics
+    assert metrics["train_size"] + metrics["test_size"] == 1797 and not {"samples", "train_samples", "test_samples"} & set(metrics), metrics
     assert 0.1 < metrics["test_acc"] <= 1.0
 
     # predictions of the weights file, loaded into the decoded network by evonas
