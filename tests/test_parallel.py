@@ -269,6 +269,21 @@ def test_memory_limit_replaces_a_worker_that_holds_more(write_experiment, tmp_pa
     assert read_status(tmp_path / "limited")["live"]["recycled"] == len(set(pids)) - 1
 
 
+def test_a_memory_limit_below_a_fresh_workers_memory_is_said_and_not_applied(write_experiment, tmp_path: Path,
+                                                                              capsys) -> None:
+    """A limit a worker is over as it starts would replace it after every evaluation (each fresh one no smaller):
+    one line says so, and the run keeps its worker."""
+    summary, rows = leaky_run(write_experiment, tmp_path, "low", {"memory_limit_gib": 0.01}, samples=4)
+    assert summary.evaluations == 4 and summary.failures == 0
+    assert len({pid for pid, _ in rows}) == 1, rows
+    err = capsys.readouterr().err
+    assert err.count("as it starts, before any evaluation, over backend.params.memory_limit_gib = 0.01: a fresh "
+                     "process would be no smaller, so the limit is not applied in this session") == 1, err
+    assert "it is replaced by a fresh process" not in err
+    assert read_status(tmp_path / "low")["live"]["recycled"] == 0
+    assert "the limit is not applied" in (tmp_path / "low" / "native.log").read_text()
+
+
 @pytest.mark.parametrize(
     ("params", "expected"),
     [({"max_tasks_per_child": 0}, "max_tasks_per_child: expected an integer >= 1"),

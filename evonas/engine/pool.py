@@ -220,7 +220,7 @@ def _worker_main(
         faulthandler.cancel_dump_traceback_later()
         _CRASH_FILE.seek(0)
         _CRASH_FILE.truncate()
-    conn.send(("ready", None, None))
+    conn.send(("ready", None, own_memory_gib()))
     while True:
         try:
             job = conn.recv()
@@ -474,11 +474,12 @@ class ProcessPoolBackend(Backend):
             try:
                 if not w.conn.poll():
                     continue
-                kind, payload, _ = w.conn.recv()
+                kind, payload, detail = w.conn.recv()
             except (EOFError, OSError):
                 continue  # died while starting: submit sends it a job, and wait() sees the death
             if kind == "ready":
                 w.ready_at = time.monotonic()
+                self._started_at_memory(w, detail)
             else:
                 self._start_error = str(payload)
 
@@ -529,6 +530,20 @@ class ProcessPoolBackend(Backend):
             self.restarts += 1
         else:
             self.recycled += 1
+
+    def _started_at_memory(self, w: _Worker, memory: float | None) -> None:
+        """A worker that holds more than ``memory_limit_gib`` as it starts (before any evaluation) would be replaced
+        after every evaluation, each fresh one no smaller: the limit is said to be too low, once, and not applied."""
+        if self.memory_limit_gib is None or memory is None or memory <= self.memory_limit_gib:
+            return
+        print(f"evonas: worker {w.name} holds {_gib(memory, self.memory_limit_gib)} GiB as it starts, before any "
+              f"evaluation, over backend.params.memory_limit_gib = {self.memory_limit_gib:g}: a fresh process would "
+              f"be no smaller, so the limit is not applied in this session (set it above what a worker starts "
+              f"with)", file=sys.stderr, flush=True)  # fmt: skip
+        if self.log is not None:
+            self._note(f"[{time.strftime('%H:%M:%S')} {w.name}] holds {memory:.3f} GiB as it starts, over "
+                       f"memory_limit_gib = {self.memory_limit_gib:g}: the limit is not applied")  # fmt: skip
+        self.memory_limit_gib = None
 
     def _recycle(self, w: _Worker, trial: int, memory: float | None) -> None:
         """Replace idle worker ``w`` after its evaluation of ``trial`` when it has done ``max_tasks_per_child`` or its
@@ -659,6 +674,7 @@ class ProcessPoolBackend(Backend):
                         continue
                     if kind == "ready":
                         w.ready_at = now
+                        self._started_at_memory(w, detail)
                     elif kind == "result":
                         self._durations.append(now - max(w.sent_at, w.ready_at or w.sent_at))
                         w.job = None
