@@ -708,7 +708,11 @@ class ProcessPoolBackend(Backend):
         return out
 
     def close(self) -> None:
+        self._read_starting()
         for w in self._workers:
+            if w.ready_at is None and w.job is None:  # still starting (a replacement): nothing to finish, killed
+                w.process.kill()
+                continue
             try:
                 w.conn.send(None)
             except (OSError, BrokenPipeError):
