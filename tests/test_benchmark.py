@@ -92,7 +92,9 @@ def test_set_runs_a_strategy_with_other_parameters(tmp_path: Path, capsys) -> No
             "--quiet"]  # fmt: skip
     assert main([*argv, "--set", "aging.sample_size=3", "--set", "aging.population_size=8", "--json",
                  str(tmp_path / "b.json")]) == 0  # fmt: skip
-    assert "aging: run with sample_size=3, population_size=8 (--set), not its defaults" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "aging: run with sample_size=3, population_size=8 (--set), not its defaults" in out
+    assert "(REA, other set-up)" in out and "(random search)" in out and "(random search, other" not in out, out
     data = json.loads((tmp_path / "b.json").read_text())
     assert data["overrides"] == {"aging": {"sample_size": 3, "population_size": 8}}
     assert data["strategies"]["aging"]["params"]["sample_size"] == 3
@@ -299,6 +301,8 @@ def test_a_plug_in_operator_that_joins_a_built_in_strategy_is_said(tmp_path: Pat
         sys.modules.pop("t_nb201_ops", None)
     report, data = format_report(result), to_json(result)["strategies"]
     assert "aging: searched with the plug-in operator t_resample too" in report and "random: searched" not in report
+    rows = {line.split()[0]: line for line in report.splitlines()[2:4]}
+    assert rows["aging"].endswith("(REA, other set-up)") and rows["random"].endswith("(random search)"), report
     assert data["aging"]["plugin_operators"] == ["t_resample"] and "nb201_change_edge" in data["aging"]["operators"]
     assert data["random"]["operators"] == [] and data["random"]["plugin_operators"] == []
 
