@@ -163,7 +163,7 @@ def format_choice(choice: dict[str, Any], conditions: Sequence[Constraint], show
     lines = [
         f"best      {'  '.join(parts)}",
         f"genome    {_describe(choice['config'], rec['genome'])}  (key {rec['key']}, trial {rec['trial']}, generation {rec['generation']})",
-        f"json      {json.dumps(rec['genome'], sort_keys=True)}",
+        f"json      {json.dumps(rec['genome'])}",
         last,
     ]
     return "\n".join(lines)
@@ -232,7 +232,7 @@ def format_evaluation(config: dict[str, Any], rec: Any) -> str:
     how += [f"fidelity {rec.fidelity:g}"] if rec.fidelity is not None else []
     origin = f", {rec.origin}" if rec.origin else ""
     parents = f", parents {', '.join(rec.parents)}" if rec.parents else ""
-    described, text = _describe(config, rec.genome), json.dumps(rec.genome, sort_keys=True)
+    described, text = _describe(config, rec.genome), json.dumps(rec.genome)
     lines = [
         f"trial     {rec.trial}  (generation {rec.generation}{origin}{parents})",
         f"status    {status}",
@@ -267,5 +267,5 @@ def _describe(config: dict[str, Any], genome: dict[str, Any]) -> str:
         if (config.get("space") or {}).get("name") == "function" and isinstance(genome, dict):
             from evonas.spaces.function import describe_choices  # its choices, without the build function's module
 
-            return describe_choices(sorted(genome.items()))
+            return describe_choices(genome.items())  # in the order the journal keeps: the order asked
         return json.dumps(genome, sort_keys=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -539,3 +540,23 @@ def test_a_resume_after_the_build_function_was_edited_says_so(tmp_path: Path) ->
     assert "restore it as it was, or start over with --restart" in done.stderr and "not deterministic" not in done.stderr
     (tmp_path / "sp.py").write_text(EDITED_SPACE)
     assert evonas("resume", "r", "--generations", "3", "--plugins", "sp.py").returncode == 0
+
+
+def test_show_and_best_give_the_choices_in_the_order_asked_without_the_plug_in(tmp_path: Path, write_experiment,
+                                                                               capsys) -> None:
+    """The journal keeps a define-by-run genome in the order the function asks (width, act, lr: not sorted), so
+    ``evonas show`` and ``best`` print it so without importing the build function's module."""
+    from evonas.cli import main
+
+    sys.modules.pop("buggy_space", None)
+    exp = _buggy_experiment(tmp_path, write_experiment, "build", {"name": "random", "params": {"samples": 4}})
+    assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    sys.modules.pop("buggy_space", None)  # as in a new process: the module is not imported
+    capsys.readouterr()
+    assert main(["best", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    genome = next(line for line in out.splitlines() if line.startswith("genome"))
+    assert re.match(r"genome    width=\d act=relu lr=0\.0\d+  \(key ", genome), out
+    assert '{"width": ' in out and '"act": "relu", "lr": ' in out, out
+    assert main(["show", str(tmp_path / "run"), "0"]) == 0
+    assert re.search(r"^genome    width=\d act=\w+ lr=", capsys.readouterr().out, re.M)

@@ -341,7 +341,7 @@ class Journal:
                     rec.generation,
                     rec.origin,
                     json.dumps(list(rec.parents)),
-                    json.dumps(rec.genome, sort_keys=True),
+                    json.dumps(rec.genome),  # as the space gives it (a define-by-run space: in the order asked)
                     rec.status,
                     rec.error,
                     _dumps(rec.metrics),

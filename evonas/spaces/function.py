@@ -837,7 +837,12 @@ class FunctionSpace(SearchSpace):
         return self._genome(replay)
 
     def to_dict(self, genome: Genome) -> dict[str, Any]:
-        return genome.as_dict()  # type: ignore[attr-defined]
+        """``{name: value}`` in the order the function asks the choices (the journal and ``evonas show`` keep it;
+        the key does not depend on it); in name order for a genome the function cannot replay here."""
+        try:
+            return {n: v for n, _, v in self._checked(genome).asked}
+        except ValueError:  # InvalidGenome, or no input shape to replay with
+            return genome.as_dict()  # type: ignore[attr-defined]
 
     def active_choices(self, genome: Genome) -> list[tuple[str, _Distribution, Any]]:
         """``(name, distribution, value)`` of each active choice of a valid genome, in the order the function asks."""
@@ -849,12 +854,7 @@ class FunctionSpace(SearchSpace):
         return {name: values[name] for name in HPARAM_NAMES if name in values}
 
     def describe(self, genome: Genome) -> str:
-        try:
-            asked = self._checked(genome).asked
-            pairs = [(n, v) for n, _, v in asked]
-        except ValueError:  # InvalidGenome, or no input shape to replay with: the genome's own order
-            pairs = list(genome.choices)  # type: ignore[attr-defined]
-        return describe_choices(pairs)
+        return describe_choices(self.to_dict(genome).items())
 
     def decode(self, genome: Genome, *, input_shape: tuple[int, ...], num_classes: int) -> Any:
         """The network of ``genome`` for inputs of ``input_shape``: the function run for real with its values."""
