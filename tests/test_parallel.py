@@ -225,14 +225,15 @@ def test_the_rate_is_this_session_s_and_not_inflated_by_a_few_results_at_once(wr
     assert read_status(out)["rate_per_s"] == pytest.approx(1.0)
 
 
-def leaky_run(write_experiment, tmp_path: Path, name: str, backend: dict, samples: int = 8) -> tuple[Any, list[tuple]]:
+def leaky_run(write_experiment, tmp_path: Path, name: str, backend: dict, samples: int = 8,
+              progress: bool = False) -> tuple[Any, list[tuple]]:
     exp = toy_experiment(
         fitness={"name": "leaky", "params": {"leak_mib": 200}}, plugins=["leaky_fitness"], workers=1, cache=False,
         strategy={"name": "random", "params": {"samples": samples, "batch": 1}}, backend={"name": "local", "params": backend},
     )  # fmt: skip
     path = write_experiment(exp, name=name)
     shutil.copy(PLUGINS / "leaky_fitness.py", path.parent / "leaky_fitness.py")
-    summary = Run(load_experiment(path), tmp_path / name, progress=False).execute()
+    summary = Run(load_experiment(path), tmp_path / name, progress=progress).execute()
     with sqlite3.connect(tmp_path / name / "journal.sqlite") as db:
         rows = [tuple(json.loads(m)[k] for k in ("pid", "memory_gib")) for (m,) in
                 db.execute("SELECT metrics FROM evaluations ORDER BY trial")]  # fmt: skip
@@ -259,13 +260,17 @@ def test_memory_limit_replaces_a_worker_that_holds_more(write_experiment, tmp_pa
     assert len({pid for pid, _ in free}) == 1 and grown[-1] - grown[0] > 0.9, grown  # 5 leaks, nothing replaced
     limit = round(grown[0] + 0.5, 2)  # a fresh worker's memory and 2.5 leaks: replaced after every third evaluation
     capsys.readouterr()
-    summary, rows = leaky_run(write_experiment, tmp_path, "limited", {"memory_limit_gib": limit}, samples=8)
+    summary, rows = leaky_run(write_experiment, tmp_path, "limited", {"memory_limit_gib": limit}, samples=8,
+                              progress=True)
     assert summary.evaluations == 8 and summary.failures == 0
     assert all(m <= limit for _, m in rows), (limit, rows)
     pids = [pid for pid, _ in rows]
     assert len(set(pids)) >= 3, pids
     err = capsys.readouterr().err
     assert err.count(f"over backend.params.memory_limit_gib = {limit:g}: it is replaced by a fresh process") == 1, err
+    # written through the progress bar, which clears its line first: not glued to the end of the bar
+    before = err[: err.index("evonas: worker w0 held")]
+    assert before.endswith("\r") and not before[:-1].split("\r")[-1].strip(), repr(before[-150:])
     assert read_status(tmp_path / "limited")["live"]["recycled"] == len(set(pids)) - 1
 
 

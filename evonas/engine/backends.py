@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import sys
 import time
 from typing import Any, Callable
 
@@ -271,6 +272,20 @@ class Backend:
         """What each worker is doing, for ``evonas status``: dicts with ``worker``, ``state``
         (``starting``, ``idle`` or ``busy``), ``trial`` and ``since`` (epoch seconds), ``done``, ``restarts``."""
         return []
+
+    #: what writes :meth:`say`'s lines (None: stderr); the run's loop gives one that keeps its progress bar whole
+    _writer: Callable[[str], None] | None = None
+
+    def say(self, line: str) -> None:
+        """Tell the user ``line`` while the run goes on."""
+        if self._writer is not None:
+            self._writer(line)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def said_by(self, say: Callable[[str], None]) -> None:
+        """Write the lines :meth:`say` is given with ``say`` from now on."""
+        self._writer = say
 
     def watch(self, started: Callable[[], None]) -> None:
         """Call ``started()`` when an evaluation starts in this process and blocks it (the in-process backend), so

@@ -272,6 +272,9 @@ class CachedBackend(Backend):
     def watch(self, started: Callable[[], None]) -> None:
         self.inner.watch(started)
 
+    def said_by(self, say: Callable[[str], None]) -> None:
+        self.inner.said_by(say)
+
     def free_slots(self) -> int:
         return self.inner.free_slots() - len(self._hits)
 

@@ -114,6 +114,7 @@ class Loop:
                     return
                 backend = start_backend()
                 backend.store_after_journal()  # a cache in front of the backend stores only journalled results
+                backend.said_by(self._say)  # its lines during the run keep the progress bar whole
                 if self.live is not None:  # an evaluation in this process blocks the loop: `status` is written first
                     live, real = self.live, backend
                     real.watch(lambda: live.update(real, self.duplicates, force=True))

@@ -536,10 +536,10 @@ class ProcessPoolBackend(Backend):
         after every evaluation, each fresh one no smaller: the limit is said to be too low, once, and not applied."""
         if self.memory_limit_gib is None or memory is None or memory <= self.memory_limit_gib:
             return
-        print(f"evonas: worker {w.name} holds {_gib(memory, self.memory_limit_gib)} GiB as it starts, before any "
-              f"evaluation, over backend.params.memory_limit_gib = {self.memory_limit_gib:g}: a fresh process would "
-              f"be no smaller, so the limit is not applied in this session (set it above what a worker starts "
-              f"with)", file=sys.stderr, flush=True)  # fmt: skip
+        self.say(f"evonas: worker {w.name} holds {_gib(memory, self.memory_limit_gib)} GiB as it starts, before "
+                 f"any evaluation, over backend.params.memory_limit_gib = {self.memory_limit_gib:g}: a fresh process "
+                 f"would be no smaller, so the limit is not applied in this session (set it above what a worker "
+                 f"starts with)")  # fmt: skip
         if self.log is not None:
             self._note(f"[{time.strftime('%H:%M:%S')} {w.name}] holds {memory:.3f} GiB as it starts, over "
                        f"memory_limit_gib = {self.memory_limit_gib:g}: the limit is not applied")  # fmt: skip
@@ -555,10 +555,10 @@ class ProcessPoolBackend(Backend):
             why = f"holding {held} GiB after trial {trial}, over memory_limit_gib = {self.memory_limit_gib:g}"
             if not self._said_memory:
                 self._said_memory = True
-                print(f"evonas: worker {w.name} held {held} GiB after trial {trial}, over "
-                      f"backend.params.memory_limit_gib = {self.memory_limit_gib:g}: it is replaced by a fresh process "
-                      "(memory the fitness keeps, a leak?); later replacements are only counted"
-                      + (" and in native.log" if self.log is not None else ""), file=sys.stderr, flush=True)  # fmt: skip
+                self.say(f"evonas: worker {w.name} held {held} GiB after trial {trial}, over "
+                         f"backend.params.memory_limit_gib = {self.memory_limit_gib:g}: it is replaced by a fresh "
+                         "process (memory the fitness keeps, a leak?); later replacements are only counted"
+                         + (" and in native.log" if self.log is not None else ""))  # fmt: skip
         else:
             return
         if self.log is not None:
