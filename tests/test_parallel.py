@@ -252,6 +252,17 @@ def test_max_tasks_per_child_replaces_a_worker_after_that_many_evaluations(write
     assert log.count("replaced by a fresh process after 3 evaluations (max_tasks_per_child)") == 2
 
 
+def test_the_status_counts_replacements_over_the_run_s_sessions(write_experiment, tmp_path: Path) -> None:
+    """A resumed run's status counts the replacements of its earlier sessions too, as native.log lists them."""
+    leaky_run(write_experiment, tmp_path, "two", {"max_tasks_per_child": 2}, samples=4)
+    assert read_status(tmp_path / "two")["live"]["recycled"] == 2
+    Run.resume(tmp_path / "two", progress=False, overrides={"samples": 8}).continue_run()
+    status = read_status(tmp_path / "two")
+    assert status["live"]["recycled"] == 4 and status["live"]["restarts"] == 0, status["live"]
+    assert "4 replaced between evaluations (max_tasks_per_child or memory_limit_gib)\n" in format_status(status) + "\n"
+    assert (tmp_path / "two" / "native.log").read_text().count("replaced by a fresh process after 2 evaluations") == 4
+
+
 def test_memory_limit_replaces_a_worker_that_holds_more(write_experiment, tmp_path: Path, capsys) -> None:
     """A fitness that leaks 200 MiB an evaluation: without a limit its worker grows by that each time; with one, no
     evaluation starts in a worker already over it (it was replaced after the evaluation that crossed it)."""

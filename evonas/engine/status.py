@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from evonas.checks import is_real, metric_text, one_line
 from evonas.engine.journal import (
-    Journal, failed_trials, failure_reasons, failure_text, fitness_order, more_failures, training_spent,
+    Journal, JournalError, failed_trials, failure_reasons, failure_text, fitness_order, more_failures, training_spent,
 )
 from evonas.runfolder import RunFolder, RunFolderError, lock_held, resume_command
 from evonas.spaces.base import BUILD_FUNCTION
@@ -65,6 +65,15 @@ class LiveStatus:
         self._last = 0.0
         #: a change not yet written (the engine writes it before it blocks for long)
         self.dirty = False
+        #: worker restarts and replacements of the run's earlier sessions (a resume's journal has them): the
+        #: status counts the whole run's
+        try:
+            earlier = journal.get_meta("live") or {}
+        except JournalError:
+            earlier = {}
+        earlier = earlier if isinstance(earlier, dict) else {}
+        self._before = {k: n for k in ("restarts", "recycled") if (n := _count(earlier.get(k)))}
+        self.entry.update(self._before)
 
     def update(self, backend: Any, repeats: int, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -74,7 +83,8 @@ class LiveStatus:
         self._last, self.dirty = now, False
         self.entry.update(
             updated_at=time.time(), slots=backend.slots, workers=backend.states(), repeats=repeats,
-            restarts=backend.restarts, recycled=backend.recycled,
+            restarts=self._before.get("restarts", 0) + backend.restarts,
+            recycled=self._before.get("recycled", 0) + backend.recycled,
         )  # fmt: skip
         self.journal.set_meta("live", self.entry)
         if self.operators is not None:
@@ -474,7 +484,7 @@ def format_status(st: dict[str, Any]) -> str:
     if live.get("backend"):
         lines.append(f"workers   {live['backend']} backend, {live.get('slots', len(workers))} slot(s), "
                      f"{live.get('restarts', 0)} worker restart(s)"
-                     + (f", {live['recycled']} replaced between evaluations (max_tasks_per_child or memory_limit_gib; this session)"
+                     + (f", {live['recycled']} replaced between evaluations (max_tasks_per_child or memory_limit_gib)"
                         if live.get("recycled") else ""))  # fmt: skip
     gone = st["state"] != "running"  # the last states a dead run wrote are not what its workers do now
     for w in workers:
