@@ -193,7 +193,7 @@ def test_a_name_asked_twice() -> None:
         return nn.Linear(6, arch.int("w", 1, 9))
 
     assert space_of(same).sample(rng=random.Random(0)).names() == ("w",)
-    with pytest.raises(ChoiceError, match=r"^choice 'w': asked as a choice of \[4, 8\], then as a int from 1 to 9"):
+    with pytest.raises(ChoiceError, match=r"^choice 'w': asked as a choice of \[4, 8\], then as an int from 1 to 9"):
         space_of(clash).sample(rng=random.Random(0))
 
 
@@ -229,6 +229,49 @@ def test_categorical_view_and_enumeration() -> None:
     g = floats.sample(rng=rng)
     assert len(floats.encode(g)) == sum(len(o) for o in choices.values()) + 4  # one-hot, then depth, units, dropout, wd
     assert floats.is_valid(floats.from_categorical(floats.to_categorical(g)))
+
+
+def stepped_build(arch: Any, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    arch.float("dropout", 0.0, 0.55, step=0.1)  # 0.0, 0.1, ..., 0.5: the high is lowered to the last step
+    arch.suggest_float("momentum", 0.5, 0.9, step=0.05)  # Optuna's name and keyword
+    return nn.Sequential(nn.Flatten(), nn.Linear(6, num_classes))
+
+
+def test_a_float_with_a_step_takes_only_its_steps() -> None:
+    """``arch.float(..., step=)`` (Optuna's ``suggest_float(step=)``): draws, mutations, the grid and validation
+    keep to low + k * step, written as 0.3 rather than 0.30000000000000004."""
+    from evonas.spaces.function import FloatStep
+
+    space = space_of(stepped_build)
+    check_space(space, n=20)
+    dropouts = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+    momenta = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9]
+    assert space.size == len(dropouts) * len(momenta)  # finite: grid searches it
+    assert sorted({g["dropout"] for g in space.all_genomes()}) == dropouts
+    assert sorted({g["momentum"] for g in space.all_genomes()}) == momenta
+    dist = FloatStep(0.5, 0.9, 0.05)
+    rng = random.Random(0)
+    value = dist.draw(rng)
+    for _ in range(200):
+        moved = dist.mutate(value, rng)
+        assert moved in momenta and moved != value and dist.problem(moved) is None
+        value = moved
+    assert {dist.draw(rng) for _ in range(300)} == set(momenta)
+    assert dist.problem(0.52) == "is not a float from 0.5 to 0.9, step=0.05" and dist.problem(0.95) is not None
+    with pytest.raises(InvalidGenome, match=r"dropout=0\.15 is not a float from 0\.0 to 0\.5, step=0\.1"):
+        space.from_dict({"dropout": 0.15, "momentum": 0.5})
+    assert space.from_dict({"dropout": 0, "momentum": 0.6})["dropout"] == 0.0  # 0 as JSON may store it
+
+    def bad(step: Any, log: bool = False) -> Any:
+        def fn(arch: Any, input_shape: Any, num_classes: int) -> nn.Module:
+            arch.float("lr", 0.001, 0.1, step=step, log=log)
+            return nn.Linear(6, num_classes)
+        return fn
+
+    with pytest.raises(ChoiceError, match=r"^float 'lr': step must be a finite number > 0 \(or None\), got 0$"):
+        space_of(bad(0)).sample(rng=rng)
+    with pytest.raises(ChoiceError, match=r"^float 'lr': step and log=True cannot be used together"):
+        space_of(bad(0.01, log=True)).sample(rng=rng)
 
 
 def test_the_examples_pass_check_space() -> None:
@@ -560,3 +603,57 @@ def test_show_and_best_give_the_choices_in_the_order_asked_without_the_plug_in(t
     assert '{"width": ' in out and '"act": "relu", "lr": ' in out, out
     assert main(["show", str(tmp_path / "run"), "0"]) == 0
     assert re.search(r"^genome    width=\d act=\w+ lr=", capsys.readouterr().out, re.M)
+
+
+RANDOM_BUILDS = '''
+import itertools
+
+import torch.nn as nn
+
+CALLS = itertools.count()  # state of its own, as random.randint would be, but with an answer known for each call
+
+
+def choices(arch, input_shape, num_classes):  # how many layers is decided by the count, not by arch
+    layers, width = [nn.Flatten()], 6
+    for i in range(1 + next(CALLS) % 2):  # consecutive calls: 1, 2, 1, ... layers
+        w = arch.choice(f"w{i}", [4, 8])
+        layers += [nn.Linear(width, w), nn.ReLU()]
+        width = w
+    return nn.Sequential(*layers, nn.Linear(width, num_classes))
+
+
+def network(arch, input_shape, num_classes):  # the choices are arch's, a width is not
+    arch.choice("act", ["relu", "gelu"])
+    width = (4, 8)[next(CALLS) % 2]
+    return nn.Sequential(nn.Flatten(), nn.Linear(6, width), nn.ReLU(), nn.Linear(width, num_classes))
+'''
+
+
+@pytest.mark.parametrize(("fn", "expected"), [
+    ("choices", "the function asked other choices for the same draws: it must decide through arch.* alone, with no "
+                "random numbers of its own (resume replays it)"),
+    ("network", "decode() gave two different networks for one genome"),
+])  # fmt: skip
+def test_a_build_function_that_draws_its_own_random_numbers_is_refused_before_the_run(
+    tmp_path: Path, write_experiment, capsys, fn: str, expected: str
+) -> None:
+    """A build function with state of its own (Python's random, a counter) ran to a best genome the export then
+    refused; it is refused up front."""
+    from evonas.cli import main
+
+    sys.modules.pop("random_builds", None)
+    (tmp_path / "random_builds.py").write_text(RANDOM_BUILDS)
+    exp = write_experiment({
+        "name": "rnd", "seed": 0, "plugins": ["random_builds.py"],
+        "space": {"name": "function", "params": {"build": f"random_builds:{fn}"}},
+        "dataset": {"name": "synthetic", "params": {"n_samples": 60, "shape": [6], "num_classes": 3}},
+        "fitness": {"name": "train", "params": {"epochs": 1}}, "strategy": {"name": "random", "params": {"samples": 4}},
+        "workers": 0, "cache": False,
+    })  # fmt: skip
+    try:
+        assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    finally:
+        sys.modules.pop("random_builds", None)
+    err = capsys.readouterr().err.strip()
+    assert f"space: space 'function' (build function 'random_builds:{fn}'): " in err and expected in err, err
+    assert "\n" not in err and not (tmp_path / "run").exists()

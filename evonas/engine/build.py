@@ -393,17 +393,22 @@ def _check_plugin_space(exp: Experiment, space: SearchSpace, dataset: Dataset) -
     ``evonas.testing.check_space`` checks more; user code that raises is left to the evaluations to report."""
     from evonas.testing import categorical_problem, decode_problem, round_trip_problem
 
-    name = f"plug-in space '{space.name}'"
+    build_function = getattr(space, "build_name", None) if not is_plugin(type(space)) else None
+    # the built-in define-by-run space runs the user's build function: its draws and networks are checked too (its
+    # categorical view is evonas's own)
+    name = f"space '{space.name}' (build function '{build_function}')" if build_function else f"plug-in space '{space.name}'"
     try:
         drawn = [space.sample(rng=random.Random(exp.seed + k)) for k in range(3)]
         if drawn != [space.sample(rng=random.Random(exp.seed + k)) for k in range(3)]:
-            raise ConfigError(exp.source, "space", f"{name}: sample() gave other genomes for the same rng: it must draw "
-                              "only with the rng it is given (resume replays it)")  # fmt: skip
+            must = ("the function asked other choices for the same draws: it must decide through arch.* alone, with no "
+                    "random numbers of its own" if build_function else
+                    "sample() gave other genomes for the same rng: it must draw only with the rng it is given")
+            raise ConfigError(exp.source, "space", f"{name}: {must} (resume replays it)")  # fmt: skip
         draws = random.Random(exp.seed)
         for genome in drawn:
             problem = round_trip_problem(space, genome) or decode_problem(
                 space, genome, tuple(dataset.input_shape), int(dataset.num_classes)
-            ) or categorical_problem(space, genome, draws)
+            ) or (None if build_function else categorical_problem(space, genome, draws))
             if problem:
                 raise ConfigError(exp.source, "space", f"{name}: {problem} (evonas.testing.check_space checks a space)")
     except ConfigError:
@@ -432,7 +437,7 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
                 space.sample(rng=rng)
         except ValueError as exc:
             raise ConfigError(src, "space", str(exc)) from None
-        if is_plugin(type(space)):
+        if is_plugin(type(space)) or space.name == "function":
             _check_plugin_space(exp, space, dataset)
         # config.yaml, the workers and resume build the space bound the same way
         cast(dict[str, Any], exp.space.params).update(taken)

@@ -118,6 +118,12 @@ def _number_text(x: Any) -> str:
     return str(x)
 
 
+def _a(thing: object) -> str:
+    """``a choice of [...]``, ``an int from 1 to 9``."""
+    text = str(thing)
+    return f"{'an' if text[:1] in 'aeiou' else 'a'} {text}"
+
+
 def describe_choices(pairs: Iterable[tuple[str, Any]]) -> str:
     """``act=relu depth=3 lr=0.0041``: a genome's choices on one line (its description; no build function needed)."""
     return " ".join(f"{n}={_number_text(v)}" for n, v in pairs) or "(no choices)"
@@ -342,6 +348,70 @@ class FloatRange(_Distribution):
         return 0.0 if hi <= lo else (self._position(value) - lo) / (hi - lo)
 
 
+@dataclasses.dataclass(frozen=True)
+class FloatStep(_Distribution):
+    """A float from ``low`` to ``high`` in steps of ``step`` (Optuna's ``suggest_float(..., step=)``), drawn
+    uniformly from those values."""
+
+    low: float
+    high: float
+    step: float
+    kind: ClassVar[str] = "float"
+
+    def __str__(self) -> str:
+        return f"float from {self.low!r} to {self.high!r}, step={self.step!r}"
+
+    @property
+    def count(self) -> int:
+        return int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+
+    def _at(self, i: int) -> float:
+        """The ``i``-th value, rounded so that ``0.1 * 3`` is ``0.3``."""
+        return float(round(self.low + i * self.step, 12))
+
+    def _index(self, value: float) -> int:
+        return min(self.count - 1, max(0, round((value - self.low) / self.step)))
+
+    def problem(self, value: Any) -> str | None:
+        if type(value) is not float or not math.isfinite(value):
+            return f"is not a finite float ({type(value).__name__})"
+        if not self.low <= value <= self.high or abs(value - self._at(self._index(value))) > 1e-9 * max(1.0, abs(value)):
+            return f"is not a {self}"
+        return None
+
+    def draw(self, rng: random.Random) -> float:
+        return self._at(rng.randrange(self.count))
+
+    def mutate(self, value: Any, rng: random.Random) -> float:
+        if self.count == 1:
+            return value
+        i = self._index(value)
+        new = min(self.count - 1, max(0, round(i + rng.gauss(0.0, max(1.0, STEP_SCALE * self.count)))))
+        if new == i:  # a step too small to move: the next value up or down
+            new = rng.choice([j for j in (i - 1, i + 1) if 0 <= j < self.count])
+        return self._at(new)
+
+    def varies(self) -> bool:
+        return self.count > 1
+
+    def grid(self) -> tuple[float, ...]:
+        if self.count <= ALL_INTS_UP_TO:
+            return tuple(self._at(i) for i in range(self.count))
+        return tuple(dict.fromkeys(self._at(self._index(p)) for p in _grid_points(self.low, self.high, False)))
+
+    def values(self, limit: int) -> tuple[float, ...] | None:
+        return tuple(self._at(i) for i in range(self.count)) if self.count <= limit else None
+
+    def coerce(self, value: Any) -> Any:
+        return float(value) if type(value) is int else value
+
+    def _position(self, value: Any) -> float:
+        return float(value)
+
+    def scaled(self, value: Any) -> float:
+        return 0.0 if self.high <= self.low else (float(value) - self.low) / (self.high - self.low)
+
+
 # -- the architecture object the function asks ----------------------------------------------------------
 class ChoiceError(ValueError):
     """A build function asked for a choice wrongly (a bad name or options, one name with two sets of options)."""
@@ -365,7 +435,7 @@ class Arch:
         if seen is not None:
             if seen[0] != dist:
                 raise ChoiceError(
-                    f"choice '{name}': asked as a {seen[0]}, then as a {dist}; one name, one set of options"
+                    f"choice '{name}': asked as {_a(seen[0])}, then as {_a(dist)}; one name, one set of options"
                 )
             return seen[1]
         value = self._decide(name, dist)
@@ -410,8 +480,9 @@ class Arch:
         high = low + (high - low) // step * step
         return self._ask(name, IntRange(low, high, step, log))
 
-    def float(self, name: str, low: float, high: float, log: bool = False) -> float:
-        """A float from ``low`` to ``high``; ``log``: log-uniform (``low > 0``). Drawn with 3 significant digits."""
+    def float(self, name: str, low: float, high: float, log: bool = False, step: float | None = None) -> float:
+        """A float from ``low`` to ``high``; ``log``: log-uniform (``low > 0``). Drawn with 3 significant digits, or
+        (``step``) one of ``low``, ``low + step``, ... up to ``high`` (lowered to the last step that fits it)."""
         name = self._name(name, "float")
         values = []
         for which, v in (("low", low), ("high", high)):
@@ -425,6 +496,13 @@ class Arch:
             raise ChoiceError(f"float '{name}': log must be true or false, got {log!r}")
         if log and low <= 0:
             raise ChoiceError(f"float '{name}': log=True needs low > 0, got {low!r}")
+        if step is not None:
+            if isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step < math.inf:
+                raise ChoiceError(f"float '{name}': step must be a finite number > 0 (or None), got {step!r}")
+            if log:
+                raise ChoiceError(f"float '{name}': step and log=True cannot be used together (as in Optuna)")
+            dist = FloatStep(low, high, float(step))
+            return self._ask(name, dataclasses.replace(dist, high=dist._at(dist.count - 1)))
         return self._ask(name, FloatRange(low, high, log))
 
     # Optuna's names for the same calls
@@ -434,8 +512,10 @@ class Arch:
     def suggest_int(self, name: str, low: builtins.int, high: builtins.int, step: builtins.int = 1, log: bool = False) -> builtins.int:
         return self.int(name, low, high, step=step, log=log)
 
-    def suggest_float(self, name: str, low: builtins.float, high: builtins.float, *, log: bool = False) -> builtins.float:
-        return self.float(name, low, high, log=log)
+    def suggest_float(
+        self, name: str, low: builtins.float, high: builtins.float, *, step: builtins.float | None = None, log: bool = False
+    ) -> builtins.float:
+        return self.float(name, low, high, log=log, step=step)
 
 
 # -- the genome -----------------------------------------------------------------------------------------
@@ -593,13 +673,17 @@ class FunctionSpace(SearchSpace):
         self._calls, self._failures = 0, 0
         self._first_error: str | None = None
 
+    @property
+    def build_name(self) -> str:
+        """The build function as ``module:function`` (as ``build:`` names it)."""
+        build = self.params["build"]
+        return build if isinstance(build, str) else f"{getattr(build, '__module__', '?')}:{getattr(build, '__qualname__', '?')}"
+
     def faults(self) -> list[dict[str, Any]]:
         """The build function's calls here and those that raised anything but InvalidGenome (their genomes count as
         invalid): ``[{"kind": "build function", "name": "my_space:build", ...}]`` (the kind is :data:`BUILD_FUNCTION`), or
         none before the first call."""
-        build = self.params["build"]
-        name = build if isinstance(build, str) else f"{getattr(build, '__module__', '?')}:{getattr(build, '__qualname__', '?')}"
-        return [{"kind": BUILD_FUNCTION, "name": name, "calls": self._calls, "failures": self._failures,
+        return [{"kind": BUILD_FUNCTION, "name": self.build_name, "calls": self._calls, "failures": self._failures,
                  "first_error": self._first_error}] if self._calls else []  # fmt: skip
 
     # -- the shape the function is called with ----------------------------------------------------------
@@ -881,7 +965,7 @@ class FunctionSpace(SearchSpace):
             def decide(name: str, dist: _Distribution) -> Any:
                 options = dist.values(limit)
                 if options is None:
-                    raise _Infinite(name, dist.kind)
+                    raise _Infinite(name, "continuous" if isinstance(dist, FloatRange) else dist.kind)
                 k = len(sizes)
                 sizes.append(len(options))
                 return options[path[k] if k < len(path) else 0]
@@ -892,8 +976,9 @@ class FunctionSpace(SearchSpace):
                 pass
             except _Infinite as exc:
                 name, kind = exc.args
-                what = "is a float, so the space is infinite" if kind == "float" else f"has more than {limit:,} values"
-                self._unlisted = f"the choice '{name}' {what} (ask it with arch.choice over a few values to enumerate it)"
+                what = "is a float, so the space is infinite" if kind == "continuous" else f"has more than {limit:,} values"
+                self._unlisted = (f"the choice '{name}' {what} (ask it with arch.choice over a few values, or a float "
+                                  "with a step, to enumerate it)")
                 return None
             if len(out) > limit:
                 self._unlisted = f"it has more than {limit:,} genomes"
@@ -939,7 +1024,7 @@ class FunctionSpace(SearchSpace):
                     new = True
                 elif dists[name] != dist and problem is None:
                     problem = (
-                        f"space 'function': choice '{name}' is asked as a {dists[name]} and elsewhere as a {dist}; "
+                        f"space 'function': choice '{name}' is asked as {_a(dists[name])} and elsewhere as {_a(dist)}; "
                         "the categorical view needs one set of options per name"
                     )
             return new
@@ -1017,7 +1102,7 @@ class FunctionSpace(SearchSpace):
                 raise _NotInView(f"space 'function': choice '{name}' is not in the categorical view")
             if view.dists[i] != dist:
                 raise _NotInView(
-                    f"space 'function': choice '{name}' is asked as a {dist}, the view has a {view.dists[i]}"
+                    f"space 'function': choice '{name}' is asked as {_a(dist)}, the view has {_a(view.dists[i])}"
                 )
             return choices[i].options[values[i]]
 
