@@ -620,6 +620,16 @@ class ProcessPoolBackend(Backend):
             self._note(text.rstrip("\n"))
         return crash_line(text)
 
+    def _start_stack(self, w: _Worker) -> str | None:
+        """Where worker ``w``, past its start-up time, waits (:meth:`_crash_where`): its stack is dumped at 0.9 of
+        the limit, which a busy machine may delay, so it is waited for up to 2 s."""
+        for _ in range(20):
+            where = self._crash_where(w)
+            if where or not w.process.is_alive():
+                return where
+            time.sleep(0.1)
+        return None
+
     def _note(self, line: str) -> None:
         try:
             with open(self.log, "a") as f:  # type: ignore[arg-type]
@@ -689,7 +699,7 @@ class ProcessPoolBackend(Backend):
                     w.process.join(timeout=1)
                     self._died(w)
                 elif w.ready_at is None and time.time() - w.started_at > self.startup_timeout:
-                    where = self._crash_where(w) if self.log is not None else None
+                    where = self._start_stack(w) if self.log is not None else None
                     self.close()
                     raise WorkerStartError(
                         f"a worker process did not finish starting within {self.startup_timeout:g} s"
