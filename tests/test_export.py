@@ -322,7 +322,10 @@ def test_a_run_moved_away_from_its_data_resumes_and_exports_with_data(tmp_path: 
     capsys.readouterr()
     assert main(["export", str(tmp_path / "s"), "--quiet", "--data", str(tmp_path / "other_test.npz")]) == 2
     assert "is not the data the run was started on (its test split differs)" in capsys.readouterr().err
-    assert main(["resume", str(tmp_path / "s"), "--budget", "4", "--quiet", "--data", str(tmp_path / "other_test.npz")]) == 0
+    # a resume refuses it too: it would write the file into config.yaml, and the run's export then refused it
+    assert main(["resume", str(tmp_path / "s"), "--budget", "4", "--quiet", "--data", str(tmp_path / "other_test.npz")]) == 2
+    assert "is not the data the run was started on (its test split differs)" in capsys.readouterr().err
+    assert str(tmp_path / "split.npz") in (tmp_path / "s" / "config.yaml").read_text()
     digits = tmp_path / "digits.yaml"
     digits.write_text(yaml.safe_dump({**exp, "dataset": {"name": "digits"}, "space": {"name": "mlp"}}))
     assert main(["run", str(digits), "--out", str(tmp_path / "d"), "--quiet"]) == 0

@@ -396,7 +396,9 @@ class Run:
         """Replay the journal and carry on (the counterpart of :meth:`execute` for :meth:`resume`)."""
         built = self.build_experiment()
         if not self._restart:  # before anything is said or written
-            check_data(self.run_dir, built, RunFolder(self.run_dir).meta().get(DATA_META), given=self._data_given)
+            meta = RunFolder(self.run_dir).meta()  # the test split too: the run's export scores on it
+            check_data(self.run_dir, built, meta.get(DATA_META), given=self._data_given,
+                       recorded_test=meta.get(TEST_DATA_META))  # fmt: skip
         if self._extend_to is not None:  # before anything is written: a refused --budget changes no file
             built = reach_budget(built, self._extend_to, self.run_dir)
             self.built, self.experiment = built, built.experiment
