@@ -299,3 +299,31 @@ def test_vision_conversion(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name
     assert 0.0 <= ds.x_train.min() and ds.x_train.max() <= 1.0
     assert not _same(ds, load_dataset(name, seed=1, root=tmp_path, val_fraction=0.25))
     assert _same(ds, load_dataset(name, seed=0, root=tmp_path, val_fraction=0.25))
+
+
+def test_images_evonas_does_not_scale_are_said_when_their_pixels_look_like_0_to_255(tmp_path: Path, capsys) -> None:
+    """uint16 images, or floats in 0..255, are taken as stored (only uint8 is scaled): a line says so, unless
+    standardize: channels scales them or they are already small."""
+    rng = np.random.default_rng(0)
+    x16 = (rng.random((120, 8, 8)) * 65535).astype(np.uint16)
+    y = rng.integers(0, 3, 120)
+    files = {"u16": x16, "f255": (x16 / 257).astype(np.float32), "f1": (x16 / 65535).astype(np.float32),
+             "u8": (x16 // 257).astype(np.uint8), "features": (x16[:, 0] / 257).astype(np.float32)}  # fmt: skip
+    for name, x in files.items():
+        np.savez(tmp_path / f"{name}.npz", x=x, y=y)
+    for name, said in (("u16", "uint16 with values up to 6"), ("f255", "float32 with values up to 25")):
+        capsys.readouterr()
+        load_dataset("npz", seed=0, path=str(tmp_path / f"{name}.npz"))
+        err = capsys.readouterr().err
+        assert f"evonas: 'x' in '{tmp_path / name}.npz': images stored as {said}" in err, err
+        assert "are taken as they are (only uint8 pixels are scaled to [0, 1]); divide them by their range, or set " \
+               "standardize: channels" in err and len(err.splitlines()) == 1, err
+        load_dataset("npz", seed=0, path=str(tmp_path / f"{name}.npz"), standardize="channels")
+        assert capsys.readouterr().err == ""
+    for name in ("f1", "u8", "features"):  # in [0, 1] already, scaled by evonas, or not images
+        load_dataset("npz", seed=0, path=str(tmp_path / f"{name}.npz"))
+        assert capsys.readouterr().err == "", name
+    split = {"x_train": files["u16"][:80], "y_train": y[:80], "x_val": files["u16"][80:], "y_val": y[80:]}
+    np.savez(tmp_path / "split.npz", **split)
+    load_dataset("npz", seed=0, path=str(tmp_path / "split.npz"))
+    assert "'x_train' in" in capsys.readouterr().err

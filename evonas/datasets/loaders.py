@@ -68,6 +68,25 @@ def _standardization(value: Any) -> Standardization:
     raise ValueError(f"standardize: expected true (each feature), false or 'channels' (each image channel), got {value!r}")
 
 
+#: the largest pixel value taken without a word from images evonas does not scale (not uint8): above it, pixels
+#: look like 0..255 (or 16-bit) values stored as another dtype, which train poorly unscaled
+UNSCALED_PIXELS_UP_TO = 2.0
+
+
+def _say_unscaled(x: np.ndarray, raw: RawInput | None, key: str, where: str, how: Standardization) -> None:
+    """A line on stderr for images (4-D once converted) whose pixels evonas takes as stored and that go past
+    :data:`UNSCALED_PIXELS_UP_TO` when nothing standardises them (uint16, or float 0..255)."""
+    if how or x.ndim != 4 or (raw is not None and raw.dtype == "uint8") or x.size == 0:
+        return
+    with np.errstate(invalid="ignore"):
+        top = float(np.nanmax(np.abs(x)))
+    if top > UNSCALED_PIXELS_UP_TO:
+        dtype = raw.dtype if raw is not None else "float32"
+        print(f"evonas: '{key}' in {where}: images stored as {dtype} with values up to {top:g} are taken as they are "
+              f"(only uint8 pixels are scaled to [0, 1]); divide them by their range, or set standardize: channels",
+              file=sys.stderr)  # fmt: skip
+
+
 def _standardized(ds: Dataset, how: Standardization) -> Dataset:
     """``ds`` standardised as ``standardize:`` says (checked by :func:`_standardization`)."""
     return standardize_dataset(ds, per_channel=how == "channels") if how else ds
@@ -583,6 +602,7 @@ def load_npz(
         x = to_nchw(arrays.pop("x"), key=kx, where=where)
         y = _labels(arrays.pop("y"), key=ky, n=len(x), where=where, max_classes=max_classes)
         _check_finite(x, name=f"'{kx}' in {where}", wide=wide)
+        _say_unscaled(x, raw, kx, where, standardize)
         ds = split_arrays(name, x, y, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
         ds = check_dataset(
             _check_nonempty(ds, f"the number of samples in '{kx}'"), where=where, max_classes=max_classes,
@@ -600,6 +620,8 @@ def load_npz(
         x = to_nchw(arrays.pop(f"x_{part}"), key=kx, where=where)
         y = _labels(arrays.pop(f"y_{part}"), key=ky, n=len(x), where=where, max_classes=max_classes)
         _check_finite(x, name=f"'{kx}' in {where}", wide=wide)
+        if part == "train":
+            _say_unscaled(x, raw, kx, where, standardize)
         parts[part] = (x, y)
     shape = parts["train"][0].shape[1:]
     for part, (x, _) in parts.items():
