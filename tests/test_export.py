@@ -26,7 +26,7 @@ def _small_run(tmp: Path, space: dict, plugins: tuple[str, ...] = ()) -> Path:
     exp = {
         "name": "small", "seed": 0, "plugins": list(plugins), "space": space,
         "dataset": {"name": "digits", "params": {"val_fraction": 0.2, "test_fraction": 0.2}},
-        "fitness": {"name": "train", "params": {"epochs": 1, "max_train_samples": 400}},
+        "fitness": {"name": "train", "params": {"epochs": 1, "max_train_samples": 400, "max_val_samples": 100}},
         "strategy": {"name": "random", "params": {"samples": 4, "batch": 4}}, "workers": 0, "cache": False,
     }  # fmt: skip
     (tmp / "small.yaml").write_text(yaml.safe_dump(exp))
@@ -85,8 +85,9 @@ def _round_trip(run_dir: Path, tmp_path: Path, capsys, *args: str, plugins: tupl
     what the weights file loaded into the decoded network predicts, and so does ``load_model`` in a fresh process."""
     out = tmp_path / "exported"
     assert main(["export", str(run_dir), "--epochs", "2", "--out", str(out), "--quiet", *args]) == 0
-    printed = capsys.readouterr().out
+    printed, said = capsys.readouterr()
     assert "test_acc=" in printed and "model.torchscript.pt" in printed
+    assert "the search's max_val_samples: 100 is lifted: the model is scored on all 359 test samples" in said, said
     metrics = json.loads((out / "metrics.json").read_text())
     genome = json.loads((out / "genome.json").read_text())
     best = json.loads((run_dir / "best.json").read_text())

@@ -180,6 +180,21 @@ def test_settings_variants_run(images: Dataset, params: dict) -> None:
     assert 0.0 <= m["val_acc"] <= 1.0 and math.isfinite(m["val_loss"])
 
 
+def test_max_val_samples_scores_the_first_samples_of_the_validation_split(images: Dataset) -> None:
+    """The cap scores what a validation split of those samples would, and leaves the cache's key of a fitness
+    without it as it was."""
+    import dataclasses
+
+    capped = _eval(images, epochs=1, max_val_samples=30)
+    short = dataclasses.replace(images, x_val=images.x_val[:30], y_val=images.y_val[:30])
+    whole = _eval(short, epochs=1)
+    for k in ("val_acc", "val_balanced_acc", "val_loss", "train_loss"):
+        assert capped[k] == pytest.approx(whole[k], abs=1e-6), k
+    assert len(images.y_val) > 30 and _eval(images, epochs=1)["val_loss"] != pytest.approx(capped["val_loss"])
+    assert "max_val_samples" not in TrainFitness().settings()  # results cached before the cap keep their key
+    assert TrainFitness(max_val_samples=30).settings()["max_val_samples"] == 30
+
+
 def test_genome_hparams_win(images: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[dict] = []
     real = train_mod._make_optimizer
@@ -273,6 +288,7 @@ def test_space_that_rejects_the_input(images: Dataset) -> None:
         ({"schedule": "step"}, "schedule"),
         ({"eval_batch_size": 0}, "eval_batch_size"),
         ({"max_train_samples": 0}, "max_train_samples"),
+        ({"max_val_samples": 0}, "max_val_samples"),
     ],
 )
 def test_bad_params(params: dict, name: str) -> None:

@@ -71,7 +71,9 @@ class TrainFitness(FitnessFunction):
     AMX, and not capped below them by ``ONEDNN_MAX_CPU_ISA``; measured faster there at equal
     accuracy, and several times slower where emulated).
     ``schedule`` is ``cosine`` (per step, to zero) or ``constant``. ``max_train_samples``
-    caps the training set (its first samples; the split is already shuffled). ``flops``: one
+    caps the training set (its first samples; the split is already shuffled), ``max_val_samples`` the validation
+    set scored (the same samples for every evaluation; on a large split the scoring can take longer than a
+    capped training). ``flops``: one
     forward pass at batch size 1 (torch's ``FlopCounterMode``). ``latency: true`` also reports
     ``latency_ms``: the median of ``latency_repeats`` timed forward passes of a
     ``latency_batch_size`` batch on the evaluation device, after ``latency_warmup`` untimed ones.
@@ -86,6 +88,9 @@ class TrainFitness(FitnessFunction):
         batch_size: the training batch size for genomes that carry none.
         momentum: SGD's momentum for genomes that carry none.
         eval_batch_size: the batch size of the validation pass (memory and speed, not what is scored).
+        max_train_samples: train on the first N samples of the training split only (null: all of it).
+        max_val_samples: score on the first N samples of the validation split only, the same for every
+            evaluation (null: all of it); an export scores the whole test split.
         latency_batch_size: with ``latency: true``, the batch size of each timed forward pass.
         latency_repeats: with ``latency: true``, timed forward passes (their median is ``latency_ms``).
         latency_warmup: with ``latency: true``, untimed forward passes before the timed ones.
@@ -124,6 +129,7 @@ class TrainFitness(FitnessFunction):
         schedule: Schedule = "cosine",
         eval_batch_size: int = 1024,
         max_train_samples: int | None = None,
+        max_val_samples: int | None = None,
         class_weight: ClassWeight = "none",
         latency: bool = False,
         latency_batch_size: int = 1,
@@ -140,6 +146,7 @@ class TrainFitness(FitnessFunction):
         self.max_train_samples = (
             None if max_train_samples is None else check_int("max_train_samples", max_train_samples, 1)
         )
+        self.max_val_samples = None if max_val_samples is None else check_int("max_val_samples", max_val_samples, 1)
         self.class_weight = check_choice("class_weight", class_weight, _CLASS_WEIGHTS)
         self.latency = (check_bool("latency", latency), check_int("latency_batch_size", latency_batch_size, 1),
                         check_int("latency_repeats", latency_repeats, 1),
@@ -153,18 +160,20 @@ class TrainFitness(FitnessFunction):
             epochs=self.epochs, device=device, threads=self.threads, channels_last=channels_last, amp=amp,
             lr=lr, optimizer=optimizer, weight_decay=weight_decay, batch_size=batch_size, momentum=momentum,
             schedule=schedule, eval_batch_size=self.eval_batch_size, max_train_samples=self.max_train_samples,
-            class_weight=self.class_weight, latency=latency, latency_batch_size=latency_batch_size,
+            max_val_samples=self.max_val_samples, class_weight=self.class_weight, latency=latency, latency_batch_size=latency_batch_size,
             latency_repeats=latency_repeats,
             latency_warmup=latency_warmup,
         )  # fmt: skip
         self._runtime: tuple[torch.device, torch.dtype | None] | None = None
 
     def settings(self) -> dict[str, Any]:
-        """Every parameter (the evaluation cache's key); ``class_weight`` only when set, so results cached before it
-        existed keep their key."""
+        """Every parameter (the evaluation cache's key); ``class_weight`` and ``max_val_samples`` only when set, so
+        results cached before they existed keep their key."""
         out = super().settings()
         if out.get("class_weight") == "none":
             del out["class_weight"]
+        if out.get("max_val_samples") is None:
+            out.pop("max_val_samples", None)
         return out
 
     def __getstate__(self) -> dict[str, Any]:
@@ -282,6 +291,7 @@ class TrainFitness(FitnessFunction):
         x, y = data.x_train, data.y_train
         if self.max_train_samples is not None:
             x, y = x[: self.max_train_samples], y[: self.max_train_samples]
+        x_val, y_val = data.x_val[: self.max_val_samples], data.y_val[: self.max_val_samples]  # None: all of it
         optimizer = _make_optimizer(model, hp, device)
         scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
         autocast = _autocast(device, amp_dtype)
@@ -297,7 +307,7 @@ class TrainFitness(FitnessFunction):
             def checkpoint(step: int, samples: int, train_loss: Callable[[], float]) -> None:
                 if step not in at:
                     return
-                val_loss, val_acc, balanced = _score(model, data.x_val, data.y_val, self.eval_batch_size, autocast)
+                val_loss, val_acc, balanced = _score(model, x_val, y_val, self.eval_batch_size, autocast)
                 model.train()
                 reporter.report({
                     "val_acc": val_acc, "val_balanced_acc": balanced, "val_loss": val_loss, "train_loss": train_loss(), **cost,
@@ -312,7 +322,7 @@ class TrainFitness(FitnessFunction):
                                                    checkpoint, weight)  # fmt: skip
         train_s = time.perf_counter() - start_time
 
-        val_loss, val_acc, balanced = _score(model, data.x_val, data.y_val, self.eval_batch_size, autocast)
+        val_loss, val_acc, balanced = _score(model, x_val, y_val, self.eval_batch_size, autocast)
         if not math.isfinite(val_loss):
             raise EvaluationError("non-finite loss on the validation split")
         extra: dict[str, float] = {}
