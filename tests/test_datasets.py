@@ -327,3 +327,14 @@ def test_images_evonas_does_not_scale_are_said_when_their_pixels_look_like_0_to_
     np.savez(tmp_path / "split.npz", **split)
     load_dataset("npz", seed=0, path=str(tmp_path / "split.npz"))
     assert "'x_train' in" in capsys.readouterr().err
+
+
+def test_an_emptied_dataset_keeps_shapes_classes_and_fingerprints_but_no_samples() -> None:
+    """What the run's process keeps when workers train: no copy of the samples (not even a view of them)."""
+    ds = load_dataset("digits", seed=0)
+    empty = ds.emptied()
+    assert empty.input_shape == ds.input_shape == (1, 8, 8) and empty.num_classes == ds.num_classes
+    assert empty.fingerprint() == ds.fingerprint() and empty.test_fingerprint() == ds.test_fingerprint()
+    for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        a, b = getattr(empty, name), getattr(ds, name)
+        assert len(a) == 0 and a.shape[1:] == b.shape[1:] and a.dtype == b.dtype and a.base is None, name

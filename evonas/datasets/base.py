@@ -226,6 +226,21 @@ class Dataset:
         x = self.transform.invert(x) if self.transform is not None else np.asarray(x)
         return self.raw_input.invert(x) if self.raw_input is not None else x
 
+    def emptied(self) -> Dataset:
+        """This dataset without its samples: the same shapes, classes, names and fingerprints, every split of
+        length 0. What a process keeps that evaluates nothing itself (the run's, when workers train)."""
+        fingerprints = {"_fingerprint": self.fingerprint(), "_test_fingerprint": self.test_fingerprint()}
+
+        def empty(a: np.ndarray) -> np.ndarray:  # a new array: a view of [:0] would keep the samples alive
+            return np.empty((0, *a.shape[1:]), dtype=a.dtype)
+
+        out = dataclasses.replace(
+            self, x_train=empty(self.x_train), y_train=empty(self.y_train), x_val=empty(self.x_val),
+            y_val=empty(self.y_val), x_test=empty(self.x_test), y_test=empty(self.y_test),
+        )  # fmt: skip
+        out.__dict__.update(fingerprints)
+        return out
+
     def fingerprint(self) -> str:
         """A hash of the training and validation splits as loaded (shapes, dtypes, every value): the data a search
         sees. Two files with other contents at one path differ here; computed once per object."""

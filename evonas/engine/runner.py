@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 from evonas.config import ConfigError, Experiment, check_workers, parse_experiment
 from evonas.engine import outputs
-from evonas.engine.backends import Backend, EvalContext, connect_backend, make_backend
+from evonas.engine.backends import Backend, EvalContext, InProcessBackend, connect_backend, make_backend
 from evonas.engine.cache import CachedBackend, EvaluationCache, problem_fingerprint
 from evonas.engine.status import LiveStatus, operator_faults, runtime_text
 from evonas.engine.loop import CONFIRM, Loop as _Loop
@@ -471,10 +471,14 @@ class Run:
         def real_backend() -> Backend:
             context = EvalContext.of(built.space, built.fitness, built.dataset)
             backend = make_backend(exp, self.workers, context=context, log=self.run_dir / NATIVE_LOG)
+            if built.dataset is not None and not isinstance(backend, InProcessBackend):
+                # the workers load the data themselves: this process keeps its shapes and fingerprints only
+                built.dataset = built.dataset.emptied()
             if exp.cache and built.fitness.cacheable:
                 # inherit: a result from the cache has no trained weights for its children, so the run trains
                 # everything itself and only stores what it trained from scratch
-                backend = CachedBackend(backend, EvaluationCache(), problem_fingerprint(built), lookup=exp.inherit is None,
+                backend = CachedBackend(backend, EvaluationCache(), problem_fingerprint(built),
+                                        lookup=exp.inherit is None,
                                         expects=[o.metric for o in exp.objectives])  # fmt: skip
             history = journal.get_meta("slots", [])
             # counted in results the replay serves (infeasible rows are never submitted, so never served)
@@ -533,7 +537,8 @@ class Run:
                 state, error = ended or ("crashed", None)
             try:
                 loop.live.finish(state, loop.duplicates, error=error,
-                                 operators=None if loop.replaying else loop.operator_stats())  # fmt: skip
+                                 operators=None if loop.replaying else loop.operator_stats(),
+                                 backend=backends[-1] if backends else None)  # fmt: skip
             except (OSError, sqlite3.OperationalError):
                 pass
             if ended is not None or not (finished or interrupted):

@@ -82,13 +82,15 @@ class LiveStatus:
             return
         self._last, self.dirty = now, False
         self.entry.update(
-            updated_at=time.time(), slots=backend.slots, workers=backend.states(), repeats=repeats,
-            restarts=self._before.get("restarts", 0) + backend.restarts,
-            recycled=self._before.get("recycled", 0) + backend.recycled,
+            updated_at=time.time(), slots=backend.slots, workers=backend.states(), repeats=repeats, **self._counts(backend)
         )  # fmt: skip
         self.journal.set_meta("live", self.entry)
         if self.operators is not None:
             self._write_operators(self.operators())
+
+    def _counts(self, backend: Any) -> dict[str, int]:
+        """The run's worker restarts and replacements: the earlier sessions' and ``backend``'s."""
+        return {k: self._before.get(k, 0) + int(getattr(backend, k, 0)) for k in ("restarts", "recycled")}
 
     def _write_operators(self, stats: list[dict[str, Any]]) -> None:
         if stats != self._operators_written:
@@ -96,11 +98,15 @@ class LiveStatus:
             self._operators_written = [dict(s) for s in stats]
 
     def finish(
-        self, state: str, repeats: int, *, error: str | None = None, operators: list[dict[str, Any]] | None = None
+        self, state: str, repeats: int, *, error: str | None = None, operators: list[dict[str, Any]] | None = None,
+        backend: Any = None,
     ) -> None:
         """Record how the run ended: ``finished``, ``interrupted``, ``stopped`` or ``crashed`` (with ``error``, the
-        last error, if any); ``operators``: the operators' final counts (``None``: keep what is written)."""
+        last error, if any); ``operators``: the operators' final counts (``None``: keep what is written);
+        ``backend``: its final counts of restarts and replacements (the last result's may not be written yet)."""
         self.entry.update(state=state, updated_at=time.time(), repeats=repeats, workers=[])
+        if backend is not None:
+            self.entry.update(self._counts(backend))
         if error:
             self.entry["error"] = error
         else:
