@@ -441,8 +441,8 @@ def test_subsampled_conv2d_is_the_strided_1x1_convolution() -> None:
 
 
 def test_failure_reasons_differing_in_a_number_count_together(tmp_path: Path) -> None:
-    """A plug-in's message holding a seed or a size is one reason, under its first text, in the summary, `evonas
-    status` and the report; other line numbers, words and shapes stay apart."""
+    """A plug-in's message holding a seed, a size or a shape is one reason, under its first text, in the summary,
+    `evonas status` and the report; other line numbers and words stay apart."""
     from evonas.engine.journal import Journal, Record, failed_trials, failure_reasons
 
     errors = [f"fitness raised ValueError: seed {s} diverged after 1.5e{s % 3} s at fit.py:12" for s in (7, 123, 99)]
@@ -455,6 +455,7 @@ def test_failure_reasons_differing_in_a_number_count_together(tmp_path: Path) ->
             journal.append(Record(trial=trial, key=f"{trial:016x}", generation=0, genome={}, status="failed",
                                   metrics={}, fitness=None, error=error, seq=trial))  # fmt: skip
         reasons = failure_reasons(journal._db, limit=10)
-        assert reasons[0] == (errors[0], 3) and sorted(n for _, n in reasons) == [1] * 6 + [2, 3]
+        assert reasons[0] == (errors[0], 3) and sorted(n for _, n in reasons) == [1] * 4 + [2, 2, 3]
+        assert ("shapes (64x16 and 32x10)", 2) in reasons and ("float32 input", 1) in reasons
         assert ("boom on 5dab13d616a9592c", 2) in reasons
         assert failed_trials(journal._db, [r for r, _ in reasons])[0] == [(0, f"{0:016x}"), (1, f"{1:016x}"), (2, f"{2:016x}")]

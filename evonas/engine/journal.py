@@ -168,9 +168,10 @@ def select_columns(db: sqlite3.Connection) -> str:
 
 
 #: what varies between failures of one kind: a number standing alone (a seed, a size, a time; not a line number after
-#: ``:``, nor digits inside a word or a shape such as ``64x16``), a hexadecimal address, and a hexadecimal word of
-#: 8 or more digits with a number in it (a genome's key, a hash)
-_VARYING = re.compile(r"0x[0-9a-fA-F]+|(?<![\w.:])(?=[0-9a-f]*\d)[0-9a-f]{8,}(?!\w)"
+#: ``:``, nor digits inside a word such as ``float32``), a shape such as ``64x16`` (torch's "mat1 and mat2 shapes
+#: cannot be multiplied (32x128 and 64x10)": one mistake in a build function, whatever the genome's widths), a
+#: hexadecimal address, and a hexadecimal word of 8 or more digits with a number in it (a genome's key, a hash)
+_VARYING = re.compile(r"0x[0-9a-fA-F]+|(?<![\w.:])(?=[0-9a-f]*\d)[0-9a-f]{8,}(?!\w)|(?<![\w.:])\d+(?:x\d+)+(?!\w)"
                       r"|(?<![\w.:])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?!\w|\.\d)")
 
 
