@@ -37,6 +37,11 @@ def _fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
+def _this_session(added: int | None) -> str:
+    """`` this session (8 new)``: what a resume's time was spent on, beside the whole run's counts."""
+    return " this session" + (f" ({added} new)" if isinstance(added, int) else "")
+
+
 def _summary(summary: Any, objectives: Sequence[Any]) -> str:
     from evonas.checks import is_real, metric_text
 
@@ -65,7 +70,7 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
     lines.append(
         f"evaluated {summary.evaluations} genome{'s' if summary.evaluations != 1 else ''} ({summary.failures} failed, "
         f"{summary.duplicates} repeat{'s' if summary.duplicates != 1 else ''} answered from the journal{cached}) {steps}, {summary.wall_s:.1f} s"
-        + (" this session" if getattr(summary, "resumed", False) else "")
+        + (_this_session(summary.added) if getattr(summary, "resumed", False) else "")
     )
     if getattr(summary, "ended_early", None):
         lines.append(f"ended     early: {summary.ended_early}")

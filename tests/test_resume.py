@@ -242,7 +242,7 @@ def test_budget_a_generational_run_cannot_reach_is_refused(write_experiment, tmp
     assert summary.evaluations == 40 and summary.resumed
     from evonas.commands import _summary
 
-    assert re.search(r"evaluated 40 genomes .*, \d+\.\d s this session\n", _summary(summary, [])), _summary(summary, [])
+    assert re.search(r"evaluated 40 genomes .*, \d+\.\d s this session \(8 new\)\n", _summary(summary, [])), _summary(summary, [])
     assert summary.added == 8 and "nothing   new" not in _summary(summary, [])
     again = Run.resume(out, progress=False).continue_run()  # at its end already: said, not silently the same summary
     assert again.added == 0 and again.evaluations == 40
