@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--address", help="join this Ray cluster ('auto', 'host:port', 'ray://host:10001'); implies --backend ray")
     r.add_argument("--no-cache", action="store_true", help="train every genome, even those the evaluation cache holds")
     r.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("resume", help="continue a stopped run", description="Continue a run from its journal.")
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", help="where evaluations run: local or ray (default: the run's)")
     s.add_argument("--address", help="join this Ray cluster; implies --backend ray")
     s.add_argument("--no-cache", action="store_true", help="do not use the evaluation cache")
-    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     s.add_argument("--restart", action="store_true",
                    help="set the journal aside (renamed, kept) and start the run over from its config")  # fmt: skip
     s.add_argument("--data", metavar="PATH",
@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=_int_at_least(0), help="processes (default: one per core; 0: this process)")
     b.add_argument("--json", metavar="OUT", help="write every run's results to this JSON file")
     b.add_argument("--plot", metavar="OUT.png", help="draw the anytime curves to this PNG file")
-    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.add_argument("--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     b.add_argument("--plugins", nargs="+", metavar="MODULE",
                    help="import these plug-in modules (names on the import path, or .py files) first: strategies they "
                         "register can be named in --strategies")  # fmt: skip

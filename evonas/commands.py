@@ -37,6 +37,16 @@ def _fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
+def _bar(args: argparse.Namespace) -> bool:
+    """A progress bar on stderr unless ``--quiet``, or stderr is not a terminal: a log file would keep every frame
+    of it (``evonas status RUN_DIR`` tells a run's progress from anywhere)."""
+    try:
+        terminal = sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced by an object without it, or closed
+        terminal = False
+    return not args.quiet and terminal
+
+
 def _this_session(added: int | None) -> str:
     """`` this session (8 new)``: what a resume's time was spent on, beside the whole run's counts."""
     return " this session" + (f" ({added} new)" if isinstance(added, int) else "")
@@ -139,7 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(str(from_override(exc, args.set or [])))
     run_dir = Path(args.out) if args.out else default_run_dir(exp, claim=True)
-    run = Run(exp, run_dir, workers=args.workers, progress=not args.quiet, built=built)
+    run = Run(exp, run_dir, workers=args.workers, progress=_bar(args), built=built)
     return _execute(lambda: run.execute(overwrite=args.overwrite), run_dir, exp, RunFolderError,
                     lambda: _draw_run_plots(run))  # fmt: skip
 
@@ -156,7 +166,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         overrides["budget"] = args.budget
     try:
         run = Run.resume(
-            args.run_dir, workers=args.workers, progress=not args.quiet, overrides=overrides,
+            args.run_dir, workers=args.workers, progress=_bar(args), overrides=overrides,
             plugins=_plugin_files(args.plugins), trust=args.trust, restart=args.restart, data_path=args.data,
         )  # fmt: skip
         run.experiment = _with_backend(run.experiment, args.backend, args.address)
@@ -604,7 +614,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         try:
             result = run_benchmark(
                 names, runs=args.runs, budget=args.budget, table=args.table, noise=args.noise, seed=args.seed,
-                workers=args.workers, progress=not args.quiet, plugins=args.plugins or (), target=args.target,
+                workers=args.workers, progress=_bar(args), plugins=args.plugins or (), target=args.target,
                 strategy_params=strategy_params,
             )  # fmt: skip
         except BenchmarkError as exc:

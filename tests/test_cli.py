@@ -179,3 +179,17 @@ def test_a_bad_value_given_with_set_is_named_as_the_overrides(tmp_path: Path, ca
     assert main(["run", str(bad), "--out", str(tmp_path / "x"), "--set", "fitness.params.epochs=1"]) == 2
     assert capsys.readouterr().err.startswith(f"evonas: {bad}: seed: expected")
     assert not (tmp_path / "x").exists()
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    """A run whose stderr goes to a file writes no bar frames there (its lines only)."""
+    import subprocess
+
+    exp = tmp_path / "e.yaml"
+    exp.write_text("name: t\nseed: 0\nspace: {name: chain}\ndataset: {name: digits}\nfitness: {name: toy}\n"
+                   "strategy: {name: random, params: {samples: 5}}\nworkers: 0\n")  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "evonas", "run", str(exp), "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr and "eval/s" not in done.stderr, repr(done.stderr)
+    assert "evaluated 5 genomes" in done.stdout
