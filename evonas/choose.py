@@ -66,7 +66,8 @@ def best_where(
         order = sorted((r for r in order if is_real(r.metrics.get(by[0]))), key=lambda r: sign * float(r.metrics[by[0]]))
     first = next(iter(order), None)
     return {"record": None if first is None else _picked(first), "matches": len(matching), "evaluations": len(records),
-            "objectives": objectives, "config": config, "reported": sorted(reported), "by": by}  # fmt: skip
+            "objectives": objectives, "config": config, "reported": sorted(reported), "by": by,
+            "ranges": _ranges(records, conditions)}  # fmt: skip
 
 
 def front_where(run_dir: str | Path, conditions: str | Sequence[str | Constraint] = ()) -> dict[str, Any]:
@@ -89,7 +90,19 @@ def front_where(run_dir: str | Path, conditions: str | Sequence[str | Constraint
     values = [[float(v) if is_real(v) else math.nan for v in _padded(r.fitness, weights)] for r in order]
     members = [order[i] for i in sorted(nondominated(values, weights, ties=True))]
     return {"front": [_picked(r) for r in members], "matches": len(matching), "evaluations": len(records),
-            "objectives": objectives, "config": config, "reported": sorted(reported)}  # fmt: skip
+            "objectives": objectives, "config": config, "reported": sorted(reported),
+            "ranges": _ranges(records, conditions)}  # fmt: skip
+
+
+def _ranges(records: Sequence[Any], conditions: Sequence[Constraint]) -> dict[str, tuple[float, float]]:
+    """The lowest and highest value of each condition's metric over ``records`` (a condition none meets is then
+    said beside them: ``val_acc >= 95`` where val_acc runs from 0.12 to 0.99)."""
+    out = {}
+    for metric in dict.fromkeys(c.metric for c in conditions):
+        values = [float(r.metrics[metric]) for r in records if is_real(r.metrics.get(metric))]
+        if values:
+            out[metric] = (min(values), max(values))
+    return out
 
 
 def _padded(fitness: Sequence[Any] | None, weights: Sequence[float]) -> list[Any]:
@@ -141,7 +154,7 @@ def format_choice(choice: dict[str, Any], conditions: Sequence[Constraint], show
     where = " and ".join(str(c) for c in conditions)
     first = choice["objectives"][0] if choice.get("objectives") else {"metric": "val_acc", "direction": "max"}
     if rec is None:
-        return _nothing(m, where)
+        return _nothing(m, where, choice.get("ranges"))
     by = choice.get("by")
     names = list(show) or [*(o["metric"] for o in choice["objectives"]), *(c.metric for c in conditions),
                            *([by[0]] if by else [])]  # fmt: skip
@@ -178,7 +191,7 @@ def format_front(front: dict[str, Any], conditions: Sequence[Constraint] = (), s
     of = (f"of the {k} of {m} full {_plural(m, 'evaluation')} that {'meets' if k == 1 else 'meet'} {where}"
           if conditions else f"of {m} full {_plural(m, 'evaluation')}")  # fmt: skip
     if not members:
-        return _nothing(m, where)
+        return _nothing(m, where, front.get("ranges"))
     default = [*(o["metric"] for o in front["objectives"]), *(c.metric for c in conditions)]
     names = list(dict.fromkeys(list(show) or default))
     table = [["trial", "key", *names, "genome"]]
@@ -244,11 +257,14 @@ def format_evaluation(config: dict[str, Any], rec: Any) -> str:
     return "\n".join(lines)
 
 
-def _nothing(evaluations: int, where: str) -> str:
-    """What ``best`` prints when nothing meets the conditions ``where`` (``""``: none given)."""
+def _nothing(evaluations: int, where: str, ranges: dict[str, tuple[float, float]] | None = None) -> str:
+    """What ``best`` prints when nothing meets the conditions ``where`` (``""``: none given), with the range each
+    condition's metric runs over in the run."""
     if not where:
         return "none      the run has no successful full evaluation yet"
-    return f"none      no full evaluation of {evaluations} meets {where}"
+    spans = [f"{k} from {metric_text(lo)} to {metric_text(hi)}" for k, (lo, hi) in (ranges or {}).items()]
+    return f"none      no full evaluation of {evaluations} meets {where}" + (
+        f" (here: {', '.join(spans)})" if spans else "")
 
 
 def _plural(n: int, word: str) -> str:

@@ -237,7 +237,9 @@ def test_best_without_where_says_what_it_ranked(toy_runs: dict[int, Path], capsy
     assert main(["best", str(run), "--where", "val_acc > 0"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == f"matches   {n} of {n} full evaluations meet val_acc > 0"
     assert main(["best", str(run), "--where", "val_acc > 2"]) == 1
-    assert capsys.readouterr().out.strip() == f"none      no full evaluation of {n} meets val_acc > 2"
+    # the range the metric runs over in the run is said: a percentage given for a fraction shows
+    assert re.fullmatch(rf"none      no full evaluation of {n} meets val_acc > 2 \(here: val_acc from 0\.\d+ to 0\.\d+\)",
+                        capsys.readouterr().out.strip())
 
 
 # -- config.yaml: the resolved experiment ---------------------------------------------------------------------
