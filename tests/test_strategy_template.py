@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import pkgutil
 import random
 import sys
@@ -190,3 +191,83 @@ def test_what_a_strategy_proposes_is_checked_and_it_is_named(mode: str, said: st
         assert code == 0 and err == [], err
         return
     assert code == 1 and len(err) == 1 and f"the run crashed: TypeError: {said}" in err[0].replace("ValueError", "TypeError"), err
+
+
+ONE_PLUS_LAMBDA = '''
+from evonas.strategies import STRATEGIES, Strategy
+
+
+@STRATEGIES.register("t_one_plus_lambda")
+class OnePlusLambda(Strategy):
+    """(1+lambda): a generation of ``lam`` mutants of the best so far (random samples first)."""
+
+    run_length = "generations"
+
+    def __init__(self, ctx, *, generations: int = 3, lam: int = 4, keep: bool = True, **common):
+        super().__init__(ctx, **common)
+        self.generations, self.lam, self.keep = generations, lam, keep
+        self.parent, self.waiting, self.results = None, 0, []
+
+    def ask(self, n):
+        if self.waiting or self.is_done():
+            return []
+        out = []
+        for _ in range(self.lam):
+            if self.parent is None:
+                genome, origin, parents = self.sample()
+            else:
+                genome, op = self.ctx.variation.mutate(self.parent.genome, rng=self.rng)
+                origin, parents = f"mutation:{op}", (self.parent.key,)
+            out.append(self.candidate(genome, origin, parents))
+        self.waiting = len(out)
+        return out
+
+    def tell(self, candidate, individual):
+        self.results.append(individual)
+        if self.keep:
+            self.record_evaluated([individual])
+        self.waiting -= 1
+        if self.waiting == 0:
+            best = max(self.results + ([self.parent] if self.parent else []), key=lambda ind: ind.fitness)
+            self.parent, self.population, nevals, self.results = best, [best], len(self.results), []
+            self.end_generation(nevals)
+
+    def is_done(self):
+        return self.gen >= self.generations
+'''
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_generational_plugin_strategy_fills_its_hall_of_fame_through_record_evaluated(
+    keep: bool, tmp_path, write_experiment, capsys
+) -> None:
+    """The guide's way: tell passes results to record_evaluated, and hall_of_fame.json and the logbook's best so far
+    have them; a plug-in that never does gets a line at the run's end (it had an empty hall of fame silently)."""
+    import csv as csv_module
+
+    from evonas.cli import main
+
+    sys.modules.pop("t_one_plus_lambda", None)
+    STRATEGIES._items.pop("t_one_plus_lambda", None)
+    (tmp_path / "t_one_plus_lambda.py").write_text(ONE_PLUS_LAMBDA)
+    exp = write_experiment(toy_experiment(plugins=["t_one_plus_lambda.py"], strategy={
+        "name": "t_one_plus_lambda", "params": {"generations": 3, "lam": 4, "keep": keep}}))  # fmt: skip
+    try:
+        code = main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"])
+    finally:
+        STRATEGIES._items.pop("t_one_plus_lambda", None)
+        sys.modules.pop("t_one_plus_lambda", None)
+    err = capsys.readouterr().err
+    assert code == 0, err
+    hof = json.loads((tmp_path / "run" / "hall_of_fame.json").read_text())
+    with open(tmp_path / "run" / "logbook.csv") as f:
+        rows = list(csv_module.DictReader(f))
+    if keep:
+        assert len(hof) == 10 and err == "", err
+        assert [r["evals"] for r in rows] == ["4", "8", "12"] and all(r["val_acc_best_so_far"] for r in rows), rows
+    else:
+        assert hof == [] and err.strip() == (
+            "evonas: strategy 't_one_plus_lambda' kept no hall of fame: hall_of_fame.json is empty and the logbook "
+            "has no best so far (its tell gives its results to self.record_evaluated(...), see the strategies guide); "
+            "best.json is the journal's best"
+        ), err

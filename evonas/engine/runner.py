@@ -41,6 +41,7 @@ from evonas.engine.replay import ReplayBackend, ResumeMismatch
 from evonas.evolution import OperatorFault
 from evonas.loggers import RunInfo
 from evonas.operators.base import describe_error
+from evonas.registry import is_plugin
 from evonas.runfolder import (
     LOCK_NAME, RunFolder, RunFolderError, RunLock, data_hint, foreign_entries, in_folder_config, noted_rows, plugin_hint,
     resolve_plugins,
@@ -545,6 +546,10 @@ class Run:
                 loop.loggers.close(None)
                 shutdown.stop()
                 journal.close()
+        if not len(strategy.hall_of_fame) and is_plugin(type(strategy)) and journal.count("ok"):
+            print(f"evonas: strategy '{exp.strategy.name}' kept no hall of fame: hall_of_fame.json is empty and the "
+                  "logbook has no best so far (its tell gives its results to self.record_evaluated(...), see the "
+                  "strategies guide); best.json is the journal's best", file=sys.stderr)  # fmt: skip
         try:
             best = outputs.write_results(self.run_dir, exp, built.space, strategy, journal)
         except (OSError, sqlite3.OperationalError) as exc:  # a full disk: what is committed stays; say why it stopped

@@ -25,7 +25,7 @@ import math
 import random
 import typing
 from abc import ABC, abstractmethod
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import numpy as np
 from deap import tools
@@ -291,6 +291,15 @@ class Strategy(ABC):
         """The engine ended the search before :meth:`is_done` (the strategy proposed only genomes the run had seen):
         a strategy that logs in blocks logs its last, partial one here."""
 
+    def record_evaluated(self, individuals: Iterable[Individual]) -> None:
+        """Count ``individuals`` as told results and keep the best of them in the hall of fame, which the logbook's
+        best so far, ``hall_of_fame.json`` and ``evonas status`` read. A generational strategy's ``tell`` calls it
+        with its results (each as it comes, or a generation's at once); ``SteadyState`` calls it itself, and
+        ``BatchedSampling`` does the same."""
+        batch = list(individuals)
+        self.evaluated += len(batch)
+        self.hall_of_fame.update(batch)
+
     def end_generation(self, nevals: int) -> None:
         """Record the generation in the logbook (:meth:`record`) and start the next one."""
         self.record(self.gen, nevals)
@@ -377,11 +386,10 @@ class SteadyState(Strategy):
         return self.distinct
 
     def tell(self, candidate: Candidate, individual: Individual) -> None:
-        self.evaluated += 1
         self._pending -= 1
         fresh = candidate.evaluation_key not in self._told
         self._told.add(candidate.evaluation_key)
-        self.hall_of_fame.update([individual])
+        self.record_evaluated([individual])
         self.learn(candidate, individual)
         # a row per log_every distinct evaluations: a strategy that proposes only what the run has seen (its space
         # used up) writes none (it wrote one per log_every repeats, up to the engine's stop after 10,000)
