@@ -378,17 +378,21 @@ def make_toolbox(
         g = genome if genome is not None else space.sample(rng=rng)
         return Individual(g, space.key(g), weights, origin="sample" if genome is None else "given")
 
+    def become(ind: Individual, genome: Genome, origin: str, parents: tuple[str, ...]) -> Individual:
+        """``ind`` made into the child, in place as DEAP's operators work (``tb.mutate(ind)`` alone changes it), its
+        fitness invalid and its metrics cleared."""
+        ind.genome, ind.key, ind.origin, ind.parents = genome, space.key(genome), origin, parents
+        ind.fitness, ind.metrics = Fitness(weights=weights), {}
+        return ind
+
     def mate(a: Individual, b: Individual) -> tuple[Individual, Individual]:
         c1, c2, name = variation.crossover(a.genome, b.genome, rng=rng)
-        out = []
-        for child, src in ((c1, a), (c2, b)):
-            ind = Individual(child, space.key(child), weights, origin=f"crossover:{name}", parents=(a.key, b.key))
-            out.append(ind)
-        return out[0], out[1]
+        parents = (a.key, b.key)
+        return become(a, c1, f"crossover:{name}", parents), become(b, c2, f"crossover:{name}", parents)
 
     def mutate(a: Individual) -> tuple[Individual]:
         child, name = variation.mutate(a.genome, rng=rng)
-        return (Individual(child, space.key(child), weights, origin=f"mutation:{name}", parents=(a.key,)),)
+        return (become(a, child, f"mutation:{name}", (a.key,)),)
 
     def evaluate_ind(ind: Individual) -> tuple[float, ...]:
         return tuple(evaluate(ind.genome))

@@ -26,6 +26,27 @@ def test_toolbox_runs_deap_eaMuPlusLambda() -> None:
     assert all(space.is_valid(ind.genome) for ind in pop)
 
 
+def test_toolbox_operators_change_the_individual_in_place_as_deap_s_do() -> None:
+    """DEAP's tutorials call ``toolbox.mutate(ind)`` and ``toolbox.mate(a, b)`` for their effect on the individuals
+    (then ``del ind.fitness.values``): the toolbox's operators change them in place, and return them too."""
+    space = make_space("nb201")
+    tb = make_toolbox(space, Variation.default(space), (1.0,), lambda g: (1.0,), rng=random.Random(0))
+    pop = tb.population(n=4)
+    for ind in pop:
+        ind.fitness.values = tb.evaluate(ind)
+    before = [(ind.key, ind.genome) for ind in pop]
+    for ind in pop[:2]:
+        returned = tb.mutate(ind)
+        assert returned == (ind,) and returned[0] is ind
+    c1, c2 = tb.mate(pop[2], pop[3])
+    assert c1 is pop[2] and c2 is pop[3]
+    for ind, (key, genome) in zip(pop, before):
+        assert ind.key != key and ind.genome != genome and ind.key == space.key(ind.genome), ind.origin
+        assert not ind.fitness.valid and ind.metrics == {} and space.is_valid(ind.genome)
+    assert pop[0].parents == (before[0][0],) and pop[0].origin.startswith("mutation:")
+    assert pop[2].parents == (before[2][0], before[3][0]) and pop[2].origin.startswith("crossover:")
+
+
 def test_fitness_weights_per_instance_survive_copy_and_pickle() -> None:
     f = Fitness((0.5, 1000.0), weights=(1.0, -1.0))
     for clone in (copy.deepcopy(f), pickle.loads(pickle.dumps(f))):
