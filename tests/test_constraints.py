@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from pathlib import Path
 
@@ -209,3 +210,15 @@ def test_a_malformed_metric_range_of_a_plugin_fitness_is_named() -> None:
             _metric_range(exp, fitness, "acc")  # type: ignore[arg-type]
     assert _metric_range(exp, SimpleNamespace(metric_ranges={"acc": (0, 100)}), "acc") == (0.0, 100.0)  # type: ignore[arg-type]
     assert _metric_range(exp, SimpleNamespace(metric_ranges={}), "acc") is None  # type: ignore[arg-type]
+
+
+def test_a_result_outside_the_range_its_fitness_declares_fails_saying_so() -> None:
+    """metric_ranges is checked against what the fitness returns, as it is against the constraints."""
+    from evonas.engine.backends import _check_ranges
+
+    _check_ranges({"val_acc": 0.5, "loss": 3.0, "note": "x"}, {"val_acc": (0.0, 1.0), "loss": (0.0, math.inf)})
+    _check_ranges({"val_acc": float("nan")}, {"val_acc": (0.0, 1.0)})  # non-finite: the objective check's to say
+    _check_ranges({"val_acc": 87.5}, None)  # nothing declared
+    with pytest.raises(ValueError, match=r"^the fitness returned val_acc=87\.5, outside the range its metric_ranges "
+                                         r"declares \(0 to 1\)$"):  # fmt: skip
+        _check_ranges({"val_acc": 87.5}, {"val_acc": (0.0, 1.0)})

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import math
 import os
 import sys
 import time
@@ -164,6 +165,7 @@ class EvalContext:
             with _safe_mode(job.safe):
                 metrics = self.fitness.evaluate(genome, space=self.space, dataset=self.dataset, seed=job.seed, **extra)
             metrics = plain_metrics(metrics)
+            _check_ranges(metrics, getattr(self.fitness, "metric_ranges", None))
             status, error = "ok", None
         except TrialPruned:
             if reporter is not None and reporter.last:
@@ -218,6 +220,18 @@ def plain_metrics(metrics: Any) -> dict[str, Any]:
                             + "; a metric is a number (or a string)")  # fmt: skip
         out[key] = value
     return out
+
+
+def _check_ranges(metrics: dict[str, Any], ranges: Any) -> None:
+    """Raise ``ValueError`` for a finite metric outside the range its fitness declares (``metric_ranges``, which
+    constraints are checked against before the run): the evaluation fails, saying so."""
+    for name, span in (ranges or {}).items():
+        value = metrics.get(name)
+        if isinstance(value, float) and math.isfinite(value) and isinstance(span, tuple) and len(span) == 2:
+            low, high = span
+            if not low <= value <= high:
+                raise ValueError(f"the fitness returned {name}={value:g}, outside the range its metric_ranges "
+                                 f"declares ({low:g} to {high:g})")  # fmt: skip
 
 
 def _inheritance(job: Job) -> dict[str, Any]:
