@@ -389,12 +389,19 @@ def _draw_run_plots(run: Any) -> None:
     """``RUN_DIR/plots/`` of a run that has ended well; a plot that cannot be drawn is one warning line (the run is
     done and recorded whatever happens to its plots)."""
     from evonas.diagnostics import run_space
+    from evonas.engine.outputs import read_logbook
     from evonas.runfolder import RUN_DIR_FILES, RunFolder
 
     try:
         folder = RunFolder(run.run_dir)
         for name in sorted(RUN_DIR_FILES["plots"]):
             folder.inside(f"plots/{name}")  # a link out of the run folder is refused, never written through
+        if not any(isinstance(r, dict) for r in read_logbook(folder.path)):  # the budget cut the first generation
+            budget = run.experiment.budget
+            print("evonas: no plots: the logbook has no generation"
+                  + (f" (the budget of {budget} evaluations ended the run inside the strategy's first one: raise "
+                     "the budget or ask fewer candidates per generation)" if budget else ""), file=sys.stderr)  # fmt: skip
+            return
         space = run.built.space if run.built is not None else run_space(run.experiment)[0]
         draw_plots(folder, run.experiment, space, folder.inside("plots"))
     except Exception as exc:

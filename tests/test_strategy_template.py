@@ -271,3 +271,23 @@ def test_a_generational_plugin_strategy_fills_its_hall_of_fame_through_record_ev
             "has no best so far (its tell gives its results to self.record_evaluated(...), see the strategies guide); "
             "best.json is the journal's best"
         ), err
+
+
+def test_a_budget_that_ends_the_first_generation_says_why_there_are_no_plots(tmp_path, write_experiment,
+                                                                               capsys) -> None:
+    from evonas.cli import main
+
+    sys.modules.pop("t_one_plus_lambda", None)
+    STRATEGIES._items.pop("t_one_plus_lambda", None)
+    (tmp_path / "t_one_plus_lambda.py").write_text(ONE_PLUS_LAMBDA)
+    exp = write_experiment(toy_experiment(plugins=["t_one_plus_lambda.py"], budget=5, strategy={
+        "name": "t_one_plus_lambda", "params": {"generations": 3, "lam": 8}}))  # fmt: skip
+    try:
+        code = main(["run", str(exp), "--out", str(tmp_path / "run")])
+    finally:
+        STRATEGIES._items.pop("t_one_plus_lambda", None)
+        sys.modules.pop("t_one_plus_lambda", None)
+    out, err = capsys.readouterr()
+    assert code == 0 and "evaluated 5 genomes" in out, out + err
+    assert err.strip() == ("evonas: no plots: the logbook has no generation (the budget of 5 evaluations ended the run "
+                           "inside the strategy's first one: raise the budget or ask fewer candidates per generation)"), err
