@@ -312,7 +312,11 @@ def _execute(
 
             if os.environ.get("EVONAS_DEBUG"):
                 raise
-            print(f"evonas: the run crashed: {exc.error}; what finished is in the journal; resume with: "
+            # raised at a line of a plug-in (a strategy's tell): a resume replays the journal into the same code
+            files = [Path(p).name if str(p).endswith(".py") else f"{str(p).rsplit('.', 1)[-1]}.py" for p in exp.plugins or ()]
+            fix = "fix it first (the resume replays the journal through the same code), then " if any(
+                f"{f}:" in str(exc.error) for f in files) else ""  # fmt: skip
+            print(f"evonas: the run crashed: {exc.error}; what finished is in the journal; {fix}resume with: "
                   f"{resume} (EVONAS_DEBUG=1 shows the traceback)", file=sys.stderr)  # fmt: skip
             return 1
         except RunInterrupted as exc:

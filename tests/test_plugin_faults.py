@@ -245,7 +245,9 @@ def test_a_crashed_run_says_crashed_not_finished(write_experiment, tmp_path: Pat
     cap = capsys.readouterr()
     assert "Traceback" not in cap.err and len(cap.err.strip().splitlines()) == 1, cap.err
     assert "the run crashed: ZeroDivisionError: selection exploded at crashing_selection.py:" in cap.err
-    assert f"resume with: evonas resume {out}" in cap.err
+    # raised in the plug-in: the resume would replay into it again, so the line says to fix it first
+    assert f"in the journal; fix it first (the resume replays the journal through the same code), then resume with: " \
+           f"evonas resume {out}" in cap.err
     st = read_status(out)
     assert st["state"] == "crashed" and st["error"].startswith("ZeroDivisionError: selection exploded at crashing_selection.py:")
     text = format_status(st)
