@@ -271,6 +271,10 @@ class Variation:
             op = self._pick(ops, rng)
             pair, ok = self._apply("crossover", op, lambda: op(a, b, space=self.space, rng=rng), self._pair_problem)
             if ok:
+                # the parents back as they were: counted, and said if in every call (a legitimate crossover gives
+                # them back only when they are alike, which not every call of a run meets)
+                if tuple(pair) in ((a, b), (b, a)):
+                    self.stats[("crossover", op.name)].unchanged += 1
                 return pair[0], pair[1], op.name
             ops = [(o, p) for o, p in ops if o is not op]
         return a, b, "none"

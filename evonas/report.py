@@ -266,7 +266,7 @@ def _failures(records: list[Any]) -> list[str]:
 
 def _faulty_operators(folder: RunFolder) -> list[str]:
     rows = [[f["kind"], f["name"], f["failures"], f["calls"],
-             f["first_error"] or ("gave back its parent unchanged in every call" if idle(f) else "?")]
+             f["first_error"] or (f"gave back its parent{'s' if f.get('kind') == 'crossover' else ''} unchanged in every call" if idle(f) else "?")]
             for f in operator_faults(folder)]  # fmt: skip
     if not rows:
         return ["<h2>Faulty operators</h2>",

@@ -227,10 +227,12 @@ def check_mutation(op: Mutation, space: SearchSpace, *, n: int = 200, seed: int 
     assert changed >= min_changed * n, f"{op.name} changed only {changed} of {n} parents (the others came back unchanged)"
 
 
-def check_crossover(op: Crossover, space: SearchSpace, *, n: int = 200, seed: int = 0) -> None:
-    """``n`` applications: both children valid, parents unchanged; a failure says what was wrong and how often."""
+def check_crossover(op: Crossover, space: SearchSpace, *, n: int = 200, seed: int = 0, min_changed: float = 0.1) -> None:
+    """``n`` applications: both children valid, parents unchanged, and of two different parents, children other
+    than the parents themselves at least ``min_changed`` of the time; a failure says what was wrong and how often."""
     rng = random.Random(seed)
     problems: dict[str, int] = {}
+    changed = differing = 0
     for _ in range(n):
         a, b = space.sample(rng=rng), space.sample(rng=rng)
         before = (_snapshot(space, a), _snapshot(space, b))
@@ -243,4 +245,11 @@ def check_crossover(op: Crossover, space: SearchSpace, *, n: int = 200, seed: in
         assert (_snapshot(space, a), _snapshot(space, b)) == before, f"{op.name} modified a parent"
         if problem:
             problems[problem] = problems.get(problem, 0) + 1
+        elif a != b:
+            differing += 1
+            changed += tuple(pair) not in ((a, b), (b, a))
     assert not problems, f"{op.name} {_problems(problems, n)}"
+    assert changed >= min_changed * differing, (
+        f"{op.name} gave back its two parents unchanged in {differing - changed} of {differing} calls with different "
+        "parents (does it return the genomes it made?)"
+    )

@@ -319,6 +319,24 @@ def test_a_mutation_that_always_gives_back_its_parent_is_said(write_experiment, 
     assert "gave back its parent unchanged in every call" in write_report(out, tmp_path / "r.html").read_text()
 
 
+def test_a_crossover_that_always_gives_back_its_parents_is_said(write_experiment, tmp_path: Path, capsys) -> None:
+    """As for a mutation: two different parents back as they were, in every call, is said; check_crossover fails it."""
+    exp = faulty_experiment(mutations=[{"name": "nb201_change_edge", "prob": 1}], plugins=["lazy_crossover"],
+                            crossovers=[{"name": "returns_parents", "prob": 1}])  # fmt: skip
+    exp["strategy"] = {"name": "ga", "params": {"population_size": 8, "offspring": 8, "generations": 4, "cxpb": 1.0,
+                                                "mutpb": 0.0}}  # fmt: skip
+    out = tmp_path / "run"
+    try:
+        assert main(["run", str(write_experiment(exp)), "--out", str(out), "--quiet"]) == 0
+        text = capsys.readouterr().out
+        assert re.search(r"crossover 'returns_parents' gave back its parents unchanged in all \d+ calls", text), text
+        with pytest.raises(AssertionError, match=r"returns_parents gave back its two parents unchanged in (\d+) of \1 "):
+            check_crossover(CROSSOVERS.get("returns_parents")(), make_space("nb201"))  # registered by the plug-in
+    finally:
+        CROSSOVERS._items.pop("returns_parents", None)
+        sys.modules.pop("lazy_crossover", None)
+
+
 def test_a_killed_run_is_not_finished_and_its_faults_are_kept(write_experiment, tmp_path: Path) -> None:
     exp = faulty_experiment(fitness={"name": "toy", "params": {"sleep": 0.05}},
                             strategy={"name": "ga", "params": {"population_size": 8, "generations": 30}})  # fmt: skip

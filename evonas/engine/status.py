@@ -229,6 +229,10 @@ def idle(stats: dict[str, Any]) -> bool:
     return stats.get("calls", 0) >= IDLE_CALLS and stats.get("unchanged", 0) >= stats["calls"]
 
 
+def _its_parents(stats: dict[str, Any]) -> str:
+    return "its parents" if stats.get("kind") == "crossover" else "its parent"
+
+
 def fault_lines(faults: list[dict[str, Any]]) -> list[str]:
     """One line per faulty operator: ``mutation 'my_op' failed 7 of 21 calls (first: ValueError: boom at my_ops.py:12)``,
     or ``mutation 'my_op' gave back its parent unchanged in all 12 calls (...)``."""
@@ -238,8 +242,8 @@ def fault_lines(faults: list[dict[str, Any]]) -> list[str]:
             lines.append(f"{f['kind']} '{f['name']}' failed {f['failures']} of {f['calls']} calls "
                          f"(first: {f['first_error'] or '?'})")  # fmt: skip
         elif idle(f):
-            lines.append(f"{f['kind']} '{f['name']}' gave back its parent unchanged in all {f['calls']} calls (its "
-                         "children repeat their parents: does it return the genome it changed?)")  # fmt: skip
+            lines.append(f"{f['kind']} '{f['name']}' gave back {_its_parents(f)} unchanged in all {f['calls']} calls "
+                         "(its children repeat their parents: does it return the genome it changed?)")  # fmt: skip
     return lines
 
 
