@@ -324,13 +324,24 @@ class FaultLines:
         self._seen = 0
         self._warned: set[tuple[str, str]] = set()
 
+    def _say_idle(self) -> None:
+        from evonas.engine.status import fault_lines, idle  # (the status module's rule and words, as a run's summary)
+
+        for s in self.variation.operator_stats() if self.variation is not None else []:
+            if not s["failures"] and idle(s) and ("idle", s["name"]) not in self._warned:
+                self._warned.add(("idle", s["name"]))
+                self.say(f"evonas: {fault_lines([s])[0]}; the search goes on")
+
     def stats(self) -> list[dict[str, Any]]:
         """Each operator's calls, failures and first error so far, then the space's own
         (:meth:`~evonas.spaces.base.SearchSpace.faults`: a build function that raised)."""
         return (self.variation.operator_stats() if self.variation is not None else []) + self.space.faults()
 
     def check(self) -> None:
-        """Say what failed for the first time since the last call (the counters first: rows only when one moved)."""
+        """Say what failed for the first time since the last call (the counters first: rows only when one moved),
+        and (the DEAP toolbox, whose caller has no summary) an operator that gave back its parents in every call."""
+        if not self.counted:
+            self._say_idle()
         faults = (self.variation.faults if self.variation is not None else 0) + sum(
             f["failures"] for f in self.space.faults()
         )

@@ -386,6 +386,21 @@ def test_the_deap_toolbox_says_operator_faults_and_strict_stops(write_experiment
     assert capsys.readouterr().err == ""  # quiet: no line
 
 
+def test_the_deap_toolbox_says_a_mutation_that_always_gives_back_its_parent(write_experiment, capsys) -> None:
+    """A DEAP loop has no summary: the toolbox says an operator idle in its first 10 calls, once."""
+    from evonas.engine.build import build
+
+    exp = load_experiment(write_experiment(faulty_experiment(mutations=[{"name": "returns_parent", "prob": 1.0}])))
+    with build(exp).toolbox(workers=0) as tb:
+        pop = tb.population(n=4)
+        for _ in range(5):
+            for p in pop:
+                tb.mutate(tb.clone(p))
+    err = [line for line in capsys.readouterr().err.splitlines() if "returns_parent" in line]
+    assert err == ["evonas: mutation 'returns_parent' gave back its parent unchanged in all 10 calls (its children "
+                   "repeat their parents: does it return the genome it changed?); the search goes on"], err
+
+
 def test_a_plug_in_that_fails_to_import_is_named_with_its_line(write_experiment, tmp_path: Path, capsys) -> None:
     (tmp_path / "fails_on_import.py").write_text("x = 1\ny = 1 / 0\n")
     exp = write_experiment(toy_experiment(plugins=["fails_on_import.py"]))
