@@ -657,3 +657,16 @@ def test_a_build_function_that_draws_its_own_random_numbers_is_refused_before_th
     err = capsys.readouterr().err.strip()
     assert f"space: space 'function' (build function 'random_builds:{fn}'): " in err and expected in err, err
     assert "\n" not in err and not (tmp_path / "run").exists()
+    # a fitness that reads no data: the function is checked at the shape its parameters give
+    sys.modules.pop("random_builds", None)
+    exp = write_experiment({
+        "name": "rnd", "seed": 0, "plugins": ["random_builds.py"], "fitness": {"name": "toy"},
+        "space": {"name": "function", "params": {"build": f"random_builds:{fn}", "input_shape": [6], "num_classes": 3}},
+        "strategy": {"name": "random", "params": {"samples": 4}}, "workers": 0, "cache": False,
+    }, name="nodata")  # fmt: skip
+    try:
+        assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    finally:
+        sys.modules.pop("random_builds", None)
+    err = capsys.readouterr().err.strip()
+    assert expected in err and not (tmp_path / "run").exists(), err

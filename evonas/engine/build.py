@@ -385,7 +385,7 @@ def _metric_range(exp: Experiment, fitness: FitnessFunction, metric: str) -> tup
 SPACE_CHECK_DRAWS = 20
 
 
-def _check_plugin_space(exp: Experiment, space: SearchSpace, dataset: Dataset) -> None:
+def _check_plugin_space(exp: Experiment, space: SearchSpace, shape: tuple[int, ...], classes: int) -> None:
     """A plug-in space's contract on a few genomes, before a run folder exists: ``sample`` draws only from its rng
     (resume replays it), the JSON round trip keeps the genome and its key (the journal, resume and the cache read
     genomes back), ``decode`` gives one network per genome (the size a run reports is the network it trains), and
@@ -407,7 +407,7 @@ def _check_plugin_space(exp: Experiment, space: SearchSpace, dataset: Dataset) -
         draws = random.Random(exp.seed)
         for genome in drawn:
             problem = round_trip_problem(space, genome) or decode_problem(
-                space, genome, tuple(dataset.input_shape), int(dataset.num_classes)
+                space, genome, shape, classes
             ) or (None if build_function else categorical_problem(space, genome, draws))
             if problem:
                 raise ConfigError(exp.source, "space", f"{name}: {problem} (evonas.testing.check_space checks a space)")
@@ -438,7 +438,7 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
         except ValueError as exc:
             raise ConfigError(src, "space", str(exc)) from None
         if is_plugin(type(space)) or space.name == "function":
-            _check_plugin_space(exp, space, dataset)
+            _check_plugin_space(exp, space, tuple(dataset.input_shape), int(dataset.num_classes))
         # config.yaml, the workers and resume build the space bound the same way
         cast(dict[str, Any], exp.space.params).update(taken)
         return dataset
@@ -453,6 +453,9 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
             unbound = getattr(space, "input_shape", "") is None or getattr(space, "num_classes", "") is None
             why = f" (fitness '{exp.fitness.name}' reads no data to take them from)" if unbound else ""
             raise ConfigError(src, "space", f"{exc}{why}") from None
+        if space.name == "function":  # the user's build function, at the shape and classes its parameters give
+            shape, classes = cost_input(space, fitness, None)
+            _check_plugin_space(exp, space, shape, getattr(space, "num_classes", None) or classes)
     return None
 
 
