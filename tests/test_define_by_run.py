@@ -670,3 +670,38 @@ def test_a_build_function_that_draws_its_own_random_numbers_is_refused_before_th
         sys.modules.pop("random_builds", None)
     err = capsys.readouterr().err.strip()
     assert expected in err and not (tmp_path / "run").exists(), err
+
+
+TINY = '''
+import torch.nn as nn
+
+
+def build(arch, input_shape, num_classes):  # 3 x 2 = 6 genomes
+    w = arch.choice("w", [4, 8, 16])
+    arch.choice("act", ["relu", "gelu"])
+    return nn.Sequential(nn.Flatten(), nn.Linear(6, w), nn.ReLU(), nn.Linear(w, num_classes))
+'''
+
+
+@pytest.mark.parametrize("strategy", ["surrogate", "aging"])
+def test_a_finite_space_used_up_before_the_budget_ends_the_search_soon(strategy: str, tmp_path: Path,
+                                                                       write_experiment) -> None:
+    """A strategy that keeps asking genomes the run has seen, in a space all of whose genomes the run has evaluated,
+    is stopped after 100 such repeats (it took 10,000: about 20 minutes for surrogate), saying why."""
+    from evonas.engine.runner import Run
+
+    sys.modules.pop("tiny_space", None)
+    (tmp_path / "tiny_space.py").write_text(TINY)
+    exp = load_experiment(write_experiment({
+        "name": "tiny", "seed": 0, "plugins": ["tiny_space.py"], "fitness": {"name": "toy"}, "budget": 20,
+        "space": {"name": "function", "params": {"build": "tiny_space:build", "input_shape": [6], "num_classes": 3}},
+        "strategy": {"name": strategy}, "workers": 0, "cache": False,
+    }))  # fmt: skip
+    try:
+        summary = Run(exp, tmp_path / "run", progress=False).execute()
+    finally:
+        sys.modules.pop("tiny_space", None)
+    assert summary.evaluations == 6 and summary.duplicates == 100, (summary.evaluations, summary.duplicates)
+    assert summary.ended_early == (f"strategy '{strategy}' asked 100 genomes in a row that the run had already "
+                                   "evaluated, and the run has evaluated every genome of the space (6): its search "
+                                   "space is used up")  # fmt: skip

@@ -38,6 +38,10 @@ class StrategyStalled(RuntimeError):
     (a strategy's bug: its ``propose`` / ``ask`` waits for a result that never comes)."""
 
 
+#: repeats in a row after which the loop looks whether a finite space is used up (every genome evaluated)
+USED_UP_AFTER = 100
+
+
 class Loop:
     """State of one engine loop; kept apart from :class:`Run` so the loop reads top to bottom."""
 
@@ -58,6 +62,7 @@ class Loop:
         self._repeats_in_a_row = 0
         #: why the search ended before its plan: a strategy that asked only genomes the run had seen (None: it did not)
         self.stuck: str | None = None
+        self._space_size: int | None = None  # the space's genomes (0: not finite, or not counted), once asked
         self.say_stuck = True
         self._bar: Any = None
         self.live: LiveStatus | None = None  # the run's entry for `evonas status` (None: not kept)
@@ -287,7 +292,14 @@ class Loop:
         if evaluation in self.known:
             self.duplicates += 1
             self._repeats_in_a_row += 1
-            if self._repeats_in_a_row == self.max_repeats:
+            if self._repeats_in_a_row == USED_UP_AFTER and self._space_used_up():
+                self._repeats_in_a_row = self.max_repeats  # (budget_left() is False from here)
+                self.stuck = (f"strategy '{self.exp.strategy.name}' asked {USED_UP_AFTER} genomes in a row that the "
+                              f"run had already evaluated, and the run has evaluated every genome of the space "
+                              f"({self._space_size}): its search space is used up")  # fmt: skip
+                if self.say_stuck:
+                    self._say(f"evonas: {self.stuck}; stopping")
+            elif self._repeats_in_a_row == self.max_repeats:
                 dead = [f"{f['kind']} '{f['name']}'" for f in self.operator_stats()
                         if f.get("kind") in ("mutation", "crossover") and f.get("calls") and f["failures"] >= f["calls"]]
                 self._stuck("had already evaluated", f"every call of {', '.join(dead)} failed, so each child was its "
@@ -307,6 +319,17 @@ class Loop:
             self.waiting[evaluation] = []
             self.queue.append((self.next_trial, cand))
             self.next_trial += 1
+
+    def _space_used_up(self) -> bool:
+        """Whether the run has evaluated (or found over a limit) every genome of a finite space: no strategy can ask
+        a new one. The space's size is worked out once, when a strategy first repeats itself this often."""
+        if self._space_size is None:
+            try:
+                self._space_size = self.built.space.size or 0
+            except Exception:  # a plug-in space that cannot count its genomes
+                self._space_size = 0
+        full = sum(1 for k in self.known if "@" not in k and "<" not in k)  # full evaluations from scratch: keys
+        return 0 < self._space_size <= full
 
     def _stuck(self, what: str, question: str) -> None:
         """The strategy asked ``max_repeats`` genomes in a row that train nothing: the search ends here, and says so."""
