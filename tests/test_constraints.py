@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -192,9 +193,13 @@ def test_a_limit_outside_the_range_the_fitness_declares_is_refused(write_experim
 def test_the_table_fitness_declares_val_acc_only_without_noise() -> None:
     from evonas.fitness.table import NB201TableFitness
 
-    assert NB201TableFitness().metric_ranges["val_acc"] == (0.0, 1.0)
-    assert "val_acc" not in NB201TableFitness(noise=0.5).metric_ranges  # noise may take it past 1
-    assert "val_acc" in NB201TableFitness().metric_ranges  # the class's declaration is untouched
+    plain = NB201TableFitness()
+    best = plain.table.best()
+    assert plain.metric_ranges["test_acc_200ep"][1] == best.test_acc_200ep > 94  # the table's own range
+    low, high = plain.metric_ranges["val_acc"]
+    assert 0.0 <= low < high <= 1.0 and high == max(r.val_acc_12ep for r in plain.table) / 100
+    assert "val_acc" not in NB201TableFitness(noise=0.5).metric_ranges  # noise may take it past the table's values
+    assert "val_acc" in NB201TableFitness().metric_ranges
 
 
 def test_a_malformed_metric_range_of_a_plugin_fitness_is_named() -> None:
@@ -204,6 +209,10 @@ def test_a_malformed_metric_range_of_a_plugin_fitness_is_named() -> None:
     from evonas.engine.build import _metric_range
 
     exp = SimpleNamespace(source="e.yaml", fitness=SimpleNamespace(name="mine"))
+    fitness_list = SimpleNamespace(metric_ranges=[("acc", (0, 1))])
+    with pytest.raises(ConfigError, match=r"fitness 'mine': metric_ranges must be a dict such as \{'val_acc': \(0\.0, "
+                                          r"1\.0\)\}, got list"):  # fmt: skip
+        _metric_range(exp, fitness_list, "acc")  # type: ignore[arg-type]
     for bad in (1.0, (1.0,), (1.0, 0.0), ("0", "1"), (True, 2)):
         fitness = SimpleNamespace(metric_ranges={"acc": bad})
         with pytest.raises(ConfigError, match=r"fitness 'mine': metric_ranges\['acc'\] must be \(low, high\) numbers"):
@@ -222,3 +231,25 @@ def test_a_result_outside_the_range_its_fitness_declares_fails_saying_so() -> No
     with pytest.raises(ValueError, match=r"^the fitness returned val_acc=87\.5, outside the range its metric_ranges "
                                          r"declares \(0 to 1\)$"):  # fmt: skip
         _check_ranges({"val_acc": 87.5}, {"val_acc": (0.0, 1.0)})
+
+
+def test_a_metric_range_for_a_metric_the_fitness_does_not_report_is_refused(tmp_path: Path, write_experiment,
+                                                                            capsys) -> None:
+    """A typo in metric_ranges would leave the metric it meant unchecked."""
+    (tmp_path / "typo_fitness.py").write_text(
+        "from evonas.fitness import FITNESSES, FitnessFunction\n\n\n@FITNESSES.register('t_typo')\n"
+        "class Typo(FitnessFunction):\n    needs_dataset = False\n    metrics = ('score',)\n"
+        "    metric_ranges = {'scroe': (0.0, 100.0)}\n\n    def evaluate(self, genome, *, space, dataset, seed):\n"
+        "        return {'score': 50.0}\n"
+    )  # fmt: skip
+    exp = toy_experiment(plugins=["typo_fitness.py"], fitness={"name": "t_typo"},
+                         objectives=[{"metric": "score", "direction": "max"}])  # fmt: skip
+    try:
+        assert main(["run", str(write_experiment(exp)), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    finally:
+        from evonas.fitness import FITNESSES
+
+        FITNESSES._items.pop("t_typo", None)
+        sys.modules.pop("typo_fitness", None)
+    assert capsys.readouterr().err.strip().endswith(
+        "fitness 't_typo': metric_ranges names 'scroe', which it does not report (it reports score)")

@@ -21,12 +21,12 @@ import sys
 import threading
 import traceback
 from pathlib import Path
-from typing import Any, Callable, cast
+from typing import Any, Callable, Mapping, cast
 
 from deap import tools
 
 from evonas.config import ConfigError, Experiment, check_workers
-from evonas.constraints import ConstraintChecker, unmeetable
+from evonas.constraints import CHEAP_METRICS, ConstraintChecker, unmeetable
 from evonas.datasets import DATASETS, Dataset
 from evonas.engine.backends import BACKENDS, evaluation_seed
 from evonas.engine.components import build_dataset, build_fitness, build_space, construct
@@ -347,6 +347,13 @@ def _check_fitness(exp: Experiment, space: SearchSpace, fitness: FitnessFunction
                 f"fitness '{exp.fitness.name}' reports {', '.join(fitness.metrics)}; got '{obj.metric}'"
                 + switch(obj.metric),
             )  # fmt: skip
+    ranges = getattr(fitness, "metric_ranges", None)
+    if isinstance(ranges, Mapping) and fitness.metrics:  # a typo would leave the metric unchecked
+        known = {*fitness.metrics, *getattr(fitness, "optional_metrics", {}), *CHEAP_METRICS}
+        unknown = [m for m in ranges if m not in known]
+        if unknown:
+            raise ConfigError(src, "fitness.name", f"fitness '{exp.fitness.name}': metric_ranges names '{unknown[0]}', "
+                              f"which it does not report (it reports {', '.join(fitness.metrics)})")  # fmt: skip
     for i, con in enumerate(exp.constraints):
         if not con.cheap and fitness.metrics and con.metric not in fitness.metrics:
             raise ConfigError(
@@ -366,7 +373,11 @@ def _check_fitness(exp: Experiment, space: SearchSpace, fitness: FitnessFunction
 def _metric_range(exp: Experiment, fitness: FitnessFunction, metric: str) -> tuple[float, float] | None:
     """The fitness's declared ``(low, high)`` for ``metric`` (``metric_ranges``), or None; a malformed declaration
     (a plug-in's) is a configuration error naming it."""
-    span = (getattr(fitness, "metric_ranges", None) or {}).get(metric)
+    ranges = getattr(fitness, "metric_ranges", None) or {}
+    if not isinstance(ranges, Mapping):
+        raise ConfigError(exp.source, "fitness.name", f"fitness '{exp.fitness.name}': metric_ranges must be a dict "
+                          f"such as {{'val_acc': (0.0, 1.0)}}, got {type(ranges).__name__}")  # fmt: skip
+    span = ranges.get(metric)
     if span is None:
         return None
     if (

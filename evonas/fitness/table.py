@@ -194,7 +194,7 @@ class NB201TableFitness(FitnessFunction):
     needs_dataset = False
     cacheable = False  # a lookup already
     metrics = ("val_acc", "test_acc_200ep", "index", "params", "flops")
-    metric_ranges = {"val_acc": (0.0, 1.0), "test_acc_200ep": (0.0, 100.0)}  # a fraction; the table's percent
+    metric_ranges = {"val_acc": (0.0, 1.0), "test_acc_200ep": (0.0, 100.0)}  # a fraction; percent (each table's own)
 
     def __init__(self, table: str | None = None, noise: float = 0.0, num_classes: int = 10, image_size: int = 32) -> None:
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not math.isfinite(noise) or noise < 0:
@@ -204,9 +204,13 @@ class NB201TableFitness(FitnessFunction):
         #: the input shape and number of classes the table's networks were built for (cheap metrics)
         self.cost_input: tuple[tuple[int, ...], int] = ((3, image_size, image_size), num_classes)
         self.params = {"table": table, "noise": float(noise), "num_classes": num_classes, "image_size": image_size}
-        if noise:  # noise may take val_acc past 0 or 1
-            self.metric_ranges = {"test_acc_200ep": (0.0, 100.0)}
         self.table = load_table(table)  # a bad table is a configuration error, before the run starts
+        # what the table holds: a limit past its best (test_acc_200ep >= 95 on CIFAR-10) is refused before the run
+        tests = [r.test_acc_200ep for r in self.table]
+        vals = [round(r.val_acc_12ep / 100.0, 12) for r in self.table]
+        self.metric_ranges = {"test_acc_200ep": (min(tests), max(tests))}
+        if not noise:  # noise may take val_acc past the table's values
+            self.metric_ranges["val_acc"] = (min(vals), max(vals))
         self._checked: SearchSpace | None = None  # the space last checked (kept alive: no id reuse)
 
     def lookup(self, arch_str: str) -> TableRow:
