@@ -44,6 +44,9 @@ __all__ = [
 OPTIMUM = 94.37
 #: the test accuracy (%) whose "evaluations to reach" is reported.
 TARGET = 94.0
+#: the evaluations each run of the published results had
+PUBLISHED_BUDGET = 100
+
 #: published results (500 runs, 100 evaluations): registry name -> (method, mean, std).
 PUBLISHED: dict[str, tuple[str, float, float]] = {
     "aging": ("REA", 93.92, 0.30),
@@ -460,6 +463,19 @@ def _progress(items: Iterable[RunResult], total: int, name: str, show: bool) -> 
 # -- reports -----------------------------------------------------------------------------------------
 
 
+def _changed(name: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of ``given`` (``--set``) whose values differ from strategy ``name``'s defaults."""
+    import inspect
+
+    from evonas.strategies import STRATEGIES
+
+    try:
+        params = inspect.signature(STRATEGIES.get(name).__init__).parameters
+    except Exception:  # not registered here: every value counts as a change
+        return dict(given)
+    return {k: v for k, v in given.items() if k not in params or params[k].default != v}
+
+
 def format_report(result: BenchmarkResult) -> str:
     """The results as a text table, published figures beside them."""
     n = len(result.strategies[0].runs) if result.strategies else 0
@@ -475,8 +491,10 @@ def format_report(result: BenchmarkResult) -> str:
         reached, pub = s.reached, published.get(s.name)
         to_target = f"{statistics.fmean(reached):.0f}" if reached else "-"
         to_target += f" ({len(reached)}/{len(s.runs)} reach it)" if target is not None else " (no --target)"
-        # the published method ran with the built-in operators and the strategy's defaults: another set-up is named
-        other = s.plugin_operators or s.name in result.overrides
+        # the published method ran with the built-in operators, the strategy's defaults, 100 evaluations and exact
+        # table values: another set-up is named
+        other = (s.plugin_operators or _changed(s.name, result.overrides.get(s.name, {}))
+                 or result.budget != PUBLISHED_BUDGET or result.noise)  # fmt: skip
         lines.append(
             f"{s.name:<{w}} {s.mean:6.2f} ± {s.std:4.2f}   {to_target:<24} {s.evals_per_s:11.0f} {s.wall_s:7.1f}s   "
             + (f"{pub[1]:.2f} ± {pub[2]:.2f} ({pub[0]}{', other set-up' if other else ''})" if pub else "-")
@@ -484,7 +502,10 @@ def format_report(result: BenchmarkResult) -> str:
     lines.append(f"{'optimum':<{w}} {result.optimum:6.2f}" + ("" if published else f"   (of {result.dataset}; published "
                                                                                   "figures are CIFAR-10's, not shown)"))
     for name, given in result.overrides.items():  # not the defaults the published figures use: say so
-        lines.append(f"{name}: run with {', '.join(f'{k}={v}' for k, v in given.items())} (--set), not its defaults")
+        changed = _changed(name, given)
+        if changed:
+            lines.append(f"{name}: run with {', '.join(f'{k}={v}' for k, v in changed.items())} (--set), not its "
+                         "defaults")  # fmt: skip
     for s in result.strategies:  # a plug-in's operator changes a built-in strategy (aging is no longer REA): say so
         if s.plugin_operators:
             lines.append(f"{s.name}: searched with the plug-in operator{'s' if len(s.plugin_operators) > 1 else ''} "

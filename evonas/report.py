@@ -257,7 +257,7 @@ def _failures(records: list[Any]) -> list[str]:
         first.setdefault((r.status, reason_kind(r.error or "")), []).append(r)
     rows = [
         [s, first[(s, k)][0].error or "", n, name_trials([(r.trial, r.key) for r in first[(s, k)][:3]], n),
-         one_line(json.dumps(first[(s, k)][0].genome, sort_keys=True, default=str), 300)]
+         one_line(json.dumps(first[(s, k)][0].genome, default=str), 300)]
         for (s, k), n in kinds.most_common()
     ]  # fmt: skip
     table = _table(["status", "reason", "count", "which (trial, key)", "the first one's genome"], rows)
@@ -283,4 +283,4 @@ def _describe(space: Any, genome: dict[str, Any]) -> str:
             return str(space.describe(space.from_dict(genome)))
         except Exception:  # a genome from another version of the space, or damaged
             pass
-    return json.dumps(genome, sort_keys=True)
+    return json.dumps(genome)  # in the journal's order (a define-by-run genome's: the order its choices are asked)

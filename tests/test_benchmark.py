@@ -88,13 +88,22 @@ def test_another_table_is_measured_against_its_own_optimum_and_no_cifar10_figure
 
 
 def test_set_runs_a_strategy_with_other_parameters(tmp_path: Path, capsys) -> None:
-    argv = ["benchmark", "nb201", "--strategies", "aging,random", "--runs", "3", "--budget", "40", "--workers", "0",
+    argv = ["benchmark", "nb201", "--strategies", "aging,random", "--runs", "3", "--budget", "100", "--workers", "0",
             "--quiet"]  # fmt: skip
-    assert main([*argv, "--set", "aging.sample_size=3", "--set", "aging.population_size=8", "--json",
+    # sample_size 10 is aging's default: only population_size is another set-up
+    assert main([*argv, "--set", "aging.sample_size=10", "--set", "aging.population_size=8", "--json",
                  str(tmp_path / "b.json")]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "aging: run with sample_size=3, population_size=8 (--set), not its defaults" in out
+    assert "aging: run with population_size=8 (--set), not its defaults" in out
     assert "(REA, other set-up)" in out and "(random search)" in out and "(random search, other" not in out, out
+    assert main([*argv, "--set", "aging.sample_size=10"]) == 0  # the default: the published set-up, said as such
+    out = capsys.readouterr().out
+    assert "(REA)" in out and "other set-up" not in out and "not its defaults" not in out, out
+    assert main([a if a != "100" else "40" for a in argv]) == 0  # fewer evaluations than the published runs had
+    assert "(random search, other set-up)" in capsys.readouterr().out
+    assert main([*argv, "--set", "aging.sample_size=3", "--set", "aging.population_size=8", "--json",
+                 str(tmp_path / "b.json")]) == 0  # fmt: skip
+    capsys.readouterr()
     data = json.loads((tmp_path / "b.json").read_text())
     assert data["overrides"] == {"aging": {"sample_size": 3, "population_size": 8}}
     assert data["strategies"]["aging"]["params"]["sample_size"] == 3
@@ -295,7 +304,7 @@ def test_a_plug_in_operator_that_joins_a_built_in_strategy_is_said(tmp_path: Pat
     )  # fmt: skip
     monkeypatch.chdir(tmp_path)
     try:
-        result = run_benchmark(["aging", "random"], runs=2, budget=20, workers=0, plugins=["t_nb201_ops.py"])
+        result = run_benchmark(["aging", "random"], runs=2, budget=100, workers=0, plugins=["t_nb201_ops.py"])
     finally:
         MUTATIONS._items.pop("t_resample", None)
         sys.modules.pop("t_nb201_ops", None)
