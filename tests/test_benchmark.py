@@ -91,10 +91,10 @@ def test_set_runs_a_strategy_with_other_parameters(tmp_path: Path, capsys) -> No
     argv = ["benchmark", "nb201", "--strategies", "aging,random", "--runs", "3", "--budget", "100", "--workers", "0",
             "--quiet"]  # fmt: skip
     # sample_size 10 is aging's default: only population_size is another set-up
-    assert main([*argv, "--set", "aging.sample_size=10", "--set", "aging.population_size=8", "--json",
+    assert main([*argv, "--set", "aging.sample_size=10", "--set", "aging.population_size=12", "--json",
                  str(tmp_path / "b.json")]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "aging: run with population_size=8 (--set), not its defaults" in out
+    assert "aging: run with population_size=12 (--set), not its defaults" in out
     assert "(REA, other set-up)" in out and "(random search)" in out and "(random search, other" not in out, out
     assert main([*argv, "--set", "aging.sample_size=10"]) == 0  # the default: the published set-up, said as such
     out = capsys.readouterr().out
