@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", action="append", choices=["pt", "torchscript", "onnx"],
                     help="pt (weights) and torchscript always; --format onnx adds model.onnx (needs: pip install onnx onnxscript)")  # fmt: skip
     ex.add_argument("--out", metavar="DIR", help="folder (default RUN_DIR/export)")
-    ex.add_argument("--quiet", action="store_true", help="no progress bar")
+    ex.add_argument("--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     ex.add_argument("--data", metavar="PATH",
                     help="the dataset's file or folder where it is now (a run folder moved away from its data); it must "
                          "hold the data the run searched on (checked)")  # fmt: skip

@@ -259,7 +259,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     formats = tuple(dict.fromkeys(["pt", "torchscript", *(args.format or [])]))  # --format onnx: ONNX too
     try:
         result = export_run(args.run_dir, rank=args.rank, key=args.key, epochs=args.epochs, formats=formats, out=args.out,
-                            progress=not args.quiet, plugins=_plugin_files(args.plugins), trust=args.trust,
+                            progress=_bar(args), plugins=_plugin_files(args.plugins), trust=args.trust,
                             data_path=args.data)  # fmt: skip
     except ExportError as exc:
         from evonas.export import NoSuchGenome

@@ -160,12 +160,15 @@ def export_run(
     capped = fitness.params.get("max_train_samples")
     if capped is not None:  # a saving of the search: the exported model learns from all of train+val
         changes["max_train_samples"] = None
-        print(f"evonas: export: the search's max_train_samples: {capped} is lifted: the model trains on all "
-              f"{len(full.y_train)} train+val samples", file=sys.stderr)  # fmt: skip
-    if fitness.params.get("max_val_samples") is not None:  # the test split is scored whole
+        if capped < len(data.y_train):  # (a cap past the split capped nothing: nothing to say)
+            print(f"evonas: export: the search's max_train_samples: {capped} is lifted: the model trains on all "
+                  f"{len(full.y_train)} train+val samples", file=sys.stderr)  # fmt: skip
+    capped_val = fitness.params.get("max_val_samples")
+    if capped_val is not None:  # the test split is scored whole
         changes["max_val_samples"] = None
-        print(f"evonas: export: the search's max_val_samples: {fitness.params['max_val_samples']} is lifted: the "
-              f"model is scored on all {len(full.y_val)} test samples", file=sys.stderr)  # fmt: skip
+        if capped_val < len(data.y_val):
+            print(f"evonas: export: the search's max_val_samples: {capped_val} is lifted: the model is scored on "
+                  f"all {len(full.y_val)} test samples", file=sys.stderr)  # fmt: skip
     if changes:
         fitness = type(fitness)(**{**fitness.params, **changes})
     seed = (chosen.seed if chosen.seed is not None else exp.seed) if seed is None else seed

@@ -552,7 +552,7 @@ class ProcessPoolBackend(Backend):
             why = f"after {w.tasks} evaluation{'s' if w.tasks != 1 else ''} (max_tasks_per_child)"
         elif self.memory_limit_gib is not None and memory is not None and memory > self.memory_limit_gib:
             held = _gib(memory, self.memory_limit_gib)
-            why = f"holding {held} GiB after trial {trial}, over memory_limit_gib = {self.memory_limit_gib:g}"
+            why = f"(it held {held} GiB after trial {trial}, over memory_limit_gib = {self.memory_limit_gib:g})"
             if not self._said_memory:
                 self._said_memory = True
                 self.say(f"evonas: worker {w.name} held {held} GiB after trial {trial}, over "

@@ -976,9 +976,13 @@ class FunctionSpace(SearchSpace):
                 pass
             except _Infinite as exc:
                 name, kind = exc.args
-                what = "is a float, so the space is infinite" if kind == "continuous" else f"has more than {limit:,} values"
-                self._unlisted = (f"the choice '{name}' {what} (ask it with arch.choice over a few values, or a float "
-                                  "with a step, to enumerate it)")
+                if kind == "continuous":
+                    what = ("is a float, so the space is infinite (ask it with arch.choice over a few values, or a "
+                            "float with a step, to enumerate it)")
+                else:
+                    fix = "a larger step" if kind == "float" else "fewer values (arch.choice over a few, or a step)"
+                    what = f"has more than {limit:,} values (ask it with {fix} to enumerate it)"
+                self._unlisted = f"the choice '{name}' {what}"
                 return None
             if len(out) > limit:
                 self._unlisted = f"it has more than {limit:,} genomes"
