@@ -294,8 +294,8 @@ class Strategy(ABC):
     def record_evaluated(self, individuals: Iterable[Individual]) -> None:
         """Count ``individuals`` as told results and keep the best of them in the hall of fame, which the logbook's
         best so far, ``hall_of_fame.json`` and ``evonas status`` read. A generational strategy's ``tell`` calls it
-        with its results (each as it comes, or a generation's at once); ``SteadyState`` calls it itself, and
-        ``BatchedSampling`` does the same."""
+        with its results (each as it comes, or a generation's at once); ``SteadyState`` calls it itself (and
+        ``BatchedSampling`` keeps the same counts in its own ``tell``)."""
         batch = list(individuals)
         self.evaluated += len(batch)
         self.hall_of_fame.update(batch)
