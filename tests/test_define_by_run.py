@@ -695,7 +695,8 @@ def test_a_finite_space_used_up_before_the_budget_ends_the_search_soon(strategy:
     exp = load_experiment(write_experiment({
         "name": "tiny", "seed": 0, "plugins": ["tiny_space.py"], "fitness": {"name": "toy"}, "budget": 20,
         "space": {"name": "function", "params": {"build": "tiny_space:build", "input_shape": [6], "num_classes": 3}},
-        "strategy": {"name": strategy}, "workers": 0, "cache": False,
+        "strategy": {"name": strategy, "params": {"pool": 30, "trees": 5} if strategy == "surrogate" else {}},
+        "workers": 0, "cache": False,
     }))  # fmt: skip
     try:
         summary = Run(exp, tmp_path / "run", progress=False).execute()
