@@ -351,7 +351,8 @@ class FloatRange(_Distribution):
 @dataclasses.dataclass(frozen=True)
 class FloatStep(_Distribution):
     """A float from ``low`` to ``high`` in steps of ``step`` (Optuna's ``suggest_float(..., step=)``), drawn
-    uniformly from those values."""
+    uniformly from those values: an :class:`IntRange` over their indices, each index ``i`` standing for
+    ``low + i * step``."""
 
     low: float
     high: float
@@ -364,6 +365,10 @@ class FloatStep(_Distribution):
     @property
     def count(self) -> int:
         return int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+
+    @property
+    def _indices(self) -> IntRange:
+        return IntRange(0, self.count - 1)
 
     def _at(self, i: int) -> float:
         """The ``i``-th value, rounded so that ``0.1 * 3`` is ``0.3``."""
@@ -380,27 +385,20 @@ class FloatStep(_Distribution):
         return None
 
     def draw(self, rng: random.Random) -> float:
-        return self._at(rng.randrange(self.count))
+        return self._at(self._indices.draw(rng))
 
     def mutate(self, value: Any, rng: random.Random) -> float:
-        if self.count == 1:
-            return value
-        i = self._index(value)
-        new = min(self.count - 1, max(0, round(i + rng.gauss(0.0, max(1.0, STEP_SCALE * self.count)))))
-        if new == i:  # a step too small to move: the next value up or down
-            new = rng.choice([j for j in (i - 1, i + 1) if 0 <= j < self.count])
-        return self._at(new)
+        return self._at(self._indices.mutate(self._index(value), rng))
 
     def varies(self) -> bool:
         return self.count > 1
 
     def grid(self) -> tuple[float, ...]:
-        if self.count <= ALL_INTS_UP_TO:
-            return tuple(self._at(i) for i in range(self.count))
-        return tuple(dict.fromkeys(self._at(self._index(p)) for p in _grid_points(self.low, self.high, False)))
+        return tuple(self._at(i) for i in self._indices.grid())
 
     def values(self, limit: int) -> tuple[float, ...] | None:
-        return tuple(self._at(i) for i in range(self.count)) if self.count <= limit else None
+        indices = self._indices.values(limit)
+        return None if indices is None else tuple(self._at(i) for i in indices)
 
     def coerce(self, value: Any) -> Any:
         return float(value) if type(value) is int else value
