@@ -206,19 +206,19 @@ def test_a_malformed_metric_range_of_a_plugin_fitness_is_named() -> None:
     from types import SimpleNamespace
 
     from evonas.config import ConfigError
-    from evonas.engine.build import _metric_range
+    from evonas.engine.build import metric_ranges
 
     exp = SimpleNamespace(source="e.yaml", fitness=SimpleNamespace(name="mine"))
     fitness_list = SimpleNamespace(metric_ranges=[("acc", (0, 1))])
     with pytest.raises(ConfigError, match=r"fitness 'mine': metric_ranges must be a dict such as \{'val_acc': \(0\.0, "
                                           r"1\.0\)\}, got list"):  # fmt: skip
-        _metric_range(exp, fitness_list, "acc")  # type: ignore[arg-type]
+        metric_ranges(exp, fitness_list)  # type: ignore[arg-type]
     for bad in (1.0, (1.0,), (1.0, 0.0), ("0", "1"), (True, 2)):
         fitness = SimpleNamespace(metric_ranges={"acc": bad})
         with pytest.raises(ConfigError, match=r"fitness 'mine': metric_ranges\['acc'\] must be \(low, high\) numbers"):
-            _metric_range(exp, fitness, "acc")  # type: ignore[arg-type]
-    assert _metric_range(exp, SimpleNamespace(metric_ranges={"acc": (0, 100)}), "acc") == (0.0, 100.0)  # type: ignore[arg-type]
-    assert _metric_range(exp, SimpleNamespace(metric_ranges={}), "acc") is None  # type: ignore[arg-type]
+            metric_ranges(exp, fitness)  # type: ignore[arg-type]
+    assert metric_ranges(exp, SimpleNamespace(metric_ranges={"acc": (0, 100)})) == {"acc": (0.0, 100.0)}  # type: ignore[arg-type]
+    assert metric_ranges(exp, SimpleNamespace(metric_ranges={})) == {}  # type: ignore[arg-type]
 
 
 def test_a_result_outside_the_range_its_fitness_declares_fails_saying_so() -> None:

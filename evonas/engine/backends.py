@@ -223,12 +223,11 @@ def plain_metrics(metrics: Any) -> dict[str, Any]:
 
 
 def _check_ranges(metrics: dict[str, Any], ranges: Any) -> None:
-    """Raise ``ValueError`` for a finite metric outside the range its fitness declares (``metric_ranges``, which
-    constraints are checked against before the run): the evaluation fails, saying so."""
-    for name, span in (ranges or {}).items():
+    """Raise ``ValueError`` for a finite metric outside the range its fitness declares (``metric_ranges``, checked
+    well-formed before the run by :func:`evonas.engine.build.metric_ranges`): the evaluation fails, saying so."""
+    for name, (low, high) in (ranges or {}).items():
         value = metrics.get(name)
-        if isinstance(value, float) and math.isfinite(value) and isinstance(span, tuple) and len(span) == 2:
-            low, high = span
+        if isinstance(value, float) and math.isfinite(value):
             if not low <= value <= high:
                 raise ValueError(f"the fitness returned {name}={value:g}, outside the range its metric_ranges "
                                  f"declares ({low:g} to {high:g})")  # fmt: skip

@@ -347,13 +347,7 @@ def _check_fitness(exp: Experiment, space: SearchSpace, fitness: FitnessFunction
                 f"fitness '{exp.fitness.name}' reports {', '.join(fitness.metrics)}; got '{obj.metric}'"
                 + switch(obj.metric),
             )  # fmt: skip
-    ranges = getattr(fitness, "metric_ranges", None)
-    if isinstance(ranges, Mapping) and fitness.metrics:  # a typo would leave the metric unchecked
-        known = {*fitness.metrics, *getattr(fitness, "optional_metrics", {}), *CHEAP_METRICS}
-        unknown = [m for m in ranges if m not in known]
-        if unknown:
-            raise ConfigError(src, "fitness.name", f"fitness '{exp.fitness.name}': metric_ranges names '{unknown[0]}', "
-                              f"which it does not report (it reports {', '.join(fitness.metrics)})")  # fmt: skip
+    ranges = metric_ranges(exp, fitness)
     for i, con in enumerate(exp.constraints):
         if not con.cheap and fitness.metrics and con.metric not in fitness.metrics:
             raise ConfigError(
@@ -361,7 +355,7 @@ def _check_fitness(exp: Experiment, space: SearchSpace, fitness: FitnessFunction
                 f"fitness '{exp.fitness.name}' reports {', '.join(fitness.metrics)} (and params, flops are counted "
                 f"before training); got '{con.metric}'" + switch(con.metric),
             )  # fmt: skip
-        span = _metric_range(exp, fitness, con.metric)
+        span = ranges.get(con.metric)
         if span is not None and unmeetable(con, *span):
             raise ConfigError(
                 src, f"constraints[{i}]",
@@ -370,25 +364,29 @@ def _check_fitness(exp: Experiment, space: SearchSpace, fitness: FitnessFunction
             )  # fmt: skip
 
 
-def _metric_range(exp: Experiment, fitness: FitnessFunction, metric: str) -> tuple[float, float] | None:
-    """The fitness's declared ``(low, high)`` for ``metric`` (``metric_ranges``), or None; a malformed declaration
-    (a plug-in's) is a configuration error naming it."""
+def metric_ranges(exp: Experiment, fitness: FitnessFunction) -> dict[str, tuple[float, float]]:
+    """The fitness's declared ``{metric: (low, high)}`` (``metric_ranges``), checked once before the run (the
+    constraints are measured against it, and each result the fitness returns): a malformed declaration (a plug-in's),
+    or one for a metric the fitness does not report (a typo would leave it unchecked), is a configuration error."""
+    def wrong(what: str) -> ConfigError:
+        return ConfigError(exp.source, "fitness.name", f"fitness '{exp.fitness.name}': {what}")
+
     ranges = getattr(fitness, "metric_ranges", None) or {}
     if not isinstance(ranges, Mapping):
-        raise ConfigError(exp.source, "fitness.name", f"fitness '{exp.fitness.name}': metric_ranges must be a dict "
-                          f"such as {{'val_acc': (0.0, 1.0)}}, got {type(ranges).__name__}")  # fmt: skip
-    span = ranges.get(metric)
-    if span is None:
-        return None
-    if (
-        not isinstance(span, tuple) or len(span) != 2
-        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in span) or not span[0] <= span[1]
-    ):  # fmt: skip
-        raise ConfigError(
-            exp.source, "fitness.name",
-            f"fitness '{exp.fitness.name}': metric_ranges['{metric}'] must be (low, high) numbers, low <= high; got {span!r}",
-        )  # fmt: skip
-    return float(span[0]), float(span[1])
+        raise wrong(f"metric_ranges must be a dict such as {{'val_acc': (0.0, 1.0)}}, got {type(ranges).__name__}")
+    out = {}
+    for metric, span in ranges.items():
+        if (
+            not isinstance(span, tuple) or len(span) != 2
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in span) or not span[0] <= span[1]
+        ):  # fmt: skip
+            raise wrong(f"metric_ranges['{metric}'] must be (low, high) numbers, low <= high; got {span!r}")
+        out[metric] = (float(span[0]), float(span[1]))
+    reported = tuple(getattr(fitness, "metrics", ()))
+    unknown = [m for m in out if m not in {*reported, *getattr(fitness, "optional_metrics", {}), *CHEAP_METRICS}]
+    if reported and unknown:
+        raise wrong(f"metric_ranges names '{unknown[0]}', which it does not report (it reports {', '.join(reported)})")
+    return out
 
 
 #: genomes drawn from a space when an experiment is built, to find a space that cannot give any (or whose build
