@@ -67,7 +67,7 @@ def best_where(
     first = next(iter(order), None)
     return {"record": None if first is None else _picked(first), "matches": len(matching), "evaluations": len(records),
             "objectives": objectives, "config": config, "reported": sorted(reported), "by": by,
-            "ranges": _ranges(records, conditions)}  # fmt: skip
+            "ranges": _ranges(records, conditions) if first is None else {}}  # fmt: skip
 
 
 def front_where(run_dir: str | Path, conditions: str | Sequence[str | Constraint] = ()) -> dict[str, Any]:
@@ -91,12 +91,12 @@ def front_where(run_dir: str | Path, conditions: str | Sequence[str | Constraint
     members = [order[i] for i in sorted(nondominated(values, weights, ties=True))]
     return {"front": [_picked(r) for r in members], "matches": len(matching), "evaluations": len(records),
             "objectives": objectives, "config": config, "reported": sorted(reported),
-            "ranges": _ranges(records, conditions)}  # fmt: skip
+            "ranges": _ranges(records, conditions) if not members else {}}  # fmt: skip
 
 
 def _ranges(records: Sequence[Any], conditions: Sequence[Constraint]) -> dict[str, tuple[float, float]]:
-    """The lowest and highest value of each condition's metric over ``records`` (a condition none meets is then
-    said beside them: ``val_acc >= 95`` where val_acc runs from 0.12 to 0.99)."""
+    """The lowest and highest value of each condition's metric over ``records``, said when no record meets the
+    conditions (``val_acc >= 95`` where val_acc runs from 0.12 to 0.99); worked out only then."""
     out = {}
     for metric in dict.fromkeys(c.metric for c in conditions):
         values = [float(r.metrics[metric]) for r in records if is_real(r.metrics.get(metric))]
