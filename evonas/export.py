@@ -157,18 +157,17 @@ def export_run(
         raise ExportError(f"trial {chosen.trial}: its genome does not fit the space '{space.name}' ({exc})") from None
     changes: dict[str, Any] = {} if epochs is None else {"epochs": int(epochs)}
     full = _train_and_test(exp, data)
-    capped = fitness.params.get("max_train_samples")
-    if capped is not None:  # a saving of the search: the exported model learns from all of train+val
-        changes["max_train_samples"] = None
-        if capped < len(data.y_train):  # (a cap past the split capped nothing: nothing to say)
-            print(f"evonas: export: the search's max_train_samples: {capped} is lifted: the model trains on all "
-                  f"{len(full.y_train)} train+val samples", file=sys.stderr)  # fmt: skip
-    capped_val = fitness.params.get("max_val_samples")
-    if capped_val is not None:  # the test split is scored whole
-        changes["max_val_samples"] = None
-        if capped_val < len(data.y_val):
-            print(f"evonas: export: the search's max_val_samples: {capped_val} is lifted: the model is scored on "
-                  f"all {len(full.y_val)} test samples", file=sys.stderr)  # fmt: skip
+    # the search's savings are lifted: the exported model learns from all of train+val and is scored on the whole
+    # test split (said only for a cap that capped something)
+    for param, split, lifted in (
+        ("max_train_samples", data.y_train, f"the model trains on all {len(full.y_train)} train+val samples"),
+        ("max_val_samples", data.y_val, f"the model is scored on all {len(full.y_val)} test samples"),
+    ):  # fmt: skip
+        capped = fitness.params.get(param)
+        if capped is not None:
+            changes[param] = None
+            if capped < len(split):
+                print(f"evonas: export: the search's {param}: {capped} is lifted: {lifted}", file=sys.stderr)
     if changes:
         fitness = type(fitness)(**{**fitness.params, **changes})
     seed = (chosen.seed if chosen.seed is not None else exp.seed) if seed is None else seed
