@@ -326,6 +326,9 @@ def test_status_names_the_trial_an_in_process_evaluation_runs(write_experiment, 
     for i, text in enumerate(status_reading_fitness.SEEN):
         row = next(line for line in text.splitlines() if line.strip().startswith("main"))
         assert f"busy     trial {i}" in row, text
+        # no worker processes: the status says so instead of a backend's slots and worker restarts
+        assert "workers   none (workers: 0): evaluations run one at a time in the run's own process" in text, text
+        assert "restart" not in text, text
 
 
 def test_recycling_options_said_where_they_do_nothing(write_experiment, tmp_path: Path, capsys) -> None:

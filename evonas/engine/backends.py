@@ -258,6 +258,8 @@ class Backend:
     restarts: int = 0
     #: workers replaced by a fresh process between evaluations (the local backend's ``max_tasks_per_child``, ...)
     recycled: int = 0
+    #: evaluations run in the run's own process (``workers: 0``): no worker processes, nothing restarts
+    in_process: bool = False
 
     @classmethod
     def check(cls, **params: Any) -> None:
@@ -330,6 +332,7 @@ class InProcessBackend(Backend):
     """Runs each evaluation in this process when submitted."""
 
     slots = 1
+    in_process = True
 
     def __init__(self, experiment: Experiment, slots: int | None = None, /, *, context: EvalContext | None = None) -> None:
         self.context = context or EvalContext(experiment)

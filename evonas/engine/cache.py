@@ -269,6 +269,10 @@ class CachedBackend(Backend):
     def recycled(self) -> int:  # type: ignore[override]
         return self.inner.recycled
 
+    @property
+    def in_process(self) -> bool:  # type: ignore[override]
+        return self.inner.in_process
+
     def watch(self, started: Callable[[], None]) -> None:
         self.inner.watch(started)
 

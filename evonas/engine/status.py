@@ -84,6 +84,8 @@ class LiveStatus:
         self.entry.update(
             updated_at=time.time(), slots=backend.slots, workers=backend.states(), repeats=repeats, **self._counts(backend)
         )  # fmt: skip
+        if getattr(backend, "in_process", False):
+            self.entry["in_process"] = True
         self.journal.set_meta("live", self.entry)
         if self.operators is not None:
             self._write_operators(self.operators())
@@ -153,6 +155,8 @@ def _clean_live(live: Any) -> dict[str, Any]:
             out[k] = live[k]
     if isinstance(live.get("error"), str) and live["error"].strip():
         out["error"] = one_line(live["error"], 300)
+    if live.get("in_process") is True:
+        out["in_process"] = True
     workers = []
     for w in live.get("workers") or [] if isinstance(live.get("workers"), list) else []:
         if isinstance(w, dict):
@@ -491,7 +495,9 @@ def format_status(st: dict[str, Any]) -> str:
     else:
         lines.append("best      none yet" if st["state"] == "running" else "best      none")
     workers = live.get("workers") or []
-    if live.get("backend"):
+    if live.get("in_process"):  # workers: 0 -- no worker processes, so nothing restarts
+        lines.append("workers   none (workers: 0): evaluations run one at a time in the run's own process")
+    elif live.get("backend"):
         lines.append(f"workers   {live['backend']} backend, {live.get('slots', len(workers))} slot(s), "
                      f"{live.get('restarts', 0)} worker restart(s)"
                      + (f", {live['recycled']} replaced between evaluations (max_tasks_per_child or memory_limit_gib)"
