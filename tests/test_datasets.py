@@ -188,6 +188,28 @@ def test_npz_given_splits_layout(tmp_path: Path) -> None:
         load_dataset("npz", seed=7, path=path)  # a test class never seen in training is refused
 
 
+def test_npz_warns_of_what_its_validation_split_leaves_unscored(tmp_path: Path, capsys) -> None:
+    """As for csv: a class with no sample in the validation split, and a validation split too small to rank on."""
+    rng = np.random.default_rng(2)
+    y = np.r_[np.repeat([0, 1], 100), 2]  # class 2: one sample, which the stratified split puts in training
+    np.savez(tmp_path / "one.npz", X=rng.random((201, 4, 4)).astype(np.float32), Y=y)
+    load_dataset("npz", seed=0, path=tmp_path / "one.npz")
+    err = capsys.readouterr().err
+    assert "key 'Y': class '2' (1 sample) has no sample in the validation split, so the search never scores it" in err
+    assert "moves in steps" not in err
+    arrays = {"x_train": rng.random((30, 5, 5)), "y_train": np.arange(30) % 3, "x_val": rng.random((9, 5, 5)),
+              "y_val": np.arange(9) % 2}  # fmt: skip
+    np.savez(tmp_path / "splits.npz", **arrays)
+    load_dataset("npz", seed=0, path=tmp_path / "splits.npz")
+    err = capsys.readouterr().err
+    assert "key 'y_val': class '2' (10 samples) has no sample in the validation split" in err, err
+    assert "(the file's own validation split has none)" in err
+    assert "the validation split has 9 samples, so val_acc moves in steps of 0.11" in err
+    np.savez(tmp_path / "enough.npz", x=rng.random((200, 4, 4)), y=np.arange(200) % 4)
+    load_dataset("npz", seed=0, path=tmp_path / "enough.npz")
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_npz_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.npz"
     with pytest.raises(FileNotFoundError, match="nope.npz"):
@@ -305,8 +327,8 @@ def test_images_evonas_does_not_scale_are_said_when_their_pixels_look_like_0_to_
     """uint16 images, or floats in 0..255, are taken as stored (only uint8 is scaled): a line says so, unless
     standardize: channels scales them or they are already small."""
     rng = np.random.default_rng(0)
-    x16 = (rng.random((120, 8, 8)) * 65535).astype(np.uint16)
-    y = rng.integers(0, 3, 120)
+    x16 = (rng.random((160, 8, 8)) * 65535).astype(np.uint16)
+    y = rng.integers(0, 3, 160)  # 32 validation samples: no line about a small validation split
     files = {"u16": x16, "f255": (x16 / 257).astype(np.float32), "f1": (x16 / 65535).astype(np.float32),
              "u8": (x16 // 257).astype(np.uint8), "features": (x16[:, 0] / 257).astype(np.float32)}  # fmt: skip
     for name, x in files.items():
@@ -323,7 +345,7 @@ def test_images_evonas_does_not_scale_are_said_when_their_pixels_look_like_0_to_
     for name in ("f1", "u8", "features"):  # in [0, 1] already, scaled by evonas, or not images
         load_dataset("npz", seed=0, path=str(tmp_path / f"{name}.npz"))
         assert capsys.readouterr().err == "", name
-    split = {"x_train": files["u16"][:80], "y_train": y[:80], "x_val": files["u16"][80:], "y_val": y[80:]}
+    split = {"x_train": files["u16"][:120], "y_train": y[:120], "x_val": files["u16"][120:], "y_val": y[120:]}
     np.savez(tmp_path / "split.npz", **split)
     load_dataset("npz", seed=0, path=str(tmp_path / "split.npz"))
     assert "'x_train' in" in capsys.readouterr().err

@@ -608,6 +608,7 @@ def load_npz(
             _check_nonempty(ds, f"the number of samples in '{kx}'"), where=where, max_classes=max_classes,
             keys={part: (kx, ky) for part in _PART_NAMES},
         )  # fmt: skip
+        say_thin_splits(ds, where, f"key {ky!r}", "sample")
         return _standardized(dataclasses.replace(ds, raw_input=raw), standardize)
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for part in ("train", "val", "test"):
@@ -645,7 +646,27 @@ def load_npz(
     )
     keys_ = {part: (named.get(f"x_{part}", f"x_{part}"), named.get(f"y_{part}", f"y_{part}")) for part in _PART_NAMES}
     ds = check_dataset(ds, where=where, keys=keys_, max_classes=max_classes)
+    say_thin_splits(ds, where, f"key {named['y_val']!r}", "sample", "the file's own validation split has none")
     return _standardized(ds, standardize)
+
+
+def say_thin_splits(ds: Dataset, where: str, label: str, unit: str, hint: str = "a label with a typo? too rare for val_fraction?") -> None:
+    """Warn (stderr) about what a split leaves unscored: classes with no sample in the validation split (a label
+    with a typo, a class too rare for ``val_fraction``), and a validation split so small that ``val_acc`` jumps.
+    ``label``: what holds the labels (``"label 'species'"``); ``unit``: what a sample is called (``row``)."""
+    classes = ds.classes or tuple(str(c) for c in range(ds.num_classes))
+    counts = np.bincount(np.concatenate([ds.y_train, ds.y_val, ds.y_test]), minlength=ds.num_classes)
+    unscored = [c for c in range(ds.num_classes) if counts[c] and not (ds.y_val == c).any()]
+    if unscored:
+        shown = ", ".join(f"{classes[c]!r} ({counts[c]} {unit}{'s' if counts[c] != 1 else ''})" for c in unscored[:5])
+        more = f" and {len(unscored) - 5} more" if len(unscored) > 5 else ""
+        many = len(unscored) > 1
+        print(f"evonas: warning: {where}: {label}: {'classes' if many else 'class'} {shown}{more} "
+              f"{'have' if many else 'has'} no {unit} in the validation split, so the search never scores "
+              f"{'them' if many else 'it'} ({hint})", file=sys.stderr)
+    if 0 < len(ds.y_val) < 30:
+        print(f"evonas: warning: {where}: the validation split has {len(ds.y_val)} {unit}s, so val_acc moves in steps "
+              f"of {1 / len(ds.y_val):.2g}: small differences between networks are chance", file=sys.stderr)  # fmt: skip
 
 
 # -- torchvision ----------------------------------------------------------------

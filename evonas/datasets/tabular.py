@@ -33,6 +33,7 @@ from evonas.datasets.loaders import (
     _standardization,
     _standardized,
     check_dataset,
+    say_thin_splits,
 )
 
 __all__ = ["load_csv"]
@@ -96,24 +97,6 @@ def _read_rows(file: Path, where: str, delimiter: str, encoding: str) -> list[tu
     except csv.Error as exc:
         raise ValueError(f"cannot read {where} as CSV: line {reader.line_num}: {exc}") from None
     return rows
-
-
-def _thin_classes(ds: Dataset, where: str, label: str) -> None:
-    """Warn (stderr) about what a split leaves unscored: classes with no sample in the validation split (a label
-    with a typo, a class too rare for ``val_fraction``), and a validation split so small that ``val_acc`` jumps."""
-    classes = ds.classes or tuple(str(c) for c in range(ds.num_classes))
-    counts = np.bincount(np.concatenate([ds.y_train, ds.y_val, ds.y_test]), minlength=ds.num_classes)
-    unscored = [c for c in range(ds.num_classes) if not (ds.y_val == c).any()]
-    if unscored:
-        shown = ", ".join(f"{classes[c]!r} ({counts[c]} row{'s' if counts[c] != 1 else ''})" for c in unscored[:5])
-        more = f" and {len(unscored) - 5} more" if len(unscored) > 5 else ""
-        many = len(unscored) > 1
-        print(f"evonas: warning: {where}: label {label!r}: {'classes' if many else 'class'} {shown}{more} "
-              f"{'have' if many else 'has'} no row in the validation split, so the search never scores "
-              f"{'them' if many else 'it'} (a label with a typo? too rare for val_fraction?)", file=sys.stderr)
-    if 0 < len(ds.y_val) < 30:
-        print(f"evonas: warning: {where}: the validation split has {len(ds.y_val)} rows, so val_acc moves in steps of "
-              f"{1 / len(ds.y_val):.2g}: small differences between networks are chance", file=sys.stderr)  # fmt: skip
 
 
 @DATASETS.register("csv")
@@ -294,7 +277,7 @@ def load_csv(
         _check_nonempty(ds, "the number of rows"), where=where, max_classes=max_classes,
         keys={part: ("features", names[y_col]) for part in ("train", "val", "test")},
     )  # fmt: skip
-    _thin_classes(ds, where, names[y_col])
+    say_thin_splits(ds, where, f"label {names[y_col]!r}", "row")
     return _standardized(ds, standardize)
 
 
