@@ -210,6 +210,20 @@ def test_npz_warns_of_what_its_validation_split_leaves_unscored(tmp_path: Path, 
     assert "warning" not in capsys.readouterr().err
 
 
+def test_colour_images_with_the_channels_in_the_middle_are_said(tmp_path: Path, capsys) -> None:
+    """(N, H, 3, W) is no layout evonas moves: taken as H channels of 3-pixel-high images, said in a line."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (200, 8, 3, 8), dtype=np.uint8)
+    np.savez(tmp_path / "mid.npz", x=x, y=np.arange(200) % 4)
+    assert load_dataset("npz", seed=0, path=tmp_path / "mid.npz").input_shape == (8, 3, 8)
+    assert (f"evonas: warning: 'x' in '{tmp_path / 'mid.npz'}' has samples of shape (8, 3, 8), taken as 8 channels "
+            "of 3x8 images; if its axis of 3 is the colour channels") in capsys.readouterr().err
+    for ok in (x.transpose(0, 2, 1, 3), x.transpose(0, 1, 3, 2), rng.random((200, 16, 1, 16)).astype(np.float32)):
+        np.savez(tmp_path / "ok.npz", x=ok, y=np.arange(200) % 4)
+        load_dataset("npz", seed=0, path=tmp_path / "ok.npz")
+        assert capsys.readouterr().err == "", ok.shape
+
+
 def test_npz_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.npz"
     with pytest.raises(FileNotFoundError, match="nope.npz"):

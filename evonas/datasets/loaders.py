@@ -128,6 +128,11 @@ def to_nchw(x: np.ndarray, *, key: str = "x", where: str | None = None) -> np.nd
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_) or np.iscomplexobj(x):
         raise ValueError(f"{at} must be numeric, got dtype {x.dtype}")
     raw = stored_layout(x)
+    if x.ndim == 4 and (raw is None or not raw.layout) and x.shape[2] == 3 and min(x.shape[1], x.shape[3]) > 4:
+        # (N, H, C, W): the channels in the middle, taken as (N, C, H, W) images of C = H channels C pixels high
+        print(f"evonas: warning: {at} has samples of shape {x.shape[1:]}, taken as {x.shape[1]} channels of "
+              f"{x.shape[2]}x{x.shape[3]} images; if its axis of {x.shape[2]} is the colour channels, save it as "
+              f"(N, C, H, W) or (N, H, W, C) (x.transpose(0, 2, 1, 3) or x.transpose(0, 1, 3, 2))", file=sys.stderr)
     if raw is not None and raw.layout == "nhw":
         x = x[:, None]
     elif raw is not None and raw.layout == "nhwc":
