@@ -393,6 +393,25 @@ def _read_str_list(value: Any, source: str | None, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _read_initial_population(value: Any, source: str | None, key: str) -> tuple[str | dict[str, Any], ...]:
+    """Saved genome files (paths) and genomes written inline (mappings, as ``best.json``'s ``genome``)."""
+    if value is None:
+        return ()
+    if isinstance(value, (str, dict)):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(source, key, f"expected a list of genome files or genomes (mappings), got {_kind(value)}")
+    for i, v in enumerate(value):
+        if not (isinstance(v, str) and v) and not (isinstance(v, dict) and v and all(isinstance(k, str) for k in v)):
+            raise ConfigError(source, f"{key}[{i}]", f"expected a genome file or a genome (a mapping of its "
+                              f"genes, as in best.json's genome), got {_kind(v)}")  # fmt: skip
+    return tuple(copy.deepcopy(v) for v in value)
+
+
+def _write_initial_population(value: tuple[str | dict[str, Any], ...]) -> Any:
+    return [copy.deepcopy(v) for v in value] if value else _OMIT
+
+
 def _read_constraints(value: Any, source: str | None, key: str) -> tuple[Constraint, ...]:
     try:
         return parse_constraints(value)
@@ -441,7 +460,9 @@ class Experiment:
         "a list of {metric, direction}", _read_objectives, _write_objectives,
         default=[{"metric": "val_acc", "direction": "max"}],
     )  # fmt: skip
-    initial_population: tuple[str, ...] = _key("a list of saved genome files", _read_str_list, field_default=())
+    initial_population: tuple[str | dict[str, Any], ...] = _key(
+        "a list of saved genome files or genomes", _read_initial_population, _write_initial_population, field_default=()
+    )  # fmt: skip
     plugins: tuple[str, ...] = _key("a list of module names to import first", _read_str_list, field_default=())
     budget: int | None = _key("the most evaluations to run", _optional(_read_int(1)), field_default=None)
     workers: int | str = _key(

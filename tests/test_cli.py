@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import REPO, toy_experiment
 from evonas.cli import main
@@ -84,6 +86,8 @@ BAD = [
     ("space: {name: chain}\nmutations: [{name: chain_add_layer, prob: -1}]\n", "mutations[0].prob: expected a number >= 0"),
     ("space: {name: chain}\nobjectives: [{metric: val_acc, direction: up}]\n", "objectives[0].direction: expected 'max' or 'min'"),
     ("space: {name: chain}\ninitial_population: [nowhere.json]\n", "initial_population[0]: no such genome file"),
+    ("space: {name: nb201}\ninitial_population: [{edges: [none]}]\n", "initial_population[0]: not a genome of space 'nb201': "),
+    ("space: {name: nb201}\ninitial_population: [[none]]\n", "initial_population[0]: expected a genome file or a genome (a mapping"),
     ("space: {name: chain, params: {max_layers: 0}}\n", "space.params"),
     ("space: {name: mlp}\nselection: {name: best_of}\n", "selection.name: unknown selection 'best_of'"),
     ("- just\n- a list\n", "expected a mapping"),
@@ -110,6 +114,19 @@ def test_genome_file_that_does_not_fit_the_space(tmp_path: Path, capsys) -> None
     assert main(["run", str(cfg), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "initial_population[0]" in err and "space 'nb201'" in err
+
+
+def test_a_genome_written_in_the_experiment_file_starts_the_search(tmp_path: Path, capsys) -> None:
+    """initial_population takes genomes inline (as best.json's genome), next to files; config.yaml keeps them."""
+    edges = ["nor_conv_1x1", "skip_connect", "none", "avg_pool_3x3", "nor_conv_3x3", "none"]
+    cfg = tmp_path / "inline.yaml"
+    cfg.write_text(f"space: nb201\nfitness: toy\nstrategy: {{name: random, params: {{samples: 3}}}}\nworkers: 0\n"
+                   f"initial_population:\n  - {{edges: {edges}}}\n  - {REPO / 'genomes' / 'saved' / 'nb201_best.json'}\n")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    rows = sqlite3.connect(tmp_path / "out" / "journal.sqlite").execute("SELECT genome FROM evaluations ORDER BY trial")
+    genomes = [json.loads(g)["edges"] for (g,) in rows]
+    assert genomes[0] == edges and genomes[1][:3] == ["nor_conv_3x3"] * 3, genomes
+    assert yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())["initial_population"][0] == {"edges": edges}
 
 
 def test_custom_mutation_plugin_from_the_experiment_file(tmp_path: Path) -> None:

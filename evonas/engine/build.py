@@ -567,6 +567,18 @@ def _initial_population(exp: Experiment, space: SearchSpace) -> list[Genome]:
     src = exp.source
     initial = []
     for i, entry in enumerate(exp.initial_population):
+        if isinstance(entry, dict):  # a genome written in the experiment file
+            try:
+                genome = space.from_dict(entry)
+                space.validate(genome)
+            except Exception as exc:  # (a plug-in space's from_dict or validate may raise anything)
+                reason = describe_error(exc, 300)  # with the line of a build function that asked, where one did
+                if isinstance(exc, (ValueError, InvalidGenome)):
+                    reason = reason.removeprefix(f"{type(exc).__name__}: ")
+                raise ConfigError(src, f"initial_population[{i}]", f"not a genome of space '{space.name}': {reason}"
+                                  ) from None  # fmt: skip
+            initial.append(genome)
+            continue
         path = resolve_path(entry, exp)
         if path is None:
             raise ConfigError(src, f"initial_population[{i}]", f"no such genome file '{entry}'")
