@@ -64,6 +64,15 @@ class ConfigError(ValueError):
         super().__init__(": ".join([*parts, message]))
 
 
+def params_error(file: str | os.PathLike | None, key: str, params: Any, message: str) -> ConfigError:
+    """A component's refusal of its ``params`` (under ``key``, e.g. ``fitness.params``): a message that begins with one
+    of them (``epochs: expected ...``) is that parameter's key's, as a wrong type of it is."""
+    name, sep, rest = message.partition(": ")
+    if sep and rest and isinstance(params, Mapping) and name in params:
+        return ConfigError(file, f"{key}.{name}", rest)
+    return ConfigError(file, key, message)
+
+
 @dataclasses.dataclass(frozen=True)
 class Component:
     """A registered component by ``name`` with keyword ``params``."""

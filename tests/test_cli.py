@@ -79,7 +79,7 @@ BAD = [
     ("space: {name: chain}\nseed: ten\n", "seed: expected an integer >= 0"),
     ("space: {name: chain}\nstrategy: {name: ga, params: {generations: x}}\n", "strategy.params.generations: expected an integer"),
     ("space: {name: chain}\nstrategy: {name: ga, params: {pop: 3}}\n", "strategy.params.pop: unknown parameter"),
-    ("space: {name: chain}\nstrategy: {name: ga, params: {population_size: 1}}\n", "strategy.params: population_size"),
+    ("space: {name: chain}\nstrategy: {name: ga, params: {population_size: 1}}\n", "strategy.params.population_size: "),
     ("space: {name: chain}\ndataset: {name: npz, params: {path: missing.npz}}\n", "dataset.params.path: no file 'missing.npz' in the working directory ("),
     ("space: {name: chain}\nplugins: [no_such_module_xyz]\n", "plugins[0]: cannot import module 'no_such_module_xyz'"),
     ("space: {name: chain}\nmutations: [{name: nb201_change_edge}]\n", "mutations[0].name: operator 'nb201_change_edge' applies to nb201"),

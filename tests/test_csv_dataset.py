@@ -170,7 +170,7 @@ def test_the_cli_names_the_key_and_a_run_exports_the_class_names(tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     assert main(["run", "flowers.yaml", "--out", "runs", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("evonas: flowers.yaml: dataset.params: label: no column 'specie' in ") and "'species'?" in err
+    assert err.startswith("evonas: flowers.yaml: dataset.params.label: no column 'specie' in ") and "'species'?" in err
     assert len(err.splitlines()) == 1 and not (tmp_path / "runs").exists()
     exp["dataset"]["params"]["label"] = "species"
     exp["objectives"] = [{"metric": "val_balanced_acc", "direction": "max"}]

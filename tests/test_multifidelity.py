@@ -64,7 +64,7 @@ def test_promote_without_fidelity_is_refused(write_experiment, tmp_path: Path, c
     exp = write_experiment(toy_experiment(strategy={"name": "ga", "params": {"population_size": 4, "promote": 0.5}}))
     assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.endswith("strategy.params: promote: 0.5 does nothing without fidelity (multi-fidelity: the share of "
+    assert err.endswith("strategy.params.promote: 0.5 does nothing without fidelity (multi-fidelity: the share of "
                         "each generation's briefly trained genomes trained in full); set fidelity too, or remove it"), err
     assert not (tmp_path / "run").exists()
     # the default, which every GA run's config.yaml records, is no mistake

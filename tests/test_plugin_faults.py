@@ -500,7 +500,7 @@ def test_a_plug_in_strategy_that_cannot_be_built_is_named_with_its_line(tmp_path
         ("t_init_raises", {}, "strategy: the plug-in strategy 't_init_raises' raised RuntimeError: bad init at "
                               "t_strats.py:10 while it was built"),
         ("t_no_learn", {}, "strategy.name: strategy 't_no_learn': Can't instantiate abstract class NoLearn"),
-        ("t_init_raises", {"samples": -1}, "strategy.params: samples: expected an integer >= 1, got -1"),
+        ("t_init_raises", {"samples": -1}, "strategy.params.samples: expected an integer >= 1, got -1"),
     ):  # fmt: skip
         exp = tmp_path / f"{name}.yaml"
         exp.write_text(yaml.safe_dump({"name": "x", "seed": 0, "plugins": ["t_strats.py"], "space": {"name": "nb201"},

@@ -125,7 +125,7 @@ def test_architecture_missing_from_a_table_is_a_failed_evaluation(tmp_path: Path
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"noise": -1}, "fitness.params: noise: expected a standard deviation >= 0"),
+        ({"noise": -1}, "fitness.params.noise: expected a standard deviation >= 0"),
         ({"noise": "big"}, "fitness.params.noise: expected a number"),
         ({"table": "missing.csv"}, "fitness.params: missing.csv: no such table file"),
         ({"tabel": "x.csv"}, "fitness.params.tabel: unknown parameter"),

@@ -187,7 +187,13 @@ def load_csv(
         if len(row) != width:
             raise ValueError(f"{where} line {line} has {len(row)} fields but the {'header' if header else 'first row'} "
                              f"has {width}; every row needs one value per column")  # fmt: skip
-    y_col = _column(label, names, "label", where)
+    try:
+        y_col = _column(label, names, "label", where)
+    except ValueError as exc:  # column names that are numbers: a file without a header row
+        if header and sum(_number(n) is not None for n in names) * 2 >= len(names):
+            raise ValueError(f"{exc}; its first row looks like data, not column names: if the file has no header "
+                             "row, set header: false and give the label column by its index (the default, -1, is the last column)") from None
+        raise
     if features is None:
         dropped = {_column(c, names, "exclude", where) for c in exclude}
         if y_col in dropped:
@@ -229,10 +235,14 @@ def load_csv(
             value = _number(cell)
             if value is None or not math.isfinite(value):
                 what = "is empty" if not cell else f"holds {cell!r}, not a number" if value is None else f"holds {cell}"
+                if value is None and _number(cell.replace(",", ".", 1)) is not None:
+                    raise ValueError(f"{where} line {line}, column {names[col]!r} {what}: a decimal comma; write the "
+                                     "file's numbers with a decimal point (pandas: to_csv(..., decimal='.'))")
+                out = f"exclude: [{names[col]}]" if features is None else "features, leaving it out"
                 raise ValueError(
                     f"{where} line {line}, column {names[col]!r} {what}; every feature must be a finite number: "
                     "fill or drop that row, encode a categorical column as numbers (one column per category), or "
-                    "leave the column out with features: [...]"
+                    f"leave the column out with {out}"
                 )
         raise ValueError(f"{where}: column {names[col]!r} holds a value that is not a number")  # numpy and float() differ
     beyond = np.argwhere(np.abs(x) > np.finfo(np.float32).max)

@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping, cast
 
 from deap import tools
 
-from evonas.config import ConfigError, Experiment, check_workers
+from evonas.config import ConfigError, Experiment, check_workers, params_error
 from evonas.constraints import CHEAP_METRICS, ConstraintChecker, unmeetable
 from evonas.datasets import DATASETS, Dataset
 from evonas.engine.backends import BACKENDS, evaluation_seed
@@ -187,7 +187,7 @@ def check_backend(exp: Experiment) -> None:
         name, _, message = str(exc).partition(": ")
         if name in exp.backend.params and message:  # "num_gpus: expected ..." names its parameter
             raise ConfigError(exp.source, f"backend.params.{name}", message) from None
-        raise ConfigError(exp.source, "backend.params", str(exc)) from None
+        raise params_error(exp.source, "backend.params", exp.backend.params, str(exc)) from None
 
 
 def load_genome_file(path: Path, space: SearchSpace) -> Genome:
@@ -607,7 +607,7 @@ def _check_strategy(built: Built) -> None:
                               "while it was built") from None  # fmt: skip
         if not isinstance(exc, (ValueError, TypeError)):
             raise
-        raise ConfigError(src, "strategy.params", str(exc)) from None
+        raise params_error(src, "strategy.params", exp.strategy.params, str(exc)) from None
     if strategy.uses_fidelity and not fitness.supports_fidelity:
         raise ConfigError(
             src, "strategy.params.fidelity", f"fitness '{exp.fitness.name}' always evaluates in full (no lower fidelity)"

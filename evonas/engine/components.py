@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from evonas.config import Component, ConfigError, Experiment
+from evonas.config import Component, ConfigError, Experiment, params_error
 from evonas.datasets import DATASETS, Dataset
 from evonas.engine.plugins import resolve_path
 from evonas.fitness import FITNESSES, FitnessFunction
@@ -43,7 +43,7 @@ def construct(registry_get: Any, comp: Component, source: str | None, key: str, 
         if not isinstance(exc, (ValueError, TypeError, ImportError, KeyError, OSError)):
             raise
         msg = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
-        raise ConfigError(source, f"{key}.params", msg or type(exc).__name__) from None
+        raise params_error(source, f"{key}.params", comp.params, msg or type(exc).__name__) from None
 
 
 def build_space(exp: Experiment) -> SearchSpace:
