@@ -327,13 +327,14 @@ def test_a_resume_on_other_data_is_refused_before_anything_is_written(write_expe
     monkeypatch.chdir(tmp_path / "b")
     before = (tmp_path / "run" / "journal.sqlite").read_bytes()
     assert main(["resume", str(tmp_path / "run"), "--budget", "6", "--quiet", "--no-cache"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    # (the small data's own warning aside: its validation split has under 30 samples)
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("evonas: warning:")]
     assert len(err) == 1 and "the dataset 'npz' (path: data.npz) as loaded here is not the data the run " \
                               "was started on" in err[0], err  # fmt: skip
     assert (tmp_path / "run" / "journal.sqlite").read_bytes() == before
     # an export there would train and test on other data than the search saw: refused too, before any training
     assert main(["export", str(tmp_path / "run"), "--epochs", "1", "--quiet"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("evonas: warning:")]
     assert len(err) == 1 and "as loaded here is not the data the run was started on" in err[0] and \
         err[0].endswith("export where the data is as it was, name a copy of the run's data with --data PATH, or start a new run"), err  # fmt: skip
     assert not (tmp_path / "run" / "export").exists()
@@ -386,3 +387,23 @@ def test_a_resume_that_trains_in_another_precision_says_so_and_status_tells_the_
     else:
         assert "this session trains with cpu, fp32; the run trained with cpu, bf16 until now" in err, err
         assert shown == ["trained on cpu, bf16 (evaluations 0-7); cpu, fp32 (from evaluation 8)"], shown
+
+
+def test_a_plug_in_strategy_run_is_extended_by_its_own_run_length(write_experiment, tmp_path: Path) -> None:
+    """``evonas resume --generations N --plugins my_ga.py``: the plug-in's run length is known once it is imported
+    (it was looked up before, so every plug-in's was unknown and the extension refused)."""
+    (tmp_path / "my_ga.py").write_text("from evonas.strategies import STRATEGIES\nfrom evonas.strategies.ga import GeneticAlgorithm\n\n"
+                                       "@STRATEGIES.register('my_ga')\nclass MyGA(GeneticAlgorithm):\n    pass\n")  # fmt: skip
+    cfg = write_experiment(toy_experiment(plugins=["my_ga.py"], strategy={"name": "my_ga", "params": {
+        "population_size": 8, "generations": 1}}))  # fmt: skip
+    out = tmp_path / "run"
+
+    def evonas(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "evonas", *args], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+
+    assert evonas("run", str(cfg), "--out", str(out), "--quiet").returncode == 0
+    done = evonas("resume", str(out), "--generations", "3", "--plugins", "my_ga.py", "--quiet")
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(out / "journal.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] == 32, done.stderr  # 8 per generation

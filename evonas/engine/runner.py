@@ -350,6 +350,14 @@ class Run:
             if exc.key in overridden:
                 raise RunFolderError(f"{folder.path}: resume's {overridden[exc.key]}: {exc.message}") from None
             raise RunFolderError(str(exc)) from None
+        loaded = tuple(p for p in exp.plugins if p in sys.modules)  # imported by this process already: no new code runs
+        if not trust and plugins is None and loaded == tuple(exp.plugins):
+            plugins = list(loaded)
+        named = tuple(exp.plugins)
+        if data_path is not None:
+            exp = with_data(exp, data_path, folder.path)
+        exp = resolve_plugins(dataclasses.replace(exp, source=folder.origin(trust)), plugins, trust, where=folder.path)
+        # (after the plug-ins are imported: a plug-in strategy's run length is known)
         length = getattr(_strategy_class_or_none(exp.strategy.name), "run_length", None)
         bad = [k for k in overrides or {} if k != "budget" and k != length]
         if bad:  # before anything is written: another parameter would make the replay diverge from the journal
@@ -359,13 +367,6 @@ class Run:
         if not restart:  # before anything is written: a refused extension changes no file
             lengthened = length if length in (overrides or {}) and "budget" not in (overrides or {}) else None
             _check_extension(folder.path, exp, folder.records("seq"), extended=bool(overrides), lengthened=lengthened)
-        loaded = tuple(p for p in exp.plugins if p in sys.modules)  # imported by this process already: no new code runs
-        if not trust and plugins is None and loaded == tuple(exp.plugins):
-            plugins = list(loaded)
-        named = tuple(exp.plugins)
-        if data_path is not None:
-            exp = with_data(exp, data_path, folder.path)
-        exp = resolve_plugins(dataclasses.replace(exp, source=folder.origin(trust)), plugins, trust, where=folder.path)
         run = cls(exp, folder.path, workers=workers, progress=progress)
         run._restart = restart
         budget = (overrides or {}).get("budget")
