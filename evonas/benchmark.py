@@ -79,6 +79,8 @@ class RunResult:
     wall_s: float
     #: the operators that failed in the search: ``{kind, name, calls, failures, first_error}`` each
     faults: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: why the search ended before its budget and its run length (it asked only genomes it had evaluated), if it did
+    ended_early: str | None = None
 
 
 @dataclasses.dataclass
@@ -201,7 +203,7 @@ def run_once(
     reach = None if target is None else next((i + 1 for i, acc in enumerate(curve) if acc >= target), None)
     return RunResult(
         seed, chosen.arch_str, chosen.index, chosen.val_acc_12ep, chosen.test_acc_200ep, best, len(records), reach,
-        incumbents, curve, time.perf_counter() - start, result.operator_faults,
+        incumbents, curve, time.perf_counter() - start, result.operator_faults, result.ended_early,
     )  # fmt: skip
 
 
@@ -501,6 +503,12 @@ def format_report(result: BenchmarkResult) -> str:
         )
     lines.append(f"{'optimum':<{w}} {result.optimum:6.2f}" + ("" if published else f"   (of {result.dataset}; published "
                                                                                   "figures are CIFAR-10's, not shown)"))
+    compared = [s.name for s in result.strategies if s.name in published]
+    if compared and (result.budget != PUBLISHED_BUDGET or result.noise):  # why "other set-up", where it is this
+        ran = [*([f"--budget {result.budget}"] if result.budget != PUBLISHED_BUDGET else []),
+               *([f"--noise {result.noise:g}"] if result.noise else [])]  # fmt: skip
+        lines.append(f"other set-up: the published figures are of {PUBLISHED_BUDGET} evaluations on the table's exact "
+                     f"values; this benchmark ran with {' and '.join(ran)}")  # fmt: skip
     for name, given in result.overrides.items():  # not the defaults the published figures use: say so
         changed = _changed(name, given)
         if changed:
@@ -517,10 +525,16 @@ def format_report(result: BenchmarkResult) -> str:
             lines.append(f"{s.name}: {f['kind']} '{f['name']}' failed {f['failures']}{calls} in {f['runs']} of "
                          f"{len(s.runs)} runs (first: {f.get('first_error')}); another operator made those children")  # fmt: skip
     for s in result.strategies:  # a run its strategy ended before the budget is averaged with the others: say so
-        short = [r.evaluations for r in s.runs if r.evaluations < result.budget]
-        if short:
+        stuck = [r.evaluations for r in s.runs if r.evaluations < result.budget and r.ended_early]
+        if stuck:
+            lines.append(f"{s.name}: {len(stuck)} of {len(s.runs)} runs ended before {result.budget} evaluations "
+                         f"(fewest {min(stuck)}): the strategy asked only genomes its run had evaluated")  # fmt: skip
+        short = [r.evaluations for r in s.runs if r.evaluations < result.budget and not r.ended_early]
+        if short:  # its own run length (generations, samples, cycles) ended it first
+            length = _run_length_text(s.name, s.params)
             lines.append(f"{s.name}: {len(short)} of {len(s.runs)} runs ended before {result.budget} evaluations "
-                         f"(fewest {min(short)}): the strategy asked only genomes its run had evaluated")  # fmt: skip
+                         f"(fewest {min(short)}): its run length{length} ended them first; --budget caps a "
+                         "run, it does not lengthen it")  # fmt: skip
     names = [s.name for s in result.strategies]
     others = [f"{label} {m:.2f} ± {sd:.2f}" for key, (label, m, sd) in published.items() if key not in names]
     if others:
@@ -533,6 +547,17 @@ def format_report(result: BenchmarkResult) -> str:
         f"over runs. {reach}. total wall {result.wall_s:.1f} s."
     )
     return "\n".join(lines)
+
+
+def _run_length_text(name: str, params: dict[str, Any]) -> str:
+    """`` (generations=2)``: the strategy's run-length parameter and its value, or ``""`` when unknown."""
+    from evonas.strategies import STRATEGIES
+
+    try:
+        length = getattr(STRATEGIES.get(name), "run_length", "")
+    except Exception:
+        return ""
+    return f" ({length}={params[length]})" if length and length in params else ""
 
 
 def to_json(result: BenchmarkResult) -> dict[str, Any]:
@@ -557,6 +582,16 @@ def to_json(result: BenchmarkResult) -> dict[str, Any]:
         "optimum": result.optimum, "published": published, "overrides": result.overrides, "wall_s": result.wall_s,
         "strategies": strategies,
     }  # fmt: skip
+
+
+def is_benchmark_json(path: str | Path) -> bool:
+    """Whether ``path`` holds what :func:`write_json` writes (which a new benchmark may replace)."""
+    try:
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read(64 << 20))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("benchmark") == "nb201" and isinstance(data.get("strategies"), dict)
 
 
 def write_json(result: BenchmarkResult, out: str | Path) -> Path:

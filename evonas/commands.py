@@ -434,8 +434,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
             return _fail(f"plot: --out: {out} is a folder; expected a file name such as compare.png")
         from evonas.plotting import is_evonas_png
 
-        if not args.out and Path(out).exists() and not is_evonas_png(out):  # never replace a file of yours unasked
-            return _fail(f"plot: {out}: exists and is not a plot evonas drew; name the comparison with --out FILE.png")
+        if Path(out).exists() and not is_evonas_png(out):  # never replace a file of yours
+            return _fail(f"plot: {out}: exists and is not a plot evonas drew; name the comparison with "
+                         f"--out {'another ' if args.out else ''}FILE.png")  # fmt: skip
         try:
             data = plot_runs(args.run_dir, out, metric=args.metric, x=args.x, band=args.band, group_by=args.group_by)
         except (FileNotFoundError, ValueError, RunFolderError) as exc:
@@ -605,9 +606,21 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.strategies.split(",")] if args.strategies is not None else None
     if names is not None and (not names or not all(names)):
         return _fail(f"benchmark: --strategies: expected comma-separated strategy names, got '{args.strategies}'")
+    from evonas.benchmark import is_benchmark_json
+
     for option, out in (("--json", args.json), ("--plot", args.plot)):
-        if out and Path(out).is_dir():
+        if not out:
+            continue
+        if Path(out).is_dir():
             return _fail(f"benchmark: {option}: {out} is a folder; expected a file name")
+        if Path(out).exists():  # checked before the benchmark runs: a file of yours is never replaced
+            if option == "--json" and not is_benchmark_json(out):
+                return _fail(f"benchmark: --json: {out} exists and is not results evonas benchmark wrote; name another file")
+            if option == "--plot":
+                from evonas.plotting import is_evonas_png  # (matplotlib: only when a plot is asked for)
+
+                if not is_evonas_png(out):
+                    return _fail(f"benchmark: --plot: {out} exists and is not a plot evonas drew; name another file")
     from evonas.config import ConfigError, safe_load_yaml  # YAML with the limits an experiment file has
 
     strategy_params: dict[str, dict[str, Any]] = {}

@@ -100,7 +100,16 @@ def test_set_runs_a_strategy_with_other_parameters(tmp_path: Path, capsys) -> No
     out = capsys.readouterr().out
     assert "(REA)" in out and "other set-up" not in out and "not its defaults" not in out, out
     assert main([a if a != "100" else "40" for a in argv]) == 0  # fewer evaluations than the published runs had
-    assert "(random search, other set-up)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(random search, other set-up)" in out
+    assert "other set-up: the published figures are of 100 evaluations on the table's exact values; this benchmark " \
+           "ran with --budget 40" in out, out
+    # a run length shorter than the budget ends the runs first: said as that, not as a strategy out of genomes
+    assert main(["benchmark", "nb201", "--strategies", "ga", "--runs", "2", "--budget", "100", "--workers", "0",
+                 "--set", "ga.generations=2", "--quiet"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "ga: 2 of 2 runs ended before 100 evaluations (fewest 60): its run length (generations=2) ended them " \
+           "first; --budget caps a run, it does not lengthen it" in out and "asked only genomes" not in out, out
     assert main([*argv, "--set", "aging.sample_size=3", "--set", "aging.population_size=8", "--json",
                  str(tmp_path / "b.json")]) == 0  # fmt: skip
     capsys.readouterr()
@@ -338,3 +347,20 @@ def test_a_faulty_plug_in_operator_is_counted_over_a_benchmark_s_runs(tmp_path: 
     assert fault["name"] == "t_sometimes" and fault["failures"] == sum(per_run) > 0 and fault["runs"] == len(per_run)
     assert fault["first_error"] == "ValueError: boom at t_bad_ops.py:10"
     assert f"aging: mutation 't_sometimes' failed {fault['failures']} of {fault['calls']} calls in" in format_report(result)
+
+
+def test_a_file_of_yours_is_never_replaced_and_the_benchmark_not_run(tmp_path: Path, monkeypatch, capsys) -> None:
+    """--json and --plot naming files evonas did not write: refused before the benchmark runs; its own are replaced."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.json").write_text('{"mine": 1}')
+    (tmp_path / "fig.png").write_text("my figure")
+    args = ["benchmark", "nb201", "--strategies", "random", "--runs", "1", "--budget", "10", "--quiet"]
+    assert main([*args, "--json", "notes.json"]) == 2
+    assert capsys.readouterr().err == ("evonas: benchmark: --json: notes.json exists and is not results evonas "
+                                       "benchmark wrote; name another file\n")  # fmt: skip
+    assert main([*args, "--plot", "fig.png"]) == 2
+    assert "--plot: fig.png exists and is not a plot evonas drew" in capsys.readouterr().err
+    assert (tmp_path / "notes.json").read_text() == '{"mine": 1}' and (tmp_path / "fig.png").read_text() == "my figure"
+    for _ in range(2):  # written, then replaced
+        assert main([*args, "--json", "out.json", "--plot", "out.png"]) == 0
+    assert json.loads((tmp_path / "out.json").read_text())["benchmark"] == "nb201"

@@ -98,6 +98,9 @@ def test_the_default_comparison_never_replaces_a_file_of_yours(runs: dict[str, P
     assert capsys.readouterr().err.strip() == ("evonas: plot: compare.png: exists and is not a plot evonas drew; name "
                                                "the comparison with --out FILE.png")  # fmt: skip
     assert (tmp_path / "compare.png").read_text() == "my thesis figure"
+    assert main(["plot", str(runs["ga0"]), str(runs["ga1"]), "--out", "compare.png"]) == 2  # named, and still yours
+    assert capsys.readouterr().err.strip().endswith("name the comparison with --out another FILE.png")
+    assert (tmp_path / "compare.png").read_text() == "my thesis figure"
     (tmp_path / "compare.png").unlink()
     assert main(["plot", str(runs["ga0"]), str(runs["ga1"])]) == 0  # drawn, signed
     assert main(["plot", str(runs["ga0"]), str(runs["aging"])]) == 0  # its own plot: replaced unasked
