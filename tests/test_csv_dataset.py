@@ -212,3 +212,24 @@ def test_balanced_accuracy_is_scikit_learn_s() -> None:
         assert balanced == pytest.approx(balanced_accuracy_score(y.numpy(), predicted))
     assert balanced != pytest.approx(acc)
     assert loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)), rel=1e-5)
+
+
+def test_a_search_on_val_acc_over_one_dominant_class_is_warned(tmp_path: Path, capsys, monkeypatch) -> None:
+    """90% of one class: a network that always answers it scores val_acc 0.9. Said before the run, with the fix;
+    not said when the search already ranks by val_balanced_acc."""
+    rng = np.random.default_rng(0)
+    rows = [[f"{v:.3f}" for v in rng.normal(size=3)] + ["rare" if i % 10 == 0 else "common"] for i in range(200)]
+    write_table(tmp_path / "skew.csv", ["a", "b", "c", "kind"], rows)
+    exp = {"name": "skew", "space": {"name": "mlp", "params": {"max_layers": 1, "widths": [8]}},
+           "dataset": {"name": "csv", "params": {"path": "skew.csv"}}, "fitness": {"name": "train", "params": {
+               "epochs": 1}}, "strategy": {"name": "random", "params": {"samples": 1}}, "workers": 0}  # fmt: skip
+    (tmp_path / "skew.yaml").write_text(yaml.safe_dump(exp))
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "skew.yaml", "--out", "a", "--quiet"]) == 0
+    assert ("evonas: warning: class 'common' is 90% of the validation split, so a network that always answers it scores "
+            "val_acc 0.90; search val_balanced_acc instead (objectives: val_balanced_acc), and weigh the classes in "
+            "training (fitness.params.class_weight: balanced)") in capsys.readouterr().err
+    exp["objectives"] = [{"metric": "val_balanced_acc"}]
+    (tmp_path / "skew.yaml").write_text(yaml.safe_dump(exp))
+    assert main(["run", "skew.yaml", "--out", "b", "--quiet"]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -23,6 +23,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Mapping, cast
 
+import numpy as np
 from deap import tools
 
 from evonas.config import ConfigError, Experiment, check_workers, params_error
@@ -426,6 +427,29 @@ def _check_plugin_space(exp: Experiment, space: SearchSpace, shape: tuple[int, .
         return
 
 
+#: the share of the validation split one class may hold before a search on val_acc is warned
+SKEWED_SHARE = 0.8
+
+
+def _say_skewed(exp: Experiment, fitness: FitnessFunction, dataset: Dataset) -> None:
+    """A warning when a search scores ``val_acc`` on a validation split one class dominates: a network that always
+    answers that class scores its share, and the search may pick one."""
+    y = np.asarray(dataset.y_val)
+    if "val_acc" not in [o.metric for o in exp.objectives] or len(y) == 0 or dataset.num_classes < 2:
+        return
+    counts = np.bincount(y, minlength=dataset.num_classes)
+    top = int(counts.argmax())
+    share = counts[top] / len(y)
+    if share < SKEWED_SHARE:
+        return
+    name = dataset.classes[top] if dataset.classes else str(top)
+    weigh = (", and weigh the classes in training (fitness.params.class_weight: balanced)"
+             if getattr(fitness, "class_weight", None) == "none" else "")  # fmt: skip
+    print(f"evonas: warning: class {name!r} is {share:.0%} of the validation split, so a network that always answers "
+          f"it scores val_acc {share:.2f}; search val_balanced_acc instead (objectives: val_balanced_acc){weigh}",
+          file=sys.stderr)  # fmt: skip
+
+
 def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load_data: bool) -> Dataset | None:
     """The dataset when the fitness needs one and ``load_data`` (its inputs checked against the space); else
     ``None``, the dataset's name still checked."""
@@ -450,6 +474,7 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
             _check_plugin_space(exp, space, tuple(dataset.input_shape), int(dataset.num_classes))
         # config.yaml, the workers and resume build the space bound the same way
         cast(dict[str, Any], exp.space.params).update(taken)
+        _say_skewed(exp, fitness, dataset)
         return dataset
     if not fitness.needs_dataset:
         try:
