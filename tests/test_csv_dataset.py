@@ -233,3 +233,21 @@ def test_a_search_on_val_acc_over_one_dominant_class_is_warned(tmp_path: Path, c
     (tmp_path / "skew.yaml").write_text(yaml.safe_dump(exp))
     assert main(["run", "skew.yaml", "--out", "b", "--quiet"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_feature_column_that_looks_like_a_row_id_is_warned(tmp_path: Path, capsys) -> None:
+    """A different whole number in every row, named like an ID or numbering the rows: said, with exclude: [name]."""
+    rng = np.random.default_rng(0)
+    rows = [[str(1000 + 7 * i), str(order), f"{rng.normal():.3f}", str(int(rng.integers(0, 5))), str(i % 2)]
+            for i, order in enumerate(rng.permutation(100))]  # fmt: skip
+    write_table(tmp_path / "ids.csv", ["patient_id", "n", "a", "count", "label"], rows)
+    load_dataset("csv", seed=0, path=tmp_path / "ids.csv")
+    err = capsys.readouterr().err
+    assert "column 'patient_id' looks like a row ID (a different whole number in every row), which the networks " \
+           "would take as a feature; leave it out with exclude: [patient_id]" in err, err
+    assert "column 'n' looks like a row ID (a different whole number in every row, numbering them)" in err, err
+    assert "'a'" not in err and "'count'" not in err
+    load_dataset("csv", seed=0, path=tmp_path / "ids.csv", features=["patient_id", "a"])
+    assert "which the networks would take as a feature; take it out of features" in capsys.readouterr().err
+    load_dataset("csv", seed=0, path=tmp_path / "ids.csv", exclude=["patient_id", "n"])
+    assert "row ID" not in capsys.readouterr().err

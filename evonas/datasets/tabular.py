@@ -17,6 +17,7 @@ import difflib
 import io
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Sequence, Union
@@ -249,6 +250,7 @@ def load_csv(
     if len(beyond):
         line, col = rows[beyond[0][0]][0], names[x_cols[beyond[0][1]]]
         raise ValueError(f"{where} line {line}, column {col!r} is beyond float32's +-3.4e38; rescale that column")
+    _say_id_columns(x, [names[i] for i in x_cols], where, explicit=features is not None)
     raw_labels = [row[y_col] for _, row in rows]
     empty = next((line for (line, _), v in zip(rows, raw_labels) if not v), None)
     if empty is not None:
@@ -289,6 +291,27 @@ def load_csv(
     )  # fmt: skip
     say_thin_splits(ds, where, f"label {names[y_col]!r}", "row")
     return _standardized(ds, standardize)
+
+
+_ID_NAME = re.compile(r"(^|[_\s.-])id$|^id([_\s.-]|$)|^(index|row|row_?number|unnamed: ?0)$", re.IGNORECASE)
+
+
+def _say_id_columns(x: np.ndarray, names: list[str], where: str, *, explicit: bool) -> None:
+    """Warn (stderr) about a feature column that looks like a row ID: a different whole number in every row, named
+    like an ID (``patient_id``) or numbering the rows (``0, 1, 2, ...`` in any order). A network trains on it as a
+    feature, and it carries nothing but the file's order."""
+    if len(x) < 20:
+        return
+    for j, name in enumerate(names):
+        v = x[:, j]
+        if not (np.all(v == np.round(v)) and len(np.unique(v)) == len(v)):
+            continue
+        numbered = bool(np.all(np.diff(np.sort(v)) == 1))
+        if numbered or _ID_NAME.search(name.strip()):
+            fix = "take it out of features" if explicit else f"leave it out with exclude: [{name}]"
+            print(f"evonas: warning: {where}: column {name!r} looks like a row ID (a different whole number in every "
+                  f"row{', numbering them' if numbered else ''}), which the networks would take as a feature; {fix}",
+                  file=sys.stderr)  # fmt: skip
 
 
 def _whole(text: str) -> int | None:
