@@ -261,7 +261,7 @@ def _nothing(evaluations: int, where: str, ranges: dict[str, tuple[float, float]
     """What ``best`` prints when nothing meets the conditions ``where`` (``""``: none given), with the range each
     condition's metric runs over in the run."""
     if not where:
-        return "none      the run has no successful full evaluation yet"
+        return "none      the run has no successful full evaluation (so far, if it still runs)"
     spans = [f"{k} from {metric_text(lo)} to {metric_text(hi)}" for k, (lo, hi) in (ranges or {}).items()]
     return f"none      no full evaluation of {evaluations} meets {where}" + (
         f" (here: {', '.join(spans)})" if spans else "")

@@ -106,9 +106,11 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
                      f"{'their workers' if n != 1 else 'its worker'} died or stalled")  # fmt: skip
     if getattr(summary, "infeasible", 0) or getattr(summary, "violated", 0):
         lines.append(
-            f"limits    {summary.infeasible} candidates broke a cheap limit (recorded as infeasible, never trained); "
-            f"{summary.violated} evaluations broke a limit after training"
-        )
+            f"limits    {summary.infeasible} candidate{'s' if summary.infeasible != 1 else ''} broke a cheap limit "
+            f"(recorded as infeasible, never trained); {summary.violated} evaluation{'s' if summary.violated != 1 else ''}"
+            " broke a limit after training"
+            + (f"; no candidate met {'; '.join(summary.nearest)}" if getattr(summary, "nearest", None) else "")
+        )  # fmt: skip
     written = [n for n in ("best.json", "journal.sqlite", "logbook.csv", "plots/") if (Path(summary.run_dir) / n).exists()]
     lines.append(f"run       {summary.run_dir}/" + (f"  ({', '.join(written)})" if written else ""))
     from evonas.engine.status import fault_lines

@@ -253,3 +253,13 @@ def test_a_metric_range_for_a_metric_the_fitness_does_not_report_is_refused(tmp_
         sys.modules.pop("typo_fitness", None)
     assert capsys.readouterr().err.strip().endswith(
         "fitness 't_typo': metric_ranges names 'scroe', which it does not report (it reports score)")
+
+
+def test_a_limit_no_candidate_met_is_said_with_the_nearest_value(write_experiment, tmp_path: Path, capsys) -> None:
+    """Every candidate broke ``params <= 10``: the summary says how near the search came, not only that it failed."""
+    cfg = _constrained(write_experiment, {"name": "random", "params": {"samples": 4}}, ["params <= 10"])
+    assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    nearest = min(json.loads(row[4])["params"] for row in journal(tmp_path / "run"))
+    assert f"limits    4 candidates broke a cheap limit (recorded as infeasible, never trained); 0 evaluations broke " \
+           f"a limit after training; no candidate met params <= 10: nearest params={nearest}" in out, out

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from evonas.config import ConfigError, Experiment, check_workers, parse_experiment
 from evonas.engine import outputs
@@ -105,6 +105,8 @@ class RunSummary:
     violated: int = 0
     #: evaluations retried in safe mode after a worker died on them (in ``evaluations``)
     safe_mode: int = 0
+    #: when no candidate met the constraints: each one's nearest value, ``"params <= 10: nearest params=134"``
+    nearest: list[str] = dataclasses.field(default_factory=list)
     #: the most frequent reasons of the failed evaluations, with their counts
     failure_reasons: list[tuple[str | None, int]] = dataclasses.field(default_factory=list)
     #: for each of ``failure_reasons``, its first failed evaluations as ``(trial, key)``
@@ -582,6 +584,7 @@ class Run:
             ended_early=loop.stuck,
             infeasible=journal.count("infeasible"),
             violated=journal.count("violated"),
+            nearest=[] if best else _nearest(exp.constraints, journal),
             safe_mode=journal.count_safe_mode(),
             failure_reasons=(reasons := journal.failure_reasons()),
             failed_trials=journal.failed_trials([r for r, _ in reasons]),
@@ -794,6 +797,20 @@ def _say_what_will_not_happen(strategy: Strategy, built: Built) -> None:
 DATA_META = "data_fingerprint"
 #: and of its test split (:meth:`Dataset.test_fingerprint`), which ``evonas export`` scores on
 TEST_DATA_META = "test_data_fingerprint"
+
+
+def _nearest(constraints: Sequence[Any], journal: Journal) -> list[str]:
+    """For each constraint no evaluated or infeasible candidate met, the value that came nearest to it."""
+    from evonas.checks import is_real, metric_text
+
+    out = []
+    records = [r for r in journal.records("trial") if r.status in ("ok", "infeasible", "violated")]
+    for c in constraints:
+        values = [float(v) for r in records if is_real(v := (r.metrics or {}).get(c.metric))]
+        if values and not any(c.holds(v) for v in values):
+            near = min(values) if c.op.startswith("<") else max(values)
+            out.append(f"{c}: nearest {c.metric}={metric_text(near)}")
+    return out
 
 
 def _strategy_class_or_none(name: str) -> Any:

@@ -486,7 +486,8 @@ def format_status(st: dict[str, Any]) -> str:
             spent["train_steps"], spent.get("train_samples", 0), spent.get("pruned", 0), spent.get("inherited", 0)
         ))  # fmt: skip
     trains = runtime_line(st.get("runtime") or [])
-    if trains:  # the device and precision (bf16 on one CPU, fp32 on another): results differ in their last digits
+    if trains and (st["state"] == "running" or st.get("evaluations")):  # (a run that trained nothing: not said)
+        # the device and precision (bf16 on one CPU, fp32 on another): results differ in their last digits
         lines.append(f"{'trains on' if st['state'] == 'running' else 'trained on'} {trains}")
     best, obj = st["best"], st["objective"]
     if best:
