@@ -73,6 +73,8 @@ def test_a_small_table(tmp_path: Path) -> None:
         (f"{HEADER}\n1,{ARCH},0.83,193.6\n", r"t\.csv:2: test_acc_200ep: expected a percentage from 0 to 100, got 193"),
         (f"{HEADER}\n1,{ARCH},82.8,93.6\n1,{OTHER},60,80\n", r"t\.csv:3: index 1 repeats line 2"),
         (f"{HEADER}\n1,{ARCH},82.8,93.6\n2,{ARCH},60,80\n", r"t\.csv:3: arch_str repeats line 2"),
+        (f"{HEADER}\n1,{ARCH},82.8,0.936\n2,{OTHER},60,0.8\n",
+         r"t\.csv: test_acc_200ep: every value is at most 0.936, fractions where the table holds percentages"),
     ],
 )
 def test_bad_tables(tmp_path: Path, text: str, message: str) -> None:

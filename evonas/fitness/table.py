@@ -154,6 +154,11 @@ def _parse(file: Path) -> list[TableRow]:
         rows.append(TableRow(index, arch, val, test))
     if not rows:
         raise ValueError(f"{file}: no rows after the header")
+    for column in ("val_acc_12ep", "test_acc_200ep"):  # fractions where percentages belong: every figure 100x off
+        top = max(getattr(r, column) for r in rows)
+        if len(rows) > 1 and top <= 1.0:
+            raise ValueError(f"{file}: {column}: every value is at most {top:g}, fractions where the table holds "
+                             "percentages (0 to 100): multiply the column by 100")  # fmt: skip
     return rows
 
 
