@@ -652,20 +652,23 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
-    print(format_report(result))
+    written = []  # the files first: a closed stdout (`| head`) loses none of them
     try:
         if args.json:
-            print(f"json      {write_json(result, args.json)}")
+            written.append(f"json      {write_json(result, args.json)}")
         if args.plot:
             from evonas.plotting import plot_benchmark  # here: matplotlib only when a plot is asked for
 
-            print(f"plot      {plot_benchmark(to_json(result), args.plot)}")
+            written.append(f"plot      {plot_benchmark(to_json(result), args.plot)}")
     except OSError as exc:
+        print(format_report(result))
         print(f"evonas: benchmark: cannot write the results ({exc})", file=sys.stderr)
         return 1
     except RunFolderError as exc:  # the plot's write failed (save_figure says which file and why)
+        print(format_report(result))
         print(f"evonas: benchmark: {exc}", file=sys.stderr)
         return 1
+    print("\n".join([format_report(result), *written]))
     return 0
 
 
