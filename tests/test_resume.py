@@ -407,3 +407,46 @@ def test_a_plug_in_strategy_run_is_extended_by_its_own_run_length(write_experime
     assert done.returncode == 0, done.stderr
     with sqlite3.connect(out / "journal.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] == 32, done.stderr  # 8 per generation
+
+
+def test_a_resume_refuses_a_config_that_changes_what_the_run_computes(write_experiment, tmp_path: Path) -> None:
+    """config.yaml edited between sessions: a seed, an objective or a fitness parameter changes the results the journal
+    holds; refused in one line naming the key, before anything is written. How the run is carried out may change."""
+    from evonas.engine.runner import RunFolderError
+
+    cfg = write_experiment(toy_experiment(strategy={"name": "random", "params": {"samples": 6}}))
+    out = tmp_path / "run"
+    Run(load_experiment(cfg), out, progress=False).execute()
+    config = (out / "config.yaml").read_text()
+    before = _folder_bytes(out)
+    for old, new, said in (("seed: 3", "seed: 7", "config.yaml's seed is 7, the run started with 3"),
+                           ("direction: max", "direction: min", "config.yaml's objectives is [{\"metric\": \"val_acc\", "
+                                                                "\"direction\": \"min\"}], the run started with")):  # fmt: skip
+        assert old in config
+        (out / "config.yaml").write_text(config.replace(old, new))
+        with pytest.raises(RunFolderError, match=re.escape(said)) as caught:
+            Run.resume(out, progress=False).continue_run()
+        assert "restore " in str(caught.value) and "\n" not in str(caught.value)
+        (out / "config.yaml").write_text(config)
+        assert _folder_bytes(out) == before
+    (out / "config.yaml").write_text(config.replace("workers: 0", "workers: 1").replace("strict: false", "strict: true"))
+    assert Run.resume(out, progress=False, overrides={"budget": 8}).continue_run().evaluations == 8
+
+
+def test_a_plug_in_fitness_edited_between_sessions_is_said(write_experiment, tmp_path: Path) -> None:
+    """Its file's hash is in the journal: a resume goes on (a fix may be why it resumes) and says it in a line."""
+    code = ("from evonas.fitness import FITNESSES\nfrom evonas.fitness.toy import ToyFitness\n\n"
+            "@FITNESSES.register('edited_fit')\nclass Edited(ToyFitness):\n    pass\n")  # fmt: skip
+    (tmp_path / "edited_fit.py").write_text(code)
+    cfg = write_experiment(toy_experiment(plugins=["edited_fit.py"], fitness={"name": "edited_fit"},
+                                          strategy={"name": "random", "params": {"samples": 4}}))  # fmt: skip
+
+    def evonas(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "evonas", *args], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+
+    assert evonas("run", str(cfg), "--out", "run", "--quiet").returncode == 0
+    (tmp_path / "edited_fit.py").write_text(code + "# fixed\n")
+    done = evonas("resume", "run", "--budget", "6", "--plugins", "edited_fit.py", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "evonas: warning: the code of fitness edited_fit.Edited changed since the run started" in done.stderr

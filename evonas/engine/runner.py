@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import json
 import math
 import os
 import shutil
@@ -147,6 +148,42 @@ def code_of(built: Built) -> dict[str, str]:
         out[f"space '{built.experiment.space.name}'" + (f" ({built.space.params['build']})" if isinstance(
             built.space.params.get("build"), str) else "")] = space_code  # fmt: skip
     return out
+
+
+#: the journal's meta entry with the settings that decide a run's results (:func:`settings_of`), which a resume keeps
+SETTINGS_META = "settings"
+#: config.yaml's keys a resume may see changed: how the run is carried out, not what it computes (``strategy``'s run
+#: length and ``dataset.params.path`` too, see :func:`changed_setting`)
+_CARRIED_OUT = ("name", "plugins", "budget", "workers", "timeout", "backend", "cache", "loggers", "strict")
+
+
+def settings_of(built: Built, resolved: dict[str, Any]) -> dict[str, Any]:
+    """What a resume must find as the run started (``resolved``: :func:`resolved_experiment`'s mapping): every key
+    but :data:`_CARRIED_OUT`, and the hash of a plug-in fitness's file (``_fitness_code``)."""
+    from evonas.engine.cache import plugin_code
+
+    out = {k: v for k, v in resolved.items() if k not in _CARRIED_OUT}
+    out["_fitness_code"] = plugin_code(type(built.fitness))
+    return out
+
+
+def changed_setting(recorded: Any, now: dict[str, Any], run_length: str | None) -> tuple[str, Any, Any] | None:
+    """The first setting (``key.path``, then, now) that differs between ``recorded`` (a journal's
+    :data:`SETTINGS_META`) and ``now``; keys on one side only (a parameter a newer evonas added) are no change."""
+
+    def walk(path: str, a: Any, b: Any) -> tuple[str, Any, Any] | None:
+        if path in (f"strategy.params.{run_length}", "dataset.params.path", "_fitness_code"):  # (said apart)
+            return None
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in a:
+                if k in b:
+                    found = walk(f"{path}.{k}" if path else str(k), a[k], b[k])
+                    if found:
+                        return found
+            return None
+        return None if a == b else (path, a, b)
+
+    return walk("", recorded, now) if isinstance(recorded, dict) else None
 
 
 def changed_code(recorded: Any, now: dict[str, str]) -> list[str]:
@@ -296,8 +333,10 @@ class Run:
             if built.dataset is not None:  # what a resume checks it trains on, and an export that it tests on
                 journal.set_meta(DATA_META, built.dataset.fingerprint())
                 journal.set_meta(TEST_DATA_META, built.dataset.test_fingerprint())
+            resolved = resolved_experiment(built)
+            journal.set_meta(SETTINGS_META, settings_of(built, resolved))  # what a resume must find unchanged
         os.replace(fresh, self.run_dir / JOURNAL_NAME)
-        outputs.write_config(self.run_dir / CONFIG_NAME, self._recorded(resolved_experiment(built)))
+        outputs.write_config(self.run_dir / CONFIG_NAME, self._recorded(resolved))
 
     @classmethod
     def resume(
@@ -396,11 +435,30 @@ class Run:
             hint = plugin_hint(self.run_dir, exc, plugins, trust) + data_hint(exc, given=self._data_given)
             raise in_folder_config(self.run_dir, exc, hint) from None
 
+    def _check_settings(self, built: Built, recorded: Any) -> None:
+        """Refuse a resume whose config.yaml changes what the run computes (its seed, a fitness parameter, an
+        objective, ...): the journal's results were made with the settings it started with. A plug-in fitness whose
+        file changed is said in a line (a fix may be the reason to resume)."""
+        now = settings_of(built, resolved_experiment(built))
+        length = getattr(built.strategy_cls, "run_length", None) or None
+        changed = changed_setting(recorded, now, length)
+        if changed:
+            path, then, value = changed
+            raise RunFolderError(f"{self.run_dir}: resume: {CONFIG_NAME}'s {path} is {_shown(value)}, the run started "
+                                 f"with {_shown(then)}; its journal's results were made with the settings it started "
+                                 f"with: restore {path}, or start a new run with the new settings")  # fmt: skip
+        before = recorded.get("_fitness_code") if isinstance(recorded, dict) else None
+        edited = [name for name, h in (before or {}).items() if now["_fitness_code"].get(name, h) != h]
+        if edited:
+            print(f"evonas: warning: the code of fitness {', '.join(edited)} changed since the run started: the "
+                  "journal's results and this session's may be scored differently", file=sys.stderr)  # fmt: skip
+
     def continue_run(self) -> RunSummary:
         """Replay the journal and carry on (the counterpart of :meth:`execute` for :meth:`resume`)."""
         built = self.build_experiment()
         if not self._restart:  # before anything is said or written
             meta = RunFolder(self.run_dir).meta()  # the test split too: the run's export scores on it
+            self._check_settings(built, meta.get(SETTINGS_META))
             check_data(self.run_dir, built, meta.get(DATA_META), given=self._data_given,
                        recorded_test=meta.get(TEST_DATA_META))  # fmt: skip
         if self._extend_to is not None:  # before anything is written: a refused --budget changes no file
@@ -421,6 +479,7 @@ class Run:
                     if built.dataset is not None:
                         j.set_meta(DATA_META, built.dataset.fingerprint())
                     j.set_meta("config", self._recorded(self.experiment.to_dict()))
+                    j.set_meta(SETTINGS_META, settings_of(built, resolved_experiment(built)))
             except JournalError as exc:
                 raise RunFolderError(str(exc)) from None
             if discarded:
@@ -797,6 +856,12 @@ def _say_what_will_not_happen(strategy: Strategy, built: Built) -> None:
 DATA_META = "data_fingerprint"
 #: and of its test split (:meth:`Dataset.test_fingerprint`), which ``evonas export`` scores on
 TEST_DATA_META = "test_data_fingerprint"
+
+
+def _shown(value: Any) -> str:
+    """A setting's value in a message: short, one line."""
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _nearest(constraints: Sequence[Any], journal: Journal) -> list[str]:
