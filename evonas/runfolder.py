@@ -66,7 +66,7 @@ RUN_FILES = frozenset(
     {
         JOURNAL_NAME, f"{JOURNAL_NAME}-wal", f"{JOURNAL_NAME}-shm", f"{JOURNAL_NAME}-journal", CONFIG_NAME, LOCK_NAME,
         "best.json", "logbook.json", "logbook.csv", "hall_of_fame.json", "population.json", "pareto_front.json",
-        "native.log", "report.html", "optuna.db", "optuna.db-journal", "optuna.db-wal", "optuna.db-shm",
+        "native.log", "native.log.1", "report.html", "optuna.db", "optuna.db-journal", "optuna.db-wal", "optuna.db-shm",
     }
 )  # fmt: skip
 #: the folders evonas writes in a run folder
@@ -106,6 +106,8 @@ def _is_temporary(name: str, ours: frozenset[str]) -> bool:
 def _is_ours(name: str) -> bool:
     """An entry evonas itself writes in a run folder (temporary files of atomic writes included)."""
     if name in RUN_FILES or name in RUN_DIRS:
+        return True
+    if re.fullmatch(r"\.w\d{1,4}\.crash", name):  # a worker's crash stack (evonas.engine.pool.crash_file)
         return True
     # the journal being created; atomic_write's temporaries (a journal set aside by --restart is the user's to keep)
     return name.startswith(f".{JOURNAL_NAME}.new") or _is_temporary(name, RUN_FILES)

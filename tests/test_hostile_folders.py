@@ -428,3 +428,15 @@ def test_a_run_that_needs_its_plugin(base: Path, tmp_path: Path, capsys: pytest.
     code, lines, text = _run([*_argv("export", f.dir), "--plugins", str(f.dir / "plugdata.py")], capsys)
     assert code == 0 and marker.exists() and "test_acc=" in text, lines
     assert (f.dir / "export" / "model.pt").is_file()
+
+
+def test_the_files_a_running_run_writes_are_its_own(tmp_path: Path) -> None:
+    """--overwrite of a folder a run is writing: its workers' crash-stack files and native.log.1 are evonas's (the
+    lock, not 'files evonas did not write', is then what refuses it)."""
+    from evonas.runfolder import foreign_entries
+
+    for name in ("journal.sqlite", "native.log", "native.log.1", ".w0.crash", ".w12.crash", "run.lock"):
+        (tmp_path / name).write_text("")
+    assert foreign_entries(tmp_path) == []
+    (tmp_path / ".wx.crash").write_text("")
+    assert foreign_entries(tmp_path) == [".wx.crash"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -347,3 +348,26 @@ def test_recycling_options_said_where_they_do_nothing(write_experiment, tmp_path
     assert moved.backend.name == "ray" and moved.backend.params == {}
     assert ("evonas: --backend ray: the local backend's parameters (max_tasks_per_child: 2) are not the ray backend's; "
             "this session goes without them") in capsys.readouterr().err  # fmt: skip
+
+
+def test_native_log_is_kept_bounded_and_its_trial_lines_start_lines(write_experiment, tmp_path: Path, monkeypatch,
+                                                                  capsys) -> None:
+    """A fitness that prints a lot would fill the disk through native.log: past its limit it is emptied, its tail kept
+    in native.log.1, said once; a trial's line starts a line even after output that did not end one."""
+    from evonas.engine import pool
+
+    monkeypatch.setattr(pool, "LOG_LIMIT_BYTES", 100_000)
+    monkeypatch.setattr(pool, "LOG_KEEP_BYTES", 20_000)
+    exp = toy_experiment(fitness={"name": "chatty"}, plugins=["chatty_fitness"], workers=2,
+                         strategy={"name": "random", "params": {"samples": 8}})  # fmt: skip
+    path = write_experiment(exp, name="chatty")
+    (path.parent / "chatty_fitness.py").write_text((PLUGINS / "chatty_fitness.py").read_text())
+    out = tmp_path / "run"
+    assert Run(load_experiment(path), out, progress=False).execute().evaluations == 8
+    log = (out / "native.log").read_text()
+    assert len(log) < 100_000 + 2 * 50_000 + 2_000, len(log)  # the limit, and what two evaluations print past it
+    assert (out / "native.log.1").stat().st_size == 20_000
+    assert "native.log passed 0.0953674 MiB: emptied, its last 0.0190735 MiB are in native.log.1" in log
+    assert capsys.readouterr().err.count("evonas: native.log passed 0.0953674 MiB (worker processes print a lot") == 1
+    markers = re.findall(r"(.?)\[\d\d:\d\d:\d\d w\d\] trial \d", log)
+    assert markers and all(before in ("", "\n") for before in markers), markers

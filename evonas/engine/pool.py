@@ -175,6 +175,24 @@ def crash_line(text: str) -> str | None:
     return line_of(frames[::-1]) if dumped and frames else None
 
 
+#: the size past which ``native.log`` is emptied (its tail kept in ``native.log.1``), and that tail's size
+LOG_LIMIT_BYTES = 100 << 20
+LOG_KEEP_BYTES = 4 << 20
+
+
+def _ends_a_line(path: str) -> bool:
+    """Whether file ``path`` is empty or ends with a newline (so a line written to it starts a line of its own)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:
+                return True
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) == b"\n"
+    except OSError:
+        return True
+
+
 def _redirect_output(log: str) -> None:
     """Send this process's stdout and stderr (native libraries' output too) to the file ``log``."""
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -228,8 +246,12 @@ def _worker_main(
             return
         if job is None:
             return
-        if log is not None:
-            print(f"[{time.strftime('%H:%M:%S')} {name}] trial {job.trial}{' (safe mode)' if job.safe else ''}", flush=True)
+        if log is not None:  # (on a line of its own: the last evaluation's output may not have ended one)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            lead = "" if _ends_a_line(log) else "\n"
+            print(f"{lead}[{time.strftime('%H:%M:%S')} {name}] trial {job.trial}{' (safe mode)' if job.safe else ''}",
+                  flush=True)  # fmt: skip
         start = time.perf_counter()
         try:
             result = context.run(job, name)
@@ -400,6 +422,7 @@ class ProcessPoolBackend(Backend):
         self._pending: list[JobResult] = []
         self.restarts = 0
         self._said_memory = False
+        self._said_log = False  # native.log passed LOG_LIMIT_BYTES: said once
         self._start_error: str | None = None  # a start error read from an idle worker (_read_starting)
 
     @classmethod
@@ -497,6 +520,7 @@ class ProcessPoolBackend(Backend):
         return out
 
     def submit(self, job: Job) -> None:
+        self._bound_log()
         for w in self._workers:
             if w.job is None:
                 w.job, w.sent_at = job, time.monotonic()
@@ -632,10 +656,36 @@ class ProcessPoolBackend(Backend):
 
     def _note(self, line: str) -> None:
         try:
+            lead = "" if _ends_a_line(self.log) else "\n"  # type: ignore[arg-type]
             with open(self.log, "a") as f:  # type: ignore[arg-type]
-                f.write(line + "\n")
+                f.write(lead + line + "\n")
         except OSError:
             pass
+
+    def _bound_log(self) -> None:
+        """Keep ``native.log`` under :data:`LOG_LIMIT_BYTES` (a fitness that prints a lot would fill the disk and stop
+        the run): past it, its last :data:`LOG_KEEP_BYTES` go to ``native.log.1`` and it is emptied (the workers
+        append, so they write on at its new end), once per evaluation sent."""
+        if self.log is None:
+            return
+        try:
+            size = os.path.getsize(self.log)
+            if size <= LOG_LIMIT_BYTES:
+                return
+            with open(self.log, "rb") as src:
+                src.seek(size - LOG_KEEP_BYTES)
+                tail = src.read(LOG_KEEP_BYTES)
+            Path(f"{self.log}.1").write_bytes(tail)
+            os.truncate(self.log, 0)
+        except OSError:
+            return
+        mib, kept = f"{LOG_LIMIT_BYTES / 2**20:g}", f"{LOG_KEEP_BYTES / 2**20:g}"
+        self._note(f"[{time.strftime('%H:%M:%S')}] native.log passed {mib} MiB: emptied, its last {kept} MiB are in "
+                   "native.log.1")  # fmt: skip
+        if not self._said_log:
+            self._said_log = True
+            self.say(f"evonas: native.log passed {mib} MiB (worker processes print a lot: the fitness?): it is emptied "
+                     f"whenever it does, its last {kept} MiB kept in native.log.1")  # fmt: skip
 
     def _stalled(self, w: _Worker, now: float) -> bool:
         """Whether busy worker ``w`` has used almost no CPU time (:data:`STALL_CPU_SHARE`) for ``stall_timeout`` seconds."""
