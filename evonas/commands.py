@@ -529,6 +529,10 @@ def cmd_best(args: argparse.Namespace) -> int:
         return _fail(f"best: --objectives: no evaluation reports the metric '{unknown[0]}'; they report: "
                      f"{', '.join(choice['reported'])}")  # fmt: skip
     found = choice["front"] if args.front else choice["record"] is not None
+    tested = sorted({m for m in [*(c.metric for c in conditions), *([by[0]] if by else [])] if m.startswith("test_")})
+    if tested:  # the test split is what an export reports as held out: a choice made on it is no longer held out
+        print(f"evonas: note: choosing by {', '.join(tested)} uses the test split, so its figure for the evaluation "
+              "chosen is no longer a held-out estimate", file=sys.stderr)  # fmt: skip
     if args.json:
         print(json.dumps(json_safe({k: v for k, v in choice.items() if k != "config"}), indent=2, allow_nan=False))
     else:

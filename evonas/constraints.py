@@ -127,6 +127,10 @@ def parse_conditions(texts: str | Sequence[str]) -> tuple[Constraint, ...]:
         parts += [p for p in re.split(r",|\band\b", text) if p.strip()]
     if not parts:
         raise ValueError("expected at least one condition such as 'params<50000'")
+    either = next((p for p in parts if re.search(r"\bor\b|\|\|", p)), None)
+    if either:  # every condition must hold: 'or' has no meaning here
+        raise ValueError(f"conditions are joined by 'and' (or ','), each one must hold; 'or' is not supported, got "
+                         f"{either.strip()!r}: run evonas best once for each side")  # fmt: skip
     return tuple(parse_constraint(p) for p in parts)
 
 

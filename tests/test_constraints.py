@@ -31,6 +31,8 @@ def test_parse() -> None:
     assert parse_constraint("latency_ms<5").holds(4.9) and not parse_constraint("latency_ms<5").holds(5)
     assert parse_constraint("val_acc >= 0.9").holds(0.9) and not parse_constraint("val_acc >= 0.9").holds(None)
     assert [c.metric for c in parse_conditions("params<50000 and flops<1e6, val_acc>0.5")] == ["params", "flops", "val_acc"]
+    with pytest.raises(ValueError, match="'or' is not supported, got 'val_acc > 0.8 or params < 5'"):
+        parse_conditions("val_acc > 0.8 or params < 5")
     for bad in ("params", "params <= x", "params == 5", "<= 5", "params <= inf"):
         with pytest.raises(ValueError):
             parse_constraint(bad)

@@ -149,3 +149,19 @@ def test_objectives_may_name_table_metrics() -> None:
     assert build(parse_experiment({**raw, "objectives": [{"metric": "params", "direction": "min"}]}))
     with pytest.raises(ConfigError, match="reports val_acc, test_acc_200ep, index, params, flops; got 'size'"):
         build(parse_experiment({**raw, "objectives": [{"metric": "size"}]}))
+
+
+def test_choosing_by_a_test_metric_is_said(tmp_path: Path, capsys) -> None:
+    """best --by test_acc_200ep (or --where on it) picks on the test split: a note says its figure is then no held-out
+    estimate; choosing by val_acc says nothing."""
+    from evonas.cli import main
+
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text("space: nb201\nfitness: nb201_table\nstrategy: {name: random, params: {samples: 5}}\nworkers: 0\n")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["best", str(tmp_path / "run"), "--by", "test_acc_200ep"]) == 0
+    assert capsys.readouterr().err == ("evonas: note: choosing by test_acc_200ep uses the test split, so its figure "
+                                       "for the evaluation chosen is no longer a held-out estimate\n")  # fmt: skip
+    assert main(["best", str(tmp_path / "run"), "--where", "val_acc > 0"]) == 0
+    assert capsys.readouterr().err == ""
