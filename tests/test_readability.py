@@ -421,3 +421,11 @@ def test_whole_numbers_are_printed_in_full() -> None:
     assert [metric_text(v) for v in (12855.0, 132298, 0.98886, 1.311, 2.5e-05, float("nan"), None, True)] == [
         "12855", "132298", "0.9889", "1.311", "2.5e-05", "nan", "?", "?"]  # fmt: skip
     assert metric_text(3e20) == "3e+20" and metric_text("x", "missing") == "missing"
+
+
+def test_a_run_that_loads_no_data_names_no_dataset(tmp_path: Path) -> None:
+    """nb201_table and toy read no data: config.yaml names none (it said digits, the default, of a CIFAR-10 table)."""
+    for fitness in ("toy", "nb201_table"):
+        exp = {"space": {"name": "nb201"}, "fitness": {"name": fitness}, "workers": 0}
+        (tmp_path / "t.yaml").write_text(yaml.safe_dump(exp))
+        assert "dataset" not in resolved_experiment(build(load_experiment(tmp_path / "t.yaml"))), fitness

@@ -714,4 +714,6 @@ def resolved_experiment(built: Built) -> dict[str, Any]:
         out[key]["params"] = params if params is not NOT_PLAIN else dict(getattr(exp, key).params)
     if built.strategy_cls.multi_objective:  # the selection it never uses is not written (nor refused on resume)
         del out["selection"]
+    if not built.fitness.needs_dataset:  # (nb201_table, toy): no dataset is loaded, so none is named
+        del out["dataset"]
     return out
