@@ -244,7 +244,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(json.dumps(st, indent=1, default=str))
             else:  # text from a run folder never moves the cursor or colours the terminal
                 print(format_status(_printable(st)), flush=True)
-            if not args.watch or st["state"] != "running":
+            if st["state"] != "running":
+                return _resumable(args.run_dir)
+            if not args.watch:
                 return 0
             time.sleep(args.watch)
             print()
@@ -252,6 +254,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 0
+
+
+def _resumable(run_dir: str) -> int:
+    """0, or 1 with a line saying why a resume of the stopped run in ``run_dir`` would refuse its journal (a journal
+    copied without its -wal file reads as a few rows: the status alone would not say so)."""
+    from evonas.engine.runner import check_resumable
+    from evonas.runfolder import RunFolder, RunFolderError
+
+    try:
+        check_resumable(RunFolder(run_dir))
+    except RunFolderError as exc:
+        print(f"evonas: status: a resume would refuse this journal: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

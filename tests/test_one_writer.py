@@ -251,6 +251,8 @@ def test_resume_refuses_a_journal_copied_without_its_wal(write_experiment, tmp_p
         shutil.copy(out / name, copy / name)
     line = _refused(copy, capsys)
     assert "journal.sqlite-wal is missing" in line and "Copy journal.sqlite-wal" in line
+    assert main(["status", str(copy)]) == 1  # the status (of what few rows the file holds) says it too
+    assert capsys.readouterr().err.startswith("evonas: status: a resume would refuse this journal: ")
     # with the WAL copied too, the resume goes on from where the run was killed
     shutil.copy(out / "journal.sqlite-wal", copy / "journal.sqlite-wal")
     assert "is below that" in _refused(copy, capsys, "--budget", "3")  # a refusal leaves it resumable
