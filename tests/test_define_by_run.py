@@ -23,7 +23,7 @@ import torch.nn as nn
 import evonas.operators.function as ops  # registers the operators of the space
 from evonas.config import load_experiment, parse_experiment
 from evonas.engine.build import build
-from evonas.engine.runner import search
+from evonas.engine.runner import Run, search
 from evonas.spaces import SPACES, InvalidGenome
 from evonas.spaces.encoding import neighbours
 from evonas.spaces.function import ArchGenome, ChoiceError, FunctionSpace  # registers the space
@@ -364,6 +364,11 @@ def conflict(arch, input_shape, num_classes):
 def layers(arch, input_shape, num_classes):
     width = arch.choice("width", [4, 8])
     return [nn.Flatten(), nn.Linear(6, width), nn.ReLU(), nn.Linear(width, num_classes)]  # a list, no Sequential
+
+
+def sizes(arch, input_shape, num_classes):
+    width = arch.choice("width", [4, 8])
+    return nn.Sequential(nn.Flatten(), nn.Linear(6, width), nn.ReLU(), nn.Linear(4, num_classes))  # 4, not width
 '''
 
 
@@ -390,6 +395,17 @@ def test_a_build_function_that_raises_is_counted_and_shown_with_its_line(tmp_pat
     assert "count as invalid" in out and "made by another operator" not in out
     assert main(["status", str(tmp_path / "run")]) == 0
     assert "faults    build function 'buggy_space:build' failed" in capsys.readouterr().out
+
+
+def test_a_layer_size_that_does_not_fit_names_the_build_function(tmp_path: Path, write_experiment) -> None:
+    """Raised inside torch's layers, the error has no line of the user's: it names the function that built them."""
+    sys.modules.pop("buggy_space", None)
+    exp = _buggy_experiment(tmp_path, write_experiment, "sizes", {"name": "grid"})
+    summary = Run(load_experiment(exp), tmp_path / "run", progress=False).execute()
+    assert summary.evaluations == 2 and summary.failures == 1
+    (reason, n), = summary.failure_reasons
+    assert reason.startswith("RuntimeError: mat1 and mat2 shapes cannot be multiplied") and reason.endswith(
+        "in the network space 'function' (buggy_space:sizes) built for this genome"), reason
 
 
 def test_a_build_function_that_always_raises_is_refused_before_the_run_folder(tmp_path: Path, write_experiment, capsys) -> None:

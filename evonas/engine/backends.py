@@ -179,6 +179,7 @@ class EvalContext:
         except Exception as exc:  # the run goes on: record the failure with its reason
             metrics, status = {}, "failed"
             error = describe_error(exc, limit=2000, installed=False)  # with the line of the plug-in that raised
+            error += _in_their_network(exc, self.space, self.space.name)
         except SystemExit as exc:  # sys.exit() in the user's fitness: that evaluation failed, not the run (or worker)
             metrics, status = {}, "failed"
             error = f"SystemExit: the fitness called {exit_text(exc)}"
@@ -186,6 +187,26 @@ class EvalContext:
         return JobResult(
             job.trial, status, metrics, error, time.perf_counter() - start, worker, safe_mode=job.safe, curve=curve
         )
+
+
+def _in_their_network(exc: BaseException, space: Any, name: str) -> str:
+    """`` in the network space 'function' (my_space:build) built``: where an error raised inside torch's layers with no
+    line of the user's own (a layer size that does not fit the one before) came from, when the user's code built the
+    network (a build function, a plug-in space's ``decode``); else ``""``."""
+    from evonas.operators.base import raised_at
+    from evonas.registry import is_plugin
+
+    build = space.params.get("build") if name == "function" and isinstance(getattr(space, "params", None), dict) else None
+    if not (isinstance(build, str) or is_plugin(type(space))) or raised_at(exc, installed=False):
+        return ""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code.co_filename.replace(os.sep, "/"))
+        tb = tb.tb_next
+    if not any("/torch/nn/modules/" in f for f in frames):  # raised in a layer's forward, not elsewhere in torch
+        return ""
+    return f" in the network space '{name}'{f' ({build})' if isinstance(build, str) else ''} built for this genome"
 
 
 #: the longest string a fitness may report as a metric (a note, a path; not an output dump)
