@@ -371,3 +371,22 @@ def test_native_log_is_kept_bounded_and_its_trial_lines_start_lines(write_experi
     assert capsys.readouterr().err.count("evonas: native.log passed 0.0953674 MiB (worker processes print a lot") == 1
     markers = re.findall(r"(.?)\[\d\d:\d\d:\d\d w\d\] trial \d", log)
     assert markers and all(before in ("", "\n") for before in markers), markers
+
+
+def test_a_memory_limit_every_fresh_worker_passes_in_its_first_evaluation_is_said_and_dropped(
+        write_experiment, tmp_path: Path, capsys) -> None:  # fmt: skip
+    """Over the limit after one evaluation, each fresh worker in turn: what an evaluation needs, not a leak. After
+    FRESH_OVER_LIMIT such workers the limit is said to be too low and not applied (they were replaced every time)."""
+    from evonas.engine.pool import FRESH_OVER_LIMIT
+
+    _, free = leaky_run(write_experiment, tmp_path, "free", {}, samples=1)
+    limit = round(free[0][1] + 0.1, 2)  # a fresh worker's memory and half a leak
+    capsys.readouterr()
+    summary, rows = leaky_run(write_experiment, tmp_path, "one", {"memory_limit_gib": limit}, samples=7)
+    assert summary.evaluations == 7 and summary.failures == 0
+    pids = [pid for pid, _ in rows]
+    assert len(set(pids[:FRESH_OVER_LIMIT])) == FRESH_OVER_LIMIT and set(pids[FRESH_OVER_LIMIT:]) == {pids[FRESH_OVER_LIMIT - 1]}, pids
+    err = capsys.readouterr().err
+    assert err.count(f"{FRESH_OVER_LIMIT} fresh workers in a row held more than backend.params.memory_limit_gib = "
+                     f"{limit:g} after their first evaluation") == 1, err
+    assert read_status(tmp_path / "one")["live"]["recycled"] == FRESH_OVER_LIMIT - 1

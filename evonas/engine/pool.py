@@ -175,6 +175,10 @@ def crash_line(text: str) -> str | None:
     return line_of(frames[::-1]) if dumped and frames else None
 
 
+#: fresh workers in a row over ``memory_limit_gib`` after their first evaluation that make the limit "too low", not
+#: applied (each would otherwise be replaced after every evaluation)
+FRESH_OVER_LIMIT = 3
+
 #: the size past which ``native.log`` is emptied (its tail kept in ``native.log.1``), and that tail's size
 LOG_LIMIT_BYTES = 100 << 20
 LOG_KEEP_BYTES = 4 << 20
@@ -423,6 +427,7 @@ class ProcessPoolBackend(Backend):
         self.restarts = 0
         self._said_memory = False
         self._said_log = False  # native.log passed LOG_LIMIT_BYTES: said once
+        self._over_after_one = 0  # fresh workers in a row over memory_limit_gib after their first evaluation
         self._start_error: str | None = None  # a start error read from an idle worker (_read_starting)
 
     @classmethod
@@ -576,6 +581,18 @@ class ProcessPoolBackend(Backend):
             why = f"after {w.tasks} evaluation{'s' if w.tasks != 1 else ''} (max_tasks_per_child)"
         elif self.memory_limit_gib is not None and memory is not None and memory > self.memory_limit_gib:
             held = _gib(memory, self.memory_limit_gib)
+            self._over_after_one = self._over_after_one + 1 if w.tasks == 1 else 0
+            if self._over_after_one >= FRESH_OVER_LIMIT:  # a fresh process is over it after one evaluation: no leak
+                self.say(f"evonas: {FRESH_OVER_LIMIT} fresh workers in a row held more than backend.params."
+                         f"memory_limit_gib = {self.memory_limit_gib:g} after their first evaluation ({held} GiB "
+                         f"after trial {trial}): what one evaluation needs, not a leak, so the limit is not applied "
+                         "in this session (set it above that)")  # fmt: skip
+                if self.log is not None:
+                    self._note(f"[{time.strftime('%H:%M:%S')} {w.name}] held {memory:.3f} GiB after its first "
+                               f"evaluation, as the {FRESH_OVER_LIMIT - 1} before it: memory_limit_gib = "
+                               f"{self.memory_limit_gib:g} is not applied")  # fmt: skip
+                self.memory_limit_gib = None
+                return
             why = f"(it held {held} GiB after trial {trial}, over memory_limit_gib = {self.memory_limit_gib:g})"
             if not self._said_memory:
                 self._said_memory = True
