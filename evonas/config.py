@@ -530,6 +530,11 @@ class Experiment:
     def weights(self) -> tuple[float, ...]:
         return tuple(o.weight for o in self.objectives)
 
+    @property
+    def metrics(self) -> list[str]:
+        """The objectives' metric names, in order."""
+        return [o.metric for o in self.objectives]
+
 
 def _declared_keys() -> tuple[ExperimentKey, ...]:
     return tuple(

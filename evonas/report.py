@@ -193,7 +193,7 @@ def _best_genomes(run: _Run) -> list[str]:
     # the objectives, then what the run's evaluations recorded of a size, a cost and a held-out score
     recorded = {k for r in run.best_first[:10] for k in r.metrics}
     extra = [k for k in ("params", "train_s", "test_acc_200ep") if k not in objectives and k in recorded]
-    names = [o.metric for o in run.exp.objectives] + extra
+    names = run.exp.metrics + extra
     rows = [[i, r.key, _describe(run.space, r.genome), *[r.metrics.get(m, "-") for m in names], r.generation, r.trial]
             for i, r in enumerate(run.best_first[:10], 1)]  # fmt: skip
     table = _table(["rank", "key", "genome", *names, "generation", "trial"], rows)

@@ -435,7 +435,7 @@ def _say_skewed(exp: Experiment, fitness: FitnessFunction, dataset: Dataset) -> 
     """A warning when a search scores ``val_acc`` on a validation split one class dominates: a network that always
     answers that class scores its share, and the search may pick one."""
     y = np.asarray(dataset.y_val)
-    if "val_acc" not in [o.metric for o in exp.objectives] or len(y) == 0 or dataset.num_classes < 2:
+    if "val_acc" not in exp.metrics or len(y) == 0 or dataset.num_classes < 2:
         return
     counts = np.bincount(y, minlength=dataset.num_classes)
     top = int(counts.argmax())

@@ -208,7 +208,7 @@ class IsolatedMap:
                 self._context = EvalContext(self.experiment)
             backend = make_backend(self.experiment, self.workers, context=self._context)
             if self.cache:
-                backend = CachedBackend(backend, EvaluationCache(), self.fingerprint, expects=[o.metric for o in self.experiment.objectives])
+                backend = CachedBackend(backend, EvaluationCache(), self.fingerprint, expects=self.experiment.metrics)
             self._workers.set(backend)
         assert self._workers.backend is not None
         return self._workers.backend

@@ -152,7 +152,7 @@ def write_results(
     if best_rec is None:
         (run_dir / "best.json").unlink(missing_ok=True)
         return None
-    best = {"space": space.name, **_from_record(best_rec, space), "objectives": [o.metric for o in exp.objectives]}
+    best = {"space": space.name, **_from_record(best_rec, space), "objectives": exp.metrics}
     write_json(run_dir / "best.json", best)
     if len(exp.objectives) > 1:
         write_json(run_dir / "pareto_front.json", pareto_front(exp, space, records_by_trial, strategy))

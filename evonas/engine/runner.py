@@ -542,7 +542,7 @@ class Run:
                 # everything itself and only stores what it trained from scratch
                 backend = CachedBackend(backend, EvaluationCache(), problem_fingerprint(built),
                                         lookup=exp.inherit is None,
-                                        expects=[o.metric for o in exp.objectives])  # fmt: skip
+                                        expects=exp.metrics)  # fmt: skip
             history = journal.get_meta("slots", [])
             # counted in results the replay serves (infeasible rows are never submitted, so never served)
             journal.set_meta("slots", [*history, [len(journal) - journal.count("infeasible"), backend.slots]])
