@@ -485,6 +485,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
         out_dir = Path(args.out) if args.out else _default_output(folder, "-plots")
         if out_dir.exists() and not out_dir.is_dir():
             return _fail(f"plot: {out_dir}: exists and is not a folder; name the folder for the plots with --out DIR")
+        from evonas.plotting import is_evonas_png
+        from evonas.runfolder import RUN_DIR_FILES
+
+        theirs = [n for n in sorted(RUN_DIR_FILES["plots"]) if (out_dir / n).exists() and not is_evonas_png(out_dir / n)]
+        if theirs:  # a plot's name in that folder holds a file evonas did not draw: never replaced
+            return _fail(f"plot: {out_dir / theirs[0]}: exists and is not a plot evonas drew; name another folder "
+                         "with --out DIR")  # fmt: skip
         exp = folder.experiment(plugins=_plugin_files(args.plugins), trust=args.trust)
         space, problem, _ = run_space_here(folder.config(), exp)
         files = draw_plots(folder, exp, space, out_dir)
@@ -505,8 +512,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     try:
         out = Path(args.out) if args.out else _default_output(RunFolder(args.run_dir), "-report.html")
-        if not args.out and out.exists() and not is_report(out):  # never replace a file of yours unasked
-            return _fail(f"report: {out}: exists and is not a report evonas wrote; name the page with --out FILE.html")
+        if out.exists() and not out.is_dir() and not is_report(out):  # never replace a file of yours
+            return _fail(f"report: {out}: exists and is not a report evonas wrote; name the page with --out "
+                         f"{'another ' if args.out else ''}FILE.html")  # fmt: skip
         path = write_report(args.run_dir, out, plugins=_plugin_files(args.plugins), trust=args.trust, draw=report_plots)
     except (FileNotFoundError, ConfigError, RunFolderError) as exc:
         return _fail(f"report: {exc}")

@@ -123,6 +123,12 @@ def logbook_rows(folder: RunFolder) -> list[dict[str, Any]]:
     or damaged one) or ``RunFolderError`` (one linked out of the folder), each one line."""
     run_dir = folder.path
     if not folder.inside("logbook.json").exists():
+        from evonas.runfolder import lock_held
+
+        if lock_held(run_dir):  # a run still going writes its logbook as it ends
+            raise FileNotFoundError(f"{run_dir}: the run is still going: its logbook.json and plots are written when it "
+                                    f"ends; `evonas status {run_dir}` shows its progress, `evonas report` and `best` "
+                                    "read it as it is")  # fmt: skip
         raise FileNotFoundError(f"{run_dir}: no logbook.json yet: the run was stopped before it wrote one (killed, "
                                 f"or copied while it ran); `evonas resume {run_dir}` writes it (and the plots), and "
                                 "`evonas report`, `status` and `best` read the run as it is")  # fmt: skip

@@ -284,3 +284,42 @@ def test_a_steady_state_run_s_fitness_plot_is_over_evaluations(monkeypatch, tmp_
     (steady,), (generational,) = drawn[0].axes, drawn[1].axes
     assert steady.get_xlabel().startswith("evaluations") and list(steady.lines[0].get_xdata()) == [20, 40, 60, 70]
     assert generational.get_xlabel() == "generation" and list(generational.lines[0].get_xdata()) == [0, 1, 2, 3]
+
+
+def test_report_and_plot_never_replace_a_file_of_yours_even_when_named(runs: dict[str, Path], tmp_path: Path,
+                                                                       capsys) -> None:  # fmt: skip
+    """report --out FILE and plot --out DIR name a file evonas did not write: refused, the file kept."""
+    from evonas.cli import main
+
+    notes = tmp_path / "notes.html"
+    notes.write_text("my notes")
+    assert main(["report", str(runs["ga0"]), "--out", str(notes)]) == 2
+    assert capsys.readouterr().err.strip().endswith("exists and is not a report evonas wrote; name the page with "
+                                                    "--out another FILE.html")  # fmt: skip
+    assert notes.read_text() == "my notes"
+    figures = tmp_path / "figs"
+    figures.mkdir()
+    (figures / "fitness.png").write_text("my figure")
+    assert main(["plot", str(runs["ga0"]), "--out", str(figures)]) == 2
+    assert f"{figures / 'fitness.png'}: exists and is not a plot evonas drew" in capsys.readouterr().err
+    assert (figures / "fitness.png").read_text() == "my figure"
+    (figures / "fitness.png").unlink()
+    for _ in range(2):  # drawn, then its own plots replaced
+        assert main(["plot", str(runs["ga0"]), "--out", str(figures)]) == 0
+
+
+def test_plotting_a_run_still_going_says_so(runs: dict[str, Path], tmp_path: Path, capsys) -> None:
+    import shutil
+
+    from evonas.cli import main
+    from evonas.runfolder import RunLock
+
+    live = tmp_path / "live"
+    shutil.copytree(runs["ga0"], live)
+    (live / "logbook.json").unlink()
+    with RunLock(live):  # as the run's process holds it
+        assert main(["plot", str(live), "--out", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert "the run is still going: its logbook.json and plots are written when it ends" in err, err
+    assert main(["plot", str(live), "--out", str(tmp_path / "p")]) == 2  # no process: stopped before it wrote one
+    assert "the run was stopped before it wrote one" in capsys.readouterr().err
