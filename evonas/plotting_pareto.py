@@ -38,18 +38,21 @@ def read_points(run_dir: Path) -> list[tuple[int, list[float]]]:
     return out
 
 
-def _hypervolumes(rows: list[dict[str, Any]], points: list[tuple[int, list[float]]], weights: list[float]) -> list[tuple[int, float]]:
-    """Per generation: the logbook's ``hypervolume`` if the strategy logged it, else computed from the journal
-    (front of everything evaluated up to that generation; reference point derived from the first generation)."""
+def _hypervolumes(
+    rows: list[dict[str, Any]], points: list[tuple[int, list[float]]], weights: list[float]
+) -> tuple[list[tuple[int, float]], list[float] | None]:
+    """Per generation: the logbook's ``hypervolume`` if the strategy logged it (reference ``None``: the strategy's),
+    else computed from the journal (front of everything evaluated up to that generation) from a reference point
+    derived from the first generation, returned with it."""
     logged = [(int(r["gen"]), float(r["hypervolume"])) for r in rows
               if all(isinstance(r.get(k), (int, float)) and math.isfinite(r[k]) for k in ("gen", "hypervolume"))]  # fmt: skip
     if logged:
-        return logged
+        return logged, None
     gens = sorted({g for g, _ in points})
     if not gens:
-        return []
+        return [], None
     ref = derive_reference([p for g, p in points if g == gens[0]], weights)
-    return [(g, hypervolume([p for h, p in points if h <= g], weights, ref)) for g in gens]
+    return [(g, hypervolume([p for h, p in points if h <= g], weights, ref)) for g in gens], list(ref)
 
 
 def plot_pareto(
@@ -124,12 +127,15 @@ def plot_pareto(
     ax.set_title("Pareto front after each generation" + projection, fontsize=10 if more else None)
     files.append(_save(fig, out_dir / "pareto_fronts.png"))
     # hypervolume
-    hv = _hypervolumes(rows, points, weights)
+    hv, ref = _hypervolumes(rows, points, weights)
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.plot([g for g, _ in hv], [v for _, v in hv], "-o", ms=3, color="tab:blue")
     ax.set_xlabel("generation")
     ax.set_ylabel("hypervolume of the front")
-    ax.set_title("hypervolume of the Pareto front after each generation")
+    # the figure depends on the reference point: said, so runs measured from different ones are not compared
+    where = ("from the strategy's reference point" if ref is None else
+             f"from ({', '.join(f'{v:.4g}' for v in ref)}), derived from generation 0: not comparable across runs")  # fmt: skip
+    ax.set_title(f"hypervolume of the Pareto front after each generation\n({where})", fontsize=10)
     integer_axis(ax, [g for g, _ in hv])
     ax.grid(alpha=0.3)
     files.append(_save(fig, out_dir / "hypervolume.png"))

@@ -253,3 +253,17 @@ def test_best_where_and_front_where_take_conditions_as_strings_from_python(write
     assert 0 < best_where(run, parsed)["matches"] < 20 and best_where(run, parsed)["record"] is not None
     assert best_where(run)["matches"] == best_where(run)["evaluations"] == 20
     assert front_where(run, "size<=200") == front_where(run, parse_conditions("size<=200"))
+
+
+def test_random_and_grid_search_several_objectives_without_a_multi_objective_selection(write_experiment,
+                                                                                      tmp_path: Path) -> None:
+    """They never rank results to choose what to ask: the default tournament is not refused for them (it is for a
+    strategy that ranks), and the run's Pareto front comes from the journal."""
+    from evonas.config import ConfigError
+
+    two = [{"metric": "val_acc", "direction": "max"}, {"metric": "size", "direction": "min"}]
+    exp = toy_experiment(objectives=two, strategy={"name": "random", "params": {"samples": 12}})
+    assert main(["run", str(write_experiment(exp)), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "run" / "pareto_front.json").read_text())["front"]
+    with pytest.raises(ConfigError, match="'tournament' ranks one objective"):
+        build(parse_experiment(toy_experiment(objectives=two)))  # ga ranks

@@ -540,7 +540,8 @@ def _strategy_class(exp: Experiment) -> type[Strategy]:
     if own_selection and "selection" in exp.given:  # it would be ignored: say so rather than run without it
         raise ConfigError(src, "selection", f"strategy '{exp.strategy.name}' chooses its own selection"
                           f"{_own_selection_choices(strategy_cls)}; remove the selection: key")  # fmt: skip
-    if len(exp.objectives) > 1 and exp.selection.name in SINGLE_OBJECTIVE_SELECTIONS and not own_selection:
+    if (len(exp.objectives) > 1 and exp.selection.name in SINGLE_OBJECTIVE_SELECTIONS and not own_selection
+            and strategy_cls.ranks):  # fmt: skip
         raise ConfigError(src, "selection.name", f"'{exp.selection.name}' ranks one objective; with several use nsga2 or spea2")
     check_params(strategy_cls, exp.strategy.params, src, "strategy.params")
     return strategy_cls

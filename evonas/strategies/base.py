@@ -165,6 +165,9 @@ class Strategy(ABC):
     run_length: ClassVar[str] = ""
     #: False: never calls the space's mutations (``random``, ``grid``, ``reinforce``), so a space with none runs it
     mutates: ClassVar[bool] = True
+    #: False: never ranks its results to choose what to ask next (``random``, ``grid``), so it searches any number
+    #: of objectives with no multi-objective selection (the run's best and Pareto front come from the journal)
+    ranks: ClassVar[bool] = True
     #: the point hypervolumes are measured from (one value per objective), once the strategy has one.
     reference_point: list[float] | None = None
 

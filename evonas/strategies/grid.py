@@ -62,6 +62,7 @@ class GridSearch(BatchedSampling):
     """
 
     mutates = False
+    ranks = False
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ class RandomSearch(BatchedSampling):
     """
 
     mutates = False
+    ranks = False
 
     run_length = "samples"
 
