@@ -475,7 +475,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
                       f"mixes them (--group-by {key} draws a curve per value)", file=sys.stderr)  # fmt: skip
             cut = f" (the shortest of its runs; the longest goes to {g['longest']})" if g["longest"] > g["x"][-1] else ""
             value = g["center"][-1]
-            shown = metric_text(value) if float(value).is_integer() else f"{value:.4f}"  # a count in full
+            # a count in full, a percentage as one (94.22), a fraction with 4 decimals (0.9833)
+            shown = metric_text(value) if float(value).is_integer() or abs(value) >= 10 else f"{value:.4f}"
             where = f"after {g['x'][-1]} evaluations" if args.x == "evaluations" else f"at generation {g['x'][-1]}"
             print(f"{name:<12} {len(g['runs'])} run(s): {g['center_name']} {curve_name(data, '')} {shown} {where}{cut}")
         print(data["out"])
