@@ -44,6 +44,7 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom
 table { border-collapse: collapse; font-size: 0.9em; } td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: left; }
 th { background: #f3f3f3; } pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; } .num { text-align: right; font-variant-numeric: tabular-nums; }
+.wide { overflow-x: auto; }
 """
 
 
@@ -56,6 +57,10 @@ _CHECK = """<script>window.addEventListener("load", () => { const imgs = Array.f
 document.body.dataset.imagesLoaded = imgs.filter(i => i.complete && i.naturalWidth > 0).length + "/" + imgs.length; });</script>"""
 
 
+#: the most modules of the decoded best network shown unfolded
+DECODED_SHOWN = 40
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
@@ -63,7 +68,8 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
                          for v in row) + "</tr>"
         for row in rows
     )  # fmt: skip
-    return f"<table><tr>{head}</tr>{body}</table>"
+    # (a wide table scrolls within the page instead of running past its edge)
+    return f'<div class="wide"><table><tr>{head}</tr>{body}</table></div>'
 
 
 def _fmt(v: Any) -> str:
@@ -127,7 +133,7 @@ def write_report(
     if run.space is None:  # said on the terminal too, not only inside the page
         print(f"evonas: report: the decoded network is left out: {run.space_problem}", file=sys.stderr)
     parts = [
-        f"<h1>evonas run {html.escape(run.exp.name)}</h1>", _overview(run), *_best_genomes(run),
+        f"<h1>evonas run {html.escape(run.exp.name)}</h1>", _overview(run), *_best_genomes(run), *_front(run),
         *_decoded_best(run), *_plots(run, draw), *_timings(run.records), *_failures(run.records),
         *_faulty_operators(run.folder), "<h2>Configuration</h2>",
         f"<pre>{html.escape(yaml.safe_dump(run.config, sort_keys=False))}</pre>",
@@ -200,6 +206,31 @@ def _best_genomes(run: _Run) -> list[str]:
     return ["<h2>Best genomes</h2>", table if rows else "<p>No successful evaluation.</p>"]
 
 
+def _front(run: _Run) -> list[str]:
+    """With several objectives: the Pareto front of the run's full evaluations (``pareto_front.json``'s members), and
+    its hypervolume where the strategy has a reference point."""
+    from evonas.pareto import nondominated
+
+    if len(run.exp.objectives) < 2 or not run.best_first:
+        return []
+    names = run.exp.metrics
+    members = [run.best_first[i] for i in nondominated([r.fitness for r in run.best_first], run.exp.weights, ties=True)]
+    members.sort(key=lambda r: [-w * v for w, v in zip(run.exp.weights, r.fitness)])
+    rows = [[r.key, _describe(run.space, r.genome), *[r.metrics.get(m, "-") for m in names], r.generation, r.trial]
+            for r in members]  # fmt: skip
+    note = ""
+    try:
+        saved = json.loads(run.folder.inside("pareto_front.json").read_text())
+        if isinstance(saved, dict) and is_real(saved.get("hypervolume")) and isinstance(saved.get("reference_point"), list):
+            ref = ", ".join(_fmt(v) for v in saved["reference_point"])
+            note = f" Its hypervolume is {_fmt(saved['hypervolume'])}, from the reference point ({html.escape(ref)})."
+    except (OSError, ValueError, RunFolderError):
+        pass
+    text = (f"<p>{len(members)} of {len(run.best_first)} full evaluations: none of them is beaten in every objective "
+            f"by another.{note}</p>")  # fmt: skip
+    return ["<h2>Pareto front</h2>", text, _table(["key", "genome", *names, "generation", "trial"], rows)]
+
+
 def _decoded_best(run: _Run) -> list[str]:
     """The best network's layers: type, output shape, parameters (or why it cannot be decoded here)."""
     heading = "<h2>The best network, decoded</h2>"
@@ -219,7 +250,10 @@ def _decoded_best(run: _Run) -> list[str]:
         return [f"{heading}<p>Could not decode it here ({html.escape(why)}).</p>"]
     total = sum(row[3] for row in layers)
     summary = f"{html.escape(space.describe(best))}: input {shape}, {classes} classes, {total:,} parameters."
-    return [f"{heading}<p>{summary}</p>", _table(["module", "type", "output shape", "parameters"], layers)]
+    table = _table(["module", "type", "output shape", "parameters"], layers)
+    if len(layers) > DECODED_SHOWN:  # a cell network's hundreds of modules: folded, so the plots are not far below
+        table = f"<details><summary>its {len(layers)} modules</summary>{table}</details>"
+    return [f"{heading}<p>{summary}</p>", table]
 
 
 def _plots(run: _Run, draw: Draw | None) -> list[str]:

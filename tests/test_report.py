@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import json
 from pathlib import Path
 
 import matplotlib.image
@@ -323,3 +324,22 @@ def test_plotting_a_run_still_going_says_so(runs: dict[str, Path], tmp_path: Pat
     assert "the run is still going: its logbook.json and plots are written when it ends" in err, err
     assert main(["plot", str(live), "--out", str(tmp_path / "p")]) == 2  # no process: stopped before it wrote one
     assert "the run was stopped before it wrote one" in capsys.readouterr().err
+
+
+def test_a_multi_objective_report_lists_the_pareto_front_and_folds_a_long_network(tmp_path: Path,
+                                                                                   write_experiment) -> None:  # fmt: skip
+    """The front's members as pareto_front.json has them, with its hypervolume; a cell network's hundreds of modules
+    are folded; a single-objective report has no front."""
+    exp = {"name": "t", "space": {"name": "nb201"}, "fitness": {"name": "nb201_table"}, "workers": 0,
+           "objectives": [{"metric": "val_acc"}, {"metric": "params", "direction": "min"}],
+           "strategy": {"name": "nsga2", "params": {"population_size": 8, "generations": 3}}}  # fmt: skip
+    Run(load_experiment(write_experiment(exp)), tmp_path / "run", progress=False).execute()
+    text = write_report(tmp_path / "run", tmp_path / "r.html").read_text()
+    saved = json.loads((tmp_path / "run" / "pareto_front.json").read_text())
+    section = text[text.index("<h2>Pareto front</h2>") : text.index("<h2>The best network")]
+    assert f"<p>{len(saved['front'])} of " in section and "Its hypervolume is " in section
+    assert all(m["key"] in section for m in saved["front"]) and section.count("<tr>") == len(saved["front"]) + 1
+    assert "<details><summary>its " in text  # the decoded cell network: folded
+    exp.update(objectives=[{"metric": "val_acc"}], strategy={"name": "random", "params": {"samples": 4}})
+    Run(load_experiment(write_experiment(exp, name="one")), tmp_path / "one", progress=False).execute()
+    assert "Pareto front" not in write_report(tmp_path / "one", tmp_path / "one.html").read_text()
