@@ -325,11 +325,14 @@ def plot_runs(
     and a band per strategy, or per ``group_by``); returns the plotted data, with ``"out"``."""
     data = compare_runs(run_dirs, metric=metric, x=x, band=band, group_by=group_by)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for name, g in data["groups"].items():
+    # a line style each: runs of one seed share their first samples, so their curves lie on each other at first
+    styles = ["-", "--", "-.", ":"]
+    for i, (name, g) in enumerate(data["groups"].items()):
+        style = styles[i % len(styles)]
         if len(g["runs"]) == 1:
-            ax.plot(g["x"], g["median"], "-", label=f"{name} ({g['runs'][0]})")
+            ax.plot(g["x"], g["median"], style, label=f"{name} ({g['runs'][0]})")
             continue
-        (line,) = ax.plot(g["x"], g["center"], "-", label=f"{name}: {g['center_name']} of {len(g['runs'])} runs")
+        (line,) = ax.plot(g["x"], g["center"], style, label=f"{name}: {g['center_name']} of {len(g['runs'])} runs")
         spread = "interquartile range" if band == "iqr" else "95% confidence interval of the mean"
         ax.fill_between(g["x"], g["low"], g["high"], alpha=0.2, color=line.get_color(), label=f"{name}: {spread}")
     metric = data["metric"]
