@@ -450,3 +450,25 @@ def test_a_plug_in_fitness_edited_between_sessions_is_said(write_experiment, tmp
     done = evonas("resume", "run", "--budget", "6", "--plugins", "edited_fit.py", "--quiet")
     assert done.returncode == 0, done.stderr
     assert "evonas: warning: the code of fitness edited_fit.Edited changed since the run started" in done.stderr
+
+
+def test_a_resume_may_change_how_the_fitness_runs_on_this_machine(write_experiment, tmp_path: Path) -> None:
+    """The device, threads or scoring batch size in config.yaml (another machine) are no change of what the run
+    computes; epochs is."""
+    from evonas.engine.runner import RunFolderError
+
+    exp = {"name": "m", "seed": 0, "space": {"name": "mlp", "params": {"max_layers": 1, "widths": [8]}},
+           "dataset": {"name": "synthetic", "params": {"shape": [4], "n_samples": 60}},
+           "fitness": {"name": "train", "params": {"epochs": 1}}, "workers": 0, "cache": False,
+           "strategy": {"name": "random", "params": {"samples": 2}}}  # fmt: skip
+    out = tmp_path / "run"
+    Run(load_experiment(write_experiment(exp)), out, progress=False).execute()
+    config = (out / "config.yaml").read_text()
+    edited = config.replace("device: auto", "device: cpu").replace("threads: 1", "threads: 2")
+    edited = edited.replace("eval_batch_size: 1024", "eval_batch_size: 256")
+    assert edited.count("cpu") > config.count("cpu") and "threads: 2" in edited and "eval_batch_size: 256" in edited
+    (out / "config.yaml").write_text(edited)
+    assert Run.resume(out, progress=False, overrides={"budget": 3}).continue_run().evaluations == 3
+    (out / "config.yaml").write_text((out / "config.yaml").read_text().replace("epochs: 1", "epochs: 2"))
+    with pytest.raises(RunFolderError, match="config.yaml's fitness.params.epochs is 2, the run started with 1"):
+        Run.resume(out, progress=False, overrides={"budget": 4}).continue_run()

@@ -163,6 +163,10 @@ def settings_of(built: Built, resolved: dict[str, Any]) -> dict[str, Any]:
     from evonas.engine.cache import plugin_code
 
     out = {k: v for k, v in resolved.items() if k not in _CARRIED_OUT}
+    fitness = out.get("fitness")
+    if isinstance(fitness, dict) and isinstance(fitness.get("params"), dict):  # the device, threads, ...: may change
+        runtime = set(getattr(built.fitness, "runtime_params", ()))
+        out["fitness"] = {**fitness, "params": {k: v for k, v in fitness["params"].items() if k not in runtime}}
     out["_fitness_code"] = plugin_code(type(built.fitness))
     return out
 

@@ -45,6 +45,9 @@ class FitnessFunction(ABC):
     #: the instance where they depend on the parameters): a constraint that no value in the range meets
     #: (``val_acc >= 95`` on a fraction) is refused before the run
     metric_ranges: Mapping[str, tuple[float, float]] = MappingProxyType({})
+    #: parameters that say how an evaluation runs on this machine, not what it computes (the device, threads, a batch
+    #: size for scoring): a resume may change them in config.yaml (another machine), where others are refused
+    runtime_params: ClassVar[tuple[str, ...]] = ()
     #: results go to the evaluation cache across runs (False where evaluating is cheaper than a lookup)
     cacheable: ClassVar[bool] = True
     #: :meth:`evaluate` takes ``fidelity=`` (a share of the full training) for multi-fidelity strategies

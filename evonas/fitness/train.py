@@ -113,6 +113,8 @@ class TrainFitness(FitnessFunction):
     supports_pruning = True
     supports_inheritance = True
 
+    runtime_params = ("device", "threads", "channels_last", "amp", "eval_batch_size", "latency_repeats", "latency_warmup")
+
     def __init__(
         self,
         *,
