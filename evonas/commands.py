@@ -630,6 +630,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the file formats matplotlib's savefig writes (its Agg, PDF, PS, SVG and PGF backends)
+PLOT_FORMATS = frozenset({"png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp", "pgf", "raw", "rgba"})
+
+
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from evonas.benchmark import BenchmarkError, BenchmarkRunFailed, format_report, run_benchmark, to_json, write_json
     from evonas.runfolder import RunFolderError
@@ -639,9 +643,18 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         return _fail(f"benchmark: --strategies: expected comma-separated strategy names, got '{args.strategies}'")
     from evonas.benchmark import is_benchmark_json
 
+    if args.plot and not Path(args.plot).suffix:  # matplotlib would write FILE.png: the name said is the one written
+        args.plot = f"{args.plot}.png"
+    if args.plot and Path(args.plot).suffix.lower().lstrip(".") not in PLOT_FORMATS:
+        return _fail(f"benchmark: --plot: {args.plot}: not an image format matplotlib writes (.png, .pdf, .svg, ...)")
+    if args.json and args.plot and Path(args.json).resolve() == Path(args.plot).resolve():
+        return _fail(f"benchmark: --json and --plot name one file ({args.json}); give each its own")
     for option, out in (("--json", args.json), ("--plot", args.plot)):
         if not out:
             continue
+        inside = next((p for p in Path(out).resolve().parents[:2] if (p / "journal.sqlite").is_file()), None)
+        if inside is not None:  # a run's own files (plots/fitness.png) are the run's, not a benchmark's
+            return _fail(f"benchmark: {option}: {out} is inside the run folder {inside}; name a file outside it")
         if Path(out).is_dir():
             return _fail(f"benchmark: {option}: {out} is a folder; expected a file name")
         if Path(out).exists():  # checked before the benchmark runs: a file of yours is never replaced

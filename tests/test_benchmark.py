@@ -361,6 +361,13 @@ def test_a_file_of_yours_is_never_replaced_and_the_benchmark_not_run(tmp_path: P
     assert main([*args, "--plot", "fig.png"]) == 2
     assert "--plot: fig.png exists and is not a plot evonas drew" in capsys.readouterr().err
     assert (tmp_path / "notes.json").read_text() == '{"mine": 1}' and (tmp_path / "fig.png").read_text() == "my figure"
+    for bad, said in ((["--json", "same.png", "--plot", "same.png"], "--json and --plot name one file (same.png)"),
+                      (["--plot", "fig.xyz"], "--plot: fig.xyz: not an image format matplotlib writes"),
+                      (["--plot", "run/plots/fitness.png"], "is inside the run folder")):  # fmt: skip
+        (tmp_path / "run" / "plots").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "run" / "journal.sqlite").write_text("")
+        assert main([*args, *bad]) == 2, bad
+        assert said in capsys.readouterr().err, bad
     for _ in range(2):  # written, then replaced
         assert main([*args, "--json", "out.json", "--plot", "out.png"]) == 0
     assert json.loads((tmp_path / "out.json").read_text())["benchmark"] == "nb201"
