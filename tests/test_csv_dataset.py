@@ -251,3 +251,15 @@ def test_a_feature_column_that_looks_like_a_row_id_is_warned(tmp_path: Path, cap
     assert "which the networks would take as a feature; take it out of features" in capsys.readouterr().err
     load_dataset("csv", seed=0, path=tmp_path / "ids.csv", exclude=["patient_id", "n"])
     assert "row ID" not in capsys.readouterr().err
+    rows = [[str(1990 + i), f"{rng.normal():.3f}", str(i % 2)] for i in range(100)]  # consecutive years: no ID
+    write_table(tmp_path / "years.csv", ["year", "a", "label"], rows)
+    load_dataset("csv", seed=0, path=tmp_path / "years.csv")
+    assert "row ID" not in capsys.readouterr().err
+
+
+def test_pandas_numbered_header_is_a_header(tmp_path: Path) -> None:
+    """pd.DataFrame(np.c_[X, y]).to_csv(index=False) writes the header 0,1,...: column names, not a row of data."""
+    rows = [[f"{0.1 * i:.1f}", f"{0.2 * i:.1f}", str(i % 3)] for i in range(90)]
+    write_table(tmp_path / "pd.csv", ["0", "1", "2"], rows)
+    ds = load_dataset("csv", seed=0, path=tmp_path / "pd.csv")
+    assert ds.feature_names == ("0", "1") and ds.label_name == "2" and len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == 90

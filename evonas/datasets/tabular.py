@@ -165,9 +165,11 @@ def load_csv(
     if not rows:
         raise ValueError(f"{where} holds no rows")
     width = len(rows[0][1])
+    numbered = False  # a header 0, 1, 2, ...: what pandas writes for a frame without column names
     if header:
         names = rows[0][1]
-        if all(_number(cell) is not None for cell in names):
+        numbered = names == [str(i) for i in range(width)]
+        if all(_number(cell) is not None for cell in names) and not numbered:
             raise ValueError(f"the first row of {where} holds only numbers, not column names; set header: false if "
                              "the file has no header row")  # fmt: skip
         dup = sorted({n for n in names if n and names.count(n) > 1})
@@ -215,7 +217,7 @@ def load_csv(
             raise ValueError(f"features lists the label column {names[y_col]!r}; a feature cannot be the label")
         if len(set(x_cols)) != len(x_cols):
             raise ValueError("features lists a column more than once")
-    if header:  # a first row of data read as the header: numbers as feature names, a label that is a label below
+    if header and not numbered:  # a first row of data read as the header: numbers as names, a label seen below
         first = names
         labels_below = {row[y_col] for _, row in rows}
         if all(_number(first[i]) is not None for i in x_cols) and (_number(first[y_col]) is not None
@@ -306,7 +308,8 @@ def _say_id_columns(x: np.ndarray, names: list[str], where: str, *, explicit: bo
         v = x[:, j]
         if not (np.all(v == np.round(v)) and len(np.unique(v)) == len(v)):
             continue
-        numbered = bool(np.all(np.diff(np.sort(v)) == 1))
+        order = np.sort(v)
+        numbered = order[0] in (0, 1) and bool(np.all(np.diff(order) == 1))  # 0.. or 1..n (a year column is not)
         if numbered or _ID_NAME.search(name.strip()):
             fix = "take it out of features" if explicit else f"leave it out with exclude: [{name}]"
             print(f"evonas: warning: {where}: column {name!r} looks like a row ID (a different whole number in every "
