@@ -24,7 +24,7 @@ from deap import base, tools
 
 from evonas.operators import CROSSOVERS, MUTATIONS, Crossover, Mutation
 from evonas.operators.base import child_problem, describe_error
-from evonas.registry import Registry
+from evonas.registry import Registry, is_plugin
 from evonas.spaces.base import BUILD_FUNCTION, Genome, SearchSpace
 
 __all__ = [
@@ -165,6 +165,8 @@ class OperatorStats:
     first_error: str | None = None
     #: calls whose valid answer was the parent itself (a mutation that changed nothing)
     unchanged: int = 0
+    #: an operator evonas ships (an idle one is the space leaving it nothing to change, not a bug of its own)
+    builtin: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -233,7 +235,7 @@ class Variation:
         """``(call(), True)``, or ``(None, False)`` when it raised or ``check`` found its answer wanting (counted)."""
         stats = self.stats.get((kind, op.name))
         if stats is None:
-            stats = self.stats[(kind, op.name)] = OperatorStats(kind, op.name)
+            stats = self.stats[(kind, op.name)] = OperatorStats(kind, op.name, builtin=not is_plugin(type(op)))
         stats.calls += 1
         try:
             out = call()

@@ -521,3 +521,15 @@ def test_a_plug_in_strategy_that_raises_in_a_benchmark_is_named_with_its_seed(tm
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["evonas: benchmark: strategy 't_raises_mid', seed 0: ValueError: strategy exploded at t_strats.py:29; "
                    "the benchmark stopped (its table would leave that search out)"], err
+
+
+def test_an_idle_built_in_operator_is_blamed_on_the_space_not_on_its_code() -> None:
+    """mlp_add_layer with max_layers: 1 can change nothing: the line says why, not 'does it return the genome'."""
+    from evonas.engine.status import fault_lines
+
+    stats = {"kind": "mutation", "name": "mlp_add_layer", "calls": 20, "failures": 0, "first_error": None,
+             "unchanged": 20}  # fmt: skip
+    assert fault_lines([{**stats, "builtin": True}])[0].endswith(
+        "(its children repeat their parents: the space's parameters leave it nothing to change, e.g. max_layers: 1 "
+        "for one that adds layers: leave it out of the mutations)")  # fmt: skip
+    assert fault_lines([stats])[0].endswith("does it return the genome it changed?)")

@@ -184,7 +184,7 @@ def _clean_operators(value: Any) -> list[dict[str, Any]]:
             "kind": entry.get("kind") if entry.get("kind") in ("mutation", "crossover", BUILD_FUNCTION) else "operator",
             "name": one_line(entry["name"], 100), "calls": calls, "failures": failures,
             "first_error": one_line(first, 300) if isinstance(first, str) else None,
-            "unchanged": _count(entry.get("unchanged")) or 0,
+            "unchanged": _count(entry.get("unchanged")) or 0, "builtin": entry.get("builtin") is True,
         })  # fmt: skip
     return out
 
@@ -246,8 +246,10 @@ def fault_lines(faults: list[dict[str, Any]]) -> list[str]:
             lines.append(f"{f['kind']} '{f['name']}' failed {f['failures']} of {f['calls']} calls "
                          f"(first: {f['first_error'] or '?'})")  # fmt: skip
         elif idle(f):
+            why = ("the space's parameters leave it nothing to change, e.g. max_layers: 1 for one that adds layers: "
+                   "leave it out of the mutations" if f.get("builtin") else "does it return the genome it changed?")  # fmt: skip
             lines.append(f"{f['kind']} '{f['name']}' gave back {_its_parents(f)} unchanged in all {f['calls']} calls "
-                         "(its children repeat their parents: does it return the genome it changed?)")  # fmt: skip
+                         f"(its children repeat their parents: {why})")  # fmt: skip
     return lines
 
 
