@@ -127,6 +127,14 @@ def test_a_genome_written_in_the_experiment_file_starts_the_search(tmp_path: Pat
     genomes = [json.loads(g)["edges"] for (g,) in rows]
     assert genomes[0] == edges and genomes[1][:3] == ["nor_conv_3x3"] * 3, genomes
     assert yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())["initial_population"][0] == {"edges": edges}
+    capsys.readouterr()
+    # grid asks the space in its own order: said; the same genome twice: said, asked once
+    cfg.write_text(f"space: {{name: nb201, params: {{ops: [none, skip_connect]}}}}\nfitness: toy\nstrategy: grid\n"
+                   f"workers: 0\ninitial_population: [{{edges: {['none'] * 6}}}, {{edges: {['none'] * 6}}}]\n")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "grid"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "initial_population[1] is the genome of initial_population[0]" in err, err
+    assert "initial_population: strategy 'grid' asks the genomes of the space in its own order" in err, err
 
 
 def test_custom_mutation_plugin_from_the_experiment_file(tmp_path: Path) -> None:

@@ -290,7 +290,7 @@ def test_an_initial_population_that_takes_the_whole_budget_is_said(write_experim
         return capsys.readouterr().err
 
     err = run({"name": "aging"}, budget=16)
-    assert "strategy 'aging': its initial population of 20 takes the whole budget of 16 evaluations, so every one " \
-           "is a random sample" in err, err
+    assert "strategy 'aging': its initial population of 20 takes the whole budget of 16 evaluations, so the search " \
+           "never goes past it" in err, err
     assert "initial population" not in run({"name": "ga", "params": {"population_size": 8, "generations": 0}})
     assert "initial population" not in run({"name": "aging", "params": {"population_size": 8, "sample_size": 4, "cycles": 30}})

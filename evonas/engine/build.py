@@ -603,16 +603,28 @@ def _initial_population(exp: Experiment, space: SearchSpace) -> list[Genome]:
                     reason = reason.removeprefix(f"{type(exc).__name__}: ")
                 raise ConfigError(src, f"initial_population[{i}]", f"not a genome of space '{space.name}': {reason}"
                                   ) from None  # fmt: skip
+            _say_repeat(initial, genome, space, i)
             initial.append(genome)
             continue
         path = resolve_path(entry, exp)
         if path is None:
             raise ConfigError(src, f"initial_population[{i}]", f"no such genome file '{entry}'")
         try:
-            initial.append(load_genome_file(path, space))
+            genome = load_genome_file(path, space)
         except (ValueError, InvalidGenome) as exc:
             raise ConfigError(src, f"initial_population[{i}]", f"{entry}: {exc}") from None
+        _say_repeat(initial, genome, space, i)
+        initial.append(genome)
     return initial
+
+
+def _say_repeat(earlier: list[Genome], genome: Genome, space: SearchSpace, i: int) -> None:
+    """A line when ``initial_population[i]`` is a genome an earlier entry gave (its key): it is asked once."""
+    key = space.key(genome)
+    same = next((j for j, g in enumerate(earlier) if space.key(g) == key), None)
+    if same is not None:
+        print(f"evonas: initial_population[{i}] is the genome of initial_population[{same}] (key {key}): it is "
+              "asked once", file=sys.stderr)  # fmt: skip
 
 
 def _check_strategy(built: Built) -> None:

@@ -852,8 +852,11 @@ def _say_what_will_not_happen(strategy: Strategy, built: Built) -> None:
     if isinstance(initial, int) and isinstance(expected, int) and isinstance(cut, int) and 0 < expected <= initial \
             and cut <= initial:
         print(f"evonas: strategy '{strategy.name}': its initial population of {initial} takes the whole budget of "
-              f"{expected} evaluations, so every one is a random sample (no evolution): raise the budget or lower "
+              f"{expected} evaluations, so the search never goes past it (no evolution): raise the budget or lower "
               "population_size", file=sys.stderr)  # fmt: skip
+    if strategy.ctx.initial and not type(strategy).asks_saved:
+        print(f"evonas: initial_population: strategy '{strategy.name}' asks the genomes of the space in its own order, "
+              "so the saved genomes are not asked first", file=sys.stderr)  # fmt: skip
 
 
 #: the journal's meta entry with the fingerprint of the data the run trains on (:meth:`Dataset.fingerprint`)

@@ -165,6 +165,8 @@ class Strategy(ABC):
     run_length: ClassVar[str] = ""
     #: False: never calls the space's mutations (``random``, ``grid``, ``reinforce``), so a space with none runs it
     mutates: ClassVar[bool] = True
+    #: False: never asks ``initial_population``'s genomes first (``grid`` enumerates the space in its own order)
+    asks_saved: ClassVar[bool] = True
     #: False: never ranks its results to choose what to ask next (``random``, ``grid``), so it searches any number
     #: of objectives with no multi-objective selection (the run's best and Pareto front come from the journal)
     ranks: ClassVar[bool] = True

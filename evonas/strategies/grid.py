@@ -63,6 +63,7 @@ class GridSearch(BatchedSampling):
 
     mutates = False
     ranks = False
+    asks_saved = False
 
     def __init__(
         self,
