@@ -725,7 +725,10 @@ def from_override(exc: ConfigError, overrides: list[str] | tuple[str, ...]) -> C
     fitness.params.amp)``): the file does not hold that value. ``exc`` itself when no override gave it."""
     given = [o.partition("=")[0].strip() for o in overrides if isinstance(o, str)]
     key = exc.key or ""
-    hit = next((g for g in given if key == g or key.startswith((g + ".", g + "[")) or g.startswith(key + ".")), None)
+    # the most specific override that holds the key (strategy.params.x over strategy), the last given of equals
+    holding = [g for g in given if key == g or key.startswith((g + ".", g + "["))]
+    inside = [g for g in given if g.startswith(key + ".")]  # a sub-key of the one refused (its mapping is wrong)
+    hit = max(reversed(holding), key=len) if holding else (inside[-1] if inside else None)
     if hit is None or not key or "(from --set " in key:  # (named already: load_experiment, then the command)
         return exc
     return ConfigError(exc.file, f"{key} (from --set {hit})", exc.message)

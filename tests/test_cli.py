@@ -199,6 +199,10 @@ def test_a_bad_value_given_with_set_is_named_as_the_overrides(tmp_path: Path, ca
         assert main(["run", str(quickstart), "--out", str(tmp_path / "x"), "--set", override]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"evonas: {quickstart}: {key}: ") and len(err.splitlines()) == 1, err
+    # a section replaced, then a key in it set: the key's own override is named
+    assert main(["run", str(quickstart), "--out", str(tmp_path / "x"), "--set", "strategy=ga", "--set",
+                 "strategy.params.population_size=1"]) == 2  # fmt: skip
+    assert "strategy.params.population_size (from --set strategy.params.population_size): " in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
     bad.write_text(quickstart.read_text().replace("seed: 0", "seed: abc"))
     assert main(["run", str(bad), "--out", str(tmp_path / "x"), "--set", "fitness.params.epochs=1"]) == 2
