@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping, cast
 import numpy as np
 from deap import tools
 
+from evonas.checks import check_int
 from evonas.config import ConfigError, Experiment, check_workers, params_error
 from evonas.constraints import CHEAP_METRICS, ConstraintChecker, unmeetable
 from evonas.datasets import DATASETS, Dataset
@@ -578,6 +579,11 @@ def _check_selection(exp: Experiment, space: SearchSpace, strategy_cls: type[Str
     for ind in population:
         ind.fitness.values = tuple(rng.uniform(0.0, 1.0) for _ in exp.objectives)
     sel, params = exp.selection, dict(exp.selection.params)
+    if sel.name == "tournament" and "tournsize" in params:  # DEAP's own error would be "max() arg is an empty sequence"
+        try:
+            check_int("tournsize", params["tournsize"], 1)
+        except ValueError as exc:
+            raise params_error(exp.source, "selection.params", params, str(exc)) from None
     try:
         select(sel.name, population, _TRIAL_PICKS, rng=rng, **params)
     except Exception as exc:  # noqa: BLE001 - whatever the selection (a plug-in's too) raises, in one line
