@@ -124,10 +124,10 @@ def parse_conditions(texts: str | Sequence[str]) -> tuple[Constraint, ...]:
     """Conditions joined by ``,`` or ``and`` (one string or several), e.g. ``"params<50000 and flops<1e6"``."""
     parts: list[str] = []
     for text in [texts] if isinstance(texts, str) else list(texts):
-        parts += [p for p in re.split(r",|\band\b", text) if p.strip()]
+        parts += [p for p in re.split(r",|\band\b", text, flags=re.IGNORECASE) if p.strip()]
     if not parts:
         raise ValueError("expected at least one condition such as 'params<50000'")
-    either = next((p for p in parts if re.search(r"\bor\b|\|\|", p)), None)
+    either = next((p for p in parts if re.search(r"\bor\b|\|\|", p, flags=re.IGNORECASE)), None)
     if either:  # every condition must hold: 'or' has no meaning here
         raise ValueError(f"conditions are joined by 'and' (or ','), each one must hold; 'or' is not supported, got "
                          f"{either.strip()!r}: run evonas best once for each side")  # fmt: skip

@@ -88,6 +88,8 @@ BAD = [
     ("space: {name: chain}\ninitial_population: [nowhere.json]\n", "initial_population[0]: no such genome file"),
     ("space: {name: nb201}\ninitial_population: [{edges: [none]}]\n", "initial_population[0]: not a genome of space 'nb201': "),
     ("space: {name: nb201}\ninitial_population: [[none]]\n", "initial_population[0]: expected a genome file or a genome (a mapping"),
+    ("space: {name: chain}\ninitial_population: [{space: nb201, genome: {edges: [none]}}]\n",
+     "initial_population[0]: a genome of space 'nb201', the experiment's space is 'chain'"),
     ("space: {name: chain, params: {max_layers: 0}}\n", "space.params"),
     ("space: {name: mlp}\nselection: {name: best_of}\n", "selection.name: unknown selection 'best_of'"),
     ("- just\n- a list\n", "expected a mapping"),
@@ -121,12 +123,13 @@ def test_a_genome_written_in_the_experiment_file_starts_the_search(tmp_path: Pat
     edges = ["nor_conv_1x1", "skip_connect", "none", "avg_pool_3x3", "nor_conv_3x3", "none"]
     cfg = tmp_path / "inline.yaml"
     cfg.write_text(f"space: nb201\nfitness: toy\nstrategy: {{name: random, params: {{samples: 3}}}}\nworkers: 0\n"
-                   f"initial_population:\n  - {{edges: {edges}}}\n  - {REPO / 'genomes' / 'saved' / 'nb201_best.json'}\n")
+                   f"initial_population:\n  - {{space: nb201, genome: {{edges: {edges}}}}}\n"  # a best.json pasted in
+                   f"  - {REPO / 'genomes' / 'saved' / 'nb201_best.json'}\n")
     assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     rows = sqlite3.connect(tmp_path / "out" / "journal.sqlite").execute("SELECT genome FROM evaluations ORDER BY trial")
     genomes = [json.loads(g)["edges"] for (g,) in rows]
     assert genomes[0] == edges and genomes[1][:3] == ["nor_conv_3x3"] * 3, genomes
-    assert yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())["initial_population"][0] == {"edges": edges}
+    assert yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())["initial_population"][0]["genome"] == {"edges": edges}
     capsys.readouterr()
     # grid asks the space in its own order: said; the same genome twice: said, asked once
     cfg.write_text(f"space: {{name: nb201, params: {{ops: [none, skip_connect]}}}}\nfitness: toy\nstrategy: grid\n"

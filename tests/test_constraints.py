@@ -33,6 +33,9 @@ def test_parse() -> None:
     assert [c.metric for c in parse_conditions("params<50000 and flops<1e6, val_acc>0.5")] == ["params", "flops", "val_acc"]
     with pytest.raises(ValueError, match="'or' is not supported, got 'val_acc > 0.8 or params < 5'"):
         parse_conditions("val_acc > 0.8 or params < 5")
+    with pytest.raises(ValueError, match="'or' is not supported"):
+        parse_conditions("val_acc > 0.8 OR params < 5")
+    assert len(parse_conditions("val_acc > 0.8 AND params < 5")) == 2
     for bad in ("params", "params <= x", "params == 5", "<= 5", "params <= inf"):
         with pytest.raises(ValueError):
             parse_constraint(bad)

@@ -226,7 +226,7 @@ def test_a_search_on_val_acc_over_one_dominant_class_is_warned(tmp_path: Path, c
     (tmp_path / "skew.yaml").write_text(yaml.safe_dump(exp))
     monkeypatch.chdir(tmp_path)
     assert main(["run", "skew.yaml", "--out", "a", "--quiet"]) == 0
-    assert ("evonas: warning: class 'common' is 90% of the validation split, so a network that always answers it scores "
+    assert ("evonas: warning: dataset 'csv' (skew.csv): class 'common' is 90% of the validation split, so a network that always answers it scores "
             "val_acc 0.90; search val_balanced_acc instead (objectives: val_balanced_acc), and weigh the classes in "
             "training (fitness.params.class_weight: balanced)") in capsys.readouterr().err
     exp["objectives"] = [{"metric": "val_balanced_acc"}]

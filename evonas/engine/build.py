@@ -446,7 +446,9 @@ def _say_skewed(exp: Experiment, fitness: FitnessFunction, dataset: Dataset) -> 
     name = dataset.classes[top] if dataset.classes else str(top)
     weigh = (", and weigh the classes in training (fitness.params.class_weight: balanced)"
              if getattr(fitness, "class_weight", None) == "none" else "")  # fmt: skip
-    print(f"evonas: warning: class {name!r} is {share:.0%} of the validation split, so a network that always answers "
+    path = exp.dataset.params.get("path") if isinstance(exp.dataset.params, Mapping) else None
+    data = f"dataset '{exp.dataset.name}'" + (f" ({path})" if isinstance(path, str) else "")
+    print(f"evonas: warning: {data}: class {name!r} is {share:.0%} of the validation split, so a network that always answers "
           f"it scores val_acc {share:.2f}; search val_balanced_acc instead (objectives: val_balanced_acc){weigh}",
           file=sys.stderr)  # fmt: skip
 
@@ -597,8 +599,13 @@ def _check_selection(exp: Experiment, space: SearchSpace, strategy_cls: type[Str
 def _initial_population(exp: Experiment, space: SearchSpace) -> list[Genome]:
     """The genomes of ``initial_population``, read and checked against the space."""
     src = exp.source
-    initial = []
+    initial: list[Genome] = []
     for i, entry in enumerate(exp.initial_population):
+        if isinstance(entry, dict) and set(entry) == {"space", "genome"} and isinstance(entry["genome"], dict):
+            if entry["space"] != space.name:  # a saved genome file's contents pasted in: its genome, of its space
+                raise ConfigError(src, f"initial_population[{i}]", f"a genome of space '{entry['space']}', the "
+                                  f"experiment's space is '{space.name}'")  # fmt: skip
+            entry = entry["genome"]
         if isinstance(entry, dict):  # a genome written in the experiment file
             try:
                 genome = space.from_dict(entry)
