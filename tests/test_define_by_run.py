@@ -366,6 +366,13 @@ def layers(arch, input_shape, num_classes):
     return [nn.Flatten(), nn.Linear(6, width), nn.ReLU(), nn.Linear(width, num_classes)]  # a list, no Sequential
 
 
+def nested(arch, input_shape, num_classes):
+    width = arch.choice("width", [4, 8])
+    if arch.choice("deep", [False, True]):
+        width = arch.choice("width2", [4, 8])
+    return nn.Sequential(nn.Flatten(), nn.Linear(6, width), nn.ReLU(), nn.Linear(width, num_classes))
+
+
 def sizes(arch, input_shape, num_classes):
     width = arch.choice("width", [4, 8])
     return nn.Sequential(nn.Flatten(), nn.Linear(6, width), nn.ReLU(), nn.Linear(4, num_classes))  # 4, not width
@@ -722,3 +729,24 @@ def test_a_finite_space_used_up_before_the_budget_ends_the_search_soon(strategy:
     assert summary.ended_early == (f"strategy '{strategy}' asked 100 genomes in a row that the run had already "
                                    "evaluated, and the run has evaluated every genome of the space (6): its search "
                                    "space is used up")  # fmt: skip
+
+
+def test_an_inline_initial_genome_s_inactive_choice_is_said(tmp_path: Path, write_experiment, capsys) -> None:
+    """A choice the function does not ask given the others (width2 when deep is false) is left out of an
+    initial_population genome, in a line; a name it never asks is refused."""
+    import yaml
+
+    from evonas.cli import main
+
+    sys.modules.pop("buggy_space", None)
+    exp = _buggy_experiment(tmp_path, write_experiment, "nested", {"name": "random", "params": {"samples": 2}})
+    config = yaml.safe_load(exp.read_text())
+    config["initial_population"] = [{"width": 4, "deep": False, "width2": 8}]
+    exp.write_text(yaml.safe_dump(config))
+    assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert "initial_population[0]: 'width2' left out: the build function does not ask for it given the other " \
+           "choices" in capsys.readouterr().err
+    config["initial_population"] = [{"width": 4, "deep": False, "nope": 8}]
+    exp.write_text(yaml.safe_dump(config))
+    assert main(["run", str(exp), "--out", str(tmp_path / "run2"), "--quiet"]) == 2
+    assert "initial_population[0]: not a genome of space 'function': nope: not a choice" in capsys.readouterr().err

@@ -616,6 +616,11 @@ def _initial_population(exp: Experiment, space: SearchSpace) -> list[Genome]:
                     reason = reason.removeprefix(f"{type(exc).__name__}: ")
                 raise ConfigError(src, f"initial_population[{i}]", f"not a genome of space '{space.name}': {reason}"
                                   ) from None  # fmt: skip
+            kept = space.to_dict(genome)
+            dropped = [k for k in entry if k not in kept] if isinstance(kept, Mapping) and space.name == "function" else []
+            if dropped:  # a define-by-run genome keeps the choices its function asks: a typo, or an inactive choice
+                print(f"evonas: initial_population[{i}]: {', '.join(map(repr, dropped))} left out: the build function "
+                      "does not ask for it given the other choices", file=sys.stderr)  # fmt: skip
             _say_repeat(initial, genome, space, i)
             initial.append(genome)
             continue
