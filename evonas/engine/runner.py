@@ -439,10 +439,10 @@ class Run:
             hint = plugin_hint(self.run_dir, exc, plugins, trust) + data_hint(exc, given=self._data_given)
             raise in_folder_config(self.run_dir, exc, hint) from None
 
-    def _check_settings(self, built: Built, recorded: Any) -> None:
+    def _check_settings(self, built: Built, recorded: Any) -> dict[str, Any]:
         """Refuse a resume whose config.yaml changes what the run computes (its seed, a fitness parameter, an
         objective, ...): the journal's results were made with the settings it started with. A plug-in fitness whose
-        file changed is said in a line (a fix may be the reason to resume)."""
+        file changed is said in a line (a fix may be the reason to resume). Returns the settings now."""
         now = settings_of(built, resolved_experiment(built))
         length = getattr(built.strategy_cls, "run_length", None) or None
         changed = changed_setting(recorded, now, length)
@@ -456,13 +456,15 @@ class Run:
         if edited:
             print(f"evonas: warning: the code of fitness {', '.join(edited)} changed since the run started: the "
                   "journal's results and this session's may be scored differently", file=sys.stderr)  # fmt: skip
+        return now
 
     def continue_run(self) -> RunSummary:
         """Replay the journal and carry on (the counterpart of :meth:`execute` for :meth:`resume`)."""
         built = self.build_experiment()
+        settings = None
         if not self._restart:  # before anything is said or written
             meta = RunFolder(self.run_dir).meta()  # the test split too: the run's export scores on it
-            self._check_settings(built, meta.get(SETTINGS_META))
+            settings = self._check_settings(built, meta.get(SETTINGS_META))
             check_data(self.run_dir, built, meta.get(DATA_META), given=self._data_given,
                        recorded_test=meta.get(TEST_DATA_META))  # fmt: skip
         if self._extend_to is not None:  # before anything is written: a refused --budget changes no file
@@ -483,7 +485,7 @@ class Run:
                     if built.dataset is not None:
                         j.set_meta(DATA_META, built.dataset.fingerprint())
                     j.set_meta("config", self._recorded(self.experiment.to_dict()))
-                    j.set_meta(SETTINGS_META, settings_of(built, resolved_experiment(built)))
+                    j.set_meta(SETTINGS_META, settings or settings_of(built, resolved_experiment(built)))
             except JournalError as exc:
                 raise RunFolderError(str(exc)) from None
             if discarded:
