@@ -533,3 +533,34 @@ def test_an_idle_built_in_operator_is_blamed_on_the_space_not_on_its_code() -> N
         "(its children repeat their parents: the space's parameters leave it nothing to change, e.g. max_layers: 1 "
         "for one that adds layers: leave it out of the mutations)")  # fmt: skip
     assert fault_lines([stats])[0].endswith("does it return the genome it changed?)")
+
+
+def test_a_plug_in_mutation_that_changes_its_genome_in_place_never_changes_the_parent() -> None:
+    """It is given its own copy (as DEAP's algorithms clone before mutating): the parent, whose key the journal holds,
+    stays as it was, and the child counts as changed."""
+    import random
+
+    from evonas.evolution import Variation
+    from evonas.operators import MUTATIONS
+    from evonas.spaces import SPACES
+
+    sys.path.insert(0, str(PLUGINS))
+    try:
+        import list_genome_space
+    finally:
+        sys.path.remove(str(PLUGINS))
+    try:
+        space = list_genome_space.ListGenomeSpace()
+        variation = Variation(space, [(list_genome_space.InPlace(), 1.0)])
+        rng = random.Random(0)
+        for _ in range(20):
+            parent = space.sample(rng=rng)
+            before, key = list(parent.widths), space.key(parent)
+            child, name = variation.mutate(parent, rng=rng)
+            assert name == "t_list_in_place" and parent.widths == before and space.key(parent) == key
+            assert child.widths != before
+        assert variation.stats[("mutation", "t_list_in_place")].unchanged == 0
+    finally:
+        SPACES._items.pop("t_list_genome", None)
+        MUTATIONS._items.pop("t_list_in_place", None)
+        sys.modules.pop("list_genome_space", None)

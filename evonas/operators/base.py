@@ -20,6 +20,7 @@ Example, a plugin module named in an experiment file as ``plugins: [my_ops]``::
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import random
@@ -169,11 +170,22 @@ class Operator(ABC):
         return f"{type(self).__name__}(name={self.name!r})"
 
 
+def _given(op: Any, genome: Genome) -> Genome:
+    """What operator ``op`` is handed: ``genome`` for one evonas ships (they build new genomes), else a deep copy: a
+    plug-in operator that changes a list inside a frozen genome in place and returns it (as DEAP's operators change
+    what they are given) would otherwise change the parent, whose key the run's journal holds."""
+    return genome if type(op).__module__.startswith("evonas.") else copy.deepcopy(genome)
+
+
 class Mutation(Operator):
     """``child = mutation(parent, space=space, rng=rng)``: a valid genome, preferably different."""
 
+    def _own(self, genome: Genome) -> Genome:
+        return _given(self, genome)
+
     def __call__(self, genome: Genome, *, space: SearchSpace, rng: random.Random) -> Genome:
-        """A valid child, else ``genome`` when every try gave it back unchanged.
+        """A valid child, else ``genome`` when every try gave it back unchanged. Each try of a plug-in's ``_mutate``
+        is given its own copy of ``genome`` (:func:`_given`).
 
         Raises :class:`InvalidChild` at once when ``_mutate`` returns something that is no genome (``None``, a
         dict), and after :data:`MAX_TRIES` tries that all gave genomes the space refuses.
@@ -181,7 +193,7 @@ class Mutation(Operator):
         invalid = None
         for _ in range(MAX_TRIES):
             try:
-                child = self._mutate(genome, space=space, rng=rng)
+                child = self._mutate(self._own(genome), space=space, rng=rng)
             except InvalidGenome as exc:  # the space refused the child it was making (space.normalise): try again
                 invalid = _refused(exc) if invalid is None else invalid
                 continue
@@ -207,15 +219,19 @@ class Mutation(Operator):
 class Crossover(Operator):
     """``c1, c2 = crossover(p1, p2, space=space, rng=rng)``: two valid children."""
 
+    def _own(self, genome: Genome) -> Genome:
+        return _given(self, genome)
+
     def __call__(
         self, a: Genome, b: Genome, *, space: SearchSpace, rng: random.Random
     ) -> tuple[Genome, Genome]:
         """Two valid children; raises :class:`InvalidChild` at once for an answer that is not two genomes, and
-        after :data:`MAX_TRIES` tries that all gave a genome the space refuses."""
+        after :data:`MAX_TRIES` tries that all gave a genome the space refuses. A plug-in's ``_crossover`` is given
+        copies of the parents (:func:`_given`)."""
         invalid = None
         for _ in range(MAX_TRIES):
             try:
-                pair = self._crossover(a, b, space=space, rng=rng)
+                pair = self._crossover(self._own(a), self._own(b), space=space, rng=rng)
             except InvalidGenome as exc:  # as in Mutation: a refused child is one try
                 invalid = invalid or _refused(exc)
                 continue
