@@ -329,8 +329,8 @@ def test_a_selection_is_tried_before_anything_is_written(write_experiment, tmp_p
     path = write_experiment(toy_experiment(selection={"name": "tournament", "params": {"tournsize": 3}}))
     for value, error in (("three", "selection.params.tournsize (from --set selection.params.tournsize): expected an "
                                    "integer, got the string 'three'"),  # (the default's type: checked by name)
-                         ("0", "selection.params (from --set selection.params.tournsize): tournament with tournsize=0 "
-                               "failed: ValueError")):  # fmt: skip
+                         ("0", "selection.params.tournsize (from --set selection.params.tournsize): expected an "
+                               "integer >= 1, got 0")):  # fmt: skip
         out = tmp_path / f"run-{value}"
         assert main(["run", str(path), "--set", f"selection.params.tournsize={value}", "--out", str(out), "--quiet"]) == 2
         err = capsys.readouterr().err.strip()
@@ -342,7 +342,7 @@ def test_a_selection_is_tried_before_anything_is_written(write_experiment, tmp_p
     mo = [{"metric": "val_acc", "direction": "max"}, {"metric": "size", "direction": "min"}]
     build(parse_experiment(toy_experiment(selection="spea2", objectives=mo)))
     sel = {"name": "tournament", "params": {"tournsize": -1}}
-    with pytest.raises(ConfigError, match=r"selection.params: tournament with tournsize=-1 failed: "):
+    with pytest.raises(ConfigError, match=r"selection.params.tournsize: expected an integer >= 1, got -1"):
         build(parse_experiment(toy_experiment(selection=sel)))
 
 

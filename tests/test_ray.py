@@ -21,8 +21,9 @@ from test_parallel import run_killing_the_first_evaluation
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray_cluster() -> Iterator[None]:
-    """One local Ray instance (two CPUs) for the module; the backend joins it instead of starting its own."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    """One local Ray instance (two CPUs) for the module; the backend joins it instead of starting its own. A new one
+    (``address="local"``) even where a cluster runs on this machine (``ray start``), which ray.init would join."""
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield
     ray.shutdown()
 
