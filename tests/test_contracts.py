@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import pytest
+import yaml
 
 from evonas.operators import CROSSOVERS, MUTATIONS
 from evonas.spaces import SPACES, SearchSpace, make_space
@@ -116,6 +117,12 @@ def test_a_run_on_a_plug_in_space_breaking_its_contract_is_refused(broken_spaces
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"space: plug-in space '{name}': " in err[0] and message in err[0], err
     assert not (tmp_path / "run").exists()
+    if name in ("tiny_lossy", "tiny_global_random"):  # with a fitness that reads no data (toy) too
+        config = yaml.safe_load(exp.read_text())
+        config.update(fitness={"name": "toy"}, objectives=[{"metric": "val_acc"}])
+        exp.write_text(yaml.safe_dump(config))
+        assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_a_space_without_mutations_runs_the_strategies_that_never_mutate(broken_spaces, write_experiment, tmp_path,

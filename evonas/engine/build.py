@@ -490,8 +490,8 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
             unbound = getattr(space, "input_shape", "") is None or getattr(space, "num_classes", "") is None
             why = f" (fitness '{exp.fitness.name}' reads no data to take them from)" if unbound else ""
             raise ConfigError(src, "space", f"{exc}{why}") from None
-        if space.name == "function":  # the user's build function, at the shape and classes its parameters give
-            shape, classes = cost_input(space, fitness, None)
+        if space.name == "function" or is_plugin(type(space)):  # the user's code, at the shape and classes its
+            shape, classes = cost_input(space, fitness, None)  # parameters give (or the fitness's, or defaults)
             _check_plugin_space(exp, space, shape, getattr(space, "num_classes", None) or classes)
     return None
 
