@@ -186,3 +186,16 @@ def test_an_invalid_genome_a_built_in_strategy_made_from_a_plug_in_space_blames_
     message = str(caught.value)
     assert message.startswith("strategy 'reinforce' proposed an invalid genome: expected a width in (4, 8, 16)")
     assert "came from the code of the plug-in space 'tiny_invalid_options': its sample(), from_categorical()" in message
+
+
+def test_an_empty_crossovers_list_turns_crossover_off(write_experiment) -> None:
+    """`crossovers: []` is none, not the space's defaults (which leaving the key out takes)."""
+    from evonas.config import load_experiment
+    from evonas.engine.build import build, resolved_experiment
+
+    from conftest import toy_experiment
+
+    off = build(load_experiment(write_experiment(toy_experiment(crossovers=[]), name="off")))
+    assert not off.variation.crossovers and off.variation.mutations
+    assert resolved_experiment(off)["crossovers"] == []
+    assert build(load_experiment(write_experiment(toy_experiment(), name="on"))).variation.crossovers

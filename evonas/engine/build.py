@@ -513,10 +513,11 @@ def _variation(exp: Experiment, space: SearchSpace, required: bool = True) -> Va
         return out
 
     try:
-        if exp.mutations or exp.crossovers:
+        no_crossover = "crossovers" in exp.given and not exp.crossovers  # `crossovers: []`: none, not the defaults
+        if exp.mutations or exp.crossovers or no_crossover:
             default = Variation.default(space, required=False)
             muts = ops(exp.mutations, MUTATIONS, "mutations") if exp.mutations else default.mutations
-            cxs = ops(exp.crossovers, CROSSOVERS, "crossovers") if exp.crossovers else default.crossovers
+            cxs = ops(exp.crossovers, CROSSOVERS, "crossovers") if exp.crossovers else [] if no_crossover else default.crossovers
             return Variation(space, muts, cxs, required=required)
         return Variation.default(space, required=required)
     except ValueError as exc:

@@ -845,8 +845,10 @@ def _say_what_will_not_happen(strategy: Strategy, built: Built) -> None:
     cxpb = getattr(strategy, "cxpb", 0)
     given = "cxpb" in (built.experiment.strategy.params or {})  # a default is no setting of the user's to act on
     if given and isinstance(cxpb, (int, float)) and cxpb > 0 and not built.variation.can_cross:
-        print(f"evonas: strategy.params.cxpb: {cxpb:g}, but space '{built.space.name}' has no crossover operator: "
-              "those children are made by mutation", file=sys.stderr)  # fmt: skip
+        none = ("crossovers: [] names none" if "crossovers" in built.experiment.given else
+                f"space '{built.space.name}' has no crossover operator")  # fmt: skip
+        print(f"evonas: strategy.params.cxpb: {cxpb:g}, but {none}: those children are made by mutation",
+              file=sys.stderr)  # fmt: skip
     initial = getattr(strategy, "population_size", None) or getattr(strategy, "mu", None)
     expected = strategy.expected_evaluations()
     # cut by the budget (or a steady-state strategy's samples): a ga with generations: 0 asks for its population only
