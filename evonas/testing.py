@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from typing import Any
@@ -37,6 +38,10 @@ def check_space(
     import torch  # torch: only to run the decoded networks (the operator checks need none)
 
     before = {(f["kind"], f["name"]): (f["failures"], f["calls"]) for f in space.faults()}
+    # a refusal of a genome the space gave itself: for a build function, it asked other choices the second time
+    again_hint = ("; asked again, it answers otherwise: a build function must ask the same choices with the same "
+                  "options for the same answers (no random numbers or state of its own)"
+                  if space.name == "function" else "")  # fmt: skip
     shape = tuple(input_shape or space.example_input_shape)
     rng = random.Random(seed)
     again = random.Random(seed)
@@ -49,11 +54,7 @@ def check_space(
         try:
             space.validate(g)
         except InvalidGenome as exc:
-            raise AssertionError(
-                f"genome {i}: the space refused a genome it had just sampled ({exc}); asked again, it answers "
-                "otherwise: a build function must ask the same choices with the same options for the same answers "
-                "(no random numbers or state of its own)"
-            ) from None
+            raise AssertionError(f"genome {i}: the space refused a genome it had just sampled ({exc}){again_hint}") from None
         problem = round_trip_problem(space, g)
         assert problem is None, f"genome {i}: {problem}"
         assert space.key(space.canonical(g)) == space.key(g), f"genome {i}: canonical form has another key"
@@ -61,11 +62,11 @@ def check_space(
             net = space.decode(g, input_shape=shape, num_classes=num_classes)
             problem = decode_problem(space, g, shape, num_classes, net)
         except InvalidGenome as exc:
-            raise AssertionError(
-                f"genome {i}: decode() refused a genome the space had just sampled ({exc}); asked again, it answers "
-                "otherwise: a build function must ask the same choices with the same options for the same answers "
-                "(no random numbers or state of its own)"
-            ) from None
+            raise AssertionError(f"genome {i}: decode() refused a genome the space had just sampled ({exc})"
+                                 f"{again_hint}") from None  # fmt: skip
+        except Exception as exc:  # the space's decode raised: which genome, and where
+            raise AssertionError(f"genome {i} ({space.describe(g)}): decode() raised "
+                                 f"{describe_error(exc, 300)}") from exc  # fmt: skip
         assert problem is None, f"genome {i}: {problem}"
         net.eval()
         try:
@@ -95,13 +96,17 @@ def round_trip_problem(space: SearchSpace, genome: Any) -> str | None:
         data = space.to_dict(genome)
         back = space.from_dict(json.loads(json.dumps(data)))
     except InvalidGenome as exc:
-        return (f"from_dict() refused what to_dict() wrote ({exc}); asked again, the space answers otherwise: a build "
-                "function must ask the same choices with the same options for the same answers (no random numbers or "
-                "state of its own)")  # fmt: skip
+        return (f"from_dict() refused what to_dict() wrote ({exc})" + (
+            "; asked again, the space answers otherwise: a build function must ask the same choices with the same "
+            "options for the same answers (no random numbers or state of its own)" if space.name == "function" else
+            ": to_dict must write every gene from_dict reads"))  # fmt: skip
     if back != genome:
         after = space.to_dict(back)
         changed = [f"{k}: {data.get(k)!r} -> {after.get(k)!r}" for k in dict.fromkeys([*data, *after])
                    if data.get(k) != after.get(k)]  # fmt: skip
+        if not changed and dataclasses.is_dataclass(genome) and dataclasses.is_dataclass(back):  # to_dict leaves it out
+            changed = [f"{f.name}: {getattr(genome, f.name)!r} -> {getattr(back, f.name, None)!r}"
+                       for f in dataclasses.fields(genome) if getattr(genome, f.name) != getattr(back, f.name, None)]
         return ("the JSON round trip changed it" + (f" ({'; '.join(changed[:3])})" if changed else "")
                 + ": from_dict(to_dict(genome)) must give the genome back")  # fmt: skip
     if space.key(back) != space.key(genome):
@@ -176,8 +181,11 @@ def _check_size(space: SearchSpace, limit: int = 20_000) -> None:
     if size is None or size > limit:
         return
     seen = set()  # genomes, not keys: canonical() may merge some (nb201's isomorphic cells)
-    for g in space.all_genomes():
-        space.validate(g)
+    for i, g in enumerate(space.all_genomes()):
+        try:
+            space.validate(g)
+        except InvalidGenome as exc:
+            raise AssertionError(f"all_genomes() gave genome {i}, which the space refuses ({exc})") from None
         seen.add(json.dumps(space.to_dict(g), sort_keys=True))
         assert len(seen) <= size, f"all_genomes() lists more than size={size} genomes"
     assert len(seen) == size, f"all_genomes() lists {len(seen)} distinct genomes, size says {size}"

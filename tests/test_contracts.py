@@ -87,6 +87,8 @@ def broken_spaces():
     ("tiny_invalid_options", "gave a genome the space refuses"),
     ("tiny_categorical_raises", "raised IndexError: tuple index out of range at broken_spaces.py:"),
     ("tiny_bad_size", "all_genomes() lists 6 distinct genomes, size says 7"),
+    ("tiny_silent_to_dict", "the JSON round trip changed it (act: "),
+    ("tiny_raising_decode", "decode() raised RuntimeError: shape mismatch in my head at broken_spaces.py:"),
 ])  # fmt: skip
 def test_check_space_names_what_a_space_gets_wrong(broken_spaces, name: str, message: str) -> None:
     with pytest.raises(AssertionError) as caught:

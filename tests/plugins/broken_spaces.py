@@ -70,6 +70,21 @@ class LossyFromDict(TinySpace):
         return TinyGenome(data.get("width"), "relu")  # forgets the activation
 
 
+@SPACES.register("tiny_silent_to_dict")
+class SilentToDict(TinySpace):
+    def to_dict(self, genome):
+        return {"width": genome.width}  # forgets the activation: the genome's field, not to_dict's, says which
+
+    def from_dict(self, data):
+        return TinyGenome(data.get("width"), "relu")
+
+
+@SPACES.register("tiny_raising_decode")
+class RaisingDecode(TinySpace):
+    def decode(self, genome, *, input_shape, num_classes):
+        raise RuntimeError("shape mismatch in my head")
+
+
 @SPACES.register("tiny_random_decode")
 class RandomDecode(TinySpace):
     def _width(self, genome) -> int:
@@ -136,4 +151,4 @@ class Flip(Mutation):
 
 
 NAMES = ("tiny_categorical_raises", "tiny_mutable", "tiny_random_activation", "tiny_lossy", "tiny_random_decode", "tiny_global_random", "tiny_bad_categorical", "tiny_invalid_options",
-         "tiny_bad_size", "tiny_ok")
+         "tiny_bad_size", "tiny_ok", "tiny_silent_to_dict", "tiny_raising_decode")
