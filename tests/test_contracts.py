@@ -147,6 +147,11 @@ def test_a_space_without_mutations_runs_the_strategies_that_never_mutate(broken_
     assert main(["run", str(experiment("tiny_ok", {"name": "ga"})), "--out", str(tmp_path / "ga"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "mutations: no mutation operator for space 'tiny_ok'; strategy 'ga' mutates" in err[0], err
+    for strategy in ("reinforce", "grid"):  # a strategy that cannot search the space: its name, not its parameters
+        assert main(["run", str(experiment("tiny_no_views", {"name": strategy})), "--out", str(tmp_path / "n"),
+                     "--quiet"]) == 2  # fmt: skip
+        err = capsys.readouterr().err
+        assert f"strategy.name: strategy '{strategy}'" in err, err
     code = main(["run", str(experiment("tiny_invalid_options", {"name": "reinforce"})), "--out", str(tmp_path / "x"),
                  "--quiet"])  # fmt: skip
     err = capsys.readouterr().err

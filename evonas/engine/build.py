@@ -44,7 +44,7 @@ from evonas.loggers import LOGGERS, Logger, missing_packages
 from evonas.pruners import PRUNERS, Pruner
 from evonas.registry import RegistryError, is_plugin
 from evonas.spaces import SearchSpace
-from evonas.spaces.base import Genome, InvalidGenome
+from evonas.spaces.base import Genome, InvalidGenome, UnsuitedSpace
 from evonas.strategies import SINGLE_OBJECTIVE_SELECTIONS, STRATEGIES, SearchContext, Strategy
 
 __all__ = [
@@ -662,6 +662,8 @@ def _check_strategy(built: Built) -> None:
         if is_plugin(built.strategy_cls) and _raised_in_plugin(exc):  # the user's code failed, not their config
             raise ConfigError(src, "strategy", f"the plug-in strategy '{name}' raised {describe_error(exc, 300)} "
                               "while it was built") from None  # fmt: skip
+        if isinstance(exc, UnsuitedSpace):  # the strategy cannot search this space: its name, not its parameters
+            raise ConfigError(src, "strategy.name", str(exc)) from None
         if not isinstance(exc, (ValueError, TypeError)):
             raise
         raise params_error(src, "strategy.params", exp.strategy.params, str(exc)) from None

@@ -10,7 +10,7 @@ file ``genomes/<name>.yaml`` (or pass the parameters in the experiment file).
 from __future__ import annotations
 
 from evonas.registry import Registry
-from evonas.spaces.base import Choice, Genome, InvalidGenome, SearchSpace, canonical_json, to_data
+from evonas.spaces.base import Choice, Genome, InvalidGenome, SearchSpace, UnsuitedSpace, canonical_json, to_data
 
 SPACES: Registry[type[SearchSpace]] = Registry("search space")
 
@@ -27,6 +27,7 @@ __all__ = [
     "Choice",
     "Genome",
     "InvalidGenome",
+    "UnsuitedSpace",
     "SearchSpace",
     "canonical_json",
     "load_space_params",

@@ -28,6 +28,7 @@ __all__ = [
     "Genome",
     "InvalidGenome",
     "SearchSpace",
+    "UnsuitedSpace",
     "canonical_json",
     "one_hot",
     "to_data",
@@ -40,6 +41,11 @@ BUILD_FUNCTION = "build function"
 
 class InvalidGenome(ValueError):
     """A genome that does not fit its search space; the message says why."""
+
+
+class UnsuitedSpace(ValueError):
+    """A strategy cannot search the space (it has no categorical view, or cannot list its genomes): the choice of
+    strategy or space is at fault, not a parameter's value."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import operator
 from typing import Sequence
 
-from evonas.spaces.base import Choice, Genome, SearchSpace, one_hot
+from evonas.spaces.base import Choice, Genome, SearchSpace, UnsuitedSpace, one_hot
 
 __all__ = [
     "Choice",
@@ -81,12 +81,12 @@ def require_categorical(space: SearchSpace, strategy: str) -> tuple[Choice, ...]
     try:
         choices = tuple(space.categorical())
     except NotImplementedError:
-        raise ValueError(
+        raise UnsuitedSpace(
             f"strategy '{strategy}' needs a categorical view of space '{space.name}' "
             "(implement categorical(), to_categorical() and from_categorical())"
         ) from None
     if not choices:
-        raise ValueError(f"strategy '{strategy}': space '{space.name}' has an empty categorical view")
+        raise UnsuitedSpace(f"strategy '{strategy}': space '{space.name}' has an empty categorical view")
     return choices
 
 

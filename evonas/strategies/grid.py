@@ -12,7 +12,7 @@ from typing import Literal
 
 from evonas.checks import check_choice, check_int
 from evonas.registry import is_plugin
-from evonas.spaces.base import Genome, SearchSpace
+from evonas.spaces.base import Genome, SearchSpace, UnsuitedSpace
 from evonas.strategies.base import STRATEGIES, BatchedSampling, Candidate, SearchContext
 
 __all__ = ["GridSearch"]
@@ -84,7 +84,7 @@ class GridSearch(BatchedSampling):
                 space.all_genomes()
             except NotImplementedError as exc:
                 why = str(exc) or why
-            raise ValueError(f"strategy 'grid': {why}" + (
+            raise UnsuitedSpace(f"strategy 'grid': {why}" + (
                 "" if type(space).all_genomes is not SearchSpace.all_genomes else
                 "; a space that can list its genomes declares size and all_genomes()"
             ))  # fmt: skip

@@ -137,6 +137,18 @@ class Correct(TinySpace):
     pass
 
 
+@SPACES.register("tiny_no_views")
+class NoViews(TinySpace):
+    """No categorical view, no size."""
+
+    def categorical(self):
+        raise NotImplementedError
+
+    @property
+    def size(self):
+        return None
+
+
 @SPACES.register("tiny_mutable")
 class Mutable(TinySpace):
     """A mutation, no crossover."""
@@ -151,4 +163,5 @@ class Flip(Mutation):
 
 
 NAMES = ("tiny_categorical_raises", "tiny_mutable", "tiny_random_activation", "tiny_lossy", "tiny_random_decode", "tiny_global_random", "tiny_bad_categorical", "tiny_invalid_options",
-         "tiny_bad_size", "tiny_ok", "tiny_silent_to_dict", "tiny_raising_decode")
+         "tiny_bad_size", "tiny_ok", "tiny_silent_to_dict", "tiny_raising_decode",
+         "tiny_no_views")
