@@ -523,9 +523,19 @@ def _variation(exp: Experiment, space: SearchSpace, required: bool = True) -> Va
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise
+        able = ["random", *(["grid"] if space.size is not None else []), *(["reinforce"] if _has_view(space) else [])]
         how = (f"; strategy '{exp.strategy.name}' mutates: register a Mutation with spaces = ('{space.name}',) in a "
-               "plug-in (see the operators guide), or use random, grid or reinforce, which never mutate")  # fmt: skip
+               f"plug-in (see the operators guide), or use {' or '.join(able)}, which never "
+               f"mutate{'s' if len(able) == 1 else ''}")  # fmt: skip
         raise ConfigError(src, "mutations", str(exc) + how) from None
+
+
+def _has_view(space: SearchSpace) -> bool:
+    """Whether ``space`` has a categorical view (what ``reinforce``, ``surrogate`` and ``local_search`` need)."""
+    try:
+        return bool(tuple(space.categorical()))
+    except Exception:  # NotImplementedError, or the space's own failure
+        return False
 
 
 def _strategy_class(exp: Experiment) -> type[Strategy]:
