@@ -119,3 +119,16 @@ def test_an_unreachable_cluster_is_one_line_before_anything_is_written(write_exp
     assert main(["resume", str(tmp_path / "r"), "--workers", "2"]) == 2
     assert "cannot join the Ray cluster at address 'auto'" in capsys.readouterr().err
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "r").iterdir()} == before
+
+
+def test_gpus_the_cluster_does_not_have_are_refused_before_anything_is_written(write_experiment, tmp_path: Path,
+                                                                               capsys) -> None:  # fmt: skip
+    """num_gpus: 1 on a cluster without a GPU would leave every evaluation waiting, silently: one line, exit 2."""
+    from evonas.cli import main
+
+    path = write_experiment(toy_experiment(workers=2, backend={"name": "ray", "params": {"num_gpus": 1}}))
+    assert main(["run", str(path), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("evonas: backend ray: num_gpus: 1 per evaluation, but the Ray cluster has 0 GPUs: no evaluation "
+                   "could start (leave num_gpus out to use the GPUs the cluster has, or none); nothing was written"), err
+    assert not (tmp_path / "r").exists()

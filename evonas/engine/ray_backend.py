@@ -30,7 +30,9 @@ import importlib.util
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -85,8 +87,36 @@ def _evaluate(experiment: Experiment, job: Job, threads: int, cwd: str, paths: l
 
 
 def _init(ray: Any, address: str | None) -> None:
-    ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+    """Join the cluster at ``address``, or (``None``) start a Ray instance of the run's own: ``address="local"``, as
+    ``ray.init()`` alone would join a cluster someone started on this machine with ``ray start``. Ray's driver
+    installs a SIGTERM handler that exits at once; the run's own (a clean stop, as Ctrl-C) is put back."""
+    before = signal.getsignal(signal.SIGTERM)
+    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
              configure_logging=True)  # fmt: skip
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is not before:
+        signal.signal(signal.SIGTERM, before if before is not None else signal.SIG_DFL)
+
+
+def _check_local_gpus(num_gpus: float) -> None:
+    """:func:`_check_gpus` for the local instance a run starts: the GPUs of this machine."""
+    import torch  # torch: counts this machine's GPUs as the local Ray instance will
+
+    have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if have < num_gpus:
+        raise ConnectionError(f"backend ray: num_gpus: {num_gpus:g} per evaluation, but this machine has {have} "
+                              f"GPU{'s' if have != 1 else ''} for the local Ray instance: no evaluation could start "
+                              "(leave num_gpus out, or join a cluster with GPUs: address)")  # fmt: skip
+
+
+def _check_gpus(ray: Any, num_gpus: float | None) -> None:
+    """A ``num_gpus`` no node of the cluster can give would leave every evaluation waiting, silently: refused."""
+    if not num_gpus:
+        return
+    have = ray.cluster_resources().get("GPU", 0)
+    if have < num_gpus:
+        raise ConnectionError(f"backend ray: num_gpus: {num_gpus:g} per evaluation, but the Ray cluster has "
+                              f"{have:g} GPU{'s' if have != 1 else ''}: no evaluation could start (leave num_gpus "
+                              "out to use the GPUs the cluster has, or none)")  # fmt: skip
 
 
 @BACKENDS.register("ray")
@@ -147,13 +177,19 @@ class RayBackend(Backend):
     _connected = False
 
     @classmethod
-    def connect(cls, address: str | None = None, **_: Any) -> None:
-        """Join the cluster at ``address`` now (a local instance, ``address`` ``None``, is started with the run)."""
-        if address is None:
-            return
+    def connect(cls, address: str | None = None, num_gpus: float | None = None, **_: Any) -> None:
+        """Join the cluster at ``address`` now, and check that it has the GPUs asked for (a local instance,
+        ``address`` ``None``, is started with the run)."""
         import ray
 
+        if address is None:
+            if num_gpus and not ray.is_initialized():  # a local instance has this machine's GPUs: torch counts them
+                _check_local_gpus(num_gpus)
+            elif ray.is_initialized():
+                _check_gpus(ray, num_gpus)
+            return
         if ray.is_initialized():
+            _check_gpus(ray, num_gpus)
             return
         try:
             _init(ray, address)
@@ -162,6 +198,12 @@ class RayBackend(Backend):
             raise ConnectionError(f"backend ray: cannot join the Ray cluster at address {address!r} "
                                   f"({type(exc).__name__}: {first})") from None  # fmt: skip
         cls._connected = True
+        try:
+            _check_gpus(ray, num_gpus)
+        except ConnectionError:
+            ray.shutdown()
+            cls._connected = False
+            raise
 
     @classmethod
     def check(
