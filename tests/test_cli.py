@@ -225,3 +225,16 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "\r" not in done.stderr and "eval/s" not in done.stderr, repr(done.stderr)
     assert "evaluated 5 genomes" in done.stdout
+
+
+def test_a_cuda_device_this_machine_lacks_is_refused_before_the_run(tmp_path: Path, capsys, monkeypatch) -> None:
+    """With the local backend the evaluations run here: device: cuda without CUDA is one line, exit 2 (it failed
+    every evaluation)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    quickstart = REPO / "experiments" / "quickstart.yaml"
+    assert main(["run", str(quickstart), "--out", str(tmp_path / "x"), "--set", "fitness.params.device=cuda"]) == 2
+    assert "fitness.params.device (from --set fitness.params.device): 'cuda' asked for, but CUDA is not available " \
+           "here" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -265,6 +265,7 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
     space = build_space(exp)
     fitness = build_fitness(exp)
     _check_fitness(exp, space, fitness)
+    _check_device_here(exp, fitness)
     dataset = _dataset(exp, space, fitness, load_data)
     strategy_cls = _strategy_class(exp)
     variation = _variation(exp, space, strategy_cls.mutates)
@@ -394,6 +395,22 @@ def metric_ranges(exp: Experiment, fitness: FitnessFunction) -> dict[str, tuple[
 #: genomes drawn from a space when an experiment is built, to find a space that cannot give any (or whose build
 #: function asks a choice wrongly) before the run starts
 SPACE_CHECK_DRAWS = 20
+
+
+def _check_device_here(exp: Experiment, fitness: FitnessFunction) -> None:
+    """A ``device: cuda`` this machine has no GPU for, where the evaluations run on this machine (the local backend):
+    refused before the run, not failed in every evaluation. A Ray cluster's nodes may have GPUs the head has not."""
+    device = getattr(fitness, "device", None)
+    if exp.backend.name != "local" or not isinstance(device, str) or not device.startswith("cuda"):
+        return
+    import torch  # (the fitness that trains has it loaded already)
+
+    have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = torch.device(device).index
+    if have == 0 or (index is not None and index >= have):
+        why = ("CUDA is not available here (a CPU build of torch, or no GPU)" if have == 0 else
+               f"this machine has {have} GPU{'s' if have != 1 else ''} (cuda:0{f' to cuda:{have - 1}' if have > 1 else ''})")
+        raise ConfigError(exp.source, "fitness.params.device", f"{device!r} asked for, but {why}; use auto, or cpu")
 
 
 def _check_plugin_space(exp: Experiment, space: SearchSpace, shape: tuple[int, ...], classes: int) -> None:
