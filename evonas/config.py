@@ -520,6 +520,8 @@ class Experiment:
             value = key.write(getattr(self, key.field))
             if value is _OMIT:
                 continue
+            if value == [] and key.name in ("mutations", "crossovers") and key.name not in self.given:
+                continue  # none named: the space's own (an empty list the file gives means none: kept)
             if key.within is None:
                 out[key.name] = value
             else:
