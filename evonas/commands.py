@@ -211,8 +211,9 @@ def _with_backend(exp: Any, name: str | None, address: str | None) -> Any:
     left = {k: v for k, v in exp.backend.params.items() if v is not None} if name != exp.backend.name else {}
     if left:  # another backend takes other parameters: the ones set for this backend are not carried over
         shown = ", ".join(f"{k}: {v}" for k, v in left.items())
-        print(f"evonas: --backend {name}: the {exp.backend.name} backend's parameters ({shown}) are not the {name} "
-              "backend's; this session goes without them", file=sys.stderr)  # fmt: skip
+        print(f"evonas: --backend {name}: the {exp.backend.name} backend's parameters ({shown}) are that backend's "
+              f"own (a name both have may mean another thing); this session runs the {name} backend with its "
+              "defaults", file=sys.stderr)  # fmt: skip
     if address is not None:
         if name != "ray":
             raise ConfigError("--address", None, f"joins a Ray cluster; it needs the ray backend, not '{name}'")

@@ -346,8 +346,9 @@ def test_recycling_options_said_where_they_do_nothing(write_experiment, tmp_path
 
     moved = _with_backend(load_experiment(path), "ray", None)
     assert moved.backend.name == "ray" and moved.backend.params == {}
-    assert ("evonas: --backend ray: the local backend's parameters (max_tasks_per_child: 2) are not the ray backend's; "
-            "this session goes without them") in capsys.readouterr().err  # fmt: skip
+    assert ("evonas: --backend ray: the local backend's parameters (max_tasks_per_child: 2) are that backend's own (a "
+            "name both have may mean another thing); this session runs the ray backend with its defaults"
+            ) in capsys.readouterr().err  # fmt: skip
 
 
 def test_native_log_is_kept_bounded_and_its_trial_lines_start_lines(write_experiment, tmp_path: Path, monkeypatch,
