@@ -391,3 +391,14 @@ def test_a_memory_limit_every_fresh_worker_passes_in_its_first_evaluation_is_sai
     assert err.count(f"{FRESH_OVER_LIMIT} fresh workers in a row held more than backend.params.memory_limit_gib = "
                      f"{limit:g} after their first evaluation") == 1, err
     assert read_status(tmp_path / "one")["live"]["recycled"] == FRESH_OVER_LIMIT - 1
+
+
+def test_num_gpus_on_a_machine_without_one_is_said(write_experiment, tmp_path: Path, capsys, monkeypatch) -> None:
+    from evonas.engine import pool
+
+    monkeypatch.setattr(pool, "_cuda_count", lambda: 0)
+    exp = toy_experiment(workers=1, backend={"name": "local", "params": {"num_gpus": 1}},
+                         strategy={"name": "random", "params": {"samples": 2}})  # fmt: skip
+    assert Run(load_experiment(write_experiment(exp)), tmp_path / "run", progress=False).execute().evaluations == 2
+    assert "backend.params.num_gpus: 1, but this machine has no GPU that torch can use: the workers train on the " \
+           "CPU" in capsys.readouterr().err

@@ -407,6 +407,9 @@ class ProcessPoolBackend(Backend):
         #: workers replaced by a fresh process between evaluations (max_tasks_per_child, memory_limit_gib)
         self.recycled = 0
         gpus = _cuda_count()
+        if num_gpus and not gpus:  # asked for, none here: the workers train on the CPU, said
+            print(f"evonas: backend.params.num_gpus: {float(num_gpus):g}, but this machine has no GPU that torch can "
+                  "use: the workers train on the CPU", file=sys.stderr)  # fmt: skip
         num_gpus = (1.0 if gpus else 0.0) if num_gpus is None else float(num_gpus)
         self.experiment = experiment
         self.slots = int(slots) if slots is not None else default_workers(num_cpus, num_gpus)
