@@ -402,3 +402,18 @@ def test_num_gpus_on_a_machine_without_one_is_said(write_experiment, tmp_path: P
     assert Run(load_experiment(write_experiment(exp)), tmp_path / "run", progress=False).execute().evaluations == 2
     assert "backend.params.num_gpus: 1, but this machine has no GPU that torch can use: the workers train on the " \
            "CPU" in capsys.readouterr().err
+
+
+def test_a_script_without_the_main_guard_is_told_so_in_full(tmp_path: Path) -> None:
+    """Spawned workers import the script: without `if __name__ == '__main__':` they die starting; the message that
+    ends the run says why first, whole (it was cut at 300 characters before the reason)."""
+    (tmp_path / "s.py").write_text(
+        "from evonas.config import parse_experiment\nfrom evonas.engine.runner import Run\n"
+        "exp = parse_experiment({'name': 'g', 'space': {'name': 'nb201'}, 'fitness': {'name': 'toy'}, 'workers': 2,\n"
+        "                        'strategy': {'name': 'random', 'params': {'samples': 4}}})\n"
+        "Run(exp, 'out', progress=False).execute()\n"
+    )  # fmt: skip
+    done = subprocess.run([sys.executable, "s.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert done.stderr.rstrip().endswith("a script that starts evonas workers needs `if __name__ == '__main__':` "
+                                         "around its code (spawned workers import it)"), done.stderr[-600:]

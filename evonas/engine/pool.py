@@ -640,12 +640,14 @@ class ProcessPoolBackend(Backend):
         how = describe_exit(w.process.exitcode)
         if w.ready_at is None:
             self.close()
-            why = ("; a script that starts evonas workers needs `if __name__ == '__main__':` around its code (the "
-                   "workers are spawned and import it)" if _from_a_script() else "")  # fmt: skip
-            log = "; its output is in native.log" if self.log is not None else ""
+            log = "; its output is in native.log" if self.log is not None and os.path.exists(self.log) else ""
+            if _from_a_script():  # the likely reason first: a message that ends a run is kept short
+                raise WorkerStartError(f"a worker process died while starting ({how}): a script that starts evonas "
+                                       "workers needs `if __name__ == '__main__':` around its code (spawned workers "
+                                       f"import it){log}")  # fmt: skip
             raise WorkerStartError(
                 f"a worker process died while starting ({how}): it imports the plug-ins and builds the experiment's "
-                f"space, dataset and fitness, and one of them ended it{log}{why}"
+                f"space, dataset and fitness, and one of them ended it{log}"
             )
         where = self._crash_where(w) if self.log is not None else None
         self._lost(w, f"died: {how}" + (f" at {where}" if where else ""))
