@@ -207,6 +207,15 @@ def run_once(
     )  # fmt: skip
 
 
+class BenchmarkInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during a benchmark: ``partial`` holds the strategies that finished all their runs (``None``:
+    none had), of ``planned``."""
+
+    def __init__(self, partial: "BenchmarkResult | None", planned: int) -> None:
+        super().__init__()
+        self.partial, self.planned = partial, planned
+
+
 class BenchmarkRunFailed(RuntimeError):
     """One search of the benchmark failed (a plug-in strategy raised): which, with which seed, what and where."""
 
@@ -378,19 +387,26 @@ def run_benchmark(
               for n in names}  # fmt: skip
     n_workers = min(_default_workers() if workers is None else workers, runs)
     start = time.perf_counter()
-    results = []
-    with _pool(n_workers, table_path, plugins) as imap:
-        for name in names:
-            t0 = time.perf_counter()
-            tasks = [(name, seed + i, budget, table_path, float(noise), params[name], target) for i in range(runs)]
-            done = sorted(_progress(imap(tasks), runs, name, progress), key=lambda r: r.seed)
-            ops, plugged = _operators(name, seed, budget, table_path, float(noise), params[name])
-            results.append(StrategyResult(name, params[name], done, time.perf_counter() - t0, ops, plugged))
+    results: list[StrategyResult] = []
     shown = table_path or str(default_table_path())
-    return BenchmarkResult(shown, budget, float(noise), seed, n_workers, results, time.perf_counter() - start,
-                           target=None if target is None else float(target), optimum=optimum,
-                           dataset="CIFAR-10" if shipped else Path(shown).name,
-                           published=dict(PUBLISHED) if shipped else {}, overrides=strategy_params)  # fmt: skip
+
+    def result() -> BenchmarkResult:
+        return BenchmarkResult(shown, budget, float(noise), seed, n_workers, results, time.perf_counter() - start,
+                               target=None if target is None else float(target), optimum=optimum,
+                               dataset="CIFAR-10" if shipped else Path(shown).name,
+                               published=dict(PUBLISHED) if shipped else {}, overrides=strategy_params)  # fmt: skip
+
+    try:
+        with _pool(n_workers, table_path, plugins) as imap:
+            for name in names:
+                t0 = time.perf_counter()
+                tasks = [(name, seed + i, budget, table_path, float(noise), params[name], target) for i in range(runs)]
+                done = sorted(_progress(imap(tasks), runs, name, progress), key=lambda r: r.seed)
+                ops, plugged = _operators(name, seed, budget, table_path, float(noise), params[name])
+                results.append(StrategyResult(name, params[name], done, time.perf_counter() - t0, ops, plugged))
+    except KeyboardInterrupt:  # the strategies done so far are kept: minutes of surrogate are not thrown away
+        raise BenchmarkInterrupted(result() if results else None, len(names)) from None
+    return result()
 
 
 def _check_table(table_path: str | None) -> tuple[float, bool]:

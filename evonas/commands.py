@@ -636,7 +636,9 @@ PLOT_FORMATS = frozenset({"png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from evonas.benchmark import BenchmarkError, BenchmarkRunFailed, format_report, run_benchmark, to_json, write_json
+    from evonas.benchmark import (
+        BenchmarkError, BenchmarkInterrupted, BenchmarkRunFailed, format_report, run_benchmark, to_json, write_json,
+    )  # fmt: skip
     from evonas.runfolder import RunFolderError
 
     names = [n.strip() for n in args.strategies.split(",")] if args.strategies is not None else None
@@ -692,9 +694,18 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             print(f"evonas: benchmark: {exc}; the benchmark stopped (its table would leave that search out)",
                   file=sys.stderr)  # fmt: skip
             return 1
+        except BenchmarkInterrupted as stop:  # the strategies that finished: reported and written, said as a part
+            if stop.partial is None:
+                print("interrupted before any strategy finished its runs", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            result, interrupted = stop.partial, True
+            print(f"interrupted: {len(result.strategies)} of {stop.planned} strategies finished their runs; the "
+                  f"report{' and files' if args.json or args.plot else ''} below hold those", file=sys.stderr)  # fmt: skip
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+        else:
+            interrupted = False
     written = []  # the files first: a closed stdout (`| head`) loses none of them
     try:
         if args.json:
@@ -712,7 +723,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         print(f"evonas: benchmark: {exc}", file=sys.stderr)
         return 1
     print("\n".join([format_report(result), *written]))
-    return 0
+    return EXIT_INTERRUPTED if interrupted else 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -371,3 +371,28 @@ def test_a_file_of_yours_is_never_replaced_and_the_benchmark_not_run(tmp_path: P
     for _ in range(2):  # written, then replaced
         assert main([*args, "--json", "out.json", "--plot", "out.png"]) == 0
     assert json.loads((tmp_path / "out.json").read_text())["benchmark"] == "nb201"
+
+
+def test_an_interrupted_benchmark_keeps_the_strategies_that_finished(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Ctrl-C in the second strategy: the first one's runs are reported and written, exit 130."""
+    import evonas.benchmark as bench
+
+    real = bench._run_task
+
+    def stop_in_aging(task: Any) -> Any:
+        if task[0] == "aging":
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(bench, "_run_task", stop_in_aging)
+    monkeypatch.chdir(tmp_path)
+    args = ["benchmark", "nb201", "--strategies", "random,aging", "--runs", "2", "--budget", "20", "--workers", "0",
+            "--quiet", "--json", "part.json"]  # fmt: skip
+    assert main(args) == 130
+    out, err = capsys.readouterr()
+    assert "interrupted: 1 of 2 strategies finished their runs; the report and files below hold those" in err, err
+    assert out.splitlines()[2].startswith("random ") and "aging " not in out, out
+    assert list(json.loads((tmp_path / "part.json").read_text())["strategies"]) == ["random"]
+    monkeypatch.setattr(bench, "_run_task", lambda task: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert main(args) == 130
+    assert capsys.readouterr().err == "interrupted before any strategy finished its runs\n"
