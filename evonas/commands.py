@@ -152,8 +152,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(str(from_override(exc, args.set or [])))
     run_dir = Path(args.out) if args.out else default_run_dir(exp, claim=True)
     run = Run(exp, run_dir, workers=args.workers, progress=_bar(args), built=built)
-    return _execute(lambda: run.execute(overwrite=args.overwrite), run_dir, exp, RunFolderError,
+    code = _execute(lambda: run.execute(overwrite=args.overwrite), run_dir, exp, RunFolderError,
                     lambda: _draw_run_plots(run))  # fmt: skip
+    if not args.out:  # the folder this command made for the run, left empty (a cluster it could not join): removed
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()
+    return code
 
 
 def cmd_resume(args: argparse.Namespace) -> int:

@@ -95,7 +95,10 @@ def round_trip_problem(space: SearchSpace, genome: Any) -> str | None:
     try:
         data = space.to_dict(genome)
         back = space.from_dict(json.loads(json.dumps(data)))
-    except InvalidGenome as exc:
+    except Exception as exc:  # InvalidGenome, or the space's own KeyError for a gene to_dict left out
+        if not isinstance(exc, InvalidGenome):
+            return (f"the JSON round trip raised {describe_error(exc, 200)}: from_dict(to_dict(genome)) must give the "
+                    "genome back (to_dict writes every gene from_dict reads, as JSON)")  # fmt: skip
         return (f"from_dict() refused what to_dict() wrote ({exc})" + (
             "; asked again, the space answers otherwise: a build function must ask the same choices with the same "
             "options for the same answers (no random numbers or state of its own)" if space.name == "function" else

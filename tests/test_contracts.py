@@ -89,6 +89,7 @@ def broken_spaces():
     ("tiny_bad_size", "all_genomes() lists 6 distinct genomes, size says 7"),
     ("tiny_silent_to_dict", "the JSON round trip changed it (act: "),
     ("tiny_raising_decode", "decode() raised RuntimeError: shape mismatch in my head at broken_spaces.py:"),
+    ("tiny_keyerror_from_dict", "the JSON round trip raised KeyError: 'act' at broken_spaces.py:"),
 ])  # fmt: skip
 def test_check_space_names_what_a_space_gets_wrong(broken_spaces, name: str, message: str) -> None:
     with pytest.raises(AssertionError) as caught:
@@ -101,6 +102,7 @@ def test_check_space_names_what_a_space_gets_wrong(broken_spaces, name: str, mes
     ("tiny_lossy", "the JSON round trip changed it (act: 'tanh' -> 'relu')"),
     ("tiny_random_decode", "decode() gave two different networks for one genome"),
     ("tiny_global_random", "sample() gave other genomes for the same rng"),
+    ("tiny_keyerror_from_dict", "the JSON round trip raised KeyError: 'act'"),
     ("tiny_bad_categorical", "from_categorical(to_categorical(genome)) gave other indices (width: "),
 ])  # fmt: skip
 def test_a_run_on_a_plug_in_space_breaking_its_contract_is_refused(broken_spaces, name, message, write_experiment,

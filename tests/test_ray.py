@@ -122,7 +122,7 @@ def test_an_unreachable_cluster_is_one_line_before_anything_is_written(write_exp
 
 
 def test_gpus_the_cluster_does_not_have_are_refused_before_anything_is_written(write_experiment, tmp_path: Path,
-                                                                               capsys) -> None:  # fmt: skip
+                                                                               capsys, monkeypatch) -> None:  # fmt: skip
     """num_gpus: 1 on a cluster without a GPU would leave every evaluation waiting, silently: one line, exit 2."""
     from evonas.cli import main
 
@@ -132,3 +132,6 @@ def test_gpus_the_cluster_does_not_have_are_refused_before_anything_is_written(w
     assert err == ("evonas: backend ray: num_gpus: 1 per evaluation, but the Ray cluster has 0 GPUs: no evaluation "
                    "could start (leave num_gpus out to use the GPUs the cluster has, or none); nothing was written"), err
     assert not (tmp_path / "r").exists()
+    monkeypatch.chdir(tmp_path)  # the folder the command makes for a run without --out: not left behind, empty
+    assert main(["run", str(path)]) == 2
+    assert not list((tmp_path / "runs").glob("*")), list((tmp_path / "runs").glob("*"))

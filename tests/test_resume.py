@@ -427,6 +427,8 @@ def test_a_resume_refuses_a_config_that_changes_what_the_run_computes(write_expe
         with pytest.raises(RunFolderError, match=re.escape(said)) as caught:
             Run.resume(out, progress=False).continue_run()
         assert "restore " in str(caught.value) and "\n" not in str(caught.value)
+        assert "(a damaged config.yaml: delete it, and the resume takes the journal's copy of the experiment)" in \
+            str(caught.value)
         (out / "config.yaml").write_text(config)
         assert _folder_bytes(out) == before
     (out / "config.yaml").write_text(config.replace("workers: 0", "workers: 1").replace("strict: false", "strict: true"))

@@ -394,7 +394,9 @@ class Run:
         except ConfigError as exc:
             if exc.key in overridden:
                 raise RunFolderError(f"{folder.path}: resume's {overridden[exc.key]}: {exc.message}") from None
-            raise RunFolderError(str(exc)) from None
+            damaged = (f" (a damaged {CONFIG_NAME}: delete it, and the resume takes the journal's copy of the "
+                       "experiment)" if (folder.path / CONFIG_NAME).is_file() else "")  # fmt: skip
+            raise RunFolderError(f"{exc}{damaged}") from None
         loaded = tuple(p for p in exp.plugins if p in sys.modules)  # imported by this process already: no new code runs
         if not trust and plugins is None and loaded == tuple(exp.plugins):
             plugins = list(loaded)
@@ -450,7 +452,8 @@ class Run:
             path, then, value = changed
             raise RunFolderError(f"{self.run_dir}: resume: {CONFIG_NAME}'s {path} is {_shown(value)}, the run started "
                                  f"with {_shown(then)}; its journal's results were made with the settings it started "
-                                 f"with: restore {path}, or start a new run with the new settings")  # fmt: skip
+                                 f"with: restore {path} (a damaged {CONFIG_NAME}: delete it, and the resume takes the "
+                                 "journal's copy of the experiment), or start a new run with the new settings")  # fmt: skip
         before = recorded.get("_fitness_code") if isinstance(recorded, dict) else None
         edited = [name for name, h in (before or {}).items() if now["_fitness_code"].get(name, h) != h]
         if edited:

@@ -79,6 +79,15 @@ class SilentToDict(TinySpace):
         return TinyGenome(data.get("width"), "relu")
 
 
+@SPACES.register("tiny_keyerror_from_dict")
+class KeyErrorFromDict(TinySpace):
+    def to_dict(self, genome):
+        return {"width": genome.width}
+
+    def from_dict(self, data):
+        return TinyGenome(data["width"], data["act"])
+
+
 @SPACES.register("tiny_raising_decode")
 class RaisingDecode(TinySpace):
     def decode(self, genome, *, input_shape, num_classes):
@@ -164,4 +173,4 @@ class Flip(Mutation):
 
 NAMES = ("tiny_categorical_raises", "tiny_mutable", "tiny_random_activation", "tiny_lossy", "tiny_random_decode", "tiny_global_random", "tiny_bad_categorical", "tiny_invalid_options",
          "tiny_bad_size", "tiny_ok", "tiny_silent_to_dict", "tiny_raising_decode",
-         "tiny_no_views")
+         "tiny_no_views", "tiny_keyerror_from_dict")
