@@ -265,5 +265,5 @@ def test_random_and_grid_search_several_objectives_without_a_multi_objective_sel
     exp = toy_experiment(objectives=two, strategy={"name": "random", "params": {"samples": 12}})
     assert main(["run", str(write_experiment(exp)), "--out", str(tmp_path / "run"), "--quiet"]) == 0
     assert json.loads((tmp_path / "run" / "pareto_front.json").read_text())["front"]
-    with pytest.raises(ConfigError, match="'tournament' ranks one objective"):
+    with pytest.raises(ConfigError, match="the default selection, 'tournament', ranks one objective"):
         build(parse_experiment(toy_experiment(objectives=two)))  # ga ranks

@@ -573,7 +573,9 @@ def _strategy_class(exp: Experiment) -> type[Strategy]:
                           f"{_own_selection_choices(strategy_cls)}; remove the selection: key")  # fmt: skip
     if (len(exp.objectives) > 1 and exp.selection.name in SINGLE_OBJECTIVE_SELECTIONS and not own_selection
             and strategy_cls.ranks):  # fmt: skip
-        raise ConfigError(src, "selection.name", f"'{exp.selection.name}' ranks one objective; with several use nsga2 or spea2")
+        which = f"'{exp.selection.name}'" if "selection" in exp.given else f"the default selection, '{exp.selection.name}',"
+        raise ConfigError(src, "selection.name", f"{which} ranks one objective; with several use nsga2 or spea2 (or "
+                          "strategy nsga2, or random)")  # fmt: skip
     check_params(strategy_cls, exp.strategy.params, src, "strategy.params")
     return strategy_cls
 
