@@ -224,7 +224,9 @@ def test_sigterm_stops_the_pool_in_one_line(tmp_path: Path) -> None:
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and err.strip() == "interrupted", err[-2000:]
+    # one line: no strategy finished yet, or (a fast machine) the ones that did are reported
+    assert proc.returncode == 130 and len(err.strip().splitlines()) == 1, err[-2000:]
+    assert err.startswith(("interrupted before any strategy finished its runs", "interrupted: ")), err[-2000:]
     deadline = time.monotonic() + 10  # the forkserver and resource tracker see the main process gone, and exit
     while (left := subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()):
         if time.monotonic() > deadline:
