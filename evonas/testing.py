@@ -76,7 +76,10 @@ def check_space(
             raise AssertionError(f"genome {i} ({space.describe(g)}): its network fails on a batch of input shape "
                                  f"{(2, *shape)}: {describe_error(exc, 300, installed=False)}") from exc  # fmt: skip
         assert tuple(out.shape) == (2, num_classes), f"genome {i}: output shape {tuple(out.shape)}"
-        problem = categorical_problem(space, g, draws)
+        try:
+            problem = categorical_problem(space, g, draws)
+        except ValueError as exc:  # a view that cannot be made (a build function asking a choice with other options)
+            raise AssertionError(f"genome {i}: {exc}{again_hint}") from None
         assert problem is None, f"genome {i}: {problem}"
     _check_size(space)
     faults = []
