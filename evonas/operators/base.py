@@ -30,7 +30,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from evonas.registry import Registry
+from evonas.registry import Registry, is_plugin
 from evonas.spaces.base import Genome, InvalidGenome, SearchSpace
 
 __all__ = [
@@ -174,7 +174,7 @@ def _given(op: Any, genome: Genome) -> Genome:
     """What operator ``op`` is handed: ``genome`` for one evonas ships (they build new genomes), else a deep copy: a
     plug-in operator that changes a list inside a frozen genome in place and returns it (as DEAP's operators change
     what they are given) would otherwise change the parent, whose key the run's journal holds."""
-    return genome if type(op).__module__.startswith("evonas.") else copy.deepcopy(genome)
+    return copy.deepcopy(genome) if is_plugin(type(op)) else genome
 
 
 class Mutation(Operator):
