@@ -47,7 +47,7 @@ def test_sigkill_at_ten_random_moments_then_resume(write_experiment, tmp_path: P
     """Kill -9 the run ten times at random moments; each resume continues; the end equals the uninterrupted run."""
     exp = toy_experiment(
         fitness={"name": "toy", "params": {"sleep": 0.025}},
-        strategy={"name": "ga", "params": {"population_size": 10, "generations": 20}},
+        strategy={"name": "ga", "params": {"population_size": 10, "generations": 30}},
     )
     cfg = write_experiment(exp)
     reference = tmp_path / "reference"
@@ -60,16 +60,20 @@ def test_sigkill_at_ten_random_moments_then_resume(write_experiment, tmp_path: P
     for i in range(10):
         before = len(rows(out)) if (out / "journal.sqlite").exists() else 0
         proc = evonas("run", str(cfg), "--out", str(out)) if i == 0 else evonas("resume", str(out))
-        if i % 2:  # anywhere from start-up through replay to new evaluations
-            time.sleep(rng.uniform(0.2, 3.5))
-        else:  # once the run has recorded something new
+        if i % 2:  # anywhere in start-up, replay or the first new evaluations
+            time.sleep(rng.uniform(0.2, 1.5))
+        else:  # after a few new evaluations: the kill lands between, or in the middle of, journal writes
+            wanted = before + rng.randint(1, 12)
             deadline = time.time() + 60
-            while time.time() < deadline and not ((out / "journal.sqlite").exists() and len(rows(out)) > before):
-                time.sleep(0.01)
-            time.sleep(rng.uniform(0.0, 0.6))
+            while time.time() < deadline and proc.poll() is None and not (
+                (out / "journal.sqlite").exists() and len(rows(out)) >= wanted
+            ):
+                time.sleep(0.005)
+        assert proc.poll() is None, f"kill {i} came after the run had ended: the test must kill it mid-run"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         seen_counts.append(len(rows(out)) if (out / "journal.sqlite").exists() else 0)
+    assert seen_counts[-1] < len(expected["journal"]), seen_counts  # the tenth kill still interrupted the run
     final = subprocess.run([sys.executable, "-m", "evonas", "resume", str(out), "--quiet"], capture_output=True, text=True)
     assert final.returncode == 0, final.stderr
     got = outcome(out)
