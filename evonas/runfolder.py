@@ -158,6 +158,9 @@ class RunFolder:
         self.damaged = 0
         #: meta entries that could not be read (left out by :meth:`meta`)
         self.damaged_meta: list[str] = []
+        #: why the journal may hold fewer rows than its run wrote (an unclosed run's journal without its -wal file),
+        #: set by :meth:`connect`; ``None`` when it holds them all
+        self.missing_wal: str | None = None
         self._config: dict[str, Any] | None = None  # what config() read, so that its warning is printed once
         journal = self.inside(JOURNAL_NAME)
         if need_journal and not journal.is_file():
@@ -217,6 +220,7 @@ class RunFolder:
                 uri = f"file:{_uri(path)}?mode=ro" + ("" if live else "&immutable=1")
                 db = sqlite3.connect(uri, uri=True, timeout=10)
             db.execute("SELECT 1 FROM evaluations LIMIT 1").fetchall()
+            self.missing_wal = None if live else self._rows_in_missing_wal(db)
         except OSError as exc:
             raise RunFolderError(f"{path}: cannot read the journal ({exc.strerror or exc})") from None
         except sqlite3.OperationalError as exc:
@@ -226,6 +230,30 @@ class RunFolder:
         except sqlite3.DatabaseError as exc:
             raise RunFolderError(f"{path}: not a readable evonas journal ({exc})") from None
         return db
+
+    def _rows_in_missing_wal(self, db: sqlite3.Connection) -> str | None:
+        """Why ``db`` (opened without a -wal file next to it) may lack rows: its run did not close the journal, and the
+        rows written since the last checkpoint were in the -wal file (a folder copied without it). A journal whose -wal
+        a later reader checkpointed into the file and deleted holds every row: the row count its run noted in the lock
+        file tells the two apart."""
+        try:
+            with open(self.journal_path, "rb") as fh:
+                if fh.read(20)[18:20] != b"\x02\x02":  # not in WAL mode: every row is in the file
+                    return None
+            meta = dict(db.execute("SELECT name, value FROM meta WHERE name IN ('closed', 'live')").fetchall())
+            closed, live = (json.loads(meta.get(k) or "null") for k in ("closed", "live"))
+            n = db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+        except (OSError, sqlite3.DatabaseError, ValueError, RecursionError):
+            return None  # a damaged journal is said by what reads it
+        state = live.get("state") if isinstance(live, dict) else None
+        if not (closed is False or (closed is None and state not in CLOSED_STATES)):  # None: an older evonas's journal
+            return None
+        noted = noted_rows(self.path)
+        if noted is not None and n >= noted:
+            return None
+        held = f" (it holds {n} of the {noted} rows its run wrote)" if noted is not None else ""
+        return (f"{self.journal_path}: its run did not close the journal (last state: {state or 'never reported'}) and "
+                f"{JOURNAL_NAME}-wal is missing{held}: the rows written since the last checkpoint are in that file")
 
     def meta(self, db: sqlite3.Connection | None = None) -> dict[str, Any]:
         """The journal's ``meta`` table; a damaged entry is left out (and named in :attr:`damaged_meta`)."""
@@ -276,6 +304,9 @@ class RunFolder:
         if self.damaged:
             print(f"evonas: {self.journal_path}: {self.damaged} damaged rows skipped (evonas resume sets them aside "
                   "and redoes them)", file=sys.stderr)  # fmt: skip
+        if self.missing_wal:
+            print(f"evonas: {self.missing_wal}; what follows is what the journal itself holds (copy {JOURNAL_NAME}-wal "
+                  "next to it for the rest)", file=sys.stderr)  # fmt: skip
 
     # -- the experiment ---------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -361,6 +392,10 @@ def _check_record(rec: Any, statuses: Sequence[str]) -> None:
         raise ValueError("bad seed")
     if not (rec.worker is None or isinstance(rec.worker, str)) or not (rec.error is None or isinstance(rec.error, str)):
         raise ValueError("bad worker or error")
+
+
+#: the states a run's journal is closed in (a run that ends in another left it open)
+CLOSED_STATES = ("finished", "interrupted", "stopped", "crashed")
 
 
 def noted_rows(run_dir: Path) -> int | None:

@@ -253,6 +253,10 @@ def test_resume_refuses_a_journal_copied_without_its_wal(write_experiment, tmp_p
     assert "journal.sqlite-wal is missing" in line and "Copy journal.sqlite-wal" in line
     assert main(["status", str(copy)]) == 1  # the status (of what few rows the file holds) says it too
     assert capsys.readouterr().err.startswith("evonas: status: a resume would refuse this journal: ")
+    for command in (["best"], ["show", "0"]):  # what reads it says the rows may be incomplete, then shows what it has
+        main([command[0], str(copy), *command[1:]])
+        err = capsys.readouterr().err
+        assert "journal.sqlite-wal is missing" in err and "what follows is what the journal itself holds" in err, err
     # with the WAL copied too, the resume goes on from where the run was killed
     shutil.copy(out / "journal.sqlite-wal", copy / "journal.sqlite-wal")
     assert "is below that" in _refused(copy, capsys, "--budget", "3")  # a refusal leaves it resumable

@@ -44,7 +44,7 @@ from evonas.loggers import RunInfo
 from evonas.operators.base import describe_error
 from evonas.registry import is_plugin
 from evonas.runfolder import (
-    LOCK_NAME, RunFolder, RunFolderError, RunLock, data_hint, foreign_entries, in_folder_config, noted_rows, plugin_hint,
+    LOCK_NAME, RunFolder, RunFolderError, RunLock, data_hint, foreign_entries, in_folder_config, plugin_hint,
     resolve_plugins,
 )
 from evonas.strategies.base import Strategy
@@ -671,7 +671,6 @@ class Run:
 
 
 #: the clean ends of a run, as its journal's ``live`` entry records them
-_CLOSED = ("finished", "interrupted", "stopped", "crashed")
 
 
 def check_resumable(folder: RunFolder) -> None:
@@ -693,25 +692,15 @@ def check_resumable(folder: RunFolder) -> None:
                              "journal.sqlite)")  # fmt: skip
     if not header.startswith(b"SQLite format 3\x00") or len(header) < 100:
         raise RunFolderError(f"{path}: not an SQLite database (damaged or replaced); {restart}")
-    wal = Path(f"{path}-wal")
-    wal_missing = not wal.exists()  # before connecting: a reader creates an empty one
     try:
         db = folder.connect()
     except RunFolderError as exc:
         raise RunFolderError(f"{exc}; {restart}") from None
     try:
-        meta = folder.meta(db)
+        folder.meta(db)
         if "slots" in folder.damaged_meta:
             raise RunFolderError(f"{path}: the journal's meta entry 'slots' (how many workers ran when) is damaged, so "
                                  f"the run cannot be replayed exactly; {restart}")  # fmt: skip
-        state = (meta.get("live") or {}).get("state") if isinstance(meta.get("live"), dict) else None
-        closed = meta.get("closed")  # False while a writer has it open (None: written by an older evonas)
-        # An unclosed run's journal without its -wal: a journal copied without that file (the rows written since the
-        # last checkpoint are in it), or one whose -wal a later reader checkpointed into the file and deleted (every
-        # row is in the file). The row count the run noted in its lock file tells them apart.
-        unclosed = header[18:20] == b"\x02\x02" and wal_missing and (
-            closed is False or (closed is None and state not in _CLOSED)
-        )
         try:
             check = db.execute("PRAGMA quick_check").fetchone()[0]
             n, low, high = db.execute("SELECT COUNT(*), MIN(seq), MAX(seq) FROM evaluations").fetchone()
@@ -719,14 +708,9 @@ def check_resumable(folder: RunFolder) -> None:
             raise RunFolderError(f"{path}: the journal is damaged ({exc}); {restart}") from None
         if check != "ok":
             raise RunFolderError(f"{path}: the journal is damaged (SQLite's check: {str(check)[:120]}); {restart}")
-        noted = noted_rows(folder.path) if unclosed else None
-        if unclosed and (noted is None or n < noted):
-            held = f" (it holds {n} of the {noted} rows its run wrote)" if noted is not None else ""
-            raise RunFolderError(
-                f"{path}: its run did not close the journal (last state: {state or 'never reported'}) and "
-                f"{wal.name} is missing{held}: the rows written since the last checkpoint are in that file. Copy "
-                f"{wal.name} next to the journal and resume again, or {restart}"
-            )
+        if folder.missing_wal:
+            raise RunFolderError(f"{folder.missing_wal}. Copy {JOURNAL_NAME}-wal next to the journal and resume again, "
+                                 f"or {restart}")  # fmt: skip
         if n and (low != 0 or high != n - 1):
             have = {r[0] for r in db.execute("SELECT seq FROM evaluations")}
             missing = [i for i in range(int(high) + 1) if i not in have]
