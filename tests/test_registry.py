@@ -118,6 +118,36 @@ def test_a_subclass_of_a_space_registered_under_its_own_name_is_that_space(tmp_p
     capsys.readouterr()
 
 
+def test_a_plug_in_operator_for_a_space_no_one_registered_is_warned(tmp_path, write_experiment, capsys) -> None:
+    """``spaces = ("nb210",)`` (a typo) joins no mix, and the run's mix silently lacks it: a warning names it; a
+    string instead of a tuple (``spaces = "nb201"``) is that one space, not its letters."""
+    import sys
+
+    from evonas.cli import main
+    from evonas.operators import MUTATIONS
+
+    (tmp_path / "typo_ops.py").write_text(
+        "import dataclasses\nfrom evonas.operators import MUTATIONS, Mutation\n\n"
+        "@MUTATIONS.register('t_typo_space')\nclass Typo(Mutation):\n    spaces = ('nb210',)\n"
+        "    def _mutate(self, genome, *, space, rng):\n        return space.sample(rng=rng)\n\n"
+        "@MUTATIONS.register('t_string_space')\nclass Stringed(Mutation):\n    spaces = 'nb201'\n"
+        "    def _mutate(self, genome, *, space, rng):\n        return space.sample(rng=rng)\n")  # fmt: skip
+    exp = write_experiment({"name": "typo", "plugins": ["typo_ops.py"], "space": {"name": "nb201"},
+                            "fitness": {"name": "toy"}, "mutations": [{"name": "t_string_space", "prob": 1.0}],
+                            "strategy": {"name": "ga", "params": {"population_size": 4, "generations": 1}},
+                            "workers": 0})  # fmt: skip
+    try:
+        assert main(["run", str(exp), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+        err = capsys.readouterr().err
+        assert "mutation 't_typo_space' (typo_ops) names the space 'nb210'" in err and "registered spaces:" in err, err
+        assert "t_string_space" not in err
+        assert MUTATIONS.get("t_string_space").applies_to("nb201") and not MUTATIONS.get("t_string_space").applies_to("nb")
+    finally:
+        MUTATIONS._items.pop("t_typo_space", None)
+        MUTATIONS._items.pop("t_string_space", None)
+        sys.modules.pop("typo_ops", None)
+
+
 def _rows(run_dir):
     import sqlite3
 

@@ -42,8 +42,8 @@ from evonas.operators.base import describe_error, line_of
 from evonas.params import check_params
 from evonas.loggers import LOGGERS, Logger, missing_packages
 from evonas.pruners import PRUNERS, Pruner
-from evonas.registry import RegistryError, is_plugin
-from evonas.spaces import SearchSpace
+from evonas.registry import Declared, RegistryError, is_plugin
+from evonas.spaces import SPACES, SearchSpace
 from evonas.spaces.base import Genome, InvalidGenome, UnsuitedSpace
 from evonas.strategies import SINGLE_OBJECTIVE_SELECTIONS, STRATEGIES, SearchContext, Strategy
 
@@ -262,6 +262,7 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
                         f"{type(exp).__name__}")  # fmt: skip
     _check_plain(exp.to_dict(), exp.source)
     import_plugins(exp)
+    _say_unknown_spaces()
     space = build_space(exp)
     fitness = build_fitness(exp)
     _check_fitness(exp, space, fitness)
@@ -511,6 +512,26 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
             shape, classes = cost_input(space, fitness, None)  # parameters give (or the fitness's, or defaults)
             _check_plugin_space(exp, space, shape, getattr(space, "num_classes", None) or classes)
     return None
+
+
+_SAID_SPACES: set[tuple[str, str]] = set()
+
+
+def _say_unknown_spaces() -> None:
+    """A plug-in operator whose ``spaces`` names a space that is not registered (a typo) joins no space's mix, and
+    nothing else would say so: one warning per operator and process."""
+    for kind, registry in (("mutation", MUTATIONS), ("crossover", CROSSOVERS)):
+        for name in registry:
+            op = registry.peek(name)
+            if isinstance(op, Declared) or not is_plugin(op) or (kind, name) in _SAID_SPACES:
+                continue
+            named = getattr(op, "spaces", ()) or ()
+            unknown = [s for s in ((named,) if isinstance(named, str) else named) if s not in SPACES]
+            if unknown:
+                _SAID_SPACES.add((kind, name))
+                print(f"evonas: warning: {kind} '{name}' ({op.__module__}) names the space "
+                      f"{', '.join(map(repr, unknown))} in its spaces, and no space of that name is registered, so it "
+                      f"joins no experiment's mix there; registered spaces: {', '.join(SPACES)}", file=sys.stderr)  # fmt: skip
 
 
 def _variation(exp: Experiment, space: SearchSpace, required: bool = True) -> Variation:

@@ -161,10 +161,11 @@ class Operator(ABC):
         class the space's class derives from (a subclass of ``chain`` registered under its own name is a chain)."""
         if not cls.spaces:
             return True
+        spaces = (cls.spaces,) if isinstance(cls.spaces, str) else cls.spaces  # spaces = "chain": one name, not letters
         if isinstance(space, str):
-            return space in cls.spaces
+            return space in spaces
         names = {space.name, *(c.__dict__.get("name") for c in type(space).__mro__)}
-        return any(n in cls.spaces for n in names if n)
+        return any(n in spaces for n in names if n)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
