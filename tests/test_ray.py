@@ -135,3 +135,12 @@ def test_gpus_the_cluster_does_not_have_are_refused_before_anything_is_written(w
     monkeypatch.chdir(tmp_path)  # the folder the command makes for a run without --out: not left behind, empty
     assert main(["run", str(path)]) == 2
     assert not list((tmp_path / "runs").glob("*")), list((tmp_path / "runs").glob("*"))
+    import ray  # a run's own local instance, not started yet: this machine's GPUs, counted before it starts
+
+    capsys.readouterr()
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("the local instance was started"))
+    assert main(["run", str(path), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "evonas: backend ray: num_gpus: 1 per evaluation, but this machine has 0 GPUs for the local Ray instance: no "
+        "evaluation could start (leave num_gpus out, or join a cluster with GPUs: address); nothing was written")

@@ -97,26 +97,23 @@ def _init(ray: Any, address: str | None) -> None:
         signal.signal(signal.SIGTERM, before if before is not None else signal.SIG_DFL)
 
 
-def _check_local_gpus(num_gpus: float) -> None:
-    """:func:`_check_gpus` for the local instance a run starts: the GPUs of this machine."""
-    import torch  # torch: counts this machine's GPUs as the local Ray instance will
-
-    have = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if have < num_gpus:
-        raise ConnectionError(f"backend ray: num_gpus: {num_gpus:g} per evaluation, but this machine has {have} "
-                              f"GPU{'s' if have != 1 else ''} for the local Ray instance: no evaluation could start "
-                              "(leave num_gpus out, or join a cluster with GPUs: address)")  # fmt: skip
-
-
-def _check_gpus(ray: Any, num_gpus: float | None) -> None:
-    """A ``num_gpus`` no node of the cluster can give would leave every evaluation waiting, silently: refused."""
+def _check_gpus(ray: Any, num_gpus: float | None, *, local: bool = False) -> None:
+    """A ``num_gpus`` no node of the cluster can give would leave every evaluation waiting, silently: refused.
+    ``local``: for the local instance a run is about to start, whose GPUs are this machine's (torch counts them)."""
     if not num_gpus:
         return
-    have = ray.cluster_resources().get("GPU", 0)
+    if local:
+        import torch
+
+        have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        holder, way_out = "this machine has", "leave num_gpus out, or join a cluster with GPUs: address"
+    else:
+        have = ray.cluster_resources().get("GPU", 0)
+        holder, way_out = "the Ray cluster has", "leave num_gpus out to use the GPUs the cluster has, or none"
     if have < num_gpus:
-        raise ConnectionError(f"backend ray: num_gpus: {num_gpus:g} per evaluation, but the Ray cluster has "
-                              f"{have:g} GPU{'s' if have != 1 else ''}: no evaluation could start (leave num_gpus "
-                              "out to use the GPUs the cluster has, or none)")  # fmt: skip
+        raise ConnectionError(f"backend ray: num_gpus: {num_gpus:g} per evaluation, but {holder} {have:g} "
+                              f"GPU{'s' if have != 1 else ''}{' for the local Ray instance' if local else ''}: no "
+                              f"evaluation could start ({way_out})")  # fmt: skip
 
 
 @BACKENDS.register("ray")
@@ -184,7 +181,7 @@ class RayBackend(Backend):
 
         if address is None:
             if num_gpus and not ray.is_initialized():  # a local instance has this machine's GPUs: torch counts them
-                _check_local_gpus(num_gpus)
+                _check_gpus(ray, num_gpus, local=True)
             elif ray.is_initialized():
                 _check_gpus(ray, num_gpus)
             return
