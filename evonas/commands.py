@@ -718,13 +718,10 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             from evonas.plotting import plot_benchmark  # here: matplotlib only when a plot is asked for
 
             written.append(f"plot      {plot_benchmark(to_json(result), args.plot)}")
-    except OSError as exc:
-        print(format_report(result))
-        print(f"evonas: benchmark: cannot write the results ({exc})", file=sys.stderr)
-        return 1
-    except RunFolderError as exc:  # the plot's write failed (save_figure says which file and why)
-        print(format_report(result))
-        print(f"evonas: benchmark: {exc}", file=sys.stderr)
+    except (OSError, RunFolderError) as exc:  # RunFolderError: the plot's write failed (save_figure says which file and why)
+        print(format_report(result))  # the figures, which are not lost with the files
+        print(f"evonas: benchmark: {exc if isinstance(exc, RunFolderError) else f'cannot write the results ({exc})'}",
+              file=sys.stderr)  # fmt: skip
         return 1
     print("\n".join([format_report(result), *written]))
     return EXIT_INTERRUPTED if interrupted else 0
