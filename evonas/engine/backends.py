@@ -193,18 +193,13 @@ def _in_their_network(exc: BaseException, space: Any, name: str) -> str:
     """`` in the network space 'function' (my_space:build) built``: where an error raised inside torch's layers with no
     line of the user's own (a layer size that does not fit the one before) came from, when the user's code built the
     network (a build function, a plug-in space's ``decode``); else ``""``."""
-    from evonas.operators.base import raised_at
+    from evonas.operators.base import raised_at, traceback_frames
     from evonas.registry import is_plugin
 
     build = space.params.get("build") if name == "function" and isinstance(getattr(space, "params", None), dict) else None
     if not (isinstance(build, str) or is_plugin(type(space))) or raised_at(exc, installed=False):
         return ""
-    frames = []
-    tb = exc.__traceback__
-    while tb is not None:
-        frames.append(tb.tb_frame.f_code.co_filename.replace(os.sep, "/"))
-        tb = tb.tb_next
-    if not any("/torch/nn/modules/" in f for f in frames):  # raised in a layer's forward, not elsewhere in torch
+    if not any("/torch/nn/modules/" in f.replace(os.sep, "/") for f, _ in traceback_frames(exc)):  # in a layer's forward
         return ""
     return f" in the network space '{name}'{f' ({build})' if isinstance(build, str) else ''} built for this genome"
 

@@ -118,12 +118,17 @@ def raised_at(exc: BaseException, *, installed: bool = True) -> str | None:
     library and installed packages; failing that (a plug-in installed as a package), the innermost in an installed
     package other than evonas (unless ``installed`` is false: a fitness failing inside torch has no line of its
     own); else ``None``."""
+    return line_of(traceback_frames(exc), installed=installed)
+
+
+def traceback_frames(exc: BaseException) -> list[tuple[str, int]]:
+    """``(filename, line)`` of each frame of ``exc``'s traceback, outermost first."""
     frames = []
     tb = exc.__traceback__
     while tb is not None:
         frames.append((tb.tb_frame.f_code.co_filename, tb.tb_lineno))
         tb = tb.tb_next
-    return line_of(frames, installed=installed)
+    return frames
 
 
 def line_of(frames: list[tuple[str, int]], *, installed: bool = True) -> str | None:
