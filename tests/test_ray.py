@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import sqlite3
 from pathlib import Path
 from typing import Iterator
@@ -102,14 +103,22 @@ def test_an_unreachable_cluster_is_one_line_before_anything_is_written(write_exp
     path = write_experiment(toy_experiment(workers=2, backend={"name": "ray", "params": {"address": "auto"}}))
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", no_cluster)
-    for command in (["run", str(path), "--out", str(tmp_path / "r")],
-                    ["run", str(path), "--out", str(tmp_path / "r"), "--backend", "ray", "--address", "10.0.0.1:6379"]):
-        assert main(command) == 2
+    assert main(["run", str(path), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "evonas: backend ray: cannot join the Ray cluster at address 'auto' (ConnectionError: Could not find any running "
+        "Ray instance at auto.); nothing was written")
+    assert not (tmp_path / "r").exists()
+    # a port where nothing listens: said at once (Ray itself would try it again and again until killed)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = f"127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setattr(ray, "init", lambda **_: pytest.fail("ray.init was called for a port where nothing listens"))
+    for address in (free, f"ray://{free}"):
+        assert main(["run", str(path), "--out", str(tmp_path / "r"), "--address", address]) == 2
         err = capsys.readouterr().err.strip()
-        address = command[-1] if "--address" in command else "auto"
-        assert err == (f"evonas: backend ray: cannot join the Ray cluster at address '{address}' (ConnectionError: "
-                       f"Could not find any running Ray instance at {address}.); nothing was written"), err
-        assert not (tmp_path / "r").exists()
+        assert err.startswith(f"evonas: backend ray: cannot join the Ray cluster at address '{address}': nothing "
+                              f"answers at {free} (Connection refused); is the cluster's head running there"), err
+        assert err.endswith("; nothing was written") and not (tmp_path / "r").exists()
     monkeypatch.undo()
     # a resume reaches the cluster before it touches the folder too
     assert main(["run", str(path), "--out", str(tmp_path / "r"), "--workers", "0", "--quiet"]) == 0

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -95,6 +96,26 @@ def _init(ray: Any, address: str | None) -> None:
              configure_logging=True)  # fmt: skip
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is not before:
         signal.signal(signal.SIGTERM, before if before is not None else signal.SIG_DFL)
+
+
+#: how long joining a cluster waits for its head to answer on its port
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _reachable(address: str) -> None:
+    """An address ``host:port`` (or ``ray://host:port``) where nothing answers is refused at once: Ray would try to
+    reach it again and again, silently, until the run is killed."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or address == "auto":
+        return  # 'auto' and the like: Ray looks them up
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        why = exc.strerror or (f"no answer in {CONNECT_TIMEOUT_S:g} s" if isinstance(exc, TimeoutError) else str(exc))
+        raise ConnectionError(f"backend ray: cannot join the Ray cluster at address {address!r}: nothing answers at "
+                              f"{host}:{port} ({why}); is the cluster's head running there (ray status), and is the "
+                              "port its GCS port (6379 by default; 10001 for ray://)?") from None  # fmt: skip
 
 
 def _check_gpus(ray: Any, num_gpus: float | None, *, local: bool = False) -> None:
@@ -188,6 +209,7 @@ class RayBackend(Backend):
         if ray.is_initialized():
             _check_gpus(ray, num_gpus)
             return
+        _reachable(address)
         try:
             _init(ray, address)
         except Exception as exc:
