@@ -29,7 +29,6 @@ before it stores it in the cache, so a failed cache write never loses a training
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import sqlite3
@@ -39,12 +38,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from evonas import __version__
+from evonas.codehash import user_code
 from evonas.datasets import DATASETS
 from evonas.engine.backends import Backend, Job, JobResult
 from evonas.engine.resolved import resolved_params
 from evonas.strategies.base import evaluation_key
 
-__all__ = ["EvaluationCache", "CachedBackend", "problem_fingerprint", "default_cache_path"]
+__all__ = ["EvaluationCache", "CachedBackend", "problem_fingerprint", "default_cache_path", "cache_problem"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS evaluations (
@@ -103,26 +103,37 @@ def _space_problem(name: str, space: Any) -> dict[str, Any]:
     return out
 
 
-_PACKAGE = Path(__file__).resolve().parents[1]
-
-
 def plugin_code(*components: Any) -> dict[str, str]:
-    """For each component (class or function) defined outside evonas, a hash of its module's source file, by the
-    component's qualified name: a plug-in fitness, space or dataset whose code changes is another problem, so the
-    cache never answers with results of the code as it was."""
+    """For each component (class or function) defined outside evonas, a hash of the user code it runs (its module's
+    source file and the user modules that imports: :func:`evonas.codehash.user_code`), by the component's qualified
+    name: a plug-in fitness, space or dataset whose code changes is another problem, so the cache never answers with
+    results of the code as it was. A component whose code no file tells (:func:`cache_problem`) is left out."""
     out: dict[str, str] = {}
     for obj in components:
-        try:
-            source = Path(inspect.getsourcefile(obj) or "").resolve()
-        except (TypeError, OSError):  # built in, or made at run time: nothing to hash
-            continue
-        if not source.is_file() or source.is_relative_to(_PACKAGE):
-            continue
-        try:
-            out[f"{obj.__module__}.{obj.__qualname__}"] = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-        except OSError:
-            continue
+        digest, _ = user_code(obj)
+        if digest is not None:
+            out[f"{obj.__module__}.{obj.__qualname__}"] = digest
     return out
+
+
+def cache_problem(built: Any) -> str | None:
+    """Why the cache must not answer for ``built``'s evaluations, if it must not: a plug-in space, fitness, dataset or
+    build function whose code its files do not tell (no source file; a file edited since this process loaded it)."""
+    exp = built.experiment
+    parts = [type(built.space), type(built.fitness), getattr(built.space, "build_function", None)]
+    if built.fitness.needs_dataset:
+        parts.append(DATASETS.get(exp.dataset.name))
+    for obj in parts:
+        if obj is not None:
+            _, why = user_code(obj)
+            if why:
+                return why
+    return None
+
+
+def say_uncached(why: str) -> None:
+    """The one line a run whose evaluations the cache may not answer prints."""
+    print(f"evonas: note: this run's evaluations are not cached: {why}", file=sys.stderr)
 
 
 def _dataset_params(exp: Any) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterable, Sequence
 from deap import base
 
 from evonas.engine.backends import Backend, EvalContext, Job, JobResult, evaluation_seed, make_backend
-from evonas.engine.cache import CachedBackend, EvaluationCache, problem_fingerprint
+from evonas.engine.cache import CachedBackend, EvaluationCache, cache_problem, problem_fingerprint, say_uncached
 from evonas.engine.judge import judge
 
 __all__ = ["EvaluationFailure", "IsolatedMap", "IsolatedToolbox"]
@@ -111,6 +111,10 @@ class IsolatedMap:
         self.workers = exp.workers if workers is None else workers
         use_cache = exp.cache if cache is None else bool(cache)
         self.cache = use_cache and built.fitness.cacheable
+        uncached = cache_problem(built) if self.cache else None
+        if uncached:
+            self.cache = False
+            say_uncached(uncached)
         self.fingerprint = problem_fingerprint(built) if self.cache else ""
         self.quiet = quiet
         #: every genome that got the worst fitness, in the order they were evaluated (clear it as you like)

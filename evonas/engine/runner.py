@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 from evonas.config import ConfigError, Experiment, check_workers, parse_experiment
 from evonas.engine import outputs
 from evonas.engine.backends import Backend, EvalContext, InProcessBackend, connect_backend, make_backend
-from evonas.engine.cache import CachedBackend, EvaluationCache, problem_fingerprint
+from evonas.engine.cache import CachedBackend, EvaluationCache, cache_problem, problem_fingerprint, say_uncached
 from evonas.engine.status import LiveStatus, operator_faults, runtime_text
 from evonas.engine.loop import CONFIRM, Loop as _Loop
 from evonas.engine.build import Built, build, resolved_experiment
@@ -539,6 +539,9 @@ class Run:
         loop.live = LiveStatus(journal, backend=exp.backend.name, expected=loop.expected_evaluations(),
                                operators=loop.operator_stats)  # fmt: skip
         backends: list[Backend] = []
+        uncached = cache_problem(built) if exp.cache and built.fitness.cacheable else None
+        if uncached:
+            say_uncached(uncached)
 
         def real_backend() -> Backend:
             context = EvalContext.of(built.space, built.fitness, built.dataset)
@@ -546,7 +549,7 @@ class Run:
             if built.dataset is not None and not isinstance(backend, InProcessBackend):
                 # the workers load the data themselves: this process keeps its shapes and fingerprints only
                 built.dataset = built.dataset.emptied()
-            if exp.cache and built.fitness.cacheable:
+            if exp.cache and built.fitness.cacheable and not uncached:
                 # inherit: a result from the cache has no trained weights for its children, so the run trains
                 # everything itself and only stores what it trained from scratch
                 backend = CachedBackend(backend, EvaluationCache(), problem_fingerprint(built),

@@ -24,12 +24,11 @@ import copy
 import dataclasses
 import os
 import random
-import sys
-import sysconfig
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
+from evonas.codehash import is_under, library_dirs
 from evonas.registry import Registry, is_plugin
 from evonas.spaces.base import Genome, InvalidGenome, SearchSpace
 
@@ -85,19 +84,6 @@ def _not_a_genome(child: Any) -> bool:
     return child is None or isinstance(child, Mapping) or not dataclasses.is_dataclass(child) or isinstance(child, type)
 
 
-def _library_dirs() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(the standard library's folders, installed packages' folders): their files are not a plug-in's own."""
-    paths = sysconfig.get_paths()
-    std = {os.path.realpath(paths[k]) for k in ("stdlib", "platstdlib") if paths.get(k)}
-    site = {os.path.realpath(paths[k]) for k in ("purelib", "platlib") if paths.get(k)}
-    site.update(os.path.realpath(e) for e in sys.path if e.endswith(("site-packages", "dist-packages")))
-    return tuple(sorted(std)), tuple(sorted(site))
-
-
-def _under(path: str, dirs: Any) -> bool:
-    return any(path == d or path.startswith(d + os.sep) for d in dirs)
-
-
 def describe_error(exc: BaseException, limit: int = 200, *, installed: bool = True) -> str:
     """One line for an exception an operator (or other plug-in code) raised: its type, message and the line of
     the plug-in's own file that raised (``ValueError: boom at my_ops.py:12``; the line: :func:`raised_at`). An
@@ -134,17 +120,17 @@ def traceback_frames(exc: BaseException) -> list[tuple[str, int]]:
 def line_of(frames: list[tuple[str, int]], *, installed: bool = True) -> str | None:
     """:func:`raised_at` of ``(filename, line)`` frames, outermost first (a traceback's, or a stack's)."""
     evonas_dir = os.path.realpath(Path(__file__).resolve().parents[1])
-    std, site = _library_dirs()
+    std, site = library_dirs()
     own, packaged = None, None
     for filename, line in frames:  # outermost to innermost: the last match is the innermost
         if filename.startswith("<"):  # <frozen ...>, <string>
             continue
         path = os.path.realpath(filename)
-        if _under(path, (evonas_dir,)):
+        if is_under(path, (evonas_dir,)):
             continue
-        if _under(path, site):
+        if is_under(path, site):
             packaged = (filename, line)
-        elif not _under(path, std):
+        elif not is_under(path, std):
             own = (filename, line)
     where = own or (packaged if installed else None)
     return f"{os.path.basename(where[0])}:{where[1]}" if where else None

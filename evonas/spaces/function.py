@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 from evonas.checks import check_int
+from evonas.codehash import user_code
 from evonas.spaces import SPACES, Genome, InvalidGenome, SearchSpace
 from evonas.spaces.base import BUILD_FUNCTION
 from evonas.spaces.encoding import Choice, check_values, one_hot
@@ -729,10 +730,19 @@ class FunctionSpace(SearchSpace):
             )
         return None
 
+    @property
+    def build_function(self) -> Callable[..., Any]:
+        """The function that builds a network from a genome's choices."""
+        return self._function
+
     def fingerprint(self) -> str:
-        """A hash of the build function's source file (of its code where the file cannot be read): results of
-        an evaluation cache are for the function as it was written when they were computed."""
+        """A hash of the build function's source file and the user modules it imports (of its code where no file
+        can be read): results of an evaluation cache are for the function as it was written when they were
+        computed."""
         fn = self._function
+        digest, _ = user_code(fn)
+        if digest is not None:
+            return digest
         try:
             text = Path(inspect.getsourcefile(fn) or "").read_bytes()
         except (OSError, TypeError):
