@@ -417,3 +417,40 @@ def test_a_script_without_the_main_guard_is_told_so_in_full(tmp_path: Path) -> N
     assert done.returncode != 0
     assert done.stderr.rstrip().endswith("a script that starts evonas workers needs `if __name__ == '__main__':` "
                                          "around its code (spawned workers import it)"), done.stderr[-600:]
+
+
+SCRIPT_FITNESS = (
+    "from evonas.fitness import FITNESSES, FitnessFunction\n\n"
+    "@FITNESSES.register('{name}')\nclass Scored(FitnessFunction):\n"
+    "    metrics = ('score',)\n    needs_dataset = False\n\n"
+    "    def evaluate(self, genome, *, space, dataset, seed):\n        return {{'score': 0.5}}\n"
+)
+SCRIPT_RUN = (
+    "    from evonas.config import parse_experiment\n    from evonas.engine.runner import Run\n"
+    "    exp = parse_experiment({{'name': 's', 'space': {{'name': 'nb201'}}, 'fitness': {{'name': '{name}'}},\n"
+    "                            'objectives': [{{'metric': 'score'}}], 'workers': 2,\n"
+    "                            'strategy': {{'name': 'random', 'params': {{'samples': 4}}}}}})\n"
+    "    print(Run(exp, 'out', progress=False).execute().evaluations)\n"
+)
+
+
+def test_a_fitness_a_script_imports_itself_reaches_the_workers(tmp_path: Path) -> None:
+    """A script that imports its plug-in module (from a folder it puts on sys.path) without listing it under
+    plugins: the workers import it too (they built the fitness by name, and knew no 'scored')."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "scored_plugin.py").write_text(SCRIPT_FITNESS.format(name="t_scored"))
+    (tmp_path / "s.py").write_text("import sys\n\nif __name__ == '__main__':\n    sys.path.insert(0, 'lib')\n"
+                                   "    import scored_plugin\n" + SCRIPT_RUN.format(name="t_scored"))  # fmt: skip
+    done = subprocess.run([sys.executable, "s.py"], cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0 and done.stdout.strip() == "4", done.stderr[-1500:]
+
+
+def test_a_fitness_defined_inside_the_main_block_is_refused_before_the_run(tmp_path: Path) -> None:
+    """Spawned workers import the script without running its main block: a fitness defined there is one line."""
+    body = "\n".join("    " + line if line else "" for line in SCRIPT_FITNESS.format(name="t_inside").splitlines())
+    (tmp_path / "s.py").write_text("if __name__ == '__main__':\n" + body + "\n" + SCRIPT_RUN.format(name="t_inside"))
+    done = subprocess.run([sys.executable, "s.py"], cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert done.returncode != 0
+    assert ("fitness.name: fitness 't_inside' is defined inside the `if __name__ == '__main__':` block of s.py (line 4), "
+            "which worker processes do not run when they import the script") in done.stderr, done.stderr[-1500:]
+    assert not (tmp_path / "out").exists()

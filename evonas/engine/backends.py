@@ -28,11 +28,13 @@ import math
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from evonas.config import Experiment
+from evonas.datasets import DATASETS
 from evonas.engine.components import build_dataset, build_fitness, build_space
-from evonas.engine.plugins import exit_text, import_plugins
+from evonas.engine.plugins import exit_text, import_plugins, is_plugin_file
 from evonas.engine.weights import WeightStore
 from evonas.operators.base import describe_error
 from evonas.pruners import Reporter, TrialPruned
@@ -428,12 +430,37 @@ def make_backend(
     n = experiment.workers if workers is None else workers
     if n == 0:
         return InProcessBackend(experiment, context=context)
+    if context is not None:  # components a script registered itself (not under plugins:): the workers import them too
+        implied = implied_plugins(experiment, context)
+        if implied:
+            experiment = dataclasses.replace(experiment, plugins=(*experiment.plugins, *implied))
     slots = None if n == "auto" else int(n)
     cls = BACKENDS.get(experiment.backend.name)
     params = dict(experiment.backend.params)
     if log is not None and experiment.backend.name == "local":
         params.setdefault("log", str(log))
     return cls(experiment, slots, context=context, **params)
+
+
+def implied_plugins(experiment: Experiment, context: EvalContext) -> list[str]:
+    """The modules of ``context``'s plug-in components (space, fitness, dataset, build function) that the
+    experiment's ``plugins`` do not name: a script imported them itself, and worker processes, which build the
+    components by name, must import them too. A script's own ``__main__`` is left out (spawned workers import the
+    script as their ``__mp_main__``, which registers what its top level registers)."""
+    from evonas.registry import is_plugin
+
+    listed = {Path(p).stem if is_plugin_file(p) else p for p in experiment.plugins}
+    out: list[str] = []
+    targets = [type(context.space), type(context.fitness), getattr(context.space, "build_function", None)]
+    if context.fitness.needs_dataset and experiment.dataset.name in DATASETS:  # a plug-in's loader, by its name
+        targets.append(DATASETS.peek(experiment.dataset.name))
+    for target in targets:
+        module = getattr(target, "__module__", None)
+        if (target is None or not is_plugin(target) or not isinstance(module, str) or module in listed or module in out
+                or module in ("__main__", "__mp_main__") or getattr(sys.modules.get(module), "__file__", None) is None):
+            continue
+        out.append(module)
+    return out
 
 
 def _safe_mode(enabled: bool) -> Any:

@@ -267,6 +267,7 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
     fitness = build_fitness(exp)
     _check_fitness(exp, space, fitness)
     _check_device_here(exp, fitness)
+    _check_main_defined(exp, space, fitness)
     dataset = _dataset(exp, space, fitness, load_data)
     strategy_cls = _strategy_class(exp)
     variation = _variation(exp, space, strategy_cls.mutates)
@@ -396,6 +397,51 @@ def metric_ranges(exp: Experiment, fitness: FitnessFunction) -> dict[str, tuple[
 #: genomes drawn from a space when an experiment is built, to find a space that cannot give any (or whose build
 #: function asks a choice wrongly) before the run starts
 SPACE_CHECK_DRAWS = 20
+
+
+def _check_main_defined(exp: Experiment, space: SearchSpace, fitness: FitnessFunction) -> None:
+    """A space, fitness or build function that worker processes cannot have: defined in an interactive session (a
+    notebook), or inside a script's ``if __name__ == '__main__':`` block (spawned workers import the script without
+    running it). Refused before the run; with ``workers: 0`` they run in this process and need no import."""
+    if exp.workers == 0:
+        return
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    for key, kind, name, obj in (("space.name", "space", exp.space.name, type(space)),
+                                 ("fitness.name", "fitness", exp.fitness.name, type(fitness)),
+                                 ("space.params.build", "build function", space.params.get("build"),
+                                  getattr(space, "build_function", None))):  # fmt: skip
+        if obj is None or getattr(obj, "__module__", None) != "__main__":
+            continue
+        if not script:
+            raise ConfigError(exp.source, key, f"{kind} '{name}' is defined in this interactive session (a notebook or "
+                                               "the Python prompt), which worker processes cannot import: move it to "
+                                               "a module file and list that under plugins:, or set workers: 0")  # fmt: skip
+        line = _main_block_line(script, obj)
+        if line is not None:
+            raise ConfigError(exp.source, key, f"{kind} '{name}' is defined inside the `if __name__ == '__main__':` "
+                                               f"block of {Path(script).name} (line {line}), which worker processes do "
+                                               "not run when they import the script: define it above that block (or "
+                                               "in a module listed under plugins:), or set workers: 0")  # fmt: skip
+
+
+def _main_block_line(script: str, obj: Any) -> int | None:
+    """The line where ``obj`` (a class or function of ``__main__``) is defined, if it lies inside ``script``'s
+    top-level ``if __name__ == '__main__':`` block."""
+    import ast
+
+    try:
+        line = obj.__code__.co_firstlineno if hasattr(obj, "__code__") else inspect.getsourcelines(obj)[1]
+        tree = ast.parse(Path(script).read_bytes())
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1 \
+                and isinstance(node.test.ops[0], ast.Eq):  # fmt: skip
+            sides = {ast.dump(node.test.left), ast.dump(node.test.comparators[0])}
+            if sides == {ast.dump(ast.Name("__name__", ast.Load())), ast.dump(ast.Constant("__main__"))}:
+                if node.lineno <= line <= (node.end_lineno or node.lineno):
+                    return int(line)
+    return None
 
 
 def _check_device_here(exp: Experiment, fitness: FitnessFunction) -> None:
