@@ -501,3 +501,16 @@ def test_a_huge_string_metric_fails_its_evaluation_instead_of_bloating_every_fil
     with pytest.raises(TypeError, match="the fitness returned metric 'log' as a string of 50,000,000 characters; a "
                                         "string metric is at most 10,000"):
         plain_metrics({"val_acc": 0.5, "log": "x" * 50_000_000})
+
+
+def test_plot_run_draws_a_python_run_s_plots_into_its_folder(write_experiment, tmp_path: Path) -> None:
+    """``Run.execute()`` draws no plots; ``evonas.plotting.plot_run`` draws what ``evonas run`` would have."""
+    from evonas.plotting import is_evonas_png, plot_run
+
+    out = tmp_path / "run"
+    Run(load_experiment(write_experiment(toy_experiment())), out, progress=False).execute()
+    assert not (out / "plots").exists()
+    files = plot_run(out)
+    assert {f.name for f in files} == {"fitness.png", "diagnostics.png"}
+    assert all(f.parent == out / "plots" and is_evonas_png(f) for f in files)
+    assert {f.name for f in plot_run(out, tmp_path / "elsewhere")} == {"fitness.png", "diagnostics.png"}
