@@ -294,3 +294,7 @@ def test_an_initial_population_that_takes_the_whole_budget_is_said(write_experim
            "never goes past it" in err, err
     assert "initial population" not in run({"name": "ga", "params": {"population_size": 8, "generations": 0}})
     assert "initial population" not in run({"name": "aging", "params": {"population_size": 8, "sample_size": 4, "cycles": 30}})
+    # local_search starts from initial_samples (its population_size only keeps the best): 3 of 10, then neighbours
+    assert "takes the whole budget" not in run({"name": "local_search", "params": {"samples": 10, "initial_samples": 3}})
+    err = run({"name": "local_search", "params": {"samples": 10, "initial_samples": 10, "population_size": 2}})
+    assert "strategy 'local_search': its initial samples of 10 take the whole" in err and "lower initial_samples" in err, err

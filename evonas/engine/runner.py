@@ -839,15 +839,19 @@ def _say_what_will_not_happen(strategy: Strategy, built: Built) -> None:
                 f"space '{built.space.name}' has no crossover operator")  # fmt: skip
         print(f"evonas: strategy.params.cxpb: {cxpb:g}, but {none}: those children are made by mutation",
               file=sys.stderr)  # fmt: skip
-    initial = getattr(strategy, "population_size", None) or getattr(strategy, "mu", None)
+    # the random start: local_search's and surrogate's initial_samples (their population_size only keeps the best)
+    param = next((p for p in ("initial_samples", "population_size", "mu") if isinstance(getattr(strategy, p, None), int)),
+                 None)  # fmt: skip
+    initial = getattr(strategy, param) if param else None
     expected = strategy.expected_evaluations()
     # cut by the budget (or a steady-state strategy's samples): a ga with generations: 0 asks for its population only
     cut = strategy.ctx.budget if strategy.ctx.budget is not None else getattr(strategy, "limit", None)
     if isinstance(initial, int) and isinstance(expected, int) and isinstance(cut, int) and 0 < expected <= initial \
             and cut <= initial:
-        print(f"evonas: strategy '{strategy.name}': its initial population of {initial} takes the whole budget of "
+        what = f"initial samples of {initial} take" if param == "initial_samples" else f"initial population of {initial} takes"
+        print(f"evonas: strategy '{strategy.name}': its {what} the whole budget of "
               f"{expected} evaluations, so the search never goes past it (no evolution): raise the budget or lower "
-              "population_size", file=sys.stderr)  # fmt: skip
+              f"{param}", file=sys.stderr)  # fmt: skip
     if strategy.ctx.initial and not type(strategy).asks_saved:
         print(f"evonas: initial_population: strategy '{strategy.name}' asks the genomes of the space in its own order, "
               "so the saved genomes are not asked first", file=sys.stderr)  # fmt: skip
