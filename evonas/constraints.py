@@ -158,8 +158,18 @@ class ConstraintChecker:
         if key not in self._cache:
             if len(self._cache) > 100_000:
                 self._cache.clear()
-            self._cache[key] = self.space.cost_metrics(genome, input_shape=self.input_shape, num_classes=self.num_classes)
+            self._cache[key] = self._costs(genome)
         return self._cache[key]
+
+    def _costs(self, genome: Any) -> dict[str, float]:
+        from evonas.spaces.base import SearchSpace
+        from evonas.spaces.cost import count_params
+
+        if any(c.metric == "flops" for c in self._cheap) or type(self.space).cost_metrics is not SearchSpace.cost_metrics:
+            return self.space.cost_metrics(genome, input_shape=self.input_shape, num_classes=self.num_classes)
+        # params alone, from the decoded network: FLOPs would cost a forward pass under torch's FlopCounterMode,
+        # most of the time a candidate's check takes (a space's own cost_metrics may have a faster way to both)
+        return {"params": count_params(self.space.decode(genome, input_shape=self.input_shape, num_classes=self.num_classes))}
 
     def cheap_violations(self, genome: Any) -> tuple[list[str], dict[str, float]]:
         """The cheap limits ``genome`` breaks (as text) and its cheap metrics (empty if no cheap limit)."""

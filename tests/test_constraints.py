@@ -268,3 +268,23 @@ def test_a_limit_no_candidate_met_is_said_with_the_nearest_value(write_experimen
     nearest = min(json.loads(row[4])["params"] for row in journal(tmp_path / "run"))
     assert f"limits    4 candidates broke a cheap limit (recorded as infeasible, never trained); 0 evaluations broke " \
            f"a limit after training; no candidate met params <= 10: nearest params={nearest}" in out, out
+
+
+def test_a_params_limit_alone_counts_no_flops(monkeypatch) -> None:
+    """FLOPs take a forward pass under torch's FlopCounterMode (about 10x the parameter count's time): counted only
+    when a constraint names them; a space's own cost_metrics is asked as before."""
+    import random
+
+    from evonas.constraints import ConstraintChecker
+    from evonas.spaces import make_space
+    from evonas.spaces import cost
+
+    space = make_space("mlp")
+    genome = space.sample(rng=random.Random(0))
+    full = space.cost_metrics(genome, input_shape=(6,), num_classes=3)
+    monkeypatch.setattr(cost, "count_flops", lambda *a, **k: pytest.fail("FLOPs counted for a params limit"))
+    params_only = ConstraintChecker([parse_constraint("params <= 1e9")], space, (6,), 3)
+    assert params_only.cheap_metrics(genome) == {"params": full["params"]}
+    monkeypatch.undo()
+    both = ConstraintChecker([parse_constraint("params <= 1e9"), parse_constraint("flops <= 1e12")], space, (6,), 3)
+    assert both.cheap_metrics(genome) == full
