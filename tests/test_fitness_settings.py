@@ -62,11 +62,20 @@ def test_the_precision_amp_auto_resolves_to_is_part_of_the_problem(monkeypatch) 
                             "fitness": {"name": "train", "params": {"device": "cpu"}}, "workers": 0})  # fmt: skip
     built = build(exp)
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
-    assert built.fitness.runtime() == {"device": "cpu", "precision": "bfloat16"}
+    kernels = device.cpu_kernels()
+    assert built.fitness.runtime() == {"device": "cpu", "precision": "bfloat16", "kernels": kernels}
     with_bf16 = problem_fingerprint(built)
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
-    assert built.fitness.runtime() == {"device": "cpu", "precision": "fp32"}
-    assert problem_fingerprint(built) != with_bf16
+    assert built.fitness.runtime() == {"device": "cpu", "precision": "fp32", "kernels": kernels}
+    fp32 = problem_fingerprint(built)
+    assert fp32 != with_bf16
+    # fp32 on other kernels (another CPU, or oneDNN capped) differs in the last digits: another problem too
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert built.fitness.runtime()["kernels"] == f"{kernels}/oneDNN AVX2"
+    assert problem_fingerprint(built) != fp32
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setattr(device.torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert built.fitness.runtime()["kernels"] == "avx2" and (problem_fingerprint(built) != fp32) == (kernels != "avx2")
     assert FITNESSES.get("toy")().runtime() == {}  # a fitness without one keeps the fingerprint it had
 
 

@@ -367,9 +367,10 @@ def test_a_resume_that_trains_in_another_precision_says_so_and_status_tells_the_
     write_experiment, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     """amp: auto is bf16 on a CPU with native bf16 and fp32 under ONEDNN_MAX_CPU_ISA=AVX2 (or on another CPU): the
-    journal notes each session's device and precision, a resume that differs says so, status and the report show it.
-    On a CPU without native bf16 both sessions train in fp32: nothing is said."""
+    journal notes each session's device, precision and kernels, a resume that differs says so, status and the report
+    show it. On a CPU without native bf16 both sessions train in fp32, on other kernels: that is said too."""
     from evonas.cli import main
+    from evonas.engine.status import runtime_text
     from evonas.fitness import FITNESSES
 
     raw = {"name": "p", "space": {"name": "mlp"}, "workers": 0, "cache": False,
@@ -386,11 +387,11 @@ def test_a_resume_that_trains_in_another_precision_says_so_and_status_tells_the_
     err = capsys.readouterr().err
     assert main(["status", str(out)]) == 0
     shown = [line for line in capsys.readouterr().out.splitlines() if line.startswith("trained on")]
-    if first == second:  # no native bf16 here: fp32 throughout
-        assert "this session trains with" not in err and len(shown) == 1 and "evaluations" not in shown[0], shown
-    else:
-        assert "this session trains with cpu, fp32; the run trained with cpu, bf16 until now" in err, err
-        assert shown == ["trained on cpu, bf16 (evaluations 0-7); cpu, fp32 (from evaluation 8)"], shown
+    assert first != second  # oneDNN capped: other kernels (and, on a CPU with native bf16, fp32 for bf16)
+    assert f"this session trains with {runtime_text(second)}; the run trained with {runtime_text(first)} until now" \
+        in err, err
+    assert shown == [f"trained on {runtime_text(first)} (evaluations 0-7); {runtime_text(second)} (from evaluation 8)"]
+    assert runtime_text(second).endswith("/oneDNN AVX2"), second
 
 
 def test_a_plug_in_strategy_run_is_extended_by_its_own_run_length(write_experiment, tmp_path: Path) -> None:

@@ -820,7 +820,8 @@ def _record_runtime(journal: Journal, built: Built) -> None:
         sessions = []
     sessions = [s for s in sessions if isinstance(s, dict)] if isinstance(sessions, list) else []
     before = sessions[-1].get("runtime") if sessions else None
-    if before == runtime:
+    if isinstance(before, dict) and all(before[k] == v for k, v in runtime.items() if k in before) \
+            and set(before) <= set(runtime):  # the same (a journal of an older evonas noted fewer keys)
         return
     if isinstance(before, dict):
         print(f"evonas: this session trains with {runtime_text(runtime)}; the run trained with {runtime_text(before)} "

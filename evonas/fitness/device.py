@@ -83,6 +83,21 @@ def amp_dtype(amp: str, device: torch.device, *, safe: bool | None = None) -> to
 _ONEDNN_ISAS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
 
 
+def cpu_kernels() -> str:
+    """The CPU kernels torch runs here, which change results in their last digits: ATen's instruction set
+    (``avx512``, ``avx2``, ``default``; ``ATEN_CPU_CAPABILITY`` lowers it) and, where the environment caps it,
+    oneDNN's (``avx512/oneDNN AVX2`` under ``ONEDNN_MAX_CPU_ISA=AVX2``)."""
+    try:
+        capability = str(torch.backends.cpu.get_cpu_capability()).lower()
+    except Exception:  # older torch: no such helper
+        capability = "unknown"
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        isa = os.environ.get(name, "").strip().upper()
+        if isa:
+            return f"{capability}/oneDNN {isa}"  # oneDNN reads the first one set
+    return capability
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether the CPU runs bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32.
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from evonas.checks import check_bool, check_choice, check_int, check_number
 from evonas.datasets.base import Dataset
 from evonas.fitness.base import FITNESSES, EvaluationError, FitnessFunction
-from evonas.fitness.device import amp_dtype, auto_device, check_device, free_memory, in_safe_mode
+from evonas.fitness.device import amp_dtype, auto_device, check_device, cpu_kernels, free_memory, in_safe_mode
 from evonas.fitness.latency import measure_latency_ms
 from evonas.pruners import Reporter, TrialPruned
 from evonas.spaces.base import Genome, SearchSpace
@@ -249,13 +249,15 @@ class TrainFitness(FitnessFunction):
         raise EvaluationError(f"out of memory on {device} (also with batch size {hp['batch_size']}): {message}")
 
     def runtime(self) -> dict[str, Any]:
-        """The device type and, on CPU, the precision ``amp`` resolves to here (on CUDA the worker resolves it: it
-        needs the GPU initialised, which the main process leaves alone)."""
+        """The device type and, on CPU, the precision ``amp`` resolves to here and the kernels that run
+        (:func:`~evonas.fitness.device.cpu_kernels`); on CUDA the worker resolves the precision: it needs the GPU
+        initialised, which the main process leaves alone."""
         kind = torch.device(auto_device() if self.device == "auto" else self.device).type
         if kind != "cpu":
             return {"device": kind, "precision": self.amp}
         dtype = amp_dtype(self.amp, torch.device("cpu"))
-        return {"device": kind, "precision": "fp32" if dtype is None else str(dtype).replace("torch.", "")}
+        return {"device": kind, "precision": "fp32" if dtype is None else str(dtype).replace("torch.", ""),
+                "kernels": cpu_kernels()}  # fmt: skip
 
     def _resolve(self) -> tuple[torch.device, torch.dtype | None]:
         """Device and autocast dtype: resolved once per process (and the thread count set); the dtype is ``None`` (full
