@@ -175,13 +175,25 @@ def test_full_disk_stops_cleanly_and_resumes(write_experiment, tmp_path: Path, m
         return real_append(self, rec)
 
     monkeypatch.setattr(Journal, "append", append)
+    from evonas.engine import outputs
+
+    real_write_json = outputs.write_json
+
+    def no_room(*args, **kwargs):  # the disk is still full when the run writes best.json and the rest
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(outputs, "write_json", no_room)
     try:
         Run(load_experiment(cfg), out, progress=False).execute()
     except RunInterrupted as exc:
         assert exc.summary.stopped == "OperationalError: database or disk is full"
         assert exc.summary.evaluations == 11
+        # its best is the journal's, though best.json could not be written (it said 'none' of 11 evaluations)
+        best = min((-json.loads(m)["val_acc"], t) for t, _, s, m in rows(out) if s == "ok")  # ties: the earliest
+        assert exc.summary.best is not None and exc.summary.best["trial"] == best[1], exc.summary.best
     else:
         raise AssertionError("expected the run to stop")
+    monkeypatch.setattr(outputs, "write_json", real_write_json)
     monkeypatch.setattr(Journal, "append", real_append)
     Run.resume(out, progress=False).continue_run()
     assert [r[:3] for r in rows(out)] == [r[:3] for r in rows(reference)]

@@ -117,6 +117,16 @@ def _complete_hall_of_fame(exp: Experiment, complete: list[Any], size: int | Non
     return [complete[i] for i in nondominated([r.fitness for r in complete], exp.weights, ties=True)]
 
 
+def best_result(exp: Experiment, space: SearchSpace, journal: Journal) -> dict[str, Any] | None:
+    """What ``best.json`` holds, from the journal, with nothing written (a run that cannot write its files still
+    says its best)."""
+    return _best(exp, space, ranked(list(journal.records("trial")), exp.weights))
+
+
+def _best(exp: Experiment, space: SearchSpace, best_first: list[Any]) -> dict[str, Any] | None:
+    return {"space": space.name, **_from_record(best_first[0], space), "objectives": exp.metrics} if best_first else None
+
+
 def write_results(
     run_dir: Path, exp: Experiment, space: SearchSpace, strategy: Strategy, journal: Journal
 ) -> dict[str, Any] | None:
@@ -148,11 +158,10 @@ def write_results(
     write_json(run_dir / "population.json", [_individual(i, space, rows) for i in strategy.population])
     # best.json: the best complete evaluation in the journal by the first objective (a view of the journal, so an
     # interrupted generation counts too); ties go to the earliest trial.
-    best_rec = best_first[0] if best_first else None
-    if best_rec is None:
+    best = _best(exp, space, best_first)
+    if best is None:
         (run_dir / "best.json").unlink(missing_ok=True)
         return None
-    best = {"space": space.name, **_from_record(best_rec, space), "objectives": exp.metrics}
     write_json(run_dir / "best.json", best)
     if len(exp.objectives) > 1:
         write_json(run_dir / "pareto_front.json", pareto_front(exp, space, records_by_trial, strategy))

@@ -627,7 +627,11 @@ class Run:
         try:
             best = outputs.write_results(self.run_dir, exp, built.space, strategy, journal)
         except (OSError, sqlite3.OperationalError) as exc:  # a full disk: what is committed stays; say why it stopped
-            best, interrupted = None, True
+            try:  # the best is in the journal, whatever happened to best.json
+                best = outputs.best_result(exp, built.space, journal)
+            except Exception:
+                best = None
+            interrupted = True
             stopped = stopped or f"cannot write the results: {type(exc).__name__}: {exc}"
         except (Exception, SystemExit) as exc:  # plug-in code (a build function describing a genome) failed here
             error = f"while writing best.json and the logbook: {_crash_text(exc)}"
