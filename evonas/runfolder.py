@@ -226,9 +226,11 @@ class RunFolder:
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 raise RunFolderError(f"{path}: not an evonas journal (no evaluations table)") from None
-            raise RunFolderError(f"{path}: cannot open the journal ({exc})") from None
+            raise RunFolderError(f"{path}: cannot open the journal ({exc}){disk_full(self.path)}") from None
         except sqlite3.DatabaseError as exc:
-            raise RunFolderError(f"{path}: not a readable evonas journal ({exc})") from None
+            full = disk_full(self.path)  # SQLite says "disk I/O error" where it cannot make its -shm file
+            what = "cannot open the journal" if full else "not a readable evonas journal"
+            raise RunFolderError(f"{path}: {what} ({exc}){full}") from None
         return db
 
     def _rows_in_missing_wal(self, db: sqlite3.Connection) -> str | None:
@@ -396,6 +398,19 @@ def _check_record(rec: Any, statuses: Sequence[str]) -> None:
 
 #: the states a run's journal is closed in (a run that ends in another left it open)
 CLOSED_STATES = ("finished", "interrupted", "stopped", "crashed")
+
+
+def disk_full(path: Path) -> str:
+    """``"; the disk holding FOLDER is full ..."`` when the file system of ``path`` has (almost) no room left (an error
+    SQLite words as a damaged or unreadable file is then no damage), else ``""``."""
+    try:
+        st = os.statvfs(path)
+    except (OSError, AttributeError):
+        return ""
+    if st.f_bavail * st.f_frsize >= 1 << 20:
+        return ""
+    return (f"; the disk holding {path} is full ({st.f_bavail * st.f_frsize // 1024} KiB free), so SQLite cannot "
+            "open the journal there: the journal is not damaged; free some space and run the command again")
 
 
 def noted_rows(run_dir: Path) -> int | None:

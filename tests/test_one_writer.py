@@ -375,3 +375,27 @@ def test_a_second_ctrl_c_during_shutdown_still_leaves_best_json(write_experiment
         assert proc.returncode == 130, err
         assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
         best_matches_journal(out)
+
+
+def test_a_journal_sqlite_cannot_open_on_a_full_disk_is_not_called_damaged(write_experiment, tmp_path, capsys,
+                                                                            monkeypatch):  # fmt: skip
+    """SQLite says "disk I/O error" where it cannot make its -shm file: on a full disk that is said, not damage."""
+    import os as _os
+
+    from evonas import runfolder
+
+    out = killed_after_5_rows(write_experiment, tmp_path)  # its -wal is there: read through SQLite's WAL
+
+    def failing(*args, **kwargs):
+        raise sqlite3.DatabaseError("disk I/O error")
+
+    monkeypatch.setattr(runfolder.sqlite3, "connect", failing)
+    monkeypatch.setattr(runfolder, "_private_copy", failing)
+    assert main(["resume", str(out), "--quiet"]) == 2
+    assert "not a readable evonas journal (disk I/O error)" in capsys.readouterr().err  # (room on this disk)
+    full = _os.statvfs_result((4096, 4096, 1000, 0, 0, 1000, 0, 0, 0, 255))
+    monkeypatch.setattr(runfolder.os, "statvfs", lambda path: full)
+    assert main(["resume", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open the journal (disk I/O error); the disk holding" in err and "is full (0 KiB free)" in err, err
+    assert "the journal is not damaged; free some space" in err
