@@ -238,3 +238,12 @@ def test_a_cuda_device_this_machine_lacks_is_refused_before_the_run(tmp_path: Pa
     assert "fitness.params.device (from --set fitness.params.device): 'cuda' asked for, but CUDA is not available " \
            "here" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+    # another kind of device this torch cannot use: mps on a machine that is not a Mac, an xpu torch has no support for
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert main(["run", str(quickstart), "--out", str(tmp_path / "x"), "--set", "fitness.params.device=mps"]) == 2
+    assert "'mps' asked for, but MPS is not available here (Apple silicon only); use auto, cpu or cuda" \
+        in capsys.readouterr().err
+    monkeypatch.setattr(torch, "empty", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("No xpu. Details\nmore")))
+    assert main(["run", str(quickstart), "--out", str(tmp_path / "x"), "--set", "fitness.params.device=xpu"]) == 2
+    assert "'xpu' asked for, but torch cannot use it here (No xpu); use auto, cpu or cuda" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

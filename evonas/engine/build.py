@@ -445,13 +445,24 @@ def _main_block_line(script: str, obj: Any) -> int | None:
 
 
 def _check_device_here(exp: Experiment, fitness: FitnessFunction) -> None:
-    """A ``device: cuda`` this machine has no GPU for, where the evaluations run on this machine (the local backend):
-    refused before the run, not failed in every evaluation. A Ray cluster's nodes may have GPUs the head has not."""
+    """A ``device: cuda`` this machine has no GPU for (or an ``mps``, ``xpu``, ... torch cannot use here), where the
+    evaluations run on this machine (the local backend): refused before the run, not failed in every evaluation. A Ray cluster's nodes may have GPUs the head has not."""
     device = getattr(fitness, "device", None)
-    if exp.backend.name != "local" or not isinstance(device, str) or not device.startswith("cuda"):
+    if exp.backend.name != "local" or not isinstance(device, str) or device == "auto" or device.startswith("cpu"):
         return
     import torch  # (the fitness that trains has it loaded already)
 
+    if device.startswith("mps") and not torch.backends.mps.is_available():
+        raise ConfigError(exp.source, "fitness.params.device", f"{device!r} asked for, but MPS is not available here "
+                                                               "(Apple silicon only); use auto, cpu or cuda")  # fmt: skip
+    if not device.startswith("cuda"):  # xpu, ...: a tensor made there says whether this torch can use it
+        try:
+            torch.empty(1, device=device)
+        except Exception as exc:
+            why = " ".join(str(exc).split()).split(". ")[0][:200] or type(exc).__name__  # torch's first sentence
+            raise ConfigError(exp.source, "fitness.params.device", f"{device!r} asked for, but torch cannot use it "
+                                                                   f"here ({why}); use auto, cpu or cuda") from None  # fmt: skip
+        return
     have = torch.cuda.device_count() if torch.cuda.is_available() else 0
     index = torch.device(device).index
     if have == 0 or (index is not None and index >= have):
