@@ -87,7 +87,7 @@ class Registry(Generic[T]):
                                     f"failed to import: {type(exc).__name__}: {exc})") from None  # fmt: skip
         if isinstance(self._items.get(name), Declared):  # the declared module registers the real one
             del self._items[name]
-        if name in self._items and self._items[name] is not obj:
+        if name in self._items and self._items[name] is not obj and not _redefined(self._items[name], obj):
             raise RegistryError(f"{self.kind} '{name}' is already registered (by {_origin(self._items[name])})")
         self._items[name] = obj
         if hasattr(obj, "__dict__") and isinstance(obj, type):
@@ -129,6 +129,13 @@ class Registry(Generic[T]):
 
     def items(self) -> builtins.list[tuple[str, T]]:
         return [(name, self.get(name)) for name in sorted(self._items)]
+
+
+def _redefined(old: object, new: object) -> bool:
+    """Whether ``new`` is ``old`` defined again: a plug-in class or function of the same module and name (a notebook
+    cell run again, a module reloaded), which takes the name over as Python's own names are rebound."""
+    same_kind = callable(old) and callable(new) and isinstance(old, type) == isinstance(new, type)
+    return same_kind and is_plugin(new) and _origin(old) == _origin(new)
 
 
 def _origin(obj: object) -> str:

@@ -170,3 +170,18 @@ def test_an_unannotated_plug_in_parameter_is_checked_by_its_default_s_type() -> 
                                  ("rate", "fast", "expected a number"), ("flag", 3, "expected true or false")):  # fmt: skip
         with pytest.raises(ConfigError, match=expected):
             check_params(make, {key: value}, None, "p")
+
+
+def test_a_plug_in_defined_again_takes_its_name_over() -> None:
+    """A notebook cell run again (or a module reloaded) defines the class anew under the same module and name: it
+    replaces the one registered (it was refused as 'already registered', and only a restart helped); another class
+    under that name is still refused."""
+    reg: Registry[object] = Registry("widget")
+    namespace: dict = {"__name__": "my_notebook"}
+    for _ in range(2):
+        exec("class Mine:\n    pass\n", namespace)
+        reg.add("mine", namespace["Mine"])
+        assert reg.get("mine") is namespace["Mine"]
+    exec("class Other:\n    pass\n", namespace)
+    with pytest.raises(RegistryError, match="already registered"):
+        reg.add("mine", namespace["Other"])
