@@ -514,3 +514,8 @@ def test_plot_run_draws_a_python_run_s_plots_into_its_folder(write_experiment, t
     assert {f.name for f in files} == {"fitness.png", "diagnostics.png"}
     assert all(f.parent == out / "plots" and is_evonas_png(f) for f in files)
     assert {f.name for f in plot_run(out, tmp_path / "elsewhere")} == {"fitness.png", "diagnostics.png"}
+
+
+def test_run_names_a_run_dir_that_is_no_path(write_experiment) -> None:
+    with pytest.raises(TypeError, match=r"Run: run_dir: expected a folder's path \(str or pathlib.Path\), got int"):
+        Run(load_experiment(write_experiment(toy_experiment())), 123)  # type: ignore[arg-type]

@@ -188,6 +188,8 @@ def test_full_disk_stops_cleanly_and_resumes(write_experiment, tmp_path: Path, m
     except RunInterrupted as exc:
         assert exc.summary.stopped == "OperationalError: database or disk is full"
         assert exc.summary.evaluations == 11
+        assert str(exc) == (f"the run in {out} stopped (OperationalError: database or disk is full) after 11 "
+                            f"evaluations; what finished is recorded: go on with Run.resume('{out}').continue_run()")
         # its best is the journal's, though best.json could not be written (it said 'none' of 11 evaluations)
         best = min((-json.loads(m)["val_acc"], t) for t, _, s, m in rows(out) if s == "ok")  # ties: the earliest
         assert exc.summary.best is not None and exc.summary.best["trial"] == best[1], exc.summary.best

@@ -201,7 +201,9 @@ class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM) during a run: what finished is recorded; ``summary`` says where."""
 
     def __init__(self, summary: RunSummary) -> None:
-        super().__init__()
+        why = f" ({summary.stopped})" if summary.stopped else ""
+        super().__init__(f"the run in {summary.run_dir} stopped{why} after {summary.evaluations} evaluations; what "
+                         f"finished is recorded: go on with Run.resume({str(summary.run_dir)!r}).continue_run()")
         self.summary = summary
 
 
@@ -262,6 +264,8 @@ class Run:
         if not isinstance(experiment, Experiment):
             raise TypeError(f"Run: expected an Experiment (evonas.config.load_experiment or parse_experiment), got "
                             f"{type(experiment).__name__}")  # fmt: skip
+        if not isinstance(run_dir, (str, os.PathLike)):
+            raise TypeError(f"Run: run_dir: expected a folder's path (str or pathlib.Path), got {type(run_dir).__name__}")
         self.experiment = experiment
         self.run_dir = Path(run_dir)
         self.workers = None if workers is None else check_workers(workers)
