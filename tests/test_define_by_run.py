@@ -376,6 +376,16 @@ def nested(arch, input_shape, num_classes):
 def sizes(arch, input_shape, num_classes):
     width = arch.choice("width", [4, 8])
     return nn.Sequential(nn.Flatten(), nn.Linear(6, width), nn.ReLU(), nn.Linear(4, num_classes))  # 4, not width
+
+
+def typo_optimizer(arch, input_shape, num_classes):
+    arch.choice("optimizer", ["adam", "adamm"])
+    return nn.Sequential(nn.Flatten(), nn.Linear(6, num_classes))
+
+
+def zero_batch(arch, input_shape, num_classes):
+    arch.choice("batch_size", [0, 32])
+    return nn.Sequential(nn.Flatten(), nn.Linear(6, num_classes))
 '''
 
 
@@ -440,6 +450,25 @@ def test_a_build_function_that_always_raises_is_refused_before_the_run_folder(tm
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no valid genome" in err[0] and "the build function returned list, not a torch.nn.Module" in err[0]
     assert not (tmp_path / "layers").exists()
+
+
+def test_a_training_hyperparameter_choice_the_fitness_cannot_train_with_is_refused_before_the_run(
+    tmp_path: Path, write_experiment, capsys
+) -> None:
+    """``arch.choice("optimizer", ["adam", "adamm"])``: every evaluation drawing 'adamm' failed; now one line, exit 2."""
+    from evonas.cli import main
+
+    for fn, line in (("typo_optimizer", "choice 'optimizer' offers 'adamm', which fitness 'train' cannot train with "
+                                        "(genome optimizer: expected one of"),
+                     ("zero_batch", "choice 'batch_size' offers 0, which fitness 'train' cannot train with (genome "
+                                    "batch_size: expected an integer >= 1, got 0)")):  # fmt: skip
+        sys.modules.pop("buggy_space", None)
+        exp = _buggy_experiment(tmp_path, write_experiment, fn, {"name": "random", "params": {"samples": 4}})
+        assert main(["run", str(exp), "--out", str(tmp_path / fn), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and line in err[0], err
+        assert not (tmp_path / fn).exists()
+    sys.modules.pop("buggy_space", None)
 
 
 def test_a_resume_without_the_plug_in_names_the_run_folder_s_config(tmp_path: Path, write_experiment, capsys) -> None:

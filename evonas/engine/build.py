@@ -444,6 +444,33 @@ def _main_block_line(script: str, obj: Any) -> int | None:
     return None
 
 
+def _check_hparam_choices(exp: Experiment, space: SearchSpace, fitness: FitnessFunction) -> None:
+    """Every value a define-by-run space's training-hyperparameter choice offers (``optimizer``, ``batch_size``, the
+    ends of an ``lr`` range, ...) that the fitness cannot train with: refused before the run, not failed in each
+    evaluation that draws it. Choices are looked up on a few sampled genomes (a conditional one may be missed)."""
+    check = getattr(fitness, "check_hparams", None)
+    if check is None or not callable(getattr(space, "active_choices", None)):
+        return
+    rng, seen = random.Random(exp.seed), set()
+    for _ in range(SPACE_CHECK_DRAWS):
+        try:
+            asked = space.active_choices(space.sample(rng=rng))  # type: ignore[attr-defined]
+        except Exception:  # the space's own failure: said where it is checked
+            return
+        for name, dist, _ in asked:
+            if name in seen:
+                continue
+            seen.add(name)
+            options = getattr(dist, "options", None)
+            ends = (getattr(dist, "low", None), getattr(dist, "high", None))
+            for value in options if options is not None else [v for v in ends if v is not None]:
+                try:
+                    check({name: value})
+                except ValueError as exc:
+                    raise ConfigError(exp.source, "space", f"choice '{name}' offers {value!r}, which fitness "
+                                                           f"'{exp.fitness.name}' cannot train with ({exc})") from None  # fmt: skip
+
+
 def _check_device_here(exp: Experiment, fitness: FitnessFunction) -> None:
     """A ``device: cuda`` this machine has no GPU for (or an ``mps``, ``xpu``, ... torch cannot use here), where the
     evaluations run on this machine (the local backend): refused before the run, not failed in every evaluation. A Ray cluster's nodes may have GPUs the head has not."""
@@ -550,6 +577,7 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
             raise ConfigError(src, "space", str(exc)) from None
         if is_plugin(type(space)) or space.name == "function":
             _check_plugin_space(exp, space, tuple(dataset.input_shape), int(dataset.num_classes))
+        _check_hparam_choices(exp, space, fitness)
         # config.yaml, the workers and resume build the space bound the same way
         cast(dict[str, Any], exp.space.params).update(taken)
         _say_skewed(exp, fitness, dataset)

@@ -207,9 +207,14 @@ class TrainFitness(FitnessFunction):
         if reason:
             raise ValueError(reason)
         hp = dict(self.defaults)
-        hp.update(_check_hparams({k: v for k, v in space.hparams(genome).items() if k in _GENOME_HPARAMS}, "genome "))
+        hp.update(self.check_hparams(space.hparams(genome)))
         hooks = _Hooks(reporter, init_state, keep_state)
         return self._train(genome, space, dataset, int(seed), hp, fidelity, hooks=hooks)[1]
+
+    def check_hparams(self, hp: dict[str, Any]) -> dict[str, Any]:
+        """``hp`` (a genome's training hyperparameters) checked as training takes them; ``ValueError`` names the
+        first it cannot train with (the run checks the values a space's choices offer before it starts)."""
+        return _check_hparams({k: v for k, v in hp.items() if k in _GENOME_HPARAMS}, "genome ")
 
     def fit(
         self, genome: Genome, *, space: SearchSpace, dataset: Dataset, seed: int, on_epoch: Callable[[int, float], None] | None = None
@@ -221,7 +226,7 @@ class TrainFitness(FitnessFunction):
         ``on_epoch(epoch, train_loss)`` is called after each epoch (for a progress bar).
         """
         hp = dict(self.defaults)
-        hp.update(_check_hparams({k: v for k, v in space.hparams(genome).items() if k in _GENOME_HPARAMS}, "genome "))
+        hp.update(self.check_hparams(space.hparams(genome)))
         model, metrics = self._train(genome, space, dataset, int(seed), hp, None, on_epoch)
         return model, metrics
 
