@@ -779,3 +779,20 @@ def test_an_inline_initial_genome_s_inactive_choice_is_said(tmp_path: Path, writ
     exp.write_text(yaml.safe_dump(config))
     assert main(["run", str(exp), "--out", str(tmp_path / "run2"), "--quiet"]) == 2
     assert "initial_population[0]: not a genome of space 'function': nope: not a choice" in capsys.readouterr().err
+
+
+def test_listing_a_large_space_s_genomes_says_how_far_it_has_got(capsys, monkeypatch) -> None:
+    """Each genome listed runs the build function (a few ms): a space near the listing limit took minutes in silence
+    (grid's size check); a line now says how far it has got, every ENUMERATION_NOTE_S seconds."""
+    from evonas.spaces import function
+
+    def build(arch, input_shape, num_classes):
+        arch.choice("a", [1, 2, 3])
+        arch.choice("b", [1, 2])
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, num_classes))
+
+    monkeypatch.setattr(function, "ENUMERATION_NOTE_S", 0.0)
+    assert space_of(build).size == 6
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and all(re.fullmatch(r"evonas: space 'function': listing its genomes \(each runs the build "
+                                      r"function\): \d so far in \d+ s, at most 100,000 are listed", x) for x in lines), lines

@@ -64,6 +64,7 @@ import inspect
 import math
 import random
 import sys
+import time
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Sequence
@@ -92,6 +93,8 @@ EXPLORE_SAMPLES = 16
 EXPLORE_LIMIT = 4000
 #: at most this many genomes are listed for ``grid`` (a larger space has no ``size``)
 ENUMERATION_LIMIT = 100_000
+#: seconds between the lines that say how far listing the genomes has got
+ENUMERATION_NOTE_S = 10.0
 #: random draws :meth:`FunctionSpace.sample` makes before giving up on a function that refuses them all
 SAMPLE_TRIES = 100
 #: standard deviation of a number's mutation step, as a share of its range (log range for ``log=True``)
@@ -967,7 +970,12 @@ class FunctionSpace(SearchSpace):
         """Every genome in the order the function's decisions branch (depth first), or ``None`` past ``limit``."""
         out: list[ArchGenome] = []
         path: list[int] = []
+        start = said = time.monotonic()
         while True:
+            if time.monotonic() - said > ENUMERATION_NOTE_S:  # each genome runs the build function: it may take long
+                said = time.monotonic()
+                print(f"evonas: space 'function': listing its genomes (each runs the build function): {len(out):,} so "
+                      f"far in {said - start:.0f} s, at most {limit:,} are listed", file=sys.stderr, flush=True)  # fmt: skip
             sizes: list[int] = []
 
             def decide(name: str, dist: _Distribution) -> Any:
