@@ -796,3 +796,19 @@ def test_listing_a_large_space_s_genomes_says_how_far_it_has_got(capsys, monkeyp
     lines = capsys.readouterr().err.splitlines()
     assert lines and all(re.fullmatch(r"evonas: space 'function': listing its genomes \(each runs the build "
                                       r"function\): \d so far in \d+ s, at most 100,000 are listed", x) for x in lines), lines
+
+
+def test_a_misspelt_choice_in_a_stored_genome_is_named() -> None:
+    """``widht_0`` for ``width_0``: the genome lacks width_0 (said first) and holds a name the function never asks."""
+    sys.path.insert(0, str(REPO / "experiments"))
+    try:
+        import cnn_space
+
+        space = FunctionSpace(build=cnn_space.build, input_shape=[1, 8, 8], num_classes=10)
+    finally:
+        sys.path.remove(str(REPO / "experiments"))
+    stored = space.to_dict(space.sample(rng=random.Random(0)))
+    stored["widht_0"] = stored.pop("width_0")
+    with pytest.raises(InvalidGenome, match=r"^width_0: missing .*; the genome's 'widht_0' is not a choice of the "
+                                            r"function \(misspelt\?\)$"):
+        space.from_dict(stored)

@@ -922,14 +922,25 @@ class FunctionSpace(SearchSpace):
                 raise InvalidGenome(f"genome: choice names must be strings, got {name!r}")
             if not isinstance(value, _SCALARS) or isinstance(value, float) and not math.isfinite(value):
                 raise InvalidGenome(f"{name}: expected a string, finite number, boolean or null, got {value!r}")
-        replay = self._replay(dict(data))
-        extra = sorted(set(data) - replay.names())
-        if extra:
-            view = self._explored()
-            unknown = [n for n in extra if n not in view.names]
-            if unknown and view.problem is None:
-                raise InvalidGenome(f"{unknown[0]}: not a choice of the function (it never asks for it)")
+        try:
+            replay = self._replay(dict(data))
+        except InvalidGenome as exc:  # a choice missing: a name the function never asks is likely its misspelling
+            unknown = self._never_asked(data)
+            if unknown:
+                raise InvalidGenome(f"{exc}; the genome's '{unknown[0]}' is not a choice of the function (misspelt?)") from None
+            raise
+        unknown = self._never_asked(sorted(set(data) - replay.names()))
+        if unknown:
+            raise InvalidGenome(f"{unknown[0]}: not a choice of the function (it never asks for it)")
         return self._genome(replay)
+
+    def _never_asked(self, names: Iterable[str]) -> list[str]:
+        """Those of ``names`` the function never asks (by its explored view; none where that view has a problem)."""
+        names = list(names)
+        if not names:
+            return []
+        view = self._explored()
+        return [n for n in names if n not in view.names] if view.problem is None else []
 
     def to_dict(self, genome: Genome) -> dict[str, Any]:
         """``{name: value}`` in the order the function asks the choices (the journal and ``evonas show`` keep it;
