@@ -302,6 +302,10 @@ def test_bad_parameters_are_one_line() -> None:
     # the space imports no code itself: the module is a plug-in the experiment lists (plugins:)
     with pytest.raises(ValueError, match="module .no_such_module_xyz. is not imported: a run imports it when the experiment lists its file under plugins:"):
         FunctionSpace(build="no_such_module_xyz:build")
+    with pytest.raises(ValueError, match=r"'json' has no 'dumsp'; did you mean 'dumps?'\?$"):
+        FunctionSpace(build="json:dumsp")
+    with pytest.raises(ValueError, match=r"'json' has no 'nothing_like_it'$"):
+        FunctionSpace(build="json:nothing_like_it")
     with pytest.raises(ValueError, match="parameter 'input_shape' is not set"):
         FunctionSpace(build=small_build).sample(rng=random.Random(0))
     space = space_of(small_build)

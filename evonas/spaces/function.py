@@ -597,7 +597,11 @@ def load_build_function(spec: str | Callable[..., Any]) -> Callable[..., Any]:
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise ValueError(f"{where}: '{module_name}' has no '{attr}'")
+            import difflib
+
+            functions = [n for n, v in vars(obj).items() if callable(v) and not n.startswith("_")] if hasattr(obj, "__dict__") else []
+            near = difflib.get_close_matches(part, functions, n=1)
+            raise ValueError(f"{where}: '{module_name}' has no '{attr}'" + (f"; did you mean '{near[0]}'?" if near else ""))
         obj = getattr(obj, part)
     if not callable(obj):
         raise ValueError(f"{where}: '{spec}' is a {type(obj).__name__}, not a function")
