@@ -268,7 +268,8 @@ def test_a_float_with_a_step_takes_only_its_steps() -> None:
             return nn.Linear(6, num_classes)
         return fn
 
-    with pytest.raises(ChoiceError, match=r"^float 'lr': step must be a finite number > 0 \(or None\), got 0$"):
+    with pytest.raises(ChoiceError, match=r"^float 'lr': step must be a finite number > 0 \(or None\), got 0 at "
+                                          r"test_define_by_run\.py:\d+$"):  # the line of the build function that asked
         space_of(bad(0)).sample(rng=rng)
     with pytest.raises(ChoiceError, match=r"^float 'lr': step and log=True cannot be used together"):
         space_of(bad(0.01, log=True)).sample(rng=rng)

@@ -809,6 +809,8 @@ class FunctionSpace(SearchSpace):
         self._calls += 1
         try:
             arch, net = self._call(remembered, shape, classes, device)
+        except ChoiceError as exc:
+            raise _located(exc) from None
         except _PASSED:
             raise
         except Exception as exc:
@@ -816,6 +818,8 @@ class FunctionSpace(SearchSpace):
                 raise self._fault(exc) from None
             try:  # the function needs real tensors (a forward pass to size a layer, .item()): on the CPU
                 arch, net = self._call(remembered, shape, classes, "cpu")
+            except ChoiceError as again:
+                raise _located(again) from None
             except _PASSED:
                 raise
             except Exception as again:
@@ -1169,6 +1173,14 @@ class FunctionSpace(SearchSpace):
 
 #: what a replay lets through as it is (the others are the build function's own errors)
 _PASSED = (InvalidGenome, ChoiceError, _Infinite, _NotInView)
+
+
+def _located(exc: ChoiceError) -> ChoiceError:
+    """``exc`` with the line of the build function that asked the choice wrongly (``at my_space.py:12``)."""
+    from evonas.operators.base import raised_at  # (operators import the spaces)
+
+    where = raised_at(exc)
+    return ChoiceError(f"{exc} at {where}") if where and not str(exc).endswith(f" at {where}") else exc
 
 
 def _strict(values: Mapping[str, Any], name: str, dist: _Distribution) -> Any:
