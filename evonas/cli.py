@@ -35,6 +35,14 @@ __all__ = ["main", "build_parser"]
 EXIT_BROKEN_PIPE = 141
 
 
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Each command's parser, by its name."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``evonas`` command line's parser (its subcommands, arguments and help; the CLI reference is made from it)."""
     p = argparse.ArgumentParser(prog="evonas", description="Evolutionary neural architecture search.")
@@ -289,7 +297,10 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said with the command's own usage (argparse gives the top-level one, which lists no options)
+        command = _subparsers(parser).get(getattr(args, "command", None) or "", parser)
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT

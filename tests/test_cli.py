@@ -247,3 +247,12 @@ def test_a_cuda_device_this_machine_lacks_is_refused_before_the_run(tmp_path: Pa
     assert main(["run", str(quickstart), "--out", str(tmp_path / "x"), "--set", "fitness.params.device=xpu"]) == 2
     assert "'xpu' asked for, but torch cannot use it here (No xpu); use auto, cpu or cuda" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_an_unknown_option_is_said_with_the_command_s_own_usage(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "x.yaml", "--run-dir", "d"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: evonas run ") and "--out RUN_DIR" in err  # (it gave the top-level usage)
+    assert err.rstrip().endswith("evonas run: error: unrecognized arguments: --run-dir d")

@@ -226,6 +226,12 @@ def test_npy_instead_of_npz(tmp_path: Path) -> None:
         load_dataset("npz", seed=0, path=path)
 
 
+def test_an_npz_without_samples_is_said_so(tmp_path: Path) -> None:
+    empty = _save(tmp_path, "empty", x=np.zeros((0, 4), np.float32), y=np.zeros((0,), np.int64))
+    with pytest.raises(ValueError, match=r"^'x' in '.*empty.npz' holds no samples \(shape \(0, 4\)\)"):
+        load_dataset("npz", seed=0, path=empty)  # (it was numpy's "zero-size array to reduction operation maximum")
+
+
 # -- what still passes ----------------------------------------------------------------
 def test_good_data_passes(tmp_path: Path) -> None:
     npz = _save(tmp_path, "good", x=_x(), y=_y())

@@ -599,6 +599,10 @@ def load_npz(
                 reason = (str(exc).splitlines() or [type(exc).__name__])[0]
                 fix = "save the arrays again with np.savez"
                 raise ValueError(f"cannot read '{named[key]}' from {where}: {reason}; {fix}") from None
+    empty = next((k for k, a in arrays.items() if a.ndim == 0 or len(a) == 0), None)
+    if empty is not None:
+        raise ValueError(f"'{named[empty]}' in {where} holds no samples (shape {arrays[empty].shape}); expected its first "
+                         "axis to count the samples")  # fmt: skip
     name = f"npz:{file.name}"
     if "x" in arrays:
         kx, ky = named["x"], named["y"]
