@@ -150,3 +150,19 @@ def test_one_cache_never_shares_results_between_settings_or_versions_of_a_plugin
         assert [c for _, c in edited] == [0] * 6 and [s for s, _ in edited] == [s + 100 for s, _ in one]
     finally:
         FITNESSES._items.pop("scaled_score", None)
+
+
+def test_bf16_emulated_on_this_cpu_is_warned(monkeypatch, capsys) -> None:
+    import evonas.fitness.device as device
+    from evonas.config import parse_experiment
+    from evonas.engine.build import build
+
+    exp = parse_experiment({"space": {"name": "mlp"}, "dataset": {"name": "synthetic"}, "workers": 0,
+                            "fitness": {"name": "train", "params": {"device": "cpu", "amp": "bf16"}}})  # fmt: skip
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
+    build(exp)
+    assert "fitness.params.amp: bf16 on a CPU without native bf16 (AVX512-BF16 or AMX): torch emulates it" \
+        in capsys.readouterr().err
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    build(exp)
+    assert "without native bf16" not in capsys.readouterr().err
