@@ -519,3 +519,30 @@ def test_plot_run_draws_a_python_run_s_plots_into_its_folder(write_experiment, t
 def test_run_names_a_run_dir_that_is_no_path(write_experiment) -> None:
     with pytest.raises(TypeError, match=r"Run: run_dir: expected a folder's path \(str or pathlib.Path\), got int"):
         Run(load_experiment(write_experiment(toy_experiment())), 123)  # type: ignore[arg-type]
+
+
+def test_a_fitness_that_fails_its_first_evaluations_is_said_while_the_run_goes_on(write_experiment, tmp_path: Path,
+                                                                                 capsys) -> None:  # fmt: skip
+    """A Python run (no summary printed) whose fitness fails everything said nothing until it ended."""
+    from evonas.fitness import FITNESSES, FitnessFunction
+
+    @FITNESSES.register("t_worded")
+    class Worded(FitnessFunction):
+        metrics = ("score",)
+        needs_dataset = False
+
+        def evaluate(self, genome, *, space, dataset, seed):
+            return {"score": "high"}
+
+    try:
+        exp = toy_experiment(fitness={"name": "t_worded"}, objectives=[{"metric": "score"}],
+                             strategy={"name": "random", "params": {"samples": 5}})  # fmt: skip
+        summary = Run(load_experiment(write_experiment(exp)), tmp_path / "run", progress=False).execute()
+        assert summary.failures == 5
+        lines = [x for x in capsys.readouterr().err.splitlines() if "evaluations of this session all failed" in x]
+        assert lines == ["evonas: the first 3 evaluations of this session all failed (trial 2: the objective metric "
+                         "'score' is 'high' (str), not a number); the run goes on, and its summary counts the failures"]
+        Run(load_experiment(write_experiment(toy_experiment())), tmp_path / "fine", progress=False).execute()
+        assert "all failed" not in capsys.readouterr().err
+    finally:
+        FITNESSES._items.pop("t_worded", None)

@@ -33,6 +33,15 @@ __all__ = ["CONFIRM", "Loop", "StrategyStalled"]
 CONFIRM = "confirm"
 
 
+#: this many failed evaluations at the start of a session, and none that did not fail, are said at once
+FAILED_AT_START = 3
+
+
+def _first_line(error: str | None) -> str:
+    line = (error or "no reason recorded").strip().splitlines()[0] if (error or "").strip() else "no reason recorded"
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
 class StrategyStalled(RuntimeError):
     """The strategy asked for nothing while nothing was in flight and it was not done: the run cannot go on
     (a strategy's bug: its ``propose`` / ``ask`` waits for a result that never comes)."""
@@ -75,6 +84,7 @@ class Loop:
         if isinstance(ctx.variation, Variation):
             ctx.variation = self.variation = ctx.variation.fresh(strict=self.exp.strict)
         self._fault_lines = FaultLines(self.variation, built.space, self._say)
+        self._fresh: list[bool] = []  # whether each of this session's first evaluations failed
         #: True while the loop answers from the journal (a resume's replay); counts then are not yet the run's
         self.replaying = False
         # pruning: the curves of the finished evaluations, by kind (fidelity, inherited or not), in tell order
@@ -412,6 +422,10 @@ class Loop:
 
     def _notify(self, rec: Record) -> None:
         """A fresh result is in the journal: tell the loggers (they never raise), then ``on_result``."""
+        self._fresh.append(rec.status == "failed")
+        if len(self._fresh) == FAILED_AT_START and all(self._fresh):  # a fitness that fails everything: said early
+            self._say(f"evonas: the first {FAILED_AT_START} evaluations of this session all failed (trial {rec.trial}: "
+                      f"{_first_line(rec.error)}); the run goes on, and its summary counts the failures")  # fmt: skip
         if self.loggers:
             self.loggers.log_result(rec)
         if self.run.on_result is not None:
