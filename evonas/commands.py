@@ -406,6 +406,22 @@ def draw_plots(
     return files
 
 
+def plot_run(
+    run_dir: str | Path, out_dir: str | Path | None = None, *, plugins: Sequence[str] | None = None, trust: bool = False
+) -> list[Path]:
+    """Draw a run folder's plots, as ``evonas run`` does when it ends (``Run.execute()`` draws none): ``fitness.png``,
+    ``diagnostics.png`` and, with several objectives, the Pareto plots, into ``out_dir`` (default: the run's own
+    ``plots/``). ``plugins``/``trust``: as for ``evonas plot`` (the space's plug-in, for the gene entropies).
+    Returns the files written; raises ``RunFolderError``, ``FileNotFoundError`` or ``ValueError`` in one line."""
+    from evonas.diagnostics import run_space_here
+    from evonas.runfolder import RunFolder
+
+    folder = RunFolder(run_dir)
+    exp = folder.experiment(plugins=plugins, trust=trust)
+    space, _, _ = run_space_here(folder.config(), exp)
+    return draw_plots(folder, exp, space, Path(out_dir) if out_dir is not None else folder.inside("plots"))
+
+
 def report_plots(folder: Any, exp: Any, space: Any, out_dir: Path) -> list[Path]:
     """The plots a report embeds (:func:`draw_plots`, as :func:`evonas.report.write_report` calls ``draw``): what
     cannot be drawn is left out, and damaged rows, which the report says once, are not said again."""

@@ -39,7 +39,7 @@ from evonas.runfolder import RunFolder, RunFolderError
 __all__ = [
     "plot_logbook", "plot_fitness", "plot_diagnostics", "draw_diagnostics", "diagnostics_figure", "plot_runs",
     "plot_benchmark", "integer_axis", "line_styles", "plural", "save_figure", "run_title", "objectives_of",
-    "logbook_rows", "genealogy_title", "steady_state", "plot_run",
+    "logbook_rows", "genealogy_title", "steady_state",
 ]  # fmt: skip
 
 #: markers and dash patterns of :func:`line_styles`, in the order they are handed out
@@ -202,22 +202,6 @@ def plot_logbook(run_dir: str | Path, out: str | Path) -> Path:
     rows = logbook_rows(folder)
     exp = folder.experiment()
     return plot_fitness(rows, objectives_of(exp), Path(out), title=run_title(exp), steady=steady_state(exp))
-
-
-def plot_run(
-    run_dir: str | Path, out_dir: str | Path | None = None, *, plugins: Sequence[str] | None = None, trust: bool = False
-) -> list[Path]:
-    """Draw a run folder's plots, as ``evonas run`` does when it ends (``Run.execute()`` draws none): ``fitness.png``,
-    ``diagnostics.png`` and, with several objectives, the Pareto plots, into ``out_dir`` (default: the run's own
-    ``plots/``). ``plugins``/``trust``: as for ``evonas plot`` (the space's plug-in, for the gene entropies).
-    Returns the files written; raises ``RunFolderError``, ``FileNotFoundError`` or ``ValueError`` in one line."""
-    from evonas.commands import draw_plots  # (commands imports this module where it draws)
-    from evonas.diagnostics import run_space_here
-
-    folder = RunFolder(run_dir)
-    exp = folder.experiment(plugins=plugins, trust=trust)
-    space, _, _ = run_space_here(folder.config(), exp)
-    return draw_plots(folder, exp, space, Path(out_dir) if out_dir is not None else folder.inside("plots"))
 
 
 def plot_diagnostics(

@@ -504,8 +504,9 @@ def test_a_huge_string_metric_fails_its_evaluation_instead_of_bloating_every_fil
 
 
 def test_plot_run_draws_a_python_run_s_plots_into_its_folder(write_experiment, tmp_path: Path) -> None:
-    """``Run.execute()`` draws no plots; ``evonas.plotting.plot_run`` draws what ``evonas run`` would have."""
-    from evonas.plotting import is_evonas_png, plot_run
+    """``Run.execute()`` draws no plots; ``evonas.commands.plot_run`` draws what ``evonas run`` would have."""
+    from evonas.commands import plot_run
+    from evonas.plotting import is_evonas_png
 
     out = tmp_path / "run"
     Run(load_experiment(write_experiment(toy_experiment())), out, progress=False).execute()
