@@ -468,8 +468,8 @@ def _check_hparam_choices(exp: Experiment, space: SearchSpace, fitness: FitnessF
                 try:
                     check({name: value})
                 except ValueError as exc:
-                    raise ConfigError(exp.source, "space", f"choice '{name}' offers {value!r}, which fitness "
-                                                           f"'{exp.fitness.name}' cannot train with ({exc})") from None  # fmt: skip
+                    why = f"choice '{name}' offers {value!r}, which fitness '{exp.fitness.name}' cannot train with"
+                    raise ConfigError(exp.source, "space", f"{why} ({exc})") from None
 
 
 def _say_emulated_bf16(exp: Experiment, fitness: FitnessFunction) -> None:
@@ -490,7 +490,8 @@ def _say_emulated_bf16(exp: Experiment, fitness: FitnessFunction) -> None:
 
 def _check_device_here(exp: Experiment, fitness: FitnessFunction) -> None:
     """A ``device: cuda`` this machine has no GPU for (or an ``mps``, ``xpu``, ... torch cannot use here), where the
-    evaluations run on this machine (the local backend): refused before the run, not failed in every evaluation. A Ray cluster's nodes may have GPUs the head has not."""
+    evaluations run on this machine (the local backend): refused before the run, not failed in every evaluation. A
+    Ray cluster's nodes may have GPUs the head has not."""
     device = getattr(fitness, "device", None)
     if exp.backend.name != "local" or not isinstance(device, str) or device == "auto" or device.startswith("cpu"):
         return
@@ -504,8 +505,8 @@ def _check_device_here(exp: Experiment, fitness: FitnessFunction) -> None:
             torch.empty(1, device=device)
         except Exception as exc:
             why = " ".join(str(exc).split()).split(". ")[0][:200] or type(exc).__name__  # torch's first sentence
-            raise ConfigError(exp.source, "fitness.params.device", f"{device!r} asked for, but torch cannot use it "
-                                                                   f"here ({why}); use auto, cpu or cuda") from None  # fmt: skip
+            refusal = f"{device!r} asked for, but torch cannot use it here ({why}); use auto, cpu or cuda"
+            raise ConfigError(exp.source, "fitness.params.device", refusal) from None
         return
     have = torch.cuda.device_count() if torch.cuda.is_available() else 0
     index = torch.device(device).index

@@ -38,7 +38,8 @@ FAILED_AT_START = 3
 
 
 def _first_line(error: str | None) -> str:
-    line = (error or "no reason recorded").strip().splitlines()[0] if (error or "").strip() else "no reason recorded"
+    lines = (error or "").strip().splitlines()
+    line = lines[0] if lines else "no reason recorded"
     return line if len(line) <= 300 else line[:297] + "..."
 
 

@@ -857,7 +857,8 @@ def _say_what_will_not_happen(strategy: Strategy, built: Built) -> None:
     cut = strategy.ctx.budget if strategy.ctx.budget is not None else getattr(strategy, "limit", None)
     if isinstance(initial, int) and isinstance(expected, int) and isinstance(cut, int) and 0 < expected <= initial \
             and cut <= initial:
-        what = f"initial samples of {initial} take" if param == "initial_samples" else f"initial population of {initial} takes"
+        what = (f"initial samples of {initial} take" if param == "initial_samples" else
+                f"initial population of {initial} takes")  # fmt: skip
         print(f"evonas: strategy '{strategy.name}': its {what} the whole budget of "
               f"{expected} evaluations, so the search never goes past it (no evolution): raise the budget or lower "
               f"{param}", file=sys.stderr)  # fmt: skip

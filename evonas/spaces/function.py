@@ -599,9 +599,11 @@ def load_build_function(spec: str | Callable[..., Any]) -> Callable[..., Any]:
         if not hasattr(obj, part):
             import difflib
 
-            functions = [n for n, v in vars(obj).items() if callable(v) and not n.startswith("_")] if hasattr(obj, "__dict__") else []
-            near = difflib.get_close_matches(part, functions, n=1)
-            raise ValueError(f"{where}: '{module_name}' has no '{attr}'" + (f"; did you mean '{near[0]}'?" if near else ""))
+            names = [n for n, v in vars(obj).items() if callable(v) and not n.startswith("_")] if hasattr(obj, "__dict__") \
+                else []  # fmt: skip
+            near = difflib.get_close_matches(part, names, n=1)
+            mean = f"; did you mean '{near[0]}'?" if near else ""
+            raise ValueError(f"{where}: '{module_name}' has no '{attr}'{mean}")
         obj = getattr(obj, part)
     if not callable(obj):
         raise ValueError(f"{where}: '{spec}' is a {type(obj).__name__}, not a function")
@@ -935,7 +937,8 @@ class FunctionSpace(SearchSpace):
         except InvalidGenome as exc:  # a choice missing: a name the function never asks is likely its misspelling
             unknown = self._never_asked(data)
             if unknown:
-                raise InvalidGenome(f"{exc}; the genome's '{unknown[0]}' is not a choice of the function (misspelt?)") from None
+                raise InvalidGenome(f"{exc}; the genome's '{unknown[0]}' is not a choice of the function "
+                                    "(misspelt?)") from None  # fmt: skip
             raise
         unknown = self._never_asked(sorted(set(data) - replay.names()))
         if unknown:
