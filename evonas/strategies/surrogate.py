@@ -131,13 +131,21 @@ class SurrogateSearch(SteadyState):
             if self.next_index >= self.initial_samples and self._pending:
                 return None  # too few results to fit on yet: wait for them
             return self.sample()
+        proposal = self._next_usable()
+        if proposal is None:
+            self._fit()
+            self._queue = self._ranked_pool()
+            proposal = self._next_usable()
+        return proposal if proposal is not None else self.sample()
+
+    def _next_usable(self) -> Proposal | None:
+        """The queue's best candidate that is new and within the cheap limits (checked here, in ranked order: the
+        limits' metrics, FLOPs above all, cost far more than ranking the whole pool)."""
         while self._queue:
             proposal = self._queue.pop(0)
-            if self.is_new(self._key(proposal[0])):
+            if self.usable(proposal[0], self._key(proposal[0])):
                 return proposal
-        self._fit()
-        self._queue = self._ranked_pool()
-        return self._queue.pop(0) if self._queue else self.sample()
+        return None
 
     def ask(self, n: int) -> list[Candidate]:
         self._queue = []  # a new ask ranks against the latest results
@@ -169,13 +177,13 @@ class SurrogateSearch(SteadyState):
         return out
 
     def _ranked_pool(self) -> list[Proposal]:
-        """The pool's new candidates, best acquisition first."""
+        """The pool's new candidates, best acquisition first (within the cheap limits or not)."""
         keys: set[str] = set()
         pool: list[Proposal] = []
         codes: list[list[float]] = []
         for proposal in self._children():
             key = self._key(proposal[0])
-            if key not in keys and self.usable(proposal[0], key):
+            if key not in keys and self.is_new(key):  # (the cheap limits: checked as the ranked queue is used)
                 keys.add(key)
                 pool.append(proposal)
                 codes.append(self._encode(key, proposal[0]))
