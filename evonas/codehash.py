@@ -69,9 +69,27 @@ def _imported(module: Any, path: str) -> list[str]:
     return names
 
 
+def _located(name: str) -> str | None:
+    """The source file module ``name`` would be imported from, found without importing it (a module imported only
+    inside a function, or only by the worker processes, is not loaded here)."""
+    from importlib.machinery import PathFinder
+
+    spec = None
+    locations: list[str] | None = None
+    for part in name.split("."):
+        try:
+            spec = PathFinder.find_spec(part, locations)
+        except (ImportError, ValueError, OSError):
+            return None
+        if spec is None:
+            return None
+        locations = list(spec.submodule_search_locations or [])
+    return spec.origin if spec is not None and isinstance(spec.origin, str) else None
+
+
 def _files(module_name: str) -> list[tuple[str, Any]]:
-    """``(real path, module)`` of ``module_name``'s file and of the user modules it imports, transitively (those
-    imported already, as running it has)."""
+    """``(real path, module)`` of ``module_name``'s file and of the user modules it imports, transitively (the
+    module ``None`` for one this process has not loaded)."""
     out: list[tuple[str, Any]] = []
     todo, seen = [module_name], set()
     while todo:
@@ -80,7 +98,7 @@ def _files(module_name: str) -> list[tuple[str, Any]]:
             continue
         seen.add(name)
         module = sys.modules.get(name)
-        file = getattr(module, "__file__", None)
+        file = getattr(module, "__file__", None) if module is not None else _located(name)
         if not isinstance(file, str) or not file.endswith(".py"):
             continue
         path = os.path.realpath(file)
@@ -117,11 +135,13 @@ def user_code(obj: Any) -> tuple[str | None, str | None]:
             now = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         except OSError:
             continue
-        first = _FIRST_SEEN.setdefault(path, (id(loaded), now))
-        if first[0] == id(loaded) and first[1] != now:
-            return None, (f"{Path(path).name} changed since this process loaded it, so the code that runs here is the "
-                          "old one (restart the process, or importlib.reload the module, to run the new code)")
-        _FIRST_SEEN[path] = (id(loaded), now)
+        if loaded is not None:  # loaded here: this process runs the code as it was when it was loaded
+            first = _FIRST_SEEN.setdefault(path, (id(loaded), now))
+            if first[0] == id(loaded) and first[1] != now:
+                return None, (f"{Path(path).name} changed since this process loaded it, so this process runs it as it "
+                              "was (and so do its evaluations with workers: 0): which code a result comes from cannot "
+                              "be told; restart the process, or importlib.reload the module")  # fmt: skip
+            _FIRST_SEEN[path] = (id(loaded), now)
         hashes.append((path != own, Path(path).name, now))
     if not hashes:
         return None, None

@@ -56,6 +56,24 @@ def test_an_edited_helper_module_of_a_plug_in_is_another_problem(tmp_path: Path)
     assert scores(tmp_path / "c") == ([0.9] * 3, 3)  # the same code again: answered from the cache
 
 
+def test_a_helper_imported_inside_evaluate_is_part_of_the_problem(tmp_path: Path) -> None:
+    """``from scored_pkg.util import VALUE`` inside ``evaluate``: not loaded when the run starts (nor ever in the run's
+    process with workers), found by its file: an edit trains again."""
+    (tmp_path / "scored_pkg").mkdir()
+    (tmp_path / "scored_pkg" / "__init__.py").write_text("")
+    (tmp_path / "late_fit.py").write_text(
+        FITNESS.replace("from {helper} import VALUE\n", "").replace(
+            "        return {{\"score\": VALUE}}", "        from scored_pkg.util import VALUE\n\n        return {{\"score\": VALUE}}"
+        ).format(name="t_late"))  # fmt: skip
+    (tmp_path / "exp.yaml").write_text(json.dumps(experiment("t_late", ["late_fit.py"])))
+    for value, run in ((0.1, "a"), (0.9, "b")):
+        (tmp_path / "scored_pkg" / "util.py").write_text(f"VALUE = {value}\n")
+        done = subprocess.run([sys.executable, "-m", "evonas", "run", "exp.yaml", "--out", run, "--quiet"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert scores(tmp_path / run) == ([value] * 3, 0), (run, scores(tmp_path / run))
+
+
 def test_a_fitness_without_a_source_file_is_not_cached(tmp_path: Path, capsys) -> None:
     """A class made where no file holds its code (a notebook cell, stdin): its edits could not be told apart."""
     module = types.ModuleType("t_cell")  # as a notebook's __main__: no __file__
