@@ -299,7 +299,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # said with the command's own usage (argparse gives the top-level one, which lists no options)
-        command = _subparsers(parser).get(getattr(args, "command", None) or "", parser)
+        given = list(sys.argv[1:] if argv is None else argv)
+        name = getattr(args, "command", None) or ""
+        at = given.index(name) if name in given else -1
+        before = at >= 0 and any(x in given[:at] for x in extra)  # `evonas --bogus run ...`: not run's
+        command = parser if before else _subparsers(parser).get(name, parser)
         command.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()

@@ -256,3 +256,6 @@ def test_an_unknown_option_is_said_with_the_command_s_own_usage(capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("usage: evonas run ") and "--out RUN_DIR" in err  # (it gave the top-level usage)
     assert err.rstrip().endswith("evonas run: error: unrecognized arguments: --run-dir d")
+    with pytest.raises(SystemExit):  # an option before the command is the top level's
+        main(["--bogus", "run", "x.yaml"])
+    assert capsys.readouterr().err.rstrip().endswith("evonas: error: unrecognized arguments: --bogus")

@@ -547,3 +547,14 @@ def test_a_fitness_that_fails_its_first_evaluations_is_said_while_the_run_goes_o
         assert "all failed" not in capsys.readouterr().err
     finally:
         FITNESSES._items.pop("t_worded", None)
+
+
+def test_the_interruption_says_how_to_go_on_with_the_plug_ins_a_new_process_needs() -> None:
+    from types import SimpleNamespace
+
+    from evonas.engine.runner import RunInterrupted
+
+    summary = SimpleNamespace(run_dir=Path("runs/x"), stopped=None, evaluations=7)
+    assert str(RunInterrupted(summary, ("my_fit.py",))) == (  # type: ignore[arg-type]
+        "the run in runs/x stopped after 7 evaluations; what finished is recorded: go on with "
+        "Run.resume('runs/x', plugins=['my_fit.py']).continue_run()")

@@ -200,10 +200,11 @@ def changed_code(recorded: Any, now: dict[str, str]) -> list[str]:
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM) during a run: what finished is recorded; ``summary`` says where."""
 
-    def __init__(self, summary: RunSummary) -> None:
+    def __init__(self, summary: RunSummary, plugins: Sequence[str] = ()) -> None:
         why = f" ({summary.stopped})" if summary.stopped else ""
+        more = f", plugins={list(plugins)!r}" if plugins else ""  # what a new process needs to build the run again
         super().__init__(f"the run in {summary.run_dir} stopped{why} after {summary.evaluations} evaluations; what "
-                         f"finished is recorded: go on with Run.resume({str(summary.run_dir)!r}).continue_run()")
+                         f"finished is recorded: go on with Run.resume({str(summary.run_dir)!r}{more}).continue_run()")
         self.summary = summary
 
 
@@ -677,7 +678,7 @@ class Run:
         if shutdown.stop() and not interrupted:  # a signal during the final writes: they are done; say it was stopped
             summary.interrupted = interrupted = True
         if interrupted:
-            raise RunInterrupted(summary)
+            raise RunInterrupted(summary, exp.plugins)
         return summary  # the command line draws the plots (evonas.commands.draw_plots)
 
 
