@@ -143,7 +143,11 @@ def test_a_run_in_which_every_evaluation_failed_exits_with_1(write_experiment, t
     assert main(["run", str(path), "--out", str(tmp_path / "r"), "--quiet"]) == 1
     out, err = capsys.readouterr()
     assert "best      none: every evaluation failed" in out and "evaluated 4 genomes (4 failed" in out, out
-    assert err.strip() == "evonas: the run found no best (its summary says why); exit code 1", err
+    assert err.strip().splitlines() == [
+        "evonas: the first 3 evaluations of this session all failed (trial 2: RuntimeError: injected failure at "
+        "faulty_fitness.py:41); the run goes on, and its summary counts the failures",  # said as soon as it was so
+        "evonas: the run found no best (its summary says why); exit code 1",
+    ], err
 
 
 @pytest.mark.parametrize("workers", [0, 1])
