@@ -152,12 +152,12 @@ class HangsInWorkers(ToyFitness):
 def test_a_worker_that_never_finishes_starting_stops_the_run_in_one_line(write_experiment, tmp_path: Path) -> None:
     (tmp_path / "hanging_init.py").write_text(HANGING_INIT)
     exp = toy_experiment(plugins=["hanging_init.py"], fitness={"name": "hangs_in_workers"}, workers=2, timeout=5,
-                         backend={"name": "local", "params": {"startup_timeout": 4}})  # fmt: skip
+                         backend={"name": "local", "params": {"startup_timeout": 8}})  # fmt: skip
     start = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "evonas.cli", "run", str(write_experiment(exp)), "--out",
                            str(tmp_path / "run"), "--quiet"], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 1 and time.monotonic() - start < 60, done.stderr
-    assert "a worker process did not finish starting within 4 s (waiting at hanging_init.py:11)" in done.stderr
+    assert "a worker process did not finish starting within 8 s (waiting at hanging_init.py:11)" in done.stderr
     assert "Traceback" not in done.stderr and not list((tmp_path / "run").glob(".*.crash"))
     assert read_status(tmp_path / "run")["state"] == "crashed"
 
