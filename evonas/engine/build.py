@@ -30,7 +30,7 @@ from evonas.checks import check_int
 from evonas.config import ConfigError, Experiment, check_workers, params_error
 from evonas.constraints import CHEAP_METRICS, ConstraintChecker, unmeetable
 from evonas.datasets import DATASETS, Dataset
-from evonas.engine.backends import BACKENDS, evaluation_seed
+from evonas.engine.backends import BACKENDS, _cuda_count, evaluation_seed
 from evonas.engine.components import build_dataset, build_fitness, build_space, construct
 from evonas.engine.deap_map import IsolatedMap, IsolatedToolbox
 from evonas.engine.plugins import import_plugin, import_plugins, is_plugin_file, plugin_paths, resolve_path
@@ -508,7 +508,7 @@ def _check_device_here(exp: Experiment, fitness: FitnessFunction) -> None:
             refusal = f"{device!r} asked for, but torch cannot use it here ({why}); use auto, cpu or cuda"
             raise ConfigError(exp.source, "fitness.params.device", refusal) from None
         return
-    have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    have = _cuda_count()
     index = torch.device(device).index
     if have == 0 or (index is not None and index >= have):
         why = ("CUDA is not available here (a CPU build of torch, or no GPU)" if have == 0 else

@@ -38,7 +38,7 @@ import time
 from typing import Any
 
 from evonas.config import Experiment
-from evonas.engine.backends import BACKENDS, Backend, EvalContext, Job, JobResult
+from evonas.engine.backends import BACKENDS, Backend, EvalContext, Job, JobResult, _cuda_count
 
 __all__ = ["RayBackend"]
 
@@ -124,9 +124,7 @@ def _check_gpus(ray: Any, num_gpus: float | None, *, local: bool = False) -> Non
     if not num_gpus:
         return
     if local:
-        import torch
-
-        have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        have = _cuda_count()
         holder, way_out = "this machine has", "leave num_gpus out, or join a cluster with GPUs: address"
     else:
         have = ray.cluster_resources().get("GPU", 0)
