@@ -445,17 +445,17 @@ def _main_block_line(script: str, obj: Any) -> int | None:
     return None
 
 
-def _check_hparam_choices(exp: Experiment, space: SearchSpace, fitness: FitnessFunction) -> None:
+def _check_hparam_choices(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, drawn: list[Genome]) -> None:
     """Every value a define-by-run space's training-hyperparameter choice offers (``optimizer``, ``batch_size``, the
     ends of an ``lr`` range, ...) that the fitness cannot train with: refused before the run, not failed in each
-    evaluation that draws it. Choices are looked up on a few sampled genomes (a conditional one may be missed)."""
+    evaluation that draws it. Choices are looked up on the genomes ``drawn`` (a conditional one may be missed)."""
     check = getattr(fitness, "check_hparams", None)
     if check is None or not callable(getattr(space, "active_choices", None)):
         return
-    rng, seen = random.Random(exp.seed), set()
-    for _ in range(SPACE_CHECK_DRAWS):
+    seen = set()
+    for genome in drawn:
         try:
-            asked = space.active_choices(space.sample(rng=rng))  # type: ignore[attr-defined]
+            asked = space.active_choices(genome)  # type: ignore[attr-defined]
         except Exception:  # the space's own failure: said where it is checked
             return
         for name, dist, _ in asked:
@@ -589,13 +589,12 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
         try:  # a space that gives no genome for this data, or a build function that asks a choice wrongly on a
             # common branch: said here, before a run folder exists, not as a crash of the run
             rng = random.Random(exp.seed)
-            for _ in range(SPACE_CHECK_DRAWS):
-                space.sample(rng=rng)
+            drawn = [space.sample(rng=rng) for _ in range(SPACE_CHECK_DRAWS)]
         except ValueError as exc:
             raise ConfigError(src, "space", str(exc)) from None
         if is_plugin(type(space)) or space.name == "function":
             _check_plugin_space(exp, space, tuple(dataset.input_shape), int(dataset.num_classes))
-        _check_hparam_choices(exp, space, fitness)
+        _check_hparam_choices(exp, space, fitness, drawn)
         # config.yaml, the workers and resume build the space bound the same way
         cast(dict[str, Any], exp.space.params).update(taken)
         _say_skewed(exp, fitness, dataset)
