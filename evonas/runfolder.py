@@ -244,12 +244,12 @@ class RunFolder:
                     return None
             meta = dict(db.execute("SELECT name, value FROM meta WHERE name IN ('closed', 'live')").fetchall())
             closed, live = (json.loads(meta.get(k) or "null") for k in ("closed", "live"))
+            state = live.get("state") if isinstance(live, dict) else None
+            if not (closed is False or (closed is None and state not in CLOSED_STATES)):  # None: an older evonas's
+                return None  # closed: every row is in the file (the common case: no count of the rows)
             n = db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
         except (OSError, sqlite3.DatabaseError, ValueError, RecursionError):
             return None  # a damaged journal is said by what reads it
-        state = live.get("state") if isinstance(live, dict) else None
-        if not (closed is False or (closed is None and state not in CLOSED_STATES)):  # None: an older evonas's journal
-            return None
         noted = noted_rows(self.path)
         if noted is not None and n >= noted:
             return None
