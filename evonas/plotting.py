@@ -326,9 +326,8 @@ def plot_runs(
     data = compare_runs(run_dirs, metric=metric, x=x, band=band, group_by=group_by)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     # a line style each: runs of one seed share their first samples, so their curves lie on each other at first
-    styles = ["-", "--", "-.", ":"]
     for i, (name, g) in enumerate(data["groups"].items()):
-        style = styles[i % len(styles)]
+        style = _DASHES[i % len(_DASHES)]
         if len(g["runs"]) == 1:
             ax.plot(g["x"], g["median"], style, label=f"{name} ({g['runs'][0]})")
             continue
