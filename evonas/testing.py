@@ -24,6 +24,11 @@ from evonas.spaces.base import InvalidGenome, SearchSpace
 __all__ = ["check_space", "check_mutation", "check_crossover"]
 
 
+#: what a build function must do, said where the space answers otherwise when asked again
+_SAME_ANSWERS = ("a build function must ask the same choices with the same options for the same answers (no random "
+                 "numbers or state of its own)")
+
+
 def check_space(
     space: SearchSpace, *, n: int = 200, seed: int = 0, input_shape: tuple[int, ...] | None = None, num_classes: int = 10
 ) -> None:
@@ -39,9 +44,7 @@ def check_space(
 
     before = {(f["kind"], f["name"]): (f["failures"], f["calls"]) for f in space.faults()}
     # a refusal of a genome the space gave itself: for a build function, it asked other choices the second time
-    again_hint = ("; asked again, it answers otherwise: a build function must ask the same choices with the same "
-                  "options for the same answers (no random numbers or state of its own)"
-                  if space.name == "function" else "")  # fmt: skip
+    again_hint = f"; asked again, it answers otherwise: {_SAME_ANSWERS}" if space.name == "function" else ""
     shape = tuple(input_shape or space.example_input_shape)
     rng = random.Random(seed)
     again = random.Random(seed)
@@ -103,8 +106,7 @@ def round_trip_problem(space: SearchSpace, genome: Any) -> str | None:
             return (f"the JSON round trip raised {describe_error(exc, 200)}: from_dict(to_dict(genome)) must give the "
                     "genome back (to_dict writes every gene from_dict reads, as JSON)")  # fmt: skip
         return (f"from_dict() refused what to_dict() wrote ({exc})" + (
-            "; asked again, the space answers otherwise: a build function must ask the same choices with the same "
-            "options for the same answers (no random numbers or state of its own)" if space.name == "function" else
+            f"; asked again, the space answers otherwise: {_SAME_ANSWERS}" if space.name == "function" else
             ": to_dict must write every gene from_dict reads"))  # fmt: skip
     if back != genome:
         after = space.to_dict(back)
