@@ -625,9 +625,9 @@ def test_a_run_stopped_before_its_first_result_resumes_in_the_same_wandb_run(
         Run(load_experiment(cfg), run_dir, progress=False).execute()
     assert not _evaluated(run_dir)
     first = json.loads((run_dir / "wandb" / "evonas_run.json").read_text())["id"]
-    Run.resume(run_dir, progress=False).continue_run()
-    # a resume, though the journal held nothing: the loggers go on with what they began
-    assert seen == [False, True]
+    summary = Run.resume(run_dir, progress=False).continue_run()
+    # a resume, though the journal held nothing: the loggers go on with what they began, the summary says resumed
+    assert seen == [False, True] and summary.resumed
     assert json.loads((run_dir / "wandb" / "evonas_run.json").read_text())["id"] == first
     assert {s["id"] for s in _wandb_runs(run_dir)} == {first}
 

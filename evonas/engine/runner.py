@@ -656,7 +656,7 @@ class Run:
             log_every=None if strategy.generational else getattr(strategy, "log_every", None),
             best=best,
             wall_s=time.time() - start,
-            resumed=bool(replay),
+            resumed=resumed or bool(replay),
             added=len(journal) - len(replay or ()),
             interrupted=interrupted,
             discarded=discarded,
