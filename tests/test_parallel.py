@@ -445,10 +445,19 @@ def test_a_fitness_a_script_imports_itself_reaches_the_workers(tmp_path: Path) -
     assert done.returncode == 0 and done.stdout.strip() == "4", done.stderr[-1500:]
 
 
-def test_a_fitness_defined_inside_the_main_block_is_refused_before_the_run(tmp_path: Path) -> None:
-    """Spawned workers import the script without running its main block: a fitness defined there is one line."""
+@pytest.mark.parametrize("workers", ["experiment", "Run", "toolbox"])
+def test_a_fitness_defined_inside_the_main_block_is_refused_before_the_run(tmp_path: Path, workers: str) -> None:
+    """Spawned workers import the script without running its main block: a fitness defined there is one line, whether
+    the workers are the experiment's or given to ``Run``/``toolbox`` over an experiment's ``workers: 0``."""
     body = "\n".join("    " + line if line else "" for line in SCRIPT_FITNESS.format(name="t_inside").splitlines())
-    (tmp_path / "s.py").write_text("if __name__ == '__main__':\n" + body + "\n" + SCRIPT_RUN.format(name="t_inside"))
+    run = SCRIPT_RUN.format(name="t_inside")
+    if workers != "experiment":
+        run = run.replace("'workers': 2", "'workers': 0")
+        run = run.replace("Run(exp, 'out', progress=False)", "Run(exp, 'out', workers=2, progress=False)") \
+            if workers == "Run" else run.replace(
+                "print(Run(exp, 'out', progress=False).execute().evaluations)",
+                "from evonas.engine.build import build\n    build(exp).toolbox(workers=2)\n    import os; os.mkdir('out')")
+    (tmp_path / "s.py").write_text("if __name__ == '__main__':\n" + body + "\n" + run)
     done = subprocess.run([sys.executable, "s.py"], cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert done.returncode != 0
     assert ("fitness.name: fitness 't_inside' is defined inside the `if __name__ == '__main__':` block of s.py (line 4), "

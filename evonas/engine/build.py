@@ -118,6 +118,8 @@ class Built:
             names = ", ".join(c.name for c in exp.loggers)
             print(f"evonas: loggers ({names}) log runs of `evonas run`; the DEAP toolbox does not use them",
                   file=sys.stderr)  # fmt: skip
+        if workers is not None and exp.workers == 0:  # build() looked at the experiment's workers: 0
+            check_main_defined(exp, self.space, self.fitness, workers)
         isolated = IsolatedMap(self, workers=workers, cache=cache, quiet=quiet)
         if rng is None:
             random.seed(exp.seed)  # what DEAP's algorithms draw from (see above)
@@ -268,7 +270,7 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
     _check_fitness(exp, space, fitness)
     _check_device_here(exp, fitness)
     _say_emulated_bf16(exp, fitness)
-    _check_main_defined(exp, space, fitness)
+    check_main_defined(exp, space, fitness)
     dataset = _dataset(exp, space, fitness, load_data)
     strategy_cls = _strategy_class(exp)
     variation = _variation(exp, space, strategy_cls.mutates)
@@ -400,11 +402,12 @@ def metric_ranges(exp: Experiment, fitness: FitnessFunction) -> dict[str, tuple[
 SPACE_CHECK_DRAWS = 20
 
 
-def _check_main_defined(exp: Experiment, space: SearchSpace, fitness: FitnessFunction) -> None:
+def check_main_defined(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, workers: Any = None) -> None:
     """A space, fitness or build function that worker processes cannot have: defined in an interactive session (a
     notebook), or inside a script's ``if __name__ == '__main__':`` block (spawned workers import the script without
-    running it). Refused before the run; with ``workers: 0`` they run in this process and need no import."""
-    if exp.workers == 0:
+    running it). Refused before the run; with ``workers: 0`` (the experiment's, or ``workers`` that overrides it)
+    they run in this process and need no import."""
+    if (exp.workers if workers is None else workers) == 0:
         return
     script = getattr(sys.modules.get("__main__"), "__file__", None)
     for key, kind, name, obj in (("space.name", "space", exp.space.name, type(space)),

@@ -35,7 +35,7 @@ from evonas.engine.backends import Backend, EvalContext, InProcessBackend, conne
 from evonas.engine.cache import CachedBackend, EvaluationCache, cache_problem, problem_fingerprint, say_uncached
 from evonas.engine.status import LiveStatus, operator_faults, runtime_text
 from evonas.engine.loop import CONFIRM, Loop as _Loop
-from evonas.engine.build import Built, build, resolved_experiment
+from evonas.engine.build import Built, build, check_main_defined, resolved_experiment
 from evonas.engine.journal import JOURNAL_NAME, Journal, JournalError, Record
 from evonas.engine.plugins import exit_text
 from evonas.engine.replay import ReplayBackend, ResumeMismatch
@@ -284,7 +284,7 @@ class Run:
 
         ``overwrite`` replaces only a run folder evonas made (nothing else in it) and no other process runs in.
         """
-        built = self.built or build(self.experiment)
+        built = self._check_workers(self.built or build(self.experiment))
         self._connect()
         if self.run_dir.is_symlink():
             raise RunFolderError(f"{self.run_dir}: a symbolic link, not a folder; pick another --out (or the link's target)")
@@ -429,6 +429,13 @@ class Run:
         run._overridden = overridden
         return run
 
+    def _check_workers(self, built: Built) -> Built:
+        """``built``, after the check :func:`build` made with the experiment's ``workers: 0``, made again for the
+        workers this run was given instead (``Run(..., workers=N)``, ``--workers N``)."""
+        if self.workers is not None and self.experiment.workers == 0:
+            check_main_defined(self.experiment, built.space, built.fitness, self.workers)
+        return built
+
     def build_experiment(self) -> Built:
         """:attr:`built`, else the experiment built. For a resume, an experiment that cannot be built is named as the
         run folder's ``config.yaml`` (an override's value as the override's), with the plug-ins the folder names and
@@ -468,7 +475,7 @@ class Run:
 
     def continue_run(self) -> RunSummary:
         """Replay the journal and carry on (the counterpart of :meth:`execute` for :meth:`resume`)."""
-        built = self.build_experiment()
+        built = self._check_workers(self.build_experiment())
         settings = None
         if not self._restart:  # before anything is said or written
             meta = RunFolder(self.run_dir).meta()  # the test split too: the run's export scores on it
