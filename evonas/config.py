@@ -23,6 +23,7 @@ import copy
 import dataclasses
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -805,7 +806,7 @@ def parse_experiment(raw: Any, source: str | None = None) -> Experiment:
     if not isinstance(raw, dict):
         raise ConfigError(source, None, f"expected a mapping of experiment keys at the top level, got {_kind(raw)}")
     _check_tree(raw, source)
-    raw = _python_scalars(raw)
+    raw = _named_build(_python_scalars(raw), source)
     for name in raw:
         if name not in TOP_LEVEL_KEYS:
             raise ConfigError(source, _key_text(name), f"unknown key; expected one of: {', '.join(TOP_LEVEL_KEYS)}")
@@ -881,6 +882,28 @@ def _expect_int(value: Any, source: str | None, key: str, *, minimum: int | None
         want = what or ("an integer" + (f" >= {minimum}" if minimum is not None else ""))
         raise ConfigError(source, key, f"expected {want}, got {_kind(value)}")
     raise ConfigError(source, key, f"expected an integer up to {_MAX_INT} (2**63 - 1), got {_kind(value)}")
+
+
+def _named_build(raw: dict, source: str | None) -> dict:
+    """``raw`` with a function given as ``space.params.build`` (from Python) named ``"module:function"``, as the run's
+    config.yaml, its workers and resume name it; one that cannot be imported by its name (a lambda, a function
+    defined inside another) is refused in one line."""
+    space = raw.get("space")
+    params = space.get("params") if isinstance(space, dict) else None
+    fn = params.get("build") if isinstance(params, dict) else None
+    if fn is None or isinstance(fn, str) or not callable(fn):
+        return raw
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
+    found: Any = sys.modules.get(module) if isinstance(module, str) else None
+    for part in (qualname or "<unnamed>").split("."):
+        found = getattr(found, part, None)
+    if found is not fn:
+        what = "a lambda" if getattr(fn, "__name__", "") == "<lambda>" else f"{type(fn).__name__} {qualname or fn!r}"
+        raise ConfigError(source, "space.params.build", f"{what} cannot be imported by its name, which the run's "
+                                                        "config.yaml and worker processes need: define the build "
+                                                        "function at the top level of a module (or name it as "
+                                                        "'module:function')")  # fmt: skip
+    return {**raw, "space": {**space, "params": {**params, "build": f"{module}:{qualname}"}}}
 
 
 def _python_scalars(value: Any) -> Any:

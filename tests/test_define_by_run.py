@@ -313,6 +313,34 @@ def test_bad_parameters_are_one_line() -> None:
     assert space.check_input((6,)) is None and "input_shape is [6]" in space.check_input((1, 8, 8))
 
 
+def test_a_python_function_as_build_is_named_by_its_module(tmp_path: Path, capsys) -> None:
+    """From Python, ``build`` may be the function itself: the experiment (and the run's config.yaml) names it as
+    ``module:function``; one that cannot be imported by its name is one line; a script's own function, named
+    ``__main__:...``, says where it came from to a process that cannot import it."""
+    from evonas.config import ConfigError
+
+    def experiment(fn: Any) -> dict[str, Any]:
+        return {"name": "py", "workers": 0, "fitness": {"name": "toy"}, "strategy": {"name": "random", "params": {"samples": 3}},
+                "space": {"name": "function", "params": {"build": fn, "input_shape": [6], "num_classes": 3}}}  # fmt: skip
+
+    exp = parse_experiment(experiment(small_build))
+    assert exp.space.params["build"] == f"{__name__}:small_build"
+    summary = Run(exp, tmp_path / "run", progress=False).execute()
+    assert summary.evaluations == 3 and f"build: {__name__}:small_build" in (tmp_path / "run" / "config.yaml").read_text()
+
+    def local(arch: Any, input_shape: Any, num_classes: int) -> nn.Module:
+        return small_build(arch, input_shape, num_classes)
+
+    for fn, what in ((local, "function 'test_a_python_function_as_build_is_named_by_its_module.<locals>.local'"),
+                     (lambda arch, shape, n: small_build(arch, shape, n), "a lambda")):  # fmt: skip
+        with pytest.raises(ConfigError, match="^space.params.build: " + re.escape(what) + " cannot be imported by its "
+                                              "name, .* define the build function at the top level of a module"):
+            parse_experiment(experiment(fn))
+    with pytest.raises(ValueError, match=r"'__main__:build' is a function of the script or notebook that started the "
+                                         r"run \(given to it as a Python function\), which this process cannot import"):
+        FunctionSpace(build="__main__:build")
+
+
 @pytest.mark.parametrize("strategy", STRATEGIES.list())
 def test_every_strategy_searches_a_define_by_run_space(strategy: str) -> None:
     """``small_build`` is finite (categories and ints only), so ``grid`` runs on it too."""

@@ -596,6 +596,11 @@ def load_build_function(spec: str | Callable[..., Any]) -> Callable[..., Any]:
         )
     obj: Any = module
     for part in attr.split("."):
+        if not hasattr(obj, part) and module_name == "__main__":
+            raise ValueError(f"{where}: '{spec}' is a function of the script or notebook that started the run (given "
+                             "to it as a Python function), which this process cannot import: resume, report or "
+                             "export that run from the same script in Python, or move the function to a module file "
+                             "and list it under plugins:")  # fmt: skip
         if not hasattr(obj, part):
             import difflib
 
