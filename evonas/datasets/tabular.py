@@ -14,13 +14,12 @@ import codecs
 import csv
 import dataclasses
 import difflib
-import io
 import math
 import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -67,12 +66,29 @@ def _column(spec: object, header: list[str], param: str, where: str) -> int:
     return header.index(spec)
 
 
+def _lines(text: str) -> Iterator[str]:
+    """``text``'s lines with their ends, split at ``\n`` only (as a file opened with ``newline=""`` gives them to
+    :func:`csv.reader`), one at a time: an ``io.StringIO`` of a large file holds 4 bytes per character."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
+
+
 def _read_rows(file: Path, where: str, delimiter: str, encoding: str) -> list[tuple[int, list[str]]]:
     """The file's non-blank rows with their line numbers (1-based, as an editor shows them)."""
     try:
         data = file.read_bytes()
     except OSError as exc:
         raise ValueError(f"cannot read {where}: {exc.strerror or exc}") from None
+    if data.startswith(b"PK\x03\x04"):
+        raise ValueError(f"{where} is a zip archive, not CSV text: an .npz file is read by the npz dataset (name: npz), "
+                         "a spreadsheet (.xlsx) must be saved as CSV first")  # fmt: skip
+    if data.startswith(b"\x93NUMPY"):
+        raise ValueError(f"{where} is a NumPy .npy array, not CSV text: save the inputs and labels together with "
+                         "np.savez('data.npz', x=x, y=y) and read it with name: npz")  # fmt: skip
     if data.startswith((b"\xff\xfe", b"\xfe\xff")) and codecs.lookup(encoding).name != "utf-16":
         raise ValueError(f"{where} is UTF-16 text (Excel's 'Unicode Text'); save it as 'CSV UTF-8', or set "
                          "encoding: utf-16")  # fmt: skip
@@ -87,8 +103,9 @@ def _read_rows(file: Path, where: str, delimiter: str, encoding: str) -> list[tu
     if "\x00" in text:
         raise ValueError(f"{where} holds NUL bytes: it is not a text CSV file (a spreadsheet's own format? export it "
                          "as CSV)")  # fmt: skip
+    del data  # the text is enough from here (a large file is held once, not three times)
     rows: list[tuple[int, list[str]]] = []
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(_lines(text), delimiter=delimiter, strict=True)
     try:
         line = 1
         for row in reader:
@@ -253,6 +270,8 @@ def load_csv(
         line, col = rows[beyond[0][0]][0], names[x_cols[beyond[0][1]]]
         raise ValueError(f"{where} line {line}, column {col!r} is beyond float32's +-3.4e38; rescale that column")
     _say_id_columns(x, [names[i] for i in x_cols], where, explicit=features is not None)
+    if header and label == -1:  # the default label column: is another column named as the label?
+        _say_label_named(names[y_col], [names[i] for i in x_cols], where)
     raw_labels = [row[y_col] for _, row in rows]
     empty = next((line for (line, _), v in zip(rows, raw_labels) if not v), None)
     if empty is not None:
@@ -271,6 +290,11 @@ def load_csv(
     classes = [str(v) for v in order]
     index = {v: i for i, v in enumerate(order)}
     y = np.array([index[v] for v in keys], dtype=np.int64)
+    if whole and order != list(range(len(order))) and len(order) <= max_classes:
+        shown = ", ".join(f"{v} -> {i}" for i, v in enumerate(order[:8])) + (", ..." if len(order) > 8 else "")
+        print(f"evonas: {where}: the labels of column {names[y_col]!r} are not 0..{len(order) - 1}, so the networks' "
+              f"classes number them in order ({shown}); evonas export's metrics.json lists them as classes",
+              file=sys.stderr)  # fmt: skip
     if len(classes) > 1 and len(classes) * 2 > len(rows):
         raise ValueError(
             f"the label column {names[y_col]!r} of {where} has {len(classes)} different values in {len(rows)} rows, so "
@@ -293,6 +317,22 @@ def load_csv(
     )  # fmt: skip
     say_thin_splits(ds, where, f"label {names[y_col]!r}", "row")
     return _standardized(ds, standardize)
+
+
+#: column names that say "the label" (a table whose label is not its last column)
+_LABEL_NAME = re.compile(r"^(target|label|labels|class|classes|y|category|outcome)$", re.IGNORECASE)
+
+
+def _say_label_named(label: str, features: list[str], where: str) -> None:
+    """Warn (stderr) when the label is the default last column but a feature column is named like a label
+    (``target``, ``class``, ``y``, ...): likely the real label, which the networks would take as a feature."""
+    if _LABEL_NAME.match(label.strip()):
+        return
+    named = [f for f in features if _LABEL_NAME.match(f.strip())]
+    if named:
+        print(f"evonas: warning: {where}: the label is the last column {label!r} (label: -1, the default), but column "
+              f"{named[0]!r} is named like a label and is taken as a feature; if it is the label, set "
+              f"label: {named[0]}", file=sys.stderr)  # fmt: skip
 
 
 _ID_NAME = re.compile(r"(^|[_\s.-])id$|^id([_\s.-]|$)|^(index|row|row_?number|unnamed: ?0)$", re.IGNORECASE)
