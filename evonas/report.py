@@ -136,7 +136,7 @@ def write_report(
         f"<h1>evonas run {html.escape(run.exp.name)}</h1>", _overview(run), *_best_genomes(run), *_front(run),
         *_decoded_best(run), *_plots(run, draw), *_timings(run.records), *_failures(run.records),
         *_faulty_operators(run.folder), "<h2>Configuration</h2>",
-        f"<pre>{html.escape(yaml.safe_dump(run.config, sort_keys=False))}</pre>",
+        f"<pre>{html.escape(yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True))}</pre>",
     ]  # fmt: skip
     page = (f"{_START}{_TITLE}{html.escape(run.exp.name)}</title><style>{_STYLE}</style></head>"
             f"<body>{''.join(parts)}{_CHECK}</body></html>\n")  # fmt: skip
@@ -249,7 +249,11 @@ def _decoded_best(run: _Run) -> list[str]:
         why = f"{exc}{run.hint}" if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
         return [f"{heading}<p>Could not decode it here ({html.escape(why)}).</p>"]
     total = sum(row[3] for row in layers)
-    summary = f"{html.escape(space.describe(best))}: input {shape}, {classes} classes, {total:,} parameters."
+    names = tuple(getattr(data, "classes", None) or ())
+    named = f" ({', '.join(f'{i}: {n}' for i, n in enumerate(names[:12]))}{', ...' if len(names) > 12 else ''})" \
+        if names and names != tuple(str(i) for i in range(len(names))) else ""  # fmt: skip
+    summary = (f"{html.escape(space.describe(best))}: input {shape}, {classes} classes{html.escape(named)}, "
+               f"{total:,} parameters.")  # fmt: skip
     table = _table(["module", "type", "output shape", "parameters"], layers)
     if len(layers) > DECODED_SHOWN:  # a cell network's hundreds of modules: folded, so the plots are not far below
         table = f"<details><summary>its {len(layers)} modules</summary>{table}</details>"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -74,6 +75,38 @@ def test_whole_number_labels_sort_as_numbers_and_keep_their_values(tmp_path: Pat
     labels = [[i, 1, i % 2] for i in range(20)]
     ds = load_dataset("csv", seed=0, path=str(write_table(tmp_path / "b.csv", ["a", "b", "y"], labels)))
     assert ds.classes == ("0", "1") and all(int(x[0]) % 2 == y for x, y in zip(ds.x_train, ds.y_train))
+
+
+def test_whole_number_labels_that_are_not_0_to_c_say_how_they_are_numbered(tmp_path: Path, capsys) -> None:
+    rows = [[i, (i * 7) % 5, [2, 10, 0][i % 3]] for i in range(30)]
+    load_dataset("csv", seed=0, path=str(write_table(tmp_path / "n.csv", ["a", "b", "y"], rows)))
+    err = capsys.readouterr().err
+    assert "the labels of column 'y' are not 0..2, so the networks' classes number them in order (0 -> 0, 2 -> 1, " \
+           "10 -> 2); evonas export's metrics.json lists them as classes" in err and err.count("classes number them") == 1
+    load_dataset("csv", seed=0, path=str(write_table(tmp_path / "b.csv", ["a", "b", "y"], [[i, 1, i % 2] for i in range(20)])))
+    assert "classes number them" not in capsys.readouterr().err  # 0..C-1 keep their values: nothing to say
+
+
+def test_a_feature_column_named_like_the_label_is_warned(tmp_path: Path, capsys) -> None:
+    """The label is the last column by default: a table whose label comes first trained on the wrong one silently."""
+    rows = [[i % 3, i * 0.5, i % 4] for i in range(40)]
+    path = write_table(tmp_path / "t.csv", ["Target", "a", "n_visits"], rows)
+    load_dataset("csv", seed=0, path=str(path))
+    assert "the label is the last column 'n_visits' (label: -1, the default), but column 'Target' is named like a " \
+           "label and is taken as a feature; if it is the label, set label: Target" in capsys.readouterr().err
+    for params in ({"label": "Target"}, {"label": "n_visits"}):  # a label chosen: nothing to say
+        load_dataset("csv", seed=0, path=str(path), **params)
+        assert "named like a label" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("head", "expected"), [(b"PK\x03\x04", "is a zip archive, not CSV text: an .npz file is read "
+                                                 "by the npz dataset (name: npz)"),
+                                                (b"\x93NUMPY", "is a NumPy .npy array, not CSV text")])  # fmt: skip
+def test_an_npz_or_npy_file_given_as_csv_is_named(tmp_path: Path, head: bytes, expected: str) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(head + bytes(range(256)))
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        load_dataset("csv", seed=0, path=str(path))
 
 
 def test_features_header_delimiter_and_a_byte_order_mark(tmp_path: Path) -> None:
@@ -194,6 +227,15 @@ def test_the_cli_names_the_key_and_a_run_exports_the_class_names(tmp_path: Path,
             model(torch.zeros(2, 2, dtype=torch.float64))
     assert metrics["test_acc"] == pytest.approx(float((predicted == data.y_test).mean()))
     assert metrics["test_balanced_acc"] == pytest.approx(balanced_accuracy_score(data.y_test, predicted))
+    # the report names the classes, and shows a path as written (not as \u escapes)
+    renamed = tmp_path / "blüten daten.csv"
+    (tmp_path / "flowers.csv").rename(renamed)
+    exp["dataset"]["params"]["path"] = renamed.name
+    (tmp_path / "flowers.yaml").write_text(yaml.safe_dump(exp, allow_unicode=True))
+    Run(load_experiment(tmp_path / "flowers.yaml"), tmp_path / "run2", progress=False).execute()
+    assert main(["report", str(tmp_path / "run2"), "--out", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "3 classes (0: setosa, 1: versicolor, 2: virginica)" in page and "blüten daten.csv" in page
 
 
 def test_balanced_accuracy_is_scikit_learn_s() -> None:

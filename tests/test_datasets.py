@@ -265,6 +265,36 @@ def test_npz_bad_contents(tmp_path: Path, arrays: dict, key: str) -> None:
         load_dataset("npz", seed=0, path=path)
 
 
+@pytest.mark.parametrize(
+    "arrays, expected",
+    [
+        ({"x": np.zeros((10, 2)), "y": np.zeros(10), "x_test": np.zeros((4, 2)), "y_test": np.zeros(4)},
+         "has keys 'x', 'y' and also 'x_test', 'y_test': evonas reads either 'x', 'y' (split here by val_fraction and "
+         "test_fraction) or 'x_train', 'y_train', 'x_val', 'y_val' and optionally 'x_test', 'y_test'"),
+        ({"X": np.zeros((10, 2)), "y": np.zeros(10), "x_val": np.zeros((4, 2))}, "has keys 'X', 'y' and also 'x_val':"),
+        ({"x": np.zeros((10, 2)), "y": np.zeros(10, bool)}, "got dtype bool: save y.astype(int)"),
+        ({"x": np.zeros(10), "y": np.zeros(10)}, "one feature per sample? save x.reshape(-1, 1)"),
+        ({"x_train": np.zeros((10, 2)), "y_train": np.zeros(10), "x_valid": np.zeros((4, 2)), "y_valid": np.zeros(4)},
+         "has key 'x_train' but no key 'x_val' (its keys: 'x_train', 'x_valid', 'y_train', 'y_valid')"),
+    ],
+)
+def test_npz_mixed_or_mistyped_keys_are_one_line_with_the_fix(tmp_path: Path, arrays: dict, expected: str) -> None:
+    """A file with both ``x``/``y`` and split keys had its split keys ignored (the test rows never used)."""
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError) as refused:
+        load_dataset("npz", seed=0, path=tmp_path / "bad.npz")
+    assert expected in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_nan_in_the_test_split_says_what_it_spoils(tmp_path: Path) -> None:
+    x, y = np.random.default_rng(0).normal(size=(20, 2)), np.arange(20) % 2
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    np.savez(tmp_path / "t.npz", x_train=x, y_train=y, x_val=x, y_val=y, x_test=bad, y_test=y)
+    with pytest.raises(ValueError, match=r"'x_test' in .* \(row 3\), so the test score of evonas export would be NaN"):
+        load_dataset("npz", seed=0, path=tmp_path / "t.npz")
+
+
 def test_npz_not_an_npz(tmp_path: Path) -> None:
     path = tmp_path / "junk.npz"
     path.write_text("not a zip")
@@ -351,7 +381,7 @@ def test_images_evonas_does_not_scale_are_said_when_their_pixels_look_like_0_to_
         capsys.readouterr()
         load_dataset("npz", seed=0, path=str(tmp_path / f"{name}.npz"))
         err = capsys.readouterr().err
-        assert f"evonas: 'x' in '{tmp_path / name}.npz': images stored as {said}" in err, err
+        assert f"evonas: warning: 'x' in '{tmp_path / name}.npz': images stored as {said}" in err, err
         assert "are taken as they are (only uint8 pixels are scaled to [0, 1]); divide them by their range, or set " \
                "standardize: channels" in err and len(err.splitlines()) == 1, err
         load_dataset("npz", seed=0, path=str(tmp_path / f"{name}.npz"), standardize="channels")
@@ -374,3 +404,22 @@ def test_an_emptied_dataset_keeps_shapes_classes_and_fingerprints_but_no_samples
     for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
         a, b = getattr(empty, name), getattr(ds, name)
         assert len(a) == 0 and a.shape[1:] == b.shape[1:] and a.dtype == b.dtype and a.base is None, name
+
+
+def test_a_run_on_data_without_a_test_split_is_warned_before_the_search(tmp_path: Path, capsys) -> None:
+    """``evonas export`` scores the found network on the test split: without one it refused only after the search."""
+    from evonas.config import parse_experiment
+    from evonas.engine.build import build
+
+    x, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    np.savez(tmp_path / "s.npz", x_train=x, y_train=y, x_val=x[:10], y_val=y[:10])
+    exp = {"name": "t", "space": {"name": "mlp"}, "fitness": {"name": "train", "params": {"epochs": 1}},
+           "strategy": {"name": "random", "params": {"samples": 1}}}  # fmt: skip
+    for dataset, fix in (({"name": "npz", "params": {"path": str(tmp_path / "s.npz")}}, "needs x_test and y_test"),
+                         ({"name": "digits", "params": {"test_fraction": 0}}, "test_fraction above 0")):  # fmt: skip
+        build(parse_experiment({**exp, "dataset": dataset}))
+        err = capsys.readouterr().err
+        assert "has no test split, so evonas export cannot score the network this search finds on held-out data" in err
+        assert fix in err
+    build(parse_experiment({**exp, "dataset": {"name": "digits"}}))
+    assert "no test split" not in capsys.readouterr().err

@@ -82,7 +82,7 @@ def _say_unscaled(x: np.ndarray, raw: RawInput | None, key: str, where: str, how
         top = float(np.nanmax(np.abs(x)))
     if top > UNSCALED_PIXELS_UP_TO:
         dtype = raw.dtype if raw is not None else "float32"
-        print(f"evonas: '{key}' in {where}: images stored as {dtype} with values up to {top:g} are taken as they are "
+        print(f"evonas: warning: '{key}' in {where}: images stored as {dtype} with values up to {top:g} are taken as they are "
               f"(only uint8 pixels are scaled to [0, 1]); divide them by their range, or set standardize: channels",
               file=sys.stderr)  # fmt: skip
 
@@ -123,8 +123,9 @@ def to_nchw(x: np.ndarray, *, key: str = "x", where: str | None = None) -> np.nd
     x = np.asarray(x)
     at = f"'{key}'" + (f" in {where}" if where else "")
     if x.ndim < 2 or x.ndim > 4:
+        one = " (one feature per sample? save x.reshape(-1, 1))" if x.ndim == 1 else ""
         raise ValueError(f"{at} has shape {x.shape}; expected features (N, F) or images (N, H, W), (N, C, H, W) or "
-                         "(N, H, W, C)")  # fmt: skip
+                         f"(N, H, W, C){one}")  # fmt: skip
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_) or np.iscomplexobj(x):
         raise ValueError(f"{at} must be numeric, got dtype {x.dtype}")
     raw = stored_layout(x)
@@ -187,7 +188,10 @@ def _labels(
     if y.dtype.kind in "USO":
         raise ValueError(f"{at} holds class names (dtype {y.dtype}), not indices: save the indices of "
                          "np.unique(y, return_inverse=True)[1] (its [0] lists the names in their order)")  # fmt: skip
-    if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
+    if y.dtype == np.bool_:
+        raise ValueError(f"{at} must hold integer class indices, got dtype bool: save y.astype(int) (False is class 0, "
+                         "True class 1)")  # fmt: skip
+    if not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
         raise ValueError(f"{at} must hold integer class indices, got dtype {y.dtype}")
     if not np.issubdtype(y.dtype, np.integer):
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
@@ -206,7 +210,15 @@ def _labels(
     return y.astype(np.int64)
 
 
-def _check_finite(x: np.ndarray, *, name: str, rows: bool = True, wide: bool = False) -> None:
+#: what a NaN or inf in each split would do (the test split is read only by ``evonas export``)
+_NAN_EFFECT = {
+    "train": "so every evaluation would fail with a NaN loss",
+    "val": "so every evaluation's validation score would be NaN or wrong",
+    "test": "so the test score of evonas export would be NaN or wrong",
+}
+
+
+def _check_finite(x: np.ndarray, *, name: str, rows: bool = True, wide: bool = False, part: str = "train") -> None:
     """Refuse NaN / inf in ``x`` (one pass; counted block by block only when there are some).
 
     ``wide``: ``x`` was converted from float64, where values beyond float32's range became inf.
@@ -232,7 +244,7 @@ def _check_finite(x: np.ndarray, *, name: str, rows: bool = True, wide: bool = F
     beyond = " (counting float64 values beyond float32's +-3.4e38 as inf)" if n_inf and wide else ""
     raise ValueError(
         f"{name} holds {counts} {'value' if n_nan + n_inf == 1 else 'values'}{beyond} in "
-        f"{_plural(len(which), 'sample')}{where_rows}, so every evaluation would fail with a NaN loss; replace "
+        f"{_plural(len(which), 'sample')}{where_rows}, {_NAN_EFFECT[part]}; replace "
         "them (e.g. np.nan_to_num) or drop those samples before training"
     )
 
@@ -283,7 +295,9 @@ def check_dataset(
             )
     present = np.unique(ds.y_train)
     if len(present) < 2:
-        only = f"only class {int(present[0])}" if len(present) else "no labels"
+        names = ds.classes or ()
+        named = f" ({names[int(present[0])]!r})" if len(present) and len(names) > int(present[0]) else ""
+        only = f"only class {int(present[0])}{named}" if len(present) else "no labels"
         raise ValueError(
             f"{name('train', 1)} has {only} in {_plural(len(ds.y_train), 'sample')}; a classifier needs at least "
             "2 classes (with one it scores a meaningless 1.0 by always answering it); check the labels"
@@ -321,7 +335,7 @@ def check_dataset(
             "split: renumber the labels to 0..C-1"
         )
     for part, (x, _) in arrays.items():
-        _check_finite(x, name=name(part, 0), rows=not shared(part, 0))
+        _check_finite(x, name=name(part, 0), rows=not shared(part, 0), part=part)
     return ds
 
 
@@ -571,6 +585,12 @@ def load_npz(
         if "x" in named:
             if "y" not in named:
                 raise ValueError(f"{where} has key '{named['x']}' but no key 'y' (the labels)")
+            both = [named[k] for k in (*_SPLIT_KEYS, "x_test", "y_test") if k in named]
+            if both:  # which rows are the search's and which the test's would be a guess: neither set is dropped
+                raise ValueError(f"{where} has keys '{named['x']}', '{named['y']}' and also {', '.join(map(repr, both))}: "
+                                 "evonas reads either 'x', 'y' (split here by val_fraction and test_fraction) or "
+                                 "'x_train', 'y_train', 'x_val', 'y_val' and optionally 'x_test', 'y_test' (your own "
+                                 "splits); save one of the two sets")  # fmt: skip
             _check_fractions(val_fraction, test_fraction)
             wanted: tuple[str, ...] = ("x", "y")
         else:
@@ -581,7 +601,8 @@ def load_npz(
                 )
             for key in _SPLIT_KEYS:
                 if key not in named:
-                    raise ValueError(f"{where} has key '{named['x_train']}' but no key '{key}'")
+                    raise ValueError(f"{where} has key '{named['x_train']}' but no key '{key}' (its keys: "
+                                     f"{', '.join(map(repr, sorted(headers)))})")  # fmt: skip
             if ("x_test" in named) != ("y_test" in named):
                 missing = "y_test" if "x_test" in named else "x_test"
                 raise ValueError(f"{where} has only one of 'x_test' / 'y_test'; missing key '{missing}'")
@@ -629,7 +650,7 @@ def load_npz(
             raw = stored_layout(arrays["x_train"])
         x = to_nchw(arrays.pop(f"x_{part}"), key=kx, where=where)
         y = _labels(arrays.pop(f"y_{part}"), key=ky, n=len(x), where=where, max_classes=max_classes)
-        _check_finite(x, name=f"'{kx}' in {where}", wide=wide)
+        _check_finite(x, name=f"'{kx}' in {where}", wide=wide, part=part)
         if part == "train":
             _say_unscaled(x, raw, kx, where, standardize)
         parts[part] = (x, y)

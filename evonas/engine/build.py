@@ -576,6 +576,19 @@ def _say_skewed(exp: Experiment, fitness: FitnessFunction, dataset: Dataset) -> 
           file=sys.stderr)  # fmt: skip
 
 
+def _say_no_test(exp: Experiment, dataset: Dataset) -> None:
+    """A line when the dataset has no test split: ``evonas export`` scores the network a search finds on it, and
+    would refuse only after the whole search."""
+    if len(dataset.y_test):
+        return
+    path = exp.dataset.params.get("path") if isinstance(exp.dataset.params, Mapping) else None
+    data = f"dataset '{exp.dataset.name}'" + (f" ({path})" if isinstance(path, str) else "")
+    fix = ("a file that gives its own splits needs x_test and y_test" if exp.dataset.name == "npz"
+           else "set dataset.params.test_fraction above 0")  # fmt: skip
+    print(f"evonas: warning: {data} has no test split, so evonas export cannot score the network this search finds on "
+          f"held-out data; {fix}", file=sys.stderr)  # fmt: skip
+
+
 def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load_data: bool) -> Dataset | None:
     """The dataset when the fitness needs one and ``load_data`` (its inputs checked against the space); else
     ``None``, the dataset's name still checked."""
@@ -601,6 +614,7 @@ def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load
         # config.yaml, the workers and resume build the space bound the same way
         cast(dict[str, Any], exp.space.params).update(taken)
         _say_skewed(exp, fitness, dataset)
+        _say_no_test(exp, dataset)
         return dataset
     if not fitness.needs_dataset:
         try:
