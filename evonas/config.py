@@ -889,8 +889,10 @@ def _named_build(raw: dict, source: str | None) -> dict:
     config.yaml, its workers and resume name it; one that cannot be imported by its name (a lambda, a function
     defined inside another) is refused in one line."""
     space = raw.get("space")
-    params = space.get("params") if isinstance(space, dict) else None
-    fn = params.get("build") if isinstance(params, dict) else None
+    if not isinstance(space, dict) or not isinstance(space.get("params"), dict):
+        return raw
+    params = space["params"]
+    fn = params.get("build")
     if fn is None or isinstance(fn, str) or not callable(fn):
         return raw
     module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
