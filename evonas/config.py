@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
 import re
 import sys
@@ -39,6 +40,7 @@ __all__ = [
     "Objective",
     "Experiment",
     "ExperimentKey",
+    "StopRule",
     "EXPERIMENT_KEYS",
     "load_experiment",
     "parse_experiment",
@@ -281,6 +283,61 @@ def _write_inherit(value: Inheritance | None) -> Any:
     return False if value is None else dataclasses.asdict(value)
 
 
+@dataclasses.dataclass(frozen=True)
+class StopRule:
+    """When a search ends before its strategy's plan (``stop:``), as Ray Tune's ``stop`` and ``time_budget_s``:
+
+    - ``targets``: ``(metric, value)`` of objectives; the first complete evaluation that reaches one (``>=`` for an
+      objective maximised, ``<=`` for one minimised) ends the search.
+    - ``patience``: this many complete evaluations in a row without a better best of the first objective.
+    - ``time_budget_s``: seconds of searching, summed over the run's sessions (a resume goes on with what is left).
+
+    The evaluations running then finish; the run ends as finished, with the reason as its summary's
+    ``ended_early``. Reached targets and patience are met again at the same evaluation by a resume's replay."""
+
+    targets: tuple[tuple[str, float], ...] = ()
+    patience: int | None = None
+    time_budget_s: float | None = None
+
+
+_STOP_KEYS = {"patience": "an integer >= 1", "time_budget_s": "a number of seconds > 0"}
+
+
+def _read_stop(value: Any, source: str | None, key: str) -> StopRule | None:
+    if value is None:
+        return None
+    expected = "{METRIC: TARGET, patience: N, time_budget_s: SECONDS}"
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(source, key, f"expected a mapping such as {expected}, got {_kind(value)}")
+    targets = []
+    for k, v in value.items():
+        if not isinstance(k, str) or not k:
+            raise ConfigError(source, f"{key}.{_key_text(k)}", "expected an objective's metric name, patience or "
+                                                               "time_budget_s")  # fmt: skip
+        if k not in _STOP_KEYS and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            raise ConfigError(source, f"{key}.{_key_text(k)}", f"expected the metric's target (a number), got {_kind(v)}")
+        if k not in _STOP_KEYS:
+            targets.append((k, float(v)))
+    patience = value.get("patience")
+    if patience is not None:
+        patience = _expect_int(patience, source, f"{key}.patience", minimum=1)
+    budget = value.get("time_budget_s")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < _MAX_TIMEOUT):
+        raise ConfigError(source, f"{key}.time_budget_s", f"expected {_STOP_KEYS['time_budget_s']}, got {_kind(budget)}")
+    return StopRule(tuple(targets), patience, None if budget is None else float(budget))
+
+
+def _write_stop(value: StopRule | None) -> Any:
+    if value is None:
+        return _OMIT
+    out: dict[str, Any] = dict(value.targets)
+    if value.patience is not None:
+        out["patience"] = value.patience
+    if value.time_budget_s is not None:
+        out["time_budget_s"] = value.time_budget_s
+    return out
+
+
 def _read_space_file(value: Any, source: str | None, key: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ConfigError(source, key, f"expected a path to a space declaration file, got {_kind(value)}")
@@ -498,6 +555,10 @@ class Experiment:
     loggers: tuple[Component, ...] = _key(
         "where each evaluation is logged as it finishes: a list of tensorboard, mlflow, optuna or {name, params}",
         _read_loggers, _write_loggers, field_default=(),
+    )  # fmt: skip
+    stop: StopRule | None = _key(
+        "ends the search early {METRIC: TARGET, patience: N, time_budget_s: SECONDS}", _read_stop, _write_stop,
+        field_default=None,
     )  # fmt: skip
     #: the first fault of a variation operator (it raised, or gave no valid genome) stops the run
     strict: bool = _key(

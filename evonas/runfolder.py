@@ -478,6 +478,11 @@ def resolve_plugins(exp: Any, plugins: Sequence[str] | None, trust: bool, *, whe
     - neither: none. A component that needs one then fails with a line naming the plug-in (see
       :func:`missing_plugins`).
     """
+    if plugins is not None and (isinstance(plugins, (str, bytes, os.PathLike)) or not all(
+            isinstance(p, (str, os.PathLike)) for p in plugins)):  # fmt: skip
+        raise TypeError(f"plugins: expected a list of module names or .py files (plugins=['space.py']), got "
+                        f"{plugins!r}"[:300])  # fmt: skip
+    plugins = None if plugins is None else [os.fspath(p) for p in plugins]
     named = tuple(exp.plugins)
     if trust:
         if named:

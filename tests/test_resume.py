@@ -493,3 +493,95 @@ def test_a_resume_may_change_how_the_fitness_runs_on_this_machine(write_experime
     (out / "config.yaml").write_text((out / "config.yaml").read_text().replace("epochs: 1", "epochs: 2"))
     with pytest.raises(RunFolderError, match="config.yaml's fitness.params.epochs is 2, the run started with 1"):
         Run.resume(out, progress=False, overrides={"budget": 4}).continue_run()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_run_stop_from_on_result_ends_the_search_early_and_resume_goes_on(write_experiment, tmp_path: Path, workers: int) -> None:
+    """``Run.stop()`` (Optuna's ``study.stop()``): no new evaluation starts, the running ones finish, the run ends
+    finished with the reason as ``ended_early`` and its results written; a resume goes on to the journal of a run
+    that was never stopped."""
+    from evonas.engine.status import read_status
+
+    cfg = write_experiment(toy_experiment(workers=workers, strategy={"name": "ga", "params": {"population_size": 8,
+                                                                                                "generations": 4}}))
+    reference = tmp_path / "reference"
+    Run(load_experiment(cfg), reference, progress=False).execute()
+    seen: list[int] = []
+
+    def on_result(record) -> None:
+        seen.append(record.trial)
+        if len(seen) == 11:
+            run.stop(f"11 results in (trial {record.trial})")
+            run.stop("a second call keeps the first reason")
+
+    out = tmp_path / "stopped"
+    run = Run(load_experiment(cfg), out, progress=False, on_result=on_result)
+    summary = run.execute()
+    assert summary.ended_early == f"11 results in (trial {seen[10]})" and not summary.interrupted
+    assert 11 <= summary.evaluations <= 11 + workers  # at most the evaluations running when it was called
+    assert (out / "best.json").is_file() and read_status(out)["state"] == "finished"
+    assert read_status(out)["error"] == summary.ended_early
+    resumed = Run.resume(out, progress=False).continue_run()
+    assert resumed.ended_early is None and resumed.evaluations == len(rows(reference))
+    if workers == 0:  # in-process: the same evaluations in the same order
+        assert [r[:3] for r in rows(out)] == [r[:3] for r in rows(reference)]
+    with pytest.raises(TypeError, match="Run.stop: reason: expected a non-empty str"):
+        run.stop("")
+
+
+@pytest.mark.parametrize(("stop", "reason"), [
+    ({"val_acc": 0.9}, r"val_acc 0\.9\d* >= 0\.9 \(stop\.val_acc\) at trial \d+"),
+    ({"patience": 6}, r"no better val_acc in 6 complete evaluations \(stop\.patience; best 0\.\d+\)"),
+    ({"time_budget_s": 0.4}, r"stop\.time_budget_s: 0\.4 s of searching spent"),
+])  # fmt: skip
+def test_the_experiment_s_stop_rule_ends_the_search_and_a_resume_meets_it_again(
+    write_experiment, tmp_path: Path, stop: dict, reason: str
+) -> None:
+    """``stop:`` (Ray Tune's ``stop`` / ``time_budget_s``): a target reached, no better best in ``patience``
+    evaluations, or the seconds of searching spent end the search as finished; a resume replays the journal to the
+    same point (the time summed over sessions) and adds nothing."""
+    from evonas.engine.status import read_status
+
+    exp = toy_experiment(fitness={"name": "toy", "params": {"sleep": 0.02}}, stop=stop,
+                         strategy={"name": "ga", "params": {"population_size": 8, "generations": 30}})  # fmt: skip
+    out = tmp_path / "run"
+    summary = Run(load_experiment(write_experiment(exp)), out, progress=False).execute()
+    assert summary.ended_early is not None and re.fullmatch(reason, summary.ended_early), summary.ended_early
+    assert summary.evaluations < 8 * 31 and read_status(out)["state"] == "finished"
+    records = [r for r in rows(out)]
+    values = [json.loads(m)["val_acc"] for _, _, s, m in records]
+    if "val_acc" in stop:  # the last result told reached it, and none before
+        assert values[-1] >= 0.9 and max(values[:-1]) < 0.9
+    if "patience" in stop:
+        best_at = values.index(max(values))
+        assert len(values) - 1 - best_at == 6
+    again = Run.resume(out, progress=False).continue_run()
+    assert again.added == 0 and again.ended_early == summary.ended_early and rows(out) == records
+
+
+@pytest.mark.parametrize(("stop", "expected"), [
+    ({"val_ac": 0.9}, "stop.val_ac: not an objective (did you mean 'val_acc'?)"),
+    ({"val_acc": "high"}, "stop.val_acc: expected the metric's target (a number), got the string 'high'"),
+    ({"patience": 0}, "stop.patience: expected an integer >= 1"),
+    ({"time_budget_s": -1}, "stop.time_budget_s: expected a number of seconds > 0"),
+    ([1], "stop: expected a mapping such as {METRIC: TARGET, patience: N, time_budget_s: SECONDS}"),
+])  # fmt: skip
+def test_a_bad_stop_rule_is_one_line(write_experiment, tmp_path: Path, stop, expected: str) -> None:
+
+    cfg = write_experiment(toy_experiment(stop=stop))
+    done = subprocess.run([sys.executable, "-m", "evonas", "run", str(cfg), "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_plugins_given_as_one_string_are_a_type_error(write_experiment, tmp_path: Path) -> None:
+    """``plugins="space.py"`` was taken letter by letter ("cannot import module 's'")."""
+    from evonas.export import export_run
+
+    out = tmp_path / "run"
+    Run(load_experiment(write_experiment(toy_experiment())), out, progress=False).execute()
+    for call in (lambda: Run.resume(out, plugins="space.py"), lambda: export_run(out, plugins="space.py")):
+        with pytest.raises(TypeError, match=r"^plugins: expected a list of module names or \.py files \(plugins="
+                                            r"\['space.py'\]\), got 'space.py'$"):  # fmt: skip
+            call()

@@ -271,6 +271,7 @@ def build(exp: Experiment, *, load_data: bool = True) -> Built:
     _check_device_here(exp, fitness)
     _say_emulated_bf16(exp, fitness)
     check_main_defined(exp, space, fitness)
+    _check_stop(exp)
     dataset = _dataset(exp, space, fitness, load_data)
     strategy_cls = _strategy_class(exp)
     variation = _variation(exp, space, strategy_cls.mutates)
@@ -574,6 +575,21 @@ def _say_skewed(exp: Experiment, fitness: FitnessFunction, dataset: Dataset) -> 
     print(f"evonas: warning: {data}: class {name!r} is {share:.0%} of the validation split, so a network that always answers "
           f"it scores val_acc {share:.2f}; search val_balanced_acc instead (objectives: val_balanced_acc){weigh}",
           file=sys.stderr)  # fmt: skip
+
+
+def _check_stop(exp: Experiment) -> None:
+    """``stop:``'s targets name objectives (their direction says which way a target is reached)."""
+    if exp.stop is None:
+        return
+    for metric, _ in exp.stop.targets:
+        if metric not in exp.metrics:
+            import difflib
+
+            near = difflib.get_close_matches(metric, [*exp.metrics, "patience", "time_budget_s"], n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ConfigError(exp.source, f"stop.{metric}", f"not an objective{hint}; a target is set for one of the "
+                                                           f"objectives' metrics ({', '.join(exp.metrics)}), "
+                                                           "or the key is patience or time_budget_s")  # fmt: skip
 
 
 def _say_no_test(exp: Experiment, dataset: Dataset) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable
@@ -51,6 +52,9 @@ class StrategyStalled(RuntimeError):
 #: repeats in a row after which the loop looks whether a finite space is used up (every genome evaluated)
 USED_UP_AFTER = 100
 
+#: the journal's meta key of the seconds of searching the run's sessions have spent (``stop.time_budget_s``)
+SEARCHED_META = "searched_s"
+
 
 class Loop:
     """State of one engine loop; kept apart from :class:`Run` so the loop reads top to bottom."""
@@ -73,6 +77,13 @@ class Loop:
         #: why the search ended before its plan: a strategy that asked only genomes the run had seen (None: it did not)
         self.stuck: str | None = None
         self._space_size: int | None = None  # the space's genomes (0: not finite, or not counted), once asked
+        # stop: (the experiment's StopRule): why it ended the search, the first objective's best so far (weighted:
+        # larger is better) and the complete evaluations since it improved, the searching of earlier sessions
+        self._rule_reason: str | None = None
+        self._best_so_far: float | None = None
+        self._since_best = 0
+        self._searched_before = float(journal.get_meta(SEARCHED_META, 0.0) or 0.0)
+        self._session_start: float | None = None
         self.say_stuck = True
         self._bar: Any = None
         self.live: LiveStatus | None = None  # the run's entry for `evonas status` (None: not kept)
@@ -107,7 +118,63 @@ class Loop:
         self._logged_rows = 0
 
     # -- the loop -----------------------------------------------------------------------
+    def _stopping(self) -> bool:
+        """Whether :meth:`Run.stop` was called or the experiment's ``stop:`` met; the first time, the candidates not
+        yet submitted are let go (a resume asks them again) and the reason becomes the run's ``ended_early``."""
+        reason = getattr(self.run, "stop_reason", None) or self._rule_reason or self._time_spent()
+        if reason is None:
+            return False
+        if self.stuck is None:
+            for _, cand in self.queue:
+                self.waiting.pop(cand.evaluation_key, None)
+            self.queue.clear()
+            self.stuck = reason
+            if self.say_stuck:
+                self._say(f"evonas: stopped early: {reason}" + ("; the running evaluations finish" if self.inflight else ""))
+        return True
+
+    def searched_s(self) -> float:
+        """Seconds of searching over the run's sessions: the earlier ones' (the journal's), and this one's so far."""
+        now = 0.0 if self._session_start is None else time.monotonic() - self._session_start
+        return self._searched_before + now
+
+    def _time_spent(self) -> str | None:
+        """``stop.time_budget_s`` spent: the reason (never while a resume replays: its journal is told whole)."""
+        rule = self.exp.stop
+        if rule is None or rule.time_budget_s is None or self.replaying or self.searched_s() < rule.time_budget_s:
+            return None
+        self._rule_reason = f"stop.time_budget_s: {rule.time_budget_s:g} s of searching spent"
+        return self._rule_reason
+
+    def _check_rule(self, rec: Record) -> None:
+        """``stop:``'s targets and patience, after each complete evaluation is told (replayed ones too, so a resume
+        meets them where the run did)."""
+        rule = self.exp.stop
+        if rule is None or self._rule_reason is not None or not rec.complete or rec.fitness is None:
+            return
+        for (metric, target), in zip(rule.targets):
+            i = self.exp.metrics.index(metric)
+            value = rec.fitness[i]
+            maximise = self.exp.objectives[i].direction == "max"
+            if math.isfinite(value) and (value >= target if maximise else value <= target):
+                self._rule_reason = (f"{metric} {value:.6g} {'>=' if maximise else '<='} {target:g} (stop.{metric}) "
+                                     f"at trial {rec.trial}")  # fmt: skip
+                return
+        if rule.patience is None:
+            return
+        value = rec.fitness[0] * self.exp.weights[0]
+        if math.isfinite(value) and (self._best_so_far is None or value > self._best_so_far):
+            self._best_so_far, self._since_best = value, 0
+            return
+        self._since_best += 1
+        if self._since_best >= rule.patience:
+            best = "none" if self._best_so_far is None else f"{self._best_so_far * self.exp.weights[0]:.6g}"
+            self._rule_reason = (f"no better {self.exp.metrics[0]} in {rule.patience} complete evaluations "
+                                 f"(stop.patience; best {best})")  # fmt: skip
+
     def budget_left(self) -> bool:
+        if self._stopping():
+            return False
         if self._repeats_in_a_row >= self.max_repeats:  # stuck: the strategy only proposes what the run has seen
             return False
         return self.exp.budget is None or self.next_trial - self.infeasible < self.exp.budget
@@ -116,6 +183,7 @@ class Loop:
         """Run the loop: over ``replay`` while it has recorded results, then over ``start_backend()``."""
         backend: Backend | None = replay
         self.replaying = replay is not None
+        self._session_start = time.monotonic()
         # Results one wait() returned are told one per pass, with an ask in between, exactly as a replay
         # (one recorded result per pass) will tell them: steady-state strategies then resume exactly.
         arrived: deque[JobResult] = deque()
@@ -150,7 +218,7 @@ class Loop:
                         f"strategy '{self.exp.strategy.name}' asked for nothing while no evaluation was running and "
                         "it is not done (is_done() is False): the run cannot go on"
                     )
-            while self.queue and backend.free_slots() - len(arrived) > 0:
+            while self.queue and backend.free_slots() - len(arrived) > 0 and not self._stopping():
                 trial, cand = self.queue.popleft()
                 self.inflight[trial] = cand
                 seed = evaluation_seed(self.exp.seed, cand.key)
@@ -200,6 +268,8 @@ class Loop:
         """Whether anything is left to ask: the strategy's candidates, or the confirmations after them."""
         if not self._searched():
             return True
+        if self._stopping():  # Run.stop(): not even the confirmations
+            return False
         if self.inherit is None or not self.inherit.confirm:
             return False
         return self._confirms is None or self._confirmed < len(self._confirms)
@@ -379,6 +449,7 @@ class Loop:
         self.known.add(cand.evaluation_key)
         self._learnt(cand, rec)
         self._tell(cand, rec)
+        self._check_rule(rec)
         self._tick(rec)
         for other in self.waiting.pop(cand.evaluation_key, []):
             self.duplicates += 1
@@ -423,6 +494,8 @@ class Loop:
 
     def _notify(self, rec: Record) -> None:
         """A fresh result is in the journal: tell the loggers (they never raise), then ``on_result``."""
+        if self.exp.stop is not None and self.exp.stop.time_budget_s is not None:  # what a resume goes on from
+            self.journal.set_meta(SEARCHED_META, self.searched_s())
         self._fresh.append(rec.status == "failed")
         if len(self._fresh) == FAILED_AT_START and all(self._fresh):  # a fitness that fails everything: said early
             self._say(f"evonas: the first {FAILED_AT_START} evaluations of this session all failed (trial {rec.trial}: "

@@ -273,12 +273,34 @@ class Run:
         self.progress = progress
         self.built = built
         self.on_result = on_result
+        #: why :meth:`stop` ended the search (None: it was not called)
+        self.stop_reason: str | None = None
         #: resume --restart: set the journal aside and start over
         self._restart = False
         #: resume --budget N: the evaluations the run is to reach (the strategy's run length may be raised to it)
         self._extend_to: int | None = None
 
     # -- public -----------------------------------------------------------------------------------
+    def stop(self, reason: str = "Run.stop() was called") -> None:
+        """End the search early, as Optuna's ``study.stop()`` does: no new evaluation starts, the running ones finish,
+        and the run ends as finished, its summary's ``ended_early`` saying ``reason`` (``evonas status`` too), with
+        ``best.json`` and the logbook written. Call it from ``on_result`` (a target reached, no improvement for a
+        while) or from another thread; ``Run.resume(run_dir).continue_run()`` goes on with the search later.
+
+        Example::
+
+            def on_result(record):
+                if record.status == "ok" and record.metrics["val_acc"] >= 0.99:
+                    run.stop(f"val_acc {record.metrics['val_acc']:.4f} >= 0.99 at trial {record.trial}")
+
+            run = Run(exp, "runs/target", on_result=on_result)
+            summary = run.execute()  # summary.ended_early: the reason
+        """
+        if not isinstance(reason, str) or not reason.strip():
+            raise TypeError(f"Run.stop: reason: expected a non-empty str, got {reason!r}")
+        if self.stop_reason is None:
+            self.stop_reason = " ".join(reason.split())
+
     def execute(self, *, overwrite: bool = False) -> RunSummary:
         """Start a new run in ``run_dir`` (refused if it holds anything unless ``overwrite``).
 
