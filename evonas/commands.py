@@ -338,7 +338,8 @@ def _execute(
             # raised at a line of a plug-in (a strategy's tell): a resume replays the journal into the same code
             files = [Path(p).name if str(p).endswith(".py") else f"{str(p).rsplit('.', 1)[-1]}.py" for p in exp.plugins or ()]
             fix = "fix it first (the resume replays the journal through the same code), then " if any(
-                f"{f}:" in str(exc.error) for f in files) else ""  # fmt: skip
+                f"{f}:" in str(exc.error) for f in files) else "if it lies in a plug-in, fix that first (the resume " \
+                "replays the journal through the same code), then " if files else ""  # fmt: skip
             print(f"evonas: the run crashed: {exc.error}; what finished is in the journal; {fix}resume with: "
                   f"{resume} (EVONAS_DEBUG=1 shows the traceback)", file=sys.stderr)  # fmt: skip
             return 1
@@ -348,6 +349,10 @@ def _execute(
                       f"operator, then resume with: {resume}", file=sys.stderr)  # fmt: skip
                 return 1
             print(_summary(exc.summary, objectives))
+            if getattr(exc.summary, "finished_first", False):  # Ctrl-C while best.json was written: nothing is missing
+                print(f"interrupted after the run had finished: its results are written, its plots are not (draw them "
+                      f"with: evonas plot {run_dir})", file=sys.stderr)  # fmt: skip
+                return EXIT_INTERRUPTED
             if exc.summary.stopped:
                 print(f"evonas: stopped ({exc.summary.stopped}); what finished is in the journal; "
                       f"resume with: {resume}", file=sys.stderr)  # fmt: skip

@@ -399,3 +399,23 @@ def test_a_journal_sqlite_cannot_open_on_a_full_disk_is_not_called_damaged(write
     err = capsys.readouterr().err
     assert "cannot open the journal (disk I/O error); the disk holding" in err and "is full (0 KiB free)" in err, err
     assert "the journal is not damaged; free some space" in err
+
+
+def test_a_ctrl_c_while_a_finished_run_writes_its_results_says_it_had_finished(write_experiment, tmp_path, capsys,
+                                                                              monkeypatch):  # fmt: skip
+    """The signal waits for best.json; the run had finished, so the message says so, not "resume with" (exit 130)."""
+    from evonas.engine import outputs
+
+    real = outputs.write_results
+
+    def signalled(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # held until the final writes are done
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(outputs, "write_results", signalled)
+    out = tmp_path / "run"
+    assert main(["run", str(write_experiment(toy_experiment())), "--out", str(out), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert f"interrupted after the run had finished: its results are written, its plots are not (draw them with: " \
+           f"evonas plot {out})" in err and "resume with" not in err, err
+    best_matches_journal(out)

@@ -191,6 +191,9 @@ def test_what_a_strategy_proposes_is_checked_and_it_is_named(mode: str, said: st
         assert code == 0 and err == [], err
         return
     assert code == 1 and len(err) == 1 and f"the run crashed: TypeError: {said}" in err[0].replace("ValueError", "TypeError"), err
+    # the message names no plug-in file: the way on still says to fix a plug-in first (a resume replays into it)
+    assert "; if it lies in a plug-in, fix that first (the resume replays the journal through the same code), then " \
+           "resume with: evonas resume" in err[0], err
 
 
 ONE_PLUS_LAMBDA = '''

@@ -127,6 +127,9 @@ class RunSummary:
     log_every: int | None = None
     #: journal rows this session added (a resume's new candidates; ``None``: not counted)
     added: int | None = None
+    #: the signal that made ``interrupted`` came once the run had finished, while its results were written: they are
+    #: complete (its plots are not drawn)
+    finished_first: bool = False
 
 
 #: the journal's record of the plug-in code a run started with (:func:`code_of`)
@@ -203,8 +206,12 @@ class RunInterrupted(KeyboardInterrupt):
     def __init__(self, summary: RunSummary, plugins: Sequence[str] = ()) -> None:
         why = f" ({summary.stopped})" if summary.stopped else ""
         more = f", plugins={list(plugins)!r}" if plugins else ""  # what a new process needs to build the run again
-        super().__init__(f"the run in {summary.run_dir} stopped{why} after {summary.evaluations} evaluations; what "
-                         f"finished is recorded: go on with Run.resume({str(summary.run_dir)!r}{more}).continue_run()")
+        if summary.finished_first:
+            super().__init__(f"the run in {summary.run_dir} had finished ({summary.evaluations} evaluations) when the "
+                             "signal came, and its results are written")  # fmt: skip
+        else:
+            super().__init__(f"the run in {summary.run_dir} stopped{why} after {summary.evaluations} evaluations; what "
+                             f"finished is recorded: go on with Run.resume({str(summary.run_dir)!r}{more}).continue_run()")
         self.summary = summary
 
 
@@ -706,6 +713,7 @@ class Run:
         loop.loggers.close(summary)
         if shutdown.stop() and not interrupted:  # a signal during the final writes: they are done; say it was stopped
             summary.interrupted = interrupted = True
+            summary.finished_first = finished
         if interrupted:
             raise RunInterrupted(summary, exp.plugins)
         return summary  # the command line draws the plots (evonas.commands.draw_plots)
