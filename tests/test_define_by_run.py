@@ -237,6 +237,20 @@ def stepped_build(arch: Any, input_shape: tuple[int, ...], num_classes: int) -> 
     return nn.Sequential(nn.Flatten(), nn.Linear(6, num_classes))
 
 
+def test_a_float_an_operator_sets_is_kept_to_3_significant_digits() -> None:
+    """A plug-in operator's ``dropout * 1.000001`` through ``normalise`` (or a stored genome read by ``from_dict``) was
+    kept with all its digits: a genome a hair from another got another key, so repeats were trained again."""
+    space = space_of(float_build)
+    genome = space.sample(rng=random.Random(0))
+    values = space.to_dict(genome)
+    for name in ("dropout", "wd"):
+        nudged = {**values, name: values[name] * 1.000001}
+        for again in (space.normalise(nudged, rng=random.Random(1)), space.from_dict(nudged)):
+            assert space.to_dict(again)[name] == values[name] and space.key(again) == space.key(genome)
+    with pytest.raises(InvalidGenome, match=r"dropout=0\.9 is outside"):  # out of range: refused, not clipped
+        space.from_dict({**values, "dropout": 0.9})
+
+
 def test_a_float_with_a_step_takes_only_its_steps() -> None:
     """``arch.float(..., step=)`` (Optuna's ``suggest_float(step=)``): draws, mutations, the grid and validation
     keep to low + k * step, written as 0.3 rather than 0.30000000000000004."""
@@ -612,17 +626,18 @@ def test_check_space_names_the_genome_whose_network_cannot_run() -> None:
         check_space(FunctionSpace(build=_wrong_width, input_shape=[6], num_classes=3), n=3)
 
 
-def test_a_function_given_as_build_in_a_python_mapping_is_refused_before_the_run_folder(tmp_path: Path) -> None:
-    """`build: my_space.build` in a dict crashed writing config.yaml (a TypeError naming no key) and left a folder."""
+def test_a_value_config_yaml_cannot_hold_in_a_python_mapping_is_refused_before_the_run_folder(tmp_path: Path) -> None:
+    """A Python object in a dict crashed writing config.yaml (a TypeError naming no key) and left a folder (a
+    function as ``build`` is named ``module:function`` instead: see above)."""
     from evonas.config import ConfigError
     from evonas.engine.runner import Run
 
     exp = parse_experiment({"name": "x", "seed": 0, "workers": 0, "fitness": {"name": "toy"},
                             "space": {"name": "function", "params": {"build": small_build, "input_shape": [6],
-                                                                     "num_classes": 3}},
+                                                                     "num_classes": 3, "note": object()}},
                             "strategy": {"name": "random", "params": {"samples": 2}}})  # fmt: skip
-    with pytest.raises(ConfigError, match=r"space\.params\.build: function is not plain data, which the run's "
-                                          r"config\.yaml must hold \(name a function as 'module:function'"):
+    with pytest.raises(ConfigError, match=r"space\.params\.note: object is not plain data, which the run's "
+                                          r"config\.yaml must hold \(numbers, strings"):
         Run(exp, tmp_path / "run", progress=False).execute()
     assert not (tmp_path / "run").exists()
     with pytest.raises(TypeError, match=r"load_experiment: expected the path of an experiment file, got dict "

@@ -342,7 +342,12 @@ class FloatRange(_Distribution):
         return tuple(dict.fromkeys(self._fit(p) for p in _grid_points(self.low, self.high, self.log)))
 
     def coerce(self, value: Any) -> Any:
-        return float(value) if type(value) is int else value
+        """An int as a float, and a float in range with the 3 significant digits drawn values have (a plug-in
+        operator's ``lr * 1.1``): genomes a digit apart past those share a key, as the space's own do."""
+        value = float(value) if type(value) is int else value
+        if type(value) is float and math.isfinite(value) and self.low <= value <= self.high:
+            return self._fit(value)
+        return value
 
     def _position(self, value: Any) -> float:
         return math.log(value) if self.log else float(value)
