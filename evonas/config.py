@@ -870,7 +870,13 @@ def parse_experiment(raw: Any, source: str | None = None) -> Experiment:
     raw = _named_build(_python_scalars(raw), source)
     for name in raw:
         if name not in TOP_LEVEL_KEYS:
-            raise ConfigError(source, _key_text(name), f"unknown key; expected one of: {', '.join(TOP_LEVEL_KEYS)}")
+            import difflib
+
+            near = difflib.get_close_matches(str(name), list(TOP_LEVEL_KEYS), n=1, cutoff=0.75)
+            mean = f"did you mean '{near[0]}'? " if near else ""
+            if str(name).rstrip("s") in _STRATEGY_WORDS:  # a strategy's run length written at the top level
+                mean = f"a strategy's parameter goes under strategy: params: {{{name}: ...}}; "
+            raise ConfigError(source, _key_text(name), f"unknown key; {mean}expected one of: {', '.join(TOP_LEVEL_KEYS)}")
     for key in EXPERIMENT_KEYS:
         if key.required and key.name not in raw:
             raise ConfigError(source, key.name, f"missing; {key.required}")
@@ -878,6 +884,10 @@ def parse_experiment(raw: Any, source: str | None = None) -> Experiment:
     given = frozenset(key.name for key in EXPERIMENT_KEYS if key.within is None and key.given_in(raw))
     return Experiment(**fields, source=source, given=given)
 
+
+#: the built-in strategies' parameters a file may write at its top level by mistake (``generations: 10``)
+_STRATEGY_WORDS = frozenset({"generation", "population_size", "offspring", "sample", "cycle", "cxpb", "mutpb",
+                             "elitism"})  # fmt: skip
 
 _MAX_INT = 2**63 - 1  # seed, budget, workers: what SQLite and the random generators take
 _MAX_TIMEOUT = 1e9  # seconds (about 31 years); threading refuses much more

@@ -58,6 +58,15 @@ def test_set_overrides_and_existing_folder(write_experiment, tmp_path: Path, cap
     assert f"evonas resume {out} to continue it" in err
     assert (out / "journal.sqlite").read_bytes() == before
     assert main(["run", str(cfg), "--out", str(out), "--quiet", "--overwrite"]) == 0
+    # a folder of the user's: --overwrite would refuse it, so it is not suggested
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(["run", str(cfg), "--out", str(mine), "--quiet"]) == 2
+    assert capsys.readouterr().err == f"evonas: {mine}: exists and is not a run folder of evonas (it holds notes.txt); " \
+                                      "pick another --out\n"
+    assert (mine / "notes.txt").read_text() == "mine" and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
 
 
 def test_resume_extends_and_refuses_non_runs(write_experiment, tmp_path: Path, capsys) -> None:
@@ -76,6 +85,7 @@ BAD = [
     ("space: {name: chain\n", "line 2"),
     ("space: {name: nope}\n", "space.name: unknown search space 'nope'"),
     ("space: {name: chain}\nfoo: 1\n", "foo: unknown key"),
+    ("space: {name: chain}\nworker: 1\n", "worker: unknown key; did you mean 'workers'? expected one of: name, seed"),
     ("space: {name: chain}\nseed: ten\n", "seed: expected an integer >= 0"),
     ("space: {name: chain}\nstrategy: {name: ga, params: {generations: x}}\n", "strategy.params.generations: expected an integer"),
     ("space: {name: chain}\nstrategy: {name: ga, params: {pop: 3}}\n", "strategy.params.pop: unknown parameter"),

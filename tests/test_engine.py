@@ -562,3 +562,15 @@ def test_the_interruption_says_how_to_go_on_with_the_plug_ins_a_new_process_need
     assert str(RunInterrupted(summary, ("my_fit.py",))) == (  # type: ignore[arg-type]
         "the run in runs/x stopped after 7 evaluations; what finished is recorded: go on with "
         "Run.resume('runs/x', plugins=['my_fit.py']).continue_run()")
+
+
+def test_search_result_best_is_what_best_json_of_a_run_chooses(write_experiment, tmp_path: Path) -> None:
+    from evonas.engine.build import build
+    from evonas.engine.runner import search
+
+    cfg = write_experiment(toy_experiment())
+    result = search(build(load_experiment(cfg)))
+    Run(load_experiment(cfg), tmp_path / "run", progress=False).execute()
+    best = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert result.best is not None and (result.best.key, result.best.metrics) == (best["key"], best["metrics"])
+    assert result.best.fitness[0] == max(r.fitness[0] for r in result.records if r.complete)

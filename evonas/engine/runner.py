@@ -36,7 +36,7 @@ from evonas.engine.cache import CachedBackend, EvaluationCache, cache_problem, p
 from evonas.engine.status import LiveStatus, operator_faults, runtime_text
 from evonas.engine.loop import CONFIRM, Loop as _Loop
 from evonas.engine.build import Built, build, check_main_defined, resolved_experiment
-from evonas.engine.journal import JOURNAL_NAME, Journal, JournalError, Record
+from evonas.engine.journal import JOURNAL_NAME, Journal, JournalError, Record, ranked
 from evonas.engine.plugins import exit_text
 from evonas.engine.replay import ReplayBackend, ResumeMismatch
 from evonas.evolution import OperatorFault
@@ -325,11 +325,15 @@ class Run:
             raise RunFolderError(f"{self.run_dir}: cannot create the run folder ({exc.strerror or exc})") from None
         leftovers = [n for n in os.listdir(self.run_dir) if n != LOCK_NAME and not n.startswith(f".{JOURNAL_NAME}.new")]
         if leftovers:
-            if not overwrite:
-                again = f"evonas resume {self.run_dir} to continue it, " if (self.run_dir / JOURNAL_NAME).is_file() else ""
-                raise RunFolderError(f"{self.run_dir}: the run folder exists; {again}use --overwrite to replace it or "
-                                     "pick --out")  # fmt: skip
             foreign = foreign_entries(self.run_dir)
+            if not overwrite and (foreign or not (self.run_dir / JOURNAL_NAME).is_file()):  # --overwrite would refuse
+                held = foreign or sorted(leftovers)
+                shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+                raise RunFolderError(f"{self.run_dir}: exists and is not a run folder of evonas (it holds {shown}"
+                                     f"{'' if foreign else f', but no {JOURNAL_NAME}'}); pick another --out")  # fmt: skip
+            if not overwrite:
+                raise RunFolderError(f"{self.run_dir}: the run folder exists; evonas resume {self.run_dir} to continue "
+                                     "it, --overwrite to replace it, or pick another --out")  # fmt: skip
             if foreign or not (self.run_dir / JOURNAL_NAME).is_file():
                 shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
                 why = f"it holds files evonas did not write ({shown})" if foreign else f"it has no {JOURNAL_NAME}"
@@ -1067,6 +1071,15 @@ class SearchResult:
     ended_early: str | None = None
     #: the operators (and build function) that failed: ``{kind, name, calls, failures, first_error}`` each
     operator_faults: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: the objectives' weights (+1 maximised, -1 minimised), which :attr:`best` ranks by
+    weights: tuple[float, ...] = (1.0,)
+
+    @property
+    def best(self) -> Record | None:
+        """The best complete evaluation (successful, full, from scratch) by the objectives, as ``best.json`` of a run
+        chooses it (ties on the first objective go to the better second); ``None`` if none succeeded."""
+        first = ranked(self.records, self.weights)
+        return first[0] if first else None
 
 
 def search(built: Built, *, quiet: bool = False) -> SearchResult:
@@ -1079,7 +1092,7 @@ def search(built: Built, *, quiet: bool = False) -> SearchResult:
     Example::
 
         result = search(build(load_experiment("experiments/nb201_toy.yaml")))
-        best = max(r.fitness[0] for r in result.records if r.status == "ok")
+        print(result.best.metrics["val_acc"], result.best.genome)
     """
     if not isinstance(built, Built):
         raise TypeError(f"search: expected a Built (evonas.engine.build.build(experiment)), got {type(built).__name__}")
@@ -1101,4 +1114,4 @@ def search(built: Built, *, quiet: bool = False) -> SearchResult:
     records = list(journal.records("trial"))
     journal.close()
     faults = [dict(f) for f in loop.operator_stats() if f.get("failures")]
-    return SearchResult(strategy, records, loop.duplicates, loop.stuck, faults)
+    return SearchResult(strategy, records, loop.duplicates, loop.stuck, faults, built.experiment.weights)
