@@ -710,6 +710,7 @@ class Run:
             failed_trials=journal.failed_trials([r for r, _ in reasons]),
             operator_faults=operator_faults(journal),
             fault=fault,
+            finished_first=False,
             **journal.training_spent(),
         )
         journal.close()
