@@ -562,6 +562,9 @@ def test_the_interruption_says_how_to_go_on_with_the_plug_ins_a_new_process_need
     assert str(RunInterrupted(summary, ("my_fit.py",))) == (  # type: ignore[arg-type]
         "the run in runs/x stopped after 7 evaluations; what finished is recorded: go on with "
         "Run.resume('runs/x', plugins=['my_fit.py']).continue_run()")
+    summary.finished_first = True  # the signal came while a finished run wrote its results
+    assert str(RunInterrupted(summary, ())) == ("the run in runs/x had finished (7 evaluations) when the signal came, "
+                                                "and its results are written")  # type: ignore[arg-type]
 
 
 def test_search_result_best_is_what_best_json_of_a_run_chooses(write_experiment, tmp_path: Path) -> None:

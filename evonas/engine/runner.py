@@ -206,7 +206,7 @@ class RunInterrupted(KeyboardInterrupt):
     def __init__(self, summary: RunSummary, plugins: Sequence[str] = ()) -> None:
         why = f" ({summary.stopped})" if summary.stopped else ""
         more = f", plugins={list(plugins)!r}" if plugins else ""  # what a new process needs to build the run again
-        if summary.finished_first:
+        if getattr(summary, "finished_first", False):  # (a summary-like object of a caller may lack it)
             super().__init__(f"the run in {summary.run_dir} had finished ({summary.evaluations} evaluations) when the "
                              "signal came, and its results are written")  # fmt: skip
         else:
