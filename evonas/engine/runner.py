@@ -157,7 +157,7 @@ def code_of(built: Built) -> dict[str, str]:
 SETTINGS_META = "settings"
 #: config.yaml's keys a resume may see changed: how the run is carried out, not what it computes (``strategy``'s run
 #: length and ``dataset.params.path`` too, see :func:`changed_setting`)
-_CARRIED_OUT = ("name", "plugins", "budget", "workers", "timeout", "backend", "cache", "loggers", "strict")
+_CARRIED_OUT = ("name", "plugins", "budget", "workers", "timeout", "backend", "cache", "loggers", "strict", "stop")
 
 
 def settings_of(built: Built, resolved: dict[str, Any]) -> dict[str, Any]:
