@@ -593,3 +593,25 @@ def test_plugins_given_as_one_string_are_a_type_error(write_experiment, tmp_path
         with pytest.raises(TypeError, match=r"^plugins: expected a list of module names or \.py files \(plugins="
                                             r"\['space.py'\]\), got 'space.py'$"):  # fmt: skip
             call()
+
+
+def test_a_stopped_search_with_inherit_still_confirms_its_best_from_scratch(write_experiment, tmp_path: Path) -> None:
+    """With ``inherit:``, best.json is made of complete evaluations: the confirmations of the best inherited genomes
+    still run after ``Run.stop()`` (the search's own candidates do not)."""
+    from conftest import digits_experiment
+
+    exp = digits_experiment(inherit={"confirm": 2}, strategy={"name": "ga", "params": {"population_size": 4,
+                                                                                       "offspring": 4, "generations": 20}})  # fmt: skip
+    seen: list[int] = []
+
+    def on_result(record) -> None:
+        seen.append(record.trial)
+        if sum(1 for _ in seen) == 14:
+            run.stop("14 results")
+
+    run = Run(load_experiment(write_experiment(exp)), tmp_path / "run", progress=False, on_result=on_result)
+    summary = run.execute()
+    with sqlite3.connect(tmp_path / "run" / "journal.sqlite") as db:
+        origins = [o for (o,) in db.execute("SELECT origin FROM evaluations ORDER BY trial")]
+    assert summary.ended_early == "14 results" and summary.best is not None
+    assert origins[:14].count("confirm") == 0 and 1 <= origins[14:].count("confirm") == len(origins) - 14 <= 2, origins

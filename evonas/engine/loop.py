@@ -124,10 +124,11 @@ class Loop:
         reason = getattr(self.run, "stop_reason", None) or self._rule_reason or self._time_spent()
         if reason is None:
             return False
-        if self.stuck is None:
-            for _, cand in self.queue:
+        if self.stuck is None:  # the search's candidates not yet submitted are let go; inherit's confirmations run
+            dropped = [(t, c) for t, c in self.queue if c.origin != CONFIRM]
+            for _, cand in dropped:
                 self.waiting.pop(cand.evaluation_key, None)
-            self.queue.clear()
+            self.queue = deque(e for e in self.queue if e[1].origin == CONFIRM)
             self.stuck = reason
             if self.say_stuck:
                 self._say(f"evonas: stopped early: {reason}" + ("; the running evaluations finish" if self.inflight else ""))
@@ -152,7 +153,7 @@ class Loop:
         rule = self.exp.stop
         if rule is None or self._rule_reason is not None or not rec.complete or rec.fitness is None:
             return
-        for (metric, target), in zip(rule.targets):
+        for metric, target in rule.targets:
             i = self.exp.metrics.index(metric)
             value = rec.fitness[i]
             maximise = self.exp.objectives[i].direction == "max"
@@ -218,7 +219,9 @@ class Loop:
                         f"strategy '{self.exp.strategy.name}' asked for nothing while no evaluation was running and "
                         "it is not done (is_done() is False): the run cannot go on"
                     )
-            while self.queue and backend.free_slots() - len(arrived) > 0 and not self._stopping():
+            while self.queue and backend.free_slots() - len(arrived) > 0:
+                if self._stopping() and not self.queue:  # the search's candidates let go (the confirmations kept)
+                    break
                 trial, cand = self.queue.popleft()
                 self.inflight[trial] = cand
                 seed = evaluation_seed(self.exp.seed, cand.key)
@@ -268,8 +271,6 @@ class Loop:
         """Whether anything is left to ask: the strategy's candidates, or the confirmations after them."""
         if not self._searched():
             return True
-        if self._stopping():  # Run.stop(): not even the confirmations
-            return False
         if self.inherit is None or not self.inherit.confirm:
             return False
         return self._confirms is None or self._confirmed < len(self._confirms)

@@ -289,8 +289,8 @@ class Run:
 
     # -- public -----------------------------------------------------------------------------------
     def stop(self, reason: str = "Run.stop() was called") -> None:
-        """End the search early, as Optuna's ``study.stop()`` does: no new evaluation starts, the running ones finish,
-        and the run ends as finished, its summary's ``ended_early`` saying ``reason`` (``evonas status`` too), with
+        """End the search early, as Optuna's ``study.stop()`` does: no new evaluation of the search starts, the running
+        ones finish (and ``inherit:``'s confirmations run), and the run ends as finished, its summary's ``ended_early`` saying ``reason`` (``evonas status`` too), with
         ``best.json`` and the logbook written. Call it from ``on_result`` (a target reached, no improvement for a
         while) or from another thread; ``Run.resume(run_dir).continue_run()`` goes on with the search later.
 
