@@ -31,7 +31,23 @@ def metric_text(value: Any, missing: str = "?") -> str:
         return missing
     if math.isfinite(value) and float(value).is_integer() and abs(value) < 1e15:
         return str(int(value))
-    return f"{value:.4g}"
+    return _not_whole(value, "g", 4)
+
+
+def decimals_text(value: float, decimals: int = 4) -> str:
+    """``value`` with ``decimals`` decimals (``0.9833``), more where rounding would show a whole number it is not
+    (``0.99996``, not ``1.0000``: an accuracy shown as 1 that is not 1)."""
+    return _not_whole(value, "f", decimals)
+
+
+def _not_whole(value: float, kind: str, digits: int) -> str:
+    """``value`` formatted as ``kind`` (``f``, ``g``) with ``digits``, and with more while that reads as a whole
+    number ``value`` is not."""
+    text = f"{value:.{digits}{kind}}"
+    while digits < 17 and math.isfinite(value) and not float(value).is_integer() and float(text).is_integer():
+        digits += 1
+        text = f"{value:.{digits}{kind}}"
+    return text
 
 
 def one_line(text: Any, limit: int) -> str:

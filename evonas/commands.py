@@ -276,6 +276,7 @@ def _resumable(run_dir: str) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from evonas.checks import decimals_text
     from evonas.export import ExportError, export_run
     from evonas.runfolder import RunFolderError
 
@@ -298,7 +299,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     epochs = f"{m['epochs']} epoch{'s' if m['epochs'] != 1 else ''}"
     by = str(m.get("ranked_by") or "")
     also = f"test_{by[4:]}" if by.startswith("val_") and by != "val_acc" else ""
-    scores = f"test_acc={m['test_acc']:.4f}" + (f" {also}={m[also]:.4f}" if isinstance(m.get(also), float) else "")
+    scores = f"test_acc={decimals_text(m['test_acc'])}" + (f" {also}={decimals_text(m[also])}" if isinstance(m.get(also), float) else "")
     print(f"exported  rank {m['rank']} genome {result.key}: {scores} (trained {epochs} on "
           f"{m['train_size']} train+val samples, {m['train_s']:.2g} s; tested on {m['test_size']})")  # fmt: skip
     for f in result.files:
@@ -468,7 +469,7 @@ def _default_output(folder: Any, suffix: str) -> Path:
 def cmd_plot(args: argparse.Namespace) -> int:
     # here, not at the top: the drawing modules load matplotlib (see draw_plots)
     from evonas.diagnostics import run_space_here
-    from evonas.checks import metric_text
+    from evonas.checks import decimals_text, metric_text
     from evonas.plotting import curve_name, plot_runs
     from evonas.runfolder import RunFolder, RunFolderError
 
@@ -502,7 +503,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
             cut = f" (the shortest of its runs; the longest goes to {g['longest']})" if g["longest"] > g["x"][-1] else ""
             value = g["center"][-1]
             # a count in full, a percentage as one (94.22), a fraction with 4 decimals (0.9833)
-            shown = metric_text(value) if float(value).is_integer() or abs(value) >= 10 else f"{value:.4f}"
+            shown = metric_text(value) if float(value).is_integer() or abs(value) >= 10 else decimals_text(value)
             where = f"after {g['x'][-1]} evaluations" if args.x == "evaluations" else f"at generation {g['x'][-1]}"
             print(f"{name:<12} {len(g['runs'])} run(s): {g['center_name']} {curve_name(data, '')} {shown} {where}{cut}")
         print(data["out"])

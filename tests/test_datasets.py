@@ -419,7 +419,7 @@ def test_a_run_on_data_without_a_test_split_is_warned_before_the_search(tmp_path
                          ({"name": "digits", "params": {"test_fraction": 0}}, "test_fraction above 0")):  # fmt: skip
         build(parse_experiment({**exp, "dataset": dataset}))
         err = capsys.readouterr().err
-        assert "has no test split, so evonas export cannot score the network this search finds on held-out data" in err
+        assert "has no test split: evonas export, which retrains the network this search finds and scores it on that split, will refuse this run" in err
         assert fix in err
     build(parse_experiment({**exp, "dataset": {"name": "digits"}}))
     assert "no test split" not in capsys.readouterr().err

@@ -423,6 +423,14 @@ def test_whole_numbers_are_printed_in_full() -> None:
     assert metric_text(3e20) == "3e+20" and metric_text("x", "missing") == "missing"
 
 
+def test_a_metric_below_one_is_never_shown_as_one() -> None:
+    """An accuracy of 0.999962 read as ``val_acc=1`` (or ``1.0000``) claims a perfect score the run did not get."""
+    from evonas.checks import decimals_text, metric_text
+
+    assert [metric_text(v) for v in (0.999962, 0.99994, 1.0, 12345.6)] == ["0.99996", "0.9999", "1", "12345.6"]
+    assert [decimals_text(v) for v in (0.999962, 0.98333, 1.0, -0.99996)] == ["0.99996", "0.9833", "1.0000", "-0.99996"]
+
+
 def test_a_run_that_loads_no_data_names_no_dataset(tmp_path: Path) -> None:
     """nb201_table and toy read no data: config.yaml names none (it said digits, the default, of a CIFAR-10 table)."""
     for fitness in ("toy", "nb201_table"):

@@ -601,8 +601,8 @@ def _say_no_test(exp: Experiment, dataset: Dataset) -> None:
     data = f"dataset '{exp.dataset.name}'" + (f" ({path})" if isinstance(path, str) else "")
     fix = ("a file that gives its own splits needs x_test and y_test" if exp.dataset.name == "npz"
            else "set dataset.params.test_fraction above 0")  # fmt: skip
-    print(f"evonas: warning: {data} has no test split, so evonas export cannot score the network this search finds on "
-          f"held-out data; {fix}", file=sys.stderr)  # fmt: skip
+    print(f"evonas: warning: {data} has no test split: evonas export, which retrains the network this search finds "
+          f"and scores it on that split, will refuse this run; {fix}", file=sys.stderr)  # fmt: skip
 
 
 def _dataset(exp: Experiment, space: SearchSpace, fitness: FitnessFunction, load_data: bool) -> Dataset | None:

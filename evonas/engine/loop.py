@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from evonas.checks import is_real
+from evonas.checks import decimals_text, is_real
 from evonas.engine.backends import Backend, Inheritance, Job, JobResult, Pruning, evaluation_seed
 from evonas.engine.build import Built
 from evonas.engine.judge import judge
@@ -526,7 +526,7 @@ class Loop:
         post: dict[str, Any] = {"gen": rec.generation}
         hof = self.strategy.hall_of_fame
         if len(hof) and hof[0].fitness.valid and math.isfinite(hof[0].fitness.values[0]):
-            post[self.exp.objectives[0].metric] = f"{hof[0].fitness.values[0]:.4f}"
+            post[self.exp.objectives[0].metric] = decimals_text(hof[0].fitness.values[0])
         self._bar.set_postfix(post, refresh=False)
 
     def close_progress(self) -> None:

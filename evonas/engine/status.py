@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from evonas.checks import is_real, metric_text, one_line
+from evonas.checks import decimals_text, is_real, metric_text, one_line
 from evonas.engine.journal import (
     Journal, JournalError, failed_trials, failure_reasons, failure_text, fitness_order, more_failures, training_spent,
 )
@@ -494,7 +494,7 @@ def format_status(st: dict[str, Any]) -> str:
     best, obj = st["best"], st["objective"]
     if best:
         extras = "  ".join(f"{k}={metric_text(v)}" for k, v in best["metrics"].items() if is_real(v) and k != obj["metric"])
-        lines.append(f"best      {obj['metric']}={best['fitness'][0]:.4f}  (trial {best['trial']}, key {best['key']})  {extras}".rstrip())
+        lines.append(f"best      {obj['metric']}={decimals_text(best['fitness'][0])}  (trial {best['trial']}, key {best['key']})  {extras}".rstrip())
     else:
         lines.append("best      none yet" if st["state"] == "running" else "best      none")
     workers = live.get("workers") or []
