@@ -540,6 +540,7 @@ def test_the_experiment_s_stop_rule_ends_the_search_and_a_resume_meets_it_again(
     """``stop:`` (Ray Tune's ``stop`` / ``time_budget_s``): a target reached, no better best in ``patience``
     evaluations, or the seconds of searching spent end the search as finished; a resume replays the journal to the
     same point (the time summed over sessions) and adds nothing."""
+    from evonas.engine.runner import RunFolderError
     from evonas.engine.status import read_status
 
     exp = toy_experiment(fitness={"name": "toy", "params": {"sleep": 0.02}}, stop=stop,
@@ -557,6 +558,12 @@ def test_the_experiment_s_stop_rule_ends_the_search_and_a_resume_meets_it_again(
         assert len(values) - 1 - best_at == 6
     again = Run.resume(out, progress=False).continue_run()
     assert again.added == 0 and again.ended_early == summary.ended_early and rows(out) == records
+    config_text = (out / "config.yaml").read_text()
+    with pytest.raises(RunFolderError) as refused:  # a larger budget would end at the same place: said, nothing changed
+        Run.resume(out, overrides={"budget": 400}, progress=False)
+    assert f"the run's stop: ended its search ({summary.ended_early}) and would end a longer one" in str(refused.value)
+    assert f"raise or remove stop in {out / 'config.yaml'}, then resume" in str(refused.value)
+    assert (out / "config.yaml").read_text() == config_text and rows(out) == records
     if "val_acc" in stop:  # a higher target in config.yaml: the resume goes on to it
         config = yaml.safe_load((out / "config.yaml").read_text())
         higher = round(max(values) + 0.001, 3)  # above every result so far

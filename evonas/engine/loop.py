@@ -16,6 +16,7 @@ from typing import Any, Callable
 from tqdm.auto import tqdm
 
 from evonas.checks import decimals_text, is_real
+from evonas.config import Experiment
 from evonas.engine.backends import Backend, Inheritance, Job, JobResult, Pruning, evaluation_seed
 from evonas.engine.build import Built
 from evonas.engine.judge import judge
@@ -56,6 +57,51 @@ USED_UP_AFTER = 100
 SEARCHED_META = "searched_s"
 
 
+class StopCheck:
+    """The experiment's ``stop:`` told complete evaluations in tell order (the loop's, a resume's replay, a check of
+    a run's journal): :attr:`reason` is why it ends the search, once met (``None``: not met)."""
+
+    def __init__(self, exp: Experiment) -> None:
+        self.exp = exp
+        self.reason: str | None = None
+        # the first objective's best so far (weighted: larger is better), the complete evaluations since it improved
+        self._best_so_far: float | None = None
+        self._since_best = 0
+
+    def time_spent(self, searched_s: float) -> str | None:
+        """The reason once ``stop.time_budget_s`` is spent by ``searched_s`` seconds of searching."""
+        rule = self.exp.stop
+        if self.reason is None and rule is not None and rule.time_budget_s is not None and searched_s >= rule.time_budget_s:
+            self.reason = f"stop.time_budget_s: {rule.time_budget_s:g} s of searching spent"
+        return self.reason
+
+    def tell(self, rec: Record) -> None:
+        """``stop:``'s targets and patience, after each complete evaluation is told (replayed ones too, so a resume
+        meets them where the run did)."""
+        rule = self.exp.stop
+        if rule is None or self.reason is not None or not rec.complete or rec.fitness is None:
+            return
+        for metric, target in rule.targets:
+            i = self.exp.metrics.index(metric)
+            value = rec.fitness[i]
+            maximise = self.exp.objectives[i].direction == "max"
+            if math.isfinite(value) and (value >= target if maximise else value <= target):
+                self.reason = (f"{metric} {value:.6g} {'>=' if maximise else '<='} {target:g} (stop.{metric}) "
+                               f"at trial {rec.trial}")  # fmt: skip
+                return
+        if rule.patience is None:
+            return
+        value = rec.fitness[0] * self.exp.weights[0]
+        if math.isfinite(value) and (self._best_so_far is None or value > self._best_so_far):
+            self._best_so_far, self._since_best = value, 0
+            return
+        self._since_best += 1
+        if self._since_best >= rule.patience:
+            best = "none" if self._best_so_far is None else f"{self._best_so_far * self.exp.weights[0]:.6g}"
+            self.reason = (f"no better {self.exp.metrics[0]} in {rule.patience} complete evaluations "
+                           f"(stop.patience; best {best})")  # fmt: skip
+
+
 class Loop:
     """State of one engine loop; kept apart from :class:`Run` so the loop reads top to bottom."""
 
@@ -77,11 +123,8 @@ class Loop:
         #: why the search ended before its plan: a strategy that asked only genomes the run had seen (None: it did not)
         self.stuck: str | None = None
         self._space_size: int | None = None  # the space's genomes (0: not finite, or not counted), once asked
-        # stop: (the experiment's StopRule): why it ended the search, the first objective's best so far (weighted:
-        # larger is better) and the complete evaluations since it improved, the searching of earlier sessions
-        self._rule_reason: str | None = None
-        self._best_so_far: float | None = None
-        self._since_best = 0
+        # stop: (the experiment's StopRule) and the searching of earlier sessions
+        self._stop_check = StopCheck(self.exp)
         self._searched_before = float(journal.get_meta(SEARCHED_META, 0.0) or 0.0)
         self._session_start: float | None = None
         self.say_stuck = True
@@ -121,7 +164,7 @@ class Loop:
     def _stopping(self) -> bool:
         """Whether :meth:`Run.stop` was called or the experiment's ``stop:`` met; the first time, the candidates not
         yet submitted are let go (a resume asks them again) and the reason becomes the run's ``ended_early``."""
-        reason = getattr(self.run, "stop_reason", None) or self._rule_reason or self._time_spent()
+        reason = getattr(self.run, "stop_reason", None) or self._stop_check.reason or self._time_spent()
         if reason is None:
             return False
         if self.stuck is None:  # the search's candidates not yet submitted are let go; inherit's confirmations run
@@ -141,37 +184,7 @@ class Loop:
 
     def _time_spent(self) -> str | None:
         """``stop.time_budget_s`` spent: the reason (never while a resume replays: its journal is told whole)."""
-        rule = self.exp.stop
-        if rule is None or rule.time_budget_s is None or self.replaying or self.searched_s() < rule.time_budget_s:
-            return None
-        self._rule_reason = f"stop.time_budget_s: {rule.time_budget_s:g} s of searching spent"
-        return self._rule_reason
-
-    def _check_rule(self, rec: Record) -> None:
-        """``stop:``'s targets and patience, after each complete evaluation is told (replayed ones too, so a resume
-        meets them where the run did)."""
-        rule = self.exp.stop
-        if rule is None or self._rule_reason is not None or not rec.complete or rec.fitness is None:
-            return
-        for metric, target in rule.targets:
-            i = self.exp.metrics.index(metric)
-            value = rec.fitness[i]
-            maximise = self.exp.objectives[i].direction == "max"
-            if math.isfinite(value) and (value >= target if maximise else value <= target):
-                self._rule_reason = (f"{metric} {value:.6g} {'>=' if maximise else '<='} {target:g} (stop.{metric}) "
-                                     f"at trial {rec.trial}")  # fmt: skip
-                return
-        if rule.patience is None:
-            return
-        value = rec.fitness[0] * self.exp.weights[0]
-        if math.isfinite(value) and (self._best_so_far is None or value > self._best_so_far):
-            self._best_so_far, self._since_best = value, 0
-            return
-        self._since_best += 1
-        if self._since_best >= rule.patience:
-            best = "none" if self._best_so_far is None else f"{self._best_so_far * self.exp.weights[0]:.6g}"
-            self._rule_reason = (f"no better {self.exp.metrics[0]} in {rule.patience} complete evaluations "
-                                 f"(stop.patience; best {best})")  # fmt: skip
+        return None if self.replaying else self._stop_check.time_spent(self.searched_s())
 
     def budget_left(self) -> bool:
         if self._stopping():
@@ -450,7 +463,7 @@ class Loop:
         self.known.add(cand.evaluation_key)
         self._learnt(cand, rec)
         self._tell(cand, rec)
-        self._check_rule(rec)
+        self._stop_check.tell(rec)
         self._tick(rec)
         for other in self.waiting.pop(cand.evaluation_key, []):
             self.duplicates += 1

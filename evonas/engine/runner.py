@@ -29,12 +29,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from evonas.checks import is_real
 from evonas.config import ConfigError, Experiment, check_workers, parse_experiment
 from evonas.engine import outputs
 from evonas.engine.backends import Backend, EvalContext, InProcessBackend, connect_backend, make_backend
 from evonas.engine.cache import CachedBackend, EvaluationCache, cache_problem, problem_fingerprint, say_uncached
 from evonas.engine.status import LiveStatus, operator_faults, runtime_text
-from evonas.engine.loop import CONFIRM, Loop as _Loop
+from evonas.engine.loop import CONFIRM, SEARCHED_META, Loop as _Loop, StopCheck
 from evonas.engine.build import Built, build, check_main_defined, resolved_experiment
 from evonas.engine.journal import JOURNAL_NAME, Journal, JournalError, Record, ranked
 from evonas.engine.plugins import exit_text
@@ -451,7 +452,8 @@ class Run:
                                  "for that)")  # fmt: skip
         if not restart:  # before anything is written: a refused extension changes no file
             lengthened = length if length in (overrides or {}) and "budget" not in (overrides or {}) else None
-            _check_extension(folder.path, exp, folder.records("seq"), extended=bool(overrides), lengthened=lengthened)
+            _check_extension(folder.path, exp, folder.records("seq"), extended=bool(overrides), lengthened=lengthened,
+                             searched_s=folder.meta().get(SEARCHED_META))  # fmt: skip
         run = cls(exp, folder.path, workers=workers, progress=progress)
         run._restart = restart
         budget = (overrides or {}).get("budget")
@@ -776,15 +778,27 @@ def check_resumable(folder: RunFolder) -> None:
 
 
 def _check_extension(
-    run_dir: Path, exp: Experiment, records: list[Record], extended: bool = False, lengthened: str | None = None
+    run_dir: Path, exp: Experiment, records: list[Record], extended: bool = False, lengthened: str | None = None,
+    searched_s: Any = None,
 ) -> None:
     """Refuse ``--budget`` or ``--generations`` below what the run has done (it would rewrite its files), any
-    extension of a run whose search is over and confirmed (``inherit.confirm`` trained its best from scratch), and
-    a longer run length (``lengthened``: its name) that the run's budget, spent already, would make do nothing."""
+    extension of a run whose search is over and confirmed (``inherit.confirm`` trained its best from scratch) or
+    ended by its ``stop:`` (met again where it was, it would add nothing; ``searched_s``: the journal's seconds of
+    searching), and a longer run length (``lengthened``: its name) that the run's budget, spent already, would make
+    do nothing."""
     if extended and any(r.origin == CONFIRM for r in records):
         raise RunFolderError(f"{run_dir}: the run's search is over: it has trained its best inherited genomes from "
                              "scratch (inherit: confirm), so it cannot be extended; start a new run with a larger "
                              "budget (the evaluation cache keeps what this one trained from scratch)")  # fmt: skip
+    if extended and exp.stop is not None:
+        check = StopCheck(exp)
+        for rec in records:
+            check.tell(rec)
+        reason = check.reason or check.time_spent(float(searched_s) if is_real(searched_s) else 0.0)
+        if reason is not None:
+            raise RunFolderError(f"{run_dir}: the run's stop: ended its search ({reason}) and would end a longer one "
+                                 f"at the same place, adding nothing; raise or remove stop in {run_dir / CONFIG_NAME}, "
+                                 "then resume")  # fmt: skip
     done = sum(r.status != "infeasible" for r in records)
     if exp.budget is not None and exp.budget < done:
         raise RunFolderError(f"{run_dir}: the run has done {done} evaluations; --budget {exp.budget} is below that "
@@ -924,7 +938,7 @@ def _shown(value: Any) -> str:
 
 def _nearest(constraints: Sequence[Any], journal: Journal) -> list[str]:
     """For each constraint no evaluated or infeasible candidate met, the value that came nearest to it."""
-    from evonas.checks import is_real, metric_text
+    from evonas.checks import metric_text
 
     out = []
     records = [r for r in journal.records("trial") if r.status in ("ok", "infeasible", "violated")]
