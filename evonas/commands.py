@@ -77,6 +77,8 @@ def _summary(summary: Any, objectives: Sequence[Any]) -> str:
     # a steady-state strategy has no generations: its logbook has a row per log_every results
     steps = (f"in {n} generation{'s' if n != 1 else ''}" if not block else
              f"steady-state, logged every {block} results ({n} logbook row{'s' if n != 1 else ''})")
+    if n == 0 and not block and summary.evaluations:  # stopped (or ended) before its first generation was complete
+        steps = "within its first generation, not complete (no logbook row, so no plots)"
     lines.append(
         f"evaluated {summary.evaluations} genome{'s' if summary.evaluations != 1 else ''} ({summary.failures} failed, "
         f"{summary.duplicates} repeat{'s' if summary.duplicates != 1 else ''} answered from the journal{cached}) {steps}, {summary.wall_s:.1f} s"

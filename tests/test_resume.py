@@ -529,6 +529,26 @@ def test_run_stop_from_on_result_ends_the_search_early_and_resume_goes_on(write_
         run.stop("")
 
 
+def test_a_search_stopped_in_its_first_generation_keeps_a_hall_of_fame_and_says_so(write_experiment, tmp_path: Path) -> None:
+    """A ga stopped before its first generation is complete: hall_of_fame.json holds the results so far (a generation
+    updates it; none was complete), and the summary says why the logbook has no row and no plots are drawn."""
+    from evonas.commands import _summary
+
+    cfg = write_experiment(toy_experiment(strategy={"name": "ga", "params": {"population_size": 8, "generations": 4}}))
+    exp = load_experiment(cfg)
+
+    def on_result(record) -> None:
+        if record.trial == 3:
+            run.stop("three results")
+
+    out = tmp_path / "run"
+    run = Run(exp, out, progress=False, on_result=on_result)
+    summary = run.execute()
+    hall = json.loads((out / "hall_of_fame.json").read_text())
+    assert summary.evaluations == len(hall) == 4 and json.loads((out / "best.json").read_text())["key"] == hall[0]["key"]
+    assert "within its first generation, not complete (no logbook row, so no plots)" in _summary(summary, exp.objectives)
+
+
 @pytest.mark.parametrize(("stop", "reason"), [
     ({"val_acc": 0.9}, r"val_acc 0\.9\d* >= 0\.9 \(stop\.val_acc\) at trial \d+"),
     ({"patience": 6}, r"no better val_acc in 6 complete evaluations \(stop\.patience; best 0\.\d+\)"),

@@ -23,6 +23,7 @@ from evonas.checks import json_safe
 from evonas.config import Experiment
 from evonas.engine.journal import Journal, ranked
 from evonas.pareto import hypervolume, nondominated
+from evonas.registry import is_plugin
 from evonas.spaces.base import SearchSpace
 from evonas.strategies.base import Strategy
 
@@ -149,8 +150,9 @@ def write_results(
     best_first = ranked(records_by_trial, exp.weights)
     complete = {r.key: r for r in best_first}
     hof = [ind for ind in strategy.hall_of_fame if ind.fitness.valid and all(math.isfinite(v) for v in ind.fitness.values)]
-    if any(ind.key not in complete or ind.fitness.pruned for ind in hof):
-        # pruned or inherited evaluations are never reported as full ones: the hall of fame of the complete ones
+    if any(ind.key not in complete or ind.fitness.pruned for ind in hof) or (not hof and not is_plugin(type(strategy))):
+        # pruned or inherited evaluations are never reported as full ones: the hall of fame of the complete ones (so
+        # too for a search that stopped before its first generation was complete, which a generation updates)
         hof_records = _complete_hall_of_fame(exp, list(complete.values()), strategy.hall_of_fame.maxsize)
         write_json(run_dir / "hall_of_fame.json", [_from_record(r, space) for r in hof_records])
     else:
