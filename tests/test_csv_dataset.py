@@ -85,6 +85,10 @@ def test_whole_number_labels_that_are_not_0_to_c_say_how_they_are_numbered(tmp_p
            "10 -> 2); evonas export's metrics.json lists them as classes" in err and err.count("classes number them") == 1
     load_dataset("csv", seed=0, path=str(write_table(tmp_path / "b.csv", ["a", "b", "y"], [[i, 1, i % 2] for i in range(20)])))
     assert "classes number them" not in capsys.readouterr().err  # 0..C-1 keep their values: nothing to say
+    ids = [[i % 3, 1, 100 + i] for i in range(20)]  # the last column an ID: refused, with no note on numbering first
+    with pytest.raises(ValueError, match="is it an ID, not the label"):
+        load_dataset("csv", seed=0, path=str(write_table(tmp_path / "i.csv", ["y", "b", "id"], ids)))
+    assert "classes number them" not in capsys.readouterr().err
 
 
 def test_a_feature_column_named_like_the_label_is_warned(tmp_path: Path, capsys) -> None:

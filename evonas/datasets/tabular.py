@@ -290,11 +290,6 @@ def load_csv(
     classes = [str(v) for v in order]
     index = {v: i for i, v in enumerate(order)}
     y = np.array([index[v] for v in keys], dtype=np.int64)
-    if whole and order != list(range(len(order))) and len(order) <= max_classes:
-        shown = ", ".join(f"{v} -> {i}" for i, v in enumerate(order[:8])) + (", ..." if len(order) > 8 else "")
-        print(f"evonas: {where}: the labels of column {names[y_col]!r} are not 0..{len(order) - 1}, so the networks' "
-              f"classes number them in order ({shown}); evonas export's metrics.json lists them as classes",
-              file=sys.stderr)  # fmt: skip
     if len(classes) > 1 and len(classes) * 2 > len(rows):
         raise ValueError(
             f"the label column {names[y_col]!r} of {where} has {len(classes)} different values in {len(rows)} rows, so "
@@ -315,6 +310,11 @@ def load_csv(
         _check_nonempty(ds, "the number of rows"), where=where, max_classes=max_classes,
         keys={part: ("features", names[y_col]) for part in ("train", "val", "test")},
     )  # fmt: skip
+    if whole and order != list(range(len(order))):  # (said once nothing can refuse the file: no note before an error)
+        shown = ", ".join(f"{v} -> {i}" for i, v in enumerate(order[:8])) + (", ..." if len(order) > 8 else "")
+        print(f"evonas: {where}: the labels of column {names[y_col]!r} are not 0..{len(order) - 1}, so the networks' "
+              f"classes number them in order ({shown}); evonas export's metrics.json lists them as classes",
+              file=sys.stderr)  # fmt: skip
     say_thin_splits(ds, where, f"label {names[y_col]!r}", "row")
     return _standardized(ds, standardize)
 
