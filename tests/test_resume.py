@@ -527,6 +527,10 @@ def test_run_stop_from_on_result_ends_the_search_early_and_resume_goes_on(write_
         assert [r[:3] for r in rows(out)] == [r[:3] for r in rows(reference)]
     with pytest.raises(TypeError, match="Run.stop: reason: expected a non-empty str"):
         run.stop("")
+    other = Run(load_experiment(cfg), tmp_path / "other", progress=False)
+    other.stop("line one\nline two " + "x" * 400)  # status and the summary show it on one line
+    assert other.stop_reason is not None and other.stop_reason.startswith("line one line two x")
+    assert len(other.stop_reason) == 300 and other.stop_reason.endswith("...")
 
 
 def test_a_search_stopped_in_its_first_generation_keeps_a_hall_of_fame_and_says_so(write_experiment, tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from evonas.checks import is_real
+from evonas.checks import is_real, one_line
 from evonas.config import ConfigError, Experiment, check_workers, parse_experiment
 from evonas.engine import outputs
 from evonas.engine.backends import Backend, EvalContext, InProcessBackend, connect_backend, make_backend
@@ -307,7 +307,7 @@ class Run:
         if not isinstance(reason, str) or not reason.strip():
             raise TypeError(f"Run.stop: reason: expected a non-empty str, got {reason!r}")
         if self.stop_reason is None:
-            self.stop_reason = " ".join(reason.split())
+            self.stop_reason = one_line(reason, 300)  # (status and the summary show it on one line)
 
     def execute(self, *, overwrite: bool = False) -> RunSummary:
         """Start a new run in ``run_dir`` (refused if it holds anything unless ``overwrite``).
