@@ -268,9 +268,12 @@ def test_npz_bad_contents(tmp_path: Path, arrays: dict, key: str) -> None:
 @pytest.mark.parametrize(
     "arrays, expected",
     [
-        ({"x": np.zeros((10, 2)), "y": np.zeros(10), "x_test": np.zeros((4, 2)), "y_test": np.zeros(4)},
-         "has keys 'x', 'y' and also 'x_test', 'y_test': evonas reads either 'x', 'y' (split here by val_fraction and "
-         "test_fraction) or 'x_train', 'y_train', 'x_val', 'y_val' and optionally 'x_test', 'y_test'"),
+        ({"x": np.zeros((10, 2)), "y": np.zeros(10), "x_train": np.zeros((4, 2)), "y_train": np.zeros(4)},
+         "has keys 'x', 'y' and also 'x_train', 'y_train': evonas reads either 'x', 'y' (split here by val_fraction and "
+         "test_fraction; with 'x_test', 'y_test' beside them, by val_fraction only) or 'x_train', 'y_train', 'x_val', "
+         "'y_val' and optionally 'x_test', 'y_test'"),
+        ({"x": np.zeros((10, 2)), "y": np.zeros(10), "x_test": np.zeros((4, 3)), "y_test": np.zeros(4)},
+         "'x_test' has samples of shape (3,) but 'x' has (2,)"),
         ({"X": np.zeros((10, 2)), "y": np.zeros(10), "x_val": np.zeros((4, 2))}, "has keys 'X', 'y' and also 'x_val':"),
         ({"x": np.zeros((10, 2)), "y": np.zeros(10, bool)}, "got dtype bool: save y.astype(int)"),
         ({"x": np.zeros(10), "y": np.zeros(10)}, "one feature per sample? save x.reshape(-1, 1)"),
@@ -284,6 +287,20 @@ def test_npz_mixed_or_mistyped_keys_are_one_line_with_the_fix(tmp_path: Path, ar
     with pytest.raises(ValueError) as refused:
         load_dataset("npz", seed=0, path=tmp_path / "bad.npz")
     assert expected in str(refused.value) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("train", [("x", "y"), ("X_train", "y_train")])
+def test_npz_with_its_own_test_split_draws_the_validation_split_from_the_rest(tmp_path: Path, train, capsys) -> None:
+    """``x``, ``y`` (or scikit-learn's ``X_train``, ``y_train`` with no validation keys) beside ``x_test``, ``y_test``:
+    the test rows are used as given, the validation split is drawn from the others by ``val_fraction``."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(50, 3)), np.arange(50) % 2
+    x_te, y_te = rng.normal(size=(7, 3)) + 100, np.arange(7) % 2
+    np.savez(tmp_path / "d.npz", **{train[0]: x, train[1]: y}, X_test=x_te, y_test=y_te)
+    ds = load_dataset("npz", seed=0, path=tmp_path / "d.npz", val_fraction=0.2, test_fraction=0.3)
+    assert np.allclose(ds.x_test, x_te) and (ds.y_test == y_te).all()
+    assert len(ds.y_train) + len(ds.y_val) == 50 and len(ds.y_val) == 10 and (ds.x_val < 50).all()
+    assert "gives its own test split, so test_fraction=0.3 has no effect" in capsys.readouterr().err
 
 
 def test_a_nan_in_the_test_split_says_what_it_spoils(tmp_path: Path) -> None:

@@ -556,9 +556,10 @@ def load_npz(
 ) -> Dataset:
     """Your arrays from the ``.npz`` file at ``path``.
 
-    Either keys ``x``, ``y`` (split here, seeded and stratified) or ``x_train``, ``y_train``,
-    ``x_val``, ``y_val`` and optionally ``x_test``, ``y_test`` (used as given; the fractions
-    are then ignored); keys match in any case (``X``, ``y`` as scikit-learn names them; both
+    Either keys ``x``, ``y`` (split here, seeded and stratified), ``x``, ``y`` with ``x_test``, ``y_test`` (or
+    ``x_train``, ``y_train``, ``x_test``, ``y_test``: the test split as given, the validation split drawn from the
+    rest), or ``x_train``, ``y_train``, ``x_val``, ``y_val`` and optionally ``x_test``, ``y_test`` (used as given;
+    the fractions are then ignored); keys match in any case (``X``, ``y`` as scikit-learn names them; both
     ``x`` and ``X`` in one file is refused). Images ``(N, H, W)`` / ``(N, H, W, C)`` become
     ``(N, C, H, W)``; uint8 is scaled to [0, 1]. Labels must be ``0..C-1`` with ``C`` at most
     ``max_classes`` (default :data:`MAX_CLASSES`); see :func:`check_dataset` for what else is
@@ -567,7 +568,7 @@ def load_npz(
 
     Args:
         val_fraction: the share of the samples in the validation split (what a search scores), per class.
-        test_fraction: the share in the test split (never seen by the search; ``evonas export`` scores on it); with ``x``, ``y`` only.
+        test_fraction: the share in the test split (never seen by the search; ``evonas export`` scores on it); with ``x``, ``y`` and no ``x_test`` only.
     """
     if path is None or not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"dataset 'npz' needs path= (a .npz file), got {path!r}")
@@ -582,17 +583,32 @@ def load_npz(
     zf, headers = _read_npz(file, where)
     with zf:
         named = _npz_keys(headers, where)  # evonas's name -> the file's
+        if ("x_test" in named) != ("y_test" in named):
+            missing = "y_test" if "x_test" in named else "x_test"
+            raise ValueError(f"{where} has only one of 'x_test' / 'y_test'; missing key '{missing}'")
+        if "x" not in named and "x_train" in named and "x_test" in named and not {"x_val", "y_val"} & set(named):
+            # a training and a test split (scikit-learn's train_test_split): the validation split is drawn from the
+            # training one, as from 'x', 'y'
+            named["x"], named["y"] = named.pop("x_train"), named.pop("y_train", "y_train")
+            if named["y"] not in headers:
+                raise ValueError(f"{where} has key '{named['x']}' but no key 'y_train' (its keys: "
+                                 f"{', '.join(map(repr, sorted(headers)))})")  # fmt: skip
         if "x" in named:
             if "y" not in named:
                 raise ValueError(f"{where} has key '{named['x']}' but no key 'y' (the labels)")
-            both = [named[k] for k in (*_SPLIT_KEYS, "x_test", "y_test") if k in named]
-            if both:  # which rows are the search's and which the test's would be a guess: neither set is dropped
+            both = [named[k] for k in _SPLIT_KEYS if k in named]
+            if both:  # which rows are the search's would be a guess: neither set is dropped
                 raise ValueError(f"{where} has keys '{named['x']}', '{named['y']}' and also {', '.join(map(repr, both))}: "
-                                 "evonas reads either 'x', 'y' (split here by val_fraction and test_fraction) or "
-                                 "'x_train', 'y_train', 'x_val', 'y_val' and optionally 'x_test', 'y_test' (your own "
-                                 "splits); save one of the two sets")  # fmt: skip
-            _check_fractions(val_fraction, test_fraction)
-            wanted: tuple[str, ...] = ("x", "y")
+                                 "evonas reads either 'x', 'y' (split here by val_fraction and test_fraction; with "
+                                 "'x_test', 'y_test' beside them, by val_fraction only) or 'x_train', 'y_train', "
+                                 "'x_val', 'y_val' and optionally 'x_test', 'y_test' (your own splits); save one of "
+                                 "the two sets")  # fmt: skip
+            test_given = "x_test" in named
+            _check_fractions(val_fraction, 0.0 if test_given else test_fraction)
+            if test_given and isinstance(test_fraction, (int, float)) and test_fraction != 0.2:
+                print(f"evonas: {where} gives its own test split, so test_fraction={test_fraction:g} has no effect",
+                      file=sys.stderr)  # fmt: skip
+            wanted: tuple[str, ...] = ("x", "y", "x_test", "y_test") if test_given else ("x", "y")
         else:
             if "x_train" not in named:
                 raise ValueError(
@@ -603,9 +619,6 @@ def load_npz(
                 if key not in named:
                     raise ValueError(f"{where} has key '{named['x_train']}' but no key '{key}' (its keys: "
                                      f"{', '.join(map(repr, sorted(headers)))})")  # fmt: skip
-            if ("x_test" in named) != ("y_test" in named):
-                missing = "y_test" if "x_test" in named else "x_test"
-                raise ValueError(f"{where} has only one of 'x_test' / 'y_test'; missing key '{missing}'")
             wanted = tuple(k for k in (*_SPLIT_KEYS, "x_test", "y_test") if k in named)
             unused = [f"{k}={v:g}" for k, v, d in (("val_fraction", val_fraction, 0.2), ("test_fraction", test_fraction, 0.2))
                       if isinstance(v, (int, float)) and v != d]  # fmt: skip
@@ -633,10 +646,24 @@ def load_npz(
         y = _labels(arrays.pop("y"), key=ky, n=len(x), where=where, max_classes=max_classes)
         _check_finite(x, name=f"'{kx}' in {where}", wide=wide)
         _say_unscaled(x, raw, kx, where, standardize)
-        ds = split_arrays(name, x, y, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+        keys = {part: (kx, ky) for part in _PART_NAMES}
+        if "x_test" not in arrays:
+            ds = split_arrays(name, x, y, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+        else:  # the file's test split as given; the validation split drawn from 'x', 'y'
+            keys["test"] = (named["x_test"], named["y_test"])
+            wide = arrays["x_test"].dtype.itemsize > 4 and arrays["x_test"].dtype.kind == "f"
+            x_te = to_nchw(arrays.pop("x_test"), key=keys["test"][0], where=where)
+            y_te = _labels(arrays.pop("y_test"), key=keys["test"][1], n=len(x_te), where=where, max_classes=max_classes)
+            _check_finite(x_te, name=f"'{keys['test'][0]}' in {where}", wide=wide, part="test")
+            if x_te.shape[1:] != x.shape[1:]:
+                raise ValueError(f"'{keys['test'][0]}' has samples of shape {x_te.shape[1:]} but '{kx}' has {x.shape[1:]}")
+            classes = max(int(y.max()) + 1, int(y_te.max()) + 1)
+            ds = split_arrays(name, x, y, seed=seed, val_fraction=val_fraction, test_fraction=0.0, num_classes=classes)
+            assert ds.split_rows is not None
+            ds = dataclasses.replace(ds, x_test=x_te, y_test=y_te,
+                                     split_rows={**ds.split_rows, "test": np.arange(len(y_te))})  # fmt: skip
         ds = check_dataset(
-            _check_nonempty(ds, f"the number of samples in '{kx}'"), where=where, max_classes=max_classes,
-            keys={part: (kx, ky) for part in _PART_NAMES},
+            _check_nonempty(ds, f"the number of samples in '{kx}'"), where=where, max_classes=max_classes, keys=keys,
         )  # fmt: skip
         say_thin_splits(ds, where, f"key {ky!r}", "sample")
         return _standardized(dataclasses.replace(ds, raw_input=raw), standardize)
