@@ -291,6 +291,8 @@ class StopRule:
       objective maximised, ``<=`` for one minimised) ends the search.
     - ``patience``: this many complete evaluations in a row without a better best of the first objective.
     - ``time_budget_s``: seconds of searching, summed over the run's sessions (a resume goes on with what is left).
+    - ``failures``: this many failed evaluations (``1``: Ray Tune's ``fail_fast``; a fitness that fails every
+      genome ends the search at once instead of spending the budget on failures).
 
     The evaluations running then finish; the run ends as finished, with the reason as its summary's
     ``ended_early``. Reached targets and patience are met again at the same evaluation by a resume's replay."""
@@ -298,22 +300,23 @@ class StopRule:
     targets: tuple[tuple[str, float], ...] = ()
     patience: int | None = None
     time_budget_s: float | None = None
+    failures: int | None = None
 
 
-_STOP_KEYS = {"patience": "an integer >= 1", "time_budget_s": "a number of seconds > 0"}
+_STOP_KEYS = {"patience": "an integer >= 1", "time_budget_s": "a number of seconds > 0", "failures": "an integer >= 1"}
 
 
 def _read_stop(value: Any, source: str | None, key: str) -> StopRule | None:
     if value is None:
         return None
-    expected = "{METRIC: TARGET, patience: N, time_budget_s: SECONDS}"
+    expected = "{METRIC: TARGET, patience: N, time_budget_s: SECONDS, failures: N}"
     if not isinstance(value, dict) or not value:
         raise ConfigError(source, key, f"expected a mapping such as {expected}, got {_kind(value)}")
     targets = []
     for k, v in value.items():
         if not isinstance(k, str) or not k:
-            raise ConfigError(source, f"{key}.{_key_text(k)}", "expected an objective's metric name, patience or "
-                                                               "time_budget_s")  # fmt: skip
+            raise ConfigError(source, f"{key}.{_key_text(k)}", "expected an objective's metric name, patience, "
+                                                               "time_budget_s or failures")  # fmt: skip
         if k not in _STOP_KEYS and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
             raise ConfigError(source, f"{key}.{_key_text(k)}", f"expected the metric's target (a number), got {_kind(v)}")
         if k not in _STOP_KEYS:
@@ -324,7 +327,10 @@ def _read_stop(value: Any, source: str | None, key: str) -> StopRule | None:
     budget = value.get("time_budget_s")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < _MAX_TIMEOUT):
         raise ConfigError(source, f"{key}.time_budget_s", f"expected {_STOP_KEYS['time_budget_s']}, got {_kind(budget)}")
-    return StopRule(tuple(targets), patience, None if budget is None else float(budget))
+    failures = value.get("failures")
+    if failures is not None:
+        failures = _expect_int(failures, source, f"{key}.failures", minimum=1)
+    return StopRule(tuple(targets), patience, None if budget is None else float(budget), failures)
 
 
 def _write_stop(value: StopRule | None) -> Any:
@@ -335,6 +341,8 @@ def _write_stop(value: StopRule | None) -> Any:
         out["patience"] = value.patience
     if value.time_budget_s is not None:
         out["time_budget_s"] = value.time_budget_s
+    if value.failures is not None:
+        out["failures"] = value.failures
     return out
 
 
@@ -557,7 +565,7 @@ class Experiment:
         _read_loggers, _write_loggers, field_default=(),
     )  # fmt: skip
     stop: StopRule | None = _key(
-        "ends the search early {METRIC: TARGET, patience: N, time_budget_s: SECONDS}", _read_stop, _write_stop,
+        "ends the search early {METRIC: TARGET, patience: N, time_budget_s: SECONDS, failures: N}", _read_stop, _write_stop,
         field_default=None,
     )  # fmt: skip
     #: the first fault of a variation operator (it raised, or gave no valid genome) stops the run

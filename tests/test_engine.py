@@ -134,6 +134,24 @@ def test_failures_are_recorded_and_never_best(write_experiment, tmp_path: Path) 
     assert best["metrics"]["val_acc"] >= 2.0
 
 
+def test_stop_failures_ends_a_search_whose_fitness_fails(write_experiment, tmp_path: Path, capsys) -> None:
+    """``stop: {failures: N}`` (Ray Tune's ``fail_fast`` for N = 1): a fitness that fails every genome ends the search
+    after N failures, naming the last, instead of spending the whole budget on failures; a resume ends there too."""
+    from evonas.cli import main
+
+    exp = toy_experiment(fitness={"name": "faulty", "params": {"every": 1}}, plugins=["faulty_fitness"],
+                         strategy={"name": "random", "params": {"samples": 40}}, stop={"failures": 2})  # fmt: skip
+    path = write_experiment(exp, name="failfast")
+    assert main(["run", str(path), "--out", str(tmp_path / "r"), "--quiet"]) == 1
+    out, err = capsys.readouterr()
+    assert "evaluated 2 genomes (2 failed" in out, out
+    assert "ended     early: 2 evaluations failed (stop.failures; the last, trial 1: RuntimeError: injected failure at " \
+           "faulty_fitness.py:41)" in out, out
+    assert "all failed" not in err  # (the stop says it)
+    assert main(["resume", str(tmp_path / "r"), "--quiet"]) == 1
+    assert "evaluated 2 genomes (2 failed" in capsys.readouterr().out
+
+
 def test_a_run_in_which_every_evaluation_failed_exits_with_1(write_experiment, tmp_path: Path, capsys) -> None:
     from evonas.cli import main
 

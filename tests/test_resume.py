@@ -603,7 +603,7 @@ def test_the_experiment_s_stop_rule_ends_the_search_and_a_resume_meets_it_again(
     ({"val_acc": "high"}, "stop.val_acc: expected the metric's target (a number), got the string 'high'"),
     ({"patience": 0}, "stop.patience: expected an integer >= 1"),
     ({"time_budget_s": -1}, "stop.time_budget_s: expected a number of seconds > 0"),
-    ([1], "stop: expected a mapping such as {METRIC: TARGET, patience: N, time_budget_s: SECONDS}"),
+    ([1], "stop: expected a mapping such as {METRIC: TARGET, patience: N, time_budget_s: SECONDS, failures: N}"),
 ])  # fmt: skip
 def test_a_bad_stop_rule_is_one_line(write_experiment, tmp_path: Path, stop, expected: str) -> None:
 

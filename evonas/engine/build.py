@@ -585,11 +585,11 @@ def _check_stop(exp: Experiment) -> None:
         if metric not in exp.metrics:
             import difflib
 
-            near = difflib.get_close_matches(metric, [*exp.metrics, "patience", "time_budget_s"], n=1)
+            near = difflib.get_close_matches(metric, [*exp.metrics, "patience", "time_budget_s", "failures"], n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise ConfigError(exp.source, f"stop.{metric}", f"not an objective{hint}; a target is set for one of the "
                                                            f"objectives' metrics ({', '.join(exp.metrics)}), "
-                                                           "or the key is patience or time_budget_s")  # fmt: skip
+                                                           "or the key is patience, time_budget_s or failures")  # fmt: skip
 
 
 def _say_no_test(exp: Experiment, dataset: Dataset) -> None:

@@ -67,6 +67,7 @@ class StopCheck:
         # the first objective's best so far (weighted: larger is better), the complete evaluations since it improved
         self._best_so_far: float | None = None
         self._since_best = 0
+        self._failed = 0
 
     def time_spent(self, searched_s: float) -> str | None:
         """The reason once ``stop.time_budget_s`` is spent by ``searched_s`` seconds of searching."""
@@ -79,6 +80,12 @@ class StopCheck:
         """``stop:``'s targets and patience, after each complete evaluation is told (replayed ones too, so a resume
         meets them where the run did)."""
         rule = self.exp.stop
+        if rule is not None and self.reason is None and rule.failures is not None and rec.status == "failed":
+            self._failed += 1
+            if self._failed >= rule.failures:
+                self.reason = (f"{self._failed} evaluation{'s' if self._failed != 1 else ''} failed (stop.failures; "
+                               f"the last, trial {rec.trial}: {_first_line(rec.error)})")  # fmt: skip
+            return
         if rule is None or self.reason is not None or not rec.complete or rec.fitness is None:
             return
         for metric, target in rule.targets:
@@ -511,7 +518,9 @@ class Loop:
         if self.exp.stop is not None and self.exp.stop.time_budget_s is not None:  # what a resume goes on from
             self.journal.set_meta(SEARCHED_META, self.searched_s())
         self._fresh.append(rec.status == "failed")
-        if len(self._fresh) == FAILED_AT_START and all(self._fresh):  # a fitness that fails everything: said early
+        rule = self.exp.stop
+        ends = rule is not None and rule.failures is not None and rule.failures <= FAILED_AT_START  # (said by stop)
+        if len(self._fresh) == FAILED_AT_START and all(self._fresh) and not ends:  # a fitness that fails everything
             self._say(f"evonas: the first {FAILED_AT_START} evaluations of this session all failed (trial {rec.trial}: "
                       f"{_first_line(rec.error)}); the run goes on, and its summary counts the failures")  # fmt: skip
         if self.loggers:
