@@ -77,7 +77,7 @@ class StopCheck:
         return self.reason
 
     def tell(self, rec: Record) -> None:
-        """``stop:``'s targets and patience, after each complete evaluation is told (replayed ones too, so a resume
+        """``stop:``'s failures, targets and patience, after each evaluation is told (replayed ones too, so a resume
         meets them where the run did)."""
         rule = self.exp.stop
         if rule is not None and self.reason is None and rule.failures is not None and rec.status == "failed":
